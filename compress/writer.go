@@ -1,0 +1,98 @@
+package compress
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
+	"github.com/pierrec/lz4/v4"
+	"github.com/ulikunitz/xz"
+)
+
+// WriterOptions tune a compressor. The zero value gives each format's
+// default level on every core.
+type WriterOptions struct {
+	// Level in the format's own scale (gzip 1-9, zstd 1-22, lz4 1-9);
+	// 0 means the format's default. xz has no levels.
+	Level int
+	// Concurrency is the number of goroutines compressing; 0 means
+	// GOMAXPROCS, 1 means a single-threaded compressor. The output does not
+	// depend on it for zstd; for gzip, 1 and more than 1 give different (both
+	// deterministic) streams.
+	Concurrency int
+}
+
+func (o WriterOptions) procs() int {
+	if o.Concurrency > 0 {
+		return o.Concurrency
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// NewWriter returns a writer that compresses into w. Close flushes the
+// stream but does not close w.
+func NewWriter(w io.Writer, f Format, o WriterOptions) (io.WriteCloser, error) {
+	switch f {
+	case None:
+		return nopCloser{w}, nil
+	case Gzip:
+		return newGzip(w, o)
+	case Zstd:
+		level := zstd.SpeedDefault
+		if o.Level > 0 {
+			level = zstd.EncoderLevelFromZstd(o.Level)
+		}
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(o.procs()))
+	case XZ:
+		// lib/xz in the kernel verifies only CRC32 (or no check); the
+		// library's default CRC64 makes the kernel refuse the image.
+		return xz.WriterConfig{CheckSum: xz.CRC32}.NewWriter(w)
+	case LZ4:
+		zw := lz4.NewWriter(w)
+		opts := []lz4.Option{lz4.LegacyOption(true), lz4.ConcurrencyOption(o.procs())}
+		if o.Level > 0 {
+			opts = append(opts, lz4.CompressionLevelOption(lz4Level(o.Level)))
+		}
+		if err := zw.Apply(opts...); err != nil {
+			return nil, err
+		}
+		return zw, nil
+	}
+	return nil, fmt.Errorf("compress: cannot write %s (writable: none, gzip, zstd, xz, lz4)", f)
+}
+
+func newGzip(w io.Writer, o WriterOptions) (io.WriteCloser, error) {
+	level := o.Level
+	if level == 0 {
+		level = 6
+	}
+	if o.procs() == 1 {
+		return gzip.NewWriterLevel(w, level)
+	}
+	zw, err := pgzip.NewWriterLevel(w, level)
+	if err != nil {
+		return nil, err
+	}
+	// 1 MiB blocks, two in flight per worker: enough to keep every core busy.
+	if err := zw.SetConcurrency(1<<20, 2*o.procs()); err != nil {
+		return nil, err
+	}
+	return zw, nil
+}
+
+func lz4Level(l int) lz4.CompressionLevel {
+	if l <= 1 {
+		return lz4.Fast
+	}
+	if l > 9 {
+		l = 9
+	}
+	return lz4.CompressionLevel(1 << (8 + l))
+}

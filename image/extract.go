@@ -1,0 +1,321 @@
+package image
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/initkit/initkit/cpio"
+)
+
+// ExtractOptions control Extract.
+type ExtractOptions struct {
+	Segment int  // only this segment; -1 for all, in order, as the kernel does
+	Nodes   bool // create character and block device nodes (needs root)
+	Owners  bool // apply owners from the archive (needs root)
+}
+
+// DefaultExtractOptions returns options for every segment, creating device
+// nodes and applying owners only when running as root.
+func DefaultExtractOptions() ExtractOptions {
+	root := os.Geteuid() == 0
+	return ExtractOptions{Segment: -1, Nodes: root, Owners: root}
+}
+
+// ExtractResult says what Extract did.
+type ExtractResult struct {
+	Entries  int
+	Segments []Segment
+	// Skipped lists the device nodes not created (see ExtractOptions.Nodes).
+	Skipped []cpio.Header
+}
+
+// Extract unpacks the image read from r into dir, creating dir if needed.
+// Every path is resolved inside dir through an os.Root: absolute names,
+// names with ".." and symlinks that lead out of dir are refused with an
+// error naming the entry. Each file is written to a temporary name and
+// renamed into place, so an error never leaves a partial file.
+func Extract(r io.Reader, dir string, o ExtractOptions) (*ExtractResult, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	x := &extractor{root: root, opt: o, links: map[linkKey]*linkSet{}}
+	ir := NewReader(r)
+	res := &ExtractResult{}
+	seg := -1
+	for {
+		e, err := ir.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return res, err
+		}
+		if e.Segment != seg {
+			if err := x.flushLinks(); err != nil {
+				return res, err
+			}
+			seg = e.Segment
+		}
+		if o.Segment >= 0 && e.Segment != o.Segment {
+			continue
+		}
+		if err := x.entry(e, ir); err != nil {
+			return res, &Error{Segment: e.Segment, Offset: e.Offset, Compression: ir.seg.Compression,
+				Err: fmt.Errorf("entry %q: %w", e.Name, err)}
+		}
+		res.Entries++
+	}
+	res.Segments = ir.Segments()
+	res.Skipped = x.skipped
+	if err := x.flushLinks(); err != nil {
+		return res, err
+	}
+	return res, x.finishDirs()
+}
+
+type linkKey struct {
+	seg, major, minor, ino uint32
+}
+
+// linkSet tracks one hardlink set while its names arrive.
+type linkSet struct {
+	path    string   // name holding the data, once written
+	pending []string // names seen before the data
+}
+
+type extractor struct {
+	root    *os.Root
+	opt     ExtractOptions
+	links   map[linkKey]*linkSet
+	dirs    []cpio.Header
+	skipped []cpio.Header
+}
+
+// CleanName returns the path an entry name denotes inside the target, or
+// an error for a name that would leave it. "" means the target itself.
+func CleanName(name string) (string, error) {
+	if strings.HasPrefix(name, "/") {
+		return "", errors.New("absolute name refused")
+	}
+	for _, c := range strings.Split(name, "/") {
+		if c == ".." {
+			return "", errors.New(`name with ".." refused`)
+		}
+	}
+	p := path.Clean(name)
+	if p == "." {
+		return "", nil
+	}
+	return p, nil
+}
+
+func (x *extractor) entry(e *Entry, data io.Reader) error {
+	name, err := CleanName(e.Name)
+	if err != nil || name == "" {
+		return err
+	}
+	if dir := path.Dir(name); dir != "." {
+		if err := x.root.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := x.clear(name, e.Type() == cpio.TypeDir); err != nil {
+		return err
+	}
+	switch e.Type() {
+	case cpio.TypeDir:
+		x.dirs = append(x.dirs, e.Header)
+		x.dirs[len(x.dirs)-1].Name = name
+		err := x.root.Mkdir(name, 0o700)
+		if errors.Is(err, fs.ErrExist) {
+			return nil
+		}
+		return err
+	case cpio.TypeReg:
+		return x.regular(e, name, data)
+	case cpio.TypeLink:
+		if err := x.root.Symlink(e.Linkname, name); err != nil {
+			return err
+		}
+		return x.owner(name, &e.Header)
+	case cpio.TypeChar, cpio.TypeBlock:
+		if !x.opt.Nodes {
+			h := e.Header
+			h.Name = name
+			x.skipped = append(x.skipped, h)
+			return nil
+		}
+		return x.mknod(name, &e.Header)
+	case cpio.TypeFIFO, cpio.TypeSocket:
+		return x.mknod(name, &e.Header)
+	}
+	return fmt.Errorf("unknown file type %#o", e.Type())
+}
+
+// clear removes what stands at name unless both it and the new entry are
+// directories, as the kernel's clean_path does.
+func (x *extractor) clear(name string, dir bool) error {
+	fi, err := x.root.Lstat(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() && dir {
+		return nil
+	}
+	return x.root.Remove(name)
+}
+
+func (x *extractor) regular(e *Entry, name string, data io.Reader) error {
+	if e.NLink < 2 {
+		return x.writeFile(name, &e.Header, data)
+	}
+	key := linkKey{uint32(e.Segment), e.DevMajor, e.DevMinor, e.Ino}
+	set := x.links[key]
+	if set == nil {
+		set = &linkSet{}
+		x.links[key] = set
+	}
+	switch {
+	case e.Size == 0 && set.path == "":
+		set.pending = append(set.pending, name)
+		return nil
+	case e.Size == 0:
+		return x.root.Link(set.path, name)
+	}
+	if err := x.writeFile(name, &e.Header, data); err != nil {
+		return err
+	}
+	if set.path != "" && set.path != name {
+		set.pending = append(set.pending, set.path)
+	}
+	set.path = name
+	for _, p := range set.pending {
+		if err := x.clear(p, false); err != nil {
+			return err
+		}
+		if err := x.root.Link(name, p); err != nil {
+			return err
+		}
+	}
+	set.pending = nil
+	return nil
+}
+
+// flushLinks creates the hardlink sets whose data never came: empty files.
+func (x *extractor) flushLinks() error {
+	for k, set := range x.links {
+		if set.path == "" && len(set.pending) > 0 {
+			first := set.pending[0]
+			if err := x.writeFile(first, &cpio.Header{Mode: cpio.TypeReg | 0o644}, eofReader{}); err != nil {
+				return err
+			}
+			for _, p := range set.pending[1:] {
+				if err := x.root.Link(first, p); err != nil {
+					return err
+				}
+			}
+		}
+		delete(x.links, k)
+	}
+	return nil
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+func (x *extractor) writeFile(name string, h *cpio.Header, data io.Reader) error {
+	tmp := path.Join(path.Dir(name), ".initkit-tmp-"+randomSuffix())
+	f, err := x.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = x.root.Chmod(tmp, h.FileMode())
+	}
+	if err == nil {
+		err = x.owner(tmp, h)
+	}
+	if err == nil {
+		t := time.Unix(h.ModTime, 0)
+		err = x.root.Chtimes(tmp, t, t)
+	}
+	if err == nil {
+		err = x.root.Rename(tmp, name)
+	}
+	if err != nil {
+		x.root.Remove(tmp)
+	}
+	return err
+}
+
+func randomSuffix() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (x *extractor) owner(name string, h *cpio.Header) error {
+	if !x.opt.Owners {
+		return nil
+	}
+	return x.root.Lchown(name, int(h.UID), int(h.GID))
+}
+
+// mknod creates a node through a descriptor of its parent opened inside the
+// root, so that no path outside it is ever resolved.
+func (x *extractor) mknod(name string, h *cpio.Header) error {
+	parent, err := x.root.Open(path.Dir(name))
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	dev := unix.Mkdev(h.RDevMajor, h.RDevMinor)
+	if err := unix.Mknodat(int(parent.Fd()), path.Base(name), h.Mode, int(dev)); err != nil {
+		return fmt.Errorf("mknod: %w", err)
+	}
+	return x.owner(name, h)
+}
+
+// finishDirs applies directory modes and times last, deepest first, so that
+// a read-only directory does not stop its own extraction and writing into a
+// directory does not change its recorded mtime.
+func (x *extractor) finishDirs() error {
+	sort.SliceStable(x.dirs, func(i, j int) bool { return x.dirs[i].Name > x.dirs[j].Name })
+	for _, d := range x.dirs {
+		if err := x.root.Chmod(d.Name, d.FileMode()); err != nil {
+			return err
+		}
+		if err := x.owner(d.Name, &d); err != nil {
+			return err
+		}
+		t := time.Unix(d.ModTime, 0)
+		if err := x.root.Chtimes(d.Name, t, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,230 @@
+// Package image reads and writes initramfs images: concatenations of newc
+// cpio archives, each either stored or compressed, that the kernel unpacks in
+// order, later files replacing earlier ones (init/initramfs.c,
+// unpack_to_rootfs). A real distribution image is an uncompressed early
+// microcode archive or two, NUL padding, then a compressed main archive.
+package image
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/initkit/initkit/compress"
+	"github.com/initkit/initkit/cpio"
+)
+
+// Segment describes one stored archive or one compressed stream of an image.
+type Segment struct {
+	Index       int
+	Offset      int64           // first byte of the segment in the image
+	End         int64           // first byte after it, before any NUL padding
+	Compression compress.Format // compress.None for a stored archive
+	Archives    int             // cpio archives (trailers) inside; normally 1
+	Entries     int             // entries, trailers excluded
+	DataSize    int64           // bytes of cpio data (decompressed)
+}
+
+// Entry is an archive entry and the segment it came from.
+type Entry struct {
+	cpio.Header
+	Segment int
+}
+
+// Error reports bad input and where it is.
+type Error struct {
+	Segment     int   // -1 when the problem is between segments
+	Offset      int64 // image offset of the segment, or of the bad bytes
+	Compression compress.Format
+	Err         error
+}
+
+func (e *Error) Error() string {
+	if e.Segment < 0 {
+		return fmt.Sprintf("image offset %d: %v", e.Offset, e.Err)
+	}
+	return fmt.Sprintf("segment %d (%s at image offset %d): %v", e.Segment, e.Compression, e.Offset, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// countingReader counts the bytes read through it, so that the position of
+// the buffered reader above it is known exactly.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Reader reads the entries of every segment of an image in order.
+type Reader struct {
+	src  *countingReader
+	br   *bufio.Reader
+	segs []Segment
+	seg  *Segment
+
+	cr    *cpio.Reader
+	inner *bufio.Reader // decompressed stream of a compressed segment
+	rc    io.ReadCloser
+	base  int64 // cpio data bytes of earlier archives in this segment
+	err   error
+}
+
+// NewReader returns a Reader of the image in r.
+func NewReader(r io.Reader) *Reader {
+	src := &countingReader{r: r}
+	return &Reader{src: src, br: bufio.NewReaderSize(src, 1<<20)}
+}
+
+func (r *Reader) pos() int64 { return r.src.n - int64(r.br.Buffered()) }
+
+// Segments returns the segments read so far; after Next has returned
+// io.EOF, all of them.
+func (r *Reader) Segments() []Segment { return r.segs }
+
+// Next returns the next entry of the image, moving to the next segment as
+// needed. It returns io.EOF after the last segment.
+func (r *Reader) Next() (*Entry, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	for {
+		if r.cr == nil {
+			if err := r.nextSegment(); err != nil {
+				r.err = err
+				return nil, err
+			}
+		}
+		h, err := r.cr.Next()
+		if err == nil {
+			r.seg.Entries++
+			return &Entry{Header: *h, Segment: r.seg.Index}, nil
+		}
+		if err != io.EOF {
+			r.err = r.wrap(err)
+			return nil, r.err
+		}
+		if err := r.endArchive(); err != nil {
+			r.err = r.wrap(err)
+			return nil, r.err
+		}
+	}
+}
+
+// Read reads the data of the current entry.
+func (r *Reader) Read(p []byte) (int, error) {
+	if r.cr == nil {
+		return 0, io.EOF
+	}
+	n, err := r.cr.Read(p)
+	if err != nil && err != io.EOF {
+		err = r.wrap(err)
+	}
+	return n, err
+}
+
+func (r *Reader) wrap(err error) error {
+	var ie *Error
+	if errors.As(err, &ie) {
+		return err
+	}
+	return &Error{Segment: r.seg.Index, Offset: r.seg.Offset, Compression: r.seg.Compression, Err: err}
+}
+
+// nextSegment skips NUL padding and starts the segment that follows.
+func (r *Reader) nextSegment() error {
+	if err := skipNULs(r.br); err != nil {
+		if err == io.EOF {
+			if len(r.segs) == 0 {
+				return &Error{Segment: -1, Err: errors.New("empty image: no cpio archive")}
+			}
+			return io.EOF
+		}
+		return err
+	}
+	at := r.pos()
+	magic, _ := r.br.Peek(compress.MagicLen)
+	f := compress.Detect(magic)
+	r.segs = append(r.segs, Segment{Index: len(r.segs), Offset: at, Compression: f, Archives: 1})
+	r.seg = &r.segs[len(r.segs)-1]
+	r.base = 0
+	switch {
+	case f == compress.Unknown:
+		r.segs = r.segs[:len(r.segs)-1]
+		return &Error{Segment: -1, Offset: at, Err: fmt.Errorf("no cpio or compression magic: bytes % x", magic[:min(len(magic), 6)])}
+	case f == compress.None && at%4 != 0:
+		// The kernel only recognises a stored archive at a 4-byte boundary.
+		r.segs = r.segs[:len(r.segs)-1]
+		return &Error{Segment: -1, Offset: at, Err: errors.New("cpio archive does not start at a multiple of 4 bytes")}
+	case f == compress.None:
+		r.cr = cpio.NewReader(r.br)
+		return nil
+	}
+	rc, err := compress.ReadStream(r.br, f)
+	if err != nil {
+		return r.wrap(err)
+	}
+	r.rc = rc
+	r.inner = bufio.NewReaderSize(rc, 1<<20)
+	r.cr = cpio.NewReader(r.inner)
+	return nil
+}
+
+// endArchive handles a trailer: within a compressed stream another archive
+// may follow; otherwise the segment ends.
+func (r *Reader) endArchive() error {
+	r.seg.DataSize = r.base + r.cr.Offset()
+	if r.inner == nil {
+		r.seg.End = r.pos()
+		r.cr = nil
+		return nil
+	}
+	r.base += r.cr.Offset()
+	err := skipNULs(r.inner)
+	if err == nil {
+		b, _ := r.inner.Peek(1)
+		if b[0] != '0' {
+			return fmt.Errorf("junk after the archive at decompressed offset %d", r.base)
+		}
+		r.seg.Archives++
+		r.cr = cpio.NewReader(r.inner)
+		return nil
+	}
+	if err != io.EOF {
+		return err
+	}
+	if err := r.rc.Close(); err != nil {
+		return err
+	}
+	r.seg.End = r.pos()
+	r.cr, r.inner, r.rc = nil, nil, nil
+	return nil
+}
+
+// skipNULs consumes NUL bytes and returns io.EOF if nothing else follows.
+func skipNULs(br *bufio.Reader) error {
+	for {
+		b, err := br.Peek(1)
+		if len(b) == 0 {
+			if err == nil {
+				err = io.EOF
+			}
+			return err
+		}
+		buf, _ := br.Peek(br.Buffered())
+		n := 0
+		for n < len(buf) && buf[n] == 0 {
+			n++
+		}
+		br.Discard(n)
+		if n < len(buf) {
+			return nil
+		}
+	}
+}

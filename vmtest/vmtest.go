@@ -1,0 +1,118 @@
+// Package vmtest holds the end-to-end tests that boot a real kernel in QEMU
+// under TCG, and the helpers they share: the test kernel (fetched once and
+// cached), busybox, and image and boot helpers.
+package vmtest
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/initkit/initkit/compress"
+	"github.com/initkit/initkit/cpio"
+	"github.com/initkit/initkit/image"
+	"github.com/initkit/initkit/kernel"
+	"github.com/initkit/initkit/qemu"
+)
+
+var (
+	kernelOnce sync.Once
+	testKernel *kernel.Kernel
+	kernelErr  error
+)
+
+// Kernel returns the Debian cloud kernel, fetched into the cache on first
+// use. A test that cannot have it fails: make test installs what it needs.
+func Kernel(t testing.TB) *kernel.Kernel {
+	t.Helper()
+	kernelOnce.Do(func() {
+		dir, err := kernel.CacheDir()
+		if err != nil {
+			kernelErr = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		testKernel, kernelErr = kernel.Fetch(ctx, dir, "")
+	})
+	if kernelErr != nil {
+		t.Fatalf("test kernel: %v", kernelErr)
+	}
+	return testKernel
+}
+
+// Busybox returns the path of a static busybox (Debian's busybox-static).
+func Busybox(t testing.TB) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("INITKIT_BUSYBOX"), "/bin/busybox", "/usr/bin/busybox"} {
+		if p != "" {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	t.Fatal("no static busybox: apt-get install busybox-static (make test does)")
+	return ""
+}
+
+// Dir returns an archive entry for a directory.
+func Dir(name string) image.File {
+	return image.File{Header: cpio.Header{Name: name, Mode: cpio.TypeDir | 0o755}}
+}
+
+// Text returns an archive entry for a regular file holding s.
+func Text(name, s string, perm uint32) image.File {
+	return image.File{Header: cpio.Header{Name: name, Mode: cpio.TypeReg | perm}, Data: []byte(s)}
+}
+
+// BaseFiles returns busybox, /dev/console as an archive entry (no root
+// needed), and an /init shell script running script then powering off.
+func BaseFiles(t testing.TB, script string) []image.File {
+	return []image.File{
+		Dir("bin"), Dir("dev"), Dir("proc"),
+		{Header: cpio.Header{Name: "bin/busybox", Mode: cpio.TypeReg | 0o755}, Source: Busybox(t)},
+		{Header: cpio.Header{Name: "bin/sh", Mode: cpio.TypeLink | 0o777, Linkname: "busybox"}},
+		{Header: cpio.Header{Name: "dev/console", Mode: cpio.TypeChar | 0o600, RDevMajor: 5, RDevMinor: 1}},
+		Text("init", "#!/bin/sh\nexport PATH=/bin\nbusybox mount -t proc proc /proc\nbusybox --install -s /bin\n"+script+"\npoweroff -f\n", 0o755),
+	}
+}
+
+// Segment writes files as one archive compressed with f.
+func Segment(t testing.TB, f compress.Format, files []image.File) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := image.WriteSegment(&buf, files, image.WithCompression(f, compress.WriterOptions{}), image.WithModTime(0)); err != nil {
+		t.Fatalf("write %s segment: %v", f, err)
+	}
+	return buf.Bytes()
+}
+
+// WriteImage writes the concatenation of segs to a file in t's temp dir.
+func WriteImage(t testing.TB, segs ...[]byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "initrd.img")
+	if err := os.WriteFile(p, bytes.Join(segs, nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Boot boots the test kernel with initrd until the guest powers off and
+// returns the console. It fails the test on a timeout; QEMU is killed then.
+func Boot(t testing.TB, initrd string, timeout time.Duration) string {
+	t.Helper()
+	k := Kernel(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var console bytes.Buffer
+	err := qemu.Run(ctx, qemu.Config{Kernel: k.Image, Initrd: initrd, Append: "quiet"}, &console)
+	if err != nil {
+		t.Fatalf("boot: %v\nconsole:\n%s", err, console.String())
+	}
+	return strings.ReplaceAll(console.String(), "\r", "")
+}
