@@ -226,23 +226,18 @@ func (w *walker) lz4() error {
 			return nil
 		}
 		size := le32(peek)
+		tail, _ := w.br.Peek(5)
 		switch {
 		case size == 0x184C2102:
 			w.take(4, "magic")
 			continue
-		case size == 0 || size > lz4MaxBlock:
-			if tail, _ := w.br.Peek(5); len(tail) == 4 {
-				_, err := w.take(4, "size trailer")
-				return err
-			}
-			if size == 0 {
-				return nil
-			}
-			return w.errorf("block size %d exceeds the legacy frame's maximum %d", size, lz4MaxBlock)
-		}
-		if tail, _ := w.br.Peek(5); len(tail) == 4 {
+		case size == 0:
+			return nil // NUL padding: not part of the stream
+		case len(tail) == 4:
 			_, err := w.take(4, "size trailer")
 			return err
+		case size > lz4MaxBlock:
+			return w.errorf("block size %d exceeds the legacy frame's maximum %d", size, lz4MaxBlock)
 		}
 		w.take(4, "block size")
 		if _, err := w.take(int(size), "block"); err != nil {

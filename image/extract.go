@@ -135,8 +135,16 @@ func (x *extractor) entry(e *Entry, data io.Reader) error {
 			return err
 		}
 	}
-	if err := x.clear(name, e.Type() == cpio.TypeDir); err != nil {
-		return err
+	// A regular file replaces what stands at its name by rename, so that
+	// the old file survives a failure; anything else needs the name free.
+	if e.Type() != cpio.TypeReg {
+		if err := x.clear(name, e.Type() == cpio.TypeDir); err != nil {
+			return err
+		}
+	} else if fi, err := x.root.Lstat(name); err == nil && fi.IsDir() {
+		if err := x.root.Remove(name); err != nil {
+			return err
+		}
 	}
 	switch e.Type() {
 	case cpio.TypeDir:

@@ -60,6 +60,9 @@ func WriteSegment(w io.Writer, files []File, opts ...Option) error {
 	for _, f := range opts {
 		f(&o)
 	}
+	if o.Compression == compress.Unknown {
+		o.Compression = compress.None
+	}
 	zw, err := compress.NewWriter(w, o.Compression, o.Compress)
 	if err != nil {
 		return err

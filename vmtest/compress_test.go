@@ -1,6 +1,10 @@
 package vmtest
 
 import (
+	"bytes"
+	"github.com/pierrec/lz4/v4"
+	"github.com/ulikunitz/xz"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -40,5 +44,39 @@ func TestMultiSegmentBoot(t *testing.T) {
 	console := Boot(t, WriteImage(t, early, pad, main, last), bootTimeout)
 	if want := "who:last early:early-ok"; !strings.Contains(console, want) {
 		t.Fatalf("console lacks %q:\n%s", want, console)
+	}
+}
+
+// TestKernelRejectedFramings pins the two framings the field notes warn
+// about: xz with the CRC64 check and the modern lz4 frame both make the
+// kernel refuse the image, which is why package compress never writes them.
+func TestKernelRejectedFramings(t *testing.T) {
+	cpioData := Segment(t, compress.None, BaseFiles(t, `echo "initkit-marker:$((6*7))"`))
+	cases := map[string]func(io.Writer) (io.WriteCloser, error){
+		"xz-crc64":  func(w io.Writer) (io.WriteCloser, error) { return xz.WriterConfig{CheckSum: xz.CRC64}.NewWriter(w) },
+		"lz4-frame": func(w io.Writer) (io.WriteCloser, error) { return lz4.NewWriter(w), nil },
+	}
+	for name, newWriter := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var buf bytes.Buffer
+			zw, err := newWriter(&buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := zw.Write(cpioData); err != nil {
+				t.Fatal(err)
+			}
+			if err := zw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			console := Boot(t, WriteImage(t, buf.Bytes()), bootTimeout)
+			if strings.Contains(console, "initkit-marker:42") {
+				t.Fatalf("the kernel ran /init from a %s image; the field notes say it refuses it", name)
+			}
+			if !strings.Contains(console, "Initramfs unpacking failed") {
+				t.Fatalf("no unpacking failure reported:\n%s", console)
+			}
+		})
 	}
 }

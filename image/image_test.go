@@ -1,0 +1,268 @@
+package image
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/initkit/initkit/compress"
+	"github.com/initkit/initkit/cpio"
+)
+
+func seg(t *testing.T, f compress.Format, files ...File) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := WriteSegment(&buf, files, WithCompression(f, compress.WriterOptions{}), WithModTime(0)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func text(name, s string) File {
+	return File{Header: cpio.Header{Name: name, Mode: cpio.TypeReg | 0o644}, Data: []byte(s)}
+}
+
+func readAll(t *testing.T, img []byte) ([]*Entry, []Segment, error) {
+	t.Helper()
+	r := NewReader(bytes.NewReader(img))
+	var out []*Entry
+	for {
+		e, err := r.Next()
+		if err == io.EOF {
+			return out, r.Segments(), nil
+		}
+		if err != nil {
+			return out, r.Segments(), err
+		}
+		out = append(out, e)
+	}
+}
+
+// TestMultiSegment lays out an image like a distribution's, plus every
+// other compression, and checks each segment's place and content.
+func TestMultiSegment(t *testing.T) {
+	a := seg(t, compress.None, text("kernel/x86/microcode/AuthenticAMD.bin", "amd"))
+	b := seg(t, compress.None, text(".enuineIntel.align.0123456789abc", ""), text("kernel/x86/microcode/GenuineIntel.bin", "intel"))
+	parts := [][]byte{a, b, seg(t, compress.Zstd, text("init", "1")), seg(t, compress.Gzip, text("init", "2")),
+		seg(t, compress.XZ, text("init", "3")), make([]byte, 8), seg(t, compress.LZ4, text("init", "4"), text("x", "y"))}
+	img := bytes.Join(parts, nil)
+	entries, segs, err := readAll(t, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []compress.Format{compress.None, compress.None, compress.Zstd, compress.Gzip, compress.XZ, compress.LZ4}
+	if len(segs) != len(want) {
+		t.Fatalf("%d segments, want %d: %+v", len(segs), len(want), segs)
+	}
+	var offs []int64
+	off := int64(0)
+	for i, p := range parts {
+		if i != 5 { // NUL padding, not a segment
+			offs = append(offs, off)
+		}
+		off += int64(len(p))
+	}
+	for i, s := range segs {
+		if s.Compression != want[i] || s.Offset != offs[i] {
+			t.Errorf("segment %d: %s at %d, want %s at %d", i, s.Compression, s.Offset, want[i], offs[i])
+		}
+		if i < 4 && s.Compression != compress.None && s.End != s.Offset+int64(len(parts[i])) {
+			t.Errorf("segment %d ends at %d, want %d", i, s.End, s.Offset+int64(len(parts[i])))
+		}
+	}
+	if segs[5].Entries != 2 || len(entries) != 8 {
+		t.Errorf("entries: %d in all, %d in the last segment", len(entries), segs[5].Entries)
+	}
+}
+
+func TestBadImages(t *testing.T) {
+	good := seg(t, compress.None, text("a", "b"))
+	z := seg(t, compress.Zstd, text("big", strings.Repeat("data ", 50000)))
+	junkInside := func() []byte {
+		var buf bytes.Buffer
+		zw, _ := compress.NewWriter(&buf, compress.Gzip, compress.WriterOptions{})
+		zw.Write(good)
+		zw.Write([]byte("junk"))
+		zw.Close()
+		return buf.Bytes()
+	}()
+	cases := []struct {
+		name string
+		img  []byte
+		want string
+	}{
+		{"empty", nil, "empty image"},
+		{"only padding", make([]byte, 1024), "empty image"},
+		{"garbage between segments", append(append(append([]byte{}, good...), "GARBAGE!"...), good...), "image offset 512: no cpio or compression magic"},
+		{"unaligned archive", append(append(append([]byte{}, good...), 0, 0), good...), "image offset 514: cpio archive does not start at a multiple of 4"},
+		{"truncated compressed", z[:len(z)/2], "segment 0 (zstd at image offset 0)"},
+		{"truncated stored", good[:200], "segment 0 (none at image offset 0)"},
+		{"junk inside compressed", junkInside, "junk after the archive"},
+		{"lzo", append(append([]byte{}, good...), 0x89, 'L', 'Z', 'O', 0, '\r', '\n', 0x1a, '\n'), "lzo"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := readAll(t, c.img)
+			var ie *Error
+			if !errors.As(err, &ie) {
+				t.Fatalf("error %v (%T), want *image.Error", err, err)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q, want it to contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestReproducible(t *testing.T) {
+	dir := fixtureTree(t)
+	var outs [][]byte
+	for i := 0; i < 2; i++ {
+		files, err := FilesFromDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := WriteSegment(&buf, files, WithCompression(compress.Zstd, compress.WriterOptions{Concurrency: i + 1}), WithModTime(0)); err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, buf.Bytes())
+		os.Chtimes(filepath.Join(dir, "etc/f1"), time0, time0) // mtimes must not matter
+	}
+	if !bytes.Equal(outs[0], outs[1]) {
+		t.Fatal("two builds of the same tree differ")
+	}
+}
+
+func run(t *testing.T, dir string, stdin io.Reader, name string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir, cmd.Stdin = dir, stdin
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %v: %v: %s", name, args, err, stderr.String())
+	}
+	return out
+}
+
+// TestGNUCpioExtractsOurs: what we write, GNU cpio extracts to the same tree
+// as the source, hardlink sets included.
+func TestGNUCpioExtractsOurs(t *testing.T) {
+	src := fixtureTree(t)
+	files, err := FilesFromDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteSegment(&buf, files, WithOwners()); err != nil {
+		t.Fatal(err)
+	}
+	dst := t.TempDir()
+	run(t, dst, bytes.NewReader(buf.Bytes()), "cpio", "-idmu", "--quiet")
+	sameTree(t, src, dst)
+}
+
+// TestWeExtractGNUCpio: what find | cpio -o -H newc writes (hardlink data
+// on the last link), we list and extract to the same tree.
+func TestWeExtractGNUCpio(t *testing.T) {
+	src := fixtureTree(t)
+	list := run(t, src, nil, "find", ".")
+	archive := run(t, src, bytes.NewReader(list), "cpio", "-o", "-H", "newc", "--quiet")
+	entries, _, err := readAll(t, archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gnuNames := strings.Fields(string(run(t, src, bytes.NewReader(archive), "cpio", "-it", "--quiet")))
+	var ours []string
+	for _, e := range entries {
+		ours = append(ours, e.Name)
+	}
+	sort.Strings(gnuNames)
+	sort.Strings(ours)
+	if strings.Join(gnuNames, " ") != strings.Join(ours, " ") {
+		t.Errorf("listing differs from cpio -t:\n ours %v\n gnu  %v", ours, gnuNames)
+	}
+	dst := t.TempDir()
+	if _, err := Extract(bytes.NewReader(archive), dst, DefaultExtractOptions()); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, src, dst)
+}
+
+// TestHardlinkDataFirst: an archive with the data on the first link (as the
+// kernel also accepts) extracts with every link holding the data.
+func TestHardlinkDataFirst(t *testing.T) {
+	var buf bytes.Buffer
+	w := cpio.NewWriter(&buf)
+	for i, name := range []string{"a", "b", "c"} {
+		h := &cpio.Header{Name: name, Mode: cpio.TypeReg | 0o755, NLink: 3, Ino: 42}
+		if i == 0 {
+			h.Size = 5
+		}
+		w.WriteHeader(h)
+		if i == 0 {
+			w.Write([]byte("data\n"))
+		}
+	}
+	w.Close()
+	dst := t.TempDir()
+	if _, err := Extract(&buf, dst, DefaultExtractOptions()); err != nil {
+		t.Fatal(err)
+	}
+	_, groups := snapshot(t, dst)
+	if len(groups) != 1 || groups[0] != "a=b=c" {
+		t.Fatalf("hardlink sets %v, want [a=b=c]", groups)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "c")); string(b) != "data\n" {
+		t.Fatalf("c holds %q", b)
+	}
+}
+
+func TestExtractDeviceNodesRootless(t *testing.T) {
+	img := seg(t, compress.Gzip,
+		File{Header: cpio.Header{Name: "dev", Mode: cpio.TypeDir | 0o755}},
+		File{Header: cpio.Header{Name: "dev/console", Mode: cpio.TypeChar | 0o600, RDevMajor: 5, RDevMinor: 1}},
+		File{Header: cpio.Header{Name: "dev/vda", Mode: cpio.TypeBlock | 0o660, RDevMajor: 254}})
+	dst := t.TempDir()
+	res, err := Extract(bytes.NewReader(img), dst, ExtractOptions{Segment: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Skipped) != 2 || res.Skipped[0].Name != "dev/console" || res.Skipped[0].RDevMajor != 5 {
+		t.Fatalf("skipped %+v", res.Skipped)
+	}
+	if _, err := os.Lstat(filepath.Join(dst, "dev/console")); !os.IsNotExist(err) {
+		t.Fatalf("dev/console was created: %v", err)
+	}
+}
+
+// TestExtractTruncatedLeavesNoPartialFile: a stream cut inside a file's data
+// errors, and neither the half file nor a temporary file remains.
+func TestExtractTruncatedLeavesNoPartialFile(t *testing.T) {
+	img := seg(t, compress.None, text("done", "complete"), text("half", strings.Repeat("z", 10000)))
+	dst := t.TempDir()
+	os.WriteFile(filepath.Join(dst, "half"), []byte("old content"), 0o644)
+	_, err := Extract(bytes.NewReader(img[:5000]), dst, DefaultExtractOptions())
+	if err == nil || !strings.Contains(err.Error(), `"half"`) {
+		t.Fatalf("error %v, want one naming the entry", err)
+	}
+	names, _ := os.ReadDir(dst)
+	var got []string
+	for _, n := range names {
+		got = append(got, n.Name())
+	}
+	if strings.Join(got, " ") != "done half" {
+		t.Fatalf("directory holds %v", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "half")); string(b) != "old content" {
+		t.Fatalf("the old file was damaged: %q", b)
+	}
+}
