@@ -200,6 +200,13 @@ func TestWeReadRealTools(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if c.f == Zstd || c.f == XZ || c.f == LZ4 {
+				in := append([]byte("pad!"), append(z, tail...)...)
+				n, err := StreamLen(bytes.NewReader(in), 4, int64(len(in)), c.f)
+				if err != nil || n != int64(len(z)) {
+					t.Errorf("StreamLen = %d, %v; want %d", n, err, len(z))
+				}
+			}
 			if !bytes.Equal(out, data) {
 				t.Fatal("content differs")
 			}
@@ -218,6 +225,14 @@ func TestTruncatedStreams(t *testing.T) {
 			_, _, err := readStream(t, f, z[:cut])
 			if err == nil {
 				t.Errorf("%s cut at %d of %d: no error", f, cut, len(z))
+			}
+		}
+	}
+	for _, f := range []Format{Zstd, XZ} {
+		z := compressWith(t, f, WriterOptions{Concurrency: 1}, data)
+		for _, cut := range []int{3, len(z) / 2, len(z) - 1} {
+			if _, err := StreamLen(bytes.NewReader(z[:cut]), 0, int64(cut), f); err == nil {
+				t.Errorf("StreamLen of %s cut at %d of %d: no error", f, cut, len(z))
 			}
 		}
 	}

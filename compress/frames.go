@@ -13,8 +13,7 @@ func (w *walker) zstd() error {
 		if err != nil {
 			return err
 		}
-		_, err = w.take(int(le32(size)), "skippable frame")
-		return err
+		return w.pass(int(le32(size)), "skippable frame")
 	}
 	fhd, err := w.take(1, "frame header")
 	if err != nil {
@@ -41,7 +40,7 @@ func (w *walker) zstd() error {
 	case 3:
 		n += 8
 	}
-	if _, err := w.take(n, "frame header"); err != nil {
+	if err := w.pass(n, "frame header"); err != nil {
 		return err
 	}
 	for {
@@ -60,7 +59,7 @@ func (w *walker) zstd() error {
 		if size > 128<<10 {
 			return w.errorf("block size %d exceeds the format's 128 KiB", size)
 		}
-		if _, err := w.take(size, "block"); err != nil {
+		if err := w.pass(size, "block"); err != nil {
 			return err
 		}
 		if h&1 != 0 {
@@ -68,9 +67,9 @@ func (w *walker) zstd() error {
 		}
 	}
 	if d&0x04 != 0 {
-		_, err = w.take(4, "content checksum")
+		return w.pass(4, "content checksum")
 	}
-	return err
+	return nil
 }
 
 // xz walks one xz stream (The .xz File Format 1.1.0, sections 2-4). Blocks
@@ -98,7 +97,10 @@ func (w *walker) xz() error {
 }
 
 func (w *walker) xzBlock(hdrSize4 int, checkSize int) error {
-	start := len(w.buf) - 1
+	start := w.src.offset() - 1
+	if hdrSize4*4-1 > 63 {
+		return w.errorf("block header of %d bytes", hdrSize4*4)
+	}
 	rest, err := w.take(hdrSize4*4-1, "block header")
 	if err != nil {
 		return err
@@ -110,19 +112,18 @@ func (w *walker) xzBlock(hdrSize4 int, checkSize int) error {
 		if n <= 0 {
 			return w.errorf("bad compressed size in block header")
 		}
-		if _, err := w.take(int(size), "block data"); err != nil {
+		if err := w.pass(int(size), "block data"); err != nil {
 			return err
 		}
 	} else if err := w.lzma2(); err != nil {
 		return err
 	}
-	if pad := (4 - (len(w.buf)-start)%4) % 4; pad > 0 {
-		if _, err := w.take(pad, "block padding"); err != nil {
+	if pad := (4 - (w.src.offset()-start)%4) % 4; pad > 0 {
+		if err := w.pass(int(pad), "block padding"); err != nil {
 			return err
 		}
 	}
-	_, err = w.take(checkSize, "block check")
-	return err
+	return w.pass(checkSize, "block check")
 }
 
 // lzma2 walks LZMA2 chunks up to and including the end marker.
@@ -141,7 +142,7 @@ func (w *walker) lzma2() error {
 			if err != nil {
 				return err
 			}
-			if _, err := w.take(int(s[0])<<8|int(s[1])+1, "LZMA2 chunk"); err != nil {
+			if err := w.pass(int(s[0])<<8|int(s[1])+1, "LZMA2 chunk"); err != nil {
 				return err
 			}
 		case ctl >= 0x80:
@@ -153,7 +154,7 @@ func (w *walker) lzma2() error {
 			if err != nil {
 				return err
 			}
-			if _, err := w.take(int(s[2])<<8|int(s[3])+1, "LZMA2 chunk"); err != nil {
+			if err := w.pass(int(s[2])<<8|int(s[3])+1, "LZMA2 chunk"); err != nil {
 				return err
 			}
 		default:
@@ -163,7 +164,7 @@ func (w *walker) lzma2() error {
 }
 
 func (w *walker) xzIndexAndFooter() error {
-	start := len(w.buf) - 1
+	start := w.src.offset() - 1
 	count, err := w.varint()
 	if err != nil {
 		return err
@@ -176,8 +177,8 @@ func (w *walker) xzIndexAndFooter() error {
 			return err
 		}
 	}
-	pad := (4 - (len(w.buf)-start)%4) % 4
-	if _, err := w.take(pad+4, "index padding and CRC32"); err != nil {
+	pad := (4 - (w.src.offset()-start)%4) % 4
+	if err := w.pass(int(pad)+4, "index padding and CRC32"); err != nil {
 		return err
 	}
 	footer, err := w.take(12, "stream footer")
@@ -218,15 +219,15 @@ func (w *walker) lz4() error {
 		return err
 	}
 	for {
-		peek, err := w.br.Peek(4)
+		peek := w.src.peek(5)
 		if len(peek) < 4 {
 			if len(peek) > 0 {
-				return w.errorf("stream ends early in block size (%d bytes): %v", len(peek), err)
+				return w.errorf("stream ends early in block size (%d bytes)", len(peek))
 			}
 			return nil
 		}
 		size := le32(peek)
-		tail, _ := w.br.Peek(5)
+		tail := peek
 		switch {
 		case size == 0x184C2102:
 			w.take(4, "magic")
@@ -240,7 +241,7 @@ func (w *walker) lz4() error {
 			return w.errorf("block size %d exceeds the legacy frame's maximum %d", size, lz4MaxBlock)
 		}
 		w.take(4, "block size")
-		if _, err := w.take(int(size), "block"); err != nil {
+		if err := w.pass(int(size), "block"); err != nil {
 			return err
 		}
 	}

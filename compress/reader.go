@@ -103,44 +103,152 @@ func ReadStream(br *bufio.Reader, f Format) (io.ReadCloser, error) {
 }
 
 func readFrame(br *bufio.Reader, f Format) ([]byte, error) {
-	w := &walker{br: br, f: f}
-	var err error
-	switch f {
-	case Zstd:
-		err = w.zstd()
-	case XZ:
-		err = w.xz()
-	case LZ4:
-		err = w.lz4()
-	}
-	return w.buf, err
+	src := &copySource{br: br}
+	err := walk(src, f)
+	return src.buf, err
 }
 
-// walker copies the bytes of one stream from br into buf, following the
-// format's framing but decoding nothing.
-type walker struct {
+// StreamLen returns the length of the zstd, xz or lz4 stream of format f
+// that starts at off in ra, reading only the frame, block and chunk headers:
+// the compressed data in between is skipped, not read. size is where ra's
+// data ends.
+func StreamLen(ra io.ReaderAt, off, size int64, f Format) (int64, error) {
+	switch f {
+	case Zstd, XZ, LZ4:
+	default:
+		return 0, fmt.Errorf("compress: the length of a %s stream cannot be found without decoding it", f)
+	}
+	src := &atSource{ra: ra, off: off, pos: off, size: size}
+	err := walk(src, f)
+	return src.pos - off, err
+}
+
+func walk(src source, f Format) error {
+	w := &walker{src: src, f: f}
+	switch f {
+	case Zstd:
+		return w.zstd()
+	case XZ:
+		return w.xz()
+	}
+	return w.lz4()
+}
+
+// source gives a walker the bytes of a stream: headers to parse, and data
+// to pass over.
+type source interface {
+	// read returns the next n bytes; n is small (a header).
+	read(n int) ([]byte, error)
+	// skip passes over the next n bytes.
+	skip(n int) error
+	// peek returns up to n bytes without consuming them.
+	peek(n int) []byte
+	// offset is the number of bytes consumed.
+	offset() int64
+}
+
+// copySource reads a stream from a bufio.Reader and keeps all of it, so
+// that it can be decoded after the walk.
+type copySource struct {
 	br  *bufio.Reader
-	f   Format
 	buf []byte
 }
 
-func (w *walker) errorf(format string, a ...any) error {
-	return &StreamError{Format: w.f, Offset: int64(len(w.buf)), Msg: fmt.Sprintf(format, a...)}
-}
+func (s *copySource) offset() int64 { return int64(len(s.buf)) }
 
-// take appends the next n bytes to buf and returns them.
-func (w *walker) take(n int, what string) ([]byte, error) {
-	start := len(w.buf)
-	w.buf = append(w.buf, make([]byte, n)...)
-	got, err := io.ReadFull(w.br, w.buf[start:])
+func (s *copySource) read(n int) ([]byte, error) {
+	start := len(s.buf)
+	s.buf = append(s.buf, make([]byte, n)...)
+	got, err := io.ReadFull(s.br, s.buf[start:])
 	if err != nil {
-		w.buf = w.buf[:start+got]
-		return nil, &StreamError{Format: w.f, Offset: int64(start),
-			Msg: fmt.Sprintf("stream ends early in %s (%d of %d bytes)", what, got, n)}
+		s.buf = s.buf[:start+got]
+		return nil, errShort{got: got}
 	}
-	return w.buf[start:], nil
+	return s.buf[start:], nil
 }
 
-func le32(b []byte) uint32 {
-	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+func (s *copySource) skip(n int) error { _, err := s.read(n); return err }
+
+func (s *copySource) peek(n int) []byte { b, _ := s.br.Peek(n); return b }
+
+// atSource walks a stream in an io.ReaderAt, reading headers only.
+type atSource struct {
+	ra        io.ReaderAt
+	off, size int64
+	pos       int64
+	hdr       [64]byte
 }
+
+func (s *atSource) offset() int64 { return s.pos - s.off }
+
+func (s *atSource) read(n int) ([]byte, error) {
+	if n > len(s.hdr) {
+		return nil, fmt.Errorf("header of %d bytes", n)
+	}
+	got, _ := s.ra.ReadAt(s.hdr[:n], s.pos)
+	if got < n {
+		s.pos += int64(got)
+		return nil, errShort{got: got}
+	}
+	s.pos += int64(n)
+	return s.hdr[:n], nil
+}
+
+func (s *atSource) skip(n int) error {
+	if rest := s.size - s.pos; int64(n) > rest {
+		s.pos = s.size
+		return errShort{got: int(rest)}
+	}
+	s.pos += int64(n)
+	return nil
+}
+
+func (s *atSource) peek(n int) []byte {
+	b := make([]byte, n)
+	got, _ := s.ra.ReadAt(b, s.pos)
+	return b[:got]
+}
+
+type errShort struct{ got int }
+
+func (errShort) Error() string { return "short" }
+
+// walker follows a stream's framing, decoding nothing.
+type walker struct {
+	src source
+	f   Format
+}
+
+func (w *walker) errorf(format string, a ...any) error {
+	return &StreamError{Format: w.f, Offset: w.src.offset(), Msg: fmt.Sprintf(format, a...)}
+}
+
+func (w *walker) short(start int64, what string, n int, err error) error {
+	var es errShort
+	if errors.As(err, &es) {
+		return &StreamError{Format: w.f, Offset: start,
+			Msg: fmt.Sprintf("stream ends early in %s (%d of %d bytes)", what, es.got, n)}
+	}
+	return err
+}
+
+// take returns the next n header bytes.
+func (w *walker) take(n int, what string) ([]byte, error) {
+	start := w.src.offset()
+	b, err := w.src.read(n)
+	if err != nil {
+		return nil, w.short(start, what, n, err)
+	}
+	return b, nil
+}
+
+// pass passes over n bytes of data.
+func (w *walker) pass(n int, what string) error {
+	start := w.src.offset()
+	if err := w.src.skip(n); err != nil {
+		return w.short(start, what, n, err)
+	}
+	return nil
+}
+
+func le32(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }

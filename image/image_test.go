@@ -3,6 +3,7 @@ package image
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -28,9 +29,23 @@ func text(name, s string) File {
 	return File{Header: cpio.Header{Name: name, Mode: cpio.TypeReg | 0o644}, Data: []byte(s)}
 }
 
+// streamOnly hides every method but Read, so that the Reader takes the
+// path it takes for a pipe.
+type streamOnly struct{ io.Reader }
+
+// readAll reads img through both input paths, checks that they agree, and
+// returns what the seekable one read.
 func readAll(t *testing.T, img []byte) ([]*Entry, []Segment, error) {
 	t.Helper()
-	r := NewReader(bytes.NewReader(img))
+	e1, s1, err1 := readAllFrom(NewReader(bytes.NewReader(img)))
+	e2, s2, err2 := readAllFrom(NewReader(streamOnly{bytes.NewReader(img)}))
+	if fmt.Sprint(err1) != fmt.Sprint(err2) || len(e1) != len(e2) || fmt.Sprint(s1) != fmt.Sprint(s2) {
+		t.Errorf("seekable and stream reads differ:\n %v %d %+v\n %v %d %+v", err1, len(e1), s1, err2, len(e2), s2)
+	}
+	return e1, s1, err1
+}
+
+func readAllFrom(r *Reader) ([]*Entry, []Segment, error) {
 	var out []*Entry
 	for {
 		e, err := r.Next()

@@ -64,7 +64,8 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // Reader reads the entries of every segment of an image in order.
 type Reader struct {
-	src  *countingReader
+	src  *countingReader   // a stream: what has been read of it
+	sr   *io.SectionReader // a seekable input: the image
 	br   *bufio.Reader
 	segs []Segment
 	seg  *Segment
@@ -73,16 +74,76 @@ type Reader struct {
 	inner *bufio.Reader // decompressed stream of a compressed segment
 	rc    io.ReadCloser
 	base  int64 // cpio data bytes of earlier archives in this segment
+	end   int64 // with sr: where the current compressed segment ends
 	err   error
 }
 
-// NewReader returns a Reader of the image in r.
+// NewReader returns a Reader of the image in r, from r's current position.
+// When r is seekable (a regular file, a bytes.Reader) the Reader reads only
+// the headers of compressed frames to find where they end and seeks over
+// the data of stored entries it is not asked for.
 func NewReader(r io.Reader) *Reader {
+	if sr := sectionOf(r); sr != nil {
+		return &Reader{sr: sr, br: bufio.NewReaderSize(sr, 1<<20)}
+	}
 	src := &countingReader{r: r}
 	return &Reader{src: src, br: bufio.NewReaderSize(src, 1<<20)}
 }
 
-func (r *Reader) pos() int64 { return r.src.n - int64(r.br.Buffered()) }
+func sectionOf(r io.Reader) *io.SectionReader {
+	ra, ok := r.(io.ReaderAt)
+	s, ok2 := r.(io.Seeker)
+	if !ok || !ok2 {
+		return nil
+	}
+	cur, err := s.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil
+	}
+	end, err := s.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil
+	}
+	if _, err := s.Seek(cur, io.SeekStart); err != nil {
+		return nil
+	}
+	return io.NewSectionReader(ra, cur, end-cur)
+}
+
+func (r *Reader) pos() int64 {
+	if r.sr != nil {
+		cur, _ := r.sr.Seek(0, io.SeekCurrent)
+		return cur - int64(r.br.Buffered())
+	}
+	return r.src.n - int64(r.br.Buffered())
+}
+
+// seek moves a seekable Reader to image offset off.
+func (r *Reader) seek(off int64) {
+	r.sr.Seek(off, io.SeekStart)
+	r.br.Reset(r.sr)
+}
+
+// Discard skips n bytes of a stored segment, seeking when they are not
+// buffered. The cpio reader uses it to pass over file data.
+func (r *Reader) discard(n int) (int, error) {
+	if n <= r.br.Buffered() || r.sr == nil {
+		return r.br.Discard(n)
+	}
+	at := r.pos()
+	if rest := r.sr.Size() - at; int64(n) > rest {
+		r.seek(r.sr.Size())
+		return int(rest), io.EOF
+	}
+	r.seek(at + int64(n))
+	return n, nil
+}
+
+// storedInput is what the cpio reader of a stored segment reads from.
+type storedInput struct{ r *Reader }
+
+func (s storedInput) Read(p []byte) (int, error) { return s.r.br.Read(p) }
+func (s storedInput) Discard(n int) (int, error) { return s.r.discard(n) }
 
 // Segments returns the segments read so far; after Next has returned
 // io.EOF, all of them.
@@ -163,10 +224,10 @@ func (r *Reader) nextSegment() error {
 		r.segs = r.segs[:len(r.segs)-1]
 		return &Error{Segment: -1, Offset: at, Err: errors.New("cpio archive does not start at a multiple of 4 bytes")}
 	case f == compress.None:
-		r.cr = cpio.NewReader(r.br)
+		r.cr = cpio.NewReader(storedInput{r})
 		return nil
 	}
-	rc, err := compress.ReadStream(r.br, f)
+	rc, err := r.openStream(at, f)
 	if err != nil {
 		return r.wrap(err)
 	}
@@ -174,6 +235,23 @@ func (r *Reader) nextSegment() error {
 	r.inner = bufio.NewReaderSize(rc, 1<<20)
 	r.cr = cpio.NewReader(r.inner)
 	return nil
+}
+
+// openStream returns the decompressed content of the stream at image
+// offset at. On a seekable input, the frames of zstd, xz and lz4 are walked
+// by their headers and decoded in place; otherwise the stream is read
+// through r.br, which is left after it.
+func (r *Reader) openStream(at int64, f compress.Format) (io.ReadCloser, error) {
+	r.end = 0
+	if r.sr == nil || (f != compress.Zstd && f != compress.XZ && f != compress.LZ4) {
+		return compress.ReadStream(r.br, f)
+	}
+	n, err := compress.StreamLen(r.sr, at, r.sr.Size(), f)
+	if err != nil {
+		return nil, err
+	}
+	r.end = at + n
+	return compress.NewReader(io.NewSectionReader(r.sr, at, n), f)
 }
 
 // endArchive handles a trailer: within a compressed stream another archive
@@ -201,6 +279,9 @@ func (r *Reader) endArchive() error {
 	}
 	if err := r.rc.Close(); err != nil {
 		return err
+	}
+	if r.end > 0 {
+		r.seek(r.end)
 	}
 	r.seg.End = r.pos()
 	r.cr, r.inner, r.rc = nil, nil, nil

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/initkit/initkit/kernel"
+)
+
+func newKernel() *cobra.Command {
+	cmd := &cobra.Command{Use: "kernel", Short: "Obtain kernels to boot"}
+	var flavour, cache string
+	fetch := &cobra.Command{
+		Use:   "fetch",
+		Short: "Download and cache a bootable kernel with its modules",
+		Long: `Download the kernel package that the flavour's meta-package depends on
+(apt-get download, on Debian and Ubuntu hosts), unpack it without installing,
+cache it under $INITKIT_CACHE (default ~/.cache/initkit), and print its paths.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cache == "" {
+				var err error
+				if cache, err = kernel.CacheDir(); err != nil {
+					return err
+				}
+			}
+			k, err := kernel.Fetch(cmd.Context(), cache, flavour)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "kernel:  %s\nmodules: %s\nrelease: %s\npackage: %s %s\n", k.Image, k.ModulesDir, k.Release, k.Package, k.Version)
+			return nil
+		},
+	}
+	fetch.Flags().StringVar(&flavour, "flavour", kernel.DefaultFlavour, "meta-package naming the kernel flavour")
+	fetch.Flags().StringVar(&cache, "cache", "", "cache directory (default $INITKIT_CACHE or ~/.cache/initkit)")
+	cmd.AddCommand(fetch)
+	return cmd
+}

@@ -1,0 +1,101 @@
+// Command initkit builds, inspects, boots and debugs Linux initramfs images.
+//
+// Exit codes: 0 success; 1 a comparison found differences (diff); 2 an
+// error, with one line on stderr naming the file and byte offset at fault.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes shared by every command.
+const (
+	exitOK      = 0
+	exitDiffers = 1
+	exitError   = 2
+)
+
+// exitCode carries a non-error exit status out of a command.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	var code exitCode
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &code):
+		return int(code)
+	}
+	fmt.Fprintf(stderr, "initkit: %v\n", err)
+	return exitError
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "initkit",
+		Short: "Build, boot, debug and decode Linux early userspace",
+		Long: `initkit builds initramfs images, inspects real ones (every segment, every
+compression the kernel accepts), boots kernels in QEMU, and turns what happens
+into exit codes a script can use.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newVersion(), newLs(), newExtract(), newDiff(), newCat(), newPack(), newKernel())
+	return root
+}
+
+func newVersion() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the initkit version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), "initkit", version)
+			return nil
+		},
+	}
+}
+
+// openInput opens a file, or standard input for "-".
+func openInput(cmd *cobra.Command, name string) (io.ReadCloser, error) {
+	if name == "-" {
+		return io.NopCloser(cmd.InOrStdin()), nil
+	}
+	return os.Open(name)
+}
+
+// withInput runs fn on the opened input and prefixes its errors with the
+// file name, so every message says which file was at fault.
+func withInput(cmd *cobra.Command, name string, fn func(io.Reader) error) error {
+	f, err := openInput(cmd, name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := fn(f); err != nil {
+		var code exitCode
+		if errors.As(err, &code) {
+			return err
+		}
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/initkit/initkit/compress"
+	"github.com/initkit/initkit/cpio"
+	"github.com/initkit/initkit/image"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"initkit": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		// nodeimage OUT writes a gzip image holding device nodes, which a
+		// rootless script cannot make with find | cpio.
+		"nodeimage": func() {
+			var buf bytes.Buffer
+			err := image.WriteSegment(&buf, []image.File{
+				{Header: cpio.Header{Name: "dev", Mode: cpio.TypeDir | 0o755}},
+				{Header: cpio.Header{Name: "dev/console", Mode: cpio.TypeChar | 0o600, RDevMajor: 5, RDevMinor: 1}},
+				{Header: cpio.Header{Name: "dev/vda", Mode: cpio.TypeBlock | 0o660, RDevMajor: 254, GID: 6}},
+				{Header: cpio.Header{Name: "init", Mode: cpio.TypeReg | 0o755}, Data: []byte("#!/bin/sh\n")},
+			}, image.WithCompression(compress.Gzip, compress.WriterOptions{}), image.WithOwners())
+			if err == nil {
+				err = os.WriteFile(os.Args[1], buf.Bytes(), 0o644)
+			}
+			if err != nil {
+				os.Stderr.WriteString(err.Error() + "\n")
+				os.Exit(1)
+			}
+		},
+	})
+}
+
+func TestScripts(t *testing.T) {
+	fixtures, err := filepath.Abs("../../image/testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("FIXTURES", fixtures)
+			env.Setenv("SOURCE_DATE_EPOCH", "")
+			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "root" {
+				return os.Geteuid() == 0, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+	})
+}
