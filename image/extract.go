@@ -54,7 +54,8 @@ func Extract(r io.Reader, dir string, o ExtractOptions) (*ExtractResult, error) 
 		return nil, err
 	}
 	defer root.Close()
-	x := &extractor{root: root, opt: o, links: map[linkKey]*linkSet{}}
+	x := &extractor{root: root, opt: o, links: map[linkKey]*linkSet{}, open: map[string]*os.Root{}}
+	defer x.closeDirs()
 	ir := NewReader(r)
 	res := &ExtractResult{}
 	seg := -1
@@ -101,6 +102,7 @@ type linkSet struct {
 
 type extractor struct {
 	root    *os.Root
+	open    map[string]*os.Root // directories already resolved inside root
 	opt     ExtractOptions
 	links   map[linkKey]*linkSet
 	dirs    []cpio.Header
@@ -130,10 +132,9 @@ func (x *extractor) entry(e *Entry, data io.Reader) error {
 	if err != nil || name == "" {
 		return err
 	}
-	if dir := path.Dir(name); dir != "." {
-		if err := x.root.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
+	dir, base, err := x.parent(name)
+	if err != nil {
+		return err
 	}
 	// A regular file replaces what stands at its name by rename, so that
 	// the old file survives a failure; anything else needs the name free.
@@ -141,8 +142,8 @@ func (x *extractor) entry(e *Entry, data io.Reader) error {
 		if err := x.clear(name, e.Type() == cpio.TypeDir); err != nil {
 			return err
 		}
-	} else if fi, err := x.root.Lstat(name); err == nil && fi.IsDir() {
-		if err := x.root.Remove(name); err != nil {
+	} else if fi, err := dir.Lstat(base); err == nil && fi.IsDir() {
+		if err := x.clear(name, false); err != nil {
 			return err
 		}
 	}
@@ -150,7 +151,7 @@ func (x *extractor) entry(e *Entry, data io.Reader) error {
 	case cpio.TypeDir:
 		x.dirs = append(x.dirs, e.Header)
 		x.dirs[len(x.dirs)-1].Name = name
-		err := x.root.Mkdir(name, 0o700)
+		err := dir.Mkdir(base, 0o700)
 		if errors.Is(err, fs.ErrExist) {
 			return nil
 		}
@@ -158,10 +159,13 @@ func (x *extractor) entry(e *Entry, data io.Reader) error {
 	case cpio.TypeReg:
 		return x.regular(e, name, data)
 	case cpio.TypeLink:
-		if err := x.root.Symlink(e.Linkname, name); err != nil {
+		if err := dir.Symlink(e.Linkname, base); err != nil {
 			return err
 		}
-		return x.owner(name, &e.Header)
+		if x.opt.Owners {
+			return dir.Lchown(base, int(e.UID), int(e.GID))
+		}
+		return nil
 	case cpio.TypeChar, cpio.TypeBlock:
 		if !x.opt.Nodes {
 			h := e.Header
@@ -176,6 +180,42 @@ func (x *extractor) entry(e *Entry, data io.Reader) error {
 	return fmt.Errorf("unknown file type %#o", e.Type())
 }
 
+// parent returns the directory holding name, created if missing, and
+// name's last element. Directory handles are kept, so that each entry costs
+// one lookup in its parent rather than one per path component.
+func (x *extractor) parent(name string) (*os.Root, string, error) {
+	dir, base := path.Split(name)
+	dir = strings.TrimSuffix(dir, "/")
+	if dir == "" {
+		return x.root, base, nil
+	}
+	if r := x.open[dir]; r != nil {
+		return r, base, nil
+	}
+	if err := x.root.MkdirAll(dir, 0o755); err != nil {
+		return nil, "", err
+	}
+	r, err := x.root.OpenRoot(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(x.open) >= maxOpenDirs {
+		x.closeDirs()
+	}
+	x.open[dir] = r
+	return r, base, nil
+}
+
+// maxOpenDirs bounds the directory handles kept open.
+const maxOpenDirs = 256
+
+func (x *extractor) closeDirs() {
+	for d, r := range x.open {
+		r.Close()
+		delete(x.open, d)
+	}
+}
+
 // clear removes what stands at name unless both it and the new entry are
 // directories, as the kernel's clean_path does.
 func (x *extractor) clear(name string, dir bool) error {
@@ -188,6 +228,11 @@ func (x *extractor) clear(name string, dir bool) error {
 	}
 	if fi.IsDir() && dir {
 		return nil
+	}
+	if fi.IsDir() {
+		// Handles kept for this directory or below it would now point at
+		// a directory that is no longer in the tree.
+		x.closeDirs()
 	}
 	return x.root.Remove(name)
 }
@@ -252,30 +297,35 @@ type eofReader struct{}
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 func (x *extractor) writeFile(name string, h *cpio.Header, data io.Reader) error {
-	tmp := path.Join(path.Dir(name), ".initkit-tmp-"+randomSuffix())
-	f, err := x.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	dir, base, err := x.parent(name)
+	if err != nil {
+		return err
+	}
+	tmp := ".initkit-tmp-" + randomSuffix()
+	f, err := dir.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
 	_, err = io.Copy(f, data)
+	if err == nil && x.opt.Owners {
+		err = f.Chown(int(h.UID), int(h.GID))
+	}
+	if err == nil {
+		// After chown, which clears setuid and setgid bits.
+		err = f.Chmod(h.FileMode())
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = x.root.Chmod(tmp, h.FileMode())
-	}
-	if err == nil {
-		err = x.owner(tmp, h)
-	}
-	if err == nil {
 		t := time.Unix(h.ModTime, 0)
-		err = x.root.Chtimes(tmp, t, t)
+		err = dir.Chtimes(tmp, t, t)
 	}
 	if err == nil {
-		err = x.root.Rename(tmp, name)
+		err = dir.Rename(tmp, base)
 	}
 	if err != nil {
-		x.root.Remove(tmp)
+		dir.Remove(tmp)
 	}
 	return err
 }
