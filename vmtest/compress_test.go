@@ -2,9 +2,13 @@ package vmtest
 
 import (
 	"bytes"
+	"fmt"
 	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -78,5 +82,46 @@ func TestKernelRejectedFramings(t *testing.T) {
 				t.Fatalf("no unpacking failure reported:\n%s", console)
 			}
 		})
+	}
+}
+
+// TestHardlinkedBusyboxBoots packs a tree in which every applet is a
+// hardlink of busybox, as Debian's images hold it, and runs applets by
+// those names in the guest: a writer that stores the data with the wrong
+// link (or inode 0) leaves them empty and the commands fail.
+func TestHardlinkedBusyboxBoots(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, d := range []string{"bin", "dev", "proc"} {
+		os.Mkdir(filepath.Join(dir, d), 0o755)
+	}
+	bb := filepath.Join(dir, "bin", "busybox")
+	data, err := os.ReadFile(Busybox(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(bb, data, 0o755)
+	list, err := exec.Command(Busybox(t), "--list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := 0
+	for _, applet := range strings.Fields(string(list)) {
+		if applet != "busybox" && os.Link(bb, filepath.Join(dir, "bin", applet)) == nil {
+			links++
+		}
+	}
+	if links < 200 {
+		t.Fatalf("only %d applet links", links)
+	}
+	os.WriteFile(filepath.Join(dir, "init"), []byte("#!/bin/sh\n/bin/mount -t proc proc /proc\n/bin/echo \"links:$(/bin/ls /bin | /bin/wc -l) nlink:$(/bin/stat -c %h /bin/sh)\"\n/bin/poweroff -f\n"), 0o755)
+	files, err := image.FilesFromDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	console := Boot(t, WriteImage(t, Segment(t, compress.Zstd, files)), bootTimeout)
+	want := fmt.Sprintf("links:%d nlink:%d", links+1, links+1)
+	if !strings.Contains(console, want) {
+		t.Fatalf("console lacks %q:\n%s", want, console)
 	}
 }

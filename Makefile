@@ -1,0 +1,45 @@
+# make demo: build an initramfs and boot it in QEMU with a kernel fetched here.
+# make test: install what the tests need, then run all of them.
+SHELL := /bin/bash
+GO := $(shell scripts/ensure-go.sh)
+# Debian packages the tests run for real: GNU cpio, QEMU (TCG), a static
+# busybox for the guest, and the reference compressors.
+TEST_DEBS := cpio qemu-system-x86 busybox-static zstd pigz xz-utils lz4 bzip2 gzip findutils apt dpkg
+BENCH_DEBS := hyperfine python3
+FUZZTIME ?= 5s
+FUZZ_TARGETS := cpio:FuzzReader compress:FuzzDetect compress:FuzzReadStream image:FuzzReader
+
+.PHONY: all build deps kernel test unit fuzz demo bench clean
+all: build
+
+build:
+	$(GO) build -o bin/initkit ./cmd/initkit
+
+deps:
+	@scripts/deps.sh $(TEST_DEBS)
+
+# Fetch (once, then from the cache) the kernel the VM tests boot.
+kernel: build
+	bin/initkit kernel fetch
+
+test: deps kernel
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) --no-print-directory fuzz
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+	  $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$pkg >/dev/null; \
+	done
+
+demo: deps kernel
+	@scripts/demo.sh bin/initkit
+
+bench: deps build
+	@scripts/deps.sh $(BENCH_DEBS)
+	bench/inspect-pack.sh
+
+clean:
+	rm -rf bin

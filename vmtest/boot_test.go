@@ -1,0 +1,160 @@
+package vmtest
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/initkit/initkit/compress"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// initkitBinary builds cmd/initkit once for the tests that drive the CLI.
+func initkitBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "initkit-vmtest-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "initkit")
+		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/initkit").CombinedOutput()
+		if err != nil {
+			buildErr = errors.New(string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build initkit: %v", buildErr)
+	}
+	return binPath
+}
+
+// qemuRunning reports whether a QEMU process was started with initrd.
+func qemuRunning(initrd string) bool {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(b, []byte("qemu-system")) && bytes.Contains(b, []byte(initrd)) {
+			return true
+		}
+	}
+	return false
+}
+
+func exitStatus(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+func TestBootExitCodes(t *testing.T) {
+	bin := initkitBinary(t)
+	k := Kernel(t)
+	cases := []struct {
+		name    string
+		script  string
+		timeout string
+		code    int
+		log     string
+	}{
+		{"poweroff", `echo "boot-ok:$((40+2))"`, "120s", 0, "boot-ok:42"},
+		{"init exits", `echo "leaving"; exit 7`, "120s", 3, "Attempted to kill init! exitcode=0x00000700"},
+		{"hang", `echo "hanging"; sleep 1000`, "10s", 4, "hanging"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			initrd := WriteImage(t, Segment(t, compress.Gzip, BaseFiles(t, c.script)))
+			logPath := filepath.Join(t.TempDir(), "console.log")
+			cmd := exec.Command(bin, "boot", "--kernel", k.Image, "--initrd", initrd, "--timeout", c.timeout, "--log", logPath)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			start := time.Now()
+			err := cmd.Run()
+			if got := exitStatus(err); got != c.code {
+				t.Fatalf("exit %d, want %d; stderr: %s", got, c.code, stderr.String())
+			}
+			log, _ := os.ReadFile(logPath)
+			if !strings.Contains(string(log), c.log) {
+				t.Errorf("log lacks %q:\n%s", c.log, log)
+			}
+			if !strings.Contains(stderr.String(), logPath) {
+				t.Errorf("verdict does not name the log: %s", stderr.String())
+			}
+			if c.code == 4 && time.Since(start) > 15*time.Second {
+				t.Errorf("timeout of 10s took %v", time.Since(start))
+			}
+			if qemuRunning(initrd) {
+				t.Error("a QEMU process is left behind")
+			}
+		})
+	}
+}
+
+// TestKilledInitkitTakesQEMUWithIt: SIGKILL gives initkit no chance to
+// clean up; the kernel's parent-death signal must end QEMU anyway.
+func TestKilledInitkitTakesQEMUWithIt(t *testing.T) {
+	t.Parallel()
+	bin := initkitBinary(t)
+	k := Kernel(t)
+	initrd := WriteImage(t, Segment(t, compress.Gzip, BaseFiles(t, `echo "hanging"; sleep 1000`)))
+	cmd := exec.Command(bin, "boot", "--kernel", k.Image, "--initrd", initrd, "--log", filepath.Join(t.TempDir(), "log"))
+	var out syncBuffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for !strings.Contains(out.String(), "hanging") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("guest never started:\n%s", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !qemuRunning(initrd) {
+		t.Fatal("no QEMU process found while the guest runs")
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	for end := time.Now().Add(5 * time.Second); qemuRunning(initrd); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("QEMU still running 5 s after initkit was killed")
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
