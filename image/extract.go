@@ -296,13 +296,21 @@ type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
+// writeFile writes a regular file at name. A new name is created with
+// O_EXCL and removed again if writing fails; where something already
+// stands, the data goes to a temporary name renamed over it, so that the
+// old file survives a failure. Either way no partial file is left.
 func (x *extractor) writeFile(name string, h *cpio.Header, data io.Reader) error {
 	dir, base, err := x.parent(name)
 	if err != nil {
 		return err
 	}
-	tmp := ".initkit-tmp-" + randomSuffix()
-	f, err := dir.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	tmp := base
+	f, err := dir.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		tmp = ".initkit-tmp-" + randomSuffix()
+		f, err = dir.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	}
 	if err != nil {
 		return err
 	}
@@ -321,7 +329,7 @@ func (x *extractor) writeFile(name string, h *cpio.Header, data io.Reader) error
 		t := time.Unix(h.ModTime, 0)
 		err = dir.Chtimes(tmp, t, t)
 	}
-	if err == nil {
+	if err == nil && tmp != base {
 		err = dir.Rename(tmp, base)
 	}
 	if err != nil {
