@@ -301,6 +301,6 @@ func FuzzReadStream(f *testing.F) {
 		if err != nil {
 			return
 		}
-		io.Copy(io.Discard, io.LimitReader(rc, 64<<20))
+		io.Copy(io.Discard, io.LimitReader(rc, 1<<20))
 	})
 }

@@ -156,13 +156,21 @@ type copySource struct {
 
 func (s *copySource) offset() int64 { return int64(len(s.buf)) }
 
+// read appends the next n bytes to buf. It grows buf a megabyte at a
+// time as data arrives, so that a size field in a crafted header cannot
+// make it allocate more than the input holds.
 func (s *copySource) read(n int) ([]byte, error) {
 	start := len(s.buf)
-	s.buf = append(s.buf, make([]byte, n)...)
-	got, err := io.ReadFull(s.br, s.buf[start:])
-	if err != nil {
-		s.buf = s.buf[:start+got]
-		return nil, errShort{got: got}
+	for left := n; left > 0; {
+		k := min(left, 1<<20)
+		at := len(s.buf)
+		s.buf = append(s.buf, make([]byte, k)...)
+		got, err := io.ReadFull(s.br, s.buf[at:])
+		if err != nil {
+			s.buf = s.buf[:at+got]
+			return nil, errShort{got: len(s.buf) - start}
+		}
+		left -= k
 	}
 	return s.buf[start:], nil
 }
