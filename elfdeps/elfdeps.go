@@ -1,0 +1,349 @@
+// Package elfdeps finds what a program needs to run in an initramfs: the
+// ELF interpreter and the shared libraries named by DT_NEEDED, searched the
+// way glibc's ld.so searches (elf/dl-load.c: DT_RPATH when there is no
+// DT_RUNPATH, then DT_RUNPATH, then the ld.so.conf directories, then the
+// default directories), and the interpreters of #! scripts. Everything is
+// resolved inside a root directory (a sysroot), reading files only: nothing
+// is run, so a foreign or cross root works as well as the host's.
+package elfdeps
+
+import (
+	"bufio"
+	"bytes"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Kind is the type of an Entry.
+type Kind int
+
+// Entry kinds.
+const (
+	File Kind = iota
+	Symlink
+	Dir
+)
+
+// Entry is one path the closure needs in the target tree.
+type Entry struct {
+	Path     string // absolute path in the target tree
+	Kind     Kind
+	Source   string // host path of a File
+	Linkname string // target of a Symlink, as the link holds it
+	Why      string // the first reason it was added, for --explain
+}
+
+// Resolver computes closures inside Root.
+type Resolver struct {
+	Root string // "/" or a sysroot
+
+	searchDirs []string // ld.so.conf directories, then the defaults
+	entries    map[string]*Entry
+	done       map[string]bool // objects already scanned, by target path
+}
+
+// NewResolver returns a Resolver for the tree at root ("" means "/").
+func NewResolver(root string) (*Resolver, error) {
+	if root == "" {
+		root = "/"
+	}
+	r := &Resolver{Root: root, entries: map[string]*Entry{}, done: map[string]bool{}}
+	dirs, err := r.ldSoConf("/etc/ld.so.conf", 0)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	r.searchDirs = append(dirs, defaultDirs...)
+	return r, nil
+}
+
+// defaultDirs are ld.so's trusted directories on x86_64 Debian-style and
+// lib64-style systems (elf/dl-load.c, SYSTEM_DIRS, plus the multiarch
+// directories Debian's ld.so.conf.d normally lists).
+var defaultDirs = []string{
+	"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+	"/lib64", "/usr/lib64", "/lib", "/usr/lib",
+}
+
+// ldSoConf reads an ld.so.conf file, following include lines.
+func (r *Resolver) ldSoConf(name string, depth int) ([]string, error) {
+	if depth > 8 {
+		return nil, fmt.Errorf("%s: includes nested too deep", name)
+	}
+	data, err := os.ReadFile(r.host(name))
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		switch {
+		case line == "" || strings.HasPrefix(line, "hwcap "):
+		case strings.HasPrefix(line, "include "):
+			pattern := strings.TrimSpace(strings.TrimPrefix(line, "include "))
+			if !path.IsAbs(pattern) {
+				pattern = path.Join(path.Dir(name), pattern)
+			}
+			matches, _ := filepath.Glob(r.host(pattern))
+			sort.Strings(matches)
+			for _, m := range matches {
+				sub, err := r.ldSoConf(r.target(m), depth+1)
+				if err != nil {
+					return nil, err
+				}
+				dirs = append(dirs, sub...)
+			}
+		default:
+			dirs = append(dirs, line)
+		}
+	}
+	return dirs, sc.Err()
+}
+
+// host maps a target path to the host path inside Root.
+func (r *Resolver) host(p string) string { return filepath.Join(r.Root, filepath.FromSlash(p)) }
+
+// target maps a host path inside Root back to a target path.
+func (r *Resolver) target(h string) string {
+	rel, err := filepath.Rel(r.Root, h)
+	if err != nil {
+		return h
+	}
+	return "/" + filepath.ToSlash(rel)
+}
+
+// Entries returns everything added so far, sorted by path.
+func (r *Resolver) Entries() []Entry {
+	out := make([]Entry, 0, len(r.entries))
+	for _, e := range r.entries {
+		out = append(out, *e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// Add adds the program or library at target path p (inside Root) with its
+// closure. why says why p is wanted.
+func (r *Resolver) Add(p, why string) error {
+	real, err := r.addPath(p, why)
+	if err != nil {
+		return err
+	}
+	return r.scan(real, p)
+}
+
+// AddLibrary adds a library by soname, as for a dlopen'ed one.
+func (r *Resolver) AddLibrary(soname, why string) error {
+	p, err := r.findLib(soname, nil, "", elf.ELFCLASS64, elf.EM_X86_64)
+	if err != nil {
+		return fmt.Errorf("library %s (%s): %w", soname, why, err)
+	}
+	return r.Add(p, why)
+}
+
+// addPath adds p to the tree: every symlink met on the way (a usrmerge
+// /lib -> usr/lib, libc.so.6 -> libc-2.36.so) as a symlink, the
+// directories that hold them, and the final file. It returns the resolved
+// target path of the file.
+func (r *Resolver) addPath(p, why string) (string, error) {
+	cur := "/"
+	rest := strings.Split(strings.Trim(path.Clean(p), "/"), "/")
+	for hops := 0; len(rest) > 0; {
+		name := rest[0]
+		rest = rest[1:]
+		next := path.Join(cur, name)
+		fi, err := os.Lstat(r.host(next))
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", p, err)
+		}
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			if hops++; hops > 40 {
+				return "", fmt.Errorf("%s: too many symlinks", p)
+			}
+			link, err := os.Readlink(r.host(next))
+			if err != nil {
+				return "", err
+			}
+			r.put(&Entry{Path: next, Kind: Symlink, Linkname: link, Why: why})
+			if path.IsAbs(link) {
+				cur = "/"
+			}
+			rest = append(strings.Split(strings.Trim(link, "/"), "/"), rest...)
+		case fi.IsDir():
+			if len(rest) == 0 {
+				return "", fmt.Errorf("%s is a directory", p)
+			}
+			r.put(&Entry{Path: next, Kind: Dir, Why: why})
+			cur = next
+		default:
+			if len(rest) > 0 {
+				return "", fmt.Errorf("%s: %s is not a directory", p, next)
+			}
+			r.put(&Entry{Path: next, Kind: File, Source: r.host(next), Why: why})
+			cur = next
+		}
+	}
+	return cur, nil
+}
+
+func (r *Resolver) put(e *Entry) {
+	if name := path.Clean(e.Path); name == "/" || name == "." || name == ".." {
+		return
+	}
+	if _, ok := r.entries[e.Path]; !ok {
+		r.entries[e.Path] = e
+	}
+}
+
+// scan adds what the file at target path real needs. asked is the path it
+// was asked for by, whose directory is $ORIGIN.
+func (r *Resolver) scan(real, asked string) error {
+	if r.done[real] {
+		return nil
+	}
+	r.done[real] = true
+	f, err := os.Open(r.host(real))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var magic [4]byte
+	if n, _ := f.ReadAt(magic[:], 0); n < 2 {
+		return nil
+	}
+	if string(magic[:2]) == "#!" {
+		return r.script(f, real)
+	}
+	if string(magic[:]) != elf.ELFMAG {
+		return nil // data, not a program
+	}
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", real, err)
+	}
+	return r.elf(ef, real, path.Dir(asked))
+}
+
+func (r *Resolver) script(f *os.File, p string) error {
+	line, _ := bufio.NewReader(f).ReadString('\n')
+	fields := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "#!"))
+	if len(fields) == 0 {
+		return fmt.Errorf("%s: #! line without an interpreter", p)
+	}
+	return r.Add(fields[0], "interpreter of "+p)
+}
+
+func (r *Resolver) elf(ef *elf.File, p, origin string) error {
+	for _, prog := range ef.Progs {
+		if prog.Type == elf.PT_INTERP {
+			b := make([]byte, prog.Filesz)
+			if _, err := prog.ReadAt(b, 0); err != nil {
+				return fmt.Errorf("%s: PT_INTERP: %w", p, err)
+			}
+			interp := strings.TrimRight(string(b), "\x00")
+			if err := r.Add(interp, "ELF interpreter of "+p); err != nil {
+				return err
+			}
+		}
+	}
+	needed, err := ef.DynString(elf.DT_NEEDED)
+	if err != nil {
+		return nil // static
+	}
+	runpath, _ := ef.DynString(elf.DT_RUNPATH)
+	var rpath []string
+	if len(runpath) == 0 {
+		rpath, _ = ef.DynString(elf.DT_RPATH)
+	}
+	var dirs []string
+	for _, list := range [][]string{rpath, runpath} {
+		for _, s := range list {
+			for _, d := range strings.Split(s, ":") {
+				d = strings.NewReplacer("$ORIGIN", origin, "${ORIGIN}", origin).Replace(d)
+				dirs = append(dirs, d)
+			}
+		}
+	}
+	for _, lib := range needed {
+		found, err := r.findLib(lib, dirs, p, ef.Class, ef.Machine)
+		if err != nil {
+			return err
+		}
+		if err := r.Add(found, p+" needs "+lib); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MissingError reports a library that no search directory holds.
+type MissingError struct {
+	Lib, NeededBy string
+	Searched      []string
+}
+
+func (e *MissingError) Error() string {
+	by := ""
+	if e.NeededBy != "" {
+		by = ", needed by " + e.NeededBy + ","
+	}
+	return fmt.Sprintf("library %s%s not found in %s", e.Lib, by, strings.Join(e.Searched, ":"))
+}
+
+// findLib returns the target path of the library lib for an object of the
+// given class and machine, searching dirs first.
+func (r *Resolver) findLib(lib string, dirs []string, by string, class elf.Class, machine elf.Machine) (string, error) {
+	if strings.Contains(lib, "/") {
+		return lib, nil
+	}
+	all := append(append([]string(nil), dirs...), r.searchDirs...)
+	for _, d := range all {
+		cand := path.Join(d, lib)
+		if r.compatible(cand, class, machine) {
+			return cand, nil
+		}
+	}
+	return "", &MissingError{Lib: lib, NeededBy: by, Searched: all}
+}
+
+// compatible reports whether p is an ELF object of the wanted class and
+// machine: like ld.so, a search skips a 32-bit library in a 64-bit search.
+func (r *Resolver) compatible(p string, class elf.Class, machine elf.Machine) bool {
+	f, err := elf.Open(r.resolveHost(p))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return f.Class == class && f.Machine == machine
+}
+
+// resolveHost follows symlinks of a target path inside Root.
+func (r *Resolver) resolveHost(p string) string {
+	cur := "/"
+	rest := strings.Split(strings.Trim(path.Clean(p), "/"), "/")
+	for hops := 0; len(rest) > 0 && hops < 40; {
+		next := path.Join(cur, rest[0])
+		rest = rest[1:]
+		link, err := os.Readlink(r.host(next))
+		if err != nil {
+			cur = next
+			continue
+		}
+		hops++
+		if path.IsAbs(link) {
+			cur = "/"
+		}
+		rest = append(strings.Split(strings.Trim(link, "/"), "/"), rest...)
+	}
+	return r.host(cur)
+}

@@ -1,0 +1,152 @@
+package elfdeps
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+func closure(t *testing.T, root string, paths ...string) (map[string]Entry, error) {
+	t.Helper()
+	r, err := NewResolver(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		if err := r.Add(p, "test"); err != nil {
+			return nil, err
+		}
+	}
+	out := map[string]Entry{}
+	for _, e := range r.Entries() {
+		out[e.Path] = e
+	}
+	return out, nil
+}
+
+func want(t *testing.T, got map[string]Entry, path string, kind Kind, link string) {
+	t.Helper()
+	e, ok := got[path]
+	if !ok {
+		t.Errorf("%s missing from the closure", path)
+		return
+	}
+	if e.Kind != kind || e.Linkname != link {
+		t.Errorf("%s: kind %d link %q, want kind %d link %q", path, e.Kind, e.Linkname, kind, link)
+	}
+}
+
+func TestSysrootClosure(t *testing.T) {
+	got, err := closure(t, "testdata/sysroot", "/usr/bin/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, got, "/usr/bin/app", File, "")
+	want(t, got, "/lib64/ld-linux-x86-64.so.2", Symlink, "../usr/lib/ld-stub.so")
+	want(t, got, "/usr/lib/ld-stub.so", File, "")
+	// ld.so.conf's /opt/extra/lib is searched first, then the defaults, in
+	// which /lib comes before /usr/lib: libfoo.so.1 is found through the
+	// usrmerge link, which the closure keeps.
+	want(t, got, "/lib", Symlink, "usr/lib")
+	want(t, got, "/usr/lib/libfoo.so.1", Symlink, "libfoo.so.1.0")
+	want(t, got, "/usr/lib/libfoo.so.1.0", File, "")
+	want(t, got, "/opt/extra/lib/libextra.so.1", File, "")
+	want(t, got, "/usr/lib/libc.so.6", File, "")
+	for p, e := range got {
+		if e.Kind == File && !strings.HasPrefix(e.Source, "testdata/sysroot/") {
+			t.Errorf("%s read from %s, outside the sysroot", p, e.Source)
+		}
+	}
+}
+
+func TestRunpathOrigin(t *testing.T) {
+	got, err := closure(t, "testdata/sysroot", "/opt/app/bin/app-origin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, got, "/opt/app/lib/libbar.so.1", File, "")
+}
+
+func TestRpath(t *testing.T) {
+	got, err := closure(t, "testdata/sysroot", "/opt/rp/bin/app-rpath")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, got, "/opt/rp/lib/libbaz.so.1", File, "")
+}
+
+func TestScriptInterpreter(t *testing.T) {
+	got, err := closure(t, "testdata/sysroot", "/usr/bin/app-script")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, got, "/usr/bin/app", File, "")
+	want(t, got, "/usr/lib/libfoo.so.1.0", File, "")
+}
+
+func TestMissingLibrary(t *testing.T) {
+	_, err := closure(t, "testdata/sysroot", "/usr/bin/app-missing")
+	var me *MissingError
+	if !errors.As(err, &me) {
+		t.Fatalf("error %v, want *MissingError", err)
+	}
+	msg := err.Error()
+	for _, s := range []string{"libmissing.so.1", "/usr/bin/app-missing", "/opt/extra/lib", "/usr/lib"} {
+		if !strings.Contains(msg, s) {
+			t.Errorf("error %q does not name %s", msg, s)
+		}
+	}
+}
+
+// lddPaths returns the real paths of what ldd says bin loads.
+func lddPaths(t *testing.T, bin string) []string {
+	t.Helper()
+	out, err := exec.Command("ldd", bin).Output()
+	if err != nil {
+		t.Fatalf("ldd %s: %v", bin, err)
+	}
+	re := regexp.MustCompile(`(?m)(?:=> )?(/\S+) \(0x`)
+	var paths []string
+	for _, m := range re.FindAllStringSubmatch(string(out), -1) {
+		real, err := filepath.EvalSymlinks(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, real)
+	}
+	sort.Strings(paths)
+	return paths
+}
+
+// TestMatchesLdd: for real system programs, the closure holds the same
+// libraries as ldd reports (compared by real path, so that usrmerge and
+// symlink spellings do not matter).
+func TestMatchesLdd(t *testing.T) {
+	for _, bin := range []string{"/usr/bin/gdbserver", "/usr/sbin/cryptsetup", "/usr/bin/qemu-system-x86_64"} {
+		t.Run(filepath.Base(bin), func(t *testing.T) {
+			got, err := closure(t, "/", bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ours []string
+			for p, e := range got {
+				if e.Kind == File && p != bin {
+					ours = append(ours, e.Source)
+				}
+			}
+			sort.Strings(ours)
+			theirs := lddPaths(t, bin)
+			if strings.Join(ours, "\n") != strings.Join(theirs, "\n") {
+				t.Errorf("closure differs from ldd:\n ours:\n  %s\n ldd:\n  %s", strings.Join(ours, "\n  "), strings.Join(theirs, "\n  "))
+			}
+			if _, err := os.Stat(bin); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
