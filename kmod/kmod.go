@@ -1,0 +1,270 @@
+// Package kmod resolves kernel modules and their dependencies in a
+// /lib/modules/RELEASE tree, for copying into an initramfs.
+//
+// It reads modules.dep, modules.alias and modules.softdep when depmod wrote
+// them, and otherwise the .modinfo section of each module (depends=, alias=,
+// softdep=, firmware=), which is what depmod itself reads: Debian's kernel
+// packages ship no modules.dep. modules.builtin lists what needs no file.
+// Module names treat '-' and '_' alike, as the kernel does (kernel/params.c
+// parameq, scripts/mod/modpost.c).
+package kmod
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"debug/elf"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+)
+
+// Module is one loadable module.
+type Module struct {
+	Name     string   // normalized: '-' replaced by '_'
+	Path     string   // relative to the modules directory, e.g. kernel/drivers/md/dm-crypt.ko
+	Depends  []string // normalized names
+	SoftPre  []string // softdep pre: modules, loaded first when present
+	Aliases  []string // glob patterns, e.g. pci:v00001AF4d*sv*sd*bc*sc*i*
+	Firmware []string // paths relative to /lib/firmware
+	info     bool     // modinfo read
+}
+
+// Index is a modules directory.
+type Index struct {
+	Dir     string
+	mods    map[string]*Module
+	builtin map[string]bool
+	fromDep bool // depends came from modules.dep
+	aliases bool // every module's aliases are loaded
+}
+
+// Normalize returns the canonical form of a module name.
+func Normalize(name string) string {
+	name = filepath.Base(name)
+	for _, ext := range []string{".xz", ".zst", ".gz", ".ko"} {
+		name = strings.TrimSuffix(name, ext)
+	}
+	return strings.ReplaceAll(name, "-", "_")
+}
+
+// Open indexes the modules under dir (a /lib/modules/RELEASE directory).
+func Open(dir string) (*Index, error) {
+	ix := &Index{Dir: dir, mods: map[string]*Module{}, builtin: map[string]bool{}}
+	err := filepath.WalkDir(filepath.Join(dir, "kernel"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !isModule(p) {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, p)
+		m := &Module{Name: Normalize(p), Path: filepath.ToSlash(rel)}
+		if _, dup := ix.mods[m.Name]; !dup {
+			ix.mods[m.Name] = m
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kmod: %w", err)
+	}
+	if err := ix.readBuiltin(); err != nil {
+		return nil, err
+	}
+	if err := ix.readDep(); err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+func isModule(p string) bool {
+	for _, ext := range []string{".ko", ".ko.xz", ".ko.zst", ".ko.gz"} {
+		if strings.HasSuffix(p, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+func (ix *Index) lines(name string, fn func(line string, n int) error) error {
+	f, err := os.Open(filepath.Join(ix.Dir, name))
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if err := fn(line, n); err != nil {
+			return fmt.Errorf("%s:%d: %w", filepath.Join(ix.Dir, name), n, err)
+		}
+	}
+	return sc.Err()
+}
+
+func (ix *Index) readBuiltin() error {
+	return ix.lines("modules.builtin", func(line string, _ int) error {
+		ix.builtin[Normalize(line)] = true
+		return nil
+	})
+}
+
+// readDep reads modules.dep, "path: dep-path dep-path ...", when present.
+func (ix *Index) readDep() error {
+	return ix.lines("modules.dep", func(line string, _ int) error {
+		mod, deps, ok := strings.Cut(line, ":")
+		if !ok {
+			return fmt.Errorf("no colon")
+		}
+		ix.fromDep = true
+		m := ix.mods[Normalize(mod)]
+		if m == nil {
+			return nil
+		}
+		m.Depends = nil
+		for _, d := range strings.Fields(deps) {
+			m.Depends = append(m.Depends, Normalize(d))
+		}
+		return nil
+	})
+}
+
+// Builtin reports whether name is built into the kernel.
+func (ix *Index) Builtin(name string) bool { return ix.builtin[Normalize(name)] }
+
+// Module returns the module called name, with its .modinfo read.
+func (ix *Index) Module(name string) (*Module, error) {
+	m := ix.mods[Normalize(name)]
+	if m == nil {
+		return nil, nil
+	}
+	if err := ix.info(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// info reads a module's .modinfo section once.
+func (ix *Index) info(m *Module) error {
+	if m.info {
+		return nil
+	}
+	m.info = true
+	data, err := ReadFile(filepath.Join(ix.Dir, m.Path))
+	if err != nil {
+		return err
+	}
+	ef, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("kmod: %s: %w", m.Path, err)
+	}
+	sec := ef.Section(".modinfo")
+	if sec == nil {
+		return fmt.Errorf("kmod: %s: no .modinfo section", m.Path)
+	}
+	raw, err := sec.Data()
+	if err != nil {
+		return fmt.Errorf("kmod: %s: .modinfo: %w", m.Path, err)
+	}
+	for _, kv := range bytes.Split(raw, []byte{0}) {
+		k, v, ok := strings.Cut(string(kv), "=")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "depends":
+			if !ix.fromDep {
+				for _, d := range strings.Split(v, ",") {
+					if d != "" {
+						m.Depends = append(m.Depends, Normalize(d))
+					}
+				}
+			}
+		case "alias":
+			m.Aliases = append(m.Aliases, v)
+		case "firmware":
+			m.Firmware = append(m.Firmware, v)
+		case "softdep":
+			m.SoftPre = append(m.SoftPre, softPre(v)...)
+		}
+	}
+	return nil
+}
+
+// softPre returns the "pre:" modules of a softdep value such as
+// "pre: crc32c post: foo".
+func softPre(v string) []string {
+	var out []string
+	pre := false
+	for _, f := range strings.Fields(v) {
+		switch f {
+		case "pre:":
+			pre = true
+		case "post:":
+			pre = false
+		default:
+			if pre {
+				out = append(out, Normalize(f))
+			}
+		}
+	}
+	return out
+}
+
+// ReadFile returns a module's content, decompressed if its name ends in
+// .xz, .zst or .gz: the kernel this is tested with cannot load compressed
+// modules (no CONFIG_MODULE_DECOMPRESS).
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var r io.Reader = f
+	switch {
+	case strings.HasSuffix(path, ".xz"):
+		if r, err = xz.NewReader(f); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	case strings.HasSuffix(path, ".zst"):
+		d, err := zstd.NewReader(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		defer d.Close()
+		r = d
+	case strings.HasSuffix(path, ".gz"):
+		if r, err = gzip.NewReader(f); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return data, nil
+}
+
+// Names returns every module name, sorted.
+func (ix *Index) Names() []string {
+	out := make([]string, 0, len(ix.mods))
+	for n := range ix.mods {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,225 @@
+package kmod
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/initkit/initkit/kernel"
+)
+
+var (
+	once    sync.Once
+	modDir  string
+	openErr error
+)
+
+// cloudModules returns the modules directory of the Debian cloud kernel the
+// VM tests boot (fetched into the cache by make test).
+func cloudModules(t *testing.T) string {
+	t.Helper()
+	once.Do(func() {
+		dir, err := kernel.CacheDir()
+		if err != nil {
+			openErr = err
+			return
+		}
+		k, err := kernel.Fetch(context.Background(), dir, "")
+		if err != nil {
+			openErr = err
+			return
+		}
+		modDir = k.ModulesDir
+	})
+	if openErr != nil {
+		t.Fatal(openErr)
+	}
+	return modDir
+}
+
+// names returns the sorted module names; loadable checks the order.
+func names(mods []*Module) string {
+	var s []string
+	for _, m := range mods {
+		s = append(s, m.Name)
+	}
+	sort.Strings(s)
+	return strings.Join(s, " ")
+}
+
+// loadable fails t unless every module comes after its dependencies.
+func loadable(t *testing.T, res *Resolution) {
+	t.Helper()
+	at := map[string]int{}
+	for i, m := range res.Modules {
+		at[m.Name] = i
+	}
+	for i, m := range res.Modules {
+		for _, d := range m.Depends {
+			if j, ok := at[d]; ok && j > i {
+				t.Errorf("%s loads before its dependency %s", m.Name, d)
+			}
+		}
+	}
+}
+
+func TestResolveCloudKernel(t *testing.T) {
+	ix, err := Open(cloudModules(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		ask  []string
+		want string
+	}{
+		{[]string{"dm-crypt"}, "dm_crypt dm_mod ecb xts"},
+		{[]string{"virtio_blk"}, "virtio virtio_blk virtio_ring"},
+		{[]string{"virtio_pci"}, "virtio virtio_pci virtio_pci_legacy_dev virtio_pci_modern_dev virtio_ring"},
+		{[]string{"pci:v00001AF4d00001001*"}, "virtio virtio_pci virtio_pci_legacy_dev virtio_pci_modern_dev virtio_ring"},
+		{[]string{"virtio:d00000002v00001AF4"}, "virtio virtio_blk virtio_ring"},
+	} {
+		res, err := ix.Resolve(c.ask...)
+		if err != nil {
+			t.Fatalf("%v: %v", c.ask, err)
+		}
+		if got := names(res.Modules); got != c.want {
+			t.Errorf("%v: %s, want %s", c.ask, got, c.want)
+		}
+		loadable(t, res)
+		if last := res.Modules[len(res.Modules)-1].Name; c.ask[0] == "virtio_blk" && last != "virtio_blk" {
+			t.Errorf("virtio_blk is not loaded last: %s", last)
+		}
+	}
+	res, err := ix.Resolve("ext4", "jbd2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Modules) != 0 || strings.Join(res.Builtin, " ") != "ext4 jbd2" {
+		t.Errorf("ext4: modules %s, builtin %v; want ext4 built in", names(res.Modules), res.Builtin)
+	}
+}
+
+// TestMatchesDepmod: where depmod's modules.dep exists, the dependencies
+// read from .modinfo are the same.
+func TestMatchesDepmod(t *testing.T) {
+	src := cloudModules(t)
+	release := filepath.Base(src)
+	base := t.TempDir()
+	dst := filepath.Join(base, "lib", "modules", release)
+	if out, err := exec.Command("cp", "-a", src, filepath.Dir(dst)+"/").CombinedOutput(); err != nil {
+		os.MkdirAll(filepath.Dir(dst), 0o755)
+		if out, err = exec.Command("cp", "-a", src, filepath.Dir(dst)).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, out)
+		}
+	}
+	if out, err := exec.Command("depmod", "-b", base, release).CombinedOutput(); err != nil {
+		t.Fatalf("depmod: %v %s", err, out)
+	}
+	fromInfo, err := Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromDep, err := Open(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fromDep.fromDep {
+		t.Fatal("modules.dep not read")
+	}
+	for _, n := range []string{"dm_crypt", "virtio_blk", "virtio_net", "raid1", "overlay", "squashfs", "virtiofs"} {
+		a, err1 := fromInfo.Resolve(n)
+		b, err2 := fromDep.Resolve(n)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: %v %v", n, err1, err2)
+		}
+		if names(a.Modules) != names(b.Modules) {
+			t.Errorf("%s: from .modinfo %s, from modules.dep %s", n, names(a.Modules), names(b.Modules))
+		}
+	}
+	if m, _ := fromDep.MatchAlias("virtio:d00000001v*"); strings.Join(m, " ") != "virtio_net" {
+		t.Errorf("alias from modules.alias: %v", m)
+	}
+}
+
+func TestUnknownModule(t *testing.T) {
+	ix, err := Open(cloudModules(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ix.Resolve("virtio_blok")
+	if err == nil || !strings.Contains(err.Error(), `"virtio_blok"`) || !strings.Contains(err.Error(), "virtio_blk") {
+		t.Fatalf("error %v, want one naming virtio_blk as nearest", err)
+	}
+	if _, err := ix.Resolve("usb:v9999p9999*"); err == nil {
+		t.Fatal("an alias nothing matches resolved")
+	}
+}
+
+// TestCompressedModules: .ko.xz/.ko.zst/.ko.gz are read decompressed.
+func TestCompressedModules(t *testing.T) {
+	src := cloudModules(t)
+	dir := t.TempDir()
+	for _, c := range []struct{ mod, tool, ext string }{
+		{"kernel/drivers/md/dm-mod.ko", "xz", ".xz"},
+		{"kernel/drivers/md/dm-crypt.ko", "zstd", ".zst"},
+		{"kernel/crypto/xts.ko", "gzip", ".gz"},
+	} {
+		data, err := os.ReadFile(filepath.Join(src, c.mod))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(c.tool, "-c")
+		cmd.Stdin = bytes.NewReader(data)
+		z, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, c.mod+c.ext)
+		os.MkdirAll(filepath.Dir(out), 0o755)
+		os.WriteFile(out, z, 0o644)
+		got, err := ReadFile(out)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: %v", out, err)
+		}
+	}
+	ix, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := ix.Resolve("dm_crypt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(res.Modules); got != "dm_crypt dm_mod xts" {
+		t.Errorf("got %s", got)
+	}
+}
+
+func TestGlobsIntersect(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{
+		{"pci:v00001AF4d*sv*sd*bc*sc*i*", "pci:v00001AF4d00001001*", true},
+		{"pci:v00001AF4d*sv*sd*bc*sc*i*", "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00", true},
+		{"pci:v00001AF4d*sv*sd*bc*sc*i*", "pci:v00008086d*", false},
+		{"virtio:d00000002v*", "virtio:d00000002v00001AF4", true},
+		{"virtio:d00000002v*", "virtio:d00000001v*", false},
+		{"a?c", "abc", true},
+		{"*", "", true},
+		{"abc", "ab", false},
+	} {
+		if got := globsIntersect(c.a, c.b); got != c.want {
+			t.Errorf("globsIntersect(%q, %q) = %v", c.a, c.b, got)
+		}
+		if got := globsIntersect(c.b, c.a); got != c.want {
+			t.Errorf("globsIntersect(%q, %q) = %v (swapped)", c.b, c.a, got)
+		}
+	}
+}
