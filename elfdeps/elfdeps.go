@@ -141,6 +141,12 @@ func (r *Resolver) Add(p, why string) error {
 	return r.scan(real, p)
 }
 
+// AddDeps adds what the program at target path p needs, but not p itself:
+// for a program the image holds under another name.
+func (r *Resolver) AddDeps(p, why string) error {
+	return r.scan(r.resolveTarget(p), p)
+}
+
 // AddLibrary adds a library by soname, as for a dlopen'ed one.
 func (r *Resolver) AddLibrary(soname, why string) error {
 	p, err := r.findLib(soname, nil, "", elf.ELFCLASS64, elf.EM_X86_64)
@@ -327,8 +333,12 @@ func (r *Resolver) compatible(p string, class elf.Class, machine elf.Machine) bo
 	return f.Class == class && f.Machine == machine
 }
 
-// resolveHost follows symlinks of a target path inside Root.
-func (r *Resolver) resolveHost(p string) string {
+// resolveHost follows symlinks of a target path inside Root and returns
+// the host path.
+func (r *Resolver) resolveHost(p string) string { return r.host(r.resolveTarget(p)) }
+
+// resolveTarget follows symlinks of a target path inside Root.
+func (r *Resolver) resolveTarget(p string) string {
 	cur := "/"
 	rest := strings.Split(strings.Trim(path.Clean(p), "/"), "/")
 	for hops := 0; len(rest) > 0 && hops < 40; {
@@ -345,5 +355,5 @@ func (r *Resolver) resolveHost(p string) string {
 		}
 		rest = append(strings.Split(strings.Trim(link, "/"), "/"), rest...)
 	}
-	return r.host(cur)
+	return cur
 }

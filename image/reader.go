@@ -309,3 +309,14 @@ func skipNULs(br *bufio.Reader) error {
 		}
 	}
 }
+
+// Close releases the decoder of a compressed segment the Reader is in the
+// middle of. It does not close the input.
+func (r *Reader) Close() error {
+	if r.rc != nil {
+		err := r.rc.Close()
+		r.rc = nil
+		return err
+	}
+	return nil
+}

@@ -23,6 +23,8 @@ type Config struct {
 	SMP    int    // default 1
 	Accel  string // default tcg: KVM hangs on the machines this is tested on
 	Extra  []string
+	// Stdin, when set, is typed into the serial console.
+	Stdin io.Reader
 }
 
 // Args returns the QEMU arguments for c, without the binary.
@@ -74,6 +76,7 @@ var ErrTimeout = errors.New("qemu: boot timed out")
 // powered off, rebooted or panicked) or ctx ends.
 func Run(ctx context.Context, c Config, console io.Writer) error {
 	cmd := c.Command(ctx)
+	cmd.Stdin = c.Stdin
 	cmd.Stdout = console
 	cmd.Stderr = console
 	err := cmd.Run()

@@ -1,0 +1,441 @@
+package build
+
+import (
+	"bufio"
+	"bytes"
+	"debug/elf"
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/initkit/initkit/cpio"
+	"github.com/initkit/initkit/elfdeps"
+	"github.com/initkit/initkit/image"
+	"github.com/initkit/initkit/kmod"
+)
+
+//go:embed shellinit.sh
+var shellInit []byte
+
+// Assemble builds the tree a spec describes.
+func (s *Spec) Assemble() (*Tree, error) {
+	t := NewTree()
+	for _, g := range s.GenInit {
+		if err := t.ImportGenInitCpio(g); err != nil {
+			return nil, err
+		}
+	}
+	steps := []func(*Tree) error{s.addDirs, s.addSymlinks, s.addNodes, s.addClosure, s.addBusybox, s.addTrees, s.addModules, s.addInit}
+	for _, step := range steps {
+		if err := step(t); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func (s *Spec) addDirs(t *Tree) error {
+	for _, d := range s.Dirs {
+		f := strings.Fields(d)
+		perm := uint64(0o755)
+		if len(f) == 2 {
+			var err error
+			if perm, err = strconv.ParseUint(f[1], 8, 32); err != nil {
+				return s.errorAt(d, "dirs: bad mode %q", f[1])
+			}
+		} else if len(f) != 1 {
+			return s.errorAt(d, `dirs: %q: want "PATH" or "PATH MODE"`, d)
+		}
+		if err := t.Dir(f[0], uint32(perm), "dirs in the spec"); err != nil {
+			return s.errorAt(d, "%v", err)
+		}
+	}
+	return nil
+}
+
+func (s *Spec) addSymlinks(t *Tree) error {
+	for _, l := range s.Symlinks {
+		p, target, ok := strings.Cut(l, "->")
+		if !ok {
+			return s.errorAt(l, `symlinks: %q: want "PATH -> TARGET"`, l)
+		}
+		if err := t.Symlink(strings.TrimSpace(p), strings.TrimSpace(target), "symlinks in the spec"); err != nil {
+			return s.errorAt(l, "%v", err)
+		}
+	}
+	return nil
+}
+
+func (s *Spec) addNodes(t *Tree) error {
+	for _, n := range s.Nodes {
+		f := strings.Fields(n)
+		if len(f) < 4 || len(f) > 7 || (f[1] != "c" && f[1] != "b" && f[1] != "p") {
+			return s.errorAt(n, `nodes: %q: want "PATH c|b MAJOR MINOR [MODE [UID GID]]" or "PATH p [MODE]"`, n)
+		}
+		nums := make([]uint64, 5)
+		defaults := []uint64{0, 0, 0o600, 0, 0}
+		for i := range nums {
+			nums[i] = defaults[i]
+			if 2+i < len(f) {
+				base := 10
+				if i == 2 {
+					base = 8
+				}
+				v, err := strconv.ParseUint(f[2+i], base, 32)
+				if err != nil {
+					return s.errorAt(n, "nodes: bad number %q in %q", f[2+i], n)
+				}
+				nums[i] = v
+			}
+		}
+		typ := map[string]uint32{"c": cpio.TypeChar, "b": cpio.TypeBlock, "p": cpio.TypeFIFO}[f[1]]
+		if err := t.Node(f[0], typ, uint32(nums[0]), uint32(nums[1]), uint32(nums[2]), uint32(nums[3]), uint32(nums[4]), "nodes in the spec"); err != nil {
+			return s.errorAt(n, "%v", err)
+		}
+	}
+	return nil
+}
+
+// addClosure adds files and libs with what they need.
+func (s *Spec) addClosure(t *Tree) error {
+	if len(s.Files) == 0 && len(s.Libs) == 0 && !s.customInit() {
+		return nil
+	}
+	r, err := elfdeps.NewResolver(s.Sysroot)
+	if err != nil {
+		return err
+	}
+	for _, f := range s.Files {
+		src, dst, _ := strings.Cut(f, ":")
+		host := filepath.Join(r.Root, src)
+		fi, err := os.Stat(host)
+		if err != nil {
+			return s.errorAt(f, "files: %v", err)
+		}
+		if fi.IsDir() {
+			return s.errorAt(f, "files: %s is a directory (use tree to add a directory)", src)
+		}
+		if dst == "" || dst == src {
+			err = r.Add(src, "files: "+src)
+		} else {
+			err = t.HostFile(dst, host, "files: "+f)
+			if err == nil {
+				err = r.AddDeps(src, "files: "+f)
+			}
+		}
+		if err != nil {
+			return s.errorAt(f, "files: %v", err)
+		}
+	}
+	for _, l := range s.Libs {
+		if err := r.AddLibrary(l, "libs: "+l); err != nil {
+			return s.errorAt(l, "libs: %v", err)
+		}
+	}
+	if s.customInit() {
+		if err := t.HostFile("/init", s.Init, "init = "+s.Init); err != nil {
+			return s.errorAt(s.Init, "init: %v", err)
+		}
+		if err := r.AddDeps(s.hostToTarget(r, s.Init), "init = "+s.Init); err != nil {
+			return s.errorAt(s.Init, "init: %v", err)
+		}
+	}
+	for _, e := range r.Entries() {
+		var err error
+		switch e.Kind {
+		case elfdeps.Dir:
+			err = t.Dir(e.Path, 0o755, e.Why)
+		case elfdeps.Symlink:
+			err = t.Symlink(e.Path, e.Linkname, e.Why)
+		default:
+			err = t.HostFile(e.Path, e.Source, e.Why)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Spec) customInit() bool { return s.Init != "" && s.Init != "shell" && s.Init != "initkit" }
+
+// hostToTarget names a host path as the resolver sees it.
+func (s *Spec) hostToTarget(r *elfdeps.Resolver, p string) string {
+	abs, _ := filepath.Abs(p)
+	if rel, err := filepath.Rel(r.Root, abs); err == nil && !strings.HasPrefix(rel, "..") {
+		return "/" + filepath.ToSlash(rel)
+	}
+	return abs
+}
+
+// addBusybox adds a static busybox as /bin/busybox and a link for every
+// applet it has. The applet names are read from the binary (it keeps them
+// as one NUL-separated list beginning "[\0[[\0"), not by running it, so a
+// busybox for another machine works too. /sbin links to bin, so that the
+// kernel finds /sbin/modprobe for request_module.
+func (s *Spec) addBusybox(t *Tree) error {
+	bb := s.busybox()
+	if bb == "" {
+		return nil
+	}
+	data, err := os.ReadFile(bb)
+	if err != nil {
+		return s.errorAt(s.Busybox, "busybox: %v", err)
+	}
+	if ef, err := elf.NewFile(bytes.NewReader(data)); err != nil {
+		return s.errorAt(s.Busybox, "busybox %s: %v", bb, err)
+	} else {
+		for _, p := range ef.Progs {
+			if p.Type == elf.PT_INTERP {
+				return s.errorAt(s.Busybox, "busybox %s is dynamically linked; use a static one (Debian: busybox-static)", bb)
+			}
+		}
+	}
+	applets := appletNames(data)
+	if len(applets) == 0 {
+		return s.errorAt(s.Busybox, "busybox %s: no applet list found in the binary", bb)
+	}
+	why := "busybox " + bb
+	if err := t.HostFile("/bin/busybox", bb, why); err != nil {
+		return err
+	}
+	for _, a := range applets {
+		if a == "busybox" || strings.Contains(a, "/") {
+			continue
+		}
+		if err := t.Symlink("/bin/"+a, "busybox", "applet of "+why); err != nil {
+			var ce *ConflictError
+			if errors.As(err, &ce) {
+				continue // a real program of that name was asked for: it wins
+			}
+			return err
+		}
+	}
+	switch n := t.nodes["/sbin"]; {
+	case n == nil:
+		return t.Symlink("/sbin", "bin", "so that /sbin/modprobe reaches busybox")
+	case n.file.Type() == cpio.TypeDir && t.nodes["/sbin/modprobe"] == nil:
+		return t.Symlink("/sbin/modprobe", "../bin/busybox", "kernel request_module runs /sbin/modprobe")
+	}
+	return nil
+}
+
+// busybox returns the busybox to use: the spec's, or the host's static one
+// when the shell init needs one and none was named.
+func (s *Spec) busybox() string {
+	if s.Busybox != "" || !s.shellInit() {
+		return s.Busybox
+	}
+	if _, err := os.Stat("/bin/busybox"); err == nil {
+		return "/bin/busybox"
+	}
+	return ""
+}
+
+func (s *Spec) shellInit() bool { return s.Init == "" || s.Init == "shell" }
+
+func appletNames(bin []byte) []string {
+	i := bytes.Index(bin, []byte("[\x00[[\x00"))
+	if i < 0 {
+		return nil
+	}
+	var out []string
+	for _, name := range bytes.Split(bin[i:], []byte{0}) {
+		if len(name) == 0 {
+			break
+		}
+		out = append(out, string(name))
+	}
+	return out
+}
+
+func (s *Spec) addTrees(t *Tree) error {
+	for _, tr := range s.Trees {
+		src, dst, _ := strings.Cut(tr, ":")
+		if dst == "" {
+			dst = "/"
+		}
+		files, err := image.FilesFromDir(src)
+		if err != nil {
+			return s.errorAt(tr, "tree: %v", err)
+		}
+		for _, f := range files {
+			f.UID, f.GID = 0, 0
+			if err := t.add(path.Join(dst, f.Name), f, "tree "+src); err != nil {
+				return s.errorAt(tr, "tree: %v", err)
+			}
+		}
+	}
+	return nil
+}
+
+// addModules adds the modules asked for with their dependencies under
+// /lib/modules/RELEASE, decompressed unless the kernel can do it itself,
+// their firmware when present, the subset of modules.dep and modules.alias
+// that covers them, modules.builtin, and initkit.load: the load order.
+func (s *Spec) addModules(t *Tree) error {
+	m := s.Modules
+	if len(m.Names) == 0 {
+		return nil
+	}
+	dir, release, err := s.modulesDir()
+	if err != nil {
+		return err
+	}
+	ix, err := kmod.Open(dir)
+	if err != nil {
+		return err
+	}
+	res, err := ix.Resolve(m.Names...)
+	if err != nil {
+		return s.errorAt(firstMissing(m.Names), "modules: %v", err)
+	}
+	base := "/lib/modules/" + release
+	decompress := !kernelDecompresses(dir, release)
+	var dep, alias, load bytes.Buffer
+	shipped := map[string]string{}
+	for _, mod := range res.Modules {
+		rel := mod.Path
+		why := "module " + mod.Name + ": " + res.Why[mod.Name]
+		src := filepath.Join(dir, mod.Path)
+		if decompress && rel != strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(rel, ".xz"), ".zst"), ".gz") {
+			rel = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(rel, ".xz"), ".zst"), ".gz")
+			data, err := kmod.ReadFile(src)
+			if err != nil {
+				return err
+			}
+			err = t.Data(base+"/"+rel, data, 0o644, why+" (decompressed)")
+			if err != nil {
+				return err
+			}
+		} else if err := t.HostFile(base+"/"+rel, src, why); err != nil {
+			return err
+		}
+		shipped[mod.Name] = rel
+		for _, fw := range mod.Firmware {
+			if err := s.addFirmware(t, fw, mod.Name); err != nil {
+				return err
+			}
+		}
+	}
+	for _, mod := range res.Modules {
+		fmt.Fprintf(&dep, "%s:", shipped[mod.Name])
+		for _, d := range mod.Depends {
+			if p, ok := shipped[d]; ok {
+				fmt.Fprintf(&dep, " %s", p)
+			}
+		}
+		dep.WriteByte('\n')
+		for _, a := range mod.Aliases {
+			fmt.Fprintf(&alias, "alias %s %s\n", a, mod.Name)
+		}
+		fmt.Fprintln(&load, shipped[mod.Name])
+	}
+	why := "module metadata for " + strings.Join(m.Names, ", ")
+	for name, data := range map[string][]byte{"modules.dep": dep.Bytes(), "modules.alias": alias.Bytes(), "initkit.load": load.Bytes()} {
+		if err := t.Data(base+"/"+name, data, 0o644, why); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "modules.builtin")); err == nil {
+		return t.HostFile(base+"/modules.builtin", filepath.Join(dir, "modules.builtin"), why)
+	}
+	return nil
+}
+
+func firstMissing(names []string) string {
+	if len(names) > 0 {
+		return names[0]
+	}
+	return ""
+}
+
+// modulesDir returns the modules tree and its release: [modules] dir, or
+// /lib/modules/RELEASE in the sysroot for [modules] kernel or the running
+// kernel's release.
+func (s *Spec) modulesDir() (string, string, error) {
+	m := s.Modules
+	if m.Dir != "" {
+		release := m.Kernel
+		if release == "" {
+			release = filepath.Base(m.Dir)
+		}
+		return m.Dir, release, nil
+	}
+	release := m.Kernel
+	if release == "" {
+		var u unix.Utsname
+		if err := unix.Uname(&u); err != nil {
+			return "", "", err
+		}
+		release = unix.ByteSliceToString(u.Release[:])
+	}
+	dir := filepath.Join(s.Sysroot, "/lib/modules", release)
+	if _, err := os.Stat(dir); err != nil {
+		return "", "", fmt.Errorf("modules: no %s (give [modules] dir or --modules-dir)", dir)
+	}
+	return dir, release, nil
+}
+
+// kernelDecompresses reports whether the kernel's config, found beside the
+// modules tree (boot/config-RELEASE, as Debian packages it), enables
+// CONFIG_MODULE_DECOMPRESS. Without a config the answer is no.
+func kernelDecompresses(modDir, release string) bool {
+	cfg := filepath.Join(modDir, "..", "..", "..", "boot", "config-"+release)
+	f, err := os.Open(cfg)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if sc.Text() == "CONFIG_MODULE_DECOMPRESS=y" {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Spec) addFirmware(t *Tree, name, mod string) error {
+	dir := s.Modules.Firmware
+	if dir == "" {
+		dir = filepath.Join(s.Sysroot, "/lib/firmware")
+	}
+	for _, cand := range []string{name, name + ".xz", name + ".zst"} {
+		src := filepath.Join(dir, cand)
+		if _, err := os.Stat(src); err == nil {
+			return t.HostFile("/lib/firmware/"+cand, src, "firmware of module "+mod)
+		}
+	}
+	return nil // firmware for hardware that may not be there: optional
+}
+
+// addInit adds /init: the generated shell init, or nothing more for a
+// custom one (added with the closure).
+func (s *Spec) addInit(t *Tree) error {
+	switch {
+	case s.Init == "initkit":
+		return s.errorAt("initkit", `init = "initkit": the initkit Go init is not built yet; use init = "shell" or a path`)
+	case s.customInit():
+		return nil
+	}
+	if s.busybox() == "" {
+		return s.errorAt(s.Init, `the shell init needs busybox: give busybox = "PATH" (a static one; Debian: busybox-static)`)
+	}
+	for _, d := range []string{"/dev", "/proc", "/sys", "/run", "/newroot"} {
+		if err := t.Dir(d, 0o755, "mount point of the shell init"); err != nil {
+			return err
+		}
+	}
+	if err := t.Node("/dev/console", cpio.TypeChar, 5, 1, 0o600, 0, 0, "console of the shell init"); err != nil {
+		return err
+	}
+	return t.Data("/init", shellInit, 0o755, `init = "shell": generated busybox script`)
+}

@@ -1,0 +1,141 @@
+package build
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"github.com/initkit/initkit/compress"
+	"github.com/initkit/initkit/image"
+	"github.com/initkit/initkit/internal/atomicfile"
+)
+
+// Output says how to write an image.
+type Output struct {
+	Path        string
+	Compression compress.Format
+	Level, Jobs int
+	Epoch       int64
+	Base        string // an existing image the new segment is appended to
+}
+
+// OutputOf returns the output settings of a spec: compression default
+// zstd, epoch default $SOURCE_DATE_EPOCH, else 0.
+func (s *Spec) OutputOf() (Output, error) {
+	o := Output{Path: s.Output, Level: s.Level}
+	if o.Path == "" {
+		return o, fmt.Errorf("no output: give -o FILE or output in [image]")
+	}
+	name := s.Compress
+	if name == "" {
+		name = "zstd"
+	}
+	f, err := compress.ParseFormat(name)
+	if err != nil {
+		return o, s.errorAt(s.Compress, "compress: %v", err)
+	}
+	if !f.Writable() {
+		return o, s.errorAt(s.Compress, "compress: cannot write %s (writable: %v)", f, compress.WritableNames())
+	}
+	o.Compression = f
+	switch {
+	case s.Epoch != nil:
+		o.Epoch = *s.Epoch
+	case os.Getenv("SOURCE_DATE_EPOCH") != "":
+		v, err := strconv.ParseInt(os.Getenv("SOURCE_DATE_EPOCH"), 10, 64)
+		if err != nil || v < 0 || v > 0xFFFFFFFF {
+			return o, fmt.Errorf("SOURCE_DATE_EPOCH=%q: want seconds that fit in 32 bits", os.Getenv("SOURCE_DATE_EPOCH"))
+		}
+		o.Epoch = v
+	}
+	return o, nil
+}
+
+// Write writes files as one segment to o.Path, atomically: after the base
+// image when there is one. It returns the bytes written.
+func Write(o Output, files []image.File) (int64, error) {
+	if o.Base != "" {
+		if err := checkBase(o.Base); err != nil {
+			return 0, err
+		}
+	}
+	var n int64
+	err := atomicfile.Write(o.Path, 0o644, func(w io.Writer) error {
+		cw := &countWriter{w: w}
+		if o.Base != "" {
+			if err := copyBase(cw, o.Base); err != nil {
+				return err
+			}
+		}
+		err := image.WriteSegment(cw, files,
+			image.WithCompression(o.Compression, compress.WriterOptions{Level: o.Level, Concurrency: o.Jobs}),
+			image.WithModTime(o.Epoch), image.WithOwners())
+		n = cw.n
+		return err
+	})
+	return n, err
+}
+
+// checkBase refuses a base image whose last segment is lz4: a legacy lz4
+// frame has no end mark, so the kernel would read an appended segment as
+// more lz4 blocks.
+func checkBase(base string) error {
+	f, err := os.Open(base)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := image.NewReader(f)
+	defer r.Close()
+	for {
+		if _, err := r.Next(); err == io.EOF {
+			break
+		} else if err != nil {
+			return fmt.Errorf("base image %s: %w", base, err)
+		}
+	}
+	segs := r.Segments()
+	if last := segs[len(segs)-1]; last.Compression == compress.LZ4 {
+		return fmt.Errorf("base image %s ends with an lz4 segment, after which the kernel reads nothing more: rebuild it with another compression", base)
+	}
+	return nil
+}
+
+// copyBase copies the base image and pads it to a multiple of 4 bytes: the
+// kernel only looks for a stored archive at such an offset.
+func copyBase(w *countWriter, base string) error {
+	f, err := os.Open(base)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := io.Copy(w, f); err != nil {
+		return err
+	}
+	_, err = w.Write(make([]byte, (4-w.n%4)%4))
+	return err
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// InputBytes sums the data the files carry.
+func InputBytes(files []image.File) int64 {
+	var n int64
+	for _, f := range files {
+		n += int64(len(f.Data))
+		if f.Source != "" {
+			n += f.Size
+		}
+	}
+	return n
+}

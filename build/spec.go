@@ -1,0 +1,148 @@
+package build
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Spec describes an image. In initkit.toml it is the [image] table, with
+// [modules] beside it.
+type Spec struct {
+	Output   string   `toml:"output"`
+	Compress string   `toml:"compress"`  // none, gzip, zstd, xz, lz4 (default zstd)
+	Level    int      `toml:"level"`     // compression level, 0 for the default
+	Busybox  string   `toml:"busybox"`   // a static busybox: /bin/busybox and its applet links
+	Init     string   `toml:"init"`      // "shell" (default), "initkit", or a path
+	Files    []string `toml:"files"`     // "SRC[:DST]", each with its library closure
+	Libs     []string `toml:"libs"`      // sonames only dlopen'ed
+	Trees    []string `toml:"tree"`      // "SRC[:DST]" host directories added whole
+	Dirs     []string `toml:"dirs"`      // "/run" or "/run 0755"
+	Symlinks []string `toml:"symlinks"`  // "/bin/sh -> busybox"
+	Nodes    []string `toml:"nodes"`     // "/dev/console c 5 1 0600"
+	GenInit  []string `toml:"gen_init_cpio"`
+	Epoch    *int64   `toml:"epoch"`     // every mtime; default $SOURCE_DATE_EPOCH or 0
+	Sysroot  string   `toml:"sysroot"`   // resolve files and libraries in this root
+	Modules  Modules  `toml:"-"`
+
+	// Where the spec came from, for errors, and its text.
+	file string
+	raw  []byte
+}
+
+// Modules is the [modules] table.
+type Modules struct {
+	Kernel   string   `toml:"kernel"`   // release; default the host's (uname -r)
+	Dir      string   `toml:"dir"`      // a /lib/modules/RELEASE tree
+	Names    []string `toml:"names"`    // module names or aliases
+	Firmware string   `toml:"firmware"` // firmware directory, default /lib/firmware
+}
+
+type specFile struct {
+	Image   Spec           `toml:"image"`
+	Modules Modules        `toml:"modules"`
+	Boot    map[string]any `toml:"boot"` // read by initkit boot
+}
+
+// SpecError is a problem in a spec file, with where it is.
+type SpecError struct {
+	File      string
+	Line, Col int
+	Msg       string
+}
+
+func (e *SpecError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// Load reads a spec file. Unknown keys are errors, with their position.
+// Relative paths in it are relative to the file's directory.
+func Load(name string) (*Spec, error) {
+	raw, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	var sf specFile
+	dec := toml.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&sf); err != nil {
+		return nil, tomlError(name, err)
+	}
+	s := sf.Image
+	s.Modules = sf.Modules
+	s.file, s.raw = name, raw
+	s.relative(filepath.Dir(name))
+	return &s, nil
+}
+
+func tomlError(name string, err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) && len(strict.Errors) > 0 {
+		e := strict.Errors[0]
+		row, col := e.Position()
+		return &SpecError{File: name, Line: row, Col: col, Msg: "unknown key " + strings.Join(e.Key(), ".")}
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, col := de.Position()
+		return &SpecError{File: name, Line: row, Col: col, Msg: de.Error()}
+	}
+	return &SpecError{File: name, Msg: err.Error()}
+}
+
+// relative makes host paths relative to dir absolute.
+func (s *Spec) relative(dir string) {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) || p == "shell" || p == "initkit" {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	s.Busybox, s.Init, s.Sysroot, s.Modules.Dir = abs(s.Busybox), abs(s.Init), abs(s.Sysroot), abs(s.Modules.Dir)
+	if s.Output != "" && !filepath.IsAbs(s.Output) {
+		s.Output = filepath.Join(dir, s.Output)
+	}
+	for i, t := range s.Trees {
+		src, dst, _ := strings.Cut(t, ":")
+		s.Trees[i] = abs(src) + suffix(dst)
+	}
+	for i, g := range s.GenInit {
+		s.GenInit[i] = abs(g)
+	}
+	if s.Sysroot == "" {
+		for i, f := range s.Files {
+			src, dst, _ := strings.Cut(f, ":")
+			s.Files[i] = abs(src) + suffix(dst)
+		}
+	}
+}
+
+func suffix(dst string) string {
+	if dst == "" {
+		return ""
+	}
+	return ":" + dst
+}
+
+// errorAt returns a SpecError for value, placed where value first appears
+// in the spec file (or a plain error for a spec from flags).
+func (s *Spec) errorAt(value string, format string, a ...any) error {
+	msg := fmt.Sprintf(format, a...)
+	if s.file == "" {
+		return errors.New(msg)
+	}
+	line, col := 0, 0
+	if i := bytes.Index(s.raw, []byte(value)); i >= 0 && value != "" {
+		line = bytes.Count(s.raw[:i], []byte("\n")) + 1
+		col = i - bytes.LastIndexByte(s.raw[:i], '\n')
+	}
+	return &SpecError{File: s.file, Line: line, Col: col, Msg: msg}
+}
