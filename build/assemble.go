@@ -164,7 +164,9 @@ func (s *Spec) addClosure(t *Tree) error {
 	return nil
 }
 
-func (s *Spec) customInit() bool { return s.Init != "" && s.Init != "shell" && s.Init != "initkit" }
+func (s *Spec) customInit() bool {
+	return s.Init != "" && s.Init != "shell" && s.Init != "initkit" && s.Init != "none"
+}
 
 // hostToTarget names a host path as the resolver sees it.
 func (s *Spec) hostToTarget(r *elfdeps.Resolver, p string) string {
@@ -423,7 +425,7 @@ func (s *Spec) addInit(t *Tree) error {
 	switch {
 	case s.Init == "initkit":
 		return s.errorAt("initkit", `init = "initkit": the initkit Go init is not built yet; use init = "shell" or a path`)
-	case s.customInit():
+	case s.customInit() || s.Init == "none":
 		return nil
 	}
 	if s.busybox() == "" {

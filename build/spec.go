@@ -15,19 +15,19 @@ import (
 // [modules] beside it.
 type Spec struct {
 	Output   string   `toml:"output"`
-	Compress string   `toml:"compress"`  // none, gzip, zstd, xz, lz4 (default zstd)
-	Level    int      `toml:"level"`     // compression level, 0 for the default
-	Busybox  string   `toml:"busybox"`   // a static busybox: /bin/busybox and its applet links
-	Init     string   `toml:"init"`      // "shell" (default), "initkit", or a path
-	Files    []string `toml:"files"`     // "SRC[:DST]", each with its library closure
-	Libs     []string `toml:"libs"`      // sonames only dlopen'ed
-	Trees    []string `toml:"tree"`      // "SRC[:DST]" host directories added whole
-	Dirs     []string `toml:"dirs"`      // "/run" or "/run 0755"
-	Symlinks []string `toml:"symlinks"`  // "/bin/sh -> busybox"
-	Nodes    []string `toml:"nodes"`     // "/dev/console c 5 1 0600"
+	Compress string   `toml:"compress"` // none, gzip, zstd, xz, lz4 (default zstd)
+	Level    int      `toml:"level"`    // compression level, 0 for the default
+	Busybox  string   `toml:"busybox"`  // a static busybox: /bin/busybox and its applet links
+	Init     string   `toml:"init"`     // "shell" (default), "initkit", or a path
+	Files    []string `toml:"files"`    // "SRC[:DST]", each with its library closure
+	Libs     []string `toml:"libs"`     // sonames only dlopen'ed
+	Trees    []string `toml:"tree"`     // "SRC[:DST]" host directories added whole
+	Dirs     []string `toml:"dirs"`     // "/run" or "/run 0755"
+	Symlinks []string `toml:"symlinks"` // "/bin/sh -> busybox"
+	Nodes    []string `toml:"nodes"`    // "/dev/console c 5 1 0600"
 	GenInit  []string `toml:"gen_init_cpio"`
-	Epoch    *int64   `toml:"epoch"`     // every mtime; default $SOURCE_DATE_EPOCH or 0
-	Sysroot  string   `toml:"sysroot"`   // resolve files and libraries in this root
+	Epoch    *int64   `toml:"epoch"`   // every mtime; default $SOURCE_DATE_EPOCH or 0
+	Sysroot  string   `toml:"sysroot"` // resolve files and libraries in this root
 	Modules  Modules  `toml:"-"`
 
 	// Where the spec came from, for errors, and its text.
@@ -101,7 +101,7 @@ func tomlError(name string, err error) error {
 // relative makes host paths relative to dir absolute.
 func (s *Spec) relative(dir string) {
 	abs := func(p string) string {
-		if p == "" || filepath.IsAbs(p) || p == "shell" || p == "initkit" {
+		if p == "" || filepath.IsAbs(p) || p == "shell" || p == "initkit" || p == "none" {
 			return p
 		}
 		return filepath.Join(dir, p)

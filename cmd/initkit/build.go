@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -81,7 +83,7 @@ of IMAGE: the kernel unpacks it last, over the base, with no rebuild.`,
 	f.StringVar(&flags.Compress, "compress", "", "none, gzip, zstd (default), xz or lz4")
 	f.IntVar(&flags.Level, "level", 0, "compression level (0: the format's default)")
 	f.IntVarP(&jobs, "jobs", "j", 0, "compression threads (0: all cores)")
-	f.StringVar(&flags.Init, "init", "", "init: shell (default: a generated busybox script), initkit, or a `PATH`")
+	f.StringVar(&flags.Init, "init", "", "init: shell (default: a generated busybox script), initkit, none, or a `PATH`")
 	f.StringVar(&flags.Sysroot, "sysroot", "", "resolve programs and libraries inside `DIR` (nothing in it is run)")
 	f.Int64Var(&epoch, "epoch", 0, "mtime of every entry (default $SOURCE_DATE_EPOCH or 0)")
 	f.BoolVar(&explain, "explain", false, "print every entry and why it is in the image")
@@ -120,6 +122,18 @@ func merge(s, f *build.Spec, adds, modules []string) {
 	if f.Level != 0 {
 		s.Level = f.Level
 	}
-	s.Files = append(s.Files, adds...)
+	for _, a := range adds {
+		// Without a sysroot, a relative SRC is relative to the working
+		// directory, as on any command line.
+		if src, dst, _ := strings.Cut(a, ":"); s.Sysroot == "" && !filepath.IsAbs(src) {
+			if abs, err := filepath.Abs(src); err == nil {
+				a = abs
+				if dst != "" {
+					a += ":" + dst
+				}
+			}
+		}
+		s.Files = append(s.Files, a)
+	}
 	s.Modules.Names = append(s.Modules.Names, modules...)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/initkit/initkit/compress"
 	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/image"
+	"github.com/initkit/initkit/kernel"
 )
 
 func TestMain(m *testing.M) {
@@ -43,10 +45,21 @@ func TestScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	elfroot, _ := filepath.Abs("../../elfdeps/testdata/sysroot")
+	cache, err := kernel.CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := kernel.Fetch(context.Background(), cache, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("FIXTURES", fixtures)
+			env.Setenv("ELFROOT", elfroot)
+			env.Setenv("KMODDIR", k.ModulesDir)
 			env.Setenv("SOURCE_DATE_EPOCH", "")
 			return nil
 		},

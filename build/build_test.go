@@ -1,0 +1,234 @@
+package build
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/initkit/initkit/cpio"
+	"github.com/initkit/initkit/image"
+)
+
+func writeSpec(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "initkit.toml")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSpecErrorsHavePositions(t *testing.T) {
+	for _, c := range []struct {
+		text, want string
+	}{
+		{"[image]\noutput = \"x\"\n  compres = \"zstd\"\n", ":3:3: unknown key image.compres"},
+		{"[image]\noutput = \n", ":2:"},
+		{"[image]\noutput = \"x\"\nnodes = [\"/dev/console c 5\"]\n", ":3:11: nodes:"},
+		{"[image]\noutput = \"x\"\nsymlinks = [\"/bin/sh\"]\n", ":3:14: symlinks:"},
+		{"[image]\noutput = \"x\"\ninit = \"initkit\"\n", ":3:9:"},
+		{"[image]\noutput = \"x\"\nbusybox = \"/nonexistent/busybox\"\n", ":3:12: busybox:"},
+	} {
+		p := writeSpec(t, c.text)
+		s, err := Load(p)
+		if err == nil {
+			_, err = s.Assemble()
+		}
+		if err == nil || !strings.Contains(err.Error(), p+c.want) {
+			t.Errorf("spec %q: error %v, want %q", c.text, err, p+c.want)
+		}
+	}
+}
+
+func TestConflictNamesBothSources(t *testing.T) {
+	tr := NewTree()
+	if err := tr.Data("/etc/a", []byte("one"), 0o644, "first reason"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Data("/etc/a", []byte("one"), 0o644, "same content again"); err != nil {
+		t.Fatalf("identical content is no conflict: %v", err)
+	}
+	err := tr.Data("/etc/a", []byte("two"), 0o644, "second reason")
+	var ce *ConflictError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "first reason") || !strings.Contains(err.Error(), "second reason") {
+		t.Fatalf("error %v, want a ConflictError naming both", err)
+	}
+	if err := tr.Data("/etc/a/b", nil, 0o644, "under a file"); err == nil {
+		t.Fatal("a file under a regular file was accepted")
+	}
+}
+
+// TestPlacementFollowsSymlinks: once /lib is a symlink to usr/lib, a path
+// under /lib lands under /usr/lib, as the kernel would unpack it.
+func TestPlacementFollowsSymlinks(t *testing.T) {
+	tr := NewTree()
+	tr.Symlink("/lib", "usr/lib", "usrmerge")
+	if err := tr.Data("/lib/modules/x", []byte("m"), 0o644, "module"); err != nil {
+		t.Fatal(err)
+	}
+	if tr.nodes["/usr/lib/modules/x"] == nil {
+		t.Fatalf("entries: %v", tr.paths())
+	}
+}
+
+func TestGenInitCpioImport(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "hello")
+	os.WriteFile(src, []byte("hi\n"), 0o644)
+	list := filepath.Join(dir, "list")
+	os.WriteFile(list, []byte(`# a CONFIG_INITRAMFS_SOURCE list
+dir /dev 0755 0 0
+nod /dev/console 0600 0 0 c 5 1
+nod /dev/loop0 0660 0 6 b 7 0
+dir /root 0700 0 0
+file /bin/hello `+src+` 0755 0 0 /bin/hello2
+slink /bin/hi /bin/hello 0777 0 0
+pipe /run/fifo 0644 0 0
+sock /run/sock 0755 0 0
+`), 0o644)
+	tr := NewTree()
+	if err := tr.ImportGenInitCpio(list); err != nil {
+		t.Fatal(err)
+	}
+	check := func(p string, mode uint32, maj, min uint32) {
+		t.Helper()
+		n := tr.nodes[p]
+		if n == nil {
+			t.Fatalf("%s missing", p)
+		}
+		if n.file.Mode != mode || n.file.RDevMajor != maj || n.file.RDevMinor != min {
+			t.Errorf("%s: mode %o dev %d:%d", p, n.file.Mode, n.file.RDevMajor, n.file.RDevMinor)
+		}
+	}
+	check("/dev/console", cpio.TypeChar|0o600, 5, 1)
+	check("/dev/loop0", cpio.TypeBlock|0o660, 7, 0)
+	check("/root", cpio.TypeDir|0o700, 0, 0)
+	check("/bin/hello", cpio.TypeReg|0o755, 0, 0)
+	check("/bin/hello2", cpio.TypeReg|0o644, 0, 0)
+	check("/run/fifo", cpio.TypeFIFO|0o644, 0, 0)
+	check("/run/sock", cpio.TypeSocket|0o755, 0, 0)
+	if tr.nodes["/dev/loop0"].file.GID != 6 {
+		t.Error("gid lost")
+	}
+
+	os.WriteFile(list, []byte("dir /a 0755 0 0\n  nod /dev/x 0600 0 0 q 1 1\n"), 0o644)
+	err := NewTree().ImportGenInitCpio(list)
+	if err == nil || !strings.Contains(err.Error(), list+":2:3:") {
+		t.Fatalf("error %v, want one at %s:2:3", err, list)
+	}
+}
+
+// specFor writes a spec building the fixture programs of package elfdeps.
+func fixtureSpec(t *testing.T, out string) *Spec {
+	t.Helper()
+	root, _ := filepath.Abs("../elfdeps/testdata/sysroot")
+	p := writeSpec(t, `[image]
+output = "`+out+`"
+init = "none"
+sysroot = "`+root+`"
+files = ["/usr/bin/app", "/opt/app/bin/app-origin:/bin/origin"]
+dirs = ["/run 0755", "/var/empty 0700"]
+symlinks = ["/usr/bin/sh -> app"]
+nodes = ["/dev/console c 5 1 0600", "/dev/null c 1 3 0666"]
+epoch = 1700000000
+`)
+	s, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func buildTo(t *testing.T, s *Spec) []byte {
+	t.Helper()
+	tr, err := s.Assemble()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.OutputOf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Write(o, tr.Files()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(o.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestReproducible(t *testing.T) {
+	dir := t.TempDir()
+	a := buildTo(t, fixtureSpec(t, filepath.Join(dir, "a.img")))
+	time.Sleep(1100 * time.Millisecond) // a later clock must not matter
+	b := buildTo(t, fixtureSpec(t, filepath.Join(dir, "b.img")))
+	if !bytes.Equal(a, b) {
+		t.Fatal("two builds of the same spec differ")
+	}
+	tree, _, err := image.Tree(bytes.NewReader(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/usr/bin/app", "/bin/origin", "/opt/app/lib/libbar.so.1", "/usr/lib/libfoo.so.1.0", "/lib", "/dev/null", "/var/empty"} {
+		if tree[p] == nil {
+			t.Errorf("%s missing from the image", p)
+		}
+	}
+	if tree["/opt/app/bin/app-origin"] != nil {
+		t.Error("a program placed under another name is also in the image under its own")
+	}
+	if n := tree["/usr/bin/app"]; n.ModTime != 1700000000 {
+		t.Errorf("mtime %d, want the epoch", n.ModTime)
+	}
+}
+
+// TestAtomicOutput kills a build while it writes a large image: the
+// previous image at the output path is left intact.
+func TestAtomicOutput(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big")
+	f, _ := os.Create(big)
+	f.Truncate(1 << 30) // a sparse 1 GiB file: slow to compress with xz
+	f.Close()
+	out := filepath.Join(dir, "out.img")
+	os.WriteFile(out, []byte("previous image"), 0o644)
+	bin := filepath.Join(dir, "initkit")
+	if b, err := exec.Command("go", "build", "-o", bin, "../cmd/initkit").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	cmd := exec.Command(bin, "build", "--init", "none", "-o", out, "--compress", "xz", "--add", big+":/big")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the temporary file exists and grows, then kill.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m, _ := filepath.Glob(filepath.Join(dir, ".out.img.tmp-*"))
+		if len(m) == 1 {
+			if st, err := os.Stat(m[0]); err == nil && st.Size() > 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("no temporary output appeared")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if b, _ := os.ReadFile(out); string(b) != "previous image" {
+		t.Fatalf("the output was replaced by a partial image (%d bytes)", len(b))
+	}
+}
