@@ -27,6 +27,9 @@ var shellInit []byte
 // Assemble builds the tree a spec describes.
 func (s *Spec) Assemble() (*Tree, error) {
 	t := NewTree()
+	for _, p := range s.Replace {
+		t.Replace(p)
+	}
 	for _, g := range s.GenInit {
 		if err := t.ImportGenInitCpio(g); err != nil {
 			return nil, err

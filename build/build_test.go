@@ -62,6 +62,42 @@ func TestConflictNamesBothSources(t *testing.T) {
 	if err := tr.Data("/etc/a/b", nil, 0o644, "under a file"); err == nil {
 		t.Fatal("a file under a regular file was accepted")
 	}
+	tr.Replace("/etc/a")
+	if err := tr.Data("/etc/a", []byte("three"), 0o644, "the spec says this wins"); err != nil {
+		t.Fatalf("replace: %v", err)
+	}
+	if got := string(tr.nodes["/etc/a"].file.Data); got != "three" {
+		t.Fatalf("content %q after replace", got)
+	}
+}
+
+// TestSpecReplace: a tree overriding a file that busybox also provides is
+// an error, unless replace names the path.
+func TestSpecReplace(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "over", "bin"), 0o755)
+	os.WriteFile(filepath.Join(dir, "over", "bin", "sh"), []byte("#!/bin/busybox ash\n"), 0o755)
+	spec := "[image]\noutput = \"x.img\"\nbusybox = \"/bin/busybox\"\ntree = [\"over\"]\n"
+	p := filepath.Join(dir, "initkit.toml")
+	os.WriteFile(p, []byte(spec), 0o644)
+	s, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Assemble(); err == nil || !strings.Contains(err.Error(), "/bin/sh") {
+		t.Fatalf("error %v, want a conflict on /bin/sh", err)
+	}
+	os.WriteFile(p, []byte(spec+"replace = [\"/bin/sh\"]\n"), 0o644)
+	if s, err = Load(p); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := s.Assemble()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := tr.nodes["/bin/sh"]; n.file.Type() != cpio.TypeReg {
+		t.Fatalf("/bin/sh is a %s, want the tree's file", image.TypeName(n.file.Mode))
+	}
 }
 
 // TestPlacementFollowsSymlinks: once /lib is a symlink to usr/lib, a path

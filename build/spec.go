@@ -28,7 +28,11 @@ type Spec struct {
 	GenInit  []string `toml:"gen_init_cpio"`
 	Epoch    *int64   `toml:"epoch"`   // every mtime; default $SOURCE_DATE_EPOCH or 0
 	Sysroot  string   `toml:"sysroot"` // resolve files and libraries in this root
-	Modules  Modules  `toml:"-"`
+	// Replace lists paths that more than one source provides, where the
+	// later source wins. Sources apply in this order: gen_init_cpio, dirs,
+	// symlinks, nodes, files and libs, busybox, tree, modules, init.
+	Replace []string `toml:"replace"`
+	Modules Modules  `toml:"-"`
 
 	// Where the spec came from, for errors, and its text.
 	file string

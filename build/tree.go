@@ -28,10 +28,16 @@ type node struct {
 // directory of a new path is one, as the kernel follows them on unpacking.
 type Tree struct {
 	nodes map[string]*node
+	// replace lists paths where a later source replaces an earlier one
+	// instead of being a conflict.
+	replace map[string]bool
 }
 
 // NewTree returns an empty tree.
-func NewTree() *Tree { return &Tree{nodes: map[string]*node{}} }
+func NewTree() *Tree { return &Tree{nodes: map[string]*node{}, replace: map[string]bool{}} }
+
+// Replace lets later sources of p replace earlier ones.
+func (t *Tree) Replace(p string) { t.replace[path.Clean("/"+p)] = true }
 
 // ConflictError reports two different contents for one path.
 type ConflictError struct {
@@ -99,6 +105,10 @@ func (t *Tree) add(p string, f image.File, why string) error {
 		}
 		if old.file.Type() == cpio.TypeDir && f.Type() == cpio.TypeDir {
 			old.file.Mode = f.Mode // an explicit directory sets the mode of an implied one
+			return nil
+		}
+		if t.replace[p] {
+			t.nodes[p] = &node{file: f, why: why + " (replacing " + old.why + ")"}
 			return nil
 		}
 		return &ConflictError{Path: p, First: old.why, Now: why}

@@ -51,6 +51,30 @@ func TestMultiSegmentBoot(t *testing.T) {
 	}
 }
 
+// twoFrames compresses the first half of what it is given as one zstd
+// frame and the rest as another.
+type twoFrames struct {
+	w   io.Writer
+	buf bytes.Buffer
+}
+
+func (z *twoFrames) Write(p []byte) (int, error) { return z.buf.Write(p) }
+
+func (z *twoFrames) Close() error {
+	b := z.buf.Bytes()
+	for _, part := range [][]byte{b[:len(b)/2], b[len(b)/2:]} {
+		zw, err := compress.NewWriter(z.w, compress.Zstd, compress.WriterOptions{})
+		if err != nil {
+			return err
+		}
+		zw.Write(part)
+		if err := zw.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // TestKernelRejectedFramings pins the two framings the field notes warn
 // about: xz with the CRC64 check and the modern lz4 frame both make the
 // kernel refuse the image, which is why package compress never writes them.
@@ -59,6 +83,10 @@ func TestKernelRejectedFramings(t *testing.T) {
 	cases := map[string]func(io.Writer) (io.WriteCloser, error){
 		"xz-crc64":  func(w io.Writer) (io.WriteCloser, error) { return xz.WriterConfig{CheckSum: xz.CRC64}.NewWriter(w) },
 		"lz4-frame": func(w io.Writer) (io.WriteCloser, error) { return lz4.NewWriter(w), nil },
+		// One archive cut across two zstd frames: the kernel's unzstd
+		// decodes one frame and calls the rest junk, so parallel zstd must
+		// not split a segment into frames.
+		"zstd-two-frames": func(w io.Writer) (io.WriteCloser, error) { return &twoFrames{w: w}, nil },
 	}
 	for name, newWriter := range cases {
 		t.Run(name, func(t *testing.T) {
