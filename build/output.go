@@ -128,10 +128,17 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// InputBytes sums the data the files carry.
+// InputBytes sums the data the files carry, a hardlink set's once.
 func InputBytes(files []image.File) int64 {
 	var n int64
+	seen := map[string]bool{}
 	for _, f := range files {
+		if f.LinkGroup != "" {
+			if seen[f.LinkGroup] {
+				continue
+			}
+			seen[f.LinkGroup] = true
+		}
 		n += int64(len(f.Data))
 		if f.Source != "" {
 			n += f.Size
