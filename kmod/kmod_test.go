@@ -2,46 +2,19 @@ package kmod
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/initkit/initkit/kernel"
+	"github.com/initkit/initkit/vmtest"
 )
 
-var (
-	once    sync.Once
-	modDir  string
-	openErr error
-)
-
-// cloudModules returns the modules directory of the Debian cloud kernel the
-// VM tests boot (fetched into the cache by make test).
-func cloudModules(t *testing.T) string {
-	t.Helper()
-	once.Do(func() {
-		dir, err := kernel.CacheDir()
-		if err != nil {
-			openErr = err
-			return
-		}
-		k, err := kernel.Fetch(context.Background(), dir, "")
-		if err != nil {
-			openErr = err
-			return
-		}
-		modDir = k.ModulesDir
-	})
-	if openErr != nil {
-		t.Fatal(openErr)
-	}
-	return modDir
-}
+// cloudModules returns the modules directory of the Debian cloud kernel
+// the VM tests boot, through their shared helper.
+func cloudModules(t *testing.T) string { return vmtest.Kernel(t).ModulesDir }
 
 // names returns the sorted module names; loadable checks the order.
 func names(mods []*Module) string {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,7 +12,7 @@ import (
 	"github.com/initkit/initkit/compress"
 	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/image"
-	"github.com/initkit/initkit/kernel"
+	"github.com/initkit/initkit/vmtest"
 )
 
 func TestMain(m *testing.M) {
@@ -46,14 +45,7 @@ func TestScripts(t *testing.T) {
 		t.Fatal(err)
 	}
 	elfroot, _ := filepath.Abs("../../elfdeps/testdata/sysroot")
-	cache, err := kernel.CacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := kernel.Fetch(context.Background(), cache, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := vmtest.Kernel(t)
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
