@@ -21,6 +21,63 @@ type Console struct {
 	partial []byte
 	log     bytes.Buffer
 	crash   string
+
+	expect  []*regexp.Regexp // to match in order
+	matched int
+	fail    []*regexp.Regexp // any match fails the run
+	failed  string
+	done    chan struct{} // closed once the outcome is known
+	once    sync.Once
+}
+
+// Watch sets the patterns the console is checked against: expect must
+// match lines in order, any line matching a fail pattern decides the run.
+func (c *Console) Watch(expect, fail []*regexp.Regexp) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expect, c.fail = expect, fail
+	c.doneChan()
+}
+
+func (c *Console) doneChan() chan struct{} {
+	if c.done == nil {
+		c.done = make(chan struct{})
+	}
+	return c.done
+}
+
+// Done is closed when the outcome is known without waiting for the guest:
+// every expectation met, a fail pattern matched, or a crash seen.
+func (c *Console) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.doneChan()
+}
+
+func (c *Console) finish() { c.once.Do(func() { close(c.doneChan()) }) }
+
+// Expected reports whether every expectation was met.
+func (c *Console) Expected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.matched == len(c.expect)
+}
+
+// Pending returns the first expectation not met yet, or "".
+func (c *Console) Pending() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.matched < len(c.expect) {
+		return c.expect[c.matched].String()
+	}
+	return ""
+}
+
+// Failed returns the first line that matched a fail pattern, or "".
+func (c *Console) Failed() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.failed
 }
 
 // Write implements io.Writer.
@@ -45,6 +102,19 @@ func (c *Console) line(b []byte) {
 	c.log.WriteByte('\n')
 	if c.crash == "" && crashPattern.Match(b) {
 		c.crash = string(b)
+		c.finish()
+	}
+	for _, f := range c.fail {
+		if c.failed == "" && f.Match(b) {
+			c.failed = string(b)
+			c.finish()
+		}
+	}
+	if c.matched < len(c.expect) && c.expect[c.matched].Match(b) {
+		c.matched++
+		if c.matched == len(c.expect) {
+			c.finish()
+		}
 	}
 }
 

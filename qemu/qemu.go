@@ -9,22 +9,38 @@ import (
 	"io"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
 
 // Config describes a direct kernel boot.
 type Config struct {
-	Binary string // default qemu-system-x86_64
+	Binary string // default qemu-system-x86_64 (qemu-system-aarch64 for Arch aarch64)
+	Arch   string // x86_64 (default) or aarch64
 	Kernel string
 	Initrd string
-	Append string // kernel command line; console=ttyS0 is always added
+	Append string // kernel command line; the console= for the arch is always added
 	Memory string // default 512M
 	SMP    int    // default 1
 	Accel  string // default tcg: KVM hangs on the machines this is tested on
-	Extra  []string
+	Disks  []Disk
+	// Persist writes disk changes back; by default disks are snapshots.
+	Persist bool
+	Net     string // "" for none, "user" for user networking
+	SSHPort int    // with Net "user": forward 127.0.0.1:SSHPort to the guest's port 22
+	GDBPort int    // QEMU's gdb stub on 127.0.0.1:GDBPort; adds nokaslr
+	WaitGDB bool   // start halted until gdb continues (-S)
+	Crash   bool   // reserve memory for a crash kernel (crashkernel=256M)
+	Extra   []string
 	// Stdin, when set, is typed into the serial console.
 	Stdin io.Reader
+}
+
+// Disk is a disk image attached to the guest.
+type Disk struct {
+	Path      string
+	Interface string // virtio (default), nvme or ide
 }
 
 // Args returns the QEMU arguments for c, without the binary.
@@ -38,31 +54,91 @@ func (c Config) Args() []string {
 		smp = 1
 	}
 	accel := c.Accel
-	if accel == "" {
+	if accel == "" || accel == "auto" {
 		accel = "tcg"
 	}
-	args := []string{
-		"-machine", "q35", "-accel", accel, "-m", mem, "-smp", strconv.Itoa(smp),
+	machine, console := []string{"-machine", "q35"}, "ttyS0"
+	if c.Arch == "aarch64" {
+		machine, console = []string{"-machine", "virt", "-cpu", "max"}, "ttyAMA0"
+	}
+	args := append(machine, "-accel", accel, "-m", mem, "-smp", strconv.Itoa(smp),
 		// No default devices (no NIC, no VGA), the console on stdio, and a
 		// reboot or panic ends QEMU instead of looping.
 		"-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot",
-		"-kernel", c.Kernel,
-	}
+		"-kernel", c.Kernel)
 	if c.Initrd != "" {
 		args = append(args, "-initrd", c.Initrd)
 	}
-	args = append(args, "-append", "console=ttyS0 panic=-1 "+c.Append)
+	cmdline := "console=" + console + " panic=-1"
+	if c.GDBPort > 0 {
+		cmdline += " nokaslr"
+	}
+	if c.Crash {
+		cmdline += " crashkernel=256M"
+	}
+	if c.Append != "" {
+		cmdline += " " + c.Append
+	}
+	args = append(args, "-append", cmdline)
+	for i, d := range c.Disks {
+		args = append(args, c.diskArgs(i, d)...)
+	}
+	if c.Net == "user" {
+		netdev := "user,id=net0"
+		if c.SSHPort > 0 {
+			// QEMU's default for hostfwd is every interface; bind loopback only.
+			netdev += ",hostfwd=tcp:127.0.0.1:" + strconv.Itoa(c.SSHPort) + "-:22"
+		}
+		args = append(args, "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0")
+	}
+	if c.GDBPort > 0 {
+		args = append(args, "-gdb", "tcp:127.0.0.1:"+strconv.Itoa(c.GDBPort))
+	}
+	if c.WaitGDB {
+		args = append(args, "-S")
+	}
 	return append(args, c.Extra...)
+}
+
+func (c Config) diskArgs(i int, d Disk) []string {
+	id := "disk" + strconv.Itoa(i)
+	format := "raw"
+	if strings.HasSuffix(d.Path, ".qcow2") {
+		format = "qcow2"
+	}
+	drive := "file=" + d.Path + ",if=none,id=" + id + ",format=" + format
+	if !c.Persist {
+		drive += ",snapshot=on"
+	}
+	var dev string
+	switch d.Interface {
+	case "nvme":
+		dev = "nvme,drive=" + id + ",serial=" + id
+	case "ide":
+		dev = "ide-hd,drive=" + id
+	default:
+		dev = "virtio-blk-pci,drive=" + id
+	}
+	return []string{"-drive", drive, "-device", dev}
 }
 
 // Command returns the command that runs c. The process is killed when ctx
 // ends or when the calling process dies (PR_SET_PDEATHSIG).
-func (c Config) Command(ctx context.Context) *exec.Cmd {
-	bin := c.Binary
-	if bin == "" {
-		bin = "qemu-system-x86_64"
+func (c Config) Command(ctx context.Context) *exec.Cmd { return c.commandWith(ctx, c.Args()) }
+
+// BinaryName returns the QEMU program c runs, as given or by default.
+func (c Config) BinaryName() string {
+	switch {
+	case c.Binary != "":
+		return c.Binary
+	case c.Arch == "aarch64":
+		return "qemu-system-aarch64"
 	}
-	cmd := exec.CommandContext(ctx, bin, c.Args()...)
+	return "qemu-system-x86_64"
+}
+
+func (c Config) commandWith(ctx context.Context, args []string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, c.BinaryName(), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second

@@ -74,17 +74,24 @@ func TestBootExitCodes(t *testing.T) {
 		timeout string
 		code    int
 		log     string
+		args    []string
 	}{
-		{"poweroff", `echo "boot-ok:$((40+2))"`, "120s", 0, "boot-ok:42"},
-		{"init exits", `echo "leaving"; exit 7`, "120s", 3, "Attempted to kill init! exitcode=0x00000700"},
-		{"hang", `echo "hanging"; sleep 1000`, "10s", 4, "hanging"},
+		{"poweroff", `echo "boot-ok:$((40+2))"`, "120s", 0, "boot-ok:42", nil},
+		{"init exits", `echo "leaving"; exit 7`, "120s", 3, "Attempted to kill init! exitcode=0x00000700", nil},
+		{"hang", `echo "hanging"; sleep 1000`, "10s", 4, "hanging", nil},
+		// The guest never powers off: meeting the expectations must end the
+		// run (QMP quit), long before the timeout.
+		{"expect met", `echo "step:$((1+1))"; echo "step:$((1+2))"; sleep 1000`, "100s", 0, "step:3", []string{"--expect", "step:2", "--expect", "step:3"}},
+		{"expect out of order", `echo "step:$((1+2))"; echo "step:$((1+1))"`, "120s", 1, "step:2", []string{"--expect", "step:3", "--expect", "step:2x"}},
+		{"fail matched", `echo "FAIL:$((1+1))"; sleep 1000`, "100s", 1, "FAIL:2", []string{"--fail", "FAIL:[0-9]"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			initrd := WriteImage(t, Segment(t, compress.Gzip, BaseFiles(t, c.script)))
 			logPath := filepath.Join(t.TempDir(), "console.log")
-			cmd := exec.Command(bin, "boot", "--kernel", k.Image, "--initrd", initrd, "--timeout", c.timeout, "--log", logPath)
+			args := append([]string{"boot", "--kernel", k.Image, "--initrd", initrd, "--timeout", c.timeout, "--log", logPath}, c.args...)
+			cmd := exec.Command(bin, args...)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			start := time.Now()
@@ -101,6 +108,9 @@ func TestBootExitCodes(t *testing.T) {
 			}
 			if c.code == 4 && time.Since(start) > 15*time.Second {
 				t.Errorf("timeout of 10s took %v", time.Since(start))
+			}
+			if c.args != nil && c.code != 1 && time.Since(start) > 60*time.Second {
+				t.Errorf("the run went on for %v after its outcome was known", time.Since(start))
 			}
 			if qemuRunning(initrd) {
 				t.Error("a QEMU process is left behind")

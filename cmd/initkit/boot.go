@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -21,52 +22,138 @@ import (
 
 // Exit codes of initkit boot, beyond the shared ones.
 const (
+	exitExpect  = 1 // an --expect was not met, or a --fail matched
 	exitCrash   = 3 // the kernel panicked, oopsed or lost init
 	exitTimeout = 4 // --timeout was reached
 	exitQEMU    = 5 // QEMU could not start or failed
 )
 
+type bootFlags struct {
+	cfg          qemu.Config
+	timeout      time.Duration
+	logPath      string
+	dryRun       bool
+	expect, fail []string
+	disks        []string
+	diskIf       string
+	noSnapshot   bool
+	gdb          int
+}
+
 func newBoot() *cobra.Command {
-	var cfg qemu.Config
-	var timeout time.Duration
-	var logPath string
-	var dryRun bool
+	var b bootFlags
 	cmd := &cobra.Command{
 		Use:   "boot",
 		Short: "Boot a kernel and initramfs in QEMU and turn the outcome into an exit code",
-		Long: `Boot a kernel with an initramfs in QEMU (TCG by default), stream the serial
-console, save it without ANSI escapes to --log, and exit with:
-  0  the guest powered off
-  3  the kernel panicked, oopsed, hit a BUG, or init died
-  4  --timeout was reached (QEMU is killed)
+		Long: `Boot a kernel with an initramfs in QEMU, stream the serial console, save it
+without ANSI escapes to --log, and exit with:
+  0  the guest powered off, or every --expect matched (in order)
+  1  an --expect was not met, or a --fail matched
+  3  the kernel panicked, oopsed, hit a BUG/KASAN/UBSAN, or init died
+  4  --timeout was reached
   5  QEMU failed to start
-The kernel is --kernel, else $INITKIT_KERNEL, else the one initkit kernel fetch cached.`,
+QEMU is stopped through QMP once the outcome is known, and killed on a
+timeout, Ctrl-C, SIGTERM, or if initkit itself dies. Every listener binds
+127.0.0.1. The kernel is --kernel, else $INITKIT_KERNEL, else the one
+initkit kernel fetch cached.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if cfg.Kernel == "" {
-				k, err := defaultKernel(cmd.Context())
-				if err != nil {
-					return err
-				}
-				cfg.Kernel = k
-			}
-			if dryRun {
-				fmt.Fprintln(cmd.OutOrStdout(), shellQuote(append([]string{"qemu-system-x86_64"}, cfg.Args()...)))
-				return nil
-			}
-			return boot(cmd, cfg, timeout, logPath)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runBoot(cmd, &b) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Kernel, "kernel", os.Getenv("INITKIT_KERNEL"), "kernel image `FILE` to boot")
-	f.StringVar(&cfg.Initrd, "initrd", "", "initramfs `IMAGE`")
-	f.StringVar(&cfg.Append, "append", "", "extra kernel command line")
-	f.StringVar(&cfg.Memory, "mem", "1G", "guest memory")
-	f.IntVar(&cfg.SMP, "smp", 1, "guest CPUs")
-	f.DurationVar(&timeout, "timeout", 0, "stop the guest after this long (0: no limit)")
-	f.StringVar(&logPath, "log", "", "save the console to `FILE` (default: initkit-boot.log in the current directory)")
-	f.BoolVar(&dryRun, "dry-run", false, "print the QEMU command instead of running it")
+	c := &b.cfg
+	f.StringVar(&c.Kernel, "kernel", os.Getenv("INITKIT_KERNEL"), "kernel image `FILE` to boot")
+	f.StringVar(&c.Initrd, "initrd", "", "initramfs `IMAGE`")
+	f.StringVar(&c.Append, "append", "", "extra kernel command line")
+	f.StringVar(&c.Memory, "mem", "1G", "guest memory")
+	f.IntVar(&c.SMP, "smp", 1, "guest CPUs")
+	f.StringVar(&c.Accel, "accel", "auto", "accelerator: auto (KVM if a probe guest runs under it, else TCG), kvm or tcg")
+	f.StringVar(&c.Arch, "arch", "x86_64", "guest architecture: x86_64 or aarch64")
+	f.StringArrayVar(&b.disks, "disk", nil, "attach a disk image `FILE` (repeatable)")
+	f.StringVar(&b.diskIf, "disk-if", "virtio", "disk interface: virtio, nvme or ide")
+	f.BoolVar(&b.noSnapshot, "no-snapshot", false, "write disk changes back (disks are snapshots by default)")
+	f.StringVar(&c.Net, "net", "", "networking: user (none by default)")
+	f.IntVar(&c.SSHPort, "ssh-port", 0, "with --net user, forward 127.0.0.1:`PORT` to the guest's port 22")
+	f.IntVar(&b.gdb, "gdb", 0, "QEMU's gdb stub on 127.0.0.1:`PORT` (--gdb alone: 1234); adds nokaslr")
+	f.Lookup("gdb").NoOptDefVal = "1234"
+	f.BoolVar(&c.WaitGDB, "wait-gdb", false, "start the guest halted until gdb continues it")
+	f.BoolVar(&c.Crash, "crash", false, "reserve memory for a crash kernel (crashkernel=256M)")
+	f.StringArrayVar(&c.Extra, "qemu-arg", nil, "pass `ARG` to QEMU as it is (repeatable)")
+	f.StringArrayVar(&b.expect, "expect", nil, "`REGEX` the console must show, in order (repeatable)")
+	f.StringArrayVar(&b.fail, "fail", nil, "`REGEX` that fails the run when the console shows it (repeatable)")
+	f.DurationVar(&b.timeout, "timeout", 0, "stop the guest after this long (0: no limit)")
+	f.StringVar(&b.logPath, "log", "", "save the console to `FILE` (default: initkit-boot.log)")
+	f.BoolVar(&b.dryRun, "dry-run", false, "print the QEMU command instead of running it")
 	return cmd
+}
+
+func runBoot(cmd *cobra.Command, b *bootFlags) error {
+	c := &b.cfg
+	if b.gdb > 0 {
+		c.GDBPort = b.gdb
+	}
+	c.Persist = b.noSnapshot
+	for _, d := range b.disks {
+		c.Disks = append(c.Disks, qemu.Disk{Path: d, Interface: b.diskIf})
+	}
+	if c.SSHPort > 0 && c.Net != "user" {
+		return fmt.Errorf("--ssh-port needs --net user")
+	}
+	expect, err := compileAll(b.expect)
+	if err != nil {
+		return err
+	}
+	fail, err := compileAll(b.fail)
+	if err != nil {
+		return err
+	}
+	if c.Kernel == "" {
+		if c.Kernel, err = defaultKernel(cmd.Context()); err != nil {
+			return err
+		}
+	}
+	if b.dryRun {
+		if c.Accel == "auto" {
+			c.Accel = "tcg" // a dry run starts nothing, so it probes nothing
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), shellQuote(append([]string{c.BinaryName()}, c.Args()...)))
+		return nil
+	}
+	c.Accel = chooseAccel(cmd, c.Accel)
+	return boot(cmd, b, expect, fail)
+}
+
+func compileAll(pats []string) ([]*regexp.Regexp, error) {
+	var out []*regexp.Regexp
+	for _, p := range pats {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			return nil, fmt.Errorf("pattern %q: %w", p, err)
+		}
+		out = append(out, re)
+	}
+	return out, nil
+}
+
+// chooseAccel resolves --accel auto, remembering the verdict for this boot
+// of the host so that only the first run pays for the probe.
+func chooseAccel(cmd *cobra.Command, accel string) string {
+	if accel != "auto" {
+		return accel
+	}
+	bootID, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	dir, err := kernel.CacheDir()
+	memo := ""
+	if err == nil && len(bootID) > 0 {
+		memo = filepath.Join(dir, "accel-"+strings.TrimSpace(string(bootID)))
+		if v, err := os.ReadFile(memo); err == nil {
+			return strings.TrimSpace(string(v))
+		}
+	}
+	got := qemu.ChooseAccel(cmd.Context(), accel, "", "/dev/kvm", qemu.Probe, cmd.ErrOrStderr())
+	if memo != "" && os.MkdirAll(dir, 0o755) == nil {
+		os.WriteFile(memo, []byte(got+"\n"), 0o644)
+	}
+	return got
 }
 
 func defaultKernel(ctx context.Context) (string, error) {
@@ -81,24 +168,46 @@ func defaultKernel(ctx context.Context) (string, error) {
 	return k.Image, nil
 }
 
-func boot(cmd *cobra.Command, cfg qemu.Config, timeout time.Duration, logPath string) error {
+func boot(cmd *cobra.Command, b *bootFlags, expect, fail []*regexp.Regexp) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if timeout > 0 {
+	if b.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
+		ctx, cancel = context.WithTimeout(ctx, b.timeout)
 		defer cancel()
 	}
+	run, err := os.MkdirTemp("", "initkit-boot-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(run)
+	qmp := filepath.Join(run, "qmp.sock")
+	cfg := b.cfg
+	cfg.Extra = append(qemu.QMPArgs(qmp), cfg.Extra...)
+
 	console := &qemu.Console{}
-	err := qemu.Run(ctx, cfg, io.MultiWriter(cmd.OutOrStdout(), console))
+	console.Watch(expect, fail)
+	go func() {
+		select {
+		case <-console.Done():
+			if console.Crash() != "" {
+				time.Sleep(2 * time.Second) // let the rest of the report arrive
+			}
+			qemu.Quit(qmp)
+		case <-ctx.Done():
+		}
+	}()
+	runErr := qemu.Run(ctx, cfg, io.MultiWriter(cmd.OutOrStdout(), console))
+
+	logPath := b.logPath
 	if logPath == "" {
 		logPath = "initkit-boot.log"
 	}
-	if werr := atomicfile.Write(logPath, 0o644, func(w io.Writer) error {
+	if err := atomicfile.Write(logPath, 0o644, func(w io.Writer) error {
 		_, err := io.WriteString(w, console.Log())
 		return err
-	}); werr != nil {
-		return werr
+	}); err != nil {
+		return err
 	}
 	logPath, _ = filepath.Abs(logPath)
 	verdict := func(code int, format string, a ...any) error {
@@ -108,15 +217,27 @@ func boot(cmd *cobra.Command, cfg qemu.Config, timeout time.Duration, logPath st
 	switch {
 	case console.Crash() != "":
 		return verdict(exitCrash, "kernel crash: %s", strings.TrimSpace(console.Crash()))
-	case errors.Is(err, qemu.ErrTimeout):
-		return verdict(exitTimeout, "timed out after %v", timeout)
+	case console.Failed() != "":
+		return verdict(exitExpect, "--fail matched: %s", strings.TrimSpace(console.Failed()))
+	case len(expect) > 0 && console.Expected():
+		return verdict(exitOK, "every --expect matched")
+	case errors.Is(runErr, qemu.ErrTimeout):
+		return verdict(exitTimeout, "timed out after %v%s", b.timeout, pending(console))
 	case ctx.Err() != nil:
-		return verdict(exitTimeout, "interrupted")
-	case err != nil:
-		return verdict(exitQEMU, "%v", err)
+		return verdict(exitTimeout, "interrupted%s", pending(console))
+	case runErr != nil:
+		return verdict(exitQEMU, "%v", runErr)
+	case len(expect) > 0:
+		return verdict(exitExpect, "the guest stopped%s", pending(console))
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "initkit boot: guest powered off (console log: %s)\n", logPath)
-	return nil
+	return verdict(exitOK, "guest powered off")
+}
+
+func pending(c *qemu.Console) string {
+	if p := c.Pending(); p != "" {
+		return fmt.Sprintf(" before --expect %q matched", p)
+	}
+	return ""
 }
 
 // shellQuote renders args so that a shell would split them back the same.
