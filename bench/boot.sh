@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Boot overhead (issue 4): initkit boot against the equivalent hand-written
+# qemu-system-x86_64 command, booting the same busybox image to power-off,
+# side by side. Results go to bench/results/boot.md.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+mkdir -p "$here/results"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+go build -o "$work/initkit" "$top/cmd/initkit"
+ik=$work/initkit
+k=$("$ik" kernel fetch | awk '/^kernel:/ {print $2}')
+mkdir -p "$work/root/bin"
+cp /bin/busybox "$work/root/bin/"
+printf '#!/bin/busybox sh\n/bin/busybox echo boot-marker\n/bin/busybox poweroff -f\n' > "$work/root/init"
+chmod 755 "$work/root/init"
+"$ik" pack -c gzip "$work/root" -o "$work/i.img" 2>/dev/null
+hyperfine --style basic --warmup 1 --runs "${RUNS:-10}" --export-markdown "$here/results/boot.md" \
+  -n "initkit boot" "$ik boot --accel tcg --kernel $k --initrd $work/i.img --append quiet --log $work/log >/dev/null" \
+  -n "qemu-system-x86_64 (hand-written)" "qemu-system-x86_64 -machine q35 -accel tcg -m 1G -smp 1 -nodefaults -display none -serial stdio -no-reboot -kernel $k -initrd $work/i.img -append 'console=ttyS0 panic=-1 quiet' >/dev/null"

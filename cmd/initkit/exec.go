@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/initkit/initkit/vmexec"
+)
+
+func newExec() *cobra.Command {
+	var o vmexec.Options
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "exec [flags] -- CMD [ARGS...]",
+		Short: "Run one command in a fresh VM, like a local command",
+		Long: `Boot a kernel with an initramfs holding CMD (a host path) with its shared
+libraries and busybox, run CMD as a child of init, stream its stdout and
+stderr, and exit with its status (128+N when signal N killed it). The status
+travels on its own serial port, not through the console.
+
+Inside the guest: CMD, its libraries and --add files, busybox; cwd is /,
+stdin is /dev/null, the whole tree (in RAM) is writable, /proc /sys /dev are
+mounted; no network, no other host files. As go test -exec 'initkit exec --' it
+runs a package's test binary under a real kernel: tests that read testdata
+need it added with --add.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.Kernel == "" {
+				k, err := defaultKernel(cmd.Context())
+				if err != nil {
+					return err
+				}
+				o.Kernel = k
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			o.Stdout, o.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			code, err := vmexec.Run(ctx, args, o)
+			switch {
+			case errors.Is(ctx.Err(), context.DeadlineExceeded):
+				fmt.Fprintf(cmd.ErrOrStderr(), "initkit exec: timed out after %v\n", timeout)
+				return exitCode(exitTimeout)
+			case err != nil:
+				return err
+			}
+			return exitCode(code)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Kernel, "kernel", os.Getenv("INITKIT_KERNEL"), "kernel image `FILE` (default: $INITKIT_KERNEL, then the fetched one)")
+	f.StringVar(&o.Busybox, "busybox", "/bin/busybox", "static busybox `PATH` for the guest")
+	f.StringVar(&o.Base, "initrd", "", "append to this initramfs `IMAGE` instead of starting empty")
+	f.StringArrayVar(&o.Add, "add", nil, "also add a host file `SRC[:DST]` with its libraries (repeatable)")
+	f.StringVar(&o.Memory, "mem", "1G", "guest memory")
+	f.DurationVar(&timeout, "timeout", 0, "give up after this long (0: no limit)")
+	return cmd
+}

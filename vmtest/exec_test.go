@@ -1,0 +1,63 @@
+package vmtest
+
+import (
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestExec: initkit exec runs a host program (here dash, dynamically
+// linked, so its closure must come along) in a VM and behaves like the
+// program: exit status, signal death as 128+N, stdout and stderr apart,
+// arguments passed unchanged.
+func TestExec(t *testing.T) {
+	bin := initkitBinary(t)
+	k := Kernel(t)
+	cases := []struct {
+		name           string
+		argv           []string
+		code           int
+		stdout, stderr string
+	}{
+		{"success", []string{"/usr/bin/true"}, 0, "", ""},
+		{"status 7", []string{"/usr/bin/sh", "-c", "exit 7"}, 7, "", ""},
+		{"killed by SIGKILL", []string{"/usr/bin/sh", "-c", "kill -9 $$"}, 137, "", ""},
+		{"streams apart", []string{"/usr/bin/sh", "-c", "echo to-out; echo to-err >&2; echo more-out"}, 0, "to-out\nmore-out\n", "to-err\n"},
+		{"arguments", []string{"/usr/bin/printf", "[%s]", "a b", "it's", "$HOME", ""}, 0, "[a b][it's][$HOME][]", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(bin, append([]string{"exec", "--kernel", k.Image, "--busybox", Busybox(t), "--timeout", "120s", "--"}, c.argv...)...)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			if got := exitStatus(err); got != c.code {
+				t.Fatalf("exit %d, want %d; stderr: %s", got, c.code, stderr.String())
+			}
+			if stdout.String() != c.stdout {
+				t.Errorf("stdout %q, want %q", stdout.String(), c.stdout)
+			}
+			if strings.TrimSpace(stderr.String()) != strings.TrimSpace(c.stderr) {
+				t.Errorf("stderr %q, want %q", stderr.String(), c.stderr)
+			}
+		})
+	}
+}
+
+// TestGoTestExec: go test -exec 'initkit exec --' runs a package's test
+// binary under the real kernel and reports its result.
+func TestGoTestExec(t *testing.T) {
+	t.Parallel()
+	runner := initkitBinary(t) + " exec --kernel " + Kernel(t).Image + " --busybox " + Busybox(t) + " --timeout 120s --"
+	out, err := exec.Command("go", "test", "-count=1", "-exec", runner, "-run", "TestRoundTrip|TestBadInput", "-v", "../cpio").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go test -exec: %v\n%s", err, out)
+	}
+	for _, want := range []string{"--- PASS: TestRoundTrip", "--- PASS: TestBadInput", "ok  \tgithub.com/initkit/initkit/cpio"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
