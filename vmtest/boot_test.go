@@ -106,6 +106,9 @@ func TestBootExitCodes(t *testing.T) {
 			if !strings.Contains(stderr.String(), logPath) {
 				t.Errorf("verdict does not name the log: %s", stderr.String())
 			}
+			if c.code == 3 && !strings.Contains(stderr.String(), "Call Trace:") {
+				t.Errorf("the verdict does not show the crash block:\n%s", stderr.String())
+			}
 			if c.code == 4 && time.Since(start) > 15*time.Second {
 				t.Errorf("timeout of 10s took %v", time.Since(start))
 			}
@@ -167,4 +170,27 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestBootSpecAndAdd: --spec builds the image on the fly, and --add appends
+// a segment with a host file that the guest then sees, without a rebuild.
+func TestBootSpecAndAdd(t *testing.T) {
+	t.Parallel()
+	bin := initkitBinary(t)
+	k := Kernel(t)
+	dir := t.TempDir()
+	initScript := filepath.Join(dir, "init.sh")
+	os.WriteFile(initScript, []byte("#!/bin/busybox sh\n/bin/busybox echo \"added:$(/bin/busybox cat /etc/added)\"\n/bin/busybox poweroff -f\n"), 0o755)
+	os.WriteFile(filepath.Join(dir, "added"), []byte("it-is-here\n"), 0o644)
+	spec := filepath.Join(dir, "initkit.toml")
+	os.WriteFile(spec, []byte("[image]\nbusybox = \""+Busybox(t)+"\"\ninit = \"init.sh\"\ncompress = \"gzip\"\n"), 0o644)
+	logPath := filepath.Join(dir, "console.log")
+	cmd := exec.Command(bin, "boot", "--kernel", k.Image, "--spec", spec, "--add", filepath.Join(dir, "added")+":/etc/added",
+		"--expect", "added:it-is-here", "--timeout", "120s", "--log", logPath)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		log, _ := os.ReadFile(logPath)
+		t.Fatalf("boot: %v\n%s\n%s", err, stderr.String(), log)
+	}
 }

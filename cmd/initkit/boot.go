@@ -15,6 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/initkit/initkit/build"
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/qemu"
@@ -38,6 +41,8 @@ type bootFlags struct {
 	diskIf       string
 	noSnapshot   bool
 	gdb          int
+	spec         string
+	adds         []string
 }
 
 func newBoot() *cobra.Command {
@@ -63,6 +68,8 @@ initkit kernel fetch cached.`,
 	c := &b.cfg
 	f.StringVar(&c.Kernel, "kernel", os.Getenv("INITKIT_KERNEL"), "kernel image `FILE` to boot")
 	f.StringVar(&c.Initrd, "initrd", "", "initramfs `IMAGE`")
+	f.StringVar(&b.spec, "spec", "", "build the initramfs from this spec `FILE` first")
+	f.StringArrayVar(&b.adds, "add", nil, "append a segment with host file `SRC:DST` to the initramfs, no rebuild (repeatable)")
 	f.StringVar(&c.Append, "append", "", "extra kernel command line")
 	f.StringVar(&c.Memory, "mem", "1G", "guest memory")
 	f.IntVar(&c.SMP, "smp", 1, "guest CPUs")
@@ -81,7 +88,7 @@ initkit kernel fetch cached.`,
 	f.StringArrayVar(&b.expect, "expect", nil, "`REGEX` the console must show, in order (repeatable)")
 	f.StringArrayVar(&b.fail, "fail", nil, "`REGEX` that fails the run when the console shows it (repeatable)")
 	f.DurationVar(&b.timeout, "timeout", 0, "stop the guest after this long (0: no limit)")
-	f.StringVar(&b.logPath, "log", "", "save the console to `FILE` (default: initkit-boot.log)")
+	f.StringVar(&b.logPath, "log", "", "save the console to `FILE` (default: console.log in a new run directory under the cache)")
 	f.BoolVar(&b.dryRun, "dry-run", false, "print the QEMU command instead of running it")
 	return cmd
 }
@@ -105,6 +112,9 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 	fail, err := compileAll(b.fail)
 	if err != nil {
 		return err
+	}
+	if c.Kernel == "" {
+		c.Kernel = bootTableKernel()
 	}
 	if c.Kernel == "" {
 		if c.Kernel, err = defaultKernel(cmd.Context()); err != nil {
@@ -176,13 +186,22 @@ func boot(cmd *cobra.Command, b *bootFlags, expect, fail []*regexp.Regexp) error
 		ctx, cancel = context.WithTimeout(ctx, b.timeout)
 		defer cancel()
 	}
-	run, err := os.MkdirTemp("", "initkit-boot-")
+	run, err := runDir()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(run)
-	qmp := filepath.Join(run, "qmp.sock")
+	// The QMP socket lives in a short temporary directory: a unix socket
+	// path must fit in 108 bytes, which a cache path may not.
+	sock, err := os.MkdirTemp("", "initkit-qmp-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(sock)
+	qmp := filepath.Join(sock, "qmp.sock")
 	cfg := b.cfg
+	if cfg.Initrd, err = prepareInitrd(b, run); err != nil {
+		return err
+	}
 	cfg.Extra = append(qemu.QMPArgs(qmp), cfg.Extra...)
 
 	console := &qemu.Console{}
@@ -201,7 +220,7 @@ func boot(cmd *cobra.Command, b *bootFlags, expect, fail []*regexp.Regexp) error
 
 	logPath := b.logPath
 	if logPath == "" {
-		logPath = "initkit-boot.log"
+		logPath = filepath.Join(run, "console.log")
 	}
 	if err := atomicfile.Write(logPath, 0o644, func(w io.Writer) error {
 		_, err := io.WriteString(w, console.Log())
@@ -216,6 +235,7 @@ func boot(cmd *cobra.Command, b *bootFlags, expect, fail []*regexp.Regexp) error
 	}
 	switch {
 	case console.Crash() != "":
+		fmt.Fprintln(cmd.ErrOrStderr(), crashBlock(console.Log(), console.Crash()))
 		return verdict(exitCrash, "kernel crash: %s", strings.TrimSpace(console.Crash()))
 	case console.Failed() != "":
 		return verdict(exitExpect, "--fail matched: %s", strings.TrimSpace(console.Failed()))
@@ -251,4 +271,88 @@ func shellQuote(args []string) string {
 		}
 	}
 	return strings.Join(out, " ")
+}
+
+// runDir makes a directory for one boot's files under the cache.
+func runDir() (string, error) {
+	dir, err := kernel.CacheDir()
+	if err != nil {
+		return "", err
+	}
+	run := filepath.Join(dir, "runs", time.Now().Format("20060102-150405")+"-"+fmt.Sprint(os.Getpid()))
+	return run, os.MkdirAll(run, 0o755)
+}
+
+// prepareInitrd builds the image of --spec and appends the --add files.
+func prepareInitrd(b *bootFlags, run string) (string, error) {
+	initrd := b.cfg.Initrd
+	if b.spec != "" {
+		s, err := build.Load(b.spec)
+		if err != nil {
+			return "", err
+		}
+		s.Output = filepath.Join(run, "initrd.img")
+		if err := writeSpec(s, ""); err != nil {
+			return "", err
+		}
+		initrd = s.Output
+	}
+	if len(b.adds) == 0 {
+		return initrd, nil
+	}
+	if initrd == "" {
+		return "", fmt.Errorf("--add needs an initramfs to append to: give --initrd or --spec")
+	}
+	s := &build.Spec{Init: "none", Output: filepath.Join(run, "initrd-added.img")}
+	merge(s, &build.Spec{}, b.adds, nil)
+	return s.Output, writeSpec(s, initrd)
+}
+
+func writeSpec(s *build.Spec, base string) error {
+	tree, err := s.Assemble()
+	if err != nil {
+		return err
+	}
+	o, err := s.OutputOf()
+	if err != nil {
+		return err
+	}
+	o.Base = base
+	_, err = build.Write(o, tree.Files())
+	return err
+}
+
+// bootTableKernel returns kernel from the [boot] table of ./initkit.toml.
+func bootTableKernel() string {
+	data, err := os.ReadFile("initkit.toml")
+	if err != nil {
+		return ""
+	}
+	var doc struct {
+		Boot struct {
+			Kernel string `toml:"kernel"`
+		} `toml:"boot"`
+	}
+	if toml.Unmarshal(data, &doc) != nil {
+		return ""
+	}
+	return doc.Boot.Kernel
+}
+
+// crashBlock returns the crash report from its first line: up to the end
+// trace marker, or 60 lines.
+func crashBlock(log, first string) string {
+	i := strings.Index(log, first)
+	if i < 0 {
+		return first
+	}
+	lines := strings.Split(log[i:], "\n")
+	end := min(len(lines), 60)
+	for j, l := range lines[:end] {
+		if strings.Contains(l, "---[ end ") {
+			end = j + 1
+			break
+		}
+	}
+	return strings.Join(lines[:end], "\n")
 }
