@@ -35,6 +35,9 @@ type Config struct {
 	Extra   []string
 	// Stdin, when set, is typed into the serial console.
 	Stdin io.Reader
+	// Interactive multiplexes QEMU's monitor onto the console (mon:stdio),
+	// so that Ctrl-A x quits and Ctrl-A c reaches the monitor.
+	Interactive bool
 }
 
 // Disk is a disk image attached to the guest.
@@ -58,13 +61,17 @@ func (c Config) Args() []string {
 		accel = "tcg"
 	}
 	machine, console := []string{"-machine", "q35"}, "ttyS0"
+	serial := "stdio"
+	if c.Interactive {
+		serial = "mon:stdio"
+	}
 	if c.Arch == "aarch64" {
 		machine, console = []string{"-machine", "virt", "-cpu", "max"}, "ttyAMA0"
 	}
 	args := append(machine, "-accel", accel, "-m", mem, "-smp", strconv.Itoa(smp),
 		// No default devices (no NIC, no VGA), the console on stdio, and a
 		// reboot or panic ends QEMU instead of looping.
-		"-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot",
+		"-nodefaults", "-display", "none", "-serial", serial, "-no-reboot",
 		"-kernel", c.Kernel)
 	if c.Initrd != "" {
 		args = append(args, "-initrd", c.Initrd)
@@ -141,6 +148,12 @@ func (c Config) commandWith(ctx context.Context, args []string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, c.BinaryName(), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	if c.Interactive {
+		// On a terminal QEMU must stay in the foreground process group: in
+		// a group of its own, setting the terminal raw stops it (SIGTTOU).
+		cmd.SysProcAttr.Setpgid = false
+		cmd.Cancel = func() error { return cmd.Process.Kill() }
+	}
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }

@@ -194,3 +194,50 @@ func TestBootSpecAndAdd(t *testing.T) {
 		t.Fatalf("boot: %v\n%s\n%s", err, stderr.String(), log)
 	}
 }
+
+// TestBootInteractive runs initkit boot on a pseudo-terminal (script(1)):
+// what is typed reaches the guest, and Ctrl-A x quits a guest that would
+// otherwise run forever.
+func TestBootInteractive(t *testing.T) {
+	t.Parallel()
+	bin := initkitBinary(t)
+	k := Kernel(t)
+	initrd := WriteImage(t, Segment(t, compress.Gzip, BaseFiles(t,
+		`echo "ready-$((1+1))"; read line; echo "got:$line"; echo "typed-$((2+2))"; sleep 1000`)))
+	inner := bin + " boot --kernel " + k.Image + " --initrd " + initrd + " --log " + filepath.Join(t.TempDir(), "log")
+	cmd := exec.Command("script", "-qec", inner, "/dev/null")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	wait := func(s string) {
+		t.Helper()
+		for end := time.Now().Add(90 * time.Second); !strings.Contains(out.String(), s); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("%q never appeared:\n%s", s, out.String())
+			}
+		}
+	}
+	wait("interactive console; Ctrl-A x quits")
+	wait("ready-2")
+	stdin.Write([]byte("hello guest\r"))
+	wait("got:hello guest")
+	wait("typed-4")
+	stdin.Write([]byte{0x01, 'x'}) // Ctrl-A x
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("Ctrl-A x did not end the run:\n%s", out.String())
+	}
+	if qemuRunning(initrd) {
+		t.Error("QEMU left running")
+	}
+}

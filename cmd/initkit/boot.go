@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/pelletier/go-toml/v2"
 
@@ -129,6 +130,16 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 		return nil
 	}
 	c.Accel = chooseAccel(cmd, c.Accel)
+	if in, ok := cmd.InOrStdin().(*os.File); ok && isTerminal(in) {
+		// A person at a terminal: keys go to the guest, Ctrl-A x quits.
+		// QEMU makes the terminal raw; its settings are restored here
+		// even if QEMU dies without restoring them.
+		c.Interactive, c.Stdin = true, in
+		if saved, err := unix.IoctlGetTermios(int(in.Fd()), unix.TCGETS); err == nil {
+			defer unix.IoctlSetTermios(int(in.Fd()), unix.TCSETS, saved)
+		}
+		fmt.Fprintln(cmd.ErrOrStderr(), "initkit boot: interactive console; Ctrl-A x quits")
+	}
 	return boot(cmd, b, expect, fail)
 }
 
@@ -355,4 +366,9 @@ func crashBlock(log, first string) string {
 		}
 	}
 	return strings.Join(lines[:end], "\n")
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
