@@ -2,8 +2,10 @@ package kernel
 
 import (
 	"context"
+	"debug/elf"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -54,5 +56,41 @@ func TestFetchUnknownFlavour(t *testing.T) {
 	_, err := Fetch(context.Background(), t.TempDir(), "linux-image-no-such-flavour")
 	if err == nil {
 		t.Fatal("no error for an unknown meta-package")
+	}
+}
+
+// TestFetchDebugInfo: the -dbg package gives a vmlinux with DWARF for the
+// fetched kernel, and no dpkg-deb is left running after the early stop.
+func TestFetchDebugInfo(t *testing.T) {
+	dir, err := CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := Fetch(context.Background(), dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := FetchDebugInfo(context.Background(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.Open(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_X86_64 || f.Type != elf.ET_EXEC {
+		t.Errorf("%s: %v %v", v, f.Machine, f.Type)
+	}
+	for _, s := range []string{".debug_info", ".debug_line", ".text"} {
+		if f.Section(s) == nil {
+			t.Errorf("%s has no %s", v, s)
+		}
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), "--fsys-tarfile") {
+			t.Errorf("a dpkg-deb is still running: %s", p)
+		}
 	}
 }

@@ -11,12 +11,15 @@ import (
 func newKernel() *cobra.Command {
 	cmd := &cobra.Command{Use: "kernel", Short: "Obtain kernels to boot"}
 	var flavour, cache string
+	var debugInfo bool
 	fetch := &cobra.Command{
 		Use:   "fetch",
 		Short: "Download and cache a bootable kernel with its modules",
 		Long: `Download the kernel package that the flavour's meta-package depends on
 (apt-get download, on Debian and Ubuntu hosts), unpack it without installing,
-cache it under $INITKIT_CACHE (default ~/.cache/initkit), and print its paths.`,
+cache it under $INITKIT_CACHE (default ~/.cache/initkit), and print its paths.
+With --debug-info, also the vmlinux with DWARF from the -dbg package, for
+gdb and initkit decode.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cache == "" {
@@ -30,10 +33,18 @@ cache it under $INITKIT_CACHE (default ~/.cache/initkit), and print its paths.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "kernel:  %s\nmodules: %s\nrelease: %s\npackage: %s %s\n", k.Image, k.ModulesDir, k.Release, k.Package, k.Version)
+			if debugInfo {
+				v, err := kernel.FetchDebugInfo(cmd.Context(), k)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "vmlinux: %s\n", v)
+			}
 			return nil
 		},
 	}
 	fetch.Flags().StringVar(&flavour, "flavour", kernel.DefaultFlavour, "meta-package naming the kernel flavour")
+	fetch.Flags().BoolVar(&debugInfo, "debug-info", false, "also fetch the matching vmlinux with DWARF (the -dbg package)")
 	fetch.Flags().StringVar(&cache, "cache", "", "cache directory (default $INITKIT_CACHE or ~/.cache/initkit)")
 	cmd.AddCommand(fetch)
 	return cmd
