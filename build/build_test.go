@@ -13,6 +13,7 @@ import (
 
 	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/image"
+	"github.com/initkit/initkit/vmtest"
 )
 
 func writeSpec(t *testing.T, text string) string {
@@ -266,5 +267,31 @@ func TestAtomicOutput(t *testing.T) {
 	cmd.Wait()
 	if b, _ := os.ReadFile(out); string(b) != "previous image" {
 		t.Fatalf("the output was replaced by a partial image (%d bytes)", len(b))
+	}
+}
+
+// TestModuleFirmware: firmware a module names in .modinfo is copied from
+// the firmware directory when it is there, and its absence is no error.
+func TestModuleFirmware(t *testing.T) {
+	mods := vmtest.Kernel(t).ModulesDir
+	fw := t.TempDir()
+	os.MkdirAll(filepath.Join(fw, "comedi"), 0o755)
+	os.WriteFile(filepath.Join(fw, "comedi", "jr3pci.idm"), []byte("firmware blob"), 0o644)
+	for _, c := range []struct {
+		dir  string
+		want bool
+	}{{fw, true}, {t.TempDir(), false}} {
+		s := &Spec{Init: "none", Modules: Modules{Dir: mods, Names: []string{"jr3_pci"}, Firmware: c.dir}}
+		tr, err := s.Assemble()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := tr.nodes["/lib/firmware/comedi/jr3pci.idm"]
+		if (n != nil) != c.want {
+			t.Errorf("firmware dir %s: firmware in the image: %v, want %v", c.dir, n != nil, c.want)
+		}
+		if n != nil && !strings.Contains(n.why, "jr3_pci") {
+			t.Errorf("reason %q does not name the module", n.why)
+		}
 	}
 }
