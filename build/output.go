@@ -146,3 +146,23 @@ func InputBytes(files []image.File) int64 {
 	}
 	return n
 }
+
+// Build assembles the spec and writes its image, after a copy of base when
+// base is not empty, compressing with jobs threads (0: all cores). It
+// returns the output settings used, the tree, and the bytes written.
+func (s *Spec) Build(base string, jobs int) (Output, *Tree, int64, error) {
+	tree, err := s.Assemble()
+	if err != nil {
+		return Output{}, nil, 0, err
+	}
+	o, err := s.OutputOf()
+	if err != nil {
+		return o, nil, 0, err
+	}
+	o.Base, o.Jobs = base, jobs
+	n, err := Write(o, tree.Files())
+	if err != nil {
+		err = fmt.Errorf("%s: %w", o.Path, err)
+	}
+	return o, tree, n, err
+}

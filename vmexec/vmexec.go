@@ -24,7 +24,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/initkit/initkit/build"
-	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/qemu"
 )
 
@@ -143,30 +142,15 @@ func buildImage(out string, argv []string, o Options) error {
 	if err != nil {
 		return err
 	}
-	spec := &build.Spec{Output: out, Compress: o.compression(), Init: "none", Busybox: o.Busybox,
-		Files: append([]string{abs}, o.Add...)}
-	tree, err := spec.Assemble()
-	if err != nil {
+	runnerPath := out + ".init"
+	if err := os.WriteFile(runnerPath, []byte(runner(append([]string{abs}, argv[1:]...))), 0o755); err != nil {
 		return err
 	}
-	script := runner(append([]string{abs}, argv[1:]...))
-	if err := tree.Data("/init", []byte(script), 0o755, "initkit exec runner"); err != nil {
-		return err
-	}
-	for _, d := range []string{"/dev", "/proc", "/sys", "/tmp", "/run"} {
-		if err := tree.Dir(d, 0o755, "initkit exec mount point"); err != nil {
-			return err
-		}
-	}
-	if err := tree.Node("/dev/console", cpio.TypeChar, 5, 1, 0o600, 0, 0, "console"); err != nil {
-		return err
-	}
-	o2, err := spec.OutputOf()
-	if err != nil {
-		return err
-	}
-	o2.Base = o.Base
-	_, err = build.Write(o2, tree.Files())
+	spec := &build.Spec{Output: out, Compress: o.compression(), Init: runnerPath, Busybox: o.Busybox,
+		Files: append([]string{abs}, o.Add...),
+		Dirs:  []string{"/dev", "/proc", "/sys", "/tmp", "/run"},
+		Nodes: []string{"/dev/console c 5 1 0600"}}
+	_, _, _, err = spec.Build(o.Base, 0)
 	return err
 }
 

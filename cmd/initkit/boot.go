@@ -320,16 +320,7 @@ func prepareInitrd(b *bootFlags, run string) (string, error) {
 }
 
 func writeSpec(s *build.Spec, base string) error {
-	tree, err := s.Assemble()
-	if err != nil {
-		return err
-	}
-	o, err := s.OutputOf()
-	if err != nil {
-		return err
-	}
-	o.Base = base
-	_, err = build.Write(o, tree.Files())
+	_, _, _, err := s.Build(base, 0)
 	return err
 }
 

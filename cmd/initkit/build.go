@@ -48,24 +48,15 @@ of IMAGE: the kernel unpacks it last, over the base, with no rebuild.`,
 			if cmd.Flags().Changed("epoch") {
 				spec.Epoch = &epoch
 			}
-			tree, err := spec.Assemble()
+			out, tree, n, err := spec.Build(base, jobs)
 			if err != nil {
 				return err
 			}
-			out, err := spec.OutputOf()
-			if err != nil {
-				return err
-			}
-			out.Base, out.Jobs = base, jobs
 			files := tree.Files()
 			if explain {
 				for _, line := range tree.Explain() {
 					fmt.Fprintln(cmd.OutOrStdout(), line)
 				}
-			}
-			n, err := build.Write(out, files)
-			if err != nil {
-				return fmt.Errorf("%s: %w", out.Path, err)
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d entries, %d bytes in, %d bytes out (%s), %v\n",
 				out.Path, len(files), build.InputBytes(files), n, out.Compression, time.Since(start).Round(time.Millisecond))
