@@ -241,3 +241,36 @@ func TestBootInteractive(t *testing.T) {
 		t.Error("QEMU left running")
 	}
 }
+
+// TestTerminatedInitkitStopsQEMU: SIGTERM and SIGINT (Ctrl-C) end the run
+// with the interrupted verdict, and the QEMU is gone when initkit exits.
+func TestTerminatedInitkitStopsQEMU(t *testing.T) {
+	bin := initkitBinary(t)
+	k := Kernel(t)
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			initrd := WriteImage(t, Segment(t, compress.Gzip, BaseFiles(t, `echo "hanging"; sleep 1000`)))
+			cmd := exec.Command(bin, "boot", "--kernel", k.Image, "--initrd", initrd, "--log", filepath.Join(t.TempDir(), "log"))
+			var out, stderr syncBuffer
+			cmd.Stdout, cmd.Stderr = &out, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			for end := time.Now().Add(90 * time.Second); !strings.Contains(out.String(), "hanging"); time.Sleep(100 * time.Millisecond) {
+				if time.Now().After(end) {
+					cmd.Process.Kill()
+					t.Fatalf("guest never started:\n%s", out.String())
+				}
+			}
+			cmd.Process.Signal(sig)
+			err := cmd.Wait()
+			if got := exitStatus(err); got != 4 || !strings.Contains(stderr.String(), "interrupted") {
+				t.Errorf("exit %d, stderr %q; want 4 and an interrupted verdict", got, stderr.String())
+			}
+			if qemuRunning(initrd) {
+				t.Error("QEMU still running after initkit exited")
+			}
+		})
+	}
+}
