@@ -90,9 +90,14 @@ func Extract(r io.Reader, dir string, o ExtractOptions) (*ExtractResult, error) 
 	return res, x.finishDirs()
 }
 
+// linkKey identifies a hardlink set: the kernel matches the names of one
+// by device and inode, and forgets them at each trailer, so the segment
+// is part of the key (init/initramfs.c, find_link and free_hash).
 type linkKey struct {
 	seg, major, minor, ino uint32
 }
+
+func keyOf(e *Entry) linkKey { return linkKey{uint32(e.Segment), e.DevMajor, e.DevMinor, e.Ino} }
 
 // linkSet tracks one hardlink set while its names arrive.
 type linkSet struct {
@@ -241,7 +246,7 @@ func (x *extractor) regular(e *Entry, name string, data io.Reader) error {
 	if e.NLink < 2 {
 		return x.writeFile(name, &e.Header, data)
 	}
-	key := linkKey{uint32(e.Segment), e.DevMajor, e.DevMinor, e.Ino}
+	key := keyOf(e)
 	set := x.links[key]
 	if set == nil {
 		set = &linkSet{}

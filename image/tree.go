@@ -24,8 +24,7 @@ type Node struct {
 func Tree(r io.Reader) (map[string]*Node, []Segment, error) {
 	ir := NewReader(r)
 	tree := map[string]*Node{}
-	type key struct{ seg, maj, min, ino uint32 }
-	sets := map[key][]*Node{}
+	sets := map[linkKey][]*Node{}
 	for {
 		e, err := ir.Next()
 		if err == io.EOF {
@@ -47,7 +46,7 @@ func Tree(r io.Reader) (map[string]*Node, []Segment, error) {
 			}
 			h.Sum(n.SHA256[:0])
 			if e.NLink > 1 {
-				k := key{uint32(e.Segment), e.DevMajor, e.DevMinor, e.Ino}
+				k := keyOf(e)
 				sets[k] = append(sets[k], n)
 				if e.Size > 0 {
 					for _, m := range sets[k] {
@@ -155,10 +154,9 @@ func ReadFile(r io.Reader, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	type key struct{ seg, maj, min, ino uint32 }
-	setData := map[key][]byte{}
+	setData := map[linkKey][]byte{}
 	var found *Entry
-	var foundKey key
+	var foundKey linkKey
 	var data []byte
 	ir := NewReader(r)
 	for {
@@ -178,7 +176,7 @@ func ReadFile(r io.Reader, name string) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		k := key{uint32(e.Segment), e.DevMajor, e.DevMinor, e.Ino}
+		k := keyOf(e)
 		if linked && e.Size > 0 {
 			setData[k] = d
 			if found != nil && foundKey == k {
