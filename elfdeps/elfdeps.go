@@ -144,7 +144,11 @@ func (r *Resolver) Add(p, why string) error {
 // AddDeps adds what the program at target path p needs, but not p itself:
 // for a program the image holds under another name.
 func (r *Resolver) AddDeps(p, why string) error {
-	return r.scan(r.resolveTarget(p), p)
+	real, err := r.resolveTarget(p)
+	if err != nil {
+		return err
+	}
+	return r.scan(real, p)
 }
 
 // AddLibrary adds a library by soname, as for a dlopen'ed one.
@@ -161,6 +165,23 @@ func (r *Resolver) AddLibrary(soname, why string) error {
 // directories that hold them, and the final file. It returns the resolved
 // target path of the file.
 func (r *Resolver) addPath(p, why string) (string, error) {
+	return r.walk(p, func(e *Entry) {
+		e.Why = why
+		r.put(e)
+	})
+}
+
+// resolveTarget follows the symlinks of a target path inside Root.
+func (r *Resolver) resolveTarget(p string) (string, error) { return r.walk(p, nil) }
+
+// walk resolves the target path p inside Root one component at a time,
+// following symlinks (an absolute target starts again at Root, never at
+// the host's /), and calls visit, when not nil, for every directory,
+// symlink and the final file met. It returns the resolved path.
+func (r *Resolver) walk(p string, visit func(*Entry)) (string, error) {
+	if visit == nil {
+		visit = func(*Entry) {}
+	}
 	cur := "/"
 	rest := strings.Split(strings.Trim(path.Clean(p), "/"), "/")
 	for hops := 0; len(rest) > 0; {
@@ -180,7 +201,7 @@ func (r *Resolver) addPath(p, why string) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			r.put(&Entry{Path: next, Kind: Symlink, Linkname: link, Why: why})
+			visit(&Entry{Path: next, Kind: Symlink, Linkname: link})
 			if path.IsAbs(link) {
 				cur = "/"
 			}
@@ -189,13 +210,13 @@ func (r *Resolver) addPath(p, why string) (string, error) {
 			if len(rest) == 0 {
 				return "", fmt.Errorf("%s is a directory", p)
 			}
-			r.put(&Entry{Path: next, Kind: Dir, Why: why})
+			visit(&Entry{Path: next, Kind: Dir})
 			cur = next
 		default:
 			if len(rest) > 0 {
 				return "", fmt.Errorf("%s: %s is not a directory", p, next)
 			}
-			r.put(&Entry{Path: next, Kind: File, Source: r.host(next), Why: why})
+			visit(&Entry{Path: next, Kind: File, Source: r.host(next)})
 			cur = next
 		}
 	}
@@ -325,35 +346,14 @@ func (r *Resolver) findLib(lib string, dirs []string, by string, class elf.Class
 // compatible reports whether p is an ELF object of the wanted class and
 // machine: like ld.so, a search skips a 32-bit library in a 64-bit search.
 func (r *Resolver) compatible(p string, class elf.Class, machine elf.Machine) bool {
-	f, err := elf.Open(r.resolveHost(p))
+	real, err := r.resolveTarget(p)
+	if err != nil {
+		return false
+	}
+	f, err := elf.Open(r.host(real))
 	if err != nil {
 		return false
 	}
 	defer f.Close()
 	return f.Class == class && f.Machine == machine
-}
-
-// resolveHost follows symlinks of a target path inside Root and returns
-// the host path.
-func (r *Resolver) resolveHost(p string) string { return r.host(r.resolveTarget(p)) }
-
-// resolveTarget follows symlinks of a target path inside Root.
-func (r *Resolver) resolveTarget(p string) string {
-	cur := "/"
-	rest := strings.Split(strings.Trim(path.Clean(p), "/"), "/")
-	for hops := 0; len(rest) > 0 && hops < 40; {
-		next := path.Join(cur, rest[0])
-		rest = rest[1:]
-		link, err := os.Readlink(r.host(next))
-		if err != nil {
-			cur = next
-			continue
-		}
-		hops++
-		if path.IsAbs(link) {
-			cur = "/"
-		}
-		rest = append(strings.Split(strings.Trim(link, "/"), "/"), rest...)
-	}
-	return cur
 }
