@@ -8,7 +8,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/kernel"
-	"github.com/initkit/initkit/qemu"
 )
 
 var (
@@ -106,13 +104,5 @@ func WriteImage(t testing.TB, segs ...[]byte) string {
 // returns the console. It fails the test on a timeout; QEMU is killed then.
 func Boot(t testing.TB, initrd string, timeout time.Duration) string {
 	t.Helper()
-	k := Kernel(t)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var console bytes.Buffer
-	err := qemu.Run(ctx, qemu.Config{Kernel: k.Image, Initrd: initrd, Append: "quiet"}, &console)
-	if err != nil {
-		t.Fatalf("boot: %v\nconsole:\n%s", err, console.String())
-	}
-	return strings.ReplaceAll(console.String(), "\r", "")
+	return Start(t, initrd, "quiet").Wait(timeout)
 }
