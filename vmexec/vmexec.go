@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/initkit/initkit/build"
+	"github.com/initkit/initkit/internal/shell"
 	"github.com/initkit/initkit/qemu"
 )
 
@@ -158,10 +159,6 @@ func buildImage(out string, argv []string, o Options) error {
 // command with stdin from /dev/null, stdout and stderr on raw serial ports,
 // reports the status on ttyS3, and powers off. It never exits.
 func runner(argv []string) string {
-	var quoted []string
-	for _, a := range argv {
-		quoted = append(quoted, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
-	}
 	return fmt.Sprintf(`#!/bin/busybox sh
 # /init written by initkit exec: run one command, report its status.
 /bin/busybox mount -t devtmpfs devtmpfs /dev
@@ -178,7 +175,7 @@ cd /
 echo "initkit-exit:$?" >/dev/ttyS3
 /bin/busybox poweroff -f
 while :; do /bin/busybox sleep 3600; done
-`, strings.Join(quoted, " "))
+`, shell.Quote(argv))
 }
 
 // compression of the command's segment: none by default, because under

@@ -20,6 +20,7 @@ import (
 
 	"github.com/initkit/initkit/build"
 	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/internal/shell"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/qemu"
 )
@@ -126,7 +127,7 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 		if c.Accel == "auto" {
 			c.Accel = "tcg" // a dry run starts nothing, so it probes nothing
 		}
-		fmt.Fprintln(cmd.OutOrStdout(), shellQuote(append([]string{c.BinaryName()}, c.Args()...)))
+		fmt.Fprintln(cmd.OutOrStdout(), shell.Quote(append([]string{c.BinaryName()}, c.Args()...)))
 		return nil
 	}
 	c.Accel = chooseAccel(cmd, c.Accel)
@@ -269,19 +270,6 @@ func pending(c *qemu.Console) string {
 		return fmt.Sprintf(" before --expect %q matched", p)
 	}
 	return ""
-}
-
-// shellQuote renders args so that a shell would split them back the same.
-func shellQuote(args []string) string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=/.,:@+") == "" {
-			out[i] = a
-		} else {
-			out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-	}
-	return strings.Join(out, " ")
 }
 
 // runDir makes a directory for one boot's files under the cache.
