@@ -310,8 +310,8 @@ func (s *Spec) addModules(t *Tree) error {
 		rel := mod.Path
 		why := "module " + mod.Name + ": " + res.Why[mod.Name]
 		src := filepath.Join(dir, mod.Path)
-		if decompress && rel != strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(rel, ".xz"), ".zst"), ".gz") {
-			rel = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(rel, ".xz"), ".zst"), ".gz")
+		if plain, compressed := kmod.Uncompressed(rel); decompress && compressed {
+			rel = plain
 			data, err := kmod.ReadFile(src)
 			if err != nil {
 				return err

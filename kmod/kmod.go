@@ -225,6 +225,20 @@ func softPre(v string) []string {
 	return out
 }
 
+// compressedExts are the module compressions ReadFile undoes.
+var compressedExts = []string{".xz", ".zst", ".gz"}
+
+// Uncompressed returns path without its compression suffix, and whether
+// it had one: the name a module has once ReadFile decompressed it.
+func Uncompressed(path string) (string, bool) {
+	for _, ext := range compressedExts {
+		if plain, ok := strings.CutSuffix(path, ext); ok {
+			return plain, true
+		}
+	}
+	return path, false
+}
+
 // ReadFile returns a module's content, decompressed if its name ends in
 // .xz, .zst or .gz: the kernel this is tested with cannot load compressed
 // modules (no CONFIG_MODULE_DECOMPRESS).
