@@ -89,9 +89,13 @@ func checkBase(base string) error {
 	r := image.NewReader(f)
 	defer r.Close()
 	for {
+		// One entry starts each segment; its frames give its end.
 		if _, err := r.Next(); err == io.EOF {
 			break
 		} else if err != nil {
+			return fmt.Errorf("base image %s: %w", base, err)
+		}
+		if err := r.SkipSegment(); err != nil {
 			return fmt.Errorf("base image %s: %w", base, err)
 		}
 	}

@@ -281,3 +281,43 @@ func TestExtractTruncatedLeavesNoPartialFile(t *testing.T) {
 		t.Fatalf("the old file was damaged: %q", b)
 	}
 }
+
+// TestSkipSegment: skipping every segment after its first entry finds the
+// same segments, at the same places, as reading every entry, on seekable
+// and stream input alike.
+func TestSkipSegment(t *testing.T) {
+	big := strings.Repeat("data ", 100000)
+	img := bytes.Join([][]byte{
+		seg(t, compress.None, text("a", "1"), text("b", big)), make([]byte, 8),
+		seg(t, compress.Zstd, text("c", big), text("d", "2")),
+		seg(t, compress.Gzip, text("e", big), text("f", "3")),
+		seg(t, compress.XZ, text("g", big), text("h", "4")),
+		seg(t, compress.LZ4, text("i", big), text("j", "5")),
+	}, nil)
+	_, want, err := readAll(t, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []io.Reader{bytes.NewReader(img), streamOnly{bytes.NewReader(img)}} {
+		r := NewReader(in)
+		for {
+			if _, err := r.Next(); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.SkipSegment(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := r.Segments()
+		if len(got) != len(want) {
+			t.Fatalf("%d segments, want %d", len(got), len(want))
+		}
+		for i := range want {
+			if got[i].Offset != want[i].Offset || got[i].End != want[i].End || got[i].Compression != want[i].Compression {
+				t.Errorf("segment %d: %+v, want %+v", i, got[i], want[i])
+			}
+		}
+	}
+}

@@ -320,3 +320,35 @@ func (r *Reader) Close() error {
 	}
 	return nil
 }
+
+// SkipSegment moves past the rest of the current segment. A zstd, xz or
+// lz4 segment of a seekable input is passed over by its frame headers,
+// without decoding; any other is read through. A skipped segment's Entries
+// and DataSize count only what was read of it.
+func (r *Reader) SkipSegment() error {
+	if r.err != nil {
+		return r.err
+	}
+	if r.inner != nil && r.end > 0 {
+		r.rc.Close()
+		r.seek(r.end)
+		r.seg.End = r.end
+		r.cr, r.inner, r.rc = nil, nil, nil
+		return nil
+	}
+	for r.cr != nil {
+		_, err := r.cr.Next()
+		if err == nil {
+			r.seg.Entries++
+			continue
+		}
+		if err == io.EOF {
+			err = r.endArchive()
+		}
+		if err != nil {
+			r.err = r.wrap(err)
+			return r.err
+		}
+	}
+	return nil
+}
