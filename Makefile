@@ -3,13 +3,15 @@
 SHELL := /bin/bash
 GO := $(shell scripts/ensure-go.sh)
 # Debian packages the tests run for real: GNU cpio, QEMU (TCG), a static
-# busybox for the guest, and the reference compressors.
-TEST_DEBS := cpio qemu-system-x86 busybox-static zstd pigz xz-utils lz4 bzip2 gzip findutils apt dpkg gdbserver cryptsetup-bin libc-bin kmod e2fsprogs
+# busybox for the guest, the reference compressors, and the mkfs tools
+# and blkid that the superblock probes are checked against.
+TEST_DEBS := cpio qemu-system-x86 busybox-static zstd pigz xz-utils lz4 bzip2 gzip findutils apt dpkg gdbserver cryptsetup-bin libc-bin kmod e2fsprogs \
+	xfsprogs btrfs-progs dosfstools squashfs-tools fdisk util-linux
 BENCH_DEBS := hyperfine python3
 # A count, not a duration: a duration ends in a deadline that can fail a
 # run whose input is still being processed.
 FUZZTIME ?= 30000x
-FUZZ_TARGETS := cpio:FuzzReader compress:FuzzDetect compress:FuzzReadStream image:FuzzReader
+FUZZ_TARGETS := cpio:FuzzReader compress:FuzzDetect compress:FuzzReadStream image:FuzzReader probe:FuzzFilesystem
 
 .PHONY: all build deps kernel test unit fuzz demo bench clean
 all: build

@@ -1,0 +1,205 @@
+package probe
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// mkfs runs a real mkfs tool on a fresh sparse file of size bytes and
+// returns the file.
+func mkfs(t *testing.T, size int64, name string, args ...string) string {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "fs.img")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, size); err != nil {
+		t.Fatal(err)
+	}
+	args = append(args, img)
+	if name == "mksquashfs" {
+		os.Remove(img)
+		args = append([]string{t.TempDir()}, append(args, "-quiet", "-noappend")...)
+	}
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %q: %v\n%s", name, args, err, out)
+	}
+	return img
+}
+
+// blkid asks util-linux's low-level prober about img.
+func blkid(t *testing.T, img string) map[string]string {
+	t.Helper()
+	out, err := exec.Command("blkid", "-p", "-o", "export", img).Output()
+	if err != nil {
+		t.Fatalf("blkid -p %s: %v", img, err)
+	}
+	kv := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			kv[k] = v
+		}
+	}
+	return kv
+}
+
+// TestFilesystemMatchesBlkid makes each filesystem with its real mkfs and
+// checks that the probe reports what blkid reports.
+func TestFilesystemMatchesBlkid(t *testing.T) {
+	const mb = 1 << 20
+	cases := []struct {
+		name string
+		size int64
+		tool string
+		args []string
+	}{
+		{"ext4", 8 * mb, "mke2fs", []string{"-q", "-t", "ext4", "-L", "rootfs", "-U", "5b0f9c9e-8a9c-4f5e-9d1e-0123456789ab"}},
+		{"ext3", 8 * mb, "mke2fs", []string{"-q", "-t", "ext3", "-L", "old"}},
+		{"ext2", 8 * mb, "mke2fs", []string{"-q", "-t", "ext2"}},
+		{"xfs", 300 * mb, "mkfs.xfs", []string{"-q", "-L", "xroot"}},
+		{"btrfs", 128 * mb, "mkfs.btrfs", []string{"-q", "-L", "broot"}},
+		{"vfat16", 32 * mb, "mkfs.vfat", []string{"-n", "ESP"}},
+		{"vfat32", 64 * mb, "mkfs.vfat", []string{"-F", "32", "-n", "BOOT32", "-i", "1234ABCD"}},
+		{"vfat-nolabel", 8 * mb, "mkfs.vfat", []string{}},
+		{"squashfs", 0, "mksquashfs", []string{}},
+		{"luks2", 32 * mb, "cryptsetup", []string{"luksFormat", "-q", "--type", "luks2", "--label", "secret", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--key-file", "KEY"}},
+		{"luks1", 32 * mb, "cryptsetup", []string{"luksFormat", "-q", "--type", "luks1", "--pbkdf-force-iterations", "1000", "--key-file", "KEY"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			key := filepath.Join(t.TempDir(), "key")
+			os.WriteFile(key, []byte("k"), 0o600)
+			var args []string
+			for _, a := range c.args {
+				args = append(args, strings.ReplaceAll(a, "KEY", key))
+			}
+			img := mkfs(t, c.size, c.tool, args...)
+			want := blkid(t, img)
+			f, err := os.Open(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			got, err := Filesystem(f)
+			if err != nil {
+				t.Fatalf("Filesystem: %v (blkid: %v)", err, want)
+			}
+			if got.Type != want["TYPE"] || got.UUID != want["UUID"] || got.Label != want["LABEL"] {
+				t.Errorf("probe = %+v, blkid = TYPE=%q UUID=%q LABEL=%q", got, want["TYPE"], want["UUID"], want["LABEL"])
+			}
+			if want["TYPE"] == "crypto_LUKS" && got.Version != want["VERSION"] {
+				t.Errorf("LUKS version %q, blkid %q", got.Version, want["VERSION"])
+			}
+		})
+	}
+}
+
+func TestFilesystemUnknownAndShort(t *testing.T) {
+	if _, err := Filesystem(bytes.NewReader(make([]byte, 1<<17))); err != ErrUnknown {
+		t.Errorf("zeros: %v, want ErrUnknown", err)
+	}
+	if _, err := Filesystem(bytes.NewReader(make([]byte, 100))); err == nil || err == ErrUnknown {
+		t.Errorf("100 bytes: %v, want a read error", err)
+	}
+}
+
+type sfdiskJSON struct {
+	PartitionTable struct {
+		Label      string `json:"label"`
+		ID         string `json:"id"`
+		Partitions []struct {
+			Node  string `json:"node"`
+			Start int64  `json:"start"`
+			Size  int64  `json:"size"`
+			UUID  string `json:"uuid"`
+			Name  string `json:"name"`
+		} `json:"partitions"`
+	} `json:"partitiontable"`
+}
+
+// TestPartitionsMatchSfdisk writes GPT and MBR tables into plain files
+// with the real sfdisk and compares the entries it reports back.
+func TestPartitionsMatchSfdisk(t *testing.T) {
+	for _, c := range []struct{ name, script string }{
+		{"gpt", "label: gpt\nsize=4MiB, name=\"boot part\"\nsize=8MiB, name=root, uuid=0B4E3E1A-7C2D-4E5F-8A9B-0C1D2E3F4A5B\n"},
+		{"dos", "label: dos\nlabel-id: 0x1234abcd\nsize=4MiB, type=83\nsize=8MiB, type=83\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			img := filepath.Join(t.TempDir(), "disk.img")
+			os.WriteFile(img, nil, 0o644)
+			os.Truncate(img, 16<<20)
+			cmd := exec.Command("sfdisk", "-q", img)
+			cmd.Stdin = strings.NewReader(c.script)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("sfdisk: %v\n%s", err, out)
+			}
+			out, err := exec.Command("sfdisk", "--json", img).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want sfdiskJSON
+			if err := json.Unmarshal(out, &want); err != nil {
+				t.Fatal(err)
+			}
+			f, _ := os.Open(img)
+			defer f.Close()
+			got, err := Partitions(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wt := want.PartitionTable
+			if got.Type != wt.Label || !strings.EqualFold(strings.TrimPrefix(got.UUID, ""), strings.TrimPrefix(wt.ID, "0x")) {
+				t.Errorf("table %s %s, sfdisk %s %s", got.Type, got.UUID, wt.Label, wt.ID)
+			}
+			if len(got.Partitions) != len(wt.Partitions) {
+				t.Fatalf("%d partitions, sfdisk %d", len(got.Partitions), len(wt.Partitions))
+			}
+			for i, p := range got.Partitions {
+				w := wt.Partitions[i]
+				wantUUID := strings.ToLower(w.UUID)
+				if wt.Label == "dos" {
+					wantUUID = strings.TrimPrefix(wt.ID, "0x") + "-0" + string(rune('1'+i))
+				}
+				if p.Number != i+1 || p.UUID != wantUUID || p.Label != w.Name || p.Start != w.Start*512 || p.Size != w.Size*512 {
+					t.Errorf("partition %d = %+v, sfdisk %+v", i+1, p, w)
+				}
+			}
+		})
+	}
+}
+
+func TestPartitionsErrors(t *testing.T) {
+	if _, err := Partitions(bytes.NewReader(make([]byte, 1<<16))); err != ErrNoTable {
+		t.Errorf("zeros: %v", err)
+	}
+	// A GPT with a corrupted header CRC is an error naming the offset.
+	img := filepath.Join(t.TempDir(), "disk.img")
+	os.WriteFile(img, nil, 0o644)
+	os.Truncate(img, 4<<20)
+	cmd := exec.Command("sfdisk", "-q", img)
+	cmd.Stdin = strings.NewReader("label: gpt\nsize=1MiB\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v\n%s", err, out)
+	}
+	data, _ := os.ReadFile(img)
+	data[512+24] ^= 0xff
+	if _, err := Partitions(bytes.NewReader(data)); err == nil || !strings.Contains(err.Error(), "offset 512: bad CRC") {
+		t.Errorf("corrupt GPT: %v", err)
+	}
+}
+
+func FuzzFilesystem(f *testing.F) {
+	f.Add(make([]byte, 2048))
+	f.Add(append([]byte("LUKS\xba\xbe\x00\x02"), make([]byte, 600)...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		Filesystem(bytes.NewReader(data))
+		Partitions(bytes.NewReader(data))
+	})
+}
