@@ -11,13 +11,16 @@ BENCH_DEBS := hyperfine python3
 # A count, not a duration: a duration ends in a deadline that can fail a
 # run whose input is still being processed.
 FUZZTIME ?= 30000x
-FUZZ_TARGETS := cpio:FuzzReader compress:FuzzDetect compress:FuzzReadStream image:FuzzReader probe:FuzzFilesystem
+FUZZ_TARGETS := cpio:FuzzReader compress:FuzzDetect compress:FuzzReadStream image:FuzzReader probe:FuzzFilesystem pid1:FuzzParseCmdline
 
 .PHONY: all build deps kernel test unit fuzz demo bench clean
 all: build
 
+# initkit-init goes beside initkit, where initkit build looks for it; it
+# must be static and small: it is the initramfs's /init.
 build:
 	$(GO) build -o bin/initkit ./cmd/initkit
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/initkit-init ./cmd/initkit-init
 
 deps:
 	@scripts/deps.sh $(TEST_DEBS)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -244,7 +245,7 @@ func (s *Spec) busybox() string {
 	return ""
 }
 
-func (s *Spec) shellInit() bool { return s.Init == "" || s.Init == "shell" }
+func (s *Spec) shellInit() bool { return s.Init == "shell" }
 
 func appletNames(bin []byte) []string {
 	i := bytes.Index(bin, []byte("[\x00[[\x00"))
@@ -287,7 +288,8 @@ func (s *Spec) addTrees(t *Tree) error {
 // that covers them, modules.builtin, and initkit.load: the load order.
 func (s *Spec) addModules(t *Tree) error {
 	m := s.Modules
-	if len(m.Names) == 0 {
+	all := append(append([]string{}, m.Names...), m.Auto...)
+	if len(all) == 0 {
 		return nil
 	}
 	dir, release, err := s.modulesDir()
@@ -298,9 +300,21 @@ func (s *Spec) addModules(t *Tree) error {
 	if err != nil {
 		return err
 	}
-	res, err := ix.Resolve(m.Names...)
+	res, err := ix.Resolve(all...)
 	if err != nil {
-		return s.errorAt(firstMissing(m.Names), "modules: %v", err)
+		return s.errorAt(firstMissing(all), "modules: %v", err)
+	}
+	// initkit.load lists the closure of names only; auto modules wait
+	// for a device.
+	atBoot := map[string]bool{}
+	if len(m.Names) > 0 {
+		named, err := ix.Resolve(m.Names...)
+		if err != nil {
+			return s.errorAt(firstMissing(m.Names), "modules: %v", err)
+		}
+		for _, mod := range named.Modules {
+			atBoot[mod.Name] = true
+		}
 	}
 	base := "/lib/modules/" + release
 	decompress := !kernelDecompresses(dir, release)
@@ -341,9 +355,11 @@ func (s *Spec) addModules(t *Tree) error {
 		for _, a := range mod.Aliases {
 			fmt.Fprintf(&alias, "alias %s %s\n", a, mod.Name)
 		}
-		fmt.Fprintln(&load, shipped[mod.Name])
+		if atBoot[mod.Name] {
+			fmt.Fprintln(&load, shipped[mod.Name])
+		}
 	}
-	why := "module metadata for " + strings.Join(m.Names, ", ")
+	why := "module metadata for " + strings.Join(all, ", ")
 	for name, data := range map[string][]byte{"modules.dep": dep.Bytes(), "modules.alias": alias.Bytes(), "initkit.load": load.Bytes()} {
 		if err := t.Data(base+"/"+name, data, 0o644, why); err != nil {
 			return err
@@ -422,25 +438,68 @@ func (s *Spec) addFirmware(t *Tree, name, mod string) error {
 	return nil // firmware for hardware that may not be there: optional
 }
 
-// addInit adds /init: the generated shell init, or nothing more for a
-// custom one (added with the closure).
+// addInit adds /init: the initkit init (the default), the generated shell
+// init, or nothing more for a custom one (added with the closure). Both
+// of ours get their mount points and /dev/console, which the kernel opens
+// for init's stdin, stdout and stderr before running it.
 func (s *Spec) addInit(t *Tree) error {
-	switch {
-	case s.Init == "initkit":
-		return s.errorAt("initkit", `init = "initkit": the initkit Go init is not built yet; use init = "shell" or a path`)
-	case s.customInit() || s.Init == "none":
+	if s.customInit() || s.Init == "none" {
 		return nil
 	}
-	if s.busybox() == "" {
-		return s.errorAt(s.Init, `the shell init needs busybox: give busybox = "PATH" (a static one; Debian: busybox-static)`)
-	}
 	for _, d := range []string{"/dev", "/proc", "/sys", "/run", "/newroot"} {
-		if err := t.Dir(d, 0o755, "mount point of the shell init"); err != nil {
+		if err := t.Dir(d, 0o755, "mount point of the init"); err != nil {
 			return err
 		}
 	}
-	if err := t.Node("/dev/console", cpio.TypeChar, 5, 1, 0o600, 0, 0, "console of the shell init"); err != nil {
+	if err := t.Node("/dev/console", cpio.TypeChar, 5, 1, 0o600, 0, 0, "console of the init"); err != nil {
 		return err
 	}
-	return t.Data("/init", shellInit, 0o755, `init = "shell": generated busybox script`)
+	if s.Init == "shell" {
+		if s.busybox() == "" {
+			return s.errorAt(s.Init, `the shell init needs busybox: give busybox = "PATH" (a static one; Debian: busybox-static)`)
+		}
+		return t.Data("/init", shellInit, 0o755, `init = "shell": generated busybox script`)
+	}
+	bin, err := s.initBinary()
+	if err != nil {
+		at := "initkit"
+		if s.InitBinary != "" {
+			at = s.InitBinary
+		}
+		return s.errorAt(at, "%v", err)
+	}
+	return t.HostFile("/init", bin, `init = "initkit": `+bin)
+}
+
+// initBinary finds initkit-init and checks that it is static: it runs
+// before any library could be found.
+func (s *Spec) initBinary() (string, error) {
+	cands := []string{s.InitBinary, os.Getenv("INITKIT_INIT")}
+	if exe, err := os.Executable(); err == nil {
+		cands = append(cands, filepath.Join(filepath.Dir(exe), "initkit-init"))
+	}
+	if p, err := exec.LookPath("initkit-init"); err == nil {
+		cands = append(cands, p)
+	}
+	for _, c := range cands {
+		if c == "" {
+			continue
+		}
+		f, err := elf.Open(c)
+		if err != nil {
+			if c == s.InitBinary || c == os.Getenv("INITKIT_INIT") {
+				return "", fmt.Errorf("initkit-init %s: %v", c, err)
+			}
+			continue
+		}
+		defer f.Close()
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				return "", fmt.Errorf("initkit-init %s is dynamically linked: build it with CGO_ENABLED=0", c)
+			}
+		}
+		return c, nil
+	}
+	return "", fmt.Errorf(`init = "initkit" needs the initkit-init program: build it (make build puts it beside initkit, or ` +
+		`CGO_ENABLED=0 go install github.com/initkit/initkit/cmd/initkit-init@latest), set INITKIT_INIT, or use init = "shell"`)
 }

@@ -3,6 +3,7 @@ package build
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,17 @@ func writeSpec(t *testing.T, text string) string {
 	return p
 }
 
+// TestMain gives the tests the initkit init that images use by default.
+func TestMain(m *testing.M) {
+	p, err := vmtest.BuildInitOnce()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("INITKIT_INIT", p)
+	os.Exit(m.Run())
+}
+
 func TestSpecErrorsHavePositions(t *testing.T) {
 	for _, c := range []struct {
 		text, want string
@@ -33,7 +45,7 @@ func TestSpecErrorsHavePositions(t *testing.T) {
 		{"[image]\noutput = \n", ":2:"},
 		{"[image]\noutput = \"x\"\nnodes = [\"/dev/console c 5\"]\n", ":3:11: nodes:"},
 		{"[image]\noutput = \"x\"\nsymlinks = [\"/bin/sh\"]\n", ":3:14: symlinks:"},
-		{"[image]\noutput = \"x\"\ninit = \"initkit\"\n", ":3:9:"},
+		{"[image]\noutput = \"x\"\ninit_binary = \"/nonexistent/initkit-init\"\n", ":3:16:"},
 		{"[image]\noutput = \"x\"\nbusybox = \"/nonexistent/busybox\"\n", ":3:12: busybox:"},
 	} {
 		p := writeSpec(t, c.text)

@@ -14,20 +14,24 @@ import (
 // Spec describes an image. In initkit.toml it is the [image] table, with
 // [modules] beside it.
 type Spec struct {
-	Output   string   `toml:"output"`
-	Compress string   `toml:"compress"` // none, gzip, zstd, xz, lz4 (default zstd)
-	Level    int      `toml:"level"`    // compression level, 0 for the default
-	Busybox  string   `toml:"busybox"`  // a static busybox: /bin/busybox and its applet links
-	Init     string   `toml:"init"`     // "shell" (default), "initkit", or a path
-	Files    []string `toml:"files"`    // "SRC[:DST]", each with its library closure
-	Libs     []string `toml:"libs"`     // sonames only dlopen'ed
-	Trees    []string `toml:"tree"`     // "SRC[:DST]" host directories added whole
-	Dirs     []string `toml:"dirs"`     // "/run" or "/run 0755"
-	Symlinks []string `toml:"symlinks"` // "/bin/sh -> busybox"
-	Nodes    []string `toml:"nodes"`    // "/dev/console c 5 1 0600"
-	GenInit  []string `toml:"gen_init_cpio"`
-	Epoch    *int64   `toml:"epoch"`   // every mtime; default $SOURCE_DATE_EPOCH or 0
-	Sysroot  string   `toml:"sysroot"` // resolve files and libraries in this root
+	Output   string `toml:"output"`
+	Compress string `toml:"compress"` // none, gzip, zstd, xz, lz4 (default zstd)
+	Level    int    `toml:"level"`    // compression level, 0 for the default
+	Busybox  string `toml:"busybox"`  // a static busybox: /bin/busybox and its applet links
+	Init     string `toml:"init"`     // "initkit" (default), "shell", "none", or a path
+	// InitBinary is the initkit-init program for init = "initkit";
+	// default $INITKIT_INIT, then initkit-init beside the running
+	// program, then in $PATH.
+	InitBinary string   `toml:"init_binary"`
+	Files      []string `toml:"files"`    // "SRC[:DST]", each with its library closure
+	Libs       []string `toml:"libs"`     // sonames only dlopen'ed
+	Trees      []string `toml:"tree"`     // "SRC[:DST]" host directories added whole
+	Dirs       []string `toml:"dirs"`     // "/run" or "/run 0755"
+	Symlinks   []string `toml:"symlinks"` // "/bin/sh -> busybox"
+	Nodes      []string `toml:"nodes"`    // "/dev/console c 5 1 0600"
+	GenInit    []string `toml:"gen_init_cpio"`
+	Epoch      *int64   `toml:"epoch"`   // every mtime; default $SOURCE_DATE_EPOCH or 0
+	Sysroot    string   `toml:"sysroot"` // resolve files and libraries in this root
 	// Replace lists paths that more than one source provides, where the
 	// later source wins. Sources apply in this order: gen_init_cpio, dirs,
 	// symlinks, nodes, files and libs, busybox, tree, modules, init.
@@ -41,9 +45,13 @@ type Spec struct {
 
 // Modules is the [modules] table.
 type Modules struct {
-	Kernel   string   `toml:"kernel"`   // release; default the host's (uname -r)
-	Dir      string   `toml:"dir"`      // a /lib/modules/RELEASE tree
-	Names    []string `toml:"names"`    // module names or aliases
+	Kernel string   `toml:"kernel"` // release; default the host's (uname -r)
+	Dir    string   `toml:"dir"`    // a /lib/modules/RELEASE tree
+	Names  []string `toml:"names"`  // module names or aliases, loaded at boot
+	// Auto modules are shipped with their dependencies but loaded only
+	// when a device present asks for one (its modalias matches), by the
+	// initkit init's coldplug and uevent handling.
+	Auto     []string `toml:"auto"`
 	Firmware string   `toml:"firmware"` // firmware directory, default /lib/firmware
 }
 
@@ -111,6 +119,7 @@ func (s *Spec) relative(dir string) {
 		return filepath.Join(dir, p)
 	}
 	s.Busybox, s.Init, s.Sysroot, s.Modules.Dir = abs(s.Busybox), abs(s.Init), abs(s.Sysroot), abs(s.Modules.Dir)
+	s.InitBinary = abs(s.InitBinary)
 	if s.Output != "" && !filepath.IsAbs(s.Output) {
 		s.Output = filepath.Join(dir, s.Output)
 	}

@@ -21,7 +21,8 @@ var (
 	buildErr  error
 )
 
-// initkitBinary builds cmd/initkit once for the tests that drive the CLI.
+// initkitBinary builds cmd/initkit once for the tests that drive the CLI,
+// with initkit-init beside it, where initkit build looks for it.
 func initkitBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -34,7 +35,9 @@ func initkitBinary(t *testing.T) string {
 		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/initkit").CombinedOutput()
 		if err != nil {
 			buildErr = errors.New(string(out))
+			return
 		}
+		buildErr = buildInit(filepath.Join(dir, "initkit-init"))
 	})
 	if buildErr != nil {
 		t.Fatalf("build initkit: %v", buildErr)

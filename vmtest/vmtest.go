@@ -6,8 +6,11 @@ package vmtest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -105,4 +108,48 @@ func WriteImage(t testing.TB, segs ...[]byte) string {
 func Boot(t testing.TB, initrd string, timeout time.Duration) string {
 	t.Helper()
 	return Start(t, initrd, "quiet").Wait(timeout)
+}
+
+var (
+	initOnce sync.Once
+	initPath string
+	initErr  error
+)
+
+// InitBinary returns cmd/initkit-init built once, for tests whose images
+// use the initkit init (the default).
+func InitBinary(t testing.TB) string {
+	t.Helper()
+	p, err := BuildInitOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// BuildInitOnce builds cmd/initkit-init once into a temporary directory
+// (for a TestMain, which has no testing.TB).
+func BuildInitOnce() (string, error) {
+	initOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "initkit-init-")
+		if err != nil {
+			initErr = err
+			return
+		}
+		initPath = filepath.Join(dir, "initkit-init")
+		initErr = buildInit(initPath)
+	})
+	return initPath, initErr
+}
+
+// buildInit builds cmd/initkit-init as make build does: static, stripped.
+func buildInit(out string) error {
+	_, file, _, _ := runtime.Caller(0)
+	src := filepath.Join(filepath.Dir(file), "..", "cmd", "initkit-init")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, src)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build initkit-init: %v\n%s", err, b)
+	}
+	return nil
 }

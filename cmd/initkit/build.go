@@ -69,12 +69,13 @@ of IMAGE: the kernel unpacks it last, over the base, with no rebuild.`,
 	f.StringArrayVar(&adds, "add", nil, "add a host file with its libraries, `SRC[:DST]` (repeatable)")
 	f.StringVar(&flags.Busybox, "busybox", "", "static busybox `PATH` to install with its applets")
 	f.StringArrayVar(&modules, "module", nil, "kernel module `NAME` or alias, with its dependencies (repeatable)")
+	f.StringArrayVar(&flags.Modules.Auto, "module-auto", nil, "kernel module `NAME` or alias shipped, loaded only when a device asks for it (repeatable)")
 	f.StringVar(&flags.Modules.Kernel, "kernel-release", "", "kernel release of the modules (default: the running kernel's)")
 	f.StringVar(&flags.Modules.Dir, "modules-dir", "", "a /lib/modules/RELEASE `DIR` to take modules from")
 	f.StringVar(&flags.Compress, "compress", "", "none, gzip, zstd (default), xz or lz4")
 	f.IntVar(&flags.Level, "level", 0, "compression level (0: the format's default)")
 	f.IntVarP(&jobs, "jobs", "j", 0, "compression threads (0: all cores)")
-	f.StringVar(&flags.Init, "init", "", "init: shell (default: a generated busybox script), initkit, none, or a `PATH`")
+	f.StringVar(&flags.Init, "init", "", "init: initkit (default: the static Go init, initkit-init), shell (a generated busybox script), none, or a `PATH`")
 	f.StringVar(&flags.Sysroot, "sysroot", "", "resolve programs and libraries inside `DIR` (nothing in it is run)")
 	f.Int64Var(&epoch, "epoch", 0, "mtime of every entry (default $SOURCE_DATE_EPOCH or 0)")
 	f.BoolVar(&explain, "explain", false, "print every entry and why it is in the image")
@@ -127,4 +128,5 @@ func merge(s, f *build.Spec, adds, modules []string) {
 		s.Files = append(s.Files, a)
 	}
 	s.Modules.Names = append(s.Modules.Names, modules...)
+	s.Modules.Auto = append(s.Modules.Auto, f.Modules.Auto...)
 }

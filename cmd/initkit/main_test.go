@@ -53,6 +53,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("ELFROOT", elfroot)
 			env.Setenv("KMODDIR", k.ModulesDir)
 			env.Setenv("SOURCE_DATE_EPOCH", "")
+			env.Setenv("INITKIT_INIT", vmtest.InitBinary(t))
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {

@@ -1,0 +1,185 @@
+package pid1
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Cmdline is what the init takes from /proc/cmdline. Keys use the names
+// dracut and systemd use, so that users' command lines carry over; keys of
+// our own are initkit.*.
+type Cmdline struct {
+	Root       string // root=: /dev/..., UUID=, LABEL=, PARTUUID=, PARTLABEL=
+	RootFSType string // rootfstype=
+	RootFlags  string // rootflags=
+	RW         bool   // rw (ro is the default, as for the kernel)
+	Init       string // init=, default /sbin/init
+	RootWait   bool   // rootwait: wait for the root device indefinitely
+	RootDelay  time.Duration
+	Break      bool // rd.break or rd.shell: a shell before switch_root
+
+	LUKS    []LUKS // rd.luks.uuid= and rd.luks.name=
+	LUKSKey string // rd.luks.key=PATH (in the image)
+
+	Modules []string // modules_load=, rd.modules_load=, rd.modules=, rd.driver.pre=
+	Quiet   bool
+
+	Debug       bool          // initkit.debug: every stage and decision
+	RootTimeout time.Duration // initkit.timeout=SECONDS without rootwait; default 10 s
+	Rescue      string        // initkit.rescue=telnet: a network rescue shell
+	IP          string        // ip=: network configuration for the telnet rescue
+	GDB         string        // initkit.gdb=ttyS1: run the real init under gdbserver
+}
+
+// LUKS is one volume to unlock: its LUKS UUID and the device-mapper name.
+type LUKS struct {
+	UUID string
+	Name string
+}
+
+// DefaultRootTimeout is how long the init waits for root= without rootwait.
+const DefaultRootTimeout = 10 * time.Second
+
+// ParseCmdline parses a kernel command line. Values may be double-quoted
+// as the kernel allows (init/main.c: next_arg). Unknown keys are ignored:
+// they belong to the kernel or to the real init.
+func ParseCmdline(s string) (Cmdline, error) {
+	c := Cmdline{Init: "/sbin/init", RootTimeout: DefaultRootTimeout}
+	for _, arg := range splitCmdline(s) {
+		if arg == "--" {
+			break // the rest is for init's argv
+		}
+		key, val, hasVal := strings.Cut(arg, "=")
+		if err := c.set(key, val, hasVal); err != nil {
+			return c, fmt.Errorf("kernel command line: %s: %w", arg, err)
+		}
+	}
+	return c, nil
+}
+
+func (c *Cmdline) set(key, val string, hasVal bool) error {
+	switch key {
+	case "root":
+		c.Root = val
+	case "rootfstype":
+		c.RootFSType = val
+	case "rootflags":
+		c.RootFlags = val
+	case "ro":
+		c.RW = false
+	case "rw":
+		c.RW = true
+	case "init", "rd.init":
+		if !strings.HasPrefix(val, "/") {
+			return fmt.Errorf("init must be an absolute path")
+		}
+		c.Init = val
+	case "rootwait":
+		c.RootWait = true
+	case "rootdelay":
+		d, err := seconds(val)
+		c.RootDelay = d
+		return err
+	case "rd.break", "rd.shell":
+		c.Break = !hasVal || val == "1" || val == "pre-pivot" || val == "pivot"
+	case "rd.luks.uuid":
+		u := strings.TrimPrefix(val, "luks-")
+		c.addLUKS(u, "luks-"+u)
+	case "rd.luks.name":
+		u, name, ok := strings.Cut(val, "=")
+		if !ok || name == "" {
+			return fmt.Errorf("want rd.luks.name=UUID=NAME")
+		}
+		c.addLUKS(strings.TrimPrefix(u, "luks-"), name)
+	case "rd.luks.key":
+		c.LUKSKey = lukskeyPath(val)
+	case "modules_load", "rd.modules_load", "rd.modules", "rd.driver.pre":
+		for _, m := range strings.Split(val, ",") {
+			if m != "" {
+				c.Modules = append(c.Modules, m)
+			}
+		}
+	case "quiet":
+		c.Quiet = true
+	case "initkit.debug":
+		c.Debug = !hasVal || val == "1"
+	case "initkit.timeout":
+		d, err := seconds(val)
+		c.RootTimeout = d
+		return err
+	case "initkit.rescue":
+		if val != "telnet" && val != "console" {
+			return fmt.Errorf("want initkit.rescue=telnet or console")
+		}
+		c.Rescue = val
+	case "ip":
+		c.IP = val
+	case "initkit.gdb":
+		c.GDB = val
+	}
+	return nil
+}
+
+// addLUKS records a volume, letting rd.luks.name rename one that
+// rd.luks.uuid named first.
+func (c *Cmdline) addLUKS(uuid, name string) {
+	for i := range c.LUKS {
+		if strings.EqualFold(c.LUKS[i].UUID, uuid) {
+			if !strings.HasPrefix(name, "luks-") {
+				c.LUKS[i].Name = name
+			}
+			return
+		}
+	}
+	c.LUKS = append(c.LUKS, LUKS{UUID: uuid, Name: name})
+}
+
+// lukskeyPath takes the key path out of systemd's rd.luks.key=[UUID=]PATH
+// and dracut's rd.luks.key=PATH[:KEYDEV[:LUKSDEV]] forms.
+func lukskeyPath(v string) string {
+	if i := strings.Index(v, "="); i >= 0 && !strings.Contains(v[:i], "/") {
+		v = v[i+1:]
+	}
+	if i := strings.Index(v, ":"); i >= 0 {
+		v = v[:i]
+	}
+	return v
+}
+
+func seconds(v string) (time.Duration, error) {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("want a number of seconds")
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
+
+// splitCmdline splits on spaces outside double quotes and drops the
+// quotes, as the kernel's next_arg does.
+func splitCmdline(s string) []string {
+	var args []string
+	var cur strings.Builder
+	quoted, any := false, false
+	for _, r := range s {
+		switch {
+		case r == '"':
+			quoted = !quoted
+			any = true
+		case (r == ' ' || r == '\t' || r == '\n') && !quoted:
+			if any {
+				args = append(args, cur.String())
+			}
+			cur.Reset()
+			any = false
+		default:
+			cur.WriteRune(r)
+			any = true
+		}
+	}
+	if any {
+		args = append(args, cur.String())
+	}
+	return args
+}

@@ -1,0 +1,206 @@
+package pid1
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// modules knows the modules the image ships under /lib/modules/RELEASE
+// (written by initkit build: modules.dep, modules.alias and initkit.load,
+// the subset that covers what the spec asked for) and loads them.
+type modules struct {
+	dir     string              // /lib/modules/RELEASE
+	deps    map[string][]string // module path -> paths it depends on
+	paths   map[string]string   // module name -> path
+	aliases []alias             // modules.alias, in file order
+	order   []string            // initkit.load: the load order of the spec's modules
+	builtin map[string]bool
+	loaded  map[string]bool
+	log     func(format string, args ...any)
+}
+
+type alias struct{ pattern, name string }
+
+// modName is the kernel's name for a module file: the base name without
+// .ko and compression suffixes, with '-' as '_'.
+func modName(p string) string {
+	b := path.Base(p)
+	if i := strings.Index(b, ".ko"); i >= 0 {
+		b = b[:i]
+	}
+	return strings.ReplaceAll(b, "-", "_")
+}
+
+// openModules reads the image's module metadata. An image without modules
+// has none of these files: that is no error.
+func openModules(dir string, log func(string, ...any)) *modules {
+	m := &modules{dir: dir, deps: map[string][]string{}, paths: map[string]string{},
+		builtin: map[string]bool{}, loaded: map[string]bool{}, log: log}
+	eachLine(filepath.Join(dir, "modules.dep"), func(l string) {
+		p, deps, ok := strings.Cut(l, ":")
+		if !ok {
+			return
+		}
+		m.deps[p] = strings.Fields(deps)
+		m.paths[modName(p)] = p
+	})
+	eachLine(filepath.Join(dir, "modules.alias"), func(l string) {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "alias" {
+			m.aliases = append(m.aliases, alias{f[1], strings.ReplaceAll(f[2], "-", "_")})
+		}
+	})
+	eachLine(filepath.Join(dir, "initkit.load"), func(l string) { m.order = append(m.order, l) })
+	eachLine(filepath.Join(dir, "modules.builtin"), func(l string) { m.builtin[modName(l)] = true })
+	eachLine("/proc/modules", func(l string) { m.loaded[strings.Fields(l)[0]] = true })
+	return m
+}
+
+func eachLine(name string, fn func(string)) {
+	f, err := os.Open(name)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
+			fn(l)
+		}
+	}
+}
+
+// loadAll loads initkit.load in order, then the named modules.
+func (m *modules) loadAll(names []string) {
+	for _, p := range m.order {
+		m.loadName(modName(p))
+	}
+	for _, n := range names {
+		m.loadName(strings.ReplaceAll(n, "-", "_"))
+	}
+}
+
+// loadName loads a module after its dependencies. A module that is
+// built in or already loaded is done; one the image lacks is reported.
+func (m *modules) loadName(name string) bool {
+	if m.loaded[name] || m.builtin[name] {
+		return true
+	}
+	p, ok := m.paths[name]
+	if !ok {
+		m.log("module %s is not in the image", name)
+		m.loaded[name] = true // say it once
+		return false
+	}
+	m.loaded[name] = true
+	for _, d := range m.deps[p] {
+		m.loadName(modName(d))
+	}
+	if err := m.insert(filepath.Join(m.dir, p)); err != nil {
+		m.log("loading %s: %v", p, err)
+		return false
+	}
+	m.log("loaded %s", name)
+	return true
+}
+
+// insert loads one module file. Plain .ko files go to finit_module. A
+// gzip'ed one is decompressed here; xz and zstd ones are handed to the
+// kernel to decompress (MODULE_INIT_COMPRESSED_FILE), since initkit build
+// decompresses them when the kernel cannot.
+func (m *modules) insert(file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	switch {
+	case strings.HasSuffix(file, ".gz"):
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return err
+		}
+		data, err := io.ReadAll(zr)
+		if err != nil {
+			return err
+		}
+		err = unix.InitModule(data, "")
+		return ignoreExist(err)
+	case strings.HasSuffix(file, ".xz") || strings.HasSuffix(file, ".zst"):
+		return ignoreExist(unix.FinitModule(int(f.Fd()), "", unix.MODULE_INIT_COMPRESSED_FILE))
+	}
+	return ignoreExist(unix.FinitModule(int(f.Fd()), "", 0))
+}
+
+func ignoreExist(err error) error {
+	if errors.Is(err, unix.EEXIST) {
+		return nil
+	}
+	return err
+}
+
+// forAlias loads the modules whose modules.alias patterns match a
+// device's modalias. It reports whether it loaded any.
+func (m *modules) forAlias(modalias string) bool {
+	any := false
+	for _, a := range m.aliases {
+		if m.loaded[a.name] {
+			continue
+		}
+		if ok, _ := path.Match(a.pattern, modalias); ok {
+			m.log("%s wants %s", modalias, a.name)
+			any = m.loadName(a.name) || any
+		}
+	}
+	return any
+}
+
+// pending reports whether some module of modules.alias is not loaded yet:
+// without one, there is nothing a device could ask for.
+func (m *modules) pending() bool {
+	for _, a := range m.aliases {
+		if !m.loaded[a.name] {
+			return true
+		}
+	}
+	return false
+}
+
+// coldplug loads modules for the devices that exist now, once: each
+// device on a bus has /sys/bus/BUS/devices/*/modalias, and only the buses
+// the image's aliases name ("pci:...", "virtio:...") are read. Devices
+// that appear later, such as those of a virtio bus driver just loaded,
+// arrive as uevents on a socket opened before this walk.
+func (m *modules) coldplug() {
+	if !m.pending() {
+		return
+	}
+	buses := map[string]bool{}
+	for _, a := range m.aliases {
+		if bus, _, ok := strings.Cut(a.pattern, ":"); ok && !strings.ContainsAny(bus, "*?[") {
+			buses[bus] = true
+		}
+	}
+	for bus := range buses {
+		devs, _ := os.ReadDir("/sys/bus/" + bus + "/devices")
+		for _, d := range devs {
+			b, err := os.ReadFile("/sys/bus/" + bus + "/devices/" + d.Name() + "/modalias")
+			if err == nil && len(bytes.TrimSpace(b)) > 0 {
+				m.forAlias(string(bytes.TrimSpace(b)))
+			}
+		}
+	}
+}
+
+func (m *modules) String() string {
+	return fmt.Sprintf("%d modules, %d aliases", len(m.paths), len(m.aliases))
+}

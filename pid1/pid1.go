@@ -1,0 +1,321 @@
+// Package pid1 is the initkit init: the program the kernel runs as /init
+// from the initramfs. It mounts the early filesystems, reads the kernel
+// command line, loads modules (the image's list, then whatever the devices
+// present ask for), finds the root by path, UUID, LABEL, PARTUUID or
+// PARTLABEL, unlocks LUKS volumes, mounts the root and hands over to the
+// real init with switch_root. It never exits: every failure ends in a
+// rescue shell, and a rescue shell that exits is followed by another try.
+//
+// Only golang.org/x/sys and the standard library are used, so the static
+// binary (cmd/initkit-init) stays small.
+package pid1
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// NewRoot is where the root filesystem is mounted before switch_root.
+const NewRoot = "/newroot"
+
+// initProc is the state of one run of the init.
+type initProc struct {
+	start  time.Time
+	out    io.Writer
+	cmd    Cmdline
+	mods   *modules
+	devs   *blockDevs
+	events <-chan uevent
+	stages []stageTime
+	tried  []string
+	root   *blockDev
+	broke   bool // rd.break's shell has run
+	delayed bool // rootdelay has been waited
+}
+
+type stageTime struct {
+	name string
+	d    time.Duration
+}
+
+// Main runs the init. It never returns: the real init replaces it, or it
+// keeps a rescue shell on the console.
+func Main() {
+	in := &initProc{start: time.Now(), out: os.Stdout}
+	in.holdSignals()
+	in.timed("mounts", in.mountEarly)
+
+	in.timed("cmdline", in.readCmdline)
+	in.timed("modules", in.loadModules)
+	for {
+		err := in.attempt()
+		in.rescue(err)
+		in.logf("the rescue shell exited; trying the boot again")
+	}
+}
+
+// attempt runs the stages from the root search on; it returns only when
+// one fails (success ends in exec).
+func (in *initProc) attempt() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error: %v\n%s", r, debug.Stack())
+		}
+	}()
+	if in.cmd.RootDelay > 0 && !in.delayed {
+		in.delayed = true
+		in.timed("rootdelay", func() error { time.Sleep(in.cmd.RootDelay); return nil })
+	}
+	steps := []struct {
+		name string
+		fn   func() error
+	}{{"luks", in.unlockAll}, {"root", in.findRoot}, {"mount", in.mountRoot}}
+	for _, s := range steps {
+		if err := in.timed(s.name, s.fn); err != nil {
+			return err
+		}
+	}
+	if in.cmd.Break && !in.broke {
+		in.broke = true
+		in.rescue(fmt.Errorf("rd.break: stopped before switch_root, as asked; the root is mounted at %s (exit the shell to go on)", NewRoot))
+	}
+	in.summary()
+	err = switchRoot(NewRoot, in.cmd.Init, os.Args[1:], in.logf)
+	unix.Unmount(NewRoot, unix.MNT_DETACH)
+	return fmt.Errorf("switch_root to %s: %w", in.cmd.Root, err)
+}
+
+// timed runs one stage, records its time and, for the stages before the
+// retry loop, turns a failure into a rescue shell.
+func (in *initProc) timed(name string, fn func() error) error {
+	t := time.Now()
+	err := fn()
+	in.stages = append(in.stages, stageTime{name, time.Since(t)})
+	in.debugf("stage %s: %v (%s)", name, time.Since(t).Round(time.Microsecond), errString(err))
+	if err != nil && (name == "mounts" || name == "cmdline" || name == "modules") {
+		in.logf("%s: %v", name, err) // not fatal: the root may still be found
+		return nil
+	}
+	return err
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return err.Error()
+}
+
+// holdSignals keeps PID 1 alive: the kernel delivers to PID 1 only the
+// signals it has handlers for, and Go's default handlers for SIGTERM,
+// SIGINT and the like exit the process. Catching them (not ignoring them:
+// SIG_IGN would be inherited by the real init) leaves them harmless.
+func (in *initProc) holdSignals() {
+	ch := make(chan os.Signal, 8)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
+		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU)
+	go func() {
+		for s := range ch {
+			in.debugf("ignoring %v sent to PID 1", s)
+		}
+	}()
+}
+
+// mountEarly mounts devtmpfs on /dev (the Debian kernel does not do it by
+// itself: no CONFIG_DEVTMPFS_MOUNT), proc, sysfs and a tmpfs /run, and
+// makes sure fds 0-2 are the console.
+func (in *initProc) mountEarly() error {
+	var errs []error
+	for _, m := range []struct{ src, dir, fstype, data string }{
+		{"devtmpfs", "/dev", "devtmpfs", "mode=0755"},
+		{"proc", "/proc", "proc", ""},
+		{"sysfs", "/sys", "sysfs", ""},
+		{"tmpfs", "/run", "tmpfs", "mode=0755"},
+	} {
+		os.MkdirAll(m.dir, 0o755)
+		err := unix.Mount(m.src, m.dir, m.fstype, unix.MS_NOSUID, m.data)
+		if err != nil && m.dir == "/dev" {
+			err = unix.Mount("tmpfs", "/dev", "tmpfs", unix.MS_NOSUID, "mode=0755")
+		}
+		if err != nil && !errors.Is(err, unix.EBUSY) {
+			errs = append(errs, fmt.Errorf("mount %s on %s: %w", m.fstype, m.dir, err))
+		}
+	}
+	openConsole()
+	return errors.Join(errs...)
+}
+
+// openConsole makes fds 0, 1 and 2 the console when the kernel could not
+// (an image without /dev/console: "Warning: unable to open an initial
+// console"), now that devtmpfs has the node.
+func openConsole() {
+	var st unix.Stat_t
+	if unix.Fstat(1, &st) == nil {
+		return
+	}
+	fd, err := unix.Open("/dev/console", unix.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return
+	}
+	for i := 0; i < 3; i++ {
+		unix.Dup3(fd, i, 0)
+	}
+	if fd > 2 {
+		unix.Close(fd)
+	}
+}
+
+func (in *initProc) readCmdline() error {
+	b, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		in.cmd, _ = ParseCmdline("")
+		return err
+	}
+	in.cmd, err = ParseCmdline(string(b))
+	return err
+}
+
+// loadModules loads the image's modules and coldplugs the devices present.
+// The uevent socket is opened first, so that devices added while modules
+// load are not missed.
+func (in *initProc) loadModules() error {
+	in.devs = newBlockDevs()
+	ch, err := listenUevents()
+	in.events = ch
+	rel := release()
+	in.mods = openModules("/lib/modules/"+rel, in.debugf)
+	in.mods.loadAll(in.cmd.Modules)
+	in.debugf("listed modules loaded")
+	in.mods.coldplug()
+	if err != nil {
+		return fmt.Errorf("uevent socket: %w (devices that appear later get no modules)", err)
+	}
+	return nil
+}
+
+func release() string {
+	var u unix.Utsname
+	unix.Uname(&u)
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// handle acts on a uevent: a device that appeared may want a module.
+func (in *initProc) handle(ev uevent) {
+	if ev["ACTION"] == "add" && ev["MODALIAS"] != "" {
+		in.mods.forAlias(ev["MODALIAS"])
+	}
+}
+
+// waitFor waits until a block device matches spec and returns it. Without
+// rootwait it gives up after the root timeout, listing what it saw.
+func (in *initProc) waitFor(spec string, match func(*blockDev) bool) (*blockDev, error) {
+	start := time.Now()
+	nextNote := 5 * time.Second
+	for {
+		devs := in.devs.scan()
+		for _, d := range devs {
+			if match(d) {
+				in.debugf("%s is %s", spec, d)
+				return d, nil
+			}
+		}
+		waited := time.Since(start)
+		if !in.cmd.RootWait && waited > in.cmd.RootTimeout {
+			in.tried = append(in.tried, fmt.Sprintf("waited %v for %s", in.cmd.RootTimeout, spec))
+			return nil, fmt.Errorf("root device %s not found after %v (add rootwait to wait longer, or initkit.timeout=SECONDS)", spec, in.cmd.RootTimeout)
+		}
+		if waited > nextNote {
+			in.logf("waiting for %s (%v so far); block devices: %s", spec, waited.Round(time.Second), deviceNames(devs))
+			nextNote += 5 * time.Second
+		}
+		select {
+		case ev, ok := <-in.events:
+			if !ok {
+				in.events = nil
+				continue
+			}
+			in.handle(ev)
+			for len(in.events) > 0 {
+				in.handle(<-in.events)
+			}
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func deviceNames(devs []*blockDev) string {
+	if len(devs) == 0 {
+		return "none"
+	}
+	var n []string
+	for _, d := range devs {
+		n = append(n, d.Name)
+	}
+	return strings.Join(n, " ")
+}
+
+// findRoot waits for root=; a LUKS volume named as the root itself is
+// unlocked, and the filesystem inside it becomes the root.
+func (in *initProc) findRoot() error {
+	spec := in.cmd.Root
+	if err := validRootSpec(spec); err != nil {
+		return err
+	}
+	d, err := in.waitFor(spec, func(d *blockDev) bool { return matchRoot(spec, d) })
+	if err != nil {
+		return err
+	}
+	if d.FS.Type == "crypto_LUKS" {
+		name := "luks-" + d.FS.UUID
+		if err := in.openLUKS(d, name); err != nil {
+			return err
+		}
+		mapped := "/dev/mapper/" + name
+		if d, err = in.waitFor(mapped, func(d *blockDev) bool { return matchRoot(mapped, d) }); err != nil {
+			return err
+		}
+	}
+	in.root = d
+	return nil
+}
+
+// summary prints one line of stage timings (every decision is printed
+// under initkit.debug as it happens).
+func (in *initProc) summary() {
+	var b strings.Builder
+	fmt.Fprintf(&b, "root %s (%s); ", in.root.Path, in.root.FS.Type)
+	for i, s := range in.stages {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %s", s.name, ms(s.d))
+	}
+	fmt.Fprintf(&b, "; %s since start; switching to %s", ms(time.Since(in.start)), in.cmd.Init)
+	if !in.cmd.Quiet || in.cmd.Debug {
+		in.logf("%s", b.String())
+	}
+}
+
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000)
+}
+
+func (in *initProc) logf(format string, args ...any) {
+	fmt.Fprintf(in.out, "initkit: "+format+"\n", args...)
+}
+
+// debugf logs under initkit.debug, with the time since the init started.
+func (in *initProc) debugf(format string, args ...any) {
+	if in.cmd.Debug {
+		in.logf("+%s "+format, append([]any{ms(time.Since(in.start))}, args...)...)
+	}
+}
