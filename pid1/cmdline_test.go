@@ -67,3 +67,18 @@ func FuzzParseCmdline(f *testing.F) {
 		ParseCmdline(s)
 	})
 }
+
+func TestParseIP(t *testing.T) {
+	c, err := parseIP("10.0.2.15::10.0.2.2:255.255.0.0::eth1:off")
+	if err != nil || c != (netConfig{addr: "10.0.2.15", gw: "10.0.2.2", mask: "255.255.0.0", dev: "eth1"}) {
+		t.Errorf("static: %+v %v", c, err)
+	}
+	if c, err := parseIP("dhcp"); err != nil || !c.dhcp || c.dev != "eth0" {
+		t.Errorf("dhcp: %+v %v", c, err)
+	}
+	for _, bad := range []string{"", "::10.0.2.2"} {
+		if _, err := parseIP(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}

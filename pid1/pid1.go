@@ -40,6 +40,7 @@ type initProc struct {
 	root   *blockDev
 	broke   bool // rd.break's shell has run
 	delayed bool // rootdelay has been waited
+	telnet  bool // the telnet rescue has been started
 }
 
 type stageTime struct {

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -154,7 +156,141 @@ func (in *initProc) command(f []string) error {
 	return nil
 }
 
-// startTelnet is the network rescue shell, off unless initkit.rescue=telnet.
+// startTelnet starts the network rescue shell asked for with
+// initkit.rescue=telnet: busybox telnetd with an unauthenticated root
+// shell on port 23, the interface configured from ip= (the kernel's
+// CLIENT::GW:NETMASK::DEVICE form, or dhcp). It is off unless asked for
+// and says so loudly; it starts once.
 func (in *initProc) startTelnet() {
-	in.logf("initkit.rescue=telnet: not available in this init yet")
+	if in.telnet {
+		return
+	}
+	in.telnet = true
+	bb := "/bin/busybox"
+	if _, err := os.Stat(bb); err != nil {
+		in.logf("initkit.rescue=telnet needs busybox in the image (telnetd, ifconfig, route, udhcpc)")
+		return
+	}
+	cfg, err := parseIP(in.cmd.IP)
+	if err != nil {
+		in.logf("initkit.rescue=telnet: %v", err)
+		return
+	}
+	// telnetd gives each client a pseudo-terminal.
+	os.MkdirAll("/dev/pts", 0o755)
+	if err := unix.Mount("devpts", "/dev/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "ptmxmode=0666"); err != nil && err != unix.EBUSY {
+		in.logf("initkit.rescue=telnet: mounting /dev/pts: %v", err)
+		return
+	}
+	if err := in.configureNet(bb, &cfg); err != nil {
+		in.logf("initkit.rescue=telnet: %v", err)
+		return
+	}
+	p, err := os.StartProcess(bb, []string{"telnetd", "-F", "-l", "/bin/sh", "-p", "23"}, &os.ProcAttr{
+		Files: []*os.File{nil, os.Stdout, os.Stderr},
+		Env:   append(os.Environ(), "PATH=/sbin:/bin:/usr/sbin:/usr/bin"),
+	})
+	if err != nil {
+		in.logf("initkit.rescue=telnet: %v", err)
+		return
+	}
+	p.Release()
+	// Announce it only once it accepts connections.
+	for i := 0; i < 100 && !listening(23); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	in.logf("WARNING: initkit.rescue=telnet: an UNAUTHENTICATED root shell listens on %s port 23 (%s)", cfg.addr, cfg.dev)
+}
+
+// netConfig is the part of the kernel's ip= option the rescue uses
+// (Documentation/admin-guide/nfs/nfsroot.rst).
+type netConfig struct {
+	dhcp                bool
+	addr, gw, mask, dev string
+}
+
+func parseIP(v string) (netConfig, error) {
+	c := netConfig{dev: "eth0", mask: "255.255.255.0"}
+	switch v {
+	case "":
+		return c, fmt.Errorf("no ip= on the command line (ip=dhcp or ip=CLIENT::GW:NETMASK::DEVICE)")
+	case "dhcp", "on", "any":
+		c.dhcp = true
+		return c, nil
+	}
+	f := strings.Split(v, ":")
+	for len(f) < 7 {
+		f = append(f, "")
+	}
+	c.addr, c.gw = f[0], f[2]
+	if f[3] != "" {
+		c.mask = f[3]
+	}
+	if f[5] != "" {
+		c.dev = f[5]
+	}
+	if c.addr == "" {
+		return c, fmt.Errorf("ip=%s: no client address", v)
+	}
+	return c, nil
+}
+
+// configureNet waits for the interface (its driver module may still be
+// loading) and configures it with busybox.
+func (in *initProc) configureNet(bb string, c *netConfig) error {
+	for i := 0; ; i++ {
+		if _, err := os.Stat("/sys/class/net/" + c.dev); err == nil {
+			break
+		}
+		if i == 100 {
+			return fmt.Errorf("no network interface %s (ship its driver, e.g. --module-auto virtio_net)", c.dev)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	run := func(args ...string) error {
+		out, err := exec.Command(bb, args...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	if c.dhcp {
+		script := "#!/bin/busybox sh\n[ \"$1\" = bound ] || exit 0\n" +
+			"/bin/busybox ifconfig \"$interface\" \"$ip\" netmask \"$subnet\" up\n" +
+			"[ -z \"$router\" ] || /bin/busybox route add default gw \"${router%% *}\"\n" +
+			"echo \"$ip\" >/run/initkit-ip\n"
+		if err := os.WriteFile("/run/udhcpc.sh", []byte(script), 0o755); err != nil {
+			return err
+		}
+		if err := run("udhcpc", "-i", c.dev, "-n", "-q", "-f", "-s", "/run/udhcpc.sh"); err != nil {
+			return err
+		}
+		ip, _ := os.ReadFile("/run/initkit-ip")
+		c.addr = strings.TrimSpace(string(ip))
+		return nil
+	}
+	if err := run("ifconfig", c.dev, c.addr, "netmask", c.mask, "up"); err != nil {
+		return err
+	}
+	if c.gw != "" {
+		return run("route", "add", "default", "gw", c.gw)
+	}
+	return nil
+}
+
+// listening reports whether a TCP socket listens on port, from
+// /proc/net/tcp (local address column "ADDR:PORT" in hex, state 0A).
+func listening(port int) bool {
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return false
+	}
+	want := fmt.Sprintf(":%04X", port)
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 3 && strings.HasSuffix(f[1], want) && f[3] == "0A" {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,8 @@
 package vmtest
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -158,6 +160,43 @@ func TestInitBuiltinPrompt(t *testing.T) {
 	s.Send("devices\n")
 	s.Expect(`/dev/vda ext4 UUID=[0-9a-f-]+ LABEL="prompt-root"`, 30*time.Second)
 	s.Send("poweroff\n")
+	if log := s.Wait(time.Minute); strings.Contains(log, "Attempted to kill init") {
+		t.Fatalf("init died:\n%s", log)
+	}
+}
+
+// TestInitTelnetRescue: with initkit.rescue=telnet and ip=, a failed boot
+// also serves a shell over the network, reached through a user-net
+// forward bound to 127.0.0.1; the console warns about it.
+func TestInitTelnetRescue(t *testing.T) {
+	t.Parallel()
+	img := initImage(t, "--busybox", Busybox(t), "--module-auto", "virtio_net")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	s := Start(t, img, "root=LABEL=nowhere initkit.timeout=1 initkit.rescue=telnet ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off",
+		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:23", port), "-device", "virtio-net-pci,netdev=n0")
+	s.Expect(`WARNING: initkit.rescue=telnet: an UNAUTHENTICATED root shell listens on 10.0.2.15 port 23`, 2*time.Minute)
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute))
+	c.Write([]byte("echo tel-$((6*7))\r\n"))
+	var got []byte
+	buf := make([]byte, 512)
+	for !strings.Contains(string(got), "tel-42") {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			t.Fatalf("telnet: %v; got %q\n%s", err, got, s.Log())
+		}
+	}
+	s.Send("poweroff -f\n")
 	if log := s.Wait(time.Minute); strings.Contains(log, "Attempted to kill init") {
 		t.Fatalf("init died:\n%s", log)
 	}
