@@ -5,7 +5,7 @@ GO := $(shell scripts/ensure-go.sh)
 # Debian packages the tests run for real: GNU cpio, QEMU (TCG), a static
 # busybox for the guest, the reference compressors, and the mkfs tools
 # and blkid that the superblock probes are checked against.
-TEST_DEBS := cpio qemu-system-x86 busybox-static zstd pigz xz-utils lz4 bzip2 gzip findutils apt dpkg gdbserver cryptsetup-bin libc-bin kmod e2fsprogs \
+TEST_DEBS := cpio qemu-system-x86 busybox-static zstd pigz xz-utils lz4 bzip2 gzip findutils apt dpkg gdbserver cryptsetup-bin libc-bin kmod e2fsprogs gdb gcc libc6-dev \
 	xfsprogs btrfs-progs dosfstools squashfs-tools fdisk util-linux
 BENCH_DEBS := hyperfine python3
 # A count, not a duration: a duration ends in a deadline that can fail a
@@ -25,9 +25,10 @@ build:
 deps:
 	@scripts/deps.sh $(TEST_DEBS)
 
-# Fetch (once, then from the cache) the kernel the VM tests boot.
+# Fetch (once, then from the cache) the kernel the VM tests boot, with the
+# DWARF vmlinux of its -dbg package for the kernel debugging tests.
 kernel: build
-	bin/initkit kernel fetch
+	bin/initkit kernel fetch --debug-info
 
 test: deps kernel
 	$(GO) vet ./...

@@ -56,6 +56,9 @@ func Main() {
 	in.timed("mounts", in.mountEarly)
 
 	in.timed("cmdline", in.readCmdline)
+	if in.cmd.GDB != "" {
+		in.gdbHook()
+	}
 	in.timed("modules", in.loadModules)
 	for {
 		err := in.attempt()

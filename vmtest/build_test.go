@@ -26,7 +26,7 @@ func buildImage(t *testing.T, args ...string) string {
 func TestBuildBootsWithModulesAndCryptsetup(t *testing.T) {
 	t.Parallel()
 	k := Kernel(t)
-	img := buildImage(t, "--busybox", Busybox(t), "--add", "/usr/sbin/cryptsetup",
+	img := buildImage(t, "--init", "shell", "--busybox", Busybox(t), "--add", "/usr/sbin/cryptsetup",
 		"--module", "virtio_pci", "--module", "virtio_blk", "--module", "dm-crypt", "--modules-dir", k.ModulesDir)
 	s := Start(t, img, "rd.break")
 	s.Expect(`initkit: rd.break: stopped before mounting the root`, 2*time.Minute)
@@ -56,7 +56,7 @@ func TestBuildBootsWithModulesAndCryptsetup(t *testing.T) {
 // that answers; PID 1 never exits.
 func TestShellInitRescuesAMissingRoot(t *testing.T) {
 	t.Parallel()
-	img := buildImage(t, "--busybox", Busybox(t))
+	img := buildImage(t, "--init", "shell", "--busybox", Busybox(t))
 	s := Start(t, img, "root=UUID=0000-not-there")
 	s.Expect(`root device UUID=0000-not-there not found`, 2*time.Minute)
 	s.Expect(`starting a rescue shell`, 10*time.Second)
@@ -74,7 +74,7 @@ func TestShellInitRescuesAMissingRoot(t *testing.T) {
 // runs as PID 1.
 func TestShellInitMountsRoot(t *testing.T) {
 	t.Parallel()
-	img := buildImage(t, "--busybox", Busybox(t))
+	img := buildImage(t, "--init", "shell", "--busybox", Busybox(t))
 	disk := Ext4Image(t, RootTree(t, "real-root"), "32M", "-U", "5b0f9c9e-8a9c-4f5e-9d1e-0123456789ab")
 	for _, root := range []string{"UUID=5b0f9c9e-8a9c-4f5e-9d1e-0123456789ab", "/dev/nvme0n1"} {
 		s := Start(t, img, "root="+root+" rootfstype=ext4", NVMeDisk(disk)...)

@@ -153,3 +153,25 @@ func buildInit(out string) error {
 	}
 	return nil
 }
+
+var (
+	vmlinuxOnce sync.Once
+	vmlinuxPath string
+	vmlinuxErr  error
+)
+
+// DebugVmlinux returns the DWARF vmlinux of the test kernel, from its -dbg
+// package, fetched into the cache on first use.
+func DebugVmlinux(t testing.TB) string {
+	t.Helper()
+	k := Kernel(t)
+	vmlinuxOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+		defer cancel()
+		vmlinuxPath, vmlinuxErr = kernel.FetchDebugInfo(ctx, k)
+	})
+	if vmlinuxErr != nil {
+		t.Fatalf("debug vmlinux: %v", vmlinuxErr)
+	}
+	return vmlinuxPath
+}

@@ -7,7 +7,16 @@
 // See package pid1 for what it does.
 package main
 
-import "github.com/initkit/initkit/pid1"
+import (
+	"runtime"
+
+	"github.com/initkit/initkit/pid1"
+)
+
+// The init runs on the process's main thread: PID 1 is that thread, the
+// one gdbserver attaches first (initkit.gdb), and the one the kernel
+// treats as init.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	pid1.Main()

@@ -1,0 +1,120 @@
+// Package gdb writes the gdb command files of initkit's debug sessions
+// and runs gdb on them: one for PID 1 of an initramfs under gdbserver on
+// a serial port, one for the kernel under QEMU's gdb stub.
+package gdb
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// InitSession describes a debug session of an init.
+type InitSession struct {
+	Sysroot string // a local copy of the image: gdb reads files here, not over the wire
+	Target  string // "/path/to/socket" (unix) or "127.0.0.1:PORT"
+	Break   string // function to stop at in the real init; "" to stop right after the exec
+	Extra   []string
+}
+
+// Script is the gdb command file: attach, catch the execve into the real
+// init, then stop at Break. The exec is caught with a syscall catchpoint,
+// which stops at its entry and again at its return, where the new program
+// is loaded and Break can be resolved in it.
+func (s InitSession) Script() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "set pagination off\nset confirm off\nset sysroot %s\n", s.Sysroot)
+	// A serial line under TCG can take longer than gdb's default 2 s to
+	// answer; a retransmitted packet then desynchronizes the session.
+	b.WriteString("set remotetimeout 30\n")
+	fmt.Fprintf(&b, "target remote %s\n", s.Target)
+	b.WriteString("catch syscall execve\ncontinue\ncontinue\ndelete\n")
+	if s.Break != "" {
+		fmt.Fprintf(&b, "break %s\ncontinue\n", s.Break)
+	}
+	for _, l := range s.Extra {
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}
+
+// KernelSession describes a debug session of the kernel.
+type KernelSession struct {
+	Vmlinux string
+	Target  string // 127.0.0.1:PORT of QEMU's stub
+	Break   string
+	Extra   []string
+}
+
+// Script loads the vmlinux (and the kernel's gdb helpers when its build
+// tree has them), connects to the stub, and stops at Break.
+func (s KernelSession) Script() string {
+	var b strings.Builder
+	b.WriteString("set pagination off\nset confirm off\n")
+	fmt.Fprintf(&b, "file %s\n", s.Vmlinux)
+	if py := helpers(s.Vmlinux); py != "" {
+		fmt.Fprintf(&b, "add-auto-load-safe-path %s\nsource %s\n", filepath.Dir(py), py)
+	}
+	fmt.Fprintf(&b, "target remote %s\n", s.Target)
+	if s.Break != "" {
+		fmt.Fprintf(&b, "break %s\ncontinue\n", s.Break)
+	}
+	for _, l := range s.Extra {
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}
+
+// helpers finds vmlinux-gdb.py beside a vmlinux in a kernel build tree
+// (scripts/gdb, made by CONFIG_GDB_SCRIPTS).
+func helpers(vmlinux string) string {
+	p := filepath.Join(filepath.Dir(vmlinux), "vmlinux-gdb.py")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return ""
+}
+
+// WriteScript writes script to dir/name and returns the path.
+func WriteScript(dir, name, script string) (string, error) {
+	p := filepath.Join(dir, name)
+	return p, os.WriteFile(p, []byte(script), 0o644)
+}
+
+// Command is the gdb invocation for a script: quiet, no ~/.gdbinit, and
+// with -batch when the session is scripted to its end.
+func Command(ctx context.Context, gdb, script string, batch bool) *exec.Cmd {
+	if gdb == "" {
+		gdb = "gdb"
+	}
+	args := []string{"-q", "-nx"}
+	if batch {
+		args = append(args, "-batch")
+	}
+	args = append(args, "-x", script)
+	return exec.CommandContext(ctx, gdb, args...)
+}
+
+// BatchLines reads a --batch file: the commands to run after the stop.
+func BatchLines(file string) ([]string, error) {
+	if file == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return strings.Split(strings.TrimRight(string(b), "\n"), "\n"), nil
+}
+
+// DetachRace reports whether gdb's output ends in the one benign failure
+// of a scripted session: the guest powered off right after a detach, and
+// the serial port's last bytes (gdbserver's reply to the detach) were
+// never sent, as a UART is not drained at power-off.
+func DetachRace(output string) bool {
+	i := strings.LastIndex(output, "Detaching from process")
+	return i >= 0 && strings.Contains(output[i:], "Remote connection closed")
+}

@@ -1,0 +1,116 @@
+package vmtest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/initkit/initkit/compress"
+)
+
+// debugRun runs initkit debug with args and returns gdb's output, then
+// the guest's console; it fails the test unless it exits 0.
+func debugRun(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(initkitBinary(t), append([]string{"debug"}, args...)...)
+	cmd.Env = append(os.Environ(), "INITKIT_KERNEL="+Kernel(t).Image)
+	var console strings.Builder
+	cmd.Stderr = &console
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("initkit debug %q: %v\n%s\nconsole and errors:\n%s", args, err, out, console.String())
+	}
+	return string(out) + "\n--- console ---\n" + console.String()
+}
+
+func mustMatch(t *testing.T, out string, res ...string) {
+	t.Helper()
+	for _, re := range res {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Fatalf("no match for %s in:\n%s", re, out)
+		}
+	}
+}
+
+// TestDebugInitStopsAtMain: a C program built with -g is the real init;
+// the real gdb catches the execve into it, stops at main with the right
+// file:line, steps, prints a variable and detaches, and the guest then
+// finishes. Ten runs in a row: the hook waits for the tracer instead of
+// sleeping, so none may miss the exec.
+func TestDebugInitStopsAtMain(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "prog.c")
+	os.WriteFile(src, []byte(`#include <stdio.h>
+#include <unistd.h>
+#include <sys/reboot.h>
+
+static int counter;
+
+int main(void)
+{
+	counter = 41;
+	counter++;
+	printf("prog: counter=%d\n", counter);
+	fflush(stdout);
+	reboot(RB_POWER_OFF);
+	for (;;)
+		pause();
+}
+`), 0o644)
+	prog := filepath.Join(dir, "prog")
+	if out, err := exec.Command("gcc", "-g", "-O0", "-o", prog, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	batch := filepath.Join(dir, "cmds.gdb")
+	os.WriteFile(batch, []byte("next\nnext\nprint counter\ninfo line *$pc\ndetach\n"), 0o644)
+	for i := 0; i < 10; i++ {
+		out := debugRun(t, "init", "--init", prog, "--batch", batch)
+		mustMatch(t, out,
+			`hit Catchpoint 1 \(call to syscall execve\)`,
+			`process 1 is executing new program: /\.initkit/init\.real`,
+			`hit Breakpoint 2, main \(\) at \S*prog\.c:9\n9\s+counter = 41;`,
+			`\$1 = 42`,
+			`Line 11 of "\S*prog\.c"`,
+			`Detaching from process 1`,
+			`prog: counter=42`)
+	}
+}
+
+// TestDebugInitWrapsUserInit: an image whose /init is a shell script is
+// debugged as it is: the hook becomes /init and gdb catches the exec
+// into the user's script, which then runs to its end.
+func TestDebugInitWrapsUserInit(t *testing.T) {
+	t.Parallel()
+	img := WriteImage(t, Segment(t, compress.None, BaseFiles(t, "echo user-init-ran\n/bin/busybox poweroff -f\n")))
+	batch := filepath.Join(t.TempDir(), "cmds.gdb")
+	os.WriteFile(batch, []byte("info inferiors\ndetach\n"), 0o644)
+	out := debugRun(t, "init", "--initrd", img, "--batch", batch)
+	// The kernel runs a #! script's interpreter: that is the new program.
+	mustMatch(t, out,
+		`hit Catchpoint 1 \(call to syscall execve\)`,
+		`process 1 is executing new program: /bin/busybox`,
+		`hit Catchpoint 1 \(returned from syscall execve\)`,
+		`\[Inferior 1 \(process 1\) detached\]`,
+		`user-init-ran`)
+}
+
+// TestDebugKernel: gdb with the Debian -dbg vmlinux connects to QEMU's
+// stub (the guest halted at reset), stops in kernel_init with source
+// lines, shows a backtrace, detaches, and the boot completes.
+func TestDebugKernel(t *testing.T) {
+	t.Parallel()
+	vmlinux := DebugVmlinux(t)
+	img := WriteImage(t, Segment(t, compress.None, BaseFiles(t, "echo user-init-ran\n/bin/busybox poweroff -f\n")))
+	batch := filepath.Join(t.TempDir(), "cmds.gdb")
+	os.WriteFile(batch, []byte("bt 3\ndelete\ndetach\n"), 0o644)
+	out := debugRun(t, "kernel", "--vmlinux", vmlinux, "--initrd", img, "--break", "kernel_init", "--batch", batch)
+	mustMatch(t, out,
+		`Breakpoint 1, kernel_init \(unused=.*\) at init/main\.c:[0-9]+`,
+		`#1 +0x[0-9a-f]+ in ret_from_fork \(\) at \S*arch/x86/entry/entry_64\.S:[0-9]+`,
+		`\[Inferior 1 \(process 1\) detached\]`,
+		`user-init-ran`)
+}
