@@ -2,7 +2,9 @@ package pid1
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -33,15 +35,45 @@ func (in *initProc) gdbHook() {
 			break
 		}
 	}
+	comm, err := in.gdbComm()
 	if gs == "" {
 		in.logf("initkit.gdb: no gdbserver in the image; running %s undebugged", RealInit)
-	} else if err := startGDBServer(gs, "/dev/"+in.cmd.GDB); err != nil {
+	} else if err != nil {
+		in.logf("initkit.gdb=%s: %v; running %s undebugged", in.cmd.GDB, err, RealInit)
+	} else if err := startGDBServer(gs, comm); err != nil {
 		in.logf("initkit.gdb: %v; running %s undebugged", err, RealInit)
 	} else {
-		in.logf("gdbserver on /dev/%s is attached to PID 1; exec %s", in.cmd.GDB, RealInit)
+		in.logf("gdbserver on %s is attached to PID 1; exec %s", comm, RealInit)
 	}
-	err := unix.Exec(RealInit, append([]string{RealInit}, os.Args[1:]...), os.Environ())
+	err = unix.Exec(RealInit, append([]string{RealInit}, os.Args[1:]...), os.Environ())
 	in.logf("exec %s: %v", RealInit, err)
+}
+
+// gdbComm is gdbserver's COMM argument for initkit.gdb: a serial port
+// (ttyS1: /dev/ttyS1), or tcp:PORT, for which the network comes up first:
+// the image's modules are loaded (its network driver among them) and the
+// interface is configured from ip=CLIENT::GW:NETMASK::DEVICE.
+func (in *initProc) gdbComm() (string, error) {
+	port, ok := strings.CutPrefix(in.cmd.GDB, "tcp:")
+	if !ok {
+		return "/dev/" + in.cmd.GDB, nil
+	}
+	if err := in.loadModules(); err != nil {
+		in.logf("%v", err)
+	}
+	c, err := parseIP(in.cmd.IP)
+	if err != nil {
+		return "", err
+	}
+	if c.dhcp {
+		return "", fmt.Errorf("ip=dhcp is not supported for the gdb transport; give ip=CLIENT::GW:NETMASK::DEVICE")
+	}
+	if err := ipUp(c.dev, c.addr, c.mask); err != nil {
+		return "", err
+	}
+	// A numeric address: gdbserver resolves the host part, and the image
+	// has no resolver configuration.
+	return c.addr + ":" + port, nil
 }
 
 func startGDBServer(gs, tty string) error {
@@ -51,15 +83,21 @@ func startGDBServer(gs, tty string) error {
 	if err != nil {
 		return err
 	}
-	p.Release()
 	// gdbserver attaches at once and holds PID 1 stopped until gdb
-	// connects and continues; this loop sees the tracer after that.
+	// connects and continues; this loop sees the tracer after that, or
+	// gdbserver's exit when it could not start.
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		if traced() {
+			p.Release()
 			return nil
 		}
+		var ws unix.WaitStatus
+		if pid, _ := unix.Wait4(p.Pid, &ws, unix.WNOHANG, nil); pid == p.Pid {
+			return fmt.Errorf("gdbserver exited (status %d)", ws.ExitStatus())
+		}
 	}
-	return os.ErrDeadlineExceeded
+	p.Release()
+	return fmt.Errorf("gdbserver did not attach within a minute")
 }
 
 // traced reports whether every thread of PID 1 is traced, reading its

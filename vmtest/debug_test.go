@@ -1,6 +1,8 @@
 package vmtest
 
 import (
+	"bufio"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +44,64 @@ func mustMatch(t *testing.T, out string, res ...string) {
 // sleeping, so none may miss the exec.
 func TestDebugInitStopsAtMain(t *testing.T) {
 	t.Parallel()
+	prog, batch := debugProgram(t)
+	for i := 0; i < 10; i++ {
+		mustStopAtMain(t, debugRun(t, "init", "--init", prog, "--batch", batch))
+	}
+}
+
+// TestDebugInitOverTCP: the same session with gdbserver on the guest's
+// network, reached through a forward bound to 127.0.0.1.
+func TestDebugInitOverTCP(t *testing.T) {
+	t.Parallel()
+	prog, batch := debugProgram(t)
+	out := debugRun(t, "init", "--transport", "tcp", "--init", prog, "--batch", batch)
+	mustStopAtMain(t, out)
+	mustMatch(t, out, `Listening on port 1234`, `Remote debugging from host 10\.0\.2\.2`)
+}
+
+// TestDebugInitPrint: --print shows the gdb command and script and keeps
+// the guest waiting; running that command (as a frontend would) stops at
+// main.
+func TestDebugInitPrint(t *testing.T) {
+	t.Parallel()
+	prog, _ := debugProgram(t)
+	cmd := exec.Command(initkitBinary(t), "debug", "init", "--init", prog, "--print", "--timeout", "3m")
+	cmd.Env = append(os.Environ(), "INITKIT_KERNEL="+Kernel(t).Image)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stderr)
+	var gdbArgs []string
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) > 3 && f[0] == "gdb" && f[len(f)-2] == "-x" {
+			gdbArgs = f[1:]
+			break
+		}
+	}
+	if gdbArgs == nil {
+		t.Fatal("no gdb command printed")
+	}
+	go io.Copy(io.Discard, stderr)
+	out, err := exec.Command("gdb", append(append([]string{"-batch"}, gdbArgs...), "-ex", "info line *$pc", "-ex", "detach")...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("gdb: %v\n%s", err, out)
+	}
+	mustMatch(t, string(out), `hit Breakpoint 2, main \(\) at \S*prog\.c:9`, `Line 9 of "\S*prog\.c"`)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("initkit debug init --print: %v", err)
+	}
+}
+
+// debugProgram compiles the test's real init, a C program built with -g,
+// and writes the gdb commands run at main.
+func debugProgram(t *testing.T) (prog, batch string) {
+	t.Helper()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "prog.c")
 	os.WriteFile(src, []byte(`#include <stdio.h>
@@ -61,23 +121,25 @@ int main(void)
 		pause();
 }
 `), 0o644)
-	prog := filepath.Join(dir, "prog")
+	prog = filepath.Join(dir, "prog")
 	if out, err := exec.Command("gcc", "-g", "-O0", "-o", prog, src).CombinedOutput(); err != nil {
 		t.Fatalf("gcc: %v\n%s", err, out)
 	}
-	batch := filepath.Join(dir, "cmds.gdb")
+	batch = filepath.Join(dir, "cmds.gdb")
 	os.WriteFile(batch, []byte("next\nnext\nprint counter\ninfo line *$pc\ndetach\n"), 0o644)
-	for i := 0; i < 10; i++ {
-		out := debugRun(t, "init", "--init", prog, "--batch", batch)
-		mustMatch(t, out,
-			`hit Catchpoint 1 \(call to syscall execve\)`,
-			`process 1 is executing new program: /\.initkit/init\.real`,
-			`hit Breakpoint 2, main \(\) at \S*prog\.c:9\n9\s+counter = 41;`,
-			`\$1 = 42`,
-			`Line 11 of "\S*prog\.c"`,
-			`Detaching from process 1`,
-			`prog: counter=42`)
-	}
+	return prog, batch
+}
+
+func mustStopAtMain(t *testing.T, out string) {
+	t.Helper()
+	mustMatch(t, out,
+		`hit Catchpoint 1 \(call to syscall execve\)`,
+		`process 1 is executing new program: /\.initkit/init\.real`,
+		`hit Breakpoint 2, main \(\) at \S*prog\.c:9\n9\s+counter = 41;`,
+		`\$1 = 42`,
+		`Line 11 of "\S*prog\.c"`,
+		`Detaching from process 1`,
+		`prog: counter=42`)
 }
 
 // TestDebugInitWrapsUserInit: an image whose /init is a shell script is

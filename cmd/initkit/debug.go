@@ -29,6 +29,7 @@ type debugFlags struct {
 	kernel, initrd, spec, init string
 	gdbserver, gdb, brk, batch string
 	append, vmlinux, transport string
+	modulesDir                 string
 	print                      bool
 	timeout                    time.Duration
 }
@@ -74,7 +75,8 @@ program has it).`,
 	debugCommon(cmd, d)
 	cmd.Flags().StringVar(&d.init, "init", "", "the init to debug, a host `PATH` (default: the image's /init)")
 	cmd.Flags().StringVar(&d.gdbserver, "gdbserver", "/usr/bin/gdbserver", "gdbserver to add to the image, a host `PATH`")
-	cmd.Flags().StringVar(&d.transport, "transport", "serial", "serial (ttyS1 on a unix socket); tcp is not available yet")
+	cmd.Flags().StringVar(&d.transport, "transport", "serial", "serial (ttyS1 on a unix socket) or tcp (gdbserver on the guest's network, forwarded from 127.0.0.1)")
+	cmd.Flags().StringVar(&d.modulesDir, "modules-dir", "", "the kernel's /lib/modules/RELEASE `DIR`, for the network driver of --transport tcp (default: beside the kernel)")
 	return cmd
 }
 
@@ -139,8 +141,8 @@ func newSession(cmd *cobra.Command, d *debugFlags) (*debugSession, func(), error
 }
 
 func debugInit(cmd *cobra.Command, d *debugFlags) error {
-	if d.transport != "serial" {
-		return fmt.Errorf("--transport %s: only serial is available", d.transport)
+	if d.transport != "serial" && d.transport != "tcp" {
+		return fmt.Errorf("--transport %s: want serial or tcp", d.transport)
 	}
 	s, cleanup, err := newSession(cmd, d)
 	if err != nil {
@@ -158,9 +160,10 @@ func debugInit(cmd *cobra.Command, d *debugFlags) error {
 	if err := extractAll(s.cfg.Initrd, stage); err != nil {
 		return err
 	}
-	sock := filepath.Join(s.dir, "ttyS1.sock")
-	s.cfg.Append = strings.TrimSpace(s.cfg.Append + " initkit.gdb=ttyS1")
-	s.cfg.Extra = []string{"-chardev", "socket,id=dbg,path=" + sock + ",server=on,wait=off", "-serial", "chardev:dbg"}
+	target, err := s.transport()
+	if err != nil {
+		return err
+	}
 	brk := d.brk
 	if brk == "" && hasSymbol(real, "main") {
 		brk = "main"
@@ -169,12 +172,53 @@ func debugInit(cmd *cobra.Command, d *debugFlags) error {
 	if err != nil {
 		return err
 	}
-	script := gdb.InitSession{Sysroot: stage, Target: sock, Break: brk, Extra: extra}.Script()
-	// gdb connects only once gdbserver has the port open and raw: bytes
-	// that arrive earlier are echoed back by the guest's tty and corrupt
-	// the session.
-	s.marker = "Remote debugging using /dev/ttyS1"
+	script := gdb.InitSession{Sysroot: stage, Target: target, Break: brk, Extra: extra}.Script()
 	return s.run(script, nil)
+}
+
+// gdbPort is where gdbserver listens in the guest with --transport tcp.
+const gdbPort = 1234
+
+// transport sets up the guest side of the gdb connection and returns
+// gdb's target. Either way gdb connects only once gdbserver says it is
+// ready: on a serial port, bytes that arrive before gdbserver has the
+// port open and raw are echoed back by the guest's tty and desynchronize
+// the session; over TCP, user networking resets a connection to a port
+// nothing listens on yet.
+func (s *debugSession) transport() (string, error) {
+	if s.d.transport == "serial" {
+		sock := filepath.Join(s.dir, "ttyS1.sock")
+		s.cfg.Append = strings.TrimSpace(s.cfg.Append + " initkit.gdb=ttyS1")
+		s.cfg.Extra = []string{"-chardev", "socket,id=dbg,path=" + sock + ",server=on,wait=off", "-serial", "chardev:dbg"}
+		s.marker = "Remote debugging using /dev/ttyS1"
+		return sock, nil
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	s.cfg.Append = strings.TrimSpace(fmt.Sprintf("%s initkit.gdb=tcp:%d ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off", s.cfg.Append, gdbPort))
+	s.cfg.Extra = []string{"-netdev", fmt.Sprintf("user,id=gdbnet,hostfwd=tcp:127.0.0.1:%d-:%d", port, gdbPort),
+		"-device", "virtio-net-pci,netdev=gdbnet"}
+	s.marker = fmt.Sprintf("Listening on port %d", gdbPort)
+	return fmt.Sprintf("127.0.0.1:%d", port), nil
+}
+
+// modulesDir is --modules-dir, or the modules tree beside the kernel in
+// the Debian package layout initkit kernel fetch keeps:
+// DIR/boot/vmlinuz-RELEASE and DIR/lib/modules/RELEASE.
+func (s *debugSession) modulesDir() (string, error) {
+	if s.d.modulesDir != "" {
+		return s.d.modulesDir, nil
+	}
+	base := filepath.Base(s.cfg.Kernel)
+	if rel, ok := strings.CutPrefix(base, "vmlinuz-"); ok {
+		dir := filepath.Join(filepath.Dir(filepath.Dir(s.cfg.Kernel)), "lib", "modules", rel)
+		if _, err := os.Stat(dir); err == nil {
+			return dir, nil
+		}
+	}
+	return "", fmt.Errorf("--transport tcp needs the kernel's network driver: give --modules-dir (a /lib/modules/RELEASE tree)")
 }
 
 // realInit returns a host path of the init to debug: --init, or the
@@ -205,6 +249,13 @@ func (s *debugSession) realInit() (string, error) {
 func (s *debugSession) addHook(real string) error {
 	out := filepath.Join(s.dir, "debug.img")
 	sp := &build.Spec{Output: out, Compress: "none", Init: "initkit", Files: []string{s.d.gdbserver}}
+	if s.d.transport == "tcp" {
+		dir, err := s.modulesDir()
+		if err != nil {
+			return err
+		}
+		sp.Modules.Dir, sp.Modules.Names = dir, []string{"virtio_pci", "virtio_net"}
+	}
 	if s.d.init != "" {
 		sp.Files = append(sp.Files, real+":"+pid1.RealInit)
 		if s.cfg.Initrd == "" {

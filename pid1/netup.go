@@ -1,0 +1,59 @@
+package pid1
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ipUp configures an IPv4 address on dev and brings it up, with the
+// SIOCSIF* ioctls (no busybox needed). It waits up to 5 s for dev to
+// appear: its driver module may still be binding.
+func ipUp(dev, addr, mask string) error {
+	for i := 0; ; i++ {
+		if _, err := os.Stat("/sys/class/net/" + dev); err == nil {
+			break
+		}
+		if i == 100 {
+			return fmt.Errorf("no network interface %s (ship its driver module)", dev)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ip, nm := net.ParseIP(addr).To4(), net.ParseIP(mask).To4()
+	if ip == nil || nm == nil {
+		return fmt.Errorf("address %q or netmask %q is not IPv4", addr, mask)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	set := func(req uint, v []byte) error {
+		ifr, err := unix.NewIfreq(dev)
+		if err != nil {
+			return err
+		}
+		if err := ifr.SetInet4Addr(v); err != nil {
+			return err
+		}
+		return unix.IoctlIfreq(fd, req, ifr)
+	}
+	if err := set(unix.SIOCSIFADDR, ip); err != nil {
+		return fmt.Errorf("%s: setting %s: %w", dev, addr, err)
+	}
+	if err := set(unix.SIOCSIFNETMASK, nm); err != nil {
+		return fmt.Errorf("%s: setting netmask %s: %w", dev, mask, err)
+	}
+	ifr, err := unix.NewIfreq(dev)
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
