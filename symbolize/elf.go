@@ -1,0 +1,309 @@
+// Package symbolize turns kernel addresses and func+off/len symbols into
+// source lines with their inline chains, from the DWARF of a vmlinux or
+// a module, the way llvm-symbolizer and addr2line -i report them.
+//
+// It is built for one process decoding a whole crash log quickly: the ELF
+// file is memory-mapped and only what the addresses need is parsed: the
+// .debug_aranges table to find a compilation unit, then that unit's line
+// program and DIE tree. A vmlinux's line sequences are not sorted by
+// address within a unit, so each unit's rows are sorted here rather than
+// searched with debug/dwarf's SeekPC (which returns ErrUnknownPC on them).
+package symbolize
+
+import (
+	"bytes"
+	"debug/dwarf"
+	"debug/elf"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// File is an ELF file with DWARF, opened for symbolization.
+type File struct {
+	Path    string
+	mm      []byte
+	ef      *elf.File
+	secs    map[string][]byte // the DWARF sections
+	buildID string
+	// rel is true for a relocatable module (.ko): its text sections all
+	// start at 0 and are given distinct bases here (see relocate.go).
+	rel   bool
+	bases map[int]uint64 // section index -> synthetic base (modules)
+
+	aranges []arange
+	units   map[uint64]*unit
+	addrs   []uint64 // sorted symbol addresses, for symbol lengths
+}
+
+// ErrNoDWARF means the file has no debug information.
+var ErrNoDWARF = errors.New("no DWARF debug information")
+
+// Open maps an ELF file and reads its symbol and DWARF section headers.
+func Open(path string) (*File, error) {
+	fd, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fd.Close()
+	st, err := fd.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() == 0 {
+		return nil, fmt.Errorf("%s: empty file", path)
+	}
+	mm, err := unix.Mmap(int(fd.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, fmt.Errorf("%s: mmap: %w", path, err)
+	}
+	f := &File{Path: path, mm: mm, units: map[uint64]*unit{}}
+	if err := f.load(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+func (f *File) load() error {
+	ef, err := elf.NewFile(bytes.NewReader(f.mm))
+	if err != nil {
+		return err
+	}
+	f.ef = ef
+	f.rel = ef.Type == elf.ET_REL
+	f.buildID = readBuildID(ef, f.mm)
+	if ef.Section(".debug_info") == nil && ef.Section(".zdebug_info") == nil {
+		return ErrNoDWARF
+	}
+	sec := func(name string) ([]byte, error) {
+		s := ef.Section(name)
+		if s == nil {
+			return nil, nil
+		}
+		if f.rel {
+			return f.relocated(s)
+		}
+		return f.data(s)
+	}
+	f.secs = map[string][]byte{}
+	for _, n := range []string{".debug_abbrev", ".debug_aranges", ".debug_info", ".debug_line", ".debug_ranges",
+		".debug_str", ".debug_addr", ".debug_line_str", ".debug_str_offsets", ".debug_rnglists"} {
+		if f.secs[n], err = sec(n); err != nil {
+			return err
+		}
+	}
+	if b := f.secs[".debug_aranges"]; b != nil {
+		f.aranges = parseAranges(b)
+	}
+	return nil
+}
+
+// unitData is a dwarf.Data over one unit of .debug_info: debug/dwarf
+// parses the header and abbreviations of every unit it is given, which
+// for a vmlinux (2172 units, 5 MB of abbreviations) costs more than the
+// whole lookup; given one unit, it parses one. Offsets in the result
+// count from the unit's header.
+func (f *File) unitData(off uint64) (*dwarf.Data, error) {
+	info := f.secs[".debug_info"]
+	if off+4 > uint64(len(info)) {
+		return nil, fmt.Errorf("unit offset %#x past .debug_info (%d bytes)", off, len(info))
+	}
+	n := uint64(binary.LittleEndian.Uint32(info[off:])) + 4
+	if n == 0xffffffff+4 && off+12 <= uint64(len(info)) {
+		n = binary.LittleEndian.Uint64(info[off+4:]) + 12
+	}
+	if off+n > uint64(len(info)) {
+		return nil, fmt.Errorf("unit at %#x: length %d runs past .debug_info", off, n)
+	}
+	s := f.secs
+	d, err := dwarf.New(s[".debug_abbrev"], nil, nil, info[off:off+n], s[".debug_line"], nil, s[".debug_ranges"], s[".debug_str"])
+	if err != nil {
+		return nil, fmt.Errorf("unit at %#x: %w", off, err)
+	}
+	for _, name := range []string{".debug_addr", ".debug_line_str", ".debug_str_offsets", ".debug_rnglists"} {
+		if b := s[name]; b != nil {
+			if err := d.AddSection(name, b); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return d, nil
+}
+
+// unitOffsets lists the header offset of every unit in .debug_info.
+func (f *File) unitOffsets() []uint64 {
+	info := f.secs[".debug_info"]
+	var out []uint64
+	for off := uint64(0); off+4 <= uint64(len(info)); {
+		n := uint64(binary.LittleEndian.Uint32(info[off:])) + 4
+		if n == 0xffffffff+4 && off+12 <= uint64(len(info)) {
+			n = binary.LittleEndian.Uint64(info[off+4:]) + 12
+		}
+		out = append(out, off)
+		off += n
+	}
+	return out
+}
+
+// data returns a section's bytes: a slice of the mapping, or for a
+// compressed section its decompressed copy.
+func (f *File) data(s *elf.Section) ([]byte, error) {
+	if s.Type == elf.SHT_NOBITS {
+		return nil, nil
+	}
+	if s.Flags&elf.SHF_COMPRESSED != 0 {
+		return s.Data()
+	}
+	end := s.Offset + s.FileSize
+	if end > uint64(len(f.mm)) {
+		return nil, fmt.Errorf("section %s at offset %d runs past the end of the file", s.Name, s.Offset)
+	}
+	return f.mm[s.Offset:end], nil
+}
+
+// Close unmaps the file.
+func (f *File) Close() error {
+	if f.mm == nil {
+		return nil
+	}
+	err := unix.Munmap(f.mm)
+	f.mm = nil
+	return err
+}
+
+// BuildID is the hex GNU build-id, "" when the file has none.
+func (f *File) BuildID() string { return f.buildID }
+
+func readBuildID(ef *elf.File, mm []byte) string {
+	for _, s := range ef.Sections {
+		if s.Type != elf.SHT_NOTE || s.Offset+s.FileSize > uint64(len(mm)) {
+			continue
+		}
+		b := mm[s.Offset : s.Offset+s.FileSize]
+		for len(b) >= 12 {
+			nsz, dsz, typ := binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint32(b[8:])
+			nameEnd := 12 + (int(nsz)+3)&^3
+			descEnd := nameEnd + (int(dsz)+3)&^3
+			if descEnd > len(b) {
+				break
+			}
+			if typ == 3 && nsz == 4 && string(b[12:15]) == "GNU" {
+				return hex.EncodeToString(b[nameEnd : nameEnd+int(dsz)])
+			}
+			b = b[descEnd:]
+		}
+	}
+	return ""
+}
+
+// Symbol is one ELF symbol.
+type Symbol struct {
+	Name    string
+	Addr    uint64
+	Size    uint64
+	Section int
+}
+
+// Lookup finds the address of name+off. When several symbols share the
+// name (static functions of the same name in different files), the one
+// whose length matches size (the kernel prints the distance to the next
+// symbol, as kallsyms stores no sizes) is taken, as scripts/faddr2line
+// does; size 0 takes the only one or fails.
+func (f *File) Lookup(name string, off, size uint64) (uint64, error) {
+	cands := f.symbols(name)
+	if len(cands) == 0 {
+		return 0, fmt.Errorf("no symbol %s in %s", name, f.Path)
+	}
+	if len(cands) == 1 {
+		return cands[0].Addr + off, nil
+	}
+	var match []Symbol
+	for _, c := range cands {
+		if size == 0 || f.length(c) == size {
+			match = append(match, c)
+		}
+	}
+	if len(match) == 1 {
+		return match[0].Addr + off, nil
+	}
+	return 0, fmt.Errorf("symbol %s is ambiguous in %s: %d candidates of length %#x", name, f.Path, len(match), size)
+}
+
+// symbols scans the symbol table for name: functions and untyped text
+// symbols, at distinct addresses.
+func (f *File) symbols(name string) []Symbol {
+	st := f.ef.Section(".symtab")
+	strs := f.ef.Section(".strtab")
+	if st == nil || strs == nil {
+		return nil
+	}
+	tab, err1 := f.data(st)
+	str, err2 := f.data(strs)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	want := []byte(name)
+	var out []Symbol
+	seen := map[uint64]bool{}
+	for i := 24; i+24 <= len(tab); i += 24 {
+		e := tab[i : i+24]
+		typ := elf.ST_TYPE(e[4])
+		if typ != elf.STT_FUNC && typ != elf.STT_NOTYPE {
+			continue
+		}
+		n := binary.LittleEndian.Uint32(e)
+		if int(n)+len(want) >= len(str) || !bytes.Equal(str[n:int(n)+len(want)], want) || str[int(n)+len(want)] != 0 {
+			continue
+		}
+		shndx := int(binary.LittleEndian.Uint16(e[6:]))
+		if shndx == int(elf.SHN_UNDEF) {
+			continue
+		}
+		addr := binary.LittleEndian.Uint64(e[8:]) + f.bases[shndx]
+		if !seen[addr] {
+			seen[addr] = true
+			out = append(out, Symbol{Name: name, Addr: addr, Size: binary.LittleEndian.Uint64(e[16:]), Section: shndx})
+		}
+	}
+	return out
+}
+
+// length is the distance from s to the next symbol address, kallsyms'
+// notion of a symbol's size.
+func (f *File) length(s Symbol) uint64 {
+	if f.addrs == nil {
+		st, _ := f.data(f.ef.Section(".symtab"))
+		for i := 24; i+24 <= len(st); i += 24 {
+			e := st[i : i+24]
+			typ := elf.ST_TYPE(e[4])
+			shndx := int(binary.LittleEndian.Uint16(e[6:]))
+			if (typ == elf.STT_FUNC || typ == elf.STT_NOTYPE || typ == elf.STT_OBJECT) && shndx != int(elf.SHN_UNDEF) && shndx < int(elf.SHN_LORESERVE) {
+				f.addrs = append(f.addrs, binary.LittleEndian.Uint64(e[8:])+f.bases[shndx])
+			}
+		}
+		sort.Slice(f.addrs, func(i, j int) bool { return f.addrs[i] < f.addrs[j] })
+	}
+	i := sort.Search(len(f.addrs), func(i int) bool { return f.addrs[i] > s.Addr })
+	if i == len(f.addrs) {
+		return s.Size
+	}
+	return f.addrs[i] - s.Addr
+}
+
+// CompDir returns the first unit's DW_AT_comp_dir: the build directory,
+// the prefix to strip from file names.
+func (f *File) CompDir() string {
+	u, err := f.unit(0)
+	if err != nil {
+		return ""
+	}
+	s, _ := u.entry.Val(dwarf.AttrCompDir).(string)
+	return strings.TrimSuffix(s, "/")
+}
