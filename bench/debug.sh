@@ -31,6 +31,7 @@ printf 'shell date +%%s.%%N > %s\ndetach\n' "$stamp" >"$work/cmds.gdb"
 # program, and the wrapper /init.
 cat >"$work/wrapper" <<'SH'
 #!/bin/busybox sh
+/bin/busybox mkdir -p /dev /proc
 /bin/busybox mount -t devtmpfs devtmpfs /dev
 /bin/busybox mount -t proc proc /proc
 /usr/bin/gdbserver --attach /dev/ttyS1 $$ &
@@ -53,18 +54,20 @@ manual() {
   until grep -q "Remote debugging using /dev/ttyS1" "$log"; do sleep 0.01; done
   gdb -q -nx -batch -ex "set pagination off" -ex "set sysroot $work/stage" -ex "set remotetimeout 30" \
     -ex "target remote $sock" -ex "catch syscall execve" -ex continue -ex continue -ex delete \
-    -ex "break main" -ex continue -x "$work/cmds.gdb" >/dev/null 2>&1 || true
+    -ex "break main" -ex continue -x "$work/cmds.gdb" >"$work/gdb.out" 2>&1 || true
   wait $q || true
 }
 ours() {
-  rm -f "$stamp"
-  "$ik" debug init --init "$work/prog" --batch "$work/cmds.gdb" >/dev/null 2>&1 || true
+  "$ik" debug init --init "$work/prog" --batch "$work/cmds.gdb" >"$work/gdb.out" 2>&1 || true
 }
 for i in $(seq "$runs"); do
   for side in ours manual; do
+    rm -f "$stamp" "$work/gdb.out"
     start=$(date +%s.%N)
     $side
-    if [ -s "$stamp" ]; then
+    # The stamp counts only when gdb really stopped at main: a failed
+    # session still runs the batch file.
+    if [ -s "$stamp" ] && grep -q "Breakpoint 2, main" "$work/gdb.out"; then
       echo "$side $(awk -v s="$start" '{printf "%.3f", $1 - s}' "$stamp")" >>"$work/times"
     else
       echo "$side missed" >>"$work/times"

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -159,4 +160,25 @@ func run(ctx context.Context, dir, name string, args ...string) ([]byte, error) 
 		return nil, err
 	}
 	return out, nil
+}
+
+// Cached returns the kernels already in the cache under cacheDir, newest
+// first, without asking apt (which takes a second or more): for commands
+// that only need a kernel fetched before.
+func Cached(cacheDir string) []*Kernel {
+	dirs, _ := filepath.Glob(filepath.Join(cacheDir, "kernels", "*_*"))
+	var out []*Kernel
+	var times []int64
+	for _, d := range dirs {
+		pkg, version, _ := strings.Cut(filepath.Base(d), "_")
+		k, err := open(d, pkg, version)
+		if err != nil {
+			continue
+		}
+		st, _ := os.Stat(d)
+		out = append(out, k)
+		times = append(times, st.ModTime().UnixNano())
+	}
+	sort.SliceStable(out, func(i, j int) bool { return times[i] > times[j] })
+	return out
 }

@@ -86,7 +86,7 @@ func startGDBServer(gs, tty string) error {
 	// gdbserver attaches at once and holds PID 1 stopped until gdb
 	// connects and continues; this loop sees the tracer after that, or
 	// gdbserver's exit when it could not start.
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if traced() {
 			p.Release()
 			return nil

@@ -37,7 +37,7 @@ type File struct {
 	rel   bool
 	bases map[int]uint64 // section index -> synthetic base (modules)
 
-	aranges []arange
+	aranges []arange // parsed on first use
 	units   map[uint64]*unit
 	addrs   []uint64 // sorted symbol addresses, for symbol lengths
 }
@@ -98,9 +98,6 @@ func (f *File) load() error {
 		if f.secs[n], err = sec(n); err != nil {
 			return err
 		}
-	}
-	if b := f.secs[".debug_aranges"]; b != nil {
-		f.aranges = parseAranges(b)
 	}
 	return nil
 }

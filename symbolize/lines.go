@@ -78,7 +78,11 @@ func parseAranges(b []byte) []arange {
 // unit's ranges once.
 func (f *File) unitFor(pc uint64) (uint64, bool) {
 	if f.aranges == nil {
-		f.aranges = f.unitRanges()
+		if b := f.secs[".debug_aranges"]; b != nil {
+			f.aranges = parseAranges(b)
+		} else {
+			f.aranges = f.unitRanges()
+		}
 	}
 	i := sort.Search(len(f.aranges), func(i int) bool { return f.aranges[i].lo > pc }) - 1
 	// Ranges do not overlap in practice; look back a little in case.

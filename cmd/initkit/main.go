@@ -58,7 +58,7 @@ into exit codes a script can use.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersion(), newLs(), newExtract(), newDiff(), newCat(), newPack(), newKernel(), newBoot(), newBuild(), newExec(), newDebug())
+	root.AddCommand(newVersion(), newLs(), newExtract(), newDiff(), newCat(), newPack(), newKernel(), newBoot(), newBuild(), newExec(), newDebug(), newDecode())
 	return root
 }
 

@@ -1,0 +1,207 @@
+// Package decode annotates kernel crash logs with source lines: it finds
+// the reports (package oops), resolves every frame (package symbolize)
+// and writes the log back with each frame's file:line and inline chain,
+// as the kernel's scripts/decode_stacktrace.sh does, or as JSON.
+package decode
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/initkit/initkit/oops"
+	"github.com/initkit/initkit/symbolize"
+)
+
+// Options control the output.
+type Options struct {
+	StripPrefix string // removed from file names (default: the build directory)
+	Source      string // a source tree: print the lines around each frame
+	Context     int    // source lines before and after (default 2)
+}
+
+// Resolved is a report with its frames resolved.
+type Resolved struct {
+	oops.Report
+	Resolved []FrameResult `json:"frames"`
+	Warnings []string      `json:"warnings,omitempty"`
+}
+
+// FrameResult is one frame of the log and where it is in the source.
+type FrameResult struct {
+	oops.Frame
+	Source []symbolize.Frame `json:"source,omitempty"`
+	Error  string            `json:"error,omitempty"`
+}
+
+// Decoder resolves reports with a Resolver.
+type Decoder struct {
+	R    *symbolize.Resolver
+	Opts Options
+}
+
+// Reports parses log and resolves every frame of every report.
+func (d *Decoder) Reports(log []byte) ([]Resolved, error) {
+	reps, err := oops.Parse(bytes.NewReader(log))
+	if err != nil {
+		return nil, err
+	}
+	release := ""
+	out := make([]Resolved, 0, len(reps))
+	for _, rep := range reps {
+		res := Resolved{Report: rep}
+		if rep.Version != "" && d.R.Vmlinux != nil {
+			if release == "" {
+				release = d.R.Vmlinux.Release()
+			}
+			if release != "" && release != rep.Version {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("the log is from kernel %s but the vmlinux is %s: lines may be wrong", rep.Version, release))
+			}
+		}
+		frames := rep.Frames
+		if rep.RIP != nil && !ripInTrace(rep) {
+			frames = append([]oops.Frame{*rep.RIP}, frames...)
+		}
+		for _, f := range frames {
+			fr := FrameResult{Frame: f}
+			src, err := d.R.Frame(f.Func, f.Off, f.Len, f.Module, !f.IsRIP)
+			if err != nil {
+				fr.Error = err.Error()
+			} else {
+				fr.Source = d.strip(src)
+			}
+			res.Resolved = append(res.Resolved, fr)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func ripInTrace(r oops.Report) bool {
+	for _, f := range r.Frames {
+		if f.Line == r.RIP.Line {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Decoder) strip(fr []symbolize.Frame) []symbolize.Frame {
+	prefix := d.Opts.StripPrefix
+	if prefix == "" && d.R.Vmlinux != nil {
+		prefix = d.R.Vmlinux.CompDir()
+	}
+	out := make([]symbolize.Frame, len(fr))
+	for i, f := range fr {
+		if prefix != "" {
+			f.File = strings.TrimPrefix(strings.TrimPrefix(f.File, strings.TrimSuffix(prefix, "/")), "/")
+		}
+		out[i] = f
+	}
+	return out
+}
+
+// Annotate writes log with every frame line annotated, and returns the
+// reports it found.
+func (d *Decoder) Annotate(log []byte, w io.Writer) ([]Resolved, error) {
+	reps, err := d.Reports(log)
+	if err != nil {
+		return nil, err
+	}
+	byLine := map[int][]FrameResult{}
+	warnAt := map[int][]string{}
+	for _, r := range reps {
+		for _, f := range r.Resolved {
+			byLine[f.Line] = append(byLine[f.Line], f)
+		}
+		warnAt[r.Line] = r.Warnings
+	}
+	bw := bufio.NewWriter(w)
+	sc := bufio.NewScanner(bytes.NewReader(log))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimRight(sc.Text(), "\r")
+		for _, warn := range warnAt[n] {
+			fmt.Fprintf(bw, "initkit decode: warning: %s\n", warn)
+		}
+		fs, ok := byLine[n]
+		if !ok {
+			fmt.Fprintln(bw, line)
+			continue
+		}
+		fmt.Fprintf(bw, "%s%s\n", line, annotation(fs[0]))
+		d.source(bw, fs[0])
+	}
+	return reps, bw.Flush()
+}
+
+// annotation is what follows a frame: " file:line", and for an inlined
+// location the chain out to the symbol's own function.
+func annotation(f FrameResult) string {
+	if f.Error != "" {
+		return " (unresolved: " + f.Error + ")"
+	}
+	if len(f.Source) == 0 {
+		return ""
+	}
+	s := " " + loc(f.Source[0])
+	if len(f.Source) > 1 {
+		var chain []string
+		for i := 1; i < len(f.Source); i++ {
+			chain = append(chain, fmt.Sprintf("inlined into %s at %s", f.Source[i].Function, loc(f.Source[i])))
+		}
+		s += fmt.Sprintf(" [%s %s]", f.Source[0].Function, strings.Join(chain, ", "))
+	}
+	return s
+}
+
+func loc(f symbolize.Frame) string {
+	if f.File == "" {
+		return "??:0"
+	}
+	return fmt.Sprintf("%s:%d", f.File, f.Line)
+}
+
+// source prints the lines around the innermost location, like gdb's
+// list *(func+off).
+func (d *Decoder) source(w io.Writer, f FrameResult) {
+	if d.Opts.Source == "" || len(f.Source) == 0 || f.Source[0].File == "" {
+		return
+	}
+	b, err := os.ReadFile(filepath.Join(d.Opts.Source, f.Source[0].File))
+	if err != nil {
+		return
+	}
+	lines := strings.Split(string(b), "\n")
+	ctx := d.Opts.Context
+	if ctx == 0 {
+		ctx = 2
+	}
+	at := f.Source[0].Line
+	for i := at - ctx; i <= at+ctx; i++ {
+		if i < 1 || i > len(lines) {
+			continue
+		}
+		mark := " "
+		if i == at {
+			mark = ">"
+		}
+		fmt.Fprintf(w, "    %s %5d  %s\n", mark, i, lines[i-1])
+	}
+}
+
+// JSON writes the resolved reports as JSON.
+func JSON(w io.Writer, reps []Resolved) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(reps)
+}
+
+// Strip removes the build directory prefix from the frames' file names,
+// as the annotated output does.
+func Strip(d *Decoder, fr []symbolize.Frame) []symbolize.Frame { return d.strip(fr) }

@@ -1,0 +1,157 @@
+package oops
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func parseFile(t *testing.T, name string) []Report {
+	t.Helper()
+	f, err := os.Open("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rs, err := Parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+func funcs(fr []Frame) string {
+	var s []string
+	for _, f := range fr {
+		n := f.Func
+		if f.Unreliable {
+			n = "?" + n
+		}
+		if f.Module != "" {
+			n += "[" + f.Module + "]"
+		}
+		s = append(s, n)
+	}
+	return strings.Join(s, " ")
+}
+
+func TestKASAN(t *testing.T) {
+	rs := parseFile(t, "kasan.log")
+	if len(rs) != 1 {
+		t.Fatalf("%d reports", len(rs))
+	}
+	r := rs[0]
+	if r.Kind != "KASAN" || r.Line != 2 || r.Version != "6.1.0-56-cloud-amd64" || r.Tainted != "G           OE" {
+		t.Errorf("report %+v", r)
+	}
+	// The allocation stack after the trace is not part of the call trace.
+	want := "dump_stack_lvl print_report ?frob_write[frob] kasan_report frob_write[frob] vfs_write ksys_write do_syscall_64 entry_SYSCALL_64_after_hwframe"
+	if got := funcs(r.Frames); got != want {
+		t.Errorf("frames\n got %s\nwant %s", got, want)
+	}
+	if f := r.Frames[4]; f.Off != 0x5e || f.Len != 0x90 || f.Line != 13 {
+		t.Errorf("frame %+v", f)
+	}
+}
+
+func TestWarningFromSyslog(t *testing.T) {
+	rs := parseFile(t, "warning.log")
+	if len(rs) != 1 {
+		t.Fatalf("%d reports", len(rs))
+	}
+	r := rs[0]
+	if r.Kind != "WARNING" || r.RIP == nil || r.RIP.Func != "__alloc_pages" || r.RIP.Off != 0x2d6 || !r.RIP.IsRIP {
+		t.Errorf("report %+v rip %+v", r, r.RIP)
+	}
+	if r.CodeAt != 16 || r.Code[r.CodeAt] != 0x0f || r.Code[r.CodeAt+1] != 0x0b || len(r.Code) != 30 {
+		t.Errorf("code %x at %d", r.Code, r.CodeAt)
+	}
+	if r.Regs["RSP"] != "0018:ffffc90000a4fbd8" || r.Regs["RCX"] != "0000000000000000" || r.Regs["EFLAGS"] != "00010246" {
+		t.Errorf("regs %v", r.Regs)
+	}
+	if strings.Join(r.Modules, ",") != "virtio_blk,virtio_pci,virtio_ring,virtio" {
+		t.Errorf("modules %v", r.Modules)
+	}
+	if got := funcs(r.Frames); got != "?__warn __kmalloc_large_node __kmalloc" {
+		t.Errorf("frames %s", got)
+	}
+	if r.EndLine != 15 {
+		t.Errorf("end line %d", r.EndLine)
+	}
+}
+
+func TestSoftLockupWithANSIAndCallerIDs(t *testing.T) {
+	rs := parseFile(t, "softlockup.log")
+	if len(rs) != 1 || rs[0].Kind != "soft lockup" {
+		t.Fatalf("reports %+v", rs)
+	}
+	r := rs[0]
+	if r.RIP == nil || r.RIP.Module != "spin" || funcs(r.Frames) != "spin_init[spin] do_one_initcall" {
+		t.Errorf("rip %+v frames %s", r.RIP, funcs(r.Frames))
+	}
+	if r.Title != "watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [spin:412]" {
+		t.Errorf("title %q", r.Title)
+	}
+}
+
+func TestGPFWithKASLR(t *testing.T) {
+	rs := parseFile(t, "gpf.log")
+	if len(rs) != 1 || rs[0].Kind != "GPF" {
+		t.Fatalf("reports %+v", rs)
+	}
+	r := rs[0]
+	if r.Offset != 0x1c000000 || r.RIP.Func != "list_walker" || r.CodeAt != -1 {
+		t.Errorf("offset %#x rip %+v code at %d", r.Offset, r.RIP, r.CodeAt)
+	}
+	if got := funcs(r.Frames); got != "process_one_work worker_thread ?rescuer_thread kthread ret_from_fork" {
+		t.Errorf("frames %s", got)
+	}
+}
+
+// A BUG line followed by its Oops is one report; a paste cut off
+// mid-frame keeps what it has.
+func TestTruncatedOops(t *testing.T) {
+	rs := parseFile(t, "truncated.log")
+	if len(rs) != 1 {
+		t.Fatalf("%d reports: %+v", len(rs), rs)
+	}
+	r := rs[0]
+	if r.Kind != "BUG" || !strings.Contains(r.Title, "Oops: 0002") || r.RIP.Module != "crashme" || funcs(r.Frames) != "do_one_initcall" {
+		t.Errorf("report %+v frames %s", r, funcs(r.Frames))
+	}
+}
+
+func TestNoReport(t *testing.T) {
+	rs, err := Parse(strings.NewReader("[    0.000000] Linux version 6.1.0\n[    1.0] Run /init as init process\n"))
+	if err != nil || len(rs) != 0 {
+		t.Errorf("%v %v", rs, err)
+	}
+}
+
+func TestClean(t *testing.T) {
+	for in, want := range map[string]string{
+		"[    1.234567] x":                             "x",
+		"[    1.234567][    T1] x":                     "x",
+		"[    1.234567] [    C0] x":                    "x",
+		"<4>[    1.2] x\r":                             "x",
+		"Nov  2 05:01:02 host kernel: [ 1.0] x":        "x",
+		"2026-11-22T05:01:02.123+00:00 host kernel: x": "x",
+		"\x1b[1;31mx\x1b[0m":                           "x",
+		"[Sun Nov 22 05:01:02 2026] x":                 "x",
+		"  dump_stack_lvl+0x44/0x5c":                   "  dump_stack_lvl+0x44/0x5c",
+	} {
+		if got := Clean(in); got != want {
+			t.Errorf("Clean(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, n := range []string{"kasan.log", "warning.log", "gpf.log"} {
+		b, _ := os.ReadFile("testdata/" + n)
+		f.Add(string(b))
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		Parse(strings.NewReader(s))
+	})
+}
