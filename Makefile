@@ -5,7 +5,7 @@ GO := $(shell scripts/ensure-go.sh)
 # Debian packages the tests run for real: GNU cpio, QEMU (TCG), a static
 # busybox for the guest, the reference compressors, and the mkfs tools
 # and blkid that the superblock probes are checked against.
-TEST_DEBS := cpio qemu-system-x86 busybox-static zstd pigz xz-utils lz4 bzip2 gzip findutils apt dpkg gdbserver cryptsetup-bin libc-bin kmod e2fsprogs gdb gcc libc6-dev \
+TEST_DEBS := cpio qemu-system-x86 busybox-static zstd pigz xz-utils lz4 bzip2 gzip findutils apt dpkg gdbserver cryptsetup-bin libc-bin kmod e2fsprogs gdb gcc libc6-dev llvm elfutils binutils \
 	xfsprogs btrfs-progs dosfstools squashfs-tools fdisk util-linux
 BENCH_DEBS := hyperfine python3
 # A count, not a duration: a duration ends in a deadline that can fail a
@@ -29,6 +29,8 @@ deps:
 # DWARF vmlinux of its -dbg package for the kernel debugging tests.
 kernel: build
 	bin/initkit kernel fetch --debug-info
+	@# The decode tests build a module that faults, against these headers.
+	@scripts/deps.sh make linux-headers-$$(bin/initkit kernel fetch | awk '/^release:/ {print $$2}')
 
 test: deps kernel
 	$(GO) vet ./...

@@ -20,7 +20,7 @@ import (
 
 // Options control the output.
 type Options struct {
-	StripPrefix string // removed from file names (default: the build directory)
+	StripPrefix string // removed from file names, beyond the build directory (always removed)
 	Source      string // a source tree: print the lines around each frame
 	Context     int    // source lines before and after (default 2)
 }
@@ -92,10 +92,7 @@ func ripInTrace(r oops.Report) bool {
 }
 
 func (d *Decoder) strip(fr []symbolize.Frame) []symbolize.Frame {
-	prefix := d.Opts.StripPrefix
-	if prefix == "" && d.R.Vmlinux != nil {
-		prefix = d.R.Vmlinux.CompDir()
-	}
+	prefix := d.Opts.StripPrefix // the build directory is already stripped
 	out := make([]symbolize.Frame, len(fr))
 	for i, f := range fr {
 		if prefix != "" {

@@ -214,23 +214,37 @@ type Symbol struct {
 // symbol, as kallsyms stores no sizes) is taken, as scripts/faddr2line
 // does; size 0 takes the only one or fails.
 func (f *File) Lookup(name string, off, size uint64) (uint64, error) {
+	addrs, err := f.LookupAll(name, off, size)
+	if err != nil {
+		return 0, err
+	}
+	if len(addrs) > 1 {
+		return 0, fmt.Errorf("symbol %s is ambiguous in %s: %d candidates of length %#x", name, f.Path, len(addrs), size)
+	}
+	return addrs[0], nil
+}
+
+// LookupAll is Lookup returning every candidate that fits: a static
+// inline function emitted out of line in several units appears once per
+// unit, often with the same length.
+func (f *File) LookupAll(name string, off, size uint64) ([]uint64, error) {
 	cands := f.symbols(name)
 	if len(cands) == 0 {
-		return 0, fmt.Errorf("no symbol %s in %s", name, f.Path)
+		return nil, fmt.Errorf("no symbol %s in %s", name, f.Path)
 	}
 	if len(cands) == 1 {
-		return cands[0].Addr + off, nil
+		return []uint64{cands[0].Addr + off}, nil
 	}
-	var match []Symbol
+	var out []uint64
 	for _, c := range cands {
 		if size == 0 || f.length(c) == size {
-			match = append(match, c)
+			out = append(out, c.Addr+off)
 		}
 	}
-	if len(match) == 1 {
-		return match[0].Addr + off, nil
+	if len(out) == 0 {
+		return nil, fmt.Errorf("symbol %s: none of its %d definitions in %s has length %#x", name, len(cands), f.Path, size)
 	}
-	return 0, fmt.Errorf("symbol %s is ambiguous in %s: %d candidates of length %#x", name, f.Path, len(match), size)
+	return out, nil
 }
 
 // symbols scans the symbol table for name: functions and untyped text

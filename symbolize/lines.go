@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strings"
 )
 
 // Frame is one source location of an address: the innermost function
@@ -215,7 +216,7 @@ func (f *File) PC(pc uint64, fallback string) ([]Frame, error) {
 	}
 	if len(chain) == 0 {
 		fr[0].Function = fallback
-		return fr, nil
+		return u.relative(fr), nil
 	}
 	// chain is outermost first; frame k is chain[len-1-k], located at the
 	// call site recorded in the scope inlined into it.
@@ -231,7 +232,29 @@ func (f *File) PC(pc uint64, fallback string) ([]Frame, error) {
 		callCol, _ := chain[k].Val(dwarf.AttrCallColumn).(int64)
 		fr = append(fr, Frame{File: u.file(callFile), Line: int(callLine), Column: int(callCol)})
 	}
-	return fr, nil
+	// The outermost frame is named as the symbol table names the code,
+	// as llvm-symbolizer does: a GCC clone (do_exit.cold, foo.isra.0) is
+	// a part of its function's DIE but a symbol of its own, the name the
+	// log shows.
+	if fallback != "" {
+		fr[len(fr)-1].Function = fallback
+	}
+	return u.relative(fr), nil
+}
+
+// relative makes file names under the unit's build directory
+// (DW_AT_comp_dir) relative to it: "init/main.c", not the build host's
+// absolute path.
+func (u *unit) relative(fr []Frame) []Frame {
+	dir, _ := u.entry.Val(dwarf.AttrCompDir).(string)
+	if dir == "" {
+		return fr
+	}
+	dir = path.Clean(dir) + "/"
+	for i := range fr {
+		fr[i].File = strings.TrimPrefix(fr[i].File, dir)
+	}
+	return fr
 }
 
 // scopes returns the subprogram containing pc and the inlined

@@ -40,19 +40,38 @@ func (r *Resolver) Frame(name string, off, size uint64, module string, returnAdd
 	if f == nil {
 		return nil, fmt.Errorf("no vmlinux")
 	}
-	addr, err := f.Lookup(name, off, size)
+	addrs, err := f.LookupAll(name, off, size)
 	if err != nil {
 		return nil, err
 	}
-	if returnAddr && off > 0 {
-		addr--
-	}
-	fr, err := f.PC(addr, name)
-	if err != nil {
-		return nil, err
+	var fr []Frame
+	for i, addr := range addrs {
+		if returnAddr && off > 0 {
+			addr--
+		}
+		got, err := f.PC(addr, name)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 && !sameFrames(fr, got) {
+			return nil, fmt.Errorf("symbol %s is ambiguous: %d definitions of length %#x resolve to different lines", name, len(addrs), size)
+		}
+		fr = got
 	}
 	r.Index.put(key, fr)
 	return fr, nil
+}
+
+func sameFrames(a, b []Frame) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Addr resolves an address of the vmlinux.
