@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -78,15 +79,19 @@ func TestBootExitCodes(t *testing.T) {
 		code    int
 		log     string
 		args    []string
+		stderr  string // a regexp the verdict must match
 	}{
-		{"poweroff", `echo "boot-ok:$((40+2))"`, "120s", 0, "boot-ok:42", nil},
-		{"init exits", `echo "leaving"; exit 7`, "120s", 3, "Attempted to kill init! exitcode=0x00000700", nil},
-		{"hang", `echo "hanging"; sleep 1000`, "10s", 4, "hanging", nil},
+		{"poweroff", `echo "boot-ok:$((40+2))"`, "120s", 0, "boot-ok:42", nil, ""},
+		{"init exits", `echo "leaving"; exit 7`, "120s", 3, "Attempted to kill init! exitcode=0x00000700", nil, ""},
+		{"hang", `echo "hanging"; sleep 1000`, "10s", 4, "hanging", nil, ""},
 		// The guest never powers off: meeting the expectations must end the
 		// run (QMP quit), long before the timeout.
-		{"expect met", `echo "step:$((1+1))"; echo "step:$((1+2))"; sleep 1000`, "100s", 0, "step:3", []string{"--expect", "step:2", "--expect", "step:3"}},
-		{"expect out of order", `echo "step:$((1+2))"; echo "step:$((1+1))"`, "120s", 1, "step:2", []string{"--expect", "step:3", "--expect", "step:2x"}},
-		{"fail matched", `echo "FAIL:$((1+1))"; sleep 1000`, "100s", 1, "FAIL:2", []string{"--fail", "FAIL:[0-9]"}},
+		{"expect met", `echo "step:$((1+1))"; echo "step:$((1+2))"; sleep 1000`, "100s", 0, "step:3", []string{"--expect", "step:2", "--expect", "step:3"}, ""},
+		{"expect out of order", `echo "step:$((1+2))"; echo "step:$((1+1))"`, "120s", 1, "step:2", []string{"--expect", "step:3", "--expect", "step:2x"}, ""},
+		{"fail matched", `echo "FAIL:$((1+1))"; sleep 1000`, "100s", 1, "FAIL:2", []string{"--fail", "FAIL:[0-9]"}, ""},
+		// With --vmlinux the crash block comes decoded.
+		{"crash decoded", `echo c > /proc/sysrq-trigger`, "120s", 3, "sysrq triggered crash", []string{"--vmlinux", DebugVmlinux(t)},
+			`(?m) panic\+0x[0-9a-f]+/0x[0-9a-f]+ kernel/panic\.c:[0-9]+$`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -111,6 +116,9 @@ func TestBootExitCodes(t *testing.T) {
 			}
 			if c.code == 3 && !strings.Contains(stderr.String(), "Call Trace:") {
 				t.Errorf("the verdict does not show the crash block:\n%s", stderr.String())
+			}
+			if c.stderr != "" && !regexp.MustCompile(c.stderr).MatchString(stderr.String()) {
+				t.Errorf("the verdict does not match %s:\n%s", c.stderr, stderr.String())
 			}
 			if c.code == 4 && time.Since(start) > 15*time.Second {
 				t.Errorf("timeout of 10s took %v", time.Since(start))

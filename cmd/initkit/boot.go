@@ -19,6 +19,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/initkit/initkit/build"
+	"github.com/initkit/initkit/decode"
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/internal/shell"
 	"github.com/initkit/initkit/kernel"
@@ -45,6 +46,8 @@ type bootFlags struct {
 	gdb          int
 	spec         string
 	adds         []string
+	vmlinux      string
+	modules      []string
 }
 
 func newBoot() *cobra.Command {
@@ -92,6 +95,8 @@ initkit kernel fetch cached.`,
 	f.DurationVar(&b.timeout, "timeout", 0, "stop the guest after this long (0: no limit)")
 	f.StringVar(&b.logPath, "log", "", "save the console to `FILE` (default: console.log in a new run directory under the cache)")
 	f.BoolVar(&b.dryRun, "dry-run", false, "print the QEMU command instead of running it")
+	f.StringVar(&b.vmlinux, "vmlinux", "", "decode a crash with this vmlinux's DWARF: source lines and inline frames (see initkit decode)")
+	f.StringArrayVar(&b.modules, "modules", nil, "with --vmlinux, `DIR` to find NAME.ko in for module frames (repeatable)")
 	return cmd
 }
 
@@ -247,7 +252,7 @@ func boot(cmd *cobra.Command, b *bootFlags, expect, fail []*regexp.Regexp) error
 	}
 	switch {
 	case console.Crash() != "":
-		fmt.Fprintln(cmd.ErrOrStderr(), crashBlock(console.Log(), console.Crash()))
+		fmt.Fprintln(cmd.ErrOrStderr(), decodeBlock(cmd.ErrOrStderr(), b, crashBlock(console.Log(), console.Crash())))
 		return verdict(exitCrash, "kernel crash: %s", strings.TrimSpace(console.Crash()))
 	case console.Failed() != "":
 		return verdict(exitExpect, "--fail matched: %s", strings.TrimSpace(console.Failed()))
@@ -327,6 +332,28 @@ func bootTableKernel() string {
 		return ""
 	}
 	return doc.Boot.Kernel
+}
+
+// decodeBlock annotates the crash block with source lines when --vmlinux
+// is given; when it cannot, it says why and returns the block as it is.
+func decodeBlock(stderr io.Writer, b *bootFlags, block string) string {
+	if b.vmlinux == "" {
+		return block
+	}
+	res, closeAll, err := openResolver(b.vmlinux, b.modules, true)
+	if err != nil {
+		fmt.Fprintf(stderr, "initkit boot: cannot decode the crash: %v\n", err)
+		return block
+	}
+	defer closeAll()
+	var out strings.Builder
+	dec := &decode.Decoder{R: res}
+	if _, err := dec.Annotate([]byte(block), &out); err != nil {
+		fmt.Fprintf(stderr, "initkit boot: cannot decode the crash: %v\n", err)
+		return block
+	}
+	res.Index.Save()
+	return strings.TrimRight(out.String(), "\n")
 }
 
 // crashBlock returns the crash report from its first line: up to the end
