@@ -51,6 +51,16 @@ func (d *Decoder) Reports(log []byte) ([]Resolved, error) {
 	if err != nil {
 		return nil, err
 	}
+	names := map[string][]string{}
+	for _, rep := range reps {
+		for _, f := range rep.Frames {
+			names[f.Module] = append(names[f.Module], f.Func)
+		}
+		if rep.RIP != nil {
+			names[rep.RIP.Module] = append(names[rep.RIP.Module], rep.RIP.Func)
+		}
+	}
+	d.R.Preload(names)
 	release := ""
 	out := make([]Resolved, 0, len(reps))
 	for _, rep := range reps {

@@ -38,6 +38,7 @@ type File struct {
 	bases map[int]uint64 // section index -> synthetic base (modules)
 
 	aranges []arange // parsed on first use
+	syms    map[string][]Symbol
 	units   map[uint64]*unit
 	addrs   []uint64 // sorted symbol addresses, for symbol lengths
 }
@@ -247,43 +248,83 @@ func (f *File) LookupAll(name string, off, size uint64) ([]uint64, error) {
 	return out, nil
 }
 
-// symbols scans the symbol table for name: functions and untyped text
-// symbols, at distinct addresses.
+// Preload finds the symbols of all names in one pass over the symbol
+// table (a vmlinux has 119,000 entries: one pass per frame would cost
+// more than the DWARF lookups).
+func (f *File) Preload(names []string) {
+	want := map[string]bool{}
+	for _, n := range names {
+		if _, done := f.syms[n]; !done {
+			want[n] = true
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
+	if f.syms == nil {
+		f.syms = map[string][]Symbol{}
+	}
+	for n := range want {
+		f.syms[n] = nil
+	}
+	f.scan(func(name []byte) bool { return want[string(name)] }, func(s Symbol) {
+		f.syms[s.Name] = append(f.syms[s.Name], s)
+	})
+}
+
+// symbols returns name's functions and untyped text symbols, at distinct
+// addresses.
 func (f *File) symbols(name string) []Symbol {
+	if s, ok := f.syms[name]; ok {
+		return s
+	}
+	f.Preload([]string{name})
+	return f.syms[name]
+}
+
+// scan calls found for each function or untyped symbol whose name match
+// accepts, once per address.
+func (f *File) scan(match func([]byte) bool, found func(Symbol)) {
 	st := f.ef.Section(".symtab")
 	strs := f.ef.Section(".strtab")
 	if st == nil || strs == nil {
-		return nil
+		return
 	}
 	tab, err1 := f.data(st)
 	str, err2 := f.data(strs)
 	if err1 != nil || err2 != nil {
-		return nil
+		return
 	}
-	want := []byte(name)
-	var out []Symbol
-	seen := map[uint64]bool{}
+	type key struct {
+		name string
+		addr uint64
+	}
+	seen := map[key]bool{}
 	for i := 24; i+24 <= len(tab); i += 24 {
 		e := tab[i : i+24]
 		typ := elf.ST_TYPE(e[4])
 		if typ != elf.STT_FUNC && typ != elf.STT_NOTYPE {
 			continue
 		}
-		n := binary.LittleEndian.Uint32(e)
-		if int(n)+len(want) >= len(str) || !bytes.Equal(str[n:int(n)+len(want)], want) || str[int(n)+len(want)] != 0 {
+		n := int(binary.LittleEndian.Uint32(e))
+		if n >= len(str) {
+			continue
+		}
+		end := bytes.IndexByte(str[n:], 0)
+		if end < 0 || !match(str[n:n+end]) {
 			continue
 		}
 		shndx := int(binary.LittleEndian.Uint16(e[6:]))
 		if shndx == int(elf.SHN_UNDEF) {
 			continue
 		}
-		addr := binary.LittleEndian.Uint64(e[8:]) + f.bases[shndx]
-		if !seen[addr] {
-			seen[addr] = true
-			out = append(out, Symbol{Name: name, Addr: addr, Size: binary.LittleEndian.Uint64(e[16:]), Section: shndx})
+		s := Symbol{Name: string(str[n : n+end]), Addr: binary.LittleEndian.Uint64(e[8:]) + f.bases[shndx],
+			Size: binary.LittleEndian.Uint64(e[16:]), Section: shndx}
+		if k := (key{s.Name, s.Addr}); !seen[k] {
+			seen[k] = true
+			found(s)
 		}
 	}
-	return out
 }
 
 // length is the distance from s to the next symbol address, kallsyms'

@@ -74,6 +74,23 @@ func sameFrames(a, b []Frame) bool {
 	return true
 }
 
+// Preload looks up the symbols of frames about to be resolved in one pass
+// per file. names maps a module ("" for the vmlinux) to symbol names.
+func (r *Resolver) Preload(names map[string][]string) {
+	for mod, ns := range names {
+		f := r.Vmlinux
+		if mod != "" {
+			var err error
+			if f, err = r.module(mod); err != nil {
+				continue // the frames will report it
+			}
+		}
+		if f != nil {
+			f.Preload(ns)
+		}
+	}
+}
+
 // Addr resolves an address of the vmlinux.
 func (r *Resolver) Addr(addr uint64) ([]Frame, error) {
 	return r.Vmlinux.PC(addr, "")

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -52,6 +53,9 @@ build-id, so that decoding the same crash again reads no DWARF.`,
 var symbolArg = regexp.MustCompile(`^([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)(?:/0x([0-9a-f]+))?$`)
 
 func runDecode(cmd *cobra.Command, d *decodeFlags, args []string) error {
+	// A decode allocates a few tens of MB of short-lived DIEs and rows:
+	// collecting less often is worth more than the memory it keeps.
+	debug.SetGCPercent(400)
 	res, closeAll, err := openResolver(d.vmlinux, d.modules, !d.noIndex)
 	if err != nil {
 		return err
