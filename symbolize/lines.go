@@ -67,6 +67,9 @@ func parseAranges(b []byte) []arange {
 			if lo == 0 && n == 0 {
 				break
 			}
+			if lo+n < lo {
+				continue // a corrupt length that wraps around
+			}
 			out = append(out, arange{lo, lo + n, cu})
 		}
 	}

@@ -200,6 +200,27 @@ func decodeCLI(t *testing.T, vmlinux, ko string, logs map[string]string) {
 		t.Fatalf("decode --json: %v\n%s", err, stderr)
 	}
 	mustMatch(t, out, `"Module": "crashme"`, `"file": "[^"]*crashme\.c"`)
+	// One-shot: a symbol on the command line, at its exact address, as
+	// llvm-symbolizer reports it.
+	out, _, err = run("kernel_init+0x77")
+	if err != nil {
+		t.Fatalf("one-shot: %v", err)
+	}
+	want := llvmSymbolize(t, vmlinux, nmAddr(t, vmlinux, "kernel_init", 0)+0x77)
+	mustMatch(t, out, regexp.QuoteMeta(fmt.Sprintf("%s at ", want[len(want)-1].fn))+`\S*init/main\.c:`+fmt.Sprint(want[len(want)-1].line))
+	// --source prints the lines around each frame.
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(filepath.Join(src, "kernel"), 0o755)
+	var text strings.Builder
+	for i := 1; i <= 2000; i++ {
+		fmt.Fprintf(&text, "source line %d\n", i)
+	}
+	os.WriteFile(filepath.Join(src, "kernel", "panic.c"), []byte(text.String()), 0o644)
+	out, _, err = run("--source", src, sysrq)
+	if err != nil {
+		t.Fatalf("--source: %v", err)
+	}
+	mustMatch(t, out, `(?m) panic\+0x[0-9a-f]+/0x[0-9a-f]+ kernel/panic\.c:([0-9]+)\n +(?: [0-9]+  source line [0-9]+\n +)*> +[0-9]+  source line [0-9]+\n`)
 	// A log without a report: exit 0, said on stderr.
 	if _, stderr, err := run(write("quiet.log", "[    0.0] Linux version 6.1\nhello\n")); err != nil || !strings.Contains(stderr, "no crash report in") {
 		t.Errorf("no report: %v %q", err, stderr)

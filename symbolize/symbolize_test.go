@@ -1,0 +1,168 @@
+package symbolize
+
+import (
+	"debug/elf"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// build compiles testdata/prog.c with gcc -O2 and the given debug flags.
+func build(t *testing.T, flags ...string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "prog")
+	args := append([]string{"-O2", "-o", out, "testdata/prog.c"}, flags...)
+	if b, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+		t.Fatalf("gcc %v: %v\n%s", flags, err, b)
+	}
+	return out
+}
+
+type ref struct {
+	fn, file string
+	line     int
+}
+
+// llvm asks one llvm-symbolizer process about every address, inline
+// frames included.
+func llvm(t *testing.T, obj string, addrs []uint64) [][]ref {
+	var in strings.Builder
+	for _, a := range addrs {
+		fmt.Fprintf(&in, "%#x\n", a)
+	}
+	cmd := exec.Command("llvm-symbolizer", "--obj="+obj, "--inlining")
+	cmd.Stdin = strings.NewReader(in.String())
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("llvm-symbolizer: %v", err)
+	}
+	var all [][]ref
+	for _, block := range strings.Split(strings.TrimSpace(string(out)), "\n\n") {
+		lines := strings.Split(block, "\n")
+		var r []ref
+		for i := 0; i+1 < len(lines); i += 2 {
+			parts := strings.Split(lines[i+1], ":")
+			var l int
+			fmt.Sscan(parts[1], &l)
+			r = append(r, ref{lines[i], parts[0], l})
+		}
+		all = append(all, r)
+	}
+	if len(all) != len(addrs) {
+		t.Fatalf("llvm-symbolizer answered %d of %d addresses", len(all), len(addrs))
+	}
+	return all
+}
+
+// TestMatchesLLVM: every instruction address of compute and main, in
+// builds at DWARF 4 and 5, with zlib-compressed debug sections and
+// without, resolves as llvm-symbolizer resolves it, inline chains and
+// all.
+func TestMatchesLLVM(t *testing.T) {
+	for _, flags := range [][]string{{"-gdwarf-4"}, {"-gdwarf-5"}, {"-gdwarf-5", "-gz=zlib"}, {"-gdwarf-4", "-gz=zlib"}} {
+		t.Run(strings.Join(flags, " "), func(t *testing.T) {
+			prog := build(t, flags...)
+			f, err := Open(prog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			type at struct {
+				name string
+				off  uint64
+			}
+			var where []at
+			var addrs []uint64
+			for _, name := range []string{"compute", "main"} {
+				sym := f.symbols(name)
+				if len(sym) != 1 {
+					t.Fatalf("%s: %d symbols", name, len(sym))
+				}
+				for off := uint64(0); off < sym[0].Size; off++ {
+					addr, err := f.Lookup(name, off, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					where = append(where, at{name, off})
+					addrs = append(addrs, addr)
+				}
+			}
+			wants := llvm(t, prog, addrs)
+			inlined := 0
+			for k, addr := range addrs {
+				name, off, want := where[k].name, where[k].off, wants[k]
+				got, err := f.PC(addr, "")
+				if err != nil {
+					t.Fatalf("%s+%#x: %v", name, off, err)
+				}
+				if len(got) != len(want) {
+					t.Fatalf("%s+%#x: %d frames %+v, llvm-symbolizer %+v", name, off, len(got), got, want)
+				}
+				for i := range got {
+					if got[i].Function != want[i].fn || got[i].Line != want[i].line || filepath.Base(got[i].File) != filepath.Base(want[i].file) {
+						t.Fatalf("%s+%#x frame %d: %+v, llvm-symbolizer %+v", name, off, i, got[i], want[i])
+					}
+				}
+				if len(got) > 1 {
+					inlined++
+				}
+			}
+			if inlined == 0 {
+				t.Error("no inlined frames: the test program does not test inline chains")
+			}
+			if strings.Contains(strings.Join(flags, " "), "-gz") && !compressed(t, prog) {
+				t.Error("the build has no compressed debug sections")
+			}
+		})
+	}
+}
+
+func compressed(t *testing.T, prog string) bool {
+	ef, err := elf.Open(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ef.Close()
+	s := ef.Section(".debug_info")
+	return s != nil && s.Flags&elf.SHF_COMPRESSED != 0
+}
+
+func TestNoDWARF(t *testing.T) {
+	prog := build(t, "-g0")
+	if _, err := Open(prog); err == nil || !strings.Contains(err.Error(), ErrNoDWARF.Error()) {
+		t.Errorf("Open without DWARF: %v", err)
+	}
+}
+
+func TestIndexKeyedByBuildID(t *testing.T) {
+	dir := t.TempDir()
+	ix, _ := OpenIndex(dir, "aaaa")
+	ix.put("k", []Frame{{Function: "f", File: "a.c", Line: 3}})
+	if err := ix.Save(); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := OpenIndex(dir, "aaaa")
+	if fr, ok := again.get("k"); !ok || fr[0].Line != 3 {
+		t.Errorf("reloaded index: %v %v", fr, ok)
+	}
+	other, _ := OpenIndex(dir, "bbbb")
+	if _, ok := other.get("k"); ok {
+		t.Error("an index answered for another build-id")
+	}
+	if _, err := OpenIndex(dir, ""); err == nil {
+		t.Error("an index without a build-id")
+	}
+}
+
+func FuzzAranges(f *testing.F) {
+	f.Add([]byte{0x1c, 0, 0, 0, 2, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, a := range parseAranges(b) {
+			if a.hi < a.lo {
+				t.Fatalf("range %#x-%#x", a.lo, a.hi)
+			}
+		}
+	})
+}
