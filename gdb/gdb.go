@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -113,8 +115,16 @@ func BatchLines(file string) ([]string, error) {
 // DetachRace reports whether gdb's output ends in the one benign failure
 // of a scripted session: the guest powered off right after a detach, and
 // the serial port's last bytes (gdbserver's reply to the detach) were
-// never sent, as a UART is not drained at power-off.
-func DetachRace(output string) bool {
-	i := strings.LastIndex(output, "Detaching from process")
-	return i >= 0 && strings.Contains(output[i:], "Remote connection closed")
+// never sent, as a UART is not drained at power-off. gdb then fails the
+// script's detach line with "Remote connection closed".
+func DetachRace(output, script string) bool {
+	m := detachErr.FindAllStringSubmatch(output, -1)
+	if m == nil {
+		return false
+	}
+	n, _ := strconv.Atoi(m[len(m)-1][1])
+	lines := strings.Split(script, "\n")
+	return n >= 1 && n <= len(lines) && strings.TrimSpace(lines[n-1]) == "detach"
 }
+
+var detachErr = regexp.MustCompile(`:(\d+): Error in sourced command file:\s*\nRemote connection closed`)

@@ -399,7 +399,7 @@ func (s *debugSession) run(script string, ready func() bool) error {
 	var tail tailBuffer
 	g.Stdin, g.Stdout, g.Stderr = os.Stdin, io.MultiWriter(out, &tail), io.MultiWriter(s.cmd.ErrOrStderr(), &tail)
 	gdbErr := g.Run()
-	if gdbErr != nil && s.d.batch != "" && gdb.DetachRace(tail.String()) {
+	if gdbErr != nil && s.d.batch != "" && gdb.DetachRace(tail.String(), script) {
 		fmt.Fprintln(s.cmd.ErrOrStderr(), "initkit debug: the guest powered off as gdb detached (its reply was lost on the serial line): the detach went through")
 		gdbErr = nil
 	}

@@ -1,0 +1,33 @@
+package gdb
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestInitScript(t *testing.T) {
+	s := InitSession{Sysroot: "/stage", Target: "/tmp/s.sock", Break: "main", Extra: []string{"bt", "detach"}}.Script()
+	want := "set pagination off\nset confirm off\nset sysroot /stage\nset remotetimeout 30\ntarget remote /tmp/s.sock\n" +
+		"catch syscall execve\ncontinue\ncontinue\ndelete\nbreak main\ncontinue\nbt\ndetach\n"
+	if s != want {
+		t.Errorf("script:\n%s\nwant:\n%s", s, want)
+	}
+	if strings.Contains(InitSession{Target: "x"}.Script(), "break") {
+		t.Error("a break without Break")
+	}
+}
+
+func TestDetachRace(t *testing.T) {
+	script := "target remote x\nnext\ndetach\n"
+	lost := "$1 = 42\n/tmp/d/session.gdb:3: Error in sourced command file:\nRemote connection closed\n"
+	if !DetachRace(lost, script) {
+		t.Error("a lost detach reply not recognized")
+	}
+	// The same error on another command is a real failure.
+	if DetachRace(strings.Replace(lost, ":3:", ":2:", 1), script) {
+		t.Error("a connection lost during next taken for the detach race")
+	}
+	if DetachRace("Remote connection closed\n", script) {
+		t.Error("an error without a script line taken for the detach race")
+	}
+}
