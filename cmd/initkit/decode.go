@@ -42,7 +42,7 @@ build-id, so that decoding the same crash again reads no DWARF.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&d.vmlinux, "vmlinux", "", "vmlinux with DWARF (default: the fetched kernel's, from initkit kernel fetch --debug-info)")
-	f.StringArrayVar(&d.modules, "modules", nil, "`DIR` to find NAME.ko in for module frames (repeatable)")
+	f.StringArrayVar(&d.modules, "modules", nil, "`DIR` to find NAME.ko in for module frames (repeatable; default /usr/lib/debug/lib/modules/RELEASE and /lib/modules/RELEASE)")
 	f.StringVar(&d.source, "source", "", "kernel source `DIR`: print the lines around each frame")
 	f.StringVar(&d.strip, "strip-prefix", "", "remove `PREFIX` from file names (default: the build directory, from DW_AT_comp_dir)")
 	f.BoolVar(&d.json, "json", false, "print the reports and their frames as JSON")
@@ -122,6 +122,9 @@ func openResolver(vmlinux string, modules []string, index bool) (*symbolize.Reso
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(modules) == 0 {
+		modules = defaultModuleDirs(f.Release())
+	}
 	res := &symbolize.Resolver{Vmlinux: f, ModulesDirs: modules}
 	if index {
 		if dir, err := kernel.CacheDir(); err == nil {
@@ -173,4 +176,19 @@ func cachedVmlinux() (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no --vmlinux given and none in the cache: give --vmlinux, or run initkit kernel fetch --debug-info")
+}
+
+// defaultModuleDirs are where a distribution keeps the modules of
+// release, their debug copies first.
+func defaultModuleDirs(release string) []string {
+	if release == "" {
+		return nil
+	}
+	var dirs []string
+	for _, d := range []string{"/usr/lib/debug/lib/modules/" + release, "/lib/modules/" + release} {
+		if _, err := os.Stat(d); err == nil {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
 }
