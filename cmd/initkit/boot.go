@@ -188,6 +188,11 @@ func defaultKernel(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// The kernel initkit kernel fetch cached, read without asking apt
+	// (a second or more per run); fetched only when there is none.
+	if ks := kernel.Cached(dir); len(ks) > 0 {
+		return ks[0].Image, nil
+	}
 	k, err := kernel.Fetch(ctx, dir, "")
 	if err != nil {
 		return "", fmt.Errorf("no --kernel given and none could be fetched: %w", err)

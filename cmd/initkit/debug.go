@@ -311,8 +311,10 @@ func debugKernel(cmd *cobra.Command, d *debugFlags) error {
 	defer cleanup()
 	vmlinux := d.vmlinux
 	if vmlinux == "" {
-		if vmlinux, err = fetchedVmlinux(s.ctx); err != nil {
-			return err
+		if vmlinux, err = cachedVmlinux(); err != nil {
+			if vmlinux, err = fetchedVmlinux(s.ctx); err != nil {
+				return err
+			}
 		}
 	}
 	port, err := freePort()
