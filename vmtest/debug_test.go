@@ -89,7 +89,10 @@ func TestDebugInitPrint(t *testing.T) {
 	}
 	go io.Copy(io.Discard, stderr)
 	out, err := exec.Command("gdb", append(append([]string{"-batch"}, gdbArgs...), "-ex", "info line *$pc", "-ex", "detach")...).CombinedOutput()
-	if err != nil {
+	// The guest powers off as soon as it is detached, and the serial line
+	// may lose gdbserver's reply to the detach: gdb then fails its last
+	// command, the detach, with this. Anything else is a failure.
+	if err != nil && !strings.HasSuffix(strings.TrimSpace(string(out)), "Remote connection closed") {
 		t.Fatalf("gdb: %v\n%s", err, out)
 	}
 	mustMatch(t, string(out), `hit Breakpoint 2, main \(\) at \S*prog\.c:9`, `Line 9 of "\S*prog\.c"`)
