@@ -498,7 +498,8 @@ func (s *Spec) initBinary() (string, error) {
 				return "", fmt.Errorf("initkit-init %s is dynamically linked: build it with CGO_ENABLED=0", c)
 			}
 		}
-		return c, nil
+		// The program itself goes into the image, not a link to it.
+		return filepath.EvalSymlinks(c)
 	}
 	return "", fmt.Errorf(`init = "initkit" needs the initkit-init program: build it (make build puts it beside initkit, or ` +
 		`CGO_ENABLED=0 go install github.com/initkit/initkit/cmd/initkit-init@latest), set INITKIT_INIT, or use init = "shell"`)

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path"
@@ -199,8 +198,4 @@ func (m *modules) coldplug() {
 			}
 		}
 	}
-}
-
-func (m *modules) String() string {
-	return fmt.Sprintf("%d modules, %d aliases", len(m.paths), len(m.aliases))
 }

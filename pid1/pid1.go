@@ -29,15 +29,15 @@ const NewRoot = "/newroot"
 
 // initProc is the state of one run of the init.
 type initProc struct {
-	start  time.Time
-	out    io.Writer
-	cmd    Cmdline
-	mods   *modules
-	devs   *blockDevs
-	events <-chan uevent
-	stages []stageTime
-	tried  []string
-	root   *blockDev
+	start   time.Time
+	out     io.Writer
+	cmd     Cmdline
+	mods    *modules
+	devs    *blockDevs
+	events  <-chan uevent
+	stages  []stageTime
+	tried   []string
+	root    *blockDev
 	broke   bool // rd.break's shell has run
 	delayed bool // rootdelay has been waited
 	telnet  bool // the telnet rescue has been started

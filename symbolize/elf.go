@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -347,15 +346,4 @@ func (f *File) length(s Symbol) uint64 {
 		return s.Size
 	}
 	return f.addrs[i] - s.Addr
-}
-
-// CompDir returns the first unit's DW_AT_comp_dir: the build directory,
-// the prefix to strip from file names.
-func (f *File) CompDir() string {
-	u, err := f.unit(0)
-	if err != nil {
-		return ""
-	}
-	s, _ := u.entry.Val(dwarf.AttrCompDir).(string)
-	return strings.TrimSuffix(s, "/")
 }

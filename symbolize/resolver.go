@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 )
@@ -155,14 +154,4 @@ func (f *File) Release() string {
 		return string(rest[:j])
 	}
 	return ""
-}
-
-// HasModules reports whether any module directory exists.
-func (r *Resolver) HasModules() bool {
-	for _, d := range r.ModulesDirs {
-		if _, err := os.Stat(d); err == nil {
-			return true
-		}
-	}
-	return false
 }

@@ -38,7 +38,13 @@ func initkitBinary(t *testing.T) string {
 			buildErr = errors.New(string(out))
 			return
 		}
-		buildErr = buildInit(filepath.Join(dir, "initkit-init"))
+		// The one initkit-init the other tests use, linked beside it.
+		initPath, err := BuildInitOnce()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildErr = os.Symlink(initPath, filepath.Join(dir, "initkit-init"))
 	})
 	if buildErr != nil {
 		t.Fatalf("build initkit: %v", buildErr)

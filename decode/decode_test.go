@@ -1,0 +1,38 @@
+package decode
+
+import (
+	"testing"
+
+	"github.com/initkit/initkit/oops"
+	"github.com/initkit/initkit/symbolize"
+)
+
+// The end-to-end tests (real logs, real vmlinux, the reference tools) are
+// in vmtest; these pin the annotation format.
+func TestAnnotation(t *testing.T) {
+	for _, c := range []struct {
+		f    FrameResult
+		want string
+	}{
+		{FrameResult{Source: []symbolize.Frame{{Function: "kernel_init", File: "init/main.c", Line: 1513}}}, " init/main.c:1513"},
+		{FrameResult{Source: []symbolize.Frame{
+			{Function: "constant_test_bit", File: "arch/x86/include/asm/bitops.h", Line: 207, Inlined: true},
+			{Function: "test_taint", File: "kernel/panic.c", Line: 524, Inlined: true},
+			{Function: "panic", File: "kernel/panic.c", Line: 338},
+		}}, " arch/x86/include/asm/bitops.h:207 [constant_test_bit inlined into test_taint at kernel/panic.c:524, inlined into panic at kernel/panic.c:338]"},
+		{FrameResult{Source: []symbolize.Frame{{Function: "entry_SYSCALL_64"}}}, " ??:0"},
+		{FrameResult{Frame: oops.Frame{Func: "x"}, Error: "no symbol x"}, " (unresolved: no symbol x)"},
+	} {
+		if got := annotation(c.f); got != c.want {
+			t.Errorf("annotation = %q, want %q", got, c.want)
+		}
+	}
+}
+
+func TestStripPrefix(t *testing.T) {
+	d := &Decoder{Opts: Options{StripPrefix: "/src/linux/"}}
+	got := d.strip([]symbolize.Frame{{File: "/src/linux/mm/slab.c"}, {File: "include/x.h"}})
+	if got[0].File != "mm/slab.c" || got[1].File != "include/x.h" {
+		t.Errorf("strip: %+v", got)
+	}
+}
