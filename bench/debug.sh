@@ -7,16 +7,8 @@
 # `shell date` at the stop); a run where gdb never reaches main is a
 # missed exec. The manual side's image and staging copy are made before
 # its clock starts. Results go to bench/results/debug.md.
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(dirname "$here")
+source "$(dirname "$0")/common.sh"
 runs=${RUNS:-20}
-mkdir -p "$here/results"
-work=$(mktemp -d)
-trap 'pkill -f "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
-make -C "$top" --no-print-directory build >/dev/null
-ik=$top/bin/initkit
-k=$("$ik" kernel fetch | awk '/^kernel:/ {print $2}')
 export INITKIT_KERNEL=$k
 cat >"$work/prog.c" <<'C'
 #include <unistd.h>

@@ -6,17 +6,9 @@
 # process (one process per frame costs 40x more: field notes); initkit
 # decode gets the whole log. Wall time and max RSS from GNU time, median
 # of RUNS. Results go to bench/results/decode.md.
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(dirname "$here")
+source "$(dirname "$0")/common.sh"
 runs=${RUNS:-10}
-mkdir -p "$here/results"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-make -C "$top" --no-print-directory build >/dev/null
-ik=$top/bin/initkit
 "$ik" kernel fetch --debug-info >"$work/fetch"
-k=$(awk '/^kernel:/ {print $2}' "$work/fetch")
 v=$(awk '/^vmlinux:/ {print $2}' "$work/fetch")
 [ -n "$v" ] || v=$(ls "$(dirname "$(dirname "$k")")"/usr/lib/debug/boot/vmlinux-*)
 

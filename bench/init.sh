@@ -5,17 +5,8 @@
 # same kernel, disk and command line. The time is the kernel's own clock:
 # from "Run /init as init process" to the real init's first line in
 # /dev/kmsg. Results go to bench/results/init.md.
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(dirname "$here")
+source "$(dirname "$0")/common.sh"
 runs=${RUNS:-10}
-mkdir -p "$here/results"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-make -C "$top" --no-print-directory build >/dev/null
-ik=$top/bin/initkit
-k=$("$ik" kernel fetch | awk '/^kernel:/ {print $2}')
-mods=$("$ik" kernel fetch | awk '/^modules:/ {print $2}')
 mkdir -p "$work/root/"{bin,sbin,dev,proc,sys,run}
 cp /bin/busybox "$work/root/bin/"
 printf '#!/bin/busybox sh\necho REAL-INIT >/dev/kmsg\n/bin/busybox poweroff -f\n' >"$work/root/sbin/init"

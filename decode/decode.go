@@ -83,7 +83,7 @@ func (d *Decoder) Reports(log []byte) ([]Resolved, error) {
 			if err != nil {
 				fr.Error = err.Error()
 			} else {
-				fr.Source = d.strip(src)
+				fr.Source = d.Strip(src)
 			}
 			res.Resolved = append(res.Resolved, fr)
 		}
@@ -101,7 +101,9 @@ func ripInTrace(r oops.Report) bool {
 	return false
 }
 
-func (d *Decoder) strip(fr []symbolize.Frame) []symbolize.Frame {
+// Strip removes Options.StripPrefix from the frames' file names, as the
+// annotated output does.
+func (d *Decoder) Strip(fr []symbolize.Frame) []symbolize.Frame {
 	prefix := d.Opts.StripPrefix // the build directory is already stripped
 	out := make([]symbolize.Frame, len(fr))
 	for i, f := range fr {
@@ -208,7 +210,3 @@ func JSON(w io.Writer, reps []Resolved) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(reps)
 }
-
-// Strip removes the build directory prefix from the frames' file names,
-// as the annotated output does.
-func Strip(d *Decoder, fr []symbolize.Frame) []symbolize.Frame { return d.strip(fr) }

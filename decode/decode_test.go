@@ -31,7 +31,7 @@ func TestAnnotation(t *testing.T) {
 
 func TestStripPrefix(t *testing.T) {
 	d := &Decoder{Opts: Options{StripPrefix: "/src/linux/"}}
-	got := d.strip([]symbolize.Frame{{File: "/src/linux/mm/slab.c"}, {File: "include/x.h"}})
+	got := d.Strip([]symbolize.Frame{{File: "/src/linux/mm/slab.c"}, {File: "include/x.h"}})
 	if got[0].File != "mm/slab.c" || got[1].File != "include/x.h" {
 		t.Errorf("strip: %+v", got)
 	}

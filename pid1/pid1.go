@@ -53,13 +53,13 @@ type stageTime struct {
 func Main() {
 	in := &initProc{start: time.Now(), out: os.Stdout}
 	in.holdSignals()
-	in.timed("mounts", in.mountEarly)
+	in.early("mounts", in.mountEarly)
 
-	in.timed("cmdline", in.readCmdline)
+	in.early("cmdline", in.readCmdline)
 	if in.cmd.GDB != "" {
 		in.gdbHook()
 	}
-	in.timed("modules", in.loadModules)
+	in.early("modules", in.loadModules)
 	for {
 		err := in.attempt()
 		in.rescue(err)
@@ -98,18 +98,21 @@ func (in *initProc) attempt() (err error) {
 	return fmt.Errorf("switch_root to %s: %w", in.cmd.Root, err)
 }
 
-// timed runs one stage, records its time and, for the stages before the
-// retry loop, turns a failure into a rescue shell.
+// timed runs one stage and records its time.
 func (in *initProc) timed(name string, fn func() error) error {
 	t := time.Now()
 	err := fn()
 	in.stages = append(in.stages, stageTime{name, time.Since(t)})
 	in.debugf("stage %s: %v (%s)", name, time.Since(t).Round(time.Microsecond), errString(err))
-	if err != nil && (name == "mounts" || name == "cmdline" || name == "modules") {
-		in.logf("%s: %v", name, err) // not fatal: the root may still be found
-		return nil
-	}
 	return err
+}
+
+// early runs a stage before the root search, whose failure is reported
+// but not fatal: the root may still be found.
+func (in *initProc) early(name string, fn func() error) {
+	if err := in.timed(name, fn); err != nil {
+		in.logf("%s: %v", name, err)
+	}
 }
 
 func errString(err error) string {

@@ -153,7 +153,7 @@ func oneShot(w io.Writer, dec *decode.Decoder, args []string) error {
 			return fmt.Errorf("%s: %w", a, err)
 		}
 		fmt.Fprintf(w, "%s:\n", a)
-		for _, f := range decode.Strip(dec, fr) {
+		for _, f := range dec.Strip(fr) {
 			in := ""
 			if f.Inlined {
 				in = " (inlined)"
