@@ -85,9 +85,10 @@ func (in *initProc) cryptsetup(bin string, args []string, stdin string) error {
 
 // readSecret prompts on the console and reads one line with echo off.
 // It reads a byte at a time, so that nothing typed after the line is
-// taken from the rescue shell that may come next.
+// taken from the rescue shell that may come next. Echo goes off before
+// the prompt is printed: the tty echoes what arrives while ECHO is set,
+// and a user (or a script) answers as soon as the prompt shows.
 func readSecret(prompt string) (string, error) {
-	fmt.Fprint(os.Stdout, prompt)
 	if t, err := unix.IoctlGetTermios(0, unix.TCGETS); err == nil {
 		quiet := *t
 		quiet.Lflag &^= unix.ECHO
@@ -95,6 +96,7 @@ func readSecret(prompt string) (string, error) {
 		unix.IoctlSetTermios(0, unix.TCSETS, &quiet)
 		defer unix.IoctlSetTermios(0, unix.TCSETS, t)
 	}
+	fmt.Fprint(os.Stdout, prompt)
 	defer fmt.Fprintln(os.Stdout)
 	var line []byte
 	b := make([]byte, 1)
