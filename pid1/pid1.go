@@ -56,6 +56,9 @@ func Main() {
 	in.early("mounts", in.mountEarly)
 
 	in.early("cmdline", in.readCmdline)
+	if b, err := os.ReadFile(ExecFile); err == nil {
+		in.runExec(b)
+	}
 	if in.cmd.GDB != "" {
 		in.gdbHook()
 	}

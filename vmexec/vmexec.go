@@ -12,33 +12,34 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/initkit/initkit/build"
-	"github.com/initkit/initkit/internal/shell"
+	"github.com/initkit/initkit/pid1"
 	"github.com/initkit/initkit/qemu"
 )
 
 // Options describe one run.
 type Options struct {
-	Kernel   string
-	Busybox  string   // a static busybox for the guest's init
-	Base     string   // an initramfs the command's segment is appended to
-	Add      []string // more host files, "SRC[:DST]", with their closures
-	Memory   string
-	Compress string // compression of the command's segment (default none)
-	Stdout   io.Writer
-	Stderr   io.Writer
-	Console  io.Writer // the kernel console, discarded when nil
+	Kernel  string
+	Busybox string // a static busybox for the command's use, optional
+	// InitBinary is initkit-init, which runs the command (default: where
+	// initkit build finds it).
+	InitBinary string
+	Base       string   // an initramfs the command's segment is appended to
+	Add        []string // more host files, "SRC[:DST]", with their closures
+	Memory     string
+	Compress   string // compression of the command's segment (default none)
+	Stdout     io.Writer
+	Stderr     io.Writer
+	Console    io.Writer // the kernel console, discarded when nil
 }
 
 // ErrNoStatus means the guest stopped without reporting the command's
@@ -70,21 +71,29 @@ func Run(ctx context.Context, argv []string, o Options) (int, error) {
 	}
 	var wg sync.WaitGroup
 	var status bytesBuffer
-	var readers []*os.File
+	var holds []*os.File
 	for name, w := range fifos {
 		if w == nil {
 			w = &status
 		}
-		// Read-write, so that the open does not wait for QEMU to start
-		// (a FIFO opened read-only blocks until it has a writer).
-		f, err := os.OpenFile(filepath.Join(dir, name+".out"), os.O_RDWR, 0)
+		// Non-blocking, so that the open does not wait for QEMU; and a
+		// write end of our own, so that no EOF comes before QEMU has
+		// opened the FIFO. Once QEMU is gone, closing it gives the EOF
+		// that ends the copy exactly when the pipe is empty.
+		p := filepath.Join(dir, name+".out")
+		r, err := os.OpenFile(p, os.O_RDONLY|unix.O_NONBLOCK, 0)
 		if err != nil {
 			return -1, err
 		}
-		defer f.Close()
-		readers = append(readers, f)
+		defer r.Close()
+		hold, err := os.OpenFile(p, os.O_WRONLY, 0)
+		if err != nil {
+			return -1, err
+		}
+		defer hold.Close()
+		holds = append(holds, hold)
 		wg.Add(1)
-		go func(w io.Writer) { defer wg.Done(); io.Copy(w, f) }(w)
+		go func(w io.Writer) { defer wg.Done(); io.Copy(w, r) }(w)
 	}
 	console := o.Console
 	if console == nil {
@@ -92,10 +101,8 @@ func Run(ctx context.Context, argv []string, o Options) (int, error) {
 	}
 	cfg := qemu.Config{Kernel: o.Kernel, Initrd: initrd, Memory: o.Memory, Append: "quiet loglevel=1", Extra: extra}
 	runErr := qemu.Run(ctx, cfg, console)
-	// QEMU is gone and everything it wrote is in the pipes: read it, and
-	// stop at the first wait (we hold a write end, so no EOF comes).
-	for _, f := range readers {
-		f.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	for _, f := range holds {
+		f.Close()
 	}
 	wg.Wait()
 	if code, ok := parseStatus(status.String()); ok {
@@ -136,46 +143,24 @@ func (b *bytesBuffer) String() string {
 	return string(b.b)
 }
 
-// buildImage writes the image: the base if any, then a segment with
-// busybox, the command and its closure, and the runner as /init.
+// buildImage writes the image: the base if any, then a segment with the
+// initkit init, the command and its closure, busybox when there is one,
+// and the command line in pid1.ExecFile, which makes the init run it.
 func buildImage(out string, argv []string, o Options) error {
 	abs, err := filepath.Abs(argv[0])
 	if err != nil {
 		return err
 	}
-	runnerPath := out + ".init"
-	if err := os.WriteFile(runnerPath, []byte(runner(append([]string{abs}, argv[1:]...))), 0o755); err != nil {
+	argvFile := out + ".argv"
+	if err := os.WriteFile(argvFile, pid1.FormatExecFile(append([]string{abs}, argv[1:]...)), 0o644); err != nil {
 		return err
 	}
-	spec := &build.Spec{Output: out, Compress: o.compression(), Init: runnerPath, Busybox: o.Busybox,
-		Files: append([]string{abs}, o.Add...),
-		Dirs:  []string{"/dev", "/proc", "/sys", "/tmp", "/run"},
-		Nodes: []string{"/dev/console c 5 1 0600"}}
+	spec := &build.Spec{Output: out, Compress: o.compression(), Init: "initkit", InitBinary: o.InitBinary,
+		Busybox: o.Busybox,
+		Files:   append([]string{abs, argvFile + ":" + pid1.ExecFile}, o.Add...),
+		Dirs:    []string{"/tmp"}}
 	_, _, _, err = spec.Build(o.Base, 0)
 	return err
-}
-
-// runner is the guest's /init: it mounts what a program expects, runs the
-// command with stdin from /dev/null, stdout and stderr on raw serial ports,
-// reports the status on ttyS3, and powers off. It never exits.
-func runner(argv []string) string {
-	return fmt.Sprintf(`#!/bin/busybox sh
-# /init written by initkit exec: run one command, report its status.
-/bin/busybox mount -t devtmpfs devtmpfs /dev
-/bin/busybox mount -t proc proc /proc
-/bin/busybox mount -t sysfs sysfs /sys
-# /tmp and /run stay in the initramfs, which is writable: a tmpfs over
-# /tmp would hide a command that lives there (go test's binaries do).
-for p in 1 2 3; do /bin/busybox stty -F /dev/ttyS$p raw -echo; done
-export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/tmp
-cd /
-# A subshell that execs the command: the shell's own report of a signal
-# death ("Killed") then goes to the console, not into the command's stderr.
-(exec %s </dev/null >/dev/ttyS1 2>/dev/ttyS2) 2>/dev/console
-echo "initkit-exit:$?" >/dev/ttyS3
-/bin/busybox poweroff -f
-while :; do /bin/busybox sleep 3600; done
-`, shell.Quote(argv))
 }
 
 // compression of the command's segment: none by default, because under

@@ -21,13 +21,14 @@ func newExec() *cobra.Command {
 		Use:   "exec [flags] -- CMD [ARGS...]",
 		Short: "Run one command in a fresh VM, like a local command",
 		Long: `Boot a kernel with an initramfs holding CMD (a host path) with its shared
-libraries and busybox, run CMD as a child of init, stream its stdout and
-stderr, and exit with its status (128+N when signal N killed it). The status
-travels on its own serial port, not through the console.
+libraries and busybox, run CMD as a child of the initkit init, stream its
+stdout and stderr, and exit with its status (128+N when signal N killed it).
+The status travels on its own serial port, not through the console.
 
-Inside the guest: CMD, its libraries and --add files, busybox; cwd is /,
-stdin is /dev/null, the whole tree (in RAM) is writable, /proc /sys /dev are
-mounted; no network, no other host files. As go test -exec 'initkit exec --' it
+Inside the guest: CMD, its libraries and --add files, busybox (when the host
+has one); cwd is /, stdin is /dev/null, PATH and HOME=/tmp are set, the whole
+tree (in RAM) is writable, /proc /sys /dev /run are mounted; no network, no
+other host files. As go test -exec 'initkit exec --' it
 runs a package's test binary under a real kernel: tests that read testdata
 need it added with --add.`,
 		Args: cobra.MinimumNArgs(1),
@@ -46,6 +47,9 @@ need it added with --add.`,
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
+			if _, err := os.Stat(o.Busybox); err != nil && !cmd.Flags().Changed("busybox") {
+				o.Busybox = "" // busybox is for the command's convenience only
+			}
 			o.Stdout, o.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			code, err := vmexec.Run(ctx, args, o)
 			switch {
@@ -60,7 +64,7 @@ need it added with --add.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Kernel, "kernel", os.Getenv("INITKIT_KERNEL"), "kernel image `FILE` (default: $INITKIT_KERNEL, then the fetched one)")
-	f.StringVar(&o.Busybox, "busybox", "/bin/busybox", "static busybox `PATH` for the guest")
+	f.StringVar(&o.Busybox, "busybox", "/bin/busybox", "static busybox `PATH` for the guest (\"\": none)")
 	f.StringVar(&o.Base, "initrd", "", "append to this initramfs `IMAGE` instead of starting empty")
 	f.StringArrayVar(&o.Add, "add", nil, "also add a host file `SRC[:DST]` with its libraries (repeatable)")
 	f.StringVar(&o.Memory, "mem", "1G", "guest memory")
