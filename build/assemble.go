@@ -460,7 +460,10 @@ func (s *Spec) addInit(t *Tree) error {
 		}
 		return t.Data("/init", shellInit, 0o755, `init = "shell": generated busybox script`)
 	}
-	bin, err := s.initBinary()
+	bin, err := FindInit(s.InitBinary)
+	if errors.Is(err, ErrNoInit) {
+		err = fmt.Errorf(`init = "initkit" %w, or use init = "shell"`, err)
+	}
 	if err != nil {
 		at := "initkit"
 		if s.InitBinary != "" {
@@ -471,10 +474,16 @@ func (s *Spec) addInit(t *Tree) error {
 	return t.HostFile("/init", bin, `init = "initkit": `+bin)
 }
 
-// initBinary finds initkit-init and checks that it is static: it runs
-// before any library could be found.
-func (s *Spec) initBinary() (string, error) {
-	cands := []string{s.InitBinary, os.Getenv("INITKIT_INIT")}
+// ErrNoInit means that FindInit found no initkit-init program.
+var ErrNoInit = errors.New(`needs the initkit-init program: build it (make build puts it beside initkit, or ` +
+	`CGO_ENABLED=0 go install github.com/initkit/initkit/cmd/initkit-init@latest) or set INITKIT_INIT`)
+
+// FindInit finds initkit-init: explicit when not empty, else
+// $INITKIT_INIT, the directory of the running program, then PATH. It
+// checks that the program is static: it runs before any library could be
+// found.
+func FindInit(explicit string) (string, error) {
+	cands := []string{explicit, os.Getenv("INITKIT_INIT")}
 	if exe, err := os.Executable(); err == nil {
 		cands = append(cands, filepath.Join(filepath.Dir(exe), "initkit-init"))
 	}
@@ -487,7 +496,7 @@ func (s *Spec) initBinary() (string, error) {
 		}
 		f, err := elf.Open(c)
 		if err != nil {
-			if c == s.InitBinary || c == os.Getenv("INITKIT_INIT") {
+			if c == explicit || c == os.Getenv("INITKIT_INIT") {
 				return "", fmt.Errorf("initkit-init %s: %v", c, err)
 			}
 			continue
@@ -501,6 +510,5 @@ func (s *Spec) initBinary() (string, error) {
 		// The program itself goes into the image, not a link to it.
 		return filepath.EvalSymlinks(c)
 	}
-	return "", fmt.Errorf(`init = "initkit" needs the initkit-init program: build it (make build puts it beside initkit, or ` +
-		`CGO_ENABLED=0 go install github.com/initkit/initkit/cmd/initkit-init@latest), set INITKIT_INIT, or use init = "shell"`)
+	return "", ErrNoInit
 }

@@ -16,6 +16,7 @@ type Output struct {
 	Path        string
 	Compression compress.Format
 	Level, Jobs int
+	Split       int64 // bytes of input per segment; 0 for one segment
 	Epoch       int64
 	Base        string // an existing image the new segment is appended to
 }
@@ -39,6 +40,12 @@ func (s *Spec) OutputOf() (Output, error) {
 		return o, s.errorAt(s.Compress, "compress: cannot write %s (writable: %v)", f, compress.WritableNames())
 	}
 	o.Compression = f
+	o.Split = image.DefaultSplit
+	if s.Split != "" {
+		if o.Split, err = image.ParseSize(s.Split); err != nil {
+			return o, s.errorAt(s.Split, "split: %v", err)
+		}
+	}
 	switch {
 	case s.Epoch != nil:
 		o.Epoch = *s.Epoch
@@ -70,7 +77,7 @@ func Write(o Output, files []image.File) (int64, error) {
 		}
 		err := image.WriteSegment(cw, files,
 			image.WithCompression(o.Compression, compress.WriterOptions{Level: o.Level, Concurrency: o.Jobs}),
-			image.WithModTime(o.Epoch), image.WithOwners())
+			image.WithModTime(o.Epoch), image.WithOwners(), image.WithSplit(o.Split))
 		n = cw.n
 		return err
 	})

@@ -17,8 +17,11 @@ type Spec struct {
 	Output   string `toml:"output"`
 	Compress string `toml:"compress"` // none, gzip, zstd, xz, lz4 (default zstd)
 	Level    int    `toml:"level"`    // compression level, 0 for the default
-	Busybox  string `toml:"busybox"`  // a static busybox: /bin/busybox and its applet links
-	Init     string `toml:"init"`     // "initkit" (default), "shell", "none", or a path
+	// Split cuts the image into segments of this much input ("16M", the
+	// default; "0": one segment), compressed at once on all cores.
+	Split   string `toml:"split"`
+	Busybox string `toml:"busybox"` // a static busybox: /bin/busybox and its applet links
+	Init    string `toml:"init"`    // "initkit" (default), "shell", "none", or a path
 	// InitBinary is the initkit-init program for init = "initkit";
 	// default $INITKIT_INIT, then initkit-init beside the running
 	// program, then in $PATH.

@@ -31,6 +31,7 @@ type Options struct {
 	Compression compress.Format
 	Compress    compress.WriterOptions
 	CRC         bool   // write 070702 headers with data checksums
+	Split       int64  // see WithSplit
 	ModTime     *int64 // if set, every entry's mtime; see Epoch
 	KeepOwners  bool   // keep UID/GID as given instead of 0
 }
@@ -49,6 +50,21 @@ func WithModTime(t int64) Option { return func(o *Options) { o.ModTime = &t } }
 // WithOwners keeps each File's UID and GID instead of writing 0.
 func WithOwners() Option { return func(o *Options) { o.KeepOwners = true } }
 
+// WithSplit writes the archive as several segments of about n bytes of
+// input each, compressed independently and all at once (on as many
+// goroutines as the compression's Concurrency), then concatenated in
+// order. Each segment is a whole archive ending in its trailer, which the
+// kernel's unpack_to_rootfs (init/initramfs.c) accepts one after the
+// other, as it does early microcode before the main archive; a split
+// inside an archive it refuses ("junk at the end of compressed archive").
+// Split points fall between entries, and the names of a hardlink set go
+// together (the kernel forgets links at each trailer); they depend only
+// on the files, so
+// the output does not depend on the number of cores. Only zstd, xz and
+// gzip are split: an uncompressed archive gains nothing, and a legacy lz4
+// stream has no end the kernel can find.
+func WithSplit(n int64) Option { return func(o *Options) { o.Split = n } }
+
 // WithCRC writes 070702 headers with data checksums.
 func WithCRC() Option { return func(o *Options) { o.CRC = true } }
 
@@ -57,6 +73,7 @@ func WithCRC() Option { return func(o *Options) { o.CRC = true } }
 // name, inodes numbered from 1 in that order, each hardlink set gets one
 // inode and its data is written once, with the last name of the set, as GNU
 // cpio does (the kernel links the earlier names and fills the inode then).
+// With WithSplit the archive becomes several segments (see there).
 func WriteSegment(w io.Writer, files []File, opts ...Option) error {
 	var o Options
 	for _, f := range opts {
@@ -65,6 +82,15 @@ func WriteSegment(w io.Writer, files []File, opts ...Option) error {
 	if o.Compression == compress.Unknown {
 		o.Compression = compress.None
 	}
+	sorted := prepare(files, o)
+	if parts := o.parts(sorted); len(parts) > 1 {
+		return writeParts(w, parts, o)
+	}
+	return writeArchive(w, sorted, o)
+}
+
+// writeArchive writes entries as one compressed archive with its trailer.
+func writeArchive(w io.Writer, entries []File, o Options) error {
 	zw, err := compress.NewWriter(w, o.Compression, o.Compress)
 	if err != nil {
 		return err
@@ -74,10 +100,9 @@ func WriteSegment(w io.Writer, files []File, opts ...Option) error {
 	if o.CRC {
 		cw = cpio.NewCRCWriter(bw)
 	}
-	sorted := prepare(files, o)
 	buf := make([]byte, 1<<20)
-	for i := range sorted {
-		if err := writeFile(cw, &sorted[i], o.CRC, buf); err != nil {
+	for i := range entries {
+		if err := writeFile(cw, &entries[i], o.CRC, buf); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -151,11 +152,15 @@ func buildImage(out string, argv []string, o Options) error {
 	if err != nil {
 		return err
 	}
+	initBin, err := build.FindInit(o.InitBinary)
+	if err != nil {
+		return fmt.Errorf("initkit exec runs the command with the initkit init, and %w", err)
+	}
 	argvFile := out + ".argv"
 	if err := os.WriteFile(argvFile, pid1.FormatExecFile(append([]string{abs}, argv[1:]...)), 0o644); err != nil {
 		return err
 	}
-	spec := &build.Spec{Output: out, Compress: o.compression(), Init: "initkit", InitBinary: o.InitBinary,
+	spec := &build.Spec{Output: out, Compress: o.compression(), Init: "initkit", InitBinary: initBin,
 		Busybox: o.Busybox,
 		Files:   append([]string{abs, argvFile + ":" + pid1.ExecFile}, o.Add...),
 		Dirs:    []string{"/tmp"}}

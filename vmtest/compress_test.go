@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/initkit/initkit/compress"
+	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/image"
 )
 
@@ -48,6 +49,37 @@ func TestMultiSegmentBoot(t *testing.T) {
 	console := Boot(t, WriteImage(t, early, pad, main, last), bootTimeout)
 	if want := "who:last early:early-ok"; !strings.Contains(console, want) {
 		t.Fatalf("console lacks %q:\n%s", want, console)
+	}
+}
+
+// TestSplitBoots: an image written with image.WithSplit, several whole
+// archives each compressed on its own, boots with every file of every
+// segment, and a hardlink set whose names sort far apart stays linked.
+func TestSplitBoots(t *testing.T) {
+	for _, f := range []compress.Format{compress.Zstd, compress.XZ, compress.Gzip} {
+		t.Run(f.String(), func(t *testing.T) {
+			t.Parallel()
+			files := BaseFiles(t, `echo "split:$(cat /z/last):$(stat -c %h /z/link):$(cat /a/link)"`)
+			files = append(files, Dir("a"), Dir("m"), Dir("z"), Text("z/last", "last-ok", 0o644))
+			filler := bytes.Repeat([]byte("initkit filler "), 8<<10)
+			for i := range 8 {
+				files = append(files, image.File{Header: cpio.Header{Name: fmt.Sprintf("m/f%d", i), Mode: cpio.TypeReg | 0o644}, Data: filler})
+			}
+			for _, name := range []string{"a/link", "z/link"} {
+				files = append(files, image.File{Header: cpio.Header{Name: name, Mode: cpio.TypeReg | 0o644}, Data: []byte("linked"), LinkGroup: "l"})
+			}
+			img := Segment(t, f, files, image.WithSplit(256<<10))
+			r := image.NewReader(bytes.NewReader(img))
+			for _, err := r.Next(); err == nil; _, err = r.Next() {
+			}
+			if n := len(r.Segments()); n < 3 {
+				t.Fatalf("%d segments, want at least 3", n)
+			}
+			console := Boot(t, WriteImage(t, img), bootTimeout)
+			if want := "split:last-ok:2:linked"; !strings.Contains(console, want) {
+				t.Fatalf("console lacks %q:\n%s", want, console)
+			}
+		})
 	}
 }
 

@@ -83,11 +83,13 @@ func BaseFiles(t testing.TB, script string) []image.File {
 	}
 }
 
-// Segment writes files as one archive compressed with f.
-func Segment(t testing.TB, f compress.Format, files []image.File) []byte {
+// Segment writes files as one archive compressed with f (several, with
+// image.WithSplit).
+func Segment(t testing.TB, f compress.Format, files []image.File, opts ...image.Option) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := image.WriteSegment(&buf, files, image.WithCompression(f, compress.WriterOptions{}), image.WithModTime(0)); err != nil {
+	opts = append([]image.Option{image.WithCompression(f, compress.WriterOptions{}), image.WithModTime(0)}, opts...)
+	if err := image.WriteSegment(&buf, files, opts...); err != nil {
 		t.Fatalf("write %s segment: %v", f, err)
 	}
 	return buf.Bytes()

@@ -75,6 +75,7 @@ of IMAGE: the kernel unpacks it last, over the base, with no rebuild.`,
 	f.StringVar(&flags.Compress, "compress", "", "none, gzip, zstd (default), xz or lz4")
 	f.IntVar(&flags.Level, "level", 0, "compression level (0: the format's default)")
 	f.IntVarP(&jobs, "jobs", "j", 0, "compression threads (0: all cores)")
+	f.StringVar(&flags.Split, "split", "", "segments of this much input, compressed at once (default 16M; 0: one segment)")
 	f.StringVar(&flags.Init, "init", "", "init: initkit (default: the static Go init, initkit-init), shell (a generated busybox script), none, or a `PATH`")
 	f.StringVar(&flags.Sysroot, "sysroot", "", "resolve programs and libraries inside `DIR` (nothing in it is run)")
 	f.Int64Var(&epoch, "epoch", 0, "mtime of every entry (default $SOURCE_DATE_EPOCH or 0)")
@@ -109,6 +110,7 @@ func merge(s, f *build.Spec, adds, modules []string) {
 	set(&s.Compress, f.Compress)
 	set(&s.Init, f.Init)
 	set(&s.Sysroot, f.Sysroot)
+	set(&s.Split, f.Split)
 	set(&s.Modules.Kernel, f.Modules.Kernel)
 	set(&s.Modules.Dir, f.Modules.Dir)
 	if f.Level != 0 {

@@ -18,7 +18,7 @@ func newPack() *cobra.Command {
 	var out, comp string
 	var level, jobs int
 	var crc, owners bool
-	var epoch string
+	var epoch, split string
 	cmd := &cobra.Command{
 		Use:   "pack DIR -o IMAGE",
 		Short: "Pack a directory tree into one image segment",
@@ -40,11 +40,15 @@ inodes numbered in order, owners 0 unless --keep-owners, every mtime set to
 			if err != nil {
 				return err
 			}
+			splitAt, err := image.ParseSize(split)
+			if err != nil {
+				return err
+			}
 			files, err := image.FilesFromDir(args[0])
 			if err != nil {
 				return err
 			}
-			opts := []image.Option{image.WithCompression(f, compress.WriterOptions{Level: level, Concurrency: jobs}), image.WithModTime(mtime)}
+			opts := []image.Option{image.WithCompression(f, compress.WriterOptions{Level: level, Concurrency: jobs}), image.WithModTime(mtime), image.WithSplit(splitAt)}
 			if crc {
 				opts = append(opts, image.WithCRC())
 			}
@@ -71,6 +75,7 @@ inodes numbered in order, owners 0 unless --keep-owners, every mtime set to
 	cmd.Flags().StringVarP(&comp, "compress", "c", "zstd", "compression: none, gzip, zstd, xz or lz4")
 	cmd.Flags().IntVar(&level, "level", 0, "compression level (0: the format's default)")
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "compression threads (0: all cores)")
+	cmd.Flags().StringVar(&split, "split", "0", "write segments of this much input, compressed at once (0: one segment)")
 	cmd.Flags().BoolVar(&crc, "crc", false, "write 070702 headers with data checksums")
 	cmd.Flags().BoolVar(&owners, "keep-owners", false, "keep file owners instead of 0:0")
 	cmd.Flags().StringVar(&epoch, "epoch", "", "mtime of every entry, in seconds (default $SOURCE_DATE_EPOCH or 0)")
