@@ -37,6 +37,32 @@ func TestCompressionsBoot(t *testing.T) {
 	}
 }
 
+// TestZstdBestWindowBoots: zstd levels 10 and above write frames that
+// declare a 32 MiB window (compress.BestWindow); the kernel's unzstd must
+// accept it for an initramfs.
+func TestZstdBestWindowBoots(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	files := BaseFiles(t, `echo "initkit-marker:best:$((6*7))"`)
+	if err := image.WriteSegment(&buf, files, image.WithCompression(compress.Zstd, compress.WriterOptions{Level: 19})); err != nil {
+		t.Fatal(err)
+	}
+	// The frame header: magic, descriptor (no single-segment flag), then
+	// the window descriptor, exponent and mantissa (RFC 8878 3.1.1.1.2).
+	b := buf.Bytes()
+	if b[4]&0x20 != 0 {
+		t.Fatalf("a single-segment frame declares no window")
+	}
+	log := 10 + int(b[5]>>3)
+	if window := 1<<log + (1<<log)/8*int(b[5]&7); window != compress.BestWindow {
+		t.Fatalf("window %d, want %d", window, compress.BestWindow)
+	}
+	console := Boot(t, WriteImage(t, b), bootTimeout)
+	if !strings.Contains(console, "initkit-marker:best:42") {
+		t.Fatalf("console lacks the marker:\n%s", console)
+	}
+}
+
 // TestMultiSegmentBoot boots an image laid out like a distribution's: a
 // stored early archive padded to 512 bytes, then compressed segments. A file
 // of the last segment replaces the same file of an earlier one.
