@@ -4,17 +4,10 @@
 # the Debian cloud kernel, and a small image (busybox + 20 programs + 30
 # modules). Installs the kernel (bench/distro-image.sh) and dracut-core.
 # Results go to bench/results/.
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(dirname "$here")
+source "$(dirname "$0")/common.sh"
 out=$here/results
-mkdir -p "$out"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 "$here/distro-image.sh" >/dev/null
 command -v dracut >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dracut-core >/dev/null
-go build -o "$work/initkit" "$top/cmd/initkit"
-ik=$work/initkit
 rel=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/ {sub("linux-image-", "", $2); print $2; exit}')
 mods=/lib/modules/$rel
 
@@ -35,14 +28,16 @@ level = 9
 TOML
 
 hf() { hyperfine --style basic --warmup 1 --runs "${RUNS:-5}" "$@"; }
-echo "== distro-sized image, same file set, zstd level 9"
+echo "== distro-sized image, same file set"
+floor="cd $tree && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | zstd -q -9 > $work/c.img"
 hf --export-markdown "$out/build-distro.md" \
-  -n "initkit build (same file set)" "$ik build -c $work/distro.toml" \
-  -n "initkit build -j1 (same file set)" "$ik build -j 1 -c $work/distro.toml" \
+  -n "initkit build, zstd default (3)" "$ik build --level 3 -o $work/ik3.img -c $work/distro.toml" \
+  -n "initkit build, zstd 9" "$ik build -o $work/ik9.img -c $work/distro.toml" \
+  -n "initkit build, zstd 19" "$ik build --level 19 -o $work/ik19.img -c $work/distro.toml" \
+  -n "find|cpio|zstd -q -9 (C floor)" "$floor" \
   -n "mkinitramfs (MODULES=most)" "mkinitramfs -o $work/mk.img $rel" \
   -n "dracut (generic)" "dracut --quiet --force --no-hostonly --compress 'zstd -q -9' $work/dr.img $rel"
-"$ik" build -c "$work/distro.toml" 2>/dev/null
-echo "sizes: initkit $(stat -c %s "$work/ik.img"), mkinitramfs $(stat -c %s "$work/mk.img"), dracut $(stat -c %s "$work/dr.img")"
+for img in ik3 ik9 ik19 c mk dr; do echo "size $img: $(stat -c %s "$work/$img.img")"; done
 
 # busybox + 20 programs + 30 modules.
 progs="/usr/sbin/cryptsetup /usr/bin/gdbserver /usr/sbin/mke2fs /usr/sbin/e2fsck /usr/sbin/sfdisk /usr/bin/zstd

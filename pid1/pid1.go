@@ -49,8 +49,14 @@ type stageTime struct {
 }
 
 // Main runs the init. It never returns: the real init replaces it, or it
-// keeps a rescue shell on the console.
+// keeps a rescue shell on the console. Run as any other process it exits
+// at once with an error: it would mount over the host's /dev, /proc and
+// /run.
 func Main() {
+	if os.Getpid() != 1 {
+		fmt.Fprintf(os.Stderr, "%s: the initkit init runs only as PID 1, as /init of an initramfs (initkit build puts it there); it changed nothing\n", os.Args[0])
+		os.Exit(2)
+	}
 	in := &initProc{start: time.Now(), out: os.Stdout}
 	in.holdSignals()
 	in.early("mounts", in.mountEarly)

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestRefusesUnlessPID1: run on a host by mistake, the init changes
+// nothing (it would mount over /dev, /proc and /run) and says why.
+func TestRefusesUnlessPID1(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "initkit-init")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	before, _ := os.ReadFile("/proc/self/mountinfo")
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin)
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+		t.Fatalf("exit: %v, want status 2", err)
+	}
+	if !strings.Contains(stderr.String(), "runs only as PID 1") {
+		t.Errorf("stderr: %q", stderr.String())
+	}
+	if after, _ := os.ReadFile("/proc/self/mountinfo"); !bytes.Equal(before, after) {
+		t.Errorf("the mounts changed:\n%s\n---\n%s", before, after)
+	}
+}
