@@ -1,6 +1,7 @@
 package main
 
 import (
+	"debug/elf"
 	"bytes"
 	"os"
 	"os/exec"
@@ -29,5 +30,33 @@ func TestRefusesUnlessPID1(t *testing.T) {
 	}
 	if after, _ := os.ReadFile("/proc/self/mountinfo"); !bytes.Equal(before, after) {
 		t.Errorf("the mounts changed:\n%s\n---\n%s", before, after)
+	}
+}
+
+// TestSize holds the init to its budget (issue 5): static, stripped, at
+// most 2.5 MB, built as make build builds it.
+func TestSize(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "initkit-init")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	st, err := os.Stat(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() > 2_500_000 {
+		t.Errorf("initkit-init is %d bytes, over the 2.5 MB budget", st.Size())
+	}
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Errorf("initkit-init is dynamically linked")
+		}
 	}
 }
