@@ -1,8 +1,8 @@
 package main
 
 import (
-	"debug/elf"
 	"bytes"
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
