@@ -25,7 +25,8 @@ type WriterOptions struct {
 	Concurrency int
 }
 
-func (o WriterOptions) procs() int {
+// Procs is the number of goroutines Concurrency asks for.
+func (o WriterOptions) Procs() int {
 	if o.Concurrency > 0 {
 		return o.Concurrency
 	}
@@ -52,7 +53,7 @@ func NewWriter(w io.Writer, f Format, o WriterOptions) (io.WriteCloser, error) {
 		if o.Level > 0 {
 			level = zstd.EncoderLevelFromZstd(o.Level)
 		}
-		opts := []zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(o.procs())}
+		opts := []zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(o.Procs())}
 		if level == zstd.SpeedBestCompression {
 			// Levels 10-22 all map to the library's best mode, whose
 			// default 8 MiB window leaves an image 2 % larger than
@@ -68,7 +69,7 @@ func NewWriter(w io.Writer, f Format, o WriterOptions) (io.WriteCloser, error) {
 		return xz.WriterConfig{CheckSum: xz.CRC32}.NewWriter(w)
 	case LZ4:
 		zw := lz4.NewWriter(w)
-		opts := []lz4.Option{lz4.LegacyOption(true), lz4.ConcurrencyOption(o.procs())}
+		opts := []lz4.Option{lz4.LegacyOption(true), lz4.ConcurrencyOption(o.Procs())}
 		if o.Level > 0 {
 			opts = append(opts, lz4.CompressionLevelOption(lz4Level(o.Level)))
 		}
@@ -85,7 +86,7 @@ func newGzip(w io.Writer, o WriterOptions) (io.WriteCloser, error) {
 	if level == 0 {
 		level = 6
 	}
-	if o.procs() == 1 {
+	if o.Procs() == 1 {
 		return gzip.NewWriterLevel(w, level)
 	}
 	zw, err := pgzip.NewWriterLevel(w, level)
@@ -93,7 +94,7 @@ func newGzip(w io.Writer, o WriterOptions) (io.WriteCloser, error) {
 		return nil, err
 	}
 	// 1 MiB blocks, two in flight per worker: enough to keep every core busy.
-	if err := zw.SetConcurrency(1<<20, 2*o.procs()); err != nil {
+	if err := zw.SetConcurrency(1<<20, 2*o.Procs()); err != nil {
 		return nil, err
 	}
 	return zw, nil

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,10 +93,7 @@ func (o Options) parts(sorted []File) [][]File {
 func writeParts(w io.Writer, parts [][]File, o Options) error {
 	one := o
 	one.Compress.Concurrency = 1
-	workers := o.Compress.Concurrency
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
+	workers := o.Compress.Procs()
 	type result struct {
 		buf bytes.Buffer
 		err error
