@@ -25,8 +25,8 @@ const (
 	execStatus = "/dev/ttyS3"
 )
 
-// ExecEnv is the environment the command of an exec run starts with.
-var ExecEnv = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/tmp"}
+// execEnv is the environment the command of an exec run starts with.
+var execEnv = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/tmp"}
 
 // ParseExecFile reads the argv that ExecFile holds.
 func ParseExecFile(b []byte) ([]string, error) {
@@ -95,7 +95,7 @@ func (in *initProc) execCommand(argv []string) int {
 	makeRaw(errf)
 	p, err := os.StartProcess(argv[0], argv, &os.ProcAttr{
 		Dir:   "/",
-		Env:   ExecEnv,
+		Env:   execEnv,
 		Files: []*os.File{null, out, errf},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})
