@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -62,7 +63,7 @@ func Main() {
 	in.early("mounts", in.mountEarly)
 
 	in.early("cmdline", in.readCmdline)
-	if b, err := os.ReadFile(ExecFile); err == nil {
+	if b, err := readFile(ExecFile); err == nil {
 		in.runExec(b)
 	}
 	if in.cmd.GDB != "" {
@@ -157,7 +158,7 @@ func (in *initProc) mountEarly() error {
 		{"sysfs", "/sys", "sysfs", ""},
 		{"tmpfs", "/run", "tmpfs", "mode=0755"},
 	} {
-		os.MkdirAll(m.dir, 0o755)
+		mkdir(m.dir, 0o755)
 		err := unix.Mount(m.src, m.dir, m.fstype, unix.MS_NOSUID, m.data)
 		if err != nil && m.dir == "/dev" {
 			err = unix.Mount("tmpfs", "/dev", "tmpfs", unix.MS_NOSUID, "mode=0755")
@@ -191,7 +192,7 @@ func openConsole() {
 }
 
 func (in *initProc) readCmdline() error {
-	b, err := os.ReadFile("/proc/cmdline")
+	b, err := readFile("/proc/cmdline")
 	if err != nil {
 		in.cmd, _ = ParseCmdline("")
 		return err
@@ -305,24 +306,27 @@ func (in *initProc) findRoot() error {
 }
 
 // summary prints one line of stage timings (every decision is printed
-// under initkit.debug as it happens).
+// under initkit.debug as it happens). It is built without fmt, which
+// would be translated for this one line on a successful boot (see
+// sysfile.go).
 func (in *initProc) summary() {
-	var b strings.Builder
-	fmt.Fprintf(&b, "root %s (%s); ", in.root.Path, in.root.FS.Type)
-	for i, s := range in.stages {
+	if in.cmd.Quiet && !in.cmd.Debug {
+		return
+	}
+	s := "initkit: root " + in.root.Path + " (" + in.root.FS.Type + "); "
+	for i, st := range in.stages {
 		if i > 0 {
-			b.WriteString(", ")
+			s += ", "
 		}
-		fmt.Fprintf(&b, "%s %s", s.name, ms(s.d))
+		s += st.name + " " + ms(st.d)
 	}
-	fmt.Fprintf(&b, "; %s since start; switching to %s", ms(time.Since(in.start)), in.cmd.Init)
-	if !in.cmd.Quiet || in.cmd.Debug {
-		in.logf("%s", b.String())
-	}
+	s += "; " + ms(time.Since(in.start)) + " since start; switching to " + in.cmd.Init + "\n"
+	io.WriteString(in.out, s)
 }
 
+// ms formats a duration in milliseconds with one decimal.
 func ms(d time.Duration) string {
-	return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000)
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) + "ms"
 }
 
 func (in *initProc) logf(format string, args ...any) {

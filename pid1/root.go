@@ -2,8 +2,7 @@ package pid1
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,13 +58,10 @@ func newBlockDevs() *blockDevs {
 // sorted by name. Empty devices (size 0: an unused loop or a drive
 // without a medium) are not probed yet and are looked at again later.
 func (b *blockDevs) scan() []*blockDev {
-	ents, _ := os.ReadDir(b.sys)
+	ents, _ := readDir(b.sys)
 	for _, e := range ents {
-		name := e.Name()
-		if b.seen[name] != nil {
-			continue
-		}
-		if sz, _ := os.ReadFile(filepath.Join(b.sys, name, "size")); strings.TrimSpace(string(sz)) == "0" {
+		name := e.name
+		if b.seen[name] != nil || readTrimmed(b.sys+"/"+name+"/size") == "0" {
 			continue
 		}
 		b.seen[name] = b.probe(name)
@@ -79,10 +75,9 @@ func (b *blockDevs) scan() []*blockDev {
 }
 
 func (b *blockDevs) probe(name string) *blockDev {
-	d := &blockDev{Name: name, Path: filepath.Join(b.dev, name)}
-	dev, _ := os.ReadFile(filepath.Join(b.sys, name, "dev"))
-	d.Dev = strings.TrimSpace(string(dev))
-	f, err := os.Open(d.Path)
+	d := &blockDev{Name: name, Path: b.dev + "/" + name}
+	d.Dev = readTrimmed(b.sys + "/" + name + "/dev")
+	f, err := openDev(d.Path)
 	if err != nil {
 		d.Err = err
 		return d
@@ -98,18 +93,18 @@ func (b *blockDevs) probe(name string) *blockDev {
 
 // partInfo fills PARTUUID and PARTLABEL of a partition from its disk's
 // partition table. sysfs tells which disk and which number: a partition's
-// directory sits inside its disk's and holds a "partition" file.
+// class link points into its disk's directory (.../block/vda/vda1), and
+// the directory holds a "partition" file.
 func (b *blockDevs) partInfo(d *blockDev) {
-	num, err := os.ReadFile(filepath.Join(b.sys, d.Name, "partition"))
+	n, err := strconv.Atoi(readTrimmed(b.sys + "/" + d.Name + "/partition"))
 	if err != nil {
 		return
 	}
-	n, _ := strconv.Atoi(strings.TrimSpace(string(num)))
-	real, err := filepath.EvalSymlinks(filepath.Join(b.sys, d.Name))
+	target, err := readlink(b.sys + "/" + d.Name)
 	if err != nil {
 		return
 	}
-	disk, err := os.Open(filepath.Join(b.dev, filepath.Base(filepath.Dir(real))))
+	disk, err := openDev(b.dev + "/" + path.Base(path.Dir(target)))
 	if err != nil {
 		return
 	}

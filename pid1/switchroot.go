@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -26,7 +25,7 @@ func (in *initProc) mountRoot() error {
 	if in.cmd.RW {
 		flags = 0
 	}
-	os.MkdirAll(NewRoot, 0o755)
+	mkdir(NewRoot, 0o755)
 	types := []string{fstype}
 	if fstype == "ext2" || fstype == "ext3" {
 		types = append(types, "ext4") // the ext4 driver mounts both when their own is not built
@@ -56,11 +55,11 @@ func checkInit(root, init string) error {
 	if err != nil {
 		return fmt.Errorf("init=%s: %w", init, err)
 	}
-	st, err := os.Stat(filepath.Join(root, p))
+	mode, err := statMode(root + p)
 	if err != nil {
 		return fmt.Errorf("init=%s is missing on the root", init)
 	}
-	if !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+	if mode&unix.S_IFMT != unix.S_IFREG || mode&0o111 == 0 {
 		return fmt.Errorf("init=%s (%s) is not an executable file", init, p)
 	}
 	return nil
@@ -73,7 +72,7 @@ func resolveIn(root, name string) (string, error) {
 	for hops := 0; len(rest) > 0; {
 		next := path.Join(cur, rest[0])
 		rest = rest[1:]
-		target, err := os.Readlink(filepath.Join(root, next))
+		target, err := readlink(root + next)
 		if err != nil {
 			cur = next
 			continue
@@ -104,7 +103,7 @@ func switchRoot(newroot, init string, args []string, logf func(string, ...any)) 
 		return fmt.Errorf("/ is not an initramfs (filesystem magic %#x): refusing to delete it", sfs.Type)
 	}
 	for _, m := range []string{"/dev", "/proc", "/sys", "/run"} {
-		if _, err := os.Stat(newroot + m); err != nil {
+		if _, err := statMode(newroot + m); err != nil {
 			logf("%s has no %s: leaving it unmounted there", newroot, m)
 			unix.Unmount(m, unix.MNT_DETACH)
 			continue
@@ -141,13 +140,13 @@ func switchRoot(newroot, init string, args []string, logf func(string, ...any)) 
 // removeTree deletes what is under dir on device dev, not descending into
 // other mounts (the new root among them).
 func removeTree(dir string, dev uint64) {
-	ents, err := os.ReadDir(dir)
+	ents, err := readDir(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range ents {
-		p := filepath.Join(dir, e.Name())
-		if e.IsDir() {
+		p := strings.TrimSuffix(dir, "/") + "/" + e.name
+		if e.dir {
 			var st unix.Stat_t
 			if unix.Lstat(p, &st) != nil || st.Dev != dev {
 				continue

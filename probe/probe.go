@@ -15,9 +15,11 @@ package probe
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"unicode/utf16"
 )
@@ -69,18 +71,41 @@ func cstring(b []byte) string {
 	return string(b)
 }
 
-// uuidString formats 16 bytes in the usual 8-4-4-4-12 form.
+// uuidString formats 16 bytes in the usual 8-4-4-4-12 form. The
+// formatting here is done by hand, not with fmt: the initkit init probes
+// at boot, where fmt's code costs time to translate under TCG.
 func uuidString(b []byte) string {
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	return hexFields(b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // guidString formats a GPT GUID, whose first three fields are stored
 // little-endian (the "mixed-endian" EFI layout).
 func guidString(b []byte) string {
-	return fmt.Sprintf("%08x-%04x-%04x-%x-%x",
-		binary.LittleEndian.Uint32(b[0:4]), binary.LittleEndian.Uint16(b[4:6]),
-		binary.LittleEndian.Uint16(b[6:8]), b[8:10], b[10:16])
+	return hexFields(reversed(b[0:4]), reversed(b[4:6]), reversed(b[6:8]), b[8:10], b[10:16])
 }
+
+// hexFields writes each field in lower-case hex, joined by '-'.
+func hexFields(fields ...[]byte) string {
+	var s []byte
+	for i, f := range fields {
+		if i > 0 {
+			s = append(s, '-')
+		}
+		s = hex.AppendEncode(s, f)
+	}
+	return string(s)
+}
+
+func reversed(b []byte) []byte {
+	r := make([]byte, len(b))
+	for i, c := range b {
+		r[len(b)-1-i] = c
+	}
+	return r
+}
+
+// be32 is v as 4 big-endian bytes, for printing a number in hex.
+func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 
 var zeroUUID = make([]byte, 16)
 
@@ -98,7 +123,7 @@ func luks(_ io.ReaderAt, head []byte) (Info, bool) {
 		return Info{}, false
 	}
 	v := binary.BigEndian.Uint16(head[6:8])
-	info := Info{Type: "crypto_LUKS", UUID: cstring(head[168:208]), Version: fmt.Sprint(v)}
+	info := Info{Type: "crypto_LUKS", UUID: cstring(head[168:208]), Version: strconv.Itoa(int(v))}
 	if v == 2 {
 		info.Label = cstring(head[24:72])
 	}
@@ -183,7 +208,8 @@ func vfat(_ io.ReaderAt, head []byte) (Info, bool) {
 	info := Info{Type: "vfat"}
 	if ebr[2] == 0x29 || ebr[2] == 0x28 {
 		id := binary.LittleEndian.Uint32(ebr[3:7])
-		info.UUID = fmt.Sprintf("%04X-%04X", id>>16, id&0xffff)
+		b := be32(id)
+		info.UUID = strings.ToUpper(hexFields(b[0:2], b[2:4]))
 	}
 	if ebr[2] == 0x29 {
 		if l := strings.TrimRight(string(ebr[7:18]), " \x00"); l != "NO NAME" {

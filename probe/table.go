@@ -98,7 +98,7 @@ func mbr(r io.ReaderAt) (Table, error) {
 		return Table{}, ErrNoTable
 	}
 	id := binary.LittleEndian.Uint32(s[440:])
-	t := Table{Type: "dos", UUID: fmt.Sprintf("%08x", id)}
+	t := Table{Type: "dos", UUID: hexFields(be32(id))}
 	for i := 0; i < 4; i++ {
 		e := s[446+16*i:][:16]
 		typ := e[4]
@@ -112,7 +112,7 @@ func mbr(r io.ReaderAt) (Table, error) {
 			return Table{}, ErrNoTable // a boot sector (FAT), not a table
 		}
 		t.Partitions = append(t.Partitions, Partition{
-			Number: i + 1, UUID: fmt.Sprintf("%08x-%02x", id, i+1),
+			Number: i + 1, UUID: hexFields(be32(id), []byte{byte(i + 1)}),
 			Start: int64(binary.LittleEndian.Uint32(e[8:])) * 512,
 			Size:  int64(binary.LittleEndian.Uint32(e[12:])) * 512,
 		})
