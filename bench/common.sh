@@ -12,3 +12,33 @@ ik=$top/bin/initkit
 "$ik" kernel fetch >"$work/fetch"
 k=$(awk '/^kernel:/ {print $2}' "$work/fetch")
 mods=$(awk '/^modules:/ {print $2}' "$work/fetch")
+
+# interleaved OUT RUNS NAME CMD [NAME CMD ...]: runs the commands in turn,
+# one round after another (plus a first round not counted), and writes a
+# table of their wall-clock times to OUT. TCG boots drift by a quarter
+# over minutes on this kind of machine; taking the commands in turn,
+# rather than all runs of one and then the other (hyperfine's order),
+# exposes them to the same drift.
+interleaved() {
+  local out=$1 runs=$2 t r i s
+  shift 2
+  local -a names=() cmds=()
+  while (($#)); do names+=("$1"); cmds+=("$2"); shift 2; done
+  t=$(mktemp -p "$work")
+  for ((r = 0; r <= runs; r++)); do
+    for i in "${!cmds[@]}"; do
+      s=$(date +%s%N)
+      bash -c "${cmds[$i]}" >/dev/null 2>&1 || { echo "bench: failed: ${cmds[$i]}" >&2; return 1; }
+      ((r == 0)) || echo "$i $((($(date +%s%N) - s) / 1000000))" >>"$t"
+    done
+  done
+  {
+    echo "| command | median s | mean s | range s | runs |"
+    echo "|---|---:|---:|---|---:|"
+    for i in "${!cmds[@]}"; do
+      awk -v i="$i" '$1 == i {print $2}' "$t" | sort -n | awk -v n="${names[$i]}" '{a[NR] = $1; s += $1}
+        END {printf "| %s | %.3f | %.3f | %.3f-%.3f | %d |\n", n,
+          ((NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) / 1000, s / NR / 1000, a[1] / 1000, a[NR] / 1000, NR}'
+    done
+  } | tee "$out"
+}

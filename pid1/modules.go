@@ -167,6 +167,35 @@ func (m *modules) forAlias(modalias string) bool {
 	return any
 }
 
+// wantedBeyond reports whether modules.alias names a module that is
+// neither loaded nor built in nor among those loadAll(names) loads, with
+// their dependencies: one that only a device could ask for.
+func (m *modules) wantedBeyond(names []string) bool {
+	will := map[string]bool{}
+	var add func(name string)
+	add = func(name string) {
+		if will[name] {
+			return
+		}
+		will[name] = true
+		for _, d := range m.deps[m.paths[name]] {
+			add(modName(d))
+		}
+	}
+	for _, p := range m.order {
+		add(modName(p))
+	}
+	for _, n := range names {
+		add(strings.ReplaceAll(n, "-", "_"))
+	}
+	for _, a := range m.aliases {
+		if !m.loaded[a.name] && !m.builtin[a.name] && !will[a.name] {
+			return true
+		}
+	}
+	return false
+}
+
 // pending reports whether some module of modules.alias is not loaded yet:
 // without one, there is nothing a device could ask for.
 func (m *modules) pending() bool {

@@ -203,13 +203,18 @@ func (in *initProc) readCmdline() error {
 
 // loadModules loads the image's modules and coldplugs the devices present.
 // The uevent socket is opened first, so that devices added while modules
-// load are not missed.
+// load are not missed; it is not opened at all when every module that
+// modules.alias names is to be loaded anyway, since no device could then
+// ask for one (and listening costs boot time: each event wakes the init).
 func (in *initProc) loadModules() error {
 	in.devs = newBlockDevs()
-	ch, err := listenUevents()
-	in.events = ch
-	rel := release()
-	in.mods = openModules("/lib/modules/"+rel, in.debugf)
+	in.mods = openModules("/lib/modules/"+release(), in.debugf)
+	var err error
+	if in.mods.wantedBeyond(in.cmd.Modules) {
+		in.events, err = listenUevents()
+	} else {
+		in.debugf("every module of modules.alias is listed: not listening for devices")
+	}
 	in.mods.loadAll(in.cmd.Modules)
 	in.debugf("listed modules loaded")
 	in.mods.coldplug()
