@@ -14,19 +14,24 @@ k=$(awk '/^kernel:/ {print $2}' "$work/fetch")
 mods=$(awk '/^modules:/ {print $2}' "$work/fetch")
 
 # interleaved OUT RUNS NAME CMD [NAME CMD ...]: runs the commands in turn,
-# one round after another (plus a first round not counted), and writes a
-# table of their wall-clock times to OUT. TCG boots drift by a quarter
-# over minutes on this kind of machine; taking the commands in turn,
-# rather than all runs of one and then the other (hyperfine's order),
-# exposes them to the same drift.
+# one round after another (plus a first round not counted), the order
+# reversed every other round, and writes a table of their wall-clock
+# times to OUT. TCG boots drift by a quarter over minutes on this kind of
+# machine; taking the commands in turn, rather than all runs of one and
+# then the other (hyperfine's order), exposes them to the same drift, and
+# reversing the order spreads what one run leaves to the next.
 interleaved() {
   local out=$1 runs=$2 t r i s
   shift 2
   local -a names=() cmds=()
   while (($#)); do names+=("$1"); cmds+=("$2"); shift 2; done
   t=$(mktemp -p "$work")
+  local -a fwd=("${!cmds[@]}") rev=()
+  for i in "${fwd[@]}"; do rev=("$i" "${rev[@]}"); done
   for ((r = 0; r <= runs; r++)); do
-    for i in "${!cmds[@]}"; do
+    local -n order=fwd
+    ((r % 2)) && local -n order=rev
+    for i in "${order[@]}"; do
       s=$(date +%s%N)
       bash -c "${cmds[$i]}" >/dev/null 2>&1 || { echo "bench: failed: ${cmds[$i]}" >&2; return 1; }
       ((r == 0)) || echo "$i $((($(date +%s%N) - s) / 1000000))" >>"$t"
