@@ -1,8 +1,11 @@
 package pid1
 
 import (
+	"bytes"
 	"encoding/binary"
 	"io"
+	"io/fs"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,7 +23,7 @@ import (
 func readFile(path string) ([]byte, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, &pathError{"open", path, err}
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
 	b := make([]byte, 0, 512)
@@ -33,7 +36,7 @@ func readFile(path string) ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, &pathError{"read", path, err}
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
 		}
 		if n == 0 {
 			return b, nil
@@ -49,10 +52,7 @@ func readTrimmed(path string) string {
 	if err != nil {
 		return ""
 	}
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	return string(b)
+	return strings.TrimSpace(string(b))
 }
 
 // lines calls fn for each line of b that is neither blank nor a comment,
@@ -60,38 +60,17 @@ func readTrimmed(path string) string {
 func lines(b []byte, fn func(string)) {
 	for len(b) > 0 {
 		l := b
-		if i := indexByte(b, '\n'); i >= 0 {
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
 			l, b = b[:i], b[i+1:]
 		} else {
 			b = nil
 		}
-		l = trimSpace(l)
+		l = bytes.TrimSpace(l)
 		if len(l) > 0 && l[0] != '#' {
 			fn(string(l))
 		}
 	}
 }
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && isSpace(b[0]) {
-		b = b[1:]
-	}
-	for len(b) > 0 && isSpace(b[len(b)-1]) {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // dirEnt is one directory entry.
 type dirEnt struct {
@@ -105,7 +84,7 @@ type dirEnt struct {
 func readDir(dir string) ([]dirEnt, error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, &pathError{"open", dir, err}
+		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
 	}
 	defer unix.Close(fd)
 	var ents []dirEnt
@@ -116,7 +95,7 @@ func readDir(dir string) ([]dirEnt, error) {
 			continue
 		}
 		if err != nil {
-			return ents, &pathError{"getdents", dir, err}
+			return ents, &fs.PathError{Op: "getdents", Path: dir, Err: err}
 		}
 		if n <= 0 {
 			return ents, nil
@@ -127,7 +106,7 @@ func readDir(dir string) ([]dirEnt, error) {
 				break
 			}
 			name := b[19:reclen]
-			if i := indexByte(name, 0); i >= 0 {
+			if i := bytes.IndexByte(name, 0); i >= 0 {
 				name = name[:i]
 			}
 			typ := b[18]
@@ -156,7 +135,7 @@ type devFile int
 func openDev(path string) (devFile, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, &pathError{"open", path, err}
+		return -1, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	return devFile(fd), nil
 }
@@ -184,7 +163,7 @@ func (f devFile) Close() error { return unix.Close(int(f)) }
 // mkdir makes a directory unless it exists.
 func mkdir(path string, mode uint32) error {
 	if err := unix.Mkdir(path, mode); err != nil && err != unix.EEXIST {
-		return &pathError{"mkdir", path, err}
+		return &fs.PathError{Op: "mkdir", Path: path, Err: err}
 	}
 	return nil
 }
@@ -193,7 +172,7 @@ func mkdir(path string, mode uint32) error {
 func statMode(path string) (uint32, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
-		return 0, &pathError{"stat", path, err}
+		return 0, &fs.PathError{Op: "stat", Path: path, Err: err}
 	}
 	return st.Mode, nil
 }
@@ -204,19 +183,10 @@ func readlink(path string) (string, error) {
 		buf := make([]byte, size)
 		n, err := unix.Readlink(path, buf)
 		if err != nil {
-			return "", &pathError{"readlink", path, err}
+			return "", &fs.PathError{Op: "readlink", Path: path, Err: err}
 		}
 		if n < size {
 			return string(buf[:n]), nil
 		}
 	}
 }
-
-// pathError is os.PathError without package os.
-type pathError struct {
-	op, path string
-	err      error
-}
-
-func (e *pathError) Error() string { return e.op + " " + e.path + ": " + e.err.Error() }
-func (e *pathError) Unwrap() error { return e.err }
