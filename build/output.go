@@ -19,6 +19,7 @@ type Output struct {
 	Split       int64 // bytes of input per segment; 0 for one segment
 	Epoch       int64
 	Base        string // an existing image the new segment is appended to
+	Scratch     bool   // a throw-away image: written atomically but not synced
 }
 
 // OutputOf returns the output settings of a spec: compression default
@@ -68,7 +69,11 @@ func Write(o Output, files []image.File) (int64, error) {
 		}
 	}
 	var n int64
-	err := atomicfile.Write(o.Path, 0o644, func(w io.Writer) error {
+	write := atomicfile.Write
+	if o.Scratch {
+		write = atomicfile.WriteUnsynced
+	}
+	err := write(o.Path, 0o644, func(w io.Writer) error {
 		cw := &countWriter{w: w}
 		if o.Base != "" {
 			if err := copyBase(cw, o.Base); err != nil {

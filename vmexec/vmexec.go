@@ -164,8 +164,21 @@ func buildImage(out string, argv []string, o Options) error {
 		Busybox: o.Busybox,
 		Files:   append([]string{abs, argvFile + ":" + pid1.ExecFile}, o.Add...),
 		Dirs:    []string{"/tmp"}}
-	_, _, _, err = spec.Build(o.Base, 0)
-	return err
+	tree, err := spec.Assemble()
+	if err != nil {
+		return err
+	}
+	dst, err := spec.OutputOf()
+	if err != nil {
+		return err
+	}
+	// The image lives for one run in a directory removed afterwards: no
+	// need to sync it to disk.
+	dst.Base, dst.Scratch = o.Base, true
+	if _, err := build.Write(dst, tree.Files()); err != nil {
+		return fmt.Errorf("%s: %w", out, err)
+	}
+	return nil
 }
 
 // compression of the command's segment: none by default, because under

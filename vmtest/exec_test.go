@@ -2,7 +2,9 @@ package vmtest
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -14,6 +16,10 @@ import (
 func TestExec(t *testing.T) {
 	bin := initkitBinary(t)
 	k := Kernel(t)
+	plain := filepath.Join(t.TempDir(), "not-a-program")
+	if err := os.WriteFile(plain, []byte("data\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name           string
 		argv           []string
@@ -24,6 +30,7 @@ func TestExec(t *testing.T) {
 		{"status 7", []string{"/usr/bin/sh", "-c", "exit 7"}, 7, "", ""},
 		{"killed by SIGKILL", []string{"/usr/bin/sh", "-c", "kill -9 $$"}, 137, "", ""},
 		{"streams apart", []string{"/usr/bin/sh", "-c", "echo to-out; echo to-err >&2; echo more-out"}, 0, "to-out\nmore-out\n", "to-err\n"},
+		{"not executable", []string{plain}, 126, "", "initkit exec: " + plain + ": permission denied"},
 		{"arguments", []string{"/usr/bin/printf", "[%s]", "a b", "it's", "$HOME", ""}, 0, "[a b][it's][$HOME][]", ""},
 	}
 	for _, c := range cases {

@@ -9,9 +9,17 @@ import (
 )
 
 func TestWrite(t *testing.T) {
+	for name, write := range map[string]func(string, os.FileMode, func(io.Writer) error) error{
+		"Write": Write, "WriteUnsynced": WriteUnsynced,
+	} {
+		t.Run(name, func(t *testing.T) { testWrite(t, write) })
+	}
+}
+
+func testWrite(t *testing.T, write func(string, os.FileMode, func(io.Writer) error) error) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "out.img")
-	if err := Write(p, 0o640, func(w io.Writer) error { _, err := io.WriteString(w, "new"); return err }); err != nil {
+	if err := write(p, 0o640, func(w io.Writer) error { _, err := io.WriteString(w, "new"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(p); string(b) != "new" {
@@ -21,7 +29,7 @@ func TestWrite(t *testing.T) {
 		t.Fatalf("mode %v", st.Mode())
 	}
 	// A failing fill leaves the old file and no temporary file.
-	err := Write(p, 0o644, func(w io.Writer) error {
+	err := write(p, 0o644, func(w io.Writer) error {
 		io.WriteString(w, "half")
 		return errors.New("disk on fire")
 	})
