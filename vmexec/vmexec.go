@@ -37,6 +37,7 @@ type Options struct {
 	Base       string   // an initramfs the command's segment is appended to
 	Add        []string // more host files, "SRC[:DST]", with their closures
 	Memory     string
+	Append     string // more kernel command line, after exec's own
 	Compress   string // compression of the command's segment (default none)
 	Stdout     io.Writer
 	Stderr     io.Writer
@@ -100,7 +101,7 @@ func Run(ctx context.Context, argv []string, o Options) (int, error) {
 	if console == nil {
 		console = io.Discard
 	}
-	cfg := qemu.Config{Kernel: o.Kernel, Initrd: initrd, Memory: o.Memory, Append: "quiet loglevel=1", Extra: extra}
+	cfg := qemu.Config{Kernel: o.Kernel, Initrd: initrd, Memory: o.Memory, Append: strings.TrimSpace("quiet loglevel=1 " + o.Append), Extra: extra}
 	runErr := qemu.Run(ctx, cfg, console)
 	for _, f := range holds {
 		f.Close()

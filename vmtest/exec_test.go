@@ -22,21 +22,23 @@ func TestExec(t *testing.T) {
 	}
 	cases := []struct {
 		name           string
-		argv           []string
+		flags, argv    []string
 		code           int
 		stdout, stderr string
 	}{
-		{"success", []string{"/usr/bin/true"}, 0, "", ""},
-		{"status 7", []string{"/usr/bin/sh", "-c", "exit 7"}, 7, "", ""},
-		{"killed by SIGKILL", []string{"/usr/bin/sh", "-c", "kill -9 $$"}, 137, "", ""},
-		{"streams apart", []string{"/usr/bin/sh", "-c", "echo to-out; echo to-err >&2; echo more-out"}, 0, "to-out\nmore-out\n", "to-err\n"},
-		{"not executable", []string{plain}, 126, "", "initkit exec: " + plain + ": permission denied"},
-		{"arguments", []string{"/usr/bin/printf", "[%s]", "a b", "it's", "$HOME", ""}, 0, "[a b][it's][$HOME][]", ""},
+		{"success", nil, []string{"/usr/bin/true"}, 0, "", ""},
+		{"status 7", nil, []string{"/usr/bin/sh", "-c", "exit 7"}, 7, "", ""},
+		{"killed by SIGKILL", nil, []string{"/usr/bin/sh", "-c", "kill -9 $$"}, 137, "", ""},
+		{"streams apart", nil, []string{"/usr/bin/sh", "-c", "echo to-out; echo to-err >&2; echo more-out"}, 0, "to-out\nmore-out\n", "to-err\n"},
+		{"not executable", nil, []string{plain}, 126, "", "initkit exec: " + plain + ": permission denied"},
+		{"arguments", nil, []string{"/usr/bin/printf", "[%s]", "a b", "it's", "$HOME", ""}, 0, "[a b][it's][$HOME][]", ""},
+		{"kernel command line", []string{"--append", "initkit.test=one two"}, []string{"/usr/bin/sh", "-c", "tr ' ' '\\n' </proc/cmdline | grep -x -e initkit.test=one -e two -e quiet"}, 0, "quiet\ninitkit.test=one\ntwo\n", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			cmd := exec.Command(bin, append([]string{"exec", "--kernel", k.Image, "--busybox", Busybox(t), "--timeout", "120s", "--"}, c.argv...)...)
+			args := append([]string{"exec", "--kernel", k.Image, "--busybox", Busybox(t), "--timeout", "120s"}, c.flags...)
+			cmd := exec.Command(bin, append(append(args, "--"), c.argv...)...)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()

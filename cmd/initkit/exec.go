@@ -68,6 +68,7 @@ need it added with --add.`,
 	f.StringVar(&o.Base, "initrd", "", "append to this initramfs `IMAGE` instead of starting empty")
 	f.StringArrayVar(&o.Add, "add", nil, "also add a host file `SRC[:DST]` with its libraries (repeatable)")
 	f.StringVar(&o.Memory, "mem", "1G", "guest memory")
+	f.StringVar(&o.Append, "append", "", "more kernel command line (after exec's own \"quiet loglevel=1\")")
 	f.DurationVar(&timeout, "timeout", 0, "give up after this long (0: no limit)")
 	return cmd
 }
