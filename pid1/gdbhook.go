@@ -45,7 +45,7 @@ func (in *initProc) gdbHook() {
 	} else {
 		in.logf("gdbserver on %s is attached to PID 1; exec %s", comm, RealInit)
 	}
-	err = unix.Exec(RealInit, append([]string{RealInit}, os.Args[1:]...), os.Environ())
+	err = execReleased(RealInit, append([]string{RealInit}, os.Args[1:]...), os.Environ())
 	in.logf("exec %s: %v", RealInit, err)
 }
 

@@ -15,11 +15,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -59,7 +57,7 @@ func Main() {
 		os.Exit(2)
 	}
 	in := &initProc{start: time.Now(), out: os.Stdout}
-	in.holdSignals()
+	holdSignals()
 	in.early("mounts", in.mountEarly)
 
 	in.early("cmdline", in.readCmdline)
@@ -130,21 +128,6 @@ func errString(err error) string {
 		return "ok"
 	}
 	return err.Error()
-}
-
-// holdSignals keeps PID 1 alive: the kernel delivers to PID 1 only the
-// signals it has handlers for, and Go's default handlers for SIGTERM,
-// SIGINT and the like exit the process. Catching them (not ignoring them:
-// SIG_IGN would be inherited by the real init) leaves them harmless.
-func (in *initProc) holdSignals() {
-	ch := make(chan os.Signal, 8)
-	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
-		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU)
-	go func() {
-		for s := range ch {
-			in.debugf("ignoring %v sent to PID 1", s)
-		}
-	}()
 }
 
 // mountEarly mounts devtmpfs on /dev (the Debian kernel does not do it by

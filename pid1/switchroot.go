@@ -134,7 +134,7 @@ func switchRoot(newroot, init string, args []string, logf func(string, ...any)) 
 		}
 	}
 	argv := append([]string{init}, args...)
-	return unix.Exec(init, argv, os.Environ())
+	return execReleased(init, argv, os.Environ())
 }
 
 // removeTree deletes what is under dir on device dev, not descending into

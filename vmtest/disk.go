@@ -42,7 +42,9 @@ func RootTree(t testing.TB, marker string) string {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "bin", "busybox"), data, 0o755)
-	script := "#!/bin/busybox sh\n/bin/busybox echo \"" + marker + ":$$:$(/bin/busybox cat /proc/cmdline | /bin/busybox wc -w)\"\n/bin/busybox poweroff -f\n"
+	// The marker says: PID 1, the words of the command line, and the
+	// signals a child of the real init finds ignored (none is right).
+	script := "#!/bin/busybox sh\n/bin/busybox echo \"" + marker + ":$$:$(/bin/busybox cat /proc/cmdline | /bin/busybox wc -w):$(/bin/busybox grep SigIgn /proc/self/status)\"\n/bin/busybox poweroff -f\n"
 	os.WriteFile(filepath.Join(dir, "sbin", "init"), []byte(script), 0o755)
 	return dir
 }

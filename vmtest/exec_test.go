@@ -32,6 +32,7 @@ func TestExec(t *testing.T) {
 		{"streams apart", nil, []string{"/usr/bin/sh", "-c", "echo to-out; echo to-err >&2; echo more-out"}, 0, "to-out\nmore-out\n", "to-err\n"},
 		{"not executable", nil, []string{plain}, 126, "", "initkit exec: " + plain + ": permission denied"},
 		{"arguments", nil, []string{"/usr/bin/printf", "[%s]", "a b", "it's", "$HOME", ""}, 0, "[a b][it's][$HOME][]", ""},
+		{"no signal ignored", nil, []string{"/usr/bin/grep", "SigIgn", "/proc/self/status"}, 0, "SigIgn:\t0000000000000000\n", ""},
 		{"kernel command line", []string{"--append", "initkit.test=one two"}, []string{"/usr/bin/sh", "-c", "tr ' ' '\\n' </proc/cmdline | grep -x -e initkit.test=one -e two -e quiet"}, 0, "quiet\ninitkit.test=one\ntwo\n", ""},
 	}
 	for _, c := range cases {

@@ -53,7 +53,8 @@ func TestInitFindsRoot(t *testing.T) {
 			t.Parallel()
 			s := Start(t, img, "root="+c.root, VirtioDisk(c.disk)...)
 			s.Expect(`initkit: root /dev/vda2? \(ext4\); mounts [0-9.]+ms, .*switching to /sbin/init`, 2*time.Minute)
-			s.Expect(`real-root:1:`, time.Minute)
+			// PID 1, and no signal left ignored for the real init's children.
+			s.Expect(`real-root:1:\d+:SigIgn:\s+0000000000000000`, time.Minute)
 			bootedCleanly(t, s.Wait(time.Minute))
 		})
 	}
