@@ -14,23 +14,28 @@ k=$(awk '/^kernel:/ {print $2}' "$work/fetch")
 mods=$(awk '/^modules:/ {print $2}' "$work/fetch")
 
 # interleaved OUT RUNS NAME CMD [NAME CMD ...]: runs the commands in turn,
-# one round after another (plus a first round not counted), the order
-# reversed every other round, and writes a table of their wall-clock
-# times to OUT. TCG boots drift by a quarter over minutes on this kind of
-# machine; taking the commands in turn, rather than all runs of one and
-# then the other (hyperfine's order), exposes them to the same drift, and
-# reversing the order spreads what one run leaves to the next.
+# one round after another (plus a first round not counted), each round in
+# a new random order (seeded by BENCH_SEED, default 1, so a run can be
+# repeated), and writes a table of their wall-clock times to OUT.
+# Why: TCG boots on this kind of machine drift by a quarter over minutes,
+# so the commands must share the same minutes (hyperfine runs all of one
+# command first); and back-to-back boots alternate slow and fast (about
+# 250 ms apart: 2331 1900 2120 1817 2109 1759 ... for one command run 12
+# times), so any fixed order, even one reversed every other round, can
+# give one command every slow turn.
 interleaved() {
-  local out=$1 runs=$2 t r i s
+  local out=$1 runs=$2 t r i j s tmp
   shift 2
   local -a names=() cmds=()
   while (($#)); do names+=("$1"); cmds+=("$2"); shift 2; done
   t=$(mktemp -p "$work")
-  local -a fwd=("${!cmds[@]}") rev=()
-  for i in "${fwd[@]}"; do rev=("$i" "${rev[@]}"); done
+  RANDOM=${BENCH_SEED:-1}
   for ((r = 0; r <= runs; r++)); do
-    local -n order=fwd
-    ((r % 2)) && local -n order=rev
+    local -a order=("${!cmds[@]}")
+    for ((i = ${#order[@]} - 1; i > 0; i--)); do
+      j=$((RANDOM % (i + 1)))
+      tmp=${order[i]} order[i]=${order[j]} order[j]=$tmp
+    done
     for i in "${order[@]}"; do
       s=$(date +%s%N)
       bash -c "${cmds[$i]}" >/dev/null 2>&1 || { echo "bench: failed: ${cmds[$i]}" >&2; return 1; }
