@@ -13,6 +13,21 @@ ik=$top/bin/initkit
 k=$(awk '/^kernel:/ {print $2}' "$work/fetch")
 mods=$(awk '/^modules:/ {print $2}' "$work/fetch")
 
+# shuffle N: sets the array order to the numbers 0 to N-1 in a random
+# order, seeded by BENCH_SEED (default 1) so that a run can be repeated.
+# (Not a function printing them: in $(...) the generator's state would
+# not advance, and every round would get the same order.)
+RANDOM=${BENCH_SEED:-1}
+shuffle() {
+  local i j tmp
+  order=()
+  for ((i = 0; i < $1; i++)); do order+=("$i"); done
+  for ((i = $1 - 1; i > 0; i--)); do
+    j=$((RANDOM % (i + 1)))
+    tmp=${order[i]} order[i]=${order[j]} order[j]=$tmp
+  done
+}
+
 # interleaved OUT RUNS NAME CMD [NAME CMD ...]: runs the commands in turn,
 # one round after another (plus a first round not counted), each round in
 # a new random order (seeded by BENCH_SEED, default 1, so a run can be
@@ -24,18 +39,13 @@ mods=$(awk '/^modules:/ {print $2}' "$work/fetch")
 # times), so any fixed order, even one reversed every other round, can
 # give one command every slow turn.
 interleaved() {
-  local out=$1 runs=$2 t r i j s tmp
+  local out=$1 runs=$2 t r i s
   shift 2
   local -a names=() cmds=()
   while (($#)); do names+=("$1"); cmds+=("$2"); shift 2; done
   t=$(mktemp -p "$work")
-  RANDOM=${BENCH_SEED:-1}
   for ((r = 0; r <= runs; r++)); do
-    local -a order=("${!cmds[@]}")
-    for ((i = ${#order[@]} - 1; i > 0; i--)); do
-      j=$((RANDOM % (i + 1)))
-      tmp=${order[i]} order[i]=${order[j]} order[j]=$tmp
-    done
+    shuffle "${#cmds[@]}"
     for i in "${order[@]}"; do
       s=$(date +%s%N)
       bash -c "${cmds[$i]}" >/dev/null 2>&1 || { echo "bench: failed: ${cmds[$i]}" >&2; return 1; }

@@ -52,8 +52,13 @@ manual() {
 ours() {
   "$ik" debug init --init "$work/prog" --batch "$work/cmds.gdb" >"$work/gdb.out" 2>&1 || true
 }
+# A new random order each round: back-to-back boots here alternate slow
+# and fast (see interleaved in common.sh).
+sides=(ours manual)
 for i in $(seq "$runs"); do
-  for side in ours manual; do
+  shuffle ${#sides[@]}
+  for c in "${order[@]}"; do
+    side=${sides[c]}
     rm -f "$stamp" "$work/gdb.out"
     start=$(date +%s.%N)
     $side

@@ -12,7 +12,7 @@
 # issue's measure) and the real init's first line in /dev/kmsg. The real
 # init prints the kernel's log buffer (dmesg) before powering off, so the
 # marks are read even when quiet keeps them off the console. TCG boots
-# vary by a quarter from one run to the next, so the inits alternate and
+# vary by a quarter from one run to the next, so the inits take turns and
 # medians are compared. Results go to bench/results/init.md.
 source "$(dirname "$0")/common.sh"
 runs=${RUNS:-20}
@@ -34,13 +34,17 @@ overhead() {
   awk -F'[][]' '/Run \/init as init process/ {s=$2} /Not activating Mandatory Access Control/ {x=$2}
     /REAL-INIT/ {e=$2} END {if (!x || !e) exit 1; printf "%.1f %.1f\n", (x-s)*1000, (e-s)*1000}' "$work/log"
 }
+# Each round boots the four (init, mode) pairs in a new random order:
+# back-to-back boots here alternate slow and fast (see interleaved in
+# common.sh), and a fixed order gave one init every slow turn.
+combos=(go-plain sh-plain go-quiet sh-quiet)
 for i in $(seq "$runs"); do
-  for mode in plain quiet; do
-    for init in go sh; do
-      t=$(overhead "$work/$init.img" "$([ $mode = quiet ] && echo quiet)") ||
-        { echo "bench/init.sh: no marks in the $init boot's log:" >&2; tail -20 "$work/log" >&2; exit 1; }
-      echo "$init-$mode $t" >>"$work/times"
-    done
+  shuffle ${#combos[@]}
+  for c in "${order[@]}"; do
+    init=${combos[c]%-*} mode=${combos[c]#*-}
+    t=$(overhead "$work/$init.img" "$([ $mode = quiet ] && echo quiet)") ||
+      { echo "bench/init.sh: no marks in the $init boot's log:" >&2; tail -20 "$work/log" >&2; exit 1; }
+    echo "$init-$mode $t" >>"$work/times"
   done
 done
 # median RUN COLUMN, range RUN COLUMN: over the runs of one init and mode.

@@ -44,6 +44,15 @@ type Options struct {
 	Console    io.Writer // the kernel console, discarded when nil
 }
 
+// Cmdline is what exec adds to the kernel command line, before
+// Options.Append (where a later value wins: cryptomgr.notests=0 undoes
+// it). quiet and loglevel=1 keep the console (discarded) from costing
+// serial output. cryptomgr.notests skips the self-tests the kernel runs
+// on every crypto algorithm it registers: 0.3-0.4 s of a 2 s boot under
+// TCG (docs/benchmarks.md), for checks that concern the crypto code, not
+// the command being run.
+const Cmdline = "quiet loglevel=1 cryptomgr.notests"
+
 // ErrNoStatus means the guest stopped without reporting the command's
 // status: it crashed, or the timeout ended it.
 var ErrNoStatus = errors.New("the guest stopped without reporting an exit status")
@@ -101,7 +110,7 @@ func Run(ctx context.Context, argv []string, o Options) (int, error) {
 	if console == nil {
 		console = io.Discard
 	}
-	cfg := qemu.Config{Kernel: o.Kernel, Initrd: initrd, Memory: o.Memory, Append: strings.TrimSpace("quiet loglevel=1 " + o.Append), Extra: extra}
+	cfg := qemu.Config{Kernel: o.Kernel, Initrd: initrd, Memory: o.Memory, Append: strings.TrimSpace(Cmdline + " " + o.Append), Extra: extra}
 	runErr := qemu.Run(ctx, cfg, console)
 	for _, f := range holds {
 		f.Close()

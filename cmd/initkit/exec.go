@@ -30,7 +30,11 @@ has one); cwd is /, stdin is /dev/null, PATH and HOME=/tmp are set, the whole
 tree (in RAM) is writable, /proc /sys /dev /run are mounted; no network, no
 other host files. As go test -exec 'initkit exec --' it
 runs a package's test binary under a real kernel: tests that read testdata
-need it added with --add.`,
+need it added with --add.
+
+The kernel boots with "quiet loglevel=1 cryptomgr.notests": the last skips
+the crypto self-tests, a fifth of the boot under TCG; --append
+cryptomgr.notests=0 brings them back.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.Kernel == "" {
@@ -68,7 +72,7 @@ need it added with --add.`,
 	f.StringVar(&o.Base, "initrd", "", "append to this initramfs `IMAGE` instead of starting empty")
 	f.StringArrayVar(&o.Add, "add", nil, "also add a host file `SRC[:DST]` with its libraries (repeatable)")
 	f.StringVar(&o.Memory, "mem", "1G", "guest memory")
-	f.StringVar(&o.Append, "append", "", "more kernel command line (after exec's own \"quiet loglevel=1\")")
+	f.StringVar(&o.Append, "append", "", "more kernel command line, after exec's own \""+vmexec.Cmdline+"\" (cryptomgr.notests=0 brings the crypto self-tests back)")
 	f.DurationVar(&timeout, "timeout", 0, "give up after this long (0: no limit)")
 	return cmd
 }
