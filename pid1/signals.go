@@ -16,8 +16,10 @@ var heldSignals = []unix.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIG
 	unix.SIGUSR1, unix.SIGUSR2, unix.SIGPIPE}
 
 // sigaction is the kernel's struct sigaction for rt_sigaction(2) on amd64
-// and arm64 (include/uapi/asm-generic/signal.h with SA_RESTORER): only
-// the handler is set here, the rest stays zero.
+// (where make builds the init) and arm64 (include/uapi/asm-generic/signal.h
+// with SA_RESTORER): only the handler is set here, the rest stays zero.
+// Other architectures order the fields differently (mips puts the flags
+// first).
 type sigaction struct {
 	handler, flags, restorer, mask uintptr
 }

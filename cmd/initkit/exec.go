@@ -32,7 +32,7 @@ other host files. As go test -exec 'initkit exec --' it
 runs a package's test binary under a real kernel: tests that read testdata
 need it added with --add.
 
-The kernel boots with "quiet loglevel=1 cryptomgr.notests": the last skips
+The kernel boots with "` + vmexec.Cmdline + `": cryptomgr.notests skips
 the crypto self-tests, a fifth of the boot under TCG; --append
 cryptomgr.notests=0 brings them back.`,
 		Args: cobra.MinimumNArgs(1),
