@@ -34,7 +34,10 @@ func TestExec(t *testing.T) {
 		{"arguments", nil, []string{"/usr/bin/printf", "[%s]", "a b", "it's", "$HOME", ""}, 0, "[a b][it's][$HOME][]", ""},
 		{"no signal ignored", nil, []string{"/usr/bin/grep", "SigIgn", "/proc/self/status"}, 0, "SigIgn:\t0000000000000000\n", ""},
 		{"kernel command line", []string{"--append", "initkit.test=one two"}, []string{"/usr/bin/sh", "-c", "tr ' ' '\\n' </proc/cmdline | grep -x -e initkit.test=one -e two -e quiet"}, 0, "quiet\ninitkit.test=one\ntwo\n", ""},
-		// exec skips the crypto self-tests; --append can bring them back.
+		// exec skips the crypto self-tests and the zeroing of allocated
+		// pages; --append can bring them back.
+		{"pages not zeroed", nil, []string{"/usr/bin/sh", "-c", "dmesg | grep -o 'heap alloc:o[nf]*'"}, 0, "heap alloc:off\n", ""},
+		{"pages zeroed", []string{"--append", "init_on_alloc=1"}, []string{"/usr/bin/sh", "-c", "dmesg | grep -o 'heap alloc:o[nf]*'"}, 0, "heap alloc:on\n", ""},
 		{"crypto self-tests skipped", nil, []string{"/usr/bin/cat", "/sys/module/cryptomgr/parameters/notests"}, 0, "Y\n", ""},
 		{"crypto self-tests back", []string{"--append", "cryptomgr.notests=0"}, []string{"/usr/bin/cat", "/sys/module/cryptomgr/parameters/notests"}, 0, "N\n", ""},
 	}

@@ -32,9 +32,10 @@ other host files. As go test -exec 'initkit exec --' it
 runs a package's test binary under a real kernel: tests that read testdata
 need it added with --add.
 
-The kernel boots with "` + vmexec.Cmdline + `": cryptomgr.notests skips
-the crypto self-tests, a fifth of the boot under TCG; --append
-cryptomgr.notests=0 brings them back.`,
+The kernel boots with "` + vmexec.Cmdline + `":
+cryptomgr.notests skips the crypto self-tests, a fifth of the boot under
+TCG, and init_on_alloc=0 the zeroing of each page allocated; --append
+cryptomgr.notests=0 init_on_alloc=1 brings them back.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.Kernel == "" {
@@ -72,7 +73,7 @@ cryptomgr.notests=0 brings them back.`,
 	f.StringVar(&o.Base, "initrd", "", "append to this initramfs `IMAGE` instead of starting empty")
 	f.StringArrayVar(&o.Add, "add", nil, "also add a host file `SRC[:DST]` with its libraries (repeatable)")
 	f.StringVar(&o.Memory, "mem", "1G", "guest memory")
-	f.StringVar(&o.Append, "append", "", "more kernel command line, after exec's own \""+vmexec.Cmdline+"\" (cryptomgr.notests=0 brings the crypto self-tests back)")
+	f.StringVar(&o.Append, "append", "", "more kernel command line, after exec's own \""+vmexec.Cmdline+"\" (where a later value wins)")
 	f.DurationVar(&timeout, "timeout", 0, "give up after this long (0: no limit)")
 	return cmd
 }
