@@ -11,18 +11,23 @@ printf '#!/bin/busybox sh\n/bin/busybox echo boot-marker\n/bin/busybox poweroff 
 chmod 755 "$work/root/init"
 "$ik" pack -c gzip "$work/root" -o "$work/i.img" 2>/dev/null
 runs=${RUNS:-20}
-interleaved "$here/results/boot.md" "$runs" \
-  "initkit boot" "$ik boot --accel tcg --kernel $k --initrd $work/i.img --append quiet --log $work/log" \
-  "qemu-system-x86_64 (hand-written)" "qemu-system-x86_64 -machine q35 -accel tcg -m 1G -smp 1 -nodefaults -display none -serial stdio -no-reboot -kernel $k -initrd $work/i.img -append 'console=ttyS0 panic=-1 quiet'"
+# ONLY=boot or ONLY=exec runs one of the two comparisons.
+if [ "${ONLY:-}" != exec ]; then
+  interleaved "$here/results/boot.md" "$runs" \
+    "initkit boot" "$ik boot --accel tcg --kernel $k --initrd $work/i.img --append quiet --log $work/log" \
+    "qemu-system-x86_64 (hand-written)" "qemu-system-x86_64 -machine q35 -accel tcg -m 1G -smp 1 -nodefaults -display none -serial stdio -no-reboot -kernel $k -initrd $work/i.img -append 'console=ttyS0 panic=-1 quiet'"
+fi
 
 # initkit exec round trip against a boot of the same kernel to a marker:
 # what exec adds is building the segment, the initkit init running the
 # command, the extra serial ports and the status channel. The goal's
 # comparison is the boot with exec's own kernel command line (vmexec's
-# Cmdline, which skips the crypto self-tests and page zeroing); the plain boot, what one
-# would write by hand, is there for the end-to-end figure.
+# Cmdline, which skips the crypto self-tests and page zeroing); the
+# plain boot, what one would write by hand, is there for the end-to-end
+# figure.
 printf '#!/bin/busybox sh\n/bin/busybox true\n/bin/busybox poweroff -f\n' > "$work/root/init"
 "$ik" pack -c gzip "$work/root" -o "$work/t.img" 2>/dev/null
+[ "${ONLY:-}" = boot ] && exit 0
 hand="qemu-system-x86_64 -machine q35 -accel tcg -m 1G -smp 1 -nodefaults -display none -serial stdio -no-reboot -kernel $k -initrd $work/t.img"
 interleaved "$here/results/exec.md" "$runs" \
   "initkit exec -- /bin/true" "$ik exec --kernel $k -- /bin/true" \
