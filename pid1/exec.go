@@ -69,8 +69,7 @@ func (in *initProc) runExec(file []byte) {
 		code = in.execCommand(argv)
 	}
 	if fd, err := openPort(execStatus); err == nil {
-		unix.Write(fd, strconv.AppendInt([]byte("initkit-exit:"), int64(code), 10))
-		unix.Write(fd, []byte{'\n'})
+		unix.Write(fd, append(strconv.AppendInt([]byte("initkit-exit:"), int64(code), 10), '\n'))
 		closeDrained(fd)
 	} else {
 		in.logf("exec: %v; the status (%d) is lost", err, code)

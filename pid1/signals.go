@@ -46,8 +46,14 @@ func releaseSignals() { setSignals(sigDefault) }
 func setSignals(handler uintptr) {
 	sa := sigaction{handler: handler}
 	for _, s := range heldSignals {
-		unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(s), uintptr(unsafe.Pointer(&sa)), 0, 8, 0, 0)
+		rtSigaction(s, &sa, nil)
 	}
+}
+
+// rtSigaction is rt_sigaction(2): it sets s's action to act unless act is
+// nil, and stores the previous one in old unless old is nil.
+func rtSigaction(s unix.Signal, act, old *sigaction) {
+	unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(s), uintptr(unsafe.Pointer(act)), uintptr(unsafe.Pointer(old)), 8, 0, 0)
 }
 
 // execReleased execs path as PID 1's successor with heldSignals back at

@@ -6,9 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // sigIgnMask reads the SigIgn mask of /proc/PID/status (or of the text).
@@ -42,11 +39,11 @@ func heldMask() uint64 {
 func TestHoldSignals(t *testing.T) {
 	saved := make([]sigaction, len(heldSignals))
 	for i, s := range heldSignals {
-		unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(s), 0, uintptr(unsafe.Pointer(&saved[i])), 8, 0, 0)
+		rtSigaction(s, nil, &saved[i])
 	}
 	t.Cleanup(func() {
 		for i, s := range heldSignals {
-			unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(s), uintptr(unsafe.Pointer(&saved[i])), 0, 8, 0, 0)
+			rtSigaction(s, &saved[i], nil)
 		}
 	})
 	self := func() uint64 {
