@@ -143,7 +143,10 @@ func (in *initProc) mountEarly() error {
 	} {
 		mkdir(m.dir, 0o755)
 		err := unix.Mount(m.src, m.dir, m.fstype, unix.MS_NOSUID, m.data)
-		if err != nil && m.dir == "/dev" {
+		// EBUSY: the same filesystem is there already (a kernel with
+		// DEVTMPFS_MOUNT, or an /init that mounted it before exec'ing
+		// this one). A tmpfs over it would hide every device node.
+		if err != nil && !errors.Is(err, unix.EBUSY) && m.dir == "/dev" {
 			err = unix.Mount("tmpfs", "/dev", "tmpfs", unix.MS_NOSUID, "mode=0755")
 		}
 		if err != nil && !errors.Is(err, unix.EBUSY) {
@@ -225,6 +228,10 @@ func (in *initProc) handle(ev uevent) {
 func (in *initProc) waitFor(spec string, match func(*blockDev) bool) (*blockDev, error) {
 	start := time.Now()
 	nextNote := 5 * time.Second
+	// Look again soon, then less often: a device can appear just after
+	// its driver loaded (NVMe probes asynchronously), and without a
+	// uevent socket nothing else wakes the init when it does.
+	poll := 2 * time.Millisecond
 	for {
 		devs := in.devs.scan()
 		for _, d := range devs {
@@ -252,7 +259,8 @@ func (in *initProc) waitFor(spec string, match func(*blockDev) bool) (*blockDev,
 			for len(in.events) > 0 {
 				in.handle(<-in.events)
 			}
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(poll):
+			poll = min(2*poll, 100*time.Millisecond)
 		}
 	}
 }

@@ -40,6 +40,9 @@ func (d blockDev) String() string {
 	if d.PartLabel != "" {
 		fmt.Fprintf(&b, " PARTLABEL=%q", d.PartLabel)
 	}
+	if d.Err != nil {
+		fmt.Fprintf(&b, " (cannot probe: %v)", d.Err)
+	}
 	return b.String()
 }
 
@@ -56,12 +59,14 @@ func newBlockDevs() *blockDevs {
 
 // scan probes the block devices not seen before and returns all of them,
 // sorted by name. Empty devices (size 0: an unused loop or a drive
-// without a medium) are not probed yet and are looked at again later.
+// without a medium) are not probed yet, and those whose probe failed (a
+// node not there yet, a read error) are probed again: both are looked at
+// again at the next scan.
 func (b *blockDevs) scan() []*blockDev {
 	ents, _ := readDir(b.sys)
 	for _, e := range ents {
 		name := e.name
-		if b.seen[name] != nil || readTrimmed(b.sys+"/"+name+"/size") == "0" {
+		if d := b.seen[name]; d != nil && d.Err == nil || readTrimmed(b.sys+"/"+name+"/size") == "0" {
 			continue
 		}
 		b.seen[name] = b.probe(name)

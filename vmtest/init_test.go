@@ -64,20 +64,39 @@ func TestInitFindsRoot(t *testing.T) {
 // the benchmark's set-up), every module modules.alias names is loaded from
 // the list, so the init opens no uevent socket and walks no bus; the root
 // on virtio is found all the same.
+//
+// With /dev already a devtmpfs when the init starts (an /init script
+// mounts it and execs the initkit init, as a kernel with DEVTMPFS_MOUNT
+// would leave it), the init keeps it: mounting devtmpfs again fails with
+// EBUSY, and a tmpfs in its place would hide the disk's node.
 func TestInitLoadsListedModules(t *testing.T) {
 	t.Parallel()
 	k := Kernel(t)
-	img := buildImage(t, "--module", "virtio_pci", "--module", "virtio_blk", "--modules-dir", k.ModulesDir)
+	mods := []string{"--module", "virtio_pci", "--module", "virtio_blk", "--modules-dir", k.ModulesDir}
+	wrapper := filepath.Join(t.TempDir(), "init")
+	os.WriteFile(wrapper, []byte("#!/bin/busybox sh\n/bin/busybox mount -t devtmpfs devtmpfs /dev\nexec /initkit-init\n"), 0o755)
 	const fsUUID = "7d0e4f1a-2b3c-4d5e-8f60-718293a4b5c6"
 	disk := Ext4Image(t, RootTree(t, "real-root"), "32M", "-U", fsUUID)
-	s := Start(t, img, "root=UUID="+fsUUID+" initkit.debug", VirtioDisk(disk)...)
-	s.Expect(`every module of modules.alias is listed: not listening for devices`, 2*time.Minute)
-	s.Expect(`loaded virtio_pci\n`, time.Minute)
-	s.Expect(`loaded virtio_blk\n`, time.Minute)
-	s.Expect(`listed modules loaded`, time.Minute)
-	s.Expect(`initkit: root /dev/vda \(ext4\)`, time.Minute)
-	s.Expect(`real-root:1:`, time.Minute)
-	bootedCleanly(t, s.Wait(time.Minute))
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"plain", nil},
+		{"devtmpfs mounted", []string{"--init", wrapper, "--busybox", Busybox(t), "--applets", "sh", "--add", InitBinary(t) + ":/initkit-init"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			img := buildImage(t, append(mods, c.args...)...)
+			s := Start(t, img, "root=UUID="+fsUUID+" initkit.debug", VirtioDisk(disk)...)
+			s.Expect(`every module of modules.alias is listed: not listening for devices`, 2*time.Minute)
+			s.Expect(`loaded virtio_pci\n`, time.Minute)
+			s.Expect(`loaded virtio_blk\n`, time.Minute)
+			s.Expect(`listed modules loaded`, time.Minute)
+			s.Expect(`initkit: root /dev/vda \(ext4\)`, time.Minute)
+			s.Expect(`real-root:1:`, time.Minute)
+			bootedCleanly(t, s.Wait(time.Minute))
+		})
+	}
 }
 
 // TestInitUnlocksLUKS: a LUKS2 root is unlocked with a key file in the
