@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -208,6 +209,15 @@ func (s *Spec) addBusybox(t *Tree) error {
 	if len(applets) == 0 {
 		return s.errorAt(s.Busybox, "busybox %s: no applet list found in the binary", bb)
 	}
+	if len(s.Applets) > 0 {
+		want := s.Applets
+		if s.shellInit() {
+			want = append(slices.Clone(want), shellInitApplets...)
+		}
+		if applets, err = pickApplets(applets, want); err != nil {
+			return s.errorAt(s.Busybox, "busybox %s: %v", bb, err)
+		}
+	}
 	why := "busybox " + bb
 	if err := t.HostFile("/bin/busybox", bb, why); err != nil {
 		return err
@@ -231,6 +241,27 @@ func (s *Spec) addBusybox(t *Tree) error {
 		return t.Symlink("/sbin/modprobe", "../bin/busybox", "kernel request_module runs /sbin/modprobe")
 	}
 	return nil
+}
+
+// shellInitApplets are the commands the generated shell init runs, linked
+// whatever the spec's applets say.
+var shellInitApplets = []string{"sh", "cat", "findfs", "insmod", "ls", "mkdir", "mount", "sleep", "switch_root", "tr", "uname", "usleep"}
+
+// pickApplets returns want, sorted and without repeats, or an error naming
+// those of its applets that have lacks.
+func pickApplets(have, want []string) ([]string, error) {
+	var missing []string
+	for _, a := range want {
+		if !slices.Contains(have, a) {
+			missing = append(missing, a)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("no applet %s", strings.Join(missing, ", "))
+	}
+	want = slices.Clone(want)
+	slices.Sort(want)
+	return slices.Compact(want), nil
 }
 
 // busybox returns the busybox to use: the spec's, or the host's static one

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -110,6 +111,49 @@ func TestSpecReplace(t *testing.T) {
 	}
 	if n := tr.nodes["/bin/sh"]; n.file.Type() != cpio.TypeReg {
 		t.Fatalf("/bin/sh is a %s, want the tree's file", image.TypeName(n.file.Mode))
+	}
+}
+
+// TestApplets: applets limits busybox's links to those named, plus what
+// the shell init runs; an applet the binary lacks is an error naming it.
+func TestApplets(t *testing.T) {
+	assemble := func(init string, applets ...string) (*Tree, error) {
+		s := &Spec{Output: filepath.Join(t.TempDir(), "x.img"), Busybox: "/bin/busybox", Init: init, Applets: applets}
+		return s.Assemble()
+	}
+	links := func(tr *Tree) (n []string) {
+		for _, p := range tr.paths() {
+			if nd := tr.nodes[p]; nd.file.Type() == cpio.TypeLink && nd.file.Linkname == "busybox" {
+				n = append(n, path.Base(p))
+			}
+		}
+		return n
+	}
+	all, err := assemble("none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(links(all)); n < 100 {
+		t.Fatalf("%d applet links by default, want every applet", n)
+	}
+	few, err := assemble("none", "sh", "ls", "sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(links(few), " "); got != "ls sh" {
+		t.Fatalf("links %q, want \"ls sh\"", got)
+	}
+	sh, err := assemble("shell", "true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range append([]string{"true"}, shellInitApplets...) {
+		if n := sh.nodes["/bin/"+a]; n == nil {
+			t.Errorf("the shell init's image has no /bin/%s", a)
+		}
+	}
+	if _, err := assemble("none", "sh", "no-such-applet"); err == nil || !strings.Contains(err.Error(), "no applet no-such-applet") {
+		t.Fatalf("error %v, want one naming no-such-applet", err)
 	}
 }
 

@@ -30,7 +30,8 @@ import (
 // Options describe one run.
 type Options struct {
 	Kernel  string
-	Busybox string // a static busybox for the command's use, optional
+	Busybox string   // a static busybox for the command's use, optional
+	Applets []string // busybox's links (default: all of its applets)
 	// InitBinary is initkit-init, which runs the command (default: where
 	// initkit build finds it).
 	InitBinary string
@@ -173,9 +174,9 @@ func buildImage(out string, argv []string, o Options) error {
 		return err
 	}
 	spec := &build.Spec{Output: out, Compress: o.compression(), Init: "initkit", InitBinary: initBin,
-		Busybox: o.Busybox,
-		Files:   append([]string{abs, argvFile + ":" + pid1.ExecFile}, o.Add...),
-		Dirs:    []string{"/tmp"}}
+		Busybox: o.Busybox, Applets: o.Applets,
+		Files: append([]string{abs, argvFile + ":" + pid1.ExecFile}, o.Add...),
+		Dirs:  []string{"/tmp"}}
 	tree, err := spec.Assemble()
 	if err != nil {
 		return err

@@ -68,6 +68,7 @@ of IMAGE: the kernel unpacks it last, over the base, with no rebuild.`,
 	f.StringVarP(&flags.Output, "output", "o", "", "write the image to `FILE`")
 	f.StringArrayVar(&adds, "add", nil, "add a host file with its libraries, `SRC[:DST]` (repeatable)")
 	f.StringVar(&flags.Busybox, "busybox", "", "static busybox `PATH` to install with its applets")
+	f.StringSliceVar(&flags.Applets, "applets", nil, "link only these busybox `APPLETS` (comma-separated; default: all)")
 	f.StringArrayVar(&modules, "module", nil, "kernel module `NAME` or alias, with its dependencies (repeatable)")
 	f.StringArrayVar(&flags.Modules.Auto, "module-auto", nil, "kernel module `NAME` or alias shipped, loaded only when a device asks for it (repeatable)")
 	f.StringVar(&flags.Modules.Kernel, "kernel-release", "", "kernel release of the modules (default: the running kernel's)")
@@ -115,6 +116,9 @@ func merge(s, f *build.Spec, adds, modules []string) {
 	set(&s.Modules.Dir, f.Modules.Dir)
 	if f.Level != 0 {
 		s.Level = f.Level
+	}
+	if len(f.Applets) > 0 {
+		s.Applets = f.Applets
 	}
 	for _, a := range adds {
 		// Without a sysroot, a relative SRC is relative to the working

@@ -70,6 +70,7 @@ cryptomgr.notests=0 init_on_alloc=1 brings them back.`,
 	f := cmd.Flags()
 	f.StringVar(&o.Kernel, "kernel", os.Getenv("INITKIT_KERNEL"), "kernel image `FILE` (default: $INITKIT_KERNEL, then the fetched one)")
 	f.StringVar(&o.Busybox, "busybox", "/bin/busybox", "static busybox `PATH` for the guest (\"\": none)")
+	f.StringSliceVar(&o.Applets, "applets", nil, "link only these busybox `APPLETS` (comma-separated; default: all)")
 	f.StringVar(&o.Base, "initrd", "", "append to this initramfs `IMAGE` instead of starting empty")
 	f.StringArrayVar(&o.Add, "add", nil, "also add a host file `SRC[:DST]` with its libraries (repeatable)")
 	f.StringVar(&o.Memory, "mem", "1G", "guest memory")
