@@ -3,7 +3,7 @@ package pid1
 import (
 	"fmt"
 	"path"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -75,7 +75,9 @@ func (b *blockDevs) scan() []*blockDev {
 	for _, d := range b.seen {
 		all = append(all, d)
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+	// Not sort.Slice: its reflection code would be translated by TCG for
+	// this one sort on every boot.
+	slices.SortFunc(all, func(a, b *blockDev) int { return strings.Compare(a.Name, b.Name) })
 	return all
 }
 
