@@ -31,6 +31,7 @@ printf '#!/bin/busybox sh\n/bin/busybox true\n/bin/busybox poweroff -f\n' > "$wo
 hand="qemu-system-x86_64 -machine q35 -accel tcg -m 1G -smp 1 -nodefaults -display none -serial stdio -no-reboot -kernel $k -initrd $work/t.img"
 interleaved "$here/results/exec.md" "$runs" \
   "initkit exec -- /bin/true" "$ik exec --kernel $k -- /bin/true" \
+  "initkit exec --applets sh -- /bin/true" "$ik exec --applets sh --kernel $k -- /bin/true" \
   "initkit exec --busybox '' -- /bin/true" "$ik exec --busybox '' --kernel $k -- /bin/true" \
   "boot running busybox true, exec's command line (hand-written qemu)" "$hand -append 'console=ttyS0 panic=-1 quiet loglevel=1 cryptomgr.notests init_on_alloc=0'" \
   "boot running busybox true, plain (hand-written qemu)" "$hand -append 'console=ttyS0 panic=-1 quiet'"

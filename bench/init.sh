@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Init overhead (issue 5): the initkit init against the generated busybox
-# shell init doing the same work (load virtio_pci and virtio_blk, find an
+# shell init and against a floor (bench/floor-init.c: the same system
+# calls in static C, nothing else), all three doing the same work (load virtio_pci and virtio_blk, find an
 # ext4 root by UUID, mount it, switch_root), booted alternately with the
 # same kernel, disk and command line, with and without "quiet" (without
 # it the initkit init prints its one-line summary on the serial console,
@@ -25,6 +26,8 @@ mke2fs -q -t ext4 -d "$work/root" -U $uuid "$work/disk.img" 32M
 common=(--module virtio_pci --module virtio_blk --modules-dir "$mods")
 "$ik" build -o "$work/go.img" "${common[@]}" 2>/dev/null
 "$ik" build -o "$work/sh.img" --init shell --busybox /bin/busybox "${common[@]}" 2>/dev/null
+gcc -static -O2 -o "$work/floor" "$here/floor-init.c"
+"$ik" build -o "$work/c.img" --init "$work/floor" "${common[@]}" 2>/dev/null
 
 # overhead IMG APPEND: milliseconds from "Run /init" to the real init's
 # exec and to its first line, in one boot.
@@ -34,10 +37,10 @@ overhead() {
   awk -F'[][]' '/Run \/init as init process/ {s=$2} /Not activating Mandatory Access Control/ {x=$2}
     /REAL-INIT/ {e=$2} END {if (!x || !e) exit 1; printf "%.1f %.1f\n", (x-s)*1000, (e-s)*1000}' "$work/log"
 }
-# Each round boots the four (init, mode) pairs in a new random order:
+# Each round boots the six (init, mode) pairs in a new random order:
 # back-to-back boots here alternate slow and fast (see interleaved in
 # common.sh), and a fixed order gave one init every slow turn.
-combos=(go-plain sh-plain go-quiet sh-quiet)
+combos=(go-plain sh-plain c-plain go-quiet sh-quiet c-quiet)
 for i in $(seq "$runs"); do
   shuffle ${#combos[@]}
   for c in "${order[@]}"; do
@@ -57,9 +60,11 @@ row() { echo "| $1 | $2 | $(median "$3" 2) | $(range "$3" 2) | $(median "$3" 3) 
   for mode in plain quiet; do
     row "initkit init ($(stat -c %s "$top/bin/initkit-init") bytes)" "$mode" go-$mode
     row "busybox shell init (init = \"shell\")" "$mode" sh-$mode
+    row "floor: the same system calls in static C (bench/floor-init.c)" "$mode" c-$mode
   done
   echo
   for mode in plain quiet; do
     echo "ratio shell/initkit to the exec, $mode: $(awk -v a="$(median sh-$mode 2)" -v b="$(median go-$mode 2)" 'BEGIN {printf "%.2f", a/b}')"
+    echo "initkit init above the floor, $mode: $(awk -v a="$(median go-$mode 2)" -v b="$(median c-$mode 2)" 'BEGIN {printf "%.1f ms", a-b}')"
   done
 } | tee "$here/results/init.md"
