@@ -248,7 +248,7 @@ func (s *Spec) addBusybox(t *Tree) error {
 var shellInitApplets = []string{"sh", "cat", "findfs", "insmod", "ls", "mkdir", "mount", "sleep", "switch_root", "tr", "uname", "usleep"}
 
 // pickApplets returns want, sorted and without repeats, or an error naming
-// those of its applets that have lacks.
+// the applets of want that have lacks.
 func pickApplets(have, want []string) ([]string, error) {
 	var missing []string
 	for _, a := range want {

@@ -40,6 +40,9 @@ func TestExec(t *testing.T) {
 		{"pages zeroed", []string{"--append", "init_on_alloc=1"}, []string{"/usr/bin/sh", "-c", "dmesg | grep -o 'heap alloc:o[nf]*'"}, 0, "heap alloc:on\n", ""},
 		{"crypto self-tests skipped", nil, []string{"/usr/bin/cat", "/sys/module/cryptomgr/parameters/notests"}, 0, "Y\n", ""},
 		{"crypto self-tests back", []string{"--append", "cryptomgr.notests=0"}, []string{"/usr/bin/cat", "/sys/module/cryptomgr/parameters/notests"}, 0, "N\n", ""},
+		// --applets links only those named; busybox's shell still runs
+		// every other applet (cat here) without a link.
+		{"only the applets named", []string{"--applets", "sh,ls"}, []string{Busybox(t), "sh", "-c", "ls -1 /bin; cat /proc/self/comm"}, 0, "busybox\nls\nsh\ncat\n", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -74,7 +74,9 @@ func TestInitLoadsListedModules(t *testing.T) {
 	k := Kernel(t)
 	mods := []string{"--module", "virtio_pci", "--module", "virtio_blk", "--modules-dir", k.ModulesDir}
 	wrapper := filepath.Join(t.TempDir(), "init")
-	os.WriteFile(wrapper, []byte("#!/bin/busybox sh\n/bin/busybox mount -t devtmpfs devtmpfs /dev\nexec /initkit-init\n"), 0o755)
+	if err := os.WriteFile(wrapper, []byte("#!/bin/busybox sh\n/bin/busybox mount -t devtmpfs devtmpfs /dev\nexec /initkit-init\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	const fsUUID = "7d0e4f1a-2b3c-4d5e-8f60-718293a4b5c6"
 	disk := Ext4Image(t, RootTree(t, "real-root"), "32M", "-U", fsUUID)
 	for _, c := range []struct {
