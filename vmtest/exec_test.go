@@ -65,6 +65,25 @@ func TestExec(t *testing.T) {
 	}
 }
 
+// TestExecCrash: a command that crashes the kernel ends exec with an
+// error naming the crash (exit 2), and --log keeps the whole console.
+func TestExecCrash(t *testing.T) {
+	t.Parallel()
+	log := filepath.Join(t.TempDir(), "console.log")
+	cmd := exec.Command(initkitBinary(t), "exec", "--kernel", Kernel(t).Image, "--busybox", "", "--timeout", "120s", "--log", log,
+		"--", "/usr/bin/sh", "-c", "echo c >/proc/sysrq-trigger")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	const panicLine = "Kernel panic - not syncing: sysrq triggered crash"
+	if got := exitStatus(err); got != 2 || !strings.Contains(stderr.String(), "kernel crash: ") || !strings.Contains(stderr.String(), panicLine) {
+		t.Fatalf("exit %d, stderr %q; want 2 and the panic named", got, stderr.String())
+	}
+	if b, err := os.ReadFile(log); err != nil || !strings.Contains(string(b), panicLine) {
+		t.Fatalf("console log: %v\n%s", err, b)
+	}
+}
+
 // TestGoTestExec: go test -exec 'initkit exec --' runs a package's test
 // binary under the real kernel and reports its result.
 func TestGoTestExec(t *testing.T) {

@@ -4,19 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/qemu"
 	"github.com/initkit/initkit/vmexec"
 )
 
 func newExec() *cobra.Command {
 	var o vmexec.Options
 	var timeout time.Duration
+	var logPath string
 	cmd := &cobra.Command{
 		Use:   "exec [flags] -- CMD [ARGS...]",
 		Short: "Run one command in a fresh VM, like a local command",
@@ -56,11 +61,27 @@ cryptomgr.notests=0 init_on_alloc=1 brings them back.`,
 				o.Busybox = "" // busybox is for the command's convenience only
 			}
 			o.Stdout, o.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			console := &qemu.Console{}
+			o.Console = console
 			code, err := vmexec.Run(ctx, args, o)
+			where := ""
+			if logPath != "" {
+				if werr := atomicfile.Write(logPath, 0o644, func(w io.Writer) error {
+					_, err := io.WriteString(w, console.Log())
+					return err
+				}); werr != nil {
+					return werr
+				}
+				where = " (console log: " + logPath + ")"
+			}
 			switch {
 			case errors.Is(ctx.Err(), context.DeadlineExceeded):
-				fmt.Fprintf(cmd.ErrOrStderr(), "initkit exec: timed out after %v\n", timeout)
+				fmt.Fprintf(cmd.ErrOrStderr(), "initkit exec: timed out after %v%s\n", timeout, where)
 				return exitCode(exitTimeout)
+			case errors.Is(err, vmexec.ErrNoStatus) && console.Crash() != "":
+				return fmt.Errorf("%w: kernel crash: %s%s", err, strings.TrimSpace(console.Crash()), where)
+			case err != nil && where != "":
+				return fmt.Errorf("%w%s", err, where)
 			case err != nil:
 				return err
 			}
@@ -74,7 +95,9 @@ cryptomgr.notests=0 init_on_alloc=1 brings them back.`,
 	f.StringVar(&o.Base, "initrd", "", "append to this initramfs `IMAGE` instead of starting empty")
 	f.StringArrayVar(&o.Add, "add", nil, "also add a host file `SRC[:DST]` with its libraries (repeatable)")
 	f.StringVar(&o.Memory, "mem", "1G", "guest memory")
+	f.IntVar(&o.SMP, "smp", 1, "guest CPUs")
 	f.StringVar(&o.Append, "append", "", "more kernel command line, after exec's own \""+vmexec.Cmdline+"\" (where a later value wins)")
 	f.DurationVar(&timeout, "timeout", 0, "give up after this long (0: no limit)")
+	f.StringVar(&logPath, "log", "", "save the kernel console to `FILE` (a crash's first line is reported either way)")
 	return cmd
 }
