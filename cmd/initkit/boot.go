@@ -78,7 +78,7 @@ initkit kernel fetch cached.`,
 	f.StringVar(&c.Append, "append", "", "extra kernel command line")
 	f.StringVar(&c.Memory, "mem", "1G", "guest memory")
 	f.IntVar(&c.SMP, "smp", 1, "guest CPUs")
-	f.StringVar(&c.Accel, "accel", "auto", "accelerator: auto (KVM if a probe guest runs under it, else TCG), kvm or tcg")
+	f.StringVar(&c.Accel, "accel", "auto", "accelerator: auto (KVM if the kernel boots under it, else TCG), kvm or tcg")
 	f.StringVar(&c.Arch, "arch", "x86_64", "guest architecture: x86_64 or aarch64")
 	f.StringArrayVar(&b.disks, "disk", nil, "attach a disk image `FILE` (repeatable)")
 	f.StringVar(&b.diskIf, "disk-if", "virtio", "disk interface: virtio, nvme or ide")
@@ -135,7 +135,7 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 		fmt.Fprintln(cmd.OutOrStdout(), shell.Quote(append([]string{c.BinaryName()}, c.Args()...)))
 		return nil
 	}
-	c.Accel = chooseAccel(cmd, c.Accel)
+	c.Accel = chooseAccel(cmd, c.Accel, c.Kernel)
 	if in, ok := cmd.InOrStdin().(*os.File); ok && isTerminal(in) {
 		// A person at a terminal: keys go to the guest, Ctrl-A x quits.
 		// QEMU makes the terminal raw; its settings are restored here
@@ -162,24 +162,31 @@ func compileAll(pats []string) ([]*regexp.Regexp, error) {
 }
 
 // chooseAccel resolves --accel auto, remembering the verdict for this boot
-// of the host so that only the first run pays for the probe.
-func chooseAccel(cmd *cobra.Command, accel string) string {
+// of the host so that only the first run pays for the probe (up to 10 s
+// where KVM hangs). Runs started together wait for the first one's
+// verdict (a lock on the memo) instead of each probing.
+func chooseAccel(cmd *cobra.Command, accel, image string) string {
 	if accel != "auto" {
 		return accel
 	}
+	probe := func() string {
+		return qemu.ChooseAccel(cmd.Context(), accel, "", image, "/dev/kvm", qemu.Probe, cmd.ErrOrStderr())
+	}
 	bootID, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	dir, err := kernel.CacheDir()
-	memo := ""
-	if err == nil && len(bootID) > 0 {
-		memo = filepath.Join(dir, "accel-"+strings.TrimSpace(string(bootID)))
-		if v, err := os.ReadFile(memo); err == nil {
-			return strings.TrimSpace(string(v))
-		}
+	if err != nil || len(bootID) == 0 || os.MkdirAll(dir, 0o755) != nil {
+		return probe()
 	}
-	got := qemu.ChooseAccel(cmd.Context(), accel, "", "/dev/kvm", qemu.Probe, cmd.ErrOrStderr())
-	if memo != "" && os.MkdirAll(dir, 0o755) == nil {
-		os.WriteFile(memo, []byte(got+"\n"), 0o644)
+	memo := filepath.Join(dir, "accel-kernel-"+strings.TrimSpace(string(bootID)))
+	if lock, err := os.OpenFile(memo+".lock", os.O_CREATE|os.O_RDWR, 0o644); err == nil {
+		defer lock.Close() // and with it the lock
+		unix.Flock(int(lock.Fd()), unix.LOCK_EX)
 	}
+	if v, err := os.ReadFile(memo); err == nil {
+		return strings.TrimSpace(string(v))
+	}
+	got := probe()
+	os.WriteFile(memo, []byte(got+"\n"), 0o644)
 	return got
 }
 
