@@ -251,10 +251,7 @@ func boot(cmd *cobra.Command, b *bootFlags, expect, fail []*regexp.Regexp) error
 	if logPath == "" {
 		logPath = filepath.Join(run, "console.log")
 	}
-	if err := atomicfile.Write(logPath, 0o644, func(w io.Writer) error {
-		_, err := io.WriteString(w, console.Log())
-		return err
-	}); err != nil {
+	if err := saveLog(logPath, console); err != nil {
 		return err
 	}
 	logPath, _ = filepath.Abs(logPath)
@@ -389,4 +386,12 @@ func crashBlock(log, first string) string {
 func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// saveLog writes the console's clean copy to path, atomically.
+func saveLog(path string, console *qemu.Console) error {
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		_, err := io.WriteString(w, console.Log())
+		return err
+	})
 }

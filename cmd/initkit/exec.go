@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/qemu"
 	"github.com/initkit/initkit/vmexec"
 )
@@ -66,10 +64,7 @@ cryptomgr.notests=0 init_on_alloc=1 brings them back.`,
 			code, err := vmexec.Run(ctx, args, o)
 			where := ""
 			if logPath != "" {
-				if werr := atomicfile.Write(logPath, 0o644, func(w io.Writer) error {
-					_, err := io.WriteString(w, console.Log())
-					return err
-				}); werr != nil {
+				if werr := saveLog(logPath, console); werr != nil {
 					return werr
 				}
 				where = " (console log: " + logPath + ")"
@@ -80,10 +75,8 @@ cryptomgr.notests=0 init_on_alloc=1 brings them back.`,
 				return exitCode(exitTimeout)
 			case errors.Is(err, vmexec.ErrNoStatus) && console.Crash() != "":
 				return fmt.Errorf("%w: kernel crash: %s%s", err, strings.TrimSpace(console.Crash()), where)
-			case err != nil && where != "":
-				return fmt.Errorf("%w%s", err, where)
 			case err != nil:
-				return err
+				return fmt.Errorf("%w%s", err, where)
 			}
 			return exitCode(code)
 		},
