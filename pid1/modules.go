@@ -20,8 +20,8 @@ type modules struct {
 	paths   map[string]string   // module name -> path
 	aliases []alias             // modules.alias, in file order
 	order   []string            // initkit.load: the load order of the spec's modules
-	builtin map[string]bool
-	loaded  map[string]bool
+	builtin map[string]bool     // modules.builtin, read when first needed
+	loaded  map[string]bool     // tried by this init (one loaded before it gives EEXIST, which is fine)
 	log     func(format string, args ...any)
 }
 
@@ -41,7 +41,7 @@ func modName(p string) string {
 // has none of these files: that is no error.
 func openModules(dir string, log func(string, ...any)) *modules {
 	m := &modules{dir: dir, deps: map[string][]string{}, paths: map[string]string{},
-		builtin: map[string]bool{}, loaded: map[string]bool{}, log: log}
+		loaded: map[string]bool{}, log: log}
 	eachLine(dir+"/modules.dep", func(l string) {
 		p, deps, ok := strings.Cut(l, ":")
 		if !ok {
@@ -56,9 +56,18 @@ func openModules(dir string, log func(string, ...any)) *modules {
 		}
 	})
 	eachLine(dir+"/initkit.load", func(l string) { m.order = append(m.order, l) })
-	eachLine(dir+"/modules.builtin", func(l string) { m.builtin[modName(l)] = true })
-	eachLine("/proc/modules", func(l string) { m.loaded[strings.Fields(l)[0]] = true })
 	return m
+}
+
+// isBuiltin reports whether the kernel has name built in. modules.builtin
+// lists some hundreds of names, and a boot whose modules are all in the
+// image never asks: it is read at the first question.
+func (m *modules) isBuiltin(name string) bool {
+	if m.builtin == nil {
+		m.builtin = map[string]bool{}
+		eachLine(m.dir+"/modules.builtin", func(l string) { m.builtin[modName(l)] = true })
+	}
+	return m.builtin[name]
 }
 
 // eachLine calls fn for each line of a file that is neither blank nor a
@@ -84,11 +93,14 @@ func (m *modules) loadAll(names []string) {
 // loadName loads a module after its dependencies. A module that is
 // built in or already loaded is done; one the image lacks is reported.
 func (m *modules) loadName(name string) bool {
-	if m.loaded[name] || m.builtin[name] {
+	if m.loaded[name] {
 		return true
 	}
 	p, ok := m.paths[name]
 	if !ok {
+		if m.isBuiltin(name) {
+			return true
+		}
 		m.log("module %s is not in the image", name)
 		m.loaded[name] = true // say it once
 		return false
@@ -189,7 +201,7 @@ func (m *modules) wantedBeyond(names []string) bool {
 		add(strings.ReplaceAll(n, "-", "_"))
 	}
 	for _, a := range m.aliases {
-		if !m.loaded[a.name] && !m.builtin[a.name] && !will[a.name] {
+		if !m.loaded[a.name] && !will[a.name] && !m.isBuiltin(a.name) {
 			return true
 		}
 	}

@@ -1,6 +1,11 @@
 package pid1
 
-import "testing"
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+)
 
 func TestWantedBeyond(t *testing.T) {
 	m := &modules{
@@ -31,5 +36,23 @@ func TestWantedBeyond(t *testing.T) {
 	m.aliases = append(m.aliases, alias{"virtio:d00000001v*", "virtio_net"})
 	if !m.wantedBeyond([]string{"virtio_pci"}) {
 		t.Error("virtio_net: a dependency of nothing listed, wanted by its alias")
+	}
+}
+
+// TestBuiltinReadWhenAsked: a module the image lacks is looked up in
+// modules.builtin (read then), and a built-in one needs no loading.
+func TestBuiltinReadWhenAsked(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/modules.builtin", []byte("kernel/fs/ext4/ext4.ko\nkernel/drivers/nvme/host/nvme-core.ko\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logged []string
+	m := &modules{dir: dir, paths: map[string]string{}, loaded: map[string]bool{},
+		log: func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) }}
+	if !m.loadName("nvme_core") || !m.loadName("ext4") || len(logged) > 0 {
+		t.Fatalf("built-in modules: logged %q", logged)
+	}
+	if m.loadName("no_such_module") || len(logged) != 1 || !strings.Contains(logged[0], "not in the image") {
+		t.Fatalf("a module neither built in nor in the image: logged %q", logged)
 	}
 }
