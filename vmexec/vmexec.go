@@ -39,6 +39,7 @@ type Options struct {
 	Add        []string // more host files, "SRC[:DST]", with their closures
 	Memory     string
 	SMP        int    // guest CPUs (default 1)
+	Accel      string // kvm or tcg (default tcg)
 	Append     string // more kernel command line, after exec's own
 	Compress   string // compression of the command's segment (default none)
 	Stdout     io.Writer
@@ -114,7 +115,7 @@ func Run(ctx context.Context, argv []string, o Options) (int, error) {
 	if console == nil {
 		console = io.Discard
 	}
-	cfg := qemu.Config{Kernel: o.Kernel, Initrd: initrd, Memory: o.Memory, SMP: o.SMP, Append: strings.TrimSpace(Cmdline + " " + o.Append), Extra: extra}
+	cfg := qemu.Config{Kernel: o.Kernel, Initrd: initrd, Memory: o.Memory, SMP: o.SMP, Accel: o.Accel, Append: strings.TrimSpace(Cmdline + " " + o.Append), Extra: extra}
 	runErr := qemu.Run(ctx, cfg, console)
 	for _, f := range holds {
 		f.Close()

@@ -55,6 +55,7 @@ cryptomgr.notests=0 init_on_alloc=1 brings them back.`,
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
+			o.Accel = chooseAccel(cmd, o.Accel, o.Kernel)
 			if _, err := os.Stat(o.Busybox); err != nil && !cmd.Flags().Changed("busybox") {
 				o.Busybox = "" // busybox is for the command's convenience only
 			}
@@ -89,6 +90,7 @@ cryptomgr.notests=0 init_on_alloc=1 brings them back.`,
 	f.StringArrayVar(&o.Add, "add", nil, "also add a host file `SRC[:DST]` with its libraries (repeatable)")
 	f.StringVar(&o.Memory, "mem", "1G", "guest memory")
 	f.IntVar(&o.SMP, "smp", 1, "guest CPUs")
+	f.StringVar(&o.Accel, "accel", "auto", "accelerator: auto (KVM if the kernel boots under it, else TCG), kvm or tcg")
 	f.StringVar(&o.Append, "append", "", "more kernel command line, after exec's own \""+vmexec.Cmdline+"\" (where a later value wins)")
 	f.DurationVar(&timeout, "timeout", 0, "give up after this long (0: no limit)")
 	f.StringVar(&logPath, "log", "", "save the kernel console to `FILE` (a crash's first line is reported either way)")
