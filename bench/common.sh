@@ -62,3 +62,8 @@ interleaved() {
     done
   } | tee "$out"
 }
+
+# median KEY COLUMN, range KEY COLUMN: over the lines of $work/times whose
+# first field is KEY, the median and the lowest-highest of COLUMN.
+median() { awk -v i="$1" -v c="$2" '$1 == i {print $c}' "$work/times" | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+range() { awk -v i="$1" -v c="$2" '$1 == i {print $c}' "$work/times" | sort -n | sed -n '1p;$p' | paste -sd- ; }

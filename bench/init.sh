@@ -50,9 +50,6 @@ for i in $(seq "$runs"); do
     echo "$init-$mode $t" >>"$work/times"
   done
 done
-# median RUN COLUMN, range RUN COLUMN: over the runs of one init and mode.
-median() { awk -v i="$1" -v c="$2" '$1 == i {print $c}' "$work/times" | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-range() { awk -v i="$1" -v c="$2" '$1 == i {print $c}' "$work/times" | sort -n | sed -n '1p;$p' | paste -sd- ; }
 row() { echo "| $1 | $2 | $(median "$3" 2) | $(range "$3" 2) | $(median "$3" 3) | $(range "$3" 3) | $runs |"; }
 {
   echo "| init | command line | to the real init's exec: median ms | range | to its first line: median ms | range | runs |"

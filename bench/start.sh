@@ -58,7 +58,6 @@ done
   echo "| program (static, alone as /init) | size | to its main: median ms | range | runs |"
   echo "|---|---:|---:|---|---:|"
   for p in go c; do
-    awk -v p=$p '$1 == p {print $2}' "$work/times" | sort -n | awk -v n="$p" -v sz="$(stat -c %s "$work/$p/init")" -v r="$runs" '{a[NR] = $1}
-      END {printf "| %s | %d | %.1f | %.1f-%.1f | %d |\n", n, sz, (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2, a[1], a[NR], r}'
+    echo "| $p | $(stat -c %s "$work/$p/init") | $(median $p 2) | $(range $p 2) | $runs |"
   done
 } | tee "$here/results/start.md"

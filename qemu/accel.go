@@ -13,7 +13,7 @@ import (
 // on, a KVM guest never gets that far (field notes).
 const probeTimeout = 10 * time.Second
 
-// probeRoot names no device: the kernel boots, cannot mount it and
+// probeAppend's root names no device: the kernel boots, cannot mount it and
 // panics, which with panic=-1 and -no-reboot makes QEMU exit with status
 // 0. rdinit= and init= name nothing either, so that an initramfs built
 // into the kernel does not run instead.

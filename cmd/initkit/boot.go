@@ -178,12 +178,21 @@ func chooseAccel(cmd *cobra.Command, accel, image string) string {
 		return probe()
 	}
 	memo := filepath.Join(dir, "accel-kernel-"+strings.TrimSpace(string(bootID)))
+	read := func() (string, bool) {
+		v, err := os.ReadFile(memo)
+		return strings.TrimSpace(string(v)), err == nil
+	}
+	// The lock only when there is no verdict yet: every other run reads
+	// the memo and goes on.
+	if v, ok := read(); ok {
+		return v
+	}
 	if lock, err := os.OpenFile(memo+".lock", os.O_CREATE|os.O_RDWR, 0o644); err == nil {
 		defer lock.Close() // and with it the lock
 		unix.Flock(int(lock.Fd()), unix.LOCK_EX)
 	}
-	if v, err := os.ReadFile(memo); err == nil {
-		return strings.TrimSpace(string(v))
+	if v, ok := read(); ok {
+		return v
 	}
 	got := probe()
 	os.WriteFile(memo, []byte(got+"\n"), 0o644)
