@@ -22,7 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/initkit/initkit/build"
+	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/pid1"
 	"github.com/initkit/initkit/qemu"
 )
@@ -167,7 +167,7 @@ func buildImage(out string, argv []string, o Options) error {
 	if err != nil {
 		return err
 	}
-	initBin, err := build.FindInit(o.InitBinary)
+	initBin, err := initramfs.FindInit(o.InitBinary)
 	if err != nil {
 		return fmt.Errorf("initkit exec runs the command with the initkit init, and %w", err)
 	}
@@ -175,7 +175,7 @@ func buildImage(out string, argv []string, o Options) error {
 	if err := os.WriteFile(argvFile, pid1.FormatExecFile(append([]string{abs}, argv[1:]...)), 0o644); err != nil {
 		return err
 	}
-	spec := &build.Spec{Output: out, Compress: o.compression(), Init: "initkit", InitBinary: initBin,
+	spec := &initramfs.Spec{Output: out, Compress: o.compression(), Init: "initkit", InitBinary: initBin,
 		Busybox: o.Busybox, Applets: o.Applets,
 		Files: append([]string{abs, argvFile + ":" + pid1.ExecFile}, o.Add...),
 		Dirs:  []string{"/tmp"}}
@@ -190,7 +190,7 @@ func buildImage(out string, argv []string, o Options) error {
 	// The image lives for one run in a directory removed afterwards: no
 	// need to sync it to disk.
 	dst.Base, dst.Scratch = o.Base, true
-	if _, err := build.Write(dst, tree.Files()); err != nil {
+	if _, err := initramfs.Write(dst, tree.Files()); err != nil {
 		return fmt.Errorf("%s: %w", out, err)
 	}
 	return nil

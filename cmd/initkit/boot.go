@@ -18,7 +18,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
-	"github.com/initkit/initkit/build"
+	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/decode"
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/internal/shell"
@@ -309,7 +309,7 @@ func runDir() (string, error) {
 func prepareInitrd(b *bootFlags, run string) (string, error) {
 	initrd := b.cfg.Initrd
 	if b.spec != "" {
-		s, err := build.Load(b.spec)
+		s, err := initramfs.Load(b.spec)
 		if err != nil {
 			return "", err
 		}
@@ -325,12 +325,12 @@ func prepareInitrd(b *bootFlags, run string) (string, error) {
 	if initrd == "" {
 		return "", fmt.Errorf("--add needs an initramfs to append to: give --initrd or --spec")
 	}
-	s := &build.Spec{Init: "none", Output: filepath.Join(run, "initrd-added.img")}
-	merge(s, &build.Spec{}, b.adds, nil)
+	s := &initramfs.Spec{Init: "none", Output: filepath.Join(run, "initrd-added.img")}
+	merge(s, &initramfs.Spec{}, b.adds, nil)
 	return s.Output, writeSpec(s, initrd)
 }
 
-func writeSpec(s *build.Spec, base string) error {
+func writeSpec(s *initramfs.Spec, base string) error {
 	_, _, _, err := s.Build(base, 0)
 	return err
 }

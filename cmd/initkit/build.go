@@ -10,12 +10,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/initkit/initkit/build"
+	"github.com/initkit/initkit/initramfs"
 )
 
 func newBuild() *cobra.Command {
 	var specFile string
-	var flags build.Spec
+	var flags initramfs.Spec
 	var adds, modules []string
 	var explain bool
 	var base string
@@ -42,7 +42,7 @@ of IMAGE: the kernel unpacks it last, over the base, with no rebuild.`,
 			}
 			if base != "" {
 				// Only the added files: the base has its init already.
-				*spec = build.Spec{Init: "none", Output: spec.Output, Compress: spec.Compress, Epoch: spec.Epoch, Sysroot: spec.Sysroot}
+				*spec = initramfs.Spec{Init: "none", Output: spec.Output, Compress: spec.Compress, Epoch: spec.Epoch, Sysroot: spec.Sysroot}
 			}
 			merge(spec, &flags, adds, modules)
 			if cmd.Flags().Changed("epoch") {
@@ -59,7 +59,7 @@ of IMAGE: the kernel unpacks it last, over the base, with no rebuild.`,
 				}
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d entries, %d bytes in, %d bytes out (%s), %v\n",
-				out.Path, len(files), build.InputBytes(files), n, out.Compression, time.Since(start).Round(time.Millisecond))
+				out.Path, len(files), initramfs.InputBytes(files), n, out.Compression, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
 	}
@@ -85,14 +85,14 @@ of IMAGE: the kernel unpacks it last, over the base, with no rebuild.`,
 	return cmd
 }
 
-func loadSpec(name string) (*build.Spec, error) {
+func loadSpec(name string) (*initramfs.Spec, error) {
 	if name == "" {
 		if _, err := os.Stat("initkit.toml"); err != nil {
-			return &build.Spec{}, nil
+			return &initramfs.Spec{}, nil
 		}
 		name = "initkit.toml"
 	}
-	s, err := build.Load(name)
+	s, err := initramfs.Load(name)
 	if err != nil && errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("spec %s: %w", name, err)
 	}
@@ -100,7 +100,7 @@ func loadSpec(name string) (*build.Spec, error) {
 }
 
 // merge applies the flags over the spec.
-func merge(s, f *build.Spec, adds, modules []string) {
+func merge(s, f *initramfs.Spec, adds, modules []string) {
 	set := func(dst *string, v string) {
 		if v != "" {
 			*dst = v

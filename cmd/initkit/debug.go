@@ -17,7 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/initkit/initkit/build"
+	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/gdb"
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/kernel"
@@ -124,7 +124,7 @@ func newSession(cmd *cobra.Command, d *debugFlags) (*debugSession, func(), error
 	}
 	s.cfg.Initrd = d.initrd
 	if d.spec != "" {
-		sp, err := build.Load(d.spec)
+		sp, err := initramfs.Load(d.spec)
 		if err != nil {
 			cleanup()
 			return nil, nil, err
@@ -248,7 +248,7 @@ func (s *debugSession) realInit() (string, error) {
 // init at pid1.RealInit.
 func (s *debugSession) addHook(real string) error {
 	out := filepath.Join(s.dir, "debug.img")
-	sp := &build.Spec{Output: out, Compress: "none", Init: "initkit", Files: []string{s.d.gdbserver}}
+	sp := &initramfs.Spec{Output: out, Compress: "none", Init: "initkit", Files: []string{s.d.gdbserver}}
 	if s.d.transport == "tcp" {
 		dir, err := s.modulesDir()
 		if err != nil {

@@ -1,9 +1,9 @@
-// Package build assembles an initramfs from a declarative spec: busybox
+// Package initramfs assembles an initramfs from a declarative spec: busybox
 // and its applets, host programs with their shared-library closure, kernel
 // modules with their dependencies, directories, symlinks and device nodes
 // as archive entries, and an init. The result is a list of image.File that
 // package image writes reproducibly.
-package build
+package initramfs
 
 import (
 	"bytes"

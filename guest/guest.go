@@ -1,0 +1,101 @@
+// Package guest names what the host side of initkit and the initkit init
+// inside the guest agree on: the files initkit puts into an image for the
+// init to find, the kernel command line keys the init reads, the serial
+// ports each side opens, and the lines the init prints for the host to
+// read. Both sides import it, so that a name changes in one place.
+//
+// It has no dependencies beyond the standard library's strings and bytes:
+// the init is small and starts fast, and every importer can afford it.
+// The generated shell init (initramfs/shellinit.sh) and
+// bench/floor-init.c cannot import Go; they cite the names here.
+package guest
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+)
+
+// Files initkit puts into an image for the init.
+const (
+	// ExecFile makes the init the runner of initkit exec: it holds the
+	// command's argv, each argument ended by a NUL byte, and the init
+	// runs that command instead of looking for a root.
+	ExecFile = "/.initkit/exec"
+	// RealInit is where initkit debug init puts the init to debug; /init
+	// is then the initkit init acting as the debug hook.
+	RealInit = "/.initkit/init.real"
+	// LoadList, in /lib/modules/RELEASE beside modules.dep, lists the
+	// modules to load at boot, one path relative to that directory a
+	// line, in an order they can be loaded in.
+	LoadList = "initkit.load"
+)
+
+// Kernel command line keys the init reads, beyond the kernel's and
+// dracut's own.
+const (
+	// KeyGDB=TTY (a serial port, "ttyS1") or KeyGDB=tcp:PORT makes the
+	// init start gdbserver attached to itself and exec RealInit once it
+	// is traced.
+	KeyGDB     = "initkit.gdb"
+	KeyDebug   = "initkit.debug"   // every step with its time
+	KeyTimeout = "initkit.timeout" // seconds to wait for the root
+	KeyRescue  = "initkit.rescue"  // telnet: also serve the rescue shell on the network
+)
+
+// Serial ports. QEMU numbers them in the order of its -serial options:
+// the first is always the console.
+const (
+	Console = "ttyS0"
+	// An initkit exec run has three more: the command's stdout, its
+	// stderr, and the status line.
+	ExecStdout = "ttyS1"
+	ExecStderr = "ttyS2"
+	ExecStatus = "ttyS3"
+	// GDBSerial is the port gdbserver uses under initkit debug init's
+	// serial transport.
+	GDBSerial = "ttyS1"
+)
+
+// GDBPort is the guest's TCP port for gdbserver under the tcp transport.
+const GDBPort = 1234
+
+// ExitPrefix starts the line the init writes on ExecStatus: the command's
+// exit status in decimal, 128+N when signal N ended it.
+const ExitPrefix = "initkit-exit:"
+
+// FormatExecFile is the content of ExecFile for argv.
+func FormatExecFile(argv []string) []byte {
+	var b bytes.Buffer
+	for _, a := range argv {
+		b.WriteString(a)
+		b.WriteByte(0)
+	}
+	return b.Bytes()
+}
+
+// ParseExecFile reads the argv that ExecFile holds.
+func ParseExecFile(b []byte) ([]string, error) {
+	if len(b) == 0 || b[len(b)-1] != 0 {
+		return nil, errors.New("not a NUL-terminated argument list")
+	}
+	args := strings.Split(string(b[:len(b)-1]), "\x00")
+	if args[0] == "" {
+		return nil, errors.New("the command is empty")
+	}
+	return args, nil
+}
+
+// ModuleName returns the kernel's name for a module name or file: the
+// base name without ".ko" and what follows it (a compression suffix),
+// with '-' as '_'. The kernel treats '-' and '_' alike in module names
+// (kernel/params.c, parameq) and shows '_' in /proc/modules.
+func ModuleName(name string) string {
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	if i := strings.Index(name, ".ko"); i >= 0 {
+		name = name[:i]
+	}
+	return strings.ReplaceAll(name, "-", "_")
+}
