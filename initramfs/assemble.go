@@ -19,6 +19,7 @@ import (
 
 	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/elfdeps"
+	"github.com/initkit/initkit/guest"
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/kmod"
 )
@@ -31,6 +32,11 @@ func (s *Spec) Assemble() (*Tree, error) {
 	t := NewTree()
 	for _, p := range s.Replace {
 		t.Replace(p)
+	}
+	for _, e := range s.Entries {
+		if err := t.add(e.Name, e, "given in memory"); err != nil {
+			return nil, err
+		}
 	}
 	for _, g := range s.GenInit {
 		if err := t.ImportGenInitCpio(g); err != nil {
@@ -316,7 +322,7 @@ func (s *Spec) addTrees(t *Tree) error {
 // addModules adds the modules asked for with their dependencies under
 // /lib/modules/RELEASE, decompressed unless the kernel can do it itself,
 // their firmware when present, the subset of modules.dep and modules.alias
-// that covers them, modules.builtin, and initkit.load: the load order.
+// that covers them, modules.builtin, and guest.LoadList: the load order.
 func (s *Spec) addModules(t *Tree) error {
 	m := s.Modules
 	all := append(append([]string{}, m.Names...), m.Auto...)
@@ -335,7 +341,7 @@ func (s *Spec) addModules(t *Tree) error {
 	if err != nil {
 		return s.errorAt(firstMissing(all), "modules: %v", err)
 	}
-	// initkit.load lists the closure of names only; auto modules wait
+	// The load list holds the closure of names only; auto modules wait
 	// for a device.
 	atBoot := map[string]bool{}
 	if len(m.Names) > 0 {
@@ -349,7 +355,7 @@ func (s *Spec) addModules(t *Tree) error {
 	}
 	base := "/lib/modules/" + release
 	decompress := !kernelDecompresses(dir, release)
-	var dep, alias, load bytes.Buffer
+	var load bytes.Buffer
 	shipped := map[string]string{}
 	for _, mod := range res.Modules {
 		rel := mod.Path
@@ -376,22 +382,13 @@ func (s *Spec) addModules(t *Tree) error {
 		}
 	}
 	for _, mod := range res.Modules {
-		fmt.Fprintf(&dep, "%s:", shipped[mod.Name])
-		for _, d := range mod.Depends {
-			if p, ok := shipped[d]; ok {
-				fmt.Fprintf(&dep, " %s", p)
-			}
-		}
-		dep.WriteByte('\n')
-		for _, a := range mod.Aliases {
-			fmt.Fprintf(&alias, "alias %s %s\n", a, mod.Name)
-		}
 		if atBoot[mod.Name] {
 			fmt.Fprintln(&load, shipped[mod.Name])
 		}
 	}
+	dep, alias := kmod.Metadata(res.Modules, shipped)
 	why := "module metadata for " + strings.Join(all, ", ")
-	for name, data := range map[string][]byte{"modules.dep": dep.Bytes(), "modules.alias": alias.Bytes(), "initkit.load": load.Bytes()} {
+	for name, data := range map[string][]byte{"modules.dep": dep, "modules.alias": alias, guest.LoadList: load.Bytes()} {
 		if err := t.Data(base+"/"+name, data, 0o644, why); err != nil {
 			return err
 		}

@@ -63,10 +63,13 @@ func (s *Spec) OutputOf() (Output, error) {
 // Write writes files as one segment to o.Path, atomically: after the base
 // image when there is one. It returns the bytes written.
 func Write(o Output, files []image.File) (int64, error) {
+	var base *os.File
 	if o.Base != "" {
-		if err := checkBase(o.Base); err != nil {
+		var err error
+		if base, err = os.Open(o.Base); err != nil {
 			return 0, err
 		}
+		defer base.Close()
 	}
 	var n int64
 	write := atomicfile.Write
@@ -75,9 +78,9 @@ func Write(o Output, files []image.File) (int64, error) {
 	}
 	err := write(o.Path, 0o644, func(w io.Writer) error {
 		cw := &countWriter{w: w}
-		if o.Base != "" {
-			if err := copyBase(cw, o.Base); err != nil {
-				return err
+		if base != nil {
+			if _, err := image.CopyForAppend(cw, base); err != nil {
+				return fmt.Errorf("base image %s: %w", o.Base, err)
 			}
 		}
 		err := image.WriteSegment(cw, files,
@@ -87,50 +90,6 @@ func Write(o Output, files []image.File) (int64, error) {
 		return err
 	})
 	return n, err
-}
-
-// checkBase refuses a base image whose last segment is lz4: a legacy lz4
-// frame has no end mark, so the kernel would read an appended segment as
-// more lz4 blocks.
-func checkBase(base string) error {
-	f, err := os.Open(base)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	r := image.NewReader(f)
-	defer r.Close()
-	for {
-		// One entry starts each segment; its frames give its end.
-		if _, err := r.Next(); err == io.EOF {
-			break
-		} else if err != nil {
-			return fmt.Errorf("base image %s: %w", base, err)
-		}
-		if err := r.SkipSegment(); err != nil {
-			return fmt.Errorf("base image %s: %w", base, err)
-		}
-	}
-	segs := r.Segments()
-	if last := segs[len(segs)-1]; last.Compression == compress.LZ4 {
-		return fmt.Errorf("base image %s ends with an lz4 segment, after which the kernel reads nothing more: rebuild it with another compression", base)
-	}
-	return nil
-}
-
-// copyBase copies the base image and pads it to a multiple of 4 bytes: the
-// kernel only looks for a stored archive at such an offset.
-func copyBase(w *countWriter, base string) error {
-	f, err := os.Open(base)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := io.Copy(w, f); err != nil {
-		return err
-	}
-	_, err = w.Write(make([]byte, (4-w.n%4)%4))
-	return err
 }
 
 type countWriter struct {
@@ -163,22 +122,28 @@ func InputBytes(files []image.File) int64 {
 	return n
 }
 
+// Result is what Build made.
+type Result struct {
+	Output Output // the settings the image was written with
+	Tree   *Tree  // its entries, and why each is there
+	Bytes  int64  // the bytes written, the base's copy included
+}
+
 // Build assembles the spec and writes its image, after a copy of base when
-// base is not empty, compressing with jobs threads (0: all cores). It
-// returns the output settings used, the tree, and the bytes written.
-func (s *Spec) Build(base string, jobs int) (Output, *Tree, int64, error) {
+// base is not empty, compressing with jobs threads (0: all cores).
+func (s *Spec) Build(base string, jobs int) (*Result, error) {
 	tree, err := s.Assemble()
 	if err != nil {
-		return Output{}, nil, 0, err
+		return nil, err
 	}
 	o, err := s.OutputOf()
 	if err != nil {
-		return o, nil, 0, err
+		return nil, err
 	}
 	o.Base, o.Jobs = base, jobs
 	n, err := Write(o, tree.Files())
 	if err != nil {
-		err = fmt.Errorf("%s: %w", o.Path, err)
+		return nil, fmt.Errorf("%s: %w", o.Path, err)
 	}
-	return o, tree, n, err
+	return &Result{Output: o, Tree: tree, Bytes: n}, nil
 }

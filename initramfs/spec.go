@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/initkit/initkit/image"
 	"github.com/pelletier/go-toml/v2"
 )
 
@@ -17,8 +18,9 @@ type Spec struct {
 	Output   string `toml:"output"`
 	Compress string `toml:"compress"` // none, gzip, zstd, xz, lz4 (default zstd)
 	Level    int    `toml:"level"`    // compression level, 0 for the default
-	// Split cuts the image into segments of this much input ("16M", the
-	// default; "0": one segment), compressed at once on all cores.
+	// Split cuts the image into segments of this much input ("32M", the
+	// default, image.DefaultSplit; "0": one segment), compressed at once
+	// on all cores.
 	Split   string `toml:"split"`
 	Busybox string `toml:"busybox"` // a static busybox: /bin/busybox and its applet links
 	// Applets limits busybox's links to these applets (default: every
@@ -41,10 +43,15 @@ type Spec struct {
 	Epoch      *int64   `toml:"epoch"`   // every mtime; default $SOURCE_DATE_EPOCH or 0
 	Sysroot    string   `toml:"sysroot"` // resolve files and libraries in this root
 	// Replace lists paths that more than one source provides, where the
-	// later source wins. Sources apply in this order: gen_init_cpio, dirs,
+	// later source wins. Sources apply in this order: entries, gen_init_cpio, dirs,
 	// symlinks, nodes, files and libs, busybox, tree, modules, init.
 	Replace []string `toml:"replace"`
 	Modules Modules  `toml:"-"`
+	// Entries are added as they are, before every other source: what a
+	// program hands the builder in memory (a generated file, a device
+	// node, a host file under another name with Source set) instead of
+	// writing it out to list it.
+	Entries []image.File `toml:"-"`
 
 	// Where the spec came from, for errors, and its text.
 	file string

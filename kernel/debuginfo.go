@@ -15,8 +15,18 @@ import (
 	"github.com/initkit/initkit/internal/atomicfile"
 )
 
-// DebugVmlinux returns where the DWARF vmlinux of k is kept in the cache.
+// DebugVmlinux returns the DWARF vmlinux of k kept in the cache, or ""
+// when FetchDebugInfo has not fetched it.
 func (k *Kernel) DebugVmlinux() string {
+	if p := k.debugVmlinuxPath(); exists(p) {
+		return p
+	}
+	return ""
+}
+
+// debugVmlinuxPath is where the -dbg package keeps the vmlinux, under the
+// unpacked kernel package.
+func (k *Kernel) debugVmlinuxPath() string {
 	return filepath.Join(k.Dir, "usr", "lib", "debug", "boot", "vmlinux-"+k.Release)
 }
 
@@ -25,8 +35,8 @@ func (k *Kernel) DebugVmlinux() string {
 // the vmlinux is kept: the package is read as a stream and the rest of it
 // is never written.
 func FetchDebugInfo(ctx context.Context, k *Kernel) (string, error) {
-	out := k.DebugVmlinux()
-	if _, err := os.Stat(out); err == nil {
+	out := k.debugVmlinuxPath()
+	if exists(out) {
 		return out, nil
 	}
 	pkg := k.Package + "-dbg"

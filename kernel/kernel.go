@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/initkit/initkit/internal/cache"
 )
 
 // Kernel is an unpacked kernel package.
@@ -35,16 +37,7 @@ type Kernel struct {
 const DefaultFlavour = "linux-image-cloud-amd64"
 
 // CacheDir returns $INITKIT_CACHE, or initkit under the user's cache directory.
-func CacheDir() (string, error) {
-	if d := os.Getenv("INITKIT_CACHE"); d != "" {
-		return d, nil
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(d, "initkit"), nil
-}
+func CacheDir() (string, error) { return cache.Dir() }
 
 // Fetch returns the kernel that the meta-package flavour depends on, from
 // the cache under cacheDir or downloaded into it. Concurrent calls are safe:

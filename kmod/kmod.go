@@ -12,7 +12,6 @@ package kmod
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"debug/elf"
 	"fmt"
 	"io"
@@ -22,8 +21,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	"github.com/initkit/initkit/compress"
+	"github.com/initkit/initkit/guest"
 )
 
 // Module is one loadable module.
@@ -46,14 +45,8 @@ type Index struct {
 	aliases bool // every module's aliases are loaded
 }
 
-// Normalize returns the canonical form of a module name.
-func Normalize(name string) string {
-	name = filepath.Base(name)
-	for _, ext := range []string{".xz", ".zst", ".gz", ".ko"} {
-		name = strings.TrimSuffix(name, ext)
-	}
-	return strings.ReplaceAll(name, "-", "_")
-}
+// Normalize returns the canonical form of a module name or file name.
+func Normalize(name string) string { return guest.ModuleName(name) }
 
 // Open indexes the modules under dir (a /lib/modules/RELEASE directory).
 func Open(dir string) (*Index, error) {
@@ -240,32 +233,28 @@ func Uncompressed(path string) (string, bool) {
 }
 
 // ReadFile returns a module's content, decompressed if its name ends in
-// .xz, .zst or .gz: the kernel this is tested with cannot load compressed
-// modules (no CONFIG_MODULE_DECOMPRESS).
+// .xz, .zst or .gz (as kmod names compressed modules): a kernel without
+// CONFIG_MODULE_DECOMPRESS cannot load them itself.
 func ReadFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var r io.Reader = f
+	format := compress.None
 	switch {
 	case strings.HasSuffix(path, ".xz"):
-		if r, err = xz.NewReader(f); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
+		format = compress.XZ
 	case strings.HasSuffix(path, ".zst"):
-		d, err := zstd.NewReader(f)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		defer d.Close()
-		r = d
+		format = compress.Zstd
 	case strings.HasSuffix(path, ".gz"):
-		if r, err = gzip.NewReader(f); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
+		format = compress.Gzip
 	}
+	r, err := compress.NewReader(f, format)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	defer r.Close()
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/initkit/initkit/guest"
 )
 
 // Cmdline is what the init takes from /proc/cmdline. Keys use the names
@@ -103,20 +105,20 @@ func (c *Cmdline) set(key, val string, hasVal bool) error {
 		}
 	case "quiet":
 		c.Quiet = true
-	case "initkit.debug":
+	case guest.KeyDebug:
 		c.Debug = !hasVal || val == "1"
-	case "initkit.timeout":
+	case guest.KeyTimeout:
 		d, err := seconds(val)
 		c.RootTimeout = d
 		return err
-	case "initkit.rescue":
+	case guest.KeyRescue:
 		if val != "telnet" && val != "console" {
 			return fmt.Errorf("want initkit.rescue=telnet or console")
 		}
 		c.Rescue = val
 	case "ip":
 		c.IP = val
-	case "initkit.gdb":
+	case guest.KeyGDB:
 		c.GDB = val
 	}
 	return nil

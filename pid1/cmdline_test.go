@@ -82,16 +82,3 @@ func TestParseIP(t *testing.T) {
 		}
 	}
 }
-
-func TestExecFile(t *testing.T) {
-	argv := []string{"/usr/bin/printf", "[%s]", "a b", "it's", "$HOME", "", "*"}
-	got, err := ParseExecFile(FormatExecFile(argv))
-	if err != nil || !reflect.DeepEqual(got, argv) {
-		t.Fatalf("round trip: %q, %v", got, err)
-	}
-	for _, bad := range []string{"", "x", "\x00", "\x00a\x00"} {
-		if _, err := ParseExecFile([]byte(bad)); err == nil {
-			t.Errorf("ParseExecFile(%q) accepted", bad)
-		}
-	}
-}

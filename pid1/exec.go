@@ -1,57 +1,30 @@
 package pid1
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/initkit/initkit/guest"
 
 	"golang.org/x/sys/unix"
 )
 
-// ExecFile, when present in the image, turns the init into the runner of
-// initkit exec: it holds the command's argv, each argument ended by a NUL
-// byte. The init then runs that command instead of looking for a root.
-const ExecFile = "/.initkit/exec"
-
 // The serial ports of an exec run (see package vmexec): the command's
 // stdout, its stderr, and the line that reports its exit status.
 const (
-	execStdout = "/dev/ttyS1"
-	execStderr = "/dev/ttyS2"
-	execStatus = "/dev/ttyS3"
+	execStdout = "/dev/" + guest.ExecStdout
+	execStderr = "/dev/" + guest.ExecStderr
+	execStatus = "/dev/" + guest.ExecStatus
 )
 
 // execEnv is the environment the command of an exec run starts with.
 var execEnv = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/tmp"}
 
-// ParseExecFile reads the argv that ExecFile holds.
-func ParseExecFile(b []byte) ([]string, error) {
-	if len(b) == 0 || b[len(b)-1] != 0 {
-		return nil, errors.New("not a NUL-terminated argument list")
-	}
-	args := strings.Split(string(b[:len(b)-1]), "\x00")
-	if args[0] == "" {
-		return nil, errors.New("the command is empty")
-	}
-	return args, nil
-}
-
-// FormatExecFile is the content of ExecFile for argv.
-func FormatExecFile(argv []string) []byte {
-	var b bytes.Buffer
-	for _, a := range argv {
-		b.WriteString(a)
-		b.WriteByte(0)
-	}
-	return b.Bytes()
-}
-
-// runExec runs the command of ExecFile with stdin from /dev/null and
-// stdout and stderr on raw serial ports, reports "initkit-exit:N" on the
+// runExec runs the command of guest.ExecFile with stdin from /dev/null and
+// stdout and stderr on raw serial ports, reports guest.ExitPrefix+N on the
 // status port (128+N for a death by signal N) and powers off. Doing this
 // in the init itself, without a shell, saves the processes a script
 // would start (each costs tens of milliseconds under TCG). It works on
@@ -63,13 +36,13 @@ func (in *initProc) runExec(file []byte) {
 		in.early("modules", in.loadModules)
 	}
 	code := 127
-	if argv, err := ParseExecFile(file); err != nil {
-		in.logf("exec: %s: %v", ExecFile, err)
+	if argv, err := guest.ParseExecFile(file); err != nil {
+		in.logf("exec: %s: %v", guest.ExecFile, err)
 	} else {
 		code = in.execCommand(argv)
 	}
 	if fd, err := openPort(execStatus); err == nil {
-		unix.Write(fd, append(strconv.AppendInt([]byte("initkit-exit:"), int64(code), 10), '\n'))
+		unix.Write(fd, append(strconv.AppendInt([]byte(guest.ExitPrefix), int64(code), 10), '\n'))
 		closeDrained(fd)
 	} else {
 		in.logf("exec: %v; the status (%d) is lost", err, code)

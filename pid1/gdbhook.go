@@ -7,25 +7,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/initkit/initkit/guest"
+
 	"golang.org/x/sys/unix"
 )
-
-// RealInit is where initkit debug init puts the init to debug; /init is
-// then the initkit init acting as the debug hook.
-const RealInit = "/.initkit/init.real"
 
 var gdbserverPaths = []string{"/usr/bin/gdbserver", "/bin/gdbserver", "/usr/sbin/gdbserver"}
 
 // gdbHook runs for initkit.gdb=TTY: it starts gdbserver attached to PID 1
-// on /dev/TTY, waits until PID 1 is traced, and execs RealInit, so that
+// on /dev/TTY, waits until PID 1 is traced, and execs guest.RealInit, so that
 // gdb catches the exec into the real init. Waiting for TracerPid instead
 // of sleeping is what makes it race-free: a fixed wait of 50 ms or less
 // missed the exec every time (field notes). devtmpfs and proc are already
 // mounted: gdbserver cannot start without /dev, and without /proc it takes
 // PID 1 for a 32-bit process and corrupts it on continue.
 func (in *initProc) gdbHook() {
-	if _, err := os.Stat(RealInit); err != nil {
-		in.logf("initkit.gdb=%s: the image has no %s (initkit debug init adds it); booting without gdbserver", in.cmd.GDB, RealInit)
+	if _, err := os.Stat(guest.RealInit); err != nil {
+		in.logf("initkit.gdb=%s: the image has no %s (initkit debug init adds it); booting without gdbserver", in.cmd.GDB, guest.RealInit)
 		return
 	}
 	var gs string
@@ -37,16 +35,16 @@ func (in *initProc) gdbHook() {
 	}
 	comm, err := in.gdbComm()
 	if gs == "" {
-		in.logf("initkit.gdb: no gdbserver in the image; running %s undebugged", RealInit)
+		in.logf("initkit.gdb: no gdbserver in the image; running %s undebugged", guest.RealInit)
 	} else if err != nil {
-		in.logf("initkit.gdb=%s: %v; running %s undebugged", in.cmd.GDB, err, RealInit)
+		in.logf("initkit.gdb=%s: %v; running %s undebugged", in.cmd.GDB, err, guest.RealInit)
 	} else if err := startGDBServer(gs, comm); err != nil {
-		in.logf("initkit.gdb: %v; running %s undebugged", err, RealInit)
+		in.logf("initkit.gdb: %v; running %s undebugged", err, guest.RealInit)
 	} else {
-		in.logf("gdbserver on %s is attached to PID 1; exec %s", comm, RealInit)
+		in.logf("gdbserver on %s is attached to PID 1; exec %s", comm, guest.RealInit)
 	}
-	err = execReleased(RealInit, append([]string{RealInit}, os.Args[1:]...), os.Environ())
-	in.logf("exec %s: %v", RealInit, err)
+	err = execReleased(guest.RealInit, append([]string{guest.RealInit}, os.Args[1:]...), os.Environ())
+	in.logf("exec %s: %v", guest.RealInit, err)
 }
 
 // gdbComm is gdbserver's COMM argument for initkit.gdb: a serial port

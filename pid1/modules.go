@@ -8,6 +8,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/initkit/initkit/guest"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -27,16 +29,6 @@ type modules struct {
 
 type alias struct{ pattern, name string }
 
-// modName is the kernel's name for a module file: the base name without
-// .ko and compression suffixes, with '-' as '_'.
-func modName(p string) string {
-	b := path.Base(p)
-	if i := strings.Index(b, ".ko"); i >= 0 {
-		b = b[:i]
-	}
-	return strings.ReplaceAll(b, "-", "_")
-}
-
 // openModules reads the image's module metadata. An image without modules
 // has none of these files: that is no error.
 func openModules(dir string, log func(string, ...any)) *modules {
@@ -48,14 +40,14 @@ func openModules(dir string, log func(string, ...any)) *modules {
 			return
 		}
 		m.deps[p] = strings.Fields(deps)
-		m.paths[modName(p)] = p
+		m.paths[guest.ModuleName(p)] = p
 	})
 	eachLine(dir+"/modules.alias", func(l string) {
 		if f := strings.Fields(l); len(f) == 3 && f[0] == "alias" {
-			m.aliases = append(m.aliases, alias{f[1], strings.ReplaceAll(f[2], "-", "_")})
+			m.aliases = append(m.aliases, alias{f[1], guest.ModuleName(f[2])})
 		}
 	})
-	eachLine(dir+"/initkit.load", func(l string) { m.order = append(m.order, l) })
+	eachLine(dir+"/"+guest.LoadList, func(l string) { m.order = append(m.order, l) })
 	return m
 }
 
@@ -65,7 +57,7 @@ func openModules(dir string, log func(string, ...any)) *modules {
 func (m *modules) isBuiltin(name string) bool {
 	if m.builtin == nil {
 		m.builtin = map[string]bool{}
-		eachLine(m.dir+"/modules.builtin", func(l string) { m.builtin[modName(l)] = true })
+		eachLine(m.dir+"/modules.builtin", func(l string) { m.builtin[guest.ModuleName(l)] = true })
 	}
 	return m.builtin[name]
 }
@@ -83,10 +75,10 @@ func eachLine(name string, fn func(string)) {
 // at boot under TCG, with one CPU or two.
 func (m *modules) loadAll(names []string) {
 	for _, p := range m.order {
-		m.loadName(modName(p))
+		m.loadName(guest.ModuleName(p))
 	}
 	for _, n := range names {
-		m.loadName(strings.ReplaceAll(n, "-", "_"))
+		m.loadName(guest.ModuleName(n))
 	}
 }
 
@@ -107,7 +99,7 @@ func (m *modules) loadName(name string) bool {
 	}
 	m.loaded[name] = true
 	for _, d := range m.deps[p] {
-		m.loadName(modName(d))
+		m.loadName(guest.ModuleName(d))
 	}
 	if err := m.insert(m.dir + "/" + p); err != nil {
 		m.log("loading %s: %v", p, err)
@@ -191,14 +183,14 @@ func (m *modules) wantedBeyond(names []string) bool {
 		}
 		will[name] = true
 		for _, d := range m.deps[m.paths[name]] {
-			add(modName(d))
+			add(guest.ModuleName(d))
 		}
 	}
 	for _, p := range m.order {
-		add(modName(p))
+		add(guest.ModuleName(p))
 	}
 	for _, n := range names {
-		add(strings.ReplaceAll(n, "-", "_"))
+		add(guest.ModuleName(n))
 	}
 	for _, a := range m.aliases {
 		if !m.loaded[a.name] && !will[a.name] && !m.isBuiltin(a.name) {

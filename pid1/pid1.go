@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/initkit/initkit/guest"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -61,7 +63,7 @@ func Main() {
 	in.early("mounts", in.mountEarly)
 
 	in.early("cmdline", in.readCmdline)
-	if b, err := readFile(ExecFile); err == nil {
+	if b, err := readFile(guest.ExecFile); err == nil {
 		in.runExec(b)
 	}
 	if in.cmd.GDB != "" {

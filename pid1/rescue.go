@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/initkit/initkit/guest"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -120,7 +122,7 @@ func (in *initProc) command(f []string) error {
 		return unix.Unmount(f[1], 0)
 	case "modprobe":
 		for _, n := range f[1:] {
-			in.mods.loadName(strings.ReplaceAll(n, "-", "_"))
+			in.mods.loadName(guest.ModuleName(n))
 		}
 	case "cat":
 		for _, n := range f[1:] {

@@ -1,0 +1,216 @@
+package kernel
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Request is what a command was told about the kernel; Choose fills in
+// the rest.
+type Request struct {
+	Kernel     string // a kernel image (--kernel)
+	Vmlinux    string // its vmlinux with DWARF (--vmlinux)
+	ModulesDir string // its /lib/modules/RELEASE tree (--modules-dir)
+	// Config is the file whose [boot] table may name the kernel: "" for
+	// ./initkit.toml (when present), "-" for none.
+	Config string
+	// NoFetch makes Choose fail instead of downloading a kernel when it
+	// would take the fetched one and the cache has none.
+	NoFetch bool
+}
+
+// Choice is the kernel a command works with and what belongs to it.
+type Choice struct {
+	Image      string // the bootable image
+	Vmlinux    string // the vmlinux with DWARF; "" when none was found
+	ModulesDir string // the /lib/modules/RELEASE tree; "" when none was found
+	Release    string // uname -r of the kernel, when known
+	From       string // where Image came from, for messages
+	// Fetched is the cached kernel package when Image is the fetched one.
+	Fetched *Kernel
+}
+
+// Choose resolves the kernel one policy for every command: the image is
+// req.Kernel, else $INITKIT_KERNEL, else kernel of the [boot] table of
+// req.Config, else the kernel initkit kernel fetch cached (fetched when
+// there is none, unless req.NoFetch). The vmlinux and modules are the
+// request's when given, else those that belong to that image: the
+// fetched package's, or those found beside the image in a distribution's
+// layout (/boot/vmlinuz-RELEASE, /lib/modules/RELEASE,
+// /usr/lib/debug/boot/vmlinux-RELEASE) or a kernel build tree
+// (arch/*/boot/bzImage with vmlinux at the top).
+func Choose(ctx context.Context, req Request) (*Choice, error) {
+	c := &Choice{Image: req.Kernel, From: "--kernel"}
+	if c.Image == "" {
+		c.Image, c.From = os.Getenv("INITKIT_KERNEL"), "$INITKIT_KERNEL"
+	}
+	if c.Image == "" {
+		img, file, err := bootTable(req.Config)
+		if err != nil {
+			return nil, err
+		}
+		c.Image, c.From = img, file+" [boot] kernel"
+	}
+	if c.Image == "" {
+		k, err := fetched(ctx, req.NoFetch)
+		if err != nil {
+			return nil, err
+		}
+		c.Image, c.From, c.Fetched = k.Image, "the fetched kernel "+k.Release, k
+		c.Release, c.Vmlinux, c.ModulesDir = k.Release, k.DebugVmlinux(), k.ModulesDir
+	} else if err := c.besideImage(); err != nil {
+		return nil, err
+	}
+	if req.Vmlinux != "" {
+		c.Vmlinux = req.Vmlinux
+	}
+	if req.ModulesDir != "" {
+		c.ModulesDir = req.ModulesDir
+	}
+	return c, nil
+}
+
+// besideImage checks the image and finds its release, vmlinux and modules.
+func (c *Choice) besideImage() error {
+	st, err := os.Stat(c.Image)
+	if err != nil {
+		return fmt.Errorf("kernel %s (from %s): %w", c.Image, c.From, errors.Unwrap(err))
+	}
+	if st.IsDir() {
+		return fmt.Errorf("kernel %s (from %s) is a directory: give the image (arch/x86/boot/bzImage, /boot/vmlinuz-RELEASE)", c.Image, c.From)
+	}
+	c.Release = imageRelease(c.Image)
+	dir := filepath.Dir(c.Image)
+	var vmlinuxes, modules []string
+	if c.Release != "" {
+		// A distribution's layout, on the host or unpacked under a root.
+		root := filepath.Dir(dir)
+		vmlinuxes = append(vmlinuxes,
+			filepath.Join(root, "usr/lib/debug/boot/vmlinux-"+c.Release),
+			filepath.Join(root, "usr/lib/debug/lib/modules", c.Release, "vmlinux"))
+		modules = append(modules, filepath.Join(root, "lib/modules", c.Release), filepath.Join(root, "usr/lib/modules", c.Release))
+	}
+	// A build tree: arch/ARCH/boot/IMAGE, vmlinux at the top.
+	if filepath.Base(dir) == "boot" && filepath.Base(filepath.Dir(filepath.Dir(dir))) == "arch" {
+		vmlinuxes = append(vmlinuxes, filepath.Join(dir, "../../../vmlinux"))
+	}
+	vmlinuxes = append(vmlinuxes, filepath.Join(dir, "vmlinux"))
+	c.Vmlinux, c.ModulesDir = first(vmlinuxes), first(modules)
+	return nil
+}
+
+func first(paths []string) string {
+	for _, p := range paths {
+		if exists(p) {
+			return filepath.Clean(p)
+		}
+	}
+	return ""
+}
+
+// NeedVmlinux returns the vmlinux, or an error that says how to get one.
+func (c *Choice) NeedVmlinux() (string, error) {
+	switch {
+	case c.Vmlinux != "":
+		return c.Vmlinux, nil
+	case c.Fetched != nil:
+		return "", fmt.Errorf("no vmlinux with DWARF for %s: run initkit kernel fetch --debug-info, or give --vmlinux", c.From)
+	}
+	return "", fmt.Errorf("no vmlinux with DWARF found for kernel %s (from %s): give --vmlinux", c.Image, c.From)
+}
+
+// NeedModules returns the modules tree, or an error that says what to give.
+func (c *Choice) NeedModules() (string, error) {
+	if c.ModulesDir != "" {
+		return c.ModulesDir, nil
+	}
+	return "", fmt.Errorf("no modules found for kernel %s (from %s): give the /lib/modules/RELEASE tree with --modules-dir", c.Image, c.From)
+}
+
+// bootTable returns kernel of the [boot] table of file (./initkit.toml
+// for "", when it exists), relative to the file's directory.
+func bootTable(file string) (string, string, error) {
+	switch file {
+	case "-":
+		return "", "", nil
+	case "":
+		file = "initkit.toml"
+		if !exists(file) {
+			return "", "", nil
+		}
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", "", err
+	}
+	var doc struct {
+		Boot struct {
+			Kernel string `toml:"kernel"`
+		} `toml:"boot"`
+	}
+	if err := toml.Unmarshal(data, &doc); err != nil {
+		return "", "", fmt.Errorf("%s: %w", file, err)
+	}
+	k := doc.Boot.Kernel
+	if k != "" && !filepath.IsAbs(k) {
+		k = filepath.Join(filepath.Dir(file), k)
+	}
+	return k, file, nil
+}
+
+// fetched returns the newest cached kernel, read without asking apt (a
+// second or more), or fetches one when the cache has none.
+func fetched(ctx context.Context, noFetch bool) (*Kernel, error) {
+	dir, err := CacheDir()
+	if err != nil {
+		return nil, err
+	}
+	if ks := Cached(dir); len(ks) > 0 {
+		return ks[0], nil
+	}
+	if noFetch {
+		return nil, fmt.Errorf("no kernel given and none in the cache: give --kernel, or run initkit kernel fetch")
+	}
+	k, err := Fetch(ctx, dir, "")
+	if err != nil {
+		return nil, fmt.Errorf("no kernel given and none could be fetched: %w", err)
+	}
+	return k, nil
+}
+
+// imageRelease reads the release from a kernel image: vmlinuz-RELEASE in
+// its name, or the kernel_version string of an x86 bzImage's setup
+// header (Documentation/x86/boot.rst: "HdrS" at 0x202, the string's
+// offset less 0x200 at 0x20e).
+func imageRelease(path string) string {
+	if r, ok := strings.CutPrefix(filepath.Base(path), "vmlinuz-"); ok {
+		return r
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	hdr := make([]byte, 0x210)
+	if _, err := f.ReadAt(hdr, 0); err != nil || string(hdr[0x202:0x206]) != "HdrS" {
+		return ""
+	}
+	off := int64(hdr[0x20e]) | int64(hdr[0x20f])<<8
+	if off == 0 {
+		return ""
+	}
+	s := make([]byte, 128)
+	n, _ := f.ReadAt(s, off+0x200)
+	s = s[:n]
+	if i := bytes.IndexAny(s, " \x00"); i >= 0 {
+		s = s[:i]
+	}
+	return string(s)
+}

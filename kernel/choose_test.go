@@ -1,0 +1,156 @@
+package kernel
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func touch(t *testing.T, p string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// fakeCache makes a cache holding one unpacked kernel package, as Fetch
+// leaves it, and points $INITKIT_CACHE at it.
+func fakeCache(t *testing.T) string {
+	dir := t.TempDir()
+	t.Setenv("INITKIT_CACHE", dir)
+	pkg := filepath.Join(dir, "kernels", "linux-image-9.9-test_1")
+	touch(t, filepath.Join(pkg, "boot/vmlinuz-9.9-test"))
+	touch(t, filepath.Join(pkg, "lib/modules/9.9-test/modules.builtin"))
+	return pkg
+}
+
+func TestChooseOrder(t *testing.T) {
+	pkg := fakeCache(t)
+	t.Chdir(t.TempDir())
+	flag := touch(t, "flag/vmlinuz-1.0")
+	env := touch(t, "env/vmlinuz-2.0")
+	table := touch(t, "table/vmlinuz-3.0")
+	os.WriteFile("initkit.toml", []byte("[boot]\nkernel = \"table/vmlinuz-3.0\"\n"), 0o644)
+	ctx := context.Background()
+	check := func(req Request, want, from string) {
+		t.Helper()
+		c, err := Choose(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if abs, _ := filepath.Abs(c.Image); abs != mustAbs(want) || !strings.Contains(c.From, from) {
+			t.Errorf("Choose(%+v) = %s from %s, want %s from %s", req, c.Image, c.From, want, from)
+		}
+	}
+	t.Setenv("INITKIT_KERNEL", env)
+	check(Request{Kernel: flag}, flag, "--kernel")
+	check(Request{}, env, "$INITKIT_KERNEL")
+	t.Setenv("INITKIT_KERNEL", "")
+	check(Request{}, table, "initkit.toml [boot] kernel")
+	check(Request{Config: "-"}, filepath.Join(pkg, "boot/vmlinuz-9.9-test"), "the fetched kernel 9.9-test")
+}
+
+func mustAbs(p string) string { a, _ := filepath.Abs(p); return a }
+
+// A [boot] kernel that is gone is an error naming the table, not a
+// silent fall back to the fetched kernel.
+func TestChooseMissingTableKernel(t *testing.T) {
+	fakeCache(t)
+	t.Setenv("INITKIT_KERNEL", "")
+	t.Chdir(t.TempDir())
+	os.WriteFile("initkit.toml", []byte("[boot]\nkernel = \"gone/bzImage\"\n"), 0o644)
+	_, err := Choose(context.Background(), Request{})
+	if err == nil || !strings.Contains(err.Error(), "initkit.toml [boot] kernel") || !strings.Contains(err.Error(), "gone/bzImage") {
+		t.Fatalf("got %v, want an error naming initkit.toml's [boot] kernel", err)
+	}
+}
+
+// The fetched kernel without its -dbg vmlinux: NeedVmlinux says how to
+// fetch it (DebugVmlinux used to return a path that did not exist, so
+// the hint never showed).
+func TestNeedVmlinuxHint(t *testing.T) {
+	pkg := fakeCache(t)
+	t.Setenv("INITKIT_KERNEL", "")
+	c, err := Choose(context.Background(), Request{Config: "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Fetched.DebugVmlinux() != "" {
+		t.Errorf("DebugVmlinux = %q for a kernel without one", c.Fetched.DebugVmlinux())
+	}
+	if _, err := c.NeedVmlinux(); err == nil || !strings.Contains(err.Error(), "initkit kernel fetch --debug-info") {
+		t.Errorf("NeedVmlinux: %v, want the fetch hint", err)
+	}
+	if m, err := c.NeedModules(); err != nil || m != filepath.Join(pkg, "lib/modules/9.9-test") {
+		t.Errorf("NeedModules = %s, %v", m, err)
+	}
+	v := touch(t, filepath.Join(pkg, "usr/lib/debug/boot/vmlinux-9.9-test"))
+	c, _ = Choose(context.Background(), Request{Config: "-"})
+	if c.Vmlinux != v {
+		t.Errorf("Vmlinux = %q, want %s", c.Vmlinux, v)
+	}
+}
+
+// What belongs to a given image: a distribution's layout and a build tree.
+func TestChooseBesideImage(t *testing.T) {
+	root := t.TempDir()
+	img := touch(t, filepath.Join(root, "boot/vmlinuz-5.5-x"))
+	dbg := touch(t, filepath.Join(root, "usr/lib/debug/boot/vmlinux-5.5-x"))
+	mods := touch(t, filepath.Join(root, "lib/modules/5.5-x/modules.dep"))
+	c, err := Choose(context.Background(), Request{Kernel: img})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Vmlinux != dbg || c.ModulesDir != filepath.Dir(mods) || c.Release != "5.5-x" {
+		t.Errorf("distribution layout: %+v", c)
+	}
+	tree := t.TempDir()
+	bz := touch(t, filepath.Join(tree, "arch/x86/boot/bzImage"))
+	vm := touch(t, filepath.Join(tree, "vmlinux"))
+	c, err = Choose(context.Background(), Request{Kernel: bz, Vmlinux: "", ModulesDir: "/given"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Vmlinux != vm || c.ModulesDir != "/given" {
+		t.Errorf("build tree: %+v", c)
+	}
+	if _, err := c.NeedVmlinux(); err != nil {
+		t.Error(err)
+	}
+	os.Remove(vm)
+	c, _ = Choose(context.Background(), Request{Kernel: bz})
+	if _, err := c.NeedVmlinux(); err == nil || !strings.Contains(err.Error(), "give --vmlinux") {
+		t.Errorf("NeedVmlinux without one: %v", err)
+	}
+}
+
+// The release read from the real kernel's bzImage header matches the
+// package's, whatever the file is called.
+func TestImageRelease(t *testing.T) {
+	dir, err := CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := Fetch(context.Background(), dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(k.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bz := filepath.Join(t.TempDir(), "bzImage")
+	os.WriteFile(bz, data, 0o644)
+	if got := imageRelease(bz); got != k.Release {
+		t.Errorf("imageRelease = %q, want %q", got, k.Release)
+	}
+	if got := imageRelease(touch(t, filepath.Join(t.TempDir(), "notakernel"))); got != "" {
+		t.Errorf("imageRelease of a non-kernel = %q", got)
+	}
+}
