@@ -1,11 +1,18 @@
 package qemu
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"time"
+
+	"github.com/initkit/initkit/internal/cache"
+	"golang.org/x/sys/unix"
 )
 
 // probeTimeout bounds a probe. Under a working KVM the kernel reaches its
@@ -51,4 +58,62 @@ func ChooseAccel(ctx context.Context, accel, binary, kernel, kvmDev string, prob
 	}
 	fmt.Fprintf(warn, "initkit: %s exists but the kernel does not boot under KVM; using TCG (software emulation)\n", kvmDev)
 	return "tcg"
+}
+
+// resolveAccel returns the accelerator c runs with: c.Accel unless it is
+// "auto" or empty, which ChooseAccel resolves once per boot of the host.
+// The verdict is remembered in the cache, so that only the first run pays
+// for the probe (up to probeTimeout where KVM hangs), and runs started
+// together wait on a lock for the first one's verdict instead of each
+// probing. With probe false (a dry run) it answers from the memo alone:
+// TCG when there is no verdict yet.
+func resolveAccel(ctx context.Context, c Config, notes io.Writer, probe bool) string {
+	if c.Accel != "auto" && c.Accel != "" {
+		return c.Accel
+	}
+	if c.Arch == "aarch64" && runtime.GOARCH != "arm64" || c.Arch != "aarch64" && runtime.GOARCH != "amd64" {
+		return "tcg" // KVM runs only the host's own architecture
+	}
+	choose := func() string {
+		if !probe {
+			return "tcg"
+		}
+		return ChooseAccel(ctx, "auto", c.Binary, c.Kernel, "/dev/kvm", Probe, notes)
+	}
+	memo := memoPath()
+	if memo == "" {
+		return choose()
+	}
+	read := func() (string, bool) {
+		v, err := os.ReadFile(memo)
+		return strings.TrimSpace(string(v)), err == nil && len(v) > 0
+	}
+	// The lock only when there is no verdict yet: every other run reads
+	// the memo and goes on.
+	if v, ok := read(); ok || !probe {
+		return cmp.Or(v, "tcg")
+	}
+	if lock, err := os.OpenFile(memo+".lock", os.O_CREATE|os.O_RDWR, 0o644); err == nil {
+		defer lock.Close() // and with it the lock
+		unix.Flock(int(lock.Fd()), unix.LOCK_EX)
+	}
+	if v, ok := read(); ok {
+		return v
+	}
+	got := choose()
+	if ctx.Err() == nil { // a probe cut short proves nothing
+		os.WriteFile(memo, []byte(got+"\n"), 0o644)
+	}
+	return got
+}
+
+// memoPath is the file that keeps the accelerator verdict for this boot
+// of the host, or "" when there is no cache to keep it in.
+func memoPath() string {
+	bootID, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	dir, err := cache.Dir()
+	if err != nil || len(bootID) == 0 || os.MkdirAll(dir, 0o755) != nil {
+		return ""
+	}
+	return filepath.Join(dir, "accel-kernel-"+strings.TrimSpace(string(bootID)))
 }

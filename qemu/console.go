@@ -4,18 +4,14 @@ import (
 	"bytes"
 	"regexp"
 	"sync"
+
+	"github.com/initkit/initkit/oops"
 )
 
-// crashPattern matches the first line of the reports the kernel prints when
-// it crashes or finds itself broken (kernel/panic.c, lib/bug.c,
-// arch/x86/mm/fault.c, mm/kasan/report.c, lib/ubsan.c).
-var crashPattern = regexp.MustCompile(`Kernel panic - not syncing|Oops:|BUG: |general protection fault|KASAN:|UBSAN:|Attempted to kill init`)
-
-// ansiPattern matches the escape sequences a console log should not keep.
-var ansiPattern = regexp.MustCompile("\x1b\\[[0-9;?]*[A-Za-z]")
-
 // Console receives a guest's console output: it keeps a clean copy (no CR,
-// no ANSI escapes) and remembers the first crash report line it sees.
+// no ANSI escapes), remembers the first line that starts a fatal crash
+// report (package oops decides which), and matches the lines against
+// expectations.
 type Console struct {
 	mu      sync.Mutex
 	partial []byte
@@ -28,6 +24,19 @@ type Console struct {
 	failed  string
 	done    chan struct{} // closed once the outcome is known
 	once    sync.Once
+
+	ready     *regexp.Regexp // a line that says the guest is ready for something
+	readyCh   chan struct{}
+	readySeen bool
+}
+
+// WatchReady returns a channel closed once a line matches re: a guest
+// ready for a debugger, say. It does not end the run.
+func (c *Console) WatchReady(re *regexp.Regexp) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ready, c.readyCh = re, make(chan struct{})
+	return c.readyCh
 }
 
 // Watch sets the patterns the console is checked against: expect must
@@ -97,12 +106,16 @@ func (c *Console) Write(p []byte) (int, error) {
 }
 
 func (c *Console) line(b []byte) {
-	b = ansiPattern.ReplaceAll(bytes.ReplaceAll(b, []byte("\r"), nil), nil)
+	b = oops.StripEscapes(b)
 	c.log.Write(b)
 	c.log.WriteByte('\n')
-	if c.crash == "" && crashPattern.Match(b) {
+	if c.crash == "" && oops.FatalLine(string(b)) {
 		c.crash = string(b)
 		c.finish()
+	}
+	if c.ready != nil && !c.readySeen && c.ready.Match(b) {
+		c.readySeen = true
+		close(c.readyCh)
 	}
 	for _, f := range c.fail {
 		if c.failed == "" && f.Match(b) {
@@ -122,10 +135,10 @@ func (c *Console) line(b []byte) {
 func (c *Console) Log() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.log.String() + string(ansiPattern.ReplaceAll(bytes.ReplaceAll(c.partial, []byte("\r"), nil), nil))
+	return c.log.String() + string(oops.StripEscapes(c.partial))
 }
 
-// Crash returns the first crash report line seen, or "".
+// Crash returns the first line of a fatal crash report seen, or "".
 func (c *Console) Crash() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -38,10 +38,10 @@ func TestConsole(t *testing.T) {
 	}
 }
 
-// TestRunMissingBinary: a QEMU that cannot start is an error, not a hang.
-func TestRunMissingBinary(t *testing.T) {
-	err := Run(context.Background(), Config{Binary: "/nonexistent/qemu", Kernel: "k"}, &Console{})
-	if err == nil || !strings.Contains(err.Error(), "qemu") {
-		t.Fatalf("Run = %v", err)
+// TestBootMissingBinary: a QEMU that cannot start is an outcome, not a hang.
+func TestBootMissingBinary(t *testing.T) {
+	o := Boot(context.Background(), Config{Binary: "/nonexistent/qemu", Kernel: "k", Accel: "tcg"}, Watch{})
+	if o.Kind != Failed || o.Err == nil || !strings.Contains(o.Err.Error(), "qemu") {
+		t.Fatalf("Boot = %+v", o)
 	}
 }

@@ -1,0 +1,274 @@
+package qemu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/oops"
+)
+
+// Watch says what a run watches the console for, and where the console
+// goes.
+type Watch struct {
+	Expect []*regexp.Regexp // lines to see in this order: the run ends once all have matched
+	Fail   []*regexp.Regexp // any line matching one ends the run
+	// Ready, when set, is a line that closes Guest.Ready: the guest is
+	// ready for a debugger, say. It does not end the run.
+	Ready *regexp.Regexp
+	// Timeout ends the run (0: never).
+	Timeout time.Duration
+	// CrashGrace is how long a crashed guest may go on printing its
+	// report before it is stopped (default 2 s).
+	CrashGrace time.Duration
+	Console    io.Writer // a live copy of the console, as QEMU writes it; nil for none
+	LogPath    string    // where the clean console is saved when the run ends; "" for nowhere
+	Notes      io.Writer // where the run says what it decided for the user (the accelerator); default stderr
+}
+
+// Kind is how a run ended.
+type Kind int
+
+const (
+	PoweredOff   Kind = iota // QEMU exited: the guest powered off or rebooted
+	ExpectMet                // every expectation matched
+	ExpectMissed             // the guest stopped before every expectation matched
+	FailMatched              // a Fail pattern matched
+	Crashed                  // the kernel crashed (package oops's fatal reports)
+	TimedOut                 // Watch.Timeout ended the run
+	Interrupted              // the caller's context ended the run
+	Failed                   // QEMU could not start, or failed
+)
+
+var kindNames = [...]string{"powered off", "expectations met", "expectation missed", "fail pattern matched", "crashed", "timed out", "interrupted", "qemu failed"}
+
+func (k Kind) String() string { return kindNames[k] }
+
+// Outcome is how a run ended and why.
+type Outcome struct {
+	Kind Kind
+	// Line is the console line that decided the run: the crash report's
+	// first line, or the line a Fail pattern matched.
+	Line    string
+	Pending string // the first expectation not met, if any
+	Crash   string // the crash report, from its first line (oops.Excerpt)
+	LogPath string // the saved console log, absolute; "" when not saved
+	Accel   string // the accelerator the guest ran under
+	Err     error  // why QEMU failed, for Failed
+}
+
+// String says what happened in words, without the log's path.
+func (o Outcome) String() string {
+	pending := ""
+	if o.Pending != "" {
+		pending = fmt.Sprintf(" before %q matched", o.Pending)
+	}
+	switch o.Kind {
+	case Crashed:
+		return "kernel crash: " + strings.TrimSpace(o.Line)
+	case FailMatched:
+		return "fail pattern matched: " + strings.TrimSpace(o.Line)
+	case ExpectMet:
+		return "every expectation matched"
+	case ExpectMissed:
+		return "the guest stopped" + pending
+	case TimedOut, Interrupted:
+		return o.Kind.String() + pending
+	case Failed:
+		return fmt.Sprint(o.Err)
+	}
+	return "guest powered off"
+}
+
+// Guest is a running QEMU.
+type Guest struct {
+	console *Console
+	watch   Watch
+	accel   string
+	ready   <-chan struct{}
+	done    chan struct{}
+	stop    chan struct{} // closed by Stop
+	outcome Outcome
+	parent  context.Context
+	ctx     context.Context // the run's: ends with the timeout, or the parent
+	cancel  context.CancelFunc
+	qmpDir  string
+}
+
+// Start boots c in the background and watches its console as w says.
+// The guest is stopped (through QMP, so that QEMU closes its files) as
+// soon as the outcome is known, and killed when ctx ends, on the
+// timeout, or when the calling process dies.
+func Start(ctx context.Context, c Config, w Watch) (*Guest, error) {
+	notes := w.Notes
+	if notes == nil {
+		notes = os.Stderr
+	}
+	c.Accel = resolveAccel(ctx, c, notes, true)
+	// The QMP socket lives in a short temporary directory: a unix socket
+	// path must fit in 108 bytes, which a cache path may not.
+	dir, err := os.MkdirTemp("", "initkit-qmp-")
+	if err != nil {
+		return nil, err
+	}
+	qmp := filepath.Join(dir, "qmp.sock")
+	c.Extra = append(QMPArgs(qmp), c.Extra...)
+	g := &Guest{console: &Console{}, watch: w, accel: c.Accel, done: make(chan struct{}), stop: make(chan struct{}), parent: ctx, qmpDir: dir}
+	g.ctx, g.cancel = context.WithCancel(ctx)
+	if w.Timeout > 0 {
+		g.ctx, g.cancel = context.WithTimeout(ctx, w.Timeout)
+	}
+	g.console.Watch(w.Expect, w.Fail)
+	if w.Ready != nil {
+		g.ready = g.console.WatchReady(w.Ready)
+	}
+	var out io.Writer = g.console
+	if w.Console != nil {
+		out = io.MultiWriter(w.Console, g.console)
+	}
+	cmd := c.Command(g.ctx)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, out, out
+	if err := cmd.Start(); err != nil {
+		g.cancel()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("qemu: %w", err)
+	}
+	go g.quitWhenKnown(qmp)
+	go func() {
+		err := cmd.Wait()
+		g.finish(err)
+	}()
+	return g, nil
+}
+
+// quitWhenKnown stops the guest once the console decided the outcome, or
+// Stop was called: a crashed guest after the grace its report needs.
+func (g *Guest) quitWhenKnown(qmp string) {
+	select {
+	case <-g.console.Done():
+		if g.console.Crash() != "" {
+			grace := g.watch.CrashGrace
+			if grace == 0 {
+				grace = 2 * time.Second
+			}
+			select {
+			case <-time.After(grace): // let the rest of the report arrive
+			case <-g.done:
+				return
+			}
+		}
+	case <-g.stop:
+	case <-g.done:
+		return
+	}
+	if Quit(qmp) != nil {
+		g.cancel() // QMP did not answer: kill it
+	}
+}
+
+func (g *Guest) finish(runErr error) {
+	defer close(g.done)
+	defer os.RemoveAll(g.qmpDir)
+	defer g.cancel()
+	c := g.console
+	o := Outcome{Pending: c.Pending(), Accel: g.accel}
+	switch {
+	case c.Crash() != "":
+		o.Kind, o.Line = Crashed, c.Crash()
+		o.Crash = oops.Excerpt(c.Log(), c.Crash())
+	case c.Failed() != "":
+		o.Kind, o.Line = FailMatched, c.Failed()
+	case len(g.watch.Expect) > 0 && c.Expected():
+		o.Kind = ExpectMet
+	case g.parent.Err() != nil:
+		o.Kind = Interrupted
+	case errors.Is(g.ctx.Err(), context.DeadlineExceeded):
+		o.Kind = TimedOut
+	case runErr != nil && !g.stopped():
+		o.Kind, o.Err = Failed, fmt.Errorf("qemu: %w", runErr)
+	case len(g.watch.Expect) > 0:
+		o.Kind = ExpectMissed
+	}
+	if p := g.watch.LogPath; p != "" {
+		if err := saveLog(p, c.Log()); err != nil && o.Err == nil {
+			o.Err = err
+		}
+		o.LogPath, _ = filepath.Abs(p)
+	}
+	g.outcome = o
+}
+
+func (g *Guest) stopped() bool {
+	select {
+	case <-g.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// saveLog writes the console's clean copy to path, atomically.
+func saveLog(path, log string) error {
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		_, err := io.WriteString(w, log)
+		return err
+	})
+}
+
+// Ready is closed once a console line matched Watch.Ready (never, when
+// Watch.Ready is nil).
+func (g *Guest) Ready() <-chan struct{} { return g.ready }
+
+// Done is closed when QEMU has exited and the outcome is known.
+func (g *Guest) Done() <-chan struct{} { return g.done }
+
+// Wait waits for QEMU to exit and returns the outcome.
+func (g *Guest) Wait() Outcome {
+	<-g.done
+	return g.outcome
+}
+
+// Stop asks the guest to quit (QMP), or kills it when QEMU does not
+// answer; a guest stopped so powered off, as far as its Outcome says.
+func (g *Guest) Stop() {
+	select {
+	case <-g.stop:
+	default:
+		close(g.stop)
+	}
+}
+
+// Kill ends QEMU at once.
+func (g *Guest) Kill() { g.cancel() }
+
+// Log returns the clean console so far.
+func (g *Guest) Log() string { return g.console.Log() }
+
+// Console returns the console the guest writes to, for callers that
+// match more than Watch does.
+func (g *Guest) Console() *Console { return g.console }
+
+// Boot runs c to its outcome. A QEMU that cannot start is an Outcome of
+// kind Failed.
+func Boot(ctx context.Context, c Config, w Watch) Outcome {
+	g, err := Start(ctx, c, w)
+	if err != nil {
+		return Outcome{Kind: Failed, Err: err}
+	}
+	return g.Wait()
+}
+
+// DryRun returns the command line Start would run for c, without
+// starting anything: an accelerator of auto is shown as the verdict
+// remembered for this boot of the host, or tcg when there is none yet.
+func DryRun(c Config) []string {
+	c.Accel = resolveAccel(context.Background(), c, io.Discard, false)
+	return append([]string{c.BinaryName()}, c.Args()...)
+}
