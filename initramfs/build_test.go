@@ -351,3 +351,21 @@ func TestModuleFirmware(t *testing.T) {
 		}
 	}
 }
+
+func TestOverrideAndAddFiles(t *testing.T) {
+	s := &Spec{Output: "a.img", Compress: "xz", Applets: []string{"sh"}, Files: []string{"/bin/true"}}
+	s.Override(&Spec{Compress: "zstd", Level: 19, Applets: []string{"ls"}, Modules: Modules{Names: []string{"dm-crypt"}}})
+	if s.Output != "a.img" || s.Compress != "zstd" || s.Level != 19 || len(s.Applets) != 1 || s.Applets[0] != "ls" || len(s.Modules.Names) != 1 {
+		t.Errorf("Override: %+v", s)
+	}
+	wd, _ := os.Getwd()
+	s.AddFiles("rel/prog:/bin/prog", "/abs/x")
+	if got := s.Files[1:]; got[0] != filepath.Join(wd, "rel/prog")+":/bin/prog" || got[1] != "/abs/x" {
+		t.Errorf("AddFiles: %q", got)
+	}
+	r := &Spec{Sysroot: "/sr"}
+	r.AddFiles("usr/bin/x")
+	if r.Files[0] != "usr/bin/x" {
+		t.Errorf("AddFiles with a sysroot changed the path: %q", r.Files[0])
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 
 	"github.com/initkit/initkit/compress"
 	"github.com/initkit/initkit/image"
@@ -47,15 +46,10 @@ func (s *Spec) OutputOf() (Output, error) {
 			return o, s.errorAt(s.Split, "split: %v", err)
 		}
 	}
-	switch {
-	case s.Epoch != nil:
+	if s.Epoch != nil {
 		o.Epoch = *s.Epoch
-	case os.Getenv("SOURCE_DATE_EPOCH") != "":
-		v, err := strconv.ParseInt(os.Getenv("SOURCE_DATE_EPOCH"), 10, 64)
-		if err != nil || v < 0 || v > 0xFFFFFFFF {
-			return o, fmt.Errorf("SOURCE_DATE_EPOCH=%q: want seconds that fit in 32 bits", os.Getenv("SOURCE_DATE_EPOCH"))
-		}
-		o.Epoch = v
+	} else if o.Epoch, err = image.Epoch(""); err != nil {
+		return o, err
 	}
 	return o, nil
 }

@@ -174,3 +174,44 @@ func (s *Spec) errorAt(value string, format string, a ...any) error {
 	}
 	return &SpecError{File: s.file, Line: line, Col: col, Msg: msg}
 }
+
+// Override sets the fields f has set (its non-zero ones) in s: the flags
+// of a command over the spec file's values. Lists add to the spec's,
+// except Applets, which replaces them.
+func (s *Spec) Override(f *Spec) {
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&s.Output, f.Output)
+	set(&s.Busybox, f.Busybox)
+	set(&s.Compress, f.Compress)
+	set(&s.Init, f.Init)
+	set(&s.Sysroot, f.Sysroot)
+	set(&s.Split, f.Split)
+	set(&s.Modules.Kernel, f.Modules.Kernel)
+	set(&s.Modules.Dir, f.Modules.Dir)
+	if f.Level != 0 {
+		s.Level = f.Level
+	}
+	if len(f.Applets) > 0 {
+		s.Applets = f.Applets
+	}
+	s.Files = append(s.Files, f.Files...)
+	s.Modules.Names = append(s.Modules.Names, f.Modules.Names...)
+	s.Modules.Auto = append(s.Modules.Auto, f.Modules.Auto...)
+}
+
+// AddFiles adds "SRC[:DST]" host files. Without a sysroot, a relative SRC
+// is relative to the working directory, as on any command line.
+func (s *Spec) AddFiles(files ...string) {
+	for _, a := range files {
+		if src, dst, _ := strings.Cut(a, ":"); s.Sysroot == "" && !filepath.IsAbs(src) {
+			if abs, err := filepath.Abs(src); err == nil {
+				a = abs + suffix(dst)
+			}
+		}
+		s.Files = append(s.Files, a)
+	}
+}

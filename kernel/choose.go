@@ -160,9 +160,9 @@ func bootTable(file string) (string, string, error) {
 	}
 	k := doc.Boot.Kernel
 	if k != "" && !filepath.IsAbs(k) {
-		k = filepath.Join(filepath.Dir(file), k)
+		k, err = filepath.Abs(filepath.Join(filepath.Dir(file), k))
 	}
-	return k, file, nil
+	return k, file, err
 }
 
 // fetched returns the newest cached kernel, read without asking apt (a

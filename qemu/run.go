@@ -28,6 +28,10 @@ type Watch struct {
 	// CrashGrace is how long a crashed guest may go on printing its
 	// report before it is stopped (default 2 s).
 	CrashGrace time.Duration
+	// NoStop leaves the guest running once the outcome is known: a
+	// debugger attached to it decides when it ends (Guest.Stop), or the
+	// guest does. The outcome is still what the console showed first.
+	NoStop bool
 	Console    io.Writer // a live copy of the console, as QEMU writes it; nil for none
 	LogPath    string    // where the clean console is saved when the run ends; "" for nowhere
 	Notes      io.Writer // where the run says what it decided for the user (the accelerator); default stderr
@@ -151,8 +155,12 @@ func Start(ctx context.Context, c Config, w Watch) (*Guest, error) {
 // quitWhenKnown stops the guest once the console decided the outcome, or
 // Stop was called: a crashed guest after the grace its report needs.
 func (g *Guest) quitWhenKnown(qmp string) {
+	known := g.console.Done()
+	if g.watch.NoStop {
+		known = nil
+	}
 	select {
-	case <-g.console.Done():
+	case <-known:
 		if g.console.Crash() != "" {
 			grace := g.watch.CrashGrace
 			if grace == 0 {
@@ -271,4 +279,18 @@ func Boot(ctx context.Context, c Config, w Watch) Outcome {
 func DryRun(c Config) []string {
 	c.Accel = resolveAccel(context.Background(), c, io.Discard, false)
 	return append([]string{c.BinaryName()}, c.Args()...)
+}
+
+// Patterns compiles the regular expressions of Watch.Expect or Fail,
+// naming a bad one.
+func Patterns(pats []string) ([]*regexp.Regexp, error) {
+	var out []*regexp.Regexp
+	for _, p := range pats {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			return nil, fmt.Errorf("pattern %q: %w", p, err)
+		}
+		out = append(out, re)
+	}
+	return out, nil
 }

@@ -2,9 +2,9 @@
 // like a local command: its stdout and stderr stream to the caller and its
 // exit status comes back, 128+N for a death by signal N.
 //
-// The guest has four serial ports: ttyS0 is the kernel console, ttyS1 the
-// command's stdout, ttyS2 its stderr, ttyS3 the exit status. Each is a
-// FIFO on the host, so output streams as it is written and the status
+// The guest has four serial ports (package guest names them): the kernel
+// console, the command's stdout, its stderr, and the exit status. Each is
+// a FIFO on the host, so output streams as it is written and the status
 // never depends on scraping the console.
 package vmexec
 
@@ -19,11 +19,15 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/initkit/initkit/cpio"
+	"github.com/initkit/initkit/guest"
+	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/initramfs"
-	"github.com/initkit/initkit/pid1"
+	"github.com/initkit/initkit/internal/syncbuf"
 	"github.com/initkit/initkit/qemu"
 )
 
@@ -39,12 +43,21 @@ type Options struct {
 	Add        []string // more host files, "SRC[:DST]", with their closures
 	Memory     string
 	SMP        int    // guest CPUs (default 1)
-	Accel      string // kvm or tcg (default tcg)
+	Accel      string // auto (the default), kvm or tcg, as qemu.Config
 	Append     string // more kernel command line, after exec's own
 	Compress   string // compression of the command's segment (default none)
+	Timeout    time.Duration
 	Stdout     io.Writer
 	Stderr     io.Writer
-	Console    io.Writer // the kernel console, discarded when nil
+	Console    io.Writer // a live copy of the kernel console, discarded when nil
+	LogPath    string    // where the kernel console is saved, "" for nowhere
+	Notes      io.Writer // what the run decided for the user (the accelerator); default stderr
+}
+
+// Result is how a run ended.
+type Result struct {
+	Status  int // the command's exit status, 128+N for signal N; -1 when none came
+	Outcome qemu.Outcome
 }
 
 // Cmdline is what exec adds to the kernel command line, before
@@ -64,15 +77,18 @@ var ErrNoStatus = errors.New("the guest stopped without reporting an exit status
 
 // Run runs argv[0] (a host path) with argv[1:] in a VM and returns its exit
 // status. The image lives in a temporary directory removed on return.
-func Run(ctx context.Context, argv []string, o Options) (int, error) {
+// When the guest stopped without a status the error is ErrNoStatus, and
+// the Outcome says why (a crash, the timeout).
+func Run(ctx context.Context, argv []string, o Options) (Result, error) {
+	res := Result{Status: -1}
 	dir, err := os.MkdirTemp("", "initkit-exec-")
 	if err != nil {
-		return -1, err
+		return res, err
 	}
 	defer os.RemoveAll(dir)
 	initrd := filepath.Join(dir, "initrd.img")
 	if err := buildImage(initrd, argv, o); err != nil {
-		return -1, err
+		return res, err
 	}
 	fifos := map[string]io.Writer{"out": o.Stdout, "err": o.Stderr, "status": nil}
 	var extra []string
@@ -80,13 +96,13 @@ func Run(ctx context.Context, argv []string, o Options) (int, error) {
 		p := filepath.Join(dir, name)
 		for _, suffix := range []string{".in", ".out"} {
 			if err := unix.Mkfifo(p+suffix, 0o600); err != nil {
-				return -1, err
+				return res, err
 			}
 		}
 		extra = append(extra, "-serial", "pipe:"+p)
 	}
 	var wg sync.WaitGroup
-	var status bytesBuffer
+	var status syncbuf.Buffer
 	var holds []*os.File
 	for name, w := range fifos {
 		if w == nil {
@@ -99,41 +115,38 @@ func Run(ctx context.Context, argv []string, o Options) (int, error) {
 		p := filepath.Join(dir, name+".out")
 		r, err := os.OpenFile(p, os.O_RDONLY|unix.O_NONBLOCK, 0)
 		if err != nil {
-			return -1, err
+			return res, err
 		}
 		defer r.Close()
 		hold, err := os.OpenFile(p, os.O_WRONLY, 0)
 		if err != nil {
-			return -1, err
+			return res, err
 		}
 		defer hold.Close()
 		holds = append(holds, hold)
 		wg.Add(1)
 		go func(w io.Writer) { defer wg.Done(); io.Copy(w, r) }(w)
 	}
-	console := o.Console
-	if console == nil {
-		console = io.Discard
-	}
 	cfg := qemu.Config{Kernel: o.Kernel, Initrd: initrd, Memory: o.Memory, SMP: o.SMP, Accel: o.Accel, Append: strings.TrimSpace(Cmdline + " " + o.Append), Extra: extra}
-	runErr := qemu.Run(ctx, cfg, console)
+	res.Outcome = qemu.Boot(ctx, cfg, qemu.Watch{Timeout: o.Timeout, Console: o.Console, LogPath: o.LogPath, Notes: o.Notes})
 	for _, f := range holds {
 		f.Close()
 	}
 	wg.Wait()
 	if code, ok := parseStatus(status.String()); ok {
-		return code, nil
+		res.Status = code
+		return res, nil
 	}
-	if runErr != nil {
-		return -1, runErr
+	if res.Outcome.Kind == qemu.Failed {
+		return res, res.Outcome.Err
 	}
-	return -1, ErrNoStatus
+	return res, ErrNoStatus
 }
 
 func parseStatus(s string) (int, bool) {
 	sc := bufio.NewScanner(strings.NewReader(s))
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "initkit-exit:"); ok {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), guest.ExitPrefix); ok {
 			n, err := strconv.Atoi(v)
 			return n, err == nil
 		}
@@ -141,27 +154,9 @@ func parseStatus(s string) (int, bool) {
 	return 0, false
 }
 
-type bytesBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (b *bytesBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.b = append(b.b, p...)
-	return len(p), nil
-}
-
-func (b *bytesBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.b)
-}
-
 // buildImage writes the image: the base if any, then a segment with the
 // initkit init, the command and its closure, busybox when there is one,
-// and the command line in pid1.ExecFile, which makes the init run it.
+// and the command line in guest.ExecFile, which makes the init run it.
 func buildImage(out string, argv []string, o Options) error {
 	abs, err := filepath.Abs(argv[0])
 	if err != nil {
@@ -171,14 +166,11 @@ func buildImage(out string, argv []string, o Options) error {
 	if err != nil {
 		return fmt.Errorf("initkit exec runs the command with the initkit init, and %w", err)
 	}
-	argvFile := out + ".argv"
-	if err := os.WriteFile(argvFile, pid1.FormatExecFile(append([]string{abs}, argv[1:]...)), 0o644); err != nil {
-		return err
-	}
+	argvFile := image.File{Header: cpio.Header{Name: guest.ExecFile, Mode: cpio.TypeReg | 0o644},
+		Data: guest.FormatExecFile(append([]string{abs}, argv[1:]...))}
 	spec := &initramfs.Spec{Output: out, Compress: o.compression(), Init: "initkit", InitBinary: initBin,
-		Busybox: o.Busybox, Applets: o.Applets,
-		Files: append([]string{abs, argvFile + ":" + pid1.ExecFile}, o.Add...),
-		Dirs:  []string{"/tmp"}}
+		Busybox: o.Busybox, Applets: o.Applets, Entries: []image.File{argvFile},
+		Files: append([]string{abs}, o.Add...), Dirs: []string{"/tmp"}}
 	tree, err := spec.Assemble()
 	if err != nil {
 		return err

@@ -14,12 +14,10 @@ import (
 // Session is a running guest whose serial console a test reads and types
 // into, in the manner of expect(1).
 type Session struct {
-	t       testing.TB
-	console qemu.Console
-	in      *os.File
-	done    chan error
-	cancel  context.CancelFunc
-	seen    int // console bytes already matched
+	t     testing.TB
+	guest *qemu.Guest
+	in    *os.File
+	seen  int // console bytes already matched
 }
 
 // Start boots the test kernel with initrd and append in the background.
@@ -34,11 +32,14 @@ func Start(t testing.TB, initrd, append string, extra ...string) *Session {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Session{t: t, in: pw, done: make(chan error, 1), cancel: cancel}
 	cfg := qemu.Config{Kernel: k.Image, Initrd: initrd, Append: append, Stdin: pr, Extra: extra}
-	go func() { s.done <- qemu.Run(ctx, cfg, &s.console) }()
-	t.Cleanup(func() { cancel(); pw.Close(); pr.Close() })
-	return s
+	g, err := qemu.Start(ctx, cfg, qemu.Watch{})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); <-g.Done(); pw.Close(); pr.Close() })
+	return &Session{t: t, guest: g, in: pw}
 }
 
 // Expect waits until the console shows a match of re after what earlier
@@ -48,20 +49,22 @@ func (s *Session) Expect(re string, timeout time.Duration) string {
 	rx := regexp.MustCompile(re)
 	deadline := time.Now().Add(timeout)
 	for {
-		log := s.console.Log()
+		log := s.guest.Log()
 		if loc := rx.FindStringIndex(log[s.seen:]); loc != nil {
 			m := log[s.seen+loc[0] : s.seen+loc[1]]
 			s.seen += loc[1]
 			return m
 		}
 		select {
-		case err := <-s.done:
-			s.done <- err
-			s.t.Fatalf("guest ended (%v) before %q appeared:\n%s", err, re, s.console.Log())
+		case <-s.guest.Done():
+			if log := s.guest.Log(); !rx.MatchString(log[s.seen:]) {
+				s.t.Fatalf("guest ended (%v) before %q appeared:\n%s", s.guest.Wait().Kind, re, log)
+			}
+			continue
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("%q did not appear within %v:\n%s", re, timeout, s.console.Log())
+			s.t.Fatalf("%q did not appear within %v:\n%s", re, timeout, s.guest.Log())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -79,15 +82,15 @@ func (s *Session) Send(text string) {
 func (s *Session) Wait(timeout time.Duration) string {
 	s.t.Helper()
 	select {
-	case err := <-s.done:
-		if err != nil {
-			s.t.Fatalf("qemu: %v\n%s", err, s.console.Log())
+	case <-s.guest.Done():
+		if o := s.guest.Wait(); o.Kind == qemu.Failed {
+			s.t.Fatalf("%v\n%s", o.Err, s.guest.Log())
 		}
 	case <-time.After(timeout):
-		s.t.Fatalf("guest still running after %v:\n%s", timeout, s.console.Log())
+		s.t.Fatalf("guest still running after %v:\n%s", timeout, s.guest.Log())
 	}
-	return s.console.Log()
+	return s.guest.Log()
 }
 
 // Log returns the console so far.
-func (s *Session) Log() string { return s.console.Log() }
+func (s *Session) Log() string { return s.guest.Log() }

@@ -4,13 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/initkit/initkit/initramfs"
+	"github.com/initkit/initkit/kernel"
 )
 
 func newBuild() *cobra.Command {
@@ -18,6 +17,7 @@ func newBuild() *cobra.Command {
 	var flags initramfs.Spec
 	var adds, modules []string
 	var explain bool
+	var kernelRelease kernel.Request
 	var base string
 	var jobs int
 	var epoch int64
@@ -44,22 +44,27 @@ of IMAGE: the kernel unpacks it last, over the base, with no rebuild.`,
 				// Only the added files: the base has its init already.
 				*spec = initramfs.Spec{Init: "none", Output: spec.Output, Compress: spec.Compress, Epoch: spec.Epoch, Sysroot: spec.Sysroot}
 			}
-			merge(spec, &flags, adds, modules)
+			spec.Override(&flags)
+			spec.AddFiles(adds...)
+			spec.Modules.Names = append(spec.Modules.Names, modules...)
 			if cmd.Flags().Changed("epoch") {
 				spec.Epoch = &epoch
 			}
-			out, tree, n, err := spec.Build(base, jobs)
+			if err := modulesFromKernel(cmd, spec, kernelRelease); err != nil {
+				return err
+			}
+			res, err := spec.Build(base, jobs)
 			if err != nil {
 				return err
 			}
-			files := tree.Files()
+			files := res.Tree.Files()
 			if explain {
-				for _, line := range tree.Explain() {
+				for _, line := range res.Tree.Explain() {
 					fmt.Fprintln(cmd.OutOrStdout(), line)
 				}
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d entries, %d bytes in, %d bytes out (%s), %v\n",
-				out.Path, len(files), initramfs.InputBytes(files), n, out.Compression, time.Since(start).Round(time.Millisecond))
+				res.Output.Path, len(files), initramfs.InputBytes(files), res.Bytes, res.Output.Compression, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
 	}
@@ -71,12 +76,13 @@ of IMAGE: the kernel unpacks it last, over the base, with no rebuild.`,
 	f.StringSliceVar(&flags.Applets, "applets", nil, "link only these busybox `APPLETS` (comma-separated; default: all)")
 	f.StringArrayVar(&modules, "module", nil, "kernel module `NAME` or alias, with its dependencies (repeatable)")
 	f.StringArrayVar(&flags.Modules.Auto, "module-auto", nil, "kernel module `NAME` or alias shipped, loaded only when a device asks for it (repeatable)")
-	f.StringVar(&flags.Modules.Kernel, "kernel-release", "", "kernel release of the modules (default: the running kernel's)")
-	f.StringVar(&flags.Modules.Dir, "modules-dir", "", "a /lib/modules/RELEASE `DIR` to take modules from")
+	f.StringVar(&flags.Modules.Kernel, "kernel-release", "", "kernel release of the modules, in /lib/modules of the --sysroot")
+	f.StringVar(&flags.Modules.Dir, "modules-dir", "", "a /lib/modules/RELEASE `DIR` to take modules from (default: the modules of the kernel that boots the image, as initkit boot picks it)")
+	f.StringVar(&kernelRelease.Kernel, "kernel", "", "the kernel `FILE` the image is for: its modules are taken")
 	f.StringVar(&flags.Compress, "compress", "", "none, gzip, zstd (default), xz or lz4")
 	f.IntVar(&flags.Level, "level", 0, "compression level (0: the format's default)")
 	f.IntVarP(&jobs, "jobs", "j", 0, "compression threads (0: all cores)")
-	f.StringVar(&flags.Split, "split", "", "segments of this much input, compressed at once (default 16M; 0: one segment)")
+	f.StringVar(&flags.Split, "split", "", "segments of this much input, compressed at once (default 32M; 0: one segment)")
 	f.StringVar(&flags.Init, "init", "", "init: initkit (default: the static Go init, initkit-init), shell (a generated busybox script), none, or a `PATH`")
 	f.StringVar(&flags.Sysroot, "sysroot", "", "resolve programs and libraries inside `DIR` (nothing in it is run)")
 	f.Int64Var(&epoch, "epoch", 0, "mtime of every entry (default $SOURCE_DATE_EPOCH or 0)")
@@ -99,40 +105,18 @@ func loadSpec(name string) (*initramfs.Spec, error) {
 	return s, err
 }
 
-// merge applies the flags over the spec.
-func merge(s, f *initramfs.Spec, adds, modules []string) {
-	set := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
+// modulesFromKernel points a spec that asks for modules, and names
+// neither their directory nor a release, at the modules of the kernel
+// that will boot the image, chosen as initkit boot chooses it.
+func modulesFromKernel(cmd *cobra.Command, spec *initramfs.Spec, req kernel.Request) error {
+	m := &spec.Modules
+	if len(m.Names)+len(m.Auto) == 0 || m.Dir != "" || m.Kernel != "" {
+		return nil
 	}
-	set(&s.Output, f.Output)
-	set(&s.Busybox, f.Busybox)
-	set(&s.Compress, f.Compress)
-	set(&s.Init, f.Init)
-	set(&s.Sysroot, f.Sysroot)
-	set(&s.Split, f.Split)
-	set(&s.Modules.Kernel, f.Modules.Kernel)
-	set(&s.Modules.Dir, f.Modules.Dir)
-	if f.Level != 0 {
-		s.Level = f.Level
+	k, err := kernel.Choose(cmd.Context(), req)
+	if err != nil {
+		return err
 	}
-	if len(f.Applets) > 0 {
-		s.Applets = f.Applets
-	}
-	for _, a := range adds {
-		// Without a sysroot, a relative SRC is relative to the working
-		// directory, as on any command line.
-		if src, dst, _ := strings.Cut(a, ":"); s.Sysroot == "" && !filepath.IsAbs(src) {
-			if abs, err := filepath.Abs(src); err == nil {
-				a = abs
-				if dst != "" {
-					a += ":" + dst
-				}
-			}
-		}
-		s.Files = append(s.Files, a)
-	}
-	s.Modules.Names = append(s.Modules.Names, modules...)
-	s.Modules.Auto = append(s.Modules.Auto, f.Modules.Auto...)
+	m.Dir, err = k.NeedModules()
+	return err
 }

@@ -5,23 +5,19 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"regexp"
 	"runtime/debug"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/initkit/initkit/decode"
 	"github.com/initkit/initkit/kernel"
-	"github.com/initkit/initkit/symbolize"
 )
 
 type decodeFlags struct {
-	vmlinux, source, strip string
-	modules                []string
-	json, noIndex          bool
+	kernel        kernel.Request
+	source, strip string
+	modules       []string
+	json, noIndex bool
 }
 
 func newDecode() *cobra.Command {
@@ -37,11 +33,14 @@ frames ([name]) are resolved in NAME.ko found under --modules. Given
 symbols or addresses instead of a log, it resolves each one.
 
 Resolved frames are kept in an index in the cache, keyed by the vmlinux's
-build-id, so that decoding the same crash again reads no DWARF.`,
+build-id, so that decoding the same crash again reads no DWARF.
+The vmlinux is --vmlinux, else the one that belongs to the kernel: --kernel,
+$INITKIT_KERNEL, kernel in the [boot] table of ./initkit.toml, or the one
+initkit kernel fetch cached (with --debug-info).`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runDecode(cmd, d, args) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&d.vmlinux, "vmlinux", "", "vmlinux with DWARF (default: the fetched kernel's, from initkit kernel fetch --debug-info)")
+	kernelFlags(f, &d.kernel)
 	f.StringArrayVar(&d.modules, "modules", nil, "`DIR` to find NAME.ko in for module frames (repeatable; default /usr/lib/debug/lib/modules/RELEASE and /lib/modules/RELEASE)")
 	f.StringVar(&d.source, "source", "", "kernel source `DIR`: print the lines around each frame")
 	f.StringVar(&d.strip, "strip-prefix", "", "remove `PREFIX` from file names (default: the build directory, from DW_AT_comp_dir)")
@@ -50,21 +49,33 @@ build-id, so that decoding the same crash again reads no DWARF.`,
 	return cmd
 }
 
-var symbolArg = regexp.MustCompile(`^([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)(?:/0x([0-9a-f]+))?$`)
-
 func runDecode(cmd *cobra.Command, d *decodeFlags, args []string) error {
 	// A decode allocates a few tens of MB of short-lived DIEs and rows:
 	// collecting less often is worth more than the memory it keeps.
 	debug.SetGCPercent(400)
-	res, closeAll, err := openResolver(d.vmlinux, d.modules, !d.noIndex)
+	vmlinux := d.kernel.Vmlinux
+	if vmlinux == "" {
+		req := d.kernel
+		req.NoFetch = true
+		k, err := kernel.Choose(cmd.Context(), req)
+		if err != nil {
+			return err
+		}
+		if vmlinux, err = k.NeedVmlinux(); err != nil {
+			return err
+		}
+		if len(d.modules) == 0 && k.ModulesDir != "" && k.Fetched == nil {
+			d.modules = []string{k.ModulesDir}
+		}
+	}
+	dec, err := decode.Open(vmlinux, d.modules, !d.noIndex, decode.Options{StripPrefix: d.strip, Source: d.source})
 	if err != nil {
 		return err
 	}
-	defer closeAll()
-	dec := &decode.Decoder{R: res, Opts: decode.Options{StripPrefix: d.strip, Source: d.source}}
+	defer dec.Close()
 	if len(args) > 0 && args[0] != "-" {
 		if _, err := os.Stat(args[0]); errors.Is(err, os.ErrNotExist) {
-			return oneShot(cmd.OutOrStdout(), dec, args)
+			return dec.Locations(cmd.OutOrStdout(), args)
 		}
 	}
 	name, log, err := readLog(cmd.InOrStdin(), args)
@@ -90,7 +101,7 @@ func runDecode(cmd *cobra.Command, d *decodeFlags, args []string) error {
 			fmt.Fprintf(cmd.ErrOrStderr(), "initkit decode: %s line %d: warning: %s\n", name, r.Line, w)
 		}
 	}
-	return res.Index.Save()
+	return nil
 }
 
 func readLog(stdin io.Reader, args []string) (string, []byte, error) {
@@ -103,92 +114,4 @@ func readLog(stdin io.Reader, args []string) (string, []byte, error) {
 	}
 	b, err := os.ReadFile(args[0])
 	return args[0], b, err
-}
-
-// openResolver opens the vmlinux (the fetched kernel's by default), its
-// modules directories and, unless disabled, its index.
-func openResolver(vmlinux string, modules []string, index bool) (*symbolize.Resolver, func(), error) {
-	if vmlinux == "" {
-		var err error
-		if vmlinux, err = cachedVmlinux(); err != nil {
-			return nil, nil, err
-		}
-	}
-	f, err := symbolize.Open(vmlinux)
-	if errors.Is(err, symbolize.ErrNoDWARF) {
-		return nil, nil, fmt.Errorf("%s has no DWARF: use the vmlinux of the kernel's -dbg package "+
-			"(initkit kernel fetch --debug-info, or /usr/lib/debug/boot/vmlinux-RELEASE from linux-image-RELEASE-dbg)", vmlinux)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(modules) == 0 {
-		modules = defaultModuleDirs(f.Release())
-	}
-	res := &symbolize.Resolver{Vmlinux: f, ModulesDirs: modules}
-	if index {
-		if dir, err := kernel.CacheDir(); err == nil {
-			res.Index, _ = symbolize.OpenIndex(filepath.Join(dir, "symbolize"), f.BuildID())
-		}
-	}
-	return res, func() { res.Close(); f.Close() }, nil
-}
-
-// oneShot resolves symbols and addresses given on the command line, at
-// the exact address, as gdb's list *(func+off) does.
-func oneShot(w io.Writer, dec *decode.Decoder, args []string) error {
-	for _, a := range args {
-		var fr []symbolize.Frame
-		var err error
-		if m := symbolArg.FindStringSubmatch(a); m != nil {
-			off, _ := strconv.ParseUint(m[2], 16, 64)
-			size, _ := strconv.ParseUint(m[3], 16, 64)
-			fr, err = dec.R.Frame(m[1], off, size, "", false)
-		} else if addr, perr := strconv.ParseUint(strings.TrimPrefix(a, "0x"), 16, 64); perr == nil {
-			fr, err = dec.R.Addr(addr)
-		} else {
-			return fmt.Errorf("%s: not a log file, FUNC+0xOFF[/0xLEN] or 0xADDRESS", a)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", a, err)
-		}
-		fmt.Fprintf(w, "%s:\n", a)
-		for _, f := range dec.Strip(fr) {
-			in := ""
-			if f.Inlined {
-				in = " (inlined)"
-			}
-			fmt.Fprintf(w, "  %s at %s:%d%s\n", f.Function, f.File, f.Line, in)
-		}
-	}
-	return dec.R.Index.Save()
-}
-
-// cachedVmlinux is the DWARF vmlinux of the newest kernel in the cache.
-func cachedVmlinux() (string, error) {
-	dir, err := kernel.CacheDir()
-	if err != nil {
-		return "", err
-	}
-	for _, k := range kernel.Cached(dir) {
-		if p := k.DebugVmlinux(); p != "" {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("no --vmlinux given and none in the cache: give --vmlinux, or run initkit kernel fetch --debug-info")
-}
-
-// defaultModuleDirs are where a distribution keeps the modules of
-// release, their debug copies first.
-func defaultModuleDirs(release string) []string {
-	if release == "" {
-		return nil
-	}
-	var dirs []string
-	for _, d := range []string{"/usr/lib/debug/lib/modules/" + release, "/lib/modules/" + release} {
-		if _, err := os.Stat(d); err == nil {
-			dirs = append(dirs, d)
-		}
-	}
-	return dirs
 }

@@ -1,25 +1,22 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/qemu"
 	"github.com/initkit/initkit/vmexec"
 )
 
 func newExec() *cobra.Command {
 	var o vmexec.Options
-	var timeout time.Duration
-	var logPath string
+	var k kernel.Request
 	cmd := &cobra.Command{
 		Use:   "exec [flags] -- CMD [ARGS...]",
 		Short: "Run one command in a fresh VM, like a local command",
@@ -38,52 +35,39 @@ need it added with --add.
 The kernel boots with "` + vmexec.Cmdline + `":
 cryptomgr.notests skips the crypto self-tests, a fifth of the boot under
 TCG, and init_on_alloc=0 the zeroing of each page allocated; --append
-cryptomgr.notests=0 init_on_alloc=1 brings them back.`,
+cryptomgr.notests=0 init_on_alloc=1 brings them back.` + kernelHelp,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.Kernel == "" {
-				k, err := defaultKernel(cmd.Context())
-				if err != nil {
-					return err
-				}
-				o.Kernel = k
-			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			if timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, timeout)
-				defer cancel()
+			choice, err := kernel.Choose(ctx, k)
+			if err != nil {
+				return err
 			}
-			o.Accel = chooseAccel(cmd, o.Accel, o.Kernel)
+			o.Kernel = choice.Image
 			if _, err := os.Stat(o.Busybox); err != nil && !cmd.Flags().Changed("busybox") {
 				o.Busybox = "" // busybox is for the command's convenience only
 			}
-			o.Stdout, o.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
-			console := &qemu.Console{}
-			o.Console = console
-			code, err := vmexec.Run(ctx, args, o)
+			o.Stdout, o.Stderr, o.Notes = cmd.OutOrStdout(), cmd.ErrOrStderr(), cmd.ErrOrStderr()
+			res, err := vmexec.Run(ctx, args, o)
 			where := ""
-			if logPath != "" {
-				if werr := saveLog(logPath, console); werr != nil {
-					return werr
-				}
-				where = " (console log: " + logPath + ")"
+			if res.Outcome.LogPath != "" {
+				where = " (console log: " + res.Outcome.LogPath + ")"
 			}
 			switch {
-			case errors.Is(ctx.Err(), context.DeadlineExceeded):
-				fmt.Fprintf(cmd.ErrOrStderr(), "initkit exec: timed out after %v%s\n", timeout, where)
+			case res.Outcome.Kind == qemu.TimedOut:
+				fmt.Fprintf(cmd.ErrOrStderr(), "initkit exec: timed out after %v%s\n", o.Timeout, where)
 				return exitCode(exitTimeout)
-			case errors.Is(err, vmexec.ErrNoStatus) && console.Crash() != "":
-				return fmt.Errorf("%w: kernel crash: %s%s", err, strings.TrimSpace(console.Crash()), where)
+			case errors.Is(err, vmexec.ErrNoStatus) && res.Outcome.Kind == qemu.Crashed:
+				return fmt.Errorf("%w: %s%s", err, res.Outcome, where)
 			case err != nil:
 				return fmt.Errorf("%w%s", err, where)
 			}
-			return exitCode(code)
+			return exitCode(res.Status)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Kernel, "kernel", os.Getenv("INITKIT_KERNEL"), "kernel image `FILE` (default: $INITKIT_KERNEL, then the fetched one)")
+	f.StringVar(&k.Kernel, "kernel", "", "kernel image `FILE`")
 	f.StringVar(&o.Busybox, "busybox", "/bin/busybox", "static busybox `PATH` for the guest (\"\": none)")
 	f.StringSliceVar(&o.Applets, "applets", nil, "link only these busybox `APPLETS` (comma-separated; default: all)")
 	f.StringVar(&o.Base, "initrd", "", "append to this initramfs `IMAGE` instead of starting empty")
@@ -92,7 +76,7 @@ cryptomgr.notests=0 init_on_alloc=1 brings them back.`,
 	f.IntVar(&o.SMP, "smp", 1, "guest CPUs")
 	f.StringVar(&o.Accel, "accel", "auto", "accelerator: auto (KVM if the kernel boots under it, else TCG), kvm or tcg")
 	f.StringVar(&o.Append, "append", "", "more kernel command line, after exec's own \""+vmexec.Cmdline+"\" (where a later value wins)")
-	f.DurationVar(&timeout, "timeout", 0, "give up after this long (0: no limit)")
-	f.StringVar(&logPath, "log", "", "save the kernel console to `FILE` (a crash's first line is reported either way)")
+	f.DurationVar(&o.Timeout, "timeout", 0, "give up after this long (0: no limit)")
+	f.StringVar(&o.LogPath, "log", "", "save the kernel console to `FILE` (a crash's first line is reported either way)")
 	return cmd
 }

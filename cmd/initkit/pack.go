@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -36,7 +35,7 @@ inodes numbered in order, owners 0 unless --keep-owners, every mtime set to
 			if !f.Writable() {
 				return fmt.Errorf("cannot write %s (writable: %v)", f, compress.WritableNames())
 			}
-			mtime, err := parseEpoch(epoch)
+			mtime, err := image.Epoch(epoch)
 			if err != nil {
 				return err
 			}
@@ -80,19 +79,4 @@ inodes numbered in order, owners 0 unless --keep-owners, every mtime set to
 	cmd.Flags().BoolVar(&owners, "keep-owners", false, "keep file owners instead of 0:0")
 	cmd.Flags().StringVar(&epoch, "epoch", "", "mtime of every entry, in seconds (default $SOURCE_DATE_EPOCH or 0)")
 	return cmd
-}
-
-func parseEpoch(flag string) (int64, error) {
-	s := flag
-	if s == "" {
-		s = os.Getenv("SOURCE_DATE_EPOCH")
-	}
-	if s == "" {
-		return 0, nil
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v < 0 || v > 0xFFFFFFFF {
-		return 0, fmt.Errorf("epoch %q: want seconds since 1970 that fit in 32 bits", s)
-	}
-	return v, nil
 }

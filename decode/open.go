@@ -1,0 +1,110 @@
+package decode
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/initkit/initkit/internal/cache"
+	"github.com/initkit/initkit/symbolize"
+)
+
+// Open returns a Decoder for vmlinux (it must carry DWARF) and the module
+// trees in moduleDirs: by default the distribution's places for the
+// vmlinux's release, /usr/lib/debug/lib/modules/RELEASE (debug copies)
+// then /lib/modules/RELEASE. With index, resolved frames are kept in an
+// index in the cache keyed by the vmlinux's build-id, so that a repeat
+// decode reads no DWARF; Close saves it.
+func Open(vmlinux string, moduleDirs []string, index bool, opts Options) (*Decoder, error) {
+	f, err := symbolize.Open(vmlinux)
+	if errors.Is(err, symbolize.ErrNoDWARF) {
+		return nil, fmt.Errorf("%s has no DWARF: use the vmlinux of the kernel's -dbg package "+
+			"(initkit kernel fetch --debug-info, or /usr/lib/debug/boot/vmlinux-RELEASE from linux-image-RELEASE-dbg)", vmlinux)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(moduleDirs) == 0 {
+		moduleDirs = defaultModuleDirs(f.Release())
+	}
+	res := &symbolize.Resolver{Vmlinux: f, ModulesDirs: moduleDirs}
+	if index {
+		if dir, err := cache.Dir(); err == nil {
+			res.Index, _ = symbolize.OpenIndex(filepath.Join(dir, "symbolize"), f.BuildID())
+		}
+	}
+	return &Decoder{R: res, Opts: opts}, nil
+}
+
+// Close saves the index, when there is one, and closes the files.
+func (d *Decoder) Close() error {
+	err := d.R.Index.Save()
+	d.R.Close()
+	if d.R.Vmlinux != nil {
+		d.R.Vmlinux.Close()
+	}
+	return err
+}
+
+// defaultModuleDirs are where a distribution keeps the modules of
+// release, their debug copies first.
+func defaultModuleDirs(release string) []string {
+	if release == "" {
+		return nil
+	}
+	var dirs []string
+	for _, d := range []string{"/usr/lib/debug/lib/modules/" + release, "/lib/modules/" + release} {
+		if _, err := os.Stat(d); err == nil {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
+}
+
+var symbolArg = regexp.MustCompile(`^([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)(?:/0x([0-9a-f]+))?$`)
+
+// IsLocation reports whether s is what Locations takes: FUNC+0xOFF[/0xLEN]
+// or a hexadecimal address.
+func IsLocation(s string) bool {
+	if symbolArg.MatchString(s) {
+		return true
+	}
+	_, err := strconv.ParseUint(strings.TrimPrefix(s, "0x"), 16, 64)
+	return err == nil
+}
+
+// Locations resolves symbols (FUNC+0xOFF[/0xLEN]) and addresses, at the
+// exact address, as gdb's list *(func+off) does, and writes each with its
+// source lines, the inline chain included.
+func (d *Decoder) Locations(w io.Writer, locs []string) error {
+	for _, a := range locs {
+		var fr []symbolize.Frame
+		var err error
+		if m := symbolArg.FindStringSubmatch(a); m != nil {
+			off, _ := strconv.ParseUint(m[2], 16, 64)
+			size, _ := strconv.ParseUint(m[3], 16, 64)
+			fr, err = d.R.Frame(m[1], off, size, "", false)
+		} else if addr, perr := strconv.ParseUint(strings.TrimPrefix(a, "0x"), 16, 64); perr == nil {
+			fr, err = d.R.Addr(addr)
+		} else {
+			return fmt.Errorf("%s: not a log file, FUNC+0xOFF[/0xLEN] or 0xADDRESS", a)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", a, err)
+		}
+		fmt.Fprintf(w, "%s:\n", a)
+		for _, f := range d.Strip(fr) {
+			in := ""
+			if f.Inlined {
+				in = " (inlined)"
+			}
+			fmt.Fprintf(w, "  %s at %s:%d%s\n", f.Function, f.File, f.Line, in)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,385 @@
+package gdb
+
+import (
+	"context"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/initkit/initkit/cpio"
+	"github.com/initkit/initkit/guest"
+	"github.com/initkit/initkit/image"
+	"github.com/initkit/initkit/initramfs"
+	"github.com/initkit/initkit/internal/syncbuf"
+	"github.com/initkit/initkit/qemu"
+)
+
+// Options are what both debug sessions take.
+type Options struct {
+	// QEMU is the guest: Kernel and Initrd (or Spec), Append, and the
+	// rest as for any boot. The session adds its own devices.
+	QEMU qemu.Config
+	Spec string // an initkit spec file to build the initramfs from, instead of QEMU.Initrd
+	GDB  string // the gdb program (default gdb)
+	// Break is the function to stop at.
+	Break string
+	// Batch, when not nil, is run after the stop and then gdb ends: a
+	// scripted session with no prompt.
+	Batch []string
+	// Print shows the gdb command and script on Stderr for a frontend to
+	// run, instead of running gdb; the guest waits for it.
+	Print   bool
+	Timeout time.Duration // ends the guest (0: never)
+	// Grace is how long the guest may go on once gdb has ended before it
+	// is stopped (default a minute).
+	Grace   time.Duration
+	Stdin   io.Reader // gdb's
+	Stdout  io.Writer // gdb's
+	Stderr  io.Writer // gdb's, and the session's own messages
+	Console io.Writer // a live copy of the guest's console
+	LogPath string    // where the console is saved
+}
+
+// Result is how a session ended.
+type Result struct {
+	Outcome qemu.Outcome // the guest's
+	Script  string       // the gdb command file that was run
+}
+
+// session is what DebugInit and DebugKernel share: a temporary directory
+// (short, for unix socket paths), the guest, and gdb.
+type session struct {
+	o      Options
+	dir    string
+	cfg    qemu.Config
+	script string
+	ready  *regexp.Regexp // the console line after which gdb may connect
+	dial   string         // or a TCP address to poll until it answers
+}
+
+func newSession(o Options) (*session, error) {
+	dir, err := os.MkdirTemp("", "initkit-debug-")
+	if err != nil {
+		return nil, err
+	}
+	s := &session{o: o, dir: dir, cfg: o.QEMU}
+	if o.Spec != "" {
+		sp, err := initramfs.Load(o.Spec)
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		sp.Output = filepath.Join(dir, "base.img")
+		if _, err := sp.Build("", 0); err != nil {
+			s.close()
+			return nil, err
+		}
+		s.cfg.Initrd = sp.Output
+	}
+	return s, nil
+}
+
+func (s *session) close() { os.RemoveAll(s.dir) }
+
+// InitOptions describe a session of PID 1 under gdbserver.
+type InitOptions struct {
+	Options
+	// Init is a host path of the init to debug: a minimal image is built
+	// around it when there is no initramfs. "" debugs the image's /init.
+	Init      string
+	Gdbserver string // the gdbserver to add to the image, a host path (default /usr/bin/gdbserver)
+	// Transport is serial (the default: a second serial port, a unix
+	// socket on the host) or tcp (the guest's network, forwarded from
+	// 127.0.0.1).
+	Transport string
+	// ModulesDir is the kernel's /lib/modules/RELEASE tree, for the
+	// network driver of the tcp transport.
+	ModulesDir string
+}
+
+// DebugInit boots with gdbserver attached to PID 1 and stops gdb in the
+// real init. The initkit init is the hook: it starts gdbserver and execs
+// the real init only once every thread of PID 1 is traced, so gdb
+// catches that exec with no sleep and no race. gdb reads files from a
+// local copy of the image (set sysroot), not over the wire.
+func DebugInit(ctx context.Context, o InitOptions) (*Result, error) {
+	switch o.Transport {
+	case "":
+		o.Transport = "serial"
+	case "serial", "tcp":
+	default:
+		return nil, fmt.Errorf("transport %s: want serial or tcp", o.Transport)
+	}
+	if o.Gdbserver == "" {
+		o.Gdbserver = "/usr/bin/gdbserver"
+	}
+	s, err := newSession(o.Options)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	real, err := s.realInit(o.Init)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.addHook(o, real); err != nil {
+		return nil, err
+	}
+	stage := filepath.Join(s.dir, "stage")
+	if err := extractAll(s.cfg.Initrd, stage); err != nil {
+		return nil, err
+	}
+	target, err := s.transport(o)
+	if err != nil {
+		return nil, err
+	}
+	brk := o.Break
+	if brk == "" && hasSymbol(real, "main") {
+		brk = "main"
+	}
+	s.script = InitSession{Sysroot: stage, Target: target, Break: brk, Extra: o.Batch}.Script()
+	return s.run(ctx)
+}
+
+// gdbserver's lines that say it is ready for gdb: on a serial port,
+// bytes that arrive before gdbserver has the port open and raw are
+// echoed back by the guest's tty and desynchronize the session; over
+// TCP, user networking resets a connection to a port nothing listens on
+// yet.
+var (
+	readySerial = regexp.MustCompile(`Remote debugging using /dev/` + guest.GDBSerial)
+	readyTCP    = regexp.MustCompile(`Listening on port ` + strconv.Itoa(guest.GDBPort))
+)
+
+// transport sets up the guest side of the gdb connection and returns
+// gdb's target.
+func (s *session) transport(o InitOptions) (string, error) {
+	if o.Transport == "serial" {
+		sock := filepath.Join(s.dir, guest.GDBSerial+".sock")
+		s.cfg.Append = strings.TrimSpace(s.cfg.Append + " " + guest.KeyGDB + "=" + guest.GDBSerial)
+		s.cfg.Extra = append(s.cfg.Extra, "-chardev", "socket,id=dbg,path="+sock+",server=on,wait=off", "-serial", "chardev:dbg")
+		s.ready = readySerial
+		return sock, nil
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	s.cfg.Append = strings.TrimSpace(fmt.Sprintf("%s %s=tcp:%d ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off", s.cfg.Append, guest.KeyGDB, guest.GDBPort))
+	s.cfg.Extra = append(s.cfg.Extra, "-netdev", fmt.Sprintf("user,id=gdbnet,hostfwd=tcp:127.0.0.1:%d-:%d", port, guest.GDBPort),
+		"-device", "virtio-net-pci,netdev=gdbnet")
+	s.ready = readyTCP
+	return fmt.Sprintf("127.0.0.1:%d", port), nil
+}
+
+// realInit returns a host path of the init to debug: init, or the
+// image's /init copied out.
+func (s *session) realInit(init string) (string, error) {
+	if init != "" {
+		return filepath.Abs(init)
+	}
+	if s.cfg.Initrd == "" {
+		return "", errors.New("give the init to debug (a host path), or an initramfs whose /init to debug")
+	}
+	f, err := os.Open(s.cfg.Initrd)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	data, err := image.ReadFile(f, "init")
+	if err != nil {
+		return "", fmt.Errorf("%s: no /init to debug: %w", s.cfg.Initrd, err)
+	}
+	p := filepath.Join(s.dir, "init.real")
+	return p, os.WriteFile(p, data, 0o755)
+}
+
+// addHook appends a segment (or, for an init alone, builds the image)
+// with gdbserver and its libraries, the initkit init as /init, and the
+// real init at guest.RealInit.
+func (s *session) addHook(o InitOptions, real string) error {
+	out := filepath.Join(s.dir, "debug.img")
+	sp := &initramfs.Spec{Output: out, Compress: "none", Init: "initkit", Files: []string{o.Gdbserver}}
+	if o.Transport == "tcp" {
+		if o.ModulesDir == "" {
+			return errors.New("the tcp transport needs the kernel's network driver: give the kernel's modules directory (a /lib/modules/RELEASE tree)")
+		}
+		sp.Modules.Dir, sp.Modules.Names = o.ModulesDir, []string{"virtio_pci", "virtio_net"}
+	}
+	if o.Init != "" {
+		sp.Files = append(sp.Files, real+":"+guest.RealInit)
+		if s.cfg.Initrd == "" {
+			sp.Busybox = "/bin/busybox"
+		}
+	} else {
+		// The image's own /init, as it is: its #! interpreter is in the
+		// image already, so no closure from the host.
+		st, err := os.Stat(real)
+		if err != nil {
+			return err
+		}
+		sp.Entries = []image.File{{Header: cpio.Header{Name: guest.RealInit, Mode: cpio.TypeReg | 0o755, Size: st.Size()}, Source: real}}
+	}
+	if _, err := sp.Build(s.cfg.Initrd, 0); err != nil {
+		return err
+	}
+	s.cfg.Initrd = out
+	return nil
+}
+
+func extractAll(img, dir string) error {
+	f, err := os.Open(img)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = image.Extract(f, dir, image.ExtractOptions{Segment: -1})
+	return err
+}
+
+func hasSymbol(path, name string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	syms, _ := f.Symbols()
+	for _, s := range syms {
+		if s.Name == name && elf.ST_TYPE(s.Info) == elf.STT_FUNC {
+			return true
+		}
+	}
+	return false
+}
+
+// KernelOptions describe a session of the kernel under QEMU's gdb stub.
+type KernelOptions struct {
+	Options
+	Vmlinux string // the vmlinux with DWARF
+}
+
+// DebugKernel boots halted with QEMU's gdb stub on 127.0.0.1 (the kernel
+// without KASLR) and runs gdb with the vmlinux, sourcing the kernel's gdb
+// helpers when its build tree has them.
+func DebugKernel(ctx context.Context, o KernelOptions) (*Result, error) {
+	if o.Vmlinux == "" {
+		return nil, errors.New("no vmlinux to debug the kernel with")
+	}
+	s, err := newSession(o.Options)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s.cfg.GDBPort, s.cfg.WaitGDB = port, true
+	s.dial = "127.0.0.1:" + strconv.Itoa(port)
+	s.script = KernelSession{Vmlinux: o.Vmlinux, Target: s.dial, Break: o.Break, Extra: o.Batch}.Script()
+	return s.run(ctx)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// run starts the guest, waits until gdb can connect, then runs gdb on
+// the script (or prints how to). When gdb ends, the guest gets the grace
+// period to finish; then it is stopped.
+func (s *session) run(ctx context.Context) (*Result, error) {
+	o := s.o
+	g, err := qemu.Start(ctx, s.cfg, qemu.Watch{Ready: s.ready, Timeout: o.Timeout, Console: o.Console,
+		LogPath: o.LogPath, Notes: o.Stderr, NoStop: true})
+	if err != nil {
+		return nil, err
+	}
+	defer g.Kill()
+	res := &Result{Script: s.script}
+	if err := s.waitReady(g); err != nil {
+		res.Outcome = g.Wait()
+		return res, err
+	}
+	path, err := WriteScript(s.dir, "session.gdb", s.script)
+	if err != nil {
+		return res, err
+	}
+	cmd := Command(ctx, o.GDB, path, o.Batch != nil)
+	if o.Print {
+		fmt.Fprintf(o.Stderr, "initkit debug: the guest waits; connect with:\n  %s\n# %s:\n%s", strings.Join(cmd.Args, " "), path, s.script)
+		res.Outcome = g.Wait()
+		return res, nil
+	}
+	gdbErr := s.runGDB(cmd)
+	grace := o.Grace
+	if grace == 0 {
+		grace = time.Minute
+	}
+	select {
+	case <-g.Done():
+	case <-time.After(grace):
+		fmt.Fprintf(o.Stderr, "initkit debug: the guest did not finish within %v of gdb; stopping it\n", grace)
+		g.Stop()
+	}
+	res.Outcome = g.Wait()
+	if gdbErr != nil {
+		return res, fmt.Errorf("gdb: %w", gdbErr)
+	}
+	return res, nil
+}
+
+// waitReady waits until gdb can connect: the console's ready line, or
+// the stub answering on its port.
+func (s *session) waitReady(g *qemu.Guest) error {
+	ready := g.Ready()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ready:
+			return nil
+		case <-g.Done():
+			o := g.Wait()
+			return fmt.Errorf("the guest stopped before gdb could connect: %s", o)
+		case <-tick.C:
+			if s.dial == "" {
+				continue
+			}
+			if c, err := net.Dial("tcp", s.dial); err == nil {
+				c.Close()
+				return nil
+			}
+		}
+	}
+}
+
+// runGDB runs gdb in the foreground. A scripted session whose guest
+// powered off as gdb detached is a success (DetachRace).
+func (s *session) runGDB(cmd *exec.Cmd) error {
+	o := s.o
+	tail := &syncbuf.Buffer{Max: 4096}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, io.MultiWriter(o.Stdout, tail), io.MultiWriter(o.Stderr, tail)
+	// gdb must not outlive the session, even if the caller is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	err := cmd.Run()
+	if err != nil && o.Batch != nil && DetachRace(tail.String(), s.script) {
+		fmt.Fprintln(o.Stderr, "initkit debug: the guest powered off as gdb detached (its reply was lost on the serial line): the detach went through")
+		return nil
+	}
+	return err
+}
