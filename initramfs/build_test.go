@@ -15,7 +15,7 @@ import (
 
 	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/image"
-	"github.com/initkit/initkit/vmtest"
+	"github.com/initkit/initkit/internal/testenv"
 )
 
 func writeSpec(t *testing.T, text string) string {
@@ -29,7 +29,7 @@ func writeSpec(t *testing.T, text string) string {
 
 // TestMain gives the tests the initkit init that images use by default.
 func TestMain(m *testing.M) {
-	p, err := vmtest.BuildInitOnce()
+	p, err := testenv.BuildInitOnce()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -329,7 +329,7 @@ func TestAtomicOutput(t *testing.T) {
 // TestModuleFirmware: firmware a module names in .modinfo is copied from
 // the firmware directory when it is there, and its absence is no error.
 func TestModuleFirmware(t *testing.T) {
-	mods := vmtest.Kernel(t).ModulesDir
+	mods := testenv.Kernel(t).ModulesDir
 	fw := t.TempDir()
 	os.MkdirAll(filepath.Join(fw, "comedi"), 0o755)
 	os.WriteFile(filepath.Join(fw, "comedi", "jr3pci.idm"), []byte("firmware blob"), 0o644)

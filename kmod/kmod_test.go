@@ -9,12 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/initkit/initkit/vmtest"
+	"github.com/initkit/initkit/internal/testenv"
 )
 
 // cloudModules returns the modules directory of the Debian cloud kernel
 // the VM tests boot, through their shared helper.
-func cloudModules(t *testing.T) string { return vmtest.Kernel(t).ModulesDir }
+func cloudModules(t *testing.T) string { return testenv.Kernel(t).ModulesDir }
 
 // names returns the sorted module names; loadable checks the order.
 func names(mods []*Module) string {

@@ -9,22 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/initkit/initkit/kernel"
+	"github.com/initkit/initkit/internal/testenv"
 )
 
-// testKernel is the kernel make test fetches (make kernel) into the cache.
-func testKernel(t *testing.T) string {
-	t.Helper()
-	dir, err := kernel.CacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks := kernel.Cached(dir)
-	if len(ks) == 0 {
-		t.Fatalf("no kernel in %s: run make kernel (make test does)", dir)
-	}
-	return ks[0].Image
-}
+// testKernel is the kernel make test fetches into the cache.
+func testKernel(t *testing.T) string { return testenv.Kernel(t).Image }
 
 // TestProbeBootsUnderTCG proves the probe is valid: under TCG, which
 // works everywhere, the kernel reaches its root-mount panic and QEMU

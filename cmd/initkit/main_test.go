@@ -12,7 +12,7 @@ import (
 	"github.com/initkit/initkit/compress"
 	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/image"
-	"github.com/initkit/initkit/vmtest"
+	"github.com/initkit/initkit/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -45,7 +45,7 @@ func TestScripts(t *testing.T) {
 		t.Fatal(err)
 	}
 	elfroot, _ := filepath.Abs("../../elfdeps/testdata/sysroot")
-	k := vmtest.Kernel(t)
+	k := testenv.Kernel(t)
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
@@ -53,7 +53,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("ELFROOT", elfroot)
 			env.Setenv("KMODDIR", k.ModulesDir)
 			env.Setenv("SOURCE_DATE_EPOCH", "")
-			env.Setenv("INITKIT_INIT", vmtest.InitBinary(t))
+			env.Setenv("INITKIT_INIT", testenv.InitBinary(t))
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {

@@ -1,0 +1,125 @@
+// Package testenv provides what initkit's tests share and make test
+// installs: the test kernel (the Debian cloud kernel, fetched once into
+// the cache), its DWARF vmlinux, a static busybox, and initkit-init built
+// once. A test that cannot have one fails: it never skips.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/initkit/initkit/kernel"
+)
+
+var (
+	kernelOnce sync.Once
+	testKernel *kernel.Kernel
+	kernelErr  error
+)
+
+// Kernel returns the Debian cloud kernel, fetched into the cache on first
+// use. A test that cannot have it fails: make test installs what it needs.
+func Kernel(t testing.TB) *kernel.Kernel {
+	t.Helper()
+	kernelOnce.Do(func() {
+		dir, err := kernel.CacheDir()
+		if err != nil {
+			kernelErr = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		testKernel, kernelErr = kernel.Fetch(ctx, dir, "")
+	})
+	if kernelErr != nil {
+		t.Fatalf("test kernel: %v", kernelErr)
+	}
+	return testKernel
+}
+
+// Busybox returns the path of a static busybox (Debian's busybox-static).
+func Busybox(t testing.TB) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("INITKIT_BUSYBOX"), "/bin/busybox", "/usr/bin/busybox"} {
+		if p != "" {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	t.Fatal("no static busybox: apt-get install busybox-static (make test does)")
+	return ""
+}
+
+var (
+	initOnce sync.Once
+	initPath string
+	initErr  error
+)
+
+// InitBinary returns cmd/initkit-init built once, for tests whose images
+// use the initkit init (the default).
+func InitBinary(t testing.TB) string {
+	t.Helper()
+	p, err := BuildInitOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// BuildInitOnce builds cmd/initkit-init once into a temporary directory
+// (for a TestMain, which has no testing.TB).
+func BuildInitOnce() (string, error) {
+	initOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "initkit-init-")
+		if err != nil {
+			initErr = err
+			return
+		}
+		initPath = filepath.Join(dir, "initkit-init")
+		initErr = buildInit(initPath)
+	})
+	return initPath, initErr
+}
+
+// buildInit builds cmd/initkit-init as make build does: static, stripped.
+func buildInit(out string) error {
+	_, file, _, _ := runtime.Caller(0)
+	src := filepath.Join(filepath.Dir(file), "..", "..", "cmd", "initkit-init")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, src)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build initkit-init: %v\n%s", err, b)
+	}
+	return nil
+}
+
+var (
+	vmlinuxOnce sync.Once
+	vmlinuxPath string
+	vmlinuxErr  error
+)
+
+// DebugVmlinux returns the DWARF vmlinux of the test kernel, from its -dbg
+// package, fetched into the cache on first use.
+func DebugVmlinux(t testing.TB) string {
+	t.Helper()
+	k := Kernel(t)
+	vmlinuxOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+		defer cancel()
+		vmlinuxPath, vmlinuxErr = kernel.FetchDebugInfo(ctx, k)
+	})
+	if vmlinuxErr != nil {
+		t.Fatalf("debug vmlinux: %v", vmlinuxErr)
+	}
+	return vmlinuxPath
+}

@@ -1,0 +1,32 @@
+package qemu_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/initkit/initkit/qemu"
+)
+
+// The command line of a boot with a disk and a gdb stub: snapshots and
+// listeners on 127.0.0.1 by default.
+func ExampleConfig_Args() {
+	c := qemu.Config{Kernel: "bzImage", Initrd: "initrd.img", Accel: "tcg", Append: "quiet",
+		Disks: []qemu.Disk{{Path: "root.img", Interface: "nvme"}}, GDBPort: 1234}
+	fmt.Println(strings.Join(c.Args(), " "))
+	// Output: -machine q35 -accel tcg -m 512M -smp 1 -nodefaults -display none -serial stdio -no-reboot -kernel bzImage -initrd initrd.img -append console=ttyS0 panic=-1 nokaslr quiet -drive file=root.img,if=none,id=disk0,format=raw,snapshot=on -device nvme,drive=disk0,serial=disk0 -gdb tcp:127.0.0.1:1234
+}
+
+// A boot turned into a verdict, as a script or git bisect run wants it.
+func ExampleBoot() {
+	o := qemu.Boot(context.Background(),
+		qemu.Config{Kernel: "arch/x86/boot/bzImage", Initrd: "initrd.img"},
+		qemu.Watch{Expect: []*regexp.Regexp{regexp.MustCompile(`boot-ok`)}, Timeout: time.Minute, LogPath: "console.log"})
+	fmt.Println(o)
+	if o.Kind != qemu.ExpectMet {
+		os.Exit(1)
+	}
+}

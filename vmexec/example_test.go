@@ -1,0 +1,26 @@
+package vmexec_test
+
+import (
+	"context"
+	"log"
+	"os"
+	"time"
+
+	"github.com/initkit/initkit/vmexec"
+)
+
+// One command in a fresh VM, its output streamed back, its status
+// returned: initkit exec as a library.
+func ExampleRun() {
+	res, err := vmexec.Run(context.Background(), []string{"/usr/bin/uname", "-r"}, vmexec.Options{
+		Kernel:  "/boot/vmlinuz-6.1.0-28-cloud-amd64",
+		Busybox: "/bin/busybox",
+		Timeout: 2 * time.Minute,
+		Stdout:  os.Stdout,
+		Stderr:  os.Stderr,
+	})
+	if err != nil {
+		log.Fatalf("%v (%s)", err, res.Outcome)
+	}
+	os.Exit(res.Status)
+}
