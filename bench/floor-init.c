@@ -10,6 +10,8 @@
  * Whatever the initkit init spends above this floor is its own overhead;
  * the floor itself is the kernel's work (module loading and the devices'
  * probes, the mount) plus what any program costs under TCG.
+ * initkit.load is the load list of Go package guest (LoadList), written
+ * by initkit build beside modules.dep.
  */
 #define _GNU_SOURCE
 #include <dirent.h>

@@ -1,6 +1,8 @@
 #!/bin/sh
 # /init written by initkit build (init = "shell"). PID 1 must never exit:
 # every failure ends in a rescue shell, restarted whenever it exits.
+# The names it shares with initkit (initkit.load, the module load list
+# written beside modules.dep) are those of Go package guest (LoadList).
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 
 rescue() {

@@ -1,8 +1,9 @@
 // Package initramfs assembles an initramfs from a declarative spec: busybox
 // and its applets, host programs with their shared-library closure, kernel
 // modules with their dependencies, directories, symlinks and device nodes
-// as archive entries, and an init. The result is a list of image.File that
-// package image writes reproducibly.
+// as archive entries, entries handed over in memory, and an init. A
+// program fills a Spec itself or reads one from initkit.toml (Load). The
+// result is a list of image.File that package image writes reproducibly.
 package initramfs
 
 import (

@@ -17,8 +17,9 @@ var gdbserverPaths = []string{"/usr/bin/gdbserver", "/bin/gdbserver", "/usr/sbin
 // gdbHook runs for initkit.gdb=TTY: it starts gdbserver attached to PID 1
 // on /dev/TTY, waits until PID 1 is traced, and execs guest.RealInit, so that
 // gdb catches the exec into the real init. Waiting for TracerPid instead
-// of sleeping is what makes it race-free: a fixed wait of 50 ms or less
-// missed the exec every time (field notes). devtmpfs and proc are already
+// of sleeping is what makes it race-free: gdbserver needs a while to
+// attach, and a fixed wait short enough not to slow every boot misses the
+// exec (50 ms missed it every time under TCG). devtmpfs and proc are already
 // mounted: gdbserver cannot start without /dev, and without /proc it takes
 // PID 1 for a 32-bit process and corrupts it on continue.
 func (in *initProc) gdbHook() {

@@ -16,8 +16,8 @@ import (
 )
 
 // probeTimeout bounds a probe. Under a working KVM the kernel reaches its
-// root-mount panic in about a second; on the machines initkit is tested
-// on, a KVM guest never gets that far (field notes).
+// root-mount panic in about a second; under a KVM that hangs it never
+// gets there.
 const probeTimeout = 10 * time.Second
 
 // probeAppend's root names no device: the kernel boots, cannot mount it and
@@ -45,7 +45,8 @@ type Prober func(ctx context.Context, binary, accel, kernel string) bool
 // ChooseAccel resolves "auto": KVM when /dev/kvm exists and kernel boots
 // under it, TCG otherwise, saying so once on warn. Any other value is
 // returned as it is. The probe guards against a /dev/kvm that exists but
-// hangs every kernel, as it does on the machines initkit is tested on.
+// hangs every kernel (nested virtualisation without the support it needs
+// does that).
 func ChooseAccel(ctx context.Context, accel, binary, kernel, kvmDev string, probe Prober, warn io.Writer) string {
 	if accel != "auto" && accel != "" {
 		return accel

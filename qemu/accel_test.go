@@ -31,8 +31,8 @@ func TestProbeBootsUnderTCG(t *testing.T) {
 
 // TestAutoPicksWorkingAccel runs the real choice on this machine: the
 // answer must be one the kernel boots under, and must come in bounded
-// time (on the machines this is tested on /dev/kvm exists, a tiny guest
-// sometimes runs under KVM, and every kernel hangs).
+// time (some hosts have a /dev/kvm under which a tiny guest sometimes
+// runs and every kernel hangs).
 func TestAutoPicksWorkingAccel(t *testing.T) {
 	k := testKernel(t)
 	start := time.Now()
@@ -68,5 +68,31 @@ func TestChooseAccelLogic(t *testing.T) {
 	works := func(_ context.Context, _, accel, kernel string) bool { return accel == "kvm" && kernel == "k" }
 	if got := ChooseAccel(context.Background(), "auto", "", "k", dev, works, &warn); got != "kvm" {
 		t.Errorf("working kvm: %s", got)
+	}
+}
+
+// The verdict is remembered for the host's boot: a dry run reads it and
+// never probes; with no verdict a dry run shows tcg.
+func TestResolveAccelMemo(t *testing.T) {
+	t.Setenv("INITKIT_CACHE", t.TempDir())
+	c := Config{Kernel: "no-such-kernel"}
+	if got := resolveAccel(context.Background(), c, nil, false); got != "tcg" {
+		t.Errorf("no verdict, dry run: %s", got)
+	}
+	memo := memoPath()
+	if memo == "" {
+		t.Fatal("no memo path")
+	}
+	os.WriteFile(memo, []byte("kvm\n"), 0o644)
+	for _, probe := range []bool{false, true} {
+		if got := resolveAccel(context.Background(), c, nil, probe); got != "kvm" {
+			t.Errorf("memo kvm, probe %v: %s", probe, got)
+		}
+	}
+	if got := resolveAccel(context.Background(), Config{Accel: "tcg"}, nil, true); got != "tcg" {
+		t.Errorf("explicit tcg: %s", got)
+	}
+	if got := resolveAccel(context.Background(), Config{Arch: "aarch64"}, nil, true); got != "tcg" {
+		t.Errorf("aarch64 guest on an x86 host: %s", got)
 	}
 }

@@ -9,7 +9,7 @@ import (
 // A module (.ko, ET_REL) has every section at address 0, and its DWARF
 // refers to code through relocations against section symbols: applied as
 // they are, the line tables of .text, .init.text and .text.unlikely
-// overlap (field notes). Each allocated section is given its own base
+// overlap. Each allocated section is given its own base
 // here and the relocations of the debug sections are applied with those
 // bases, so that a module address is unique: base of the section + offset.
 

@@ -133,9 +133,10 @@ func (z *twoFrames) Close() error {
 	return nil
 }
 
-// TestKernelRejectedFramings pins the two framings the field notes warn
-// about: xz with the CRC64 check and the modern lz4 frame both make the
-// kernel refuse the image, which is why package compress never writes them.
+// TestKernelRejectedFramings pins the two framings the kernel refuses: xz
+// with the CRC64 check (lib/xz accepts CRC32 or none) and the modern lz4
+// frame (lib/decompress_unlz4.c reads the legacy one), which is why
+// package compress never writes them.
 func TestKernelRejectedFramings(t *testing.T) {
 	cpioData := Segment(t, compress.None, BaseFiles(t, `echo "initkit-marker:$((6*7))"`))
 	cases := map[string]func(io.Writer) (io.WriteCloser, error){
@@ -162,7 +163,7 @@ func TestKernelRejectedFramings(t *testing.T) {
 			}
 			console := Boot(t, WriteImage(t, buf.Bytes()), bootTimeout)
 			if strings.Contains(console, "initkit-marker:42") {
-				t.Fatalf("the kernel ran /init from a %s image; the field notes say it refuses it", name)
+				t.Fatalf("the kernel ran /init from a %s image; the kernel refuses it", name)
 			}
 			if !strings.Contains(console, "Initramfs unpacking failed") {
 				t.Fatalf("no unpacking failure reported:\n%s", console)

@@ -111,8 +111,8 @@ func TestInitUnlocksLUKS(t *testing.T) {
 	os.WriteFile(key, []byte(pass), 0o600)
 	disk := LUKSImage(t, RootTree(t, "luks-root"), luksUUID, key, "-U", fsUUID)
 	common := []string{"--add", "/usr/sbin/cryptsetup", "--module", "dm_crypt"}
-	// The guest's random pool is ready at once with -cpu max: cryptsetup
-	// waits for it otherwise (field notes).
+	// The guest's random pool is ready at once with -cpu max (RDRAND):
+	// cryptsetup waits for it otherwise, a second or two under TCG.
 	qemuArgs := append(VirtioDisk(disk), "-cpu", "max")
 	t.Run("keyfile", func(t *testing.T) {
 		t.Parallel()
