@@ -133,14 +133,7 @@ func TestChooseBesideImage(t *testing.T) {
 // The release read from the real kernel's bzImage header matches the
 // package's, whatever the file is called.
 func TestImageRelease(t *testing.T) {
-	dir, err := CacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := Fetch(context.Background(), dir, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := realKernel(t)
 	data, err := os.ReadFile(k.Image)
 	if err != nil {
 		t.Fatal(err)
@@ -153,4 +146,18 @@ func TestImageRelease(t *testing.T) {
 	if got := imageRelease(touch(t, filepath.Join(t.TempDir(), "notakernel"))); got != "" {
 		t.Errorf("imageRelease of a non-kernel = %q", got)
 	}
+}
+
+// realKernel is the real kernel, from the cache make test primes.
+func realKernel(t *testing.T) *Kernel {
+	t.Helper()
+	dir, err := CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := Fetch(context.Background(), dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

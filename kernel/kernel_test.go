@@ -62,14 +62,7 @@ func TestFetchUnknownFlavour(t *testing.T) {
 // TestFetchDebugInfo: the -dbg package gives a vmlinux with DWARF for the
 // fetched kernel, and no dpkg-deb is left running after the early stop.
 func TestFetchDebugInfo(t *testing.T) {
-	dir, err := CacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := Fetch(context.Background(), dir, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := realKernel(t)
 	v, err := FetchDebugInfo(context.Background(), k)
 	if err != nil {
 		t.Fatal(err)
