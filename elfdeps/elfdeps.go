@@ -283,34 +283,84 @@ func (r *Resolver) elf(ef *elf.File, p, origin string) error {
 			}
 		}
 	}
-	needed, err := ef.DynString(elf.DT_NEEDED)
-	if err != nil {
-		return nil // static
-	}
-	runpath, _ := ef.DynString(elf.DT_RUNPATH)
-	var rpath []string
-	if len(runpath) == 0 {
-		rpath, _ = ef.DynString(elf.DT_RPATH)
-	}
-	var dirs []string
-	for _, list := range [][]string{rpath, runpath} {
-		for _, s := range list {
-			for _, d := range strings.Split(s, ":") {
-				d = strings.NewReplacer("$ORIGIN", origin, "${ORIGIN}", origin).Replace(d)
-				dirs = append(dirs, d)
+	return r.libraries(ef, p, origin)
+}
+
+// object is one ELF object of a program's link map.
+type object struct {
+	f      *elf.File
+	path   string   // target path
+	origin string   // $ORIGIN: the directory it was asked for in
+	rpath  []string // DT_RPATH of the objects that loaded it, inherited when it has no DT_RUNPATH
+}
+
+// libraries adds the shared libraries of the program ef as ld.so loads
+// them (elf/dl-deps.c): breadth first, and a library whose soname is
+// already loaded satisfies every later DT_NEEDED of that name, whoever
+// needs it. So a library may rely on a directory only the executable's
+// RUNPATH names (systemd's libsystemd-core needs libsystemd-shared, which
+// only systemd's own RUNPATH finds). Each object's own DT_RUNPATH and
+// $ORIGIN apply to its own needs; DT_RPATH, when there is no DT_RUNPATH,
+// also applies to what the objects it loads need.
+func (r *Resolver) libraries(ef *elf.File, p, origin string) error {
+	loaded := map[string]bool{}
+	queue := []object{{f: ef, path: p, origin: origin}}
+	for len(queue) > 0 {
+		o := queue[0]
+		queue = queue[1:]
+		needed, _ := o.f.DynString(elf.DT_NEEDED)
+		dirs, rpath := searchPath(o)
+		for _, lib := range needed {
+			if loaded[lib] {
+				continue
 			}
-		}
-	}
-	for _, lib := range needed {
-		found, err := r.findLib(lib, dirs, p, ef.Class, ef.Machine)
-		if err != nil {
-			return err
-		}
-		if err := r.Add(found, p+" needs "+lib); err != nil {
-			return err
+			found, err := r.findLib(lib, dirs, o.path, ef.Class, ef.Machine)
+			if err != nil {
+				return err
+			}
+			loaded[lib] = true
+			real, err := r.addPath(found, o.path+" needs "+lib)
+			if err != nil {
+				return err
+			}
+			if r.done[real] {
+				continue // its own needs were resolved when it was first added
+			}
+			r.done[real] = true
+			lf, err := elf.Open(r.host(real))
+			if err != nil {
+				return fmt.Errorf("%s: %w", real, err)
+			}
+			defer lf.Close()
+			if so, _ := lf.DynString(elf.DT_SONAME); len(so) > 0 {
+				loaded[so[0]] = true
+			}
+			queue = append(queue, object{f: lf, path: real, origin: path.Dir(found), rpath: rpath})
 		}
 	}
 	return nil
+}
+
+// searchPath returns the directories an object's own needs are searched
+// in before the defaults, and the DT_RPATH list the objects it loads
+// inherit.
+func searchPath(o object) (dirs, rpath []string) {
+	expand := func(list []string) []string {
+		var out []string
+		for _, s := range list {
+			for _, d := range strings.Split(s, ":") {
+				out = append(out, strings.NewReplacer("$ORIGIN", o.origin, "${ORIGIN}", o.origin).Replace(d))
+			}
+		}
+		return out
+	}
+	runpath, _ := o.f.DynString(elf.DT_RUNPATH)
+	if len(runpath) > 0 {
+		return expand(runpath), nil
+	}
+	own, _ := o.f.DynString(elf.DT_RPATH)
+	rpath = append(expand(own), o.rpath...)
+	return rpath, rpath
 }
 
 // MissingError reports a library that no search directory holds.

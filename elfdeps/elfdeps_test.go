@@ -150,3 +150,40 @@ func TestMatchesLdd(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadedSonameSatisfies builds systemd's shape with gcc: a program
+// whose RUNPATH names the private directory of two libraries, one of
+// which needs the other with no RUNPATH of its own. ld.so runs it (the
+// library is found because the program loaded it first), and the
+// closure must agree.
+func TestLoadedSonameSatisfies(t *testing.T) {
+	dir := t.TempDir()
+	priv := filepath.Join(dir, "lib", "private")
+	os.MkdirAll(priv, 0o755)
+	write := func(name, src string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(src), 0o644)
+		return p
+	}
+	gcc := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+			t.Fatalf("gcc %q: %v\n%s", args, err, out)
+		}
+	}
+	gcc("-shared", "-fPIC", "-Wl,-soname,libshared.so.1", "-o", filepath.Join(priv, "libshared.so.1"), write("shared.c", "int shared(void) { return 7; }\n"))
+	gcc("-shared", "-fPIC", "-Wl,-soname,libcore.so.1", "-o", filepath.Join(priv, "libcore.so.1"), write("core.c", "int shared(void);\nint core(void) { return shared(); }\n"),
+		"-L"+priv, "-l:libshared.so.1")
+	prog := filepath.Join(dir, "prog")
+	gcc("-o", prog, write("prog.c", "int core(void);\nint shared(void);\nint main(void) { return core() + shared() == 14 ? 0 : 1; }\n"),
+		"-L"+priv, "-l:libshared.so.1", "-l:libcore.so.1", "-Wl,--enable-new-dtags,-rpath,"+priv)
+	if out, err := exec.Command(prog).CombinedOutput(); err != nil {
+		t.Fatalf("ld.so cannot run the program: %v\n%s", err, out)
+	}
+	got, err := closure(t, "/", prog)
+	if err != nil {
+		t.Fatalf("closure: %v", err)
+	}
+	want(t, got, filepath.Join(priv, "libshared.so.1"), File, "")
+	want(t, got, filepath.Join(priv, "libcore.so.1"), File, "")
+}
