@@ -1,7 +1,9 @@
 package pid1
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -46,19 +48,22 @@ const DefaultRootTimeout = 10 * time.Second
 
 // ParseCmdline parses a kernel command line. Values may be double-quoted
 // as the kernel allows (init/main.c: next_arg). Unknown keys are ignored:
-// they belong to the kernel or to the real init.
+// they belong to the kernel or to the real init. A bad value is reported
+// and its key keeps its default; every other key is still taken, so that
+// one typo does not lose root=.
 func ParseCmdline(s string) (Cmdline, error) {
 	c := Cmdline{Init: "/sbin/init", RootTimeout: DefaultRootTimeout}
+	var errs []error
 	for _, arg := range splitCmdline(s) {
 		if arg == "--" {
 			break // the rest is for init's argv
 		}
 		key, val, hasVal := strings.Cut(arg, "=")
 		if err := c.set(key, val, hasVal); err != nil {
-			return c, fmt.Errorf("kernel command line: %s: %w", arg, err)
+			errs = append(errs, fmt.Errorf("kernel command line: %s: %w (ignored)", arg, err))
 		}
 	}
-	return c, nil
+	return c, errors.Join(errs...)
 }
 
 func (c *Cmdline) set(key, val string, hasVal bool) error {
@@ -82,17 +87,25 @@ func (c *Cmdline) set(key, val string, hasVal bool) error {
 		c.RootWait = true
 	case "rootdelay":
 		d, err := seconds(val)
-		c.RootDelay = d
+		if err == nil {
+			c.RootDelay = d
+		}
 		return err
 	case "rd.break", "rd.shell":
 		c.Break = !hasVal || val == "1" || val == "pre-pivot" || val == "pivot"
 	case "rd.luks.uuid":
 		u := strings.TrimPrefix(val, "luks-")
+		if !plainName(u) {
+			return fmt.Errorf("%q is not a UUID", u)
+		}
 		c.addLUKS(u, "luks-"+u)
 	case "rd.luks.name":
 		u, name, ok := strings.Cut(val, "=")
 		if !ok || name == "" {
 			return fmt.Errorf("want rd.luks.name=UUID=NAME")
+		}
+		if !plainName(name) {
+			return fmt.Errorf("the device-mapper name %q must be a plain name (no /, not . or ..)", name)
 		}
 		c.addLUKS(strings.TrimPrefix(u, "luks-"), name)
 	case "rd.luks.key":
@@ -109,7 +122,9 @@ func (c *Cmdline) set(key, val string, hasVal bool) error {
 		c.Debug = !hasVal || val == "1"
 	case guest.KeyTimeout:
 		d, err := seconds(val)
-		c.RootTimeout = d
+		if err == nil {
+			c.RootTimeout = d
+		}
 		return err
 	case guest.KeyRescue:
 		if val != "telnet" && val != "console" {
@@ -150,12 +165,22 @@ func lukskeyPath(v string) string {
 	return v
 }
 
+// maxSeconds bounds the waits the command line sets: a day is longer than
+// any boot should wait, and far inside time.Duration.
+const maxSeconds = 24 * 60 * 60
+
 func seconds(v string) (time.Duration, error) {
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 {
-		return 0, fmt.Errorf("want a number of seconds")
+	if err != nil || math.IsNaN(f) || f < 0 || f > maxSeconds {
+		return 0, fmt.Errorf("want a number of seconds from 0 to %d", maxSeconds)
 	}
 	return time.Duration(f * float64(time.Second)), nil
+}
+
+// plainName reports whether s can name a file in one directory
+// (/dev/mapper): not empty, no slash, not . or .., no NUL.
+func plainName(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\x00")
 }
 
 // splitCmdline splits on spaces outside double quotes and drops the

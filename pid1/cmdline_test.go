@@ -2,6 +2,7 @@ package pid1
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -64,7 +65,15 @@ func TestSplitCmdline(t *testing.T) {
 func FuzzParseCmdline(f *testing.F) {
 	f.Add(`root=UUID=x rd.luks.name=a=b "q=1 2" --`)
 	f.Fuzz(func(t *testing.T, s string) {
-		ParseCmdline(s)
+		c, _ := ParseCmdline(s)
+		if c.RootTimeout < 0 || c.RootDelay < 0 || c.RootTimeout > maxSeconds*time.Second {
+			t.Fatalf("timeouts out of range: %v %v", c.RootTimeout, c.RootDelay)
+		}
+		for _, l := range c.LUKS {
+			if !plainName(l.Name) {
+				t.Fatalf("mapper name %q", l.Name)
+			}
+		}
 	})
 }
 
@@ -80,5 +89,30 @@ func TestParseIP(t *testing.T) {
 		if _, err := parseIP(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
+	}
+}
+
+// One bad value is reported and ignored; every other key is kept.
+func TestParseCmdlineKeepsTheRest(t *testing.T) {
+	for _, line := range []string{
+		"init=sbin/init root=/dev/vda",
+		"rootdelay=abc root=/dev/vda",
+		"initkit.timeout=1e308 root=/dev/vda",
+		"initkit.timeout=NaN root=/dev/vda",
+		"rootdelay=+Inf root=/dev/vda",
+		"rd.luks.name=5b0f=../../init root=/dev/vda",
+		"rd.luks.uuid=../../init root=/dev/vda",
+	} {
+		c, err := ParseCmdline(line)
+		if err == nil || !strings.Contains(err.Error(), "ignored") {
+			t.Errorf("%q: error %v, want the bad key reported", line, err)
+		}
+		if c.Root != "/dev/vda" || c.Init != "/sbin/init" || c.RootTimeout != DefaultRootTimeout || c.RootDelay != 0 || len(c.LUKS) != 0 {
+			t.Errorf("%q: %+v", line, c)
+		}
+	}
+	_, err := ParseCmdline("init=a rootdelay=b")
+	if err == nil || strings.Count(err.Error(), "ignored") != 2 {
+		t.Errorf("two bad keys: %v", err)
 	}
 }

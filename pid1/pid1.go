@@ -64,10 +64,10 @@ func Main() {
 
 	in.early("cmdline", in.readCmdline)
 	if b, err := readFile(guest.ExecFile); err == nil {
-		in.runExec(b)
+		in.early("exec", func() error { in.runExec(b); return nil })
 	}
 	if in.cmd.GDB != "" {
-		in.gdbHook()
+		in.early("gdb", func() error { in.gdbHook(); return nil })
 	}
 	in.early("modules", in.loadModules)
 	for {
@@ -118,9 +118,18 @@ func (in *initProc) timed(name string, fn func() error) error {
 }
 
 // early runs a stage before the root search, whose failure is reported
-// but not fatal: the root may still be found.
+// but not fatal: the root may still be found. A panic in it is such a
+// failure too: PID 1 must not exit, whatever goes wrong.
 func (in *initProc) early(name string, fn func() error) {
-	if err := in.timed(name, fn); err != nil {
+	err := in.timed(name, func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("internal error: %v\n%s", r, debug.Stack())
+			}
+		}()
+		return fn()
+	})
+	if err != nil {
 		in.logf("%s: %v", name, err)
 	}
 }

@@ -1,0 +1,27 @@
+package pid1
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A panic in an early stage is reported like its failure: PID 1 goes on.
+func TestEarlyRecoversPanics(t *testing.T) {
+	var out bytes.Buffer
+	in := &initProc{start: time.Now(), out: &out}
+	in.early("gdb", func() error {
+		var m map[string]int
+		m["x"] = 1 // a nil map: panics
+		return nil
+	})
+	if !strings.Contains(out.String(), "initkit: gdb: internal error: assignment to entry in nil map") {
+		t.Errorf("log: %q", out.String())
+	}
+	ran := false
+	in.early("modules", func() error { ran = true; return nil })
+	if !ran || len(in.stages) != 2 {
+		t.Errorf("the stages after a panic: ran %v, %d timed", ran, len(in.stages))
+	}
+}
