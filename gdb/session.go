@@ -1,6 +1,7 @@
 package gdb
 
 import (
+	"cmp"
 	"context"
 	"debug/elf"
 	"errors"
@@ -9,10 +10,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,7 +44,8 @@ type Options struct {
 	Print   bool
 	Timeout time.Duration // ends the guest (0: never)
 	// Grace is how long the guest may go on once gdb has ended before it
-	// is stopped (default a minute).
+	// is stopped (default DefaultGrace): long enough for a crash or a
+	// power-off right after the detach to be the outcome.
 	Grace   time.Duration
 	Stdin   io.Reader // gdb's
 	Stdout  io.Writer // gdb's
@@ -49,6 +53,9 @@ type Options struct {
 	Console io.Writer // a live copy of the guest's console
 	LogPath string    // where the console is saved
 }
+
+// DefaultGrace is Options.Grace's default.
+const DefaultGrace = 3 * time.Second
 
 // Result is how a session ended.
 type Result struct {
@@ -65,6 +72,10 @@ type session struct {
 	script string
 	ready  *regexp.Regexp // the console line after which gdb may connect
 	dial   string         // or a TCP address to poll until it answers
+	link   string         // where the image's /init symlink leads, if it is one
+	// gdbRunning is set while gdb runs in the foreground, when SIGINT
+	// belongs to it.
+	gdbRunning atomic.Bool
 }
 
 func newSession(o Options) (*session, error) {
@@ -105,6 +116,10 @@ type InitOptions struct {
 	// ModulesDir is the kernel's /lib/modules/RELEASE tree, for the
 	// network driver of the tcp transport.
 	ModulesDir string
+	// Trace runs the image's /init, a #! script, under its interpreter
+	// with -x instead of under gdb: each command it runs is printed on
+	// the console.
+	Trace bool
 }
 
 // DebugInit boots with gdbserver attached to PID 1 and stops gdb in the
@@ -120,7 +135,7 @@ func DebugInit(ctx context.Context, o InitOptions) (*Result, error) {
 	default:
 		return nil, fmt.Errorf("transport %s: want serial or tcp", o.Transport)
 	}
-	if o.Gdbserver == "" {
+	if o.Gdbserver == "" && !o.Trace {
 		o.Gdbserver = "/usr/bin/gdbserver"
 	}
 	s, err := newSession(o.Options)
@@ -131,6 +146,13 @@ func DebugInit(ctx context.Context, o InitOptions) (*Result, error) {
 	real, err := s.realInit(o.Init)
 	if err != nil {
 		return nil, err
+	}
+	script := isScript(real)
+	if o.Trace {
+		if !script {
+			return nil, fmt.Errorf("--trace runs a #! script under its interpreter's -x, and the init is not a script")
+		}
+		return s.trace(ctx, o, real)
 	}
 	if err := s.addHook(o, real); err != nil {
 		return nil, err
@@ -144,8 +166,16 @@ func DebugInit(ctx context.Context, o InitOptions) (*Result, error) {
 		return nil, err
 	}
 	brk := o.Break
-	if brk == "" && hasSymbol(real, "main") {
+	switch {
+	case brk != "":
+	case script:
+		fmt.Fprintf(o.Stderr, "initkit debug: the init is a #! script: gdb stops in its interpreter right after the exec "+
+			"(--break FUNC stops in the interpreter); --trace shows every command the script runs instead (sh -x)\n")
+	case hasSymbol(real, "main"):
 		brk = "main"
+	default:
+		fmt.Fprintf(o.Stderr, "initkit debug: the init has no symbol main (stripped): gdb stops right after the exec, in the dynamic loader; "+
+			"give --break an exported function (nm -D lists them), or install its debug symbols\n")
 	}
 	s.script = InitSession{Sysroot: stage, Target: target, Break: brk, Extra: o.Batch}.Script()
 	return s.run(ctx)
@@ -182,8 +212,10 @@ func (s *session) transport(o InitOptions) (string, error) {
 	return fmt.Sprintf("127.0.0.1:%d", port), nil
 }
 
-// realInit returns a host path of the init to debug: init, or the
-// image's /init copied out.
+// realInit returns a host path of the init to debug: init, or a copy of
+// the image's /init. An /init that is a symlink (every dracut and systemd
+// image: /init -> usr/lib/systemd/systemd) is followed, and s.link is
+// set to where it leads, for the hook to exec the program at its own path.
 func (s *session) realInit(init string) (string, error) {
 	if init != "" {
 		return filepath.Abs(init)
@@ -196,12 +228,30 @@ func (s *session) realInit(init string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	data, err := image.ReadFile(f, "init")
+	tree, _, err := image.Tree(f)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", s.cfg.Initrd, err)
+	}
+	at, n, err := image.Resolve(tree, "/init")
 	if err != nil {
 		return "", fmt.Errorf("%s: no /init to debug: %w", s.cfg.Initrd, err)
 	}
+	if n.Type() != cpio.TypeReg {
+		return "", fmt.Errorf("%s: no /init to debug: %s is a %s", s.cfg.Initrd, at, image.TypeName(n.Mode))
+	}
+	if at != "/init" {
+		s.link = at
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
 	p := filepath.Join(s.dir, "init.real")
-	return p, os.WriteFile(p, data, 0o755)
+	out, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return "", err
+	}
+	defer out.Close()
+	return p, image.CopyFile(out, f, at)
 }
 
 // addHook appends a segment (or, for an init alone, builds the image)
@@ -209,7 +259,10 @@ func (s *session) realInit(init string) (string, error) {
 // real init at guest.RealInit.
 func (s *session) addHook(o InitOptions, real string) error {
 	out := filepath.Join(s.dir, "debug.img")
-	sp := &initramfs.Spec{Output: out, Compress: "none", Init: "initkit", Files: []string{o.Gdbserver}}
+	sp := &initramfs.Spec{Output: out, Compress: "none", Init: "initkit"}
+	if o.Gdbserver != "" {
+		sp.Files = []string{o.Gdbserver}
+	}
 	if o.Transport == "tcp" {
 		if o.ModulesDir == "" {
 			return errors.New("the tcp transport needs the kernel's network driver: give the kernel's modules directory (a /lib/modules/RELEASE tree)")
@@ -221,6 +274,9 @@ func (s *session) addHook(o InitOptions, real string) error {
 		if s.cfg.Initrd == "" {
 			sp.Busybox = "/bin/busybox"
 		}
+	} else if s.link != "" {
+		// The program /init leads to, run at its own path.
+		sp.Entries = []image.File{{Header: cpio.Header{Name: guest.RealInit, Mode: cpio.TypeLink | 0o777, Linkname: s.link}}}
 	} else {
 		// The image's own /init, as it is: its #! interpreter is in the
 		// image already, so no closure from the host.
@@ -235,6 +291,30 @@ func (s *session) addHook(o InitOptions, real string) error {
 	}
 	s.cfg.Initrd = out
 	return nil
+}
+
+// trace boots the image with its /init kept at guest.RealInit and the
+// initkit init running it under sh -x, and returns the boot's outcome.
+func (s *session) trace(ctx context.Context, o InitOptions, real string) (*Result, error) {
+	hook := o
+	hook.Gdbserver = ""
+	if err := s.addHook(hook, real); err != nil {
+		return nil, err
+	}
+	s.cfg.Append = strings.TrimSpace(s.cfg.Append + " " + guest.KeyTrace)
+	out := qemu.Boot(ctx, s.cfg, qemu.Watch{Timeout: o.Timeout, Console: o.Console, LogPath: o.LogPath, Notes: o.Stderr})
+	return &Result{Outcome: out}, out.Err
+}
+
+func isScript(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 2)
+	n, _ := f.Read(b)
+	return n == 2 && string(b) == "#!"
 }
 
 func extractAll(img, dir string) error {
@@ -304,6 +384,10 @@ func freePort() (int, error) {
 // period to finish; then it is stopped.
 func (s *session) run(ctx context.Context) (*Result, error) {
 	o := s.o
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := s.interruptOutsideGDB(cancel)
+	defer stop()
 	g, err := qemu.Start(ctx, s.cfg, qemu.Watch{Ready: s.ready, Timeout: o.Timeout, Console: o.Console,
 		LogPath: o.LogPath, Notes: o.Stderr, NoStop: true})
 	if err != nil {
@@ -325,22 +409,43 @@ func (s *session) run(ctx context.Context) (*Result, error) {
 		res.Outcome = g.Wait()
 		return res, nil
 	}
-	gdbErr := s.runGDB(cmd)
-	grace := o.Grace
-	if grace == 0 {
-		grace = time.Minute
-	}
+	gdbErr := s.runGDB(ctx, cmd)
 	select {
 	case <-g.Done():
-	case <-time.After(grace):
-		fmt.Fprintf(o.Stderr, "initkit debug: the guest did not finish within %v of gdb; stopping it\n", grace)
+	case <-time.After(cmp.Or(o.Grace, DefaultGrace)):
 		g.Stop()
 	}
 	res.Outcome = g.Wait()
+	switch res.Outcome.Kind {
+	case qemu.Crashed, qemu.TimedOut, qemu.Interrupted:
+		// gdb lost its guest: the guest's end is the verdict.
+		return res, nil
+	}
 	if gdbErr != nil {
 		return res, fmt.Errorf("gdb: %w", gdbErr)
 	}
 	return res, nil
+}
+
+// interruptOutsideGDB ends the session (cancel) on SIGINT, except while
+// gdb runs. It returns the function that stops listening.
+func (s *session) interruptOutsideGDB(cancel func()) func() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ch:
+				if !s.gdbRunning.Load() {
+					cancel()
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
 }
 
 // waitReady waits until gdb can connect: the console's ready line, or
@@ -370,13 +475,21 @@ func (s *session) waitReady(g *qemu.Guest) error {
 
 // runGDB runs gdb in the foreground. A scripted session whose guest
 // powered off as gdb detached is a success (DetachRace).
-func (s *session) runGDB(cmd *exec.Cmd) error {
+//
+// While gdb runs, Ctrl-C is gdb's: the terminal sends SIGINT to gdb and
+// to this process alike, gdb stops its inferior with it, and the session
+// must go on. The caller's context should not end on SIGINT (initkit
+// debug stops on SIGTERM and SIGHUP); SIGINT ends the session here, but
+// only before gdb starts or after it ends.
+func (s *session) runGDB(ctx context.Context, cmd *exec.Cmd) error {
 	o := s.o
 	tail := &syncbuf.Buffer{Max: 4096}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, io.MultiWriter(o.Stdout, tail), io.MultiWriter(o.Stderr, tail)
 	// gdb must not outlive the session, even if the caller is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	s.gdbRunning.Store(true)
 	err := cmd.Run()
+	s.gdbRunning.Store(false)
 	if err != nil && o.Batch != nil && DetachRace(tail.String(), s.script) {
 		fmt.Fprintln(o.Stderr, "initkit debug: the guest powered off as gdb detached (its reply was lost on the serial line): the detach went through")
 		return nil

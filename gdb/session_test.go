@@ -45,7 +45,7 @@ func TestSessionErrors(t *testing.T) {
 	}
 	notImage := filepath.Join(t.TempDir(), "x.img")
 	os.WriteFile(notImage, []byte("not an image"), 0o644)
-	if _, err := DebugInit(ctx, InitOptions{Options: Options{QEMU: qemuConfig(notImage)}}); err == nil || !strings.Contains(err.Error(), "no /init to debug") {
+	if _, err := DebugInit(ctx, InitOptions{Options: Options{QEMU: qemuConfig(notImage)}}); err == nil || !strings.Contains(err.Error(), "x.img: image offset 0: no cpio or compression magic") {
 		t.Errorf("bad image: %v", err)
 	}
 	if _, err := DebugKernel(ctx, KernelOptions{}); err == nil || !strings.Contains(err.Error(), "no vmlinux") {

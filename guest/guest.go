@@ -37,7 +37,10 @@ const (
 	// KeyGDB=TTY (a serial port, "ttyS1") or KeyGDB=tcp:PORT makes the
 	// init start gdbserver attached to itself and exec RealInit once it
 	// is traced.
-	KeyGDB     = "initkit.gdb"
+	KeyGDB = "initkit.gdb"
+	// KeyTrace makes the init run RealInit, a #! script, under its
+	// interpreter with -x: every command it runs shown on the console.
+	KeyTrace   = "initkit.trace"
 	KeyDebug   = "initkit.debug"   // every step with its time
 	KeyTimeout = "initkit.timeout" // seconds to wait for the root
 	KeyRescue  = "initkit.rescue"  // telnet: also serve the rescue shell on the network

@@ -1,9 +1,12 @@
 package image
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"os"
+	"path"
 	"sort"
 	"strings"
 
@@ -15,6 +18,7 @@ type Node struct {
 	cpio.Header
 	Segment int
 	SHA256  [32]byte // of the data of a regular file
+	dataAt  int      // the index in the image of the entry that carries its data
 }
 
 // Tree reads an image and returns the tree the kernel would unpack: every
@@ -25,7 +29,7 @@ func Tree(r io.Reader) (map[string]*Node, []Segment, error) {
 	ir := NewReader(r)
 	tree := map[string]*Node{}
 	sets := map[linkKey][]*Node{}
-	for {
+	for i := 0; ; i++ {
 		e, err := ir.Next()
 		if err == io.EOF {
 			return tree, ir.Segments(), nil
@@ -37,7 +41,7 @@ func Tree(r io.Reader) (map[string]*Node, []Segment, error) {
 		if err != nil {
 			return nil, nil, &Error{Segment: e.Segment, Offset: e.Offset, Err: fmt.Errorf("entry %q: %w", e.Name, err)}
 		}
-		n := &Node{Header: e.Header, Segment: e.Segment}
+		n := &Node{Header: e.Header, Segment: e.Segment, dataAt: i}
 		n.Name = "/" + name
 		if e.Type() == cpio.TypeReg {
 			h := sha256.New()
@@ -50,10 +54,10 @@ func Tree(r io.Reader) (map[string]*Node, []Segment, error) {
 				sets[k] = append(sets[k], n)
 				if e.Size > 0 {
 					for _, m := range sets[k] {
-						m.SHA256, m.Size = n.SHA256, n.Size
+						m.SHA256, m.Size, m.dataAt = n.SHA256, n.Size, i
 					}
 				} else if len(sets[k]) > 1 {
-					n.SHA256, n.Size = sets[k][0].SHA256, sets[k][0].Size
+					n.SHA256, n.Size, n.dataAt = sets[k][0].SHA256, sets[k][0].Size, sets[k][0].dataAt
 				}
 			}
 		}
@@ -147,56 +151,104 @@ func TypeName(mode uint32) string {
 }
 
 // ReadFile returns the content of the regular file at name in the tree the
-// image unpacks to (the last entry of that name wins). A name of a hardlink
-// set gets the set's data, wherever in the set it was stored.
+// image unpacks to: the last entry of that name wins, symlinks on the way
+// are followed as the kernel's path walk follows them, and a name of a
+// hardlink set gets the set's data, wherever in the set it was stored.
+// Memory is bounded by the file's size, whatever the image holds.
 func ReadFile(r io.Reader, name string) ([]byte, error) {
-	want, err := CleanName(strings.TrimPrefix(name, "/"))
-	if err != nil {
-		return nil, err
+	var b bytes.Buffer
+	err := CopyFile(&b, r, name)
+	return b.Bytes(), err
+}
+
+// CopyFile writes the content of name, as ReadFile finds it, to w. It
+// reads the image twice: once for the tree, then for the data. An r that
+// cannot seek is spooled to a temporary file on the way.
+func CopyFile(w io.Writer, r io.Reader, name string) error {
+	rs, ok := r.(io.ReadSeeker)
+	var tree map[string]*Node
+	var err error
+	if ok {
+		tree, _, err = Tree(rs)
+		if err == nil {
+			_, err = rs.Seek(0, io.SeekStart)
+		}
+	} else {
+		var spool *os.File
+		if spool, err = os.CreateTemp("", "initkit-image-*"); err != nil {
+			return err
+		}
+		defer spool.Close()
+		os.Remove(spool.Name()) // gone when closed, whatever happens
+		tree, _, err = Tree(io.TeeReader(r, spool))
+		if err == nil {
+			_, err = spool.Seek(0, io.SeekStart)
+		}
+		rs = spool
 	}
-	setData := map[linkKey][]byte{}
-	var found *Entry
-	var foundKey linkKey
-	var data []byte
-	ir := NewReader(r)
-	for {
-		e, err := ir.Next()
-		if err == io.EOF {
-			break
+	if err != nil {
+		return err
+	}
+	_, n, err := Resolve(tree, name)
+	if err != nil {
+		return err
+	}
+	if n.Type() != cpio.TypeReg {
+		return fmt.Errorf("%s: a %s, not a file", name, TypeName(n.Mode))
+	}
+	ir := NewReader(rs)
+	defer ir.Close()
+	for i := 0; i <= n.dataAt; i++ {
+		if _, err := ir.Next(); err != nil {
+			return fmt.Errorf("%s: the image changed while read: %w", name, err)
 		}
-		if err != nil {
-			return nil, err
-		}
-		n, _ := CleanName(e.Name)
-		linked := e.Type() == cpio.TypeReg && e.NLink > 1
-		if n != want && !(linked && e.Size > 0) {
+	}
+	_, err = io.Copy(w, ir)
+	return err
+}
+
+// maxHops bounds the symlinks one path walk follows, as the kernel's
+// MAXSYMLINKS (40) does.
+const maxHops = 40
+
+// Resolve follows name through the tree's symlinks as the kernel's path
+// walk does (an absolute target starts again at the image's root) and
+// returns the path it ends at and its node.
+func Resolve(tree map[string]*Node, name string) (string, *Node, error) {
+	cur := "/"
+	rest := strings.Split(strings.Trim(path.Clean("/"+name), "/"), "/")
+	for hops := 0; len(rest) > 0; {
+		c := rest[0]
+		rest = rest[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			cur = path.Dir(cur)
 			continue
 		}
-		d, err := io.ReadAll(ir)
-		if err != nil {
-			return nil, err
-		}
-		k := keyOf(e)
-		if linked && e.Size > 0 {
-			setData[k] = d
-			if found != nil && foundKey == k {
-				data = d
+		next := path.Join(cur, c)
+		n := tree[next]
+		switch {
+		case n == nil:
+			return "", nil, fmt.Errorf("%s: not in the image", name)
+		case n.Type() == cpio.TypeLink:
+			if hops++; hops > maxHops {
+				return "", nil, fmt.Errorf("%s: too many levels of symlinks", name)
 			}
-		}
-		if n == want {
-			found, foundKey, data = e, k, d
-			if linked && e.Size == 0 {
-				data = setData[k]
+			if path.IsAbs(n.Linkname) {
+				cur = "/"
 			}
+			rest = append(strings.Split(n.Linkname, "/"), rest...)
+		case len(rest) > 0 && n.Type() != cpio.TypeDir:
+			return "", nil, fmt.Errorf("%s: %s is a %s, not a directory", name, next, TypeName(n.Mode))
+		default:
+			cur = next
 		}
 	}
-	switch {
-	case found == nil:
-		return nil, fmt.Errorf("%s: not in the image", name)
-	case found.Type() == cpio.TypeLink:
-		return nil, fmt.Errorf("%s: a symlink to %s", name, found.Linkname)
-	case found.Type() != cpio.TypeReg:
-		return nil, fmt.Errorf("%s: a %s, not a file", name, TypeName(found.Mode))
+	n := tree[cur]
+	if n == nil {
+		return "", nil, fmt.Errorf("%s: not in the image", name)
 	}
-	return data, nil
+	return cur, n, nil
 }

@@ -35,6 +35,7 @@ type Cmdline struct {
 	Rescue      string        // initkit.rescue=telnet: a network rescue shell
 	IP          string        // ip=: network configuration for the telnet rescue
 	GDB         string        // initkit.gdb=ttyS1: run the real init under gdbserver
+	Trace       bool          // initkit.trace: run the real init, a script, under sh -x
 }
 
 // LUKS is one volume to unlock: its LUKS UUID and the device-mapper name.
@@ -135,6 +136,8 @@ func (c *Cmdline) set(key, val string, hasVal bool) error {
 		c.IP = val
 	case guest.KeyGDB:
 		c.GDB = val
+	case guest.KeyTrace:
+		c.Trace = !hasVal || val == "1"
 	}
 	return nil
 }

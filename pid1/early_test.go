@@ -25,3 +25,18 @@ func TestEarlyRecoversPanics(t *testing.T) {
 		t.Errorf("the stages after a panic: ran %v, %d timed", ran, len(in.stages))
 	}
 }
+
+func TestShebang(t *testing.T) {
+	for in, want := range map[string]string{
+		"#!/bin/sh\necho":          "/bin/sh",
+		"#! /bin/busybox sh -e\nx": "/bin/busybox|sh -e",
+		"#!/usr/bin/env bash":      "/usr/bin/env|bash",
+		"\x7fELF":                  "",
+		"#!\n":                     "",
+	} {
+		got, ok := shebang([]byte(in))
+		if strings.Join(got, "|") != want || ok != (want != "") {
+			t.Errorf("shebang(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}

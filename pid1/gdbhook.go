@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/initkit/initkit/guest"
@@ -21,7 +22,10 @@ var gdbserverPaths = []string{"/usr/bin/gdbserver", "/bin/gdbserver", "/usr/sbin
 // attach, and a fixed wait short enough not to slow every boot misses the
 // exec (50 ms missed it every time under TCG). devtmpfs and proc are already
 // mounted: gdbserver cannot start without /dev, and without /proc it takes
-// PID 1 for a 32-bit process and corrupts it on continue.
+// PID 1 for a 32-bit process and corrupts it on continue. gdbserver keeps
+// them in a mount namespace of its own; PID 1's are undone before the
+// exec, so that the real init finds the system as the kernel left it and
+// mounts them itself. It runs with the argv the kernel gave /init.
 func (in *initProc) gdbHook() {
 	if _, err := os.Stat(guest.RealInit); err != nil {
 		in.logf("initkit.gdb=%s: the image has no %s (initkit debug init adds it); booting without gdbserver", in.cmd.GDB, guest.RealInit)
@@ -44,8 +48,54 @@ func (in *initProc) gdbHook() {
 	} else {
 		in.logf("gdbserver on %s is attached to PID 1; exec %s", comm, guest.RealInit)
 	}
-	err = execReleased(guest.RealInit, append([]string{guest.RealInit}, os.Args[1:]...), os.Environ())
-	in.logf("exec %s: %v", guest.RealInit, err)
+	in.execReal(guest.RealInit, os.Args)
+}
+
+// execReal undoes the init's own mounts and execs path with argv, as the
+// kernel would have run the image's /init. It returns only on failure.
+func (in *initProc) execReal(path string, argv []string) {
+	in.restoreMounts()
+	err := execReleased(path, argv, os.Environ())
+	in.logf("exec %s: %v", path, err)
+	in.early("mounts", in.mountEarly) // the boot goes on, to the rescue shell
+}
+
+// traceHook runs for initkit.trace: the image's own /init, a #! script
+// kept at guest.RealInit, runs under its interpreter with -x, so that
+// every command it runs is printed on the console (sh -x).
+func (in *initProc) traceHook() {
+	b, err := readFile(guest.RealInit)
+	if err != nil {
+		in.logf("%s: the image has no %s (initkit debug init --trace adds it): %v", guest.KeyTrace, guest.RealInit, err)
+		return
+	}
+	interp, ok := shebang(b)
+	if !ok {
+		in.logf("%s: %s is not a #! script; running it as it is", guest.KeyTrace, guest.RealInit)
+		in.execReal(guest.RealInit, os.Args)
+		return
+	}
+	argv := append(append(interp, "-x", guest.RealInit), os.Args[1:]...)
+	in.logf("%s: %s", guest.KeyTrace, strings.Join(argv, " "))
+	in.execReal(argv[0], argv)
+}
+
+// shebang returns the interpreter and its one optional argument from a
+// script's #! line, as the kernel's binfmt_script reads it.
+func shebang(b []byte) ([]string, bool) {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	rest, ok := bytes.CutPrefix(line, []byte("#!"))
+	if !ok {
+		return nil, false
+	}
+	f := strings.Fields(string(rest))
+	if len(f) == 0 {
+		return nil, false
+	}
+	if len(f) > 1 {
+		return []string{f[0], strings.Join(f[1:], " ")}, true
+	}
+	return f, true
 }
 
 // gdbComm is gdbserver's COMM argument for initkit.gdb: a serial port
@@ -78,6 +128,8 @@ func (in *initProc) gdbComm() (string, error) {
 func startGDBServer(gs, tty string) error {
 	p, err := os.StartProcess(gs, []string{gs, "--attach", tty, "1"}, &os.ProcAttr{
 		Files: []*os.File{nil, os.Stdout, os.Stderr},
+		// A copy of PID 1's mounts that PID 1 then undoes in its own.
+		Sys: &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS},
 	})
 	if err != nil {
 		return err

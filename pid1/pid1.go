@@ -39,9 +39,10 @@ type initProc struct {
 	stages  []stageTime
 	tried   []string
 	root    *blockDev
-	broke   bool // rd.break's shell has run
-	delayed bool // rootdelay has been waited
-	telnet  bool // the telnet rescue has been started
+	broke   bool     // rd.break's shell has run
+	delayed bool     // rootdelay has been waited
+	telnet  bool     // the telnet rescue has been started
+	mounted []string // what mountEarly mounted, in order
 }
 
 type stageTime struct {
@@ -68,6 +69,9 @@ func Main() {
 	}
 	if in.cmd.GDB != "" {
 		in.early("gdb", func() error { in.gdbHook(); return nil })
+	}
+	if in.cmd.Trace {
+		in.early("trace", func() error { in.traceHook(); return nil })
 	}
 	in.early("modules", in.loadModules)
 	for {
@@ -160,12 +164,24 @@ func (in *initProc) mountEarly() error {
 		if err != nil && !errors.Is(err, unix.EBUSY) && m.dir == "/dev" {
 			err = unix.Mount("tmpfs", "/dev", "tmpfs", unix.MS_NOSUID, "mode=0755")
 		}
+		if err == nil {
+			in.mounted = append(in.mounted, m.dir)
+		}
 		if err != nil && !errors.Is(err, unix.EBUSY) {
 			errs = append(errs, fmt.Errorf("mount %s on %s: %w", m.fstype, m.dir, err))
 		}
 	}
 	openConsole()
 	return errors.Join(errs...)
+}
+
+// restoreMounts undoes mountEarly's mounts, newest first: what runs next
+// finds /dev, /proc, /sys and /run as the kernel left them.
+func (in *initProc) restoreMounts() {
+	for i := len(in.mounted) - 1; i >= 0; i-- {
+		unix.Unmount(in.mounted[i], unix.MNT_DETACH)
+	}
+	in.mounted = nil
 }
 
 // openConsole makes fds 0, 1 and 2 the console when the kernel could not

@@ -262,35 +262,49 @@ func TestBootInteractive(t *testing.T) {
 	}
 }
 
-// TestTerminatedInitkitStopsQEMU: SIGTERM and SIGINT (Ctrl-C) end the run
-// with the interrupted verdict, and the QEMU is gone when initkit exits.
+// TestTerminatedInitkitStopsQEMU: SIGTERM, SIGINT (Ctrl-C) and SIGHUP end
+// a boot or an exec with the interrupted verdict and exit 128+N, the
+// console log is saved, and the QEMU is gone when initkit exits.
 func TestTerminatedInitkitStopsQEMU(t *testing.T) {
 	bin := initkitBinary(t)
 	k := Kernel(t)
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
-		t.Run(sig.String(), func(t *testing.T) {
-			t.Parallel()
-			initrd := WriteImage(t, Segment(t, compress.Gzip, BaseFiles(t, `echo "hanging"; sleep 1000`)))
-			cmd := exec.Command(bin, "boot", "--kernel", k.Image, "--initrd", initrd, "--log", filepath.Join(t.TempDir(), "log"))
-			var out, stderr syncBuffer
-			cmd.Stdout, cmd.Stderr = &out, &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			for end := time.Now().Add(90 * time.Second); !strings.Contains(out.String(), "hanging"); time.Sleep(100 * time.Millisecond) {
-				if time.Now().After(end) {
-					cmd.Process.Kill()
-					t.Fatalf("guest never started:\n%s", out.String())
+	for _, verb := range []string{"boot", "exec"} {
+		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
+			t.Run(verb+"/"+sig.String(), func(t *testing.T) {
+				t.Parallel()
+				initrd := WriteImage(t, Segment(t, compress.Gzip, BaseFiles(t, `echo "hanging"; sleep 1000`)))
+				log := filepath.Join(t.TempDir(), "log")
+				args := []string{"boot", "--kernel", k.Image, "--initrd", initrd, "--log", log}
+				if verb == "exec" {
+					args = []string{"exec", "--kernel", k.Image, "--initrd", initrd, "--log", log, "--", "/bin/sh", "-c", "echo hanging; sleep 1000"}
 				}
-			}
-			cmd.Process.Signal(sig)
-			err := cmd.Wait()
-			if got := exitStatus(err); got != 4 || !strings.Contains(stderr.String(), "interrupted") {
-				t.Errorf("exit %d, stderr %q; want 4 and an interrupted verdict", got, stderr.String())
-			}
-			if qemuRunning(initrd) {
-				t.Error("QEMU still running after initkit exited")
-			}
-		})
+				cmd := exec.Command(bin, args...)
+				var out, stderr syncBuffer
+				cmd.Stdout, cmd.Stderr = &out, &stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				for end := time.Now().Add(90 * time.Second); !strings.Contains(out.String(), "hanging"); time.Sleep(100 * time.Millisecond) {
+					if time.Now().After(end) {
+						cmd.Process.Kill()
+						t.Fatalf("guest never started:\n%s", out.String())
+					}
+				}
+				cmd.Process.Signal(sig)
+				err := cmd.Wait()
+				if got := exitStatus(err); got != 128+int(sig) || !strings.Contains(stderr.String(), "stopping") {
+					t.Errorf("exit %d, stderr %q; want %d and the signal named", got, stderr.String(), 128+int(sig))
+				}
+				if verb == "boot" && !strings.Contains(stderr.String(), "interrupted (console log: "+log) {
+					t.Errorf("no interrupted verdict naming the log: %q", stderr.String())
+				}
+				if b, err := os.ReadFile(log); err != nil || (verb == "boot" && !strings.Contains(string(b), "hanging")) {
+					t.Errorf("console log not saved: %v", err)
+				}
+				if qemuRunning(initrd) {
+					t.Error("QEMU still running after initkit exited")
+				}
+			})
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -16,6 +15,7 @@ import (
 	"github.com/initkit/initkit/decode"
 	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/internal/cache"
+	"github.com/initkit/initkit/internal/interrupt"
 	"github.com/initkit/initkit/internal/shell"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/qemu"
@@ -29,11 +29,10 @@ const (
 	exitQEMU    = 5 // QEMU could not start or failed
 )
 
-// outcomeCodes maps how a run ended to boot's exit code.
-var outcomeCodes = map[qemu.Kind]int{
-	qemu.PoweredOff: exitOK, qemu.ExpectMet: exitOK, qemu.ExpectMissed: exitExpect, qemu.FailMatched: exitExpect,
-	qemu.Crashed: exitCrash, qemu.TimedOut: exitTimeout, qemu.Interrupted: exitTimeout, qemu.Failed: exitQEMU,
-}
+// outcomeCodes maps how a run ended to boot's exit code; an interrupted
+// run exits 128+N for signal N (package interrupt).
+var outcomeCodes = map[qemu.Kind]int{qemu.PoweredOff: exitOK, qemu.ExpectMet: exitOK, qemu.ExpectMissed: exitExpect,
+	qemu.FailMatched: exitExpect, qemu.Crashed: exitCrash, qemu.TimedOut: exitTimeout, qemu.Failed: exitQEMU}
 
 type bootFlags struct {
 	cfg          qemu.Config
@@ -84,7 +83,7 @@ timeout, Ctrl-C, SIGTERM, or if initkit itself dies. Every listener binds
 	f.StringVar(&b.diskIf, "disk-if", "virtio", "disk interface: virtio, nvme or ide")
 	f.BoolVar(&b.noSnapshot, "no-snapshot", false, "write disk changes back (disks are snapshots by default)")
 	f.StringVar(&c.Net, "net", "", "networking: user (none by default)")
-	f.IntVar(&c.SSHPort, "ssh-port", 0, "with --net user, forward 127.0.0.1:`PORT` to the guest's port 22")
+	f.IntVar(&c.SSHPort, "ssh-port", 0, "forward 127.0.0.1:`PORT` to the guest's port 22 (implies --net user)")
 	f.IntVar(&b.gdb, "gdb", 0, "QEMU's gdb stub on 127.0.0.1:`PORT` (--gdb alone: 1234); adds nokaslr")
 	f.Lookup("gdb").NoOptDefVal = "1234"
 	f.BoolVar(&c.WaitGDB, "wait-gdb", false, "start the guest halted until gdb continues it")
@@ -122,8 +121,11 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 	for _, d := range b.disks {
 		c.Disks = append(c.Disks, qemu.Disk{Path: d, Interface: b.diskIf})
 	}
+	if c.SSHPort > 0 && c.Net == "" {
+		c.Net = "user" // a port forward is user networking's, as rq's -p
+	}
 	if c.SSHPort > 0 && c.Net != "user" {
-		return fmt.Errorf("--ssh-port needs --net user")
+		return fmt.Errorf("--ssh-port forwards through --net user, not --net %s", c.Net)
 	}
 	expect, err := qemu.Patterns(b.expect)
 	if err != nil {
@@ -152,8 +154,8 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 		}
 		fmt.Fprintln(cmd.ErrOrStderr(), "initkit boot: interactive console; Ctrl-A x quits")
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	interrupt.Graceful(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	ctx := cmd.Context()
 	run, err := cache.RunDir()
 	if err != nil {
 		return err

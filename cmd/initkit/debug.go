@@ -2,14 +2,15 @@ package main
 
 import (
 	"os"
-	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/initkit/initkit/gdb"
+	"github.com/initkit/initkit/internal/interrupt"
 	"github.com/initkit/initkit/kernel"
+	"github.com/initkit/initkit/qemu"
 )
 
 type debugFlags struct {
@@ -39,7 +40,8 @@ func debugCommon(cmd *cobra.Command, d *debugFlags) {
 	f.StringVar(&d.opts.Break, "break", "", "stop at function `FUNC`")
 	f.StringVar(&d.batch, "batch", "", "run the gdb commands in `FILE` after the stop, then end gdb (no prompt)")
 	f.BoolVar(&d.opts.Print, "print", false, "print the gdb command and script for a frontend or an IDE instead of starting gdb")
-	f.DurationVar(&d.timeout, "timeout", 0, "stop the guest after this long (0: never); after gdb ends the guest gets 60s to finish")
+	f.DurationVar(&d.timeout, "timeout", 0, "stop the guest after this long (0: never)")
+	f.DurationVar(&d.opts.Grace, "grace", gdb.DefaultGrace, "how long the guest may go on after gdb ends before it is stopped")
 }
 
 func newDebugInit() *cobra.Command {
@@ -68,6 +70,7 @@ program has it).` + kernelHelp,
 	f.StringVar(&d.init.Init, "init", "", "the init to debug, a host `PATH` (default: the image's /init)")
 	f.StringVar(&d.init.Gdbserver, "gdbserver", "/usr/bin/gdbserver", "gdbserver to add to the image, a host `PATH`")
 	f.StringVar(&d.init.Transport, "transport", "serial", "serial (ttyS1 on a unix socket) or tcp (gdbserver on the guest's network, forwarded from 127.0.0.1)")
+	f.BoolVar(&d.init.Trace, "trace", false, "run the init, a #! script, under its interpreter's -x instead of gdb: every command it runs on the console")
 	f.StringVar(&d.kernel.ModulesDir, "modules-dir", "", "the kernel's /lib/modules/RELEASE `DIR`, for the network driver of --transport tcp (default: beside the kernel)")
 	return cmd
 }
@@ -97,9 +100,9 @@ gdb with the vmlinux, sourcing vmlinux-gdb.py when the build tree has it.` + ker
 // runDebug picks the kernel and runs the session: gdb on stdout, the
 // guest's console on stderr.
 func runDebug(cmd *cobra.Command, d *debugFlags, session func(*kernel.Choice) (*gdb.Result, error)) error {
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cmd.SetContext(ctx)
+	// SIGINT is left to the session: while gdb runs it is gdb's.
+	interrupt.Graceful(syscall.SIGTERM, syscall.SIGHUP)
+	ctx := cmd.Context()
 	k, err := kernel.Choose(ctx, d.kernel)
 	if err != nil {
 		return err
@@ -112,6 +115,9 @@ func runDebug(cmd *cobra.Command, d *debugFlags, session func(*kernel.Choice) (*
 		}
 	}
 	o.Stdin, o.Stdout, o.Stderr, o.Console = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr(), cmd.ErrOrStderr()
-	_, err = session(k)
-	return err
+	res, err := session(k)
+	if err != nil || res.Outcome.Kind == qemu.PoweredOff || res.Outcome.Kind == qemu.Interrupted {
+		return err
+	}
+	return verdict(cmd.ErrOrStderr(), "debug", res.Outcome, d.timeout)
 }

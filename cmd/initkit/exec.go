@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/initkit/initkit/internal/interrupt"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/qemu"
 	"github.com/initkit/initkit/vmexec"
@@ -38,8 +38,8 @@ TCG, and init_on_alloc=0 the zeroing of each page allocated; --append
 cryptomgr.notests=0 init_on_alloc=1 brings them back.` + kernelHelp,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
+			interrupt.Graceful(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			ctx := cmd.Context()
 			choice, err := kernel.Choose(ctx, k)
 			if err != nil {
 				return err

@@ -52,12 +52,7 @@ func newCat() *cobra.Command {
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withInput(cmd, args[0], func(in io.Reader) error {
-				data, err := image.ReadFile(in, args[1])
-				if err != nil {
-					return err
-				}
-				_, err = cmd.OutOrStdout().Write(data)
-				return err
+				return image.CopyFile(cmd.OutOrStdout(), in, args[1])
 			})
 		},
 	}

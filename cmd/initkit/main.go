@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/initkit/initkit/internal/interrupt"
 	"github.com/spf13/cobra"
 )
 
@@ -36,9 +37,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.Execute()
+	ctx, stop := interrupt.Watch(stderr)
+	defer stop()
+	err := root.ExecuteContext(ctx)
 	var code exitCode
 	switch {
+	case interrupt.Code() != 0:
+		return interrupt.Code()
 	case err == nil:
 		return exitOK
 	case errors.As(err, &code):

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -41,5 +42,43 @@ func testWrite(t *testing.T, write func(string, os.FileMode, func(io.Writer) err
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Fatalf("left behind: %v", ents)
+	}
+}
+
+// A temporary file whose writer is gone (a SIGKILL) is removed by the
+// next write; one of a live process is kept.
+func TestRemovesStale(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "out.img")
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, tempPrefix(p, dead.Process.Pid)+"123")
+	alive := filepath.Join(dir, tempPrefix(p, os.Getppid())+"456")
+	os.WriteFile(stale, []byte("x"), 0o644)
+	os.WriteFile(alive, []byte("x"), 0o644)
+	if err := Write(p, 0o644, func(w io.Writer) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale temporary file kept: %v", err)
+	}
+	if _, err := os.Stat(alive); err != nil {
+		t.Errorf("a live writer's file removed: %v", err)
+	}
+}
+
+// Cleanup removes what a write in progress has written so far.
+func TestCleanup(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "out.img")
+	Write(p, 0o644, func(w io.Writer) error {
+		io.WriteString(w, "partial")
+		Cleanup()
+		return nil
+	})
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left: %v", ents)
 	}
 }

@@ -1,0 +1,86 @@
+// Package interrupt decides how SIGINT, SIGTERM and SIGHUP end a command
+// of initkit. By default at once: the temporary files of unfinished
+// writes are removed (package atomicfile) and the process exits 128+N, as
+// a shell reports a death by signal N. A command that stops by itself
+// when its context ends (one that runs a guest, which saves its console
+// log and stops QEMU on the way out) calls Graceful: the signals it names
+// cancel the context instead, the command returns, and Code gives the
+// exit status.
+package interrupt
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/initkit/initkit/internal/atomicfile"
+)
+
+var signals struct {
+	mu       sync.Mutex
+	graceful map[os.Signal]bool
+	cancel   context.CancelFunc
+	got      syscall.Signal
+}
+
+// Watch starts watching the signals; the context ends with a graceful
+// one. Call the returned function when the command is done.
+func Watch(stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	signals.mu.Lock()
+	signals.cancel, signals.graceful, signals.got = cancel, nil, 0
+	signals.mu.Unlock()
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case sig := <-ch:
+				signals.mu.Lock()
+				g, ok := signals.graceful, signals.graceful[sig]
+				if g == nil || ok {
+					signals.got = sig.(syscall.Signal)
+					fmt.Fprintf(stderr, "initkit: %v: stopping\n", sig)
+				}
+				signals.mu.Unlock()
+				switch {
+				case g == nil:
+					atomicfile.Cleanup()
+					os.Exit(128 + int(sig.(syscall.Signal)))
+				case ok:
+					cancel()
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); close(done); cancel() }
+}
+
+// Graceful makes sigs cancel the command's context instead of ending
+// initkit at once; signals not named are left to whoever else listens
+// (initkit debug leaves SIGINT to gdb while gdb runs).
+func Graceful(sigs ...os.Signal) {
+	signals.mu.Lock()
+	defer signals.mu.Unlock()
+	signals.graceful = map[os.Signal]bool{}
+	for _, s := range sigs {
+		signals.graceful[s] = true
+	}
+}
+
+// Code returns 128+N when signal N stopped the command, else 0.
+func Code() int {
+	signals.mu.Lock()
+	defer signals.mu.Unlock()
+	if signals.got == 0 {
+		return 0
+	}
+	return 128 + int(signals.got)
+}
