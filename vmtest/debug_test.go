@@ -2,15 +2,21 @@ package vmtest
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/initkit/initkit/compress"
+	"github.com/initkit/initkit/cpio"
+	"github.com/initkit/initkit/image"
 )
 
 // debugRun runs initkit debug with args and returns gdb's output, then
@@ -178,4 +184,214 @@ func TestDebugKernel(t *testing.T) {
 		`#1 +0x[0-9a-f]+ in ret_from_fork \(\) at \S*arch/x86/entry/entry_64\.S:[0-9]+`,
 		`\[Inferior 1 \(process 1\) detached\]`,
 		`user-init-ran`)
+}
+
+// debugExit runs initkit debug and returns its exit status and everything
+// it printed.
+func debugExit(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(initkitBinary(t), append([]string{"debug"}, args...)...)
+	cmd.Env = append(os.Environ(), "INITKIT_KERNEL="+Kernel(t).Image)
+	out, err := cmd.CombinedOutput()
+	return exitStatus(err), string(out)
+}
+
+// TestDebugInitSystemdShape: the shape of a dracut image, whose /init is
+// a symlink to a stripped program that is PID 1 by its argv[0]. busybox
+// stands in for systemd: run as "init" it is busybox init, and its
+// sysinit line shows that the hook's mounts are gone.
+func TestDebugInitSystemdShape(t *testing.T) {
+	t.Parallel()
+	files := []image.File{
+		Dir("bin"), Dir("dev"), Dir("proc"), Dir("sys"), Dir("etc"),
+		{Header: cpio.Header{Name: "bin/busybox", Mode: cpio.TypeReg | 0o755}, Source: Busybox(t)},
+		{Header: cpio.Header{Name: "bin/sh", Mode: cpio.TypeLink | 0o777, Linkname: "busybox"}},
+		{Header: cpio.Header{Name: "init", Mode: cpio.TypeLink | 0o777, Linkname: "bin/busybox"}},
+		{Header: cpio.Header{Name: "dev/console", Mode: cpio.TypeChar | 0o600, RDevMajor: 5, RDevMinor: 1}},
+		Text("etc/inittab", "::sysinit:/bin/busybox sh -c 'echo \"leaked:$(/bin/busybox cat /proc/mounts 2>/dev/null | /bin/busybox wc -l)\"; /bin/busybox mount -t proc proc /proc && /bin/busybox mount -t sysfs sysfs /sys && echo \"sysinit-mounts:$((1+1))\"; /bin/busybox poweroff -f'\n", 0o644),
+	}
+	img := WriteImage(t, Segment(t, compress.None, files))
+	batch := filepath.Join(t.TempDir(), "cmds.gdb")
+	os.WriteFile(batch, []byte("detach\n"), 0o644)
+	code, out := debugExit(t, "init", "--initrd", img, "--batch", batch)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	mustMatch(t, out,
+		`the init has no symbol main \(stripped\)`,
+		`process 1 is executing new program: /bin/busybox`,
+		`leaked:0`, // no /proc, so no mount at all, until the init mounts it
+		`sysinit-mounts:2`)
+	if strings.Contains(out, "applet not found") {
+		t.Errorf("the real init did not get the kernel's argv[0]:\n%s", out)
+	}
+}
+
+// TestDebugInitVerdicts: debug init ends as boot does: PID 1 dying is a
+// crash (3), --timeout while gdb waits is 4, a guest that powers off
+// after the detach ends the session at once, and one that goes on is
+// stopped soon after gdb ends.
+func TestDebugInitVerdicts(t *testing.T) {
+	for _, c := range []struct {
+		name, script, batch string
+		args                []string
+		code                int
+		within              time.Duration
+	}{
+		{"init dies", "echo leaving; exit 7", "detach", nil, 3, 90 * time.Second},
+		{"timeout", "sleep 1000", "continue", []string{"--timeout", "25s"}, 4, 60 * time.Second},
+		{"powers off", "/bin/busybox poweroff -f", "detach", nil, 0, 40 * time.Second},
+		{"goes on", "sleep 1000", "detach", nil, 0, 40 * time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			batch := filepath.Join(t.TempDir(), "cmds.gdb")
+			os.WriteFile(batch, []byte(c.batch+"\n"), 0o644)
+			img := WriteImage(t, Segment(t, compress.None, BaseFiles(t, c.script)))
+			start := time.Now()
+			code, out := debugExit(t, append([]string{"init", "--initrd", img, "--batch", batch}, c.args...)...)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d:\n%s", code, c.code, out)
+			}
+			if d := time.Since(start); d > c.within {
+				t.Errorf("took %v", d)
+			}
+		})
+	}
+}
+
+// TestDebugInitTrace: --trace runs a script init under sh -x: every
+// command it runs appears on the console, and the boot's verdict is the
+// exit status.
+func TestDebugInitTrace(t *testing.T) {
+	t.Parallel()
+	img := WriteImage(t, Segment(t, compress.None, BaseFiles(t, "echo traced-$((3+4))\n/bin/busybox poweroff -f\n")))
+	code, out := debugExit(t, "init", "--initrd", img, "--trace")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	mustMatch(t, out, `initkit.trace: /bin/sh -x /\.initkit/init\.real`, `\+ echo traced-7`, `\ntraced-7`)
+}
+
+// TestDebugInitCtrlC: Ctrl-C at the terminal belongs to gdb while it
+// runs: at gdb's prompt it abandons the line being typed ("Quit"), and
+// the session goes on (it used to end gdb and QEMU with it). gdb then
+// steps and quits, and initkit ends with it.
+func TestDebugInitCtrlC(t *testing.T) {
+	t.Parallel()
+	prog, _ := debugProgram(t)
+	inner := "INITKIT_KERNEL=" + Kernel(t).Image + " " + initkitBinary(t) + " debug init --init " + prog
+	cmd := exec.Command("script", "-qec", inner, "/dev/null")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	seen := 0
+	wait := func(re string) {
+		t.Helper()
+		rx := regexp.MustCompile(re)
+		for end := time.Now().Add(120 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if loc := rx.FindStringIndex(out.String()[seen:]); loc != nil {
+				seen += loc[1]
+				return
+			}
+			if time.Now().After(end) {
+				t.Fatalf("%s never appeared:\n%s", re, out.String())
+			}
+		}
+	}
+	wait(`Breakpoint 2, main \(\)`)
+	wait(`\(gdb\) `)
+	stdin.Write([]byte("print never"))
+	time.Sleep(500 * time.Millisecond)
+	stdin.Write([]byte{0x03}) // Ctrl-C
+	wait(`Quit`)
+	wait(`\(gdb\) `)
+	stdin.Write([]byte("next\r"))
+	wait(`10\s+counter\+\+;`)
+	stdin.Write([]byte("print counter\r"))
+	wait(`\$1 = 41`)
+	stdin.Write([]byte("detach\r"))
+	wait(`prog: counter=42`)
+	stdin.Write([]byte("quit\r"))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("the session ended with %v:\n%s", err, out.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the session did not end after gdb quit:\n%s", out.String())
+	}
+}
+
+// TestKilledInitkitTakesGDBWithIt: gdb has a parent-death signal, so a
+// SIGKILLed initkit leaves no gdb (nor QEMU) behind.
+func TestKilledInitkitTakesGDBWithIt(t *testing.T) {
+	t.Parallel()
+	prog, _ := debugProgram(t)
+	cmd := exec.Command(initkitBinary(t), "debug", "init", "--init", prog)
+	cmd.Env = append(os.Environ(), "INITKIT_KERNEL="+Kernel(t).Image)
+	stdin, err := cmd.StdinPipe() // gdb's, kept open: gdb waits at its prompt
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(120 * time.Second); !strings.Contains(out.String(), "Breakpoint 2, main"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(end) {
+			cmd.Process.Kill()
+			t.Fatalf("gdb never stopped at main:\n%s", out.String())
+		}
+	}
+	children := childrenOf(cmd.Process.Pid)
+	if len(children) == 0 {
+		t.Fatal("no child processes of initkit found")
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		alive := 0
+		for _, pid := range children {
+			if syscall.Kill(pid, 0) == nil {
+				alive++
+			}
+		}
+		if alive == 0 {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%d of initkit's children (gdb, QEMU) still alive 5 s after it was killed", alive)
+		}
+	}
+}
+
+// childrenOf lists the processes whose parent is pid.
+func childrenOf(pid int) []int {
+	var out []int
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(p, "/proc/"), "/stat"))
+			out = append(out, n)
+		}
+	}
+	return out
 }
