@@ -131,10 +131,11 @@ func (d *Decoder) Annotate(log []byte, w io.Writer) ([]Resolved, error) {
 		warnAt[r.Line] = r.Warnings
 	}
 	bw := bufio.NewWriter(w)
-	sc := bufio.NewScanner(bytes.NewReader(log))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimRight(sc.Text(), "\r")
+	for n, rest := 1, log; len(rest) > 0; n++ {
+		// Lines as oops.Parse counts them; a long one passes through whole.
+		raw, next, _ := bytes.Cut(rest, []byte("\n"))
+		rest = next
+		line := strings.TrimRight(string(raw), "\r")
 		for _, warn := range warnAt[n] {
 			fmt.Fprintf(bw, "initkit decode: warning: %s\n", warn)
 		}
@@ -209,4 +210,22 @@ func JSON(w io.Writer, reps []Resolved) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(reps)
+}
+
+// MaxLog bounds what ReadLog reads: more than any console log of a boot,
+// and a bound on memory whatever the input (/dev/zero).
+const MaxLog = 256 << 20
+
+// ReadLog reads a whole log from r, named name in errors, up to MaxLog.
+func ReadLog(r io.Reader, name string) ([]byte, error) { return readLog(r, name, MaxLog) }
+
+func readLog(r io.Reader, name string, max int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: more than %d bytes: not a console log; decode the part around the crash", name, max)
+	}
+	return b, nil
 }

@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/initkit/initkit/oops"
@@ -36,3 +37,18 @@ func TestStripPrefix(t *testing.T) {
 		t.Errorf("strip: %+v", got)
 	}
 }
+
+func TestReadLogBounded(t *testing.T) {
+	_, err := readLog(zeroReader{}, "/dev/zero", 1<<20)
+	if err == nil || !strings.Contains(err.Error(), "/dev/zero: more than 1048576 bytes") {
+		t.Fatalf("got %v", err)
+	}
+	b, err := readLog(strings.NewReader("short log\n"), "x", 1<<20)
+	if err != nil || string(b) != "short log\n" {
+		t.Fatalf("short: %q %v", b, err)
+	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }

@@ -22,6 +22,10 @@ const (
 	// command's argv, each argument ended by a NUL byte, and the init
 	// runs that command instead of looking for a root.
 	ExecFile = "/.initkit/exec"
+	// ExecDir holds the directory, a path in the image, that the
+	// command of ExecFile runs in: the host's working directory, copied
+	// to the same path.
+	ExecDir = "/.initkit/exec.dir"
 	// RealInit is where initkit debug init puts the init to debug; /init
 	// is then the initkit init acting as the debug hook.
 	RealInit = "/.initkit/init.real"

@@ -225,12 +225,13 @@ func (s *Spec) addBusybox(t *Tree) error {
 		}
 	}
 	why := "busybox " + bb
+	programs := t.programNames()
 	if err := t.HostFile("/bin/busybox", bb, why); err != nil {
 		return err
 	}
 	for _, a := range applets {
-		if a == "busybox" || strings.Contains(a, "/") {
-			continue
+		if a == "busybox" || strings.Contains(a, "/") || programs[a] {
+			continue // a program of that name was added: it wins, wherever in PATH it is
 		}
 		if err := t.Symlink("/bin/"+a, "busybox", "applet of "+why); err != nil {
 			var ce *ConflictError
@@ -247,6 +248,27 @@ func (s *Spec) addBusybox(t *Tree) error {
 		return t.Symlink("/sbin/modprobe", "../bin/busybox", "kernel request_module runs /sbin/modprobe")
 	}
 	return nil
+}
+
+// pathDirs are the directories of the PATH the inits give their programs.
+var pathDirs = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
+
+// programNames returns the names of what the tree holds in a PATH
+// directory (after the tree's symlinks, so /bin of a merged /usr counts).
+func (t *Tree) programNames() map[string]bool {
+	dirs := map[string]bool{}
+	for _, d := range pathDirs {
+		if p, ok := t.lookup(d + "/x"); ok {
+			dirs[path.Dir(p)] = true
+		}
+	}
+	names := map[string]bool{}
+	for p, n := range t.nodes {
+		if dirs[path.Dir(p)] && n.file.Type() != cpio.TypeDir {
+			names[path.Base(p)] = true
+		}
+	}
+	return names
 }
 
 // shellInitApplets are the commands the generated shell init runs, linked

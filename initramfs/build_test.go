@@ -369,3 +369,26 @@ func TestOverrideAndAddFiles(t *testing.T) {
 		t.Errorf("AddFiles with a sysroot changed the path: %q", r.Files[0])
 	}
 }
+
+// A program the spec adds wins over busybox's applet of the same name in
+// any PATH directory: busybox's limited mke2fs must not shadow e2fsprogs'
+// in /usr/sbin, which PATH lists after /usr/bin and /bin.
+func TestAddedProgramsWinOverApplets(t *testing.T) {
+	s := &Spec{Init: "none", Busybox: testenv.Busybox(t), Files: []string{"/usr/sbin/mke2fs"}}
+	tree, err := s.Assemble()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, f := range tree.Files() {
+		names["/"+f.Name] = true
+	}
+	if !names["/usr/sbin/mke2fs"] || !names["/bin/ls"] {
+		t.Fatalf("the tree lacks mke2fs or busybox's ls: %v", names)
+	}
+	for _, d := range []string{"/bin", "/usr/bin", "/sbin"} {
+		if names[d+"/mke2fs"] {
+			t.Errorf("busybox's mke2fs link at %s shadows the added program", d)
+		}
+	}
+}

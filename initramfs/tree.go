@@ -8,6 +8,7 @@ package initramfs
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -52,7 +53,19 @@ func (e *ConflictError) Error() string {
 
 // place resolves the parent directories of p through symlinks already in
 // the tree and creates the missing ones. It returns the path to use.
-func (t *Tree) place(p, why string) (string, error) {
+func (t *Tree) place(p, why string) (string, error) { return t.walk(p, true) }
+
+// lookup resolves p's parent directories as place does, creating none; ok
+// is false when one is missing.
+func (t *Tree) lookup(p string) (string, bool) {
+	q, err := t.walk(p, false)
+	return q, err == nil
+}
+
+// errMissing is walk's answer, without create, for a missing parent.
+var errMissing = errors.New("no such directory in the tree")
+
+func (t *Tree) walk(p string, create bool) (string, error) {
 	p = path.Clean("/" + p)
 	if p == "/" {
 		return "", fmt.Errorf("cannot add the root directory itself")
@@ -68,6 +81,8 @@ func (t *Tree) place(p, why string) (string, error) {
 		next := path.Join(cur, c)
 		n := t.nodes[next]
 		switch {
+		case n == nil && !create:
+			return "", errMissing
 		case n == nil:
 			t.nodes[next] = &node{file: dirFile(next), why: "parent of " + p}
 			cur = next

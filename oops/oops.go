@@ -9,6 +9,7 @@ package oops
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/hex"
 	"io"
 	"regexp"
@@ -122,8 +123,6 @@ func isEnd(l string) bool {
 // Parse reads a log and returns every report in it, in order. A report
 // cut short (a truncated paste) is returned with what it has.
 func Parse(r io.Reader) ([]Report, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var out []Report
 	var cur *Report
 	inTrace := false
@@ -134,9 +133,9 @@ func Parse(r io.Reader) ([]Report, error) {
 			cur = nil
 		}
 	}
-	for sc.Scan() {
+	err := eachLine(r, func(text []byte) {
 		n++
-		l := Clean(sc.Text())
+		l := Clean(string(text))
 		if kind, ok := start(l); ok {
 			if cur == nil || !continues(cur.Kind, kind, len(cur.Frames) > 0) {
 				flush()
@@ -147,16 +146,44 @@ func Parse(r io.Reader) ([]Report, error) {
 			}
 		}
 		if cur == nil {
-			continue
+			return
 		}
 		cur.EndLine = n
 		cur.parseLine(l, n, &inTrace)
 		if isEnd(l) {
 			flush()
 		}
-	}
+	})
 	flush()
-	return out, sc.Err()
+	return out, err
+}
+
+// MaxLine is how much of a log line the parser looks at: the kernel's
+// printk lines are at most 1024 bytes (PRINTK_MESSAGE_MAX), so a longer
+// line is something else pasted in; its rest is skipped, not an error.
+const MaxLine = 64 << 10
+
+// eachLine calls fn with every line of r, without its newline, cut to
+// MaxLine bytes. Memory stays bounded whatever the input.
+func eachLine(r io.Reader, fn func([]byte)) error {
+	br := bufio.NewReaderSize(r, MaxLine)
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			fn(line)
+			for err == bufio.ErrBufferFull { // skip the rest of the line
+				_, err = br.ReadSlice('\n')
+			}
+		} else if len(line) > 0 {
+			fn(bytes.TrimSuffix(line, []byte("\n")))
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 func (r *Report) parseLine(l string, n int, inTrace *bool) {

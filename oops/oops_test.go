@@ -155,3 +155,16 @@ func FuzzParse(f *testing.F) {
 		Parse(strings.NewReader(s))
 	})
 }
+
+// A line far longer than any printk line (a pasted binary blob) is not
+// an error: the parser skips its rest and keeps counting lines.
+func TestLongLine(t *testing.T) {
+	log := "first\n" + strings.Repeat("x", 200<<10) + "\n[ 1.0] Kernel panic - not syncing: boom\n"
+	reps, err := Parse(strings.NewReader(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reps) != 1 || reps[0].Line != 3 || reps[0].Kind != "panic" {
+		t.Fatalf("reports: %+v", reps)
+	}
+}

@@ -35,11 +35,18 @@ func (in *initProc) runExec(file []byte) {
 	if _, err := statMode("/lib/modules/" + release()); err == nil {
 		in.early("modules", in.loadModules)
 	}
+	if err := loopbackUp(); err != nil {
+		in.logf("exec: %v", err)
+	}
+	dir := "/"
+	if b, err := readFile(guest.ExecDir); err == nil && len(b) > 0 {
+		dir = string(b)
+	}
 	code := 127
 	if argv, err := guest.ParseExecFile(file); err != nil {
 		in.logf("exec: %s: %v", guest.ExecFile, err)
 	} else {
-		code = in.execCommand(argv)
+		code = in.execCommand(argv, dir)
 	}
 	if fd, err := openPort(execStatus); err == nil {
 		unix.Write(fd, append(strconv.AppendInt([]byte(guest.ExitPrefix), int64(code), 10), '\n'))
@@ -56,7 +63,7 @@ func (in *initProc) runExec(file []byte) {
 
 // execCommand starts argv and reaps every process until it has exited:
 // PID 1 inherits the command's orphans.
-func (in *initProc) execCommand(argv []string) int {
+func (in *initProc) execCommand(argv []string, dir string) int {
 	out, err1 := openPort(execStdout)
 	errf, err2 := openPort(execStderr)
 	null, err3 := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -66,8 +73,8 @@ func (in *initProc) execCommand(argv []string) int {
 	}
 	defer closeDrained(out, errf, null)
 	pid, err := syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{
-		Dir:   "/",
-		Env:   execEnv,
+		Dir:   dir,
+		Env:   append(execEnv[:len(execEnv):len(execEnv)], "PWD="+dir),
 		Files: []uintptr{uintptr(null), uintptr(out), uintptr(errf)},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})

@@ -48,15 +48,35 @@ func ipUp(dev, addr, mask string) error {
 	if err := set(unix.SIOCSIFNETMASK, nm); err != nil {
 		return fmt.Errorf("%s: setting netmask %s: %w", dev, mask, err)
 	}
+	return linkUp(fd, dev)
+}
+
+// linkUp sets IFF_UP on dev through the socket fd.
+func linkUp(fd int, dev string) error {
 	ifr, err := unix.NewIfreq(dev)
 	if err != nil {
 		return err
 	}
 	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", dev, err)
 	}
 	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("%s up: %w", dev, err)
+	}
+	return nil
+}
+
+// loopbackUp brings lo up: the kernel gives it 127.0.0.1/8 (and ::1) as
+// it comes up, and programs that talk to themselves over it (tests that
+// listen on 127.0.0.1) need nothing else.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return linkUp(fd, "lo")
 }
 
 // parseIPv4 reads a dotted-quad address, nil when s is not one. It stands

@@ -13,6 +13,7 @@ import (
 
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/oops"
+	"golang.org/x/sys/unix"
 )
 
 // Watch says what a run watches the console for, and where the console
@@ -31,10 +32,10 @@ type Watch struct {
 	// NoStop leaves the guest running once the outcome is known: a
 	// debugger attached to it decides when it ends (Guest.Stop), or the
 	// guest does. The outcome is still what the console showed first.
-	NoStop bool
-	Console    io.Writer // a live copy of the console, as QEMU writes it; nil for none
-	LogPath    string    // where the clean console is saved when the run ends; "" for nowhere
-	Notes      io.Writer // where the run says what it decided for the user (the accelerator); default stderr
+	NoStop  bool
+	Console io.Writer // a live copy of the console, as QEMU writes it; nil for none
+	LogPath string    // where the clean console is saved when the run ends; "" for nowhere
+	Notes   io.Writer // where the run says what it decided for the user (the accelerator); default stderr
 }
 
 // Kind is how a run ended.
@@ -104,6 +105,7 @@ type Guest struct {
 	ctx     context.Context // the run's: ends with the timeout, or the parent
 	cancel  context.CancelFunc
 	qmpDir  string
+	restore func() // the terminal's settings, for an interactive run
 }
 
 // Start boots c in the background and watches its console as w says.
@@ -139,6 +141,13 @@ func Start(ctx context.Context, c Config, w Watch) (*Guest, error) {
 	}
 	cmd := c.Command(g.ctx)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, out, out
+	if f, ok := c.Stdin.(*os.File); ok && c.Interactive {
+		// QEMU makes the terminal raw; its settings are restored when the
+		// run ends, even if QEMU died without restoring them.
+		if saved, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+			g.restore = func() { unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, saved) }
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		g.cancel()
 		os.RemoveAll(dir)
@@ -183,6 +192,9 @@ func (g *Guest) quitWhenKnown(qmp string) {
 
 func (g *Guest) finish(runErr error) {
 	defer close(g.done)
+	if g.restore != nil {
+		g.restore()
+	}
 	defer os.RemoveAll(g.qmpDir)
 	defer g.cancel()
 	c := g.console
@@ -293,4 +305,15 @@ func Patterns(pats []string) ([]*regexp.Regexp, error) {
 		out = append(out, re)
 	}
 	return out, nil
+}
+
+// Terminal returns r as a terminal for Config.Stdin of an interactive run,
+// or false when r is not one.
+func Terminal(r io.Reader) (*os.File, bool) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return nil, false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return f, err == nil
 }

@@ -10,10 +10,12 @@ package vmexec
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,18 +42,25 @@ type Options struct {
 	// initkit build finds it).
 	InitBinary string
 	Base       string   // an initramfs the command's segment is appended to
-	Add        []string // more host files, "SRC[:DST]", with their closures
-	Memory     string
-	SMP        int    // guest CPUs (default 1)
-	Accel      string // auto (the default), kvm or tcg, as qemu.Config
-	Append     string // more kernel command line, after exec's own
-	Compress   string // compression of the command's segment (default none)
-	Timeout    time.Duration
-	Stdout     io.Writer
-	Stderr     io.Writer
-	Console    io.Writer // a live copy of the kernel console, discarded when nil
-	LogPath    string    // where the kernel console is saved, "" for nowhere
-	Notes      io.Writer // what the run decided for the user (the accelerator); default stderr
+	Add        []string // more host files, "SRC[:DST]", with their closures, or directories, whole
+	// Dir is the host directory the command runs in, copied into the
+	// guest at the same path with everything below it (go test runs a
+	// test binary in its package's directory, whose testdata the tests
+	// open); "" runs it in /.
+	Dir string
+	// DirLimit bounds the bytes of Dir's files (default DefaultDirLimit).
+	DirLimit int64
+	Memory   string
+	SMP      int    // guest CPUs (default 1)
+	Accel    string // auto (the default), kvm or tcg, as qemu.Config
+	Append   string // more kernel command line, after exec's own
+	Compress string // compression of the command's segment (default none)
+	Timeout  time.Duration
+	Stdout   io.Writer
+	Stderr   io.Writer
+	Console  io.Writer // a live copy of the kernel console, discarded when nil
+	LogPath  string    // where the kernel console is saved, "" for nowhere
+	Notes    io.Writer // what the run decided for the user (the accelerator); default stderr
 }
 
 // Result is how a run ended.
@@ -59,6 +68,10 @@ type Result struct {
 	Status  int // the command's exit status, 128+N for signal N; -1 when none came
 	Outcome qemu.Outcome
 }
+
+// DefaultDirLimit is Options.DirLimit's default: a package's testdata,
+// not a whole source tree.
+const DefaultDirLimit = 64 << 20
 
 // Cmdline is what exec adds to the kernel command line, before
 // Options.Append (where a later value wins: cryptomgr.notests=0 or
@@ -169,8 +182,11 @@ func buildImage(out string, argv []string, o Options) error {
 	argvFile := image.File{Header: cpio.Header{Name: guest.ExecFile, Mode: cpio.TypeReg | 0o644},
 		Data: guest.FormatExecFile(append([]string{abs}, argv[1:]...))}
 	spec := &initramfs.Spec{Output: out, Compress: o.compression(), Init: "initkit", InitBinary: initBin,
-		Busybox: o.Busybox, Applets: o.Applets, Entries: []image.File{argvFile},
-		Files: append([]string{abs}, o.Add...), Dirs: []string{"/tmp"}}
+		Busybox: o.Busybox, Applets: o.Applets, Entries: []image.File{argvFile}, Dirs: []string{"/tmp"}}
+	spec.AddFiles(abs)
+	if err := o.addHostPaths(spec); err != nil {
+		return err
+	}
 	tree, err := spec.Assemble()
 	if err != nil {
 		return err
@@ -186,6 +202,64 @@ func buildImage(out string, argv []string, o Options) error {
 		return fmt.Errorf("%s: %w", out, err)
 	}
 	return nil
+}
+
+// addHostPaths adds the --add files and directories, relative to the
+// host's working directory, and the command's directory.
+func (o Options) addHostPaths(spec *initramfs.Spec) error {
+	for _, a := range o.Add {
+		src, dst, _ := strings.Cut(a, ":")
+		st, err := os.Stat(src)
+		if err != nil {
+			return fmt.Errorf("--add %s: %w", a, err)
+		}
+		if !st.IsDir() {
+			spec.AddFiles(a)
+			continue
+		}
+		if src, err = filepath.Abs(src); err != nil {
+			return err
+		}
+		spec.Trees = append(spec.Trees, src+":"+cmp.Or(dst, src))
+	}
+	if o.Dir == "" {
+		return nil
+	}
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return err
+	}
+	limit := cmp.Or(o.DirLimit, DefaultDirLimit)
+	if n, err := treeBytes(dir, limit); err != nil {
+		return err
+	} else if n > limit {
+		return fmt.Errorf("the working directory %s holds more than %d bytes of files, the limit: run from a smaller directory, or raise the limit", dir, limit)
+	}
+	spec.Trees = append(spec.Trees, dir+":"+dir)
+	spec.Entries = append(spec.Entries, image.File{Header: cpio.Header{Name: guest.ExecDir, Mode: cpio.TypeReg | 0o644}, Data: []byte(dir)})
+	return nil
+}
+
+// treeBytes adds up the sizes of the regular files under dir, stopping
+// once past limit.
+func treeBytes(dir string, limit int64) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			if n += info.Size(); n > limit {
+				return fs.SkipAll
+			}
+		}
+		return nil
+	})
+	return n, err
 }
 
 // compression of the command's segment: none by default, because under

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -16,6 +17,7 @@ import (
 func TestExec(t *testing.T) {
 	bin := initkitBinary(t)
 	k := Kernel(t)
+	wd, _ := os.Getwd()
 	plain := filepath.Join(t.TempDir(), "not-a-program")
 	if err := os.WriteFile(plain, []byte("data\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -43,6 +45,15 @@ func TestExec(t *testing.T) {
 		// --applets links only those named; busybox's shell still runs
 		// every other applet (cat here) without a link.
 		{"only the applets named", []string{"--applets", "sh,ls"}, []string{Busybox(t), "sh", "-c", "ls -1 /bin; cat /proc/self/comm"}, 0, "busybox\nls\nsh\ncat\n", ""},
+		// A program added wins over busybox's applet of that name, though
+		// PATH lists /usr/bin, where the applets land, before /usr/sbin.
+		{"added program wins", []string{"--add", "/usr/sbin/mke2fs"}, []string{"/usr/bin/sh", "-c", "command -v mke2fs"}, 0, "/usr/sbin/mke2fs\n", ""},
+		// What go test -exec needs: lo up (IFF_UP|IFF_LOOPBACK), and the
+		// working directory with its files, at its own path.
+		{"loopback up", nil, []string{"/usr/bin/cat", "/sys/class/net/lo/flags"}, 0, "0x9\n", ""},
+		{"working directory", nil, []string{"/usr/bin/sh", "-c", "pwd; ls exec_test.go"}, 0, wd + "\nexec_test.go\n", ""},
+		{"no working directory", []string{"--workdir-limit", "0"}, []string{"/usr/bin/pwd"}, 0, "/\n", ""},
+		{"working directory too large", []string{"--workdir-limit", "1k"}, []string{"/usr/bin/true"}, 2, "", "initkit: the working directory " + wd + " holds more than 1024 bytes of files, the limit: run from a smaller directory, or raise the limit"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -70,7 +81,7 @@ func TestExec(t *testing.T) {
 func TestExecCrash(t *testing.T) {
 	t.Parallel()
 	log := filepath.Join(t.TempDir(), "console.log")
-	cmd := exec.Command(initkitBinary(t), "exec", "--kernel", Kernel(t).Image, "--busybox", "", "--timeout", "120s", "--log", log,
+	cmd := exec.Command(initkitBinary(t), "exec", "--kernel", Kernel(t).Image, "--vmlinux", DebugVmlinux(t), "--busybox", "", "--timeout", "120s", "--log", log,
 		"--", "/usr/bin/sh", "-c", "echo c >/proc/sysrq-trigger")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -82,6 +93,27 @@ func TestExecCrash(t *testing.T) {
 	if b, err := os.ReadFile(log); err != nil || !strings.Contains(string(b), panicLine) {
 		t.Fatalf("console log: %v\n%s", err, b)
 	}
+	// With --vmlinux the crash comes decoded, as boot's does.
+	if !regexp.MustCompile(`(?m) panic\+0x[0-9a-f]+/0x[0-9a-f]+ kernel/panic\.c:[0-9]+$`).MatchString(stderr.String()) {
+		t.Errorf("the crash is not decoded:\n%s", stderr.String())
+	}
+}
+
+// TestExecAddRelative: --add paths are the host's, relative to the working
+// directory, and a directory is added whole.
+func TestExecAddRelative(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "data.txt"), []byte("relative-ok\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "tree", "sub"), 0o755)
+	os.WriteFile(filepath.Join(dir, "tree", "sub", "f"), []byte("tree-ok\n"), 0o644)
+	cmd := exec.Command(initkitBinary(t), "exec", "--kernel", Kernel(t).Image, "--busybox", "", "--timeout", "120s", "--workdir-limit", "0",
+		"--add", "data.txt:/data.txt", "--add", "tree:/opt/tree", "--", "/usr/bin/cat", "/data.txt", "/opt/tree/sub/f")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil || string(out) != "relative-ok\ntree-ok\n" {
+		t.Fatalf("%v: %q", err, out)
+	}
 }
 
 // TestGoTestExec: go test -exec 'initkit exec --' runs a package's test
@@ -89,11 +121,15 @@ func TestExecCrash(t *testing.T) {
 func TestGoTestExec(t *testing.T) {
 	t.Parallel()
 	runner := initkitBinary(t) + " exec --kernel " + Kernel(t).Image + " --busybox " + Busybox(t) + " --timeout 120s --"
-	out, err := exec.Command("go", "test", "-count=1", "-exec", runner, "-run", "TestRoundTrip|TestBadInput", "-v", "../cpio").CombinedOutput()
+	// oops and elfdeps read their testdata (go test runs each binary in
+	// its package's directory); gdb's TestTransport listens on 127.0.0.1.
+	out, err := exec.Command("go", "test", "-count=1", "-exec", runner, "-run", "TestKASAN|TestGPFWithKASLR|TestSysrootClosure|TestRunpathOrigin|TestTransport",
+		"-v", "../oops", "../elfdeps", "../gdb").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go test -exec: %v\n%s", err, out)
 	}
-	for _, want := range []string{"--- PASS: TestRoundTrip", "--- PASS: TestBadInput", "ok  \tgithub.com/initkit/initkit/cpio"} {
+	for _, want := range []string{"--- PASS: TestKASAN", "--- PASS: TestGPFWithKASLR", "--- PASS: TestSysrootClosure", "--- PASS: TestRunpathOrigin", "--- PASS: TestTransport",
+		"ok  \tgithub.com/initkit/initkit/oops", "ok  \tgithub.com/initkit/initkit/elfdeps", "ok  \tgithub.com/initkit/initkit/gdb"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/initkit/initkit/decode"
 	"github.com/initkit/initkit/initramfs"
@@ -144,14 +143,9 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 		fmt.Fprintln(cmd.OutOrStdout(), shell.Quote(qemu.DryRun(*c)))
 		return nil
 	}
-	if in, ok := cmd.InOrStdin().(*os.File); ok && isTerminal(in) {
+	if in, ok := qemu.Terminal(cmd.InOrStdin()); ok {
 		// A person at a terminal: keys go to the guest, Ctrl-A x quits.
-		// QEMU makes the terminal raw; its settings are restored here
-		// even if QEMU dies without restoring them.
 		c.Interactive, c.Stdin = true, in
-		if saved, err := unix.IoctlGetTermios(int(in.Fd()), unix.TCGETS); err == nil {
-			defer unix.IoctlSetTermios(int(in.Fd()), unix.TCSETS, saved)
-		}
 		fmt.Fprintln(cmd.ErrOrStderr(), "initkit boot: interactive console; Ctrl-A x quits")
 	}
 	interrupt.Graceful(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
@@ -230,9 +224,4 @@ func decodeBlock(stderr io.Writer, vmlinux string, modules []string, block strin
 	}
 	fmt.Fprintf(stderr, "initkit boot: cannot decode the crash: %v\n", err)
 	return block
-}
-
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
 }

@@ -106,12 +106,17 @@ func runDecode(cmd *cobra.Command, d *decodeFlags, args []string) error {
 
 func readLog(stdin io.Reader, args []string) (string, []byte, error) {
 	if len(args) == 0 || args[0] == "-" {
-		b, err := io.ReadAll(stdin)
+		b, err := decode.ReadLog(stdin, "stdin")
 		return "stdin", b, err
 	}
 	if len(args) > 1 {
 		return "", nil, fmt.Errorf("one log at a time (got %d arguments)", len(args))
 	}
-	b, err := os.ReadFile(args[0])
+	f, err := os.Open(args[0])
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.Close()
+	b, err := decode.ReadLog(f, args[0])
 	return args[0], b, err
 }

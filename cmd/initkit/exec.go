@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/internal/interrupt"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/qemu"
@@ -17,6 +18,7 @@ import (
 func newExec() *cobra.Command {
 	var o vmexec.Options
 	var k kernel.Request
+	var dirLimit string
 	cmd := &cobra.Command{
 		Use:   "exec [flags] -- CMD [ARGS...]",
 		Short: "Run one command in a fresh VM, like a local command",
@@ -25,12 +27,14 @@ libraries and busybox, run CMD as a child of the initkit init, stream its
 stdout and stderr, and exit with its status (128+N when signal N killed it).
 The status travels on its own serial port, not through the console.
 
-Inside the guest: CMD, its libraries and --add files, busybox (when the host
-has one); cwd is /, stdin is /dev/null, PATH and HOME=/tmp are set, the whole
-tree (in RAM) is writable, /proc /sys /dev /run are mounted; no network, no
-other host files. As go test -exec 'initkit exec --' it
-runs a package's test binary under a real kernel: tests that read testdata
-need it added with --add.
+Inside the guest: CMD, its libraries and --add files and directories,
+busybox (when the host has one; a program added wins over its applet of the
+same name), and the working directory with its files at the same path, where
+CMD runs (up to --workdir-limit); stdin is /dev/null, PATH, PWD and HOME=/tmp
+are set, the whole tree (in RAM) is writable, /proc /sys /dev /run are
+mounted, the loopback interface is up; no other network, no other host
+files. As go test -exec 'initkit exec --' it runs a package's test binary
+under a real kernel, in the package's directory with its testdata.
 
 The kernel boots with "` + vmexec.Cmdline + `":
 cryptomgr.notests skips the crypto self-tests, a fifth of the boot under
@@ -45,6 +49,11 @@ cryptomgr.notests=0 init_on_alloc=1 brings them back.` + kernelHelp,
 				return err
 			}
 			o.Kernel = choice.Image
+			if o.DirLimit, err = image.ParseSize(dirLimit); err != nil {
+				return fmt.Errorf("--workdir-limit: %w", err)
+			} else if o.DirLimit > 0 {
+				o.Dir = "."
+			}
 			if _, err := os.Stat(o.Busybox); err != nil && !cmd.Flags().Changed("busybox") {
 				o.Busybox = "" // busybox is for the command's convenience only
 			}
@@ -59,6 +68,7 @@ cryptomgr.notests=0 init_on_alloc=1 brings them back.` + kernelHelp,
 				fmt.Fprintf(cmd.ErrOrStderr(), "initkit exec: timed out after %v%s\n", o.Timeout, where)
 				return exitCode(exitTimeout)
 			case errors.Is(err, vmexec.ErrNoStatus) && res.Outcome.Kind == qemu.Crashed:
+				fmt.Fprintln(cmd.ErrOrStderr(), decodeBlock(cmd.ErrOrStderr(), k.Vmlinux, nil, res.Outcome.Crash))
 				return fmt.Errorf("%w: %s%s", err, res.Outcome, where)
 			case err != nil:
 				return fmt.Errorf("%w%s", err, where)
@@ -67,7 +77,8 @@ cryptomgr.notests=0 init_on_alloc=1 brings them back.` + kernelHelp,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&k.Kernel, "kernel", "", "kernel image `FILE`")
+	kernelFlags(f, &k)
+	f.StringVar(&dirLimit, "workdir-limit", "64M", "copy the working directory into the guest, where CMD runs, up to this `SIZE` of files (0: run in / with nothing copied)")
 	f.StringVar(&o.Busybox, "busybox", "/bin/busybox", "static busybox `PATH` for the guest (\"\": none)")
 	f.StringSliceVar(&o.Applets, "applets", nil, "link only these busybox `APPLETS` (comma-separated; default: all)")
 	f.StringVar(&o.Base, "initrd", "", "append to this initramfs `IMAGE` instead of starting empty")
