@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -232,19 +233,50 @@ func (f *File) LookupAll(name string, off, size uint64) ([]uint64, error) {
 	if len(cands) == 0 {
 		return nil, fmt.Errorf("no symbol %s in %s", name, f.Path)
 	}
-	if len(cands) == 1 {
-		return []uint64{cands[0].Addr + off}, nil
-	}
-	var out []uint64
+	var out, fit []uint64
+	var lengths []string
 	for _, c := range cands {
-		if size == 0 || f.length(c) == size {
-			out = append(out, c.Addr+off)
+		// The length the kernel prints is the distance to the next
+		// symbol (kallsyms), and a frame's offset lies within it (a
+		// return address may end it exactly); as scripts/faddr2line
+		// does, anything else is a frame of another build.
+		n := f.length(c)
+		if off <= n {
+			fit = append(fit, c.Addr+off)
+			if size == 0 || n == size {
+				out = append(out, c.Addr+off)
+			}
 		}
+		lengths = append(lengths, fmt.Sprintf("%#x", n))
+	}
+	// In a module (ET_REL) the kernel lays the sections out itself: the
+	// last symbol of one runs to wherever the next section was put, a
+	// length the file cannot know. The offset still has to fit.
+	if len(out) == 0 && f.ef.Type == elf.ET_REL && len(fit) == 1 {
+		out = fit
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("symbol %s: none of its %d definitions in %s has length %#x", name, len(cands), f.Path, size)
+		return nil, &MismatchError{Symbol: name, Off: off, Size: size, Lengths: lengths, Path: f.Path}
 	}
 	return out, nil
+}
+
+// MismatchError is a frame that no definition of its symbol can hold: its
+// offset lies past the symbol's end, or its /LEN is not the symbol's
+// length. The log is from another build than the file.
+type MismatchError struct {
+	Symbol    string
+	Off, Size uint64
+	Lengths   []string // of each definition in the file
+	Path      string
+}
+
+func (e *MismatchError) Error() string {
+	what := fmt.Sprintf("offset %#x", e.Off)
+	if e.Size != 0 {
+		what += fmt.Sprintf(" and length %#x", e.Size)
+	}
+	return fmt.Sprintf("mismatch: %s do not fit %s in %s, %s bytes long: the log is from another build", what, e.Symbol, e.Path, strings.Join(e.Lengths, " or "))
 }
 
 // Preload finds the symbols of all names in one pass over the symbol

@@ -2,6 +2,7 @@ package symbolize
 
 import (
 	"debug/elf"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -165,4 +166,29 @@ func FuzzAranges(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A frame that cannot be in the file's function (an offset past its end,
+// a /LEN that is not its length) is a mismatch, never a line of the next
+// function; an offset at the very end is a return address and fits.
+func TestLookupMismatch(t *testing.T) {
+	f, err := Open(build(t, "-gdwarf-5"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n := f.length(f.symbols("compute")[0])
+	for _, c := range []struct {
+		off, size uint64
+		ok        bool
+	}{
+		{0, 0, true}, {n, 0, true}, {n, n, true}, {1, n, true},
+		{n + 1, 0, false}, {0x5000, n, false}, {1, n + 8, false}, {^uint64(0), 0, false},
+	} {
+		_, err := f.LookupAll("compute", c.off, c.size)
+		var me *MismatchError
+		if c.ok != (err == nil) || (!c.ok && !errors.As(err, &me)) {
+			t.Errorf("compute+%#x/%#x (length %#x): %v", c.off, c.size, n, err)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -438,4 +439,39 @@ func koSymbol(t *testing.T, ko, name string) (string, uint64) {
 	}
 	t.Fatalf("%s: no symbol %s", ko, name)
 	return "", 0
+}
+
+// TestDecodeRefusesImpossibleFrames: a frame whose offset lies past its
+// function's end, or whose /LEN is not the function's length, is a frame
+// of another build: decode says so instead of printing a line of whatever
+// function follows (it once put vfs_read+0x5000 in fs/super.c).
+func TestDecodeRefusesImpossibleFrames(t *testing.T) {
+	t.Parallel()
+	v := DebugVmlinux(t)
+	for _, arg := range []string{"vfs_read+0x5000/0x1c0", "kernel_init+0x9999", "vfs_read+0x1/0x1", "vfs_read+0x10000000000000000000"} {
+		out, err := exec.Command(initkitBinary(t), "decode", "--no-index", "--vmlinux", v, arg).CombinedOutput()
+		if exitStatus(err) != 2 || !strings.Contains(string(out), "mismatch") || strings.Contains(string(out), ".c:") {
+			t.Errorf("%s: exit %d\n%s", arg, exitStatus(err), out)
+		}
+	}
+	// A good frame beside the bad one, its length (the distance to the
+	// next symbol, as kallsyms prints it) from nm.
+	nm, err := exec.Command("nm", "-n", v).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^([0-9a-f]+) [Tt] ksys_read\n([0-9a-f]+) `).FindSubmatch(nm)
+	if m == nil {
+		t.Fatal("nm lists no ksys_read")
+	}
+	start, _ := strconv.ParseUint(string(m[1]), 16, 64)
+	next, _ := strconv.ParseUint(string(m[2]), 16, 64)
+	good := fmt.Sprintf("ksys_read+0x10/%#x", next-start)
+	log := filepath.Join(t.TempDir(), "log")
+	os.WriteFile(log, []byte("[ 1.0] Kernel panic - not syncing: x\n[ 1.0] Call Trace:\n[ 1.0]  <TASK>\n[ 1.0]  vfs_read+0x5000/0x1c0\n[ 1.0]  "+good+"\n"), 0o644)
+	out, err := exec.Command(initkitBinary(t), "decode", "--no-index", "--vmlinux", v, log).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	mustMatch(t, string(out), `vfs_read\+0x5000/0x1c0 \(unresolved: mismatch: `, regexp.QuoteMeta(good)+` fs/read_write\.c:\d+`)
 }
