@@ -56,7 +56,11 @@ var (
 	ripRE     = regexp.MustCompile(`RIP: [0-9a-f]{4}:(?:\[<([0-9a-f]+)>\] )?([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_]+)\])?`)
 	versionRE = regexp.MustCompile(`^CPU: \d+ (?:UID: \d+ )?PID: \d+ Comm: .*? (?:Not tainted|Tainted: ([A-Z ]*?))\s+(\S+) #`)
 	offsetRE  = regexp.MustCompile(`^Kernel Offset: (?:0x([0-9a-f]+) from|disabled)`)
-	regRE     = regexp.MustCompile(`\b(R[A-Z0-9]{1,3}|EFLAGS|CS|DS|ES|FS|GS|CR[0-4]|ORIG_RAX):\s*([0-9a-f]{4}:)?([0-9a-f]+)`)
+	// arm64's registers ("x29: ffff...", "x2 : 0000...", "sp : ...") and
+	// its "pc : func+off/len [mod]" lines.
+	armRegRE      = regexp.MustCompile(`\b(x\d{1,2}|sp)\s*: ([0-9a-f]{16})\b`)
+	armRegFrameRE = regexp.MustCompile(`^[pl][cr] : ([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_]+)\])?`)
+	regRE         = regexp.MustCompile(`\b(R[A-Z0-9]{1,3}|EFLAGS|CS|DS|ES|FS|GS|CR[0-4]|ORIG_RAX):\s*([0-9a-f]{4}:)?([0-9a-f]+)`)
 )
 
 // Clean strips what wraps a kernel message in a pasted log.
@@ -85,6 +89,10 @@ func start(l string) (string, bool) {
 		return "BUG", true
 	case strings.HasPrefix(l, "Oops: "), strings.HasPrefix(l, "Oops#"):
 		return "Oops", true
+	case strings.HasPrefix(l, "Unable to handle kernel "), strings.HasPrefix(l, "Internal error: "):
+		// arm64 and arm: arch/arm64/mm/fault.c die_kernel_fault, then
+		// arch/arm64/kernel/traps.c die ("Internal error: Oops: ESR").
+		return "Oops", true
 	case strings.HasPrefix(l, "general protection fault"):
 		return "GPF", true
 	case strings.HasPrefix(l, "WARNING: CPU: "):
@@ -111,7 +119,9 @@ func continues(prev, next string, haveTrace bool) bool {
 	}
 	switch next {
 	case "Oops", "GPF":
-		return prev == "BUG" || prev == "KASAN" || prev == "KFENCE" || prev == "GPF"
+		// arm64's "Unable to handle kernel ..." is followed by its
+		// "Internal error: Oops: ...": both of kind Oops.
+		return prev == "BUG" || prev == "KASAN" || prev == "KFENCE" || prev == "GPF" || prev == "Oops"
 	}
 	return false
 }
@@ -189,8 +199,16 @@ func eachLine(r io.Reader, fn func([]byte)) error {
 func (r *Report) parseLine(l string, n int, inTrace *bool) {
 	t := strings.TrimSpace(l)
 	switch {
-	case strings.HasPrefix(t, "Call Trace:"):
+	case strings.HasPrefix(t, "Call Trace:"), strings.HasPrefix(t, "Call trace:"): // x86, arm64
 		*inTrace = true
+		return
+	case strings.HasPrefix(t, "pc : "), strings.HasPrefix(t, "lr : "):
+		// arm64's __show_regs: pc is the faulting instruction, lr a
+		// return address. Only the pc stands for the RIP; lr's frame is
+		// the trace's second.
+		if m := armRegFrameRE.FindStringSubmatch(t); m != nil && strings.HasPrefix(t, "pc") && r.RIP == nil {
+			r.RIP = &Frame{Line: n, Func: m[1], Off: hexNum(m[2]), Len: hexNum(m[3]), Module: m[4], IsRIP: true}
+		}
 		return
 	case t == "</TASK>":
 		*inTrace = false // what follows (a sanitizer's allocation stack) is another stack
@@ -223,14 +241,25 @@ func (r *Report) parseLine(l string, n int, inTrace *bool) {
 	}
 	if *inTrace {
 		if m := frameRE.FindStringSubmatch(t); m != nil {
-			r.Frames = append(r.Frames, Frame{Line: n, Unreliable: m[1] != "", Addr: hexNum(m[2]), Func: m[3],
-				Off: hexNum(m[4]), Len: hexNum(m[5]), Module: m[6]})
+			f := Frame{Line: n, Unreliable: m[1] != "", Addr: hexNum(m[2]), Func: m[3],
+				Off: hexNum(m[4]), Len: hexNum(m[5]), Module: m[6]}
+			// arm64's unwinder starts the trace at the pc itself: that
+			// frame is the faulting instruction, not a return address.
+			if rip := r.RIP; len(r.Frames) == 0 && rip != nil && rip.Func == f.Func && rip.Off == f.Off && rip.Module == f.Module {
+				f.IsRIP = true
+			}
+			r.Frames = append(r.Frames, f)
 			return
 		}
 	}
 	if strings.HasPrefix(t, "R") || strings.HasPrefix(t, "CR") || strings.HasPrefix(t, "CS") || strings.HasPrefix(t, "DS") {
 		for _, m := range regRE.FindAllStringSubmatch(t, -1) {
 			r.Regs[m[1]] = m[2] + m[3]
+		}
+	}
+	if strings.HasPrefix(t, "x") || strings.HasPrefix(t, "sp : ") {
+		for _, m := range armRegRE.FindAllStringSubmatch(t, -1) {
+			r.Regs[m[1]] = m[2]
 		}
 	}
 }

@@ -168,3 +168,53 @@ func TestLongLine(t *testing.T) {
 		t.Fatalf("reports: %+v", reps)
 	}
 }
+
+// TestARM64Panic: a panic captured from the Debian cloud kernel for arm64
+// under qemu-system-aarch64 (no root to mount): arm64 names its trace
+// "Call trace:".
+func TestARM64Panic(t *testing.T) {
+	rs := parseFile(t, "arm64-panic.log")
+	if len(rs) != 1 || rs[0].Kind != "panic" || rs[0].Version != "6.1.0-57-cloud-arm64" {
+		t.Fatalf("reports: %+v", rs)
+	}
+	r := rs[0]
+	if got, want := funcs(r.Frames), "dump_backtrace show_stack dump_stack_lvl dump_stack panic mount_block_root mount_root prepare_namespace kernel_init_freeable kernel_init ret_from_fork"; got != want {
+		t.Errorf("frames:\n %s\nwant\n %s", got, want)
+	}
+	if r.Offset != 0x2b8033600000 {
+		t.Errorf("Kernel Offset %#x", r.Offset)
+	}
+}
+
+// TestARM64Oops: an arm64 Oops as arch/arm64 prints it (mm/fault.c
+// die_kernel_fault, kernel/traps.c die, kernel/process.c __show_regs):
+// its first line, pc as the faulting frame, lr as a return address,
+// xN registers, the module tags.
+func TestARM64Oops(t *testing.T) {
+	rs := parseFile(t, "arm64-oops.log")
+	if len(rs) != 1 {
+		t.Fatalf("%d reports: %+v", len(rs), rs)
+	}
+	r := rs[0]
+	if r.Kind != "Oops" || !strings.HasPrefix(r.Title, "Unable to handle kernel NULL pointer dereference") || !strings.Contains(r.Title, "Internal error: Oops: 0000000096000045") {
+		t.Errorf("kind %q title %q", r.Kind, r.Title)
+	}
+	if r.RIP == nil || r.RIP.Func != "crash_here" || r.RIP.Off != 0x10 || r.RIP.Len != 0x20 || r.RIP.Module != "crashme" || !r.RIP.IsRIP {
+		t.Errorf("pc: %+v", r.RIP)
+	}
+	if got := funcs(r.Frames); !strings.HasPrefix(got, "crash_here[crashme] crashme_init[crashme] do_one_initcall do_init_module") || !strings.HasSuffix(got, "el0t_64_sync") {
+		t.Errorf("frames: %s", got)
+	}
+	if !r.Frames[0].IsRIP || r.Frames[1].IsRIP {
+		t.Errorf("the trace's first frame is the pc, the second a return address: %+v", r.Frames[:2])
+	}
+	if r.Regs["x29"] != "ffff80000a2dbb60" || r.Regs["sp"] != "ffff80000a2dbb60" || r.Regs["x0"] != "0000000000000000" {
+		t.Errorf("registers: %v", r.Regs)
+	}
+	if len(r.Code) != 20 || r.CodeAt != 16 {
+		t.Errorf("code %x at %d", r.Code, r.CodeAt)
+	}
+	if !FatalLine("[   31.404010] Internal error: Oops: 0000000096000045 [#1] SMP") || !FatalLine("Unable to handle kernel paging request at virtual address dead000000000122") {
+		t.Error("an arm64 Oops line is not fatal")
+	}
+}
