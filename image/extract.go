@@ -77,8 +77,7 @@ func Extract(r io.Reader, dir string, o ExtractOptions) (*ExtractResult, error) 
 			continue
 		}
 		if err := x.entry(e, ir); err != nil {
-			return res, &Error{Segment: e.Segment, Offset: e.Offset, Compression: ir.seg.Compression,
-				Err: fmt.Errorf("entry %q: %w", e.Name, err)}
+			return res, ir.EntryError(e, err)
 		}
 		res.Entries++
 	}

@@ -116,8 +116,8 @@ func TestBadImages(t *testing.T) {
 		{"only padding", make([]byte, 1024), "empty image"},
 		{"garbage between segments", append(append(append([]byte{}, good...), "GARBAGE!"...), good...), "image offset 512: no cpio or compression magic"},
 		{"unaligned archive", append(append(append([]byte{}, good...), 0, 0), good...), "image offset 514: cpio archive does not start at a multiple of 4"},
-		{"truncated compressed", z[:len(z)/2], "segment 0 (zstd at image offset 0)"},
-		{"truncated stored", good[:200], "segment 0 (none at image offset 0)"},
+		{"truncated compressed", z[:len(z)/2], "segment 0 (zstd, starting at image offset 0), image offset "},
+		{"truncated stored", good[:200], "segment 0 (stored, starting at image offset 0), image offset 116: archive truncated"},
 		{"junk inside compressed", junkInside, "junk after the archive"},
 		{"lzo", append(append([]byte{}, good...), 0x89, 'L', 'Z', 'O', 0, '\r', '\n', 0x1a, '\n'), "lzo"},
 	}
@@ -321,3 +321,74 @@ func TestSkipSegment(t *testing.T) {
 		}
 	}
 }
+
+// Every offset an error prints is what its words say: the image offset
+// of the bad header in a stored segment after another one, the
+// decompressed offset in a compressed one.
+func TestErrorOffsets(t *testing.T) {
+	seg := func(f compress.Format, names ...string) []byte {
+		var b bytes.Buffer
+		var files []File
+		for _, n := range names {
+			files = append(files, File{Header: cpio.Header{Name: n, Mode: cpio.TypeReg | 0o644}, Data: []byte("data")})
+		}
+		if err := WriteSegment(&b, files, WithCompression(f, compress.WriterOptions{})); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	first := seg(compress.None, "a")
+	second := seg(compress.None, "b", "c")
+	img := append(append([]byte{}, first...), second...)
+	bad := len(first) + 116 // the second header of the second segment: after 110+2 bytes of header and name and 4 of data
+	copy(img[bad:], "XXXXXX")
+	_, err := List(bytes.NewReader(img))
+	want := fmt.Sprintf("segment 1 (stored, starting at image offset %d), image offset %d: ", len(first), bad)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+	if string(img[bad:bad+6]) != "XXXXXX" {
+		t.Fatal("the test's own offset is wrong")
+	}
+	z := seg(compress.Gzip, "b", "c")
+	var raw bytes.Buffer
+	zr, _ := compress.NewReader(bytes.NewReader(z), compress.Gzip)
+	io.Copy(&raw, zr)
+	data := raw.Bytes()
+	copy(data[116:], "XXXXXX")
+	var rez bytes.Buffer
+	zw, _ := compress.NewWriter(&rez, compress.Gzip, compress.WriterOptions{})
+	zw.Write(data)
+	zw.Close()
+	_, err = List(bytes.NewReader(append(append([]byte{}, first...), rez.Bytes()...)))
+	want = fmt.Sprintf("segment 1 (gzip, starting at image offset %d), decompressed offset 116: ", len(first))
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}
+
+// NUL bytes without end are not an image: a bounded error, not a read
+// that never ends (ls - < /dev/zero) or "empty image" (ls /dev/zero).
+func TestEndlessZeros(t *testing.T) {
+	for name, open := range map[string]func() (io.Reader, func()){
+		"stream": func() (io.Reader, func()) { return zeroStream{}, func() {} },
+		"device": func() (io.Reader, func()) {
+			f, err := os.Open("/dev/zero")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f, func() { f.Close() }
+		},
+	} {
+		r, done := open()
+		_, err := List(r)
+		done()
+		if err == nil || !strings.Contains(err.Error(), "image offset 0: more than 16 MiB of NUL bytes and nothing else: not an image") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+type zeroStream struct{}
+
+func (zeroStream) Read(p []byte) (int, error) { clear(p); return len(p), nil }

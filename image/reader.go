@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/initkit/initkit/compress"
 	"github.com/initkit/initkit/cpio"
@@ -35,16 +36,32 @@ type Entry struct {
 // Error reports bad input and where it is.
 type Error struct {
 	Segment     int   // -1 when the problem is between segments
-	Offset      int64 // image offset of the segment, or of the bad bytes
+	Offset      int64 // image offset of the segment, or of the bad bytes when Segment is -1
 	Compression compress.Format
-	Err         error
+	// At is where in the segment the problem is: an image offset for a
+	// stored segment, an offset in the decompressed data for a
+	// compressed one (Decompressed); -1 when not known.
+	At           int64
+	Decompressed bool
+	Err          error
 }
 
 func (e *Error) Error() string {
 	if e.Segment < 0 {
 		return fmt.Sprintf("image offset %d: %v", e.Offset, e.Err)
 	}
-	return fmt.Sprintf("segment %d (%s at image offset %d): %v", e.Segment, e.Compression, e.Offset, e.Err)
+	kind := e.Compression.String()
+	if e.Compression == compress.None {
+		kind = "stored"
+	}
+	where := ""
+	switch {
+	case e.At >= 0 && e.Decompressed:
+		where = fmt.Sprintf(", decompressed offset %d", e.At)
+	case e.At >= 0:
+		where = fmt.Sprintf(", image offset %d", e.At)
+	}
+	return fmt.Sprintf("segment %d (%s, starting at image offset %d)%s: %v", e.Segment, kind, e.Offset, where, e.Err)
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -91,6 +108,12 @@ func NewReader(r io.Reader) *Reader {
 }
 
 func sectionOf(r io.Reader) *io.SectionReader {
+	if f, ok := r.(*os.File); ok {
+		// A device (/dev/zero) seeks but has no size: read it as a stream.
+		if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+			return nil
+		}
+	}
 	ra, ok := r.(io.ReaderAt)
 	s, ok2 := r.(io.Seeker)
 	if !ok || !ok2 {
@@ -190,17 +213,47 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// EntryError returns err, a problem with the entry e that Next just
+// returned, placed where e's header is.
+func (r *Reader) EntryError(e *Entry, err error) error {
+	return r.wrap(&cpio.FormatError{Offset: e.Offset, Name: e.Name, Msg: err.Error()})
+}
+
+// wrap places err in the current segment. The offsets the cpio and
+// compress errors carry are relative to what they read (the archive, the
+// stream); they become the image or decompressed offsets Error names,
+// and the inner error keeps only its message.
 func (r *Reader) wrap(err error) error {
 	var ie *Error
 	if errors.As(err, &ie) {
 		return err
 	}
-	return &Error{Segment: r.seg.Index, Offset: r.seg.Offset, Compression: r.seg.Compression, Err: err}
+	e := &Error{Segment: r.seg.Index, Offset: r.seg.Offset, Compression: r.seg.Compression, At: -1, Err: err}
+	var fe *cpio.FormatError
+	var se *compress.StreamError
+	switch {
+	case errors.As(err, &fe):
+		e.At, e.Decompressed = r.base+fe.Offset, r.seg.Compression != compress.None
+		if !e.Decompressed {
+			e.At += r.seg.Offset
+		}
+		e.Err = errors.New(fe.Msg)
+		if fe.Name != "" {
+			e.Err = fmt.Errorf("entry %q: %s", fe.Name, fe.Msg)
+		}
+	case errors.As(err, &se):
+		e.At, e.Err = r.seg.Offset+se.Offset, errors.New(se.Msg)
+	}
+	return e
 }
 
 // nextSegment skips NUL padding and starts the segment that follows.
 func (r *Reader) nextSegment() error {
-	if err := skipNULs(r.br); err != nil {
+	start := r.pos()
+	if err := skipNULs(r.br, maxPadding); err != nil {
+		if errors.Is(err, errPadding) {
+			return &Error{Segment: -1, Offset: start, Err: err}
+		}
 		if err == io.EOF {
 			if len(r.segs) == 0 {
 				return &Error{Segment: -1, Err: errors.New("empty image: no cpio archive")}
@@ -264,7 +317,7 @@ func (r *Reader) endArchive() error {
 		return nil
 	}
 	r.base += r.cr.Offset()
-	err := skipNULs(r.inner)
+	err := skipNULs(r.inner, maxPadding)
 	if err == nil {
 		b, _ := r.inner.Peek(1)
 		if b[0] != '0' {
@@ -289,8 +342,19 @@ func (r *Reader) endArchive() error {
 }
 
 // skipNULs consumes NUL bytes and returns io.EOF if nothing else follows.
-func skipNULs(br *bufio.Reader) error {
-	for {
+// maxPadding bounds the NUL bytes read between segments. The kernel
+// skips any number, but images pad to 4 or 512 bytes (a microcode
+// segment's alignment at most); more is a device or a zeroed disk, and
+// reading on would never end on /dev/zero.
+const maxPadding = 16 << 20
+
+var errPadding = fmt.Errorf("more than %d MiB of NUL bytes and nothing else: not an image", maxPadding>>20)
+
+func skipNULs(br *bufio.Reader, max int) error {
+	for skipped := 0; ; {
+		if skipped > max {
+			return errPadding
+		}
 		b, err := br.Peek(1)
 		if len(b) == 0 {
 			if err == nil {
@@ -304,6 +368,7 @@ func skipNULs(br *bufio.Reader) error {
 			n++
 		}
 		br.Discard(n)
+		skipped += n
 		if n < len(buf) {
 			return nil
 		}

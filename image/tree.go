@@ -39,7 +39,7 @@ func Tree(r io.Reader) (map[string]*Node, []Segment, error) {
 		}
 		name, err := CleanName(e.Name)
 		if err != nil {
-			return nil, nil, &Error{Segment: e.Segment, Offset: e.Offset, Err: fmt.Errorf("entry %q: %w", e.Name, err)}
+			return nil, nil, ir.EntryError(e, err)
 		}
 		n := &Node{Header: e.Header, Segment: e.Segment, dataAt: i}
 		n.Name = "/" + name
