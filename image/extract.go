@@ -1,6 +1,7 @@
 package image
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -23,13 +24,16 @@ type ExtractOptions struct {
 	Segment int  // only this segment; -1 for all, in order, as the kernel does
 	Nodes   bool // create character and block device nodes (needs root)
 	Owners  bool // apply owners from the archive (needs root)
+	SetID   bool // keep setuid and setgid bits
 }
 
-// DefaultExtractOptions returns options for every segment, creating device
-// nodes and applying owners only when running as root.
+// DefaultExtractOptions returns the options safe for an untrusted image:
+// every segment, owners applied when running as root, but neither device
+// nodes nor setuid and setgid bits, which an image could use to give
+// whoever reads the tree a root shell or a raw disk. They are listed in
+// ExtractResult instead.
 func DefaultExtractOptions() ExtractOptions {
-	root := os.Geteuid() == 0
-	return ExtractOptions{Segment: -1, Nodes: root, Owners: root}
+	return ExtractOptions{Segment: -1, Owners: os.Geteuid() == 0}
 }
 
 // ExtractResult says what Extract did.
@@ -38,6 +42,13 @@ type ExtractResult struct {
 	Segments []Segment
 	// Skipped lists the device nodes not created (see ExtractOptions.Nodes).
 	Skipped []cpio.Header
+	// NoSetID lists the files whose setuid or setgid bits were not
+	// applied (see ExtractOptions.SetID).
+	NoSetID []cpio.Header
+	// Kept lists the non-empty directories an entry of another type would
+	// have replaced: the kernel's unpacking cannot remove them either
+	// (init/initramfs.c clean_path: rmdir), so the directory stays.
+	Kept []cpio.Header
 }
 
 // Extract unpacks the image read from r into dir, creating dir if needed.
@@ -82,7 +93,7 @@ func Extract(r io.Reader, dir string, o ExtractOptions) (*ExtractResult, error) 
 		res.Entries++
 	}
 	res.Segments = ir.Segments()
-	res.Skipped = x.skipped
+	res.Skipped, res.NoSetID, res.Kept = x.skipped, x.nosetid, x.kept
 	if err := x.flushLinks(); err != nil {
 		return res, err
 	}
@@ -111,7 +122,13 @@ type extractor struct {
 	links   map[linkKey]*linkSet
 	dirs    []cpio.Header
 	skipped []cpio.Header
+	nosetid []cpio.Header
+	kept    []cpio.Header
 }
+
+// errKept means that an entry's name is held by a non-empty directory,
+// which stays, as it does when the kernel unpacks the image.
+var errKept = errors.New("a non-empty directory stands there")
 
 // CleanName returns the path an entry name denotes inside the target, or
 // an error for a name that would leave it. "" means the target itself.
@@ -142,14 +159,19 @@ func (x *extractor) entry(e *Entry, data io.Reader) error {
 	}
 	// A regular file replaces what stands at its name by rename, so that
 	// the old file survives a failure; anything else needs the name free.
+	var cerr error
 	if e.Type() != cpio.TypeReg {
-		if err := x.clear(name, e.Type() == cpio.TypeDir); err != nil {
-			return err
-		}
+		cerr = x.clear(name, e.Type() == cpio.TypeDir)
 	} else if fi, err := dir.Lstat(base); err == nil && fi.IsDir() {
-		if err := x.clear(name, false); err != nil {
-			return err
-		}
+		cerr = x.clear(name, false)
+	}
+	if errors.Is(cerr, errKept) {
+		h := e.Header
+		h.Name = name
+		x.kept = append(x.kept, h)
+		return nil
+	} else if cerr != nil {
+		return cerr
 	}
 	switch e.Type() {
 	case cpio.TypeDir:
@@ -237,6 +259,13 @@ func (x *extractor) clear(name string, dir bool) error {
 		// Handles kept for this directory or below it would now point at
 		// a directory that is no longer in the tree.
 		x.closeDirs()
+		if err := x.root.Remove(name); err != nil {
+			if errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
+				return errKept
+			}
+			return err
+		}
+		return nil
 	}
 	return x.root.Remove(name)
 }
@@ -256,6 +285,11 @@ func (x *extractor) regular(e *Entry, name string, data io.Reader) error {
 		set.pending = append(set.pending, name)
 		return nil
 	case e.Size == 0:
+		// A link lands on whatever stands at its name, as the kernel's
+		// clean_path makes room for it.
+		if err := x.clear(name, false); err != nil {
+			return err
+		}
 		return x.root.Link(set.path, name)
 	}
 	if err := x.writeFile(name, &e.Header, data); err != nil {
@@ -286,6 +320,9 @@ func (x *extractor) flushLinks() error {
 				return err
 			}
 			for _, p := range set.pending[1:] {
+				if err := x.clear(p, false); err != nil {
+					return err
+				}
 				if err := x.root.Link(first, p); err != nil {
 					return err
 				}
@@ -324,7 +361,7 @@ func (x *extractor) writeFile(name string, h *cpio.Header, data io.Reader) error
 	}
 	if err == nil {
 		// After chown, which clears setuid and setgid bits.
-		err = f.Chmod(h.FileMode())
+		err = f.Chmod(x.mode(h))
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -340,6 +377,18 @@ func (x *extractor) writeFile(name string, h *cpio.Header, data io.Reader) error
 		dir.Remove(tmp)
 	}
 	return err
+}
+
+// mode is h's mode as Extract applies it: a file without setuid and
+// setgid unless ExtractOptions.SetID, noting the files that lost them (a
+// directory's setgid only passes its group on, and stays).
+func (x *extractor) mode(h *cpio.Header) fs.FileMode {
+	m := h.FileMode()
+	if !x.opt.SetID && h.Type() != cpio.TypeDir && m&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
+		m &^= fs.ModeSetuid | fs.ModeSetgid
+		x.nosetid = append(x.nosetid, *h)
+	}
+	return m
 }
 
 func randomSuffix() string {
@@ -364,10 +413,15 @@ func (x *extractor) mknod(name string, h *cpio.Header) error {
 	}
 	defer parent.Close()
 	dev := unix.Mkdev(h.RDevMajor, h.RDevMinor)
-	if err := unix.Mknodat(int(parent.Fd()), path.Base(name), h.Mode, int(dev)); err != nil {
+	base := path.Base(name)
+	if err := unix.Mknodat(int(parent.Fd()), base, h.Mode&^(unix.S_ISUID|unix.S_ISGID), int(dev)); err != nil {
 		return fmt.Errorf("mknod: %w", err)
 	}
-	return x.owner(name, h)
+	if err := x.owner(name, h); err != nil {
+		return err
+	}
+	// The exact mode, not the one the umask left; a node is no symlink.
+	return unix.Fchmodat(int(parent.Fd()), base, h.Mode&0o1777, 0)
 }
 
 // finishDirs applies directory modes and times last, deepest first, so that
@@ -376,7 +430,12 @@ func (x *extractor) mknod(name string, h *cpio.Header) error {
 func (x *extractor) finishDirs() error {
 	sort.SliceStable(x.dirs, func(i, j int) bool { return x.dirs[i].Name > x.dirs[j].Name })
 	for _, d := range x.dirs {
-		if err := x.root.Chmod(d.Name, d.FileMode()); err != nil {
+		// A later entry may have replaced the directory: a symlink's
+		// target must not get the directory's mode, owner or times.
+		if fi, err := x.root.Lstat(d.Name); err != nil || !fi.IsDir() {
+			continue
+		}
+		if err := x.root.Chmod(d.Name, x.mode(&d)); err != nil {
 			return err
 		}
 		if err := x.owner(d.Name, &d); err != nil {
@@ -388,4 +447,19 @@ func (x *extractor) finishDirs() error {
 		}
 	}
 	return nil
+}
+
+// NodeList returns nodes as lines of the kernel's gen_init_cpio list
+// (usr/gen_init_cpio.c: "nod NAME MODE UID GID c|b MAJOR MINOR"), which
+// initkit build's gen_init_cpio key and CONFIG_INITRAMFS_SOURCE read.
+func NodeList(nodes []cpio.Header) []byte {
+	var b bytes.Buffer
+	for _, n := range nodes {
+		kind := "c"
+		if n.Type() == cpio.TypeBlock {
+			kind = "b"
+		}
+		fmt.Fprintf(&b, "nod /%s %04o %d %d %s %d %d\n", n.Name, n.Perm(), n.UID, n.GID, kind, n.RDevMajor, n.RDevMinor)
+	}
+	return b.Bytes()
 }

@@ -1,21 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
-	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/internal/atomicfile"
 )
-
-// nodesManifest is where extract lists the device nodes it did not create,
-// inside the target directory unless --manifest says otherwise.
-const nodesManifest = ".initkit-nodes"
 
 func newExtract() *cobra.Command {
 	var segment int
@@ -27,9 +21,11 @@ func newExtract() *cobra.Command {
 		Long: `Unpack the segments of IMAGE into DIR in order, later files replacing earlier
 ones, as the kernel does. Nothing is ever written outside DIR: absolute names,
 names with "..", and symlinks leading out of DIR are refused with an error
-naming the entry. Modes, mtimes, symlinks and hardlinks are restored; owners
-and device nodes only when running as root. Device nodes not created are
-listed in DIR/` + nodesManifest + ` in gen_init_cpio "nod" syntax.`,
+naming the entry. Modes, mtimes, symlinks and hardlinks are restored, owners
+when running as root. Safe for an untrusted image by default: device nodes
+are not created (--nodes) but listed beside DIR, in DIR.initkit-nodes
+(gen_init_cpio "nod" lines), and setuid and setgid bits are not applied
+(--same-permissions).`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[1]
@@ -42,39 +38,35 @@ listed in DIR/` + nodesManifest + ` in gen_init_cpio "nod" syntax.`,
 				if segment >= len(res.Segments) {
 					return fmt.Errorf("no segment %d: the image has %d", segment, len(res.Segments))
 				}
+				for _, k := range res.Kept {
+					fmt.Fprintf(cmd.ErrOrStderr(), "initkit: /%s: kept the non-empty directory a %s would replace, as the kernel does\n", k.Name, image.TypeName(k.Mode))
+				}
+				if n := len(res.NoSetID); n > 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "initkit: setuid and setgid bits not applied to %d files, /%s first (--same-permissions applies them)\n", n, res.NoSetID[0].Name)
+				}
 				if len(res.Skipped) == 0 {
 					return nil
 				}
-				path := manifest
-				if path == "" {
-					path = filepath.Join(dir, nodesManifest)
+				if manifest == "" {
+					abs, err := filepath.Abs(dir)
+					if err != nil {
+						return err
+					}
+					manifest = abs + ".initkit-nodes"
 				}
-				if err := writeNodes(path, res.Skipped); err != nil {
+				if err := atomicfile.Write(manifest, 0o644, func(w io.Writer) error { _, err := w.Write(image.NodeList(res.Skipped)); return err }); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "initkit: %d device nodes not created; listed in %s\n", len(res.Skipped), path)
+				fmt.Fprintf(cmd.ErrOrStderr(), "initkit: %d device nodes not created; listed in %s\n", len(res.Skipped), manifest)
 				return nil
 			})
 		},
 	}
-	cmd.Flags().IntVar(&segment, "segment", -1, "only segment `N` (counting from 0)")
-	cmd.Flags().StringVar(&manifest, "manifest", "", "list skipped device nodes in `FILE` (default DIR/"+nodesManifest+")")
-	cmd.Flags().BoolVar(&opt.Nodes, "nodes", opt.Nodes, "create device nodes (default: only when running as root)")
-	cmd.Flags().BoolVar(&opt.Owners, "owners", opt.Owners, "apply owners from the image (default: only when running as root)")
+	f := cmd.Flags()
+	f.IntVar(&segment, "segment", -1, "only segment `N` (counting from 0)")
+	f.StringVar(&manifest, "manifest", "", "list skipped device nodes in `FILE` (default DIR.initkit-nodes, beside DIR: no entry can be there)")
+	f.BoolVar(&opt.Nodes, "nodes", false, "create device nodes (needs root)")
+	f.BoolVar(&opt.SetID, "same-permissions", false, "apply setuid and setgid bits")
+	f.BoolVar(&opt.Owners, "owners", opt.Owners, "apply owners from the image (default: only when running as root)")
 	return cmd
-}
-
-func writeNodes(path string, nodes []cpio.Header) error {
-	var b bytes.Buffer
-	for _, n := range nodes {
-		kind := "c"
-		if n.Type() == cpio.TypeBlock {
-			kind = "b"
-		}
-		fmt.Fprintf(&b, "nod /%s %04o %d %d %s %d %d\n", n.Name, n.Perm(), n.UID, n.GID, kind, n.RDevMajor, n.RDevMinor)
-	}
-	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
-		_, err := w.Write(b.Bytes())
-		return err
-	})
 }

@@ -1,0 +1,123 @@
+package image
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/initkit/initkit/compress"
+	"github.com/initkit/initkit/cpio"
+)
+
+func segments(t *testing.T, segs ...[]File) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	for _, files := range segs {
+		if err := WriteSegment(&b, files, WithCompression(compress.None, compress.WriterOptions{}), WithOwners()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.Bytes()
+}
+
+func dirEntry(name string, mode uint32) File {
+	return File{Header: cpio.Header{Name: name, Mode: cpio.TypeDir | mode}}
+}
+
+func fileEntry(name string, mode uint32, data string) File {
+	return File{Header: cpio.Header{Name: name, Mode: cpio.TypeReg | mode}, Data: []byte(data)}
+}
+
+// A directory replaced by a symlink in a later segment: its recorded mode
+// and times must not go through the link to what it points at (a file
+// archived 0644 came out -rwsrwsrwx), even when the link is absolute.
+func TestReplacedDirectoryModeNotThroughSymlink(t *testing.T) {
+	for _, target := range []string{"file", "/file"} {
+		dir := t.TempDir()
+		img := segments(t,
+			[]File{fileEntry("file", 0o644, "x"), dirEntry("d", 0o7777)},
+			[]File{linkFile("d", target)})
+		if _, err := Extract(bytes.NewReader(img), dir, DefaultExtractOptions()); err != nil {
+			t.Fatalf("%s: %v", target, err)
+		}
+		st, err := os.Stat(filepath.Join(dir, "file"))
+		if err != nil || st.Mode().Perm() != 0o644 || st.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0 {
+			t.Errorf("link to %s: file mode %v, %v", target, st.Mode(), err)
+		}
+	}
+}
+
+// An untrusted image's setuid and setgid bits are not applied unless
+// asked for, and are listed.
+func TestSetIDOnlyWhenAsked(t *testing.T) {
+	img := segments(t, []File{fileEntry("su", 0o4755, "x"), fileEntry("wall", 0o2755, "y"), dirEntry("mail", 0o2775)})
+	dir := t.TempDir()
+	res, err := Extract(bytes.NewReader(img), dir, DefaultExtractOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"su", "wall"} {
+		if st, _ := os.Stat(filepath.Join(dir, n)); st.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
+			t.Errorf("%s: %v", n, st.Mode())
+		}
+	}
+	if len(res.NoSetID) != 2 {
+		t.Errorf("listed %d set-id files, want 2", len(res.NoSetID))
+	}
+	if st, _ := os.Stat(filepath.Join(dir, "mail")); st.Mode()&fs.ModeSetgid == 0 {
+		t.Errorf("a directory's setgid was dropped: %v", st.Mode())
+	}
+	o := DefaultExtractOptions()
+	o.SetID = true
+	dir = t.TempDir()
+	if _, err := Extract(bytes.NewReader(img), dir, o); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(filepath.Join(dir, "su")); st.Mode()&fs.ModeSetuid == 0 {
+		t.Errorf("SetID: su is %v", st.Mode())
+	}
+}
+
+// Images the kernel unpacks: a hardlink landing on a name that exists
+// replaces it; a non-empty directory stays where a later segment puts a
+// symlink or a file (the kernel's rmdir fails the same way); an empty one
+// is replaced.
+func TestKernelReplacements(t *testing.T) {
+	link := func(name string, size int, data string) File {
+		return File{Header: cpio.Header{Name: name, Mode: cpio.TypeReg | 0o644, NLink: 2, Ino: 99, Size: int64(size)}, Data: []byte(data)}
+	}
+	img := segments(t,
+		[]File{fileEntry("exists", 0o644, "old"), dirEntry("full", 0o755), fileEntry("full/x", 0o644, "x"), dirEntry("empty", 0o755)},
+		[]File{linkFile("full", "elsewhere"), linkFile("empty", "elsewhere"), fileEntry("full", 0o644, "file")},
+	)
+	// The hardlink pair by hand: data on the first name, the second
+	// landing on "exists" from the segment before.
+	var b bytes.Buffer
+	w := cpio.NewWriter(&b)
+	for _, f := range []File{link("a", 4, "data"), link("exists", 0, "")} {
+		h := f.Header
+		w.WriteHeader(&h)
+		w.Write(f.Data)
+	}
+	w.Close()
+	img = append(img, b.Bytes()...)
+	dir := t.TempDir()
+	res, err := Extract(bytes.NewReader(img), dir, DefaultExtractOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "exists")); string(got) != "data" {
+		t.Errorf("the hardlink did not replace the file: %q", got)
+	}
+	if st, err := os.Lstat(filepath.Join(dir, "full")); err != nil || !st.IsDir() {
+		t.Errorf("the non-empty directory did not stay: %v %v", st.Mode(), err)
+	}
+	if st, err := os.Lstat(filepath.Join(dir, "empty")); err != nil || st.Mode()&fs.ModeSymlink == 0 {
+		t.Errorf("the empty directory was not replaced: %v", err)
+	}
+	if len(res.Kept) != 2 {
+		t.Errorf("kept %d, want the symlink and the file over full/", len(res.Kept))
+	}
+}
