@@ -392,3 +392,46 @@ func TestAddedProgramsWinOverApplets(t *testing.T) {
 		}
 	}
 }
+
+// A file placed below a directory that a merged /usr's symlink later
+// claims (bin -> usr/bin, from a #! interpreter's closure) goes through
+// the link, as the kernel would put it; a symlink target with ".." walks
+// up, as the kernel's path walk does.
+func TestPlacementThroughSymlinks(t *testing.T) {
+	tr := NewTree()
+	if err := tr.Data("/bin/tool", []byte("x"), 0o755, "first"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Symlink("/bin", "usr/bin", "merged /usr"); err != nil {
+		t.Fatalf("the link over the implied /bin: %v", err)
+	}
+	if err := tr.Symlink("/up", "..", "spec"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Node("/up/console", cpio.TypeChar, 5, 1, 0o600, 0, 0, "spec"); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]string{}
+	for _, f := range tr.Files() {
+		names[f.Name] = f.Linkname
+	}
+	for _, want := range []string{"usr/bin/tool", "bin", "console"} {
+		if _, ok := names[want]; !ok {
+			t.Errorf("no %s in %v", want, names)
+		}
+	}
+	if _, ok := names[""]; ok {
+		t.Error("an entry with an empty name")
+	}
+	// Two different files for one final path still conflict.
+	if err := tr.Data("/usr/bin/tool", []byte("y"), 0o755, "second"); err == nil {
+		t.Error("no conflict for two contents of /usr/bin/tool")
+	}
+	// An explicit directory is not an implied one: a link there conflicts.
+	if err := tr.Dir("/lib", 0o755, "explicit"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Symlink("/lib", "usr/lib", "link"); err == nil {
+		t.Error("a symlink replaced an explicit directory")
+	}
+}

@@ -21,8 +21,9 @@ import (
 
 // node is one path of the tree being built.
 type node struct {
-	file image.File
-	why  string
+	file    image.File
+	why     string
+	implied bool // a directory made only to hold what is below it
 }
 
 // Tree is the content of an image under construction. Paths are absolute
@@ -75,7 +76,11 @@ func (t *Tree) walk(p string, create bool) (string, error) {
 	for hops, rest := 0, strings.Split(strings.Trim(dir, "/"), "/"); len(rest) > 0; {
 		c := rest[0]
 		rest = rest[1:]
-		if c == "" {
+		switch c {
+		case "", ".":
+			continue
+		case "..": // from a symlink's target: the kernel's walk goes up, and stops at /
+			cur = path.Dir(cur)
 			continue
 		}
 		next := path.Join(cur, c)
@@ -84,7 +89,7 @@ func (t *Tree) walk(p string, create bool) (string, error) {
 		case n == nil && !create:
 			return "", errMissing
 		case n == nil:
-			t.nodes[next] = &node{file: dirFile(next), why: "parent of " + p}
+			t.nodes[next] = &node{file: dirFile(next), why: "parent of " + p, implied: true}
 			cur = next
 		case n.file.Type() == cpio.TypeDir:
 			cur = next
@@ -120,8 +125,11 @@ func (t *Tree) add(p string, f image.File, why string) error {
 			return nil
 		}
 		if old.file.Type() == cpio.TypeDir && f.Type() == cpio.TypeDir {
-			old.file.Mode = f.Mode // an explicit directory sets the mode of an implied one
+			old.file.Mode, old.implied = f.Mode, false // an explicit directory sets the mode of an implied one
 			return nil
+		}
+		if old.implied && f.Type() == cpio.TypeLink {
+			return t.redirect(p, f, why)
 		}
 		if t.replace[p] {
 			t.nodes[p] = &node{file: f, why: why + " (replacing " + old.why + ")"}
@@ -130,6 +138,37 @@ func (t *Tree) add(p string, f image.File, why string) error {
 		return &ConflictError{Path: p, First: old.why, Now: why}
 	}
 	t.nodes[p] = &node{file: f, why: why}
+	return nil
+}
+
+// redirect puts the symlink f at p, where so far only an implied
+// directory stood, and moves what was placed below p through the link,
+// as the kernel's unpacking would put it: /bin/gdbserver lands in
+// /usr/bin once /bin is a merged /usr's link "bin -> usr/bin". Only two
+// different contents for one final path conflict.
+func (t *Tree) redirect(p string, f image.File, why string) error {
+	var below []string
+	for q := range t.nodes {
+		if strings.HasPrefix(q, p+"/") {
+			below = append(below, q)
+		}
+	}
+	sort.Strings(below) // parents before what they hold
+	moved := make([]*node, len(below))
+	for i, q := range below {
+		moved[i] = t.nodes[q]
+		delete(t.nodes, q)
+	}
+	t.nodes[p] = &node{file: f, why: why}
+	for i, q := range below {
+		n := moved[i]
+		if n.implied {
+			continue // made again, where needed, by what it held
+		}
+		if err := t.add(q, n.file, n.why); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
