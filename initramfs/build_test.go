@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -286,9 +287,6 @@ func TestReproducible(t *testing.T) {
 // TestAtomicOutput kills a build while it writes a large image: the
 // previous image at the output path is left intact.
 func TestAtomicOutput(t *testing.T) {
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	big := filepath.Join(dir, "big")
 	f, _ := os.Create(big)
@@ -300,29 +298,41 @@ func TestAtomicOutput(t *testing.T) {
 	if b, err := exec.Command("go", "build", "-o", bin, "../cmd/initkit").CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, b)
 	}
-	cmd := exec.Command(bin, "build", "--init", "none", "-o", out, "--compress", "xz", "--add", big+":/big")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Wait until the temporary file exists and grows, then kill.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		m, _ := filepath.Glob(filepath.Join(dir, ".out.img.tmp-*"))
-		if len(m) == 1 {
-			if st, err := os.Stat(m[0]); err == nil && st.Size() > 0 {
-				break
+	temps := func() []string { m, _ := filepath.Glob(filepath.Join(dir, ".out.img.tmp-*")); return m }
+	// Each signal in turn, while the temporary file grows. SIGKILL leaves
+	// it (nothing can remove it then), and the next run removes it.
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		cmd := exec.Command(bin, "build", "--init", "none", "-o", out, "--compress", "xz", "--add", big+":/big")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		mine := filepath.Join(dir, ".out.img.tmp-"+strconv.Itoa(cmd.Process.Pid)+"-*")
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if m, _ := filepath.Glob(mine); len(m) == 1 {
+				if st, err := os.Stat(m[0]); err == nil && st.Size() > 0 {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatalf("%v: no temporary output appeared (left: %v)", sig, temps())
 			}
 		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("no temporary output appeared")
+		cmd.Process.Signal(sig)
+		err := cmd.Wait()
+		if b, _ := os.ReadFile(out); string(b) != "previous image" {
+			t.Fatalf("%v: the output was replaced by a partial image (%d bytes)", sig, len(b))
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
-	if b, _ := os.ReadFile(out); string(b) != "previous image" {
-		t.Fatalf("the output was replaced by a partial image (%d bytes)", len(b))
+		if sig == syscall.SIGKILL {
+			continue
+		}
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 128+int(sig) {
+			t.Errorf("%v: %v, want exit %d", sig, err, 128+int(sig))
+		}
+		if m := temps(); len(m) != 0 {
+			t.Errorf("%v left %v", sig, m)
+		}
 	}
 }
 

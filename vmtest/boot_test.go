@@ -279,6 +279,8 @@ func TestTerminatedInitkitStopsQEMU(t *testing.T) {
 					args = []string{"exec", "--kernel", k.Image, "--initrd", initrd, "--log", log, "--", "/bin/sh", "-c", "echo hanging; sleep 1000"}
 				}
 				cmd := exec.Command(bin, args...)
+				tmp := t.TempDir() // initkit's temporary directories go here, and must go
+				cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 				var out, stderr syncBuffer
 				cmd.Stdout, cmd.Stderr = &out, &stderr
 				if err := cmd.Start(); err != nil {
@@ -303,6 +305,9 @@ func TestTerminatedInitkitStopsQEMU(t *testing.T) {
 				}
 				if qemuRunning(initrd) {
 					t.Error("QEMU still running after initkit exited")
+				}
+				if left, _ := os.ReadDir(tmp); len(left) > 0 {
+					t.Errorf("temporary files left: %v", left)
 				}
 			})
 		}
