@@ -9,8 +9,8 @@ func TestFatalLine(t *testing.T) {
 	for line, want := range map[string]bool{
 		"[    2.100000] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000700": true,
 		"hanging[    2.1] Kernel panic - not syncing: sysrq triggered crash":                     true,
-		"[    1.0] BUG: kernel NULL pointer dereference, address: 0000000000000000":               true,
-		"\x1b[0m[    1.0] Oops: 0002 [#1] PREEMPT SMP NOPTI\r":                                    true,
+		"[    1.0] BUG: kernel NULL pointer dereference, address: 0000000000000000":              true,
+		"\x1b[0m[    1.0] Oops: 0002 [#1] PREEMPT SMP NOPTI\r":                                   true,
 		"general protection fault, probably for non-canonical address 0xdead":                    true,
 		"BUG: KASAN: slab-out-of-bounds in foo+0x1/0x2":                                          true,
 		"UBSAN: shift-out-of-bounds in lib/x.c:1:2":                                              true,

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/initkit/initkit/internal/syncbuf"
+
 	"github.com/initkit/initkit/compress"
 )
 
@@ -150,7 +152,7 @@ func TestKilledInitkitTakesQEMUWithIt(t *testing.T) {
 	k := Kernel(t)
 	initrd := WriteImage(t, Segment(t, compress.Gzip, BaseFiles(t, `echo "hanging"; sleep 1000`)))
 	cmd := exec.Command(bin, "boot", "--kernel", k.Image, "--initrd", initrd, "--log", filepath.Join(t.TempDir(), "log"))
-	var out syncBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -173,23 +175,6 @@ func TestKilledInitkitTakesQEMUWithIt(t *testing.T) {
 			t.Fatal("QEMU still running 5 s after initkit was killed")
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestBootSpecAndAdd: --spec builds the image on the fly, and --add appends
@@ -224,39 +209,14 @@ func TestBootInteractive(t *testing.T) {
 	k := Kernel(t)
 	initrd := WriteImage(t, Segment(t, compress.Gzip, BaseFiles(t,
 		`echo "ready-$((1+1))"; read line; echo "got:$line"; echo "typed-$((2+2))"; sleep 1000`)))
-	inner := bin + " boot --kernel " + k.Image + " --initrd " + initrd + " --log " + filepath.Join(t.TempDir(), "log")
-	cmd := exec.Command("script", "-qec", inner, "/dev/null")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	wait := func(s string) {
-		t.Helper()
-		for end := time.Now().Add(90 * time.Second); !strings.Contains(out.String(), s); time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(end) {
-				t.Fatalf("%q never appeared:\n%s", s, out.String())
-			}
-		}
-	}
-	wait("interactive console; Ctrl-A x quits")
-	wait("ready-2")
-	stdin.Write([]byte("hello guest\r"))
-	wait("got:hello guest")
-	wait("typed-4")
-	stdin.Write([]byte{0x01, 'x'}) // Ctrl-A x
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("Ctrl-A x did not end the run:\n%s", out.String())
-	}
+	term := OnTerminal(t, bin+" boot --kernel "+k.Image+" --initrd "+initrd+" --log "+filepath.Join(t.TempDir(), "log"))
+	term.Expect("interactive console; Ctrl-A x quits", 90*time.Second)
+	term.Expect("ready-2", 90*time.Second)
+	term.Type("hello guest\r")
+	term.Expect("got:hello guest", 90*time.Second)
+	term.Expect("typed-4", 90*time.Second)
+	term.Type("\x01x") // Ctrl-A x
+	term.Wait(20 * time.Second)
 	if qemuRunning(initrd) {
 		t.Error("QEMU left running")
 	}
@@ -281,7 +241,7 @@ func TestTerminatedInitkitStopsQEMU(t *testing.T) {
 				cmd := exec.Command(bin, args...)
 				tmp := t.TempDir() // initkit's temporary directories go here, and must go
 				cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
-				var out, stderr syncBuffer
+				var out, stderr syncbuf.Buffer
 				cmd.Stdout, cmd.Stderr = &out, &stderr
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)

@@ -3,8 +3,6 @@ package vmtest
 import (
 	"bytes"
 	"fmt"
-	"github.com/pierrec/lz4/v4"
-	"github.com/ulikunitz/xz"
 	"io"
 	"os"
 	"os/exec"
@@ -12,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pierrec/lz4/v4"
+	"github.com/ulikunitz/xz"
 
 	"github.com/initkit/initkit/compress"
 	"github.com/initkit/initkit/cpio"

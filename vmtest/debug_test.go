@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/initkit/initkit/internal/syncbuf"
+
 	"github.com/initkit/initkit/compress"
 	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/image"
@@ -280,55 +282,24 @@ func TestDebugInitTrace(t *testing.T) {
 func TestDebugInitCtrlC(t *testing.T) {
 	t.Parallel()
 	prog, _ := debugProgram(t)
-	inner := "INITKIT_KERNEL=" + Kernel(t).Image + " " + initkitBinary(t) + " debug init --init " + prog
-	cmd := exec.Command("script", "-qec", inner, "/dev/null")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	seen := 0
-	wait := func(re string) {
-		t.Helper()
-		rx := regexp.MustCompile(re)
-		for end := time.Now().Add(120 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			if loc := rx.FindStringIndex(out.String()[seen:]); loc != nil {
-				seen += loc[1]
-				return
-			}
-			if time.Now().After(end) {
-				t.Fatalf("%s never appeared:\n%s", re, out.String())
-			}
-		}
-	}
-	wait(`Breakpoint 2, main \(\)`)
-	wait(`\(gdb\) `)
-	stdin.Write([]byte("print never"))
+	term := OnTerminal(t, "INITKIT_KERNEL="+Kernel(t).Image+" "+initkitBinary(t)+" debug init --init "+prog)
+	const long = 120 * time.Second
+	term.Expect(`Breakpoint 2, main \(\)`, long)
+	term.Expect(`\(gdb\) `, long)
+	term.Type("print never")
 	time.Sleep(500 * time.Millisecond)
-	stdin.Write([]byte{0x03}) // Ctrl-C
-	wait(`Quit`)
-	wait(`\(gdb\) `)
-	stdin.Write([]byte("next\r"))
-	wait(`10\s+counter\+\+;`)
-	stdin.Write([]byte("print counter\r"))
-	wait(`\$1 = 41`)
-	stdin.Write([]byte("detach\r"))
-	wait(`prog: counter=42`)
-	stdin.Write([]byte("quit\r"))
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("the session ended with %v:\n%s", err, out.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("the session did not end after gdb quit:\n%s", out.String())
+	term.Type("\x03") // Ctrl-C
+	term.Expect(`Quit`, long)
+	term.Expect(`\(gdb\) `, long)
+	term.Type("next\r")
+	term.Expect(`10\s+counter\+\+;`, long)
+	term.Type("print counter\r")
+	term.Expect(`\$1 = 41`, long)
+	term.Type("detach\r")
+	term.Expect(`prog: counter=42`, long)
+	term.Type("quit\r")
+	if err := term.Wait(60 * time.Second); err != nil {
+		t.Errorf("the session ended with %v:\n%s", err, term.Output())
 	}
 }
 
@@ -344,7 +315,7 @@ func TestKilledInitkitTakesGDBWithIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stdin.Close()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -4,9 +4,12 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"regexp"
 	"testing"
 	"time"
+
+	"github.com/initkit/initkit/internal/syncbuf"
 
 	"github.com/initkit/initkit/qemu"
 )
@@ -94,3 +97,65 @@ func (s *Session) Wait(timeout time.Duration) string {
 
 // Log returns the console so far.
 func (s *Session) Log() string { return s.guest.Log() }
+
+// Terminal runs a command line on a pseudo-terminal (script(1)), as a
+// person at a terminal would, and matches what it shows in order.
+type Terminal struct {
+	t    testing.TB
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  syncbuf.Buffer
+	seen int
+	done chan error
+}
+
+// OnTerminal starts line under sh on a terminal; it is killed when the
+// test ends.
+func OnTerminal(t testing.TB, line string) *Terminal {
+	t.Helper()
+	term := &Terminal{t: t, cmd: exec.Command("script", "-qec", line, "/dev/null"), done: make(chan error, 1)}
+	var err error
+	if term.in, err = term.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	term.cmd.Stdout, term.cmd.Stderr = &term.out, &term.out
+	if err := term.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { term.done <- term.cmd.Wait() }()
+	t.Cleanup(func() { term.cmd.Process.Kill() })
+	return term
+}
+
+// Expect waits for a match of re after what earlier calls matched.
+func (term *Terminal) Expect(re string, timeout time.Duration) {
+	term.t.Helper()
+	rx := regexp.MustCompile(re)
+	for end := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
+		if loc := rx.FindStringIndex(term.out.String()[term.seen:]); loc != nil {
+			term.seen += loc[1]
+			return
+		}
+		if time.Now().After(end) {
+			term.t.Fatalf("%s never appeared:\n%s", re, term.out.String())
+		}
+	}
+}
+
+// Type sends keys.
+func (term *Terminal) Type(keys string) { io.WriteString(term.in, keys) }
+
+// Wait waits for the command to end and returns its error.
+func (term *Terminal) Wait(timeout time.Duration) error {
+	term.t.Helper()
+	select {
+	case err := <-term.done:
+		return err
+	case <-time.After(timeout):
+		term.t.Fatalf("still running after %v:\n%s", timeout, term.out.String())
+		return nil
+	}
+}
+
+// Output is everything the terminal showed.
+func (term *Terminal) Output() string { return term.out.String() }
