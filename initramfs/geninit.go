@@ -117,7 +117,7 @@ func (t *Tree) genInitLine(f []string, where string) error {
 
 // setOwner applies an explicit mode and owner to an entry already added.
 func (t *Tree) setOwner(p string, perm, uid, gid uint32) error {
-	p, err := t.place(p, "")
+	p, err := t.place(p)
 	if err != nil {
 		return err
 	}

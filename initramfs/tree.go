@@ -54,7 +54,7 @@ func (e *ConflictError) Error() string {
 
 // place resolves the parent directories of p through symlinks already in
 // the tree and creates the missing ones. It returns the path to use.
-func (t *Tree) place(p, why string) (string, error) { return t.walk(p, true) }
+func (t *Tree) place(p string) (string, error) { return t.walk(p, true) }
 
 // lookup resolves p's parent directories as place does, creating none; ok
 // is false when one is missing.
@@ -115,7 +115,7 @@ func dirFile(p string) image.File {
 
 // add puts f at p unless an identical entry is there already.
 func (t *Tree) add(p string, f image.File, why string) error {
-	p, err := t.place(p, why)
+	p, err := t.place(p)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/initkit/initkit/decode"
 	"github.com/initkit/initkit/initramfs"
@@ -104,9 +105,7 @@ table of ./initkit.toml, else the one initkit kernel fetch cached; its
 vmlinux and modules are the flags', else those found beside it.`
 
 // kernelFlags adds --kernel and --vmlinux, the kernel policy's inputs.
-func kernelFlags(f interface {
-	StringVar(*string, string, string, string)
-}, r *kernel.Request) {
+func kernelFlags(f *pflag.FlagSet, r *kernel.Request) {
 	f.StringVar(&r.Kernel, "kernel", "", "kernel image `FILE` to boot")
 	f.StringVar(&r.Vmlinux, "vmlinux", "", "the kernel's vmlinux with DWARF, for source lines and inline frames")
 }

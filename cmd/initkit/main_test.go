@@ -52,6 +52,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("FIXTURES", fixtures)
 			env.Setenv("ELFROOT", elfroot)
 			env.Setenv("KMODDIR", k.ModulesDir)
+			env.Setenv("KERNEL", k.Image)
 			env.Setenv("SOURCE_DATE_EPOCH", "")
 			env.Setenv("INITKIT_INIT", testenv.InitBinary(t))
 			return nil
