@@ -6,7 +6,7 @@ GO := $(shell scripts/ensure-go.sh)
 # busybox for the guest, the reference compressors, and the mkfs tools
 # and blkid that the superblock probes are checked against.
 TEST_DEBS := cpio qemu-system-x86 busybox-static zstd pigz xz-utils lz4 bzip2 gzip findutils apt dpkg gdbserver cryptsetup-bin libc-bin kmod e2fsprogs gdb gcc libc6-dev llvm elfutils binutils \
-	xfsprogs btrfs-progs dosfstools squashfs-tools fdisk util-linux
+	xfsprogs btrfs-progs dosfstools squashfs-tools fdisk util-linux systemd
 BENCH_DEBS := hyperfine python3
 # A count, not a duration: a duration ends in a deadline that can fail a
 # run whose input is still being processed.

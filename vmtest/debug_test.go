@@ -366,3 +366,22 @@ func childrenOf(pid int) []int {
 	}
 	return out
 }
+
+// TestDebugInitSystemd: the seed's case for real: Debian's systemd, whose
+// libraries find libsystemd-shared only through systemd's RUNPATH, is
+// PID 1; gdb stops in an exported function of the stripped program,
+// detaches, and systemd runs on (to "Freezing execution", with no units)
+// until the grace after gdb stops the guest.
+func TestDebugInitSystemd(t *testing.T) {
+	t.Parallel()
+	batch := filepath.Join(t.TempDir(), "cmds.gdb")
+	os.WriteFile(batch, []byte("bt 1\ndetach\n"), 0o644)
+	code, out := debugExit(t, "init", "--init", "/usr/lib/systemd/systemd", "--break", "manager_startup", "--batch", batch)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	mustMatch(t, out,
+		`hit Breakpoint 2, 0x[0-9a-f]+ in manager_startup \(\) from \S*/libsystemd-core-[0-9]+\.so`,
+		`Detaching from process 1`,
+		`systemd\[1\]: systemd [0-9]+.* running in system mode`)
+}
