@@ -54,13 +54,23 @@ func (d *Decoder) Reports(log []byte) ([]Resolved, error) {
 	names := map[string][]string{}
 	for _, rep := range reps {
 		for _, f := range rep.Frames {
-			names[f.Module] = append(names[f.Module], f.Func)
+			if f.Func != "" {
+				names[f.Module] = append(names[f.Module], f.Func)
+			}
 		}
-		if rep.RIP != nil {
+		if rep.RIP != nil && rep.RIP.Func != "" {
 			names[rep.RIP.Module] = append(names[rep.RIP.Module], rep.RIP.Func)
 		}
 	}
 	d.R.Preload(names)
+	// The kernel prints its KASLR offset only when it panics: an Oops
+	// that panic_on_oops turns into a panic is decoded with the offset the
+	// panic printed after it.
+	for i := len(reps) - 2; i >= 0; i-- {
+		if reps[i].Offset == 0 {
+			reps[i].Offset = reps[i+1].Offset
+		}
+	}
 	release := ""
 	out := make([]Resolved, 0, len(reps))
 	for _, rep := range reps {
@@ -79,7 +89,7 @@ func (d *Decoder) Reports(log []byte) ([]Resolved, error) {
 		}
 		for _, f := range frames {
 			fr := FrameResult{Frame: f}
-			src, err := d.R.Frame(f.Func, f.Off, f.Len, f.Module, !f.IsRIP)
+			src, err := d.frame(f, rep.Offset)
 			if err != nil {
 				fr.Error = err.Error()
 			} else {
@@ -90,6 +100,20 @@ func (d *Decoder) Reports(log []byte) ([]Resolved, error) {
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// frame resolves a frame: by symbol, or by address for a kernel without
+// KALLSYMS, less the KASLR offset its report printed ("Kernel Offset:"),
+// and one byte back for a return address, as for symbols.
+func (d *Decoder) frame(f oops.Frame, kaslr uint64) ([]symbolize.Frame, error) {
+	if f.Func != "" {
+		return d.R.Frame(f.Func, f.Off, f.Len, f.Module, !f.IsRIP)
+	}
+	a := f.Addr - kaslr
+	if !f.IsRIP {
+		a--
+	}
+	return d.R.Addr(a)
 }
 
 func ripInTrace(r oops.Report) bool {

@@ -34,7 +34,8 @@ type Report struct {
 	Tainted string
 }
 
-// Frame is a symbolic frame: func+off/len [module].
+// Frame is a frame of a report: func+off/len [module] as KALLSYMS
+// prints it, or an address alone (Func empty) from a kernel without it.
 type Frame struct {
 	Line       int    // log line number, from 1
 	Func       string // symbol
@@ -56,6 +57,11 @@ var (
 	ripRE     = regexp.MustCompile(`RIP: [0-9a-f]{4}:(?:\[<([0-9a-f]+)>\] )?([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_]+)\])?`)
 	versionRE = regexp.MustCompile(`^CPU: \d+ (?:UID: \d+ )?PID: \d+ Comm: .*? (?:Not tainted|Tainted: ([A-Z ]*?))\s+(\S+) #`)
 	offsetRE  = regexp.MustCompile(`^Kernel Offset: (?:0x([0-9a-f]+) from|disabled)`)
+	// Frames of a kernel without KALLSYMS, which prints bare addresses:
+	// "RIP: 0010:0xffffffff811f7c95", "? 0xffffffff810010cf",
+	// "[<ffffffff810010cf>] 0xffffffff810010cf".
+	rawRIPRE   = regexp.MustCompile(`RIP: [0-9a-f]{4}:0x([0-9a-f]+)\b`)
+	rawFrameRE = regexp.MustCompile(`^(\? )?(?:\[<([0-9a-f]+)>\] ?)?(?:0x([0-9a-f]{8,16}))?$`)
 	// arm64's registers ("x29: ffff...", "x2 : 0000...", "sp : ...") and
 	// its "pc : func+off/len [mod]" lines.
 	armRegRE      = regexp.MustCompile(`\b(x\d{1,2}|sp)\s*: ([0-9a-f]{16})\b`)
@@ -213,6 +219,16 @@ func (r *Report) parseLine(l string, n int, inTrace *bool) {
 	case t == "</TASK>":
 		*inTrace = false // what follows (a sanitizer's allocation stack) is another stack
 		return
+	case strings.HasPrefix(t, "RIP: ") && rawRIPRE.MatchString(t):
+		m := rawRIPRE.FindStringSubmatch(t)
+		f := Frame{Line: n, IsRIP: true, Addr: hexNum(m[1])}
+		if r.RIP == nil {
+			r.RIP = &f
+		}
+		if *inTrace {
+			r.Frames = append(r.Frames, f)
+		}
+		return
 	case strings.HasPrefix(t, "RIP: "):
 		if m := ripRE.FindStringSubmatch(t); m != nil {
 			f := Frame{Line: n, Func: m[2], Off: hexNum(m[3]), Len: hexNum(m[4]), Module: m[5], IsRIP: true, Addr: hexNum(m[1])}
@@ -249,6 +265,14 @@ func (r *Report) parseLine(l string, n int, inTrace *bool) {
 				f.IsRIP = true
 			}
 			r.Frames = append(r.Frames, f)
+			return
+		}
+		if m := rawFrameRE.FindStringSubmatch(t); m != nil && (m[2] != "" || m[3] != "") {
+			addr := hexNum(m[3])
+			if m[2] != "" {
+				addr = hexNum(m[2])
+			}
+			r.Frames = append(r.Frames, Frame{Line: n, Unreliable: m[1] != "", Addr: addr})
 			return
 		}
 	}

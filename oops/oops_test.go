@@ -218,3 +218,38 @@ func TestARM64Oops(t *testing.T) {
 		t.Error("an arm64 Oops line is not fatal")
 	}
 }
+
+// A kernel without KALLSYMS (tinyconfig) prints addresses only.
+func TestRawAddresses(t *testing.T) {
+	log := `[    2.1] BUG: kernel NULL pointer dereference, address: 0000000000000000
+[    2.1] #PF: supervisor write access in kernel mode
+[    2.1] Oops: 0002 [#1]
+[    2.1] CPU: 0 PID: 1 Comm: swapper Not tainted 6.1.192 #1
+[    2.1] RIP: 0010:0xffffffff811f7c95
+[    2.1] Code: 00 00 <c7> 04 25 00 00 00 00 2a 00 00 00
+[    2.1] Call Trace:
+[    2.1]  <TASK>
+[    2.1]  ? 0xffffffff810010cf
+[    2.1]  [<ffffffff81a2b3c4>] 0xffffffff81a2b3c4
+[    2.1]  0xffffffff81a2b000
+[    2.1]  </TASK>
+[    2.1] Kernel Offset: disabled
+`
+	rs, err := Parse(strings.NewReader(log))
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("%v %+v", err, rs)
+	}
+	r := rs[0]
+	if r.RIP == nil || r.RIP.Addr != 0xffffffff811f7c95 || !r.RIP.IsRIP || r.RIP.Func != "" {
+		t.Errorf("RIP %+v", r.RIP)
+	}
+	want := []Frame{{Line: 9, Unreliable: true, Addr: 0xffffffff810010cf}, {Line: 10, Addr: 0xffffffff81a2b3c4}, {Line: 11, Addr: 0xffffffff81a2b000}}
+	if len(r.Frames) != len(want) {
+		t.Fatalf("frames %+v", r.Frames)
+	}
+	for i := range want {
+		if r.Frames[i] != want[i] {
+			t.Errorf("frame %d: %+v, want %+v", i, r.Frames[i], want[i])
+		}
+	}
+}

@@ -475,3 +475,51 @@ func TestDecodeRefusesImpossibleFrames(t *testing.T) {
 	}
 	mustMatch(t, string(out), `vfs_read\+0x5000/0x1c0 \(unresolved: mismatch: `, regexp.QuoteMeta(good)+` fs/read_write\.c:\d+`)
 }
+
+// TestDecodeRawAddresses: frames a kernel without KALLSYMS prints as bare
+// addresses resolve as the symbolic ones do, the panic's "Kernel Offset"
+// taken off first (a KASLR kernel's runtime addresses), one byte back for
+// return addresses.
+func TestDecodeRawAddresses(t *testing.T) {
+	t.Parallel()
+	v := DebugVmlinux(t)
+	nm, err := exec.Command("nm", v).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrOf := func(name string) uint64 {
+		m := regexp.MustCompile(`(?m)^([0-9a-f]+) [Tt] ` + name + `$`).FindSubmatch(nm)
+		if m == nil {
+			t.Fatalf("nm lists no %s", name)
+		}
+		a, _ := strconv.ParseUint(string(m[1]), 16, 64)
+		return a
+	}
+	const kaslr = 0x1e000000
+	rip, ret := addrOf("vfs_read")+0x20, addrOf("ksys_read")+0x40
+	log := filepath.Join(t.TempDir(), "log")
+	os.WriteFile(log, []byte(fmt.Sprintf("[ 1.0] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"+
+		"[ 1.0] Oops: 0002 [#1]\n[ 1.0] RIP: 0010:0x%x\n[ 1.0] Call Trace:\n[ 1.0]  <TASK>\n[ 1.0]  ? 0x%x\n[ 1.0]  </TASK>\n"+
+		"[ 1.0] Kernel panic - not syncing: Fatal exception\n[ 1.0] Kernel Offset: 0x%x from 0xffffffff81000000 (relocation range: 0xffffffff80000000-0xffffffffbfffffff)\n",
+		rip+kaslr, ret+kaslr, kaslr)), 0o644)
+	out, err := exec.Command(initkitBinary(t), "decode", "--no-index", "--vmlinux", v, log).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	// The same locations, asked for by link-time address.
+	want := func(a uint64) string {
+		b, err := exec.Command(initkitBinary(t), "decode", "--no-index", "--vmlinux", v, fmt.Sprintf("0x%x", a)).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`at (\S+:\d+)`).FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("no location for %#x:\n%s", a, b)
+		}
+		return string(m[1])
+	}
+	mustMatch(t, string(out),
+		fmt.Sprintf(`RIP: 0010:0x%x \S*%s`, rip+kaslr, regexp.QuoteMeta(want(rip))),
+		fmt.Sprintf(`\? 0x%x \S*%s`, ret+kaslr, regexp.QuoteMeta(want(ret-1))),
+		`fs/read_write\.c:\d+`)
+}
