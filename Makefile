@@ -3,10 +3,12 @@
 SHELL := /bin/bash
 GO := $(shell scripts/ensure-go.sh)
 # Debian packages the tests run for real: GNU cpio, QEMU (TCG), a static
-# busybox for the guest, the reference compressors, and the mkfs tools
-# and blkid that the superblock probes are checked against.
+# busybox for the guest, the reference compressors, the mkfs tools and
+# blkid that the superblock probes are checked against, and a kernel tree
+# (linux-source-6.1) with what its build needs.
 TEST_DEBS := cpio qemu-system-x86 busybox-static zstd pigz xz-utils lz4 bzip2 gzip findutils apt dpkg gdbserver cryptsetup-bin libc-bin kmod e2fsprogs gdb gcc libc6-dev llvm elfutils binutils \
-	xfsprogs btrfs-progs dosfstools squashfs-tools fdisk util-linux systemd
+	xfsprogs btrfs-progs dosfstools squashfs-tools fdisk util-linux systemd \
+	linux-source-6.1 bc flex bison libelf-dev libssl-dev make
 BENCH_DEBS := hyperfine python3
 # A count, not a duration: a duration ends in a deadline that can fail a
 # run whose input is still being processed.
@@ -34,7 +36,7 @@ kernel: build
 
 test: deps kernel
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -timeout 60m ./...
 	$(MAKE) --no-print-directory fuzz
 
 fuzz:

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/initkit/initkit/kconfig"
 )
 
 // Request is what a command was told about the kernel; Choose fills in
@@ -32,6 +34,8 @@ type Choice struct {
 	Vmlinux    string // the vmlinux with DWARF; "" when none was found
 	ModulesDir string // the /lib/modules/RELEASE tree; "" when none was found
 	Release    string // uname -r of the kernel, when known
+	Config     string // the .config it was built with, when found
+	Source     string // the source tree of a build directory, when known
 	From       string // where Image came from, for messages
 	// Fetched is the cached kernel package when Image is the fetched one.
 	Fetched *Kernel
@@ -65,6 +69,7 @@ func Choose(ctx context.Context, req Request) (*Choice, error) {
 		}
 		c.Image, c.From, c.Fetched = k.Image, "the fetched kernel "+k.Release, k
 		c.Release, c.Vmlinux, c.ModulesDir = k.Release, k.DebugVmlinux(), k.ModulesDir
+		c.Config = FindConfig(k.Image)
 	} else if err := c.besideImage(); err != nil {
 		return nil, err
 	}
@@ -84,8 +89,9 @@ func (c *Choice) besideImage() error {
 		return fmt.Errorf("kernel %s (from %s): %w", c.Image, c.From, errors.Unwrap(err))
 	}
 	if st.IsDir() {
-		return fmt.Errorf("kernel %s (from %s) is a directory: give the image (arch/x86/boot/bzImage, /boot/vmlinuz-RELEASE)", c.Image, c.From)
+		return c.buildDir()
 	}
+	defer func() { c.Config = FindConfig(c.Image) }()
 	c.Release = imageRelease(c.Image)
 	dir := filepath.Dir(c.Image)
 	var vmlinuxes, modules []string
@@ -104,6 +110,43 @@ func (c *Choice) besideImage() error {
 	vmlinuxes = append(vmlinuxes, filepath.Join(dir, "vmlinux"))
 	c.Vmlinux, c.ModulesDir = first(vmlinuxes), first(modules)
 	return nil
+}
+
+// buildDir takes a kernel build directory (make O=, or the source tree
+// built in place) as the kernel: the manifest initkit kernel build left
+// there, or the image make leaves in arch/*/boot.
+func (c *Choice) buildDir() error {
+	dir := c.Image
+	if m, err := ReadManifest(dir); err == nil {
+		c.Image, c.Vmlinux, c.ModulesDir, c.Release, c.Source = m.Image, m.Vmlinux, m.ModulesDir, m.Release, m.Source
+		c.Config = filepath.Join(dir, ".config")
+		return nil
+	}
+	img := first([]string{filepath.Join(dir, "arch/x86/boot/bzImage"), filepath.Join(dir, "arch/arm64/boot/Image")})
+	if img == "" {
+		return fmt.Errorf("kernel %s (from %s) is a directory with no built kernel (no %s, no arch/*/boot image): build it (initkit kernel build), or give the image", dir, c.From, ManifestName)
+	}
+	c.Image = img
+	return c.besideImage()
+}
+
+// Lacks returns what the kernel's config lacks to boot images with
+// initkit on arch (nothing when its config is not found).
+func (c *Choice) Lacks(arch string, images ...string) []kconfig.Purposed {
+	if c.Config == "" {
+		return nil
+	}
+	if arch == "aarch64" {
+		arch = "arm64"
+	}
+	var imgs []string
+	for _, i := range images {
+		if i != "" {
+			imgs = append(imgs, i)
+		}
+	}
+	missing, _ := CheckConfig(c.Config, []string{"boot"}, arch, imgs...)
+	return missing
 }
 
 func first(paths []string) string {

@@ -60,7 +60,9 @@ var (
 	// Frames of a kernel without KALLSYMS, which prints bare addresses:
 	// "RIP: 0010:0xffffffff811f7c95", "? 0xffffffff810010cf",
 	// "[<ffffffff810010cf>] 0xffffffff810010cf".
-	rawRIPRE   = regexp.MustCompile(`RIP: [0-9a-f]{4}:0x([0-9a-f]+)\b`)
+	// Only the kernel's code segment (0010): a user RIP (0033) in the
+	// registers of a syscall's entry frame is no kernel address.
+	rawRIPRE   = regexp.MustCompile(`RIP: 0010:0x([0-9a-f]+)\b`)
 	rawFrameRE = regexp.MustCompile(`^(\? )?(?:\[<([0-9a-f]+)>\] ?)?(?:0x([0-9a-f]{8,16}))?$`)
 	// arm64's registers ("x29: ffff...", "x2 : 0000...", "sp : ...") and
 	// its "pc : func+off/len [mod]" lines.

@@ -113,6 +113,11 @@ func (c *Console) line(b []byte) {
 		c.crash = string(b)
 		c.finish()
 	}
+	// A kernel that cannot power the machine off (no ACPI on x86) halts
+	// instead (kernel/reboot.c): QEMU would run on, so this is the end.
+	if bytes.HasSuffix(b, []byte("reboot: System halted")) {
+		c.finish()
+	}
 	if c.ready != nil && !c.readySeen && c.ready.Match(b) {
 		c.readySeen = true
 		close(c.readyCh)

@@ -45,3 +45,19 @@ func TestBootMissingBinary(t *testing.T) {
 		t.Fatalf("Boot = %+v", o)
 	}
 }
+
+// A kernel that halts (no ACPI to power off with) ends the run: the
+// console's outcome is known without waiting for QEMU.
+func TestConsoleHalted(t *testing.T) {
+	var c Console
+	c.Watch(nil, nil)
+	c.Write([]byte("[    1.2] reboot: System halted\r\n"))
+	select {
+	case <-c.Done():
+	default:
+		t.Fatal("a halted kernel did not end the run")
+	}
+	if c.Crash() != "" {
+		t.Errorf("a halt is no crash: %q", c.Crash())
+	}
+}

@@ -156,6 +156,9 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 	if c.Initrd, err = prepareInitrd(b, run); err != nil {
 		return err
 	}
+	for _, m := range k.Lacks(c.Arch, c.Initrd) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "initkit boot: warning: %s lacks CONFIG_%s=%s: %s\n", k.Config, m.Name, m.Value, m.Why)
+	}
 	logPath := b.logPath
 	if logPath == "" {
 		logPath = filepath.Join(run, "console.log")

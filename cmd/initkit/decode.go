@@ -67,6 +67,9 @@ func runDecode(cmd *cobra.Command, d *decodeFlags, args []string) error {
 		if len(d.modules) == 0 && k.ModulesDir != "" && k.Fetched == nil {
 			d.modules = []string{k.ModulesDir}
 		}
+		if d.strip == "" && k.Source != "" {
+			d.strip = k.Source + "/" // an O= build names its sources by their paths in the tree
+		}
 	}
 	dec, err := decode.Open(vmlinux, d.modules, !d.noIndex, decode.Options{StripPrefix: d.strip, Source: d.source})
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 )
 
 func newKernel() *cobra.Command {
-	cmd := &cobra.Command{Use: "kernel", Short: "Obtain kernels to boot"}
+	cmd := &cobra.Command{Use: "kernel", Short: "Obtain, configure, check and build kernels to boot"}
 	var flavour, cache string
 	var debugInfo bool
 	fetch := &cobra.Command{
@@ -46,6 +46,6 @@ gdb and initkit decode.`,
 	fetch.Flags().StringVar(&flavour, "flavour", kernel.DefaultFlavour, "meta-package naming the kernel flavour")
 	fetch.Flags().BoolVar(&debugInfo, "debug-info", false, "also fetch the matching vmlinux with DWARF (the -dbg package)")
 	fetch.Flags().StringVar(&cache, "cache", "", "cache directory (default $INITKIT_CACHE or ~/.cache/initkit)")
-	cmd.AddCommand(fetch)
+	cmd.AddCommand(fetch, newKernelConfig(), newKernelCheck(), newKernelBuild())
 	return cmd
 }

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/initkit/initkit/kconfig"
+	"github.com/initkit/initkit/kernel"
+)
+
+// treeFlags are what kernel config and kernel build share.
+func treeFlags(cmd *cobra.Command, t *kernel.Tree) {
+	cmd.Flags().StringVarP(&t.Obj, "output", "O", "", "build `DIR` (make O=; default: the source tree)")
+	cmd.Flags().StringVar(&t.Arch, "arch", "x86_64", "x86_64 or arm64 (cross-built with aarch64-linux-gnu-)")
+}
+
+func newKernelConfig() *cobra.Command {
+	var t kernel.Tree
+	var base string
+	var purposes []string
+	cmd := &cobra.Command{
+		Use:   "config SRC",
+		Short: "Make a .config for QEMU with the tree's own kconfig",
+		Long: `Make OBJ/.config from --base (a make target such as tinyconfig or defconfig,
+or a config file, kept whole) plus what each purpose needs (` + fmt.Sprint(kconfig.Names()) + `;
+boot always), resolved by the tree's kconfig (make olddefconfig). Every option
+added is listed with its reason; one kconfig drops is an error.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t.Src = args[0]
+			res, err := kernel.Configure(cmd.Context(), t, base, purposes)
+			if err != nil {
+				return err
+			}
+			for _, a := range res.Added {
+				fmt.Fprintf(cmd.OutOrStdout(), "CONFIG_%s=%s (%s): without it, %s\n", a.Name, a.Value, a.Purpose, a.Why)
+			}
+			if len(res.Dropped) > 0 {
+				kconfig.Report(cmd.ErrOrStderr(), res.Dropped)
+				return fmt.Errorf("%s: kconfig dropped %d options that were set: a dependency of theirs is missing", res.Path, len(res.Dropped))
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d options added\n", res.Path, len(res.Added))
+			return nil
+		},
+	}
+	treeFlags(cmd, &t)
+	cmd.Flags().StringVar(&base, "base", "tinyconfig", "the config to start from: a make target (tinyconfig, defconfig, ...) or a `FILE`")
+	cmd.Flags().StringSliceVar(&purposes, "for", []string{"boot"}, "`PURPOSES` the kernel is for, comma-separated")
+	return cmd
+}
+
+func newKernelCheck() *cobra.Command {
+	var purposes []string
+	var arch, img string
+	cmd := &cobra.Command{
+		Use:   "check CONFIG",
+		Short: "Say what a .config lacks for each purpose, and why; exit 1 when anything is missing",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var images []string
+			if img != "" {
+				images = append(images, img)
+			}
+			missing, err := kernel.CheckConfig(args[0], purposes, arch, images...)
+			if err != nil {
+				return err
+			}
+			kconfig.Report(cmd.OutOrStdout(), missing)
+			if len(missing) > 0 {
+				return exitCode(exitDiffers)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&purposes, "for", []string{"boot"}, "`PURPOSES` to check for, comma-separated: "+fmt.Sprint(kconfig.Names()))
+	cmd.Flags().StringVar(&arch, "arch", "x86_64", "x86_64 or arm64")
+	cmd.Flags().StringVar(&img, "image", "", "also check that the kernel can unpack this initramfs `IMAGE` (its compressions)")
+	return cmd
+}
+
+func newKernelBuild() *cobra.Command {
+	var t kernel.Tree
+	var jobs int
+	cmd := &cobra.Command{
+		Use:   "build SRC",
+		Short: "Build a kernel tree with its own make, and write a manifest that makes the build directory a kernel",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t.Src, t.Log = args[0], cmd.ErrOrStderr()
+			m, err := kernel.Build(cmd.Context(), t, jobs)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "kernel:  %s\nvmlinux: %s\nmodules: %s\nrelease: %s\n", m.Image, m.Vmlinux, m.ModulesDir, m.Release)
+			return nil
+		},
+	}
+	treeFlags(cmd, &t)
+	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "parallel jobs (0: one per core)")
+	return cmd
+}

@@ -1,0 +1,222 @@
+package kernel
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/internal/syncbuf"
+	"github.com/initkit/initkit/kconfig"
+)
+
+// Tree is a kernel source tree and the directory it builds into (make
+// O=); Obj empty builds in Src.
+type Tree struct {
+	Src, Obj string
+	Arch     string    // x86_64 (default) or arm64
+	Log      io.Writer // make's output; discarded when nil
+}
+
+func (t Tree) obj() string {
+	if t.Obj == "" {
+		return t.Src
+	}
+	return t.Obj
+}
+
+func (t Tree) arch() string {
+	if t.Arch == "" {
+		return "x86_64"
+	}
+	return t.Arch
+}
+
+// ImagePath is the bootable image make builds: bzImage, or arm64's Image.
+func (t Tree) ImagePath() string {
+	if t.arch() == "arm64" {
+		return filepath.Join(t.obj(), "arch", "arm64", "boot", "Image")
+	}
+	return filepath.Join(t.obj(), "arch", "x86", "boot", "bzImage")
+}
+
+// make runs the tree's own make with targets. arm64 is cross-built with
+// Debian's aarch64-linux-gnu- toolchain on any other host.
+func (t Tree) make(ctx context.Context, args ...string) error {
+	all := []string{"-C", t.Src}
+	if t.Obj != "" {
+		if err := os.MkdirAll(t.Obj, 0o755); err != nil {
+			return err
+		}
+		abs, err := filepath.Abs(t.Obj)
+		if err != nil {
+			return err
+		}
+		all = append(all, "O="+abs)
+	}
+	all = append(all, "ARCH="+t.arch())
+	if t.arch() == "arm64" && runtime.GOARCH != "arm64" {
+		all = append(all, "CROSS_COMPILE=aarch64-linux-gnu-")
+	}
+	cmd := exec.CommandContext(ctx, "make", append(all, args...)...)
+	// make runs compilers in children: a cancelled build stops them all.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	out := t.Log
+	if out == nil {
+		out = io.Discard
+	}
+	tail := &syncbuf.Buffer{Max: 4096}
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(out, tail), io.MultiWriter(out, tail)
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("make %s in %s: %w\n%s", strings.Join(args, " "), t.Src, err, strings.TrimSpace(tail.String()))
+	}
+	return nil
+}
+
+// ConfigResult is what Configure did.
+type ConfigResult struct {
+	Path    string             // the .config
+	Added   []kconfig.Purposed // the options set for the purposes
+	Dropped []kconfig.Purposed // set, but not kept by kconfig (a dependency is missing)
+}
+
+// Configure writes OBJ/.config: base (a make target such as tinyconfig or
+// defconfig, or a config file kept whole), then what the purposes need,
+// resolved by the tree's kconfig (make olddefconfig), as
+// scripts/kconfig/merge_config.sh -m does. It reports every option it
+// added, with why, and those kconfig dropped.
+func Configure(ctx context.Context, t Tree, base string, purposes []string) (*ConfigResult, error) {
+	needs, err := kconfig.Needs(purposes, t.arch())
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(t.obj(), ".config")
+	if st, err := os.Stat(base); err == nil && !st.IsDir() {
+		data, err := os.ReadFile(base)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(t.obj(), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			return nil, err
+		}
+	} else if err := t.make(ctx, base); err != nil {
+		return nil, err
+	}
+	c, err := kconfig.Read(path)
+	if err != nil {
+		return nil, err
+	}
+	res := &ConfigResult{Path: path, Added: c.Apply(needs)}
+	if err := atomicfile.Write(path, 0o644, c.Write); err != nil {
+		return nil, err
+	}
+	if err := t.make(ctx, "olddefconfig"); err != nil {
+		return nil, err
+	}
+	if c, err = kconfig.Read(path); err != nil {
+		return nil, err
+	}
+	res.Dropped = c.Missing(needs)
+	return res, nil
+}
+
+// Manifest is what Build leaves in the build directory, for every
+// command that takes the directory as its kernel.
+type Manifest struct {
+	Image      string `json:"image"`
+	Vmlinux    string `json:"vmlinux"`
+	SystemMap  string `json:"system_map"`
+	ModulesDir string `json:"modules_dir,omitempty"` // the /lib/modules/RELEASE tree, when MODULES=y
+	Release    string `json:"release"`
+	Source     string `json:"source"` // the tree built: DWARF names its files by their paths there`
+	Arch       string `json:"arch"`
+	ConfigHash string `json:"config_sha256"`
+	Commit     string `json:"git_commit,omitempty"`
+}
+
+// ManifestName is the manifest's file name in the build directory.
+const ManifestName = "initkit-kernel.json"
+
+// Build builds the image, and the modules when the config has MODULES=y
+// (installed under OBJ/initkit-modules), with jobs parallel jobs (0: one
+// per core), and writes the manifest.
+func Build(ctx context.Context, t Tree, jobs int) (*Manifest, error) {
+	if jobs <= 0 {
+		jobs = runtime.NumCPU()
+	}
+	c, err := kconfig.Read(filepath.Join(t.obj(), ".config"))
+	if err != nil {
+		return nil, fmt.Errorf("no config to build with (initkit kernel config makes one): %w", err)
+	}
+	targets := []string{"-j" + strconv.Itoa(jobs), filepath.Base(t.ImagePath())}
+	if c.Value("MODULES") == "y" {
+		targets = append(targets, "modules")
+	}
+	if c.Value("GDB_SCRIPTS") == "y" {
+		targets = append(targets, "scripts_gdb") // vmlinux-gdb.py beside vmlinux, for gdb's lx- commands
+	}
+	if err := t.make(ctx, targets...); err != nil {
+		return nil, err
+	}
+	m := &Manifest{Image: t.ImagePath(), Vmlinux: filepath.Join(t.obj(), "vmlinux"), SystemMap: filepath.Join(t.obj(), "System.map"), Arch: t.arch()}
+	if m.Source, err = filepath.Abs(t.Src); err != nil {
+		return nil, err
+	}
+	rel, err := os.ReadFile(filepath.Join(t.obj(), "include", "config", "kernel.release"))
+	if err != nil {
+		return nil, err
+	}
+	m.Release = strings.TrimSpace(string(rel))
+	if c.Value("MODULES") == "y" {
+		staging := filepath.Join(t.obj(), "initkit-modules")
+		if err := t.make(ctx, "modules_install", "INSTALL_MOD_PATH="+staging); err != nil {
+			return nil, err
+		}
+		m.ModulesDir = filepath.Join(staging, "lib", "modules", m.Release)
+	}
+	cfg, err := os.ReadFile(filepath.Join(t.obj(), ".config"))
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(cfg)
+	m.ConfigHash = hex.EncodeToString(sum[:])
+	if out, err := exec.CommandContext(ctx, "git", "-C", t.Src, "rev-parse", "HEAD").Output(); err == nil {
+		m.Commit = strings.TrimSpace(string(out))
+	}
+	return m, m.write(filepath.Join(t.obj(), ManifestName))
+}
+
+func (m *Manifest) write(path string) error {
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(m)
+	})
+}
+
+// ReadManifest reads the manifest Build left in dir.
+func ReadManifest(dir string) (*Manifest, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestName), err)
+	}
+	return &m, nil
+}
