@@ -84,18 +84,9 @@ func newSession(o Options) (*session, error) {
 		return nil, err
 	}
 	s := &session{o: o, dir: dir, cfg: o.QEMU}
-	if o.Spec != "" {
-		sp, err := initramfs.Load(o.Spec)
-		if err != nil {
-			s.close()
-			return nil, err
-		}
-		sp.Output = filepath.Join(dir, "base.img")
-		if _, err := sp.Build("", 0); err != nil {
-			s.close()
-			return nil, err
-		}
-		s.cfg.Initrd = sp.Output
+	if s.cfg.Initrd, err = initramfs.Prepare(o.QEMU.Initrd, o.Spec, nil, dir); err != nil {
+		s.close()
+		return nil, err
 	}
 	return s, nil
 }

@@ -445,3 +445,34 @@ func TestPlacementThroughSymlinks(t *testing.T) {
 		t.Error("a symlink replaced an explicit directory")
 	}
 }
+
+// The gen_init_cpio list of a tree reads back into the same tree: the
+// format CONFIG_INITRAMFS_SOURCE and the gen_init_cpio key share.
+func TestWriteListRoundTrip(t *testing.T) {
+	tr := NewTree()
+	tr.Dir("/etc", 0o750, "t")
+	tr.Data("/etc/hostname", []byte("guest\n"), 0o644, "t")
+	tr.Symlink("/sbin", "bin", "t")
+	tr.Node("/dev/console", cpio.TypeChar, 5, 1, 0o600, 0, 0, "t")
+	tr.HostFile("/bin/sh", testenv.Busybox(t), "t")
+	dir := t.TempDir()
+	list := filepath.Join(dir, "initramfs.list")
+	f, _ := os.Create(list)
+	if err := tr.WriteList(f, filepath.Join(dir, "data")); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	back := NewTree()
+	if err := back.ImportGenInitCpio(list); err != nil {
+		t.Fatal(err)
+	}
+	a, b := tr.Files(), back.Files()
+	if len(a) != len(b) {
+		t.Fatalf("%d entries, read back %d", len(a), len(b))
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Mode != b[i].Mode || a[i].Linkname != b[i].Linkname || a[i].RDevMajor != b[i].RDevMajor {
+			t.Errorf("%q: %+v, read back %+v", a[i].Name, a[i].Header, b[i].Header)
+		}
+	}
+}

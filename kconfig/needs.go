@@ -60,21 +60,19 @@ var Purposes = map[string][]Need{
 		{Name: "MAGIC_SYSRQ", Value: "y", Why: "echo c > /proc/sysrq-trigger does nothing: no way to crash on purpose"},
 		{Name: "MODULES", Value: "y", Why: "no module can be loaded: every driver must be built in"},
 	},
-	"debug": {
-		{Name: "DEBUG_KERNEL", Value: "y", Why: "the debugging options below cannot be chosen"},
-		{Name: "DEBUG_INFO_NONE", Value: "n", Set: true},
-		{Name: "DEBUG_INFO_DWARF5", Value: "y", Set: true},
-		{Name: "DEBUG_INFO", Value: "y", Why: "vmlinux has no DWARF: gdb and initkit decode show no file:line"},
-		{Name: "GDB_SCRIPTS", Value: "y", Why: "no vmlinux-gdb.py: gdb lacks lx-dmesg, lx-ps and the other lx- commands"},
-		{Name: "BUG", Value: "y", Why: "BUG() and WARN() report nothing"},
-		{Name: "DEBUG_BUGVERBOSE", Value: "y", Why: "a panic prints no call trace, and a BUG() no file:line"},
-		{Name: "KALLSYMS", Value: "y", Why: "an oops shows bare addresses (RIP: 0010:0xffffffff811f7c95) instead of function names"},
+	"debug": append(dwarf,
+		Need{Name: "GDB_SCRIPTS", Value: "y", Why: "no vmlinux-gdb.py: gdb lacks lx-dmesg, lx-ps and the other lx- commands"},
+		Need{Name: "KALLSYMS", Value: "y", Why: "an oops shows bare addresses (RIP: 0010:0xffffffff811f7c95) instead of function names"},
 		// Frame pointers: gdb's backtraces need no unwind tables (ORC, a
 		// distribution's choice, serves the kernel's own traces as well).
-		{Name: "UNWINDER_ORC", Value: "n", Arch: "x86_64", Set: true},
-		{Name: "UNWINDER_FRAME_POINTER", Value: "y", Arch: "x86_64", Set: true},
-		{Name: "UNWINDER_GUESS", Value: "n", Arch: "x86_64", Why: "stack traces are guessed from the stack: '?' frames and missing callers"},
-	},
+		Need{Name: "UNWINDER_ORC", Value: "n", Arch: "x86_64", Set: true},
+		Need{Name: "UNWINDER_FRAME_POINTER", Value: "y", Arch: "x86_64", Set: true},
+		Need{Name: "UNWINDER_GUESS", Value: "n", Arch: "x86_64", Why: "stack traces are guessed from the stack: '?' frames and missing callers"},
+	),
+	// dwarf is debug without the symbol table in the kernel: an oops
+	// shows bare addresses, as tinyconfig's kernels print them, and
+	// initkit decode still finds their lines in the vmlinux.
+	"dwarf": dwarf,
 	"exec": {
 		{Name: "SERIAL_8250_NR_UARTS", Value: ">=4", Arch: "x86_64", Why: "initkit exec's stdout, stderr and status ports (ttyS1-3) do not exist: exec hangs with no status"},
 		{Name: "SERIAL_8250_RUNTIME_UARTS", Value: ">=4", Arch: "x86_64", Why: "initkit exec's stdout, stderr and status ports (ttyS1-3) are not registered"},
@@ -126,6 +124,16 @@ var Purposes = map[string][]Need{
 		{Name: "KASAN_GENERIC", Value: "y", Why: "no KASAN mode is chosen"},
 		{Name: "STACKTRACE", Value: "y", Why: "KASAN reports have no allocation and free stacks"},
 	},
+}
+
+// dwarf is what a vmlinux with source lines needs.
+var dwarf = []Need{
+	{Name: "DEBUG_KERNEL", Value: "y", Why: "the debugging options below cannot be chosen"},
+	{Name: "DEBUG_INFO_NONE", Value: "n", Set: true},
+	{Name: "DEBUG_INFO_DWARF5", Value: "y", Set: true},
+	{Name: "DEBUG_INFO", Value: "y", Why: "vmlinux has no DWARF: gdb and initkit decode show no file:line"},
+	{Name: "BUG", Value: "y", Why: "BUG() and WARN() report nothing"},
+	{Name: "DEBUG_BUGVERBOSE", Value: "y", Why: "a panic prints no call trace, and a BUG() no file:line"},
 }
 
 // compressionNeeds are the RD_ options for the initramfs compressions.

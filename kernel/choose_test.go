@@ -161,3 +161,33 @@ func realKernel(t *testing.T) *Kernel {
 	}
 	return k
 }
+
+// A build directory is a kernel: what initkit kernel build's manifest
+// names, or the image make leaves in arch/*/boot, with vmlinux at the top.
+func TestChooseBuildDir(t *testing.T) {
+	obj := t.TempDir()
+	img := touch(t, filepath.Join(obj, "arch/x86/boot/bzImage"))
+	vm := touch(t, filepath.Join(obj, "vmlinux"))
+	cfg := touch(t, filepath.Join(obj, ".config"))
+	c, err := Choose(context.Background(), Request{Kernel: obj})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Image != img || c.Vmlinux != vm || c.Config != cfg {
+		t.Errorf("without a manifest: %+v", c)
+	}
+	m := &Manifest{Image: img, Vmlinux: vm, ModulesDir: filepath.Join(obj, "initkit-modules/lib/modules/6.1.0"), Release: "6.1.0", Source: "/src/linux"}
+	if err := m.write(filepath.Join(obj, ManifestName)); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Choose(context.Background(), Request{Kernel: obj})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Image != img || c.ModulesDir != m.ModulesDir || c.Release != "6.1.0" || c.Source != "/src/linux" || c.Config != filepath.Join(obj, ".config") {
+		t.Errorf("with a manifest: %+v", c)
+	}
+	if _, err := Choose(context.Background(), Request{Kernel: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "no built kernel") {
+		t.Errorf("an empty directory: %v", err)
+	}
+}

@@ -220,3 +220,27 @@ func ReadManifest(dir string) (*Manifest, error) {
 	}
 	return &m, nil
 }
+
+// Embed makes the next Build put an initramfs inside the kernel image:
+// sources (gen_init_cpio lists, as initkit build --format list writes
+// them, or directories) become CONFIG_INITRAMFS_SOURCE. One image then
+// boots with no initrd.
+func Embed(ctx context.Context, t Tree, sources ...string) error {
+	for i, s := range sources {
+		abs, err := filepath.Abs(s)
+		if err != nil {
+			return err
+		}
+		sources[i] = abs
+	}
+	path := filepath.Join(t.obj(), ".config")
+	c, err := kconfig.Read(path)
+	if err != nil {
+		return fmt.Errorf("no config to embed the initramfs in (initkit kernel config makes one): %w", err)
+	}
+	c["INITRAMFS_SOURCE"] = strconv.Quote(strings.Join(sources, " "))
+	if err := atomicfile.Write(path, 0o644, c.Write); err != nil {
+		return err
+	}
+	return t.make(ctx, "olddefconfig")
+}

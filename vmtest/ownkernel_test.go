@@ -1,15 +1,20 @@
 package vmtest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/initkit/initkit/compress"
 	"github.com/initkit/initkit/internal/testenv"
 	"github.com/initkit/initkit/kconfig"
+	"github.com/initkit/initkit/kernel"
 )
 
 // initkitRun runs the initkit CLI and returns its exit status and output.
@@ -106,4 +111,140 @@ func TestOwnKernel(t *testing.T) {
 		}
 		mustMatch(t, out, `Breakpoint 1, kernel_init \(`, `Linux version `+m.Release)
 	})
+}
+
+// TestSeedNullDereference is the "How the kernel boots" experiment with
+// another function: in a git worktree of the tree, a commit puts a NULL
+// dereference into run_init_process (which runs at boot, inlined into
+// kernel_init); initkit kernel build rebuilds it incrementally, the boot
+// ends in the crash (exit 3), and initkit decode names the injected line:
+// from the bare addresses of a kernel without KALLSYMS (purpose dwarf),
+// and from the func+0xoff/0xlen frames of one with it (purpose debug).
+// The worktree and its build directories stay in the cache.
+func TestSeedNullDereference(t *testing.T) {
+	dev := testenv.DevTree(t)
+	wt := dev + ".worktree-seed"
+	if _, err := os.Stat(filepath.Join(wt, "Makefile")); err != nil {
+		os.RemoveAll(wt)
+		testenv.Git(dev, "worktree", "prune")
+		if err := testenv.Git(dev, "worktree", "add", "-q", "--detach", wt, "base"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	git := func(args ...string) {
+		t.Helper()
+		if err := testenv.Git(wt, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	git("checkout", "-q", "-f", "--detach", "base")
+	t.Cleanup(func() { testenv.Git(wt, "checkout", "-q", "-f", "--detach", "base") }) // after the subtests
+	objs := map[string]string{"dwarf": wt + ".obj-dwarf", "debug": wt + ".obj-debug"}
+	for purpose, obj := range objs {
+		if _, err := os.Stat(filepath.Join(obj, "initkit-kernel.json")); err == nil {
+			continue // built at base before: the build below is incremental
+		}
+		if code, out := initkitRun(t, "kernel", "config", wt, "-O", obj, "--for", purpose); code != 0 {
+			t.Fatalf("config %s: %s", purpose, out)
+		}
+		if code, out := initkitRun(t, "kernel", "build", wt, "-O", obj); code != 0 {
+			t.Fatalf("build %s: %s", purpose, out)
+		}
+	}
+	// The commit.
+	src := filepath.Join(wt, "init", "main.c")
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const fn = "static int run_init_process(const char *init_filename)\n{\n"
+	i := strings.Index(string(data), fn)
+	if i < 0 {
+		t.Fatal("no run_init_process in init/main.c")
+	}
+	at := i + len(fn)
+	line := strings.Count(string(data[:at]), "\n") + 1
+	os.WriteFile(src, []byte(string(data[:at])+"\t*(volatile int *)0 = 0; /* initkit test: NULL dereference */\n"+string(data[at:])), 0o644)
+	git("add", "-f", "init/main.c")
+	git("commit", "-q", "-m", "init: a NULL dereference in run_init_process")
+	img := WriteImage(t, Segment(t, compress.Zstd, BaseFiles(t, `echo "not reached"`)))
+	for purpose, obj := range objs {
+		t.Run(purpose, func(t *testing.T) {
+			t.Parallel()
+			if code, out := initkitRun(t, "kernel", "build", wt, "-O", obj); code != 0 {
+				t.Fatalf("incremental build: %s", out)
+			}
+			log := filepath.Join(t.TempDir(), "console.log")
+			code, out := initkitRun(t, "boot", "--kernel", obj, "--initrd", img, "--timeout", "120s", "--log", log)
+			if code != 3 || !strings.Contains(out, "BUG: kernel NULL pointer dereference") {
+				t.Fatalf("boot: exit %d, want the crash:\n%s", code, out)
+			}
+			b, _ := os.ReadFile(log)
+			raw := strings.Contains(string(b), "RIP: 0010:0x")
+			if raw != (purpose == "dwarf") {
+				t.Errorf("bare addresses %v for a kernel for %s:\n%s", raw, purpose, b)
+			}
+			code, out = initkitRun(t, "decode", "--no-index", "--kernel", obj, log)
+			if code != 0 {
+				t.Fatalf("decode: exit %d\n%s", code, out)
+			}
+			mustMatch(t, out, `RIP: 0010:\S+ init/main\.c:`+strconv.Itoa(line)+`\b`)
+		})
+	}
+}
+
+// TestOwnKernelARM64: the same tinyconfig flow for arm64, cross-built with
+// Debian's aarch64-linux-gnu- toolchain, booted under qemu-system-aarch64
+// -M virt to the initkit init (built for arm64) as PID 1.
+func TestOwnKernelARM64(t *testing.T) {
+	t.Parallel()
+	m := testenv.OwnKernel(t, "arm64")
+	if m.Arch != "arm64" || !strings.HasSuffix(m.Image, "arch/arm64/boot/Image") {
+		t.Fatalf("manifest: %+v", m)
+	}
+	obj := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(m.Image))))
+	out := filepath.Join(t.TempDir(), "arm64.img")
+	spec := fmt.Sprintf("[image]\noutput = %q\ncompress = \"gzip\"\ninit = \"initkit\"\ninit_binary = %q\n", out, testenv.InitBinaryFor(t, "arm64"))
+	specFile := filepath.Join(t.TempDir(), "initkit.toml")
+	os.WriteFile(specFile, []byte(spec), 0o644)
+	if code, o := initkitRun(t, "build", "-c", specFile); code != 0 {
+		t.Fatalf("build: %s", o)
+	}
+	// No root= given: the init says so, from userspace, as PID 1.
+	code, o := initkitRun(t, "boot", "--arch", "aarch64", "--kernel", obj, "--initrd", out, "--timeout", "180s",
+		"--expect", `Run /init as init process`, "--expect", `initkit: .*root`)
+	if code != 0 {
+		t.Fatalf("boot: exit %d\n%s", code, o)
+	}
+}
+
+// TestEmbeddedInitramfs: initkit kernel build --initramfs puts the image a
+// spec describes inside the kernel (CONFIG_INITRAMFS_SOURCE, from initkit
+// build's gen_init_cpio list): the kernel boots to the spec's marker with
+// no -initrd. Built once per spec into the cache.
+func TestEmbeddedInitramfs(t *testing.T) {
+	t.Parallel()
+	src := testenv.Source(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "init.sh"), []byte("#!/bin/busybox sh\n/bin/busybox echo \"embedded-$((6*7))\"\n/bin/busybox poweroff -f\n"), 0o755)
+	spec := fmt.Sprintf("[image]\nbusybox = %q\napplets = [\"sh\", \"poweroff\"]\ninit = \"init.sh\"\nnodes = [\"/dev/console c 5 1 0600\"]\n", Busybox(t))
+	os.WriteFile(filepath.Join(dir, "initkit.toml"), []byte(spec), 0o644)
+	cache, err := kernel.CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(src + spec))
+	obj := filepath.Join(cache, "kbuild", "embedded-"+hex.EncodeToString(sum[:8]))
+	if _, err := os.Stat(filepath.Join(obj, kernel.ManifestName)); err != nil {
+		if code, out := initkitRun(t, "kernel", "config", src, "-O", obj, "--for", "boot"); code != 0 {
+			t.Fatalf("config: %s", out)
+		}
+		if code, out := initkitRun(t, "kernel", "build", src, "-O", obj, "--initramfs", filepath.Join(dir, "initkit.toml")); code != 0 {
+			t.Fatalf("build: %s", out)
+		}
+	}
+	code, out := initkitRun(t, "boot", "--kernel", obj, "--timeout", "120s", "--expect", `embedded-42`)
+	if code != 0 {
+		t.Fatalf("boot with no initrd: exit %d\n%s", code, out)
+	}
 }

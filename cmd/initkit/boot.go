@@ -153,7 +153,7 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 	if err != nil {
 		return err
 	}
-	if c.Initrd, err = prepareInitrd(b, run); err != nil {
+	if c.Initrd, err = initramfs.Prepare(c.Initrd, b.spec, b.adds, run); err != nil {
 		return err
 	}
 	for _, m := range k.Lacks(c.Arch, c.Initrd) {
@@ -182,32 +182,6 @@ func verdict(stderr io.Writer, name string, o qemu.Outcome, timeout time.Duratio
 	}
 	fmt.Fprintf(stderr, "initkit %s: %s\n", name, msg)
 	return exitCode(outcomeCodes[o.Kind])
-}
-
-// prepareInitrd builds the image of --spec and appends the --add files.
-func prepareInitrd(b *bootFlags, run string) (string, error) {
-	initrd := b.cfg.Initrd
-	if b.spec != "" {
-		s, err := initramfs.Load(b.spec)
-		if err != nil {
-			return "", err
-		}
-		s.Output = filepath.Join(run, "initrd.img")
-		if _, err := s.Build("", 0); err != nil {
-			return "", err
-		}
-		initrd = s.Output
-	}
-	if len(b.adds) == 0 {
-		return initrd, nil
-	}
-	if initrd == "" {
-		return "", fmt.Errorf("--add needs an initramfs to append to: give --initrd or --spec")
-	}
-	s := &initramfs.Spec{Init: "none", Output: filepath.Join(run, "initrd-added.img")}
-	s.AddFiles(b.adds...)
-	_, err := s.Build(initrd, 0)
-	return s.Output, err
 }
 
 // decodeBlock annotates the crash block with source lines when --vmlinux

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/kconfig"
 	"github.com/initkit/initkit/kernel"
 )
@@ -82,12 +85,26 @@ func newKernelCheck() *cobra.Command {
 func newKernelBuild() *cobra.Command {
 	var t kernel.Tree
 	var jobs int
+	var spec string
 	cmd := &cobra.Command{
 		Use:   "build SRC",
 		Short: "Build a kernel tree with its own make, and write a manifest that makes the build directory a kernel",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t.Src, t.Log = args[0], cmd.ErrOrStderr()
+			if spec != "" {
+				s, err := initramfs.Load(spec)
+				if err != nil {
+					return err
+				}
+				s.Output = filepath.Join(cmp.Or(t.Obj, t.Src), "initkit-initramfs.list")
+				if err := s.WriteList(); err != nil {
+					return err
+				}
+				if err := kernel.Embed(cmd.Context(), t, s.Output); err != nil {
+					return err
+				}
+			}
 			m, err := kernel.Build(cmd.Context(), t, jobs)
 			if err != nil {
 				return err
@@ -98,5 +115,6 @@ func newKernelBuild() *cobra.Command {
 	}
 	treeFlags(cmd, &t)
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "parallel jobs (0: one per core)")
+	cmd.Flags().StringVar(&spec, "initramfs", "", "embed the initramfs this spec `FILE` describes in the kernel image (CONFIG_INITRAMFS_SOURCE): it boots with no initrd")
 	return cmd
 }

@@ -53,6 +53,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("ELFROOT", elfroot)
 			env.Setenv("KMODDIR", k.ModulesDir)
 			env.Setenv("KERNEL", k.Image)
+			env.Setenv("INITKIT_CACHE", env.WorkDir+"/cache") // runs write their logs here, not under $HOME
 			env.Setenv("SOURCE_DATE_EPOCH", "")
 			env.Setenv("INITKIT_INIT", testenv.InitBinary(t))
 			return nil

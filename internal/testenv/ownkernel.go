@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -66,7 +67,7 @@ func unpackSource() (string, error) {
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return "", err
 	}
-	if b, err := exec.Command("tar", "-xf", KernelSource, "-C", tmp, "--strip-components=1").CombinedOutput(); err != nil {
+	if b, err := command("tar", "-xf", KernelSource, "-C", tmp, "--strip-components=1").CombinedOutput(); err != nil {
 		return "", fmt.Errorf("unpack %s: %v\n%s", KernelSource, err, b)
 	}
 	return out, os.Rename(tmp, out)
@@ -149,4 +150,70 @@ func buildOwn(src, obj, arch string, purposes []string) (*kernel.Manifest, error
 		return nil, fmt.Errorf("kconfig dropped %v", res.Dropped)
 	}
 	return kernel.Build(ctx, tree, 0)
+}
+
+var (
+	devOnce sync.Once
+	devDir  string
+	devErr  error
+)
+
+// DevTree returns a git repository of Source with one commit, tagged
+// base, made once per machine in the cache: the tree a kernel developer
+// works in, for the tests that commit to it in a worktree.
+func DevTree(t testing.TB) string {
+	t.Helper()
+	src := Source(t)
+	devOnce.Do(func() { devDir, devErr = makeDevTree(src) })
+	if devErr != nil {
+		t.Fatalf("kernel git tree: %v", devErr)
+	}
+	return devDir
+}
+
+func makeDevTree(src string) (string, error) {
+	out := src + ".git-tree"
+	unlock, err := lock(out)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if err := Git(out, "rev-parse", "-q", "--verify", "base"); err == nil {
+		return out, nil
+	}
+	os.RemoveAll(out)
+	tmp := out + ".making"
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return "", err
+	}
+	if b, err := command("cp", "-a", src+"/.", tmp).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("copy %s: %v\n%s", src, err, b)
+	}
+	// Debian's linux-source ignores everything at its top level (its
+	// packaging's .gitignore): add by force.
+	for _, args := range [][]string{{"init", "-q"}, {"add", "-f", "-A", "."}, {"commit", "-q", "-m", "linux-source-6.1"}, {"tag", "base"}} {
+		if err := Git(tmp, args...); err != nil {
+			return "", err
+		}
+	}
+	return out, os.Rename(tmp, out)
+}
+
+// Git runs git in dir as a fixed test identity.
+func Git(dir string, args ...string) error {
+	cmd := command("git", append([]string{"-C", dir, "-c", "user.email=test@initkit", "-c", "user.name=initkit test"}, args...)...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("git %s: %v\n%s", strings.Join(args, " "), err, b)
+	}
+	return nil
+}
+
+// command is exec.Command for a child that must not outlive the test
+// process: a killed test must not leave a cp or tar writing into the
+// cache behind it.
+func command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
 }

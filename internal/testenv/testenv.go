@@ -91,11 +91,24 @@ func BuildInitOnce() (string, error) {
 }
 
 // buildInit builds cmd/initkit-init as make build does: static, stripped.
-func buildInit(out string) error {
+func buildInit(out string) error { return buildInitFor(out, runtime.GOARCH) }
+
+// InitBinaryFor builds cmd/initkit-init for a Go architecture (arm64),
+// for images that boot a kernel of another architecture.
+func InitBinaryFor(t testing.TB, goarch string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "initkit-init")
+	if err := buildInitFor(out, goarch); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func buildInitFor(out, goarch string) error {
 	_, file, _, _ := runtime.Caller(0)
 	src := filepath.Join(filepath.Dir(file), "..", "..", "cmd", "initkit-init")
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, src)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOARCH="+goarch)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build initkit-init: %v\n%s", err, b)
 	}
