@@ -148,8 +148,12 @@ type Manifest struct {
 	Commit     string `json:"git_commit,omitempty"`
 }
 
-// ManifestName is the manifest's file name in the build directory.
-const ManifestName = "initkit-kernel.json"
+// ManifestName is the manifest's file name in the build directory, and
+// LogName the make log's.
+const (
+	ManifestName = "initkit-kernel.json"
+	LogName      = "initkit-make.log"
+)
 
 // Build builds the image, and the modules when the config has MODULES=y
 // (installed under OBJ/initkit-modules), with jobs parallel jobs (0: one
@@ -161,6 +165,17 @@ func Build(ctx context.Context, t Tree, jobs int) (*Manifest, error) {
 	c, err := kconfig.Read(filepath.Join(t.obj(), ".config"))
 	if err != nil {
 		return nil, fmt.Errorf("no config to build with (initkit kernel config makes one): %w", err)
+	}
+	// The whole make log is kept beside the build, whatever t.Log shows.
+	logf, err := os.Create(filepath.Join(t.obj(), LogName))
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	if t.Log != nil {
+		t.Log = io.MultiWriter(t.Log, logf)
+	} else {
+		t.Log = logf
 	}
 	targets := []string{"-j" + strconv.Itoa(jobs), filepath.Base(t.ImagePath())}
 	if c.Value("MODULES") == "y" {
