@@ -26,21 +26,22 @@ import (
 const KernelSource = "/usr/src/linux-source-6.1.tar.xz"
 
 var (
-	srcOnce sync.Once
-	srcDir  string
-	srcErr  error
-	builds  sync.Map // key -> *sync.Once guarding one build in this process
+	sourceOnce = sync.OnceValues(unpackSource)
+	devOnce    = sync.OnceValues(func() (string, error) {
+		src, err := sourceOnce()
+		if err != nil {
+			return "", err
+		}
+		return makeDevTree(src)
+	})
+	builds sync.Map // key -> *sync.Once guarding one build in this process
 )
 
 // Source returns the kernel tree unpacked from KernelSource into the
 // cache, once per version of the tarball.
 func Source(t testing.TB) string {
 	t.Helper()
-	srcOnce.Do(func() { srcDir, srcErr = unpackSource() })
-	if srcErr != nil {
-		t.Fatalf("kernel source: %v", srcErr)
-	}
-	return srcDir
+	return must(t, "kernel source", sourceOnce)
 }
 
 func unpackSource() (string, error) {
@@ -152,23 +153,12 @@ func buildOwn(src, obj, arch string, purposes []string) (*kernel.Manifest, error
 	return kernel.Build(ctx, tree, 0)
 }
 
-var (
-	devOnce sync.Once
-	devDir  string
-	devErr  error
-)
-
 // DevTree returns a git repository of Source with one commit, tagged
 // base, made once per machine in the cache: the tree a kernel developer
 // works in, for the tests that commit to it in a worktree.
 func DevTree(t testing.TB) string {
 	t.Helper()
-	src := Source(t)
-	devOnce.Do(func() { devDir, devErr = makeDevTree(src) })
-	if devErr != nil {
-		t.Fatalf("kernel git tree: %v", devErr)
-	}
-	return devDir
+	return must(t, "kernel git tree", devOnce)
 }
 
 func makeDevTree(src string) (string, error) {

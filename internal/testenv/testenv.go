@@ -18,30 +18,31 @@ import (
 	"github.com/initkit/initkit/kernel"
 )
 
-var (
-	kernelOnce sync.Once
-	testKernel *kernel.Kernel
-	kernelErr  error
-)
+var fetchKernel = sync.OnceValues(func() (*kernel.Kernel, error) {
+	dir, err := kernel.CacheDir()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	return kernel.Fetch(ctx, dir, "")
+})
 
 // Kernel returns the Debian cloud kernel, fetched into the cache on first
 // use. A test that cannot have it fails: make test installs what it needs.
 func Kernel(t testing.TB) *kernel.Kernel {
 	t.Helper()
-	kernelOnce.Do(func() {
-		dir, err := kernel.CacheDir()
-		if err != nil {
-			kernelErr = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		testKernel, kernelErr = kernel.Fetch(ctx, dir, "")
-	})
-	if kernelErr != nil {
-		t.Fatalf("test kernel: %v", kernelErr)
+	return must(t, "test kernel", fetchKernel)
+}
+
+// must returns what once gives, failing the test on its error.
+func must[T any](t testing.TB, what string, once func() (T, error)) T {
+	t.Helper()
+	v, err := once()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
-	return testKernel
+	return v
 }
 
 // Busybox returns the path of a static busybox (Debian's busybox-static).
@@ -58,37 +59,23 @@ func Busybox(t testing.TB) string {
 	return ""
 }
 
-var (
-	initOnce sync.Once
-	initPath string
-	initErr  error
-)
-
 // InitBinary returns cmd/initkit-init built once, for tests whose images
 // use the initkit init (the default).
 func InitBinary(t testing.TB) string {
 	t.Helper()
-	p, err := BuildInitOnce()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return must(t, "initkit-init", BuildInitOnce)
 }
 
 // BuildInitOnce builds cmd/initkit-init once into a temporary directory
 // (for a TestMain, which has no testing.TB).
-func BuildInitOnce() (string, error) {
-	initOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "initkit-init-")
-		if err != nil {
-			initErr = err
-			return
-		}
-		initPath = filepath.Join(dir, "initkit-init")
-		initErr = buildInit(initPath)
-	})
-	return initPath, initErr
-}
+var BuildInitOnce = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "initkit-init-")
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, "initkit-init")
+	return p, buildInit(p)
+})
 
 // buildInit builds cmd/initkit-init as make build does: static, stripped.
 func buildInit(out string) error { return buildInitFor(out, runtime.GOARCH) }
@@ -115,24 +102,19 @@ func buildInitFor(out, goarch string) error {
 	return nil
 }
 
-var (
-	vmlinuxOnce sync.Once
-	vmlinuxPath string
-	vmlinuxErr  error
-)
+var fetchVmlinux = sync.OnceValues(func() (string, error) {
+	k, err := fetchKernel()
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	return kernel.FetchDebugInfo(ctx, k)
+})
 
 // DebugVmlinux returns the DWARF vmlinux of the test kernel, from its -dbg
 // package, fetched into the cache on first use.
 func DebugVmlinux(t testing.TB) string {
 	t.Helper()
-	k := Kernel(t)
-	vmlinuxOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-		defer cancel()
-		vmlinuxPath, vmlinuxErr = kernel.FetchDebugInfo(ctx, k)
-	})
-	if vmlinuxErr != nil {
-		t.Fatalf("debug vmlinux: %v", vmlinuxErr)
-	}
-	return vmlinuxPath
+	return must(t, "debug vmlinux", fetchVmlinux)
 }
