@@ -150,7 +150,25 @@ func buildOwn(src, obj, arch string, purposes []string) (*kernel.Manifest, error
 	if len(res.Dropped) > 0 {
 		return nil, fmt.Errorf("kconfig dropped %v", res.Dropped)
 	}
-	return kernel.Build(ctx, tree, 0)
+	m, err := kernel.Build(ctx, tree, 0)
+	if err == nil {
+		pruneOld(obj)
+	}
+	return m, err
+}
+
+// pruneOld removes the builds of the same arch and purposes under other
+// keys (an older source or set of needs): a kernel build is hundreds of
+// megabytes.
+func pruneOld(obj string) {
+	prefix := obj[:strings.LastIndexByte(obj, '-')+1]
+	old, _ := filepath.Glob(prefix + "*")
+	for _, o := range old {
+		if o != obj && o != obj+".lock" && len(o) == len(obj) {
+			os.RemoveAll(o)
+			os.Remove(o + ".lock")
+		}
+	}
 }
 
 // DevTree returns a git repository of Source with one commit, tagged
