@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/initkit/initkit/compress"
 	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/internal/atomicfile"
@@ -78,4 +79,31 @@ func (s *Spec) WriteList() error {
 		return err
 	}
 	return atomicfile.Write(s.Output, 0o644, func(w io.Writer) error { return tree.WriteList(w, s.Output+".d") })
+}
+
+// WriteDir assembles the spec and writes its tree into the directory the
+// spec's output names, with the device nodes, which a tree without root
+// cannot hold, listed beside it in OUTPUT.list (gen_init_cpio "nod"
+// lines). CONFIG_INITRAMFS_SOURCE takes both: "OUTPUT OUTPUT.list".
+func (s *Spec) WriteDir() error {
+	if s.Output == "" {
+		return fmt.Errorf("no output: give -o DIR or output in [image]")
+	}
+	tree, err := s.Assemble()
+	if err != nil {
+		return err
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(image.WriteSegment(pw, tree.Files(), image.WithCompression(compress.None, compress.WriterOptions{}), image.WithOwners()))
+	}()
+	res, err := image.Extract(pr, s.Output, image.ExtractOptions{Segment: -1, SetID: true})
+	pr.CloseWithError(err)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(s.Output+".list", 0o644, func(w io.Writer) error {
+		_, err := w.Write(image.NodeList(res.Skipped))
+		return err
+	})
 }

@@ -101,6 +101,13 @@ func TestOwnKernel(t *testing.T) {
 		}
 		mustMatch(t, out, ` panic\+0x[0-9a-f]+/0x[0-9a-f]+ kernel/panic\.c:\d+`, `sysrq_handle_crash\+0x[0-9a-f]+/0x[0-9a-f]+ drivers/tty/sysrq\.c:\d+`)
 	})
+	t.Run("exec", func(t *testing.T) {
+		t.Parallel()
+		code, out := initkitRun(t, "exec", "--kernel", obj, "--timeout", "120s", "--", "/usr/bin/uname", "-r")
+		if code != 0 || !strings.Contains(out, m.Release) {
+			t.Fatalf("exit %d, want the release %s:\n%s", code, m.Release, out)
+		}
+	})
 	t.Run("debug kernel", func(t *testing.T) {
 		t.Parallel()
 		batch := filepath.Join(t.TempDir(), "cmds.gdb")

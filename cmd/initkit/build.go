@@ -54,8 +54,11 @@ of IMAGE: the kernel unpacks it last, over the base, with no rebuild.`,
 			if err := modulesFromKernel(cmd, spec, kernelRelease); err != nil {
 				return err
 			}
-			if format == "list" {
+			switch format {
+			case "list":
 				return spec.WriteList()
+			case "dir":
+				return spec.WriteDir()
 			}
 			res, err := spec.Build(base, jobs)
 			if err != nil {
@@ -91,7 +94,7 @@ of IMAGE: the kernel unpacks it last, over the base, with no rebuild.`,
 	f.StringVar(&flags.Sysroot, "sysroot", "", "resolve programs and libraries inside `DIR` (nothing in it is run)")
 	f.Int64Var(&epoch, "epoch", 0, "mtime of every entry (default $SOURCE_DATE_EPOCH or 0)")
 	f.BoolVar(&explain, "explain", false, "print every entry and why it is in the image")
-	f.StringVar(&format, "format", "image", "image, or list: a gen_init_cpio list for CONFIG_INITRAMFS_SOURCE (generated files written to OUTPUT.d)")
+	f.StringVar(&format, "format", "image", "image; list: a gen_init_cpio list for CONFIG_INITRAMFS_SOURCE (generated files in OUTPUT.d); dir: the tree, its device nodes listed in OUTPUT.list")
 	f.StringVar(&base, "base", "", "append the --add files as a new segment to a copy of `IMAGE`")
 	return cmd
 }
