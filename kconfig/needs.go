@@ -62,6 +62,7 @@ var Purposes = map[string][]Need{
 	},
 	"debug": append(dwarf,
 		Need{Name: "GDB_SCRIPTS", Value: "y", Why: "no vmlinux-gdb.py: gdb lacks lx-dmesg, lx-ps and the other lx- commands"},
+		Need{Name: "IKCONFIG", Value: "y", Why: "the image carries no copy of its config: a bare image cannot be checked, and lx-configdump has nothing to show"},
 		Need{Name: "KALLSYMS", Value: "y", Why: "an oops shows bare addresses (RIP: 0010:0xffffffff811f7c95) instead of function names"},
 		// Frame pointers: gdb's backtraces need no unwind tables (ORC, a
 		// distribution's choice, serves the kernel's own traces as well).

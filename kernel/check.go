@@ -1,10 +1,16 @@
 package kernel
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/initkit/initkit/compress"
 
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/kconfig"
@@ -18,6 +24,10 @@ func CheckConfig(path string, purposes []string, arch string, images ...string) 
 	if err != nil {
 		return nil, err
 	}
+	return check(c, purposes, arch, images)
+}
+
+func check(c kconfig.Config, purposes []string, arch string, images []string) ([]kconfig.Purposed, error) {
 	needs, err := kconfig.Needs(purposes, arch)
 	if err != nil {
 		return nil, err
@@ -55,4 +65,48 @@ func FindConfig(img string) string {
 		cands = append([]string{filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(m.Image))), ".config")}, cands...)
 	}
 	return first(cands)
+}
+
+// EmbeddedConfig returns the config a kernel image carries in itself
+// (CONFIG_IKCONFIG: kernel/configs.c puts it, gzipped, between the
+// markers IKCFG_ST and IKCFG_ED): inside the compressed payload of an x86
+// bzImage (Documentation/x86/boot.rst: payload_offset and payload_length
+// in the setup header), or in an image as it is (arm64's Image).
+func EmbeddedConfig(img string) (kconfig.Config, error) {
+	b, err := os.ReadFile(img)
+	if err != nil {
+		return nil, err
+	}
+	data := b
+	if len(b) > 0x250 && string(b[0x202:0x206]) == "HdrS" {
+		sects := int(b[0x1f1])
+		if sects == 0 {
+			sects = 4
+		}
+		off := (sects+1)*512 + int(binary.LittleEndian.Uint32(b[0x248:]))
+		n := int(binary.LittleEndian.Uint32(b[0x24c:]))
+		if off < 0 || n <= 0 || off+n > len(b) {
+			return nil, fmt.Errorf("%s: the setup header's payload lies outside the file", img)
+		}
+		payload := b[off : off+n]
+		f := compress.Detect(payload)
+		r, err := compress.NewReader(bytes.NewReader(payload), f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: the %s payload: %w", img, f, err)
+		}
+		defer r.Close()
+		if data, err = io.ReadAll(io.LimitReader(r, 512<<20)); err != nil && len(data) == 0 {
+			return nil, fmt.Errorf("%s: the %s payload: %w", img, f, err)
+		}
+	}
+	start := bytes.Index(data, []byte("IKCFG_ST"))
+	end := bytes.Index(data, []byte("IKCFG_ED"))
+	if start < 0 || end < start {
+		return nil, fmt.Errorf("%s carries no config (CONFIG_IKCONFIG is not set)", img)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data[start+8 : end]))
+	if err != nil {
+		return nil, fmt.Errorf("%s: the embedded config: %w", img, err)
+	}
+	return kconfig.Parse(zr)
 }

@@ -131,10 +131,15 @@ func (c *Choice) buildDir() error {
 }
 
 // Lacks returns what the kernel's config lacks to boot images with
-// initkit on arch (nothing when its config is not found).
+// initkit on arch: its .config, else the config the image carries
+// (IKCONFIG); nothing when neither is found.
 func (c *Choice) Lacks(arch string, images ...string) []kconfig.Purposed {
-	if c.Config == "" {
-		return nil
+	cfg, err := kconfig.Read(c.Config)
+	if c.Config == "" || err != nil {
+		if cfg, err = EmbeddedConfig(c.Image); err != nil {
+			return nil
+		}
+		c.Config = c.Image + " (its embedded config)"
 	}
 	if arch == "aarch64" {
 		arch = "arm64"
@@ -145,7 +150,7 @@ func (c *Choice) Lacks(arch string, images ...string) []kconfig.Purposed {
 			imgs = append(imgs, i)
 		}
 	}
-	missing, _ := CheckConfig(c.Config, []string{"boot"}, arch, imgs...)
+	missing, _ := check(cfg, []string{"boot"}, arch, imgs)
 	return missing
 }
 

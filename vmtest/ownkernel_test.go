@@ -1,6 +1,7 @@
 package vmtest
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -100,6 +101,34 @@ func TestOwnKernel(t *testing.T) {
 			t.Fatalf("decode: exit %d\n%s", code, out)
 		}
 		mustMatch(t, out, ` panic\+0x[0-9a-f]+/0x[0-9a-f]+ kernel/panic\.c:\d+`, `sysrq_handle_crash\+0x[0-9a-f]+/0x[0-9a-f]+ drivers/tty/sysrq\.c:\d+`)
+	})
+	t.Run("embedded config", func(t *testing.T) {
+		t.Parallel()
+		// The config the image carries (IKCONFIG) is the one it was built with.
+		embedded, err := kernel.EmbeddedConfig(m.Image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		built, _ := kconfig.Read(cfg)
+		if len(embedded) != len(built) || embedded.Value("IKCONFIG") != "y" || embedded.Value("RD_XZ") != built.Value("RD_XZ") {
+			t.Errorf("embedded config: %d options, built %d", len(embedded), len(built))
+		}
+		// Away from its build tree, the image's own copy is what boot
+		// checks: nothing is missing, and it boots.
+		bare := filepath.Join(t.TempDir(), "bzImage")
+		data, _ := os.ReadFile(m.Image)
+		os.WriteFile(bare, data, 0o644)
+		k, err := kernel.Choose(context.Background(), kernel.Request{Kernel: bare})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if missing := k.Lacks("x86_64", img); len(missing) != 0 || !strings.HasSuffix(k.Config, "(its embedded config)") {
+			t.Errorf("checked %q: missing %+v", k.Config, missing)
+		}
+		code, out := initkitRun(t, "boot", "--kernel", bare, "--initrd", img, "--timeout", "120s", "--log", filepath.Join(t.TempDir(), "log"))
+		if code != 3 || strings.Contains(out, "warning:") || !strings.Contains(out, "own-kernel:42") {
+			t.Errorf("exit %d, want the sysrq crash and no warning:\n%s", code, out)
+		}
 	})
 	t.Run("exec", func(t *testing.T) {
 		t.Parallel()

@@ -139,6 +139,7 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 	}
 	c.Kernel = k.Image
 	if b.dryRun {
+		warnLacks(cmd.ErrOrStderr(), k, c)
 		fmt.Fprintln(cmd.OutOrStdout(), shell.Quote(qemu.DryRun(*c)))
 		return nil
 	}
@@ -156,9 +157,7 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 	if c.Initrd, err = initramfs.Prepare(c.Initrd, b.spec, b.adds, run); err != nil {
 		return err
 	}
-	for _, m := range k.Lacks(c.Arch, c.Initrd) {
-		fmt.Fprintf(cmd.ErrOrStderr(), "initkit boot: warning: %s lacks CONFIG_%s=%s: %s\n", k.Config, m.Name, m.Value, m.Why)
-	}
+	warnLacks(cmd.ErrOrStderr(), k, c)
 	logPath := b.logPath
 	if logPath == "" {
 		logPath = filepath.Join(run, "console.log")
@@ -200,4 +199,11 @@ func decodeBlock(stderr io.Writer, vmlinux string, modules []string, block strin
 	}
 	fmt.Fprintf(stderr, "initkit boot: cannot decode the crash: %v\n", err)
 	return block
+}
+
+// warnLacks says what the kernel's config lacks to boot c's initramfs.
+func warnLacks(stderr io.Writer, k *kernel.Choice, c *qemu.Config) {
+	for _, m := range k.Lacks(c.Arch, c.Initrd) {
+		fmt.Fprintf(stderr, "initkit boot: warning: %s lacks CONFIG_%s=%s: %s\n", k.Config, m.Name, m.Value, m.Why)
+	}
 }
