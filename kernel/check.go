@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -88,15 +89,8 @@ func EmbeddedConfig(img string) (kconfig.Config, error) {
 		if off < 0 || n <= 0 || off+n > len(b) {
 			return nil, fmt.Errorf("%s: the setup header's payload lies outside the file", img)
 		}
-		payload := b[off : off+n]
-		f := compress.Detect(payload)
-		r, err := compress.NewReader(bytes.NewReader(payload), f)
-		if err != nil {
-			return nil, fmt.Errorf("%s: the %s payload: %w", img, f, err)
-		}
-		defer r.Close()
-		if data, err = io.ReadAll(io.LimitReader(r, 512<<20)); err != nil && len(data) == 0 {
-			return nil, fmt.Errorf("%s: the %s payload: %w", img, f, err)
+		if data, err = decompressPayload(b[off : off+n]); err != nil {
+			return nil, fmt.Errorf("%s: %w", img, err)
 		}
 	}
 	start := bytes.Index(data, []byte("IKCFG_ST"))
@@ -109,4 +103,31 @@ func EmbeddedConfig(img string) (kconfig.Config, error) {
 		return nil, fmt.Errorf("%s: the embedded config: %w", img, err)
 	}
 	return kconfig.Parse(zr)
+}
+
+// decompressPayload returns a bzImage's vmlinux. The kernel's xz payload
+// uses the x86 BCJ filter, which the Go xz reader does not have: xz(1)
+// (xz-utils) decompresses it. A payload may end in padding that a reader
+// complains of: what came out before is kept.
+func decompressPayload(payload []byte) ([]byte, error) {
+	f := compress.Detect(payload)
+	if f == compress.XZ {
+		cmd := exec.Command("xz", "-dc")
+		cmd.Stdin = bytes.NewReader(payload)
+		out, err := cmd.Output()
+		if len(out) == 0 {
+			return nil, fmt.Errorf("the xz payload: xz -dc: %v (xz-utils decompresses it)", err)
+		}
+		return out, nil
+	}
+	r, err := compress.NewReader(bytes.NewReader(payload), f)
+	if err != nil {
+		return nil, fmt.Errorf("the %s payload: %w", f, err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(io.LimitReader(r, 512<<20))
+	if len(data) == 0 && err != nil {
+		return nil, fmt.Errorf("the %s payload: %w", f, err)
+	}
+	return data, nil
 }
