@@ -307,9 +307,9 @@ func Patterns(pats []string) ([]*regexp.Regexp, error) {
 	return out, nil
 }
 
-// Terminal returns r as a terminal for Config.Stdin of an interactive run,
-// or false when r is not one.
-func Terminal(r io.Reader) (*os.File, bool) {
+// Terminal returns r (a reader or a writer) as the terminal it is, for
+// Config.Stdin of an interactive run, or false when it is none.
+func Terminal(r any) (*os.File, bool) {
 	f, ok := r.(*os.File)
 	if !ok {
 		return nil, false

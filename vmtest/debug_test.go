@@ -289,8 +289,10 @@ func TestDebugInitCtrlC(t *testing.T) {
 	term.Type("print never")
 	time.Sleep(500 * time.Millisecond)
 	term.Type("\x03") // Ctrl-C
+	// gdb prints its next prompt before or after "Quit", as readline
+	// redraws: typing goes to that prompt either way.
 	term.Expect(`Quit`, long)
-	term.Expect(`\(gdb\) `, long)
+	time.Sleep(300 * time.Millisecond)
 	term.Type("next\r")
 	term.Expect(`10\s+counter\+\+;`, long)
 	term.Type("print counter\r")

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/initkit/initkit/compress"
 	"github.com/initkit/initkit/internal/testenv"
@@ -67,6 +68,22 @@ func TestOwnKernel(t *testing.T) {
 	m := testenv.OwnKernel(t, "x86_64", "debug")
 	obj := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(m.Image)))) // OBJ/arch/x86/boot/bzImage
 	cfg := filepath.Join(obj, ".config")
+	// Not parallel: it runs make in the build directory the others boot.
+	t.Run("build on a terminal", func(t *testing.T) {
+		term := OnTerminal(t, initkitBinary(t)+" kernel build "+m.Source+" -O "+obj)
+		if err := term.Wait(10 * time.Minute); err != nil {
+			t.Fatalf("%v\n%s", err, term.Output())
+		}
+		// One line rewritten (CR, erase to the end), not make's scroll;
+		// the whole log kept in the build directory.
+		out := term.Output()
+		if !strings.Contains(out, "\r\x1b[K") || strings.Count(out, "\n") > 6 {
+			t.Errorf("not one progress line:\n%q", out)
+		}
+		if b, err := os.ReadFile(filepath.Join(obj, kernel.LogName)); err != nil || !strings.Contains(string(b), "make") {
+			t.Errorf("make log: %v", err)
+		}
+	})
 	t.Run("check", func(t *testing.T) {
 		t.Parallel()
 		if code, out := initkitRun(t, "kernel", "check", cfg, "--for", "boot,debug"); code != 0 {

@@ -10,6 +10,7 @@ import (
 	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/kconfig"
 	"github.com/initkit/initkit/kernel"
+	"github.com/initkit/initkit/qemu"
 )
 
 // treeFlags are what kernel config and kernel build share.
@@ -92,6 +93,10 @@ func newKernelBuild() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t.Src, t.Log = args[0], cmd.ErrOrStderr()
+			if f, ok := qemu.Terminal(cmd.ErrOrStderr()); ok {
+				t.Log = kernel.Progress(f) // one line on a terminal; the whole log in OBJ
+				defer fmt.Fprintln(f)
+			}
 			if spec != "" {
 				s, err := initramfs.Load(spec)
 				if err != nil {
