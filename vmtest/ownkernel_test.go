@@ -301,3 +301,51 @@ func TestEmbeddedInitramfs(t *testing.T) {
 		t.Fatalf("boot with no initrd: exit %d\n%s", code, out)
 	}
 }
+
+// TestOwnKernelModules: a build directory's modules, installed by kernel
+// build into its staging directory, are what initkit build takes for
+// --kernel OBJ --module NAME, with no other flag; the init loads the
+// module at boot. (virtio_blk as a module: a config made from boot's,
+// given back as --base with the one change.)
+func TestOwnKernelModules(t *testing.T) {
+	t.Parallel()
+	src := testenv.Source(t)
+	cache, err := kernel.CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(src + "virtio_blk=m"))
+	obj := filepath.Join(cache, "kbuild", "modules-"+hex.EncodeToString(sum[:8]))
+	if _, err := os.Stat(filepath.Join(obj, kernel.ManifestName)); err != nil {
+		base := t.TempDir()
+		if code, out := initkitRun(t, "kernel", "config", src, "-O", base, "--for", "boot"); code != 0 {
+			t.Fatalf("config: %s", out)
+		}
+		data, _ := os.ReadFile(filepath.Join(base, ".config"))
+		cfg := filepath.Join(t.TempDir(), "config")
+		os.WriteFile(cfg, []byte(strings.Replace(string(data), "CONFIG_VIRTIO_BLK=y", "CONFIG_VIRTIO_BLK=m", 1)), 0o644)
+		if code, out := initkitRun(t, "kernel", "config", src, "-O", obj, "--base", cfg, "--for", "boot"); code != 0 {
+			t.Fatalf("config from the edited base: %s", out)
+		}
+		if code, out := initkitRun(t, "kernel", "build", src, "-O", obj); code != 0 {
+			t.Fatalf("build: %s", out)
+		}
+	}
+	m, err := kernel.ReadManifest(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "m.img")
+	if code, out := initkitRun(t, "build", "--kernel", obj, "--module", "virtio_blk", "--busybox", Busybox(t), "-o", img); code != 0 {
+		t.Fatalf("build --module: %s", out)
+	}
+	code, out := initkitRun(t, "ls", img)
+	if code != 0 || !strings.Contains(out, "lib/modules/"+m.Release+"/kernel/drivers/block/virtio_blk.ko") {
+		t.Fatalf("the image lacks the module:\n%s", out)
+	}
+	code, out = initkitRun(t, "boot", "--kernel", obj, "--initrd", img, "--timeout", "120s", "--append", "initkit.debug",
+		"--expect", `initkit: .*loaded virtio_blk`)
+	if code != 0 {
+		t.Fatalf("boot: exit %d\n%s", code, out)
+	}
+}
