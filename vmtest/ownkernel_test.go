@@ -282,20 +282,14 @@ func TestEmbeddedInitramfs(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "init.sh"), []byte("#!/bin/busybox sh\n/bin/busybox echo \"embedded-$((6*7))\"\n/bin/busybox poweroff -f\n"), 0o755)
 	spec := fmt.Sprintf("[image]\nbusybox = %q\napplets = [\"sh\", \"poweroff\"]\ninit = \"init.sh\"\nnodes = [\"/dev/console c 5 1 0600\"]\n", Busybox(t))
 	os.WriteFile(filepath.Join(dir, "initkit.toml"), []byte(spec), 0o644)
-	cache, err := kernel.CacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256([]byte(src + spec))
-	obj := filepath.Join(cache, "kbuild", "embedded-"+hex.EncodeToString(sum[:8]))
-	if _, err := os.Stat(filepath.Join(obj, kernel.ManifestName)); err != nil {
+	obj := cachedBuild(t, "embedded", src+spec, func(obj string) {
 		if code, out := initkitRun(t, "kernel", "config", src, "-O", obj, "--for", "boot"); code != 0 {
 			t.Fatalf("config: %s", out)
 		}
 		if code, out := initkitRun(t, "kernel", "build", src, "-O", obj, "--initramfs", filepath.Join(dir, "initkit.toml")); code != 0 {
 			t.Fatalf("build: %s", out)
 		}
-	}
+	})
 	code, out := initkitRun(t, "boot", "--kernel", obj, "--timeout", "120s", "--expect", `embedded-42`)
 	if code != 0 {
 		t.Fatalf("boot with no initrd: exit %d\n%s", code, out)
@@ -310,13 +304,7 @@ func TestEmbeddedInitramfs(t *testing.T) {
 func TestOwnKernelModules(t *testing.T) {
 	t.Parallel()
 	src := testenv.Source(t)
-	cache, err := kernel.CacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256([]byte(src + "virtio_blk=m"))
-	obj := filepath.Join(cache, "kbuild", "modules-"+hex.EncodeToString(sum[:8]))
-	if _, err := os.Stat(filepath.Join(obj, kernel.ManifestName)); err != nil {
+	obj := cachedBuild(t, "modules", src+"virtio_blk=m", func(obj string) {
 		base := t.TempDir()
 		if code, out := initkitRun(t, "kernel", "config", src, "-O", base, "--for", "boot"); code != 0 {
 			t.Fatalf("config: %s", out)
@@ -330,7 +318,7 @@ func TestOwnKernelModules(t *testing.T) {
 		if code, out := initkitRun(t, "kernel", "build", src, "-O", obj); code != 0 {
 			t.Fatalf("build: %s", out)
 		}
-	}
+	})
 	m, err := kernel.ReadManifest(obj)
 	if err != nil {
 		t.Fatal(err)
@@ -348,4 +336,20 @@ func TestOwnKernelModules(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("boot: exit %d\n%s", code, out)
 	}
+}
+
+// cachedBuild returns a build directory in the cache named by name and a
+// hash of key, calling build to make it when it holds no built kernel.
+func cachedBuild(t *testing.T, name, key string, build func(obj string)) string {
+	t.Helper()
+	cache, err := kernel.CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(key))
+	obj := filepath.Join(cache, "kbuild", name+"-"+hex.EncodeToString(sum[:8]))
+	if _, err := os.Stat(filepath.Join(obj, kernel.ManifestName)); err != nil {
+		build(obj)
+	}
+	return obj
 }
