@@ -253,3 +253,34 @@ func readLog(r io.Reader, name string, max int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// ReadLogFile reads the log at path, "-" for r (standard input, named
+// "stdin"), up to MaxLog; it returns the name errors should give it.
+func ReadLogFile(path string, r io.Reader) (string, []byte, error) {
+	if path == "-" {
+		b, err := ReadLog(r, "stdin")
+		return "stdin", b, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return path, nil, err
+	}
+	defer f.Close()
+	b, err := ReadLog(f, path)
+	return path, b, err
+}
+
+// Block returns a crash report (a block of console lines) annotated with
+// its frames' source lines, decoded with vmlinux and the modules' trees.
+func Block(vmlinux string, moduleDirs []string, block string) (string, error) {
+	dec, err := Open(vmlinux, moduleDirs, true, Options{})
+	if err != nil {
+		return "", err
+	}
+	defer dec.Close()
+	var out strings.Builder
+	if _, err := dec.Annotate([]byte(block), &out); err != nil {
+		return "", err
+	}
+	return strings.TrimRight(out.String(), "\n"), nil
+}

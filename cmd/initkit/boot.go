@@ -189,16 +189,12 @@ func decodeBlock(stderr io.Writer, vmlinux string, modules []string, block strin
 	if vmlinux == "" {
 		return block
 	}
-	dec, err := decode.Open(vmlinux, modules, true, decode.Options{})
-	if err == nil {
-		defer dec.Close()
-		var out strings.Builder
-		if _, err = dec.Annotate([]byte(block), &out); err == nil {
-			return strings.TrimRight(out.String(), "\n")
-		}
+	out, err := decode.Block(vmlinux, modules, block)
+	if err != nil {
+		fmt.Fprintf(stderr, "initkit boot: cannot decode the crash: %v\n", err)
+		return block
 	}
-	fmt.Fprintf(stderr, "initkit boot: cannot decode the crash: %v\n", err)
-	return block
+	return out
 }
 
 // warnLacks says what the kernel's config lacks to boot c's initramfs.

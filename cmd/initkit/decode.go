@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime/debug"
 
@@ -81,7 +80,14 @@ func runDecode(cmd *cobra.Command, d *decodeFlags, args []string) error {
 			return dec.Locations(cmd.OutOrStdout(), args)
 		}
 	}
-	name, log, err := readLog(cmd.InOrStdin(), args)
+	if len(args) > 1 {
+		return fmt.Errorf("one log at a time (got %d arguments)", len(args))
+	}
+	path := "-"
+	if len(args) == 1 {
+		path = args[0]
+	}
+	name, log, err := decode.ReadLogFile(path, cmd.InOrStdin())
 	if err != nil {
 		return err
 	}
@@ -105,21 +111,4 @@ func runDecode(cmd *cobra.Command, d *decodeFlags, args []string) error {
 		}
 	}
 	return nil
-}
-
-func readLog(stdin io.Reader, args []string) (string, []byte, error) {
-	if len(args) == 0 || args[0] == "-" {
-		b, err := decode.ReadLog(stdin, "stdin")
-		return "stdin", b, err
-	}
-	if len(args) > 1 {
-		return "", nil, fmt.Errorf("one log at a time (got %d arguments)", len(args))
-	}
-	f, err := os.Open(args[0])
-	if err != nil {
-		return "", nil, err
-	}
-	defer f.Close()
-	b, err := decode.ReadLog(f, args[0])
-	return args[0], b, err
 }
