@@ -68,16 +68,6 @@ func defaultModuleDirs(release string) []string {
 
 var symbolArg = regexp.MustCompile(`^([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)(?:/0x([0-9a-f]+))?$`)
 
-// IsLocation reports whether s is what Locations takes: FUNC+0xOFF[/0xLEN]
-// or a hexadecimal address.
-func IsLocation(s string) bool {
-	if symbolArg.MatchString(s) {
-		return true
-	}
-	_, err := strconv.ParseUint(strings.TrimPrefix(s, "0x"), 16, 64)
-	return err == nil
-}
-
 // Locations resolves symbols (FUNC+0xOFF[/0xLEN]) and addresses, at the
 // exact address, as gdb's list *(func+off) does, and writes each with its
 // source lines, the inline chain included.

@@ -3,13 +3,18 @@ package kernel
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/internal/cache"
 
 	"github.com/initkit/initkit/compress"
 
@@ -61,9 +66,6 @@ func FindConfig(img string) string {
 	cands := []string{filepath.Join(dir, "..", "..", "..", ".config"), filepath.Join(dir, ".config")}
 	if rel, ok := strings.CutPrefix(filepath.Base(img), "vmlinuz-"); ok {
 		cands = append([]string{filepath.Join(dir, "config-"+rel)}, cands...)
-	}
-	if m, err := ReadManifest(dir); err == nil {
-		cands = append([]string{filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(m.Image))), ".config")}, cands...)
 	}
 	return first(cands)
 }
@@ -130,4 +132,37 @@ func decompressPayload(payload []byte) ([]byte, error) {
 		return nil, fmt.Errorf("the %s payload: %w", f, err)
 	}
 	return data, nil
+}
+
+// embeddedConfigCached is EmbeddedConfig, remembered in the cache by the
+// image's path, size and mtime: decompressing a bzImage's payload costs
+// 150-200 ms, which a boot must not pay each time, least of all for an
+// image with no config in it.
+func embeddedConfigCached(img string) (kconfig.Config, error) {
+	st, err := os.Stat(img)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := cache.Dir()
+	if err != nil {
+		return EmbeddedConfig(img)
+	}
+	abs, _ := filepath.Abs(img)
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\n%d\n%d", abs, st.Size(), st.ModTime().UnixNano())))
+	memo := filepath.Join(dir, "ikconfig", hex.EncodeToString(sum[:12]))
+	if b, err := os.ReadFile(memo); err == nil {
+		if len(b) == 0 {
+			return nil, fmt.Errorf("%s carries no config (CONFIG_IKCONFIG is not set)", img)
+		}
+		return kconfig.Parse(bytes.NewReader(b))
+	}
+	c, err := EmbeddedConfig(img)
+	var text bytes.Buffer
+	if err == nil {
+		c.Write(&text)
+	}
+	if os.MkdirAll(filepath.Dir(memo), 0o755) == nil {
+		atomicfile.Write(memo, 0o644, func(w io.Writer) error { _, err := w.Write(text.Bytes()); return err })
+	}
+	return c, err
 }

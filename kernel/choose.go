@@ -136,7 +136,7 @@ func (c *Choice) buildDir() error {
 func (c *Choice) Lacks(arch string, images ...string) []kconfig.Purposed {
 	cfg, err := kconfig.Read(c.Config)
 	if c.Config == "" || err != nil {
-		if cfg, err = EmbeddedConfig(c.Image); err != nil {
+		if cfg, err = embeddedConfigCached(c.Image); err != nil {
 			return nil
 		}
 		c.Config = c.Image + " (its embedded config)"

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/initkit/initkit/guest"
 )
 
 // Config describes a direct kernel boot.
@@ -65,7 +67,7 @@ func (c Config) Args() []string {
 	if accel == "" || accel == "auto" {
 		accel = "tcg"
 	}
-	machine, console := []string{"-machine", "q35"}, "ttyS0"
+	machine, console := []string{"-machine", "q35"}, guest.Console
 	serial := "stdio"
 	if c.Interactive {
 		serial = "mon:stdio"

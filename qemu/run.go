@@ -271,10 +271,6 @@ func (g *Guest) Kill() { g.cancel() }
 // Log returns the clean console so far.
 func (g *Guest) Log() string { return g.console.Log() }
 
-// Console returns the console the guest writes to, for callers that
-// match more than Watch does.
-func (g *Guest) Console() *Console { return g.console }
-
 // Boot runs c to its outcome. A QEMU that cannot start is an Outcome of
 // kind Failed.
 func Boot(ctx context.Context, c Config, w Watch) Outcome {
