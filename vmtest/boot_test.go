@@ -209,7 +209,7 @@ func TestBootInteractive(t *testing.T) {
 	k := Kernel(t)
 	initrd := WriteImage(t, Segment(t, compress.Gzip, BaseFiles(t,
 		`echo "ready-$((1+1))"; read line; echo "got:$line"; echo "typed-$((2+2))"; sleep 1000`)))
-	term := OnTerminal(t, bin+" boot --kernel "+k.Image+" --initrd "+initrd+" --log "+filepath.Join(t.TempDir(), "log"))
+	term := OnTerminal(t, nil, bin, "boot", "--kernel", k.Image, "--initrd", initrd, "--log", filepath.Join(t.TempDir(), "log"))
 	term.Expect("interactive console; Ctrl-A x quits", 90*time.Second)
 	term.Expect("ready-2", 90*time.Second)
 	term.Type("hello guest\r")

@@ -282,7 +282,7 @@ func TestDebugInitTrace(t *testing.T) {
 func TestDebugInitCtrlC(t *testing.T) {
 	t.Parallel()
 	prog, _ := debugProgram(t)
-	term := OnTerminal(t, "INITKIT_KERNEL="+Kernel(t).Image+" "+initkitBinary(t)+" debug init --init "+prog)
+	term := OnTerminal(t, []string{"INITKIT_KERNEL=" + Kernel(t).Image}, initkitBinary(t), "debug", "init", "--init", prog)
 	const long = 120 * time.Second
 	term.Expect(`Breakpoint 2, main \(\)`, long)
 	term.Expect(`\(gdb\) `, long)

@@ -70,7 +70,7 @@ func TestOwnKernel(t *testing.T) {
 	cfg := filepath.Join(obj, ".config")
 	// Not parallel: it runs make in the build directory the others boot.
 	t.Run("build on a terminal", func(t *testing.T) {
-		term := OnTerminal(t, initkitBinary(t)+" kernel build "+m.Source+" -O "+obj)
+		term := OnTerminal(t, nil, initkitBinary(t), "kernel", "build", m.Source, "-O", obj)
 		if err := term.Wait(10 * time.Minute); err != nil {
 			t.Fatalf("%v\n%s", err, term.Output())
 		}

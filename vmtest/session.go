@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/initkit/initkit/internal/shell"
 	"github.com/initkit/initkit/internal/syncbuf"
 
 	"github.com/initkit/initkit/qemu"
@@ -109,11 +110,16 @@ type Terminal struct {
 	done chan error
 }
 
-// OnTerminal starts line under sh on a terminal; it is killed when the
-// test ends.
-func OnTerminal(t testing.TB, line string) *Terminal {
+// OnTerminal starts argv on a terminal, with env added to the test's
+// environment; it is killed when the test ends. The shell script(1)
+// starts execs argv: a shell left waiting in the foreground would take
+// Ctrl-C for itself (dash dies of it), and its status would be the one
+// the test sees.
+func OnTerminal(t testing.TB, env []string, argv ...string) *Terminal {
 	t.Helper()
-	term := &Terminal{t: t, cmd: exec.Command("script", "-qec", line, "/dev/null"), done: make(chan error, 1)}
+	cmd := exec.Command("script", "-qec", "exec "+shell.Quote(argv), "/dev/null")
+	cmd.Env = append(os.Environ(), env...)
+	term := &Terminal{t: t, cmd: cmd, done: make(chan error, 1)}
 	var err error
 	if term.in, err = term.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
