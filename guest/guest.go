@@ -48,6 +48,9 @@ const (
 	KeyDebug   = "initkit.debug"   // every step with its time
 	KeyTimeout = "initkit.timeout" // seconds to wait for the root
 	KeyRescue  = "initkit.rescue"  // telnet: also serve the rescue shell on the network
+	// KeyDisks=N makes an exec run wait until N virtio disks are there
+	// before it starts the command (initkit exec --disk).
+	KeyDisks = "initkit.disks"
 )
 
 // Serial ports. QEMU numbers them in the order of its -serial options:

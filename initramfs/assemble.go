@@ -332,6 +332,9 @@ func (s *Spec) addTrees(t *Tree) error {
 			return s.errorAt(tr, "tree: %v", err)
 		}
 		for _, f := range files {
+			if f.Source != "" && slices.Contains(s.TreeSkip, f.Source) {
+				continue
+			}
 			f.UID, f.GID = 0, 0
 			if err := t.add(path.Join(dst, f.Name), f, "tree "+src); err != nil {
 				return s.errorAt(tr, "tree: %v", err)

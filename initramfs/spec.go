@@ -47,6 +47,10 @@ type Spec struct {
 	// symlinks, nodes, files and libs, busybox, tree, modules, init.
 	Replace []string `toml:"replace"`
 	Modules Modules  `toml:"-"`
+	// TreeSkip are host files left out of Trees (initkit exec leaves out
+	// the disk images it attaches, which often sit in the directory it
+	// copies).
+	TreeSkip []string `toml:"-"`
 	// Entries are added as they are, before every other source: what a
 	// program hands the builder in memory (a generated file, a device
 	// node, a host file under another name with Source set) instead of

@@ -36,6 +36,7 @@ type Cmdline struct {
 	IP          string        // ip=: network configuration for the telnet rescue
 	GDB         string        // initkit.gdb=ttyS1: run the real init under gdbserver
 	Trace       bool          // initkit.trace: run the real init, a script, under sh -x
+	Disks       int           // initkit.disks=N: an exec run waits for N virtio disks
 }
 
 // LUKS is one volume to unlock: its LUKS UUID and the device-mapper name.
@@ -136,6 +137,12 @@ func (c *Cmdline) set(key, val string, hasVal bool) error {
 		c.IP = val
 	case guest.KeyGDB:
 		c.GDB = val
+	case guest.KeyDisks:
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 0 {
+			return fmt.Errorf("want a number of disks")
+		}
+		c.Disks = n
 	case guest.KeyTrace:
 		c.Trace = !hasVal || val == "1"
 	}

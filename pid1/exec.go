@@ -2,6 +2,7 @@ package pid1
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"syscall"
@@ -37,6 +38,9 @@ func (in *initProc) runExec(file []byte) {
 	}
 	if err := loopbackUp(); err != nil {
 		in.logf("exec: %v", err)
+	}
+	if in.cmd.Disks > 0 {
+		in.early("disks", in.waitDisks)
 	}
 	dir := "/"
 	if b, err := readFile(guest.ExecDir); err == nil && len(b) > 0 {
@@ -140,4 +144,32 @@ func closeDrained(fds ...int) {
 // does not wait for a UART.
 func drain(fd int) {
 	unix.IoctlSetInt(fd, unix.TCSBRK, 1) // tcdrain
+}
+
+// diskWait bounds the wait for exec's disks: virtio-blk probes its
+// devices as the module loads, so they are there at once or never.
+const diskWait = 10 * time.Second
+
+// waitDisks waits until the disks the command line counts have their
+// /dev nodes: the command is often a mkfs that would fail on a missing one.
+func (in *initProc) waitDisks() error {
+	end := time.Now().Add(diskWait)
+	for {
+		n := 0
+		ents, _ := readDir("/sys/class/block")
+		for _, e := range ents {
+			if len(e.name) == 3 && e.name[:2] == "vd" {
+				if _, err := statMode("/dev/" + e.name); err == nil {
+					n++
+				}
+			}
+		}
+		if n >= in.cmd.Disks {
+			return nil
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("%d of %d disks after %v (is virtio_blk in the image?)", n, in.cmd.Disks, diskWait)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -51,6 +51,15 @@ type Config struct {
 type Disk struct {
 	Path      string
 	Interface string // virtio (default), nvme or ide
+	ReadOnly  bool   // the guest sees a read-only disk
+}
+
+// ParseDisk reads FILE or FILE:ro, as --disk takes it.
+func ParseDisk(s string) Disk {
+	if p, ok := strings.CutSuffix(s, ":ro"); ok {
+		return Disk{Path: p, ReadOnly: true}
+	}
+	return Disk{Path: s}
 }
 
 // Args returns the QEMU arguments for c, without the binary.
@@ -121,7 +130,10 @@ func (c Config) diskArgs(i int, d Disk) []string {
 		format = "qcow2"
 	}
 	drive := "file=" + d.Path + ",if=none,id=" + id + ",format=" + format
-	if !c.Persist {
+	switch {
+	case d.ReadOnly:
+		drive += ",readonly=on"
+	case !c.Persist:
 		drive += ",snapshot=on"
 	}
 	var dev string

@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,17 +51,28 @@ type Options struct {
 	Dir string
 	// DirLimit bounds the bytes of Dir's files (default DefaultDirLimit).
 	DirLimit int64
-	Memory   string
-	SMP      int    // guest CPUs (default 1)
-	Accel    string // auto (the default), kvm or tcg, as qemu.Config
-	Append   string // more kernel command line, after exec's own
-	Compress string // compression of the command's segment (default none)
-	Timeout  time.Duration
-	Stdout   io.Writer
-	Stderr   io.Writer
-	Console  io.Writer // a live copy of the kernel console, discarded when nil
-	LogPath  string    // where the kernel console is saved, "" for nowhere
-	Notes    io.Writer // what the run decided for the user (the accelerator); default stderr
+	// Disks are attached as virtio disks, /dev/vda on, in order; what
+	// the command writes to them is written back unless ReadOnly. The
+	// command starts once all of them are there.
+	Disks []qemu.Disk
+	// ModulesDir is the kernel's /lib/modules/RELEASE tree, for the
+	// virtio_blk driver of Disks when the kernel has it as a module.
+	ModulesDir string
+	// Modules are more modules to load from ModulesDir, with their
+	// dependencies, before the command starts (md and dm for disk
+	// create's volumes).
+	Modules []string
+	Memory     string
+	SMP        int    // guest CPUs (default 1)
+	Accel      string // auto (the default), kvm or tcg, as qemu.Config
+	Append     string // more kernel command line, after exec's own
+	Compress   string // compression of the command's segment (default none)
+	Timeout    time.Duration
+	Stdout     io.Writer
+	Stderr     io.Writer
+	Console    io.Writer // a live copy of the kernel console, discarded when nil
+	LogPath    string    // where the kernel console is saved, "" for nowhere
+	Notes      io.Writer // what the run decided for the user (the accelerator); default stderr
 }
 
 // Result is how a run ended.
@@ -83,6 +95,10 @@ const DefaultDirLimit = 64 << 20
 // halves the unpacking of exec's image (about 55 ms to 30 ms). Both check
 // or harden the kernel, not the command being run.
 const Cmdline = "quiet loglevel=1 cryptomgr.notests init_on_alloc=0"
+
+// DiskModules are the modules exec loads for its disks. A name the
+// kernel has built in is skipped.
+var DiskModules = []string{"virtio_pci", "virtio_blk"}
 
 // ErrNoStatus means the guest stopped without reporting the command's
 // status: it crashed, or the timeout ended it.
@@ -140,7 +156,12 @@ func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 		wg.Add(1)
 		go func(w io.Writer) { defer wg.Done(); io.Copy(w, r) }(w)
 	}
-	cfg := qemu.Config{Kernel: o.Kernel, Initrd: initrd, Memory: o.Memory, SMP: o.SMP, Accel: o.Accel, Append: strings.TrimSpace(Cmdline + " " + o.Append), Extra: extra}
+	appendLine := Cmdline
+	if len(o.Disks) > 0 {
+		appendLine += " " + guest.KeyDisks + "=" + strconv.Itoa(len(o.Disks))
+	}
+	cfg := qemu.Config{Kernel: o.Kernel, Initrd: initrd, Memory: o.Memory, SMP: o.SMP, Accel: o.Accel,
+		Append: strings.TrimSpace(appendLine + " " + o.Append), Extra: extra, Disks: o.Disks, Persist: true}
 	res.Outcome = qemu.Boot(ctx, cfg, qemu.Watch{Timeout: o.Timeout, Console: o.Console, LogPath: o.LogPath, Notes: o.Notes})
 	for _, f := range holds {
 		f.Close()
@@ -184,6 +205,9 @@ func buildImage(out string, argv []string, o Options) error {
 	spec := &initramfs.Spec{Output: out, Compress: o.compression(), Init: "initkit", InitBinary: initBin,
 		Busybox: o.Busybox, Applets: o.Applets, Entries: []image.File{argvFile}, Dirs: []string{"/tmp"}}
 	spec.AddFiles(abs)
+	if mods := o.modules(); len(mods) > 0 && o.ModulesDir != "" {
+		spec.Modules = initramfs.Modules{Dir: o.ModulesDir, Names: mods}
+	}
 	if err := o.addHostPaths(spec); err != nil {
 		return err
 	}
@@ -229,26 +253,32 @@ func (o Options) addHostPaths(spec *initramfs.Spec) error {
 	if err != nil {
 		return err
 	}
+	for _, d := range o.Disks {
+		if p, err := filepath.Abs(d.Path); err == nil {
+			spec.TreeSkip = append(spec.TreeSkip, p)
+		}
+	}
 	limit := cmp.Or(o.DirLimit, DefaultDirLimit)
-	if n, err := treeBytes(dir, limit); err != nil {
+	if n, err := treeBytes(dir, limit, spec.TreeSkip); err != nil {
 		return err
 	} else if n > limit {
 		return fmt.Errorf("the working directory %s holds more than %d bytes of files, the limit: run from a smaller directory, or raise the limit", dir, limit)
 	}
 	spec.Trees = append(spec.Trees, dir+":"+dir)
+	spec.Dirs = append(spec.Dirs, dir) // there even when every file in it is skipped
 	spec.Entries = append(spec.Entries, image.File{Header: cpio.Header{Name: guest.ExecDir, Mode: cpio.TypeReg | 0o644}, Data: []byte(dir)})
 	return nil
 }
 
-// treeBytes adds up the sizes of the regular files under dir, stopping
-// once past limit.
-func treeBytes(dir string, limit int64) (int64, error) {
+// treeBytes adds up the sizes of the regular files under dir but skip,
+// stopping once past limit.
+func treeBytes(dir string, limit int64, skip []string) (int64, error) {
 	var n int64
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.Type().IsRegular() {
+		if d.Type().IsRegular() && !slices.Contains(skip, p) {
 			info, err := d.Info()
 			if err != nil {
 				return err
@@ -270,4 +300,12 @@ func (o Options) compression() string {
 		return o.Compress
 	}
 	return "none"
+}
+
+// modules are the modules the run loads: the disks' and Modules.
+func (o Options) modules() []string {
+	if len(o.Disks) == 0 {
+		return o.Modules
+	}
+	return append(slices.Clip(DiskModules), o.Modules...)
 }

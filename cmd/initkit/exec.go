@@ -19,6 +19,7 @@ func newExec() *cobra.Command {
 	var o vmexec.Options
 	var k kernel.Request
 	var dirLimit string
+	var disks []string
 	cmd := &cobra.Command{
 		Use:   "exec [flags] -- CMD [ARGS...]",
 		Short: "Run one command in a fresh VM, like a local command",
@@ -33,8 +34,11 @@ same name), and the working directory with its files at the same path, where
 CMD runs (up to --workdir-limit); stdin is /dev/null, PATH, PWD and HOME=/tmp
 are set, the whole tree (in RAM) is writable, /proc /sys /dev /run are
 mounted, the loopback interface is up; no other network, no other host
-files. As go test -exec 'initkit exec --' it runs a package's test binary
-under a real kernel, in the package's directory with its testdata.
+files. Each --disk is a virtio disk, /dev/vda on, there before CMD starts
+(virtio_blk comes from the kernel's modules, as do --module's); CMD's
+writes go back to the file unless FILE:ro. As go test -exec 'initkit exec
+--' it runs a package's test binary under a real kernel, in the package's
+directory with its testdata.
 
 The kernel boots with "` + vmexec.Cmdline + `":
 cryptomgr.notests skips the crypto self-tests, a fifth of the boot under
@@ -48,7 +52,10 @@ cryptomgr.notests=0 init_on_alloc=1 brings them back.` + kernelHelp,
 			if err != nil {
 				return err
 			}
-			o.Kernel = choice.Image
+			o.Kernel, o.ModulesDir = choice.Image, choice.ModulesDir
+			for _, d := range disks {
+				o.Disks = append(o.Disks, qemu.ParseDisk(d))
+			}
 			if o.DirLimit, err = image.ParseSize(dirLimit); err != nil {
 				return fmt.Errorf("--workdir-limit: %w", err)
 			} else if o.DirLimit > 0 {
@@ -83,6 +90,8 @@ cryptomgr.notests=0 init_on_alloc=1 brings them back.` + kernelHelp,
 	f.StringSliceVar(&o.Applets, "applets", nil, "link only these busybox `APPLETS` (comma-separated; default: all)")
 	f.StringVar(&o.Base, "initrd", "", "append to this initramfs `IMAGE` instead of starting empty")
 	f.StringArrayVar(&o.Add, "add", nil, "also add a host file `SRC[:DST]` with its libraries (repeatable)")
+	f.StringArrayVar(&disks, "disk", nil, "attach disk image `FILE[:ro]` as /dev/vda, vdb, ... in order, written back unless :ro (repeatable)")
+	f.StringSliceVar(&o.Modules, "module", nil, "load kernel module `NAME` (with its dependencies) before CMD starts (repeatable, comma-separated)")
 	f.StringVar(&o.Memory, "mem", "1G", "guest memory")
 	f.IntVar(&o.SMP, "smp", 1, "guest CPUs")
 	f.StringVar(&o.Accel, "accel", "auto", "accelerator: auto (KVM if the kernel boots under it, else TCG), kvm or tcg")
