@@ -61,18 +61,18 @@ type Options struct {
 	// Modules are more modules to load from ModulesDir, with their
 	// dependencies, before the command starts (md and dm for disk
 	// create's volumes).
-	Modules []string
-	Memory     string
-	SMP        int    // guest CPUs (default 1)
-	Accel      string // auto (the default), kvm or tcg, as qemu.Config
-	Append     string // more kernel command line, after exec's own
-	Compress   string // compression of the command's segment (default none)
-	Timeout    time.Duration
-	Stdout     io.Writer
-	Stderr     io.Writer
-	Console    io.Writer // a live copy of the kernel console, discarded when nil
-	LogPath    string    // where the kernel console is saved, "" for nowhere
-	Notes      io.Writer // what the run decided for the user (the accelerator); default stderr
+	Modules  []string
+	Memory   string
+	SMP      int    // guest CPUs (default 1)
+	Accel    string // auto (the default), kvm or tcg, as qemu.Config
+	Append   string // more kernel command line, after exec's own
+	Compress string // compression of the command's segment (default none)
+	Timeout  time.Duration
+	Stdout   io.Writer
+	Stderr   io.Writer
+	Console  io.Writer // a live copy of the kernel console, discarded when nil
+	LogPath  string    // where the kernel console is saved, "" for nowhere
+	Notes    io.Writer // what the run decided for the user (the accelerator); default stderr
 }
 
 // Result is how a run ended.
