@@ -78,6 +78,7 @@ type specFile struct {
 	Image   Spec           `toml:"image"`
 	Modules Modules        `toml:"modules"`
 	Boot    map[string]any `toml:"boot"` // read by initkit boot
+	Disk    map[string]any `toml:"disk"` // read by initkit disk create
 }
 
 // SpecError is a problem in a spec file, with where it is.

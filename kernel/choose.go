@@ -134,12 +134,9 @@ func (c *Choice) buildDir() error {
 // initkit on arch: its .config, else the config the image carries
 // (IKCONFIG); nothing when neither is found.
 func (c *Choice) Lacks(arch string, images ...string) []kconfig.Purposed {
-	cfg, err := kconfig.Read(c.Config)
-	if c.Config == "" || err != nil {
-		if cfg, err = embeddedConfigCached(c.Image); err != nil {
-			return nil
-		}
-		c.Config = c.Image + " (its embedded config)"
+	cfg, ok := c.KernelConfig()
+	if !ok {
+		return nil
 	}
 	if arch == "aarch64" {
 		arch = "arm64"
@@ -152,6 +149,20 @@ func (c *Choice) Lacks(arch string, images ...string) []kconfig.Purposed {
 	}
 	missing, _ := check(cfg, []string{"boot"}, arch, imgs)
 	return missing
+}
+
+// KernelConfig is the kernel's config: its .config, else the config the
+// image carries (IKCONFIG, and c.Config then says so); false when
+// neither is found.
+func (c *Choice) KernelConfig() (kconfig.Config, bool) {
+	cfg, err := kconfig.Read(c.Config)
+	if c.Config == "" || err != nil {
+		if cfg, err = embeddedConfigCached(c.Image); err != nil {
+			return nil, false
+		}
+		c.Config = c.Image + " (its embedded config)"
+	}
+	return cfg, true
 }
 
 func first(paths []string) string {

@@ -1,6 +1,7 @@
 // Package probe identifies what a block device holds, the way blkid does
 // for an init: filesystem superblocks (ext2/3/4, xfs, btrfs, vfat,
-// squashfs), LUKS1/2 headers, and the partition tables (GPT, MBR) that
+// squashfs), LUKS1/2 headers, LVM2 physical volumes and md RAID members,
+// and the partition tables (GPT, MBR) that
 // give partitions their PARTUUID and PARTLABEL. It reads a few sectors
 // and runs nothing.
 //
@@ -8,8 +9,9 @@
 // fs/ext4/ext4.h (struct ext4_super_block), fs/xfs/libxfs/xfs_format.h
 // (struct xfs_sb), fs/btrfs/ctree.h (struct btrfs_super_block),
 // fs/fat/fat.h and include/uapi/linux/msdos_fs.h (struct fat_boot_sector),
-// fs/squashfs/squashfs_fs.h, block/partitions/efi.h and msdos.c, and the
-// LUKS on-disk format specifications of cryptsetup.
+// fs/squashfs/squashfs_fs.h, include/uapi/linux/raid/md_p.h,
+// block/partitions/efi.h and msdos.c; the LUKS on-disk format
+// specifications of cryptsetup and LVM2's lib/label and lib/format_text.
 package probe
 
 import (
@@ -29,8 +31,13 @@ type Info struct {
 	Type  string // "ext4", "xfs", "crypto_LUKS", ... as blkid names them
 	UUID  string // as blkid prints it, lower-case where blkid prints lower case
 	Label string
-	// Version is the LUKS header version ("1" or "2") for crypto_LUKS.
+	// Version is the LUKS header version ("1" or "2") for crypto_LUKS,
+	// the metadata version of an md member ("1.2", "0.90.0"), "LVM2 001".
 	Version string
+	SubUUID string // an md member's own UUID (blkid's UUID_SUB)
+	// Volume is what a member belongs to: an LVM2 PV's volume group, an
+	// md member's RAID level ("raid1").
+	Volume string
 }
 
 // ErrUnknown means no known signature was found.
@@ -55,7 +62,7 @@ func Filesystem(r io.ReaderAt) (Info, error) {
 		return Info{}, fmt.Errorf("probe: reading the first sector: %w", err)
 	}
 	head = head[:n]
-	for _, p := range []func(io.ReaderAt, []byte) (Info, bool){luks, xfs, squashfs, ext, btrfs, vfat} {
+	for _, p := range []func(io.ReaderAt, []byte) (Info, bool){luks, lvm2, md, xfs, squashfs, ext, btrfs, vfat} {
 		if info, ok := p(r, head); ok {
 			return info, nil
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/initkit/initkit/decode"
+	"github.com/initkit/initkit/disk"
 	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/internal/cache"
 	"github.com/initkit/initkit/internal/interrupt"
@@ -44,6 +45,7 @@ type bootFlags struct {
 	disks        []string
 	diskIf       string
 	noSnapshot   bool
+	root, init   string
 	gdb          int
 	spec         string
 	adds         []string
@@ -82,6 +84,8 @@ timeout, Ctrl-C, SIGTERM, or if initkit itself dies. Every listener binds
 	f.StringArrayVar(&b.disks, "disk", nil, "attach a disk image `FILE` (repeatable)")
 	f.StringVar(&b.diskIf, "disk-if", "virtio", "disk interface: virtio, nvme or ide")
 	f.BoolVar(&b.noSnapshot, "no-snapshot", false, "write disk changes back (disks are snapshots by default)")
+	f.StringVar(&b.root, "root", "", "boot the first --disk's partition `PART` (PARTLABEL, number, or a root= value); with no initramfs, on the interface whose driver the kernel has built in")
+	f.StringVar(&b.init, "init", "", "the init to run, `PATH` in the root (init=)")
 	f.StringVar(&c.Net, "net", "", "networking: user (none by default)")
 	f.IntVar(&c.SSHPort, "ssh-port", 0, "forward 127.0.0.1:`PORT` to the guest's port 22 (implies --net user)")
 	f.IntVar(&b.gdb, "gdb", 0, "QEMU's gdb stub on 127.0.0.1:`PORT` (--gdb alone: 1234); adds nokaslr")
@@ -138,6 +142,9 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 		return err
 	}
 	c.Kernel = k.Image
+	if err := b.rootArgs(k, cmd.Flags().Changed("disk-if")); err != nil {
+		return err
+	}
 	if b.dryRun {
 		warnLacks(cmd.ErrOrStderr(), k, c)
 		fmt.Fprintln(cmd.OutOrStdout(), shell.Quote(qemu.DryRun(*c)))
@@ -168,6 +175,38 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 		fmt.Fprintln(cmd.ErrOrStderr(), decodeBlock(cmd.ErrOrStderr(), b.kernel.Vmlinux, b.modules, o.Crash))
 	}
 	return verdict(cmd.ErrOrStderr(), "boot", o, b.timeout)
+}
+
+// rootArgs adds --root and --init to the command line. With no
+// initramfs the kernel must mount the root by itself: disk.PlanDirectBoot
+// picks the interface it has a driver for, or says why there is none.
+func (b *bootFlags) rootArgs(k *kernel.Choice, ifaceGiven bool) error {
+	c := &b.cfg
+	if b.init != "" {
+		c.Append = strings.TrimSpace(c.Append + " init=" + b.init)
+	}
+	if b.root == "" {
+		return nil
+	}
+	if len(c.Disks) == 0 {
+		return fmt.Errorf("--root names a partition of the first --disk: give one")
+	}
+	cfg, _ := k.KernelConfig()
+	iface := ""
+	if ifaceGiven {
+		iface = b.diskIf
+	}
+	if c.Initrd != "" || b.spec != "" {
+		cfg = nil // the initramfs loads what it needs
+		iface = b.diskIf
+	}
+	plan, err := disk.PlanDirectBoot(c.Disks[0].Path, b.root, iface, cfg)
+	if err != nil {
+		return err
+	}
+	c.Disks[0].Interface = plan.Interface
+	c.Append = strings.TrimSpace(plan.Append + " " + c.Append)
+	return nil
 }
 
 // verdict says how a run ended, with its log, and returns its exit code.

@@ -68,33 +68,75 @@ func WriteUnsynced(path string, perm os.FileMode, fill func(w io.Writer) error) 
 	return write(path, perm, false, fill)
 }
 
-func write(path string, perm os.FileMode, sync bool, fill func(w io.Writer) error) (err error) {
-	removeStale(path)
-	f, err := os.CreateTemp(filepath.Dir(path), tempPrefix(path, os.Getpid())+"*")
+func write(path string, perm os.FileMode, sync bool, fill func(w io.Writer) error) error {
+	p, err := Create(path, perm)
 	if err != nil {
 		return err
 	}
+	p.NoSync = !sync
+	if err := fill(p.File); err != nil {
+		p.Abort()
+		return err
+	}
+	return p.Commit()
+}
+
+// Pending is a file being written in place of Path: what a writer needs
+// when tools write the file by name (a disk image: sfdisk, mke2fs), or
+// when several files must appear together. Commit or Abort it.
+type Pending struct {
+	Path   string
+	File   *os.File // the temporary file, in Path's directory
+	NoSync bool     // Commit without syncing the data
+	perm   os.FileMode
+}
+
+// Create starts a Pending write of path, to be given mode perm; a
+// temporary file of path that a killed process left is removed first.
+func Create(path string, perm os.FileMode) (*Pending, error) {
+	removeStale(path)
+	f, err := os.CreateTemp(filepath.Dir(path), tempPrefix(path, os.Getpid())+"*")
+	if err != nil {
+		return nil, err
+	}
 	live.Store(f.Name(), true)
-	defer live.Delete(f.Name())
+	return &Pending{Path: path, File: f, perm: perm}, nil
+}
+
+// Name is the temporary file's name.
+func (p *Pending) Name() string { return p.File.Name() }
+
+// Commit syncs the temporary file and renames it to Path. On an error
+// the temporary file is removed and Path is left as it was.
+func (p *Pending) Commit() (err error) {
 	defer func() {
 		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
+			p.Abort()
 		}
 	}()
-	if err = fill(f); err != nil {
+	if err = p.File.Chmod(p.perm); err != nil {
 		return err
 	}
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if sync {
-		if err = f.Sync(); err != nil {
+	if !p.NoSync {
+		if err = p.File.Sync(); err != nil {
 			return err
 		}
 	}
-	if err = f.Close(); err != nil {
+	if err = p.File.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), path)
+	if err = os.Rename(p.File.Name(), p.Path); err != nil {
+		return err
+	}
+	live.Delete(p.File.Name())
+	return nil
+}
+
+// Abort removes the temporary file; Path is left as it was. It may be
+// called after Commit, and does nothing then.
+func (p *Pending) Abort() {
+	if _, ok := live.LoadAndDelete(p.File.Name()); ok {
+		p.File.Close()
+		os.Remove(p.File.Name())
+	}
 }

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/initkit/initkit/disk"
+	"github.com/initkit/initkit/internal/interrupt"
+	"github.com/initkit/initkit/kernel"
+)
+
+func newDisk() *cobra.Command {
+	cmd := &cobra.Command{Use: "disk", Short: "Make disk images without root, list them, copy files in and out"}
+	cmd.AddCommand(newDiskCreate(), newDiskLs(), newDiskCp(), newDiskCat(), newDiskDebian())
+	return cmd
+}
+
+func newDiskCreate() *cobra.Command {
+	var file string
+	var flags disk.Spec
+	var parts []string
+	var k kernel.Request
+	var busybox string
+	cmd := &cobra.Command{
+		Use:   "create [OUT]",
+		Short: "Make a disk image: partitions, filesystems from trees, LUKS2, md RAID and LVM",
+		Long: `Make a disk image from the [disk] table of -c FILE (default ./initkit.toml),
+or from flags: OUT --size 1G --part NAME:SIZE:FS[:TREE]... (SIZE "rest" for
+the last). Nothing needs root: the table and the filesystems are written
+into the file by sfdisk, mke2fs -d, mkfs.vfat and mtools, mksquashfs,
+mkfs.btrfs and mkfs.xfs, LUKS2 by cryptsetup reencrypt on a file; md RAID
+and LVM volumes are made in a throwaway VM with the disk files attached.
+UUIDs derive from the output's name: with SOURCE_DATE_EPOCH set, the same
+inputs give the same bytes (not with LUKS, RAID or LVM, whose tools draw
+random numbers). The output appears only once complete.` + kernelHelp,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			interrupt.Graceful(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			s := &flags
+			if file != "" || len(parts) == 0 {
+				var err error
+				if s, err = disk.Load(defaultSpec(file)); err != nil {
+					return err
+				}
+				override(s, &flags)
+			}
+			if len(args) == 1 {
+				s.Output = args[0]
+			}
+			for _, p := range parts {
+				part, err := disk.ParsePart(p)
+				if err != nil {
+					return err
+				}
+				s.Partitions = append(s.Partitions, part)
+			}
+			var o disk.Options
+			if s.NeedsVM() {
+				choice, err := kernel.Choose(cmd.Context(), k)
+				if err != nil {
+					return err
+				}
+				o.VM.Kernel, o.VM.ModulesDir, o.VM.Busybox, o.VM.Notes = choice.Image, choice.ModulesDir, busybox, cmd.ErrOrStderr()
+			}
+			return disk.Create(cmd.Context(), s, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&file, "config", "c", "", "spec `FILE` with a [disk] table (default ./initkit.toml)")
+	f.StringVar(&flags.Size, "size", "", "disk `SIZE` (1G), a sparse file")
+	f.StringVar(&flags.Table, "table", "", "partition table: gpt (default), mbr or none")
+	f.StringArrayVar(&parts, "part", nil, "a partition `NAME:SIZE:FS[:TREE]` (repeatable)")
+	f.StringVar(&busybox, "busybox", "/bin/busybox", "static busybox `PATH` for the VM's script")
+	kernelFlags(f, &k)
+	return cmd
+}
+
+// defaultSpec is -c's file, ./initkit.toml by default.
+func defaultSpec(file string) string {
+	if file == "" {
+		return "initkit.toml"
+	}
+	return file
+}
+
+// override sets what the flags give over the file's values.
+func override(s, flags *disk.Spec) {
+	if flags.Size != "" {
+		s.Size = flags.Size
+	}
+	if flags.Table != "" {
+		s.Table = flags.Table
+	}
+}
+
+func newDiskLs() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "ls IMAGE",
+		Short: "List a disk image's partitions and what each holds",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := disk.List(args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(l)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s table %s, %d bytes\n", args[0], l.Table, l.UUID, l.Size)
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "#\tSTART\tSIZE\tPARTLABEL\tPARTUUID\tTYPE\tLABEL\tUUID\tIN")
+			for _, e := range l.Partitions {
+				fmt.Fprintf(w, "%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Number, e.Start, e.Size, dash(e.PartLabel), dash(e.PartUUID), dash(e.Type), dash(e.Label), dash(e.UUID), dash(e.Volume))
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newDiskCp() *cobra.Command {
+	return &cobra.Command{
+		Use:   "cp IMAGE[:PART] SRC... DST",
+		Short: "Copy host files into an ext2/3/4 or vfat partition of an image, without root or a VM",
+		Args:  cobra.MinimumNArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			interrupt.Graceful(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			img, part := disk.Target(args[0])
+			return disk.Copy(cmd.Context(), img, part, args[1:len(args)-1], args[len(args)-1])
+		},
+	}
+}
+
+func newDiskCat() *cobra.Command {
+	return &cobra.Command{
+		Use:   "cat IMAGE[:PART] PATH",
+		Short: "Print a file of an ext2/3/4 or vfat partition of an image",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			img, part := disk.Target(args[0])
+			return disk.Cat(cmd.Context(), img, part, args[1], cmd.OutOrStdout())
+		},
+	}
+}
+
+func newDiskDebian() *cobra.Command {
+	var o disk.DebianOptions
+	var k kernel.Request
+	cmd := &cobra.Command{
+		Use:   "debian OUT",
+		Short: "Make a bootable Debian root disk without root (mmdebstrap's unshare mode)",
+		Long: `Make a Debian root disk: a GPT with one ext4 partition, root, holding a
+minimal Debian (mmdebstrap --mode=unshare --variant=minbase, from the host's
+apt mirror) with systemd, the kernel's modules, root logged in on the serial
+console, DHCP on every Ethernet interface, and with --ssh-key, sshd admitting
+that key for root. A non-root user needs subordinate ids (/etc/subuid,
+/etc/subgid). Boot it with no initramfs:
+  initkit boot --disk OUT --root root --net user --ssh-port 2222` + kernelHelp,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			interrupt.Graceful(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			choice, err := kernel.Choose(cmd.Context(), k)
+			if err != nil {
+				return err
+			}
+			o.Output, o.ModulesDir = args[0], choice.ModulesDir
+			return disk.Debian(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Suite, "suite", "bookworm", "Debian `SUITE`")
+	f.StringSliceVar(&o.Packages, "packages", nil, "more `PACKAGES` (comma-separated)")
+	f.StringVar(&o.SSHKey, "ssh-key", "", "root's authorized `KEY.pub`; installs openssh-server")
+	f.StringVar(&o.Size, "size", "2G", "disk `SIZE`")
+	f.StringVar(&o.Mirror, "mirror", "", "Debian mirror `URL` (default: the host's apt mirror)")
+	kernelFlags(f, &k)
+	return cmd
+}

@@ -1,0 +1,151 @@
+package disk
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/vmexec"
+)
+
+// Options are what Create needs beyond the spec.
+type Options struct {
+	// VM is the throwaway VM that makes md RAID and LVM volumes: its
+	// Kernel and ModulesDir (the md and dm modules), its InitBinary and
+	// Busybox, how it reports (Notes, Console). Create sets the rest.
+	VM vmexec.Options
+	// Epoch is the time of every superblock and of each file's times
+	// beyond its modification time; default $SOURCE_DATE_EPOCH, else 0.
+	// With $SOURCE_DATE_EPOCH, modification times later than it are
+	// clamped to it, as reproducible builds do.
+	Epoch *int64
+}
+
+// NeedsVM reports whether the spec has volumes only a VM can make.
+func (s *Spec) NeedsVM() bool { return len(s.RAID) > 0 || len(s.LVM) > 0 }
+
+// creator is one Create.
+type creator struct {
+	ctx   context.Context
+	spec  *Spec
+	o     Options
+	tmp   string // scratch files and staged trees
+	epoch int64
+	clamp bool
+}
+
+// Create makes the disk s describes. The output, and each other disk
+// file that RAID or LVM members name, is written to a temporary file
+// renamed into place once everything succeeded: on an error or a
+// cancelled ctx every file is as it was.
+func Create(ctx context.Context, s *Spec, o Options) error {
+	total, slots, err := s.check()
+	if err != nil {
+		return err
+	}
+	c := &creator{ctx: ctx, spec: s, o: o}
+	c.epoch, c.clamp = epoch(o.Epoch)
+	out := s.path(s.Output)
+	if c.tmp, err = os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".work-"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(c.tmp)
+	p, err := atomicfile.Create(out, 0o644)
+	if err != nil {
+		return err
+	}
+	defer p.Abort()
+	if err := p.File.Truncate(total); err != nil {
+		return err
+	}
+	if s.tableKind() != "none" {
+		if err := c.runIn(strings.NewReader(s.sfdiskScript(slots)), "sfdisk", "-q", "--no-reread", "--no-tell-kernel", p.Name()); err != nil {
+			return fmt.Errorf("%s: partition table: %w", out, err)
+		}
+	}
+	for _, sl := range slots {
+		role := "partition/" + strconv.Itoa(sl.Number)
+		if sl.Name != "" {
+			role = "partition/" + sl.Name
+		}
+		v := volume{what: sl.what(sl.Number - 1), role: role, fill: sl.Fill, bytes: sl.Bytes, luks: sl.LUKS}
+		if err := c.makeVolume(p.File, sl.Start, v); err != nil {
+			return err
+		}
+	}
+	if s.NeedsVM() {
+		others, err := c.volumes(p)
+		for _, q := range others {
+			defer q.Abort()
+		}
+		if err != nil {
+			return err
+		}
+		for _, q := range others {
+			if err := q.Commit(); err != nil {
+				return err
+			}
+		}
+	}
+	return p.Commit()
+}
+
+// check validates the spec and places its partitions, with errors that
+// name the partition.
+func (s *Spec) check() (int64, []slot, error) {
+	if s.Output == "" {
+		return 0, nil, fmt.Errorf("disk: no output: give OUT or output in [disk]")
+	}
+	total, err := size("disk size", s.Size)
+	if err != nil {
+		return 0, nil, err
+	}
+	if total < 0 {
+		return 0, nil, fmt.Errorf("disk: no size: give --size or size in [disk]")
+	}
+	if t := s.tableKind(); t != "gpt" && t != "mbr" && t != "none" {
+		return 0, nil, fmt.Errorf("disk: table %q: want gpt, mbr or none", s.Table)
+	}
+	for i := range s.Partitions {
+		p := &s.Partitions[i]
+		s.resolve(&p.Fill)
+		if err := p.Fill.check(p.what(i)); err != nil {
+			return 0, nil, err
+		}
+		if p.LUKS != nil {
+			p.LUKS.Keyfile = s.path(p.LUKS.Keyfile)
+			if p.LUKS.Keyfile == "" && p.LUKS.Passphrase == "" {
+				return 0, nil, fmt.Errorf("%s: luks: give a keyfile or a passphrase", p.what(i))
+			}
+		}
+	}
+	if err := s.checkVolumes(); err != nil {
+		return 0, nil, err
+	}
+	slots, err := s.layout(total)
+	return total, slots, err
+}
+
+// epoch is Options.Epoch's value and whether times are clamped to it.
+func epoch(e *int64) (int64, bool) {
+	if e != nil {
+		return *e, true
+	}
+	if v, err := strconv.ParseInt(os.Getenv("SOURCE_DATE_EPOCH"), 10, 64); err == nil {
+		return v, true
+	}
+	return 0, false
+}
+
+// runIn is run with stdin.
+func (c *creator) runIn(stdin io.Reader, name string, args ...string) error {
+	return c.runWith(stdin, nil, name, args...)
+}
+
+// uuid is the spec's derived UUID for role.
+func (c *creator) uuid(role ...string) string { return c.spec.uuid(role...) }

@@ -1,0 +1,204 @@
+package disk
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/initkit/initkit/internal/atomicfile"
+)
+
+// DebianOptions describe a Debian root disk.
+type DebianOptions struct {
+	Output   string
+	Size     string   // default 2G
+	Suite    string   // default bookworm
+	Packages []string // beyond what it takes to boot and log in
+	// Mirror is the Debian mirror; default the first Debian URI of the
+	// host's apt sources, else deb.debian.org.
+	Mirror string
+	// SSHKey is a public key file: root's authorized_keys, and
+	// openssh-server installed.
+	SSHKey string
+	// ModulesDir is the kernel's /lib/modules/RELEASE tree, copied in so
+	// that udev loads the guest's drivers (virtio-net for --net user).
+	ModulesDir string
+	Stderr     io.Writer // mmdebstrap's progress; nil discards it
+	Epoch      *int64
+}
+
+// debianPackages are what a root disk needs to boot with systemd, log in
+// on the serial console and come up on the network.
+var debianPackages = []string{"systemd-sysv", "udev", "kmod", "iproute2"}
+
+// Debian makes a bootable Debian root disk without root: mmdebstrap in its
+// unshare mode builds the system in a user namespace, where, in a
+// customize hook, mke2fs -d writes it into the image's partition "root"
+// with the owners the namespace shows (root's, the system users'). The
+// disk has a GPT with that one partition; root logs in on the serial
+// console without a password (agetty --autologin), systemd-networkd
+// takes DHCP on every Ethernet interface, and with SSHKey sshd admits
+// that key for root. Boot it with initkit boot --disk OUT --root root.
+func Debian(ctx context.Context, o DebianOptions) error {
+	s := &Spec{Output: o.Output, Size: o.Size, Partitions: []Partition{{Name: "root", Fill: Fill{FS: "ext4", Label: "root"}}}}
+	if s.Size == "" {
+		s.Size = "2G"
+	}
+	total, slots, err := s.check()
+	if err != nil {
+		return err
+	}
+	c := &creator{ctx: ctx, spec: s}
+	c.epoch, c.clamp = epoch(o.Epoch)
+	if c.tmp, err = os.MkdirTemp(filepath.Dir(o.Output), "."+filepath.Base(o.Output)+".work-"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(c.tmp)
+	p, err := atomicfile.Create(o.Output, 0o644)
+	if err != nil {
+		return err
+	}
+	defer p.Abort()
+	if err := p.File.Truncate(total); err != nil {
+		return err
+	}
+	if err := c.runIn(strings.NewReader(s.sfdiskScript(slots)), "sfdisk", "-q", "--no-reread", "--no-tell-kernel", p.Name()); err != nil {
+		return err
+	}
+	root := slots[0]
+	args, err := c.mmdebstrapArgs(o, p.Name(), root)
+	if err != nil {
+		return err
+	}
+	if err := c.runLogged(o.Stderr, "mmdebstrap", args...); err != nil {
+		return fmt.Errorf("mmdebstrap: %w", err)
+	}
+	// Owners stay as the namespace made them: a Debian system has files
+	// of its system users.
+	if err := fixTimes(p.Name(), root.Start, c.epoch, c.clamp); err != nil {
+		return err
+	}
+	return p.Commit()
+}
+
+// mmdebstrapArgs: the system is built in mmdebstrap's temporary
+// directory and, in the last customize hook, written into the image; the
+// output itself is discarded (format null).
+func (c *creator) mmdebstrapArgs(o DebianOptions, img string, root slot) ([]string, error) {
+	pkgs := append(append([]string{}, debianPackages...), o.Packages...)
+	suite := o.Suite
+	if suite == "" {
+		suite = "bookworm"
+	}
+	config := filepath.Join(c.tmp, "configure.sh")
+	if err := os.WriteFile(config, []byte(debianConfigure(root.partUUID(c.spec))), 0o755); err != nil {
+		return nil, err
+	}
+	hooks := []string{"--customize-hook=" + config + ` "$1"`}
+	if o.SSHKey != "" {
+		pkgs = append(pkgs, "openssh-server")
+		key, err := os.ReadFile(o.SSHKey)
+		if err != nil {
+			return nil, fmt.Errorf("--ssh-key: %w", err)
+		}
+		if !strings.HasPrefix(string(key), "ssh-") && !strings.HasPrefix(string(key), "ecdsa-") {
+			return nil, fmt.Errorf("--ssh-key %s: not a public key (want the .pub file)", o.SSHKey)
+		}
+		hooks = append(hooks, `--customize-hook=mkdir -p -m 700 "$1/root/.ssh"`,
+			"--customize-hook=copy-in "+o.SSHKey+" /root/.ssh",
+			`--customize-hook=mv "$1/root/.ssh/`+filepath.Base(o.SSHKey)+`" "$1/root/.ssh/authorized_keys"`)
+	}
+	if o.ModulesDir != "" {
+		release := filepath.Base(o.ModulesDir)
+		hooks = append(hooks, `--customize-hook=mkdir -p "$1/lib/modules"`, "--customize-hook=copy-in "+o.ModulesDir+" /lib/modules",
+			`--customize-hook=chroot "$1" depmod `+release)
+	}
+	mke2fs := fmt.Sprintf(`--customize-hook=E2FSPROGS_FAKE_TIME=%d mke2fs -q -F -t ext4 -L root -U %s -E offset=%d,hash_seed=%s -d "$1" %s %dk`,
+		c.epoch, c.uuid("partition/root", "fs"), root.Start, c.uuid("partition/root", "hash"), img, root.Bytes>>10)
+	hooks = append(hooks, mke2fs)
+	args := []string{"--mode=unshare", "--variant=minbase", "--format=null", "--include=" + strings.Join(pkgs, ",")}
+	if o.Stderr == nil {
+		args = append(args, "--quiet")
+	}
+	mirror := o.Mirror
+	if mirror == "" {
+		mirror = HostMirror()
+	}
+	return append(append(args, hooks...), suite, "/dev/null", mirror), nil
+}
+
+// debianConfigure is the hook that makes the system bootable on its
+// own: fstab, hostname, root on the console, DHCP.
+func debianConfigure(partUUID string) string {
+	return `#!/bin/sh
+set -e
+r="$1"
+echo "PARTUUID=` + partUUID + ` / ext4 errors=remount-ro 0 1" > "$r/etc/fstab"
+echo initkit > "$r/etc/hostname"
+chroot "$r" passwd -d root >/dev/null
+mkdir -p "$r/etc/systemd/system/serial-getty@ttyS0.service.d"
+cat > "$r/etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf" <<EOF
+[Service]
+ExecStart=
+ExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %I \$TERM
+EOF
+mkdir -p "$r/etc/systemd/network"
+cat > "$r/etc/systemd/network/80-dhcp.network" <<EOF
+[Match]
+Name=en* eth*
+[Network]
+DHCP=yes
+EOF
+chroot "$r" systemctl enable systemd-networkd >/dev/null 2>&1
+`
+}
+
+// runLogged runs a tool with its output to w (nil: kept for the error).
+func (c *creator) runLogged(w io.Writer, name string, args ...string) error {
+	if w == nil {
+		return c.run(nil, name, args...)
+	}
+	return c.runTo(w, name, args...)
+}
+
+// HostMirror is the first Debian mirror of the host's apt sources (the
+// one.list format and deb822 .sources), else deb.debian.org.
+func HostMirror() string {
+	files, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
+	files = append([]string{"/etc/apt/sources.list"}, files...)
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			var uri string
+			switch {
+			case len(fields) >= 3 && fields[0] == "deb":
+				uri = fields[1]
+				if strings.HasPrefix(uri, "[") {
+					uri = fields[2]
+				}
+			case len(fields) >= 2 && fields[0] == "URIs:":
+				uri = fields[1]
+			}
+			if strings.Contains(uri, "debian") && !strings.Contains(uri, "security") && strings.HasPrefix(uri, "http") {
+				f.Close()
+				return uri
+			}
+		}
+		f.Close()
+	}
+	return "http://deb.debian.org/debian"
+}
+
+// fixTimes is fixInodes keeping the owners.
+func fixTimes(file string, off, epoch int64, clamp bool) error {
+	return fixInodesOwners(file, off, epoch, clamp, true)
+}

@@ -1,0 +1,339 @@
+package disk
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/initkit/initkit/initramfs"
+)
+
+// luksReserve is what a LUKS2 container takes before its data: its
+// header (16 MiB by default) with room to spare, as cryptsetup reencrypt
+// --reduce-device-size needs it.
+const luksReserve = 32 << 20
+
+// volume is one filesystem to make: where, how big, with what.
+type volume struct {
+	what  string // how errors name it
+	role  string // what its derived UUID is derived from
+	fill  Fill
+	bytes int64
+	luks  *LUKS
+}
+
+// run runs a tool with env added; its error carries the tool's last
+// lines of output.
+func (c *creator) run(env []string, name string, args ...string) error {
+	return c.runWith(nil, env, name, args...)
+}
+
+// runTo runs a tool with its output to w.
+func (c *creator) runTo(w io.Writer, name string, args ...string) error {
+	cmd := exec.CommandContext(c.ctx, name, args...)
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Run(); err != nil {
+		if c.ctx.Err() != nil {
+			return c.ctx.Err()
+		}
+		return err
+	}
+	return nil
+}
+
+func (c *creator) runWith(stdin io.Reader, env []string, name string, args ...string) error {
+	cmd := exec.CommandContext(c.ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = stdin
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Run(); err != nil {
+		if c.ctx.Err() != nil {
+			return c.ctx.Err()
+		}
+		msg := strings.TrimSpace(out.String())
+		if lines := strings.Split(msg, "\n"); len(lines) > 3 {
+			msg = strings.Join(lines[len(lines)-3:], "\n")
+		}
+		if msg == "" {
+			msg = err.Error()
+		}
+		return fmt.Errorf("%s: %s", filepath.Base(name), msg)
+	}
+	return nil
+}
+
+// content is the directory that fills v: its tree as it is, or, with a
+// spec or files, a staging directory the image builder writes.
+func (c *creator) content(v volume) (string, error) {
+	f := v.fill
+	if f.Spec == "" && len(f.Files) == 0 {
+		return f.Tree, nil
+	}
+	var s *initramfs.Spec
+	if f.Spec != "" {
+		var err error
+		if s, err = initramfs.Load(f.Spec); err != nil {
+			return "", err
+		}
+		if s.Init == "" {
+			s.Init = "none" // a disk's tree, not an initramfs: no /init unless asked for
+		}
+	} else {
+		s = &initramfs.Spec{Init: "none"}
+	}
+	s.AddFiles(f.Files...)
+	if f.Tree != "" {
+		s.Trees = append(s.Trees, f.Tree+":/")
+	}
+	dir, err := os.MkdirTemp(c.tmp, "tree-")
+	if err != nil {
+		return "", err
+	}
+	s.Output = dir
+	if err := s.WriteDir(); err != nil {
+		return "", err
+	}
+	return dir, os.Remove(dir + ".list")
+}
+
+// makeVolume writes v's filesystem into img at off, through a scratch file
+// unless the tool can write in place.
+func (c *creator) makeVolume(img *os.File, off int64, v volume) error {
+	fs := v.fill.fsOf()
+	if fs == "raw" && v.luks == nil {
+		return nil
+	}
+	dir := ""
+	if v.fill.hasContent() {
+		var err error
+		if dir, err = c.content(v); err != nil {
+			return fmt.Errorf("%s: %w", v.what, err)
+		}
+	}
+	if v.luks == nil && (fs == "ext4" || fs == "ext2") {
+		return c.wrap(v, c.ext(img.Name(), off, v.bytes, v, dir, false))
+	}
+	if v.luks == nil && fs == "vfat" {
+		return c.wrap(v, c.vfat(img.Name(), off, v.bytes, v, dir))
+	}
+	scratch, err := os.CreateTemp(c.tmp, "volume-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(scratch.Name())
+	defer scratch.Close()
+	if err := scratch.Truncate(v.bytes); err != nil {
+		return err
+	}
+	inner := v.bytes
+	if v.luks != nil {
+		if inner -= luksReserve; inner <= 0 {
+			return fmt.Errorf("%s: %s is too small for a LUKS2 container (it takes %s)", v.what, human(v.bytes), human(luksReserve))
+		}
+	}
+	if err := c.wrap(v, c.scratchFS(scratch.Name(), inner, v, dir)); err != nil {
+		return err
+	}
+	if v.luks != nil {
+		if err := c.wrap(v, c.encrypt(scratch.Name(), v)); err != nil {
+			return err
+		}
+	}
+	return sparseCopy(img, off, scratch)
+}
+
+// wrap names the volume in a tool's error, and says what a full one means.
+func (c *creator) wrap(v volume, err error) error {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return err
+	}
+	msg := err.Error()
+	for _, full := range []string{"Could not allocate block", "No space left", "Disk full", "too large", "Not enough space", "exceeds"} {
+		if strings.Contains(msg, full) {
+			return fmt.Errorf("%s: its content does not fit in %s: %s", v.what, human(v.bytes), msg)
+		}
+	}
+	return fmt.Errorf("%s: %s", v.what, msg)
+}
+
+// scratchFS makes v's filesystem in the first n bytes of a scratch file.
+func (c *creator) scratchFS(file string, n int64, v volume, dir string) error {
+	f := v.fill
+	uuid := c.fsUUID(v)
+	switch fs := f.fsOf(); fs {
+	case "ext4", "ext2":
+		return c.ext(file, 0, n, v, dir, true)
+	case "vfat":
+		return c.vfat(file, 0, n, v, dir)
+	case "raw":
+		return nil
+	case "swap":
+		args := []string{"-U", uuid}
+		if f.Label != "" {
+			args = append(args, "-L", f.Label)
+		}
+		return c.run(nil, "mkswap", append(args, file, strconv.FormatInt(n>>10, 10))...)
+	case "squashfs":
+		os.Remove(file)
+		e := strconv.FormatInt(c.epoch, 10)
+		if err := c.run(nil, "mksquashfs", dir, file, "-noappend", "-quiet", "-no-progress", "-all-root", "-mkfs-time", e, "-all-time", e); err != nil {
+			return err
+		}
+		if st, err := os.Stat(file); err != nil {
+			return err
+		} else if st.Size() > n {
+			return fmt.Errorf("the squashfs of its content is %s: does not fit", human(st.Size()))
+		}
+		return os.Truncate(file, n)
+	case "btrfs":
+		args := []string{"-q", "-f", "-U", uuid, "-b", strconv.FormatInt(n, 10)}
+		if f.Label != "" {
+			args = append(args, "-L", f.Label)
+		}
+		if dir != "" {
+			args = append(args, "--rootdir", dir)
+		}
+		return c.run([]string{"SOURCE_DATE_EPOCH=" + strconv.FormatInt(c.epoch, 10)}, "mkfs.btrfs", append(args, file)...)
+	case "xfs":
+		args := []string{"-q", "-f", "-m", "uuid=" + uuid, "-d", "size=" + strconv.FormatInt(n, 10)}
+		if f.Label != "" {
+			args = append(args, "-L", f.Label)
+		}
+		if dir != "" {
+			proto, err := c.protoFile(dir)
+			if err != nil {
+				return err
+			}
+			args = append(args, "-p", proto)
+		}
+		return c.run(nil, "mkfs.xfs", append(args, file)...)
+	}
+	return fmt.Errorf("unknown filesystem %q", f.FS)
+}
+
+// ext makes ext2 or ext4 with mke2fs -d at off in file, then fixes what
+// mke2fs takes from the host: owners and times (fixInodes). In a LUKS
+// container the block size is 4096, the container's sector size.
+func (c *creator) ext(file string, off, n int64, v volume, dir string, inLUKS bool) error {
+	f := v.fill
+	args := []string{"-q", "-F", "-t", f.fsOf(), "-U", c.fsUUID(v),
+		"-E", "offset=" + strconv.FormatInt(off, 10) + ",hash_seed=" + c.uuid(v.role, "hash") + ",root_owner=0:0"}
+	if f.Label != "" {
+		args = append(args, "-L", f.Label)
+	}
+	if inLUKS || v.luks != nil {
+		args = append(args, "-b", "4096")
+	}
+	if dir != "" {
+		args = append(args, "-d", dir)
+	}
+	args = append(args, file, strconv.FormatInt(n>>10, 10)+"k")
+	if err := c.run([]string{"E2FSPROGS_FAKE_TIME=" + strconv.FormatInt(c.epoch, 10)}, "mke2fs", args...); err != nil {
+		return err
+	}
+	return fixInodes(file, off, c.epoch, c.clamp)
+}
+
+// vfat makes FAT with mkfs.vfat at off in file and copies dir in with
+// mtools, which write a FAT image at an offset without mounting it.
+func (c *creator) vfat(file string, off, n int64, v volume, dir string) error {
+	id := strings.ReplaceAll(c.fsUUID(v), "-", "")[:8]
+	args := []string{"-i", id, "--offset", strconv.FormatInt(off/512, 10)}
+	if v.fill.Label != "" {
+		args = append(args, "-n", v.fill.Label)
+	}
+	env := []string{"SOURCE_DATE_EPOCH=" + strconv.FormatInt(c.epoch, 10), "MTOOLS_SKIP_CHECK=1"}
+	if err := c.run(env, "mkfs.vfat", append(args, file, strconv.FormatInt(n>>10, 10))...); err != nil {
+		return err
+	}
+	if dir == "" {
+		return nil
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) == 0 {
+		return err
+	}
+	cp := []string{"-i", file + "@@" + strconv.FormatInt(off, 10), "-s", "-m", "-Q"}
+	for _, e := range ents {
+		cp = append(cp, filepath.Join(dir, e.Name()))
+	}
+	return c.run(env, "mcopy", append(cp, "::/")...)
+}
+
+// encrypt turns the filesystem at the start of file into a LUKS2
+// container in place (cryptsetup reencrypt --encrypt on a file, which
+// needs no device-mapper). --disable-locks: the locking directory is
+// root's.
+func (c *creator) encrypt(file string, v volume) error {
+	mem := v.luks.PBKDFMemory
+	if mem == 0 {
+		mem = 65536
+	}
+	args := []string{"reencrypt", "-q", "--encrypt", "--type", "luks2", "--disable-locks",
+		"--reduce-device-size", strconv.Itoa(luksReserve>>20) + "M", "--uuid", c.uuid(v.role, "luks"),
+		"--pbkdf", "argon2id", "--pbkdf-memory", strconv.Itoa(mem), "--pbkdf-parallel", "1", "--iter-time", "200"}
+	switch {
+	case v.luks.Keyfile != "":
+		args = append(args, "--key-file", v.luks.Keyfile)
+	case v.luks.Passphrase != "":
+		key, err := os.CreateTemp(c.tmp, "key-")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(key.Name())
+		key.WriteString(v.luks.Passphrase)
+		key.Close()
+		args = append(args, "--key-file", key.Name())
+	default:
+		return fmt.Errorf("luks: give a keyfile or a passphrase")
+	}
+	return c.run(nil, "cryptsetup", append(args, file)...)
+}
+
+func (c *creator) fsUUID(v volume) string {
+	if v.fill.UUID != "" {
+		return v.fill.UUID
+	}
+	return c.uuid(v.role, "fs")
+}
+
+// sparseCopy writes src into dst at off, its data extents only: the
+// holes of a scratch filesystem stay holes in the image.
+func sparseCopy(dst *os.File, off int64, src *os.File) error {
+	st, err := src.Stat()
+	if err != nil {
+		return err
+	}
+	fd := int(src.Fd())
+	for pos := int64(0); pos < st.Size(); {
+		data, err := unix.Seek(fd, pos, unix.SEEK_DATA)
+		if err != nil {
+			if errors.Is(err, unix.ENXIO) {
+				return nil // only a hole is left
+			}
+			return err
+		}
+		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(io.NewOffsetWriter(dst, off+data), io.NewSectionReader(src, data, hole-data)); err != nil {
+			return fmt.Errorf("%s: %w", dst.Name(), err)
+		}
+		pos = hole
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package disk
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"github.com/initkit/initkit/probe"
+)
+
+// Listing is what a disk image holds.
+type Listing struct {
+	Table      string  `json:"table"` // gpt, dos, or none
+	UUID       string  `json:"uuid,omitempty"`
+	Size       int64   `json:"size"`
+	Partitions []Entry `json:"partitions"`
+}
+
+// Entry is one partition (or, with no table, the whole disk: Number 0)
+// and what it holds, as probe sees it.
+type Entry struct {
+	Number    int    `json:"number"`
+	Start     int64  `json:"start"`
+	Size      int64  `json:"size"`
+	PartUUID  string `json:"partuuid,omitempty"`
+	PartLabel string `json:"partlabel,omitempty"`
+	Type      string `json:"type,omitempty"` // ext4, crypto_LUKS, LVM2_member, linux_raid_member, ...
+	UUID      string `json:"uuid,omitempty"`
+	Label     string `json:"label,omitempty"`
+	Version   string `json:"version,omitempty"`
+	SubUUID   string `json:"uuid_sub,omitempty"`
+	Volume    string `json:"volume,omitempty"` // an LVM PV's group, an md member's level
+}
+
+// List reads a disk image's partition table and probes each partition.
+func List(path string) (*Listing, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	l := &Listing{Table: "none", Size: st.Size()}
+	t, err := probe.Partitions(f)
+	switch {
+	case errors.Is(err, probe.ErrNoTable):
+		l.Partitions = []Entry{entry(f, probe.Partition{Size: st.Size()})}
+		return l, nil
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	l.Table, l.UUID = t.Type, t.UUID
+	for _, p := range t.Partitions {
+		l.Partitions = append(l.Partitions, entry(f, p))
+	}
+	return l, nil
+}
+
+func entry(r io.ReaderAt, p probe.Partition) Entry {
+	e := Entry{Number: p.Number, Start: p.Start, Size: p.Size, PartUUID: p.UUID, PartLabel: p.Label}
+	if info, err := probe.Filesystem(io.NewSectionReader(r, p.Start, p.Size)); err == nil {
+		e.Type, e.UUID, e.Label, e.Version, e.SubUUID, e.Volume = info.Type, info.UUID, info.Label, info.Version, info.SubUUID, info.Volume
+	}
+	return e
+}
+
+// Find is the partition of l that part names: its PARTLABEL or number;
+// "" is the whole disk when it has no table, and the only partition
+// when there is one.
+func (l *Listing) Find(part string) (Entry, error) {
+	if part == "" && len(l.Partitions) == 1 {
+		return l.Partitions[0], nil
+	}
+	if part == "" {
+		return Entry{}, fmt.Errorf("the disk has %d partitions: name one (IMAGE:NAME or IMAGE:NUMBER)", len(l.Partitions))
+	}
+	for _, e := range l.Partitions {
+		if e.PartLabel == part || strconv.Itoa(e.Number) == part {
+			return e, nil
+		}
+	}
+	return Entry{}, fmt.Errorf("no partition named or numbered %q", part)
+}
