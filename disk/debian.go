@@ -117,9 +117,15 @@ func (c *creator) mmdebstrapArgs(o DebianOptions, img string, root slot) ([]stri
 		hooks = append(hooks, `--customize-hook=mkdir -p "$1/lib/modules"`, "--customize-hook=copy-in "+o.ModulesDir+" /lib/modules",
 			`--customize-hook=chroot "$1" depmod `+release)
 	}
-	mke2fs := fmt.Sprintf(`--customize-hook=E2FSPROGS_FAKE_TIME=%d mke2fs -q -F -t ext4 -L root -U %s -E offset=%d,hash_seed=%s -d "$1" %s %dk`,
-		c.epoch, c.uuid("partition/root", "fs"), root.Start, c.uuid("partition/root", "hash"), img, root.Bytes>>10)
-	hooks = append(hooks, mke2fs)
+	// The hooks see /proc, /sys and /dev mounted in the tree: mke2fs
+	// reads a bind mount of the tree alone, without them.
+	abs, err := filepath.Abs(img)
+	if err != nil {
+		return nil, err
+	}
+	mke2fs := fmt.Sprintf(`d=$(mktemp -d) && mount --bind "$1" "$d" && E2FSPROGS_FAKE_TIME=%d mke2fs -q -F -t ext4 -L root -U %s -E offset=%d,hash_seed=%s -d "$d" %s %dk; s=$?; umount "$d"; rmdir "$d"; exit $s`,
+		c.epoch, c.uuid("partition/root", "fs"), root.Start, c.uuid("partition/root", "hash"), abs, root.Bytes>>10)
+	hooks = append(hooks, "--customize-hook="+mke2fs)
 	args := []string{"--mode=unshare", "--variant=minbase", "--format=null", "--include=" + strings.Join(pkgs, ",")}
 	if o.Stderr == nil {
 		args = append(args, "--quiet")

@@ -64,9 +64,11 @@ func (c *creator) runWith(stdin io.Reader, env []string, name string, args ...st
 			return c.ctx.Err()
 		}
 		msg := strings.TrimSpace(out.String())
-		if lines := strings.Split(msg, "\n"); len(lines) > 3 {
-			msg = strings.Join(lines[len(lines)-3:], "\n")
+		lines := strings.Split(msg, "\n")
+		if len(lines) > 3 {
+			lines = lines[len(lines)-3:]
 		}
+		msg = strings.Join(lines, "; ")
 		if msg == "" {
 			msg = err.Error()
 		}
@@ -134,8 +136,9 @@ func (c *creator) makeVolume(img *os.File, off int64, v volume) error {
 		return err
 	}
 	defer os.Remove(scratch.Name())
-	defer scratch.Close()
-	if err := scratch.Truncate(v.bytes); err != nil {
+	err = scratch.Truncate(v.bytes)
+	scratch.Close() // the tools write it by name (mksquashfs makes a new one)
+	if err != nil {
 		return err
 	}
 	inner := v.bytes
@@ -152,7 +155,12 @@ func (c *creator) makeVolume(img *os.File, off int64, v volume) error {
 			return err
 		}
 	}
-	return sparseCopy(img, off, scratch)
+	made, err := os.Open(scratch.Name())
+	if err != nil {
+		return err
+	}
+	defer made.Close()
+	return sparseCopy(img, off, made)
 }
 
 // wrap names the volume in a tool's error, and says what a full one means.
@@ -251,7 +259,16 @@ func (c *creator) ext(file string, off, n int64, v volume, dir string, inLUKS bo
 // mtools, which write a FAT image at an offset without mounting it.
 func (c *creator) vfat(file string, off, n int64, v volume, dir string) error {
 	id := strings.ReplaceAll(c.fsUUID(v), "-", "")[:8]
-	args := []string{"-i", id, "--offset", strconv.FormatInt(off/512, 10)}
+	// The FAT size must be given: mkfs.vfat picks it from the size of the
+	// whole file, not of the partition.
+	bits := "32"
+	switch {
+	case n < 16<<20:
+		bits = "12"
+	case n < 512<<20:
+		bits = "16"
+	}
+	args := []string{"-i", id, "-F", bits, "--offset", strconv.FormatInt(off/512, 10)}
 	if v.fill.Label != "" {
 		args = append(args, "-n", v.fill.Label)
 	}

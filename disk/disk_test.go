@@ -1,0 +1,322 @@
+package disk
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/initkit/initkit/kconfig"
+)
+
+// tree writes files (path -> content) under a new directory.
+func tree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func create(t *testing.T, s *Spec) error {
+	t.Helper()
+	e := int64(1700000000)
+	return Create(context.Background(), s, Options{Epoch: &e})
+}
+
+func twoTrees(t *testing.T, out string) *Spec {
+	return &Spec{Output: out, Size: "256M", Partitions: []Partition{
+		{Name: "boot", Size: "64M", Fill: Fill{Tree: tree(t, map[string]string{"hello": "boot\n"}), Label: "Boot"}},
+		{Name: "root", Fill: Fill{FS: "ext4", Tree: tree(t, map[string]string{"etc/msg": "root\n", "bin/x": "x"})}},
+	}}
+}
+
+// TestCreateMatchesSfdiskAndBlkid: the table and filesystems Create
+// writes are what sfdisk and blkid read, List agrees with both, e2fsck
+// finds the filesystems clean (the inode checksums fixInodes rewrote
+// among them), and a second run gives the same bytes.
+func TestCreateMatchesSfdiskAndBlkid(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "disk.img")
+	if err := create(t, twoTrees(t, out)); err != nil {
+		t.Fatal(err)
+	}
+	l, err := List(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := exec.Command("sfdisk", "--json", out).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sf struct {
+		PartitionTable struct {
+			Label, ID  string
+			Partitions []struct {
+				Start, Size int64
+				UUID, Name  string
+			}
+		}
+	}
+	if err := json.Unmarshal(js, &sf); err != nil {
+		t.Fatal(err)
+	}
+	pt := sf.PartitionTable
+	if pt.Label != l.Table || !strings.EqualFold(pt.ID, l.UUID) || len(pt.Partitions) != len(l.Partitions) {
+		t.Fatalf("sfdisk: %s %s %d partitions; List: %s %s %d", pt.Label, pt.ID, len(pt.Partitions), l.Table, l.UUID, len(l.Partitions))
+	}
+	for i, p := range pt.Partitions {
+		e := l.Partitions[i]
+		if p.Start*512 != e.Start || p.Size*512 != e.Size || !strings.EqualFold(p.UUID, e.PartUUID) || p.Name != e.PartLabel {
+			t.Errorf("partition %d: sfdisk %+v, List %+v", i+1, p, e)
+		}
+		got := blkid(t, out, e.Start)
+		if got["TYPE"] != e.Type || got["UUID"] != e.UUID || got["LABEL"] != e.Label || e.Type != "ext4" {
+			t.Errorf("partition %d: blkid %v, List %+v", i+1, got, e)
+		}
+		fsck(t, out, e.Start)
+	}
+	if l.Partitions[0].Label != "Boot" || l.Partitions[0].Start != 1<<20 || l.Partitions[1].Size != 256<<20-65<<20-1<<20 {
+		t.Errorf("layout: %+v", l.Partitions)
+	}
+	again := filepath.Join(t.TempDir(), "disk.img")
+	if err := create(t, twoTrees(t, again)); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(out)
+	b, _ := os.ReadFile(again)
+	if !bytes.Equal(a, b) {
+		t.Error("the same spec gave different bytes")
+	}
+}
+
+// blkid is what blkid -p reads at off, as KEY=VALUE pairs.
+func blkid(t *testing.T, file string, off int64) map[string]string {
+	t.Helper()
+	out, err := exec.Command("blkid", "-p", "-o", "export", "-O", strconv.FormatInt(off, 10), file).Output()
+	if err != nil {
+		t.Fatalf("blkid -O %d %s: %v", off, file, err)
+	}
+	m := map[string]string{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func fsck(t *testing.T, file string, off int64) {
+	t.Helper()
+	if out, err := exec.Command("e2fsck", "-fn", file+"?offset="+strconv.FormatInt(off, 10)).CombinedOutput(); err != nil {
+		t.Errorf("e2fsck at %d: %v\n%s", off, err, out)
+	}
+}
+
+// TestFilesystems makes one partition of each filesystem and checks
+// that blkid sees what List sees, with the label and the UUID asked for.
+func TestFilesystems(t *testing.T) {
+	content := tree(t, map[string]string{"a/b.txt": "b\n", "c": "c\n"})
+	out := filepath.Join(t.TempDir(), "all.img")
+	s := &Spec{Output: out, Size: "1G", Table: "mbr", Partitions: []Partition{
+		{Name: "fat", Size: "64M", Type: "esp", Fill: Fill{FS: "vfat", Label: "ESP", Tree: content}},
+		{Name: "sq", Size: "16M", Fill: Fill{FS: "squashfs", Tree: content}},
+		{Name: "xfs", Size: "320M", Fill: Fill{FS: "xfs", Label: "X", UUID: "11111111-2222-4333-8444-555555555555", Tree: content}},
+		{Name: "rest", Fill: Fill{FS: "btrfs", Label: "B", Tree: content}},
+	}}
+	if err := create(t, s); err != nil {
+		t.Fatal(err)
+	}
+	l, err := List(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"vfat", "squashfs", "xfs", "btrfs"}
+	for i, e := range l.Partitions {
+		got := blkid(t, out, e.Start)
+		if e.Type != want[i] || got["TYPE"] != e.Type || got["UUID"] != e.UUID || got["LABEL"] != e.Label {
+			t.Errorf("partition %d: want %s; blkid %v, List %+v", i+1, want[i], got, e)
+		}
+	}
+	if l.Partitions[2].UUID != "11111111-2222-4333-8444-555555555555" {
+		t.Errorf("xfs UUID %s, not the one asked for", l.Partitions[2].UUID)
+	}
+	var b bytes.Buffer
+	if err := Cat(context.Background(), out, "1", "/a/b.txt", &b); err != nil || b.String() != "b\n" {
+		t.Errorf("cat from the vfat: %q, %v", b.String(), err)
+	}
+	sw := filepath.Join(t.TempDir(), "swap.img")
+	if err := create(t, &Spec{Output: sw, Size: "64M", Table: "none", Partitions: []Partition{{Fill: Fill{FS: "swap", Label: "sw"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := blkid(t, sw, 0); got["TYPE"] != "swap" || got["LABEL"] != "sw" {
+		t.Errorf("swap: blkid %v", got)
+	}
+}
+
+// TestLUKS: a LUKS2 container made on a file, with the derived UUID.
+func TestLUKS(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key")
+	os.WriteFile(key, []byte("secret"), 0o600)
+	out := filepath.Join(dir, "luks.img")
+	s := &Spec{Output: out, Size: "128M", Partitions: []Partition{{Name: "root", LUKS: &LUKS{Keyfile: key},
+		Fill: Fill{Tree: tree(t, map[string]string{"etc/msg": "inside\n"})}}}}
+	if err := create(t, s); err != nil {
+		t.Fatal(err)
+	}
+	l, err := List(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := l.Partitions[0]
+	if e.Type != "crypto_LUKS" || e.Version != "2" || e.UUID != s.uuid("partition/root", "luks") {
+		t.Errorf("List %+v", e)
+	}
+	if got := blkid(t, out, e.Start); got["TYPE"] != "crypto_LUKS" || got["UUID"] != e.UUID {
+		t.Errorf("blkid %v", got)
+	}
+}
+
+// TestBadInput: errors name the partition, and nothing is left behind.
+func TestBadInput(t *testing.T) {
+	big := tree(t, map[string]string{})
+	os.WriteFile(filepath.Join(big, "big"), bytes.Repeat([]byte{1}, 5<<20), 0o644)
+	for _, c := range []struct {
+		name string
+		spec Spec
+		want string
+	}{
+		{"too big", Spec{Size: "64M", Partitions: []Partition{{Name: "a", Size: "32M"}, {Name: "b", Size: "40M"}}},
+			"partition 2 (b): 40M at offset 33M does not fit in the 64M disk"},
+		{"tree too big", Spec{Size: "64M", Partitions: []Partition{{Name: "small", Size: "4M", Fill: Fill{FS: "ext4", Tree: big}}}},
+			"partition 1 (small): its content does not fit in 4M"},
+		{"unknown fs", Spec{Size: "64M", Partitions: []Partition{{Name: "z", Fill: Fill{FS: "zfs"}}}},
+			`partition 1 (z): unknown filesystem "zfs"`},
+		{"rest not last", Spec{Size: "64M", Partitions: []Partition{{Name: "a"}, {Name: "b", Size: "1M"}}},
+			"partition 1 (a): only the last partition can take the rest"},
+		{"mbr type", Spec{Size: "64M", Table: "mbr", Partitions: []Partition{{Name: "a", Type: "zz"}}},
+			`partition 1 (a): unknown type "zz"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			c.spec.Output = filepath.Join(dir, "out.img")
+			err := create(t, &c.spec)
+			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %v; want one line with %q", err, c.want)
+			}
+			if left, _ := os.ReadDir(dir); len(left) != 0 {
+				t.Errorf("left behind: %v", left)
+			}
+		})
+	}
+}
+
+// TestCopyAndCat: files and a directory copied into ext4 and vfat read
+// back, the filesystem stays clean, and a missing file is an error.
+func TestCopyAndCat(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "d.img")
+	s := &Spec{Output: out, Size: "128M", Partitions: []Partition{
+		{Name: "esp", Size: "32M", Fill: Fill{FS: "vfat"}},
+		{Name: "root", Fill: Fill{Tree: tree(t, map[string]string{"etc/keep": "kept\n"})}},
+	}}
+	if err := create(t, s); err != nil {
+		t.Fatal(err)
+	}
+	src := tree(t, map[string]string{"file": "one\n", "dir/sub/two": "two\n"})
+	ctx := context.Background()
+	for _, part := range []string{"root", "esp"} {
+		if err := Copy(ctx, out, part, []string{filepath.Join(src, "file"), filepath.Join(src, "dir")}, "/"); err != nil {
+			t.Fatalf("%s: %v", part, err)
+		}
+		for name, want := range map[string]string{"/file": "one\n", "/dir/sub/two": "two\n"} {
+			var b bytes.Buffer
+			if err := Cat(ctx, out, part, name, &b); err != nil || b.String() != want {
+				t.Errorf("%s %s: %q, %v", part, name, b.String(), err)
+			}
+		}
+		if err := Cat(ctx, out, part, "/nope", &bytes.Buffer{}); err == nil {
+			t.Errorf("%s: no error for a missing file", part)
+		}
+	}
+	var b bytes.Buffer
+	if err := Cat(ctx, out, "2", "/etc/keep", &b); err != nil || b.String() != "kept\n" {
+		t.Errorf("the tree's file after the copies: %q, %v", b.String(), err)
+	}
+	l, _ := List(out)
+	fsck(t, out, l.Partitions[1].Start)
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".*")); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+// TestPlanDirectBoot: the interface is the one whose driver is built in,
+// and an interface or filesystem the kernel has as a module is refused
+// with the option named.
+func TestPlanDirectBoot(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "disk.img")
+	if err := create(t, twoTrees(t, out)); err != nil {
+		t.Fatal(err)
+	}
+	debian := kconfig.Config{"BLK_DEV_NVME": "y", "PCI": "y", "VIRTIO_BLK": "m", "VIRTIO_PCI": "y", "EXT4_FS": "y"}
+	b, err := PlanDirectBoot(out, "root", "", debian)
+	l, _ := List(out)
+	if err != nil || b.Interface != "nvme" || b.Append != "root=PARTUUID="+l.Partitions[1].PartUUID+" rootfstype=ext4 rootwait" {
+		t.Errorf("%+v, %v", b, err)
+	}
+	if _, err := PlanDirectBoot(out, "root", "virtio", debian); err == nil || !strings.Contains(err.Error(), "CONFIG_VIRTIO_BLK=m") || !strings.Contains(err.Error(), "--disk-if nvme works") {
+		t.Errorf("virtio with virtio_blk a module: %v", err)
+	}
+	noExt4 := kconfig.Config{"BLK_DEV_NVME": "y", "PCI": "y", "EXT4_FS": "m"}
+	if _, err := PlanDirectBoot(out, "2", "", noExt4); err == nil || !strings.Contains(err.Error(), "CONFIG_EXT4_FS=m") {
+		t.Errorf("ext4 a module: %v", err)
+	}
+	if _, err := PlanDirectBoot(out, "nope", "", debian); err == nil || !strings.Contains(err.Error(), `no partition named or numbered "nope"`) {
+		t.Errorf("unknown partition: %v", err)
+	}
+}
+
+func TestParsePart(t *testing.T) {
+	p, err := ParsePart("root:rest:ext4:/srv/tree")
+	if err != nil || p.Name != "root" || p.Size != "rest" || p.FS != "ext4" || p.Tree != "/srv/tree" {
+		t.Errorf("%+v, %v", p, err)
+	}
+	if _, err := ParsePart("root:1G"); err == nil {
+		t.Error("no error for NAME:SIZE")
+	}
+}
+
+func TestSuperBackups(t *testing.T) {
+	var got []int64
+	for g := int64(0); g < 30; g++ {
+		if hasSuperBackup(g, 0, 1, nil) {
+			got = append(got, g)
+		}
+	}
+	if want := []int64{0, 1, 3, 5, 7, 9, 25, 27}; !equal(got, want) {
+		t.Errorf("sparse_super groups %v, want %v", got, want)
+	}
+}
+
+func equal(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
