@@ -5,9 +5,12 @@ GO := $(shell scripts/ensure-go.sh)
 # Debian packages the tests run for real: GNU cpio, QEMU (TCG), a static
 # busybox for the guest, the reference compressors, the mkfs tools and
 # blkid that the superblock probes are checked against, and a kernel tree
-# (linux-source-6.1) with what its build needs.
+# (linux-source-6.1) with what its build needs; what disk create runs
+# (mtools, and lvm2 and mdadm in its VM), mmdebstrap for disk debian, and
+# ssh to log into what it makes.
 TEST_DEBS := cpio qemu-system-x86 busybox-static zstd pigz xz-utils lz4 bzip2 gzip findutils apt dpkg gdbserver cryptsetup-bin libc-bin kmod e2fsprogs gdb gcc libc6-dev llvm elfutils binutils \
-	xfsprogs btrfs-progs dosfstools squashfs-tools fdisk util-linux systemd \
+	xfsprogs btrfs-progs dosfstools squashfs-tools fdisk util-linux mount systemd \
+	mtools lvm2 mdadm mmdebstrap uidmap openssh-client \
 	linux-source-6.1 bc flex bison libelf-dev libssl-dev make gcc-aarch64-linux-gnu qemu-system-arm
 BENCH_DEBS := hyperfine python3
 # A count, not a duration: a duration ends in a deadline that can fail a

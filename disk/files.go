@@ -120,6 +120,18 @@ func extCopy(ctx context.Context, file string, e Entry, srcs []string, dst strin
 		out, _ := debugfs(ctx, dev, false, "stat "+quote(p))
 		return strings.Contains(out, "Type: directory")
 	})
+	// The directories on the way are made, as mkdir -p would.
+	parent := path.Clean("/" + dst)
+	if !into {
+		parent = path.Dir(parent)
+	}
+	var parents []string
+	for d := parent; d != "/"; d = path.Dir(d) {
+		parents = append([]string{d}, parents...)
+	}
+	for _, d := range parents {
+		fmt.Fprintf(&script, "mkdir %s\n", quote(d))
+	}
 	for _, src := range srcs {
 		target := path.Clean("/" + dst)
 		if into {

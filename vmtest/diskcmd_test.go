@@ -1,0 +1,287 @@
+package vmtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/initkit/initkit/disk"
+)
+
+// writeTree writes files (path -> content) under a new directory.
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		mode := os.FileMode(0o644)
+		if strings.HasPrefix(content, "#!") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestDiskBootsWithoutInitramfs: a GPT disk with an ext4 boot partition
+// and an ext4 root from two trees, made by disk create; disk cp puts a
+// file into the root; the kernel boots it with no initramfs (NVMe, which
+// the cloud kernel has built in) and its init prints the file.
+func TestDiskBootsWithoutInitramfs(t *testing.T) {
+	t.Parallel()
+	root := RootTree(t, "unused")
+	os.WriteFile(filepath.Join(root, "bin", "init.sh"), []byte("#!/bin/busybox sh\n/bin/busybox echo \"DISK-ROOT $(/bin/busybox cat /etc/copied)\"\n/bin/busybox poweroff -f\n"), 0o755)
+	boot := writeTree(t, map[string]string{"grub/hello": "boot\n"})
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.img")
+	if code, out := initkitRun(t, "disk", "create", img, "--size", "256M", "--part", "boot:64M:ext4:"+boot, "--part", "root:rest:ext4:"+root); code != 0 {
+		t.Fatalf("disk create: exit %d\n%s", code, out)
+	}
+	copied := filepath.Join(t.TempDir(), "copied")
+	os.WriteFile(copied, []byte("by-disk-cp"), 0o644)
+	if code, out := initkitRun(t, "disk", "cp", img+":root", copied, "/etc/"); code != 0 {
+		t.Fatalf("disk cp: exit %d\n%s", code, out)
+	}
+	code, out := initkitRun(t, "boot", "--kernel", Kernel(t).Image, "--disk", img, "--root", "root", "--init", "/bin/init.sh",
+		"--timeout", "120s", "--expect", "DISK-ROOT by-disk-cp")
+	if code != 0 {
+		t.Fatalf("boot: exit %d\n%s", code, out)
+	}
+	l, err := disk.List(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustMatch(t, out, "root=PARTUUID="+l.Partitions[1].PartUUID)
+	// virtio-blk is a module of this kernel: with no initramfs, said so.
+	code, out = initkitRun(t, "boot", "--kernel", Kernel(t).Image, "--disk", img, "--root", "root", "--disk-if", "virtio", "--timeout", "60s")
+	if code == 0 || !strings.Contains(out, "CONFIG_VIRTIO_BLK=m") || !strings.Contains(out, "--disk-if nvme works") {
+		t.Errorf("--disk-if virtio with no initramfs: exit %d\n%s", code, out)
+	}
+}
+
+// nobody runs initkit as the user nobody, with a copy of the test kernel
+// (hard links) and a cache of its own: what a user without root has.
+type nobody struct {
+	t        *testing.T
+	env      []string
+	bin, dir string // the initkit binary; a directory nobody may write
+}
+
+func asNobody(t *testing.T) *nobody {
+	t.Helper()
+	bin := initkitBinary(t)
+	init, _ := filepath.EvalSymlinks(filepath.Join(filepath.Dir(bin), "initkit-init"))
+	for _, d := range []string{filepath.Dir(bin), filepath.Dir(init)} {
+		os.Chmod(d, 0o755)
+	}
+	base, err := os.MkdirTemp("", "initkit-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	os.Chmod(base, 0o777)
+	k := Kernel(t)
+	pkg := filepath.Dir(filepath.Dir(k.Image)) // PKG/boot/vmlinuz-RELEASE, PKG/lib/modules/RELEASE
+	kdir := filepath.Join(base, "kernel")
+	if out, err := exec.Command("cp", "-al", pkg, kdir).CombinedOutput(); err != nil {
+		t.Fatalf("cp -al: %v\n%s", err, out)
+	}
+	cache := filepath.Join(base, "cache")
+	work := filepath.Join(base, "work")
+	for _, d := range []string{cache, work} {
+		os.Mkdir(d, 0o755)
+		os.Chmod(d, 0o777) // past the umask
+	}
+	image := filepath.Join(kdir, "boot", filepath.Base(k.Image))
+	return &nobody{t: t, bin: bin, dir: work, env: []string{"INITKIT_KERNEL=" + image, "INITKIT_CACHE=" + cache, "HOME=" + work, "TMPDIR=" + work}}
+}
+
+// run runs initkit as nobody in its directory.
+func (n *nobody) run(args ...string) (int, string) {
+	n.t.Helper()
+	cmd := exec.Command("setpriv", append([]string{"--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all", "--", n.bin}, args...)...)
+	cmd.Dir, cmd.Env = n.dir, append(os.Environ(), n.env...)
+	out, err := cmd.CombinedOutput()
+	return exitStatus(err), string(out)
+}
+
+// volumeCase is a disk made by disk create as nobody and the script that
+// finds its root inside a VM: unlock, assemble, activate, mount.
+type volumeCase struct {
+	name  string
+	specs []string // spec files, made in order (the members first)
+	disks []string // the files the check attaches
+	check string   // shell lines that mount the volume on /mnt
+	tools []string
+	mods  []string
+}
+
+// TestDiskVolumesAsNobody: a LUKS2 root, an LVM logical volume, an ext4
+// on md RAID1 over two disk files, and LVM on RAID1, each made by disk
+// create as nobody (the RAID and LVM ones in its throwaway VM), each
+// then opened in a VM, mounted, and a file from the tree read back. disk
+// ls sees the members as blkid does.
+func TestDiskVolumesAsNobody(t *testing.T) {
+	n := asNobody(t)
+	tree := writeTree(t, map[string]string{"etc/msg": "from-the-tree\n"})
+	os.Chmod(filepath.Dir(tree), 0o755)
+	os.Chmod(tree, 0o755)
+	os.Chmod(filepath.Join(tree, "etc"), 0o755)
+	key := filepath.Join(n.dir, "root.key")
+	os.WriteFile(key, []byte("passphrase"), 0o644)
+	raidMember := func(out string) string {
+		return fmt.Sprintf("[disk]\noutput = %q\nsize = \"96M\"\n[[disk.partition]]\nname = \"data\"\ntype = \"raid\"\n", out)
+	}
+	lvmConf := `C='devices { obtain_device_list_from_udev=0 } activation { udev_sync=0 udev_rules=0 }'` + "\n"
+	cases := []volumeCase{
+		{name: "luks", disks: []string{"luks.img"},
+			specs: []string{fmt.Sprintf("[disk]\noutput = \"luks.img\"\nsize = \"96M\"\n[[disk.partition]]\nname = \"root\"\nfs = \"ext4\"\ntree = %q\nluks = { keyfile = %q }\n", tree, key)},
+			check: "cryptsetup open --key-file /key /dev/vda1 root\nmount -o ro /dev/mapper/root /mnt\n", tools: []string{"/usr/sbin/cryptsetup"}, mods: []string{"dm-crypt", "xts", "ecb"}},
+		{name: "lvm", disks: []string{"lvm.img"},
+			specs: []string{fmt.Sprintf("[disk]\noutput = \"lvm.img\"\nsize = \"96M\"\n[[disk.partition]]\nname = \"pv\"\ntype = \"lvm\"\n[[disk.lvm]]\nvg = \"vg0\"\npvs = [\"lvm.img:pv\"]\nlvs = [{ name = \"root\", size = \"48M\", fs = \"ext4\", tree = %q }]\n", tree)},
+			check: lvmConf + "lvm vgchange --config \"$C\" -ay vg0\nmount -o ro /dev/vg0/root /mnt\n", tools: []string{"/usr/sbin/lvm"}, mods: []string{"dm-mod"}},
+		{name: "raid1", disks: []string{"m0.img", "m1.img"},
+			specs: []string{raidMember("m0.img"), raidMember("m1.img") + fmt.Sprintf("[[disk.raid]]\nname = \"r1\"\nlevel = 1\nmembers = [\"m0.img:data\", \"m1.img:data\"]\nfs = \"ext4\"\ntree = %q\n", tree)},
+			check: "mdadm --assemble /dev/md/r1 /dev/vda1 /dev/vdb1\nmount -o ro /dev/md/r1 /mnt\n", tools: []string{"/usr/sbin/mdadm"}, mods: []string{"md-mod", "raid1"}},
+		{name: "lvm-on-raid1", disks: []string{"l0.img", "l1.img"},
+			specs: []string{raidMember("l0.img"), raidMember("l1.img") + fmt.Sprintf("[[disk.raid]]\nname = \"r1\"\nlevel = 1\nmembers = [\"l0.img:data\", \"l1.img:data\"]\n[[disk.lvm]]\nvg = \"vg0\"\npvs = [\"r1\"]\nlvs = [{ name = \"root\", size = \"rest\", fs = \"ext4\", tree = %q }]\n", tree)},
+			check: lvmConf + "mdadm --assemble /dev/md/r1 /dev/vda1 /dev/vdb1\nlvm vgchange --config \"$C\" -ay vg0\nmount -o ro /dev/vg0/root /mnt\n",
+			tools: []string{"/usr/sbin/mdadm", "/usr/sbin/lvm"}, mods: []string{"md-mod", "raid1", "dm-mod"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for i, spec := range c.specs {
+				file := filepath.Join(n.dir, c.name+strconv.Itoa(i)+".toml")
+				os.WriteFile(file, []byte(spec), 0o644)
+				if code, out := n.run("disk", "create", "-c", file); code != 0 {
+					t.Fatalf("disk create -c %s as nobody: exit %d\n%s", file, code, out)
+				}
+			}
+			for _, d := range c.disks {
+				membersAsBlkid(t, filepath.Join(n.dir, d))
+			}
+			script := filepath.Join(t.TempDir(), "check.sh")
+			os.WriteFile(script, []byte("set -e\nmkdir -p /mnt\n"+c.check+"cat /mnt/etc/msg\n"), 0o755)
+			args := []string{"exec", "--kernel", Kernel(t).Image, "--workdir-limit", "0", "--module", strings.Join(c.mods, ","), "--add", key + ":/key", "--add", script + ":/check.sh"}
+			for _, d := range c.disks {
+				args = append(args, "--disk", filepath.Join(n.dir, d)+":ro")
+			}
+			for _, tool := range c.tools {
+				args = append(args, "--add", tool)
+			}
+			code, out := initkitRun(t, append(args, "--", "/bin/sh", "/check.sh")...)
+			if code != 0 || !strings.Contains(out, "from-the-tree") {
+				t.Errorf("opening the volume in a VM: exit %d\n%s", code, out)
+			}
+		})
+	}
+}
+
+// membersAsBlkid checks that disk ls --json reports each partition as
+// blkid -p does: type, UUID, label, and UUID_SUB for md members.
+func membersAsBlkid(t *testing.T, img string) {
+	t.Helper()
+	code, out := initkitRun(t, "disk", "ls", "--json", img)
+	if code != 0 {
+		t.Fatalf("disk ls: exit %d\n%s", code, out)
+	}
+	var l disk.Listing
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, e := range l.Partitions {
+		b, err := exec.Command("blkid", "-p", "-o", "export", "-O", strconv.FormatInt(e.Start, 10), img).Output()
+		if err != nil {
+			t.Fatalf("blkid %s at %d: %v", img, e.Start, err)
+		}
+		got := map[string]string{}
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, "="); ok {
+				got[k] = v
+			}
+		}
+		if got["TYPE"] != e.Type || got["UUID"] != e.UUID || got["LABEL"] != e.Label || got["UUID_SUB"] != e.SubUUID {
+			t.Errorf("%s partition %d: blkid %v; disk ls %+v", img, e.Number, got, e)
+		}
+	}
+}
+
+// TestExecDiskMkfs: exec --disk runs mkfs.xfs on the attached file as
+// root inside the VM; disk ls on the host then sees the xfs.
+func TestExecDiskMkfs(t *testing.T) {
+	t.Parallel()
+	img := filepath.Join(t.TempDir(), "x.img")
+	os.WriteFile(img, nil, 0o644)
+	os.Truncate(img, 320<<20)
+	code, out := initkitRun(t, "exec", "--kernel", Kernel(t).Image, "--disk", img, "--", "/usr/sbin/mkfs.xfs", "-q", "-L", "fromvm", "/dev/vda")
+	if code != 0 {
+		t.Fatalf("exec --disk: exit %d\n%s", code, out)
+	}
+	l, err := disk.List(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := l.Partitions[0]; e.Type != "xfs" || e.Label != "fromvm" {
+		t.Errorf("disk ls after mkfs.xfs in the VM: %+v", e)
+	}
+}
+
+// TestDiskDebian: disk debian with --ssh-key makes a Debian root disk
+// that boots with no initramfs; ssh to the forwarded port runs uname -r,
+// which prints the kernel's release.
+func TestDiskDebian(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	img := filepath.Join(dir, "debian.img")
+	k := Kernel(t)
+	if code, out := initkitRun(t, "disk", "debian", img, "--kernel", k.Image, "--ssh-key", key+".pub"); code != 0 {
+		t.Fatalf("disk debian: exit %d\n%s", code, out)
+	}
+	port := freePort(t)
+	boot := exec.Command(initkitBinary(t), "boot", "--kernel", k.Image, "--disk", img, "--root", "root", "--ssh-port", strconv.Itoa(port), "--timeout", "300s")
+	var console strings.Builder
+	boot.Stdout, boot.Stderr = &console, &console
+	if err := boot.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer boot.Wait()
+	defer boot.Process.Kill()
+	for end := time.Now().Add(240 * time.Second); ; time.Sleep(2 * time.Second) {
+		out, err := exec.Command("ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+			"-o", "ConnectTimeout=5", "-i", key, "-p", strconv.Itoa(port), "root@127.0.0.1", "uname", "-r").Output()
+		if err == nil {
+			if got := strings.TrimSpace(string(out)); got != k.Release {
+				t.Errorf("uname -r over ssh: %q, want %q", got, k.Release)
+			}
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("no ssh into the Debian disk after 240 s")
+		}
+	}
+}
+
+// freePort is a TCP port on 127.0.0.1 that nothing listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
