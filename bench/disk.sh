@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Side-by-side disk benchmarks (issue 17), each pair interleaved:
+#  1. initkit disk create of a 1 GiB GPT image with a 300 MB ext4
+#     partition from a tree, against sfdisk + mke2fs -d by hand;
+#  2. LVM on RAID1 over two disk files, made in the VM (goal: 15 s);
+#  3. initkit disk debian against mmdebstrap alone (the same packages,
+#     to a tarball), from the same mirror.
+# Results go to bench/results/.
+source "$(dirname "$0")/common.sh"
+out=$here/results
+runs=${RUNS:-5}
+export SOURCE_DATE_EPOCH=1700000000
+
+# A tree of about 200 MB of many small files, as a root filesystem's
+# /usr/share is: the host's documentation and Python library.
+tree=$work/tree
+mkdir -p "$tree/usr/share" "$tree/usr/lib"
+cp -a /usr/share/doc "$tree/usr/share/"
+cp -a /usr/lib/python3 "$tree/usr/lib/"
+echo "tree: $(find "$tree" | wc -l) entries, $(du -sm "$tree" | cut -f1) MB"
+
+byhand="rm -f $work/h.img; truncate -s 1G $work/h.img && printf 'label: gpt\nstart=2048, size=614400, type=L, name=root\n' | sfdisk -q $work/h.img && mke2fs -q -F -t ext4 -E offset=1048576 -d $tree $work/h.img 307200k"
+echo "== 1 GiB GPT, one 300 MB ext4 partition from the tree"
+interleaved "$out/disk-create.md" "$runs" \
+  "initkit disk create" "$ik disk create $work/ik.img --size 1G --part root:300M:ext4:$tree" \
+  "sfdisk + mke2fs -d (by hand)" "$byhand"
+
+cat >"$work/m.toml" <<EOF
+[disk]
+output = "$work/m.img"
+size = "256M"
+[[disk.partition]]
+name = "data"
+type = "raid"
+EOF
+cat >"$work/lvraid.toml" <<EOF
+[disk]
+output = "$work/n.img"
+size = "256M"
+[[disk.partition]]
+name = "data"
+type = "raid"
+[[disk.raid]]
+name = "r1"
+level = 1
+members = ["$work/m.img:data", "$work/n.img:data"]
+[[disk.lvm]]
+vg = "vg0"
+pvs = ["r1"]
+lvs = [{ name = "root", size = "rest", fs = "ext4", tree = "$top/docs" }]
+EOF
+echo "== LVM on RAID1 over two disks, in the VM (goal: at most 15 s)"
+interleaved "$out/disk-lvm-raid.md" "$runs" \
+  "initkit disk create (member, then RAID1 + LVM + ext4 in the VM)" "$ik disk create -c $work/m.toml && $ik disk create -c $work/lvraid.toml"
+
+mirror=$(grep -h -m1 -o 'http[^ ]*debian[^ ]*' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -1)
+mirror=${mirror:-http://deb.debian.org/debian}
+echo "== disk debian against mmdebstrap alone ($mirror), goal: within 10 %"
+interleaved "$out/disk-debian.md" "${DEBIAN_RUNS:-3}" \
+  "initkit disk debian" "$ik disk debian $work/deb.img --mirror $mirror" \
+  "mmdebstrap --mode=unshare (same packages, to a tarball)" "mmdebstrap --quiet --mode=unshare --variant=minbase --include=systemd-sysv,udev,kmod,iproute2 bookworm $work/deb.tar $mirror"
