@@ -53,7 +53,7 @@ echo "== LVM on RAID1 over two disks, in the VM (goal: at most 15 s)"
 interleaved "$out/disk-lvm-raid.md" "$runs" \
   "initkit disk create (member, then RAID1 + LVM + ext4 in the VM)" "$ik disk create -c $work/m.toml && $ik disk create -c $work/lvraid.toml"
 
-mirror=$(grep -h -m1 -o 'http[^ ]*debian[^ ]*' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -1)
+mirror=$(grep -h -m1 -o 'http[^ ]*debian[^ ]*' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -1 || true)
 mirror=${mirror:-http://deb.debian.org/debian}
 echo "== disk debian against mmdebstrap alone ($mirror), goal: within 10 %"
 interleaved "$out/disk-debian.md" "${DEBIAN_RUNS:-3}" \

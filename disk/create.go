@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -51,10 +50,12 @@ func Create(ctx context.Context, s *Spec, o Options) error {
 	c := &creator{ctx: ctx, spec: s, o: o}
 	c.epoch, c.clamp = epoch(o.Epoch)
 	out := s.path(s.Output)
-	if c.tmp, err = os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".work-"); err != nil {
+	tmp, done, err := atomicfile.ScratchDir(out)
+	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(c.tmp)
+	defer done()
+	c.tmp = tmp
 	p, err := atomicfile.Create(out, 0o644)
 	if err != nil {
 		return err

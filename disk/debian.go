@@ -54,10 +54,12 @@ func Debian(ctx context.Context, o DebianOptions) error {
 	}
 	c := &creator{ctx: ctx, spec: s}
 	c.epoch, c.clamp = epoch(o.Epoch)
-	if c.tmp, err = os.MkdirTemp(filepath.Dir(o.Output), "."+filepath.Base(o.Output)+".work-"); err != nil {
+	tmp, done, err := atomicfile.ScratchDir(o.Output)
+	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(c.tmp)
+	defer done()
+	c.tmp = tmp
 	p, err := atomicfile.Create(o.Output, 0o644)
 	if err != nil {
 		return err

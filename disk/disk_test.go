@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -304,19 +305,27 @@ func TestSuperBackups(t *testing.T) {
 			got = append(got, g)
 		}
 	}
-	if want := []int64{0, 1, 3, 5, 7, 9, 25, 27}; !equal(got, want) {
+	if want := []int64{0, 1, 3, 5, 7, 9, 25, 27}; !slices.Equal(got, want) {
 		t.Errorf("sparse_super groups %v, want %v", got, want)
 	}
 }
 
-func equal(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
+// TestLoad: [disk] beside the other commands' tables, paths relative to
+// the file, and an unknown key named with its line.
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "initkit.toml")
+	os.WriteFile(f, []byte("[image]\noutput = \"i.img\"\n[disk]\noutput = \"d.img\"\nsize = \"1G\"\n[[disk.partition]]\nname = \"root\"\ntree = \"rootfs\"\n"), 0o644)
+	s, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
+	s.resolve(&s.Partitions[0].Fill)
+	if s.Output != "d.img" || s.Partitions[0].Tree != filepath.Join(dir, "rootfs") {
+		t.Errorf("%+v", s)
 	}
-	return true
+	os.WriteFile(f, []byte("[disk]\nsize = \"1G\"\n[[disk.partition]]\nnmae = \"root\"\n"), 0o644)
+	if _, err := Load(f); err == nil || !strings.Contains(err.Error(), f+":4:") || !strings.Contains(err.Error(), "nmae") {
+		t.Errorf("unknown key: %v", err)
+	}
 }

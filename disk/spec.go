@@ -16,16 +16,13 @@
 package disk
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/pelletier/go-toml/v2"
-
 	"github.com/initkit/initkit/image"
+	"github.com/initkit/initkit/initramfs"
 )
 
 // Spec describes a disk: the [disk] table of initkit.toml.
@@ -116,31 +113,14 @@ func Load(name string) (*Spec, error) {
 		Modules map[string]any `toml:"modules"`
 		Boot    map[string]any `toml:"boot"`
 	}
-	dec := toml.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return nil, tomlError(name, err)
+	if err := initramfs.DecodeStrict(name, raw, &f); err != nil {
+		return nil, err
 	}
 	if f.Disk == nil {
 		return nil, fmt.Errorf("%s: no [disk] table", name)
 	}
 	f.Disk.dir = filepath.Dir(name)
 	return f.Disk, nil
-}
-
-func tomlError(name string, err error) error {
-	var strict *toml.StrictMissingError
-	if errors.As(err, &strict) && len(strict.Errors) > 0 {
-		e := strict.Errors[0]
-		row, col := e.Position()
-		return fmt.Errorf("%s:%d:%d: unknown key %s", name, row, col, strings.Join(e.Key(), "."))
-	}
-	var de *toml.DecodeError
-	if errors.As(err, &de) {
-		row, col := de.Position()
-		return fmt.Errorf("%s:%d:%d: %s", name, row, col, de.Error())
-	}
-	return fmt.Errorf("%s: %w", name, err)
 }
 
 // ParsePart reads the --part flag's NAME:SIZE:FS[:TREE].

@@ -103,16 +103,26 @@ func Load(name string) (*Spec, error) {
 		return nil, err
 	}
 	var sf specFile
-	dec := toml.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&sf); err != nil {
-		return nil, tomlError(name, err)
+	if err := DecodeStrict(name, raw, &sf); err != nil {
+		return nil, err
 	}
 	s := sf.Image
 	s.Modules = sf.Modules
 	s.file, s.raw = name, raw
 	s.relative(filepath.Dir(name))
 	return &s, nil
+}
+
+// DecodeStrict decodes the TOML file name holds (raw) into v, every key
+// known: an error is a *SpecError with the position of what is wrong.
+// initkit's other tables (disk create's [disk]) are read with it too.
+func DecodeStrict(name string, raw []byte, v any) error {
+	dec := toml.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return tomlError(name, err)
+	}
+	return nil
 }
 
 func tomlError(name string, err error) error {

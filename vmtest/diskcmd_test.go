@@ -1,6 +1,7 @@
 package vmtest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -284,4 +286,52 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestDiskCreateInterrupted: SIGTERM while the VM makes a RAID1 over an
+// existing member and the new disk: initkit exits 143, stops the VM, and
+// leaves the member as it was, no new disk, and no temporary file.
+func TestDiskCreateInterrupted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	member := fmt.Sprintf("[disk]\noutput = \"m.img\"\nsize = \"96M\"\n[[disk.partition]]\nname = \"data\"\ntype = \"raid\"\n")
+	os.WriteFile(filepath.Join(dir, "m.toml"), []byte(member), 0o644)
+	os.WriteFile(filepath.Join(dir, "n.toml"), []byte(strings.Replace(member, "m.img", "n.img", 1)+
+		"[[disk.raid]]\nname = \"r1\"\nlevel = 1\nmembers = [\"m.img:data\", \"n.img:data\"]\nfs = \"ext4\"\n"), 0o644)
+	if code, out := initkitRun(t, "disk", "create", "-c", filepath.Join(dir, "m.toml")); code != 0 {
+		t.Fatalf("member: exit %d\n%s", code, out)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "m.img"))
+	cmd := exec.Command(initkitBinary(t), "disk", "create", "-c", filepath.Join(dir, "n.toml"), "--kernel", Kernel(t).Image)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(60 * time.Second); !qemuRunning(dir); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			cmd.Process.Kill()
+			t.Fatalf("the VM never started:\n%s", out.String())
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if got := exitStatus(err); got != 128+int(syscall.SIGTERM) {
+		t.Errorf("exit %d, want 143:\n%s", got, out.String())
+	}
+	if qemuRunning(dir) {
+		t.Error("QEMU still running")
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "m.img"))
+	if !bytes.Equal(before, after) {
+		t.Error("the member disk changed")
+	}
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "m.img m.toml n.toml" {
+		t.Errorf("left in the directory: %v", names)
+	}
 }

@@ -23,7 +23,7 @@ var live sync.Map
 // write leaves nothing behind.
 func Cleanup() {
 	live.Range(func(name, _ any) bool {
-		os.Remove(name.(string))
+		os.RemoveAll(name.(string))
 		return true
 	})
 }
@@ -47,7 +47,7 @@ func removeStale(path string) {
 			continue
 		}
 		if errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
-			os.Remove(o)
+			os.RemoveAll(o) // a file, or a scratch directory (ScratchDir)
 		}
 	}
 }
@@ -139,4 +139,19 @@ func (p *Pending) Abort() {
 		p.File.Close()
 		os.Remove(p.File.Name())
 	}
+}
+
+// ScratchDir makes a scratch directory beside path, named as path's
+// temporary files are: a later write of path removes it if a killed
+// process left it, and Cleanup removes it on a signal. It is for work
+// too big for $TMPDIR (scratch filesystems of a disk image). Call the
+// returned function to remove it.
+func ScratchDir(path string) (string, func(), error) {
+	removeStale(path)
+	dir, err := os.MkdirTemp(filepath.Dir(path), tempPrefix(path, os.Getpid())+"*")
+	if err != nil {
+		return "", nil, err
+	}
+	live.Store(dir, true)
+	return dir, func() { live.Delete(dir); os.RemoveAll(dir) }, nil
 }

@@ -82,3 +82,35 @@ func TestCleanup(t *testing.T) {
 		t.Errorf("left: %v", ents)
 	}
 }
+
+// A scratch directory a killed process left goes at the next write; a
+// live one's is removed by its done function, and by Cleanup.
+func TestScratchDir(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "disk.img")
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, tempPrefix(p, dead.Process.Pid)+"789")
+	os.MkdirAll(filepath.Join(stale, "sub"), 0o755)
+	s, done, err := ScratchDir(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale scratch directory kept: %v", err)
+	}
+	os.WriteFile(filepath.Join(s, "f"), []byte("x"), 0o644)
+	done()
+	s2, _, err := ScratchDir(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Cleanup()
+	for _, d := range []string{s, s2} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s kept: %v", d, err)
+		}
+	}
+}
