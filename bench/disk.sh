@@ -10,21 +10,26 @@ source "$(dirname "$0")/common.sh"
 out=$here/results
 runs=${RUNS:-5}
 export SOURCE_DATE_EPOCH=1700000000
+parts=${PARTS:-create,lvm,debian} # which of the three to run
+want() { [[ ",$parts," == *",$1,"* ]]; }
 
 # A tree of about 200 MB of many small files, as a root filesystem's
 # /usr/share is: the host's documentation and Python library.
 tree=$work/tree
-mkdir -p "$tree/usr/share" "$tree/usr/lib"
-cp -a /usr/share/doc "$tree/usr/share/"
-cp -a /usr/lib/python3 "$tree/usr/lib/"
-echo "tree: $(find "$tree" | wc -l) entries, $(du -sm "$tree" | cut -f1) MB"
+want create && mkdir -p "$tree/usr/share" "$tree/usr/lib"
+want create && cp -a /usr/share/doc "$tree/usr/share/" && cp -a /usr/lib/python3 "$tree/usr/lib/" &&
+  echo "tree: $(find "$tree" | wc -l) entries, $(du -sm "$tree" | cut -f1) MB"
 
+if want create; then
 byhand="rm -f $work/h.img; truncate -s 1G $work/h.img && printf 'label: gpt\nstart=2048, size=614400, type=L, name=root\n' | sfdisk -q $work/h.img && mke2fs -q -F -t ext4 -E offset=1048576 -d $tree $work/h.img 307200k"
 echo "== 1 GiB GPT, one 300 MB ext4 partition from the tree"
 interleaved "$out/disk-create.md" "$runs" \
   "initkit disk create" "$ik disk create $work/ik.img --size 1G --part root:300M:ext4:$tree" \
   "sfdisk + mke2fs -d (by hand)" "$byhand"
 
+fi
+
+if want lvm; then
 cat >"$work/m.toml" <<EOF
 [disk]
 output = "$work/m.img"
@@ -53,7 +58,13 @@ echo "== LVM on RAID1 over two disks, in the VM (goal: at most 15 s)"
 interleaved "$out/disk-lvm-raid.md" "$runs" \
   "initkit disk create (member, then RAID1 + LVM + ext4 in the VM)" "$ik disk create -c $work/m.toml && $ik disk create -c $work/lvraid.toml"
 
-mirror=$(grep -h -m1 -o 'http[^ ]*debian[^ ]*' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -1 || true)
+fi
+
+want debian || exit 0
+# The mirror initkit takes (disk.HostMirror): the first Debian URI of the
+# host's apt sources, comments aside.
+mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
+  awk '/^URIs:/ || /^deb / {for (i = 2; i <= NF; i++) if ($i ~ /^http.*debian/ && $i !~ /security/) {print $i; exit}}' || true)
 mirror=${mirror:-http://deb.debian.org/debian}
 echo "== disk debian against mmdebstrap alone ($mirror), goal: within 10 %"
 interleaved "$out/disk-debian.md" "${DEBIAN_RUNS:-3}" \

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/initkit/initkit/internal/atomicfile"
@@ -77,7 +78,13 @@ func Debian(ctx context.Context, o DebianOptions) error {
 		return err
 	}
 	if err := c.runLogged(o.Stderr, "mmdebstrap", args...); err != nil {
+		if strings.Contains(err.Error(), "subuid") || strings.Contains(err.Error(), "subgid") {
+			return fmt.Errorf("mmdebstrap: %w: its unshare mode needs subordinate ids for this user in /etc/subuid and /etc/subgid (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER)", err)
+		}
 		return fmt.Errorf("mmdebstrap: %w", err)
+	}
+	if err := c.removeLeftovers(p.Name(), root.Start); err != nil {
+		return err
 	}
 	// Owners stay as the namespace made them: a Debian system has files
 	// of its system users.
@@ -119,15 +126,17 @@ func (c *creator) mmdebstrapArgs(o DebianOptions, img string, root slot) ([]stri
 		hooks = append(hooks, `--customize-hook=mkdir -p "$1/lib/modules"`, "--customize-hook=copy-in "+o.ModulesDir+" /lib/modules",
 			`--customize-hook=chroot "$1" depmod `+release)
 	}
-	// The hooks see /proc, /sys and /dev mounted in the tree: mke2fs
-	// reads a bind mount of the tree alone, without them.
 	abs, err := filepath.Abs(img)
 	if err != nil {
 		return nil, err
 	}
-	mke2fs := fmt.Sprintf(`d=$(mktemp -d) && mount --bind "$1" "$d" && E2FSPROGS_FAKE_TIME=%d mke2fs -q -F -t ext4 -L root -U %s -E offset=%d,hash_seed=%s -d "$d" %s %dk; s=$?; umount "$d"; rmdir "$d"; exit $s`,
-		c.epoch, c.uuid("partition/root", "fs"), root.Start, c.uuid("partition/root", "hash"), abs, root.Bytes>>10)
-	hooks = append(hooks, "--customize-hook="+mke2fs)
+	write := filepath.Join(c.tmp, "write.sh")
+	mke2fs := fmt.Sprintf("E2FSPROGS_FAKE_TIME=%d mke2fs -q -F -t ext4 -L root -U %s -E offset=%d,hash_seed=%s,%s -d \"$d\" %s %dk",
+		c.epoch, c.uuid("partition/root", "fs"), root.Start, c.uuid("partition/root", "hash"), lazyInit, abs, root.Bytes>>10)
+	if err := os.WriteFile(write, []byte(debianWrite(mke2fs)), 0o755); err != nil {
+		return nil, err
+	}
+	hooks = append(hooks, "--customize-hook="+write+` "$1" `+c.leftovers())
 	args := []string{"--mode=unshare", "--variant=minbase", "--format=null", "--include=" + strings.Join(pkgs, ",")}
 	if o.Stderr == nil {
 		args = append(args, "--quiet")
@@ -163,6 +172,55 @@ DHCP=yes
 EOF
 chroot "$r" systemctl enable systemd-networkd >/dev/null 2>&1
 `
+}
+
+// debianWrite is the last hook: it removes what mmdebstrap's cleanup
+// would remove after the hooks (the apt lists and downloaded packages,
+// the logs that make no two runs alike, a
+// machine-id: systemd makes one at the first boot), lists in $2 what
+// must go but only after mmdebstrap's cleanup, and runs mke2fs. The
+// hooks see /proc, /sys and /dev mounted in the tree: mke2fs reads a bind
+// mount of the tree alone, without them.
+func debianWrite(mke2fs string) string {
+	return `#!/bin/sh
+r="$1"
+rm -rf "$r"/var/cache/apt/archives/*.deb "$r"/var/cache/apt/*.bin "$r"/var/lib/apt/lists/* \
+  "$r"/var/log/dpkg.log "$r"/var/log/apt/history.log \
+  "$r"/var/log/apt/term.log "$r"/var/log/alternatives.log "$r"/var/cache/ldconfig/aux-cache \
+  "$r"/var/log/apt/eipp.log.xz "$r"/var/lib/dbus/machine-id "$r"/var/tmp/*
+: > "$r/etc/machine-id"
+# /tmp holds mmdebstrap's apt.conf (its Dir is the tree: without it the
+# cleanup's apt-get would empty the host's lists), and 00mmdebstrap
+# stays for that cleanup too: both are removed from the image afterwards.
+(cd "$r" && ls -d tmp/* etc/apt/apt.conf.d/00mmdebstrap 2>/dev/null) > "$2"
+d=$(mktemp -d) && mount --bind "$r" "$d" || exit 1
+` + mke2fs + `
+s=$?
+umount "$d"
+rmdir "$d"
+exit $s
+`
+}
+
+// leftovers is the file where the last hook lists what mmdebstrap needs
+// until its own cleanup, which comes after the hooks.
+func (c *creator) leftovers() string { return filepath.Join(c.tmp, "leftovers") }
+
+// removeLeftovers removes them from the image's filesystem at off.
+func (c *creator) removeLeftovers(img string, off int64) error {
+	b, err := os.ReadFile(c.leftovers())
+	if err != nil {
+		return err
+	}
+	var script strings.Builder
+	for _, name := range strings.Fields(string(b)) {
+		script.WriteString("rm " + quote("/"+name) + "\n")
+	}
+	if script.Len() == 0 {
+		return nil
+	}
+	_, err = debugfs(c.ctx, img+"?offset="+strconv.FormatInt(off, 10), true, "-f", "-", script.String())
+	return err
 }
 
 // runLogged runs a tool with its output to w (nil: kept for the error).

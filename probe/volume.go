@@ -116,7 +116,12 @@ func md(r io.ReaderAt, head []byte) (Info, bool) {
 		off := size&^(64<<10-1) - 64<<10
 		sb := make([]byte, 64)
 		if readAt(r, sb, off) && binary.LittleEndian.Uint32(sb) == mdMagic && binary.LittleEndian.Uint32(sb[4:]) == 0 {
-			id := append(append([]byte{}, sb[20:24]...), sb[52:64]...)
+			// The four words of the UUID (set_uuid0 at 20, 1-3 at 52),
+			// native-endian: blkid prints each as a big-endian number.
+			var id []byte
+			for _, o := range []int{20, 52, 56, 60} {
+				id = append(id, reversed(sb[o:o+4])...)
+			}
 			return Info{Type: "linux_raid_member", Version: "0.90.0", UUID: uuidString(id),
 				Volume: "raid" + strconv.Itoa(int(int32(binary.LittleEndian.Uint32(sb[28:]))))}, true
 		}

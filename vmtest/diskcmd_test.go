@@ -2,6 +2,7 @@ package vmtest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -250,8 +251,29 @@ func TestDiskDebian(t *testing.T) {
 	}
 	img := filepath.Join(dir, "debian.img")
 	k := Kernel(t)
+	lists := func() string {
+		ents, _ := os.ReadDir("/var/lib/apt/lists")
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		return strings.Join(names, " ")
+	}
+	before := lists()
 	if code, out := initkitRun(t, "disk", "debian", img, "--kernel", k.Image, "--ssh-key", key+".pub"); code != 0 {
 		t.Fatalf("disk debian: exit %d\n%s", code, out)
+	}
+	// mmdebstrap's cleanup runs apt-get with the apt.conf it keeps in the
+	// tree's /tmp: a hook that empties /tmp makes it clean the host's lists.
+	if after := lists(); after != before {
+		t.Errorf("the host's apt lists changed: %q, then %q", before, after)
+	}
+	for _, f := range []string{"/etc/apt/apt.conf.d/00mmdebstrap", "/etc/machine-id"} {
+		var b bytes.Buffer
+		err := disk.Cat(context.Background(), img, "root", f, &b)
+		if f == "/etc/machine-id" && (err != nil || b.Len() != 0) || f != "/etc/machine-id" && err == nil {
+			t.Errorf("%s in the image: %q, %v", f, b.String(), err)
+		}
 	}
 	port := freePort(t)
 	boot := exec.Command(initkitBinary(t), "boot", "--kernel", k.Image, "--disk", img, "--root", "root", "--ssh-port", strconv.Itoa(port), "--timeout", "300s")
@@ -333,5 +355,60 @@ func TestDiskCreateInterrupted(t *testing.T) {
 	}
 	if strings.Join(names, " ") != "m.img m.toml n.toml" {
 		t.Errorf("left in the directory: %v", names)
+	}
+}
+
+// TestProbeMDVersions: md members of every superblock version mdadm
+// writes (0.90 and 1.0 at the end, 1.1 at the start, 1.2 at 4 KiB) and
+// an LVM2 PV on a whole disk, made in a VM by the real tools: disk ls
+// reports each as blkid does.
+func TestProbeMDVersions(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var args, files []string
+	for i := 0; i < 9; i++ {
+		f := filepath.Join(dir, fmt.Sprintf("d%d.img", i))
+		os.WriteFile(f, nil, 0o644)
+		os.Truncate(f, 32<<20)
+		files = append(files, f)
+		args = append(args, "--disk", f)
+	}
+	script := filepath.Join(dir, "make.sh")
+	os.WriteFile(script, []byte(`set -e
+n=0
+for v in 0.90 1.0 1.1 1.2; do
+  a=/dev/vd$(echo abcdefgh | cut -c$((n*2+1))); b=/dev/vd$(echo abcdefgh | cut -c$((n*2+2)))
+  mdadm --create /dev/md$n --run --assume-clean --level=1 --raid-devices=2 --metadata=$v $a $b 2>/dev/null
+  mdadm --stop /dev/md$n 2>/dev/null
+  n=$((n+1))
+done
+lvm pvcreate --config 'devices { obtain_device_list_from_udev=0 }' -q /dev/vdi >/dev/null
+lvm vgcreate --config 'devices { obtain_device_list_from_udev=0 }' -q probevg /dev/vdi >/dev/null
+`), 0o755)
+	code, out := initkitRun(t, append(append([]string{"exec", "--kernel", Kernel(t).Image, "--workdir-limit", "0", "--module", "md-mod,raid1,dm-mod",
+		"--add", "/usr/sbin/mdadm", "--add", "/usr/sbin/lvm", "--add", script + ":/make.sh"}, args...), "--", "/bin/sh", "/make.sh")...)
+	if code != 0 {
+		t.Fatalf("making the members: exit %d\n%s", code, out)
+	}
+	for _, f := range files {
+		membersAsBlkid(t, f)
+	}
+	l, err := disk.List(files[8])
+	if err != nil || l.Partitions[0].Type != "LVM2_member" || l.Partitions[0].Volume != "probevg" {
+		t.Errorf("the PV: %+v, %v", l, err)
+	}
+}
+
+// TestDiskDebianWithoutSubuids: nobody has no subordinate ids, which
+// mmdebstrap's unshare mode needs: disk debian says so and what to do,
+// at once, and leaves nothing.
+func TestDiskDebianWithoutSubuids(t *testing.T) {
+	n := asNobody(t)
+	code, out := n.run("disk", "debian", "d.img")
+	if code == 0 || !strings.Contains(out, "/etc/subuid") || !strings.Contains(out, "usermod --add-subuids") {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+	if ents, _ := os.ReadDir(n.dir); len(ents) != 0 {
+		t.Errorf("left behind: %v", ents)
 	}
 }
