@@ -69,4 +69,5 @@ mirror=${mirror:-http://deb.debian.org/debian}
 echo "== disk debian against mmdebstrap alone ($mirror), goal: within 10 %"
 interleaved "$out/disk-debian.md" "${DEBIAN_RUNS:-3}" \
   "initkit disk debian" "$ik disk debian $work/deb.img --mirror $mirror" \
-  "mmdebstrap --mode=unshare (same packages, to a tarball)" "mmdebstrap --quiet --mode=unshare --variant=minbase --include=systemd-sysv,udev,kmod,iproute2 bookworm $work/deb.tar $mirror"
+  "mmdebstrap --mode=unshare (same packages, to a tarball)" "mmdebstrap --quiet --mode=unshare --variant=minbase --include=systemd-sysv,udev,kmod,iproute2 bookworm $work/deb.tar $mirror" \
+  "mmdebstrap, same packages + the kernel's modules and depmod (the same content), to a tarball" "mmdebstrap --quiet --mode=unshare --variant=minbase --include=systemd-sysv,udev,kmod,iproute2 --customize-hook='mkdir -p \"\$1/lib/modules\"' --customize-hook='copy-in $mods /lib/modules' --customize-hook='chroot \"\$1\" depmod $(basename "$mods")' bookworm $work/deb2.tar $mirror"

@@ -147,6 +147,12 @@ func (p *Pending) Abort() {
 // too big for $TMPDIR (scratch filesystems of a disk image). Call the
 // returned function to remove it.
 func ScratchDir(path string) (string, func(), error) {
+	// Absolute: the tools it is for may run elsewhere (mmdebstrap's
+	// hooks).
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return "", nil, err
+	}
 	removeStale(path)
 	dir, err := os.MkdirTemp(filepath.Dir(path), tempPrefix(path, os.Getpid())+"*")
 	if err != nil {
