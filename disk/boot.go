@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/initkit/initkit/kconfig"
+	"github.com/initkit/initkit/qemu"
 )
 
 // DirectBoot is how a kernel mounts a disk's partition as its root with
@@ -119,5 +120,36 @@ func builtIn(cfg kconfig.Config, options []string) error {
 			return fmt.Errorf("the kernel has%s", have)
 		}
 	}
+	return nil
+}
+
+// BootRoot sets up c to boot the first disk's partition root (as
+// PlanDirectBoot takes it) and the init (init=), when given. With no
+// initramfs (c.Initrd "" and no spec to build one) the kernel must mount
+// the root by itself: PlanDirectBoot picks the interface, unless iface,
+// from cfg. With one, the initramfs loads what it needs: the interface
+// stays iface (default virtio).
+func BootRoot(c *qemu.Config, root, init, iface string, cfg kconfig.Config, spec bool) error {
+	if init != "" {
+		c.Append = strings.TrimSpace(c.Append + " init=" + init)
+	}
+	if root == "" {
+		return nil
+	}
+	if len(c.Disks) == 0 {
+		return fmt.Errorf("--root names a partition of the first --disk: give one")
+	}
+	if c.Initrd != "" || spec {
+		cfg = nil
+		if iface == "" {
+			iface = c.Disks[0].Interface
+		}
+	}
+	plan, err := PlanDirectBoot(c.Disks[0].Path, root, iface, cfg)
+	if err != nil {
+		return err
+	}
+	c.Disks[0].Interface = plan.Interface
+	c.Append = strings.TrimSpace(plan.Append + " " + c.Append)
 	return nil
 }

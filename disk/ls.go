@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"text/tabwriter"
 
 	"github.com/initkit/initkit/probe"
 )
@@ -85,4 +86,24 @@ func (l *Listing) Find(part string) (Entry, error) {
 		}
 	}
 	return Entry{}, fmt.Errorf("no partition named or numbered %q", part)
+}
+
+// WriteTable writes the listing for people: a line for the table, then a
+// row for each partition, "-" where a field is empty.
+func (l *Listing) WriteTable(out io.Writer, name string) error {
+	fmt.Fprintf(out, "%s: %s table %s, %d bytes\n", name, l.Table, dash(l.UUID), l.Size)
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "#\tSTART\tSIZE\tPARTLABEL\tPARTUUID\tTYPE\tLABEL\tUUID\tIN")
+	for _, e := range l.Partitions {
+		fmt.Fprintf(w, "%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Number, e.Start, e.Size, dash(e.PartLabel), dash(e.PartUUID),
+			dash(e.Type), dash(e.Label), dash(e.UUID), dash(e.Volume))
+	}
+	return w.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -177,36 +177,14 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 	return verdict(cmd.ErrOrStderr(), "boot", o, b.timeout)
 }
 
-// rootArgs adds --root and --init to the command line. With no
-// initramfs the kernel must mount the root by itself: disk.PlanDirectBoot
-// picks the interface it has a driver for, or says why there is none.
+// rootArgs adds --root and --init to the command line (disk.BootRoot).
 func (b *bootFlags) rootArgs(k *kernel.Choice, ifaceGiven bool) error {
-	c := &b.cfg
-	if b.init != "" {
-		c.Append = strings.TrimSpace(c.Append + " init=" + b.init)
-	}
-	if b.root == "" {
-		return nil
-	}
-	if len(c.Disks) == 0 {
-		return fmt.Errorf("--root names a partition of the first --disk: give one")
-	}
-	cfg, _ := k.KernelConfig()
 	iface := ""
 	if ifaceGiven {
 		iface = b.diskIf
 	}
-	if c.Initrd != "" || b.spec != "" {
-		cfg = nil // the initramfs loads what it needs
-		iface = b.diskIf
-	}
-	plan, err := disk.PlanDirectBoot(c.Disks[0].Path, b.root, iface, cfg)
-	if err != nil {
-		return err
-	}
-	c.Disks[0].Interface = plan.Interface
-	c.Append = strings.TrimSpace(plan.Append + " " + c.Append)
-	return nil
+	cfg, _ := k.KernelConfig()
+	return disk.BootRoot(&b.cfg, b.root, b.init, iface, cfg, b.spec != "")
 }
 
 // verdict says how a run ended, with its log, and returns its exit code.

@@ -2,10 +2,8 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"syscall"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -114,24 +112,11 @@ func newDiskLs() *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(l)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s table %s, %d bytes\n", args[0], l.Table, l.UUID, l.Size)
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "#\tSTART\tSIZE\tPARTLABEL\tPARTUUID\tTYPE\tLABEL\tUUID\tIN")
-			for _, e := range l.Partitions {
-				fmt.Fprintf(w, "%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Number, e.Start, e.Size, dash(e.PartLabel), dash(e.PartUUID), dash(e.Type), dash(e.Label), dash(e.UUID), dash(e.Volume))
-			}
-			return w.Flush()
+			return l.WriteTable(cmd.OutOrStdout(), args[0])
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func newDiskCp() *cobra.Command {
