@@ -61,6 +61,15 @@ func TestSpecErrorsHavePositions(t *testing.T) {
 	}
 }
 
+// One initkit.toml holds every command's table: [disk] and [boot] are
+// not unknown keys to the image spec.
+func TestSpecBesideOtherTables(t *testing.T) {
+	p := writeSpec(t, "[image]\noutput = \"x\"\n[boot]\nkernel = \"k\"\n[disk]\nsize = \"1G\"\n[[disk.partition]]\nname = \"root\"\n")
+	if s, err := Load(p); err != nil || s.Output != filepath.Join(filepath.Dir(p), "x") {
+		t.Errorf("%+v, %v", s, err)
+	}
+}
+
 func TestConflictNamesBothSources(t *testing.T) {
 	tr := NewTree()
 	if err := tr.Data("/etc/a", []byte("one"), 0o644, "first reason"); err != nil {
