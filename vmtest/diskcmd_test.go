@@ -93,12 +93,25 @@ func asNobody(t *testing.T) *nobody {
 	}
 	t.Cleanup(func() { os.RemoveAll(base) })
 	os.Chmod(base, 0o777)
+	// The kernel's layout, as Choose finds modules beside an image:
+	// KERNEL/boot/vmlinuz-RELEASE and KERNEL/lib/modules/RELEASE. Hard
+	// links where the cache and $TMPDIR share a filesystem, else copies.
 	k := Kernel(t)
-	pkg := filepath.Dir(filepath.Dir(k.Image)) // PKG/boot/vmlinuz-RELEASE, PKG/lib/modules/RELEASE
 	kdir := filepath.Join(base, "kernel")
-	if out, err := exec.Command("cp", "-al", pkg, kdir).CombinedOutput(); err != nil {
-		t.Fatalf("cp -al: %v\n%s", err, out)
+	for src, dst := range map[string]string{k.Image: filepath.Join(kdir, "boot"), k.ModulesDir: filepath.Join(kdir, "lib", "modules")} {
+		os.MkdirAll(dst, 0o755)
+		if exec.Command("cp", "-al", src, dst).Run() != nil {
+			if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
+				t.Fatalf("cp -a %s: %v\n%s", src, err, out)
+			}
+		}
 	}
+	filepath.Walk(kdir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && info.IsDir() {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
 	cache := filepath.Join(base, "cache")
 	work := filepath.Join(base, "work")
 	for _, d := range []string{cache, work} {
