@@ -90,9 +90,6 @@ func (c *creator) content(v volume) (string, error) {
 		if s, err = initramfs.Load(f.Spec); err != nil {
 			return "", err
 		}
-		if s.Init == "" {
-			s.Init = "none" // a disk's tree, not an initramfs: no /init unless asked for
-		}
 	} else {
 		s = &initramfs.Spec{Init: "none"}
 	}

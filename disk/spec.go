@@ -60,7 +60,8 @@ type Fill struct {
 	UUID  string `toml:"uuid"` // default derived from the disk's name and the volume's
 	Tree  string `toml:"tree"` // a host directory copied in, owned by root
 	// Spec is an initkit image spec whose files fill it (built as for
-	// initkit build, written as a tree instead of an archive).
+	// initkit build, the initkit init included, written as a tree instead
+	// of an archive): an early-userspace partition.
 	Spec  string   `toml:"spec"`
 	Files []string `toml:"files"` // host files "SRC[:DST]", with their shared libraries
 }

@@ -48,10 +48,40 @@ const (
 	KeyDebug   = "initkit.debug"   // every step with its time
 	KeyTimeout = "initkit.timeout" // seconds to wait for the root
 	KeyRescue  = "initkit.rescue"  // telnet: also serve the rescue shell on the network
+	// KeyRoot names the real root when the init runs from a filesystem
+	// on a disk (root= is then that early filesystem): the syntax of
+	// root=. The init pivot_roots into it.
+	KeyRoot = "initkit.root"
+	// KeyInit is then the real root's init (default /sbin/init): init=
+	// is the early filesystem's, which the kernel ran.
+	KeyInit = "initkit.init"
 	// KeyDisks=N makes an exec run wait until N virtio disks are there
 	// before it starts the command (initkit exec --disk).
 	KeyDisks = "initkit.disks"
 )
+
+// NewRoot is where the init mounts the root before the switch; hooks
+// find it in $NEWROOT. An image for the initkit init has the directory.
+const NewRoot = "/newroot"
+
+// HookDir holds the hooks the init runs: executables named NN-name,
+// run in order of name, each at the stage its number falls in (Stages).
+const HookDir = "/init.d"
+
+// Stages are the init's stages, by dracut's names (rd.break=NAME stops
+// at one with a shell, after its hooks), and the hook numbers each runs:
+// a hook NN runs at the stage whose First is the greatest at most NN.
+var Stages = []struct {
+	Name  string
+	First int
+	What  string
+}{
+	{"cmdline", 0, "the command line is read; no module loaded yet"},
+	{"pre-udev", 20, "just before the modules load"},
+	{"pre-mount", 40, "the modules are loaded; the root is not looked for yet"},
+	{"mount", 60, "the root is mounted at " + NewRoot + " ($NEWROOT)"},
+	{"pre-pivot", 80, "just before the switch to the root's init; the root is mounted at " + NewRoot},
+}
 
 // Serial ports. QEMU numbers them in the order of its -serial options:
 // the first is always the console.

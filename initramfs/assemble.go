@@ -499,7 +499,7 @@ func (s *Spec) addInit(t *Tree) error {
 	if s.customInit() || s.Init == "none" {
 		return nil
 	}
-	for _, d := range []string{"/dev", "/proc", "/sys", "/run", "/newroot"} {
+	for _, d := range []string{"/dev", "/proc", "/sys", "/run", guest.NewRoot} {
 		if err := t.Dir(d, 0o755, "mount point of the init"); err != nil {
 			return err
 		}

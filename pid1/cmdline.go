@@ -22,7 +22,13 @@ type Cmdline struct {
 	Init       string // init=, default /sbin/init
 	RootWait   bool   // rootwait: wait for the root device indefinitely
 	RootDelay  time.Duration
-	Break      bool // rd.break or rd.shell: a shell before switch_root
+	// Break lists the stages rd.break=STAGE stops at with a shell
+	// (rd.break and rd.shell alone: pre-pivot).
+	Break []string
+	// EarlyRoot is initkit.root=: the real root when the init runs from
+	// a disk's early filesystem (root= is that filesystem).
+	EarlyRoot string
+	EarlyInit string // initkit.init=: then the real root's init
 
 	LUKS    []LUKS // rd.luks.uuid= and rd.luks.name=
 	LUKSKey string // rd.luks.key=PATH (in the image)
@@ -94,7 +100,14 @@ func (c *Cmdline) set(key, val string, hasVal bool) error {
 		}
 		return err
 	case "rd.break", "rd.shell":
-		c.Break = !hasVal || val == "1" || val == "pre-pivot" || val == "pivot"
+		stage := val
+		if !hasVal || val == "1" || val == "pivot" {
+			stage = "pre-pivot"
+		}
+		if !validStage(stage) {
+			return fmt.Errorf("no stage %q (want cmdline, pre-udev, pre-mount, mount or pre-pivot)", val)
+		}
+		c.Break = append(c.Break, stage)
 	case "rd.luks.uuid":
 		u := strings.TrimPrefix(val, "luks-")
 		if !plainName(u) {
@@ -137,6 +150,10 @@ func (c *Cmdline) set(key, val string, hasVal bool) error {
 		c.IP = val
 	case guest.KeyGDB:
 		c.GDB = val
+	case guest.KeyRoot:
+		c.EarlyRoot = val
+	case guest.KeyInit:
+		c.EarlyInit = val
 	case guest.KeyDisks:
 		n, err := strconv.Atoi(val)
 		if err != nil || n < 0 {

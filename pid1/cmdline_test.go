@@ -18,7 +18,7 @@ func TestParseCmdline(t *testing.T) {
 	}
 	want := Cmdline{
 		Root: "UUID=5b0f9c9e-8a9c", RootFSType: "ext4", RootFlags: "data=journal,noatime", RW: true,
-		Init: "/lib/systemd/systemd", RootWait: true, RootDelay: 1500 * time.Millisecond, Break: true,
+		Init: "/lib/systemd/systemd", RootWait: true, RootDelay: 1500 * time.Millisecond, Break: []string{"pre-pivot"},
 		LUKS:    []LUKS{{"1111", "cryptroot"}, {"2222", "luks-2222"}},
 		LUKSKey: "/etc/key", Modules: []string{"virtio_blk", "dm_crypt", "xts"}, Quiet: true,
 		Debug: true, RootTimeout: 3 * time.Second, Rescue: "telnet",
@@ -34,7 +34,7 @@ func TestParseCmdlineDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Init != "/sbin/init" || c.RW || c.RootTimeout != DefaultRootTimeout || c.Break || c.Root != "" {
+	if c.Init != "/sbin/init" || c.RW || c.RootTimeout != DefaultRootTimeout || c.Break != nil || c.Root != "" {
 		t.Errorf("defaults: %+v", c)
 	}
 }

@@ -26,7 +26,7 @@ import (
 )
 
 // NewRoot is where the root filesystem is mounted before switch_root.
-const NewRoot = "/newroot"
+const NewRoot = guest.NewRoot
 
 // initProc is the state of one run of the init.
 type initProc struct {
@@ -39,7 +39,8 @@ type initProc struct {
 	stages  []stageTime
 	tried   []string
 	root    *blockDev
-	broke   bool     // rd.break's shell has run
+	broke   []string // the stages whose rd.break shell has run
+	earlyFS string   // root= when it is the disk filesystem the init runs from
 	delayed bool     // rootdelay has been waited
 	telnet  bool     // the telnet rescue has been started
 	mounted []string // what mountEarly mounted, in order
@@ -65,6 +66,8 @@ func Main() {
 
 	in.early("cmdline", in.readCmdline)
 	if b, err := readFile(guest.ExecFile); err == nil {
+		// exec runs no hooks: its image has none, and its command starts
+		// as soon as it can.
 		in.early("exec", func() error { in.runExec(b); return nil })
 	}
 	if in.cmd.GDB != "" {
@@ -73,6 +76,8 @@ func Main() {
 	if in.cmd.Trace {
 		in.early("trace", func() error { in.traceHook(); return nil })
 	}
+	in.earlyStage("cmdline")
+	in.earlyStage("pre-udev")
 	in.early("modules", in.loadModules)
 	for {
 		err := in.attempt()
@@ -96,20 +101,34 @@ func (in *initProc) attempt() (err error) {
 	steps := []struct {
 		name string
 		fn   func() error
-	}{{"luks", in.unlockAll}, {"root", in.findRoot}, {"mount", in.mountRoot}}
-	for _, s := range steps {
+	}{{"pre-mount hooks", func() error { return in.stage("pre-mount") }},
+		{"luks", in.unlockAll}, {"root", in.findRoot}, {"mount", in.mountRoot},
+		{"mount hooks", func() error { return in.stage("mount") }},
+		{"pre-pivot hooks", func() error { return in.stage("pre-pivot") }}}
+	for i, s := range steps {
 		if err := in.timed(s.name, s.fn); err != nil {
+			if i > 3 { // the root is mounted: the next attempt mounts it again
+				unix.Unmount(NewRoot, unix.MNT_DETACH)
+			}
 			return err
 		}
 	}
-	if in.cmd.Break && !in.broke {
-		in.broke = true
-		in.rescue(fmt.Errorf("rd.break: stopped before switch_root, as asked; the root is mounted at %s (exit the shell to go on)", NewRoot))
-	}
 	in.summary()
-	err = switchRoot(NewRoot, in.cmd.Init, os.Args[1:], in.logf)
+	if in.earlyFS != "" {
+		err = pivotRoot(NewRoot, in.cmd.Init, os.Args[1:], in.logf)
+	} else {
+		err = switchRoot(NewRoot, in.cmd.Init, os.Args[1:], in.logf)
+	}
 	unix.Unmount(NewRoot, unix.MNT_DETACH)
-	return fmt.Errorf("switch_root to %s: %w", in.cmd.Root, err)
+	return fmt.Errorf("switch to %s: %w", in.cmd.Root, err)
+}
+
+// earlyStage runs a stage before the root search: a failing hook brings
+// the rescue shell, after which the boot goes on.
+func (in *initProc) earlyStage(name string) {
+	if err := in.timed(name+" hooks", func() error { return in.stage(name) }); err != nil {
+		in.rescue(err)
+	}
 }
 
 // timed runs one stage and records its time.
@@ -211,6 +230,15 @@ func (in *initProc) readCmdline() error {
 		return err
 	}
 	in.cmd, err = ParseCmdline(string(b))
+	if in.cmd.EarlyRoot != "" {
+		// Booted from a disk: root= is the filesystem the init runs
+		// from, initkit.root= the one to pivot into.
+		// init= is the early one, which the kernel ran.
+		in.earlyFS, in.cmd.Root, in.cmd.Init = in.cmd.Root, in.cmd.EarlyRoot, "/sbin/init"
+		if in.cmd.EarlyInit != "" {
+			in.cmd.Init = in.cmd.EarlyInit
+		}
+	}
 	return err
 }
 

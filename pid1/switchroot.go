@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/initkit/initkit/guest"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,7 +26,9 @@ func (in *initProc) mountRoot() error {
 	if in.cmd.RW {
 		flags = 0
 	}
-	mkdir(NewRoot, 0o755)
+	if err := mkdir(NewRoot, 0o755); err != nil {
+		return fmt.Errorf("%w: the early filesystem needs a %s directory to mount the root on (initkit build makes one)", err, NewRoot)
+	}
 	types := []string{fstype}
 	if fstype == "ext2" || fstype == "ext3" {
 		types = append(types, "ext4") // the ext4 driver mounts both when their own is not built
@@ -100,17 +103,10 @@ func switchRoot(newroot, init string, args []string, logf func(string, ...any)) 
 		return err
 	}
 	if sfs.Type != unix.RAMFS_MAGIC && sfs.Type != unix.TMPFS_MAGIC {
-		return fmt.Errorf("/ is not an initramfs (filesystem magic %#x): refusing to delete it", sfs.Type)
+		return fmt.Errorf("/ is not an initramfs but a filesystem (magic %#x): refusing to delete it; booted from a disk, name the real root with %s= (the init then pivot_roots into it)", sfs.Type, guest.KeyRoot)
 	}
-	for _, m := range []string{"/dev", "/proc", "/sys", "/run"} {
-		if _, err := statMode(newroot + m); err != nil {
-			logf("%s has no %s: leaving it unmounted there", newroot, m)
-			unix.Unmount(m, unix.MNT_DETACH)
-			continue
-		}
-		if err := unix.Mount(m, newroot+m, "", unix.MS_MOVE, ""); err != nil {
-			return fmt.Errorf("moving %s into the new root: %w", m, err)
-		}
+	if err := moveMounts(newroot, logf); err != nil {
+		return err
 	}
 	if err := unix.Chdir(newroot); err != nil {
 		return err
@@ -121,6 +117,28 @@ func switchRoot(newroot, init string, args []string, logf func(string, ...any)) 
 	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
 		return fmt.Errorf("moving %s onto /: %w", newroot, err)
 	}
+	return chrootExec(init, args)
+}
+
+// moveMounts moves /dev, /proc, /sys and /run into newroot; one the new
+// root has no directory for is unmounted instead.
+func moveMounts(newroot string, logf func(string, ...any)) error {
+	for _, m := range []string{"/dev", "/proc", "/sys", "/run"} {
+		if _, err := statMode(newroot + m); err != nil {
+			logf("%s has no %s: leaving it unmounted there", newroot, m)
+			unix.Unmount(m, unix.MNT_DETACH)
+			continue
+		}
+		if err := unix.Mount(m, newroot+m, "", unix.MS_MOVE, ""); err != nil {
+			return fmt.Errorf("moving %s into the new root: %w", m, err)
+		}
+	}
+	return nil
+}
+
+// chrootExec makes the working directory the root and execs init with
+// the console as stdin, stdout and stderr.
+func chrootExec(init string, args []string) error {
 	if err := unix.Chroot("."); err != nil {
 		return err
 	}
@@ -135,6 +153,34 @@ func switchRoot(newroot, init string, args []string, logf func(string, ...any)) 
 	}
 	argv := append([]string{init}, args...)
 	return execReleased(init, argv, os.Environ())
+}
+
+// pivotRoot hands over to init on newroot when the init runs from a
+// disk's early filesystem, as the shell inits of such setups do (mount
+// --move /dev, pivot_root . boot, exec chroot . init): the API
+// filesystems move into the new root and the early filesystem goes to
+// its /boot, where it stays mounted (its files still there), or, when the
+// new root has no /boot, is detached. Nothing is deleted. It returns only
+// on failure.
+func pivotRoot(newroot, init string, args []string, logf func(string, ...any)) error {
+	if err := moveMounts(newroot, logf); err != nil {
+		return err
+	}
+	if err := unix.Chdir(newroot); err != nil {
+		return err
+	}
+	if mode, err := statMode("boot"); err == nil && mode&unix.S_IFMT == unix.S_IFDIR {
+		if err := unix.PivotRoot(".", "boot"); err != nil {
+			return fmt.Errorf("pivot_root . boot in %s: %w", newroot, err)
+		}
+	} else {
+		logf("%s has no /boot: the early filesystem is detached", newroot)
+		if err := unix.PivotRoot(".", "."); err != nil {
+			return fmt.Errorf("pivot_root . . in %s: %w", newroot, err)
+		}
+		unix.Unmount(".", unix.MNT_DETACH)
+	}
+	return chrootExec(init, args)
 }
 
 // removeTree deletes what is under dir on device dev, not descending into

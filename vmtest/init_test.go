@@ -179,7 +179,7 @@ func TestInitRescues(t *testing.T) {
 	t.Run("rd.break", func(t *testing.T) {
 		t.Parallel()
 		s := Start(t, img, "root=LABEL=rescue-root rd.break", VirtioDisk(disk)...)
-		s.Expect(`rd.break: stopped before switch_root, as asked; the root is mounted at /newroot`, 2*time.Minute)
+		s.Expect(`rd.break=pre-pivot: stopped as asked \(just before the switch to the root's init; the root is mounted at /newroot\)`, 2*time.Minute)
 		s.Expect(`starting a rescue shell`, 10*time.Second)
 		s.Send("echo found-$(ls /newroot/sbin); exit\n")
 		s.Expect(`found-init`, 30*time.Second)

@@ -1,0 +1,80 @@
+package vmtest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/initkit/initkit/guest"
+)
+
+// earlyDisk makes a GPT disk with an early-userspace partition (the
+// initkit init, busybox, a hook at every stage and a failing one that
+// fails when the command line says failhook) and a root whose init prints
+// what /boot holds.
+func earlyDisk(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	var files []string
+	for i, s := range guest.Stages {
+		hook := filepath.Join(dir, fmt.Sprintf("hook%d", i))
+		os.WriteFile(hook, []byte("#!/bin/sh\necho \"HOOK $INITKIT_STAGE root=$INITKIT_ROOT dev=$INITKIT_ROOT_DEVICE\"\n"), 0o755)
+		files = append(files, fmt.Sprintf("%q", fmt.Sprintf("%s:%s/%02d-stage", hook, guest.HookDir, s.First+5)))
+	}
+	fail := filepath.Join(dir, "fail")
+	os.WriteFile(fail, []byte("#!/bin/sh\ngrep -q failhook /proc/cmdline && exit 3\nexit 0\n"), 0o755)
+	files = append(files, fmt.Sprintf("%q", fail+":"+guest.HookDir+"/66-fail"))
+	spec := filepath.Join(dir, "early.toml")
+	os.WriteFile(spec, []byte(fmt.Sprintf("[image]\nbusybox = %q\nfiles = [%s]\n", Busybox(t), strings.Join(files, ", "))), 0o644)
+	root := RootTree(t, "unused")
+	os.MkdirAll(filepath.Join(root, "boot"), 0o755)
+	os.WriteFile(filepath.Join(root, "sbin", "init"), []byte("#!/bin/busybox sh\n/bin/busybox echo \"REAL-INIT pid $$ boot: $(/bin/busybox ls /boot/init.d | /bin/busybox tr '\\n' ' ')\"\n/bin/busybox poweroff -f\n"), 0o755)
+	img := filepath.Join(dir, "early.img")
+	disk := fmt.Sprintf("[disk]\noutput = %q\nsize = \"192M\"\n[[disk.partition]]\nname = \"early\"\nsize = \"64M\"\nspec = %q\n[[disk.partition]]\nname = \"root\"\ntree = %q\n", img, spec, root)
+	os.WriteFile(filepath.Join(dir, "disk.toml"), []byte(disk), 0o644)
+	if code, out := initkitRun(t, "disk", "create", "-c", filepath.Join(dir, "disk.toml")); code != 0 {
+		t.Fatalf("disk create: exit %d\n%s", code, out)
+	}
+	return img
+}
+
+// TestEarlyUserspaceOnDisk: the initkit init on a disk partition, booted
+// with no initramfs (root= the early partition, initkit.root= the real
+// one), runs every stage's hook in order with the stage and the root in
+// their environment, and pivot_roots: the real init finds the early
+// filesystem, hooks and all, at /boot.
+func TestEarlyUserspaceOnDisk(t *testing.T) {
+	t.Parallel()
+	img := earlyDisk(t)
+	args := []string{"boot", "--kernel", Kernel(t).Image, "--disk", img, "--root", "early", "--init", "/init",
+		"--append", guest.KeyRoot + "=PARTLABEL=root", "--timeout", "120s"}
+	for _, s := range guest.Stages {
+		args = append(args, "--expect", "HOOK "+s.Name+" root=PARTLABEL=root")
+	}
+	args = append(args, "--expect", `REAL-INIT pid 1 boot: 05-stage 25-stage 45-stage 65-stage 66-fail 85-stage`)
+	if code, out := initkitRun(t, args...); code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+}
+
+// TestEarlyHookFailsAndBreak: a failing hook stops the boot in the rescue
+// shell, naming itself; rd.break=STAGE stops at that stage.
+func TestEarlyHookFailsAndBreak(t *testing.T) {
+	t.Parallel()
+	img := earlyDisk(t)
+	for append, want := range map[string]string{
+		"failhook":           `hook /init.d/66-fail \(stage mount\) failed: exit 3`,
+		"rd.break=pre-mount": `rd.break=pre-mount: stopped as asked`,
+	} {
+		code, out := initkitRun(t, "boot", "--kernel", Kernel(t).Image, "--disk", img, "--root", "early", "--init", "/init",
+			"--append", guest.KeyRoot+"=PARTLABEL=root "+append, "--timeout", "120s", "--expect", want, "--expect", "rescue shell")
+		if code != 0 {
+			t.Errorf("%s: exit %d\n%s", append, code, out)
+		}
+		if strings.Contains(out, "REAL-INIT") {
+			t.Errorf("%s: the real init ran:\n%s", append, out)
+		}
+	}
+}
