@@ -348,10 +348,16 @@ func (s *Spec) addTrees(t *Tree) error {
 // /lib/modules/RELEASE, decompressed unless the kernel can do it itself,
 // their firmware when present, the subset of modules.dep and modules.alias
 // that covers them, modules.builtin, and guest.LoadList: the load order.
+// NetDrivers are the Ethernet drivers network = true ships, when the
+// kernel has them as modules: QEMU's NICs (virtio-net, e1000, e1000e,
+// rtl8139, ne2k_pci; virtio_pci too, the bus virtio-net's device appears
+// on) and the common ones of hardware and clouds.
+var NetDrivers = []string{"virtio_pci", "virtio_net", "e1000", "e1000e", "8139cp", "8139too", "ne2k-pci", "igb", "ixgbe", "ena", "gve", "vmxnet3", "hv_netvsc", "r8169", "tg3", "bnx2"}
+
 func (s *Spec) addModules(t *Tree) error {
 	m := s.Modules
 	all := append(append([]string{}, m.Names...), m.Auto...)
-	if len(all) == 0 {
+	if len(all) == 0 && !s.Network {
 		return nil
 	}
 	dir, release, err := s.modulesDir()
@@ -361,6 +367,13 @@ func (s *Spec) addModules(t *Tree) error {
 	ix, err := kmod.Open(dir)
 	if err != nil {
 		return err
+	}
+	if s.Network {
+		for _, d := range NetDrivers {
+			if m, err := ix.Module(d); err == nil && m != nil {
+				all = append(all, d)
+			}
+		}
 	}
 	res, err := ix.Resolve(all...)
 	if err != nil {

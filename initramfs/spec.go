@@ -46,7 +46,11 @@ type Spec struct {
 	// later source wins. Sources apply in this order: entries, gen_init_cpio, dirs,
 	// symlinks, nodes, files and libs, busybox, tree, modules, init.
 	Replace []string `toml:"replace"`
-	Modules Modules  `toml:"-"`
+	// Network ships the kernel's Ethernet drivers (those of NetDrivers it
+	// has) as modules loaded when their device is there, for ip= (and
+	// busybox's udhcpc for ip=dhcp; the image needs busybox).
+	Network bool    `toml:"network"`
+	Modules Modules `toml:"-"`
 	// TreeSkip are host files left out of Trees (initkit exec leaves out
 	// the disk images it attaches, which often sit in the directory it
 	// copies).
@@ -213,6 +217,7 @@ func (s *Spec) Override(f *Spec) {
 	if len(f.Applets) > 0 {
 		s.Applets = f.Applets
 	}
+	s.Network = s.Network || f.Network
 	s.Files = append(s.Files, f.Files...)
 	s.Modules.Names = append(s.Modules.Names, f.Modules.Names...)
 	s.Modules.Auto = append(s.Modules.Auto, f.Modules.Auto...)

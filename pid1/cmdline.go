@@ -39,7 +39,8 @@ type Cmdline struct {
 	Debug       bool          // initkit.debug: every stage and decision
 	RootTimeout time.Duration // initkit.timeout=SECONDS without rootwait; default 10 s
 	Rescue      string        // initkit.rescue=telnet: a network rescue shell
-	IP          string        // ip=: network configuration for the telnet rescue
+	IP          string        // ip=: the network, up before the root is looked for
+	NeedNet     bool          // rd.neednet=1: keep it up for the real init
 	GDB         string        // initkit.gdb=ttyS1: run the real init under gdbserver
 	Trace       bool          // initkit.trace: run the real init, a script, under sh -x
 	Disks       int           // initkit.disks=N: an exec run waits for N virtio disks
@@ -148,6 +149,8 @@ func (c *Cmdline) set(key, val string, hasVal bool) error {
 		c.Rescue = val
 	case "ip":
 		c.IP = val
+	case "rd.neednet":
+		c.NeedNet = val == "1"
 	case guest.KeyGDB:
 		c.GDB = val
 	case guest.KeyRoot:

@@ -64,8 +64,10 @@ func TestSplitCmdline(t *testing.T) {
 
 func FuzzParseCmdline(f *testing.F) {
 	f.Add(`root=UUID=x rd.luks.name=a=b "q=1 2" --`)
+	f.Add(`ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off:10.0.2.3:1.1.1.1 rd.break=mount`)
 	f.Fuzz(func(t *testing.T, s string) {
 		c, _ := ParseCmdline(s)
+		parseIP(c.IP) // ip= is read again when the network comes up: it must not panic either
 		if c.RootTimeout < 0 || c.RootDelay < 0 || c.RootTimeout > maxSeconds*time.Second {
 			t.Fatalf("timeouts out of range: %v %v", c.RootTimeout, c.RootDelay)
 		}
@@ -78,8 +80,8 @@ func FuzzParseCmdline(f *testing.F) {
 }
 
 func TestParseIP(t *testing.T) {
-	c, err := parseIP("10.0.2.15::10.0.2.2:255.255.0.0::eth1:off")
-	if err != nil || c != (netConfig{addr: "10.0.2.15", gw: "10.0.2.2", mask: "255.255.0.0", dev: "eth1"}) {
+	c, err := parseIP("10.0.2.15::10.0.2.2:255.255.0.0::eth1:off:10.0.2.3")
+	if err != nil || !reflect.DeepEqual(c, netConfig{addr: "10.0.2.15", gw: "10.0.2.2", mask: "255.255.0.0", dev: "eth1", dns: []string{"10.0.2.3"}}) {
 		t.Errorf("static: %+v %v", c, err)
 	}
 	if c, err := parseIP("dhcp"); err != nil || !c.dhcp || c.dev != "eth0" {

@@ -85,6 +85,9 @@ func (in *initProc) runHook(path, stage string) (int, error) {
 	if in.root != nil {
 		env = append(env, "INITKIT_ROOT_DEVICE="+in.root.Path)
 	}
+	if in.net != nil {
+		env = append(env, "INITKIT_IP="+in.net.addr, "INITKIT_IFACE="+in.net.dev)
+	}
 	p, err := os.StartProcess(path, []string{path}, &os.ProcAttr{Files: []*os.File{os.Stdin, os.Stdout, os.Stderr}, Env: env})
 	if err != nil {
 		return -1, err

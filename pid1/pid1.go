@@ -39,11 +39,12 @@ type initProc struct {
 	stages  []stageTime
 	tried   []string
 	root    *blockDev
-	broke   []string // the stages whose rd.break shell has run
-	earlyFS string   // root= when it is the disk filesystem the init runs from
-	delayed bool     // rootdelay has been waited
-	telnet  bool     // the telnet rescue has been started
-	mounted []string // what mountEarly mounted, in order
+	broke   []string   // the stages whose rd.break shell has run
+	earlyFS string     // root= when it is the disk filesystem the init runs from
+	net     *netConfig // the network netUp configured
+	delayed bool       // rootdelay has been waited
+	telnet  bool       // the telnet rescue has been started
+	mounted []string   // what mountEarly mounted, in order
 }
 
 type stageTime struct {
@@ -79,6 +80,7 @@ func Main() {
 	in.earlyStage("cmdline")
 	in.earlyStage("pre-udev")
 	in.early("modules", in.loadModules)
+	in.early("network", in.netUp)
 	for {
 		err := in.attempt()
 		in.rescue(err)
@@ -114,6 +116,7 @@ func (in *initProc) attempt() (err error) {
 		}
 	}
 	in.summary()
+	in.netDown()
 	if in.earlyFS != "" {
 		err = pivotRoot(NewRoot, in.cmd.Init, os.Args[1:], in.logf)
 	} else {

@@ -2,6 +2,7 @@ package pid1
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -178,15 +179,20 @@ func (in *initProc) startTelnet() {
 		in.logf("initkit.rescue=telnet: %v", err)
 		return
 	}
+	if in.net != nil {
+		cfg = *in.net // up already (netUp)
+	}
 	// telnetd gives each client a pseudo-terminal.
 	os.MkdirAll("/dev/pts", 0o755)
 	if err := unix.Mount("devpts", "/dev/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "ptmxmode=0666"); err != nil && err != unix.EBUSY {
 		in.logf("initkit.rescue=telnet: mounting /dev/pts: %v", err)
 		return
 	}
-	if err := in.configureNet(bb, &cfg); err != nil {
-		in.logf("initkit.rescue=telnet: %v", err)
-		return
+	if in.net == nil {
+		if err := in.configureNet(bb, &cfg); err != nil {
+			in.logf("initkit.rescue=telnet: %v", err)
+			return
+		}
 	}
 	p, err := os.StartProcess(bb, []string{"telnetd", "-F", "-l", "/bin/sh", "-p", "23"}, &os.ProcAttr{
 		Files: []*os.File{nil, os.Stdout, os.Stderr},
@@ -209,6 +215,7 @@ func (in *initProc) startTelnet() {
 type netConfig struct {
 	dhcp                bool
 	addr, gw, mask, dev string
+	dns                 []string
 }
 
 func parseIP(v string) (netConfig, error) {
@@ -221,7 +228,7 @@ func parseIP(v string) (netConfig, error) {
 		return c, nil
 	}
 	f := strings.Split(v, ":")
-	for len(f) < 7 {
+	for len(f) < 9 {
 		f = append(f, "")
 	}
 	c.addr, c.gw = f[0], f[2]
@@ -230,6 +237,11 @@ func parseIP(v string) (netConfig, error) {
 	}
 	if f[5] != "" {
 		c.dev = f[5]
+	}
+	for _, d := range f[7:9] {
+		if d != "" {
+			c.dns = append(c.dns, d)
+		}
 	}
 	if c.addr == "" {
 		return c, fmt.Errorf("ip=%s: no client address", v)
@@ -249,26 +261,36 @@ func (in *initProc) configureNet(bb string, c *netConfig) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// A deadline: udhcpc retries forever on some errors, and PID 1 must
+	// go on to the root (and its rescue) whatever the network does.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	run := func(args ...string) error {
-		out, err := exec.Command(bb, args...).CombinedOutput()
+		out, err := exec.CommandContext(ctx, bb, args...).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
 		}
 		return nil
 	}
 	if c.dhcp {
+		// udhcpc leaves the link as it finds it: down, for a new one.
+		if err := run("ifconfig", c.dev, "0.0.0.0", "up"); err != nil {
+			return err
+		}
 		script := "#!/bin/busybox sh\n[ \"$1\" = bound ] || exit 0\n" +
 			"/bin/busybox ifconfig \"$interface\" \"$ip\" netmask \"$subnet\" up\n" +
 			"[ -z \"$router\" ] || /bin/busybox route add default gw \"${router%% *}\"\n" +
-			"echo \"$ip\" >/run/initkit-ip\n"
+			"echo \"$ip\" >/run/initkit-ip\necho \"$dns\" >/run/initkit-dns\n"
 		if err := os.WriteFile("/run/udhcpc.sh", []byte(script), 0o755); err != nil {
 			return err
 		}
-		if err := run("udhcpc", "-i", c.dev, "-n", "-q", "-f", "-s", "/run/udhcpc.sh"); err != nil {
+		if err := run("udhcpc", "-i", c.dev, "-n", "-q", "-f", "-t", "5", "-T", "2", "-s", "/run/udhcpc.sh"); err != nil {
 			return err
 		}
 		ip, _ := os.ReadFile("/run/initkit-ip")
 		c.addr = strings.TrimSpace(string(ip))
+		dns, _ := os.ReadFile("/run/initkit-dns")
+		c.dns = strings.Fields(string(dns))
 		return nil
 	}
 	if err := run("ifconfig", c.dev, c.addr, "netmask", c.mask, "up"); err != nil {

@@ -78,3 +78,24 @@ func TestEarlyHookFailsAndBreak(t *testing.T) {
 		}
 	}
 }
+
+// TestNetworkDHCP: an image built with --network (the kernel's Ethernet
+// drivers, loaded when their device is there) and ip=dhcp under QEMU's
+// user networking: the init brings eth0 up with udhcpc before the root is
+// looked for, and the pre-mount hooks see the address QEMU gave.
+func TestNetworkDHCP(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	hook := filepath.Join(dir, "net")
+	os.WriteFile(hook, []byte("#!/bin/sh\necho \"HOOK ip=$INITKIT_IP iface=$INITKIT_IFACE $(cat /run/resolv.conf)\"\n"), 0o755)
+	img := filepath.Join(dir, "net.img")
+	k := Kernel(t)
+	if code, out := initkitRun(t, "build", "--kernel", k.Image, "--busybox", Busybox(t), "--network", "--add", hook+":"+guest.HookDir+"/45-net", "-o", img); code != 0 {
+		t.Fatalf("build: exit %d\n%s", code, out)
+	}
+	code, out := initkitRun(t, "boot", "--kernel", k.Image, "--initrd", img, "--net", "user", "--append", "ip=dhcp root=LABEL=none initkit.timeout=1",
+		"--timeout", "120s", "--expect", `initkit: network: 10\.0\.2\.15 on eth0`, "--expect", `HOOK ip=10\.0\.2\.15 iface=eth0 nameserver 10\.0\.2\.3`)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+}
