@@ -29,6 +29,9 @@ var shellInit []byte
 
 // Assemble builds the tree a spec describes.
 func (s *Spec) Assemble() (*Tree, error) {
+	if err := s.expandStorage(); err != nil {
+		return nil, err
+	}
 	t := NewTree()
 	for _, p := range s.Replace {
 		t.Replace(p)

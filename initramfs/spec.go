@@ -49,8 +49,12 @@ type Spec struct {
 	// Network ships the kernel's Ethernet drivers (those of NetDrivers it
 	// has) as modules loaded when their device is there, for ip= (and
 	// busybox's udhcpc for ip=dhcp; the image needs busybox).
-	Network bool    `toml:"network"`
-	Modules Modules `toml:"-"`
+	Network bool `toml:"network"`
+	// Storage lists the volume kinds the root may sit on, lvm, md and
+	// luks: each adds its tool (lvm, mdadm, cryptsetup) with its closure
+	// and its modules, and the initkit init assembles and opens them.
+	Storage []string `toml:"storage"`
+	Modules Modules  `toml:"-"`
 	// TreeSkip are host files left out of Trees (initkit exec leaves out
 	// the disk images it attaches, which often sit in the directory it
 	// copies).
@@ -60,6 +64,8 @@ type Spec struct {
 	// node, a host file under another name with Source set) instead of
 	// writing it out to list it.
 	Entries []image.File `toml:"-"`
+
+	storageAdded bool // expandStorage has run
 
 	// Where the spec came from, for errors, and its text.
 	file string
@@ -218,6 +224,7 @@ func (s *Spec) Override(f *Spec) {
 		s.Applets = f.Applets
 	}
 	s.Network = s.Network || f.Network
+	s.Storage = append(s.Storage, f.Storage...)
 	s.Files = append(s.Files, f.Files...)
 	s.Modules.Names = append(s.Modules.Names, f.Modules.Names...)
 	s.Modules.Auto = append(s.Modules.Auto, f.Modules.Auto...)

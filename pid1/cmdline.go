@@ -41,9 +41,13 @@ type Cmdline struct {
 	Rescue      string        // initkit.rescue=telnet: a network rescue shell
 	IP          string        // ip=: the network, up before the root is looked for
 	NeedNet     bool          // rd.neednet=1: keep it up for the real init
-	GDB         string        // initkit.gdb=ttyS1: run the real init under gdbserver
-	Trace       bool          // initkit.trace: run the real init, a script, under sh -x
-	Disks       int           // initkit.disks=N: an exec run waits for N virtio disks
+
+	NoMD, NoLVM, NoLUKS bool     // rd.md=0, rd.lvm=0, rd.luks=0
+	MDUUIDs             []string // rd.md.uuid=: only these arrays
+	LVMVGs, LVMLVs      []string // rd.lvm.vg=, rd.lvm.lv=VG/LV: only these
+	GDB                 string   // initkit.gdb=ttyS1: run the real init under gdbserver
+	Trace               bool     // initkit.trace: run the real init, a script, under sh -x
+	Disks               int      // initkit.disks=N: an exec run waits for N virtio disks
 }
 
 // LUKS is one volume to unlock: its LUKS UUID and the device-mapper name.
@@ -151,6 +155,21 @@ func (c *Cmdline) set(key, val string, hasVal bool) error {
 		c.IP = val
 	case "rd.neednet":
 		c.NeedNet = val == "1"
+	case "rd.md":
+		c.NoMD = val == "0"
+	case "rd.lvm":
+		c.NoLVM = val == "0"
+	case "rd.luks":
+		c.NoLUKS = val == "0"
+	case "rd.md.uuid":
+		c.MDUUIDs = append(c.MDUUIDs, val)
+	case "rd.lvm.vg":
+		c.LVMVGs = append(c.LVMVGs, val)
+	case "rd.lvm.lv":
+		if !strings.Contains(val, "/") {
+			return fmt.Errorf("want rd.lvm.lv=VG/LV")
+		}
+		c.LVMLVs = append(c.LVMLVs, val)
 	case guest.KeyGDB:
 		c.GDB = val
 	case guest.KeyRoot:

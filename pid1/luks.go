@@ -11,6 +11,9 @@ import (
 
 // unlockAll opens the volumes named by rd.luks.uuid and rd.luks.name.
 func (in *initProc) unlockAll() error {
+	if in.cmd.NoLUKS {
+		return nil
+	}
 	for _, v := range in.cmd.LUKS {
 		if _, err := os.Stat("/dev/mapper/" + v.Name); err == nil {
 			continue // opened on an earlier try

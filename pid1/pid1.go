@@ -42,9 +42,12 @@ type initProc struct {
 	broke   []string   // the stages whose rd.break shell has run
 	earlyFS string     // root= when it is the disk filesystem the init runs from
 	net     *netConfig // the network netUp configured
-	delayed bool       // rootdelay has been waited
-	telnet  bool       // the telnet rescue has been started
-	mounted []string   // what mountEarly mounted, in order
+
+	saidDegraded bool            // the console was told md arrays may start degraded
+	mdSeen       map[string]bool // the md members given to mdadm --incremental
+	delayed      bool            // rootdelay has been waited
+	telnet       bool            // the telnet rescue has been started
+	mounted      []string        // what mountEarly mounted, in order
 }
 
 type stageTime struct {
@@ -286,6 +289,7 @@ func (in *initProc) handle(ev uevent) {
 func (in *initProc) waitFor(spec string, match func(*blockDev) bool) (*blockDev, error) {
 	start := time.Now()
 	nextNote := 5 * time.Second
+	seen, degraded := -1, false
 	// Look again soon, then less often: a device can appear just after
 	// its driver loaded (NVMe probes asynchronously), and without a
 	// uevent socket nothing else wakes the init when it does.
@@ -299,6 +303,13 @@ func (in *initProc) waitFor(spec string, match func(*blockDev) bool) (*blockDev,
 			}
 		}
 		waited := time.Since(start)
+		// New devices may be members of arrays and groups; an array still
+		// short of members starts degraded once half the time is gone.
+		if late := waited > in.cmd.RootTimeout/2; len(devs) != seen || late && !degraded {
+			seen, degraded = len(devs), degraded || late
+			in.assemble(devs, degraded)
+			continue
+		}
 		if !in.cmd.RootWait && waited > in.cmd.RootTimeout {
 			in.tried = append(in.tried, fmt.Sprintf("waited %v for %s", in.cmd.RootTimeout, spec))
 			return nil, fmt.Errorf("root device %s not found after %v (add rootwait to wait longer, or initkit.timeout=SECONDS)", spec, in.cmd.RootTimeout)

@@ -81,6 +81,7 @@ of IMAGE: the kernel unpacks it last, over the base, with no rebuild.`,
 	f.StringArrayVar(&adds, "add", nil, "add a host file with its libraries, `SRC[:DST]` (repeatable)")
 	f.StringVar(&flags.Busybox, "busybox", "", "static busybox `PATH` to install with its applets")
 	f.BoolVar(&flags.Network, "network", false, "ship the kernel's Ethernet drivers, loaded when their device is there (for ip=)")
+	f.StringSliceVar(&flags.Storage, "storage", nil, "what the root may sit on: `lvm,md,luks` (their tools and modules)")
 	f.StringSliceVar(&flags.Applets, "applets", nil, "link only these busybox `APPLETS` (comma-separated; default: all)")
 	f.StringArrayVar(&modules, "module", nil, "kernel module `NAME` or alias, with its dependencies (repeatable)")
 	f.StringArrayVar(&flags.Modules.Auto, "module-auto", nil, "kernel module `NAME` or alias shipped, loaded only when a device asks for it (repeatable)")
@@ -119,7 +120,7 @@ func loadSpec(name string) (*initramfs.Spec, error) {
 // that will boot the image, chosen as initkit boot chooses it.
 func modulesFromKernel(cmd *cobra.Command, spec *initramfs.Spec, req kernel.Request) error {
 	m := &spec.Modules
-	if len(m.Names)+len(m.Auto) == 0 && !spec.Network || m.Dir != "" || m.Kernel != "" {
+	if len(m.Names)+len(m.Auto) == 0 && !spec.Network && len(spec.Storage) == 0 || m.Dir != "" || m.Kernel != "" {
 		return nil
 	}
 	k, err := kernel.Choose(cmd.Context(), req)

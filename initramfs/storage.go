@@ -1,0 +1,59 @@
+package initramfs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// storageKinds are what [image] storage takes: for each, the tool the
+// init runs (with its library closure) and the modules loaded at boot
+// (no device asks for them by modalias). LUKS with aes-xts needs xts and
+// ecb beside dm-crypt: the kernel's crypto lookup does not load them.
+var storageKinds = map[string]struct {
+	tool    string
+	modules []string
+}{
+	"lvm":  {"lvm", []string{"dm-mod"}},
+	"md":   {"mdadm", []string{"md-mod", "raid0", "raid1", "raid456", "dm-mod"}},
+	"luks": {"cryptsetup", []string{"dm-mod", "dm-crypt", "xts", "ecb"}},
+}
+
+// expandStorage adds what each storage kind needs to Files and to the
+// modules loaded at boot.
+func (s *Spec) expandStorage() error {
+	if s.storageAdded {
+		return nil
+	}
+	s.storageAdded = true
+	for _, kind := range s.Storage {
+		k, ok := storageKinds[kind]
+		if !ok {
+			return s.errorAt(kind, "storage: %q: want lvm, md or luks", kind)
+		}
+		tool, err := s.findTool(k.tool)
+		if err != nil {
+			return s.errorAt(kind, "storage %s: %v", kind, err)
+		}
+		s.AddFiles(tool)
+		for _, m := range k.modules {
+			if !slices.Contains(s.Modules.Names, m) {
+				s.Modules.Names = append(s.Modules.Names, m)
+			}
+		}
+	}
+	return nil
+}
+
+// findTool finds a program in the sbin and bin directories of the
+// sysroot (or of the host).
+func (s *Spec) findTool(name string) (string, error) {
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(filepath.Join(s.Sysroot, p)); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no %s in /usr/sbin, /sbin, /usr/bin or /bin of %s", name, map[bool]string{true: "the host", false: s.Sysroot}[s.Sysroot == ""])
+}
