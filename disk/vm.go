@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/initkit/initkit/guest"
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/internal/shell"
 	"github.com/initkit/initkit/internal/syncbuf"
@@ -17,10 +18,6 @@ import (
 	"github.com/initkit/initkit/qemu"
 	"github.com/initkit/initkit/vmexec"
 )
-
-// lvmConfig lets lvm work without udev, which the VM does not run: it
-// makes the /dev nodes itself and waits for no one.
-const lvmConfig = "devices { obtain_device_list_from_udev=0 } activation { udev_sync=0 udev_rules=0 monitoring=0 } global { locking_type=1 }"
 
 // VMTimeout bounds the VM that makes md and LVM volumes.
 var VMTimeout = 10 * time.Minute
@@ -141,7 +138,7 @@ func (c *creator) volumes(out *atomicfile.Pending) ([]*atomicfile.Pending, error
 	}
 	j.line("set -e")
 	j.line("PATH=/usr/sbin:$PATH # the tools added there, before busybox's applets of the same names")
-	j.line("C=" + shell.Quote([]string{lvmConfig}))
+	j.line("C=" + shell.Quote([]string{guest.LVMConfig}))
 	for _, r := range c.spec.RAID {
 		if err := c.raid(j, r); err != nil {
 			return others, err

@@ -83,6 +83,11 @@ var Stages = []struct {
 	{"pre-pivot", 80, "just before the switch to the root's init; the root is mounted at " + NewRoot},
 }
 
+// LVMConfig is the --config with which lvm runs where no udev does (the
+// initkit init, disk create's VM): lvm makes its own /dev nodes and waits
+// for no one.
+const LVMConfig = "devices { obtain_device_list_from_udev=0 } activation { udev_sync=0 udev_rules=0 monitoring=0 } global { locking_type=1 }"
+
 // Serial ports. QEMU numbers them in the order of its -serial options:
 // the first is always the console.
 const (

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/initkit/initkit/guest"
 )
 
 // The volume managers a root may sit on: md RAID arrays and LVM logical
@@ -19,10 +21,6 @@ var (
 	mdadmPaths = []string{"/sbin/mdadm", "/usr/sbin/mdadm"}
 	lvmPaths   = []string{"/sbin/lvm", "/usr/sbin/lvm"}
 )
-
-// lvmConfig lets lvm run without udev, which the init does not run: lvm
-// makes its own /dev nodes.
-const lvmConfig = "devices { obtain_device_list_from_udev=0 } activation { udev_sync=0 udev_rules=0 monitoring=0 } global { locking_type=1 }"
 
 func firstPresent(paths []string) string {
 	for _, p := range paths {
@@ -60,11 +58,11 @@ func (in *initProc) assemble(devs []*blockDev, degraded bool) {
 		}
 	}
 	if lvm := firstPresent(lvmPaths); lvm != "" && !in.cmd.NoLVM {
-		args := []string{"vgchange", "--config", lvmConfig, "-ay", "--sysinit"}
+		args := []string{"vgchange", "--config", guest.LVMConfig, "-ay", "--sysinit"}
 		args = append(args, in.cmd.LVMVGs...)
 		in.tool(lvm, args...)
 		for _, lv := range in.cmd.LVMLVs {
-			in.tool(lvm, "lvchange", "--config", lvmConfig, "-ay", "--sysinit", lv)
+			in.tool(lvm, "lvchange", "--config", guest.LVMConfig, "-ay", "--sysinit", lv)
 		}
 	}
 }
