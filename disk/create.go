@@ -36,6 +36,7 @@ type creator struct {
 	tmp   string // scratch files and staged trees
 	epoch int64
 	clamp bool
+	nodes map[string][]byte // a staged tree's device nodes, "nod" lines
 }
 
 // Create makes the disk s describes. The output, and each other disk
@@ -47,7 +48,7 @@ func Create(ctx context.Context, s *Spec, o Options) error {
 	if err != nil {
 		return err
 	}
-	c := &creator{ctx: ctx, spec: s, o: o}
+	c := &creator{ctx: ctx, spec: s, o: o, nodes: map[string][]byte{}}
 	c.epoch, c.clamp = epoch(o.Epoch)
 	out := s.path(s.Output)
 	tmp, done, err := atomicfile.ScratchDir(out)

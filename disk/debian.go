@@ -53,7 +53,7 @@ func Debian(ctx context.Context, o DebianOptions) error {
 	if err != nil {
 		return err
 	}
-	c := &creator{ctx: ctx, spec: s}
+	c := &creator{ctx: ctx, spec: s, nodes: map[string][]byte{}}
 	c.epoch, c.clamp = epoch(o.Epoch)
 	tmp, done, err := atomicfile.ScratchDir(o.Output)
 	if err != nil {

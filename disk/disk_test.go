@@ -329,3 +329,28 @@ func TestLoad(t *testing.T) {
 		t.Errorf("unknown key: %v", err)
 	}
 }
+
+// TestSpecNodes: the device nodes of an image spec that fills an ext4
+// volume are made in it (debugfs mknod), with their mode, though a tree
+// made without root cannot hold them.
+func TestSpecNodes(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "early.toml")
+	os.WriteFile(spec, []byte("[image]\ninit = \"none\"\nnodes = [\"/dev/null c 1 3 0666\", \"/dev/vdz b 254 0 0600\"]\n"), 0o644)
+	out := filepath.Join(dir, "d.img")
+	if err := create(t, &Spec{Output: out, Size: "64M", Partitions: []Partition{{Name: "early", Fill: Fill{Spec: spec}}}}); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := List(out)
+	dev := out + "?offset=" + strconv.FormatInt(l.Partitions[0].Start, 10)
+	for name, want := range map[string][]string{"/dev/null": {"Type: character special", "Mode:  0666", "major/minor number: 01:03"},
+		"/dev/vdz": {"Type: block special", "Mode:  0600", "major/minor number: 254:00"}} {
+		st, err := exec.Command("debugfs", "-R", "stat "+name, dev).CombinedOutput()
+		for _, w := range want {
+			if err != nil || !strings.Contains(string(st), w) {
+				t.Errorf("%s: want %q in\n%s", name, w, st)
+			}
+		}
+	}
+	fsck(t, out, l.Partitions[0].Start)
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -105,7 +106,41 @@ func (c *creator) content(v volume) (string, error) {
 	if err := s.WriteDir(); err != nil {
 		return "", err
 	}
-	return dir, os.Remove(dir + ".list")
+	// The device nodes a tree without root cannot hold, as gen_init_cpio
+	// "nod" lines: ext gets them by debugfs mknod after mke2fs.
+	c.nodes[dir], err = os.ReadFile(dir + ".list")
+	return dir, err
+}
+
+// addNodes makes the device nodes of a staged tree in the ext
+// filesystem at off: debugfs mknod, then the mode and owner they have in
+// the spec.
+func (c *creator) addNodes(file string, off int64, dir string) error {
+	var script strings.Builder
+	for _, l := range strings.Split(string(c.nodes[dir]), "\n") {
+		f := strings.Fields(l) // nod PATH MODE UID GID c|b MAJOR MINOR
+		if len(f) != 8 || f[0] != "nod" {
+			continue
+		}
+		mode, err := strconv.ParseUint(f[2], 8, 32)
+		if err != nil {
+			return fmt.Errorf("%s.list: %q: %w", dir, l, err)
+		}
+		kind := uint64(0o020000) // S_IFCHR
+		if f[5] == "b" {
+			kind = 0o060000
+		}
+		// debugfs's mknod makes a name in its working directory, not a path.
+		name := path.Clean("/" + f[1])
+		p := quote(name)
+		fmt.Fprintf(&script, "cd %s\nmknod %s %s %s %s\ncd /\nsif %s mode 0%o\nsif %s uid %s\nsif %s gid %s\n",
+			quote(path.Dir(name)), quote(path.Base(name)), f[5], f[6], f[7], p, kind|mode, p, f[3], p, f[4])
+	}
+	if script.Len() == 0 {
+		return nil
+	}
+	_, err := debugfs(c.ctx, file+"?offset="+strconv.FormatInt(off, 10), true, "-f", "-", script.String())
+	return err
 }
 
 // makeVolume writes v's filesystem into img at off, through a scratch file
@@ -253,6 +288,9 @@ func (c *creator) ext(file string, off, n int64, v volume, dir string, inLUKS bo
 	}
 	args = append(args, file, strconv.FormatInt(n>>10, 10)+"k")
 	if err := c.run([]string{"E2FSPROGS_FAKE_TIME=" + strconv.FormatInt(c.epoch, 10)}, "mke2fs", args...); err != nil {
+		return err
+	}
+	if err := c.addNodes(file, off, dir); err != nil {
 		return err
 	}
 	return fixInodes(file, off, c.epoch, c.clamp)

@@ -54,6 +54,10 @@ type Spec struct {
 	// luks: each adds its tool (lvm, mdadm, cryptsetup) with its closure
 	// and its modules, and the initkit init assembles and opens them.
 	Storage []string `toml:"storage"`
+	// Rescue makes /sbin/init busybox's init with an inittab that keeps a
+	// shell on the console: booted without init=, an early-userspace
+	// partition is then a rescue system (the initkit init stays /init).
+	Rescue bool `toml:"rescue"`
 	Modules Modules  `toml:"-"`
 	// TreeSkip are host files left out of Trees (initkit exec leaves out
 	// the disk images it attaches, which often sit in the directory it
@@ -225,6 +229,7 @@ func (s *Spec) Override(f *Spec) {
 	}
 	s.Network = s.Network || f.Network
 	s.Storage = append(s.Storage, f.Storage...)
+	s.Rescue = s.Rescue || f.Rescue
 	s.Files = append(s.Files, f.Files...)
 	s.Modules.Names = append(s.Modules.Names, f.Modules.Names...)
 	s.Modules.Auto = append(s.Modules.Auto, f.Modules.Auto...)

@@ -57,3 +57,32 @@ func (s *Spec) findTool(name string) (string, error) {
 	}
 	return "", fmt.Errorf("no %s in /usr/sbin, /sbin, /usr/bin or /bin of %s", name, map[bool]string{true: "the host", false: s.Sysroot}[s.Sysroot == ""])
 }
+
+// rescueInittab is busybox init's configuration for Rescue: the API
+// filesystems, then a shell on the console, started again whenever it
+// exits.
+const rescueInittab = `::sysinit:/bin/busybox mount -t proc proc /proc
+::sysinit:/bin/busybox mount -t sysfs sysfs /sys
+::sysinit:/bin/busybox mount -t devtmpfs devtmpfs /dev
+::sysinit:/bin/busybox echo "initkit rescue: busybox init; the shell comes back when it exits"
+::respawn:-/bin/sh
+::ctrlaltdel:/bin/busybox reboot -f
+::shutdown:/bin/busybox umount -a -r
+`
+
+func (s *Spec) addRescue(t *Tree) error {
+	if !s.Rescue {
+		return nil
+	}
+	if s.busybox() == "" {
+		return s.errorAt("rescue", "rescue: busybox init is the rescue system's init: give busybox")
+	}
+	// Busybox's applet links hold /sbin/init already, unless applets
+	// leaves it out.
+	if q, ok := t.lookup("/sbin/init"); !ok || t.nodes[q] == nil {
+		if err := t.Symlink("/sbin/init", "/bin/busybox", "rescue: busybox init"); err != nil {
+			return err
+		}
+	}
+	return t.Data("/etc/inittab", []byte(rescueInittab), 0o644, "rescue: busybox init's inittab")
+}

@@ -12,8 +12,9 @@ import (
 
 // earlyDisk makes a GPT disk with an early-userspace partition (the
 // initkit init, busybox, a hook at every stage and a failing one that
-// fails when the command line says failhook) and a root whose init prints
-// what /boot holds.
+// fails when the command line says failhook, and the rescue label's
+// busybox init as /sbin/init) and a root whose init prints what /boot
+// holds.
 func earlyDisk(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -27,7 +28,7 @@ func earlyDisk(t *testing.T) string {
 	os.WriteFile(fail, []byte("#!/bin/sh\ngrep -q failhook /proc/cmdline && exit 3\nexit 0\n"), 0o755)
 	files = append(files, fmt.Sprintf("%q", fail+":"+guest.HookDir+"/66-fail"))
 	spec := filepath.Join(dir, "early.toml")
-	os.WriteFile(spec, []byte(fmt.Sprintf("[image]\nbusybox = %q\nfiles = [%s]\n", Busybox(t), strings.Join(files, ", "))), 0o644)
+	os.WriteFile(spec, []byte(fmt.Sprintf("[image]\nbusybox = %q\nrescue = true\nfiles = [%s]\n", Busybox(t), strings.Join(files, ", "))), 0o644)
 	root := RootTree(t, "unused")
 	os.MkdirAll(filepath.Join(root, "boot"), 0o755)
 	os.WriteFile(filepath.Join(root, "sbin", "init"), []byte("#!/bin/busybox sh\n/bin/busybox echo \"REAL-INIT pid $$ boot: $(/bin/busybox ls /boot/init.d | /bin/busybox tr '\\n' ' ')\"\n/bin/busybox poweroff -f\n"), 0o755)
@@ -156,5 +157,19 @@ func TestVolumeRoots(t *testing.T) {
 				t.Errorf("exit %d\n%s", code, out)
 			}
 		})
+	}
+}
+
+// TestEarlyRescueLabel: the same partition booted without init= (the
+// gist's second boot label) runs busybox init, which keeps a shell on the
+// console; the console node the image spec lists was made in the ext4
+// (no root on the host), so the kernel had a console to give it.
+func TestEarlyRescueLabel(t *testing.T) {
+	t.Parallel()
+	img := earlyDisk(t)
+	code, out := initkitRun(t, "boot", "--kernel", Kernel(t).Image, "--disk", img, "--root", "early", "--timeout", "120s",
+		"--expect", "initkit rescue: busybox init", "--expect", `(^|\n)[^\n]*# `)
+	if code != 0 || strings.Contains(out, "unable to open an initial console") {
+		t.Errorf("exit %d\n%s", code, out)
 	}
 }
