@@ -57,8 +57,8 @@ type Spec struct {
 	// Rescue makes /sbin/init busybox's init with an inittab that keeps a
 	// shell on the console: booted without init=, an early-userspace
 	// partition is then a rescue system (the initkit init stays /init).
-	Rescue bool `toml:"rescue"`
-	Modules Modules  `toml:"-"`
+	Rescue  bool    `toml:"rescue"`
+	Modules Modules `toml:"-"`
 	// TreeSkip are host files left out of Trees (initkit exec leaves out
 	// the disk images it attaches, which often sit in the directory it
 	// copies).
