@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -195,9 +194,8 @@ func debugfs(ctx context.Context, dev string, write bool, args ...string) (strin
 	if write {
 		args = append([]string{"-w"}, args...)
 	}
-	cmd := exec.CommandContext(ctx, "debugfs", append(args, dev)...)
+	cmd := command(ctx, "debugfs", append(args, dev)...)
 	cmd.Stdin = stdin
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("debugfs: %v: %s", err, bytes.TrimSpace(out))
@@ -221,7 +219,7 @@ var mtoolsEnv = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
 func vfatCopy(ctx context.Context, file string, e Entry, srcs []string, dst string) error {
 	img := mtoolsTarget(file, e)
 	isDir := func(p string) bool {
-		cmd := exec.CommandContext(ctx, "mdir", "-i", img, "-b", "::"+p)
+		cmd := command(ctx, "mdir", "-i", img, "-b", "::"+p)
 		cmd.Env = mtoolsEnv
 		out, err := cmd.Output()
 		return err == nil && strings.Count(string(out), "\n") != 1
@@ -230,7 +228,7 @@ func vfatCopy(ctx context.Context, file string, e Entry, srcs []string, dst stri
 	if intoDir(srcs, dst, isDir) {
 		target += "/"
 	}
-	cmd := exec.CommandContext(ctx, "mcopy", append(append([]string{"-i", img, "-s", "-o", "-m", "-Q"}, srcs...), target)...)
+	cmd := command(ctx, "mcopy", append(append([]string{"-i", img, "-s", "-o", "-m", "-Q"}, srcs...), target)...)
 	cmd.Env = mtoolsEnv
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("mcopy: %s", bytes.TrimSpace(out))
@@ -246,14 +244,13 @@ func Cat(ctx context.Context, img, part, name string, w io.Writer) error {
 	}
 	var cmd *exec.Cmd
 	if e.Type == "vfat" {
-		cmd = exec.CommandContext(ctx, "mcopy", "-n", "-i", mtoolsTarget(img, e), "::"+name, "-")
+		cmd = command(ctx, "mcopy", "-n", "-i", mtoolsTarget(img, e), "::"+name, "-")
 		cmd.Env = mtoolsEnv
 	} else {
-		cmd = exec.CommandContext(ctx, "debugfs", "-R", "cat "+quote(name), img+"?offset="+strconv.FormatInt(e.Start, 10))
+		cmd = command(ctx, "debugfs", "-R", "cat "+quote(name), img+"?offset="+strconv.FormatInt(e.Start, 10))
 	}
 	var errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = w, &errb
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	err = cmd.Run()
 	msg := strings.TrimSpace(errb.String())
 	// debugfs says a file is not there on stderr, and exits 0.

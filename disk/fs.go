@@ -39,11 +39,19 @@ func (c *creator) run(env []string, name string, args ...string) error {
 	return c.runWith(nil, env, name, args...)
 }
 
+// command is the command that runs a tool: killed when ctx ends or when
+// initkit dies (a tool left running would go on writing into a file
+// that is no longer anyone's).
+func command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
 // runTo runs a tool with its output to w.
 func (c *creator) runTo(w io.Writer, name string, args ...string) error {
-	cmd := exec.CommandContext(c.ctx, name, args...)
+	cmd := command(c.ctx, name, args...)
 	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Run(); err != nil {
 		if c.ctx.Err() != nil {
 			return c.ctx.Err()
@@ -54,12 +62,11 @@ func (c *creator) runTo(w io.Writer, name string, args ...string) error {
 }
 
 func (c *creator) runWith(stdin io.Reader, env []string, name string, args ...string) error {
-	cmd := exec.CommandContext(c.ctx, name, args...)
+	cmd := command(c.ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = stdin
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Run(); err != nil {
 		if c.ctx.Err() != nil {
 			return c.ctx.Err()

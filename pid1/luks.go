@@ -41,13 +41,7 @@ func (in *initProc) openLUKS(d *blockDev, name string) error {
 	if _, err := os.Stat("/dev/mapper/" + name); err == nil {
 		return nil
 	}
-	bin := ""
-	for _, p := range cryptsetupPaths {
-		if _, err := os.Stat(p); err == nil {
-			bin = p
-			break
-		}
-	}
+	bin := firstPresent(cryptsetupPaths)
 	if bin == "" {
 		return fmt.Errorf("%s is LUKS but the image has no cryptsetup (add it: files = [\"/usr/sbin/cryptsetup\"], with the dm_crypt module)", d.Path)
 	}
