@@ -23,6 +23,33 @@ type Options struct {
 	// With $SOURCE_DATE_EPOCH, modification times later than it are
 	// clamped to it, as reproducible builds do.
 	Epoch *int64
+	// ModulesDir is the /lib/modules/RELEASE tree of the kernel that
+	// will boot the disk: image specs that ship modules and name none
+	// take theirs from it, as initkit build does.
+	ModulesDir string
+}
+
+// HasImageSpec reports whether a volume is filled from an image spec
+// (which may need a kernel's modules).
+func (s *Spec) HasImageSpec() bool {
+	for _, p := range s.Partitions {
+		if p.Spec != "" {
+			return true
+		}
+	}
+	for _, r := range s.RAID {
+		if r.Spec != "" {
+			return true
+		}
+	}
+	for _, vg := range s.LVM {
+		for _, lv := range vg.LVs {
+			if lv.Spec != "" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // NeedsVM reports whether the spec has volumes only a VM can make.
@@ -146,7 +173,7 @@ func epoch(e *int64) (int64, bool) {
 
 // runIn is run with stdin.
 func (c *creator) runIn(stdin io.Reader, name string, args ...string) error {
-	return c.runWith(stdin, nil, name, args...)
+	return c.runWith(stdin, nil, "", name, args...)
 }
 
 // uuid is the spec's derived UUID for role.

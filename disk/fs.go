@@ -36,7 +36,7 @@ type volume struct {
 // run runs a tool with env added; its error carries the tool's last
 // lines of output.
 func (c *creator) run(env []string, name string, args ...string) error {
-	return c.runWith(nil, env, name, args...)
+	return c.runWith(nil, env, "", name, args...)
 }
 
 // command is the command that runs a tool: killed when ctx ends or when
@@ -61,9 +61,9 @@ func (c *creator) runTo(w io.Writer, name string, args ...string) error {
 	return nil
 }
 
-func (c *creator) runWith(stdin io.Reader, env []string, name string, args ...string) error {
+func (c *creator) runWith(stdin io.Reader, env []string, dir, name string, args ...string) error {
 	cmd := command(c.ctx, name, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env, cmd.Dir = append(os.Environ(), env...), dir
 	cmd.Stdin = stdin
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -102,6 +102,12 @@ func (c *creator) content(v volume) (string, error) {
 		s = &initramfs.Spec{Init: "none"}
 	}
 	s.AddFiles(f.Files...)
+	if m := &s.Modules; m.Dir == "" && m.Kernel == "" {
+		m.Dir = c.o.ModulesDir
+	}
+	if s.Log = c.o.VM.Notes; s.Log == nil {
+		s.Log = os.Stderr // the SSH host key to pin
+	}
 	if f.Tree != "" {
 		s.Trees = append(s.Trees, f.Tree+":/")
 	}
@@ -352,7 +358,11 @@ func (c *creator) encrypt(file string, v volume) error {
 		"--pbkdf", "argon2id", "--pbkdf-memory", strconv.Itoa(mem), "--pbkdf-parallel", "1", "--iter-time", "200"}
 	switch {
 	case v.luks.Keyfile != "":
-		args = append(args, "--key-file", v.luks.Keyfile)
+		key, err := filepath.Abs(v.luks.Keyfile)
+		if err != nil {
+			return err
+		}
+		args = append(args, "--key-file", key)
 	case v.luks.Passphrase != "":
 		key, err := os.CreateTemp(c.tmp, "key-")
 		if err != nil {
@@ -365,7 +375,14 @@ func (c *creator) encrypt(file string, v volume) error {
 	default:
 		return fmt.Errorf("luks: give a keyfile or a passphrase")
 	}
-	return c.run(nil, "cryptsetup", append(args, file)...)
+	file, err := filepath.Abs(file)
+	if err != nil {
+		return err
+	}
+	// reencrypt writes its temporary header, named by the UUID, in the
+	// working directory: the scratch one keeps it from the user's and
+	// from another disk create's.
+	return c.runWith(nil, nil, c.tmp, "cryptsetup", append(args, file)...)
 }
 
 func (c *creator) fsUUID(v volume) string {

@@ -33,6 +33,25 @@ const (
 	// modules to load at boot, one path relative to that directory a
 	// line, in an order they can be loaded in.
 	LoadList = "initkit.load"
+	// SSHHostKey is dropbear's ed25519 host key, in dropbear's format,
+	// and SSHAuthorizedKeys the keys that may unlock the root over SSH
+	// (root's, dropbear reads them as OpenSSH's sshd does).
+	SSHHostKey        = "/etc/dropbear/dropbear_ed25519_host_key"
+	SSHAuthorizedKeys = "/root/.ssh/authorized_keys"
+	// SSHHostKeyFingerprint holds the host key's SHA256 fingerprint, as
+	// ssh-keygen -l prints it, for the console to show.
+	SSHHostKeyFingerprint = SSHHostKey + ".fingerprint"
+	// Dropbear is where an image holds dropbear.
+	Dropbear = "/usr/sbin/dropbear"
+)
+
+// UnlockArg, as the only argument of the initkit init run as any process
+// but PID 1 ("/init unlock"), makes it the client of the passphrase
+// prompt: dropbear runs it as the one command of every SSH session. It
+// talks to the init over UnlockSocket.
+const (
+	UnlockArg    = "unlock"
+	UnlockSocket = "/run/initkit/unlock.sock"
 )
 
 // Kernel command line keys the init reads, beyond the kernel's and
@@ -58,6 +77,9 @@ const (
 	// KeyDisks=N makes an exec run wait until N virtio disks are there
 	// before it starts the command (initkit exec --disk).
 	KeyDisks = "initkit.disks"
+	// KeySSH=[ADDR:]PORT is where dropbear listens for the remote unlock
+	// (default the address ip= gave, port 22); KeySSH=off keeps it off.
+	KeySSH = "initkit.ssh"
 )
 
 // NewRoot is where the init mounts the root before the switch; hooks

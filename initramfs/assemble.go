@@ -29,7 +29,7 @@ var shellInit []byte
 
 // Assemble builds the tree a spec describes.
 func (s *Spec) Assemble() (*Tree, error) {
-	if err := s.expandStorage(); err != nil {
+	if err := s.expand(); err != nil {
 		return nil, err
 	}
 	t := NewTree()
@@ -46,7 +46,7 @@ func (s *Spec) Assemble() (*Tree, error) {
 			return nil, err
 		}
 	}
-	steps := []func(*Tree) error{s.addDirs, s.addSymlinks, s.addNodes, s.addClosure, s.addBusybox, s.addRescue, s.addTrees, s.addModules, s.addInit}
+	steps := []func(*Tree) error{s.addDirs, s.addSymlinks, s.addNodes, s.addClosure, s.addBusybox, s.addRescue, s.addTrees, s.addSSH, s.addModules, s.addInit}
 	for _, step := range steps {
 		if err := step(t); err != nil {
 			return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,8 +58,19 @@ type Spec struct {
 	// Rescue makes /sbin/init busybox's init with an inittab that keeps a
 	// shell on the console: booted without init=, an early-userspace
 	// partition is then a rescue system (the initkit init stays /init).
-	Rescue  bool    `toml:"rescue"`
-	Modules Modules `toml:"-"`
+	Rescue bool `toml:"rescue"`
+	// SSHKeys are the public keys that may unlock a LUKS root over SSH
+	// (an authorized_keys line, or a file of them): dropbear, busybox's
+	// network tools and the network drivers come with them. SSHHostKey
+	// is dropbear's host key, an OpenSSH ed25519 private key file;
+	// without it each build makes a new one and tells Log its
+	// fingerprint.
+	SSHKeys    []string `toml:"ssh_keys"`
+	SSHHostKey string   `toml:"ssh_host_key"`
+	Modules    Modules  `toml:"-"`
+	// Log, when set, is told what a user must know of a build: the SSH
+	// host key's fingerprint.
+	Log io.Writer `toml:"-"`
 	// TreeSkip are host files left out of Trees (initkit exec leaves out
 	// the disk images it attaches, which often sit in the directory it
 	// copies).
@@ -69,7 +81,7 @@ type Spec struct {
 	// writing it out to list it.
 	Entries []image.File `toml:"-"`
 
-	storageAdded bool // expandStorage has run
+	expanded bool // expand has run
 
 	// Where the spec came from, for errors, and its text.
 	file string
@@ -163,7 +175,12 @@ func (s *Spec) relative(dir string) {
 		return filepath.Join(dir, p)
 	}
 	s.Busybox, s.Init, s.Sysroot, s.Modules.Dir = abs(s.Busybox), abs(s.Init), abs(s.Sysroot), abs(s.Modules.Dir)
-	s.InitBinary = abs(s.InitBinary)
+	s.InitBinary, s.SSHHostKey = abs(s.InitBinary), abs(s.SSHHostKey)
+	for i, k := range s.SSHKeys {
+		if !isKeyLine(k) {
+			s.SSHKeys[i] = abs(k)
+		}
+	}
 	if s.Output != "" && !filepath.IsAbs(s.Output) {
 		s.Output = filepath.Join(dir, s.Output)
 	}
@@ -230,6 +247,11 @@ func (s *Spec) Override(f *Spec) {
 	s.Network = s.Network || f.Network
 	s.Storage = append(s.Storage, f.Storage...)
 	s.Rescue = s.Rescue || f.Rescue
+	s.SSHKeys = append(s.SSHKeys, f.SSHKeys...)
+	set(&s.SSHHostKey, f.SSHHostKey)
+	if f.Log != nil {
+		s.Log = f.Log
+	}
 	s.Files = append(s.Files, f.Files...)
 	s.Modules.Names = append(s.Modules.Names, f.Modules.Names...)
 	s.Modules.Auto = append(s.Modules.Auto, f.Modules.Auto...)

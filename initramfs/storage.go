@@ -20,13 +20,22 @@ var storageKinds = map[string]struct {
 	"luks": {"cryptsetup", []string{"dm-mod", "dm-crypt", "xts", "ecb"}},
 }
 
+// expand adds what storage and ssh_keys need to Files and to the
+// modules, once, before the tree is assembled.
+func (s *Spec) expand() error {
+	if s.expanded {
+		return nil
+	}
+	s.expanded = true
+	if err := s.expandSSH(); err != nil {
+		return err
+	}
+	return s.expandStorage()
+}
+
 // expandStorage adds what each storage kind needs to Files and to the
 // modules loaded at boot.
 func (s *Spec) expandStorage() error {
-	if s.storageAdded {
-		return nil
-	}
-	s.storageAdded = true
 	for _, kind := range s.Storage {
 		k, ok := storageKinds[kind]
 		if !ok {

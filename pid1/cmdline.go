@@ -48,6 +48,7 @@ type Cmdline struct {
 	GDB                 string   // initkit.gdb=ttyS1: run the real init under gdbserver
 	Trace               bool     // initkit.trace: run the real init, a script, under sh -x
 	Disks               int      // initkit.disks=N: an exec run waits for N virtio disks
+	SSH                 string   // initkit.ssh=[ADDR:]PORT or off: dropbear's listener for the remote unlock
 }
 
 // LUKS is one volume to unlock: its LUKS UUID and the device-mapper name.
@@ -184,6 +185,13 @@ func (c *Cmdline) set(key, val string, hasVal bool) error {
 		c.Disks = n
 	case guest.KeyTrace:
 		c.Trace = !hasVal || val == "1"
+	case guest.KeySSH:
+		if val != "off" {
+			if _, err := sshListen(val, ""); err != nil {
+				return err
+			}
+		}
+		c.SSH = val
 	}
 	return nil
 }

@@ -5,8 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // unlockAll opens the volumes named by rd.luks.uuid and rd.luks.name.
@@ -54,20 +52,63 @@ func (in *initProc) openLUKS(d *blockDev, name string) error {
 		}
 		return nil
 	}
-	for try := 1; try <= 3; try++ {
-		pass, err := readSecret(fmt.Sprintf("Passphrase for %s (%s): ", d.Path, name))
-		if err != nil {
-			return fmt.Errorf("reading a passphrase for %s: %w", d.Path, err)
-		}
+	return in.askPassphrase(d, name, func(pass string) error {
 		// Without --key-file and with stdin not a terminal, cryptsetup
 		// reads the passphrase up to the first newline.
-		if err = in.cryptsetup(bin, args, pass+"\n"); err == nil {
+		return in.cryptsetup(bin, args, pass+"\n")
+	})
+}
+
+// askPassphrase asks for d's passphrase until open takes one: on the
+// console, three tries, and, when the remote unlock runs, over SSH too,
+// with no limit (a machine that waits for its owner to unlock it
+// remotely should not give up and sit in a rescue shell).
+func (in *initProc) askPassphrase(d *blockDev, name string, open func(string) error) error {
+	q, err := newAsk(fmt.Sprintf("Passphrase for %s (%s)", d.Path, name))
+	if err != nil {
+		return err
+	}
+	defer q.close()
+	remote := in.remoteUnlock()
+	hint := ""
+	if remote {
+		if err := q.serve(); err != nil {
+			in.logf("remote unlock: %v", err)
+			remote = false
+		} else {
+			hint = " (or over ssh)"
+		}
+	}
+	go q.console(hint)
+	for fails := 0; ; {
+		a := <-q.answers
+		if a.err != nil {
+			a.reply <- false
+			if remote {
+				continue // the console is gone; SSH may still answer
+			}
+			return fmt.Errorf("reading a passphrase for %s: %w", d.Path, a.err)
+		}
+		err := open(a.pass)
+		if a.verdict != nil {
+			a.verdict(err == nil)
+		}
+		a.reply <- err == nil
+		if err == nil {
+			in.logf("%s unlocked with a passphrase from the %s", d.Path, a.from)
 			return nil
 		}
-		in.logf("unlocking %s failed (try %d of 3): %v", d.Path, try, err)
+		fails++
+		limit := " of 3"
+		if remote {
+			limit = ""
+		}
+		in.logf("unlocking %s failed (try %d%s; a passphrase from the %s): %v", d.Path, fails, limit, a.from, err)
+		if !remote && fails == 3 {
+			in.tried = append(in.tried, fmt.Sprintf("cryptsetup open %s: 3 passphrases", d.Path))
+			return fmt.Errorf("could not unlock %s", d.Path)
+		}
 	}
-	in.tried = append(in.tried, fmt.Sprintf("cryptsetup open %s: 3 passphrases", d.Path))
-	return fmt.Errorf("could not unlock %s", d.Path)
 }
 
 func (in *initProc) cryptsetup(bin string, args []string, stdin string) error {
@@ -78,35 +119,4 @@ func (in *initProc) cryptsetup(bin string, args []string, stdin string) error {
 	}
 	in.debugf("running %s %s", bin, strings.Join(args, " "))
 	return cmd.Run()
-}
-
-// readSecret prompts on the console and reads one line with echo off.
-// It reads a byte at a time, so that nothing typed after the line is
-// taken from the rescue shell that may come next. Echo goes off before
-// the prompt is printed: the tty echoes what arrives while ECHO is set,
-// and a user (or a script) answers as soon as the prompt shows.
-func readSecret(prompt string) (string, error) {
-	if t, err := unix.IoctlGetTermios(0, unix.TCGETS); err == nil {
-		quiet := *t
-		quiet.Lflag &^= unix.ECHO
-		quiet.Lflag |= unix.ICANON
-		unix.IoctlSetTermios(0, unix.TCSETS, &quiet)
-		defer unix.IoctlSetTermios(0, unix.TCSETS, t)
-	}
-	fmt.Fprint(os.Stdout, prompt)
-	defer fmt.Fprintln(os.Stdout)
-	var line []byte
-	b := make([]byte, 1)
-	for {
-		n, err := os.Stdin.Read(b)
-		if n == 1 {
-			if b[0] == '\n' || b[0] == '\r' {
-				return string(line), nil
-			}
-			line = append(line, b[0])
-		}
-		if err != nil {
-			return "", err
-		}
-	}
 }

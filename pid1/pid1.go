@@ -48,6 +48,7 @@ type initProc struct {
 	delayed      bool            // rootdelay has been waited
 	telnet       bool            // the telnet rescue has been started
 	mounted      []string        // what mountEarly mounted, in order
+	dropbear     *os.Process     // the remote unlock's SSH server
 }
 
 type stageTime struct {
@@ -60,6 +61,9 @@ type stageTime struct {
 // at once with an error: it would mount over the host's /dev, /proc and
 // /run.
 func Main() {
+	if os.Getpid() != 1 && len(os.Args) == 2 && os.Args[1] == guest.UnlockArg {
+		os.Exit(UnlockClient())
+	}
 	if os.Getpid() != 1 {
 		fmt.Fprintf(os.Stderr, "%s: the initkit init runs only as PID 1, as /init of an initramfs (initkit build puts it there); it changed nothing\n", os.Args[0])
 		os.Exit(2)
@@ -119,6 +123,7 @@ func (in *initProc) attempt() (err error) {
 		}
 	}
 	in.summary()
+	in.stopDropbear()
 	in.netDown()
 	if in.earlyFS != "" {
 		err = pivotRoot(NewRoot, in.cmd.Init, os.Args[1:], in.logf)
@@ -284,6 +289,36 @@ func (in *initProc) handle(ev uevent) {
 	}
 }
 
+// waitUntil waits up to d for cond, loading the modules that devices
+// appearing meanwhile ask for (a NIC's driver loads only then: its
+// device shows up once the bus driver has loaded).
+func (in *initProc) waitUntil(d time.Duration, cond func() bool) bool {
+	end := time.Now().Add(d)
+	for poll := 2 * time.Millisecond; !cond(); poll = min(2*poll, 50*time.Millisecond) {
+		if time.Now().After(end) {
+			return false
+		}
+		in.drainEvents(poll)
+	}
+	return true
+}
+
+// drainEvents handles the uevents that arrive within d (or at once).
+func (in *initProc) drainEvents(d time.Duration) {
+	select {
+	case ev, ok := <-in.events:
+		if !ok {
+			in.events = nil
+			return
+		}
+		in.handle(ev)
+		for len(in.events) > 0 {
+			in.handle(<-in.events)
+		}
+	case <-time.After(d):
+	}
+}
+
 // waitFor waits until a block device matches spec and returns it. Without
 // rootwait it gives up after the root timeout, listing what it saw.
 func (in *initProc) waitFor(spec string, match func(*blockDev) bool) (*blockDev, error) {
@@ -318,19 +353,8 @@ func (in *initProc) waitFor(spec string, match func(*blockDev) bool) (*blockDev,
 			in.logf("waiting for %s (%v so far); block devices: %s", spec, waited.Round(time.Second), deviceNames(devs))
 			nextNote += 5 * time.Second
 		}
-		select {
-		case ev, ok := <-in.events:
-			if !ok {
-				in.events = nil
-				continue
-			}
-			in.handle(ev)
-			for len(in.events) > 0 {
-				in.handle(<-in.events)
-			}
-		case <-time.After(poll):
-			poll = min(2*poll, 100*time.Millisecond)
-		}
+		in.drainEvents(poll)
+		poll = min(2*poll, 100*time.Millisecond)
 	}
 }
 

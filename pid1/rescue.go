@@ -183,9 +183,8 @@ func (in *initProc) startTelnet() {
 		cfg = *in.net // up already (netUp)
 	}
 	// telnetd gives each client a pseudo-terminal.
-	os.MkdirAll("/dev/pts", 0o755)
-	if err := unix.Mount("devpts", "/dev/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "ptmxmode=0666"); err != nil && err != unix.EBUSY {
-		in.logf("initkit.rescue=telnet: mounting /dev/pts: %v", err)
+	if err := mountPTS(); err != nil {
+		in.logf("initkit.rescue=telnet: %v", err)
 		return
 	}
 	if in.net == nil {
@@ -252,14 +251,9 @@ func parseIP(v string) (netConfig, error) {
 // configureNet waits for the interface (its driver module may still be
 // loading) and configures it with busybox.
 func (in *initProc) configureNet(bb string, c *netConfig) error {
-	for i := 0; ; i++ {
-		if _, err := os.Stat("/sys/class/net/" + c.dev); err == nil {
-			break
-		}
-		if i == 100 {
-			return fmt.Errorf("no network interface %s (ship its driver, e.g. --module-auto virtio_net)", c.dev)
-		}
-		time.Sleep(50 * time.Millisecond)
+	present := func() bool { _, err := os.Stat("/sys/class/net/" + c.dev); return err == nil }
+	if !in.waitUntil(in.cmd.RootTimeout, present) {
+		return fmt.Errorf("no network interface %s after %v (ship its driver, e.g. --module-auto virtio_net)", c.dev, in.cmd.RootTimeout)
 	}
 	// A deadline: udhcpc retries forever on some errors, and PID 1 must
 	// go on to the root (and its rescue) whatever the network does.

@@ -128,7 +128,7 @@ func TestInitUnlocksLUKS(t *testing.T) {
 		s := Start(t, img, "root=UUID="+fsUUID+" rd.luks.name="+luksUUID+"=cryptroot", qemuArgs...)
 		s.Expect(`Passphrase for /dev/vda \(cryptroot\): `, 2*time.Minute)
 		s.Send("wrong-guess\n")
-		s.Expect(`unlocking /dev/vda failed \(try 1 of 3\)`, time.Minute)
+		s.Expect(`unlocking /dev/vda failed \(try 1 of 3; a passphrase from the console\)`, time.Minute)
 		s.Expect(`Passphrase for /dev/vda \(cryptroot\): `, time.Minute)
 		s.Send(pass + "\n")
 		s.Expect(`luks-root:1:`, time.Minute)

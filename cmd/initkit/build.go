@@ -46,6 +46,7 @@ of IMAGE: the kernel unpacks it last, over the base, with no rebuild.`,
 				*spec = initramfs.Spec{Init: "none", Output: spec.Output, Compress: spec.Compress, Epoch: spec.Epoch, Sysroot: spec.Sysroot}
 			}
 			spec.Override(&flags)
+			spec.Log = cmd.ErrOrStderr()
 			spec.AddFiles(adds...)
 			spec.Modules.Names = append(spec.Modules.Names, modules...)
 			if cmd.Flags().Changed("epoch") {
@@ -81,6 +82,8 @@ of IMAGE: the kernel unpacks it last, over the base, with no rebuild.`,
 	f.StringArrayVar(&adds, "add", nil, "add a host file with its libraries, `SRC[:DST]` (repeatable)")
 	f.StringVar(&flags.Busybox, "busybox", "", "static busybox `PATH` to install with its applets")
 	f.BoolVar(&flags.Network, "network", false, "ship the kernel's Ethernet drivers, loaded when their device is there (for ip=)")
+	f.StringArrayVar(&flags.SSHKeys, "ssh-key", nil, "a public key `FILE` (or line) that may unlock the LUKS root over SSH: adds dropbear (repeatable)")
+	f.StringVar(&flags.SSHHostKey, "ssh-host-key", "", "dropbear's host key, an OpenSSH ed25519 private key `FILE` (default: a new one, its fingerprint printed)")
 	f.StringSliceVar(&flags.Storage, "storage", nil, "what the root may sit on: `lvm,md,luks` (their tools and modules)")
 	f.StringSliceVar(&flags.Applets, "applets", nil, "link only these busybox `APPLETS` (comma-separated; default: all)")
 	f.StringArrayVar(&modules, "module", nil, "kernel module `NAME` or alias, with its dependencies (repeatable)")
@@ -120,7 +123,7 @@ func loadSpec(name string) (*initramfs.Spec, error) {
 // that will boot the image, chosen as initkit boot chooses it.
 func modulesFromKernel(cmd *cobra.Command, spec *initramfs.Spec, req kernel.Request) error {
 	m := &spec.Modules
-	if len(m.Names)+len(m.Auto) == 0 && !spec.Network && len(spec.Storage) == 0 || m.Dir != "" || m.Kernel != "" {
+	if len(m.Names)+len(m.Auto) == 0 && !spec.Network && len(spec.Storage)+len(spec.SSHKeys) == 0 || m.Dir != "" || m.Kernel != "" {
 		return nil
 	}
 	k, err := kernel.Choose(cmd.Context(), req)

@@ -10,6 +10,7 @@ import (
 	"github.com/initkit/initkit/disk"
 	"github.com/initkit/initkit/internal/interrupt"
 	"github.com/initkit/initkit/kernel"
+	"github.com/initkit/initkit/vmexec"
 )
 
 func newDisk() *cobra.Command {
@@ -57,13 +58,14 @@ random numbers). The output appears only once complete.` + kernelHelp,
 				}
 				s.Partitions = append(s.Partitions, part)
 			}
-			var o disk.Options
-			if s.NeedsVM() {
+			o := disk.Options{VM: vmexec.Options{Notes: cmd.ErrOrStderr()}}
+			if s.NeedsVM() || s.HasImageSpec() {
 				choice, err := kernel.Choose(cmd.Context(), k)
 				if err != nil {
 					return err
 				}
-				o.VM.Kernel, o.VM.ModulesDir, o.VM.Busybox, o.VM.Notes = choice.Image, choice.ModulesDir, busybox, cmd.ErrOrStderr()
+				o.VM.Kernel, o.VM.ModulesDir, o.VM.Busybox = choice.Image, choice.ModulesDir, busybox
+				o.ModulesDir = choice.ModulesDir
 			}
 			return disk.Create(cmd.Context(), s, o)
 		},
