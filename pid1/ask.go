@@ -33,9 +33,9 @@ type ask struct {
 }
 
 type answer struct {
-	pass  string
-	err   error // the console could not be read
-	from  string
+	pass string
+	err  error // the console could not be read
+	from string
 	// verdict, when set, tells the one who answered before the question
 	// ends (and its other askers are told "done").
 	verdict func(opened bool)
