@@ -29,6 +29,18 @@ type Options struct {
 	ModulesDir string
 }
 
+// checkLUKS resolves l's key file and checks it has a key.
+func (s *Spec) checkLUKS(l *LUKS, what string) error {
+	if l == nil {
+		return nil
+	}
+	l.Keyfile = s.path(l.Keyfile)
+	if l.Keyfile == "" && l.Passphrase == "" {
+		return fmt.Errorf("%s: luks: give a keyfile or a passphrase", what)
+	}
+	return nil
+}
+
 // HasImageSpec reports whether a volume is filled from an image spec
 // (which may need a kernel's modules).
 func (s *Spec) HasImageSpec() bool {
@@ -146,11 +158,8 @@ func (s *Spec) check() (int64, []slot, error) {
 		if err := p.Fill.check(p.what(i)); err != nil {
 			return 0, nil, err
 		}
-		if p.LUKS != nil {
-			p.LUKS.Keyfile = s.path(p.LUKS.Keyfile)
-			if p.LUKS.Keyfile == "" && p.LUKS.Passphrase == "" {
-				return 0, nil, fmt.Errorf("%s: luks: give a keyfile or a passphrase", p.what(i))
-			}
+		if err := s.checkLUKS(p.LUKS, p.what(i)); err != nil {
+			return 0, nil, err
 		}
 	}
 	if err := s.checkVolumes(); err != nil {

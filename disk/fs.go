@@ -349,33 +349,15 @@ func (c *creator) vfat(file string, off, n int64, v volume, dir string) error {
 // needs no device-mapper). --disable-locks: the locking directory is
 // root's.
 func (c *creator) encrypt(file string, v volume) error {
-	mem := v.luks.PBKDFMemory
-	if mem == 0 {
-		mem = 65536
-	}
 	args := []string{"reencrypt", "-q", "--encrypt", "--type", "luks2", "--disable-locks",
-		"--reduce-device-size", strconv.Itoa(luksReserve>>20) + "M", "--uuid", c.uuid(v.role, "luks"),
-		"--pbkdf", "argon2id", "--pbkdf-memory", strconv.Itoa(mem), "--pbkdf-parallel", "1", "--iter-time", "200"}
-	switch {
-	case v.luks.Keyfile != "":
-		key, err := filepath.Abs(v.luks.Keyfile)
-		if err != nil {
-			return err
-		}
-		args = append(args, "--key-file", key)
-	case v.luks.Passphrase != "":
-		key, err := os.CreateTemp(c.tmp, "key-")
-		if err != nil {
-			return err
-		}
-		defer os.Remove(key.Name())
-		key.WriteString(v.luks.Passphrase)
-		key.Close()
-		args = append(args, "--key-file", key.Name())
-	default:
-		return fmt.Errorf("luks: give a keyfile or a passphrase")
+		"--reduce-device-size", strconv.Itoa(luksReserve>>20) + "M", "--uuid", c.luksUUID(v.role, v.luks)}
+	args = append(args, pbkdfArgs(v.luks)...)
+	key, err := c.keyFile(v.luks)
+	if err != nil {
+		return err
 	}
-	file, err := filepath.Abs(file)
+	args = append(args, "--key-file", key)
+	file, err = filepath.Abs(file)
 	if err != nil {
 		return err
 	}
@@ -383,6 +365,40 @@ func (c *creator) encrypt(file string, v volume) error {
 	// working directory: the scratch one keeps it from the user's and
 	// from another disk create's.
 	return c.runWith(nil, nil, c.tmp, "cryptsetup", append(args, file)...)
+}
+
+// keyFile is an absolute path to l's key: its key file, or its
+// passphrase written to a file in the scratch directory (no newline:
+// cryptsetup takes a key file's every byte).
+func (c *creator) keyFile(l *LUKS) (string, error) {
+	if l.Keyfile != "" {
+		return filepath.Abs(l.Keyfile)
+	}
+	key, err := os.CreateTemp(c.tmp, "key-")
+	if err != nil {
+		return "", err
+	}
+	defer key.Close()
+	_, err = key.WriteString(l.Passphrase)
+	return key.Name(), err
+}
+
+// pbkdfArgs are cryptsetup's key derivation options for l: argon2id
+// with 64 MiB by default (the guests that unlock these disks have little
+// RAM and no KVM), one thread, 200 ms on this host.
+func pbkdfArgs(l *LUKS) []string {
+	mem := l.PBKDFMemory
+	if mem == 0 {
+		mem = 65536
+	}
+	return []string{"--pbkdf", "argon2id", "--pbkdf-memory", strconv.Itoa(mem), "--pbkdf-parallel", "1", "--iter-time", "200"}
+}
+
+func (c *creator) luksUUID(role string, l *LUKS) string {
+	if l.UUID != "" {
+		return l.UUID
+	}
+	return c.uuid(role, "luks")
 }
 
 func (c *creator) fsUUID(v volume) string {

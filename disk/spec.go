@@ -66,10 +66,13 @@ type Fill struct {
 	Files []string `toml:"files"` // host files "SRC[:DST]", with their shared libraries
 }
 
-// LUKS is a partition's LUKS2 container. One of Keyfile and Passphrase.
+// LUKS is a LUKS2 container, a partition's or a logical volume's. One of
+// Keyfile and Passphrase. A raw partition in LUKS named as an LVM
+// physical volume is LVM on LUKS.
 type LUKS struct {
 	Keyfile    string `toml:"keyfile"`
 	Passphrase string `toml:"passphrase"`
+	UUID       string `toml:"uuid"` // the LUKS UUID (rd.luks.uuid=); default derived as every other
 	// PBKDFMemory is argon2id's memory in KiB (default 65536: the guests
 	// that unlock these disks have little RAM and no KVM).
 	PBKDFMemory int `toml:"pbkdf_memory"`
@@ -97,6 +100,7 @@ type VG struct {
 type LV struct {
 	Name string `toml:"name"`
 	Size string `toml:"size"` // "100M", or "rest" (what the group has left)
+	LUKS *LUKS  `toml:"luks"` // the filesystem inside LUKS2 on the volume
 	Fill
 }
 

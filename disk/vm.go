@@ -78,6 +78,9 @@ func (s *Spec) checkVolumes() error {
 			if err := lv.Fill.check(lwhat); err != nil {
 				return err
 			}
+			if err := s.checkLUKS(lv.LUKS, lwhat); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -103,6 +106,7 @@ type vmJob struct {
 	err    error           // a tool not found
 	trees  []string
 	mods   map[string]bool
+	opened []string // LUKS mappings the script opened, closed at its end
 }
 
 // volumes makes the RAID and LVM volumes in a VM with every disk file
@@ -151,6 +155,9 @@ func (c *creator) volumes(out *atomicfile.Pending) ([]*atomicfile.Pending, error
 	}
 	for _, g := range c.spec.LVM {
 		j.line(j.tool("lvm") + " vgchange --config \"$C\" -an " + g.VG + " >/dev/null")
+	}
+	for _, name := range j.opened {
+		j.line(j.tool("cryptsetup") + " close " + name)
 	}
 	for _, r := range c.spec.RAID {
 		j.line(j.tool("mdadm") + " --stop /dev/md/" + r.Name + " 2>/dev/null")
@@ -233,10 +240,52 @@ func (c *creator) device(j *vmJob, ref string) (string, error) {
 	}
 	for _, p := range t.Partitions {
 		if p.Label == part || strconv.Itoa(p.Number) == part {
-			return disk + strconv.Itoa(p.Number), nil
+			dev := disk + strconv.Itoa(p.Number)
+			if l := c.partLUKS(abs, p.Number); l != nil {
+				return c.openInVM(j, dev, "pv-"+strconv.Itoa(p.Number), l)
+			}
+			return dev, nil
 		}
 	}
 	return "", fmt.Errorf("%s: %s has no partition named or numbered %s", ref, file, part)
+}
+
+// partLUKS is the LUKS container of partition n of the output, when
+// file is the output and it has one: an LVM physical volume in it is LVM
+// on LUKS (the container was made with the table; the VM opens it).
+func (c *creator) partLUKS(file string, n int) *LUKS {
+	out, _ := filepath.Abs(c.spec.path(c.spec.Output))
+	if file != out || n < 1 || n > len(c.spec.Partitions) {
+		return nil
+	}
+	return c.spec.Partitions[n-1].LUKS
+}
+
+// openInVM adds the opening of the LUKS container on dev and returns the
+// mapped device; the script closes it at its end.
+func (c *creator) openInVM(j *vmJob, dev, name string, l *LUKS) (string, error) {
+	key, err := c.keyFile(l)
+	if err != nil {
+		return "", err
+	}
+	j.trees = append(j.trees, key)
+	j.mods["dm-crypt"], j.mods["xts"], j.mods["ecb"] = true, true, true
+	j.line("mkdir -p /run/cryptsetup")
+	j.line(j.tool("cryptsetup") + " open --key-file " + key + " " + dev + " " + name)
+	j.opened = append(j.opened, name)
+	return "/dev/mapper/" + name, nil
+}
+
+// luksInVM adds a LUKS2 container on dev (LUKS on LVM) and opens it.
+func (c *creator) luksInVM(j *vmJob, dev, role, name string, l *LUKS) (string, error) {
+	key, err := c.keyFile(l)
+	if err != nil {
+		return "", err
+	}
+	j.trees = append(j.trees, key)
+	args := append([]string{"luksFormat", "-q", "--type", "luks2", "--uuid", c.luksUUID(role, l), "--key-file", key}, pbkdfArgs(l)...)
+	j.line(j.tool("cryptsetup") + " " + strings.Join(args, " ") + " " + dev)
+	return c.openInVM(j, dev, name, l)
 }
 
 // raid adds an md array: metadata 1.2 with a UUID derived as every
@@ -286,8 +335,19 @@ func (c *creator) lvm(j *vmJob, g VG) error {
 			sz = "-L " + strconv.FormatInt(n>>10, 10) + "k"
 		}
 		j.line(fmt.Sprintf("%s lvcreate --config \"$C\" -q -y -Wy -Zy %s -n %s %s >/dev/null", lvm, sz, lv.Name, g.VG))
-		if err := c.vmFS(j, "/dev/"+g.VG+"/"+lv.Name, "lvm/"+g.VG+"/"+lv.Name, fmt.Sprintf("lvm %q lv %q", g.VG, lv.Name), lv.Fill); err != nil {
+		dev, role := "/dev/"+g.VG+"/"+lv.Name, "lvm/"+g.VG+"/"+lv.Name
+		if lv.LUKS != nil {
+			var err error
+			if dev, err = c.luksInVM(j, dev, role, "lv-"+g.VG+"-"+lv.Name, lv.LUKS); err != nil {
+				return err
+			}
+		}
+		if err := c.vmFS(j, dev, role, fmt.Sprintf("lvm %q lv %q", g.VG, lv.Name), lv.Fill); err != nil {
 			return err
+		}
+		if lv.LUKS != nil { // closed before the group is deactivated
+			j.line(j.tool("cryptsetup") + " close " + j.opened[len(j.opened)-1])
+			j.opened = j.opened[:len(j.opened)-1]
 		}
 	}
 	return nil
@@ -393,4 +453,4 @@ func (c *creator) runVM(j *vmJob) error {
 
 // toolPackage names the Debian package of each tool the VM may need.
 var toolPackage = map[string]string{"mdadm": "mdadm", "lvm": "lvm2", "mke2fs": "e2fsprogs", "mkfs.vfat": "dosfstools",
-	"mkfs.xfs": "xfsprogs", "mkfs.btrfs": "btrfs-progs", "mkswap": "util-linux", "mksquashfs": "squashfs-tools"}
+	"mkfs.xfs": "xfsprogs", "mkfs.btrfs": "btrfs-progs", "mkswap": "util-linux", "mksquashfs": "squashfs-tools", "cryptsetup": "cryptsetup-bin"}

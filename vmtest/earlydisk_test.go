@@ -173,3 +173,47 @@ func TestEarlyRescueLabel(t *testing.T) {
 		t.Errorf("exit %d\n%s", code, out)
 	}
 }
+
+// TestLUKSStacks: roots on LVM on LUKS (a LUKS partition holding the
+// physical volume, opened by rd.luks.uuid before the group activates)
+// and on LUKS on LVM (the logical volume is the LUKS container root=
+// names), both made by disk create and unlocked with a key file.
+func TestLUKSStacks(t *testing.T) {
+	t.Parallel()
+	k := Kernel(t)
+	dir := t.TempDir()
+	key := filepath.Join(dir, "root.key")
+	os.WriteFile(key, []byte("stacked-secret"), 0o600)
+	img := filepath.Join(dir, "storage.img")
+	if code, out := initkitRun(t, "build", "--kernel", k.Image, "--busybox", Busybox(t), "--storage", "lvm,luks", "--add", key+":/etc/root.key", "-o", img); code != 0 {
+		t.Fatalf("build: exit %d\n%s", code, out)
+	}
+	root := RootTree(t, "STACKED-ROOT")
+	const pvLUKS = "0b0b0b0b-1111-4222-8333-444455556666"
+	specs := map[string]string{
+		"lvm-on-luks": fmt.Sprintf("[disk]\noutput = %q\nsize = \"128M\"\n[[disk.partition]]\nname = \"crypt\"\ntype = \"luks\"\nluks = { keyfile = %q, uuid = %q }\n"+
+			"[[disk.lvm]]\nvg = \"cvg\"\npvs = [%q]\nlvs = [{ name = \"root\", size = \"rest\", tree = %q }]\n",
+			filepath.Join(dir, "lvm-on-luks.img"), key, pvLUKS, filepath.Join(dir, "lvm-on-luks.img")+":crypt", root),
+		"luks-on-lvm": fmt.Sprintf("[disk]\noutput = %q\nsize = \"128M\"\n[[disk.partition]]\nname = \"pv\"\ntype = \"lvm\"\n"+
+			"[[disk.lvm]]\nvg = \"lvg\"\npvs = [%q]\nlvs = [{ name = \"root\", size = \"rest\", tree = %q, luks = { keyfile = %q } }]\n",
+			filepath.Join(dir, "luks-on-lvm.img"), filepath.Join(dir, "luks-on-lvm.img")+":pv", root, key),
+	}
+	for name, append := range map[string]string{
+		"lvm-on-luks": "root=/dev/cvg/root rd.luks.uuid=" + pvLUKS + " rd.luks.key=/etc/root.key",
+		"luks-on-lvm": "root=/dev/lvg/root rd.luks.key=/etc/root.key",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := filepath.Join(dir, name+".toml")
+			os.WriteFile(f, []byte(specs[name]), 0o644)
+			if code, out := initkitRun(t, "disk", "create", "-c", f, "--kernel", k.Image); code != 0 {
+				t.Fatalf("disk create:\n%s\nexit %d\n%s", specs[name], code, out)
+			}
+			code, out := initkitRun(t, "boot", "--kernel", k.Image, "--initrd", img, "--disk-if", "nvme", "--disk", filepath.Join(dir, name+".img"),
+				"--append", append, "--timeout", "180s", "--expect", `initkit: root /dev/dm-\d \(ext4\)`, "--expect", "STACKED-ROOT:1:")
+			if code != 0 {
+				t.Errorf("exit %d\n%s", code, out)
+			}
+		})
+	}
+}
