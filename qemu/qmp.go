@@ -8,9 +8,15 @@ import (
 	"time"
 )
 
-// Quit asks the QEMU listening for QMP on the unix socket at path to quit:
-// a clean stop that lets QEMU close its files, unlike a signal.
-func Quit(path string) error {
+// qmpCommand is one QMP command with its arguments.
+type qmpCommand struct {
+	Execute   string         `json:"execute"`
+	Arguments map[string]any `json:"arguments,omitempty"`
+}
+
+// qmp runs commands, in order, on the QMP socket at path, each answered
+// within timeout; a command's error reply is an error naming it.
+func qmp(path string, timeout time.Duration, cmds ...qmpCommand) error {
 	conn, err := net.DialTimeout("unix", path, 2*time.Second)
 	if err != nil {
 		return err
@@ -21,23 +27,49 @@ func Quit(path string) error {
 	if _, err := r.ReadBytes('\n'); err != nil { // greeting
 		return fmt.Errorf("qmp greeting: %w", err)
 	}
-	for _, cmd := range []string{"qmp_capabilities", "quit"} {
-		if err := json.NewEncoder(conn).Encode(map[string]string{"execute": cmd}); err != nil {
+	for _, cmd := range append([]qmpCommand{{Execute: "qmp_capabilities"}}, cmds...) {
+		conn.SetDeadline(time.Now().Add(timeout))
+		if err := json.NewEncoder(conn).Encode(cmd); err != nil {
 			return err
 		}
-		line, err := r.ReadBytes('\n')
-		if err != nil {
-			if cmd == "quit" {
-				return nil // QEMU may close before answering
+		for {
+			line, err := r.ReadBytes('\n')
+			if err != nil {
+				if cmd.Execute == "quit" {
+					return nil // QEMU may close before answering
+				}
+				return fmt.Errorf("qmp %s: %w", cmd.Execute, err)
 			}
-			return fmt.Errorf("qmp %s: %w", cmd, err)
-		}
-		var reply struct{ Error *struct{ Desc string } }
-		if json.Unmarshal(line, &reply) == nil && reply.Error != nil {
-			return fmt.Errorf("qmp %s: %s", cmd, reply.Error.Desc)
+			var reply struct {
+				Event  string
+				Return any
+				Error  *struct{ Desc string }
+			}
+			if json.Unmarshal(line, &reply) != nil || reply.Event != "" {
+				continue // an event, not the answer
+			}
+			if reply.Error != nil {
+				return fmt.Errorf("qmp %s: %s", cmd.Execute, reply.Error.Desc)
+			}
+			break
 		}
 	}
 	return nil
+}
+
+// Quit asks the QEMU listening for QMP on the unix socket at path to quit:
+// a clean stop that lets QEMU close its files, unlike a signal.
+func Quit(path string) error {
+	return qmp(path, 5*time.Second, qmpCommand{Execute: "quit"})
+}
+
+// DumpMemory has the QEMU listening for QMP at path write the guest's
+// memory to file as an ELF core (dump-guest-memory, without paging:
+// physical memory as it is, with VMCOREINFO when the guest gave it to
+// -device vmcoreinfo), the guest stopped meanwhile.
+func DumpMemory(path, file string) error {
+	return qmp(path, 10*time.Minute, qmpCommand{Execute: "stop"},
+		qmpCommand{Execute: "dump-guest-memory", Arguments: map[string]any{"paging": false, "protocol": "file:" + file, "format": "elf"}})
 }
 
 // QMPArgs returns the arguments that make QEMU listen for QMP on path.

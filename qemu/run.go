@@ -36,6 +36,16 @@ type Watch struct {
 	Console io.Writer // a live copy of the console, as QEMU writes it; nil for none
 	LogPath string    // where the clean console is saved when the run ends; "" for nowhere
 	Notes   io.Writer // where the run says what it decided for the user (the accelerator); default stderr
+	// DumpPath, with DumpOnTimeout or DumpOnCrash, is where QEMU writes
+	// the guest's memory (DumpMemory: an ELF core) when the run times
+	// out, or once a crash report has had its grace, before the guest is
+	// stopped. Outcome.Dump says it was written.
+	DumpPath                   string
+	DumpOnTimeout, DumpOnCrash bool
+	// Kdump lets a crash go on: the capture kernel boots and the run ends
+	// when it powers off (or on the timeout). The outcome is still the
+	// crash the console showed first.
+	Kdump bool
 }
 
 // Kind is how a run ended.
@@ -67,6 +77,8 @@ type Outcome struct {
 	LogPath string // the saved console log, absolute; "" when not saved
 	Accel   string // the accelerator the guest ran under
 	Err     error  // why QEMU failed, for Failed
+	Dump    string // the memory dump written (Watch.DumpPath), absolute; "" when none
+	DumpErr error  // why the dump asked for could not be written
 }
 
 // String says what happened in words, without the log's path.
@@ -106,6 +118,10 @@ type Guest struct {
 	cancel  context.CancelFunc
 	qmpDir  string
 	restore func() // the terminal's settings, for an interactive run
+	timeout <-chan time.Time // the run's timeout, when a dump is to be taken on it
+	expired bool             // that timeout fired
+	dumped  string
+	dumpErr error
 }
 
 // Start boots c in the background and watches its console as w says.
@@ -128,7 +144,10 @@ func Start(ctx context.Context, c Config, w Watch) (*Guest, error) {
 	c.Extra = append(QMPArgs(qmp), c.Extra...)
 	g := &Guest{console: &Console{}, watch: w, accel: c.Accel, done: make(chan struct{}), stop: make(chan struct{}), parent: ctx, qmpDir: dir}
 	g.ctx, g.cancel = context.WithCancel(ctx)
-	if w.Timeout > 0 {
+	switch {
+	case w.Timeout > 0 && w.DumpOnTimeout && w.DumpPath != "":
+		g.timeout = time.After(w.Timeout) // quitWhenKnown dumps, then stops
+	case w.Timeout > 0:
 		g.ctx, g.cancel = context.WithTimeout(ctx, w.Timeout)
 	}
 	g.console.Watch(w.Expect, w.Fail)
@@ -164,13 +183,28 @@ func Start(ctx context.Context, c Config, w Watch) (*Guest, error) {
 // quitWhenKnown stops the guest once the console decided the outcome, or
 // Stop was called: a crashed guest after the grace its report needs.
 func (g *Guest) quitWhenKnown(qmp string) {
+	if g.awaitEnd(qmp) && Quit(qmp) != nil {
+		g.cancel() // QMP did not answer: kill it
+	}
+}
+
+// awaitEnd waits until the guest is to be stopped (true) or has exited
+// (false), taking the dump asked for on the way.
+func (g *Guest) awaitEnd(qmp string) bool {
 	known := g.console.Done()
 	if g.watch.NoStop {
 		known = nil
 	}
-	select {
-	case <-known:
-		if g.console.Crash() != "" {
+	for {
+		select {
+		case <-known:
+			if g.console.Crash() == "" {
+				return true
+			}
+			if g.watch.Kdump {
+				known = nil // the capture kernel powers off by itself
+				continue
+			}
 			grace := g.watch.CrashGrace
 			if grace == 0 {
 				grace = 2 * time.Second
@@ -178,16 +212,42 @@ func (g *Guest) quitWhenKnown(qmp string) {
 			select {
 			case <-time.After(grace): // let the rest of the report arrive
 			case <-g.done:
-				return
+				return false
 			}
+			if g.watch.DumpOnCrash {
+				g.dump(qmp)
+			}
+			return true
+		case <-g.timeout:
+			g.expired = true
+			g.dump(qmp)
+			return true
+		case <-g.stop:
+			return true
+		case <-g.done:
+			return false
 		}
-	case <-g.stop:
-	case <-g.done:
+	}
+}
+
+// dump writes the guest's memory to Watch.DumpPath, through a temporary
+// file renamed into place once QEMU has written it all.
+func (g *Guest) dump(qmp string) {
+	if g.watch.DumpPath == "" {
 		return
 	}
-	if Quit(qmp) != nil {
-		g.cancel() // QMP did not answer: kill it
+	final, _ := filepath.Abs(g.watch.DumpPath)
+	tmp := final + ".partial"
+	err := DumpMemory(qmp, tmp)
+	if err == nil {
+		err = os.Rename(tmp, final)
 	}
+	if err != nil {
+		os.Remove(tmp)
+		g.dumpErr = fmt.Errorf("dumping the guest's memory: %w", err)
+		return
+	}
+	g.dumped = final
 }
 
 func (g *Guest) finish(runErr error) {
@@ -209,13 +269,14 @@ func (g *Guest) finish(runErr error) {
 		o.Kind = ExpectMet
 	case g.parent.Err() != nil:
 		o.Kind = Interrupted
-	case errors.Is(g.ctx.Err(), context.DeadlineExceeded):
+	case errors.Is(g.ctx.Err(), context.DeadlineExceeded) || g.expired:
 		o.Kind = TimedOut
 	case runErr != nil && !g.stopped():
 		o.Kind, o.Err = Failed, fmt.Errorf("qemu: %w", runErr)
 	case len(g.watch.Expect) > 0:
 		o.Kind = ExpectMissed
 	}
+	o.Dump, o.DumpErr = g.dumped, g.dumpErr
 	if p := g.watch.LogPath; p != "" {
 		if err := saveLog(p, c.Log()); err != nil && o.Err == nil {
 			o.Err = err

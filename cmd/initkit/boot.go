@@ -50,6 +50,8 @@ type bootFlags struct {
 	spec         string
 	adds         []string
 	modules      []string
+	dumpTimeout  bool
+	dumpCrash    bool
 }
 
 func newBoot() *cobra.Command {
@@ -92,6 +94,8 @@ timeout, Ctrl-C, SIGTERM, or if initkit itself dies. Every listener binds
 	f.Lookup("gdb").NoOptDefVal = "1234"
 	f.BoolVar(&c.WaitGDB, "wait-gdb", false, "start the guest halted until gdb continues it")
 	f.BoolVar(&c.Crash, "crash", false, "reserve memory for a crash kernel (crashkernel=256M)")
+	f.BoolVar(&b.dumpTimeout, "dump-on-timeout", false, "on --timeout, write the guest's memory to vmcore in the run directory first (QEMU's dump-guest-memory; read it with initkit vmcore)")
+	f.BoolVar(&b.dumpCrash, "dump-on-crash", false, "on a kernel crash, write the guest's memory to vmcore in the run directory (for a kernel without kdump)")
 	f.StringArrayVar(&c.Extra, "qemu-arg", nil, "pass `ARG` to QEMU as it is (repeatable)")
 	f.StringArrayVar(&b.expect, "expect", nil, "`REGEX` the console must show, in order (repeatable)")
 	f.StringArrayVar(&b.fail, "fail", nil, "`REGEX` that fails the run when the console shows it (repeatable)")
@@ -169,10 +173,22 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 	if logPath == "" {
 		logPath = filepath.Join(run, "console.log")
 	}
-	o := qemu.Boot(ctx, *c, qemu.Watch{Expect: expect, Fail: fail, Timeout: b.timeout,
-		Console: cmd.OutOrStdout(), LogPath: logPath, Notes: cmd.ErrOrStderr()})
+	w := qemu.Watch{Expect: expect, Fail: fail, Timeout: b.timeout, Console: cmd.OutOrStdout(), LogPath: logPath, Notes: cmd.ErrOrStderr(),
+		DumpOnTimeout: b.dumpTimeout, DumpOnCrash: b.dumpCrash}
+	if b.dumpTimeout || b.dumpCrash {
+		// The guest's kernel hands VMCOREINFO to this device (with its
+		// qemu_fw_cfg driver), and QEMU puts it in the dump.
+		w.DumpPath, c.Extra = filepath.Join(run, "vmcore"), append(c.Extra, "-device", "vmcoreinfo")
+	}
+	o := qemu.Boot(ctx, *c, w)
 	if o.Kind == qemu.Crashed {
 		fmt.Fprintln(cmd.ErrOrStderr(), decodeBlock(cmd.ErrOrStderr(), b.kernel.Vmlinux, b.modules, o.Crash))
+	}
+	if o.Dump != "" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "initkit boot: guest memory dumped to %s (read it with: initkit vmcore %s)\n", o.Dump, o.Dump)
+	}
+	if o.DumpErr != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "initkit boot: %v\n", o.DumpErr)
 	}
 	return verdict(cmd.ErrOrStderr(), "boot", o, b.timeout)
 }

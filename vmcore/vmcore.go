@@ -1,0 +1,140 @@
+// Package vmcore reads Linux kernel memory dumps: the ELF core a capture
+// kernel exposes as /proc/vmcore (and QEMU's dump-guest-memory writes),
+// and the kdump-compressed ("diskdump") format of makedumpfile and of
+// QEMU's kdump-zlib. It finds VMCOREINFO (the note the kernel leaves for
+// dump readers, kernel/crash_core.c), translates x86-64 kernel addresses
+// to physical ones, and reads the printk ring buffer into the kernel log.
+//
+// Nothing in the dump is trusted: every length, count and pointer is
+// checked against the file, and errors name the file and the offset.
+package vmcore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// File is an open dump.
+type File struct {
+	Name   string
+	Format string // "elf" or "kdump-compressed"
+	Info   *Info  // nil when the dump holds no VMCOREINFO and none was found in its memory
+	// CPUs is how many CPUs' registers the dump holds (NT_PRSTATUS
+	// notes), 0 when it holds none.
+	CPUs int
+
+	f   *os.File
+	mem memory
+}
+
+// memory reads physical memory from a dump.
+type memory interface {
+	// readPhys fills p from physical address addr; an address the dump
+	// does not hold is an *AddrError.
+	readPhys(p []byte, addr uint64) error
+	// ranges lists the physical ranges the dump holds, in order.
+	ranges() [][2]uint64
+}
+
+// FormatError is a dump that is not what it claims to be, at an offset
+// of the file.
+type FormatError struct {
+	File   string
+	Offset int64
+	Msg    string
+}
+
+func (e *FormatError) Error() string {
+	return fmt.Sprintf("%s: offset %d: %s", e.File, e.Offset, e.Msg)
+}
+
+// AddrError is an address the dump does not hold (filtered out by
+// makedumpfile, or never RAM).
+type AddrError struct {
+	Addr    uint64
+	Virtual bool
+}
+
+func (e *AddrError) Error() string {
+	kind := "physical"
+	if e.Virtual {
+		kind = "virtual"
+	}
+	return fmt.Sprintf("%s address %#x is not in the dump", kind, e.Addr)
+}
+
+// ErrNotDump is returned by Open for a file in neither format.
+var ErrNotDump = errors.New("not a vmcore (neither an ELF core nor kdump-compressed)")
+
+// Open opens a dump in either format.
+func Open(name string) (*File, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	v := &File{Name: name, f: f}
+	if err := v.open(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return v, nil
+}
+
+func (v *File) open() error {
+	var magic [8]byte
+	if _, err := io.ReadFull(v.f, magic[:]); err != nil {
+		return fmt.Errorf("%s: %w", v.Name, ErrNotDump)
+	}
+	var err error
+	switch {
+	case string(magic[:4]) == "\x7fELF":
+		v.Format = "elf"
+		err = v.openELF()
+	case string(magic[:]) == "KDUMP   ":
+		v.Format = "kdump-compressed"
+		err = v.openKdump()
+	case string(magic[:]) == "makedump":
+		return &FormatError{v.Name, 0, "a flattened makedumpfile stream (-F): turn it into a dump first with makedumpfile -R"}
+	default:
+		return fmt.Errorf("%s: %w", v.Name, ErrNotDump)
+	}
+	if err != nil {
+		return err
+	}
+	if v.Info == nil {
+		v.Info = v.findInfo()
+	}
+	return nil
+}
+
+// Close closes the file.
+func (v *File) Close() error { return v.f.Close() }
+
+// ReadPhys reads len(p) bytes of physical memory at addr.
+func (v *File) ReadPhys(p []byte, addr uint64) error { return v.mem.readPhys(p, addr) }
+
+// Ranges are the physical address ranges [start, end) the dump holds.
+func (v *File) Ranges() [][2]uint64 { return v.mem.ranges() }
+
+// size is the file's size, for bounds checks.
+func (v *File) size() int64 {
+	st, err := v.f.Stat()
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// readAt reads exactly len(p) bytes at off, or says where the file ends.
+func (v *File) readAt(p []byte, off int64, what string) error {
+	n, err := v.f.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == io.EOF || err == nil {
+		return &FormatError{v.Name, off, fmt.Sprintf("%s: the file ends at %d (truncated?)", what, off+int64(n))}
+	}
+	return fmt.Errorf("%s: %w", v.Name, err)
+}
