@@ -64,12 +64,16 @@ func Quit(path string) error {
 }
 
 // DumpMemory has the QEMU listening for QMP at path write the guest's
-// memory to file as an ELF core (dump-guest-memory, without paging:
-// physical memory as it is, with VMCOREINFO when the guest gave it to
-// -device vmcoreinfo), the guest stopped meanwhile.
-func DumpMemory(path, file string) error {
+// memory to file (dump-guest-memory, without paging: physical memory as
+// it is, with VMCOREINFO when the guest gave it to -device vmcoreinfo),
+// the guest stopped meanwhile. format is QEMU's: elf (the default) or
+// kdump-zlib (makedumpfile's compressed format).
+func DumpMemory(path, file, format string) error {
+	if format == "" {
+		format = "elf"
+	}
 	return qmp(path, 10*time.Minute, qmpCommand{Execute: "stop"},
-		qmpCommand{Execute: "dump-guest-memory", Arguments: map[string]any{"paging": false, "protocol": "file:" + file, "format": "elf"}})
+		qmpCommand{Execute: "dump-guest-memory", Arguments: map[string]any{"paging": false, "protocol": "file:" + file, "format": format}})
 }
 
 // QMPArgs returns the arguments that make QEMU listen for QMP on path.

@@ -41,6 +41,7 @@ type Watch struct {
 	// out, or once a crash report has had its grace, before the guest is
 	// stopped. Outcome.Dump says it was written.
 	DumpPath                   string
+	DumpFormat                 string // elf (default) or kdump-zlib
 	DumpOnTimeout, DumpOnCrash bool
 	// Kdump lets a crash go on: the capture kernel boots and the run ends
 	// when it powers off (or on the timeout). The outcome is still the
@@ -238,7 +239,7 @@ func (g *Guest) dump(qmp string) {
 	}
 	final, _ := filepath.Abs(g.watch.DumpPath)
 	tmp := final + ".partial"
-	err := DumpMemory(qmp, tmp)
+	err := DumpMemory(qmp, tmp, g.watch.DumpFormat)
 	if err == nil {
 		err = os.Rename(tmp, final)
 	}

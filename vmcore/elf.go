@@ -22,7 +22,7 @@ type elfMemory struct {
 // physical address: /proc/vmcore and QEMU both fill p_paddr) and its
 // notes (VMCOREINFO, NT_PRSTATUS).
 func (v *File) openELF() error {
-	ef, err := elf.NewFile(v.f)
+	ef, err := elf.NewFile(v.r)
 	if err != nil {
 		return &FormatError{v.Name, 0, "ELF: " + err.Error()}
 	}

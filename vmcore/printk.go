@@ -56,9 +56,15 @@ type ring struct {
 
 func (v *File) ring() (*ring, error) {
 	in := v.Info
-	prb, ok := in.Symbols["prb"]
+	ptr, ok := in.Symbols["prb"]
 	if !ok {
 		return nil, fmt.Errorf("VMCOREINFO has no SYMBOL(prb): a kernel before 5.10, whose log is not read here")
+	}
+	// prb is a pointer to the ring in use (printk_rb_static, or the
+	// dynamic one setup_log_buf made).
+	prb, err := v.u64(ptr)
+	if err != nil {
+		return nil, fmt.Errorf("printk ring buffer pointer at %#x: %w", ptr, err)
 	}
 	var errs []error
 	off := func(k string) uint64 {
@@ -90,7 +96,6 @@ func (v *File) ring() (*ring, error) {
 		return nil, errs[0]
 	}
 	var bits32, dbits uint32
-	var err error
 	for _, f := range []func() error{
 		func() error { bits32, err = v.u32(countBits); return err },
 		func() error { r.descs, err = v.u64(descsAt); return err },

@@ -26,6 +26,8 @@ type File struct {
 	CPUs int
 
 	f   *os.File
+	r   io.ReaderAt // the dump's bytes: the file, or a flattened stream's index
+	sz  int64
 	mem memory
 }
 
@@ -74,7 +76,12 @@ func Open(name string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &File{Name: name, f: f}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	v := &File{Name: name, f: f, r: f, sz: st.Size()}
 	if err := v.open(); err != nil {
 		f.Close()
 		return nil, err
@@ -84,8 +91,16 @@ func Open(name string) (*File, error) {
 
 func (v *File) open() error {
 	var magic [8]byte
-	if _, err := io.ReadFull(v.f, magic[:]); err != nil {
+	if _, err := v.f.ReadAt(magic[:], 0); err != nil {
 		return fmt.Errorf("%s: %w", v.Name, ErrNotDump)
+	}
+	if string(magic[:]) == "makedump" {
+		if err := v.unflatten(); err != nil {
+			return err
+		}
+		if _, err := v.r.ReadAt(magic[:], 0); err != nil {
+			return &FormatError{v.Name, 0, "a flattened stream with no dump in it"}
+		}
 	}
 	var err error
 	switch {
@@ -95,8 +110,6 @@ func (v *File) open() error {
 	case string(magic[:]) == "KDUMP   ":
 		v.Format = "kdump-compressed"
 		err = v.openKdump()
-	case string(magic[:]) == "makedump":
-		return &FormatError{v.Name, 0, "a flattened makedumpfile stream (-F): turn it into a dump first with makedumpfile -R"}
 	default:
 		return fmt.Errorf("%s: %w", v.Name, ErrNotDump)
 	}
@@ -118,18 +131,12 @@ func (v *File) ReadPhys(p []byte, addr uint64) error { return v.mem.readPhys(p, 
 // Ranges are the physical address ranges [start, end) the dump holds.
 func (v *File) Ranges() [][2]uint64 { return v.mem.ranges() }
 
-// size is the file's size, for bounds checks.
-func (v *File) size() int64 {
-	st, err := v.f.Stat()
-	if err != nil {
-		return 0
-	}
-	return st.Size()
-}
+// size is the dump's size, for bounds checks.
+func (v *File) size() int64 { return v.sz }
 
 // readAt reads exactly len(p) bytes at off, or says where the file ends.
 func (v *File) readAt(p []byte, off int64, what string) error {
-	n, err := v.f.ReadAt(p, off)
+	n, err := v.r.ReadAt(p, off)
 	if n == len(p) {
 		return nil
 	}

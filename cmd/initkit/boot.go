@@ -52,6 +52,7 @@ type bootFlags struct {
 	modules      []string
 	dumpTimeout  bool
 	dumpCrash    bool
+	dumpFormat   string
 }
 
 func newBoot() *cobra.Command {
@@ -96,6 +97,7 @@ timeout, Ctrl-C, SIGTERM, or if initkit itself dies. Every listener binds
 	f.BoolVar(&c.Crash, "crash", false, "reserve memory for a crash kernel (crashkernel=256M)")
 	f.BoolVar(&b.dumpTimeout, "dump-on-timeout", false, "on --timeout, write the guest's memory to vmcore in the run directory first (QEMU's dump-guest-memory; read it with initkit vmcore)")
 	f.BoolVar(&b.dumpCrash, "dump-on-crash", false, "on a kernel crash, write the guest's memory to vmcore in the run directory (for a kernel without kdump)")
+	f.StringVar(&b.dumpFormat, "dump-format", "elf", "the dump's format: elf or kdump-zlib (makedumpfile's compressed format)")
 	f.StringArrayVar(&c.Extra, "qemu-arg", nil, "pass `ARG` to QEMU as it is (repeatable)")
 	f.StringArrayVar(&b.expect, "expect", nil, "`REGEX` the console must show, in order (repeatable)")
 	f.StringArrayVar(&b.fail, "fail", nil, "`REGEX` that fails the run when the console shows it (repeatable)")
@@ -174,7 +176,7 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 		logPath = filepath.Join(run, "console.log")
 	}
 	w := qemu.Watch{Expect: expect, Fail: fail, Timeout: b.timeout, Console: cmd.OutOrStdout(), LogPath: logPath, Notes: cmd.ErrOrStderr(),
-		DumpOnTimeout: b.dumpTimeout, DumpOnCrash: b.dumpCrash}
+		DumpOnTimeout: b.dumpTimeout, DumpOnCrash: b.dumpCrash, DumpFormat: b.dumpFormat}
 	if b.dumpTimeout || b.dumpCrash {
 		// The guest's kernel hands VMCOREINFO to this device (with its
 		// qemu_fw_cfg driver), and QEMU puts it in the dump.

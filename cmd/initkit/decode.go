@@ -48,29 +48,44 @@ initkit kernel fetch cached (with --debug-info).`,
 	return cmd
 }
 
+// vmlinux is --vmlinux, else the one the kernel policy finds (setting
+// the module directories and the prefix to strip as that kernel's).
+func (d *decodeFlags) vmlinux(cmd *cobra.Command) (string, error) {
+	if d.kernel.Vmlinux != "" {
+		return d.kernel.Vmlinux, nil
+	}
+	req := d.kernel
+	req.NoFetch = true
+	k, err := kernel.Choose(cmd.Context(), req)
+	if err != nil {
+		return "", err
+	}
+	vmlinux, err := k.NeedVmlinux()
+	if err != nil {
+		return "", err
+	}
+	if len(d.modules) == 0 && k.ModulesDir != "" && k.Fetched == nil {
+		d.modules = []string{k.ModulesDir}
+	}
+	if d.strip == "" && k.Source != "" {
+		d.strip = k.Source + "/" // an O= build names its sources by their paths in the tree
+	}
+	return vmlinux, nil
+}
+
+func (d *decodeFlags) open(cmd *cobra.Command) (*decode.Decoder, error) {
+	vmlinux, err := d.vmlinux(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return decode.Open(vmlinux, d.modules, !d.noIndex, decode.Options{StripPrefix: d.strip, Source: d.source})
+}
+
 func runDecode(cmd *cobra.Command, d *decodeFlags, args []string) error {
 	// A decode allocates a few tens of MB of short-lived DIEs and rows:
 	// collecting less often is worth more than the memory it keeps.
 	debug.SetGCPercent(400)
-	vmlinux := d.kernel.Vmlinux
-	if vmlinux == "" {
-		req := d.kernel
-		req.NoFetch = true
-		k, err := kernel.Choose(cmd.Context(), req)
-		if err != nil {
-			return err
-		}
-		if vmlinux, err = k.NeedVmlinux(); err != nil {
-			return err
-		}
-		if len(d.modules) == 0 && k.ModulesDir != "" && k.Fetched == nil {
-			d.modules = []string{k.ModulesDir}
-		}
-		if d.strip == "" && k.Source != "" {
-			d.strip = k.Source + "/" // an O= build names its sources by their paths in the tree
-		}
-	}
-	dec, err := decode.Open(vmlinux, d.modules, !d.noIndex, decode.Options{StripPrefix: d.strip, Source: d.source})
+	dec, err := d.open(cmd)
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ into exit codes a script can use.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersion(), newLs(), newExtract(), newDiff(), newCat(), newPack(), newKernel(), newBoot(), newBuild(), newExec(), newDebug(), newDecode(), newDisk())
+	root.AddCommand(newVersion(), newLs(), newExtract(), newDiff(), newCat(), newPack(), newKernel(), newBoot(), newBuild(), newExec(), newDebug(), newDecode(), newDisk(), newVmcore())
 	return root
 }
 
