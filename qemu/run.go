@@ -118,7 +118,7 @@ type Guest struct {
 	ctx     context.Context // the run's: ends with the timeout, or the parent
 	cancel  context.CancelFunc
 	qmpDir  string
-	restore func() // the terminal's settings, for an interactive run
+	restore func()           // the terminal's settings, for an interactive run
 	timeout <-chan time.Time // the run's timeout, when a dump is to be taken on it
 	expired bool             // that timeout fired
 	dumped  string

@@ -87,7 +87,7 @@ func (v *File) ring() (*ring, error) {
 	r := &ring{v: v, descSize: size("prb_desc"), infoSize: size("printk_info"),
 		svOff: off("prb_desc.state_var") + counter, beginOff: off("prb_desc.text_blk_lpos") + off("prb_data_blk_lpos.begin"),
 		nextOff: off("prb_desc.text_blk_lpos") + off("prb_data_blk_lpos.next"),
-		seqOff: off("printk_info.seq"), tsOff: off("printk_info.ts_nsec"), lenOff: off("printk_info.text_len")}
+		seqOff:  off("printk_info.seq"), tsOff: off("printk_info.ts_nsec"), lenOff: off("printk_info.text_len")}
 	r.levelOff = r.lenOff + 3 // u16 text_len, u8 facility, then flags:5 and level:3
 	countBits, descsAt, infosAt := desc+off("prb_desc_ring.count_bits"), desc+off("prb_desc_ring.descs"), desc+off("prb_desc_ring.infos")
 	headAt, tailAt := desc+off("prb_desc_ring.head_id")+counter, desc+off("prb_desc_ring.tail_id")+counter
