@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/guest"
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/initramfs"
@@ -214,35 +213,9 @@ func (s *session) realInit(init string) (string, error) {
 	if s.cfg.Initrd == "" {
 		return "", errors.New("give the init to debug (a host path), or an initramfs whose /init to debug")
 	}
-	f, err := os.Open(s.cfg.Initrd)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	tree, _, err := image.Tree(f)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", s.cfg.Initrd, err)
-	}
-	at, n, err := image.Resolve(tree, "/init")
-	if err != nil {
-		return "", fmt.Errorf("%s: no /init to debug: %w", s.cfg.Initrd, err)
-	}
-	if n.Type() != cpio.TypeReg {
-		return "", fmt.Errorf("%s: no /init to debug: %s is a %s", s.cfg.Initrd, at, image.TypeName(n.Mode))
-	}
-	if at != "/init" {
-		s.link = at
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", err
-	}
-	p := filepath.Join(s.dir, "init.real")
-	out, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return "", err
-	}
-	defer out.Close()
-	return p, image.CopyFile(out, f, at)
+	real, link, err := initramfs.ExtractInit(s.cfg.Initrd, s.dir)
+	s.link = link
+	return real, err
 }
 
 // addHook appends a segment (or, for an init alone, builds the image)
@@ -265,17 +238,12 @@ func (s *session) addHook(o InitOptions, real string) error {
 		if s.cfg.Initrd == "" {
 			sp.Busybox = "/bin/busybox"
 		}
-	} else if s.link != "" {
-		// The program /init leads to, run at its own path.
-		sp.Entries = []image.File{{Header: cpio.Header{Name: guest.RealInit, Mode: cpio.TypeLink | 0o777, Linkname: s.link}}}
 	} else {
-		// The image's own /init, as it is: its #! interpreter is in the
-		// image already, so no closure from the host.
-		st, err := os.Stat(real)
+		e, err := initramfs.RealInitEntry(real, s.link)
 		if err != nil {
 			return err
 		}
-		sp.Entries = []image.File{{Header: cpio.Header{Name: guest.RealInit, Mode: cpio.TypeReg | 0o755, Size: st.Size()}, Source: real}}
+		sp.Entries = []image.File{e}
 	}
 	if _, err := sp.Build(s.cfg.Initrd, 0); err != nil {
 		return err

@@ -45,6 +45,20 @@ const (
 	Dropbear = "/usr/sbin/dropbear"
 )
 
+// The crash kernel initkit boot --kdump puts into the first image: the
+// kernel, the capture initramfs, and the capture kernel's command line.
+// The initkit init loads them with kexec_file_load(KEXEC_FILE_ON_CRASH).
+const (
+	KdumpKernel  = "/.initkit/kdump/vmlinuz"
+	KdumpInitrd  = "/.initkit/kdump/initrd"
+	KdumpCmdline = "/.initkit/kdump/cmdline"
+	// KeyKdump=capture makes the init of the capture kernel write
+	// /proc/vmcore to the virtio-serial port named KdumpPort and power
+	// off.
+	KeyKdump  = "initkit.kdump"
+	KdumpPort = "org.initkit.vmcore"
+)
+
 // UnlockArg, as the only argument of the initkit init run as any process
 // but PID 1 ("/init unlock"), makes it the client of the passphrase
 // prompt: dropbear runs it as the one command of every SSH session. It

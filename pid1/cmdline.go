@@ -49,6 +49,7 @@ type Cmdline struct {
 	Trace               bool     // initkit.trace: run the real init, a script, under sh -x
 	Disks               int      // initkit.disks=N: an exec run waits for N virtio disks
 	SSH                 string   // initkit.ssh=[ADDR:]PORT or off: dropbear's listener for the remote unlock
+	Capture             bool     // initkit.kdump=capture: write /proc/vmcore to the host and power off
 }
 
 // LUKS is one volume to unlock: its LUKS UUID and the device-mapper name.
@@ -185,6 +186,11 @@ func (c *Cmdline) set(key, val string, hasVal bool) error {
 		c.Disks = n
 	case guest.KeyTrace:
 		c.Trace = !hasVal || val == "1"
+	case guest.KeyKdump:
+		if val != "capture" {
+			return fmt.Errorf("want %s=capture", guest.KeyKdump)
+		}
+		c.Capture = true
 	case guest.KeySSH:
 		if val != "off" {
 			if _, err := sshListen(val, ""); err != nil {

@@ -78,6 +78,10 @@ func Main() {
 		// as soon as it can.
 		in.early("exec", func() error { in.runExec(b); return nil })
 	}
+	if in.cmd.Capture {
+		in.early("capture", in.capture) // powers off
+	}
+	in.early("kdump", in.loadCrashKernel)
 	if in.cmd.GDB != "" {
 		in.early("gdb", func() error { in.gdbHook(); return nil })
 	}

@@ -53,6 +53,10 @@ type bootFlags struct {
 	dumpTimeout  bool
 	dumpCrash    bool
 	dumpFormat   string
+	kdump        bool
+	crashKernel  string
+	noFilter     bool
+	panicOn      []string
 }
 
 func newBoot() *cobra.Command {
@@ -98,6 +102,10 @@ timeout, Ctrl-C, SIGTERM, or if initkit itself dies. Every listener binds
 	f.BoolVar(&b.dumpTimeout, "dump-on-timeout", false, "on --timeout, write the guest's memory to vmcore in the run directory first (QEMU's dump-guest-memory; read it with initkit vmcore)")
 	f.BoolVar(&b.dumpCrash, "dump-on-crash", false, "on a kernel crash, write the guest's memory to vmcore in the run directory (for a kernel without kdump)")
 	f.StringVar(&b.dumpFormat, "dump-format", "elf", "the dump's format: elf or kdump-zlib (makedumpfile's compressed format)")
+	f.BoolVar(&b.kdump, "kdump", false, "capture a panic: the crash kernel loaded at boot, the vmcore written to the run directory; exit 3 with its path")
+	f.StringVar(&b.crashKernel, "crash-kernel", "", "with --kdump, the capture kernel `FILE` (default: the kernel that boots)")
+	f.BoolVar(&b.noFilter, "no-makedumpfile", false, "with --kdump, write the ELF vmcore as it is instead of filtering it with makedumpfile")
+	f.StringSliceVar(&b.panicOn, "panic-on", nil, "turn these reports into panics (and dumps): `oops,warn,hung,lockup,rcu`")
 	f.StringArrayVar(&c.Extra, "qemu-arg", nil, "pass `ARG` to QEMU as it is (repeatable)")
 	f.StringArrayVar(&b.expect, "expect", nil, "`REGEX` the console must show, in order (repeatable)")
 	f.StringArrayVar(&b.fail, "fail", nil, "`REGEX` that fails the run when the console shows it (repeatable)")
@@ -182,12 +190,22 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 		// qemu_fw_cfg driver), and QEMU puts it in the dump.
 		w.DumpPath, c.Extra = filepath.Join(run, "vmcore"), append(c.Extra, "-device", "vmcoreinfo")
 	}
+	plan, err := b.kdumpPlan(k, run)
+	if err != nil {
+		return err
+	}
+	w.Kdump = plan != nil
 	o := qemu.Boot(ctx, *c, w)
+	if plan != nil {
+		if o.Dump, err = plan.Finish(); err != nil {
+			return err
+		}
+	}
 	if o.Kind == qemu.Crashed {
 		fmt.Fprintln(cmd.ErrOrStderr(), decodeBlock(cmd.ErrOrStderr(), b.kernel.Vmlinux, b.modules, o.Crash))
 	}
 	if o.Dump != "" {
-		fmt.Fprintf(cmd.ErrOrStderr(), "initkit boot: guest memory dumped to %s (read it with: initkit vmcore %s)\n", o.Dump, o.Dump)
+		fmt.Fprintf(cmd.ErrOrStderr(), "initkit boot: vmcore: %s (read it with: initkit vmcore %s)\n", o.Dump, o.Dump)
 	}
 	if o.DumpErr != nil {
 		fmt.Fprintf(cmd.ErrOrStderr(), "initkit boot: %v\n", o.DumpErr)
