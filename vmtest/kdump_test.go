@@ -1,0 +1,151 @@
+package vmtest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/initkit/initkit/compress"
+	"github.com/initkit/initkit/cpio"
+	"github.com/initkit/initkit/image"
+)
+
+var vmcoreLine = regexp.MustCompile(`initkit boot: vmcore: (\S+)`)
+
+// bootForDump boots img with args and returns the dump boot reported,
+// failing unless it exited with code.
+func bootForDump(t *testing.T, img string, code int, args ...string) string {
+	t.Helper()
+	args = append([]string{"boot", "--kernel", Kernel(t).Image, "--initrd", img}, args...)
+	got, out := initkitRun(t, args...)
+	m := vmcoreLine.FindStringSubmatch(out)
+	if got != code || m == nil {
+		t.Fatalf("exit %d (want %d), vmcore %v\n%s", got, code, m, out)
+	}
+	return m[1]
+}
+
+// TestKdumpSysrq: a sysrq crash with --kdump, from an image whose /init
+// is a shell script (wrapped: the initkit init loads the crash kernel,
+// then runs it): the capture kernel runs, the vmcore arrives on the host
+// filtered by makedumpfile, and without it as the ELF core, bigger; both
+// open, initkit vmcore prints the panic with the call trace decoded, and
+// crash's bt on the filtered one shows sysrq_handle_crash.
+func TestKdumpSysrq(t *testing.T) {
+	t.Parallel()
+	img := WriteImage(t, Segment(t, compress.None, BaseFiles(t, "echo c > /proc/sysrq-trigger")))
+	vmlinux := DebugVmlinux(t)
+	sizes := map[string]int64{}
+	for _, c := range []struct {
+		name, format string
+		args         []string
+	}{
+		{"makedumpfile", "kdump-compressed", nil},
+		{"elf", "elf", []string{"--no-makedumpfile"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			core := bootForDump(t, img, 3, append([]string{"--kdump", "--timeout", "180s"}, c.args...)...)
+			st, err := os.Stat(core)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sizes[c.name] = st.Size()
+			code, out := initkitRun(t, "vmcore", core, "--vmlinux", vmlinux, "--tail", "40")
+			if code != 0 {
+				t.Fatalf("initkit vmcore: exit %d\n%s", code, out)
+			}
+			mustMatch(t, out, `\(`+c.format+`, 1 CPU notes\)`, `crashed: 20\d\d-`, `panic:   Kernel panic - not syncing: sysrq triggered crash`,
+				`1 crash report\(s\), decoded`, `sysrq_handle_crash\+0x[0-9a-f]+/0x[0-9a-f]+ drivers/tty/sysrq\.c:\d+`)
+			if c.name != "makedumpfile" {
+				return
+			}
+			code, out = initkitRun(t, "vmcore", core, "--vmlinux", vmlinux, "--crash", "--crash-cmd", "bt")
+			if code != 0 || !strings.Contains(out, "sysrq_handle_crash at ") {
+				t.Errorf("initkit vmcore --crash: exit %d\n%s", code, out)
+			}
+		})
+	}
+	if sizes["makedumpfile"] >= sizes["elf"] {
+		t.Errorf("the filtered dump (%d bytes) is not smaller than the ELF core (%d)", sizes["makedumpfile"], sizes["elf"])
+	}
+}
+
+// TestKdumpModuleOops: an Oops in a module with --panic-on oops: the
+// vmcore's log holds the Oops, decoded with the module's lines.
+func TestKdumpModuleOops(t *testing.T) {
+	t.Parallel()
+	ko := crashModule(t)
+	data, err := os.ReadFile(ko)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := append(BaseFiles(t, "insmod /crashme.ko; echo insmod-returned"),
+		image.File{Header: cpio.Header{Name: "crashme.ko", Mode: cpio.TypeReg | 0o644}, Data: data})
+	img := WriteImage(t, Segment(t, compress.None, files))
+	core := bootForDump(t, img, 3, "--kdump", "--panic-on", "oops", "--timeout", "180s")
+	code, out := initkitRun(t, "vmcore", core, "--vmlinux", DebugVmlinux(t), "--modules", filepath.Dir(ko))
+	if code != 0 {
+		t.Fatalf("initkit vmcore: exit %d\n%s", code, out)
+	}
+	// With panic_on_oops the Oops itself starts the capture kernel
+	// (oops_end calls crash_kexec): no panic line follows it.
+	mustMatch(t, out, `crashed: 20\d\d-`, `1 crash report\(s\), decoded`, `BUG: kernel NULL pointer dereference`,
+		`crash_here\S*\+0x[0-9a-f]+/0x[0-9a-f]+ \[crashme\] \S*crashme\.c:\d+`)
+	if strings.Contains(out, "insmod-returned") {
+		t.Errorf("the Oops did not panic:\n%s", out)
+	}
+}
+
+// TestDumpOnTimeout: a guest that hangs, with --timeout 20s
+// --dump-on-timeout: QEMU's ELF dump arrives, and initkit vmcore reads
+// its log (VMCOREINFO found in the guest's memory: no fw_cfg driver
+// loaded), not a crash.
+func TestDumpOnTimeout(t *testing.T) {
+	t.Parallel()
+	img := WriteImage(t, Segment(t, compress.None, BaseFiles(t, "echo HANGING; sleep 1000")))
+	for _, format := range []string{"elf", "kdump-zlib"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			core := bootForDump(t, img, 4, "--timeout", "20s", "--dump-on-timeout", "--dump-format", format)
+			code, out := initkitRun(t, "vmcore", core, "--vmlinux", DebugVmlinux(t))
+			if code != 0 {
+				t.Fatalf("initkit vmcore: exit %d\n%s", code, out)
+			}
+			mustMatch(t, out, `crashed: no`, `Run /init as init process`, `no crash report in the log`)
+		})
+	}
+}
+
+// TestVmcoreBadInput: a truncated vmcore, a vmlinux of another program,
+// and a file that is no vmcore get clear errors.
+func TestVmcoreBadInput(t *testing.T) {
+	t.Parallel()
+	img := WriteImage(t, Segment(t, compress.None, BaseFiles(t, "echo c > /proc/sysrq-trigger")))
+	core := bootForDump(t, img, 3, "--kdump", "--timeout", "180s")
+	dir := t.TempDir()
+	data, err := os.ReadFile(core)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := filepath.Join(dir, "short")
+	os.WriteFile(short, data[:len(data)/3], 0o644)
+	text := filepath.Join(dir, "notes.txt")
+	os.WriteFile(text, []byte("not a dump at all\n"), 0o644)
+	true_, _ := exec.LookPath("true")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{short, "--vmlinux", DebugVmlinux(t)}, `short: offset \d+: .*truncated\?`},
+		{[]string{core, "--vmlinux", true_}, `is not the kernel of .*: its build-id is [0-9a-f]+, the dump's [0-9a-f]+ \(release 6\.`},
+		{[]string{text}, `notes\.txt: not a vmcore`},
+	} {
+		code, out := initkitRun(t, append([]string{"vmcore"}, c.args...)...)
+		if code == 0 || !regexp.MustCompile(c.want).MatchString(out) {
+			t.Errorf("vmcore %v: exit %d, want an error matching %s:\n%s", c.args, code, c.want, out)
+		}
+	}
+}
