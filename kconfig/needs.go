@@ -87,6 +87,8 @@ var Purposes = map[string][]Need{
 		{Name: "PROC_VMCORE", Value: "y", Why: "the capture kernel has no /proc/vmcore to save"},
 		{Name: "RELOCATABLE", Value: "y", Why: "the same kernel cannot run as the capture kernel at the reserved address"},
 		{Name: "PROC_KCORE", Value: "y", Why: "the vmcore lacks what makedumpfile filters by"},
+		{Name: "VIRTIO_CONSOLE", Value: "y|m", Why: "the capture kernel has no virtio-serial port: initkit boot --kdump's dump cannot reach the host"},
+		{Name: "FW_CFG_SYSFS", Value: "y|m", Why: "QEMU's dumps (--dump-on-timeout, --dump-on-crash) carry no VMCOREINFO note: crash cannot read them (initkit vmcore finds it in memory)"},
 	},
 	"luks": {
 		{Name: "MD", Value: "y", Why: "the device-mapper cannot be enabled"},

@@ -15,12 +15,14 @@ import (
 
 var vmcoreLine = regexp.MustCompile(`initkit boot: vmcore: (\S+)`)
 
-// bootForDump boots img with args and returns the dump boot reported,
-// failing unless it exited with code.
-func bootForDump(t *testing.T, img string, code int, args ...string) string {
+// bootForDump boots img with args in dir (none: the test's) and
+// returns the dump boot reported, failing unless it exited with code.
+func bootForDump(t *testing.T, dir, img string, code int, args ...string) string {
 	t.Helper()
-	args = append([]string{"boot", "--kernel", Kernel(t).Image, "--initrd", img}, args...)
-	got, out := initkitRun(t, args...)
+	cmd := exec.Command(initkitBinary(t), append([]string{"boot", "--kernel", Kernel(t).Image, "--initrd", img}, args...)...)
+	cmd.Dir = dir
+	b, err := cmd.CombinedOutput()
+	got, out := exitStatus(err), string(b)
 	m := vmcoreLine.FindStringSubmatch(out)
 	if got != code || m == nil {
 		t.Fatalf("exit %d (want %d), vmcore %v\n%s", got, code, m, out)
@@ -39,15 +41,18 @@ func TestKdumpSysrq(t *testing.T) {
 	img := WriteImage(t, Segment(t, compress.None, BaseFiles(t, "echo c > /proc/sysrq-trigger")))
 	vmlinux := DebugVmlinux(t)
 	sizes := map[string]int64{}
+	// The second asks for kdump in the [boot] table of ./initkit.toml.
+	spec := t.TempDir()
+	os.WriteFile(filepath.Join(spec, "initkit.toml"), []byte("[boot]\nkdump = true\n"), 0o644)
 	for _, c := range []struct {
-		name, format string
-		args         []string
+		name, format, dir string
+		args              []string
 	}{
-		{"makedumpfile", "kdump-compressed", nil},
-		{"elf", "elf", []string{"--no-makedumpfile"}},
+		{"makedumpfile", "kdump-compressed", "", []string{"--kdump"}},
+		{"elf", "elf", spec, []string{"--no-makedumpfile"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			core := bootForDump(t, img, 3, append([]string{"--kdump", "--timeout", "180s"}, c.args...)...)
+			core := bootForDump(t, c.dir, img, 3, append([]string{"--timeout", "180s"}, c.args...)...)
 			st, err := os.Stat(core)
 			if err != nil {
 				t.Fatal(err)
@@ -85,7 +90,7 @@ func TestKdumpModuleOops(t *testing.T) {
 	files := append(BaseFiles(t, "insmod /crashme.ko; echo insmod-returned"),
 		image.File{Header: cpio.Header{Name: "crashme.ko", Mode: cpio.TypeReg | 0o644}, Data: data})
 	img := WriteImage(t, Segment(t, compress.None, files))
-	core := bootForDump(t, img, 3, "--kdump", "--panic-on", "oops", "--timeout", "180s")
+	core := bootForDump(t, "", img, 3, "--kdump", "--panic-on", "oops", "--timeout", "180s")
 	code, out := initkitRun(t, "vmcore", core, "--vmlinux", DebugVmlinux(t), "--modules", filepath.Dir(ko))
 	if code != 0 {
 		t.Fatalf("initkit vmcore: exit %d\n%s", code, out)
@@ -109,7 +114,7 @@ func TestDumpOnTimeout(t *testing.T) {
 	for _, format := range []string{"elf", "kdump-zlib"} {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
-			core := bootForDump(t, img, 4, "--timeout", "20s", "--dump-on-timeout", "--dump-format", format)
+			core := bootForDump(t, "", img, 4, "--timeout", "20s", "--dump-on-timeout", "--dump-format", format)
 			code, out := initkitRun(t, "vmcore", core, "--vmlinux", DebugVmlinux(t))
 			if code != 0 {
 				t.Fatalf("initkit vmcore: exit %d\n%s", code, out)
@@ -124,7 +129,7 @@ func TestDumpOnTimeout(t *testing.T) {
 func TestVmcoreBadInput(t *testing.T) {
 	t.Parallel()
 	img := WriteImage(t, Segment(t, compress.None, BaseFiles(t, "echo c > /proc/sysrq-trigger")))
-	core := bootForDump(t, img, 3, "--kdump", "--timeout", "180s")
+	core := bootForDump(t, "", img, 3, "--kdump", "--timeout", "180s")
 	dir := t.TempDir()
 	data, err := os.ReadFile(core)
 	if err != nil {

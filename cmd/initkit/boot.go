@@ -54,6 +54,7 @@ type bootFlags struct {
 	dumpCrash    bool
 	dumpFormat   string
 	kdump        bool
+	kdumpSet     bool // --kdump given (over [boot] kdump)
 	crashKernel  string
 	noFilter     bool
 	panicOn      []string
@@ -190,6 +191,7 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 		// qemu_fw_cfg driver), and QEMU puts it in the dump.
 		w.DumpPath, c.Extra = filepath.Join(run, "vmcore"), append(c.Extra, "-device", "vmcoreinfo")
 	}
+	b.kdumpSet = cmd.Flags().Changed("kdump")
 	plan, err := b.kdumpPlan(k, run)
 	if err != nil {
 		return err

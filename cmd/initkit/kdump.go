@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/pelletier/go-toml/v2"
 
 	"github.com/initkit/initkit/kdump"
 	"github.com/initkit/initkit/kernel"
@@ -18,6 +21,11 @@ func (b *bootFlags) kdumpPlan(k *kernel.Choice, run string) (*kdump.Plan, error)
 		return nil, err
 	}
 	c.Append = strings.TrimSpace(c.Append + " " + panics)
+	if !b.kdump && !b.kdumpSet {
+		if b.kdump, err = bootKdump(); err != nil {
+			return nil, err
+		}
+	}
 	if !b.kdump {
 		return nil, nil
 	}
@@ -42,4 +50,24 @@ func (b *bootFlags) kdumpPlan(k *kernel.Choice, run string) (*kdump.Plan, error)
 	}
 	fmt.Fprintf(os.Stderr, "initkit boot: kdump: capture image %s (%d KB unpacked; %s), crashkernel=%s\n", p.Capture, p.CaptureSize>>10, filter, p.Reserve)
 	return p, nil
+}
+
+// bootKdump reads kdump = true from the [boot] table of ./initkit.toml.
+func bootKdump() (bool, error) {
+	data, err := os.ReadFile("initkit.toml")
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var doc struct {
+		Boot struct {
+			Kdump bool `toml:"kdump"`
+		} `toml:"boot"`
+	}
+	if err := toml.Unmarshal(data, &doc); err != nil {
+		return false, fmt.Errorf("initkit.toml: %w", err)
+	}
+	return doc.Boot.Kdump, nil
 }
