@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# kdump (issue 19), two measures, each pair interleaved in one run:
+#  1. from the first kernel's panic line on the console to the vmcore
+#     complete on the host (QEMU exited), 1 GiB guest, TCG: the capture
+#     kernel filtering with makedumpfile -d 31, and writing the ELF core
+#     as it is (--no-makedumpfile);
+#  2. reading that vmcore's log and decoded trace: initkit vmcore against
+#     crash(8)'s own "log" on the same vmcore and vmlinux (goal: at least
+#     10x faster, under 1 s).
+# Results go to bench/results/kdump-*.md.
+source "$(dirname "$0")/common.sh"
+runs=${RUNS:-5}
+"$ik" kernel fetch --debug-info >"$work/fetch-dbg"
+vmlinux=$(awk '/^vmlinux:/ {print $2}' "$work/fetch-dbg")
+[ -n "$vmlinux" ] || { echo "bench/kdump.sh: no vmlinux from kernel fetch --debug-info" >&2; cat "$work/fetch-dbg" >&2; exit 1; }
+printf '#!/bin/sh\necho c > /proc/sysrq-trigger\n' >"$work/crash.sh"
+chmod 755 "$work/crash.sh"
+"$ik" build -o "$work/crash.img" --busybox /bin/busybox --add "$work/crash.sh:/init.d/45-crash" --modules-dir "$mods" 2>/dev/null
+
+# capture FLAGS...: milliseconds from the console's panic line (as the
+# host reads it) to the end of the boot, and the vmcore's size in MB.
+capture() {
+  local start end line
+  start=0
+  while IFS= read -r line; do
+    if ((start == 0)) && [[ $line == *"Kernel panic - not syncing"* ]]; then start=$(date +%s%N); fi
+    printf '%s\n' "$line"
+  done < <("$ik" boot --kernel "$k" --initrd "$work/crash.img" --mem 1G --kdump --timeout 300s "$@" 2>&1) >"$work/out"
+  end=$(date +%s%N)
+  core=$(sed -n 's/^initkit boot: vmcore: \(\S*\).*/\1/p' "$work/out")
+  [ "$start" -gt 0 ] && [ -s "$core" ] || { echo "bench/kdump.sh: no panic or no vmcore:" >&2; tail -20 "$work/out" >&2; return 1; }
+  echo "$(((end - start) / 1000000)) $(($(stat -c %s "$core") >> 20)) $core"
+}
+: >"$work/times"
+for r in $(seq "$runs"); do
+  shuffle 2
+  for i in "${order[@]}"; do
+    if ((i == 0)); then kind=filtered t=$(capture) || exit 1; else kind=elf t=$(capture --no-makedumpfile) || exit 1; fi
+    # Keep the newest dump of each kind only: the ELF ones are 1 GiB.
+    awk -v k=$kind '$1 == k {print $4}' "$work/times" | xargs -r rm -f
+    echo "$kind $t" >>"$work/times"
+  done
+done
+{
+  echo "| capture | panic line to vmcore on the host: median ms | range | vmcore MB | runs |"
+  echo "|---|---:|---|---:|---:|"
+  echo "| makedumpfile -F -c -d 31 over virtio-serial | $(median filtered 2) | $(range filtered 2) | $(median filtered 3) | $runs |"
+  echo "| the ELF /proc/vmcore as it is (--no-makedumpfile) | $(median elf 2) | $(range elf 2) | $(median elf 3) | $runs |"
+} | tee "$here/results/kdump-capture.md"
+
+filtered=$(awk '$1 == "filtered" {print $4}' "$work/times" | tail -1)
+elf=$(awk '$1 == "elf" {print $4}' "$work/times" | tail -1)
+"$ik" vmcore "$filtered" --vmlinux "$vmlinux" >/dev/null # the decode index, as any second read finds it
+echo "== reading the log and the decoded trace"
+interleaved "$here/results/kdump-read.md" "$runs" \
+  "initkit vmcore (makedumpfile's dump): facts, log, decoded trace" "$ik vmcore $filtered --vmlinux $vmlinux" \
+  "crash -s vmlinux vmcore, log (makedumpfile's dump)" "echo log | crash -s $vmlinux $filtered" \
+  "initkit vmcore (ELF dump)" "$ik vmcore $elf --vmlinux $vmlinux" \
+  "crash -s vmlinux vmcore, log (ELF dump)" "echo log | crash -s $vmlinux $elf"

@@ -1,0 +1,169 @@
+package vmcore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const testInfo = "OSRELEASE=6.1.0-test\nBUILD-ID=abcd\nPAGESIZE=4096\nSYMBOL(prb)=ffffffff82000000\nSIZE(prb_desc)=24\nOFFSET(printk_info.seq)=0\nNUMBER(phys_base)=-373293056\nKERNELOFFSET=31a00000\nCRASHTIME=1796131888\n"
+
+func TestParseInfo(t *testing.T) {
+	in, err := ParseInfo([]byte(testInfo + "\x00\x00"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Release != "6.1.0-test" || in.PageSize != 4096 || in.Symbols["prb"] != 0xffffffff82000000 || in.Sizes["prb_desc"] != 24 ||
+		in.Numbers["phys_base"] != -373293056 || in.KernelOffset != 0x31a00000 || !in.CrashTime.Equal(time.Unix(1796131888, 0)) {
+		t.Errorf("%+v", in)
+	}
+	for _, bad := range []string{"PAGESIZE=4096\n", "OSRELEASE=x\nSYMBOL(prb)=zz\n", "OSRELEASE=x\nSIZE(a)=1.5\n"} {
+		if _, err := ParseInfo([]byte(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestFormatLog(t *testing.T) {
+	got := FormatLog([]Record{{Time: 1500 * time.Millisecond, Text: "one"}, {Time: 2*time.Second + 7*time.Microsecond, Text: "two\nthree\n"}})
+	want := "[    1.500000] one\n[    2.000007] two\n[    2.000007] three\n"
+	if got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// elfCore is a minimal ELF core: a VMCOREINFO note, one NT_PRSTATUS
+// note and one PT_LOAD of mem at physical address base.
+func elfCore(info string, base uint64, mem []byte) []byte {
+	le := binary.LittleEndian
+	note := func(name string, typ uint32, desc []byte) []byte {
+		var b []byte
+		b = le.AppendUint32(b, uint32(len(name)+1))
+		b = le.AppendUint32(b, uint32(len(desc)))
+		b = le.AppendUint32(b, typ)
+		b = append(b, name...)
+		b = append(b, make([]byte, align4(len(name)+1)-len(name))...)
+		b = append(b, desc...)
+		return append(b, make([]byte, align4(len(desc))-len(desc))...)
+	}
+	notes := append(note("VMCOREINFO", 0, []byte(info)), note("CORE", 1, make([]byte, 336))...)
+	const ehsize, phsize = 64, 56
+	noteOff := uint64(ehsize + 2*phsize)
+	memOff := noteOff + uint64(len(notes))
+	h := make([]byte, ehsize)
+	copy(h, "\x7fELF\x02\x01\x01")
+	le.PutUint16(h[16:], 4)  // ET_CORE
+	le.PutUint16(h[18:], 62) // EM_X86_64
+	le.PutUint32(h[20:], 1)
+	le.PutUint64(h[32:], ehsize) // phoff
+	le.PutUint16(h[52:], ehsize)
+	le.PutUint16(h[54:], phsize)
+	le.PutUint16(h[56:], 2)
+	ph := func(typ uint32, off, paddr, size uint64) []byte {
+		p := make([]byte, phsize)
+		le.PutUint32(p, typ)
+		le.PutUint64(p[8:], off)
+		le.PutUint64(p[24:], paddr)
+		le.PutUint64(p[32:], size)
+		le.PutUint64(p[40:], size)
+		return p
+	}
+	out := append(h, ph(4, noteOff, 0, uint64(len(notes)))...)
+	out = append(out, ph(1, memOff, base, uint64(len(mem)))...)
+	out = append(out, notes...)
+	return append(out, mem...)
+}
+
+func writeTemp(t testing.TB, b []byte) string {
+	p := filepath.Join(t.TempDir(), "vmcore")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestELFCore(t *testing.T) {
+	mem := bytes.Repeat([]byte("0123456789abcdef"), 512)
+	core := elfCore(testInfo, 0x100000, mem)
+	v, err := Open(writeTemp(t, core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if v.Format != "elf" || v.CPUs != 1 || v.Info == nil || v.Info.Release != "6.1.0-test" {
+		t.Fatalf("%+v %+v", v, v.Info)
+	}
+	b := make([]byte, 20)
+	if err := v.ReadPhys(b, 0x100000+10); err != nil || string(b) != "abcdef0123456789abcd" {
+		t.Errorf("ReadPhys: %q %v", b, err)
+	}
+	var ae *AddrError
+	if err := v.ReadPhys(b, 0x100000+uint64(len(mem))-4); !errors.As(err, &ae) {
+		t.Errorf("read past the segment: %v", err)
+	}
+	// Kernel map: phys = va - __START_KERNEL_map + phys_base.
+	if pa, err := v.Phys(0xffffffff80000000 + 0x16500000); err != nil || pa != 0x100000 {
+		t.Errorf("Phys: %#x %v", pa, err)
+	}
+	truncated := writeTemp(t, core[:len(core)-100])
+	var fe *FormatError
+	if _, err := Open(truncated); !errors.As(err, &fe) || !strings.Contains(err.Error(), "truncated") {
+		t.Errorf("truncated: %v", err)
+	}
+	if _, err := Open(writeTemp(t, []byte("hello, world"))); !errors.Is(err, ErrNotDump) {
+		t.Errorf("text: %v", err)
+	}
+}
+
+// TestFlattened: records placed out of order, one overwriting part of
+// another, read back as the dump they flatten.
+func TestFlattened(t *testing.T) {
+	core := elfCore(testInfo, 0x100000, bytes.Repeat([]byte{7}, 4096))
+	var flat bytes.Buffer
+	hdr := make([]byte, flatHeaderSize)
+	copy(hdr, "makedumpfile")
+	flat.Write(hdr)
+	rec := func(off int64, b []byte) {
+		binary.Write(&flat, binary.BigEndian, off)
+		binary.Write(&flat, binary.BigEndian, int64(len(b)))
+		flat.Write(b)
+	}
+	half := len(core) / 2
+	rec(int64(half), core[half:])
+	rec(0, make([]byte, half)) // zeros first, then the real header over them
+	rec(0, core[:half])
+	rec(-1, nil)
+	v, err := Open(writeTemp(t, flat.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	b := make([]byte, 4)
+	if err := v.ReadPhys(b, 0x100800); err != nil || !bytes.Equal(b, []byte{7, 7, 7, 7}) || v.Info.Release != "6.1.0-test" {
+		t.Errorf("%v %v %+v", b, err, v.Info)
+	}
+	cut := flat.Bytes()[:flat.Len()-200]
+	if _, err := Open(writeTemp(t, cut)); err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Errorf("truncated stream: %v", err)
+	}
+}
+
+// FuzzOpen: no input makes Open or Log panic or hang.
+func FuzzOpen(f *testing.F) {
+	f.Add(elfCore(testInfo, 0x100000, make([]byte, 4096)))
+	f.Add([]byte("KDUMP   \x06\x00\x00\x00"))
+	f.Add(append([]byte("makedumpfile"), make([]byte, 5000)...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := Open(writeTemp(t, b))
+		if err != nil {
+			return
+		}
+		defer v.Close()
+		v.Log()
+	})
+}
