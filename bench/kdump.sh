@@ -54,6 +54,6 @@ elf=$(awk '$1 == "elf" {print $4}' "$work/times" | tail -1)
 echo "== reading the log and the decoded trace"
 interleaved "$here/results/kdump-read.md" "$runs" \
   "initkit vmcore (makedumpfile's dump): facts, log, decoded trace" "$ik vmcore $filtered --vmlinux $vmlinux" \
-  "crash -s vmlinux vmcore, log (makedumpfile's dump)" "echo log | crash -s $vmlinux $filtered" \
+  "crash -s vmlinux vmcore, log (makedumpfile's dump)" "printf 'log\\nquit\\n' | crash -s $vmlinux $filtered" \
   "initkit vmcore (ELF dump)" "$ik vmcore $elf --vmlinux $vmlinux" \
-  "crash -s vmlinux vmcore, log (ELF dump)" "echo log | crash -s $vmlinux $elf"
+  "crash -s vmlinux vmcore, log (ELF dump)" "printf 'log\\nquit\\n' | crash -s $vmlinux $elf"

@@ -167,3 +167,17 @@ func PanicArgs(kinds []string) (string, error) {
 	}
 	return strings.Join(out, " "), nil
 }
+
+// FirstKernel cuts a crash excerpt of a kdump boot's console where the
+// capture kernel starts (its "Linux version" banner): with a crash
+// kernel loaded a panic prints no end marker, and the excerpt would run
+// on through the capture kernel's boot.
+func FirstKernel(excerpt string) string {
+	lines := strings.SplitAfter(excerpt, "\n")
+	for i, l := range lines {
+		if i > 0 && strings.Contains(l, "] Linux version ") {
+			return strings.Join(lines[:i], "")
+		}
+	}
+	return excerpt
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/initkit/initkit/internal/cache"
 	"github.com/initkit/initkit/internal/interrupt"
 	"github.com/initkit/initkit/internal/shell"
+	"github.com/initkit/initkit/kdump"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/qemu"
 )
@@ -192,13 +193,14 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 		w.DumpPath, c.Extra = filepath.Join(run, "vmcore"), append(c.Extra, "-device", "vmcoreinfo")
 	}
 	b.kdumpSet = cmd.Flags().Changed("kdump")
-	plan, err := b.kdumpPlan(k, run)
+	plan, err := b.kdumpPlan(ctx, k, run)
 	if err != nil {
 		return err
 	}
 	w.Kdump = plan != nil
 	o := qemu.Boot(ctx, *c, w)
 	if plan != nil {
+		o.Crash = kdump.FirstKernel(o.Crash)
 		if o.Dump, err = plan.Finish(); err != nil {
 			return err
 		}

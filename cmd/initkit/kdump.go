@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,7 +15,7 @@ import (
 
 // kdumpPlan prepares --kdump and adds --panic-on's command line; nil
 // without --kdump.
-func (b *bootFlags) kdumpPlan(k *kernel.Choice, run string) (*kdump.Plan, error) {
+func (b *bootFlags) kdumpPlan(ctx context.Context, k *kernel.Choice, run string) (*kdump.Plan, error) {
 	c := &b.cfg
 	panics, err := kdump.PanicArgs(b.panicOn)
 	if err != nil {
@@ -29,14 +30,17 @@ func (b *bootFlags) kdumpPlan(k *kernel.Choice, run string) (*kdump.Plan, error)
 	if !b.kdump {
 		return nil, nil
 	}
+	if b.crashKernel != "" {
+		// The capture image's modules are the crash kernel's.
+		if k, err = kernel.Choose(ctx, kernel.Request{Kernel: b.crashKernel}); err != nil {
+			return nil, err
+		}
+	}
 	mods, err := k.NeedModules()
 	if err != nil {
 		return nil, fmt.Errorf("--kdump: the capture image needs virtio_console: %w", err)
 	}
 	o := kdump.Options{Kernel: k.Image, ModulesDir: mods, NoMakedumpfile: b.noFilter, Dir: run}
-	if b.crashKernel != "" {
-		o.Kernel = b.crashKernel
-	}
 	p, err := kdump.Prepare(c.Initrd, o)
 	if err != nil {
 		return nil, err
