@@ -40,6 +40,9 @@ func (v *File) openELF() error {
 			if p.Filesz == 0 {
 				continue
 			}
+			if p.Paddr+p.Filesz < p.Paddr {
+				return &FormatError{v.Name, int64(p.Off), fmt.Sprintf("program header %d: %d bytes at physical address %#x run past the end of the address space", i, p.Filesz, p.Paddr)}
+			}
 			if int64(p.Off) < 0 || int64(p.Off+p.Filesz) > size || p.Off+p.Filesz < p.Off {
 				return &FormatError{v.Name, int64(p.Off), fmt.Sprintf("program header %d: %d bytes at offset %d, past the end of the file (%d bytes): truncated?", i, p.Filesz, p.Off, size)}
 			}
@@ -58,7 +61,7 @@ func (v *File) openELF() error {
 		}
 	}
 	if len(m.segs) == 0 {
-		return &FormatError{v.Name, int64(ef.Progs[0].Off), "no memory in the core (no PT_LOAD)"}
+		return &FormatError{v.Name, 32, "no memory in the core (no PT_LOAD among its program headers)"}
 	}
 	sort.Slice(m.segs, func(i, j int) bool { return m.segs[i].paddr < m.segs[j].paddr })
 	v.mem = m

@@ -90,7 +90,8 @@ func (v *File) findInfo() *Info {
 	const chunk = 4 << 20
 	buf := make([]byte, chunk+4096)
 	for _, r := range v.mem.ranges() {
-		for at := r[0]; at < r[1]; at += chunk {
+		for off := uint64(0); off < r[1]-r[0]; off += chunk {
+			at := r[0] + off
 			n := min(uint64(len(buf)), r[1]-at)
 			if v.mem.readPhys(buf[:n], at) != nil {
 				continue
