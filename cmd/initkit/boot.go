@@ -193,7 +193,7 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 		w.DumpPath, c.Extra = filepath.Join(run, "vmcore"), append(c.Extra, "-device", "vmcoreinfo")
 	}
 	b.kdumpSet = cmd.Flags().Changed("kdump")
-	plan, err := b.kdumpPlan(ctx, k, run)
+	plan, err := b.kdumpPlan(ctx, cmd.ErrOrStderr(), k, run)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -15,7 +16,7 @@ import (
 
 // kdumpPlan prepares --kdump and adds --panic-on's command line; nil
 // without --kdump.
-func (b *bootFlags) kdumpPlan(ctx context.Context, k *kernel.Choice, run string) (*kdump.Plan, error) {
+func (b *bootFlags) kdumpPlan(ctx context.Context, stderr io.Writer, k *kernel.Choice, run string) (*kdump.Plan, error) {
 	c := &b.cfg
 	panics, err := kdump.PanicArgs(b.panicOn)
 	if err != nil {
@@ -52,7 +53,7 @@ func (b *bootFlags) kdumpPlan(ctx context.Context, k *kernel.Choice, run string)
 	if !p.Filtered {
 		filter = "no makedumpfile: the ELF core as it is"
 	}
-	fmt.Fprintf(os.Stderr, "initkit boot: kdump: capture image %s (%d KB unpacked; %s), crashkernel=%s\n", p.Capture, p.CaptureSize>>10, filter, p.Reserve)
+	fmt.Fprintf(stderr, "initkit boot: kdump: capture image %s (%d KB unpacked; %s), crashkernel=%s\n", p.Capture, p.CaptureSize>>10, filter, p.Reserve)
 	return p, nil
 }
 
