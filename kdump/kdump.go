@@ -7,6 +7,7 @@
 package kdump
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"github.com/initkit/initkit/guest"
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/initramfs"
+	"github.com/pelletier/go-toml/v2"
 )
 
 // Options says what to capture with.
@@ -180,4 +182,25 @@ func FirstKernel(excerpt string) string {
 		}
 	}
 	return excerpt
+}
+
+// Asked reads kdump = true from the [boot] table of the spec file
+// (initkit.toml); a file that does not exist asks for nothing.
+func Asked(file string) (bool, error) {
+	data, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var doc struct {
+		Boot struct {
+			Kdump bool `toml:"kdump"`
+		} `toml:"boot"`
+	}
+	if err := toml.Unmarshal(data, &doc); err != nil {
+		return false, fmt.Errorf("%s: %w", file, err)
+	}
+	return doc.Boot.Kdump, nil
 }

@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
-
-	"github.com/pelletier/go-toml/v2"
 
 	"github.com/initkit/initkit/kdump"
 	"github.com/initkit/initkit/kernel"
@@ -24,7 +20,7 @@ func (b *bootFlags) kdumpPlan(ctx context.Context, stderr io.Writer, k *kernel.C
 	}
 	c.Append = strings.TrimSpace(c.Append + " " + panics)
 	if !b.kdump && !b.kdumpSet {
-		if b.kdump, err = bootKdump(); err != nil {
+		if b.kdump, err = kdump.Asked("initkit.toml"); err != nil {
 			return nil, err
 		}
 	}
@@ -55,24 +51,4 @@ func (b *bootFlags) kdumpPlan(ctx context.Context, stderr io.Writer, k *kernel.C
 	}
 	fmt.Fprintf(stderr, "initkit boot: kdump: capture image %s (%d KB unpacked; %s), crashkernel=%s\n", p.Capture, p.CaptureSize>>10, filter, p.Reserve)
 	return p, nil
-}
-
-// bootKdump reads kdump = true from the [boot] table of ./initkit.toml.
-func bootKdump() (bool, error) {
-	data, err := os.ReadFile("initkit.toml")
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	var doc struct {
-		Boot struct {
-			Kdump bool `toml:"kdump"`
-		} `toml:"boot"`
-	}
-	if err := toml.Unmarshal(data, &doc); err != nil {
-		return false, fmt.Errorf("initkit.toml: %w", err)
-	}
-	return doc.Boot.Kdump, nil
 }

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -64,7 +60,7 @@ func runVmcore(cmd *cobra.Command, v *vmcoreFlags, path string) error {
 		if vmErr != nil {
 			return vmErr
 		}
-		return runCrash(cmd, vmlinux, path, v.crashCmd)
+		return vmcore.Crash(cmd.Context(), vmlinux, path, v.crashCmd, cmd.OutOrStdout(), cmd.ErrOrStderr())
 	}
 	recs, err := d.Log()
 	if err != nil {
@@ -86,7 +82,7 @@ func runVmcore(cmd *cobra.Command, v *vmcoreFlags, path string) error {
 		return vmcoreJSON(cmd, d, recs, reps)
 	}
 	w := cmd.OutOrStdout()
-	writeFacts(w, d, recs)
+	d.Summarize(recs).WriteFacts(w)
 	lines := strings.SplitAfter(log, "\n")
 	if v.tail > 0 && v.tail < len(lines) {
 		lines = lines[len(lines)-v.tail-1:]
@@ -105,61 +101,12 @@ func runVmcore(cmd *cobra.Command, v *vmcoreFlags, path string) error {
 	return err
 }
 
-func writeFacts(w interface{ Write([]byte) (int, error) }, d *vmcore.File, recs []vmcore.Record) {
-	fmt.Fprintf(w, "vmcore:  %s (%s, %d CPU notes)\n", d.Name, d.Format, d.CPUs)
-	in := d.Info
-	fmt.Fprintf(w, "kernel:  %s, build-id %s, KASLR offset %#x\n", in.Release, in.BuildID, in.KernelOffset)
-	if !in.CrashTime.IsZero() {
-		fmt.Fprintf(w, "crashed: %s\n", in.CrashTime.Format(time.RFC3339))
-	} else {
-		fmt.Fprintln(w, "crashed: no (a dump taken of a running kernel)")
-	}
-	if p := vmcore.PanicLine(recs); p != "" {
-		fmt.Fprintf(w, "panic:   %s\n", p)
-	}
-}
-
 func vmcoreJSON(cmd *cobra.Command, d *vmcore.File, recs []vmcore.Record, reps []decode.Resolved) error {
-	type record struct {
-		Seq    uint64 `json:"seq"`
-		TimeNS int64  `json:"time_ns"`
-		Level  int    `json:"level"`
-		Text   string `json:"text"`
-	}
 	out := struct {
-		File, Format, Release, BuildID string
-		KernelOffset                   uint64
-		CrashTime                      *time.Time `json:",omitempty"`
-		CPUs                           int
-		Panic                          string
-		Log                            []record
-		Reports                        []decode.Resolved
-	}{File: d.Name, Format: d.Format, Release: d.Info.Release, BuildID: d.Info.BuildID, KernelOffset: d.Info.KernelOffset,
-		CPUs: d.CPUs, Panic: vmcore.PanicLine(recs), Reports: reps}
-	if !d.Info.CrashTime.IsZero() {
-		out.CrashTime = &d.Info.CrashTime
-	}
-	for _, r := range recs {
-		out.Log = append(out.Log, record{r.Seq, int64(r.Time), r.Level, r.Text})
-	}
+		vmcore.Summary
+		Reports []decode.Resolved
+	}{d.Summarize(recs), reps}
 	e := json.NewEncoder(cmd.OutOrStdout())
 	e.SetIndent("", "  ")
 	return e.Encode(out)
-}
-
-// runCrash runs crash -s on the dump with the commands on its stdin.
-func runCrash(cmd *cobra.Command, vmlinux, path string, cmds []string) error {
-	if len(cmds) == 0 {
-		cmds = []string{"bt", "ps", "log"}
-	}
-	c := exec.CommandContext(cmd.Context(), "crash", "-s", vmlinux, path)
-	c.Stdin = strings.NewReader(strings.Join(append(cmds, "quit"), "\n") + "\n")
-	var errb bytes.Buffer
-	c.Stdout, c.Stderr = cmd.OutOrStdout(), &errb
-	if err := c.Run(); err != nil {
-		os.Stderr.Write(errb.Bytes())
-		return fmt.Errorf("crash: %w", err)
-	}
-	cmd.ErrOrStderr().Write(errb.Bytes())
-	return nil
 }
