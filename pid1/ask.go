@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -156,8 +157,9 @@ func (q *ask) session(fd int) {
 		q.mu.Unlock()
 		unix.Close(fd)
 	}()
-	f := os.NewFile(uintptr(fd), "unlock")
-	r := bufio.NewReader(f)
+	// Not an *os.File: its finalizer would close fd again, after the
+	// deferred close, when the number may be another file's.
+	r := bufio.NewReader(fdReader(fd))
 	for {
 		if _, err := unix.Write(fd, []byte(q.prompt+": \n")); err != nil {
 			return
@@ -177,6 +179,25 @@ func (q *ask) session(fd int) {
 		if !ok || opened {
 			return // close says done
 		}
+	}
+}
+
+// fdReader reads a file descriptor it does not own.
+type fdReader int
+
+func (fd fdReader) Read(p []byte) (int, error) {
+	for {
+		n, err := unix.Read(int(fd), p)
+		if err == unix.EINTR {
+			continue
+		}
+		if n == 0 && err == nil {
+			return 0, io.EOF
+		}
+		if n < 0 {
+			n = 0
+		}
+		return n, err
 	}
 }
 
