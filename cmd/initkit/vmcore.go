@@ -83,11 +83,12 @@ func runVmcore(cmd *cobra.Command, v *vmcoreFlags, path string) error {
 	}
 	w := cmd.OutOrStdout()
 	d.Summarize(recs).WriteFacts(w)
-	lines := strings.SplitAfter(log, "\n")
-	if v.tail > 0 && v.tail < len(lines) {
-		lines = lines[len(lines)-v.tail-1:]
+	all := strings.SplitAfter(log, "\n")
+	shown := all
+	if v.tail > 0 && v.tail < len(all) {
+		shown = all[len(all)-v.tail-1:]
 	}
-	fmt.Fprintf(w, "--- kernel log (%d records) ---\n%s", len(recs), strings.Join(lines, ""))
+	fmt.Fprintf(w, "--- kernel log (%d records) ---\n%s", len(recs), strings.Join(shown, ""))
 	switch {
 	case vmErr != nil:
 		fmt.Fprintf(cmd.ErrOrStderr(), "initkit vmcore: crash reports not decoded: %v\n", vmErr)
@@ -95,7 +96,6 @@ func runVmcore(cmd *cobra.Command, v *vmcoreFlags, path string) error {
 		fmt.Fprintln(w, "--- no crash report in the log ---")
 	default:
 		fmt.Fprintf(w, "--- %d crash report(s), decoded ---\n", len(reps))
-		all := strings.SplitAfter(log, "\n")
 		_, err = dec.Annotate([]byte(strings.Join(all[reps[0].Line-1:], "")), w)
 	}
 	return err
