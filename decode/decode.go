@@ -284,3 +284,30 @@ func Block(vmlinux string, moduleDirs []string, block string) (string, error) {
 	}
 	return strings.TrimRight(out.String(), "\n"), nil
 }
+
+// WriteLog writes the log read from name with every report annotated
+// (or, asJSON, its reports as JSON) to w, and tells warn when the log
+// holds no report and what each report's frames warn of.
+func (d *Decoder) WriteLog(w, warn io.Writer, name string, log []byte, asJSON bool) error {
+	var reps []Resolved
+	var err error
+	if asJSON {
+		if reps, err = d.Reports(log); err == nil {
+			err = JSON(w, reps)
+		}
+	} else {
+		reps, err = d.Annotate(log, w)
+	}
+	if err != nil {
+		return err
+	}
+	if len(reps) == 0 {
+		fmt.Fprintf(warn, "initkit decode: no crash report in %s\n", name)
+	}
+	for _, r := range reps {
+		for _, m := range r.Warnings {
+			fmt.Fprintf(warn, "initkit decode: %s line %d: warning: %s\n", name, r.Line, m)
+		}
+	}
+	return nil
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/initkit/initkit/internal/cache"
+	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/symbolize"
 )
 
@@ -97,4 +98,24 @@ func (d *Decoder) Locations(w io.Writer, locs []string) error {
 		}
 	}
 	return nil
+}
+
+// ForKernel returns a Decoder for the kernel the kernel policy chose: its
+// vmlinux (an error says how to get one when none was found), the module
+// directories given, else its own modules (a distribution's debug copies
+// first, for a fetched kernel), and file names without its source tree's
+// prefix when it was built out of tree (an O= build names its sources by
+// their paths in the tree).
+func ForKernel(k *kernel.Choice, moduleDirs []string, index bool, opts Options) (*Decoder, error) {
+	vmlinux, err := k.NeedVmlinux()
+	if err != nil {
+		return nil, err
+	}
+	if len(moduleDirs) == 0 && k.ModulesDir != "" && k.Fetched == nil {
+		moduleDirs = []string{k.ModulesDir}
+	}
+	if opts.StripPrefix == "" && k.Source != "" {
+		opts.StripPrefix = k.Source + "/"
+	}
+	return Open(vmlinux, moduleDirs, index, opts)
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
+	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/vmexec"
 )
@@ -44,21 +44,9 @@ func (s *Spec) checkLUKS(l *LUKS, what string) error {
 // HasImageSpec reports whether a volume is filled from an image spec
 // (which may need a kernel's modules).
 func (s *Spec) HasImageSpec() bool {
-	for _, p := range s.Partitions {
-		if p.Spec != "" {
+	for _, f := range s.Fills() {
+		if f.Spec != "" {
 			return true
-		}
-	}
-	for _, r := range s.RAID {
-		if r.Spec != "" {
-			return true
-		}
-	}
-	for _, vg := range s.LVM {
-		for _, lv := range vg.LVs {
-			if lv.Spec != "" {
-				return true
-			}
 		}
 	}
 	return false
@@ -88,7 +76,9 @@ func Create(ctx context.Context, s *Spec, o Options) error {
 		return err
 	}
 	c := &creator{ctx: ctx, spec: s, o: o, nodes: map[string][]byte{}}
-	c.epoch, c.clamp = epoch(o.Epoch)
+	if c.epoch, c.clamp, err = epoch(o.Epoch); err != nil {
+		return err
+	}
 	out := s.path(s.Output)
 	tmp, done, err := atomicfile.ScratchDir(out)
 	if err != nil {
@@ -170,14 +160,11 @@ func (s *Spec) check() (int64, []slot, error) {
 }
 
 // epoch is Options.Epoch's value and whether times are clamped to it.
-func epoch(e *int64) (int64, bool) {
+func epoch(e *int64) (int64, bool, error) {
 	if e != nil {
-		return *e, true
+		return *e, true, nil
 	}
-	if v, err := strconv.ParseInt(os.Getenv("SOURCE_DATE_EPOCH"), 10, 64); err == nil {
-		return v, true
-	}
-	return 0, false
+	return image.SourceDateEpoch()
 }
 
 // runIn is run with stdin.

@@ -54,7 +54,9 @@ func Debian(ctx context.Context, o DebianOptions) error {
 		return err
 	}
 	c := &creator{ctx: ctx, spec: s, nodes: map[string][]byte{}}
-	c.epoch, c.clamp = epoch(o.Epoch)
+	if c.epoch, c.clamp, err = epoch(o.Epoch); err != nil {
+		return err
+	}
 	tmp, done, err := atomicfile.ScratchDir(o.Output)
 	if err != nil {
 		return err

@@ -12,7 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/initkit/initkit/kconfig"
+	"github.com/initkit/initkit/initramfs"
+	"github.com/initkit/initkit/probe"
 )
 
 // tree writes files (path -> content) under a new directory.
@@ -53,7 +54,7 @@ func TestCreateMatchesSfdiskAndBlkid(t *testing.T) {
 	if err := create(t, twoTrees(t, out)); err != nil {
 		t.Fatal(err)
 	}
-	l, err := List(out)
+	l, err := probe.List(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func TestFilesystems(t *testing.T) {
 	if err := create(t, s); err != nil {
 		t.Fatal(err)
 	}
-	l, err := List(out)
+	l, err := probe.List(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func TestLUKS(t *testing.T) {
 	if err := create(t, s); err != nil {
 		t.Fatal(err)
 	}
-	l, err := List(out)
+	l, err := probe.List(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,36 +256,10 @@ func TestCopyAndCat(t *testing.T) {
 	if err := Cat(ctx, out, "2", "/etc/keep", &b); err != nil || b.String() != "kept\n" {
 		t.Errorf("the tree's file after the copies: %q, %v", b.String(), err)
 	}
-	l, _ := List(out)
+	l, _ := probe.List(out)
 	fsck(t, out, l.Partitions[1].Start)
 	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".*")); len(left) != 0 {
 		t.Errorf("left behind: %v", left)
-	}
-}
-
-// TestPlanDirectBoot: the interface is the one whose driver is built in,
-// and an interface or filesystem the kernel has as a module is refused
-// with the option named.
-func TestPlanDirectBoot(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "disk.img")
-	if err := create(t, twoTrees(t, out)); err != nil {
-		t.Fatal(err)
-	}
-	debian := kconfig.Config{"BLK_DEV_NVME": "y", "PCI": "y", "VIRTIO_BLK": "m", "VIRTIO_PCI": "y", "EXT4_FS": "y"}
-	b, err := PlanDirectBoot(out, "root", "", debian)
-	l, _ := List(out)
-	if err != nil || b.Interface != "nvme" || b.Append != "root=PARTUUID="+l.Partitions[1].PartUUID+" rootfstype=ext4 rootwait" {
-		t.Errorf("%+v, %v", b, err)
-	}
-	if _, err := PlanDirectBoot(out, "root", "virtio", debian); err == nil || !strings.Contains(err.Error(), "CONFIG_VIRTIO_BLK=m") || !strings.Contains(err.Error(), "--disk-if nvme works") {
-		t.Errorf("virtio with virtio_blk a module: %v", err)
-	}
-	noExt4 := kconfig.Config{"BLK_DEV_NVME": "y", "PCI": "y", "EXT4_FS": "m"}
-	if _, err := PlanDirectBoot(out, "2", "", noExt4); err == nil || !strings.Contains(err.Error(), "CONFIG_EXT4_FS=m") {
-		t.Errorf("ext4 a module: %v", err)
-	}
-	if _, err := PlanDirectBoot(out, "nope", "", debian); err == nil || !strings.Contains(err.Error(), `no partition named or numbered "nope"`) {
-		t.Errorf("unknown partition: %v", err)
 	}
 }
 
@@ -310,38 +285,18 @@ func TestSuperBackups(t *testing.T) {
 	}
 }
 
-// TestLoad: [disk] beside the other commands' tables, paths relative to
-// the file, and an unknown key named with its line.
-func TestLoad(t *testing.T) {
-	dir := t.TempDir()
-	f := filepath.Join(dir, "initkit.toml")
-	os.WriteFile(f, []byte("[image]\noutput = \"i.img\"\n[disk]\noutput = \"d.img\"\nsize = \"1G\"\n[[disk.partition]]\nname = \"root\"\ntree = \"rootfs\"\n"), 0o644)
-	s, err := Load(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.resolve(&s.Partitions[0].Fill)
-	if s.Output != "d.img" || s.Partitions[0].Tree != filepath.Join(dir, "rootfs") {
-		t.Errorf("%+v", s)
-	}
-	os.WriteFile(f, []byte("[disk]\nsize = \"1G\"\n[[disk.partition]]\nnmae = \"root\"\n"), 0o644)
-	if _, err := Load(f); err == nil || !strings.Contains(err.Error(), f+":4:") || !strings.Contains(err.Error(), "nmae") {
-		t.Errorf("unknown key: %v", err)
-	}
-}
-
 // TestSpecNodes: the device nodes of an image spec that fills an ext4
 // volume are made in it (debugfs mknod), with their mode, though a tree
 // made without root cannot hold them.
 func TestSpecNodes(t *testing.T) {
 	dir := t.TempDir()
-	spec := filepath.Join(dir, "early.toml")
-	os.WriteFile(spec, []byte("[image]\ninit = \"none\"\nnodes = [\"/dev/null c 1 3 0666\", \"/dev/vdz b 254 0 0600\"]\n"), 0o644)
+	// The [image] of early.toml, as package spec reads it.
+	img := &initramfs.Spec{Init: "none", Nodes: []string{"/dev/null c 1 3 0666", "/dev/vdz b 254 0 0600"}}
 	out := filepath.Join(dir, "d.img")
-	if err := create(t, &Spec{Output: out, Size: "64M", Partitions: []Partition{{Name: "early", Fill: Fill{Spec: spec}}}}); err != nil {
+	if err := create(t, &Spec{Output: out, Size: "64M", Partitions: []Partition{{Name: "early", Fill: Fill{Spec: "early.toml", Image: img}}}}); err != nil {
 		t.Fatal(err)
 	}
-	l, _ := List(out)
+	l, _ := probe.List(out)
 	dev := out + "?offset=" + strconv.FormatInt(l.Partitions[0].Start, 10)
 	for name, want := range map[string][]string{"/dev/null": {"Type: character special", "Mode:  0666", "major/minor number: 01:03"},
 		"/dev/vdz": {"Type: block special", "Mode:  0600", "major/minor number: 254:00"}} {

@@ -6,6 +6,7 @@ import (
 	"log"
 
 	"github.com/initkit/initkit/disk"
+	"github.com/initkit/initkit/probe"
 )
 
 // A GPT disk with an ext4 root from a tree, made without root, then
@@ -18,7 +19,7 @@ func ExampleCreate() {
 	if err := disk.Create(context.Background(), s, disk.Options{}); err != nil {
 		log.Fatal(err)
 	}
-	l, err := disk.List("disk.img")
+	l, err := probe.List("disk.img")
 	if err != nil {
 		log.Fatal(err)
 	}

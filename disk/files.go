@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/probe"
 )
 
 // Target is "IMAGE[:PART]", as disk cp and disk cat take it: a disk image
@@ -31,14 +32,14 @@ func Target(s string) (image, part string) {
 }
 
 // open finds the partition and what it holds.
-func open(img, part string) (Entry, error) {
-	l, err := List(img)
+func open(img, part string) (probe.Entry, error) {
+	l, err := probe.List(img)
 	if err != nil {
-		return Entry{}, err
+		return probe.Entry{}, err
 	}
 	e, err := l.Find(part)
 	if err != nil {
-		return Entry{}, fmt.Errorf("%s: %w", img, err)
+		return probe.Entry{}, fmt.Errorf("%s: %w", img, err)
 	}
 	switch e.Type {
 	case "ext2", "ext3", "ext4", "vfat":
@@ -112,7 +113,7 @@ func intoDir(srcs []string, dst string, isDir func(string) bool) bool {
 
 // extCopy writes a debugfs script: mkdir for directories, write for
 // files, symlink for links, then the owner set to root.
-func extCopy(ctx context.Context, file string, e Entry, srcs []string, dst string) error {
+func extCopy(ctx context.Context, file string, e probe.Entry, srcs []string, dst string) error {
 	dev := file + "?offset=" + strconv.FormatInt(e.Start, 10)
 	var script strings.Builder
 	into := intoDir(srcs, dst, func(p string) bool {
@@ -212,11 +213,11 @@ func quote(p string) string {
 	return `"` + strings.ReplaceAll(p, `"`, `\"`) + `"`
 }
 
-func mtoolsTarget(file string, e Entry) string { return file + "@@" + strconv.FormatInt(e.Start, 10) }
+func mtoolsTarget(file string, e probe.Entry) string { return file + "@@" + strconv.FormatInt(e.Start, 10) }
 
 var mtoolsEnv = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
 
-func vfatCopy(ctx context.Context, file string, e Entry, srcs []string, dst string) error {
+func vfatCopy(ctx context.Context, file string, e probe.Entry, srcs []string, dst string) error {
 	img := mtoolsTarget(file, e)
 	isDir := func(p string) bool {
 		cmd := command(ctx, "mdir", "-i", img, "-b", "::"+p)

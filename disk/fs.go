@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -92,20 +93,20 @@ func (c *creator) content(v volume) (string, error) {
 	if f.Spec == "" && len(f.Files) == 0 {
 		return f.Tree, nil
 	}
-	var s *initramfs.Spec
+	s := &initramfs.Spec{Init: "none"}
 	if f.Spec != "" {
-		var err error
-		if s, err = initramfs.Load(f.Spec); err != nil {
-			return "", err
+		if f.Image == nil {
+			return "", fmt.Errorf("%s: the image spec %s was not read (package spec reads it)", v.what, f.Spec)
 		}
-	} else {
-		s = &initramfs.Spec{Init: "none"}
+		cp := *f.Image // its lists grow below: a copy of its own
+		cp.Files, cp.Trees = slices.Clone(cp.Files), slices.Clone(cp.Trees)
+		s = &cp
 	}
 	s.AddFiles(f.Files...)
 	if m := &s.Modules; m.Dir == "" && m.Kernel == "" {
 		m.Dir = c.o.ModulesDir
 	}
-	if s.Log = c.o.VM.Notes; s.Log == nil {
+	if s.Log = c.o.VM.Boot.Notes; s.Log == nil {
 		s.Log = os.Stderr // the SSH host key to pin
 	}
 	if f.Tree != "" {

@@ -59,11 +59,13 @@ type Fill struct {
 	Label string `toml:"label"`
 	UUID  string `toml:"uuid"` // default derived from the disk's name and the volume's
 	Tree  string `toml:"tree"` // a host directory copied in, owned by root
-	// Spec is an initkit image spec whose files fill it (built as for
-	// initkit build, the initkit init included, written as a tree instead
-	// of an archive): an early-userspace partition.
-	Spec  string   `toml:"spec"`
-	Files []string `toml:"files"` // host files "SRC[:DST]", with their shared libraries
+	// Spec is an initkit image spec file whose [image] fills it (built
+	// as for initkit build, the initkit init included, written as a tree
+	// instead of an archive): an early-userspace partition. Image is that
+	// table, read (package spec reads it).
+	Spec  string          `toml:"spec"`
+	Image *initramfs.Spec `toml:"-"`
+	Files []string        `toml:"files"` // host files "SRC[:DST]", with their shared libraries
 }
 
 // LUKS is a LUKS2 container, a partition's or a logical volume's. One of
@@ -104,28 +106,26 @@ type LV struct {
 	Fill
 }
 
-// Load reads the [disk] table of a spec file. Unknown keys are errors,
-// with their position; relative paths are relative to the file.
-func Load(name string) (*Spec, error) {
-	raw, err := os.ReadFile(name)
-	if err != nil {
-		return nil, err
+// RelativeTo makes the spec's relative paths relative to dir: the
+// directory of the spec file it was read from (package spec reads it).
+func (s *Spec) RelativeTo(dir string) { s.dir = dir }
+
+// Fills are the fills of every volume: partitions, arrays, logical
+// volumes.
+func (s *Spec) Fills() []*Fill {
+	var out []*Fill
+	for i := range s.Partitions {
+		out = append(out, &s.Partitions[i].Fill)
 	}
-	var f struct {
-		Disk *Spec `toml:"disk"`
-		// The tables of the other commands, theirs to check.
-		Image   map[string]any `toml:"image"`
-		Modules map[string]any `toml:"modules"`
-		Boot    map[string]any `toml:"boot"`
+	for i := range s.RAID {
+		out = append(out, &s.RAID[i].Fill)
 	}
-	if err := initramfs.DecodeStrict(name, raw, &f); err != nil {
-		return nil, err
+	for i := range s.LVM {
+		for j := range s.LVM[i].LVs {
+			out = append(out, &s.LVM[i].LVs[j].Fill)
+		}
 	}
-	if f.Disk == nil {
-		return nil, fmt.Errorf("%s: no [disk] table", name)
-	}
-	f.Disk.dir = filepath.Dir(name)
-	return f.Disk, nil
+	return out
 }
 
 // ParsePart reads the --part flag's NAME:SIZE:FS[:TREE].

@@ -14,6 +14,7 @@ import (
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/internal/shell"
 	"github.com/initkit/initkit/internal/syncbuf"
+	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/probe"
 	"github.com/initkit/initkit/qemu"
 	"github.com/initkit/initkit/vmexec"
@@ -414,7 +415,7 @@ func (c *creator) vmFS(j *vmJob, dev, role, what string, f Fill) error {
 // runVM runs the job's script in a VM with the disks and tools.
 func (c *creator) runVM(j *vmJob) error {
 	o := c.o.VM
-	if o.Kernel == "" {
+	if o.Boot.Chosen == nil && o.Boot.Kernel == (kernel.Request{}) {
 		return fmt.Errorf("md RAID and LVM volumes are made in a VM: no kernel to boot (initkit kernel fetch, or --kernel)")
 	}
 	if o.Busybox == "" {
@@ -431,19 +432,20 @@ func (c *creator) runVM(j *vmJob) error {
 	for _, t := range j.trees {
 		o.Add = append(o.Add, t+":"+t)
 	}
+	o.Boot.Disks = nil
 	for _, f := range j.files {
-		o.Disks = append(o.Disks, qemu.Disk{Path: j.temps[f]})
+		o.Boot.Disks = append(o.Boot.Disks, qemu.Disk{Path: j.temps[f]})
 	}
 	for m := range j.mods {
 		o.Modules = append(o.Modules, m)
 	}
 	o.DirLimit, o.Dir = 0, ""
-	o.Timeout = cmp.Or(o.Timeout, VMTimeout)
+	o.Boot.Timeout = cmp.Or(o.Boot.Timeout, VMTimeout)
 	var out syncbuf.Buffer // stdout and stderr come on two ports at once
 	o.Stdout, o.Stderr = &out, &out
 	res, err := vmexec.Run(c.ctx, []string{o.Busybox, "sh", "/.initkit/volumes.sh"}, o)
 	if err != nil {
-		return fmt.Errorf("the VM that makes the RAID and LVM volumes: %w (%s)\n%s", err, res.Outcome, out.String())
+		return fmt.Errorf("the VM that makes the RAID and LVM volumes: %w (%s)\n%s", err, res.Outcome.String(), out.String())
 	}
 	if res.Status != 0 {
 		return fmt.Errorf("making the RAID and LVM volumes failed (exit %d):\n%s", res.Status, strings.TrimSpace(out.String()))

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/guest"
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/initramfs"
@@ -28,10 +29,11 @@ import (
 
 // Options are what both debug sessions take.
 type Options struct {
-	// QEMU is the guest: Kernel and Initrd (or Spec), Append, and the
-	// rest as for any boot. The session adds its own devices.
-	QEMU qemu.Config
-	Spec string // an initkit spec file to build the initramfs from, instead of QEMU.Initrd
+	// Boot is the guest: the kernel, the initramfs (Initrd, or an Image
+	// spec to build), Append, Timeout, the Console and its LogPath
+	// (nowhere when ""), and the rest as for any boot. The session adds
+	// its own devices.
+	Boot boot.Options
 	GDB  string // the gdb program (default gdb)
 	// Break is the function to stop at.
 	Break string
@@ -40,17 +42,14 @@ type Options struct {
 	Batch []string
 	// Print shows the gdb command and script on Stderr for a frontend to
 	// run, instead of running gdb; the guest waits for it.
-	Print   bool
-	Timeout time.Duration // ends the guest (0: never)
+	Print bool
 	// Grace is how long the guest may go on once gdb has ended before it
 	// is stopped (default DefaultGrace): long enough for a crash or a
 	// power-off right after the detach to be the outcome.
-	Grace   time.Duration
-	Stdin   io.Reader // gdb's
-	Stdout  io.Writer // gdb's
-	Stderr  io.Writer // gdb's, and the session's own messages
-	Console io.Writer // a live copy of the guest's console
-	LogPath string    // where the console is saved
+	Grace  time.Duration
+	Stdin  io.Reader // gdb's
+	Stdout io.Writer // gdb's
+	Stderr io.Writer // gdb's, and the session's own messages
 }
 
 // DefaultGrace is Options.Grace's default.
@@ -58,8 +57,8 @@ const DefaultGrace = 3 * time.Second
 
 // Result is how a session ended.
 type Result struct {
-	Outcome qemu.Outcome // the guest's
-	Script  string       // the gdb command file that was run
+	boot.Result        // the guest's
+	Script      string // the gdb command file that was run
 }
 
 // session is what DebugInit and DebugKernel share: a temporary directory
@@ -67,7 +66,7 @@ type Result struct {
 type session struct {
 	o      Options
 	dir    string
-	cfg    qemu.Config
+	run    *boot.Run
 	script string
 	ready  *regexp.Regexp // the console line after which gdb may connect
 	dial   string         // or a TCP address to poll until it answers
@@ -82,12 +81,16 @@ func newSession(o Options) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &session{o: o, dir: dir, cfg: o.QEMU}
-	if s.cfg.Initrd, err = initramfs.Prepare(o.QEMU.Initrd, o.Spec, nil, dir); err != nil {
-		s.close()
-		return nil, err
-	}
-	return s, nil
+	return &session{o: o, dir: dir}, nil
+}
+
+// boot is the session's boot: its files in the session's directory, the
+// console saved only where asked.
+func (s *session) boot() boot.Options {
+	b := s.o.Boot
+	b.Dir, b.LogPath = s.dir, cmp.Or(b.LogPath, "-")
+	b.Notes = cmp.Or[io.Writer](b.Notes, s.o.Stderr)
+	return b
 }
 
 func (s *session) close() { os.RemoveAll(s.dir) }
@@ -103,9 +106,6 @@ type InitOptions struct {
 	// socket on the host) or tcp (the guest's network, forwarded from
 	// 127.0.0.1).
 	Transport string
-	// ModulesDir is the kernel's /lib/modules/RELEASE tree, for the
-	// network driver of the tcp transport.
-	ModulesDir string
 	// Trace runs the image's /init, a #! script, under its interpreter
 	// with -x instead of under gdb: each command it runs is printed on
 	// the console.
@@ -133,32 +133,38 @@ func DebugInit(ctx context.Context, o InitOptions) (*Result, error) {
 		return nil, err
 	}
 	defer s.close()
-	real, err := s.realInit(o.Init)
+	b := s.boot()
+	var real string
+	b.Wrap = func(r *boot.Run, initrd string) (string, error) {
+		if real, err = s.realInit(o.Init, initrd); err != nil {
+			return "", err
+		}
+		if o.Trace && !isScript(real) {
+			return "", fmt.Errorf("--trace runs a #! script under its interpreter's -x, and the init is not a script")
+		}
+		return s.addHook(o, real, initrd, r.Kernel.ModulesDir)
+	}
+	if o.Trace {
+		b.Devices = append(b.Devices, qemu.Cmdline{guest.KeyTrace})
+		res, err := boot.Boot(ctx, b)
+		return &Result{Result: res}, cmp.Or(err, res.Err)
+	}
+	target, err := s.transport(o, &b)
 	if err != nil {
 		return nil, err
 	}
-	script := isScript(real)
-	if o.Trace {
-		if !script {
-			return nil, fmt.Errorf("--trace runs a #! script under its interpreter's -x, and the init is not a script")
-		}
-		return s.trace(ctx, o, real)
-	}
-	if err := s.addHook(o, real); err != nil {
+	b.Ready, b.NoStop = s.ready, true
+	if s.run, err = boot.Prepare(ctx, b); err != nil {
 		return nil, err
 	}
 	stage := filepath.Join(s.dir, "stage")
-	if err := extractAll(s.cfg.Initrd, stage); err != nil {
-		return nil, err
-	}
-	target, err := s.transport(o)
-	if err != nil {
+	if err := extractAll(s.run.Initrd, stage); err != nil {
 		return nil, err
 	}
 	brk := o.Break
 	switch {
 	case brk != "":
-	case script:
+	case isScript(real):
 		fmt.Fprintf(o.Stderr, "initkit debug: the init is a #! script: gdb stops in its interpreter right after the exec "+
 			"(--break FUNC stops in the interpreter); --trace shows every command the script runs instead (sh -x)\n")
 	case hasSymbol(real, "main"):
@@ -168,7 +174,7 @@ func DebugInit(ctx context.Context, o InitOptions) (*Result, error) {
 			"give --break an exported function (nm -D lists them), or install its debug symbols\n")
 	}
 	s.script = InitSession{Sysroot: stage, Target: target, Break: brk, Extra: o.Batch}.Script()
-	return s.run(ctx)
+	return s.runGuest(ctx)
 }
 
 // gdbserver's lines that say it is ready for gdb: on a serial port,
@@ -177,17 +183,25 @@ func DebugInit(ctx context.Context, o InitOptions) (*Result, error) {
 // TCP, user networking resets a connection to a port nothing listens on
 // yet.
 var (
-	readySerial = regexp.MustCompile(`Remote debugging using /dev/` + guest.GDBSerial)
+	readySerial = regexp.MustCompile(`Remote debugging using /dev/ttyS[0-9]+`)
 	readyTCP    = regexp.MustCompile(`Listening on port ` + strconv.Itoa(guest.GDBPort))
 )
 
-// transport sets up the guest side of the gdb connection and returns
-// gdb's target.
-func (s *session) transport(o InitOptions) (string, error) {
+// serialTransport is gdbserver's serial port: a unix socket on the host,
+// and the init told which port it is.
+type serialTransport struct{ sock string }
+
+// Add implements qemu.Device.
+func (t serialTransport) Add(m *qemu.Machine) {
+	m.KernelArgs(guest.KeyGDB + "=" + m.SerialSocket(t.sock))
+}
+
+// transport adds the gdb connection's devices to b and returns gdb's
+// target.
+func (s *session) transport(o InitOptions, b *boot.Options) (string, error) {
 	if o.Transport == "serial" {
-		sock := filepath.Join(s.dir, guest.GDBSerial+".sock")
-		s.cfg.Append = strings.TrimSpace(s.cfg.Append + " " + guest.KeyGDB + "=" + guest.GDBSerial)
-		s.cfg.Extra = append(s.cfg.Extra, "-chardev", "socket,id=dbg,path="+sock+",server=on,wait=off", "-serial", "chardev:dbg")
+		sock := filepath.Join(s.dir, "gdb.sock")
+		b.Devices = append(b.Devices, serialTransport{sock})
 		s.ready = readySerial
 		return sock, nil
 	}
@@ -195,74 +209,60 @@ func (s *session) transport(o InitOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s.cfg.Append = strings.TrimSpace(fmt.Sprintf("%s %s=tcp:%d ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off", s.cfg.Append, guest.KeyGDB, guest.GDBPort))
-	s.cfg.Extra = append(s.cfg.Extra, "-netdev", fmt.Sprintf("user,id=gdbnet,hostfwd=tcp:127.0.0.1:%d-:%d", port, guest.GDBPort),
-		"-device", "virtio-net-pci,netdev=gdbnet")
+	b.Devices = append(b.Devices, qemu.UserNet{Forwards: []qemu.Forward{{Host: port, Guest: guest.GDBPort}}},
+		qemu.Cmdline{fmt.Sprintf("%s=tcp:%d", guest.KeyGDB, guest.GDBPort), "ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off"})
 	s.ready = readyTCP
 	return fmt.Sprintf("127.0.0.1:%d", port), nil
 }
 
 // realInit returns a host path of the init to debug: init, or a copy of
-// the image's /init. An /init that is a symlink (every dracut and systemd
-// image: /init -> usr/lib/systemd/systemd) is followed, and s.link is
-// set to where it leads, for the hook to exec the program at its own path.
-func (s *session) realInit(init string) (string, error) {
+// the /init of initrd. An /init that is a symlink (every dracut and
+// systemd image: /init -> usr/lib/systemd/systemd) is followed, and
+// s.link is set to where it leads, for the hook to exec the program at
+// its own path.
+func (s *session) realInit(init, initrd string) (string, error) {
 	if init != "" {
 		return filepath.Abs(init)
 	}
-	if s.cfg.Initrd == "" {
+	if initrd == "" {
 		return "", errors.New("give the init to debug (a host path), or an initramfs whose /init to debug")
 	}
-	real, link, err := initramfs.ExtractInit(s.cfg.Initrd, s.dir)
+	real, link, err := initramfs.ExtractInit(initrd, s.dir)
 	s.link = link
 	return real, err
 }
 
-// addHook appends a segment (or, for an init alone, builds the image)
-// with gdbserver and its libraries, the initkit init as /init, and the
-// real init at guest.RealInit.
-func (s *session) addHook(o InitOptions, real string) error {
+// addHook appends a segment to initrd (or, for an init alone, builds the
+// image) with gdbserver and its libraries, the initkit init as /init,
+// and the real init at guest.RealInit, and returns the image.
+func (s *session) addHook(o InitOptions, real, initrd, modulesDir string) (string, error) {
 	out := filepath.Join(s.dir, "debug.img")
 	sp := &initramfs.Spec{Output: out, Compress: "none", Init: "initkit"}
-	if o.Gdbserver != "" {
+	if o.Gdbserver != "" && !o.Trace {
 		sp.Files = []string{o.Gdbserver}
 	}
-	if o.Transport == "tcp" {
-		if o.ModulesDir == "" {
-			return errors.New("the tcp transport needs the kernel's network driver: give the kernel's modules directory (a /lib/modules/RELEASE tree)")
+	if o.Transport == "tcp" && !o.Trace {
+		if modulesDir == "" {
+			return "", errors.New("the tcp transport needs the kernel's network driver: give the kernel's modules directory (a /lib/modules/RELEASE tree)")
 		}
-		sp.Modules.Dir, sp.Modules.Names = o.ModulesDir, []string{"virtio_pci", "virtio_net"}
+		sp.Modules.Dir, sp.Modules.Names = modulesDir, []string{"virtio_pci", "virtio_net"}
 	}
 	if o.Init != "" {
 		sp.Files = append(sp.Files, real+":"+guest.RealInit)
-		if s.cfg.Initrd == "" {
+		if initrd == "" {
 			sp.Busybox = "/bin/busybox"
 		}
 	} else {
 		e, err := initramfs.RealInitEntry(real, s.link)
 		if err != nil {
-			return err
+			return "", err
 		}
 		sp.Entries = []image.File{e}
 	}
-	if _, err := sp.Build(s.cfg.Initrd, 0); err != nil {
-		return err
+	if _, err := sp.Build(initrd, 0); err != nil {
+		return "", err
 	}
-	s.cfg.Initrd = out
-	return nil
-}
-
-// trace boots the image with its /init kept at guest.RealInit and the
-// initkit init running it under sh -x, and returns the boot's outcome.
-func (s *session) trace(ctx context.Context, o InitOptions, real string) (*Result, error) {
-	hook := o
-	hook.Gdbserver = ""
-	if err := s.addHook(hook, real); err != nil {
-		return nil, err
-	}
-	s.cfg.Append = strings.TrimSpace(s.cfg.Append + " " + guest.KeyTrace)
-	out := qemu.Boot(ctx, s.cfg, qemu.Watch{Timeout: o.Timeout, Console: o.Console, LogPath: o.LogPath, Notes: o.Stderr})
-	return &Result{Outcome: out}, out.Err
+	return out, nil
 }
 
 func isScript(path string) bool {
@@ -301,20 +301,12 @@ func hasSymbol(path, name string) bool {
 	return false
 }
 
-// KernelOptions describe a session of the kernel under QEMU's gdb stub.
-type KernelOptions struct {
-	Options
-	Vmlinux string // the vmlinux with DWARF
-}
-
 // DebugKernel boots halted with QEMU's gdb stub on 127.0.0.1 (the kernel
-// without KASLR) and runs gdb with the vmlinux, sourcing the kernel's gdb
-// helpers when its build tree has them.
-func DebugKernel(ctx context.Context, o KernelOptions) (*Result, error) {
-	if o.Vmlinux == "" {
-		return nil, errors.New("no vmlinux to debug the kernel with")
-	}
-	s, err := newSession(o.Options)
+// without KASLR) and runs gdb with the kernel's vmlinux (the kernel
+// policy's), sourcing the kernel's gdb helpers when its build tree has
+// them.
+func DebugKernel(ctx context.Context, o Options) (*Result, error) {
+	s, err := newSession(o)
 	if err != nil {
 		return nil, err
 	}
@@ -323,10 +315,19 @@ func DebugKernel(ctx context.Context, o KernelOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.cfg.GDBPort, s.cfg.WaitGDB = port, true
+	b := s.boot()
+	b.Devices = append(b.Devices, qemu.GDBStub{Port: port, Wait: true})
+	b.NoStop = true
+	if s.run, err = boot.Prepare(ctx, b); err != nil {
+		return nil, err
+	}
+	vmlinux, err := s.run.Kernel.NeedVmlinux()
+	if err != nil {
+		return nil, err
+	}
 	s.dial = "127.0.0.1:" + strconv.Itoa(port)
-	s.script = KernelSession{Vmlinux: o.Vmlinux, Target: s.dial, Break: o.Break, Extra: o.Batch}.Script()
-	return s.run(ctx)
+	s.script = KernelSession{Vmlinux: vmlinux, Target: s.dial, Break: o.Break, Extra: o.Batch}.Script()
+	return s.runGuest(ctx)
 }
 
 func freePort() (int, error) {
@@ -338,24 +339,23 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// run starts the guest, waits until gdb can connect, then runs gdb on
-// the script (or prints how to). When gdb ends, the guest gets the grace
-// period to finish; then it is stopped.
-func (s *session) run(ctx context.Context) (*Result, error) {
+// runGuest starts the guest, waits until gdb can connect, then runs gdb
+// on the script (or prints how to). When gdb ends, the guest gets the
+// grace period to finish; then it is stopped.
+func (s *session) runGuest(ctx context.Context) (*Result, error) {
 	o := s.o
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := s.interruptOutsideGDB(cancel)
 	defer stop()
-	g, err := qemu.Start(ctx, s.cfg, qemu.Watch{Ready: s.ready, Timeout: o.Timeout, Console: o.Console,
-		LogPath: o.LogPath, Notes: o.Stderr, NoStop: true})
-	if err != nil {
+	if err := s.run.Start(ctx); err != nil {
 		return nil, err
 	}
+	g := s.run.Guest()
 	defer g.Kill()
 	res := &Result{Script: s.script}
 	if err := s.waitReady(g); err != nil {
-		res.Outcome = g.Wait()
+		res.Result = s.run.Wait()
 		return res, err
 	}
 	path, err := WriteScript(s.dir, "session.gdb", s.script)
@@ -365,7 +365,7 @@ func (s *session) run(ctx context.Context) (*Result, error) {
 	cmd := Command(ctx, o.GDB, path, o.Batch != nil)
 	if o.Print {
 		fmt.Fprintf(o.Stderr, "initkit debug: the guest waits; connect with:\n  %s\n# %s:\n%s", strings.Join(cmd.Args, " "), path, s.script)
-		res.Outcome = g.Wait()
+		res.Result = s.run.Wait()
 		return res, nil
 	}
 	gdbErr := s.runGDB(ctx, cmd)
@@ -374,8 +374,8 @@ func (s *session) run(ctx context.Context) (*Result, error) {
 	case <-time.After(cmp.Or(o.Grace, DefaultGrace)):
 		g.Stop()
 	}
-	res.Outcome = g.Wait()
-	switch res.Outcome.Kind {
+	res.Result = s.run.Wait()
+	switch res.Kind {
 	case qemu.Crashed, qemu.TimedOut, qemu.Interrupted:
 		// gdb lost its guest: the guest's end is the verdict.
 		return res, nil

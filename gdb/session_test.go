@@ -7,53 +7,62 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/guest"
+	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/qemu"
 )
 
-// The serial transport puts gdbserver on the second serial port through
-// the guest contract's names, and waits for its ready line; tcp forwards
-// from 127.0.0.1 only.
+// The serial transport puts gdbserver on a serial port, tells the init
+// which, and waits for its ready line; tcp forwards from 127.0.0.1 only.
 func TestTransport(t *testing.T) {
+	args := func(b boot.Options) string {
+		a, err := qemu.Config{Kernel: "k", Devices: b.Devices}.Args()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(a, " ")
+	}
 	s := &session{dir: t.TempDir()}
-	target, err := s.transport(InitOptions{Transport: "serial"})
+	var b boot.Options
+	target, err := s.transport(InitOptions{Transport: "serial"}, &b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if target != filepath.Join(s.dir, "ttyS1.sock") || !strings.Contains(s.cfg.Append, guest.KeyGDB+"=ttyS1") ||
-		!strings.Contains(strings.Join(s.cfg.Extra, " "), "-serial chardev:dbg") || !s.ready.MatchString("Remote debugging using /dev/ttyS1") {
-		t.Errorf("serial: target %s, %+v", target, s.cfg)
+	if a := args(b); target != filepath.Join(s.dir, "gdb.sock") || !strings.Contains(a, guest.KeyGDB+"=ttyS1") ||
+		!strings.Contains(a, "-serial chardev:sock0") || !s.ready.MatchString("Remote debugging using /dev/ttyS1") {
+		t.Errorf("serial: target %s, %s", target, a)
 	}
-	s = &session{dir: t.TempDir()}
-	target, err = s.transport(InitOptions{Transport: "tcp"})
+	s, b = &session{dir: t.TempDir()}, boot.Options{}
+	target, err = s.transport(InitOptions{Transport: "tcp"}, &b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(target, "127.0.0.1:") || !strings.Contains(strings.Join(s.cfg.Extra, " "), "hostfwd=tcp:127.0.0.1:") ||
-		!strings.Contains(s.cfg.Append, "initkit.gdb=tcp:1234") || !s.ready.MatchString("Listening on port 1234") {
-		t.Errorf("tcp: target %s, %+v", target, s.cfg)
+	if a := args(b); !strings.HasPrefix(target, "127.0.0.1:") || !strings.Contains(a, "hostfwd=tcp:127.0.0.1:") ||
+		!strings.Contains(a, "initkit.gdb=tcp:1234") || !s.ready.MatchString("Listening on port 1234") {
+		t.Errorf("tcp: target %s, %s", target, a)
 	}
 }
 
 func TestSessionErrors(t *testing.T) {
 	ctx := context.Background()
+	k := &kernel.Choice{Image: "bzImage"} // chosen: nothing is fetched
+	with := func(initrd string) Options { return Options{Boot: boot.Options{Chosen: k, Initrd: initrd}} }
 	if _, err := DebugInit(ctx, InitOptions{Transport: "usb"}); err == nil || !strings.Contains(err.Error(), "want serial or tcp") {
 		t.Errorf("bad transport: %v", err)
 	}
-	if _, err := DebugInit(ctx, InitOptions{}); err == nil || !strings.Contains(err.Error(), "give the init to debug") {
+	if _, err := DebugInit(ctx, InitOptions{Options: with("")}); err == nil || !strings.Contains(err.Error(), "give the init to debug") {
 		t.Errorf("nothing to debug: %v", err)
 	}
 	notImage := filepath.Join(t.TempDir(), "x.img")
 	os.WriteFile(notImage, []byte("not an image"), 0o644)
-	if _, err := DebugInit(ctx, InitOptions{Options: Options{QEMU: qemuConfig(notImage)}}); err == nil || !strings.Contains(err.Error(), "x.img: image offset 0: no cpio or compression magic") {
+	if _, err := DebugInit(ctx, InitOptions{Options: with(notImage)}); err == nil || !strings.Contains(err.Error(), "x.img: image offset 0: no cpio or compression magic") {
 		t.Errorf("bad image: %v", err)
 	}
-	if _, err := DebugKernel(ctx, KernelOptions{}); err == nil || !strings.Contains(err.Error(), "no vmlinux") {
+	if _, err := DebugKernel(ctx, with("")); err == nil || !strings.Contains(err.Error(), "no vmlinux") {
 		t.Errorf("no vmlinux: %v", err)
 	}
-	if _, err := DebugInit(ctx, InitOptions{Init: "/bin/true", Transport: "tcp"}); err == nil || !strings.Contains(err.Error(), "network driver") {
+	if _, err := DebugInit(ctx, InitOptions{Options: with(""), Init: "/bin/true", Transport: "tcp"}); err == nil || !strings.Contains(err.Error(), "network driver") {
 		t.Errorf("tcp without modules: %v", err)
 	}
 }
-
-func qemuConfig(initrd string) qemu.Config { return qemu.Config{Initrd: initrd} }

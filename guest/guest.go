@@ -88,6 +88,11 @@ const (
 	// KeyInit is then the real root's init (default /sbin/init): init=
 	// is the early filesystem's, which the kernel ran.
 	KeyInit = "initkit.init"
+	// KeyExec=OUT,ERR,STATUS names the serial ports of an exec run: the
+	// command's stdout, its stderr, and the status line (default
+	// ExecStdout, ExecStderr, ExecStatus). The host decides the ports'
+	// order (package qemu) and says which is which here.
+	KeyExec = "initkit.exec"
 	// KeyDisks=N makes an exec run wait until N virtio disks are there
 	// before it starts the command (initkit exec --disk).
 	KeyDisks = "initkit.disks"
@@ -129,7 +134,8 @@ const LVMConfig = "devices { obtain_device_list_from_udev=0 } activation { udev_
 const (
 	Console = "ttyS0"
 	// An initkit exec run has three more: the command's stdout, its
-	// stderr, and the status line.
+	// stderr, and the status line; KeyExec says which is which, these
+	// are the defaults.
 	ExecStdout = "ttyS1"
 	ExecStderr = "ttyS2"
 	ExecStatus = "ttyS3"

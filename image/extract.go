@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/initkit/initkit/cpio"
+	"github.com/initkit/initkit/internal/atomicfile"
 )
 
 // ExtractOptions control Extract.
@@ -462,4 +464,33 @@ func NodeList(nodes []cpio.Header) []byte {
 		fmt.Fprintf(&b, "nod /%s %04o %d %d %s %d %d\n", n.Name, n.Perm(), n.UID, n.GID, kind, n.RDevMajor, n.RDevMinor)
 	}
 	return b.Bytes()
+}
+
+// Notes writes what a user of an extraction into dir must know, a line
+// each, to w: directories kept as the kernel keeps them, set-id bits not
+// applied, and the device nodes not created, listed (as NodeList lines)
+// in manifest, by default DIR.initkit-nodes beside dir, where no entry of
+// the image can be.
+func (r *ExtractResult) Notes(w io.Writer, dir, manifest string) error {
+	for _, k := range r.Kept {
+		fmt.Fprintf(w, "initkit: /%s: kept the non-empty directory a %s would replace, as the kernel does\n", k.Name, TypeName(k.Mode))
+	}
+	if n := len(r.NoSetID); n > 0 {
+		fmt.Fprintf(w, "initkit: setuid and setgid bits not applied to %d files, /%s first (--same-permissions applies them)\n", n, r.NoSetID[0].Name)
+	}
+	if len(r.Skipped) == 0 {
+		return nil
+	}
+	if manifest == "" {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return err
+		}
+		manifest = abs + ".initkit-nodes"
+	}
+	if err := atomicfile.Write(manifest, 0o644, func(f io.Writer) error { _, err := f.Write(NodeList(r.Skipped)); return err }); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "initkit: %d device nodes not created; listed in %s\n", len(r.Skipped), manifest)
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/initkit/initkit/compress"
 	"github.com/initkit/initkit/image"
@@ -141,31 +140,4 @@ func (s *Spec) Build(base string, jobs int) (*Result, error) {
 		return nil, fmt.Errorf("%s: %w", o.Path, err)
 	}
 	return &Result{Output: o, Tree: tree, Bytes: n}, nil
-}
-
-// Prepare returns the initramfs a boot uses, made in dir: initrd as it is;
-// or the image of the spec file, built; and with the adds ("SRC:DST" host
-// files, with their closures) appended as one more segment, no rebuild.
-func Prepare(initrd, specFile string, adds []string, dir string) (string, error) {
-	if specFile != "" {
-		s, err := Load(specFile)
-		if err != nil {
-			return "", err
-		}
-		s.Output = filepath.Join(dir, "initrd.img")
-		if _, err := s.Build("", 0); err != nil {
-			return "", err
-		}
-		initrd = s.Output
-	}
-	if len(adds) == 0 {
-		return initrd, nil
-	}
-	if initrd == "" {
-		return "", fmt.Errorf("files to add need an initramfs to append to: give one, or a spec")
-	}
-	s := &Spec{Init: "none", Output: filepath.Join(dir, "initrd-added.img")}
-	s.AddFiles(adds...)
-	_, err := s.Build(initrd, 0)
-	return s.Output, err
 }

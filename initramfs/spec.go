@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/initkit/initkit/image"
-	"github.com/pelletier/go-toml/v2"
 )
 
 // Spec describes an image. In initkit.toml it is the [image] table, with
@@ -100,13 +98,6 @@ type Modules struct {
 	Firmware string   `toml:"firmware"` // firmware directory, default /lib/firmware
 }
 
-type specFile struct {
-	Image   Spec           `toml:"image"`
-	Modules Modules        `toml:"modules"`
-	Boot    map[string]any `toml:"boot"` // read by initkit boot
-	Disk    map[string]any `toml:"disk"` // read by initkit disk create
-}
-
 // SpecError is a problem in a spec file, with where it is.
 type SpecError struct {
 	File      string
@@ -121,49 +112,12 @@ func (e *SpecError) Error() string {
 	return fmt.Sprintf("%s: %s", e.File, e.Msg)
 }
 
-// Load reads a spec file. Unknown keys are errors, with their position.
-// Relative paths in it are relative to the file's directory.
-func Load(name string) (*Spec, error) {
-	raw, err := os.ReadFile(name)
-	if err != nil {
-		return nil, err
-	}
-	var sf specFile
-	if err := DecodeStrict(name, raw, &sf); err != nil {
-		return nil, err
-	}
-	s := sf.Image
-	s.Modules = sf.Modules
-	s.file, s.raw = name, raw
-	s.relative(filepath.Dir(name))
-	return &s, nil
-}
-
-// DecodeStrict decodes the TOML file name holds (raw) into v, every key
-// known: an error is a *SpecError with the position of what is wrong.
-// initkit's other tables (disk create's [disk]) are read with it too.
-func DecodeStrict(name string, raw []byte, v any) error {
-	dec := toml.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return tomlError(name, err)
-	}
-	return nil
-}
-
-func tomlError(name string, err error) error {
-	var strict *toml.StrictMissingError
-	if errors.As(err, &strict) && len(strict.Errors) > 0 {
-		e := strict.Errors[0]
-		row, col := e.Position()
-		return &SpecError{File: name, Line: row, Col: col, Msg: "unknown key " + strings.Join(e.Key(), ".")}
-	}
-	var de *toml.DecodeError
-	if errors.As(err, &de) {
-		row, col := de.Position()
-		return &SpecError{File: name, Line: row, Col: col, Msg: de.Error()}
-	}
-	return &SpecError{File: name, Msg: err.Error()}
+// From records that s was read from the spec file file, whose text is
+// raw (package spec reads it), for errors that point into it, and makes
+// its relative paths relative to the file's directory.
+func (s *Spec) From(file string, raw []byte) {
+	s.file, s.raw = file, raw
+	s.relative(filepath.Dir(file))
 }
 
 // relative makes host paths relative to dir absolute.
@@ -268,4 +222,10 @@ func (s *Spec) AddFiles(files ...string) {
 		}
 		s.Files = append(s.Files, a)
 	}
+}
+
+// NeedsModules reports whether the image ships kernel modules: named
+// ones, or those the network, the storage kinds and the SSH unlock bring.
+func (s *Spec) NeedsModules() bool {
+	return len(s.Modules.Names)+len(s.Modules.Auto) > 0 || s.Network || len(s.Storage)+len(s.SSHKeys) > 0
 }

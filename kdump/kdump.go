@@ -7,19 +7,17 @@
 package kdump
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/guest"
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/initramfs"
-	"github.com/pelletier/go-toml/v2"
+	"github.com/initkit/initkit/qemu"
 )
 
 // Options says what to capture with.
@@ -40,15 +38,20 @@ type Options struct {
 
 // Plan is a prepared capture.
 type Plan struct {
-	Initrd      string   // the image to boot: the user's, with the crash kernel added
-	Capture     string   // the capture initramfs
-	CaptureSize int64    // its unpacked size, bytes
-	Filtered    bool     // makedumpfile is in it
-	Reserve     string   // the crashkernel= size
-	Append      string   // for the first kernel's command line
-	QEMUArgs    []string // the virtio-serial port to the dump's file
+	Initrd      string // the image to boot: the user's, with the crash kernel added
+	Capture     string // the capture initramfs
+	CaptureSize int64  // its unpacked size, bytes
+	Filtered    bool   // makedumpfile is in it
+	Reserve     string // the crashkernel= size
 	partial     string
 	vmcore      string
+}
+
+// Devices are what the first kernel's guest needs: the memory reserved
+// for the crash kernel, and the virtio-serial port the capture kernel
+// writes the dump to, a file on the host.
+func (p *Plan) Devices() []qemu.Device {
+	return []qemu.Device{qemu.CrashKernel{Size: p.Reserve}, qemu.PortToFile{Name: guest.KdumpPort, Path: p.partial}}
 }
 
 // Prepare builds the capture image and the image to boot from initrd.
@@ -72,14 +75,10 @@ func Prepare(initrd string, o Options) (*Plan, error) {
 		return nil, fmt.Errorf("kdump: the crash kernel: %w", err)
 	}
 	p.Reserve = reserve(p.CaptureSize, st.Size())
-	p.Append = "crashkernel=" + p.Reserve
 	cmdline := fmt.Sprintf("console=%s %s=capture irqpoll nr_cpus=1 reset_devices panic=-1", o.Console, guest.KeyKdump)
 	if err := p.addCrashKernel(initrd, o, cmdline); err != nil {
 		return nil, err
 	}
-	p.QEMUArgs = []string{"-device", "virtio-serial-pci,id=kdumpser",
-		"-chardev", "file,id=kdump,path=" + p.partial,
-		"-device", "virtserialport,bus=kdumpser.0,chardev=kdump,name=" + guest.KdumpPort}
 	return p, nil
 }
 
@@ -156,51 +155,25 @@ func (p *Plan) Finish() (string, error) {
 // PanicArgs is the command line that turns the kinds of report races
 // are chased with into panics (and so into dumps): oops, warn, hung
 // (hung tasks), lockup (soft lockups), rcu (RCU stalls).
-func PanicArgs(kinds []string) (string, error) {
+func PanicArgs(kinds []string) (qemu.Cmdline, error) {
 	args := map[string]string{"oops": "oops=panic", "warn": "panic_on_warn=1", "hung": "hung_task_panic=1",
 		"lockup": "softlockup_panic=1", "rcu": "sysctl.kernel.panic_on_rcu_stall=1"}
-	var out []string
+	var out qemu.Cmdline
 	for _, k := range kinds {
 		a, ok := args[k]
 		if !ok {
-			return "", fmt.Errorf("--panic-on %s: want oops, warn, hung, lockup or rcu", k)
+			return nil, fmt.Errorf("--panic-on %s: want oops, warn, hung, lockup or rcu", k)
 		}
 		out = append(out, a)
 	}
-	return strings.Join(out, " "), nil
+	return out, nil
 }
 
-// FirstKernel cuts a crash excerpt of a kdump boot's console where the
-// capture kernel starts (its "Linux version" banner): with a crash
-// kernel loaded a panic prints no end marker, and the excerpt would run
-// on through the capture kernel's boot.
-func FirstKernel(excerpt string) string {
-	lines := strings.SplitAfter(excerpt, "\n")
-	for i, l := range lines {
-		if i > 0 && strings.Contains(l, "] Linux version ") {
-			return strings.Join(lines[:i], "")
-		}
+// String says what the capture is, for the user.
+func (p *Plan) String() string {
+	filter := "makedumpfile -d 31"
+	if !p.Filtered {
+		filter = "no makedumpfile: the ELF core as it is"
 	}
-	return excerpt
-}
-
-// Asked reads kdump = true from the [boot] table of the spec file
-// (initkit.toml); a file that does not exist asks for nothing.
-func Asked(file string) (bool, error) {
-	data, err := os.ReadFile(file)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	var doc struct {
-		Boot struct {
-			Kdump bool `toml:"kdump"`
-		} `toml:"boot"`
-	}
-	if err := toml.Unmarshal(data, &doc); err != nil {
-		return false, fmt.Errorf("%s: %w", file, err)
-	}
-	return doc.Boot.Kdump, nil
+	return fmt.Sprintf("capture image %s (%d KB unpacked; %s), crashkernel=%s", p.Capture, p.CaptureSize>>10, filter, p.Reserve)
 }

@@ -2,14 +2,13 @@ package kernel
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/pelletier/go-toml/v2"
 
 	"github.com/initkit/initkit/kconfig"
 )
@@ -20,12 +19,19 @@ type Request struct {
 	Kernel     string // a kernel image (--kernel)
 	Vmlinux    string // its vmlinux with DWARF (--vmlinux)
 	ModulesDir string // its /lib/modules/RELEASE tree (--modules-dir)
-	// Config is the file whose [boot] table may name the kernel: "" for
-	// ./initkit.toml (when present), "-" for none.
-	Config string
+	// Spec is the kernel a spec file's [boot] table names (package spec
+	// reads it): taken when neither Kernel nor $INITKIT_KERNEL names one.
+	Spec SpecKernel
 	// NoFetch makes Choose fail instead of downloading a kernel when it
 	// would take the fetched one and the cache has none.
 	NoFetch bool
+}
+
+// SpecKernel is the kernel of a spec file's [boot] table, its paths
+// absolute, and where it was named, for messages.
+type SpecKernel struct {
+	Kernel, Vmlinux, ModulesDir string
+	From                        string // "initkit.toml [boot] kernel"
 }
 
 // Choice is the kernel a command works with and what belongs to it.
@@ -42,8 +48,8 @@ type Choice struct {
 }
 
 // Choose resolves the kernel one policy for every command: the image is
-// req.Kernel, else $INITKIT_KERNEL, else kernel of the [boot] table of
-// req.Config, else the kernel initkit kernel fetch cached (fetched when
+// req.Kernel, else $INITKIT_KERNEL, else the spec file's (req.Spec),
+// else the kernel initkit kernel fetch cached (fetched when
 // there is none, unless req.NoFetch). The vmlinux and modules are the
 // request's when given, else those that belong to that image: the
 // fetched package's, or those found beside the image in a distribution's
@@ -55,12 +61,9 @@ func Choose(ctx context.Context, req Request) (*Choice, error) {
 	if c.Image == "" {
 		c.Image, c.From = os.Getenv("INITKIT_KERNEL"), "$INITKIT_KERNEL"
 	}
-	if c.Image == "" {
-		img, file, err := bootTable(req.Config)
-		if err != nil {
-			return nil, err
-		}
-		c.Image, c.From = img, file+" [boot] kernel"
+	fromSpec := c.Image == "" && req.Spec.Kernel != ""
+	if fromSpec {
+		c.Image, c.From = req.Spec.Kernel, req.Spec.From
 	}
 	if c.Image == "" {
 		k, err := fetched(ctx, req.NoFetch)
@@ -72,6 +75,9 @@ func Choose(ctx context.Context, req Request) (*Choice, error) {
 		c.Config = FindConfig(k.Image)
 	} else if err := c.besideImage(); err != nil {
 		return nil, err
+	}
+	if fromSpec {
+		req.Vmlinux, req.ModulesDir = cmp.Or(req.Vmlinux, req.Spec.Vmlinux), cmp.Or(req.ModulesDir, req.Spec.ModulesDir)
 	}
 	if req.Vmlinux != "" {
 		c.Vmlinux = req.Vmlinux
@@ -191,37 +197,6 @@ func (c *Choice) NeedModules() (string, error) {
 		return c.ModulesDir, nil
 	}
 	return "", fmt.Errorf("no modules found for kernel %s (from %s): give the /lib/modules/RELEASE tree with --modules-dir", c.Image, c.From)
-}
-
-// bootTable returns kernel of the [boot] table of file (./initkit.toml
-// for "", when it exists), relative to the file's directory.
-func bootTable(file string) (string, string, error) {
-	switch file {
-	case "-":
-		return "", "", nil
-	case "":
-		file = "initkit.toml"
-		if !exists(file) {
-			return "", "", nil
-		}
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return "", "", err
-	}
-	var doc struct {
-		Boot struct {
-			Kernel string `toml:"kernel"`
-		} `toml:"boot"`
-	}
-	if err := toml.Unmarshal(data, &doc); err != nil {
-		return "", "", fmt.Errorf("%s: %w", file, err)
-	}
-	k := doc.Boot.Kernel
-	if k != "" && !filepath.IsAbs(k) {
-		k, err = filepath.Abs(filepath.Join(filepath.Dir(file), k))
-	}
-	return k, file, err
 }
 
 // fetched returns the newest cached kernel, read without asking apt (a

@@ -36,7 +36,7 @@ func TestChooseOrder(t *testing.T) {
 	flag := touch(t, "flag/vmlinuz-1.0")
 	env := touch(t, "env/vmlinuz-2.0")
 	table := touch(t, "table/vmlinuz-3.0")
-	os.WriteFile("initkit.toml", []byte("[boot]\nkernel = \"table/vmlinuz-3.0\"\n"), 0o644)
+	fromTable := SpecKernel{Kernel: mustAbs(table), Vmlinux: "/t/vmlinux", From: "initkit.toml [boot] kernel"}
 	ctx := context.Background()
 	check := func(req Request, want, from string) {
 		t.Helper()
@@ -52,8 +52,19 @@ func TestChooseOrder(t *testing.T) {
 	check(Request{Kernel: flag}, flag, "--kernel")
 	check(Request{}, env, "$INITKIT_KERNEL")
 	t.Setenv("INITKIT_KERNEL", "")
-	check(Request{}, table, "initkit.toml [boot] kernel")
-	check(Request{Config: "-"}, filepath.Join(pkg, "boot/vmlinuz-9.9-test"), "the fetched kernel 9.9-test")
+	check(Request{Spec: fromTable}, table, "initkit.toml [boot] kernel")
+	check(Request{}, filepath.Join(pkg, "boot/vmlinuz-9.9-test"), "the fetched kernel 9.9-test")
+	// The table's vmlinux goes with the table's kernel, and only with it;
+	// a flag's wins.
+	if c, _ := Choose(ctx, Request{Spec: fromTable}); c.Vmlinux != "/t/vmlinux" {
+		t.Errorf("vmlinux %q, want the table's", c.Vmlinux)
+	}
+	if c, _ := Choose(ctx, Request{Spec: fromTable, Vmlinux: "/f/vmlinux"}); c.Vmlinux != "/f/vmlinux" {
+		t.Errorf("vmlinux %q, want the flag's", c.Vmlinux)
+	}
+	if c, _ := Choose(ctx, Request{Spec: fromTable, Kernel: flag}); c.Vmlinux == "/t/vmlinux" {
+		t.Errorf("the table's vmlinux went with --kernel's image")
+	}
 }
 
 func mustAbs(p string) string { a, _ := filepath.Abs(p); return a }
@@ -63,9 +74,7 @@ func mustAbs(p string) string { a, _ := filepath.Abs(p); return a }
 func TestChooseMissingTableKernel(t *testing.T) {
 	fakeCache(t)
 	t.Setenv("INITKIT_KERNEL", "")
-	t.Chdir(t.TempDir())
-	os.WriteFile("initkit.toml", []byte("[boot]\nkernel = \"gone/bzImage\"\n"), 0o644)
-	_, err := Choose(context.Background(), Request{})
+	_, err := Choose(context.Background(), Request{Spec: SpecKernel{Kernel: "/x/gone/bzImage", From: "initkit.toml [boot] kernel"}})
 	if err == nil || !strings.Contains(err.Error(), "initkit.toml [boot] kernel") || !strings.Contains(err.Error(), "gone/bzImage") {
 		t.Fatalf("got %v, want an error naming initkit.toml's [boot] kernel", err)
 	}
@@ -77,7 +86,7 @@ func TestChooseMissingTableKernel(t *testing.T) {
 func TestNeedVmlinuxHint(t *testing.T) {
 	pkg := fakeCache(t)
 	t.Setenv("INITKIT_KERNEL", "")
-	c, err := Choose(context.Background(), Request{Config: "-"})
+	c, err := Choose(context.Background(), Request{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +100,7 @@ func TestNeedVmlinuxHint(t *testing.T) {
 		t.Errorf("NeedModules = %s, %v", m, err)
 	}
 	v := touch(t, filepath.Join(pkg, "usr/lib/debug/boot/vmlinux-9.9-test"))
-	c, _ = Choose(context.Background(), Request{Config: "-"})
+	c, _ = Choose(context.Background(), Request{})
 	if c.Vmlinux != v {
 		t.Errorf("Vmlinux = %q, want %s", c.Vmlinux, v)
 	}

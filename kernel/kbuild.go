@@ -259,3 +259,18 @@ func Embed(ctx context.Context, t Tree, sources ...string) error {
 	}
 	return t.make(ctx, "olddefconfig")
 }
+
+// Report writes every option added, with what goes wrong without it, to
+// w, and the count to notes; options kconfig dropped are an error that
+// names each (on notes, as initkit kernel check names what is missing).
+func (r *ConfigResult) Report(w, notes io.Writer) error {
+	for _, a := range r.Added {
+		fmt.Fprintf(w, "CONFIG_%s=%s (%s): without it, %s\n", a.Name, a.Value, a.Purpose, a.Why)
+	}
+	if len(r.Dropped) > 0 {
+		kconfig.Report(notes, r.Dropped)
+		return fmt.Errorf("%s: kconfig dropped %d options that were set: a dependency of theirs is missing", r.Path, len(r.Dropped))
+	}
+	fmt.Fprintf(notes, "%s: %d options added\n", r.Path, len(r.Added))
+	return nil
+}

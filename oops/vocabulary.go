@@ -62,3 +62,35 @@ func Excerpt(log, first string) string {
 	}
 	return strings.Join(lines[:end], "\n")
 }
+
+// FirstKernel cuts a crash excerpt where a second kernel starts (its
+// "Linux version" banner): with a crash kernel loaded, a panic prints no
+// end marker and kexecs the capture kernel, and the excerpt would run on
+// through that kernel's boot.
+func FirstKernel(excerpt string) string {
+	lines := strings.SplitAfter(excerpt, "\n")
+	for i, l := range lines {
+		if i > 0 && strings.Contains(l, "] Linux version ") {
+			return strings.Join(lines[:i], "")
+		}
+	}
+	return excerpt
+}
+
+// PanicLine is the last "Kernel panic - not syncing" message of lines,
+// trimmed, or "" when the kernel did not panic.
+func PanicLine(lines []string) string {
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], "Kernel panic - not syncing") {
+			return strings.TrimSpace(lines[i])
+		}
+	}
+	return ""
+}
+
+// Halted reports whether line is the kernel's last word when it cannot
+// power the machine off (no ACPI on x86) and halts instead
+// (kernel/reboot.c, kernel_halt): the guest runs on, doing nothing.
+func Halted(line []byte) bool {
+	return bytes.HasSuffix(line, []byte("reboot: System halted"))
+}

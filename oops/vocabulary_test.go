@@ -46,3 +46,30 @@ func TestExcerpt(t *testing.T) {
 		t.Errorf("Excerpt of a missing line = %q", got)
 	}
 }
+
+// A kdump boot's crash excerpt ends where the capture kernel starts.
+func TestFirstKernel(t *testing.T) {
+	log := "[    2.5] Kernel panic - not syncing: sysrq triggered crash\n[    2.6] Call Trace:\n[    0.000000] Linux version 6.1.0 (x)\n[    0.1] more\n"
+	if got := FirstKernel(log); got != "[    2.5] Kernel panic - not syncing: sysrq triggered crash\n[    2.6] Call Trace:\n" {
+		t.Errorf("%q", got)
+	}
+	if got := FirstKernel("[ 1.0] Oops\n"); got != "[ 1.0] Oops\n" {
+		t.Errorf("%q", got)
+	}
+}
+
+func TestPanicLine(t *testing.T) {
+	lines := []string{"Kernel panic - not syncing: first", "x", " Kernel panic - not syncing: last \n", "y"}
+	if got := PanicLine(lines); got != "Kernel panic - not syncing: last" {
+		t.Errorf("PanicLine = %q", got)
+	}
+	if got := PanicLine([]string{"all fine"}); got != "" {
+		t.Errorf("PanicLine of a clean log = %q", got)
+	}
+}
+
+func TestHalted(t *testing.T) {
+	if !Halted([]byte("[    1.2] reboot: System halted")) || Halted([]byte("reboot: System halted soon, said the user")) {
+		t.Error("Halted")
+	}
+}

@@ -26,12 +26,12 @@ const probeTimeout = 10 * time.Second
 // into the kernel does not run instead.
 const probeAppend = "panic=-1 rdinit=/initkit-probe init=/initkit-probe root=/dev/initkit-probe"
 
-// Probe reports whether accel boots kernel: it starts the kernel with no
+// BootsUnder reports whether accel boots kernel: it starts the kernel with no
 // initrd and no root, and waits for QEMU to exit after the kernel's
 // panic. A whole boot, not a few instructions: on some hosts /dev/kvm
 // runs a tiny guest (a 40-byte multiboot one here, about one time in
 // two) while every Linux kernel hangs under it before its first line.
-func Probe(ctx context.Context, binary, accel, kernel string) bool {
+func BootsUnder(ctx context.Context, binary, accel, kernel string) bool {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	cmd := Config{Binary: binary}.commandWith(ctx, []string{"-machine", "q35", "-accel", accel, "-m", "256M",
@@ -39,7 +39,7 @@ func Probe(ctx context.Context, binary, accel, kernel string) bool {
 	return cmd.Run() == nil && ctx.Err() == nil
 }
 
-// Prober is Probe's signature, so that the choice can be tested alone.
+// Prober is BootsUnder's signature, so that the choice can be tested alone.
 type Prober func(ctx context.Context, binary, accel, kernel string) bool
 
 // ChooseAccel resolves "auto": KVM when /dev/kvm exists and kernel boots
@@ -79,7 +79,7 @@ func resolveAccel(ctx context.Context, c Config, notes io.Writer, probe bool) st
 		if !probe {
 			return "tcg"
 		}
-		return ChooseAccel(ctx, "auto", c.Binary, c.Kernel, "/dev/kvm", Probe, notes)
+		return ChooseAccel(ctx, "auto", c.Binary, c.Kernel, "/dev/kvm", BootsUnder, notes)
 	}
 	memo := memoPath()
 	if memo == "" {

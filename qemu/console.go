@@ -113,9 +113,8 @@ func (c *Console) line(b []byte) {
 		c.crash = string(b)
 		c.finish()
 	}
-	// A kernel that cannot power the machine off (no ACPI on x86) halts
-	// instead (kernel/reboot.c): QEMU would run on, so this is the end.
-	if bytes.HasSuffix(b, []byte("reboot: System halted")) {
+	// A halted kernel leaves QEMU running: this is the end.
+	if oops.Halted(b) {
 		c.finish()
 	}
 	if c.ready != nil && !c.readySeen && c.ready.Match(b) {

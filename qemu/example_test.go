@@ -15,8 +15,12 @@ import (
 // listeners on 127.0.0.1 by default.
 func ExampleConfig_Args() {
 	c := qemu.Config{Kernel: "bzImage", Initrd: "initrd.img", Accel: "tcg", Append: "quiet",
-		Disks: []qemu.Disk{{Path: "root.img", Interface: "nvme"}}, GDBPort: 1234}
-	fmt.Println(strings.Join(c.Args(), " "))
+		Devices: []qemu.Device{qemu.Disk{Path: "root.img", Interface: "nvme", Snapshot: true}, qemu.GDBStub{Port: 1234}}}
+	args, err := c.Args()
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(strings.Join(args, " "))
 	// Output: -machine q35 -accel tcg -m 512M -smp 1 -nodefaults -display none -serial stdio -no-reboot -kernel bzImage -initrd initrd.img -append console=ttyS0 panic=-1 nokaslr quiet -drive file=root.img,if=none,id=disk0,format=raw,snapshot=on -device nvme,drive=disk0,serial=disk0 -gdb tcp:127.0.0.1:1234
 }
 

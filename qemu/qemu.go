@@ -23,7 +23,9 @@ type Config struct {
 	Arch   string // x86_64 (default) or aarch64
 	Kernel string
 	Initrd string
-	Append string // kernel command line; the console= for the arch is always added
+	// Append is the user's kernel command line: it comes last, after
+	// console= and what the devices add, so that a later value wins.
+	Append string
 	Memory string // default 512M
 	SMP    int    // default 1
 	// Accel is kvm, tcg, or auto (the default): KVM when the kernel
@@ -31,15 +33,11 @@ type Config struct {
 	// hosts have a /dev/kvm under which every kernel hangs). Start
 	// resolves it; Args shows an unresolved auto as tcg.
 	Accel string
-	Disks []Disk
-	// Persist writes disk changes back; by default disks are snapshots.
-	Persist bool
-	Net     string // "" for none, "user" for user networking
-	SSHPort int    // with Net "user": forward 127.0.0.1:SSHPort to the guest's port 22
-	GDBPort int    // QEMU's gdb stub on 127.0.0.1:GDBPort; adds nokaslr
-	WaitGDB bool   // start halted until gdb continues (-S)
-	Crash   bool   // reserve memory for a crash kernel (crashkernel=256M)
-	Extra   []string
+	// Devices are added in order after the console (ttyS0): disks,
+	// network cards, serial ports, the gdb stub.
+	Devices []Device
+	// Extra are QEMU arguments passed as they are, last: the user's.
+	Extra []string
 	// Stdin, when set, is typed into the serial console.
 	Stdin io.Reader
 	// Interactive multiplexes QEMU's monitor onto the console (mon:stdio),
@@ -47,23 +45,9 @@ type Config struct {
 	Interactive bool
 }
 
-// Disk is a disk image attached to the guest.
-type Disk struct {
-	Path      string
-	Interface string // virtio (default), nvme or ide
-	ReadOnly  bool   // the guest sees a read-only disk
-}
-
-// ParseDisk reads FILE or FILE:ro, as --disk takes it.
-func ParseDisk(s string) Disk {
-	if p, ok := strings.CutSuffix(s, ":ro"); ok {
-		return Disk{Path: p, ReadOnly: true}
-	}
-	return Disk{Path: s}
-}
-
-// Args returns the QEMU arguments for c, without the binary.
-func (c Config) Args() []string {
+// Args returns the QEMU arguments for c, without the binary, or the
+// error of a device that cannot be added as asked.
+func (c Config) Args() ([]string, error) {
 	mem := c.Memory
 	if mem == "" {
 		mem = "512M"
@@ -92,65 +76,31 @@ func (c Config) Args() []string {
 	if c.Initrd != "" {
 		args = append(args, "-initrd", c.Initrd)
 	}
-	cmdline := "console=" + console + " panic=-1"
-	if c.GDBPort > 0 {
-		cmdline += " nokaslr"
+	m := &Machine{Arch: c.Arch, serials: 1}
+	for _, d := range c.Devices {
+		d.Add(m)
 	}
-	if c.Crash {
-		cmdline += " crashkernel=256M"
+	if m.err != nil {
+		return nil, m.err
 	}
+	cmdline := append([]string{"console=" + console, "panic=-1"}, m.kargs...)
 	if c.Append != "" {
-		cmdline += " " + c.Append
+		cmdline = append(cmdline, c.Append)
 	}
-	args = append(args, "-append", cmdline)
-	for i, d := range c.Disks {
-		args = append(args, c.diskArgs(i, d)...)
-	}
-	if c.Net == "user" {
-		netdev := "user,id=net0"
-		if c.SSHPort > 0 {
-			// QEMU's default for hostfwd is every interface; bind loopback only.
-			netdev += ",hostfwd=tcp:127.0.0.1:" + strconv.Itoa(c.SSHPort) + "-:22"
-		}
-		args = append(args, "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0")
-	}
-	if c.GDBPort > 0 {
-		args = append(args, "-gdb", "tcp:127.0.0.1:"+strconv.Itoa(c.GDBPort))
-	}
-	if c.WaitGDB {
-		args = append(args, "-S")
-	}
-	return append(args, c.Extra...)
-}
-
-func (c Config) diskArgs(i int, d Disk) []string {
-	id := "disk" + strconv.Itoa(i)
-	format := "raw"
-	if strings.HasSuffix(d.Path, ".qcow2") {
-		format = "qcow2"
-	}
-	drive := "file=" + d.Path + ",if=none,id=" + id + ",format=" + format
-	switch {
-	case d.ReadOnly:
-		drive += ",readonly=on"
-	case !c.Persist:
-		drive += ",snapshot=on"
-	}
-	var dev string
-	switch d.Interface {
-	case "nvme":
-		dev = "nvme,drive=" + id + ",serial=" + id
-	case "ide":
-		dev = "ide-hd,drive=" + id
-	default:
-		dev = "virtio-blk-pci,drive=" + id
-	}
-	return []string{"-drive", drive, "-device", dev}
+	args = append(args, "-append", strings.Join(cmdline, " "))
+	args = append(args, m.args...)
+	return append(args, c.Extra...), nil
 }
 
 // Command returns the command that runs c. The process is killed when ctx
 // ends or when the calling process dies (PR_SET_PDEATHSIG).
-func (c Config) Command(ctx context.Context) *exec.Cmd { return c.commandWith(ctx, c.Args()) }
+func (c Config) Command(ctx context.Context) (*exec.Cmd, error) {
+	args, err := c.Args()
+	if err != nil {
+		return nil, err
+	}
+	return c.commandWith(ctx, args), nil
+}
 
 // BinaryName returns the QEMU program c runs, as given or by default.
 func (c Config) BinaryName() string {

@@ -6,16 +6,84 @@ import (
 	"testing"
 )
 
+func args(t *testing.T, c Config) string {
+	t.Helper()
+	a, err := c.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(a, " ")
+}
+
 func TestArgs(t *testing.T) {
-	got := strings.Join(Config{Kernel: "vmlinuz", Initrd: "initrd.img", Append: "quiet", Extra: []string{"-cpu", "max"}}.Args(), " ")
+	got := args(t, Config{Kernel: "vmlinuz", Initrd: "initrd.img", Append: "quiet", Extra: []string{"-cpu", "max"}})
 	want := "-machine q35 -accel tcg -m 512M -smp 1 -nodefaults -display none -serial stdio -no-reboot " +
 		"-kernel vmlinuz -initrd initrd.img -append console=ttyS0 panic=-1 quiet -cpu max"
 	if got != want {
 		t.Errorf("Args:\n got %s\nwant %s", got, want)
 	}
-	noInitrd := strings.Join(Config{Kernel: "k", Memory: "2G", SMP: 4, Accel: "kvm"}.Args(), " ")
+	noInitrd := args(t, Config{Kernel: "k", Memory: "2G", SMP: 4, Accel: "kvm"})
 	if strings.Contains(noInitrd, "-initrd") || !strings.Contains(noInitrd, "-m 2G -smp 4") || !strings.Contains(noInitrd, "-accel kvm") {
 		t.Errorf("Args without initrd: %s", noInitrd)
+	}
+}
+
+// portsDevice takes two serial ports and says which it got on the
+// command line, as exec's and gdb's devices do.
+type portsDevice struct{ dir string }
+
+func (p portsDevice) Add(m *Machine) {
+	a := m.Serial("pipe:" + p.dir + "/a")
+	b := m.SerialSocket(p.dir + "/b.sock")
+	m.KernelArgs("ports=" + a + "," + b)
+}
+
+// Devices bring their arguments, their kernel arguments (before the
+// user's, who wins) and their serial ports, numbered after the console in
+// the order the devices come.
+func TestDevices(t *testing.T) {
+	c := Config{Kernel: "k", Append: "nokaslr=0", Devices: []Device{
+		Disk{Path: "a,b.img", Snapshot: true},
+		Disk{Path: "c.qcow2", Interface: "nvme", ReadOnly: true},
+		portsDevice{"/r"},
+		UserNet{Forwards: []Forward{{2222, 22}}},
+		GDBStub{Port: 1234, Wait: true},
+		VMCoreInfo{},
+		PortToFile{Name: "org.x", Path: "/r/dump"},
+		portsDevice{"/s"},
+		CrashKernel{Size: "64M"},
+		Cmdline{"oops=panic"},
+	}}
+	got := args(t, c)
+	for _, want := range []string{
+		"-append console=ttyS0 panic=-1 ports=ttyS1,ttyS2 nokaslr ports=ttyS3,ttyS4 crashkernel=64M oops=panic nokaslr=0 ",
+		"-drive file=a,,b.img,if=none,id=disk0,format=raw,snapshot=on -device virtio-blk-pci,drive=disk0 ",
+		"-drive file=c.qcow2,if=none,id=disk1,format=qcow2,readonly=on -device nvme,drive=disk1,serial=disk1 ",
+		"-serial pipe:/r/a -chardev socket,id=sock0,path=/r/b.sock,server=on,wait=off -serial chardev:sock0 ",
+		"-netdev user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22 -device virtio-net-pci,netdev=net0 ",
+		"-gdb tcp:127.0.0.1:1234 -S -device vmcoreinfo ",
+		"-device virtio-serial-pci,id=virtio-serial0 -chardev file,id=port0,path=/r/dump -device virtserialport,bus=virtio-serial0.0,chardev=port0,name=org.x ",
+		"-serial pipe:/s/a -chardev socket,id=sock1,path=/s/b.sock,server=on,wait=off -serial chardev:sock1",
+	} {
+		if !strings.Contains(got+" ", want) {
+			t.Errorf("Args lacks %q:\n%s", want, got)
+		}
+	}
+	for _, bad := range []struct {
+		c    Config
+		want string
+	}{
+		{Config{Kernel: "k", Arch: "aarch64", Devices: []Device{portsDevice{"/r"}}}, "only its console"},
+		{Config{Kernel: "k", Devices: []Device{Disk{Path: "x", Interface: "scsi"}}}, `interface "scsi"`},
+		{Config{Kernel: "k", Devices: []Device{Disk{}}}, "no file"},
+	} {
+		if _, err := bad.c.Args(); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("Args: %v, want an error with %q", err, bad.want)
+		}
+		if g, err := Start(context.Background(), bad.c, Watch{}); err == nil {
+			g.Kill()
+			t.Errorf("Start of a bad config started")
+		}
 	}
 }
 

@@ -80,6 +80,8 @@ type Outcome struct {
 	Err     error  // why QEMU failed, for Failed
 	Dump    string // the memory dump written (Watch.DumpPath), absolute; "" when none
 	DumpErr error  // why the dump asked for could not be written
+	// Timeout is the Watch's, for TimedOut to say how long it waited.
+	Timeout time.Duration
 }
 
 // String says what happened in words, without the log's path.
@@ -97,7 +99,9 @@ func (o Outcome) String() string {
 		return "every expectation matched"
 	case ExpectMissed:
 		return "the guest stopped" + pending
-	case TimedOut, Interrupted:
+	case TimedOut:
+		return "timed out after " + o.Timeout.String() + pending
+	case Interrupted:
 		return o.Kind.String() + pending
 	case Failed:
 		return fmt.Sprint(o.Err)
@@ -159,7 +163,12 @@ func Start(ctx context.Context, c Config, w Watch) (*Guest, error) {
 	if w.Console != nil {
 		out = io.MultiWriter(w.Console, g.console)
 	}
-	cmd := c.Command(g.ctx)
+	cmd, err := c.Command(g.ctx)
+	if err != nil {
+		g.cancel()
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, out, out
 	if f, ok := c.Stdin.(*os.File); ok && c.Interactive {
 		// QEMU makes the terminal raw; its settings are restored when the
@@ -271,7 +280,7 @@ func (g *Guest) finish(runErr error) {
 	case g.parent.Err() != nil:
 		o.Kind = Interrupted
 	case errors.Is(g.ctx.Err(), context.DeadlineExceeded) || g.expired:
-		o.Kind = TimedOut
+		o.Kind, o.Timeout = TimedOut, g.watch.Timeout
 	case runErr != nil && !g.stopped():
 		o.Kind, o.Err = Failed, fmt.Errorf("qemu: %w", runErr)
 	case len(g.watch.Expect) > 0:
@@ -346,9 +355,10 @@ func Boot(ctx context.Context, c Config, w Watch) Outcome {
 // DryRun returns the command line Start would run for c, without
 // starting anything: an accelerator of auto is shown as the verdict
 // remembered for this boot of the host, or tcg when there is none yet.
-func DryRun(c Config) []string {
+func DryRun(c Config) ([]string, error) {
 	c.Accel = resolveAccel(context.Background(), c, io.Discard, false)
-	return append([]string{c.BinaryName()}, c.Args()...)
+	args, err := c.Args()
+	return append([]string{c.BinaryName()}, args...), err
 }
 
 // Patterns compiles the regular expressions of Watch.Expect or Fail,

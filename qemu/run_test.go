@@ -99,7 +99,7 @@ func TestBootInterrupted(t *testing.T) {
 func TestOutcomeString(t *testing.T) {
 	for o, want := range map[*Outcome]string{
 		{Kind: Crashed, Line: " Kernel panic - not syncing: x "}: "kernel crash: Kernel panic - not syncing: x",
-		{Kind: TimedOut, Pending: "ok"}:                          `timed out before "ok" matched`,
+		{Kind: TimedOut, Pending: "ok", Timeout: time.Minute}:    `timed out after 1m0s before "ok" matched`,
 		{Kind: ExpectMissed, Pending: "ok"}:                      `the guest stopped before "ok" matched`,
 		{Kind: PoweredOff}:                                       "guest powered off",
 	} {
@@ -110,7 +110,11 @@ func TestOutcomeString(t *testing.T) {
 }
 
 func TestDryRunResolvesAuto(t *testing.T) {
-	args := strings.Join(DryRun(Config{Kernel: "k"}), " ")
+	a, err := DryRun(Config{Kernel: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := strings.Join(a, " ")
 	if !strings.HasPrefix(args, "qemu-system-x86_64 ") || !regexp.MustCompile(`-accel (tcg|kvm) `).MatchString(args) {
 		t.Errorf("DryRun: %s", args)
 	}

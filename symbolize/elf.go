@@ -185,19 +185,27 @@ func readBuildID(ef *elf.File, mm []byte) string {
 		if s.Type != elf.SHT_NOTE || s.Offset+s.FileSize > uint64(len(mm)) {
 			continue
 		}
-		b := mm[s.Offset : s.Offset+s.FileSize]
-		for len(b) >= 12 {
-			nsz, dsz, typ := binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint32(b[8:])
-			nameEnd := 12 + (int(nsz)+3)&^3
-			descEnd := nameEnd + (int(dsz)+3)&^3
-			if descEnd > len(b) {
-				break
-			}
-			if typ == 3 && nsz == 4 && string(b[12:15]) == "GNU" {
-				return hex.EncodeToString(b[nameEnd : nameEnd+int(dsz)])
-			}
-			b = b[descEnd:]
+		if id := noteBuildID(mm[s.Offset : s.Offset+s.FileSize]); id != "" {
+			return id
 		}
+	}
+	return ""
+}
+
+// noteBuildID is the hex of the NT_GNU_BUILD_ID note among the notes b
+// holds (an SHT_NOTE section), "" without one.
+func noteBuildID(b []byte) string {
+	for len(b) >= 12 {
+		nsz, dsz, typ := binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint32(b[8:])
+		nameEnd := 12 + (uint64(nsz)+3)&^3
+		descEnd := nameEnd + (uint64(dsz)+3)&^3
+		if descEnd > uint64(len(b)) {
+			break
+		}
+		if typ == 3 && nsz == 4 && string(b[12:15]) == "GNU" {
+			return hex.EncodeToString(b[nameEnd : nameEnd+uint64(dsz)])
+		}
+		b = b[descEnd:]
 	}
 	return ""
 }

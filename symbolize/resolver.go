@@ -1,7 +1,6 @@
 package symbolize
 
 import (
-	"bytes"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -145,13 +144,5 @@ func (f *File) Release() string {
 	if err != nil {
 		return ""
 	}
-	i := bytes.Index(b, []byte("Linux version "))
-	if i < 0 {
-		return ""
-	}
-	rest := b[i+len("Linux version "):]
-	if j := bytes.IndexAny(rest, " \x00"); j > 0 {
-		return string(rest[:j])
-	}
-	return ""
+	return bannerRelease(b)
 }

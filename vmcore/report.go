@@ -2,27 +2,18 @@ package vmcore
 
 import (
 	"context"
-	"debug/elf"
-	"encoding/binary"
-	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os/exec"
 	"strings"
 	"syscall"
 	"time"
-)
 
-// PanicLine is the last "Kernel panic - not syncing" message of the log,
-// or "" when the kernel did not panic.
-func PanicLine(recs []Record) string {
-	for i := len(recs) - 1; i >= 0; i-- {
-		if strings.Contains(recs[i].Text, "Kernel panic - not syncing") {
-			return strings.TrimSpace(recs[i].Text)
-		}
-	}
-	return ""
-}
+	"github.com/initkit/initkit/decode"
+	"github.com/initkit/initkit/oops"
+	"github.com/initkit/initkit/symbolize"
+)
 
 // CheckVmlinux says whether vmlinux is the kernel that wrote the dump:
 // its GNU build-id against VMCOREINFO's BUILD-ID, else its banner's
@@ -31,51 +22,20 @@ func (v *File) CheckVmlinux(vmlinux string) error {
 	if v.Info == nil {
 		return ErrNoInfo
 	}
-	f, err := elf.Open(vmlinux)
+	id, err := symbolize.Identify(vmlinux)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	if id := buildID(f); id != "" && v.Info.BuildID != "" {
-		if !strings.EqualFold(id, v.Info.BuildID) {
-			return fmt.Errorf("%s is not the kernel of %s: its build-id is %s, the dump's %s (release %s)", vmlinux, v.Name, id, v.Info.BuildID, v.Info.Release)
+	if id.BuildID != "" && v.Info.BuildID != "" {
+		if !strings.EqualFold(id.BuildID, v.Info.BuildID) {
+			return fmt.Errorf("%s is not the kernel of %s: its build-id is %s, the dump's %s (release %s)", vmlinux, v.Name, id.BuildID, v.Info.BuildID, v.Info.Release)
 		}
 		return nil
 	}
-	if s := f.Section(".rodata"); s != nil {
-		if b, err := s.Data(); err == nil {
-			want := "Linux version " + v.Info.Release + " "
-			if !strings.Contains(string(b), want) {
-				return fmt.Errorf("%s is not the kernel of %s: its banner lacks %q", vmlinux, v.Name, strings.TrimSpace(want))
-			}
-		}
+	if id.Release != "" && id.Release != v.Info.Release {
+		return fmt.Errorf("%s is not the kernel of %s: its release is %s, the dump's %s", vmlinux, v.Name, id.Release, v.Info.Release)
 	}
 	return nil
-}
-
-// buildID is the hex of the NT_GNU_BUILD_ID note of f, "" without one.
-func buildID(f *elf.File) string {
-	for _, s := range f.Sections {
-		if s.Type != elf.SHT_NOTE {
-			continue
-		}
-		b, err := s.Data()
-		if err != nil {
-			continue
-		}
-		for len(b) >= 12 {
-			namesz, descsz, typ := int(binary.LittleEndian.Uint32(b)), int(binary.LittleEndian.Uint32(b[4:])), binary.LittleEndian.Uint32(b[8:])
-			desc := 12 + align4(namesz)
-			if desc+descsz > len(b) {
-				break
-			}
-			if typ == 3 && string(trimNUL(b[12:12+namesz])) == "GNU" {
-				return hex.EncodeToString(b[desc : desc+descsz])
-			}
-			b = b[desc+align4(descsz):]
-		}
-	}
-	return ""
 }
 
 // Summary is what a dump says of itself, and its log, as JSON gives it.
@@ -98,7 +58,7 @@ type LogRecord struct {
 
 // Summarize gathers the facts of the dump and its log recs.
 func (v *File) Summarize(recs []Record) Summary {
-	s := Summary{File: v.Name, Format: v.Format, CPUs: v.CPUs, Panic: PanicLine(recs)}
+	s := Summary{File: v.Name, Format: v.Format, CPUs: v.CPUs, Panic: panicLine(recs)}
 	if in := v.Info; in != nil {
 		s.Release, s.BuildID, s.KernelOffset = in.Release, in.BuildID, in.KernelOffset
 		if !in.CrashTime.IsZero() {
@@ -139,4 +99,54 @@ func Crash(ctx context.Context, vmlinux, path string, cmds []string, stdout, std
 		return fmt.Errorf("crash: %w", err)
 	}
 	return nil
+}
+
+// panicLine is the last "Kernel panic - not syncing" message of the log.
+func panicLine(recs []Record) string {
+	texts := make([]string, len(recs))
+	for i, r := range recs {
+		texts[i] = r.Text
+	}
+	return oops.PanicLine(texts)
+}
+
+// Show writes what initkit vmcore prints of the dump: its facts, its
+// kernel log (the last tail lines; 0 for all), and its crash reports
+// decoded with dec (nil: not decoded); or, asJSON, the same as JSON.
+func (v *File) Show(w io.Writer, dec *decode.Decoder, tail int, asJSON bool) error {
+	recs, err := v.Log()
+	if err != nil {
+		return fmt.Errorf("%s: the kernel log: %w", v.Name, err)
+	}
+	log := FormatLog(recs)
+	var reps []decode.Resolved
+	if dec != nil {
+		if reps, err = dec.Reports([]byte(log)); err != nil {
+			return err
+		}
+	}
+	if asJSON {
+		e := json.NewEncoder(w)
+		e.SetIndent("", "  ")
+		return e.Encode(struct {
+			Summary
+			Reports []decode.Resolved
+		}{v.Summarize(recs), reps})
+	}
+	v.Summarize(recs).WriteFacts(w)
+	all := strings.SplitAfter(log, "\n")
+	shown := all
+	if tail > 0 && tail < len(all) {
+		shown = all[len(all)-tail-1:]
+	}
+	fmt.Fprintf(w, "--- kernel log (%d records) ---\n%s", len(recs), strings.Join(shown, ""))
+	switch {
+	case dec == nil:
+	case len(reps) == 0:
+		fmt.Fprintln(w, "--- no crash report in the log ---")
+	default:
+		fmt.Fprintf(w, "--- %d crash report(s), decoded ---\n", len(reps))
+		_, err = dec.Annotate([]byte(strings.Join(all[reps[0].Line-1:], "")), w)
+	}
+	return err
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/initkit/initkit/boot"
+	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/vmexec"
 )
 
@@ -13,9 +15,11 @@ import (
 // returned: initkit exec as a library.
 func ExampleRun() {
 	res, err := vmexec.Run(context.Background(), []string{"/usr/bin/uname", "-r"}, vmexec.Options{
-		Kernel:  "/boot/vmlinuz-6.1.0-28-cloud-amd64",
+		Boot: boot.Options{
+			Kernel:  kernel.Request{Kernel: "/boot/vmlinuz-6.1.0-28-cloud-amd64"},
+			Timeout: 2 * time.Minute,
+		},
 		Busybox: "/bin/busybox",
-		Timeout: 2 * time.Minute,
 		Stdout:  os.Stdout,
 		Stderr:  os.Stderr,
 	})

@@ -22,10 +22,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/guest"
 	"github.com/initkit/initkit/image"
@@ -36,13 +36,19 @@ import (
 
 // Options describe one run.
 type Options struct {
-	Kernel  string
+	// Boot is the guest: the kernel, the initramfs the command's
+	// segment is appended to (Initrd), the disks (attached as virtio
+	// disks, /dev/vda on, in order, written back unless ReadOnly; the
+	// command starts once all of them are there), memory, CPUs, the
+	// accelerator, more command line (Append, after exec's own), the
+	// timeout, the console (discarded when nil) and its log (nowhere
+	// when ""). Run sets the rest.
+	Boot    boot.Options
 	Busybox string   // a static busybox for the command's use, optional
 	Applets []string // busybox's links (default: all of its applets)
 	// InitBinary is initkit-init, which runs the command (default: where
 	// initkit build finds it).
 	InitBinary string
-	Base       string   // an initramfs the command's segment is appended to
 	Add        []string // more host files, "SRC[:DST]", with their closures, or directories, whole
 	// Dir is the host directory the command runs in, copied into the
 	// guest at the same path with everything below it (go test runs a
@@ -51,34 +57,19 @@ type Options struct {
 	Dir string
 	// DirLimit bounds the bytes of Dir's files (default DefaultDirLimit).
 	DirLimit int64
-	// Disks are attached as virtio disks, /dev/vda on, in order; what
-	// the command writes to them is written back unless ReadOnly. The
-	// command starts once all of them are there.
-	Disks []qemu.Disk
-	// ModulesDir is the kernel's /lib/modules/RELEASE tree, for the
-	// virtio_blk driver of Disks when the kernel has it as a module.
-	ModulesDir string
-	// Modules are more modules to load from ModulesDir, with their
-	// dependencies, before the command starts (md and dm for disk
-	// create's volumes).
+	// Modules are more modules to load, with their dependencies, from
+	// the kernel's modules, before the command starts (md and dm for
+	// disk create's volumes).
 	Modules  []string
-	Memory   string
-	SMP      int    // guest CPUs (default 1)
-	Accel    string // auto (the default), kvm or tcg, as qemu.Config
-	Append   string // more kernel command line, after exec's own
 	Compress string // compression of the command's segment (default none)
-	Timeout  time.Duration
 	Stdout   io.Writer
 	Stderr   io.Writer
-	Console  io.Writer // a live copy of the kernel console, discarded when nil
-	LogPath  string    // where the kernel console is saved, "" for nowhere
-	Notes    io.Writer // what the run decided for the user (the accelerator); default stderr
 }
 
 // Result is how a run ended.
 type Result struct {
-	Status  int // the command's exit status, 128+N for signal N; -1 when none came
-	Outcome qemu.Outcome
+	Status int // the command's exit status, 128+N for signal N; -1 when none came
+	boot.Result
 }
 
 // DefaultDirLimit is Options.DirLimit's default: a package's testdata,
@@ -107,7 +98,8 @@ var ErrNoStatus = errors.New("the guest stopped without reporting an exit status
 // Run runs argv[0] (a host path) with argv[1:] in a VM and returns its exit
 // status. The image lives in a temporary directory removed on return.
 // When the guest stopped without a status the error is ErrNoStatus, and
-// the Outcome says why (a crash, the timeout).
+// the Outcome says why (a crash, decoded when the kernel's vmlinux is
+// found; the timeout).
 func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 	res := Result{Status: -1}
 	dir, err := os.MkdirTemp("", "initkit-exec-")
@@ -115,66 +107,108 @@ func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	initrd := filepath.Join(dir, "initrd.img")
-	if err := buildImage(initrd, argv, o); err != nil {
+	p, err := openPorts(dir, o.Stdout, o.Stderr)
+	if err != nil {
 		return res, err
 	}
-	fifos := map[string]io.Writer{"out": o.Stdout, "err": o.Stderr, "status": nil}
-	var extra []string
-	for _, name := range []string{"out", "err", "status"} {
-		p := filepath.Join(dir, name)
-		for _, suffix := range []string{".in", ".out"} {
-			if err := unix.Mkfifo(p+suffix, 0o600); err != nil {
-				return res, err
-			}
-		}
-		extra = append(extra, "-serial", "pipe:"+p)
+	defer p.close()
+	b := o.Boot
+	b.Dir, b.LogPath = dir, cmp.Or(b.LogPath, "-")
+	b.Wrap = func(r *boot.Run, base string) (string, error) {
+		out := filepath.Join(dir, "initrd.img")
+		return out, buildImage(out, base, argv, o, r.Kernel.ModulesDir)
 	}
-	var wg sync.WaitGroup
-	var status syncbuf.Buffer
-	var holds []*os.File
-	for name, w := range fifos {
-		if w == nil {
-			w = &status
+	cmdline := qemu.Cmdline(strings.Fields(Cmdline))
+	if n := len(o.Boot.Disks); n > 0 {
+		cmdline = append(cmdline, guest.KeyDisks+"="+strconv.Itoa(n))
+	}
+	b.Devices = append([]qemu.Device{cmdline, p}, b.Devices...)
+	res.Result, err = boot.Boot(ctx, b)
+	if err != nil {
+		return res, err
+	}
+	if code, ok := parseStatus(p.wait()); ok {
+		res.Status = code
+		return res, nil
+	}
+	if res.Kind == qemu.Failed {
+		return res, res.Err
+	}
+	return res, ErrNoStatus
+}
+
+// ports are the command's serial ports: FIFOs on the host, read as QEMU
+// writes them.
+type ports struct {
+	dir    string
+	status syncbuf.Buffer
+	wg     sync.WaitGroup
+	files  []*os.File // our ends: the readers, and a writer each
+	holds  []*os.File // the writers, closed once QEMU is gone
+}
+
+var portNames = []string{"out", "err", "status"}
+
+func openPorts(dir string, stdout, stderr io.Writer) (*ports, error) {
+	p := &ports{dir: dir}
+	for i, name := range portNames {
+		path := filepath.Join(dir, name)
+		for _, suffix := range []string{".in", ".out"} {
+			if err := unix.Mkfifo(path+suffix, 0o600); err != nil {
+				p.close()
+				return nil, err
+			}
 		}
 		// Non-blocking, so that the open does not wait for QEMU; and a
 		// write end of our own, so that no EOF comes before QEMU has
 		// opened the FIFO. Once QEMU is gone, closing it gives the EOF
 		// that ends the copy exactly when the pipe is empty.
-		p := filepath.Join(dir, name+".out")
-		r, err := os.OpenFile(p, os.O_RDONLY|unix.O_NONBLOCK, 0)
+		r, err := os.OpenFile(path+".out", os.O_RDONLY|unix.O_NONBLOCK, 0)
 		if err != nil {
-			return res, err
+			p.close()
+			return nil, err
 		}
-		defer r.Close()
-		hold, err := os.OpenFile(p, os.O_WRONLY, 0)
+		p.files = append(p.files, r)
+		hold, err := os.OpenFile(path+".out", os.O_WRONLY, 0)
 		if err != nil {
-			return res, err
+			p.close()
+			return nil, err
 		}
-		defer hold.Close()
-		holds = append(holds, hold)
-		wg.Add(1)
-		go func(w io.Writer) { defer wg.Done(); io.Copy(w, r) }(w)
+		p.files, p.holds = append(p.files, hold), append(p.holds, hold)
+		w := []io.Writer{stdout, stderr, &p.status}[i]
+		if w == nil {
+			w = io.Discard
+		}
+		p.wg.Add(1)
+		go func() { defer p.wg.Done(); io.Copy(w, r) }()
 	}
-	appendLine := Cmdline
-	if len(o.Disks) > 0 {
-		appendLine += " " + guest.KeyDisks + "=" + strconv.Itoa(len(o.Disks))
+	return p, nil
+}
+
+// Add implements qemu.Device: three serial ports, and the command line
+// that tells the init which is which.
+func (p *ports) Add(m *qemu.Machine) {
+	var ttys []string
+	for _, name := range portNames {
+		ttys = append(ttys, m.Serial("pipe:"+filepath.Join(p.dir, name)))
 	}
-	cfg := qemu.Config{Kernel: o.Kernel, Initrd: initrd, Memory: o.Memory, SMP: o.SMP, Accel: o.Accel,
-		Append: strings.TrimSpace(appendLine + " " + o.Append), Extra: extra, Disks: o.Disks, Persist: true}
-	res.Outcome = qemu.Boot(ctx, cfg, qemu.Watch{Timeout: o.Timeout, Console: o.Console, LogPath: o.LogPath, Notes: o.Notes})
-	for _, f := range holds {
+	m.KernelArgs(guest.KeyExec + "=" + strings.Join(ttys, ","))
+}
+
+// wait returns the status port's text once QEMU is gone and every port
+// is read to its end.
+func (p *ports) wait() string {
+	for _, f := range p.holds {
 		f.Close()
 	}
-	wg.Wait()
-	if code, ok := parseStatus(status.String()); ok {
-		res.Status = code
-		return res, nil
+	p.wg.Wait()
+	return p.status.String()
+}
+
+func (p *ports) close() {
+	for _, f := range p.files {
+		f.Close()
 	}
-	if res.Outcome.Kind == qemu.Failed {
-		return res, res.Outcome.Err
-	}
-	return res, ErrNoStatus
 }
 
 func parseStatus(s string) (int, bool) {
@@ -191,7 +225,7 @@ func parseStatus(s string) (int, bool) {
 // buildImage writes the image: the base if any, then a segment with the
 // initkit init, the command and its closure, busybox when there is one,
 // and the command line in guest.ExecFile, which makes the init run it.
-func buildImage(out string, argv []string, o Options) error {
+func buildImage(out, base string, argv []string, o Options, modulesDir string) error {
 	abs, err := filepath.Abs(argv[0])
 	if err != nil {
 		return err
@@ -205,8 +239,15 @@ func buildImage(out string, argv []string, o Options) error {
 	spec := &initramfs.Spec{Output: out, Compress: o.compression(), Init: "initkit", InitBinary: initBin,
 		Busybox: o.Busybox, Applets: o.Applets, Entries: []image.File{argvFile}, Dirs: []string{"/tmp"}}
 	spec.AddFiles(abs)
-	if mods := o.modules(); len(mods) > 0 && o.ModulesDir != "" {
-		spec.Modules = initramfs.Modules{Dir: o.ModulesDir, Names: mods}
+	switch {
+	case len(o.Modules) > 0 && modulesDir == "":
+		return fmt.Errorf("modules %v: the kernel has no modules directory (give --modules-dir)", o.Modules)
+	case modulesDir != "":
+		// The disks' drivers are skipped when the kernel has no modules:
+		// they are built in, or the disks will not show.
+		if mods := o.modules(); len(mods) > 0 {
+			spec.Modules = initramfs.Modules{Dir: modulesDir, Names: mods}
+		}
 	}
 	if err := o.addHostPaths(spec); err != nil {
 		return err
@@ -221,7 +262,7 @@ func buildImage(out string, argv []string, o Options) error {
 	}
 	// The image lives for one run in a directory removed afterwards: no
 	// need to sync it to disk.
-	dst.Base, dst.Scratch = o.Base, true
+	dst.Base, dst.Scratch = base, true
 	if _, err := initramfs.Write(dst, tree.Files()); err != nil {
 		return fmt.Errorf("%s: %w", out, err)
 	}
@@ -253,7 +294,7 @@ func (o Options) addHostPaths(spec *initramfs.Spec) error {
 	if err != nil {
 		return err
 	}
-	for _, d := range o.Disks {
+	for _, d := range o.Boot.Disks {
 		if p, err := filepath.Abs(d.Path); err == nil {
 			spec.TreeSkip = append(spec.TreeSkip, p)
 		}
@@ -304,7 +345,7 @@ func (o Options) compression() string {
 
 // modules are the modules the run loads: the disks' and Modules.
 func (o Options) modules() []string {
-	if len(o.Disks) == 0 {
+	if len(o.Boot.Disks) == 0 {
 		return o.Modules
 	}
 	return append(slices.Clip(DiskModules), o.Modules...)

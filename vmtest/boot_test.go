@@ -100,8 +100,12 @@ func TestBootExitCodes(t *testing.T) {
 		{"expect met", `echo "step:$((1+1))"; echo "step:$((1+2))"; sleep 1000`, "100s", 0, "step:3", []string{"--expect", "step:2", "--expect", "step:3"}, ""},
 		{"expect out of order", `echo "step:$((1+2))"; echo "step:$((1+1))"`, "120s", 1, "step:2", []string{"--expect", "step:3", "--expect", "step:2x"}, ""},
 		{"fail matched", `echo "FAIL:$((1+1))"; sleep 1000`, "100s", 1, "FAIL:2", []string{"--fail", "FAIL:[0-9]"}, ""},
-		// With --vmlinux the crash block comes decoded.
-		{"crash decoded", `echo c > /proc/sysrq-trigger`, "120s", 3, "sysrq triggered crash", []string{"--vmlinux", DebugVmlinux(t)},
+		// The crash block comes decoded with the kernel's own vmlinux, the
+		// one the kernel policy finds beside it (its -dbg package's), or
+		// --vmlinux's.
+		{"crash decoded", `echo c > /proc/sysrq-trigger`, "120s", 3, "sysrq triggered crash", []string{"--accel", "tcg"},
+			`(?m) panic\+0x[0-9a-f]+/0x[0-9a-f]+ kernel/panic\.c:[0-9]+$`},
+		{"crash decoded with --vmlinux", `echo c > /proc/sysrq-trigger`, "120s", 3, "sysrq triggered crash", []string{"--vmlinux", DebugVmlinux(t)},
 			`(?m) panic\+0x[0-9a-f]+/0x[0-9a-f]+ kernel/panic\.c:[0-9]+$`},
 	}
 	for _, c := range cases {
@@ -177,21 +181,23 @@ func TestKilledInitkitTakesQEMUWithIt(t *testing.T) {
 	}
 }
 
-// TestBootSpecAndAdd: --spec builds the image on the fly, and --add appends
-// a segment with a host file that the guest then sees, without a rebuild.
+// TestBootSpecAndAdd: --spec builds the image on the fly, with the modules
+// of the kernel that boots (not the host's), and --add appends a segment
+// with a host file that the guest then sees, without a rebuild.
 func TestBootSpecAndAdd(t *testing.T) {
 	t.Parallel()
 	bin := initkitBinary(t)
 	k := Kernel(t)
 	dir := t.TempDir()
 	initScript := filepath.Join(dir, "init.sh")
-	os.WriteFile(initScript, []byte("#!/bin/busybox sh\n/bin/busybox echo \"added:$(/bin/busybox cat /etc/added)\"\n/bin/busybox poweroff -f\n"), 0o755)
+	os.WriteFile(initScript, []byte("#!/bin/busybox sh\n/bin/busybox echo \"added:$(/bin/busybox cat /etc/added)\"\n"+
+		"/bin/busybox echo \"mods:$(/bin/busybox find /lib/modules/$(/bin/busybox uname -r) -name 'virtio_blk.ko*' | /bin/busybox wc -l)\"\n/bin/busybox poweroff -f\n"), 0o755)
 	os.WriteFile(filepath.Join(dir, "added"), []byte("it-is-here\n"), 0o644)
 	spec := filepath.Join(dir, "initkit.toml")
-	os.WriteFile(spec, []byte("[image]\nbusybox = \""+Busybox(t)+"\"\ninit = \"init.sh\"\ncompress = \"gzip\"\n"), 0o644)
+	os.WriteFile(spec, []byte("[image]\nbusybox = \""+Busybox(t)+"\"\ninit = \"init.sh\"\ncompress = \"gzip\"\n[modules]\nnames = [\"virtio_blk\"]\n"), 0o644)
 	logPath := filepath.Join(dir, "console.log")
 	cmd := exec.Command(bin, "boot", "--kernel", k.Image, "--spec", spec, "--add", filepath.Join(dir, "added")+":/etc/added",
-		"--expect", "added:it-is-here", "--timeout", "120s", "--log", logPath)
+		"--expect", "added:it-is-here", "--expect", "mods:1", "--timeout", "120s", "--log", logPath)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/initkit/initkit/disk"
+	"github.com/initkit/initkit/probe"
 )
 
 // writeTree writes files (path -> content) under a new directory.
@@ -60,7 +61,7 @@ func TestDiskBootsWithoutInitramfs(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("boot: exit %d\n%s", code, out)
 	}
-	l, err := disk.List(img)
+	l, err := probe.List(img)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +212,7 @@ func membersAsBlkid(t *testing.T, img string) {
 	if code != 0 {
 		t.Fatalf("disk ls: exit %d\n%s", code, out)
 	}
-	var l disk.Listing
+	var l probe.Listing
 	if err := json.Unmarshal([]byte(out), &l); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -243,7 +244,7 @@ func TestExecDiskMkfs(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exec --disk: exit %d\n%s", code, out)
 	}
-	l, err := disk.List(img)
+	l, err := probe.List(img)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +407,7 @@ lvm vgcreate --config 'devices { obtain_device_list_from_udev=0 }' -q probevg /d
 	for _, f := range files {
 		membersAsBlkid(t, f)
 	}
-	l, err := disk.List(files[8])
+	l, err := probe.List(files[8])
 	if err != nil || l.Partitions[0].Type != "LVM2_member" || l.Partitions[0].Volume != "probevg" {
 		t.Errorf("the PV: %+v, %v", l, err)
 	}

@@ -81,7 +81,8 @@ func TestExec(t *testing.T) {
 func TestExecCrash(t *testing.T) {
 	t.Parallel()
 	log := filepath.Join(t.TempDir(), "console.log")
-	cmd := exec.Command(initkitBinary(t), "exec", "--kernel", Kernel(t).Image, "--vmlinux", DebugVmlinux(t), "--busybox", "", "--timeout", "120s", "--log", log,
+	DebugVmlinux(t) // fetched beside the kernel, where the kernel policy finds it
+	cmd := exec.Command(initkitBinary(t), "exec", "--kernel", Kernel(t).Image, "--busybox", "", "--timeout", "120s", "--log", log,
 		"--", "/usr/bin/sh", "-c", "echo c >/proc/sysrq-trigger")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -93,7 +94,7 @@ func TestExecCrash(t *testing.T) {
 	if b, err := os.ReadFile(log); err != nil || !strings.Contains(string(b), panicLine) {
 		t.Fatalf("console log: %v\n%s", err, b)
 	}
-	// With --vmlinux the crash comes decoded, as boot's does.
+	// The crash comes decoded with the kernel's vmlinux, as boot's does.
 	if !regexp.MustCompile(`(?m) panic\+0x[0-9a-f]+/0x[0-9a-f]+ kernel/panic\.c:[0-9]+$`).MatchString(stderr.String()) {
 		t.Errorf("the crash is not decoded:\n%s", stderr.String())
 	}

@@ -10,7 +10,7 @@ package main
 import (
 	"runtime"
 
-	"github.com/initkit/initkit/pid1"
+	"github.com/initkit/initkit/internal/pid1"
 )
 
 // The init runs on the process's main thread: PID 1 is that thread, the

@@ -1,15 +1,15 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/kernel"
+	"github.com/initkit/initkit/spec"
 )
 
 func newBuild() *cobra.Command {
@@ -25,43 +25,47 @@ func newBuild() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "build",
 		Short: "Build an initramfs from a spec or from flags",
-		Long: `Build an initramfs: busybox with its applets, programs with their shared
-libraries, kernel modules with their dependencies, device nodes as archive
-entries (no root needed), and an init. The spec is the [image] and [modules]
-tables of initkit.toml (-c FILE; ./initkit.toml when present); flags add to it
-or override it. The output is byte-identical for the same inputs and written
-atomically.
-
-With --base IMAGE, the files of --add go into one segment appended to a copy
-of IMAGE: the kernel unpacks it last, over the base, with no rebuild.`,
-		Args: cobra.NoArgs,
+		Long:  help("build"),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			start := time.Now()
-			spec, err := loadSpec(specFile)
+			sf, err := spec.Load(specFile)
 			if err != nil {
 				return err
 			}
+			img := &initramfs.Spec{}
+			if sf.Image != nil {
+				img = sf.Image
+			}
 			if base != "" {
 				// Only the added files: the base has its init already.
-				*spec = initramfs.Spec{Init: "none", Output: spec.Output, Compress: spec.Compress, Epoch: spec.Epoch, Sysroot: spec.Sysroot}
+				*img = initramfs.Spec{Init: "none", Output: img.Output, Compress: img.Compress, Epoch: img.Epoch, Sysroot: img.Sysroot}
 			}
-			spec.Override(&flags)
-			spec.Log = cmd.ErrOrStderr()
-			spec.AddFiles(adds...)
-			spec.Modules.Names = append(spec.Modules.Names, modules...)
+			img.Override(&flags)
+			img.Log = cmd.ErrOrStderr()
+			img.AddFiles(adds...)
+			img.Modules.Names = append(img.Modules.Names, modules...)
 			if cmd.Flags().Changed("epoch") {
-				spec.Epoch = &epoch
+				img.Epoch = &epoch
 			}
-			if err := modulesFromKernel(cmd, spec, kernelRelease); err != nil {
-				return err
+			if img.NeedsModules() && img.Modules.Dir == "" && img.Modules.Kernel == "" {
+				// The modules of the kernel that will boot the image,
+				// chosen as initkit boot chooses it.
+				k, err := kernel.Choose(cmd.Context(), sf.Kernel(kernelRelease))
+				if err != nil {
+					return err
+				}
+				if err := boot.KernelModules(img, k); err != nil {
+					return err
+				}
 			}
 			switch format {
 			case "list":
-				return spec.WriteList()
+				return img.WriteList()
 			case "dir":
-				return spec.WriteDir()
+				return img.WriteDir()
 			}
-			res, err := spec.Build(base, jobs)
+			res, err := img.Build(base, jobs)
 			if err != nil {
 				return err
 			}
@@ -77,7 +81,7 @@ of IMAGE: the kernel unpacks it last, over the base, with no rebuild.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&specFile, "config", "c", "", "spec `FILE` (default ./initkit.toml when present)")
+	specFlag(f, &specFile)
 	f.StringVarP(&flags.Output, "output", "o", "", "write the image to `FILE`")
 	f.StringArrayVar(&adds, "add", nil, "add a host file with its libraries, `SRC[:DST]` (repeatable)")
 	f.StringVar(&flags.Busybox, "busybox", "", "static busybox `PATH` to install with its applets")
@@ -102,34 +106,4 @@ of IMAGE: the kernel unpacks it last, over the base, with no rebuild.`,
 	f.StringVar(&format, "format", "image", "image; list: a gen_init_cpio list for CONFIG_INITRAMFS_SOURCE (generated files in OUTPUT.d); dir: the tree, its device nodes listed in OUTPUT.list")
 	f.StringVar(&base, "base", "", "append the --add files as a new segment to a copy of `IMAGE`")
 	return cmd
-}
-
-func loadSpec(name string) (*initramfs.Spec, error) {
-	if name == "" {
-		if _, err := os.Stat("initkit.toml"); err != nil {
-			return &initramfs.Spec{}, nil
-		}
-		name = "initkit.toml"
-	}
-	s, err := initramfs.Load(name)
-	if err != nil && errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("spec %s: %w", name, err)
-	}
-	return s, err
-}
-
-// modulesFromKernel points a spec that asks for modules, and names
-// neither their directory nor a release, at the modules of the kernel
-// that will boot the image, chosen as initkit boot chooses it.
-func modulesFromKernel(cmd *cobra.Command, spec *initramfs.Spec, req kernel.Request) error {
-	m := &spec.Modules
-	if len(m.Names)+len(m.Auto) == 0 && !spec.Network && len(spec.Storage)+len(spec.SSHKeys) == 0 || m.Dir != "" || m.Kernel != "" {
-		return nil
-	}
-	k, err := kernel.Choose(cmd.Context(), req)
-	if err != nil {
-		return err
-	}
-	m.Dir, err = k.NeedModules()
-	return err
 }

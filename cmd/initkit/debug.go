@@ -3,22 +3,19 @@ package main
 import (
 	"os"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/initkit/initkit/gdb"
 	"github.com/initkit/initkit/internal/interrupt"
-	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/qemu"
 )
 
 type debugFlags struct {
-	kernel  kernel.Request
-	opts    gdb.Options
-	init    gdb.InitOptions
-	batch   string
-	timeout time.Duration
+	machine
+	opts  gdb.Options
+	init  gdb.InitOptions
+	batch string
 }
 
 func newDebug() *cobra.Command {
@@ -32,15 +29,13 @@ func newDebug() *cobra.Command {
 
 func debugCommon(cmd *cobra.Command, d *debugFlags) {
 	f := cmd.Flags()
-	kernelFlags(f, &d.kernel)
-	f.StringVar(&d.opts.QEMU.Initrd, "initrd", "", "initramfs `IMAGE`")
-	f.StringVar(&d.opts.Spec, "spec", "", "build the initramfs from spec `FILE`")
-	f.StringVar(&d.opts.QEMU.Append, "append", "", "extra kernel command line")
+	d.flags(f)
+	f.StringVar(&d.boot.Initrd, "initrd", "", "initramfs `IMAGE` (default: the spec's [image], built)")
+	f.StringVar(&d.file, "spec", "", "the same as -c: build the initramfs from this spec `FILE`'s [image]")
 	f.StringVar(&d.opts.GDB, "gdb", "gdb", "the gdb to run")
 	f.StringVar(&d.opts.Break, "break", "", "stop at function `FUNC`")
 	f.StringVar(&d.batch, "batch", "", "run the gdb commands in `FILE` after the stop, then end gdb (no prompt)")
 	f.BoolVar(&d.opts.Print, "print", false, "print the gdb command and script for a frontend or an IDE instead of starting gdb")
-	f.DurationVar(&d.timeout, "timeout", 0, "stop the guest after this long (0: never)")
 	f.DurationVar(&d.opts.Grace, "grace", gdb.DefaultGrace, "how long the guest may go on after gdb ends before it is stopped")
 }
 
@@ -49,18 +44,11 @@ func newDebugInit() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "boot with gdbserver attached to PID 1 on ttyS1 and stop gdb in the real init",
-		Long: `Adds gdbserver (with its libraries) and the debug hook to the image: /init
-becomes the initkit init, which mounts /dev and /proc, starts gdbserver attached
-to PID 1 on ttyS1, waits until PID 1 is traced (no sleep, no race), and execs
-the real init: the image's own /init, or --init PATH (then a minimal image is
-built around it: the program, its libraries and busybox). ttyS1 is a unix
-socket; gdb reads files from a local copy of the image (set sysroot), catches
-the execve into the real init and stops at --break (default main, when the
-program has it).` + kernelHelp,
-		Args: cobra.NoArgs,
+		Long:  help("debug-init"),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDebug(cmd, d, func(k *kernel.Choice) (*gdb.Result, error) {
-				d.init.Options, d.init.ModulesDir = d.opts, k.ModulesDir
+			return runDebug(cmd, d, func() (*gdb.Result, error) {
+				d.init.Options = d.opts
 				return gdb.DebugInit(cmd.Context(), d.init)
 			})
 		},
@@ -80,44 +68,40 @@ func newDebugKernel() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "kernel",
 		Short: "boot halted with QEMU's gdb stub on 127.0.0.1 (nokaslr) and attach gdb with the vmlinux",
-		Long: `Boots the kernel halted with QEMU's gdb stub on 127.0.0.1 (nokaslr), and runs
-gdb with the vmlinux, sourcing vmlinux-gdb.py when the build tree has it.` + kernelHelp,
-		Args: cobra.NoArgs,
+		Long:  help("debug-kernel"),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDebug(cmd, d, func(k *kernel.Choice) (*gdb.Result, error) {
-				vmlinux, err := k.NeedVmlinux()
-				if err != nil {
-					return nil, err
-				}
-				return gdb.DebugKernel(cmd.Context(), gdb.KernelOptions{Options: d.opts, Vmlinux: vmlinux})
-			})
+			return runDebug(cmd, d, func() (*gdb.Result, error) { return gdb.DebugKernel(cmd.Context(), d.opts) })
 		},
 	}
 	debugCommon(cmd, d)
 	return cmd
 }
 
-// runDebug picks the kernel and runs the session: gdb on stdout, the
-// guest's console on stderr.
-func runDebug(cmd *cobra.Command, d *debugFlags, session func(*kernel.Choice) (*gdb.Result, error)) error {
+// runDebug runs the session: gdb on stdout, the guest's console on
+// stderr.
+func runDebug(cmd *cobra.Command, d *debugFlags, session func() (*gdb.Result, error)) error {
 	// SIGINT is left to the session: while gdb runs it is gdb's.
 	interrupt.Graceful(syscall.SIGTERM, syscall.SIGHUP)
-	ctx := cmd.Context()
-	k, err := kernel.Choose(ctx, d.kernel)
+	b, sf, err := d.load(cmd)
 	if err != nil {
 		return err
 	}
+	if b.Initrd == "" && sf.Image != nil {
+		b.Image = sf.Image
+	}
+	b.Console = cmd.ErrOrStderr()
 	o := &d.opts
-	o.QEMU.Kernel, o.Timeout = k.Image, d.timeout
+	o.Boot = b
 	if d.batch != "" {
 		if o.Batch, err = gdb.BatchLines(d.batch); err != nil {
 			return err
 		}
 	}
-	o.Stdin, o.Stdout, o.Stderr, o.Console = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr(), cmd.ErrOrStderr()
-	res, err := session(k)
-	if err != nil || res.Outcome.Kind == qemu.PoweredOff || res.Outcome.Kind == qemu.Interrupted {
+	o.Stdin, o.Stdout, o.Stderr = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()
+	res, err := session()
+	if err != nil || res.Kind == qemu.PoweredOff || res.Kind == qemu.Interrupted {
 		return err
 	}
-	return verdict(cmd.ErrOrStderr(), "debug", res.Outcome, d.timeout)
+	return report(cmd, "debug", res.Result)
 }

@@ -10,9 +10,11 @@ import (
 
 	"github.com/initkit/initkit/decode"
 	"github.com/initkit/initkit/kernel"
+	"github.com/initkit/initkit/spec"
 )
 
 type decodeFlags struct {
+	file          string
 	kernel        kernel.Request
 	source, strip string
 	modules       []string
@@ -24,21 +26,11 @@ func newDecode() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "decode [LOG | - | FUNC+0xOFF[/0xLEN] | 0xADDR ...]",
 		Short: "annotate a kernel oops or panic log with source lines and inline frames",
-		Long: `Reads a console log (a file, or stdin), finds every crash report in it (Oops,
-BUG, WARNING, panic, general protection fault, KASAN, UBSAN, KFENCE, soft
-lockup, hung task, RCU stall) and writes the log back with the source line of
-every frame, the inline chain included, from the vmlinux's DWARF. Module
-frames ([name]) are resolved in NAME.ko found under --modules. Given
-symbols or addresses instead of a log, it resolves each one.
-
-Resolved frames are kept in an index in the cache, keyed by the vmlinux's
-build-id, so that decoding the same crash again reads no DWARF.
-The vmlinux is --vmlinux, else the one that belongs to the kernel: --kernel,
-$INITKIT_KERNEL, kernel in the [boot] table of ./initkit.toml, or the one
-initkit kernel fetch cached (with --debug-info).`,
-		RunE: func(cmd *cobra.Command, args []string) error { return runDecode(cmd, d, args) },
+		Long:  help("decode"),
+		RunE:  func(cmd *cobra.Command, args []string) error { return runDecode(cmd, d, args) },
 	}
 	f := cmd.Flags()
+	specFlag(f, &d.file)
 	kernelFlags(f, &d.kernel)
 	f.StringArrayVar(&d.modules, "modules", nil, "`DIR` to find NAME.ko in for module frames (repeatable; default /usr/lib/debug/lib/modules/RELEASE and /lib/modules/RELEASE)")
 	f.StringVar(&d.source, "source", "", "kernel source `DIR`: print the lines around each frame")
@@ -48,37 +40,27 @@ initkit kernel fetch cached (with --debug-info).`,
 	return cmd
 }
 
-// vmlinux is --vmlinux, else the one the kernel policy finds (setting
-// the module directories and the prefix to strip as that kernel's).
-func (d *decodeFlags) vmlinux(cmd *cobra.Command) (string, error) {
+// choose is the kernel whose vmlinux decodes: --vmlinux alone, else the
+// kernel policy's (never fetched).
+func (d *decodeFlags) choose(cmd *cobra.Command) (*kernel.Choice, error) {
 	if d.kernel.Vmlinux != "" {
-		return d.kernel.Vmlinux, nil
+		return &kernel.Choice{Vmlinux: d.kernel.Vmlinux, From: "--vmlinux"}, nil
 	}
-	req := d.kernel
-	req.NoFetch = true
-	k, err := kernel.Choose(cmd.Context(), req)
-	if err != nil {
-		return "", err
-	}
-	vmlinux, err := k.NeedVmlinux()
-	if err != nil {
-		return "", err
-	}
-	if len(d.modules) == 0 && k.ModulesDir != "" && k.Fetched == nil {
-		d.modules = []string{k.ModulesDir}
-	}
-	if d.strip == "" && k.Source != "" {
-		d.strip = k.Source + "/" // an O= build names its sources by their paths in the tree
-	}
-	return vmlinux, nil
-}
-
-func (d *decodeFlags) open(cmd *cobra.Command) (*decode.Decoder, error) {
-	vmlinux, err := d.vmlinux(cmd)
+	sf, err := spec.Load(d.file)
 	if err != nil {
 		return nil, err
 	}
-	return decode.Open(vmlinux, d.modules, !d.noIndex, decode.Options{StripPrefix: d.strip, Source: d.source})
+	req := sf.Kernel(d.kernel)
+	req.NoFetch = true
+	return kernel.Choose(cmd.Context(), req)
+}
+
+func (d *decodeFlags) open(cmd *cobra.Command) (*decode.Decoder, error) {
+	k, err := d.choose(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return decode.ForKernel(k, d.modules, !d.noIndex, decode.Options{StripPrefix: d.strip, Source: d.source})
 }
 
 func runDecode(cmd *cobra.Command, d *decodeFlags, args []string) error {
@@ -106,24 +88,5 @@ func runDecode(cmd *cobra.Command, d *decodeFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	var reps []decode.Resolved
-	if d.json {
-		if reps, err = dec.Reports(log); err == nil {
-			err = decode.JSON(cmd.OutOrStdout(), reps)
-		}
-	} else {
-		reps, err = dec.Annotate(log, cmd.OutOrStdout())
-	}
-	if err != nil {
-		return err
-	}
-	if len(reps) == 0 {
-		fmt.Fprintf(cmd.ErrOrStderr(), "initkit decode: no crash report in %s\n", name)
-	}
-	for _, r := range reps {
-		for _, w := range r.Warnings {
-			fmt.Fprintf(cmd.ErrOrStderr(), "initkit decode: %s line %d: warning: %s\n", name, r.Line, w)
-		}
-	}
-	return nil
+	return dec.WriteLog(cmd.OutOrStdout(), cmd.ErrOrStderr(), name, log, d.json)
 }

@@ -1,15 +1,20 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
+	"fmt"
 	"os"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/disk"
 	"github.com/initkit/initkit/internal/interrupt"
 	"github.com/initkit/initkit/kernel"
+	"github.com/initkit/initkit/probe"
+	"github.com/initkit/initkit/spec"
 	"github.com/initkit/initkit/vmexec"
 )
 
@@ -28,25 +33,25 @@ func newDiskCreate() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create [OUT]",
 		Short: "Make a disk image: partitions, filesystems from trees, LUKS2, md RAID and LVM",
-		Long: `Make a disk image from the [disk] table of -c FILE (default ./initkit.toml),
-or from flags: OUT --size 1G --part NAME:SIZE:FS[:TREE]... (SIZE "rest" for
-the last). Nothing needs root: the table and the filesystems are written
-into the file by sfdisk, mke2fs -d, mkfs.vfat and mtools, mksquashfs,
-mkfs.btrfs and mkfs.xfs, LUKS2 by cryptsetup reencrypt on a file; md RAID
-and LVM volumes are made in a throwaway VM with the disk files attached.
-UUIDs derive from the output's name: with SOURCE_DATE_EPOCH set, the same
-inputs give the same bytes (not with LUKS, RAID or LVM, whose tools draw
-random numbers). The output appears only once complete.` + kernelHelp,
-		Args: cobra.MaximumNArgs(1),
+		Long:  help("disk-create"),
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			interrupt.Graceful(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			sf, err := spec.Load(file)
+			if err != nil {
+				return err
+			}
 			s := &flags
 			if file != "" || len(parts) == 0 {
-				var err error
-				if s, err = disk.Load(defaultSpec(file)); err != nil {
-					return err
+				if s = sf.Disk; s == nil {
+					return fmt.Errorf("%s: no [disk] table (or give --part)", cmp.Or(sf.Path, spec.DefaultFile))
 				}
-				override(s, &flags)
+				if flags.Size != "" {
+					s.Size = flags.Size
+				}
+				if flags.Table != "" {
+					s.Table = flags.Table
+				}
 			}
 			if len(args) == 1 {
 				s.Output = args[0]
@@ -58,44 +63,25 @@ random numbers). The output appears only once complete.` + kernelHelp,
 				}
 				s.Partitions = append(s.Partitions, part)
 			}
-			o := disk.Options{VM: vmexec.Options{Notes: cmd.ErrOrStderr()}}
+			o := disk.Options{VM: vmexec.Options{Boot: boot.Options{Notes: cmd.ErrOrStderr()}}}
 			if s.NeedsVM() || s.HasImageSpec() {
-				choice, err := kernel.Choose(cmd.Context(), k)
+				choice, err := kernel.Choose(cmd.Context(), sf.Kernel(k))
 				if err != nil {
 					return err
 				}
-				o.VM.Kernel, o.VM.ModulesDir, o.VM.Busybox = choice.Image, choice.ModulesDir, busybox
-				o.ModulesDir = choice.ModulesDir
+				o.VM.Boot.Chosen, o.VM.Busybox, o.ModulesDir = choice, busybox, choice.ModulesDir
 			}
 			return disk.Create(cmd.Context(), s, o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&file, "config", "c", "", "spec `FILE` with a [disk] table (default ./initkit.toml)")
+	specFlag(f, &file)
 	f.StringVar(&flags.Size, "size", "", "disk `SIZE` (1G), a sparse file")
 	f.StringVar(&flags.Table, "table", "", "partition table: gpt (default), mbr or none")
 	f.StringArrayVar(&parts, "part", nil, "a partition `NAME:SIZE:FS[:TREE]` (repeatable)")
 	f.StringVar(&busybox, "busybox", "/bin/busybox", "static busybox `PATH` for the VM's script")
 	kernelFlags(f, &k)
 	return cmd
-}
-
-// defaultSpec is -c's file, ./initkit.toml by default.
-func defaultSpec(file string) string {
-	if file == "" {
-		return "initkit.toml"
-	}
-	return file
-}
-
-// override sets what the flags give over the file's values.
-func override(s, flags *disk.Spec) {
-	if flags.Size != "" {
-		s.Size = flags.Size
-	}
-	if flags.Table != "" {
-		s.Table = flags.Table
-	}
 }
 
 func newDiskLs() *cobra.Command {
@@ -105,7 +91,7 @@ func newDiskLs() *cobra.Command {
 		Short: "List a disk image's partitions and what each holds",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := disk.List(args[0])
+			l, err := probe.List(args[0])
 			if err != nil {
 				return err
 			}
@@ -149,20 +135,19 @@ func newDiskCat() *cobra.Command {
 func newDiskDebian() *cobra.Command {
 	var o disk.DebianOptions
 	var k kernel.Request
+	var file string
 	cmd := &cobra.Command{
 		Use:   "debian OUT",
 		Short: "Make a bootable Debian root disk without root (mmdebstrap's unshare mode)",
-		Long: `Make a Debian root disk: a GPT with one ext4 partition, root, holding a
-minimal Debian (mmdebstrap --mode=unshare --variant=minbase, from the host's
-apt mirror) with systemd, the kernel's modules, root logged in on the serial
-console, DHCP on every Ethernet interface, and with --ssh-key, sshd admitting
-that key for root. A non-root user needs subordinate ids (/etc/subuid,
-/etc/subgid). Boot it with no initramfs:
-  initkit boot --disk OUT --root root --net user --ssh-port 2222` + kernelHelp,
-		Args: cobra.ExactArgs(1),
+		Long:  help("disk-debian"),
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			interrupt.Graceful(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-			choice, err := kernel.Choose(cmd.Context(), k)
+			sf, err := spec.Load(file)
+			if err != nil {
+				return err
+			}
+			choice, err := kernel.Choose(cmd.Context(), sf.Kernel(k))
 			if err != nil {
 				return err
 			}
@@ -176,6 +161,7 @@ that key for root. A non-root user needs subordinate ids (/etc/subuid,
 	f.StringVar(&o.SSHKey, "ssh-key", "", "root's authorized `KEY.pub`; installs openssh-server")
 	f.StringVar(&o.Size, "size", "2G", "disk `SIZE`")
 	f.StringVar(&o.Mirror, "mirror", "", "Debian mirror `URL` (default: the host's apt mirror)")
+	specFlag(f, &file)
 	kernelFlags(f, &k)
 	return cmd
 }

@@ -16,10 +16,8 @@ func newLs() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls IMAGE",
 		Short: "List every segment of an image and its entries",
-		Long: `List an initramfs image: first every segment (offset, compression, entry
-count), then every entry like ls -l, with symlink targets and device numbers.
-IMAGE may be - for standard input.`,
-		Args: cobra.ExactArgs(1),
+		Long:  help("ls"),
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withInput(cmd, args[0], func(in io.Reader) error {
 				l, err := image.List(in)
@@ -48,7 +46,7 @@ func newCat() *cobra.Command {
 	return &cobra.Command{
 		Use:   "cat IMAGE PATH",
 		Short: "Print one file of an image",
-		Long:  "Print the content of PATH as the kernel would unpack it: the last entry of that name wins.",
+		Long:  help("cat"),
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withInput(cmd, args[0], func(in io.Reader) error {
@@ -62,10 +60,8 @@ func newDiff() *cobra.Command {
 	return &cobra.Command{
 		Use:   "diff A B",
 		Short: "Compare the trees two images unpack to",
-		Long: `Compare the trees two images unpack to: added (+), removed (-) and changed (~)
-paths, with what changed (type, mode, owner, size, content hash, link target,
-device numbers). Exits 0 when they are the same, 1 when they differ, 2 on error.`,
-		Args: cobra.ExactArgs(2),
+		Long:  help("diff"),
+		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var trees [2]map[string]*image.Node
 			for i, name := range args {

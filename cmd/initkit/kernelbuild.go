@@ -7,10 +7,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/kconfig"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/qemu"
+	"github.com/initkit/initkit/spec"
 )
 
 // treeFlags are what kernel config and kernel build share.
@@ -26,26 +26,15 @@ func newKernelConfig() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config SRC",
 		Short: "Make a .config for QEMU with the tree's own kconfig",
-		Long: `Make OBJ/.config from --base (a make target such as tinyconfig or defconfig,
-or a config file, kept whole) plus what each purpose needs (` + fmt.Sprint(kconfig.Names()) + `;
-boot always), resolved by the tree's kconfig (make olddefconfig). Every option
-added is listed with its reason; one kconfig drops is an error.`,
-		Args: cobra.ExactArgs(1),
+		Long:  help("kernel-config"),
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t.Src = args[0]
 			res, err := kernel.Configure(cmd.Context(), t, base, purposes)
 			if err != nil {
 				return err
 			}
-			for _, a := range res.Added {
-				fmt.Fprintf(cmd.OutOrStdout(), "CONFIG_%s=%s (%s): without it, %s\n", a.Name, a.Value, a.Purpose, a.Why)
-			}
-			if len(res.Dropped) > 0 {
-				kconfig.Report(cmd.ErrOrStderr(), res.Dropped)
-				return fmt.Errorf("%s: kconfig dropped %d options that were set: a dependency of theirs is missing", res.Path, len(res.Dropped))
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d options added\n", res.Path, len(res.Added))
-			return nil
+			return res.Report(cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	treeFlags(cmd, &t)
@@ -86,7 +75,7 @@ func newKernelCheck() *cobra.Command {
 func newKernelBuild() *cobra.Command {
 	var t kernel.Tree
 	var jobs int
-	var spec string
+	var specFile string
 	cmd := &cobra.Command{
 		Use:   "build SRC",
 		Short: "Build a kernel tree with its own make, and write a manifest that makes the build directory a kernel",
@@ -97,11 +86,15 @@ func newKernelBuild() *cobra.Command {
 				t.Log = kernel.Progress(f) // one line on a terminal; the whole log in OBJ
 				defer fmt.Fprintln(f)
 			}
-			if spec != "" {
-				s, err := initramfs.Load(spec)
+			if specFile != "" {
+				sf, err := spec.Load(specFile)
 				if err != nil {
 					return err
 				}
+				if sf.Image == nil {
+					return fmt.Errorf("--initramfs %s: no [image] table", specFile)
+				}
+				s := sf.Image
 				s.Output = filepath.Join(cmp.Or(t.Obj, t.Src), "initkit-initramfs.list")
 				if err := s.WriteList(); err != nil {
 					return err
@@ -120,6 +113,6 @@ func newKernelBuild() *cobra.Command {
 	}
 	treeFlags(cmd, &t)
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "parallel jobs (0: one per core)")
-	cmd.Flags().StringVar(&spec, "initramfs", "", "embed the initramfs this spec `FILE` describes in the kernel image (CONFIG_INITRAMFS_SOURCE): it boots with no initrd")
+	cmd.Flags().StringVar(&specFile, "initramfs", "", "embed the initramfs this spec `FILE` describes in the kernel image (CONFIG_INITRAMFS_SOURCE): it boots with no initrd")
 	return cmd
 }

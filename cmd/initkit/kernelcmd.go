@@ -15,12 +15,8 @@ func newKernel() *cobra.Command {
 	fetch := &cobra.Command{
 		Use:   "fetch",
 		Short: "Download and cache a bootable kernel with its modules",
-		Long: `Download the kernel package that the flavour's meta-package depends on
-(apt-get download, on Debian and Ubuntu hosts), unpack it without installing,
-cache it under $INITKIT_CACHE (default ~/.cache/initkit), and print its paths.
-With --debug-info, also the vmlinux with DWARF from the -dbg package, for
-gdb and initkit decode.`,
-		Args: cobra.NoArgs,
+		Long:  help("kernel-fetch"),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cache == "" {
 				var err error

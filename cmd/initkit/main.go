@@ -55,11 +55,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
-		Use:   "initkit",
-		Short: "Build, boot, debug and decode Linux early userspace",
-		Long: `initkit builds initramfs images, inspects real ones (every segment, every
-compression the kernel accepts), boots kernels in QEMU, and turns what happens
-into exit codes a script can use.`,
+		Use:           "initkit",
+		Short:         "Build, boot, debug and decode Linux early userspace",
+		Long:          help("initkit"),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -23,18 +21,12 @@ func newVmcore() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "vmcore VMCORE",
 		Short: "Read a kernel memory dump: its facts, its kernel log, its crash reports decoded",
-		Long: `Opens an ELF vmcore (a capture kernel's /proc/vmcore, QEMU's dump-guest-memory)
-or a kdump-compressed one (makedumpfile, QEMU's kdump-zlib), natively: it
-prints the dump's facts (release, build-id, crash time, CPUs, panic), the
-kernel log from the printk ring buffer, and every crash report in it
-decoded to file:line with inline frames, as initkit decode does, with the
-vmlinux the kernel policy finds (--vmlinux, --kernel, ...). A vmlinux of
-another kernel is refused. --crash runs crash(8) on the same files instead
-(bt, ps and log, or --crash-cmd).`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return runVmcore(cmd, v, args[0]) },
+		Long:  help("vmcore"),
+		Args:  cobra.ExactArgs(1),
+		RunE:  func(cmd *cobra.Command, args []string) error { return runVmcore(cmd, v, args[0]) },
 	}
 	f := cmd.Flags()
+	specFlag(f, &v.file)
 	kernelFlags(f, &v.kernel)
 	f.StringArrayVar(&v.modules, "modules", nil, "`DIR` to find NAME.ko in for module frames (repeatable)")
 	f.BoolVar(&v.json, "json", false, "print the facts, the log and the decoded reports as JSON")
@@ -50,7 +42,11 @@ func runVmcore(cmd *cobra.Command, v *vmcoreFlags, path string) error {
 		return err
 	}
 	defer d.Close()
-	vmlinux, vmErr := v.vmlinux(cmd)
+	var vmlinux string
+	k, vmErr := v.choose(cmd)
+	if vmErr == nil {
+		vmlinux, vmErr = k.NeedVmlinux()
+	}
 	if vmErr == nil && d.Info != nil {
 		if err := d.CheckVmlinux(vmlinux); err != nil {
 			return err
@@ -62,51 +58,14 @@ func runVmcore(cmd *cobra.Command, v *vmcoreFlags, path string) error {
 		}
 		return vmcore.Crash(cmd.Context(), vmlinux, path, v.crashCmd, cmd.OutOrStdout(), cmd.ErrOrStderr())
 	}
-	recs, err := d.Log()
-	if err != nil {
-		return fmt.Errorf("%s: the kernel log: %w", path, err)
-	}
-	log := vmcore.FormatLog(recs)
-	var reps []decode.Resolved
 	var dec *decode.Decoder
 	if vmErr == nil {
-		if dec, err = decode.Open(vmlinux, v.modules, true, decode.Options{}); err != nil {
+		if dec, err = decode.ForKernel(k, v.modules, true, decode.Options{}); err != nil {
 			return err
 		}
 		defer dec.Close()
-		if reps, err = dec.Reports([]byte(log)); err != nil {
-			return err
-		}
+	} else if !v.json {
+		defer fmt.Fprintf(cmd.ErrOrStderr(), "initkit vmcore: crash reports not decoded: %v\n", vmErr)
 	}
-	if v.json {
-		return vmcoreJSON(cmd, d, recs, reps)
-	}
-	w := cmd.OutOrStdout()
-	d.Summarize(recs).WriteFacts(w)
-	all := strings.SplitAfter(log, "\n")
-	shown := all
-	if v.tail > 0 && v.tail < len(all) {
-		shown = all[len(all)-v.tail-1:]
-	}
-	fmt.Fprintf(w, "--- kernel log (%d records) ---\n%s", len(recs), strings.Join(shown, ""))
-	switch {
-	case vmErr != nil:
-		fmt.Fprintf(cmd.ErrOrStderr(), "initkit vmcore: crash reports not decoded: %v\n", vmErr)
-	case len(reps) == 0:
-		fmt.Fprintln(w, "--- no crash report in the log ---")
-	default:
-		fmt.Fprintf(w, "--- %d crash report(s), decoded ---\n", len(reps))
-		_, err = dec.Annotate([]byte(strings.Join(all[reps[0].Line-1:], "")), w)
-	}
-	return err
-}
-
-func vmcoreJSON(cmd *cobra.Command, d *vmcore.File, recs []vmcore.Record, reps []decode.Resolved) error {
-	out := struct {
-		vmcore.Summary
-		Reports []decode.Resolved
-	}{d.Summarize(recs), reps}
-	e := json.NewEncoder(cmd.OutOrStdout())
-	e.SetIndent("", "  ")
-	return e.Encode(out)
+	return d.Show(cmd.OutOrStdout(), dec, v.tail, v.json)
 }

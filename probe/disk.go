@@ -1,4 +1,4 @@
-package disk
+package probe
 
 import (
 	"errors"
@@ -7,11 +7,10 @@ import (
 	"os"
 	"strconv"
 	"text/tabwriter"
-
-	"github.com/initkit/initkit/probe"
 )
 
-// Listing is what a disk image holds.
+// Listing is what a disk image holds: its partition table, and what each
+// partition holds.
 type Listing struct {
 	Table      string  `json:"table"` // gpt, dos, or none
 	UUID       string  `json:"uuid,omitempty"`
@@ -35,7 +34,8 @@ type Entry struct {
 	Volume    string `json:"volume,omitempty"` // an LVM PV's group, an md member's level
 }
 
-// List reads a disk image's partition table and probes each partition.
+// List reads a disk image's partition table and probes each partition,
+// as blkid and sfdisk would report them.
 func List(path string) (*Listing, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -47,10 +47,10 @@ func List(path string) (*Listing, error) {
 		return nil, err
 	}
 	l := &Listing{Table: "none", Size: st.Size()}
-	t, err := probe.Partitions(f)
+	t, err := Partitions(f)
 	switch {
-	case errors.Is(err, probe.ErrNoTable):
-		l.Partitions = []Entry{entry(f, probe.Partition{Size: st.Size()})}
+	case errors.Is(err, ErrNoTable):
+		l.Partitions = []Entry{entry(f, Partition{Size: st.Size()})}
 		return l, nil
 	case err != nil:
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -62,9 +62,9 @@ func List(path string) (*Listing, error) {
 	return l, nil
 }
 
-func entry(r io.ReaderAt, p probe.Partition) Entry {
+func entry(r io.ReaderAt, p Partition) Entry {
 	e := Entry{Number: p.Number, Start: p.Start, Size: p.Size, PartUUID: p.UUID, PartLabel: p.Label}
-	if info, err := probe.Filesystem(io.NewSectionReader(r, p.Start, p.Size)); err == nil {
+	if info, err := Filesystem(io.NewSectionReader(r, p.Start, p.Size)); err == nil {
 		e.Type, e.UUID, e.Label, e.Version, e.SubUUID, e.Volume = info.Type, info.UUID, info.Label, info.Version, info.SubUUID, info.Volume
 	}
 	return e

@@ -13,13 +13,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The serial ports of an exec run (see package vmexec): the command's
-// stdout, its stderr, and the line that reports its exit status.
-const (
-	execStdout = "/dev/" + guest.ExecStdout
-	execStderr = "/dev/" + guest.ExecStderr
-	execStatus = "/dev/" + guest.ExecStatus
-)
+// execPorts are the serial ports of an exec run (see package vmexec):
+// the command's stdout, its stderr, and the line that reports its exit
+// status; initkit.exec= names them, else guest's defaults.
+func (in *initProc) execPorts() (stdout, stderr, status string) {
+	p := in.cmd.ExecPorts
+	if p[0] == "" {
+		p = [3]string{guest.ExecStdout, guest.ExecStderr, guest.ExecStatus}
+	}
+	return "/dev/" + p[0], "/dev/" + p[1], "/dev/" + p[2]
+}
 
 // execEnv is the environment the command of an exec run starts with.
 var execEnv = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/tmp"}
@@ -52,6 +55,7 @@ func (in *initProc) runExec(file []byte) {
 	} else {
 		code = in.execCommand(argv, dir)
 	}
+	_, _, execStatus := in.execPorts()
 	if fd, err := openPort(execStatus); err == nil {
 		unix.Write(fd, append(strconv.AppendInt([]byte(guest.ExitPrefix), int64(code), 10), '\n'))
 		closeDrained(fd)
@@ -68,6 +72,7 @@ func (in *initProc) runExec(file []byte) {
 // execCommand starts argv and reaps every process until it has exited:
 // PID 1 inherits the command's orphans.
 func (in *initProc) execCommand(argv []string, dir string) int {
+	execStdout, execStderr, _ := in.execPorts()
 	out, err1 := openPort(execStdout)
 	errf, err2 := openPort(execStderr)
 	null, err3 := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)

@@ -12,7 +12,7 @@ func TestParseCmdline(t *testing.T) {
 		`init=/lib/systemd/systemd rootwait rootdelay=1.5 rd.break quiet ` +
 		`rd.luks.uuid=luks-1111 rd.luks.name=1111=cryptroot rd.luks.uuid=2222 rd.luks.key=/etc/key:/dev/sda1 ` +
 		`modules_load=virtio_blk,dm_crypt rd.driver.pre=xts initkit.debug initkit.timeout=3 initkit.rescue=telnet ` +
-		`ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off initkit.gdb=ttyS1 -- single root=ignored` + "\n")
+		`ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off initkit.gdb=ttyS1 initkit.exec=ttyS2,ttyS3,hvc0 -- single root=ignored` + "\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +22,7 @@ func TestParseCmdline(t *testing.T) {
 		LUKS:    []LUKS{{"1111", "cryptroot"}, {"2222", "luks-2222"}},
 		LUKSKey: "/etc/key", Modules: []string{"virtio_blk", "dm_crypt", "xts"}, Quiet: true,
 		Debug: true, RootTimeout: 3 * time.Second, Rescue: "telnet",
-		IP: "10.0.2.15::10.0.2.2:255.255.255.0::eth0:off", GDB: "ttyS1",
+		IP: "10.0.2.15::10.0.2.2:255.255.255.0::eth0:off", GDB: "ttyS1", ExecPorts: [3]string{"ttyS2", "ttyS3", "hvc0"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
@@ -47,7 +47,8 @@ func TestParseCmdlineSystemdKeyForm(t *testing.T) {
 }
 
 func TestParseCmdlineErrors(t *testing.T) {
-	for _, s := range []string{"init=sbin/init", "rootdelay=soon", "initkit.timeout=-1", "rd.luks.name=1111", "initkit.rescue=ssh"} {
+	for _, s := range []string{"init=sbin/init", "rootdelay=soon", "initkit.timeout=-1", "rd.luks.name=1111", "initkit.rescue=ssh",
+		"initkit.exec=ttyS1,ttyS2", "initkit.exec=ttyS1,ttyS2,../sda", "initkit.exec=ttyS1,ttyS2,ttyS", "initkit.exec=,ttyS2,ttyS3"} {
 		if _, err := ParseCmdline("quiet " + s); err == nil {
 			t.Errorf("%q: no error", s)
 		}

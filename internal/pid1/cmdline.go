@@ -42,14 +42,15 @@ type Cmdline struct {
 	IP          string        // ip=: the network, up before the root is looked for
 	NeedNet     bool          // rd.neednet=1: keep it up for the real init
 
-	NoMD, NoLVM, NoLUKS bool     // rd.md=0, rd.lvm=0, rd.luks=0
-	MDUUIDs             []string // rd.md.uuid=: only these arrays
-	LVMVGs, LVMLVs      []string // rd.lvm.vg=, rd.lvm.lv=VG/LV: only these
-	GDB                 string   // initkit.gdb=ttyS1: run the real init under gdbserver
-	Trace               bool     // initkit.trace: run the real init, a script, under sh -x
-	Disks               int      // initkit.disks=N: an exec run waits for N virtio disks
-	SSH                 string   // initkit.ssh=[ADDR:]PORT or off: dropbear's listener for the remote unlock
-	Capture             bool     // initkit.kdump=capture: write /proc/vmcore to the host and power off
+	NoMD, NoLVM, NoLUKS bool      // rd.md=0, rd.lvm=0, rd.luks=0
+	MDUUIDs             []string  // rd.md.uuid=: only these arrays
+	LVMVGs, LVMLVs      []string  // rd.lvm.vg=, rd.lvm.lv=VG/LV: only these
+	GDB                 string    // initkit.gdb=ttyS1: run the real init under gdbserver
+	Trace               bool      // initkit.trace: run the real init, a script, under sh -x
+	Disks               int       // initkit.disks=N: an exec run waits for N virtio disks
+	ExecPorts           [3]string // initkit.exec=OUT,ERR,STATUS: an exec run's serial ports
+	SSH                 string    // initkit.ssh=[ADDR:]PORT or off: dropbear's listener for the remote unlock
+	Capture             bool      // initkit.kdump=capture: write /proc/vmcore to the host and power off
 }
 
 // LUKS is one volume to unlock: its LUKS UUID and the device-mapper name.
@@ -178,6 +179,12 @@ func (c *Cmdline) set(key, val string, hasVal bool) error {
 		c.EarlyRoot = val
 	case guest.KeyInit:
 		c.EarlyInit = val
+	case guest.KeyExec:
+		p := strings.Split(val, ",")
+		if len(p) != 3 || !ttyName(p[0]) || !ttyName(p[1]) || !ttyName(p[2]) {
+			return fmt.Errorf("want %s=OUT,ERR,STATUS, three serial ports (ttyS1,ttyS2,ttyS3)", guest.KeyExec)
+		}
+		c.ExecPorts = [3]string(p)
 	case guest.KeyDisks:
 		n, err := strconv.Atoi(val)
 		if err != nil || n < 0 {
@@ -272,4 +279,22 @@ func splitCmdline(s string) []string {
 		args = append(args, cur.String())
 	}
 	return args
+}
+
+// ttyName reports whether s names a serial port in /dev (ttyS1, hvc0):
+// letters then digits, nothing that leads out of /dev.
+func ttyName(s string) bool {
+	i := strings.IndexAny(s, "0123456789")
+	if i <= 0 || i > 8 {
+		return false
+	}
+	for _, r := range s[:i] {
+		if r < 'a' || r > 'z' {
+			if r < 'A' || r > 'Z' {
+				return false
+			}
+		}
+	}
+	_, err := strconv.Atoi(s[i:])
+	return err == nil && len(s)-i <= 3
 }

@@ -1,10 +1,13 @@
-package disk
+package boot
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/initkit/initkit/kconfig"
+	"github.com/initkit/initkit/probe"
 	"github.com/initkit/initkit/qemu"
 )
 
@@ -49,7 +52,7 @@ func PlanDirectBoot(img, part, iface string, cfg kconfig.Config) (DirectBoot, er
 	if strings.Contains(part, "=") || strings.HasPrefix(part, "/dev/") {
 		b.Append = "root=" + part
 	} else {
-		l, err := List(img)
+		l, err := probe.List(img)
 		if err != nil {
 			return b, err
 		}
@@ -123,33 +126,41 @@ func builtIn(cfg kconfig.Config, options []string) error {
 	return nil
 }
 
-// BootRoot sets up c to boot the first disk's partition root (as
-// PlanDirectBoot takes it) and the init (init=), when given. With no
-// initramfs (c.Initrd "" and no spec to build one) the kernel must mount
-// the root by itself: PlanDirectBoot picks the interface, unless iface,
-// from cfg. With one, the initramfs loads what it needs: the interface
-// stays iface (default virtio).
-func BootRoot(c *qemu.Config, root, init, iface string, cfg kconfig.Config, spec bool) error {
-	if init != "" {
-		c.Append = strings.TrimSpace(c.Append + " init=" + init)
+// root adds the disks, the root the kernel mounts (Options.Root) and
+// the init (Options.Init). With no initramfs the kernel must mount the
+// root by itself: PlanDirectBoot picks the interface from the kernel's
+// config, and every disk without one of its own goes on it (a kernel
+// with virtio-blk as a module sees none of the others otherwise). With
+// an initramfs, that loads what it needs: virtio unless DiskIf says.
+func (r *Run) root() error {
+	o := r.o
+	disks := slices.Clone(o.Disks)
+	iface := o.DiskIf
+	if o.Init != "" {
+		r.cfg.Devices = append(r.cfg.Devices, qemu.Cmdline{"init=" + o.Init})
 	}
-	if root == "" {
-		return nil
-	}
-	if len(c.Disks) == 0 {
-		return fmt.Errorf("--root names a partition of the first --disk: give one")
-	}
-	if c.Initrd != "" || spec {
-		cfg = nil
-		if iface == "" {
-			iface = c.Disks[0].Interface
+	if o.Root != "" {
+		if len(disks) == 0 {
+			return fmt.Errorf("--root names a partition of the first --disk: give one")
 		}
+		var cfg kconfig.Config
+		if r.Initrd == "" {
+			cfg, _ = r.Kernel.KernelConfig()
+		}
+		want := cmp.Or(disks[0].Interface, iface)
+		if r.Initrd != "" {
+			want = cmp.Or(want, "virtio")
+		}
+		plan, err := PlanDirectBoot(disks[0].Path, o.Root, want, cfg)
+		if err != nil {
+			return err
+		}
+		iface = plan.Interface
+		r.cfg.Devices = append(r.cfg.Devices, qemu.Cmdline(strings.Fields(plan.Append)))
 	}
-	plan, err := PlanDirectBoot(c.Disks[0].Path, root, iface, cfg)
-	if err != nil {
-		return err
+	for i := range disks {
+		disks[i].Interface = cmp.Or(disks[i].Interface, iface)
+		r.cfg.Devices = append(r.cfg.Devices, disks[i])
 	}
-	c.Disks[0].Interface = plan.Interface
-	c.Append = strings.TrimSpace(plan.Append + " " + c.Append)
 	return nil
 }

@@ -1,0 +1,366 @@
+// Package boot owns one boot run, from the kernel's choice to the verdict:
+// it chooses the kernel (package kernel's policy), prepares the
+// initramfs (an image spec built with that kernel's modules, segments
+// appended), plans a root on a disk the kernel mounts by itself, sets up
+// kdump and QEMU's memory dumps, boots QEMU (package qemu) with every
+// device it needs, and once the guest has stopped, trims the crash
+// report, finishes the dump and decodes the crash with the kernel's own
+// vmlinux. initkit boot, exec and debug, and disk create's VM, boot
+// through it; so will each run of a reproducer and each step of a bisect.
+package boot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/initkit/initkit/decode"
+	"github.com/initkit/initkit/initramfs"
+	"github.com/initkit/initkit/internal/cache"
+	"github.com/initkit/initkit/kdump"
+	"github.com/initkit/initkit/kernel"
+	"github.com/initkit/initkit/oops"
+	"github.com/initkit/initkit/qemu"
+)
+
+// Options describe one boot run.
+type Options struct {
+	// Kernel is the kernel policy's input (kernel.Choose); Chosen, when
+	// set, is a kernel already chosen, and Kernel is not looked at.
+	Kernel kernel.Request
+	Chosen *kernel.Choice
+
+	// Initrd is an initramfs to boot. Image, when set, is built (with the
+	// chosen kernel's modules when it names none) and boots instead, or
+	// appended to Initrd when both are given. Add are host files
+	// ("SRC:DST", with their closures) appended as one more segment.
+	Initrd string
+	Image  *initramfs.Spec
+	Add    []string
+	// Wrap, when set, turns the initramfs into the one that boots, in
+	// the run's directory: initkit debug init adds its hook.
+	Wrap func(r *Run, initrd string) (string, error)
+
+	// Disks are attached in order. Root names a partition of the first
+	// that is the root (a PARTLABEL, a number, or a root= value as it
+	// is): with no initramfs the kernel must mount it by itself, on the
+	// interface whose driver it has built in, unless DiskIf names one.
+	// Init is the init to run (init=).
+	Disks      []qemu.Disk
+	DiskIf     string
+	Root, Init string
+
+	Arch, Memory, Accel string // as qemu.Config takes them
+	SMP                 int
+	Append              string   // the user's kernel command line, last
+	QEMUArgs            []string // passed to QEMU as they are, last
+	// Crash reserves memory for a crash kernel of the guest's own
+	// (crashkernel=256M); Kdump reserves what it needs itself.
+	Crash bool
+	// Devices are more devices, after the run's own: an SSH forward,
+	// the gdb stub, exec's serial ports.
+	Devices []qemu.Device
+	// Kdump captures a panic with a crash kernel (package kdump):
+	// CrashKernel is the capture kernel ("" for the kernel that boots),
+	// NoMakedumpfile keeps the ELF core as it is. PanicOn turns the kinds
+	// of report kdump.PanicArgs names into panics.
+	Kdump          bool
+	CrashKernel    string
+	NoMakedumpfile bool
+	PanicOn        []string
+	// DumpOnTimeout and DumpOnCrash have QEMU write the guest's memory to
+	// vmcore in the run's directory, as DumpFormat says (elf, the
+	// default, or kdump-zlib).
+	DumpOnTimeout, DumpOnCrash bool
+	DumpFormat                 string
+
+	// What the run watches for (qemu.Watch).
+	Expect, Fail []*regexp.Regexp
+	Ready        *regexp.Regexp
+	Timeout      time.Duration
+	NoStop       bool
+
+	Stdin       io.Reader // typed into the console
+	Interactive bool      // the console is a person's terminal
+	Console     io.Writer // a live copy of the console
+	Notes       io.Writer // what the run decided for the user (default stderr)
+	// Dir holds the run's files (images, the console log, dumps); ""
+	// makes a new run directory under the cache. LogPath is where the
+	// console is saved; "" is console.log in Dir, "-" is nowhere.
+	Dir, LogPath string
+	// ModuleDirs are where the decode of a crash finds NAME.ko (default:
+	// the kernel's own modules).
+	ModuleDirs []string
+	// NoDecode leaves the crash report as the console showed it.
+	NoDecode bool
+}
+
+// Result is how a run ended.
+type Result struct {
+	qemu.Outcome
+	// Decoded is the crash report with file:line for every frame, from
+	// the kernel's vmlinux; "" when there was no crash, or no vmlinux
+	// (DecodeErr says why).
+	Decoded   string
+	DecodeErr error
+}
+
+// Run is a boot being prepared, or under way.
+type Run struct {
+	Kernel *kernel.Choice
+	Dir    string // the run's files
+	Initrd string // the initramfs that boots
+	// Warnings are what the kernel's config lacks to boot this image.
+	Warnings []string
+	// Kdump is the capture set up, when Options.Kdump asked for one.
+	Kdump *kdump.Plan
+
+	o     Options
+	cfg   qemu.Config
+	watch qemu.Watch
+	guest *qemu.Guest
+}
+
+// Boot prepares and runs a boot to its outcome.
+func Boot(ctx context.Context, o Options) (Result, error) {
+	r, err := Prepare(ctx, o)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := r.Start(ctx); err != nil {
+		// A QEMU that cannot start is an outcome: exit 5, not 2.
+		return Result{Outcome: qemu.Outcome{Kind: qemu.Failed, Err: err}}, nil
+	}
+	return r.Wait(), nil
+}
+
+// Prepare does everything before QEMU starts: the kernel, the run's
+// directory, the initramfs, the root, kdump and the dump's device. What
+// it returns can be started, or shown (Command).
+func Prepare(ctx context.Context, o Options) (*Run, error) {
+	r := &Run{o: o, Kernel: o.Chosen}
+	if r.Kernel == nil {
+		k, err := kernel.Choose(ctx, o.Kernel)
+		if err != nil {
+			return nil, err
+		}
+		r.Kernel = k
+	}
+	if err := r.makeDir(); err != nil {
+		return nil, err
+	}
+	var err error
+	if r.Initrd, err = r.initramfs(); err != nil {
+		return nil, err
+	}
+	if o.Wrap != nil {
+		if r.Initrd, err = o.Wrap(r, r.Initrd); err != nil {
+			return nil, err
+		}
+	}
+	r.cfg = qemu.Config{Arch: o.Arch, Kernel: r.Kernel.Image, Memory: o.Memory, SMP: o.SMP, Accel: o.Accel,
+		Append: o.Append, Extra: o.QEMUArgs, Stdin: o.Stdin, Interactive: o.Interactive}
+	if err := r.root(); err != nil {
+		return nil, err
+	}
+	for _, m := range r.Kernel.Lacks(o.Arch, r.Initrd) {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%s lacks CONFIG_%s=%s: %s", r.Kernel.Config, m.Name, m.Value, m.Why))
+	}
+	if err := r.dumps(ctx); err != nil {
+		return nil, err
+	}
+	r.cfg.Initrd = r.Initrd
+	r.cfg.Devices = append(r.cfg.Devices, o.Devices...)
+	if _, err := r.cfg.Args(); err != nil {
+		return nil, err
+	}
+	r.watch = qemu.Watch{Expect: o.Expect, Fail: o.Fail, Ready: o.Ready, Timeout: o.Timeout, NoStop: o.NoStop,
+		Console: o.Console, LogPath: r.logPath(), Notes: o.Notes,
+		DumpOnTimeout: o.DumpOnTimeout, DumpOnCrash: o.DumpOnCrash, DumpFormat: o.DumpFormat, Kdump: r.Kdump != nil}
+	if o.DumpOnTimeout || o.DumpOnCrash {
+		r.watch.DumpPath = filepath.Join(r.Dir, "vmcore")
+	}
+	return r, nil
+}
+
+// makeDir makes the run's directory: Options.Dir, or a new one under the
+// cache, private to the user (it holds the guest's memory, keys).
+func (r *Run) makeDir() error {
+	if r.o.Dir != "" {
+		r.Dir = r.o.Dir
+		return os.MkdirAll(r.Dir, 0o700)
+	}
+	dir, err := cache.RunDir()
+	r.Dir = dir
+	return err
+}
+
+func (r *Run) logPath() string {
+	switch r.o.LogPath {
+	case "-":
+		return ""
+	case "":
+		return filepath.Join(r.Dir, "console.log")
+	}
+	return r.o.LogPath
+}
+
+// initramfs returns the image that boots, built in the run's directory.
+func (r *Run) initramfs() (string, error) {
+	o := r.o
+	initrd := o.Initrd
+	if o.Image != nil {
+		s := *o.Image
+		s.Output = filepath.Join(r.Dir, "initrd.img")
+		if err := KernelModules(&s, r.Kernel); err != nil {
+			return "", err
+		}
+		if _, err := s.Build(initrd, 0); err != nil {
+			return "", err
+		}
+		initrd = s.Output
+	}
+	if len(o.Add) == 0 {
+		return initrd, nil
+	}
+	if initrd == "" {
+		return "", errors.New("files to add need an initramfs to append to: give one, or a spec")
+	}
+	s := &initramfs.Spec{Init: "none", Output: filepath.Join(r.Dir, "initrd-added.img")}
+	s.AddFiles(o.Add...)
+	_, err := s.Build(initrd, 0)
+	return s.Output, err
+}
+
+// KernelModules points an image spec that ships modules, and names
+// neither their directory nor a release, at the modules of the kernel
+// that boots the image: initkit build does the same.
+func KernelModules(s *initramfs.Spec, k *kernel.Choice) error {
+	m := &s.Modules
+	if !s.NeedsModules() || m.Dir != "" || m.Kernel != "" {
+		return nil
+	}
+	dir, err := k.NeedModules()
+	m.Dir = dir
+	return err
+}
+
+// dumps sets up kdump, --panic-on and QEMU's memory dumps.
+func (r *Run) dumps(ctx context.Context) error {
+	o := r.o
+	panics, err := kdump.PanicArgs(o.PanicOn)
+	if err != nil {
+		return err
+	}
+	r.cfg.Devices = append(r.cfg.Devices, panics)
+	if o.DumpOnTimeout || o.DumpOnCrash {
+		r.cfg.Devices = append(r.cfg.Devices, qemu.VMCoreInfo{})
+	}
+	if !o.Kdump {
+		if o.Crash {
+			r.cfg.Devices = append(r.cfg.Devices, qemu.CrashKernel{Size: "256M"})
+		}
+		return nil
+	}
+	k := r.Kernel
+	if o.CrashKernel != "" {
+		// The capture image's modules are the crash kernel's.
+		if k, err = kernel.Choose(ctx, kernel.Request{Kernel: o.CrashKernel}); err != nil {
+			return err
+		}
+	}
+	mods, err := k.NeedModules()
+	if err != nil {
+		return fmt.Errorf("kdump: the capture image needs virtio_console: %w", err)
+	}
+	p, err := kdump.Prepare(r.Initrd, kdump.Options{Kernel: k.Image, ModulesDir: mods, NoMakedumpfile: o.NoMakedumpfile, Dir: r.Dir})
+	if err != nil {
+		return err
+	}
+	r.Kdump, r.Initrd = p, p.Initrd
+	r.cfg.Devices = append(r.cfg.Devices, p.Devices()...)
+	return nil
+}
+
+// Command is the QEMU command the run starts, for a dry run: an
+// accelerator of auto is shown as the verdict remembered for this boot of
+// the host.
+func (r *Run) Command() ([]string, error) { return qemu.DryRun(r.cfg) }
+
+// Start starts QEMU.
+func (r *Run) Start(ctx context.Context) error {
+	g, err := qemu.Start(ctx, r.cfg, r.watch)
+	r.guest = g
+	return err
+}
+
+// Guest is the running QEMU, once Start has started it.
+func (r *Run) Guest() *qemu.Guest { return r.guest }
+
+// Wait waits for the guest to stop and returns the run's result: the
+// crash report cut where a capture kernel starts, the dump kdump wrote,
+// and the crash decoded.
+func (r *Run) Wait() Result {
+	res := Result{Outcome: r.guest.Wait()}
+	if r.Kdump != nil {
+		res.Crash = oops.FirstKernel(res.Crash)
+		dump, err := r.Kdump.Finish()
+		if err != nil && res.DumpErr == nil {
+			res.DumpErr = err
+		}
+		if dump != "" {
+			res.Dump = dump
+		}
+	}
+	if res.Kind == qemu.Crashed && !r.o.NoDecode {
+		res.Decoded, res.DecodeErr = r.decode(res.Crash)
+	}
+	return res
+}
+
+// decode annotates a crash report with the kernel's vmlinux.
+func (r *Run) decode(block string) (string, error) {
+	dec, err := decode.ForKernel(r.Kernel, r.o.ModuleDirs, true, decode.Options{})
+	if err != nil {
+		return "", err
+	}
+	defer dec.Close()
+	var out strings.Builder
+	if _, err := dec.Annotate([]byte(block), &out); err != nil {
+		return "", err
+	}
+	return strings.TrimRight(out.String(), "\n"), nil
+}
+
+// Report writes what a user must see of a run that ended, for command
+// name: the crash report (decoded when the kernel's vmlinux was found,
+// else why not), the dump, and the verdict with the console log's path.
+func (res Result) Report(w io.Writer, name string) {
+	if res.Kind == qemu.Crashed {
+		switch {
+		case res.Decoded != "":
+			fmt.Fprintln(w, res.Decoded)
+		case res.DecodeErr != nil:
+			fmt.Fprintf(w, "%s\ninitkit %s: the crash is not decoded: %v\n", res.Crash, name, res.DecodeErr)
+		default:
+			fmt.Fprintln(w, res.Crash)
+		}
+	}
+	if res.Dump != "" {
+		fmt.Fprintf(w, "initkit %s: vmcore: %s (read it with: initkit vmcore %s)\n", name, res.Dump, res.Dump)
+	}
+	if res.DumpErr != nil {
+		fmt.Fprintf(w, "initkit %s: %v\n", name, res.DumpErr)
+	}
+	msg := res.String()
+	if res.LogPath != "" {
+		msg += " (console log: " + res.LogPath + ")"
+	}
+	fmt.Fprintf(w, "initkit %s: %s\n", name, msg)
+}

@@ -1,0 +1,50 @@
+package image
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/initkit/initkit/compress"
+)
+
+// PackOptions say how Pack writes a tree, as initkit pack's flags do.
+type PackOptions struct {
+	Compress    string // none, gzip, zstd, xz or lz4
+	Level, Jobs int    // compression level and threads (0: defaults)
+	Split       string // segments of this much input ("0": one)
+	Epoch       string // every mtime, in seconds ("": Epoch's default)
+	CRC         bool   // 070702 headers with data checksums
+	Owners      bool   // keep file owners instead of 0:0
+}
+
+// Pack writes the tree under dir to w, reproducibly (FilesFromDir, then
+// WriteSegment), and returns its entries and the format it wrote.
+func Pack(w io.Writer, dir string, o PackOptions) (int, compress.Format, error) {
+	f, err := compress.ParseFormat(o.Compress)
+	if err != nil {
+		return 0, f, err
+	}
+	if !f.Writable() {
+		return 0, f, fmt.Errorf("cannot write %s (writable: %v)", f, compress.WritableNames())
+	}
+	mtime, err := Epoch(o.Epoch)
+	if err != nil {
+		return 0, f, err
+	}
+	split, err := ParseSize(o.Split)
+	if err != nil {
+		return 0, f, err
+	}
+	files, err := FilesFromDir(dir)
+	if err != nil {
+		return 0, f, err
+	}
+	opts := []Option{WithCompression(f, compress.WriterOptions{Level: o.Level, Concurrency: o.Jobs}), WithModTime(mtime), WithSplit(split)}
+	if o.CRC {
+		opts = append(opts, WithCRC())
+	}
+	if o.Owners {
+		opts = append(opts, WithOwners())
+	}
+	return len(files), f, WriteSegment(w, files, opts...)
+}

@@ -1,0 +1,208 @@
+package qemu
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// A Device is a part of a guest that brings what it needs with it: QEMU
+// arguments, kernel command-line arguments and serial ports. Config.Args
+// adds each device once, in order, after the console; so the order of
+// serial ports, which QEMU numbers by the order of its -serial options,
+// is decided here and nowhere else, and each device learns which port it
+// got from Machine.Serial.
+type Device interface {
+	Add(m *Machine)
+}
+
+// Machine collects what the devices of one command line add.
+type Machine struct {
+	Arch    string // x86_64 or aarch64, for a device whose arguments differ
+	args    []string
+	kargs   []string
+	serials int // serial ports given out, the console included
+	ids     map[string]int
+	err     error
+}
+
+// Args adds QEMU arguments.
+func (m *Machine) Args(a ...string) { m.args = append(m.args, a...) }
+
+// KernelArgs adds kernel command-line arguments. They come before the
+// user's own (Config.Append), so that the user's value of a key wins.
+func (m *Machine) KernelArgs(a ...string) { m.kargs = append(m.kargs, a...) }
+
+// Serial adds a serial port whose host side is backend (a -serial value:
+// "pipe:PATH", "chardev:ID", "file:PATH") and returns the name the guest
+// knows it by (ttyS1 for the first after the console).
+func (m *Machine) Serial(backend string) string {
+	if m.Arch == "aarch64" {
+		// The virt machine has one PL011 UART: the console.
+		m.Fail(fmt.Errorf("serial port %s: an aarch64 guest has only its console", backend))
+		return ""
+	}
+	m.args = append(m.args, "-serial", backend)
+	m.serials++
+	return "ttyS" + strconv.Itoa(m.serials-1)
+}
+
+// ID returns an id unique on this command line, kind followed by a number
+// (disk0, disk1), for -drive, -netdev and -chardev.
+func (m *Machine) ID(kind string) string {
+	if m.ids == nil {
+		m.ids = map[string]int{}
+	}
+	n := m.ids[kind]
+	m.ids[kind] = n + 1
+	return kind + strconv.Itoa(n)
+}
+
+// Fail records that a device cannot be added as asked; Config.Args
+// returns the first such error.
+func (m *Machine) Fail(err error) {
+	if m.err == nil {
+		m.err = err
+	}
+}
+
+// Escape quotes a value for QEMU's option syntax (key=value,key=value):
+// a comma is doubled. A value that must not be read as anything but a
+// plain file name is checked by the device that takes it.
+func Escape(v string) string { return strings.ReplaceAll(v, ",", ",,") }
+
+// Disk is a disk image attached to the guest.
+type Disk struct {
+	Path      string
+	Interface string // virtio (default), nvme or ide
+	ReadOnly  bool   // the guest sees a read-only disk
+	// Snapshot drops the guest's writes when QEMU exits, leaving the
+	// file as it was.
+	Snapshot bool
+}
+
+// ParseDisk reads FILE or FILE:ro, as --disk takes it.
+func ParseDisk(s string) Disk {
+	if p, ok := strings.CutSuffix(s, ":ro"); ok {
+		return Disk{Path: p, ReadOnly: true}
+	}
+	return Disk{Path: s}
+}
+
+// Add implements Device.
+func (d Disk) Add(m *Machine) {
+	if d.Path == "" {
+		m.Fail(errors.New("a disk with no file"))
+		return
+	}
+	id := m.ID("disk")
+	format := "raw"
+	if strings.HasSuffix(d.Path, ".qcow2") {
+		format = "qcow2"
+	}
+	drive := "file=" + Escape(d.Path) + ",if=none,id=" + id + ",format=" + format
+	switch {
+	case d.ReadOnly:
+		drive += ",readonly=on"
+	case d.Snapshot:
+		drive += ",snapshot=on"
+	}
+	var dev string
+	switch d.Interface {
+	case "nvme":
+		dev = "nvme,drive=" + id + ",serial=" + id
+	case "ide":
+		dev = "ide-hd,drive=" + id
+	case "virtio", "":
+		dev = "virtio-blk-pci,drive=" + id
+	default:
+		m.Fail(fmt.Errorf("disk %s: interface %q: want virtio, nvme or ide", d.Path, d.Interface))
+		return
+	}
+	m.Args("-drive", drive, "-device", dev)
+}
+
+// Forward is a TCP port forwarded from the host's loopback to the guest.
+type Forward struct {
+	Host, Guest int
+}
+
+// UserNet is a network card on QEMU's user networking (NAT, no root
+// needed), the guest at 10.0.2.15, with ports forwarded from 127.0.0.1:
+// QEMU's default for hostfwd is every interface.
+type UserNet struct {
+	Forwards []Forward
+}
+
+// Add implements Device.
+func (n UserNet) Add(m *Machine) {
+	id := m.ID("net")
+	netdev := "user,id=" + id
+	for _, f := range n.Forwards {
+		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.Host, f.Guest)
+	}
+	m.Args("-netdev", netdev, "-device", "virtio-net-pci,netdev="+id)
+}
+
+// GDBStub is QEMU's gdb stub on 127.0.0.1:Port. The kernel boots without
+// KASLR, so that the vmlinux's addresses are the running kernel's.
+type GDBStub struct {
+	Port int
+	Wait bool // start halted until gdb continues (-S)
+}
+
+// Add implements Device.
+func (g GDBStub) Add(m *Machine) {
+	m.KernelArgs("nokaslr")
+	m.Args("-gdb", "tcp:127.0.0.1:"+strconv.Itoa(g.Port))
+	if g.Wait {
+		m.Args("-S")
+	}
+}
+
+// CrashKernel reserves memory for a crash kernel (crashkernel=SIZE).
+type CrashKernel struct {
+	Size string // 256M
+}
+
+// Add implements Device.
+func (c CrashKernel) Add(m *Machine) { m.KernelArgs("crashkernel=" + c.Size) }
+
+// VMCoreInfo is the device the guest's kernel hands its VMCOREINFO to
+// (through its qemu_fw_cfg driver), for QEMU to put into the dumps it
+// writes (DumpMemory).
+type VMCoreInfo struct{}
+
+// Add implements Device.
+func (VMCoreInfo) Add(m *Machine) { m.Args("-device", "vmcoreinfo") }
+
+// PortToFile is a virtio-serial port named Name in the guest
+// (/dev/virtio-ports/NAME) whose output QEMU writes to the host file Path.
+type PortToFile struct {
+	Name, Path string
+}
+
+// Add implements Device.
+func (p PortToFile) Add(m *Machine) {
+	bus, dev := m.ID("virtio-serial"), m.ID("port")
+	m.Args("-device", "virtio-serial-pci,id="+bus,
+		"-chardev", "file,id="+dev+",path="+Escape(p.Path),
+		"-device", "virtserialport,bus="+bus+".0,chardev="+dev+",name="+Escape(p.Name))
+}
+
+// SerialSocket adds a serial port whose host side is a unix socket QEMU
+// listens on at path (without waiting for a client: a guest that waits
+// for one never boots), and returns the guest's name of the port.
+func (m *Machine) SerialSocket(path string) string {
+	// Not "serialN": QEMU names the chardev of each -serial that way.
+	id := m.ID("sock")
+	m.Args("-chardev", "socket,id="+id+",path="+Escape(path)+",server=on,wait=off")
+	return m.Serial("chardev:" + id)
+}
+
+// Cmdline is a device of kernel command-line arguments alone.
+type Cmdline []string
+
+// Add implements Device.
+func (c Cmdline) Add(m *Machine) { m.KernelArgs(c...) }

@@ -1,0 +1,221 @@
+// Package spec reads initkit.toml, the one file that describes a
+// project: the image ([image] and [modules], package initramfs), how it
+// boots ([boot]) and the disk it goes on ([disk], package disk). Every
+// command that takes the file reads it here, whole and strictly: an
+// unknown table or key, or a value of the wrong type, is an error with
+// the file's line and column, whichever command reads it. Relative paths
+// in it are relative to the file's directory.
+package spec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/initkit/initkit/boot"
+	"github.com/initkit/initkit/disk"
+	"github.com/initkit/initkit/initramfs"
+	"github.com/initkit/initkit/kernel"
+)
+
+// DefaultFile is the spec file a command reads when it is given none: in
+// the working directory, and only when it is there.
+const DefaultFile = "initkit.toml"
+
+// File is a spec file, read.
+type File struct {
+	// Path is the file read, as given; "" when none was (no -c, and no
+	// DefaultFile in the working directory).
+	Path string
+	// Image is the [image] table with [modules]; nil when the file has
+	// neither.
+	Image *initramfs.Spec
+	Boot  Boot
+	Disk  *disk.Spec // nil without a [disk] table
+}
+
+// Boot is the [boot] table: how initkit boot, exec and debug boot the
+// project, and which kernel every command takes (kernel.Choose). A flag
+// given on the command line wins over the table.
+type Boot struct {
+	Kernel     string   `toml:"kernel"`      // a kernel image, or a kernel build directory
+	Vmlinux    string   `toml:"vmlinux"`     // its vmlinux with DWARF
+	ModulesDir string   `toml:"modules_dir"` // its /lib/modules/RELEASE tree
+	Append     string   `toml:"append"`      // kernel command line
+	Memory     string   `toml:"mem"`         // guest memory, "1G"
+	SMP        int      `toml:"smp"`         // guest CPUs
+	Accel      string   `toml:"accel"`       // auto, kvm or tcg
+	Timeout    Duration `toml:"timeout"`     // "2m"
+	Kdump      bool     `toml:"kdump"`       // capture a panic (initkit boot --kdump)
+	PanicOn    []string `toml:"panic_on"`    // oops, warn, hung, lockup, rcu
+}
+
+// Duration is a time.Duration written as Go writes it ("90s", "2m").
+type Duration time.Duration
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err == nil && v < 0 {
+		err = fmt.Errorf("negative duration %s", b)
+	}
+	*d = Duration(v)
+	return err
+}
+
+// document is the whole file: every table initkit knows.
+type document struct {
+	Image   *initramfs.Spec    `toml:"image"`
+	Modules *initramfs.Modules `toml:"modules"`
+	Boot    Boot               `toml:"boot"`
+	Disk    *disk.Spec         `toml:"disk"`
+}
+
+// Load reads the spec file path; "" is DefaultFile when it exists, and
+// otherwise an empty File (no tables: every default). A file named that
+// does not exist is an error.
+func Load(path string) (*File, error) {
+	if path == "" {
+		if _, err := os.Stat(DefaultFile); err != nil {
+			return &File{}, nil
+		}
+		path = DefaultFile
+	}
+	return load(path, true)
+}
+
+// load reads path; with fills, the image specs its [disk] fills name are
+// read too (one level: a fill's own spec file is read for its [image]).
+func load(path string, fills bool) (*File, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("spec %w", err)
+	}
+	var doc document
+	dec := toml.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, decodeError(path, err)
+	}
+	dir := filepath.Dir(path)
+	f := &File{Path: path, Boot: doc.Boot, Disk: doc.Disk}
+	f.Boot.resolve(dir)
+	if doc.Image != nil || doc.Modules != nil {
+		f.Image = doc.Image
+		if f.Image == nil {
+			f.Image = &initramfs.Spec{}
+		}
+		if doc.Modules != nil {
+			f.Image.Modules = *doc.Modules
+		}
+		f.Image.From(path, raw)
+	}
+	if f.Disk != nil {
+		f.Disk.RelativeTo(dir)
+		if fills {
+			if err := f.loadFills(dir); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return f, nil
+}
+
+// loadFills reads the image spec of every [disk] volume filled from one.
+func (f *File) loadFills(dir string) error {
+	for _, fill := range f.Disk.Fills() {
+		if fill.Spec == "" {
+			continue
+		}
+		p := abs(dir, fill.Spec)
+		sub, err := load(p, false)
+		if err != nil {
+			return fmt.Errorf("%s: [disk] spec %s: %w", f.Path, fill.Spec, err)
+		}
+		if sub.Image == nil {
+			return fmt.Errorf("%s: [disk] spec %s has no [image] table to fill the volume with", f.Path, fill.Spec)
+		}
+		fill.Image = sub.Image
+	}
+	return nil
+}
+
+func (b *Boot) resolve(dir string) {
+	b.Kernel, b.Vmlinux, b.ModulesDir = abs(dir, b.Kernel), abs(dir, b.Vmlinux), abs(dir, b.ModulesDir)
+}
+
+// abs makes p, relative to dir, absolute.
+func abs(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	a, err := filepath.Abs(filepath.Join(dir, p))
+	if err != nil {
+		return filepath.Join(dir, p)
+	}
+	return a
+}
+
+// Kernel is the kernel request of a command: its flags', over what the
+// [boot] table names.
+func (f *File) Kernel(flags kernel.Request) kernel.Request {
+	r := flags
+	if f.Boot.Kernel != "" {
+		r.Spec = kernel.SpecKernel{Kernel: f.Boot.Kernel, Vmlinux: f.Boot.Vmlinux, ModulesDir: f.Boot.ModulesDir, From: f.Path + " [boot] kernel"}
+	}
+	return r
+}
+
+// decodeError places a decoding error in the file: line and column.
+func decodeError(name string, err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) && len(strict.Errors) > 0 {
+		e := strict.Errors[0]
+		row, col := e.Position()
+		what := "unknown key " + strings.Join(e.Key(), ".")
+		if len(e.Key()) == 1 {
+			what = "unknown table [" + e.Key()[0] + "] (initkit reads [image], [modules], [boot] and [disk])"
+		}
+		return &initramfs.SpecError{File: name, Line: row, Col: col, Msg: what}
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, col := de.Position()
+		return &initramfs.SpecError{File: name, Line: row, Col: col, Msg: de.Error()}
+	}
+	return &initramfs.SpecError{File: name, Msg: err.Error()}
+}
+
+// Apply sets what the [boot] table gives in o where the command's flag
+// was not given (set reports whether it was): mem, smp, accel, timeout,
+// kdump and panic_on; the table's append comes before the flag's. The
+// kernel request is the flags' over the table's (File.Kernel).
+func (f *File) Apply(o *boot.Options, set func(flag string) bool) {
+	t := f.Boot
+	if !set("mem") && t.Memory != "" {
+		o.Memory = t.Memory
+	}
+	if !set("smp") && t.SMP > 0 {
+		o.SMP = t.SMP
+	}
+	if !set("accel") && t.Accel != "" {
+		o.Accel = t.Accel
+	}
+	if !set("timeout") && t.Timeout > 0 {
+		o.Timeout = time.Duration(t.Timeout)
+	}
+	if !set("panic-on") && len(t.PanicOn) > 0 {
+		o.PanicOn = t.PanicOn
+	}
+	if !set("kdump") {
+		o.Kdump = o.Kdump || t.Kdump
+	}
+	o.Append = strings.TrimSpace(t.Append + " " + o.Append)
+	o.Kernel = f.Kernel(o.Kernel)
+}

@@ -1,0 +1,134 @@
+package spec
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/initkit/initkit/kernel"
+)
+
+func write(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Every table is read strictly: a typo anywhere is an error at its line
+// and column, whichever table it is in.
+func TestStrict(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ text, want string }{
+		{"[boot]\nkernal = \"x\"\n", ":2:1: unknown key boot.kernal"},
+		{"[image]\noutput = \"x\"\n  compres = \"zstd\"\n", ":3:3: unknown key image.compres"},
+		{"[modules]\nnmaes = [\"a\"]\n", ":2:1: unknown key modules.nmaes"},
+		{"[disk]\nsize = \"1G\"\n[[disk.partition]]\nnmae = \"root\"\n", ":4:1: unknown key disk.partition.nmae"},
+		{"[bot]\nkernel = \"x\"\n", ":1:2: unknown table [bot]"},
+		{"[image]\noutput = \n", ":2:"},
+		{"[boot]\nsmp = \"two\"\n", ":2:7:"},
+		{"[boot]\ntimeout = \"5 minutes\"\n", ":2:11:"},
+		{"[boot]\ntimeout = \"-5s\"\n", ":2:11: toml: negative duration"},
+	} {
+		p := write(t, dir, "initkit.toml", c.text)
+		_, err := Load(p)
+		if err == nil || !strings.Contains(err.Error(), p+c.want) {
+			t.Errorf("%q: error %v, want %q", c.text, err, p+c.want)
+		}
+	}
+}
+
+// One file holds every table; paths in it are relative to it.
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "k/spec.toml", `[image]
+output = "i.img"
+[modules]
+names = ["virtio_blk"]
+[boot]
+kernel = "obj"
+vmlinux = "obj/vmlinux"
+mem = "2G"
+smp = 2
+timeout = "90s"
+kdump = true
+panic_on = ["oops"]
+[disk]
+output = "d.img"
+size = "1G"
+[[disk.partition]]
+name = "root"
+tree = "rootfs"
+`)
+	f, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := filepath.Join(dir, "k")
+	if f.Image == nil || f.Image.Output != filepath.Join(k, "i.img") || f.Image.Modules.Names[0] != "virtio_blk" {
+		t.Errorf("image %+v", f.Image)
+	}
+	b := f.Boot
+	if b.Kernel != filepath.Join(k, "obj") || b.Vmlinux != filepath.Join(k, "obj/vmlinux") || b.Memory != "2G" || b.SMP != 2 ||
+		time.Duration(b.Timeout) != 90*time.Second || !b.Kdump || b.PanicOn[0] != "oops" {
+		t.Errorf("boot %+v", b)
+	}
+	if f.Disk == nil || f.Disk.Output != "d.img" || len(f.Disk.Partitions) != 1 {
+		t.Errorf("disk %+v", f.Disk)
+	}
+	// The kernel request: the table's, unless a flag names one.
+	r := f.Kernel(kernel.Request{})
+	if r.Spec.Kernel != b.Kernel || r.Spec.From != p+" [boot] kernel" || r.Kernel != "" {
+		t.Errorf("request %+v", r)
+	}
+	if r := f.Kernel(kernel.Request{Kernel: "/flag"}); r.Kernel != "/flag" {
+		t.Errorf("request with --kernel %+v", r)
+	}
+}
+
+// No -c and no ./initkit.toml: every default. A file named that is not
+// there is an error.
+func TestDefaultFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	f, err := Load("")
+	if err != nil || f.Path != "" || f.Image != nil || f.Disk != nil || f.Boot.Kernel != "" {
+		t.Errorf("no file: %+v, %v", f, err)
+	}
+	if _, err := Load("gone.toml"); err == nil || !strings.Contains(err.Error(), "gone.toml") {
+		t.Errorf("a missing file: %v", err)
+	}
+	write(t, ".", DefaultFile, "[boot]\nkernel = \"bzImage\"\n")
+	f, err = Load("")
+	if err != nil || f.Path != DefaultFile || !filepath.IsAbs(f.Boot.Kernel) {
+		t.Errorf("./initkit.toml: %+v, %v", f, err)
+	}
+}
+
+// A [disk] volume filled from an image spec file has that file's [image]
+// read with it, strictly, relative to the spec file's directory.
+func TestDiskFills(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "early/spec.toml", "[image]\ninit = \"initkit\"\nfiles = [\"hook.sh:/init.d/00-hook\"]\n")
+	p := write(t, dir, "initkit.toml", "[disk]\nsize = \"1G\"\n[[disk.partition]]\nname = \"early\"\nspec = \"early/spec.toml\"\n")
+	f, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := f.Disk.Partitions[0].Image
+	if img == nil || img.Files[0] != filepath.Join(dir, "early/hook.sh")+":/init.d/00-hook" {
+		t.Errorf("fill image %+v", img)
+	}
+	write(t, dir, "early/spec.toml", "[image]\nfiels = []\n")
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "spec.toml:2:1: unknown key image.fiels") {
+		t.Errorf("a typo in the fill's spec: %v", err)
+	}
+	write(t, dir, "early/spec.toml", "[boot]\nkernel = \"x\"\n")
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "no [image] table") {
+		t.Errorf("a fill spec without [image]: %v", err)
+	}
+}
