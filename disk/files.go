@@ -213,7 +213,9 @@ func quote(p string) string {
 	return `"` + strings.ReplaceAll(p, `"`, `\"`) + `"`
 }
 
-func mtoolsTarget(file string, e probe.Entry) string { return file + "@@" + strconv.FormatInt(e.Start, 10) }
+func mtoolsTarget(file string, e probe.Entry) string {
+	return file + "@@" + strconv.FormatInt(e.Start, 10)
+}
 
 var mtoolsEnv = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
 
