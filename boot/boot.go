@@ -268,6 +268,9 @@ func (r *Run) dumps(ctx context.Context) error {
 		}
 		return nil
 	}
+	if r.Initrd == "" {
+		return fmt.Errorf("kdump: the crash kernel is loaded by the initkit init of an initramfs: give one (--initrd or --spec)")
+	}
 	k := r.Kernel
 	if o.CrashKernel != "" {
 		// The capture image's modules are the crash kernel's.

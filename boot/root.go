@@ -136,9 +136,6 @@ func (r *Run) root() error {
 	o := r.o
 	disks := slices.Clone(o.Disks)
 	iface := o.DiskIf
-	if o.Init != "" {
-		r.cfg.Devices = append(r.cfg.Devices, qemu.Cmdline{"init=" + o.Init})
-	}
 	if o.Root != "" {
 		if len(disks) == 0 {
 			return fmt.Errorf("--root names a partition of the first --disk: give one")
@@ -157,6 +154,9 @@ func (r *Run) root() error {
 		}
 		iface = plan.Interface
 		r.cfg.Devices = append(r.cfg.Devices, qemu.Cmdline(strings.Fields(plan.Append)))
+	}
+	if o.Init != "" {
+		r.cfg.Devices = append(r.cfg.Devices, qemu.Cmdline{"init=" + o.Init})
 	}
 	for i := range disks {
 		disks[i].Interface = cmp.Or(disks[i].Interface, iface)

@@ -1,0 +1,136 @@
+package boot_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/initkit/initkit/boot"
+	"github.com/initkit/initkit/image"
+	"github.com/initkit/initkit/initramfs"
+	"github.com/initkit/initkit/internal/testenv"
+	"github.com/initkit/initkit/kernel"
+	"github.com/initkit/initkit/qemu"
+)
+
+// command prepares o and returns the QEMU command it would run.
+func command(t *testing.T, o boot.Options) (*boot.Run, string) {
+	t.Helper()
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	r, err := boot.Prepare(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args, err := r.Command()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, strings.Join(args, " ")
+}
+
+// An image spec is built in the run's directory with the modules of the
+// kernel that boots it, not the host's (uname -r).
+func TestImageTakesTheKernelsModules(t *testing.T) {
+	k := testenv.Kernel(t)
+	t.Setenv("INITKIT_INIT", testenv.InitBinary(t))
+	chosen := &kernel.Choice{Image: k.Image, ModulesDir: k.ModulesDir, Release: k.Release}
+	img := &initramfs.Spec{Init: "none", Compress: "none", Modules: initramfs.Modules{Names: []string{"virtio_blk"}}}
+	r, cmd := command(t, boot.Options{Chosen: chosen, Image: img})
+	if !strings.Contains(cmd, "-initrd "+r.Initrd+" ") || filepath.Dir(r.Initrd) != r.Dir {
+		t.Fatalf("initrd %s, command %s", r.Initrd, cmd)
+	}
+	f, err := os.Open(r.Initrd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	l, err := image.List(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range l.Entries {
+		found = found || strings.HasPrefix(e.Name, "lib/modules/"+k.Release+"/") && strings.Contains(e.Name, "virtio_blk.ko")
+	}
+	if !found {
+		t.Errorf("no virtio_blk.ko of %s in the image", k.Release)
+	}
+	if img.Output != "" || img.Modules.Dir != "" {
+		t.Errorf("the caller's spec was changed: %+v", img)
+	}
+	// A kernel without modules cannot give them: the error says so.
+	_, err = boot.Prepare(context.Background(), boot.Options{Chosen: &kernel.Choice{Image: k.Image, From: "--kernel"}, Image: img, Dir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "no modules found") {
+		t.Errorf("modules without a modules directory: %v", err)
+	}
+}
+
+// What a run cannot do fails before anything starts, as the run would: a
+// dry run prints no command for a boot that would fail.
+func TestPrepareErrors(t *testing.T) {
+	k := &kernel.Choice{Image: "bzImage", From: "--kernel"}
+	for _, c := range []struct {
+		o    boot.Options
+		want string
+	}{
+		{boot.Options{Add: []string{"/etc/hostname:/x"}}, "files to add need an initramfs"},
+		{boot.Options{Root: "root"}, "--root names a partition of the first --disk"},
+		{boot.Options{PanicOn: []string{"sneeze"}}, "--panic-on sneeze"},
+		{boot.Options{Disks: []qemu.Disk{{Path: "d.img", Interface: "scsi"}}}, `interface "scsi"`},
+		{boot.Options{Kdump: true}, "give one (--initrd or --spec)"},
+	} {
+		c.o.Chosen, c.o.Dir = k, t.TempDir()
+		if _, err := boot.Prepare(context.Background(), c.o); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.o, err, c.want)
+		}
+	}
+}
+
+// The run's own devices: the dump's vmcoreinfo, --panic-on's command
+// line, the caller's devices after them and the user's arguments last.
+// The run's directory is private: it will hold the guest's memory.
+func TestDevicesAndDir(t *testing.T) {
+	k := &kernel.Choice{Image: "bzImage"}
+	dir := filepath.Join(t.TempDir(), "run")
+	r, cmd := command(t, boot.Options{Chosen: k, Dir: dir, DumpOnTimeout: true, PanicOn: []string{"oops", "warn"}, Append: "quiet",
+		Crash: true, Devices: []qemu.Device{qemu.GDBStub{Port: 4000}}, QEMUArgs: []string{"-cpu", "max"},
+		Disks: []qemu.Disk{{Path: "a.img"}, {Path: "b.img", Interface: "nvme"}}})
+	for _, want := range []string{
+		"-append console=ttyS0 panic=-1 oops=panic panic_on_warn=1 crashkernel=256M nokaslr quiet ",
+		"-drive file=a.img,if=none,id=disk0,format=raw -device virtio-blk-pci,drive=disk0 ",
+		"-device nvme,drive=disk1,serial=disk1 ",
+		"-device vmcoreinfo -gdb tcp:127.0.0.1:4000 -cpu max",
+	} {
+		if !strings.Contains(cmd+" ", want) {
+			t.Errorf("command lacks %q:\n%s", want, cmd)
+		}
+	}
+	if st, err := os.Stat(r.Dir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("run directory %s: %v %v", r.Dir, st.Mode(), err)
+	}
+}
+
+// With no initramfs the kernel mounts the root by itself: the root's
+// disk and every other one go on the interface whose driver it has built
+// in (Debian's cloud kernel has virtio-blk as a module, NVMe built in).
+func TestDirectBootDisks(t *testing.T) {
+	dir := t.TempDir()
+	img := rootDisk(t)
+	bz := filepath.Join(dir, "vmlinuz-9.9")
+	os.WriteFile(bz, nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "config-9.9"), []byte("CONFIG_BLK_DEV_NVME=y\nCONFIG_PCI=y\nCONFIG_VIRTIO_BLK=m\nCONFIG_EXT4_FS=y\n"), 0o644)
+	k, err := kernel.Choose(context.Background(), kernel.Request{Kernel: bz})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cmd := command(t, boot.Options{Chosen: k, Root: "root", Init: "/bin/sh", Disks: []qemu.Disk{{Path: img}, {Path: "data.img"}}})
+	for _, want := range []string{"rootfstype=ext4 rootwait init=/bin/sh", "-device nvme,drive=disk0,serial=disk0 ", "-device nvme,drive=disk1,serial=disk1"} {
+		if !strings.Contains(cmd+" ", want) {
+			t.Errorf("command lacks %q:\n%s", want, cmd)
+		}
+	}
+}
