@@ -15,7 +15,7 @@ runs=${RUNS:-20}
 if [ "${ONLY:-}" != exec ]; then
   interleaved "$here/results/boot.md" "$runs" \
     "initkit boot" "$ik boot --accel tcg --kernel $k --initrd $work/i.img --append quiet --log $work/log" \
-    "qemu-system-x86_64 (hand-written)" "qemu-system-x86_64 -machine q35 -accel tcg -m 1G -smp 1 -nodefaults -display none -serial stdio -no-reboot -kernel $k -initrd $work/i.img -append 'console=ttyS0 panic=-1 quiet'"
+    "qemu-system-x86_64 (hand-written)" "qemu-system-x86_64 -machine q35 -accel tcg -m 1G -smp 1 -nodefaults -display none -serial stdio -no-reboot -kernel $k -initrd $work/i.img -append 'console=ttyS0 panic=-1 no_timer_check quiet'"
 fi
 
 # initkit exec round trip against a boot of the same kernel to a marker:
@@ -33,5 +33,5 @@ interleaved "$here/results/exec.md" "$runs" \
   "initkit exec -- /bin/true" "$ik exec --kernel $k -- /bin/true" \
   "initkit exec --applets sh -- /bin/true" "$ik exec --applets sh --kernel $k -- /bin/true" \
   "initkit exec --busybox '' -- /bin/true" "$ik exec --busybox '' --kernel $k -- /bin/true" \
-  "boot running busybox true, exec's command line (hand-written qemu)" "$hand -append 'console=ttyS0 panic=-1 quiet loglevel=1 cryptomgr.notests init_on_alloc=0'" \
-  "boot running busybox true, plain (hand-written qemu)" "$hand -append 'console=ttyS0 panic=-1 quiet'"
+  "boot running busybox true, exec's command line (hand-written qemu)" "$hand -append 'console=ttyS0 panic=-1 no_timer_check quiet loglevel=1 cryptomgr.notests init_on_alloc=0'" \
+  "boot running busybox true, plain (hand-written qemu)" "$hand -append 'console=ttyS0 panic=-1 no_timer_check quiet'"

@@ -41,7 +41,7 @@ manual() {
   : >"$log"
   qemu-system-x86_64 -machine q35 -accel tcg -m 1G -smp 1 -nodefaults -display none -no-reboot \
     -serial file:"$log" -chardev socket,id=dbg,path="$sock",server=on,wait=off -serial chardev:dbg \
-    -kernel "$k" -initrd "$work/manual.img" -append "console=ttyS0 panic=-1" &
+    -kernel "$k" -initrd "$work/manual.img" -append "console=ttyS0 panic=-1 no_timer_check" &
   local q=$!
   until grep -q "Remote debugging using /dev/ttyS1" "$log"; do sleep 0.01; done
   gdb -q -nx -batch -ex "set pagination off" -ex "set sysroot $work/stage" -ex "set remotetimeout 30" \

@@ -37,4 +37,4 @@ chmod 755 "$work/root/init"
 edit="echo '/* edit '\$RANDOM\$RANDOM' */' >> $src/init/main.c"
 interleaved "$here/results/kernel-loop.md" "$runs" \
   "edit; initkit kernel build; initkit boot" "$edit && $ik kernel build $src -O $obj && $ik boot --accel tcg --kernel $obj --initrd $work/i.img --log $work/log" \
-  "edit; make -j bzImage; qemu-system-x86_64 (by hand)" "$edit && make -C $src O=$obj -j$(nproc) bzImage && qemu-system-x86_64 -machine q35 -accel tcg -m 1G -smp 1 -nodefaults -display none -serial stdio -no-reboot -kernel $obj/arch/x86/boot/bzImage -initrd $work/i.img -append 'console=ttyS0 panic=-1'"
+  "edit; make -j bzImage; qemu-system-x86_64 (by hand)" "$edit && make -C $src O=$obj -j$(nproc) bzImage && qemu-system-x86_64 -machine q35 -accel tcg -m 1G -smp 1 -nodefaults -display none -serial stdio -no-reboot -kernel $obj/arch/x86/boot/bzImage -initrd $work/i.img -append 'console=ttyS0 panic=-1 no_timer_check'"

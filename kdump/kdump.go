@@ -75,7 +75,7 @@ func Prepare(initrd string, o Options) (*Plan, error) {
 		return nil, fmt.Errorf("kdump: the crash kernel: %w", err)
 	}
 	p.Reserve = reserve(p.CaptureSize, st.Size())
-	cmdline := fmt.Sprintf("console=%s %s=capture irqpoll nr_cpus=1 reset_devices panic=-1", o.Console, guest.KeyKdump)
+	cmdline := fmt.Sprintf("console=%s %s=capture irqpoll nr_cpus=1 reset_devices panic=-1 no_timer_check", o.Console, guest.KeyKdump)
 	if err := p.addCrashKernel(initrd, o, cmdline); err != nil {
 		return nil, err
 	}

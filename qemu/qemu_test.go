@@ -18,7 +18,7 @@ func args(t *testing.T, c Config) string {
 func TestArgs(t *testing.T) {
 	got := args(t, Config{Kernel: "vmlinuz", Initrd: "initrd.img", Append: "quiet", Extra: []string{"-cpu", "max"}})
 	want := "-machine q35 -accel tcg -m 512M -smp 1 -nodefaults -display none -serial stdio -no-reboot " +
-		"-kernel vmlinuz -initrd initrd.img -append console=ttyS0 panic=-1 quiet -cpu max"
+		"-kernel vmlinuz -initrd initrd.img -append console=ttyS0 panic=-1 no_timer_check quiet -cpu max"
 	if got != want {
 		t.Errorf("Args:\n got %s\nwant %s", got, want)
 	}
@@ -56,7 +56,7 @@ func TestDevices(t *testing.T) {
 	}}
 	got := args(t, c)
 	for _, want := range []string{
-		"-append console=ttyS0 panic=-1 ports=ttyS1,ttyS2 nokaslr ports=ttyS3,ttyS4 crashkernel=64M oops=panic nokaslr=0 ",
+		"-append console=ttyS0 panic=-1 no_timer_check ports=ttyS1,ttyS2 nokaslr ports=ttyS3,ttyS4 crashkernel=64M oops=panic nokaslr=0 ",
 		"-drive file=a,,b.img,if=none,id=disk0,format=raw,snapshot=on -device virtio-blk-pci,drive=disk0 ",
 		"-drive file=c.qcow2,if=none,id=disk1,format=qcow2,readonly=on -device nvme,drive=disk1,serial=disk1 ",
 		"-serial pipe:/r/a -chardev socket,id=sock0,path=/r/b.sock,server=on,wait=off -serial chardev:sock0 ",
