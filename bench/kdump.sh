@@ -7,7 +7,8 @@
 #  2. reading that vmcore's log and decoded trace: initkit vmcore against
 #     crash(8)'s own "log" on the same vmcore and vmlinux (goal: at least
 #     10x faster, under 1 s).
-# Results go to bench/results/kdump-*.md.
+# BEFORE=BIN adds the makedumpfile capture by another initkit (an older
+# build) to the same rounds. Results go to bench/results/kdump-*.md.
 source "$(dirname "$0")/common.sh"
 runs=${RUNS:-5}
 "$ik" kernel fetch --debug-info >"$work/fetch-dbg"
@@ -20,22 +21,29 @@ chmod 755 "$work/crash.sh"
 # capture FLAGS...: milliseconds from the console's panic line (as the
 # host reads it) to the end of the boot, and the vmcore's size in MB.
 capture() {
-  local start end line
+  local start end line bin=$ik
+  [ "${1:-}" = --before ] && { bin=$BEFORE; shift; }
   start=0
   while IFS= read -r line; do
     if ((start == 0)) && [[ $line == *"Kernel panic - not syncing"* ]]; then start=$(date +%s%N); fi
     printf '%s\n' "$line"
-  done < <("$ik" boot --kernel "$k" --initrd "$work/crash.img" --mem 1G --kdump --timeout 300s "$@" 2>&1) >"$work/out"
+  done < <("$bin" boot --kernel "$k" --initrd "$work/crash.img" --mem 1G --kdump --timeout 300s "$@" 2>&1) >"$work/out"
   end=$(date +%s%N)
   core=$(sed -n 's/^initkit boot: vmcore: \(\S*\).*/\1/p' "$work/out")
   [ "$start" -gt 0 ] && [ -s "$core" ] || { echo "bench/kdump.sh: no panic or no vmcore:" >&2; tail -20 "$work/out" >&2; return 1; }
   echo "$(((end - start) / 1000000)) $(($(stat -c %s "$core") >> 20)) $core"
 }
 : >"$work/times"
+kinds=2
+[ -n "${BEFORE:-}" ] && kinds=3
 for r in $(seq "$runs"); do
-  shuffle 2
+  shuffle $kinds
   for i in "${order[@]}"; do
-    if ((i == 0)); then kind=filtered t=$(capture) || exit 1; else kind=elf t=$(capture --no-makedumpfile) || exit 1; fi
+    case $i in
+    0) kind=filtered t=$(capture) || exit 1 ;;
+    1) kind=elf t=$(capture --no-makedumpfile) || exit 1 ;;
+    2) kind=before t=$(capture --before) || exit 1 ;;
+    esac
     # Keep the newest dump of each kind only: the ELF ones are 1 GiB.
     awk -v k=$kind '$1 == k {print $4}' "$work/times" | xargs -r rm -f
     echo "$kind $t" >>"$work/times"
@@ -46,6 +54,7 @@ done
   echo "|---|---:|---|---:|---:|"
   echo "| makedumpfile -F -c -d 31 over virtio-serial | $(median filtered 2) | $(range filtered 2) | $(median filtered 3) | $runs |"
   echo "| the ELF /proc/vmcore as it is (--no-makedumpfile) | $(median elf 2) | $(range elf 2) | $(median elf 3) | $runs |"
+  [ -z "${BEFORE:-}" ] || echo "| makedumpfile -F -c -d 31 over virtio-serial (BEFORE) | $(median before 2) | $(range before 2) | $(median before 3) | $runs |"
 } | tee "$here/results/kdump-capture.md"
 
 filtered=$(awk '$1 == "filtered" {print $4}' "$work/times" | tail -1)
