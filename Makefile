@@ -8,7 +8,7 @@ GO := $(shell scripts/ensure-go.sh)
 # (linux-source-6.1) with what its build needs; what disk create runs
 # (mtools, and lvm2 and mdadm in its VM), mmdebstrap for disk debian, and
 # ssh to log into what it makes.
-TEST_DEBS := cpio qemu-system-x86 busybox-static zstd pigz xz-utils lz4 bzip2 gzip findutils apt dpkg gdbserver cryptsetup-bin libc-bin kmod e2fsprogs gdb gcc libc6-dev llvm elfutils binutils \
+TEST_DEBS := cpio qemu-system-x86 qemu-utils busybox-static zstd pigz xz-utils lz4 bzip2 gzip findutils apt dpkg gdbserver cryptsetup-bin libc-bin kmod e2fsprogs gdb gcc libc6-dev llvm elfutils binutils \
 	xfsprogs btrfs-progs dosfstools squashfs-tools fdisk util-linux mount systemd \
 	mtools lvm2 mdadm mmdebstrap uidmap openssh-client dropbear-bin crash makedumpfile kexec-tools \
 	linux-source-6.1 bc flex bison libelf-dev libssl-dev make gcc-aarch64-linux-gnu qemu-system-arm

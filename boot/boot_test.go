@@ -80,7 +80,7 @@ func TestPrepareErrors(t *testing.T) {
 		{boot.Options{Add: []string{"/etc/hostname:/x"}}, "files to add need an initramfs"},
 		{boot.Options{Root: "root"}, "--root names a partition of the first --disk"},
 		{boot.Options{PanicOn: []string{"sneeze"}}, "--panic-on sneeze"},
-		{boot.Options{Disks: []qemu.Disk{{Path: "d.img", Interface: "scsi"}}}, `interface "scsi"`},
+		{boot.Options{Disks: []qemu.Disk{{Path: emptyFile(t, "d.img"), Interface: "scsi"}}}, `interface "scsi"`},
 		{boot.Options{Kdump: true}, "give one (--initrd or --spec)"},
 	} {
 		c.o.Chosen, c.o.Dir = k, t.TempDir()
@@ -96,12 +96,13 @@ func TestPrepareErrors(t *testing.T) {
 func TestDevicesAndDir(t *testing.T) {
 	k := &kernel.Choice{Image: "bzImage"}
 	dir := filepath.Join(t.TempDir(), "run")
+	a, b := emptyFile(t, "a.img"), emptyFile(t, "b.img")
 	r, cmd := command(t, boot.Options{Chosen: k, Dir: dir, DumpOnTimeout: true, PanicOn: []string{"oops", "warn"}, Append: "quiet",
 		Crash: true, Devices: []qemu.Device{qemu.GDBStub{Port: 4000}}, QEMUArgs: []string{"-cpu", "max"},
-		Disks: []qemu.Disk{{Path: "a.img"}, {Path: "b.img", Interface: "nvme"}}})
+		Disks: []qemu.Disk{{Path: a}, {Path: b, Interface: "nvme"}}})
 	for _, want := range []string{
 		"-append console=ttyS0 panic=-1 no_timer_check oops=panic panic_on_warn=1 crashkernel=256M nokaslr quiet ",
-		"-drive file=a.img,if=none,id=disk0,format=raw -device virtio-blk-pci,drive=disk0 ",
+		"-drive if=none,id=disk0,format=raw,file.driver=file,file.filename=" + a + " -device virtio-blk-pci,drive=disk0 ",
 		"-device nvme,drive=disk1,serial=disk1 ",
 		"-device vmcoreinfo -gdb tcp:127.0.0.1:4000 -cpu max",
 	} {
@@ -127,10 +128,18 @@ func TestDirectBootDisks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, cmd := command(t, boot.Options{Chosen: k, Root: "root", Init: "/bin/sh", Disks: []qemu.Disk{{Path: img}, {Path: "data.img"}}})
+	_, cmd := command(t, boot.Options{Chosen: k, Root: "root", Init: "/bin/sh", Disks: []qemu.Disk{{Path: img}, {Path: emptyFile(t, "data.img")}}})
 	for _, want := range []string{"rootfstype=ext4 rootwait init=/bin/sh", "-device nvme,drive=disk0,serial=disk0 ", "-device nvme,drive=disk1,serial=disk1"} {
 		if !strings.Contains(cmd+" ", want) {
 			t.Errorf("command lacks %q:\n%s", want, cmd)
 		}
 	}
+}
+
+func emptyFile(t *testing.T, name string) string {
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

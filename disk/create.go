@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/internal/atomicfile"
@@ -144,6 +146,9 @@ func (s *Spec) check() (int64, []slot, error) {
 	}
 	for i := range s.Partitions {
 		p := &s.Partitions[i]
+		if err := p.checkIDs(i); err != nil {
+			return 0, nil, err
+		}
 		s.resolve(&p.Fill)
 		if err := p.Fill.check(p.what(i)); err != nil {
 			return 0, nil, err
@@ -174,3 +179,28 @@ func (c *creator) runIn(stdin io.Reader, name string, args ...string) error {
 
 // uuid is the spec's derived UUID for role.
 func (c *creator) uuid(role ...string) string { return c.spec.uuid(role...) }
+
+// uuidRE is a UUID as sfdisk, mkfs and cryptsetup take it.
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// checkIDs refuses a partition's name and UUIDs that sfdisk's script
+// (and the tools after it) would read as more than a value: a name with a
+// quote, a backslash or a control character, or longer than GPT's 36
+// UTF-16 units; a UUID that is not one.
+func (p Partition) checkIDs(i int) error {
+	if err := plainName(p.what(i)+" name", p.Name); err != nil {
+		return err
+	}
+	if strings.ContainsAny(p.Name, `"\`) || len(utf16.Encode([]rune(p.Name))) > 36 {
+		return fmt.Errorf("%s: name %q: no quotes or backslashes, at most 36 characters (GPT's PARTLABEL)", p.what(i), p.Name)
+	}
+	for what, u := range map[string]string{"partuuid": p.PartUUID, "uuid": p.UUID} {
+		if u != "" && !uuidRE.MatchString(u) {
+			return fmt.Errorf("%s: %s %q is not a UUID", p.what(i), what, u)
+		}
+	}
+	if p.LUKS != nil && p.LUKS.UUID != "" && !uuidRE.MatchString(p.LUKS.UUID) {
+		return fmt.Errorf("%s: luks uuid %q is not a UUID", p.what(i), p.LUKS.UUID)
+	}
+	return nil
+}

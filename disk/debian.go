@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/initkit/initkit/internal/atomicfile"
@@ -221,7 +220,7 @@ func (c *creator) removeLeftovers(img string, off int64) error {
 	if script.Len() == 0 {
 		return nil
 	}
-	_, err = debugfs(c.ctx, img+"?offset="+strconv.FormatInt(off, 10), true, "-f", "-", script.String())
+	_, err = debugfs(c.ctx, img, off, true, "-f", "-", script.String())
 	return err
 }
 

@@ -3,11 +3,11 @@ package disk
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -114,12 +114,14 @@ func intoDir(srcs []string, dst string, isDir func(string) bool) bool {
 // extCopy writes a debugfs script: mkdir for directories, write for
 // files, symlink for links, then the owner set to root.
 func extCopy(ctx context.Context, file string, e probe.Entry, srcs []string, dst string) error {
-	dev := file + "?offset=" + strconv.FormatInt(e.Start, 10)
 	var script strings.Builder
 	into := intoDir(srcs, dst, func(p string) bool {
-		out, _ := debugfs(ctx, dev, false, "stat "+quote(p))
+		out, _ := debugfs(ctx, file, e.Start, false, "stat "+quote(p))
 		return strings.Contains(out, "Type: directory")
 	})
+	if err := plainName("the destination", dst); err != nil {
+		return err
+	}
 	// The directories on the way are made, as mkdir -p would.
 	parent := path.Clean("/" + dst)
 	if !into {
@@ -137,18 +139,28 @@ func extCopy(ctx context.Context, file string, e probe.Entry, srcs []string, dst
 		if into {
 			target = path.Join(target, filepath.Base(src))
 		}
-		err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		src, err := filepath.Abs(src) // a host path never starts with "-"
+		if err != nil {
+			return err
+		}
+		err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
 			rel, _ := filepath.Rel(src, p)
 			t := path.Join(target, filepath.ToSlash(rel))
+			if err := errors.Join(plainName(p, p), plainName(p, t)); err != nil {
+				return err
+			}
 			switch {
 			case d.IsDir():
 				fmt.Fprintf(&script, "mkdir %s\n", quote(t))
 			case d.Type()&fs.ModeSymlink != 0:
 				l, err := os.Readlink(p)
 				if err != nil {
+					return err
+				}
+				if err := plainName(p+"'s target", l); err != nil {
 					return err
 				}
 				fmt.Fprintf(&script, "symlink %s %s\n", quote(t), quote(l))
@@ -164,7 +176,7 @@ func extCopy(ctx context.Context, file string, e probe.Entry, srcs []string, dst
 			return err
 		}
 	}
-	out, err := debugfs(ctx, dev, true, "-f", "-", script.String())
+	out, err := debugfs(ctx, file, e.Start, true, "-f", "-", script.String())
 	if err != nil {
 		return err
 	}
@@ -183,20 +195,28 @@ func extCopy(ctx context.Context, file string, e probe.Entry, srcs []string, dst
 	return nil
 }
 
-// debugfs runs debugfs on dev; with script, args end in "-f -" and the
-// last is its standard input.
-func debugfs(ctx context.Context, dev string, write bool, args ...string) (string, error) {
+// debugfs runs debugfs on the ext filesystem at off in file; with a
+// script, args end in "-f -" and the last is its standard input. The
+// file reaches debugfs as /dev/fd/3: its own name is never parsed (a "?"
+// in it would start the I/O options).
+func debugfs(ctx context.Context, file string, off int64, write bool, args ...string) (string, error) {
 	var stdin io.Reader
 	if len(args) > 0 && args[0] == "-f" {
 		stdin, args = strings.NewReader(args[len(args)-1]), args[:2]
 	} else {
 		args = append([]string{"-R"}, args...)
 	}
+	flag := os.O_RDONLY
 	if write {
-		args = append([]string{"-w"}, args...)
+		args, flag = append([]string{"-w"}, args...), os.O_RDWR
 	}
-	cmd := command(ctx, "debugfs", append(args, dev)...)
-	cmd.Stdin = stdin
+	f, err := os.OpenFile(file, flag, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	cmd := command(ctx, "debugfs", append(args, "/dev/fd/3?offset="+strconv.FormatInt(off, 10))...)
+	cmd.Stdin, cmd.ExtraFiles = stdin, []*os.File{f}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("debugfs: %v: %s", err, bytes.TrimSpace(out))
@@ -204,39 +224,45 @@ func debugfs(ctx context.Context, dev string, write bool, args ...string) (strin
 	return string(out), nil
 }
 
-// quote quotes a path for debugfs, which splits on blanks and takes
-// double quotes.
+// quote quotes a path for debugfs's command language (e2fsprogs'
+// lib/ss/parse.c): in double quotes blanks are part of the word and ""
+// is one quote. A newline ends a command: names that hold a control
+// character never get here (plainName).
 func quote(p string) string {
-	if !strings.ContainsAny(p, " \t\"") {
-		return p
+	return `"` + strings.ReplaceAll(p, `"`, `""`) + `"`
+}
+
+// plainName refuses a name, a link target or a path that holds a control
+// character (a newline would start another debugfs command, an escape
+// would reach the user's terminal): what names it says which entry.
+func plainName(what, name string) error {
+	for i, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%s: %q holds a control character (%#02x at byte %d): refused", what, name, r, i)
+		}
 	}
-	return `"` + strings.ReplaceAll(p, `"`, `\"`) + `"`
+	return nil
 }
-
-func mtoolsTarget(file string, e probe.Entry) string {
-	return file + "@@" + strconv.FormatInt(e.Start, 10)
-}
-
-var mtoolsEnv = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
 
 func vfatCopy(ctx context.Context, file string, e probe.Entry, srcs []string, dst string) error {
-	img := mtoolsTarget(file, e)
+	if err := fatName("the destination", dst); err != nil {
+		return err
+	}
+	for _, src := range srcs {
+		if err := fatTree(src); err != nil {
+			return err
+		}
+	}
 	isDir := func(p string) bool {
-		cmd := command(ctx, "mdir", "-i", img, "-b", "::"+p)
-		cmd.Env = mtoolsEnv
-		out, err := cmd.Output()
-		return err == nil && strings.Count(string(out), "\n") != 1
+		var out bytes.Buffer
+		err := mtools(ctx, file, e.Start, false, nil, &out, "mdir", "-b", "::"+p)
+		return err == nil && strings.Count(out.String(), "\n") != 1
 	}
 	target := "::" + path.Clean("/"+dst)
 	if intoDir(srcs, dst, isDir) {
 		target += "/"
 	}
-	cmd := command(ctx, "mcopy", append(append([]string{"-i", img, "-s", "-o", "-m", "-Q"}, srcs...), target)...)
-	cmd.Env = mtoolsEnv
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("mcopy: %s", bytes.TrimSpace(out))
-	}
-	return nil
+	return mtools(ctx, file, e.Start, true, nil, nil, "mcopy", append(append([]string{"-s", "-o", "-m", "-Q"}, srcs...), target)...)
 }
 
 // Cat writes the file at name in the partition to w.
@@ -245,15 +271,26 @@ func Cat(ctx context.Context, img, part, name string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var cmd *exec.Cmd
 	if e.Type == "vfat" {
-		cmd = command(ctx, "mcopy", "-n", "-i", mtoolsTarget(img, e), "::"+name, "-")
-		cmd.Env = mtoolsEnv
-	} else {
-		cmd = command(ctx, "debugfs", "-R", "cat "+quote(name), img+"?offset="+strconv.FormatInt(e.Start, 10))
+		if err := fatName(img+":"+name, name); err != nil {
+			return err
+		}
+		if err := mtools(ctx, img, e.Start, false, nil, w, "mcopy", "-n", "::"+name, "-"); err != nil {
+			return fmt.Errorf("%s:%s: %w", img, name, err)
+		}
+		return nil
 	}
+	if err := plainName(img+":"+name, name); err != nil {
+		return err
+	}
+	f, err := os.Open(img)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cmd := command(ctx, "debugfs", "-R", "cat "+quote(name), "/dev/fd/3?offset="+strconv.FormatInt(e.Start, 10))
 	var errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = w, &errb
+	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = w, &errb, []*os.File{f}
 	err = cmd.Run()
 	msg := strings.TrimSpace(errb.String())
 	// debugfs says a file is not there on stderr, and exits 0.

@@ -153,7 +153,7 @@ func (c *creator) addNodes(file string, off int64, dir string) error {
 	if script.Len() == 0 {
 		return nil
 	}
-	_, err := debugfs(c.ctx, file+"?offset="+strconv.FormatInt(off, 10), true, "-f", "-", script.String())
+	_, err := debugfs(c.ctx, file, off, true, "-f", "-", script.String())
 	return err
 }
 
@@ -334,15 +334,18 @@ func (c *creator) vfat(file string, off, n int64, v volume, dir string) error {
 	if dir == "" {
 		return nil
 	}
+	if err := fatTree(dir); err != nil {
+		return fmt.Errorf("%s: %w", v.what, err)
+	}
 	ents, err := os.ReadDir(dir)
 	if err != nil || len(ents) == 0 {
 		return err
 	}
-	cp := []string{"-i", file + "@@" + strconv.FormatInt(off, 10), "-s", "-m", "-Q"}
+	cp := []string{"-s", "-m", "-Q"}
 	for _, e := range ents {
 		cp = append(cp, filepath.Join(dir, e.Name()))
 	}
-	return c.run(env, "mcopy", append(cp, "::/")...)
+	return mtools(c.ctx, file, off, true, env, nil, "mcopy", append(cp, "::/")...)
 }
 
 // encrypt turns the filesystem at the start of file into a LUKS2

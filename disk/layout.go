@@ -59,7 +59,7 @@ func typeCode(table string, p Partition) (string, error) {
 		if n, err := strconv.ParseUint(strings.TrimPrefix(t, "0x"), 16, 8); err == nil && n > 0 {
 			return fmt.Sprintf("%02x", n), nil
 		}
-	} else if len(t) == 36 && strings.Count(t, "-") == 4 {
+	} else if uuidRE.MatchString(t) {
 		return strings.ToUpper(t), nil
 	}
 	return "", fmt.Errorf("unknown type %q (want linux, esp, swap, lvm, raid, luks, or a %s)", t, map[bool]string{true: "hex MBR code", false: "GPT GUID"}[table == "mbr"])

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"unicode"
 )
 
 // protoFile writes the prototype file with which mkfs.xfs -p fills a new
@@ -39,8 +40,8 @@ func protoDir(b *strings.Builder, dir, head string) error {
 	}
 	for _, e := range ents {
 		p := filepath.Join(dir, e.Name())
-		if strings.ContainsAny(e.Name(), " \t\n") {
-			return fmt.Errorf("%s: mkfs.xfs's prototype file cannot name a file with white space", p)
+		if err := protoWord(p, "its name", e.Name()); err != nil {
+			return err
 		}
 		st, err := os.Lstat(p)
 		if err != nil {
@@ -59,11 +60,17 @@ func protoDir(b *strings.Builder, dir, head string) error {
 			if err != nil {
 				return err
 			}
+			if err := protoWord(p, "its target", t); err != nil {
+				return err
+			}
 			line += " " + t
 		case st.Mode()&fs.ModeDevice != 0:
 			rdev := st.Sys().(*syscall.Stat_t).Rdev
 			line += fmt.Sprintf(" %d %d", (rdev>>8)&0xfff|(rdev>>32)&^0xfff, rdev&0xff|(rdev>>12)&^0xff)
 		case st.Mode().IsRegular():
+			if err := protoWord(p, "its path", p); err != nil {
+				return err
+			}
 			line += " " + p
 		}
 		b.WriteString(line + "\n")
@@ -94,4 +101,18 @@ func protoMode(m fs.FileMode) string {
 		g = "g"
 	}
 	return fmt.Sprintf("%s%s%s%03o", t, u, g, m.Perm())
+}
+
+// protoWord refuses what the prototype file cannot carry: its fields are
+// split on white space, and a name, a link target or a host path with a
+// blank in it would become more fields (a target "x leak ---644 0 0
+// /etc/shadow" adds a file holding the host's /etc/shadow).
+func protoWord(p, what, w string) error {
+	if w == "" || strings.IndexFunc(w, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return fmt.Errorf("%s: %s %q has a blank or a control character, which mkfs.xfs's prototype file cannot carry", p, what, w)
+	}
+	if w == "$" { // ends a directory's entries
+		return fmt.Errorf("%s: %s is \"$\", which ends a directory in mkfs.xfs's prototype file", p, what)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -23,14 +24,20 @@ import (
 // VMTimeout bounds the VM that makes md and LVM volumes.
 var VMTimeout = 10 * time.Minute
 
+// volumeName is what an md array, a volume group and a logical volume
+// may be named: LVM's characters (tools/toollib.c validate_name), which
+// md's also are, never a leading '-', and nothing the VM's script or a
+// device path would read as more than a name.
+var volumeName = regexp.MustCompile(`^[A-Za-z0-9_.+][A-Za-z0-9_.+-]{0,63}$`)
+
 // checkVolumes validates [[disk.raid]] and [[disk.lvm]].
 func (s *Spec) checkVolumes() error {
 	raids := map[string]bool{}
 	for i := range s.RAID {
 		r := &s.RAID[i]
 		what := fmt.Sprintf("raid %q", r.Name)
-		if r.Name == "" || strings.ContainsAny(r.Name, "/ \t") {
-			return fmt.Errorf("raid %d: want a name without '/' or spaces", i+1)
+		if !volumeName.MatchString(r.Name) {
+			return fmt.Errorf("raid %d: name %q: want letters, digits and _ . + - (not first), at most 64", i+1, r.Name)
 		}
 		if raids[r.Name] {
 			return fmt.Errorf("%s: named twice", what)
@@ -52,12 +59,18 @@ func (s *Spec) checkVolumes() error {
 		if err := r.Fill.check(what); err != nil {
 			return err
 		}
+		if r.UUID != "" && !uuidRE.MatchString(r.UUID) {
+			return fmt.Errorf("%s: uuid %q is not a UUID", what, r.UUID)
+		}
 	}
 	for i := range s.LVM {
 		g := &s.LVM[i]
 		what := fmt.Sprintf("lvm %q", g.VG)
 		if g.VG == "" || len(g.PVs) == 0 {
 			return fmt.Errorf("lvm %d: want vg and pvs", i+1)
+		}
+		if !volumeName.MatchString(g.VG) {
+			return fmt.Errorf("lvm %d: vg %q: want letters, digits and _ . + - (not first), at most 64", i+1, g.VG)
 		}
 		for _, pv := range g.PVs {
 			if _, _, err := member(pv); err != nil && !raids[pv] {
@@ -70,6 +83,9 @@ func (s *Spec) checkVolumes() error {
 			if lv.Name == "" {
 				return fmt.Errorf("%s: lv %d has no name", what, j+1)
 			}
+			if !volumeName.MatchString(lv.Name) {
+				return fmt.Errorf("%s: lv %q: want letters, digits and _ . + - (not first), at most 64", what, lv.Name)
+			}
 			if n, err := size(lwhat, lv.Size); err != nil {
 				return err
 			} else if n < 0 && j != len(g.LVs)-1 {
@@ -81,6 +97,9 @@ func (s *Spec) checkVolumes() error {
 			}
 			if err := s.checkLUKS(lv.LUKS, lwhat); err != nil {
 				return err
+			}
+			if lv.UUID != "" && !uuidRE.MatchString(lv.UUID) || lv.LUKS != nil && lv.LUKS.UUID != "" && !uuidRE.MatchString(lv.LUKS.UUID) {
+				return fmt.Errorf("%s: a uuid that is not a UUID", lwhat)
 			}
 		}
 	}
@@ -272,7 +291,7 @@ func (c *creator) openInVM(j *vmJob, dev, name string, l *LUKS) (string, error) 
 	j.trees = append(j.trees, key)
 	j.mods["dm-crypt"], j.mods["xts"], j.mods["ecb"] = true, true, true
 	j.line("mkdir -p /run/cryptsetup")
-	j.line(j.tool("cryptsetup") + " open --key-file " + key + " " + dev + " " + name)
+	j.line(j.tool("cryptsetup") + " open --key-file " + shell.Quote([]string{key}) + " " + dev + " " + name)
 	j.opened = append(j.opened, name)
 	return "/dev/mapper/" + name, nil
 }
@@ -285,7 +304,7 @@ func (c *creator) luksInVM(j *vmJob, dev, role, name string, l *LUKS) (string, e
 	}
 	j.trees = append(j.trees, key)
 	args := append([]string{"luksFormat", "-q", "--type", "luks2", "--uuid", c.luksUUID(role, l), "--key-file", key}, pbkdfArgs(l)...)
-	j.line(j.tool("cryptsetup") + " " + strings.Join(args, " ") + " " + dev)
+	j.line(j.tool("cryptsetup") + " " + shell.Quote(args) + " " + dev)
 	return c.openInVM(j, dev, name, l)
 }
 
@@ -371,9 +390,9 @@ func (c *creator) vmFS(j *vmJob, dev, role, what string, f Fill) error {
 		j.trees = append(j.trees, dir)
 	}
 	uuid := c.fsUUID(v)
-	label := ""
+	label, vfatLabel := "", ""
 	if f.Label != "" {
-		label = " -L " + shell.Quote([]string{f.Label})
+		label, vfatLabel = " -L "+shell.Quote([]string{f.Label}), " -n "+shell.Quote([]string{f.Label})
 	}
 	var cmd string
 	switch fs {
@@ -383,7 +402,7 @@ func (c *creator) vmFS(j *vmJob, dev, role, what string, f Fill) error {
 			cmd += " -d " + shell.Quote([]string{dir})
 		}
 	case "vfat":
-		cmd = j.tool("mkfs.vfat") + " -i " + strings.ReplaceAll(uuid, "-", "")[:8] + strings.ReplaceAll(label, "-L", "-n")
+		cmd = j.tool("mkfs.vfat") + " -i " + strings.ReplaceAll(uuid, "-", "")[:8] + vfatLabel
 		if dir != "" {
 			return fmt.Errorf("%s: a vfat volume on RAID or LVM cannot be filled from a tree", what)
 		}
@@ -395,7 +414,7 @@ func (c *creator) vmFS(j *vmJob, dev, role, what string, f Fill) error {
 				return err
 			}
 			j.trees = append(j.trees, proto)
-			cmd += " -p " + proto
+			cmd += " -p " + shell.Quote([]string{proto})
 		}
 	case "btrfs":
 		cmd = j.tool("mkfs.btrfs") + " -q -f -U " + uuid + label

@@ -3,7 +3,9 @@ package probe
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -202,4 +204,55 @@ func FuzzFilesystem(f *testing.F) {
 		Filesystem(bytes.NewReader(data))
 		Partitions(bytes.NewReader(data))
 	})
+}
+
+// lyingGPT makes a two-partition GPT with sfdisk, lets edit change the
+// entries (128 bytes each, at LBA 2), and puts the CRCs right again: a
+// table that lies, but is well formed.
+func lyingGPT(t *testing.T, edit func(entries []byte)) []byte {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "disk.img")
+	os.WriteFile(img, nil, 0o644)
+	os.Truncate(img, 8<<20)
+	cmd := exec.Command("sfdisk", "-q", img)
+	cmd.Stdin = strings.NewReader("label: gpt\nsize=2MiB\nsize=2MiB\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v\n%s", err, out)
+	}
+	data, _ := os.ReadFile(img)
+	h := data[512 : 512+92]
+	entries := data[1024 : 1024+128*128]
+	edit(entries)
+	binary.LittleEndian.PutUint32(h[88:], crc32.ChecksumIEEE(entries))
+	binary.LittleEndian.PutUint32(h[16:], 0)
+	binary.LittleEndian.PutUint32(h[16:], crc32.ChecksumIEEE(h))
+	return data
+}
+
+// A partition table is untrusted: an entry past the end of the disk, one
+// that overlaps another, one whose sectors overflow 64 bits, is an error
+// naming the entry, never a partition at a wrapped offset.
+func TestPartitionsThatLie(t *testing.T) {
+	le := binary.LittleEndian
+	for _, c := range []struct {
+		name string
+		edit func(e []byte)
+		want string
+	}{
+		{"past the end", func(e []byte) { le.PutUint64(e[128+40:], 1<<40) }, "GPT partition 2: sectors"},
+		{"wraps", func(e []byte) { le.PutUint64(e[128+32:], 1<<62); le.PutUint64(e[128+40:], 1<<62+10) }, "GPT partition 2: sectors"},
+		{"overlaps", func(e []byte) { le.PutUint64(e[128+32:], le.Uint64(e[40:])) }, "gpt partition 2 overlaps partition 1"},
+		{"ends before it starts", func(e []byte) { le.PutUint64(e[40:], le.Uint64(e[32:])-1) }, "GPT partition 1: sectors"},
+	} {
+		data := lyingGPT(t, c.edit)
+		if _, err := Partitions(bytes.NewReader(data)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+	// An entry inside the usable area but past the end of a disk cut
+	// short: the header's usable area is a claim too.
+	data := lyingGPT(t, func([]byte) {})
+	if _, err := Partitions(bytes.NewReader(data[:4<<20])); err == nil || !strings.Contains(err.Error(), "past the end of the disk") {
+		t.Errorf("a disk cut short: %v", err)
+	}
 }

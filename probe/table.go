@@ -2,11 +2,14 @@ package probe
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
+	"slices"
 )
 
 // Partition is one entry of a partition table. Number counts from 1 as
@@ -32,19 +35,50 @@ var ErrNoTable = errors.New("no partition table")
 
 // Partitions reads a disk's partition table. GPT is tried at both sector
 // sizes a disk can have (512 and 4096); a protective MBR without a valid
-// GPT is reported as an error, not as an empty MBR.
+// GPT is reported as an error, not as an empty MBR. A table is untrusted:
+// an entry that ends before it starts, lies past the end of the disk (its
+// size is read from r when r can say it: Size() or Seek) or outside the
+// GPT's usable area, overflows 64 bits, or overlaps another entry is an
+// error naming the entry.
 func Partitions(r io.ReaderAt) (Table, error) {
+	size := sizeOf(r)
+	if size == 0 {
+		size = -1 // unknown
+	}
 	for _, ss := range []int64{512, 4096} {
-		if t, ok, err := gpt(r, ss); ok || err != nil {
+		if t, ok, err := gpt(r, ss, size); ok || err != nil {
 			return t, err
 		}
 	}
-	return mbr(r)
+	t, err := mbr(r)
+	if err == nil {
+		err = t.check(size)
+	}
+	return t, err
+}
+
+// check refuses entries past the end of a disk of size bytes (-1:
+// unknown) and entries that overlap.
+func (t Table) check(size int64) error {
+	sorted := slices.Clone(t.Partitions)
+	slices.SortFunc(sorted, func(a, b Partition) int { return cmp.Compare(a.Start, b.Start) })
+	for i, p := range sorted {
+		if p.Size <= 0 || p.Start < 0 || p.Start > math.MaxInt64-p.Size {
+			return fmt.Errorf("probe: %s partition %d: start %d, size %d", t.Type, p.Number, p.Start, p.Size)
+		}
+		if size >= 0 && p.Start+p.Size > size {
+			return fmt.Errorf("probe: %s partition %d ends at byte %d, past the end of the disk (%d bytes)", t.Type, p.Number, p.Start+p.Size, size)
+		}
+		if i > 0 && sorted[i-1].Start+sorted[i-1].Size > p.Start {
+			return fmt.Errorf("probe: %s partition %d overlaps partition %d", t.Type, p.Number, sorted[i-1].Number)
+		}
+	}
+	return nil
 }
 
 // gpt reads the primary GPT header at LBA 1 (block/partitions/efi.h:
 // gpt_header) and its partition entry array (gpt_entry).
-func gpt(r io.ReaderAt, ss int64) (Table, bool, error) {
+func gpt(r io.ReaderAt, ss, diskSize int64) (Table, bool, error) {
 	h := make([]byte, 92)
 	if !readAt(r, h, ss) || string(h[:8]) != "EFI PART" {
 		return Table{}, false, nil
@@ -74,18 +108,22 @@ func gpt(r io.ReaderAt, ss int64) (Table, bool, error) {
 		return Table{}, true, fmt.Errorf("probe: GPT entries at offset %d: bad CRC", entriesLBA*ss)
 	}
 	t := Table{Type: "gpt", UUID: guidString(h[56:72])}
+	firstUsable, lastUsable := binary.LittleEndian.Uint64(h[40:]), binary.LittleEndian.Uint64(h[48:])
 	for i := 0; i < int(count); i++ {
 		e := arr[i*int(esize):][:128]
 		if bytes.Equal(e[:16], zeroUUID) {
 			continue // unused entry
 		}
-		first, last := int64(binary.LittleEndian.Uint64(e[32:])), int64(binary.LittleEndian.Uint64(e[40:]))
+		first, last := binary.LittleEndian.Uint64(e[32:]), binary.LittleEndian.Uint64(e[40:])
+		if first > last || first < firstUsable || last > lastUsable || last >= uint64(math.MaxInt64/ss) {
+			return Table{}, true, fmt.Errorf("probe: GPT partition %d: sectors %d-%d, outside the usable %d-%d", i+1, first, last, firstUsable, lastUsable)
+		}
 		t.Partitions = append(t.Partitions, Partition{
 			Number: i + 1, UUID: guidString(e[16:32]), Label: utf16String(e[56:128]),
-			Start: first * ss, Size: (last - first + 1) * ss,
+			Start: int64(first) * ss, Size: int64(last-first+1) * ss,
 		})
 	}
-	return t, true, nil
+	return t, true, t.check(diskSize)
 }
 
 // mbr reads a DOS partition table (block/partitions/msdos.c): four primary

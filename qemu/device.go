@@ -80,6 +80,12 @@ type Disk struct {
 	// Snapshot drops the guest's writes when QEMU exits, leaving the
 	// file as it was.
 	Snapshot bool
+	// Backing lets a qcow2 image open the backing file and the external
+	// data file it names. Those are host files, opened with the user's
+	// rights: an image from someone else can name any of them (a secret
+	// for the guest to read, a file for its writes to land in), so
+	// without Backing such an image is refused.
+	Backing bool
 }
 
 // ParseDisk reads FILE or FILE:ro, as --disk takes it.
@@ -90,18 +96,30 @@ func ParseDisk(s string) Disk {
 	return Disk{Path: s}
 }
 
-// Add implements Device.
+// Add implements Device. The image's format is read from the file, not
+// its name, and the file is named to QEMU as a plain file
+// (file.driver=file): a name is never read as a protocol ("nbd:...",
+// "json:{...}") or as more options.
 func (d Disk) Add(m *Machine) {
 	if d.Path == "" {
 		m.Fail(errors.New("a disk with no file"))
 		return
 	}
-	id := m.ID("disk")
-	format := "raw"
-	if strings.HasSuffix(d.Path, ".qcow2") {
-		format = "qcow2"
+	info, err := InspectImage(d.Path)
+	if err != nil {
+		m.Fail(fmt.Errorf("disk %s: %w", d.Path, err))
+		return
 	}
-	drive := "file=" + Escape(d.Path) + ",if=none,id=" + id + ",format=" + format
+	if !d.Backing && (info.Backing != "" || info.DataFile != "") {
+		what, file := "backing file", info.Backing
+		if file == "" {
+			what, file = "external data file", info.DataFile
+		}
+		m.Fail(fmt.Errorf("disk %s is a qcow2 image that names the host file %q as its %s: refused, since an image from elsewhere can name any file (--disk-backing opens it)", d.Path, file, what))
+		return
+	}
+	id := m.ID("disk")
+	drive := "if=none,id=" + id + ",format=" + info.Format + ",file.driver=file,file.filename=" + Escape(d.Path)
 	switch {
 	case d.ReadOnly:
 		drive += ",readonly=on"

@@ -2,6 +2,10 @@ package qemu
 
 import (
 	"context"
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -42,9 +46,13 @@ func (p portsDevice) Add(m *Machine) {
 // user's, who wins) and their serial ports, numbered after the console in
 // the order the devices come.
 func TestDevices(t *testing.T) {
+	dir := t.TempDir()
+	ab, c2 := filepath.Join(dir, "a,b.img"), filepath.Join(dir, "c.img")
+	os.WriteFile(ab, nil, 0o644)
+	qemuImg(t, "create", "-f", "qcow2", c2, "1M")
 	c := Config{Kernel: "k", Append: "nokaslr=0", Devices: []Device{
-		Disk{Path: "a,b.img", Snapshot: true},
-		Disk{Path: "c.qcow2", Interface: "nvme", ReadOnly: true},
+		Disk{Path: ab, Snapshot: true},
+		Disk{Path: c2, Interface: "nvme", ReadOnly: true},
 		portsDevice{"/r"},
 		UserNet{Forwards: []Forward{{2222, 22}}},
 		GDBStub{Port: 1234, Wait: true},
@@ -57,8 +65,8 @@ func TestDevices(t *testing.T) {
 	got := args(t, c)
 	for _, want := range []string{
 		"-append console=ttyS0 panic=-1 no_timer_check ports=ttyS1,ttyS2 nokaslr ports=ttyS3,ttyS4 crashkernel=64M oops=panic nokaslr=0 ",
-		"-drive file=a,,b.img,if=none,id=disk0,format=raw,snapshot=on -device virtio-blk-pci,drive=disk0 ",
-		"-drive file=c.qcow2,if=none,id=disk1,format=qcow2,readonly=on -device nvme,drive=disk1,serial=disk1 ",
+		"-drive if=none,id=disk0,format=raw,file.driver=file,file.filename=" + dir + "/a,,b.img,snapshot=on -device virtio-blk-pci,drive=disk0 ",
+		"-drive if=none,id=disk1,format=qcow2,file.driver=file,file.filename=" + c2 + ",readonly=on -device nvme,drive=disk1,serial=disk1 ",
 		"-serial pipe:/r/a -chardev socket,id=sock0,path=/r/b.sock,server=on,wait=off -serial chardev:sock0 ",
 		"-netdev user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22 -device virtio-net-pci,netdev=net0 ",
 		"-gdb tcp:127.0.0.1:1234 -S -device vmcoreinfo ",
@@ -74,7 +82,8 @@ func TestDevices(t *testing.T) {
 		want string
 	}{
 		{Config{Kernel: "k", Arch: "aarch64", Devices: []Device{portsDevice{"/r"}}}, "only its console"},
-		{Config{Kernel: "k", Devices: []Device{Disk{Path: "x", Interface: "scsi"}}}, `interface "scsi"`},
+		{Config{Kernel: "k", Devices: []Device{Disk{Path: ab, Interface: "scsi"}}}, `interface "scsi"`},
+		{Config{Kernel: "k", Devices: []Device{Disk{Path: filepath.Join(dir, "gone.img")}}}, "gone.img: no such file"},
 		{Config{Kernel: "k", Devices: []Device{Disk{}}}, "no file"},
 	} {
 		if _, err := bad.c.Args(); err == nil || !strings.Contains(err.Error(), bad.want) {
@@ -127,5 +136,58 @@ func TestConsoleHalted(t *testing.T) {
 	}
 	if c.Crash() != "" {
 		t.Errorf("a halt is no crash: %q", c.Crash())
+	}
+}
+
+func qemuImg(t *testing.T, args ...string) {
+	t.Helper()
+	if b, err := exec.Command("qemu-img", args...).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img %v: %v\n%s", args, err, b)
+	}
+}
+
+// A qcow2 image from someone else names host files QEMU would open with
+// the user's rights: a backing file (a secret for the guest to read) or
+// an external data file (a file for the guest's writes to land in). They
+// are refused unless the user asks (Disk.Backing), whatever the image's
+// name; a raw file with a qcow2 name stays raw.
+func TestDiskBackingFiles(t *testing.T) {
+	dir := t.TempDir()
+	secret, victim := filepath.Join(dir, "secret"), filepath.Join(dir, "victim")
+	os.WriteFile(secret, []byte("host secret"), 0o600)
+	os.WriteFile(victim, make([]byte, 1<<20), 0o600)
+	backed, data := filepath.Join(dir, "b.img"), filepath.Join(dir, "d.qcow2")
+	qemuImg(t, "create", "-f", "qcow2", "-b", secret, "-F", "raw", backed)
+	qemuImg(t, "create", "-f", "qcow2", "-o", "data_file="+victim+",data_file_raw=on", data, "1M")
+	for path, want := range map[string]string{backed: `names the host file "` + secret + `" as its backing file`,
+		data: `names the host file "` + victim + `" as its external data file`} {
+		info, err := InspectImage(path)
+		if err != nil || info.Format != "qcow2" {
+			t.Fatalf("%s: %+v %v", path, info, err)
+		}
+		_, err = Config{Kernel: "k", Devices: []Device{Disk{Path: path}}}.Args()
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "--disk-backing") {
+			t.Errorf("%s: %v, want %q", path, err, want)
+		}
+		if _, err := (Config{Kernel: "k", Devices: []Device{Disk{Path: path, Backing: true}}}).Args(); err != nil {
+			t.Errorf("%s with Backing: %v", path, err)
+		}
+	}
+	raw := filepath.Join(dir, "raw.qcow2")
+	os.WriteFile(raw, []byte("not qcow2"), 0o644)
+	if info, err := InspectImage(raw); err != nil || info.Format != "raw" {
+		t.Errorf("a raw file named .qcow2: %+v %v", info, err)
+	}
+	// A header whose backing name lies outside it.
+	lie := filepath.Join(dir, "lie.img")
+	h := make([]byte, 104)
+	copy(h, "QFI\xfb")
+	h[7] = 3
+	binary.BigEndian.PutUint64(h[8:], 1<<40)
+	binary.BigEndian.PutUint32(h[16:], 8)
+	binary.BigEndian.PutUint32(h[100:], 104)
+	os.WriteFile(lie, h, 0o644)
+	if _, err := InspectImage(lie); err == nil || !strings.Contains(err.Error(), "qcow2 header offset 8") {
+		t.Errorf("a lying header: %v", err)
 	}
 }

@@ -77,6 +77,7 @@ func (m *machine) load(cmd *cobra.Command) (boot.Options, *spec.File, error) {
 type bootFlags struct {
 	machine
 	waitGDB, dryRun, noSnapshot bool
+	diskBacking                 bool
 	disks, expect, fail         []string
 	gdb, sshPort                int
 	net                         string
@@ -101,6 +102,7 @@ func newBoot() *cobra.Command {
 	f.StringArrayVar(&b.disks, "disk", nil, "attach a disk image `FILE` (repeatable)")
 	f.StringVar(&o.DiskIf, "disk-if", "", "disk interface: virtio (default), nvme or ide; with --root and no initramfs, the one the kernel has built in")
 	f.BoolVar(&b.noSnapshot, "no-snapshot", false, "write disk changes back (disks are snapshots by default)")
+	f.BoolVar(&b.diskBacking, "disk-backing", false, "let qcow2 disks open the backing and data files they name (host files: refused by default)")
 	f.StringVar(&o.Root, "root", "", "boot the first --disk's partition `PART` (PARTLABEL, number, or a root= value)")
 	f.StringVar(&o.Init, "init", "", "the init to run, `PATH` in the root (init=)")
 	f.StringVar(&b.net, "net", "", "networking: user (none by default)")
@@ -177,7 +179,7 @@ func (b *bootFlags) options(cmd *cobra.Command, o *boot.Options, sf *spec.File) 
 		return fmt.Errorf("--spec %s: no [image] table to build the initramfs from", b.file)
 	}
 	for _, d := range b.disks {
-		o.Disks = append(o.Disks, qemu.Disk{Path: d, Snapshot: !b.noSnapshot})
+		o.Disks = append(o.Disks, qemu.Disk{Path: d, Snapshot: !b.noSnapshot, Backing: b.diskBacking})
 	}
 	if b.sshPort > 0 && b.net == "" {
 		b.net = "user" // a port forward is user networking's, as rq's -p

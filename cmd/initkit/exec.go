@@ -19,6 +19,7 @@ func newExec() *cobra.Command {
 	var m machine
 	var dirLimit string
 	var disks []string
+	var backing bool
 	cmd := &cobra.Command{
 		Use:   "exec [flags] -- CMD [ARGS...]",
 		Short: "Run one command in a fresh VM, like a local command",
@@ -32,7 +33,9 @@ func newExec() *cobra.Command {
 			}
 			o.Boot = b
 			for _, d := range disks {
-				o.Boot.Disks = append(o.Boot.Disks, qemu.ParseDisk(d))
+				disk := qemu.ParseDisk(d)
+				disk.Backing = backing
+				o.Boot.Disks = append(o.Boot.Disks, disk)
 			}
 			if o.DirLimit, err = image.ParseSize(dirLimit); err != nil {
 				return fmt.Errorf("--workdir-limit: %w", err)
@@ -66,6 +69,7 @@ func newExec() *cobra.Command {
 	f.StringVar(&m.boot.Initrd, "initrd", "", "append to this initramfs `IMAGE` instead of starting empty")
 	f.StringArrayVar(&o.Add, "add", nil, "also add a host file `SRC[:DST]` with its libraries (repeatable)")
 	f.StringArrayVar(&disks, "disk", nil, "attach disk image `FILE[:ro]` as /dev/vda, vdb, ... in order, written back unless :ro (repeatable)")
+	f.BoolVar(&backing, "disk-backing", false, "let qcow2 disks open the backing and data files they name (host files: refused by default)")
 	f.StringSliceVar(&o.Modules, "module", nil, "load kernel module `NAME` (with its dependencies) before CMD starts (repeatable, comma-separated)")
 	return cmd
 }
