@@ -10,6 +10,7 @@ package kconfig
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,26 +27,81 @@ type Config map[string]string
 // Parse reads a .config.
 func Parse(r io.Reader) (Config, error) {
 	c := Config{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if name, ok := strings.CutPrefix(line, "# CONFIG_"); ok {
-			if name, ok = strings.CutSuffix(name, " is not set"); ok {
-				c[name] = "n"
-			}
-			continue
+	br := bufio.NewReaderSize(io.LimitReader(r, MaxConfig+1), 64<<10)
+	var read int64
+	for n := 1; ; n++ {
+		raw, err := br.ReadSlice('\n')
+		read += int64(len(raw))
+		switch {
+		case read > MaxConfig:
+			return nil, fmt.Errorf("line %d: more than %d bytes of config", n, MaxConfig)
+		case errors.Is(err, bufio.ErrBufferFull):
+			return nil, fmt.Errorf("line %d: longer than %d bytes", n, br.Size())
+		case err != nil && err != io.EOF:
+			return nil, err
 		}
-		if line == "" || line[0] == '#' {
-			continue
+		if err := c.parseLine(strings.TrimSpace(string(raw)), n); err != nil {
+			return nil, err
 		}
-		name, val, ok := strings.Cut(line, "=")
-		if !ok || !strings.HasPrefix(name, "CONFIG_") {
-			return nil, fmt.Errorf("line %d: %q is not CONFIG_NAME=VALUE", n, line)
+		if err == io.EOF {
+			return c, nil
 		}
-		c[strings.TrimPrefix(name, "CONFIG_")] = val
 	}
-	return c, sc.Err()
+}
+
+// MaxConfig bounds a .config: a distribution's is some 250 KB.
+const MaxConfig = 16 << 20
+
+func (c Config) parseLine(line string, n int) error {
+	if name, ok := strings.CutPrefix(line, "# CONFIG_"); ok {
+		if name, ok = strings.CutSuffix(name, " is not set"); ok {
+			c[name] = "n"
+		}
+		return nil
+	}
+	if line == "" || line[0] == '#' {
+		return nil
+	}
+	name, val, ok := strings.Cut(line, "=")
+	if !ok || !strings.HasPrefix(name, "CONFIG_") {
+		return fmt.Errorf("line %d: %q is not CONFIG_NAME=VALUE", n, clip(line))
+	}
+	val, err := value(val)
+	if err != nil {
+		return fmt.Errorf("line %d: %s: %w", n, name, err)
+	}
+	c[strings.TrimPrefix(name, "CONFIG_")] = val
+	return nil
+}
+
+// value is an option's value as it stands in a .config line: a quoted
+// string kept with its quotes (Write writes it back as it is), or a word,
+// what follows a blank or a '#' being a comment, as Kconfig reads it
+// (scripts/kconfig/confdata.c takes y, m or n by its first letter).
+func value(v string) (string, error) {
+	if strings.HasPrefix(v, `"`) {
+		for i := 1; i < len(v); i++ {
+			switch v[i] {
+			case '\\':
+				i++
+			case '"':
+				return v[:i+1], nil
+			}
+		}
+		return "", errors.New("a string with no closing quote")
+	}
+	if i := strings.IndexAny(v, " \t#"); i >= 0 {
+		v = v[:i]
+	}
+	return v, nil
+}
+
+// clip shortens a line for an error message.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:77] + "..."
+	}
+	return s
 }
 
 // Read reads the .config at path.

@@ -97,3 +97,25 @@ func TestMissingAndApply(t *testing.T) {
 		t.Errorf("zstd: %+v", n)
 	}
 }
+
+// A .config from elsewhere: a line too long is an error naming the line
+// (not bufio's "token too long"), a comment after a value is a comment,
+// a quoted string keeps its blanks and its '#'.
+func TestParseHostile(t *testing.T) {
+	long := "CONFIG_A=y\n# x\nCONFIG_CMDLINE=\"" + strings.Repeat("x", 2<<20) + "\"\n"
+	if _, err := Parse(strings.NewReader(long)); err == nil || !strings.Contains(err.Error(), "line 3: longer than") {
+		t.Errorf("a 2 MB line: %v", err)
+	}
+	c, err := Parse(strings.NewReader("CONFIG_A=y # a comment\nCONFIG_B=m#x\nCONFIG_S=\"a # b \\\" c\" # more\nCONFIG_N=5"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"A": "y", "B": "m", "S": `"a # b \" c"`, "N": "5"} {
+		if c.Value(name) != want {
+			t.Errorf("CONFIG_%s = %q, want %q", name, c.Value(name), want)
+		}
+	}
+	if _, err := Parse(strings.NewReader("CONFIG_S=\"open\n")); err == nil || !strings.Contains(err.Error(), "line 1: CONFIG_S: a string with no closing quote") {
+		t.Errorf("an open string: %v", err)
+	}
+}

@@ -123,10 +123,14 @@ func (c *Choice) besideImage() error {
 // there, or the image make leaves in arch/*/boot.
 func (c *Choice) buildDir() error {
 	dir := c.Image
-	if m, err := ReadManifest(dir); err == nil {
+	m, err := ReadManifest(dir)
+	switch {
+	case err == nil:
 		c.Image, c.Vmlinux, c.ModulesDir, c.Release, c.Source = m.Image, m.Vmlinux, m.ModulesDir, m.Release, m.Source
 		c.Config = filepath.Join(dir, ".config")
 		return nil
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("kernel %s (from %s): %w", dir, c.From, err)
 	}
 	img := first([]string{filepath.Join(dir, "arch/x86/boot/bzImage"), filepath.Join(dir, "arch/arm64/boot/Image")})
 	if img == "" {

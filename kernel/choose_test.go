@@ -2,6 +2,8 @@ package kernel
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -185,7 +187,9 @@ func TestChooseBuildDir(t *testing.T) {
 	if c.Image != img || c.Vmlinux != vm || c.Config != cfg {
 		t.Errorf("without a manifest: %+v", c)
 	}
-	m := &Manifest{Image: img, Vmlinux: vm, ModulesDir: filepath.Join(obj, "initkit-modules/lib/modules/6.1.0"), Release: "6.1.0", Source: "/src/linux"}
+	sum := sha256.Sum256([]byte("x")) // touch's content, the .config's
+	m := &Manifest{Image: img, Vmlinux: vm, ModulesDir: filepath.Join(obj, "initkit-modules/lib/modules/6.1.0"), Release: "6.1.0", Source: "/src/linux",
+		ConfigHash: hex.EncodeToString(sum[:])}
 	if err := m.write(filepath.Join(obj, ManifestName)); err != nil {
 		t.Fatal(err)
 	}
@@ -198,5 +202,11 @@ func TestChooseBuildDir(t *testing.T) {
 	}
 	if _, err := Choose(context.Background(), Request{Kernel: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "no built kernel") {
 		t.Errorf("an empty directory: %v", err)
+	}
+	// The config changed after the build (a build cut short, say): the
+	// manifest is stale, and the image beside it too.
+	os.WriteFile(cfg, []byte("CONFIG_NEW=y\n"), 0o644)
+	if _, err := Choose(context.Background(), Request{Kernel: obj}); err == nil || !strings.Contains(err.Error(), "the build is stale") {
+		t.Errorf("a stale manifest: %v", err)
 	}
 }

@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -50,16 +52,48 @@ func (t Tree) ImagePath() string {
 	return filepath.Join(t.obj(), "arch", "x86", "boot", "bzImage")
 }
 
+// kbuildPath is what a path Kbuild is given may hold: its makefiles
+// paste O= and the source path into shell commands and make variables
+// unquoted, where a blank splits a path, a backtick or $(...) runs a
+// command and a ':' or '#' is make syntax.
+var kbuildPath = regexp.MustCompile(`^[A-Za-z0-9/._+,@~=-]+$`)
+
+// checkPath refuses a path Kbuild cannot take as it is.
+func checkPath(what, p string) error {
+	if !kbuildPath.MatchString(p) {
+		return fmt.Errorf("%s %q: Kbuild takes paths of letters, digits and / . _ + , @ ~ = - only (its makefiles paste them into shell commands unquoted)", what, p)
+	}
+	return nil
+}
+
+// check refuses a tree whose paths Kbuild cannot take, before anything
+// is written or run.
+func (t Tree) check() error {
+	for what, p := range map[string]string{"the source tree": t.Src, "the build directory (-O)": t.obj()} {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return err
+		}
+		if err := checkPath(what, abs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // make runs the tree's own make with targets. arm64 is cross-built with
 // Debian's aarch64-linux-gnu- toolchain on any other host.
 func (t Tree) make(ctx context.Context, args ...string) error {
+	if err := t.check(); err != nil {
+		return err
+	}
 	all := []string{"-C", t.Src}
 	if t.Obj != "" {
-		if err := os.MkdirAll(t.Obj, 0o755); err != nil {
-			return err
-		}
 		abs, err := filepath.Abs(t.Obj)
 		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(abs, 0o755); err != nil {
 			return err
 		}
 		all = append(all, "O="+abs)
@@ -97,11 +131,19 @@ type ConfigResult struct {
 // scripts/kconfig/merge_config.sh -m does. It reports every option it
 // added, with why, and those kconfig dropped.
 func Configure(ctx context.Context, t Tree, base string, purposes []string) (*ConfigResult, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
 	needs, err := kconfig.Needs(purposes, t.arch())
 	if err != nil {
 		return nil, err
 	}
 	path := filepath.Join(t.obj(), ".config")
+	// A new config makes the last build's manifest a lie until the next
+	// build writes one again.
+	if err := os.Remove(filepath.Join(t.obj(), ManifestName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
 	if st, err := os.Stat(base); err == nil && !st.IsDir() {
 		data, err := os.ReadFile(base)
 		if err != nil {
@@ -159,12 +201,20 @@ const (
 // (installed under OBJ/initkit-modules), with jobs parallel jobs (0: one
 // per core), and writes the manifest.
 func Build(ctx context.Context, t Tree, jobs int) (*Manifest, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
 	if jobs <= 0 {
 		jobs = runtime.NumCPU()
 	}
 	c, err := kconfig.Read(filepath.Join(t.obj(), ".config"))
 	if err != nil {
 		return nil, fmt.Errorf("no config to build with (initkit kernel config makes one): %w", err)
+	}
+	// A build cut short leaves no manifest: the last one would name an
+	// image that no longer matches the config.
+	if err := os.Remove(filepath.Join(t.obj(), ManifestName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
 	}
 	// The whole make log is kept beside the build, whatever t.Log shows.
 	logf, err := os.Create(filepath.Join(t.obj(), LogName))
@@ -223,15 +273,26 @@ func (m *Manifest) write(path string) error {
 	})
 }
 
-// ReadManifest reads the manifest Build left in dir.
+// ReadManifest reads the manifest Build left in dir. A manifest whose
+// config_sha256 is not that of dir's .config describes an older build
+// (the config changed since, and no build finished): it is an error
+// that says so, not a kernel to boot.
 func ReadManifest(dir string) (*Manifest, error) {
-	b, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	p := filepath.Join(dir, ManifestName)
+	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, err
 	}
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestName), err)
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	cfg, err := os.ReadFile(filepath.Join(dir, ".config"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if sum := sha256.Sum256(cfg); hex.EncodeToString(sum[:]) != m.ConfigHash {
+		return nil, fmt.Errorf("%s: the build is stale: %s/.config changed since it was built (run initkit kernel build)", p, dir)
 	}
 	return &m, nil
 }
@@ -244,6 +305,9 @@ func Embed(ctx context.Context, t Tree, sources ...string) error {
 	for i, s := range sources {
 		abs, err := filepath.Abs(s)
 		if err != nil {
+			return err
+		}
+		if err := checkPath("the initramfs source", abs); err != nil {
 			return err
 		}
 		sources[i] = abs

@@ -87,3 +87,23 @@ func TestFetchDebugInfo(t *testing.T) {
 		}
 	}
 }
+
+// Kbuild pastes O= and the source path into shell commands unquoted: a
+// blank would build elsewhere, a backtick run a command. Such a path is
+// refused before make runs.
+func TestKbuildPaths(t *testing.T) {
+	dir := t.TempDir()
+	mark := filepath.Join(dir, "ran")
+	for _, obj := range []string{filepath.Join(dir, "a b"), filepath.Join(dir, "x`touch "+mark+"`"), filepath.Join(dir, "$(id)")} {
+		_, err := Configure(context.Background(), Tree{Src: dir, Obj: obj}, "tinyconfig", nil)
+		if err == nil || !strings.Contains(err.Error(), "Kbuild takes paths of") {
+			t.Errorf("-O %q: %v", obj, err)
+		}
+		if _, err := os.Stat(obj); err == nil {
+			t.Errorf("-O %q was made", obj)
+		}
+	}
+	if _, err := os.Stat(mark); err == nil {
+		t.Error("a backtick in -O ran a command")
+	}
+}
