@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -88,7 +89,11 @@ func Create(ctx context.Context, s *Spec, o Options) error {
 	}
 	defer done()
 	c.tmp = tmp
-	p, err := atomicfile.Create(out, 0o644)
+	perm := os.FileMode(0o644)
+	if s.holdsSecret() {
+		perm = 0o600 // a volume holds the SSH host's private key
+	}
+	p, err := atomicfile.Create(out, perm)
 	if err != nil {
 		return err
 	}
@@ -203,4 +208,15 @@ func (p Partition) checkIDs(i int) error {
 		return fmt.Errorf("%s: luks uuid %q is not a UUID", p.what(i), p.LUKS.UUID)
 	}
 	return nil
+}
+
+// holdsSecret reports whether a volume is filled from an image spec that
+// holds a secret (the SSH host's private key).
+func (s *Spec) holdsSecret() bool {
+	for _, f := range s.Fills() {
+		if f.Image != nil && f.Image.HoldsSecret() {
+			return true
+		}
+	}
+	return false
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/initkit/initkit/guest"
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/initramfs"
+	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/internal/syncbuf"
 	"github.com/initkit/initkit/qemu"
 )
@@ -77,7 +78,7 @@ type session struct {
 }
 
 func newSession(o Options) (*session, error) {
-	dir, err := os.MkdirTemp("", "initkit-debug-")
+	dir, err := atomicfile.TempDir("debug")
 	if err != nil {
 		return nil, err
 	}

@@ -19,12 +19,15 @@ type Output struct {
 	Epoch       int64
 	Base        string // an existing image the new segment is appended to
 	Scratch     bool   // a throw-away image: written atomically but not synced
+	// Private writes the image 0600: it holds a secret (the SSH host's
+	// private key), which any local user could read out of an 0644 file.
+	Private bool
 }
 
 // OutputOf returns the output settings of a spec: compression default
 // zstd, epoch default $SOURCE_DATE_EPOCH, else 0.
 func (s *Spec) OutputOf() (Output, error) {
-	o := Output{Path: s.Output, Level: s.Level}
+	o := Output{Path: s.Output, Level: s.Level, Private: s.HoldsSecret()}
 	if o.Path == "" {
 		return o, fmt.Errorf("no output: give -o FILE or output in [image]")
 	}
@@ -70,7 +73,11 @@ func Write(o Output, files []image.File) (int64, error) {
 	if o.Scratch {
 		write = atomicfile.WriteUnsynced
 	}
-	err := write(o.Path, 0o644, func(w io.Writer) error {
+	perm := os.FileMode(0o644)
+	if o.Private {
+		perm = 0o600
+	}
+	err := write(o.Path, perm, func(w io.Writer) error {
 		cw := &countWriter{w: w}
 		if base != nil {
 			if _, err := image.CopyForAppend(cw, base); err != nil {
@@ -138,6 +145,9 @@ func (s *Spec) Build(base string, jobs int) (*Result, error) {
 	n, err := Write(o, tree.Files())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.Path, err)
+	}
+	if o.Private && s.Log != nil {
+		fmt.Fprintf(s.Log, "%s holds the SSH host's private key: written 0600, for your eyes only\n", o.Path)
 	}
 	return &Result{Output: o, Tree: tree, Bytes: n}, nil
 }

@@ -229,3 +229,7 @@ func (s *Spec) AddFiles(files ...string) {
 func (s *Spec) NeedsModules() bool {
 	return len(s.Modules.Names)+len(s.Modules.Auto) > 0 || s.Network || len(s.Storage)+len(s.SSHKeys) > 0
 }
+
+// HoldsSecret reports whether the image holds a secret: the SSH host's
+// private key, which the remote unlock (ssh_keys) brings.
+func (s *Spec) HoldsSecret() bool { return len(s.SSHKeys) > 0 }

@@ -69,6 +69,17 @@ func TestSSHKeys(t *testing.T) {
 			}
 		}
 	}
+	// The image holds the host's private key: no other local user may
+	// read it out of the image file, and build says so.
+	var log bytes.Buffer
+	s := &Spec{Output: filepath.Join(dir, "secret.img"), Busybox: "/bin/busybox", Init: "none",
+		SSHKeys: []string{key + ".pub"}, Log: &log, Modules: Modules{Dir: mods}}
+	if _, err := s.Build("", 0); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(s.Output); err != nil || st.Mode().Perm() != 0o600 || !strings.Contains(log.String(), "written 0600") {
+		t.Errorf("image with the host key: mode %v, %v; log %q", st.Mode(), err, log.String())
+	}
 }
 
 func TestSSHKeysBadInput(t *testing.T) {

@@ -75,6 +75,11 @@ func Prepare(initrd string, o Options) (*Plan, error) {
 		return nil, fmt.Errorf("kdump: the crash kernel: %w", err)
 	}
 	p.Reserve = reserve(p.CaptureSize, st.Size())
+	// The dump is the guest's memory, the user's alone: QEMU keeps the
+	// mode of the file that is there when it opens it.
+	if err := os.WriteFile(p.partial, nil, 0o600); err != nil {
+		return nil, err
+	}
 	cmdline := fmt.Sprintf("console=%s %s=capture irqpoll nr_cpus=1 reset_devices panic=-1 no_timer_check", o.Console, guest.KeyKdump)
 	if err := p.addCrashKernel(initrd, o, cmdline); err != nil {
 		return nil, err
@@ -145,6 +150,9 @@ func (p *Plan) Finish() (string, error) {
 	if err != nil || st.Size() == 0 {
 		os.Remove(p.partial)
 		return "", nil
+	}
+	if err := os.Chmod(p.partial, 0o600); err != nil {
+		return "", err
 	}
 	if err := os.Rename(p.partial, p.vmcore); err != nil {
 		return "", err

@@ -141,7 +141,7 @@ func Start(ctx context.Context, c Config, w Watch) (*Guest, error) {
 	c.Accel = resolveAccel(ctx, c, notes, true)
 	// The QMP socket lives in a short temporary directory: a unix socket
 	// path must fit in 108 bytes, which a cache path may not.
-	dir, err := os.MkdirTemp("", "initkit-qmp-")
+	dir, err := atomicfile.TempDir("qmp")
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +248,15 @@ func (g *Guest) dump(qmp string) {
 	}
 	final, _ := filepath.Abs(g.watch.DumpPath)
 	tmp := final + ".partial"
-	err := DumpMemory(qmp, tmp, g.watch.DumpFormat)
+	// The guest's memory is the user's alone: QEMU keeps the mode of a
+	// file that is there already.
+	err := os.WriteFile(tmp, nil, 0o600)
+	if err == nil {
+		err = DumpMemory(qmp, tmp, g.watch.DumpFormat)
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o600)
+	}
 	if err == nil {
 		err = os.Rename(tmp, final)
 	}
@@ -307,7 +315,7 @@ func (g *Guest) stopped() bool {
 
 // saveLog writes the console's clean copy to path, atomically.
 func saveLog(path, log string) error {
-	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
+	return atomicfile.Write(path, 0o600, func(w io.Writer) error {
 		_, err := io.WriteString(w, log)
 		return err
 	})

@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/initkit/initkit/decode"
+	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/oops"
 	"github.com/initkit/initkit/symbolize"
 )
@@ -91,7 +94,23 @@ func Crash(ctx context.Context, vmlinux, path string, cmds []string, stdout, std
 	if len(cmds) == 0 {
 		cmds = []string{"bt", "ps", "log"}
 	}
-	c := exec.CommandContext(ctx, "crash", "-s", vmlinux, path)
+	// Nothing in the working directory configures crash: no ./.crashrc
+	// (nor $HOME's: --no_crashrc) runs its commands, and crash runs in an
+	// empty directory of its own, the files named by absolute paths.
+	var err error
+	if vmlinux, err = filepath.Abs(vmlinux); err != nil {
+		return err
+	}
+	if path, err = filepath.Abs(path); err != nil {
+		return err
+	}
+	dir, err := atomicfile.TempDir("crash")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	c := exec.CommandContext(ctx, "crash", "-s", "--no_crashrc", vmlinux, path)
+	c.Dir = dir
 	c.Stdin = strings.NewReader(strings.Join(append(cmds, "quit"), "\n") + "\n")
 	c.Stdout, c.Stderr = stdout, stderr
 	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -30,6 +30,7 @@ import (
 	"github.com/initkit/initkit/guest"
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/initramfs"
+	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/internal/syncbuf"
 	"github.com/initkit/initkit/qemu"
 )
@@ -102,7 +103,7 @@ var ErrNoStatus = errors.New("the guest stopped without reporting an exit status
 // found; the timeout).
 func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 	res := Result{Status: -1}
-	dir, err := os.MkdirTemp("", "initkit-exec-")
+	dir, err := atomicfile.TempDir("exec")
 	if err != nil {
 		return res, err
 	}

@@ -67,9 +67,25 @@ func TestKdumpSysrq(t *testing.T) {
 			if c.name != "makedumpfile" {
 				return
 			}
-			code, out = initkitRun(t, "vmcore", core, "--vmlinux", vmlinux, "--crash", "--crash-cmd", "bt")
-			if code != 0 || !strings.Contains(out, "sysrq_handle_crash at ") {
-				t.Errorf("initkit vmcore --crash: exit %d\n%s", code, out)
+			// A .crashrc beside a received vmcore must not run: crash's
+			// "!" runs a shell command.
+			cwd, mark := t.TempDir(), filepath.Join(t.TempDir(), "crashrc-ran")
+			os.WriteFile(filepath.Join(cwd, ".crashrc"), []byte("!touch "+mark+"\n"), 0o644)
+			cmd := exec.Command(initkitBinary(t), "vmcore", core, "--vmlinux", vmlinux, "--crash", "--crash-cmd", "bt")
+			cmd.Dir = cwd
+			b, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(b), "sysrq_handle_crash at ") {
+				t.Errorf("initkit vmcore --crash: %v\n%s", err, b)
+			}
+			if _, err := os.Stat(mark); err == nil {
+				t.Error("the working directory's .crashrc ran")
+			}
+			// A dump is the guest's memory: the user's alone.
+			if st, err := os.Stat(core); err != nil || st.Mode().Perm() != 0o600 {
+				t.Errorf("vmcore mode %v, %v; want 0600", st.Mode(), err)
+			}
+			if st, err := os.Stat(filepath.Dir(core)); err != nil || st.Mode().Perm() != 0o700 {
+				t.Errorf("run directory mode %v, %v; want 0700", st.Mode(), err)
 			}
 		})
 	}

@@ -161,3 +161,19 @@ func ScratchDir(path string) (string, func(), error) {
 	live.Store(dir, true)
 	return dir, func() { live.Delete(dir); os.RemoveAll(dir) }, nil
 }
+
+// TempDir makes a temporary directory for one run of kind ("qmp",
+// "exec"), named by this process's PID, as os.MkdirTemp would; first it
+// removes those of the same kind whose process no longer exists (killed
+// by SIGKILL, which gave it no chance to clean up).
+func TempDir(kind string) (string, error) {
+	prefix := "initkit-" + kind + "-"
+	old, _ := filepath.Glob(filepath.Join(os.TempDir(), prefix+"*-*"))
+	for _, o := range old {
+		pidText, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(o), prefix), "-")
+		if pid, err := strconv.Atoi(pidText); err == nil && pid > 0 && pid != os.Getpid() && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+			os.RemoveAll(o)
+		}
+	}
+	return os.MkdirTemp("", prefix+strconv.Itoa(os.Getpid())+"-")
+}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -112,5 +114,32 @@ func TestScratchDir(t *testing.T) {
 		if _, err := os.Stat(d); !os.IsNotExist(err) {
 			t.Errorf("%s kept: %v", d, err)
 		}
+	}
+}
+
+// A temporary directory a killed run left (its PID gone) is removed by
+// the next run of the same kind; a live process's is kept.
+func TestTempDirSweepsDeadRuns(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := filepath.Join(os.TempDir(), "initkit-qmp-"+strconv.Itoa(cmd.Process.Pid)+"-123")
+	alive := filepath.Join(os.TempDir(), "initkit-qmp-"+strconv.Itoa(os.Getppid())+"-456")
+	os.MkdirAll(filepath.Join(dead, "sub"), 0o700)
+	os.MkdirAll(alive, 0o700)
+	d, err := TempDir("qmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dead); err == nil {
+		t.Error("a dead run's directory was kept")
+	}
+	if _, err := os.Stat(alive); err != nil {
+		t.Error("a live run's directory was removed")
+	}
+	if !strings.HasPrefix(filepath.Base(d), "initkit-qmp-"+strconv.Itoa(os.Getpid())+"-") {
+		t.Errorf("TempDir = %s", d)
 	}
 }
