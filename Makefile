@@ -16,7 +16,7 @@ BENCH_DEBS := hyperfine python3
 # A count, not a duration: a duration ends in a deadline that can fail a
 # run whose input is still being processed.
 FUZZTIME ?= 30000x
-FUZZ_TARGETS := cpio:FuzzReader cpio:FuzzRoundTrip compress:FuzzDetect compress:FuzzReadStream image:FuzzReader probe:FuzzFilesystem internal/pid1:FuzzParseCmdline oops:FuzzParse symbolize:FuzzAranges vmcore:FuzzOpen
+FUZZ_TARGETS := cpio:FuzzReader cpio:FuzzRoundTrip compress:FuzzDetect compress:FuzzReadStream image:FuzzReader probe:FuzzFilesystem internal/pid1:FuzzParseCmdline oops:FuzzParse symbolize:FuzzAranges vmcore:FuzzOpen vmcore:FuzzInfo vmcore:FuzzFlat vmcore:FuzzKdumpHeader
 
 .PHONY: all build deps kernel test unit fuzz demo bench clean
 all: build

@@ -7,6 +7,10 @@ import (
 	"sort"
 )
 
+// notesMax bounds the notes of a core: a CPU's are some 300 bytes, and
+// VMCOREINFO a page.
+const notesMax = 16 << 20
+
 // segment is a PT_LOAD: physical [paddr, paddr+filesz) at file offset off.
 type segment struct {
 	paddr, filesz uint64
@@ -34,6 +38,10 @@ func (v *File) openELF() error {
 	}
 	size := v.size()
 	m := &elfMemory{v: v}
+	// Notes are read once however many program headers name them, and
+	// no more of them than the file holds and notesMax.
+	seen := map[[2]uint64]bool{}
+	var notes uint64
 	for i, p := range ef.Progs {
 		switch p.Type {
 		case elf.PT_LOAD:
@@ -48,8 +56,12 @@ func (v *File) openELF() error {
 			}
 			m.segs = append(m.segs, segment{paddr: p.Paddr, filesz: p.Filesz, off: int64(p.Off)})
 		case elf.PT_NOTE:
-			if int64(p.Off+p.Filesz) > size || p.Filesz > 64<<20 {
-				return &FormatError{v.Name, int64(p.Off), fmt.Sprintf("notes of %d bytes at offset %d, past the end of the file", p.Filesz, p.Off)}
+			if seen[[2]uint64{p.Off, p.Filesz}] {
+				continue
+			}
+			seen[[2]uint64{p.Off, p.Filesz}] = true
+			if notes += p.Filesz; int64(p.Off+p.Filesz) > size || p.Off+p.Filesz < p.Off || int64(p.Filesz) > v.real || notes > notesMax {
+				return &FormatError{v.Name, int64(p.Off), fmt.Sprintf("notes of %d bytes at offset %d, past the end of the file or more than a dump has", p.Filesz, p.Off)}
 			}
 			buf := make([]byte, p.Filesz)
 			if err := v.readAt(buf, int64(p.Off), "notes"); err != nil {
@@ -123,6 +135,22 @@ func (m *elfMemory) readPhys(p []byte, addr uint64) error {
 		p, addr = p[n:], addr+n
 	}
 	return nil
+}
+
+// backed reports whether the file holds any byte of [addr, addr+n): a
+// flattened stream may place nothing there, and its zeros are not worth
+// reading.
+func (m *elfMemory) backed(addr, n uint64) bool {
+	fr, ok := m.v.r.(*flatReader)
+	if !ok {
+		return true
+	}
+	i := sort.Search(len(m.segs), func(i int) bool { return m.segs[i].paddr+m.segs[i].filesz > addr })
+	if i == len(m.segs) || m.segs[i].paddr > addr {
+		return false
+	}
+	s := m.segs[i]
+	return fr.covers(s.off+int64(addr-s.paddr), int64(min(n, s.paddr+s.filesz-addr)))
 }
 
 func (m *elfMemory) ranges() [][2]uint64 {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 )
 
@@ -32,7 +33,7 @@ func (v *File) unflatten() error {
 		return err
 	}
 	fr := &flatReader{r: v.f}
-	var end int64
+	var end, real int64
 	for pos, seq := int64(flatHeaderSize), 0; ; seq++ {
 		if err := v.readAt(hdr[:], pos, "flattened record"); err != nil {
 			return err
@@ -44,24 +45,29 @@ func (v *File) unflatten() error {
 		if off < 0 || size < 0 || pos+16+size > v.sz {
 			return &FormatError{v.Name, pos, fmt.Sprintf("flattened record of %d bytes for offset %d runs past the end of the file (%d bytes): truncated?", size, off, v.sz)}
 		}
+		if off > math.MaxInt64-size {
+			return &FormatError{v.Name, pos, fmt.Sprintf("flattened record of %d bytes for offset %d overflows", size, off)}
+		}
 		fr.extents = append(fr.extents, extent{off, size, pos + 16, seq})
-		end = max(end, off+size)
+		end, real = max(end, off+size), real+size
 		pos += 16 + size
 	}
 	sort.SliceStable(fr.extents, func(i, j int) bool { return fr.extents[i].off < fr.extents[j].off })
-	v.r, v.sz = fr, end
+	v.r, v.sz, v.real = fr, end, real
 	return nil
 }
 
-// ReadAt reads the dump's bytes at off; bytes no record wrote read as 0.
+// ReadAt reads the dump's bytes at off; bytes no record wrote read as 0,
+// a hole at a time.
 func (fr *flatReader) ReadAt(p []byte, off int64) (int, error) {
 	n := 0
 	for n < len(p) {
 		at := off + int64(n)
 		e, ok := fr.find(at)
 		if !ok {
-			p[n] = 0
-			n++
+			hole := min(int64(len(p)-n), fr.next(at)-at)
+			clear(p[n : n+int(hole)])
+			n += int(hole)
 			continue
 		}
 		k := min(int64(len(p)-n), e.off+e.size-at)
@@ -71,6 +77,23 @@ func (fr *flatReader) ReadAt(p []byte, off int64) (int, error) {
 		n += int(k)
 	}
 	return n, nil
+}
+
+// next is where the first record after at starts (MaxInt64: none).
+func (fr *flatReader) next(at int64) int64 {
+	i := sort.Search(len(fr.extents), func(i int) bool { return fr.extents[i].off > at })
+	if i == len(fr.extents) {
+		return math.MaxInt64
+	}
+	return fr.extents[i].off
+}
+
+// covers reports whether a record places any byte in [off, off+n).
+func (fr *flatReader) covers(off, n int64) bool {
+	if _, ok := fr.find(off); ok {
+		return true
+	}
+	return fr.next(off) < off+n
 }
 
 // find is the latest record covering at.

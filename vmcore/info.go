@@ -27,8 +27,18 @@ type Info struct {
 	Raw          map[string]string
 }
 
+// MaxInfo bounds a VMCOREINFO text: the kernel's is one page
+// (VMCOREINFO_BYTES, kernel/crash_core.c).
+const MaxInfo = 64 << 10
+
+// maxTime is the last second a JSON time can say (9999-12-31).
+const maxTime = 253402300799
+
 // ParseInfo parses a VMCOREINFO text.
 func ParseInfo(b []byte) (*Info, error) {
+	if len(trimNUL(b)) > MaxInfo {
+		return nil, fmt.Errorf("%d bytes: a VMCOREINFO is at most %d", len(trimNUL(b)), MaxInfo)
+	}
 	in := &Info{Symbols: map[string]uint64{}, Sizes: map[string]int64{}, Offsets: map[string]int64{}, Numbers: map[string]int64{}, Raw: map[string]string{}}
 	for _, line := range strings.Split(string(trimNUL(b)), "\n") {
 		k, val, ok := strings.Cut(line, "=")
@@ -67,8 +77,10 @@ func ParseInfo(b []byte) (*Info, error) {
 		case "KERNELOFFSET":
 			in.KernelOffset, err = strconv.ParseUint(val, 16, 64)
 		case "CRASHTIME":
+			// A time no clock gives stays unknown (the raw value is in
+			// Raw): it would not even print as JSON.
 			var t int64
-			if t, err = strconv.ParseInt(val, 10, 64); err == nil {
+			if t, err = strconv.ParseInt(val, 10, 64); err == nil && t > 0 && t <= maxTime {
 				in.CrashTime = time.Unix(t, 0).UTC()
 			}
 		}
@@ -93,7 +105,7 @@ func (v *File) findInfo() *Info {
 		for off := uint64(0); off < r[1]-r[0]; off += chunk {
 			at := r[0] + off
 			n := min(uint64(len(buf)), r[1]-at)
-			if v.mem.readPhys(buf[:n], at) != nil {
+			if !v.mem.backed(at, n) || v.mem.readPhys(buf[:n], at) != nil {
 				continue
 			}
 			b := buf[:n]

@@ -18,6 +18,9 @@ import (
 // then one 24-byte page_desc for each page set in the second bitmap, in
 // page order, pointing at the page's data, compressed or not.
 const (
+	// maxBitmap bounds a bitmap: 64 MiB is 2 TiB of 4 KiB pages.
+	maxBitmap = 64 << 20
+
 	kdumpUtsname   = 12  // struct new_utsname: six 65-byte fields
 	kdumpBlockSize = 428 // after the timeval at 408
 	pageDescSize   = 24
@@ -70,22 +73,28 @@ func (v *File) openKdump() error {
 	size := v.size()
 	bitmapOff := (1 + subBlocks) * block
 	half := bitmapBlocks / 2 * block
-	if bitmapOff+2*half > size {
-		return &FormatError{v.Name, bitmapOff, fmt.Sprintf("bitmaps of %d bytes run past the end of the file (%d bytes): truncated?", 2*half, size)}
+	if bitmapOff+2*half > size || half > v.real {
+		return &FormatError{v.Name, bitmapOff, fmt.Sprintf("bitmaps of %d bytes run past the end of the file (%d bytes): truncated?", 2*half, v.real)}
+	}
+	if half > maxBitmap {
+		return &FormatError{v.Name, 436, fmt.Sprintf("a bitmap of %d bytes: more than a machine of %d TiB has", half, maxBitmap*8*block>>40)}
 	}
 	if maxPFN > uint64(half)*8 {
 		return &FormatError{v.Name, 440, fmt.Sprintf("max_mapnr %d is more than the bitmap's %d bits", maxPFN, half*8)}
 	}
-	raw := make([]byte, half)
-	if err := v.readAt(raw, bitmapOff+half, "the dumped-pages bitmap"); err != nil {
-		return err
-	}
 	m := &kdumpMemory{v: v, page: uint64(block), maxPFN: maxPFN, descs: bitmapOff + 2*half, fileSize: size}
-	m.dumped = make([]uint64, (len(raw)+7)/8)
-	for i := range m.dumped {
-		var w [8]byte
-		copy(w[:], raw[i*8:])
-		m.dumped[i] = le.Uint64(w[:])
+	m.dumped = make([]uint64, (half+7)/8)
+	chunk := make([]byte, 64<<10)
+	for at := int64(0); at < half; at += int64(len(chunk)) {
+		b := chunk[:min(int64(len(chunk)), half-at)]
+		if err := v.readAt(b, bitmapOff+half+at, "the dumped-pages bitmap"); err != nil {
+			return err
+		}
+		for i := 0; i < len(b); i += 8 {
+			var w [8]byte
+			copy(w[:], b[i:])
+			m.dumped[(at+int64(i))/8] = le.Uint64(w[:])
+		}
 	}
 	var n uint64
 	for i, w := range m.dumped {
@@ -94,7 +103,7 @@ func (v *File) openKdump() error {
 		}
 		n += uint64(bits.OnesCount64(w))
 	}
-	if m.descs+int64(n)*pageDescSize > size {
+	if m.descs+int64(n)*pageDescSize > size || int64(n) > v.real/pageDescSize {
 		return &FormatError{v.Name, m.descs, fmt.Sprintf("%d page descriptors run past the end of the file (%d bytes): truncated?", n, size)}
 	}
 	v.mem = m
@@ -113,7 +122,7 @@ func (v *File) kdumpNotes(sub []byte, version int32, size int64) error {
 		if off <= 0 || n <= 0 {
 			return nil, nil
 		}
-		if n > 64<<20 || off+n > size {
+		if n > 64<<20 || off+n > size || n > v.real {
 			return nil, &FormatError{v.Name, off, fmt.Sprintf("%s of %d bytes runs past the end of the file", what, n)}
 		}
 		b := make([]byte, n)
@@ -213,20 +222,36 @@ func (m *kdumpMemory) decompress(data []byte, flags uint32) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		out := make([]byte, m.page)
+		out := make([]byte, m.page+1)
 		n, err := io.ReadFull(m.zr, out)
+		if n > int(m.page) {
+			return nil, fmt.Errorf("zlib data inflates past a page")
+		}
 		if err != nil && err != io.ErrUnexpectedEOF {
 			return nil, err
 		}
 		return out[:n], nil
 	case flags&flagZstd != 0:
+		// A page inflates to a page: the decoder stops at that, whatever
+		// the frame claims (one page once inflated to gigabytes).
 		if m.zstd == nil {
 			var err error
-			if m.zstd, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1)); err != nil {
+			if m.zstd, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<20)); err != nil {
 				return nil, err
 			}
 		}
-		return m.zstd.DecodeAll(data, make([]byte, 0, m.page))
+		if err := m.zstd.Reset(bytes.NewReader(data)); err != nil {
+			return nil, err
+		}
+		out := make([]byte, m.page+1)
+		n, err := io.ReadFull(m.zstd, out)
+		if n > int(m.page) {
+			return nil, fmt.Errorf("zstd data inflates past a page")
+		}
+		if err != nil && err != io.ErrUnexpectedEOF {
+			return nil, err
+		}
+		return out[:n], nil
 	case flags&flagLZO != 0:
 		return nil, fmt.Errorf("LZO-compressed (makedumpfile -l): not read here; write the dump with -c (zlib), -z (zstd) or uncompressed")
 	case flags&flagSnappy != 0:
@@ -237,16 +262,25 @@ func (m *kdumpMemory) decompress(data []byte, flags uint32) ([]byte, error) {
 
 func (m *kdumpMemory) ranges() [][2]uint64 {
 	var r [][2]uint64
-	for pfn := uint64(0); pfn < m.maxPFN; pfn++ {
-		if m.dumped[pfn/64]&(1<<(pfn%64)) == 0 {
-			continue
-		}
-		start := pfn * m.page
-		if n := len(r); n > 0 && r[n-1][1] == start {
-			r[n-1][1] += m.page
-		} else {
-			r = append(r, [2]uint64{start, start + m.page})
+	for w, word := range m.dumped {
+		for word != 0 { // a word at a time: a sparse bitmap is mostly zero words
+			b := uint64(bits.TrailingZeros64(word))
+			word &= word - 1
+			pfn := uint64(w)*64 + b
+			if pfn >= m.maxPFN {
+				return r
+			}
+			start := pfn * m.page
+			if n := len(r); n > 0 && r[n-1][1] == start {
+				r[n-1][1] += m.page
+			} else {
+				r = append(r, [2]uint64{start, start + m.page})
+			}
 		}
 	}
 	return r
 }
+
+// backed: every dumped page has its descriptor in the file (openKdump
+// checked), and a page the file does not hold fails to read.
+func (m *kdumpMemory) backed(addr, n uint64) bool { return true }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Record is one message of the kernel log.
@@ -26,8 +27,17 @@ const (
 	descIDMask     = 1<<descFlagsShift - 1
 	descCommitted  = 1
 	descFinalized  = 2
-	maxRecords     = 1 << 22
+	// A log is read up to MaxLogRecords records and MaxLogText bytes of
+	// text, whatever the dump claims: a distribution's log buffer holds
+	// 128-256 KiB (CONFIG_LOG_BUF_SHIFT=17-18); a dump whose records all
+	// point at one 64 KiB text would otherwise make gigabytes of it.
+	MaxLogRecords = 1 << 20
+	MaxLogText    = 4 << 20
 )
+
+// ErrLogTruncated is returned with the records read when a log passes
+// MaxLogRecords or MaxLogText.
+var ErrLogTruncated = fmt.Errorf("the log is cut at %d records or %d MiB of text (a log that large is not the kernel's)", MaxLogRecords, MaxLogText>>20)
 
 // Log reads the kernel log from the printk ring buffer, oldest first.
 func (v *File) Log() ([]Record, error) {
@@ -113,20 +123,52 @@ func (v *File) ring() (*ring, error) {
 		return nil, fmt.Errorf("printk ring buffer at %#x: %d descriptors, %d bytes of text: not a ring buffer (a vmcore of another kernel?)", prb, uint64(1)<<bits32, uint64(1)<<dbits)
 	}
 	r.count, r.dataSize = 1<<bits32, 1<<dbits
-	return r, nil
+	return r, r.check()
+}
+
+// check refuses a layout VMCOREINFO gives that cannot be: sizes that are
+// not a structure's (negative ones wrap to huge), fields past the end of
+// their structure.
+func (r *ring) check() error {
+	if r.descSize < 16 || r.descSize > 4096 || r.infoSize < 16 || r.infoSize > 4096 {
+		return fmt.Errorf("VMCOREINFO: SIZE(prb_desc)=%d, SIZE(printk_info)=%d: not the sizes of those structures", int64(r.descSize), int64(r.infoSize))
+	}
+	for _, f := range []struct {
+		name     string
+		off, len uint64
+		in       uint64
+	}{
+		{"prb_desc.state_var", r.svOff, 8, r.descSize},
+		{"prb_desc.text_blk_lpos.begin", r.beginOff, 8, r.descSize},
+		{"prb_desc.text_blk_lpos.next", r.nextOff, 8, r.descSize},
+		{"printk_info.seq", r.seqOff, 8, r.infoSize},
+		{"printk_info.ts_nsec", r.tsOff, 8, r.infoSize},
+		{"printk_info.text_len", r.lenOff, 2, r.infoSize},
+		{"printk_info level", r.levelOff, 1, r.infoSize},
+	} {
+		if f.off > f.in-f.len {
+			return fmt.Errorf("VMCOREINFO: OFFSET(%s)=%d is past the end of its structure (%d bytes)", f.name, int64(f.off), f.in)
+		}
+	}
+	return nil
 }
 
 // records walks the descriptors from the tail to the head, taking the
-// committed and finalized ones whose id is still theirs.
+// committed and finalized ones whose id is still theirs; no more than the
+// ring has, MaxLogRecords and MaxLogText.
 func (r *ring) records() ([]Record, error) {
 	var out []Record
+	left := uint64(MaxLogText)
 	b := make([]byte, max(r.descSize, r.infoSize))
-	for id, n := r.tail&descIDMask, 0; n < maxRecords; id, n = (id+1)&descIDMask, n+1 {
-		rec, ok, err := r.record(id, b)
+	for id, n := r.tail&descIDMask, uint64(0); n < r.count; id, n = (id+1)&descIDMask, n+1 {
+		rec, ok, err := r.record(id, b, left)
 		if err != nil {
 			return out, err
 		}
 		if ok {
+			if left -= uint64(len(rec.Text)); left == 0 || len(out) == MaxLogRecords {
+				return out, ErrLogTruncated
+			}
 			out = append(out, rec)
 		}
 		if id == r.head&descIDMask {
@@ -136,7 +178,8 @@ func (r *ring) records() ([]Record, error) {
 	return out, nil
 }
 
-func (r *ring) record(id uint64, b []byte) (Record, bool, error) {
+// record reads descriptor id's record, its text cut at max bytes.
+func (r *ring) record(id uint64, b []byte, max uint64) (Record, bool, error) {
 	idx := id % r.count
 	le := binary.LittleEndian
 	d := b[:r.descSize]
@@ -154,7 +197,7 @@ func (r *ring) record(id uint64, b []byte) (Record, bool, error) {
 		return Record{}, false, fmt.Errorf("printk info %d: %w", idx, err)
 	}
 	rec := Record{Seq: le.Uint64(info[r.seqOff:]), Time: time.Duration(le.Uint64(info[r.tsOff:])), Level: int(info[r.levelOff] >> 5)}
-	textLen := uint64(le.Uint16(info[r.lenOff:]))
+	textLen := min(uint64(le.Uint16(info[r.lenOff:])), max)
 	text, err := r.text(begin, next, textLen)
 	if err != nil {
 		return Record{}, false, fmt.Errorf("printk record %d: %w", rec.Seq, err)
@@ -189,14 +232,63 @@ func (r *ring) text(begin, next, n uint64) (string, error) {
 }
 
 // FormatLog writes records as the console shows them: "[ seconds] text",
-// each line of a message prefixed.
+// each line of a message prefixed. Control characters but the tab are
+// written escaped (\x1b): a log is from the guest, and an escape sequence
+// in it would reach the user's terminal (set its title, write to the
+// clipboard with OSC 52).
 func FormatLog(recs []Record) string {
-	var b strings.Builder
+	// Sized first: the log is the largest thing a dump gives, and growing
+	// it by appending would allocate it several times over.
+	n := 0
+	for _, r := range recs {
+		n += (len("[00000.000000] ")+1)*(1+strings.Count(r.Text, "\n")) + escapedLen(r.Text)
+	}
+	b := make([]byte, 0, n)
 	for _, r := range recs {
 		prefix := fmt.Sprintf("[%5d.%06d] ", r.Time/time.Second, r.Time%time.Second/time.Microsecond)
 		for _, line := range strings.Split(strings.TrimRight(r.Text, "\n"), "\n") {
-			b.WriteString(prefix + line + "\n")
+			b = append(b, prefix...)
+			b = appendEscaped(b, line)
+			b = append(b, '\n')
 		}
 	}
-	return b.String()
+	return string(b)
+}
+
+// escapedLen is how long s is once escaped (appendEscaped).
+func escapedLen(s string) int {
+	n := 0
+	for i := 0; i < len(s); {
+		r, m := utf8.DecodeRuneInString(s[i:])
+		if escaped(r, m) {
+			n += 4 * m
+		} else {
+			n += m
+		}
+		i += m
+	}
+	return n
+}
+
+func escaped(r rune, n int) bool {
+	return r == utf8.RuneError && n == 1 || r < 0x20 && r != '\t' || r == 0x7f || r >= 0x80 && r < 0xa0
+}
+
+// appendEscaped appends s with its control characters (but the tab) and
+// invalid UTF-8 as \xNN.
+func appendEscaped(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case escaped(r, n):
+			for _, c := range []byte(s[i : i+n]) {
+				b = append(b, '\\', 'x', hex[c>>4], hex[c&15])
+			}
+		default:
+			b = append(b, s[i:i+n]...)
+		}
+		i += n
+	}
+	return b
 }

@@ -1,8 +1,10 @@
 package vmcore
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -41,14 +43,16 @@ func (v *File) CheckVmlinux(vmlinux string) error {
 	return nil
 }
 
-// Summary is what a dump says of itself, and its log, as JSON gives it.
+// Summary is what a dump says of itself.
 type Summary struct {
-	File, Format, Release, BuildID string
-	KernelOffset                   uint64
-	CrashTime                      *time.Time `json:",omitempty"`
-	CPUs                           int
-	Panic                          string
-	Log                            []LogRecord
+	File         string     `json:"file"`
+	Format       string     `json:"format"`
+	Release      string     `json:"release"`
+	BuildID      string     `json:"build_id"`
+	KernelOffset uint64     `json:"kernel_offset"`
+	CrashTime    *time.Time `json:"crash_time,omitempty"`
+	CPUs         int        `json:"cpus"`
+	Panic        string     `json:"panic,omitempty"`
 }
 
 // LogRecord is a Record as JSON gives it.
@@ -59,7 +63,7 @@ type LogRecord struct {
 	Text   string `json:"text"`
 }
 
-// Summarize gathers the facts of the dump and its log recs.
+// Summarize gathers the facts of the dump and of its log recs.
 func (v *File) Summarize(recs []Record) Summary {
 	s := Summary{File: v.Name, Format: v.Format, CPUs: v.CPUs, Panic: panicLine(recs)}
 	if in := v.Info; in != nil {
@@ -67,9 +71,6 @@ func (v *File) Summarize(recs []Record) Summary {
 		if !in.CrashTime.IsZero() {
 			s.CrashTime = &in.CrashTime
 		}
-	}
-	for _, r := range recs {
-		s.Log = append(s.Log, LogRecord{r.Seq, int64(r.Time), r.Level, r.Text})
 	}
 	return s
 }
@@ -131,10 +132,13 @@ func panicLine(recs []Record) string {
 
 // Show writes what initkit vmcore prints of the dump: its facts, its
 // kernel log (the last tail lines; 0 for all), and its crash reports
-// decoded with dec (nil: not decoded); or, asJSON, the same as JSON.
+// decoded with dec (nil: not decoded); or, asJSON, the same as JSON: the
+// facts, "log" (each record) and "reports". The log is written a piece
+// at a time: its text is the largest thing a dump gives.
 func (v *File) Show(w io.Writer, dec *decode.Decoder, tail int, asJSON bool) error {
 	recs, err := v.Log()
-	if err != nil {
+	truncated := errors.Is(err, ErrLogTruncated)
+	if err != nil && !truncated {
 		return fmt.Errorf("%s: the kernel log: %w", v.Name, err)
 	}
 	log := FormatLog(recs)
@@ -144,28 +148,72 @@ func (v *File) Show(w io.Writer, dec *decode.Decoder, tail int, asJSON bool) err
 			return err
 		}
 	}
+	bw := bufio.NewWriter(w)
 	if asJSON {
-		e := json.NewEncoder(w)
-		e.SetIndent("", "  ")
-		return e.Encode(struct {
-			Summary
-			Reports []decode.Resolved
-		}{v.Summarize(recs), reps})
+		err = v.writeJSON(bw, recs, reps)
+	} else {
+		err = v.writeText(bw, recs, log, reps, dec, tail, truncated)
 	}
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func (v *File) writeText(w io.Writer, recs []Record, log string, reps []decode.Resolved, dec *decode.Decoder, tail int, truncated bool) error {
 	v.Summarize(recs).WriteFacts(w)
 	all := strings.SplitAfter(log, "\n")
 	shown := all
 	if tail > 0 && tail < len(all) {
 		shown = all[len(all)-tail-1:]
 	}
-	fmt.Fprintf(w, "--- kernel log (%d records) ---\n%s", len(recs), strings.Join(shown, ""))
+	fmt.Fprintf(w, "--- kernel log (%d records) ---\n", len(recs))
+	for _, l := range shown {
+		io.WriteString(w, l)
+	}
+	if truncated {
+		fmt.Fprintf(w, "--- %v ---\n", ErrLogTruncated)
+	}
 	switch {
 	case dec == nil:
 	case len(reps) == 0:
 		fmt.Fprintln(w, "--- no crash report in the log ---")
 	default:
 		fmt.Fprintf(w, "--- %d crash report(s), decoded ---\n", len(reps))
-		_, err = dec.Annotate([]byte(strings.Join(all[reps[0].Line-1:], "")), w)
+		from := 0
+		for _, l := range all[:reps[0].Line-1] {
+			from += len(l)
+		}
+		_, err := dec.Annotate([]byte(log[from:]), w)
+		return err
 	}
+	return nil
+}
+
+// writeJSON writes the facts, the log a record at a time, and the reports.
+func (v *File) writeJSON(w io.Writer, recs []Record, reps []decode.Resolved) error {
+	facts, err := json.Marshal(v.Summarize(recs))
+	if err != nil {
+		return err
+	}
+	w.Write(facts[:len(facts)-1])
+	io.WriteString(w, `,"log":[`)
+	for i, r := range recs {
+		b, err := json.Marshal(LogRecord{r.Seq, int64(r.Time), r.Level, r.Text})
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			io.WriteString(w, ",")
+		}
+		w.Write(b)
+	}
+	b, err := json.Marshal(reps)
+	if err != nil {
+		return err
+	}
+	io.WriteString(w, `],"reports":`)
+	w.Write(b)
+	_, err = io.WriteString(w, "}\n")
 	return err
 }

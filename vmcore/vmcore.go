@@ -25,10 +25,14 @@ type File struct {
 	// notes), 0 when it holds none.
 	CPUs int
 
-	f   *os.File
-	r   io.ReaderAt // the dump's bytes: the file, or a flattened stream's index
-	sz  int64
-	mem memory
+	f  *os.File
+	r  io.ReaderAt // the dump's bytes: the file, or a flattened stream's index
+	sz int64       // the dump's size (a flattened stream's: what its records place)
+	// real is how many bytes the file really holds: what a dump claims
+	// to hold beyond them (a flattened stream placing a record at 1 TB)
+	// is zeros, never worth memory or time.
+	real int64
+	mem  memory
 }
 
 // memory reads physical memory from a dump.
@@ -38,6 +42,8 @@ type memory interface {
 	readPhys(p []byte, addr uint64) error
 	// ranges lists the physical ranges the dump holds, in order.
 	ranges() [][2]uint64
+	// backed reports whether the file holds any byte of the range.
+	backed(addr, n uint64) bool
 }
 
 // FormatError is a dump that is not what it claims to be, at an offset
@@ -81,7 +87,7 @@ func Open(name string) (*File, error) {
 		f.Close()
 		return nil, err
 	}
-	v := &File{Name: name, f: f, r: f, sz: st.Size()}
+	v := &File{Name: name, f: f, r: f, sz: st.Size(), real: st.Size()}
 	if err := v.open(); err != nil {
 		f.Close()
 		return nil, err

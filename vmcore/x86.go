@@ -34,7 +34,12 @@ func (v *File) Phys(vaddr uint64) (uint64, error) {
 	if !ok {
 		return 0, fmt.Errorf("VMCOREINFO has no SYMBOL(init_top_pgt): cannot walk the page tables for %#x", vaddr)
 	}
-	table, _ := v.Phys(top)
+	if top < startKernelMap || top >= startKernelMap+kernelMapSize {
+		// The kernel's own page table is a symbol of the kernel image:
+		// anywhere else it would need the page tables to find.
+		return 0, fmt.Errorf("VMCOREINFO's SYMBOL(init_top_pgt)=%#x is outside the kernel map", top)
+	}
+	table := top - startKernelMap + uint64(v.Info.Numbers["phys_base"])
 	levels := []uint{39, 30, 21, 12}
 	if v.Info.Numbers["pgtable_l5_enabled"] == 1 {
 		levels = append([]uint{48}, levels...)
