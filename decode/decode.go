@@ -107,6 +107,9 @@ func (d *Decoder) Reports(log []byte) ([]Resolved, error) {
 // and one byte back for a return address, as for symbols.
 func (d *Decoder) frame(f oops.Frame, kaslr uint64) ([]symbolize.Frame, error) {
 	if f.Func != "" {
+		if f.Len == 0 {
+			return nil, fmt.Errorf("%s+%#x/0x0: a length of 0, which no kernel prints", f.Func, f.Off)
+		}
 		return d.R.Frame(f.Func, f.Off, f.Len, f.Module, !f.IsRIP)
 	}
 	a := f.Addr - kaslr

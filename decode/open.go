@@ -79,6 +79,9 @@ func (d *Decoder) Locations(w io.Writer, locs []string) error {
 		if m := symbolArg.FindStringSubmatch(a); m != nil {
 			off, _ := strconv.ParseUint(m[2], 16, 64)
 			size, _ := strconv.ParseUint(m[3], 16, 64)
+			if m[3] != "" && size == 0 {
+				return fmt.Errorf("%s: a length of 0: the kernel prints the distance to the next symbol, never 0", a)
+			}
 			fr, err = d.R.Frame(m[1], off, size, "", false)
 		} else if addr, perr := strconv.ParseUint(strings.TrimPrefix(a, "0x"), 16, 64); perr == nil {
 			fr, err = d.R.Addr(addr)

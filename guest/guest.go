@@ -4,7 +4,7 @@
 // ports each side opens, and the lines the init prints for the host to
 // read. Both sides import it, so that a name changes in one place.
 //
-// It has no dependencies beyond the standard library's strings and bytes:
+// It has no dependencies beyond the standard library's strings, strconv and bytes:
 // the init is small and starts fast, and every importer can afford it.
 // The generated shell init (initramfs/shellinit.sh) and
 // bench/floor-init.c cannot import Go; they cite the names here.
@@ -13,6 +13,7 @@ package guest
 import (
 	"bytes"
 	"errors"
+	"strconv"
 	"strings"
 )
 
@@ -147,9 +148,34 @@ const (
 // GDBPort is the guest's TCP port for gdbserver under the tcp transport.
 const GDBPort = 1234
 
-// ExitPrefix starts the line the init writes on ExecStatus: the command's
-// exit status in decimal, 128+N when signal N ended it.
+// ExitPrefix starts the line the init writes on ExecStatus: then the
+// run's token (ExecToken), a colon, and the command's exit status in
+// decimal, 128+N when signal N ended it. The token is the host's secret
+// for the run, which the init reads and removes before the command
+// starts: a command that writes a status line of its own to the port
+// (it runs as root) cannot know it.
 const ExitPrefix = "initkit-exit:"
+
+// ExecToken holds the run's token (see ExitPrefix).
+const ExecToken = "/.initkit/exec.token"
+
+// StatusLine is the line that reports code for the run with token.
+func StatusLine(token string, code int) []byte {
+	return []byte(ExitPrefix + token + ":" + strconv.Itoa(code) + "\n")
+}
+
+// ParseStatus finds the status line of the run with token in what the
+// status port carried: the last one with that token.
+func ParseStatus(s, token string) (int, bool) {
+	code, found := 0, false
+	for _, l := range strings.Split(s, "\n") {
+		v, ok := strings.CutPrefix(strings.TrimSpace(l), ExitPrefix+token+":")
+		if n, err := strconv.Atoi(v); ok && err == nil && token != "" {
+			code, found = n, true
+		}
+	}
+	return code, found
+}
 
 // FormatExecFile is the content of ExecFile for argv.
 func FormatExecFile(argv []string) []byte {

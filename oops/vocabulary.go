@@ -40,6 +40,10 @@ func FatalLine(line string) bool {
 	return ok && Fatal(kind)
 }
 
+// EndLine reports whether a console or log line ends a report (the
+// kernel's "---[ end ... ]---").
+func EndLine(line string) bool { return isEnd(Clean(line)) }
+
 // maxBlock bounds Excerpt: a report without an end marker (a panic, or a
 // log cut short) is taken to end after this many lines.
 const maxBlock = 60

@@ -2,14 +2,12 @@ package probe
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"math"
-	"slices"
 )
 
 // Partition is one entry of a partition table. Number counts from 1 as
@@ -58,19 +56,21 @@ func Partitions(r io.ReaderAt) (Table, error) {
 }
 
 // check refuses entries past the end of a disk of size bytes (-1:
-// unknown) and entries that overlap.
+// unknown) and entries that overlap (a table has at most 128: each is
+// checked against the others, with no sorting, which the init's size
+// would pay for).
 func (t Table) check(size int64) error {
-	sorted := slices.Clone(t.Partitions)
-	slices.SortFunc(sorted, func(a, b Partition) int { return cmp.Compare(a.Start, b.Start) })
-	for i, p := range sorted {
+	for i, p := range t.Partitions {
 		if p.Size <= 0 || p.Start < 0 || p.Start > math.MaxInt64-p.Size {
 			return fmt.Errorf("probe: %s partition %d: start %d, size %d", t.Type, p.Number, p.Start, p.Size)
 		}
 		if size >= 0 && p.Start+p.Size > size {
 			return fmt.Errorf("probe: %s partition %d ends at byte %d, past the end of the disk (%d bytes)", t.Type, p.Number, p.Start+p.Size, size)
 		}
-		if i > 0 && sorted[i-1].Start+sorted[i-1].Size > p.Start {
-			return fmt.Errorf("probe: %s partition %d overlaps partition %d", t.Type, p.Number, sorted[i-1].Number)
+		for _, q := range t.Partitions[:i] {
+			if p.Start < q.Start+q.Size && q.Start < p.Start+p.Size {
+				return fmt.Errorf("probe: %s partition %d overlaps partition %d", t.Type, p.Number, q.Number)
+			}
 		}
 	}
 	return nil

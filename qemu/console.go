@@ -2,7 +2,10 @@ package qemu
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/initkit/initkit/oops"
@@ -10,13 +13,21 @@ import (
 
 // Console receives a guest's console output: it keeps a clean copy (no CR,
 // no ANSI escapes), remembers the first line that starts a fatal crash
-// report (package oops decides which), and matches the lines against
-// expectations.
+// report (package oops decides which) and the report that follows, and
+// matches the lines against expectations. A guest may write forever:
+// the copy in memory keeps the first MaxConsoleHead bytes and the last
+// bytes up to MaxConsole, the saved log (Save) stops at MaxConsoleLog,
+// and an unfinished line is cut at MaxConsoleLine.
 type Console struct {
 	mu      sync.Mutex
 	partial []byte
 	log     bytes.Buffer
+	dropped int64
 	crash   string
+	excerpt []string // the crash report's lines, from its first
+	inBlock bool     // still in it
+	file    io.Writer
+	saved   int64
 
 	expect  []*regexp.Regexp // to match in order
 	matched int
@@ -89,6 +100,22 @@ func (c *Console) Failed() string {
 	return c.failed
 }
 
+// The bounds of what a Console keeps.
+const (
+	MaxConsole     = 32 << 20  // the copy in memory
+	MaxConsoleHead = 1 << 20   // of which the start, kept whatever follows
+	MaxConsoleLog  = 256 << 20 // the saved log
+	MaxConsoleLine = 64 << 10  // a line with no end yet
+	maxBlock       = 60        // a crash report's lines (oops.Excerpt's bound)
+)
+
+// Save streams the clean console to w as it comes, up to MaxConsoleLog.
+func (c *Console) Save(w io.Writer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.file = w
+}
+
 // Write implements io.Writer.
 func (c *Console) Write(p []byte) (int, error) {
 	c.mu.Lock()
@@ -102,15 +129,23 @@ func (c *Console) Write(p []byte) (int, error) {
 		c.line(c.partial[:i])
 		c.partial = c.partial[i+1:]
 	}
+	if len(c.partial) > MaxConsoleLine {
+		c.line(c.partial) // a line that never ends is cut
+		c.partial = c.partial[:0]
+	}
 	return len(p), nil
 }
 
 func (c *Console) line(b []byte) {
 	b = oops.StripEscapes(b)
-	c.log.Write(b)
-	c.log.WriteByte('\n')
+	c.keep(b)
+	if c.inBlock {
+		if c.excerpt = append(c.excerpt, string(b)); len(c.excerpt) >= maxBlock || oops.EndLine(string(b)) {
+			c.inBlock = false
+		}
+	}
 	if c.crash == "" && oops.FatalLine(string(b)) {
-		c.crash = string(b)
+		c.crash, c.excerpt, c.inBlock = string(b), []string{string(b)}, true
 		c.finish()
 	}
 	// A halted kernel leaves QEMU running: this is the end.
@@ -135,11 +170,45 @@ func (c *Console) line(b []byte) {
 	}
 }
 
-// Log returns the cleaned console text so far, the unfinished last line included.
+// keep adds a line to the copy in memory and the saved log, within
+// their bounds.
+func (c *Console) keep(b []byte) {
+	if c.file != nil && c.saved <= MaxConsoleLog {
+		if c.saved += int64(len(b) + 1); c.saved > MaxConsoleLog {
+			fmt.Fprintf(c.file, "[initkit: the console goes on past %d MiB; the rest is not saved]\n", MaxConsoleLog>>20)
+		} else {
+			c.file.Write(append(b, '\n'))
+		}
+	}
+	c.log.Write(b)
+	c.log.WriteByte('\n')
+	if c.log.Len() > MaxConsole {
+		// Keep the start and the newest half: drop what lies between.
+		all := c.log.Bytes()
+		tail := all[len(all)-MaxConsole/2:]
+		c.dropped += int64(len(all) - MaxConsoleHead - len(tail))
+		var nb bytes.Buffer
+		nb.Write(all[:MaxConsoleHead])
+		fmt.Fprintf(&nb, "\n[initkit: %d bytes of console dropped here]\n", c.dropped)
+		nb.Write(tail)
+		c.log = nb
+	}
+}
+
+// Log returns the cleaned console text so far, the unfinished last line
+// included (what MaxConsole lets it keep).
 func (c *Console) Log() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.log.String() + string(oops.StripEscapes(c.partial))
+}
+
+// Excerpt returns the crash report: from its first line to the kernel's
+// "---[ end" marker, or maxBlock lines.
+func (c *Console) Excerpt() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Join(c.excerpt, "\n")
 }
 
 // Crash returns the first line of a fatal crash report seen, or "".
@@ -147,4 +216,11 @@ func (c *Console) Crash() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.crash
+}
+
+// rest returns the unfinished last line, clean.
+func (c *Console) rest() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return string(oops.StripEscapes(c.partial))
 }

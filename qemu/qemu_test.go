@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"os"
@@ -189,5 +190,36 @@ func TestDiskBackingFiles(t *testing.T) {
 	os.WriteFile(lie, h, 0o644)
 	if _, err := InspectImage(lie); err == nil || !strings.Contains(err.Error(), "qcow2 header offset 8") {
 		t.Errorf("a lying header: %v", err)
+	}
+}
+
+type countWriter struct{ n int64 }
+
+func (w *countWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+
+// A guest that writes forever: the console in memory keeps its start and
+// its newest part, the saved log stops at its bound, a line that never
+// ends is cut, and a crash report is kept whole wherever it fell.
+func TestConsoleBounded(t *testing.T) {
+	var c Console
+	var saved countWriter
+	c.Save(&saved)
+	c.Write([]byte("first line\n[    1.0] Kernel panic - not syncing: early\n"))
+	line := []byte(strings.Repeat("x", 1023) + "\n")
+	for i := 0; i < (MaxConsoleLog>>10)+4096; i++ {
+		c.Write(line)
+	}
+	c.Write(bytes.Repeat([]byte("y"), 3*MaxConsoleLine))
+	c.Write([]byte("\nlast line\n"))
+	log := c.Log()
+	if len(log) > MaxConsole+MaxConsoleLine || !strings.HasPrefix(log, "first line\n") || !strings.HasSuffix(log, "last line\n") ||
+		!strings.Contains(log, "bytes of console dropped here]") {
+		t.Errorf("log of %d bytes: %q ... %q", len(log), log[:40], log[len(log)-40:])
+	}
+	if saved.n > MaxConsoleLog+1024 {
+		t.Errorf("saved %d bytes, bound %d", saved.n, MaxConsoleLog)
+	}
+	if ex := c.Excerpt(); !strings.HasPrefix(ex, "[    1.0] Kernel panic - not syncing: early\n") || strings.Count(ex, "\n") != maxBlock-1 {
+		t.Errorf("excerpt: %d lines, %q", strings.Count(ex, "\n")+1, ex[:60])
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/initkit/initkit/internal/atomicfile"
-	"github.com/initkit/initkit/oops"
 	"golang.org/x/sys/unix"
 )
 
@@ -127,6 +126,7 @@ type Guest struct {
 	expired bool             // that timeout fired
 	dumped  string
 	dumpErr error
+	log     *atomicfile.Pending // the saved console, written as it comes
 }
 
 // Start boots c in the background and watches its console as w says.
@@ -155,6 +155,17 @@ func Start(ctx context.Context, c Config, w Watch) (*Guest, error) {
 	case w.Timeout > 0:
 		g.ctx, g.cancel = context.WithTimeout(ctx, w.Timeout)
 	}
+	if w.LogPath != "" {
+		// Written as it comes, renamed into place when the run ends: a
+		// console that goes on for hours costs disk, not memory.
+		if g.log, err = atomicfile.Create(w.LogPath, 0o600); err != nil {
+			g.cancel()
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		g.log.NoSync = true
+		g.console.Save(g.log.File)
+	}
 	g.console.Watch(w.Expect, w.Fail)
 	if w.Ready != nil {
 		g.ready = g.console.WatchReady(w.Ready)
@@ -167,6 +178,9 @@ func Start(ctx context.Context, c Config, w Watch) (*Guest, error) {
 	if err != nil {
 		g.cancel()
 		os.RemoveAll(dir)
+		if g.log != nil {
+			g.log.Abort()
+		}
 		return nil, err
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, out, out
@@ -180,6 +194,9 @@ func Start(ctx context.Context, c Config, w Watch) (*Guest, error) {
 	if err := cmd.Start(); err != nil {
 		g.cancel()
 		os.RemoveAll(dir)
+		if g.log != nil {
+			g.log.Abort()
+		}
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
 	go g.quitWhenKnown(qmp)
@@ -279,8 +296,7 @@ func (g *Guest) finish(runErr error) {
 	o := Outcome{Pending: c.Pending(), Accel: g.accel}
 	switch {
 	case c.Crash() != "":
-		o.Kind, o.Line = Crashed, c.Crash()
-		o.Crash = oops.Excerpt(c.Log(), c.Crash())
+		o.Kind, o.Line, o.Crash = Crashed, c.Crash(), c.Excerpt()
 	case c.Failed() != "":
 		o.Kind, o.Line = FailMatched, c.Failed()
 	case len(g.watch.Expect) > 0 && c.Expected():
@@ -295,11 +311,15 @@ func (g *Guest) finish(runErr error) {
 		o.Kind = ExpectMissed
 	}
 	o.Dump, o.DumpErr = g.dumped, g.dumpErr
-	if p := g.watch.LogPath; p != "" {
-		if err := saveLog(p, c.Log()); err != nil && o.Err == nil {
+	if g.log != nil {
+		c.Save(nil)
+		if rest := c.rest(); rest != "" {
+			io.WriteString(g.log.File, rest)
+		}
+		if err := g.log.Commit(); err != nil && o.Err == nil {
 			o.Err = err
 		}
-		o.LogPath, _ = filepath.Abs(p)
+		o.LogPath, _ = filepath.Abs(g.log.Path)
 	}
 	g.outcome = o
 }
@@ -311,14 +331,6 @@ func (g *Guest) stopped() bool {
 	default:
 		return false
 	}
-}
-
-// saveLog writes the console's clean copy to path, atomically.
-func saveLog(path, log string) error {
-	return atomicfile.Write(path, 0o600, func(w io.Writer) error {
-		_, err := io.WriteString(w, log)
-		return err
-	})
 }
 
 // Ready is closed once a console line matched Watch.Ready (never, when

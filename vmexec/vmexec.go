@@ -9,9 +9,10 @@
 package vmexec
 
 import (
-	"bufio"
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -108,6 +109,10 @@ func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 		return res, err
 	}
 	defer os.RemoveAll(dir)
+	token, err := newToken()
+	if err != nil {
+		return res, err
+	}
 	p, err := openPorts(dir, o.Stdout, o.Stderr)
 	if err != nil {
 		return res, err
@@ -117,7 +122,7 @@ func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 	b.Dir, b.LogPath = dir, cmp.Or(b.LogPath, "-")
 	b.Wrap = func(r *boot.Run, base string) (string, error) {
 		out := filepath.Join(dir, "initrd.img")
-		return out, buildImage(out, base, argv, o, r.Kernel.ModulesDir)
+		return out, buildImage(out, base, argv, token, o, r.Kernel.ModulesDir)
 	}
 	cmdline := qemu.Cmdline(strings.Fields(Cmdline))
 	if n := len(o.Boot.Disks); n > 0 {
@@ -128,7 +133,7 @@ func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	if code, ok := parseStatus(p.wait()); ok {
+	if code, ok := guest.ParseStatus(p.wait(), token); ok {
 		res.Status = code
 		return res, nil
 	}
@@ -152,6 +157,7 @@ var portNames = []string{"out", "err", "status"}
 
 func openPorts(dir string, stdout, stderr io.Writer) (*ports, error) {
 	p := &ports{dir: dir}
+	p.status.Max = 4096 // the status is the last line; what a command floods the port with is dropped
 	for i, name := range portNames {
 		path := filepath.Join(dir, name)
 		for _, suffix := range []string{".in", ".out"} {
@@ -212,21 +218,10 @@ func (p *ports) close() {
 	}
 }
 
-func parseStatus(s string) (int, bool) {
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), guest.ExitPrefix); ok {
-			n, err := strconv.Atoi(v)
-			return n, err == nil
-		}
-	}
-	return 0, false
-}
-
 // buildImage writes the image: the base if any, then a segment with the
 // initkit init, the command and its closure, busybox when there is one,
 // and the command line in guest.ExecFile, which makes the init run it.
-func buildImage(out, base string, argv []string, o Options, modulesDir string) error {
+func buildImage(out, base string, argv []string, token string, o Options, modulesDir string) error {
 	abs, err := filepath.Abs(argv[0])
 	if err != nil {
 		return err
@@ -237,8 +232,9 @@ func buildImage(out, base string, argv []string, o Options, modulesDir string) e
 	}
 	argvFile := image.File{Header: cpio.Header{Name: guest.ExecFile, Mode: cpio.TypeReg | 0o644},
 		Data: guest.FormatExecFile(append([]string{abs}, argv[1:]...))}
+	tokenFile := image.File{Header: cpio.Header{Name: guest.ExecToken, Mode: cpio.TypeReg | 0o400}, Data: []byte(token)}
 	spec := &initramfs.Spec{Output: out, Compress: o.compression(), Init: "initkit", InitBinary: initBin,
-		Busybox: o.Busybox, Applets: o.Applets, Entries: []image.File{argvFile}, Dirs: []string{"/tmp"}}
+		Busybox: o.Busybox, Applets: o.Applets, Entries: []image.File{argvFile, tokenFile}, Dirs: []string{"/tmp"}}
 	spec.AddFiles(abs)
 	switch {
 	case len(o.Modules) > 0 && modulesDir == "":
@@ -300,11 +296,8 @@ func (o Options) addHostPaths(spec *initramfs.Spec) error {
 			spec.TreeSkip = append(spec.TreeSkip, p)
 		}
 	}
-	limit := cmp.Or(o.DirLimit, DefaultDirLimit)
-	if n, err := treeBytes(dir, limit, spec.TreeSkip); err != nil {
+	if err := checkTree(dir, cmp.Or(o.DirLimit, DefaultDirLimit), MaxDirEntries, spec.TreeSkip); err != nil {
 		return err
-	} else if n > limit {
-		return fmt.Errorf("the working directory %s holds more than %d bytes of files, the limit: run from a smaller directory, or raise the limit", dir, limit)
 	}
 	spec.Trees = append(spec.Trees, dir+":"+dir)
 	spec.Dirs = append(spec.Dirs, dir) // there even when every file in it is skipped
@@ -312,18 +305,37 @@ func (o Options) addHostPaths(spec *initramfs.Spec) error {
 	return nil
 }
 
-// treeBytes adds up the sizes of the regular files under dir but skip,
-// stopping once past limit.
-func treeBytes(dir string, limit int64, skip []string) (int64, error) {
+// MaxDirEntries bounds the entries of the working directory exec copies:
+// the guest unpacks them into a tmpfs whose inodes are bounded by its
+// memory (some 130,000 for 1 GiB), and one that runs out stops the
+// unpacking silently, the command then missing.
+const MaxDirEntries = 50000
+
+// checkTree walks dir, but skip, and refuses it when its files hold more
+// than limit bytes or it has more than entries entries, saying which
+// bound it passed and its largest file.
+func checkTree(dir string, limit int64, entries int, skip []string) error {
 	var n int64
+	var count int
+	var big string
+	var bigSize int64
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.Type().IsRegular() && !slices.Contains(skip, p) {
+		if slices.Contains(skip, p) {
+			return nil
+		}
+		if count++; count > entries {
+			return fs.SkipAll
+		}
+		if d.Type().IsRegular() {
 			info, err := d.Info()
 			if err != nil {
 				return err
+			}
+			if info.Size() > bigSize {
+				big, bigSize = p, info.Size()
 			}
 			if n += info.Size(); n > limit {
 				return fs.SkipAll
@@ -331,7 +343,16 @@ func treeBytes(dir string, limit int64, skip []string) (int64, error) {
 		}
 		return nil
 	})
-	return n, err
+	switch {
+	case err != nil:
+		return err
+	case count > entries:
+		return fmt.Errorf("the working directory %s holds more than %d files and directories, more than exec copies into the guest (its tmpfs runs out of inodes): run from a smaller directory, or --workdir-limit 0 to copy nothing", dir, entries)
+	case n > limit:
+		return fmt.Errorf("the working directory %s holds more than %d bytes of files (--workdir-limit %d; the largest, %s, has %d, its apparent size if it is sparse): run from a smaller directory, raise --workdir-limit, or --workdir-limit 0 to copy nothing",
+			dir, limit, limit, big, bigSize)
+	}
+	return nil
 }
 
 // compression of the command's segment: none by default, because under
@@ -350,4 +371,13 @@ func (o Options) modules() []string {
 		return o.Modules
 	}
 	return append(slices.Clip(DiskModules), o.Modules...)
+}
+
+// newToken is a run's secret for its status line (guest.ExitPrefix).
+func newToken() (string, error) {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
 }

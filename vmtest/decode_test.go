@@ -448,9 +448,10 @@ func koSymbol(t *testing.T, ko, name string) (string, uint64) {
 func TestDecodeRefusesImpossibleFrames(t *testing.T) {
 	t.Parallel()
 	v := DebugVmlinux(t)
-	for _, arg := range []string{"vfs_read+0x5000/0x1c0", "kernel_init+0x9999", "vfs_read+0x1/0x1", "vfs_read+0x10000000000000000000"} {
+	for arg, want := range map[string]string{"vfs_read+0x5000/0x1c0": "mismatch", "kernel_init+0x9999": "mismatch", "vfs_read+0x1/0x1": "mismatch",
+		"vfs_read+0x10000000000000000000": "mismatch", "vfs_read+0x1/0x0": "a length of 0"} {
 		out, err := exec.Command(initkitBinary(t), "decode", "--no-index", "--vmlinux", v, arg).CombinedOutput()
-		if exitStatus(err) != 2 || !strings.Contains(string(out), "mismatch") || strings.Contains(string(out), ".c:") {
+		if exitStatus(err) != 2 || !strings.Contains(string(out), want) || strings.Contains(string(out), ".c:") {
 			t.Errorf("%s: exit %d\n%s", arg, exitStatus(err), out)
 		}
 	}

@@ -131,6 +131,12 @@ func TestDumpOnTimeout(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
 			core := bootForDump(t, "", img, 4, "--timeout", "20s", "--dump-on-timeout", "--dump-format", format)
+			// The guest's memory and its console are the user's alone.
+			for _, f := range []string{core, filepath.Join(filepath.Dir(core), "console.log")} {
+				if st, err := os.Stat(f); err != nil || st.Mode().Perm() != 0o600 {
+					t.Errorf("%s: mode %v, %v; want 0600", f, st.Mode(), err)
+				}
+			}
 			code, out := initkitRun(t, "vmcore", core, "--vmlinux", DebugVmlinux(t))
 			if code != 0 {
 				t.Fatalf("initkit vmcore: exit %d\n%s", code, out)

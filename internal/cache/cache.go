@@ -55,8 +55,9 @@ func RunDir() (string, error) {
 }
 
 // prune removes the run directories under runs beyond the newest
-// KeepRuns, and those older than KeepRunsFor, but never one whose
-// process (the PID its name ends with) is alive.
+// KeepRuns, those older than KeepRunsFor, and the empty ones a run
+// killed at once left, but never one whose process (the PID its name
+// ends with) is alive.
 func prune(runs string, now time.Time) {
 	ents, err := os.ReadDir(runs)
 	if err != nil {
@@ -69,17 +70,22 @@ func prune(runs string, now time.Time) {
 		}
 	}
 	sort.Sort(sort.Reverse(sort.StringSlice(names))) // newest first: the names start with the time
-	for i, n := range names {
+	kept := 0
+	for _, n := range names {
 		t, err := time.ParseInLocation("20060102-150405", n[:15], time.Local)
 		pid, perr := strconv.Atoi(n[16:])
 		if err != nil || perr != nil {
 			continue // not a run directory of ours
 		}
-		if i < KeepRuns && now.Sub(t) < KeepRunsFor {
+		dead := pid != os.Getpid() && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+		if ents, err := os.ReadDir(filepath.Join(runs, n)); dead && err == nil && len(ents) == 0 {
+			os.Remove(filepath.Join(runs, n)) // a run killed before it wrote anything
 			continue
 		}
-		if pid != os.Getpid() && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+		if dead && (kept >= KeepRuns || now.Sub(t) >= KeepRunsFor) {
 			os.RemoveAll(filepath.Join(runs, n))
+			continue
 		}
+		kept++
 	}
 }

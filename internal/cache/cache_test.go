@@ -35,8 +35,10 @@ func TestPrune(t *testing.T) {
 		many = append(many, mk(2*time.Hour+time.Duration(i)*time.Minute, dead))
 	}
 	os.MkdirAll(filepath.Join(runs, "mine"), 0o700)
+	empty := now.Add(-time.Minute).Format("20060102-150405") + "-" + dead
+	os.Mkdir(filepath.Join(runs, empty), 0o700)
 	prune(runs, now)
-	for n, want := range map[string]bool{old: false, oldAlive: true, recent: true, "mine": true,
+	for n, want := range map[string]bool{old: false, oldAlive: true, recent: true, "mine": true, empty: false,
 		many[0]: true, many[KeepRuns-2]: true, many[KeepRuns-1]: false, many[KeepRuns+1]: false} {
 		if _, err := os.Stat(filepath.Join(runs, n)); (err == nil) != want {
 			t.Errorf("%s: kept %v, want %v", n, err == nil, want)

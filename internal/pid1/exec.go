@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -45,6 +44,9 @@ func (in *initProc) runExec(file []byte) {
 	if in.cmd.Disks > 0 {
 		in.early("disks", in.waitDisks)
 	}
+	// The token goes before the command can read it.
+	token, _ := readFile(guest.ExecToken)
+	unix.Unlink(guest.ExecToken)
 	dir := "/"
 	if b, err := readFile(guest.ExecDir); err == nil && len(b) > 0 {
 		dir = string(b)
@@ -57,7 +59,7 @@ func (in *initProc) runExec(file []byte) {
 	}
 	_, _, execStatus := in.execPorts()
 	if fd, err := openPort(execStatus); err == nil {
-		unix.Write(fd, append(strconv.AppendInt([]byte(guest.ExitPrefix), int64(code), 10), '\n'))
+		unix.Write(fd, guest.StatusLine(string(token), code))
 		closeDrained(fd)
 	} else {
 		in.logf("exec: %v; the status (%d) is lost", err, code)

@@ -48,7 +48,7 @@ type initProc struct {
 	delayed      bool            // rootdelay has been waited
 	telnet       bool            // the telnet rescue has been started
 	mounted      []string        // what mountEarly mounted, in order
-	dropbear     *os.Process     // the remote unlock's SSH server
+	dropbear     *sshd           // the remote unlock's SSH server
 }
 
 type stageTime struct {

@@ -3,7 +3,6 @@ package pid1
 import (
 	"fmt"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -75,9 +74,14 @@ func (b *blockDevs) scan() []*blockDev {
 	for _, d := range b.seen {
 		all = append(all, d)
 	}
-	// Not sort.Slice: its reflection code would be translated by TCG for
-	// this one sort on every boot.
-	slices.SortFunc(all, func(a, b *blockDev) int { return strings.Compare(a.Name, b.Name) })
+	// An insertion sort of the few devices a guest has: sort.Slice's
+	// reflection would be translated by TCG for this one sort on every
+	// boot, and slices.SortFunc's instance costs the init 6 KB.
+	for i := 1; i < len(all); i++ {
+		for j := i; j > 0 && all[j].Name < all[j-1].Name; j-- {
+			all[j], all[j-1] = all[j-1], all[j]
+		}
+	}
 	return all
 }
 
