@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/initkit/initkit/initramfs"
+	"github.com/initkit/initkit/internal/hosttool"
 )
 
 // luksReserve is what a LUKS2 container takes before its data: its
@@ -44,6 +45,9 @@ func (c *creator) run(env []string, name string, args ...string) error {
 // initkit dies (a tool left running would go on writing into a file
 // that is no longer anyone's).
 func command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	if p, err := hosttool.Path(name); err == nil {
+		name = p // a normal user's PATH has no /usr/sbin
+	}
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return cmd

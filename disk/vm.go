@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/initkit/initkit/guest"
 	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/internal/hosttool"
 	"github.com/initkit/initkit/internal/shell"
 	"github.com/initkit/initkit/internal/syncbuf"
 	"github.com/initkit/initkit/kernel"
@@ -200,11 +200,9 @@ func (j *vmJob) line(s string) { j.script.WriteString(s + "\n") }
 // the same path: the script names it by that path, so that busybox's
 // applet of the same name (mke2fs, mkswap) is not what runs.
 func (j *vmJob) tool(name string) string {
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if p, err = exec.LookPath("/usr/sbin/" + name); err != nil && j.err == nil {
-			j.err = fmt.Errorf("the VM needs %s: %w (install %s)", name, err, toolPackage[name])
-		}
+	p, err := hosttool.Path(name)
+	if err != nil && j.err == nil {
+		j.err = fmt.Errorf("the VM needs %s: %w (install %s)", name, err, toolPackage[name])
 	}
 	j.tools[p] = true
 	return p

@@ -56,10 +56,13 @@ type KernelSession struct {
 func (s KernelSession) Script() string {
 	var b strings.Builder
 	b.WriteString("set pagination off\nset confirm off\n")
-	fmt.Fprintf(&b, "file %s\n", s.Vmlinux)
+	// The helpers are allowed before the vmlinux is loaded, which loads
+	// them: allowing them after made gdb decline them first, with its
+	// whole warning about auto-loading on the screen.
 	if py := helpers(s.Vmlinux); py != "" {
-		fmt.Fprintf(&b, "add-auto-load-safe-path %s\nsource %s\n", filepath.Dir(py), py)
+		fmt.Fprintf(&b, "add-auto-load-safe-path %s\n", filepath.Dir(py))
 	}
+	fmt.Fprintf(&b, "file %s\n", s.Vmlinux)
 	fmt.Fprintf(&b, "target remote %s\n", s.Target)
 	if s.Break != "" {
 		fmt.Fprintf(&b, "break %s\ncontinue\n", s.Break)

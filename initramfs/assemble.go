@@ -161,6 +161,7 @@ func (s *Spec) addClosure(t *Tree) error {
 			return s.errorAt(s.Init, "init: %v", err)
 		}
 	}
+	addLibgcc(r)
 	for _, e := range r.Entries() {
 		var err error
 		switch e.Kind {
@@ -176,6 +177,20 @@ func (s *Spec) addClosure(t *Tree) error {
 		}
 	}
 	return nil
+}
+
+// addLibgcc adds libgcc_s.so.1 when glibc is in the closure: glibc
+// dlopens it at run time to unwind a thread (pthread_exit, pthread_cancel)
+// and aborts without it ("libgcc_s.so.1 must be installed for pthread_exit
+// to work"); no program lists it. dracut and mkinitramfs ship it for the
+// same reason. A root without it is left as it is.
+func addLibgcc(r *elfdeps.Resolver) {
+	for _, e := range r.Entries() {
+		if path.Base(e.Path) == "libc.so.6" {
+			r.AddLibrary("libgcc_s.so.1", "glibc loads it to unwind threads (pthread_exit)")
+			return
+		}
+	}
 }
 
 func (s *Spec) customInit() bool {
@@ -357,10 +372,16 @@ func (s *Spec) addTrees(t *Tree) error {
 // on) and the common ones of hardware and clouds.
 var NetDrivers = []string{"virtio_pci", "virtio_net", "e1000", "e1000e", "8139cp", "8139too", "ne2k-pci", "igb", "ixgbe", "ena", "gve", "vmxnet3", "hv_netvsc", "r8169", "tg3", "bnx2"}
 
+// DiskDrivers are the disk drivers an image with storage (a root on LUKS,
+// LVM or md, on a disk) ships when the kernel has them as modules,
+// loaded when their device is there: QEMU's disks (virtio-blk on
+// virtio-pci, NVMe, AHCI, virtio-scsi) and those of clouds.
+var DiskDrivers = []string{"virtio_pci", "virtio_blk", "virtio_scsi", "nvme", "ahci", "sd_mod", "xen-blkfront", "hv_storvsc"}
+
 func (s *Spec) addModules(t *Tree) error {
 	m := s.Modules
 	all := append(append([]string{}, m.Names...), m.Auto...)
-	if len(all) == 0 && !s.Network {
+	if len(all) == 0 && !s.Network && len(s.Storage) == 0 {
 		return nil
 	}
 	dir, release, err := s.modulesDir()
@@ -371,11 +392,16 @@ func (s *Spec) addModules(t *Tree) error {
 	if err != nil {
 		return err
 	}
+	var optional []string
 	if s.Network {
-		for _, d := range NetDrivers {
-			if m, err := ix.Module(d); err == nil && m != nil {
-				all = append(all, d)
-			}
+		optional = append(optional, NetDrivers...)
+	}
+	if len(s.Storage) > 0 {
+		optional = append(optional, DiskDrivers...)
+	}
+	for _, d := range optional {
+		if m, err := ix.Module(d); err == nil && m != nil && !slices.Contains(all, d) {
+			all = append(all, d)
 		}
 	}
 	res, err := ix.Resolve(all...)

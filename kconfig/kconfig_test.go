@@ -119,3 +119,15 @@ func TestParseHostile(t *testing.T) {
 		t.Errorf("an open string: %v", err)
 	}
 }
+
+// Every need says what goes wrong without it: kernel config prints it
+// beside each option it adds.
+func TestEveryNeedHasAReason(t *testing.T) {
+	for p, needs := range Purposes {
+		for _, n := range needs {
+			if strings.TrimSpace(n.Why) == "" {
+				t.Errorf("%s: CONFIG_%s=%s has no reason", p, n.Name, n.Value)
+			}
+		}
+	}
+}

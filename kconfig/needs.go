@@ -48,6 +48,7 @@ var Purposes = map[string][]Need{
 		{Name: "MULTIUSER", Value: "y", Why: "no setuid or setgid: busybox and most programs fail early"},
 		{Name: "FUTEX", Value: "y", Why: "no futexes: Go programs (the initkit init) and threaded C programs hang or abort"},
 		{Name: "EPOLL", Value: "y", Why: "no epoll: the Go runtime cannot wait on files and aborts"},
+		{Name: "EVENTFD", Value: "y", Why: "no eventfd: the Go runtime of the initkit init dies ('fatal error: runtime: eventfd failed') the first time it waits on a file"},
 		{Name: "BLOCK", Value: "y", Why: "no block layer: no disk of any kind"},
 		{Name: "PCI", Value: "y", Why: "no PCI: QEMU's virtio and NVMe devices are not seen"},
 		{Name: "PCI_HOST_GENERIC", Value: "y", Arch: "arm64", Why: "the virt machine's PCI host bridge is not driven: no virtio or NVMe device"},
@@ -66,8 +67,8 @@ var Purposes = map[string][]Need{
 		Need{Name: "KALLSYMS", Value: "y", Why: "an oops shows bare addresses (RIP: 0010:0xffffffff811f7c95) instead of function names"},
 		// Frame pointers: gdb's backtraces need no unwind tables (ORC, a
 		// distribution's choice, serves the kernel's own traces as well).
-		Need{Name: "UNWINDER_ORC", Value: "n", Arch: "x86_64", Set: true},
-		Need{Name: "UNWINDER_FRAME_POINTER", Value: "y", Arch: "x86_64", Set: true},
+		Need{Name: "UNWINDER_ORC", Value: "n", Arch: "x86_64", Set: true, Why: "the unwinder is ORC, which gdb cannot use: turned off for the frame pointers"},
+		Need{Name: "UNWINDER_FRAME_POINTER", Value: "y", Arch: "x86_64", Set: true, Why: "gdb's backtraces through the kernel stop at the first frame"},
 		Need{Name: "UNWINDER_GUESS", Value: "n", Arch: "x86_64", Why: "stack traces are guessed from the stack: '?' frames and missing callers"},
 	),
 	// dwarf is debug without the symbol table in the kernel: an oops
@@ -82,6 +83,10 @@ var Purposes = map[string][]Need{
 		{Name: "UNIX", Value: "y", Why: "no unix sockets: many programs under test fail"},
 	},
 	"kdump": {
+		// KEXEC_FILE depends on these (arch/x86/Kconfig): kexec_file_load
+		// checks the image's digest.
+		{Name: "CRYPTO", Value: "y", Why: "KEXEC_FILE cannot be enabled (it depends on CRYPTO=y)"},
+		{Name: "CRYPTO_SHA256", Value: "y", Why: "KEXEC_FILE cannot be enabled (it depends on CRYPTO_SHA256=y)"},
 		{Name: "KEXEC_FILE", Value: "y", Why: "the crash kernel cannot be loaded (kexec_file_load): no dump on a panic"},
 		{Name: "CRASH_DUMP", Value: "y", Why: "the kernel cannot be the capture kernel: no /proc/vmcore"},
 		{Name: "PROC_VMCORE", Value: "y", Why: "the capture kernel has no /proc/vmcore to save"},
@@ -132,8 +137,8 @@ var Purposes = map[string][]Need{
 // dwarf is what a vmlinux with source lines needs.
 var dwarf = []Need{
 	{Name: "DEBUG_KERNEL", Value: "y", Why: "the debugging options below cannot be chosen"},
-	{Name: "DEBUG_INFO_NONE", Value: "n", Set: true},
-	{Name: "DEBUG_INFO_DWARF5", Value: "y", Set: true},
+	{Name: "DEBUG_INFO_NONE", Value: "n", Set: true, Why: "the choice of debug information stays on none: no DWARF"},
+	{Name: "DEBUG_INFO_DWARF5", Value: "y", Set: true, Why: "no DWARF version is chosen: no DWARF"},
 	{Name: "DEBUG_INFO", Value: "y", Why: "vmlinux has no DWARF: gdb and initkit decode show no file:line"},
 	{Name: "BUG", Value: "y", Why: "BUG() and WARN() report nothing"},
 	{Name: "DEBUG_BUGVERBOSE", Value: "y", Why: "a panic prints no call trace, and a BUG() no file:line"},

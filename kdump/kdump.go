@@ -9,7 +9,6 @@ package kdump
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/initkit/initkit/guest"
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/initramfs"
+	"github.com/initkit/initkit/internal/hosttool"
 	"github.com/initkit/initkit/qemu"
 )
 
@@ -101,7 +101,7 @@ func (p *Plan) buildCapture(o Options) error {
 	s := &initramfs.Spec{Output: p.Capture, Init: "initkit", Compress: "zstd",
 		Modules: initramfs.Modules{Dir: o.ModulesDir, Names: []string{"virtio_pci", "virtio_console"}}}
 	if !o.NoMakedumpfile {
-		if md, err := exec.LookPath("makedumpfile"); err == nil {
+		if md, err := hosttool.Path("makedumpfile"); err == nil {
 			s.AddFiles(md + ":/usr/sbin/makedumpfile")
 			p.Filtered = true
 		}

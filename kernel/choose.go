@@ -49,6 +49,8 @@ type Choice struct {
 
 // Choose resolves the kernel one policy for every command: the image is
 // req.Kernel, else $INITKIT_KERNEL, else the spec file's (req.Spec),
+// else the kernel tree the working directory is when it holds a built
+// kernel (a developer decoding in their tree means that tree's vmlinux),
 // else the kernel initkit kernel fetch cached (fetched when
 // there is none, unless req.NoFetch). The vmlinux and modules are the
 // request's when given, else those that belong to that image: the
@@ -64,6 +66,9 @@ func Choose(ctx context.Context, req Request) (*Choice, error) {
 	fromSpec := c.Image == "" && req.Spec.Kernel != ""
 	if fromSpec {
 		c.Image, c.From = req.Spec.Kernel, req.Spec.From
+	}
+	if wd, err := os.Getwd(); c.Image == "" && err == nil && builtHere() {
+		c.Image, c.From = wd, "the kernel tree in the working directory"
 	}
 	if c.Image == "" {
 		k, err := fetched(ctx, req.NoFetch)
@@ -251,4 +256,14 @@ func imageRelease(path string) string {
 		s = s[:i]
 	}
 	return string(s)
+}
+
+// builtHere reports whether the working directory is a kernel build: the
+// manifest initkit kernel build leaves, or a vmlinux beside the image
+// make leaves in arch/*/boot.
+func builtHere() bool {
+	if exists(ManifestName) {
+		return true
+	}
+	return exists("vmlinux") && (exists("arch/x86/boot/bzImage") || exists("arch/arm64/boot/Image"))
 }

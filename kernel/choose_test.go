@@ -210,3 +210,25 @@ func TestChooseBuildDir(t *testing.T) {
 		t.Errorf("a stale manifest: %v", err)
 	}
 }
+
+// A kernel tree the user stands in, built, is the kernel when nothing
+// names another: decode there means that tree's vmlinux, not the fetched
+// one's.
+func TestChooseTreeHere(t *testing.T) {
+	pkg := fakeCache(t)
+	t.Setenv("INITKIT_KERNEL", "")
+	tree := t.TempDir()
+	t.Chdir(tree)
+	if c, err := Choose(context.Background(), Request{}); err != nil || c.Image != filepath.Join(pkg, "boot/vmlinuz-9.9-test") {
+		t.Fatalf("an empty directory: %+v, %v", c, err)
+	}
+	img := touch(t, filepath.Join(tree, "arch/x86/boot/bzImage"))
+	vm := touch(t, filepath.Join(tree, "vmlinux"))
+	c, err := Choose(context.Background(), Request{})
+	if err != nil || c.Image != img || c.Vmlinux != vm || !strings.Contains(c.From, "working directory") {
+		t.Errorf("in a built tree: %+v, %v", c, err)
+	}
+	if c, _ := Choose(context.Background(), Request{Kernel: filepath.Join(pkg, "boot/vmlinuz-9.9-test")}); c.Image == img {
+		t.Error("the tree won over --kernel")
+	}
+}

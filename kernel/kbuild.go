@@ -121,8 +121,11 @@ func (t Tree) make(ctx context.Context, args ...string) error {
 // ConfigResult is what Configure did.
 type ConfigResult struct {
 	Path    string             // the .config
-	Added   []kconfig.Purposed // the options set for the purposes
+	Added   []kconfig.Purposed // the options set for the purposes, and the dependencies they lacked
 	Dropped []kconfig.Purposed // set, but not kept by kconfig (a dependency is missing)
+	// Depends says, for each option dropped, what its Kconfig entry
+	// depends on and which of it the config lacks.
+	Depends map[string][]Dependency
 }
 
 // Configure writes OBJ/.config: base (a make target such as tinyconfig or
@@ -173,7 +176,51 @@ func Configure(ctx context.Context, t Tree, base string, purposes []string) (*Co
 		return nil, err
 	}
 	res.Dropped = c.Missing(needs)
+	if len(res.Dropped) > 0 {
+		// Once: what the dropped options depend on and lack is set too,
+		// and kconfig asked again.
+		if err := t.resolve(ctx, c, res); err != nil {
+			return nil, err
+		}
+		if c, err = kconfig.Read(path); err != nil {
+			return nil, err
+		}
+		res.Dropped = c.Missing(needs)
+		res.Depends = dependencies(t.Src, names(res.Dropped), c)
+	}
 	return res, nil
+}
+
+// resolve sets the unset symbols the dropped options depend on, reports
+// them among the options added, and runs kconfig again.
+func (t Tree) resolve(ctx context.Context, c kconfig.Config, res *ConfigResult) error {
+	deps := dependencies(t.Src, names(res.Dropped), c)
+	var added []kconfig.Purposed
+	for _, d := range res.Dropped {
+		for _, sym := range resolvable(deps[d.Name]) {
+			if c.Value(sym) == "n" {
+				c[sym] = "y"
+				added = append(added, kconfig.Purposed{Purpose: d.Purpose, Need: kconfig.Need{Name: sym, Value: "y",
+					Why: "CONFIG_" + d.Name + " cannot be enabled (" + d.Why + ")"}})
+			}
+		}
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	res.Added = append(res.Added, added...)
+	if err := atomicfile.Write(res.Path, 0o644, c.Write); err != nil {
+		return err
+	}
+	return t.make(ctx, "olddefconfig")
+}
+
+func names(ps []kconfig.Purposed) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.Name)
+	}
+	return out
 }
 
 // Manifest is what Build leaves in the build directory, for every
@@ -332,8 +379,17 @@ func (r *ConfigResult) Report(w, notes io.Writer) error {
 		fmt.Fprintf(w, "CONFIG_%s=%s (%s): without it, %s\n", a.Name, a.Value, a.Purpose, a.Why)
 	}
 	if len(r.Dropped) > 0 {
-		kconfig.Report(notes, r.Dropped)
-		return fmt.Errorf("%s: kconfig dropped %d options that were set: a dependency of theirs is missing", r.Path, len(r.Dropped))
+		var names []string
+		for _, d := range r.Dropped {
+			fmt.Fprintf(notes, "CONFIG_%s=%s dropped by kconfig (%s): %s\n", d.Name, d.Value, d.Purpose, d.Why)
+			for _, dep := range r.Depends[d.Name] {
+				if len(dep.Missing) > 0 {
+					fmt.Fprintf(notes, "  it depends on %s, and the config has %s\n", dep.Expr, strings.Join(dep.Missing, ", "))
+				}
+			}
+			names = append(names, "CONFIG_"+d.Name)
+		}
+		return fmt.Errorf("%s: kconfig dropped %s, set for the purposes: a dependency of theirs is missing (above)", r.Path, strings.Join(names, ", "))
 	}
 	fmt.Fprintf(notes, "%s: %d options added\n", r.Path, len(r.Added))
 	return nil

@@ -28,6 +28,10 @@ type Console struct {
 	inBlock bool     // still in it
 	file    io.Writer
 	saved   int64
+	// seen is how much of the unfinished line an expectation matched: a
+	// prompt ("# ", "Password: ") ends no line, and is matched where it
+	// stands; the rest of its line is matched when the line ends.
+	seen int
 
 	expect  []*regexp.Regexp // to match in order
 	matched int
@@ -133,7 +137,29 @@ func (c *Console) Write(p []byte) (int, error) {
 		c.line(c.partial) // a line that never ends is cut
 		c.partial = c.partial[:0]
 	}
+	c.expectIn(oops.StripEscapes(c.partial))
 	return len(p), nil
+}
+
+// expectIn matches the next expectation against b, beyond what of it an
+// expectation matched already.
+func (c *Console) expectIn(b []byte) {
+	if c.seen > len(b) {
+		c.seen = 0
+	}
+	for c.matched < len(c.expect) {
+		loc := c.expect[c.matched].FindIndex(b[c.seen:])
+		if loc == nil {
+			return
+		}
+		c.seen += max(loc[1], 1)
+		if c.matched++; c.matched == len(c.expect) {
+			c.finish()
+		}
+		if c.seen > len(b) {
+			return
+		}
+	}
 }
 
 func (c *Console) line(b []byte) {
@@ -162,12 +188,14 @@ func (c *Console) line(b []byte) {
 			c.finish()
 		}
 	}
-	if c.matched < len(c.expect) && c.expect[c.matched].Match(b) {
-		c.matched++
-		if c.matched == len(c.expect) {
-			c.finish()
+	if c.matched < len(c.expect) {
+		if loc := c.expect[c.matched].FindIndex(b[min(c.seen, len(b)):]); loc != nil {
+			if c.matched++; c.matched == len(c.expect) {
+				c.finish()
+			}
 		}
 	}
+	c.seen = 0
 }
 
 // keep adds a line to the copy in memory and the saved log, within

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -221,5 +222,26 @@ func TestConsoleBounded(t *testing.T) {
 	}
 	if ex := c.Excerpt(); !strings.HasPrefix(ex, "[    1.0] Kernel panic - not syncing: early\n") || strings.Count(ex, "\n") != maxBlock-1 {
 		t.Errorf("excerpt: %d lines, %q", strings.Count(ex, "\n")+1, ex[:60])
+	}
+}
+
+// A prompt ends no line: it is matched where it stands, and the rest of
+// its line, when it comes, is matched against the next expectation only.
+func TestConsolePrompt(t *testing.T) {
+	var c Console
+	c.Watch([]*regexp.Regexp{regexp.MustCompile(`Password: $`), regexp.MustCompile(`ok`), regexp.MustCompile(`# $`)}, nil)
+	c.Write([]byte("boot\nPassword: "))
+	if c.Pending() != "ok" {
+		t.Fatalf("the prompt did not match: pending %q", c.Pending())
+	}
+	c.Write([]byte("Password: again\n")) // the prompt's line, completed: not "ok"
+	if c.Pending() != "ok" {
+		t.Fatalf("pending %q after the prompt's line", c.Pending())
+	}
+	c.Write([]byte("it is ok\n# "))
+	select {
+	case <-c.Done():
+	default:
+		t.Fatalf("every expectation met, yet not done: pending %q", c.Pending())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/internal/syncbuf"
 	"golang.org/x/sys/unix"
 )
 
@@ -127,6 +128,7 @@ type Guest struct {
 	dumped  string
 	dumpErr error
 	log     *atomicfile.Pending // the saved console, written as it comes
+	stderr  syncbuf.Buffer      // the tail of QEMU's own stderr
 }
 
 // Start boots c in the background and watches its console as w says.
@@ -148,6 +150,7 @@ func Start(ctx context.Context, c Config, w Watch) (*Guest, error) {
 	qmp := filepath.Join(dir, "qmp.sock")
 	c.Extra = append(QMPArgs(qmp), c.Extra...)
 	g := &Guest{console: &Console{}, watch: w, accel: c.Accel, done: make(chan struct{}), stop: make(chan struct{}), parent: ctx, qmpDir: dir}
+	g.stderr.Max = 4096
 	g.ctx, g.cancel = context.WithCancel(ctx)
 	switch {
 	case w.Timeout > 0 && w.DumpOnTimeout && w.DumpPath != "":
@@ -183,7 +186,10 @@ func Start(ctx context.Context, c Config, w Watch) (*Guest, error) {
 		}
 		return nil, err
 	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, out, out
+	// QEMU's own complaints go to the console too, and the last of them
+	// into the error when it fails: "Could not set up host forwarding
+	// rule" says more than "exit status 1".
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, out, io.MultiWriter(out, &g.stderr)
 	if f, ok := c.Stdin.(*os.File); ok && c.Interactive {
 		// QEMU makes the terminal raw; its settings are restored when the
 		// run ends, even if QEMU died without restoring them.
@@ -307,6 +313,9 @@ func (g *Guest) finish(runErr error) {
 		o.Kind, o.Timeout = TimedOut, g.watch.Timeout
 	case runErr != nil && !g.stopped():
 		o.Kind, o.Err = Failed, fmt.Errorf("qemu: %w", runErr)
+		if msg := lastLine(g.stderr.String()); msg != "" {
+			o.Err = fmt.Errorf("qemu: %w: %s", runErr, msg)
+		}
 	case len(g.watch.Expect) > 0:
 		o.Kind = ExpectMissed
 	}
@@ -404,4 +413,15 @@ func Terminal(r any) (*os.File, bool) {
 	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return f, err == nil
+}
+
+// lastLine is the last line of s that says something, without the
+// program's name QEMU puts first.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	l := strings.TrimSpace(lines[len(lines)-1])
+	if i := strings.Index(l, ": "); i > 0 && strings.HasPrefix(l, "qemu-system-") {
+		l = l[i+2:]
+	}
+	return l
 }

@@ -3,10 +3,12 @@ package vmtest
 import (
 	"bytes"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -277,5 +279,23 @@ func TestTerminatedInitkitStopsQEMU(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestBootQEMUFailsSaysWhy: a QEMU that cannot start says why in
+// initkit's error, not only in the console log: here the forwarded port
+// is taken.
+func TestBootQEMUFailsSaysWhy(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	initrd := WriteImage(t, Segment(t, compress.Gzip, BaseFiles(t, `echo hi`)))
+	code, out := initkitRun(t, "boot", "--kernel", Kernel(t).Image, "--initrd", initrd, "--ssh-port", port, "--timeout", "60s")
+	if code != 5 || !strings.Contains(out, "Could not set up host forwarding rule") {
+		t.Errorf("exit %d, want 5 and QEMU's reason:\n%s", code, out)
 	}
 }

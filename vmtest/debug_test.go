@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/initkit/initkit/internal/shell"
 	"github.com/initkit/initkit/internal/syncbuf"
 
 	"github.com/initkit/initkit/compress"
@@ -273,6 +274,12 @@ func TestDebugInitTrace(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	mustMatch(t, out, `initkit.trace: /bin/sh -x /\.initkit/init\.real`, `\+ echo traced-7`, `\ntraced-7`)
+	// A traced init that dies takes the kernel with it: the verdict says
+	// so (exit 3), it is no success.
+	img = WriteImage(t, Segment(t, compress.None, BaseFiles(t, "echo dying\nexit 4\n")))
+	if code, out := debugExit(t, "init", "--initrd", img, "--trace"); code != 3 || !strings.Contains(out, "Attempted to kill init") {
+		t.Errorf("exit %d, want 3:\n%s", code, out)
+	}
 }
 
 // TestDebugInitCtrlC: Ctrl-C at the terminal belongs to gdb while it
@@ -282,7 +289,8 @@ func TestDebugInitTrace(t *testing.T) {
 func TestDebugInitCtrlC(t *testing.T) {
 	t.Parallel()
 	prog, _ := debugProgram(t)
-	term := OnTerminal(t, []string{"INITKIT_KERNEL=" + Kernel(t).Image}, initkitBinary(t), "debug", "init", "--init", prog)
+	console := filepath.Join(t.TempDir(), "console")
+	term := OnTerminalApart(t, []string{"INITKIT_KERNEL=" + Kernel(t).Image}, console, initkitBinary(t), "debug", "init", "--init", prog)
 	const long = 120 * time.Second
 	term.Expect(`Breakpoint 2, main \(\)`, long)
 	term.Expect(`\(gdb\) `, long)
@@ -290,15 +298,24 @@ func TestDebugInitCtrlC(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	term.Type("\x03") // Ctrl-C
 	// gdb prints its next prompt before or after "Quit", as readline
-	// redraws: typing goes to that prompt either way.
-	term.Expect(`Quit`, long)
+	// redraws: typing goes to that prompt either way. "Quit" is gdb's
+	// error, which may go to its stderr, the console's file.
+	for end := time.Now().Add(long); ; time.Sleep(50 * time.Millisecond) {
+		b, _ := os.ReadFile(console)
+		if strings.Contains(term.Output(), "Quit") || strings.Contains(string(b), "Quit") {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("no Quit:\n%s\n--- console:\n%s", term.Output(), b)
+		}
+	}
 	time.Sleep(300 * time.Millisecond)
 	term.Type("next\r")
 	term.Expect(`10\s+counter\+\+;`, long)
 	term.Type("print counter\r")
 	term.Expect(`\$1 = 41`, long)
 	term.Type("detach\r")
-	term.Expect(`prog: counter=42`, long)
+	ExpectIn(t, console, `prog: counter=42`, long)
 	term.Type("quit\r")
 	if err := term.Wait(60 * time.Second); err != nil {
 		t.Errorf("the session ended with %v:\n%s", err, term.Output())
@@ -386,4 +403,29 @@ func TestDebugInitSystemd(t *testing.T) {
 		`hit Breakpoint 2, 0x[0-9a-f]+ in manager_startup \(\) from \S*/libsystemd-core-[0-9]+\.so`,
 		`Detaching from process 1`,
 		`systemd\[1\]: systemd [0-9]+.* running in system mode`)
+}
+
+// TestDebugPrintIntoClosedPipe: initkit debug init --print | head: the
+// pipe closes, initkit stops as for any other signal (SIGPIPE), and
+// leaves no QEMU and no temporary directory behind.
+func TestDebugPrintIntoClosedPipe(t *testing.T) {
+	t.Parallel()
+	prog, _ := debugProgram(t)
+	tmp := t.TempDir()
+	cmd := exec.Command("sh", "-c", shell.Quote([]string{initkitBinary(t), "debug", "init", "--init", prog, "--print", "--timeout", "90s"})+" 2>&1 | head -3")
+	cmd.Env = append(os.Environ(), "INITKIT_KERNEL="+Kernel(t).Image, "TMPDIR="+tmp)
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil || strings.Count(string(out), "\n") != 3 {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	// head has exited; initkit stops at its next write, then cleans up.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		left, _ := os.ReadDir(tmp)
+		if len(left) == 0 && !qemuRunning(tmp) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: left %v, QEMU running %v", time.Since(start), left, qemuRunning(tmp))
+		}
+	}
 }

@@ -120,7 +120,10 @@ func asNobody(t *testing.T) *nobody {
 		os.Chmod(d, 0o777) // past the umask
 	}
 	image := filepath.Join(kdir, "boot", filepath.Base(k.Image))
-	return &nobody{t: t, bin: bin, dir: work, env: []string{"INITKIT_KERNEL=" + image, "INITKIT_CACHE=" + cache, "HOME=" + work, "TMPDIR=" + work}}
+	// A normal user's PATH (Debian's for users): no /usr/sbin, where
+	// sfdisk, debugfs and the mkfs tools are.
+	return &nobody{t: t, bin: bin, dir: work, env: []string{"INITKIT_KERNEL=" + image, "INITKIT_CACHE=" + cache, "HOME=" + work, "TMPDIR=" + work,
+		"PATH=/usr/local/bin:/usr/bin:/bin:/usr/games"}}
 }
 
 // run runs initkit as nobody in its directory.
@@ -424,5 +427,24 @@ func TestDiskDebianWithoutSubuids(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(n.dir); len(ents) != 0 {
 		t.Errorf("left behind: %v", ents)
+	}
+}
+
+// TestDiskCopyAsNobody: disk create, cp and cat as a normal user, whose
+// PATH has no /usr/sbin, where sfdisk, mke2fs, debugfs and mkfs.vfat are.
+func TestDiskCopyAsNobody(t *testing.T) {
+	t.Parallel()
+	n := asNobody(t)
+	os.WriteFile(filepath.Join(n.dir, "note"), []byte("copied-by-nobody\n"), 0o644)
+	if code, out := n.run("disk", "create", "d.img", "--size", "64M", "--part", "esp:16M:vfat", "--part", "root:rest:ext4"); code != 0 {
+		t.Fatalf("disk create: exit %d\n%s", code, out)
+	}
+	for _, part := range []string{"esp", "root"} {
+		if code, out := n.run("disk", "cp", "d.img:"+part, "note", "/note"); code != 0 {
+			t.Fatalf("disk cp %s: exit %d\n%s", part, code, out)
+		}
+		if code, out := n.run("disk", "cat", "d.img:"+part, "/note"); code != 0 || out != "copied-by-nobody\n" {
+			t.Errorf("disk cat %s: exit %d\n%s", part, code, out)
+		}
 	}
 }

@@ -139,3 +139,24 @@ func TestGoTestExec(t *testing.T) {
 		}
 	}
 }
+
+// TestExecPthreadExit: glibc loads libgcc_s.so.1 at run time to unwind a
+// thread; the image ships it when the closure has glibc, or pthread_exit
+// aborts ("libgcc_s.so.1 must be installed for pthread_exit to work").
+func TestExecPthreadExit(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src, prog := filepath.Join(dir, "p.c"), filepath.Join(dir, "p")
+	os.WriteFile(src, []byte(`#include <pthread.h>
+#include <stdio.h>
+static void *run(void *a) { puts("thread-ran"); fflush(stdout); pthread_exit(NULL); }
+int main(void) { pthread_t t; pthread_create(&t, NULL, run, NULL); pthread_join(t, NULL); puts("joined"); return 0; }
+`), 0o644)
+	if out, err := exec.Command("gcc", "-O2", "-pthread", "-o", prog, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	code, out := initkitRun(t, "exec", "--kernel", Kernel(t).Image, "--busybox", "", "--workdir-limit", "0", "--timeout", "120s", "--", prog)
+	if code != 0 || !strings.Contains(out, "thread-ran\njoined\n") {
+		t.Errorf("exit %d\n%s", code, out)
+	}
+}

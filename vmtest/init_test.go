@@ -243,3 +243,28 @@ func TestInitTelnetRescue(t *testing.T) {
 		t.Fatalf("init died:\n%s", log)
 	}
 }
+
+// TestStorageShipsDiskDrivers: an image meant to find its root on a disk
+// (build --storage) ships the kernel's disk drivers with no --module, so a
+// root on a virtio disk is found; without them the rescue shell names the
+// PCI device no driver took.
+func TestStorageShipsDiskDrivers(t *testing.T) {
+	t.Parallel()
+	k := Kernel(t)
+	disk := Ext4Image(t, RootTree(t, "storage-root"), "32M", "-L", "storage-root")
+	with := buildImage(t, "--storage", "lvm", "--modules-dir", k.ModulesDir)
+	s := Start(t, with, "root=LABEL=storage-root", VirtioDisk(disk)...)
+	s.Expect(`initkit: root /dev/vda \(ext4\)`, 2*time.Minute)
+	s.Expect(`storage-root:1:`, time.Minute)
+	bootedCleanly(t, s.Wait(time.Minute))
+
+	// rd.break=pre-mount says the modules are loaded: the disks they
+	// bring are there by then.
+	s = Start(t, with, "root=LABEL=storage-root rd.break=pre-mount", VirtioDisk(disk)...)
+	s.Expect(`rd.break=pre-mount: stopped as asked`, 2*time.Minute)
+	s.Expect(`block devices: [^\n]*vda`, time.Minute)
+
+	without := buildImage(t, "--modules-dir", k.ModulesDir, "--module", "dm-mod")
+	s = Start(t, without, "root=LABEL=storage-root initkit.timeout=3", VirtioDisk(disk)...)
+	s.Expect(`no driver for PCI device [0-9a-f:.]+ \(pci:v00001AF4d00001001`, 2*time.Minute)
+}

@@ -163,6 +163,11 @@ func TestOwnKernel(t *testing.T) {
 			t.Fatalf("exit %d:\n%s", code, out)
 		}
 		mustMatch(t, out, `Breakpoint 1, kernel_init \(`, `Linux version `+m.Release)
+		// The tree's gdb helpers load without gdb's warning about
+		// declining them.
+		if strings.Contains(out, "auto-loading has been declined") {
+			t.Errorf("gdb declined vmlinux-gdb.py:\n%s", out)
+		}
 	})
 }
 

@@ -117,7 +117,23 @@ type Terminal struct {
 // the test sees.
 func OnTerminal(t testing.TB, env []string, argv ...string) *Terminal {
 	t.Helper()
-	cmd := exec.Command("script", "-qec", "exec "+shell.Quote(argv), "/dev/null")
+	return onTerminal(t, env, "", argv)
+}
+
+// OnTerminalApart is OnTerminal with argv's stderr (initkit's guest
+// console) into the file stderr: two writers sharing one terminal
+// interleave their bytes, and a match across them is a matter of luck.
+func OnTerminalApart(t testing.TB, env []string, stderr string, argv ...string) *Terminal {
+	t.Helper()
+	return onTerminal(t, env, stderr, argv)
+}
+
+func onTerminal(t testing.TB, env []string, stderr string, argv []string) *Terminal {
+	redirect := ""
+	if stderr != "" {
+		redirect = " 2>" + shell.Quote([]string{stderr})
+	}
+	cmd := exec.Command("script", "-qec", "exec "+shell.Quote(argv)+redirect, "/dev/null")
 	cmd.Env = append(os.Environ(), env...)
 	term := &Terminal{t: t, cmd: cmd, done: make(chan error, 1)}
 	var err error
@@ -165,3 +181,18 @@ func (term *Terminal) Wait(timeout time.Duration) error {
 
 // Output is everything the terminal showed.
 func (term *Terminal) Output() string { return term.out.String() }
+
+// ExpectIn waits until the file at path shows a match of re.
+func ExpectIn(t testing.TB, path, re string, timeout time.Duration) {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	for end := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
+		b, _ := os.ReadFile(path)
+		if rx.Match(b) {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%s never appeared in %s:\n%s", re, path, b)
+		}
+	}
+}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -140,7 +138,7 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 			o.Stdin, o.Interactive = in, true
 			fmt.Fprintln(cmd.ErrOrStderr(), "initkit boot: interactive console; Ctrl-A x quits")
 		}
-		interrupt.Graceful(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+		interrupt.Graceful(interrupt.Stops...)
 	}
 	r, err := boot.Prepare(cmd.Context(), o)
 	if err != nil {

@@ -82,7 +82,7 @@ func newDebugKernel() *cobra.Command {
 // stderr.
 func runDebug(cmd *cobra.Command, d *debugFlags, session func() (*gdb.Result, error)) error {
 	// SIGINT is left to the session: while gdb runs it is gdb's.
-	interrupt.Graceful(syscall.SIGTERM, syscall.SIGHUP)
+	interrupt.Graceful(syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	b, sf, err := d.load(cmd)
 	if err != nil {
 		return err

@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
-	"os"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -36,7 +34,7 @@ func newDiskCreate() *cobra.Command {
 		Long:  help("disk-create"),
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			interrupt.Graceful(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			interrupt.Graceful(interrupt.Stops...)
 			sf, err := spec.Load(file)
 			if err != nil {
 				return err
@@ -113,7 +111,7 @@ func newDiskCp() *cobra.Command {
 		Short: "Copy host files into an ext2/3/4 or vfat partition of an image, without root or a VM",
 		Args:  cobra.MinimumNArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			interrupt.Graceful(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			interrupt.Graceful(interrupt.Stops...)
 			img, part := disk.Target(args[0])
 			return disk.Copy(cmd.Context(), img, part, args[1:len(args)-1], args[len(args)-1])
 		},
@@ -142,7 +140,7 @@ func newDiskDebian() *cobra.Command {
 		Long:  help("disk-debian"),
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			interrupt.Graceful(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			interrupt.Graceful(interrupt.Stops...)
 			sf, err := spec.Load(file)
 			if err != nil {
 				return err

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -26,7 +25,7 @@ func newExec() *cobra.Command {
 		Long:  help("exec"),
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			interrupt.Graceful(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			interrupt.Graceful(interrupt.Stops...)
 			b, _, err := m.load(cmd)
 			if err != nil {
 				return err

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/initkit/initkit/internal/interrupt"
 	"github.com/spf13/cobra"
@@ -33,7 +34,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot()
-	root.SetArgs(args)
+	root.SetArgs(optionalValues(args))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -101,4 +102,30 @@ func withInput(cmd *cobra.Command, name string, fn func(io.Reader) error) error 
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
+}
+
+// optionalValues joins "--gdb PORT" into "--gdb=PORT": --gdb alone means
+// port 1234, and pflag takes a flag whose value is optional only as
+// "--gdb=PORT", leaving "--gdb 1334" a stray argument.
+func optionalValues(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == "--" {
+			return append(out, args[i:]...)
+		}
+		if _, err := strconv.Atoi(at(args, i+1)); args[i] == "--gdb" && err == nil {
+			out = append(out, "--gdb="+args[i+1])
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
+}
+
+func at(args []string, i int) string {
+	if i < len(args) {
+		return args[i]
+	}
+	return ""
 }

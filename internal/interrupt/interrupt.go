@@ -35,7 +35,7 @@ func Watch(stderr io.Writer) (context.Context, func()) {
 	signals.cancel, signals.graceful, signals.got = cancel, nil, 0
 	signals.mu.Unlock()
 	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(ch, Stops...)
 	done := make(chan struct{})
 	go func() {
 		for {
@@ -62,6 +62,10 @@ func Watch(stderr io.Writer) (context.Context, func()) {
 	}()
 	return ctx, func() { signal.Stop(ch); close(done); cancel() }
 }
+
+// Stops are the signals that stop a command: Ctrl-C, kill, a closed
+// terminal, and a closed pipe on stdout ("initkit ... | head").
+var Stops = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE}
 
 // Graceful makes sigs cancel the command's context instead of ending
 // initkit at once; signals not named are left to whoever else listens

@@ -49,7 +49,7 @@ func (in *initProc) stage(name string) error {
 			hooks = append(hooks, e.name)
 		}
 	}
-	slices.Sort(hooks)
+	sortStrings(hooks)
 	for _, h := range hooks {
 		p := guest.HookDir + "/" + h
 		in.debugf("stage %s: hook %s", name, p)
@@ -105,4 +105,18 @@ func (in *initProc) runHook(path, stage string) (int, error) {
 			return ws.ExitStatus(), nil
 		}
 	}
+}
+
+// wantsStage reports whether stage name has hooks or an rd.break.
+func (in *initProc) wantsStage(name string) bool {
+	if slices.Contains(in.cmd.Break, name) {
+		return true
+	}
+	ents, _ := readDir(guest.HookDir)
+	for _, e := range ents {
+		if !e.dir && hookStage(e.name) == name {
+			return true
+		}
+	}
+	return false
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -107,10 +106,10 @@ func (in *initProc) capture() error {
 
 // vmcorePort is the device of the virtio-serial port named KdumpPort.
 func vmcorePort() string {
-	names, _ := filepath.Glob("/sys/class/virtio-ports/*/name")
-	for _, n := range names {
-		if b, err := os.ReadFile(n); err == nil && strings.TrimSpace(string(b)) == guest.KdumpPort {
-			return "/dev/" + filepath.Base(filepath.Dir(n))
+	ports, _ := readDir("/sys/class/virtio-ports") // not filepath.Glob: its sort costs the init 6 KB
+	for _, p := range ports {
+		if b, err := os.ReadFile("/sys/class/virtio-ports/" + p.name + "/name"); err == nil && strings.TrimSpace(string(b)) == guest.KdumpPort {
+			return "/dev/" + p.name
 		}
 	}
 	return ""

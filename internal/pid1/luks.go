@@ -93,9 +93,11 @@ func (in *initProc) askPassphrase(d *blockDev, name string, open func(string) er
 		if a.verdict != nil {
 			a.verdict(err == nil)
 		}
-		a.reply <- err == nil
+		// What the boot says of an answer comes before the reply, which
+		// lets the console prompt again: the prompt follows the message.
 		if err == nil {
 			in.logf("%s unlocked with a passphrase from the %s", d.Path, a.from)
+			a.reply <- true
 			return nil
 		}
 		fails++
@@ -105,9 +107,12 @@ func (in *initProc) askPassphrase(d *blockDev, name string, open func(string) er
 		}
 		in.logf("unlocking %s failed (try %d%s; a passphrase from the %s): %v", d.Path, fails, limit, a.from, err)
 		if !remote && fails == 3 {
+			// No reply: the question ends (q.close), and the console
+			// asks no more.
 			in.tried = append(in.tried, fmt.Sprintf("cryptsetup open %s: 3 passphrases", d.Path))
 			return fmt.Errorf("could not unlock %s", d.Path)
 		}
+		a.reply <- false
 	}
 }
 

@@ -49,6 +49,7 @@ type initProc struct {
 	telnet       bool            // the telnet rescue has been started
 	mounted      []string        // what mountEarly mounted, in order
 	dropbear     *sshd           // the remote unlock's SSH server
+	toolSaid     map[string]bool // the failures of volume tools said on the console
 }
 
 type stageTime struct {
@@ -114,7 +115,7 @@ func (in *initProc) attempt() (err error) {
 	steps := []struct {
 		name string
 		fn   func() error
-	}{{"pre-mount hooks", func() error { return in.stage("pre-mount") }},
+	}{{"pre-mount hooks", in.preMount},
 		{"luks", in.unlockAll}, {"root", in.findRoot}, {"mount", in.mountRoot},
 		{"mount hooks", func() error { return in.stage("mount") }},
 		{"pre-pivot hooks", func() error { return in.stage("pre-pivot") }}}
@@ -136,6 +137,28 @@ func (in *initProc) attempt() (err error) {
 	}
 	unix.Unmount(NewRoot, unix.MNT_DETACH)
 	return fmt.Errorf("switch to %s: %w", in.cmd.Root, err)
+}
+
+// preMount runs the pre-mount stage, whose hooks (and rd.break) are told
+// the modules are loaded: first the disks those modules bring are let
+// appear.
+func (in *initProc) preMount() error {
+	if in.wantsStage("pre-mount") {
+		in.settle()
+	}
+	return in.stage("pre-mount")
+}
+
+// settle waits, up to 3 s, until no new block device has appeared for
+// 250 ms.
+func (in *initProc) settle() {
+	last, since := -1, time.Now()
+	in.waitUntil(3*time.Second, func() bool {
+		if ents, _ := readDir("/sys/class/block"); len(ents) != last {
+			last, since = len(ents), time.Now()
+		}
+		return time.Since(since) >= 250*time.Millisecond
+	})
 }
 
 // earlyStage runs a stage before the root search: a failing hook brings

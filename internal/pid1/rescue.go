@@ -32,6 +32,9 @@ func (in *initProc) rescue(reason error) {
 		for _, d := range devs {
 			in.logf("  %s", d)
 		}
+		for _, d := range driverless() {
+			in.logf("no driver for PCI device %s: the image has no module for it (a disk behind it is not seen)", d)
+		}
 	}
 	if in.cmd.Rescue == "telnet" {
 		in.startTelnet()
@@ -311,4 +314,24 @@ func listening(port int) bool {
 		}
 	}
 	return false
+}
+
+// driverless lists the PCI devices no driver took, with what they are
+// (their modalias): a disk controller among them is why no disk shows.
+func driverless() []string {
+	const bus = "/sys/bus/pci/devices/"
+	devs, _ := readDir(bus)
+	var out []string
+	for _, d := range devs {
+		if _, err := os.Lstat(bus + d.name + "/driver"); err == nil || d.name[0] == '.' {
+			continue
+		}
+		class := readTrimmed(bus + d.name + "/class")
+		// Storage controllers (class 0x01) and network ones (0x02): the
+		// rest (bridges, the VGA) rarely has or needs a driver here.
+		if strings.HasPrefix(class, "0x01") || strings.HasPrefix(class, "0x02") {
+			out = append(out, d.name+" ("+readTrimmed(bus+d.name+"/modalias")+")")
+		}
+	}
+	return out
 }

@@ -85,7 +85,30 @@ func (in *initProc) mdWanted(d *blockDev) bool {
 func (in *initProc) tool(path string, args ...string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, path, args...).CombinedOutput()
-	in.debugf("%s %s: %v: %s", path, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	// lvm writes its archive, backups and cache under its system
+	// directory, /etc/lvm: on an early filesystem mounted read-only that
+	// fails ("Failed to create LVM2 system dir"). /run is the init's own
+	// tmpfs; the configuration comes on the command line anyway.
+	mkdir(lvmSystemDir, 0o700)
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = append(os.Environ(), "LVM_SYSTEM_DIR="+lvmSystemDir)
+	out, err := cmd.CombinedOutput()
+	msg := strings.TrimSpace(string(out))
+	in.debugf("%s %s: %v: %s", path, strings.Join(args, " "), err, msg)
+	if err != nil && !in.toolSaid[msg] {
+		// Said at once, and once: a tool that fails while the root is
+		// awaited is why the root never comes.
+		if in.toolSaid == nil {
+			in.toolSaid = map[string]bool{}
+		}
+		in.toolSaid[msg] = true
+		in.logf("%s %s failed (%v): %s", path, args[0], err, lastLine(msg))
+	}
 	return string(out)
 }
+
+// lvmSystemDir is where lvm keeps what it writes, in the init's /run.
+const lvmSystemDir = "/run/initkit/lvm"
+
+// lastLine is the last line of a tool's output.
+func lastLine(s string) string { return s[strings.LastIndexByte(s, '\n')+1:] }
