@@ -251,6 +251,20 @@ func KernelModules(s *initramfs.Spec, k *kernel.Choice) error {
 	return err
 }
 
+// ImageModules is KernelModules with the kernel the policy chooses from
+// req, chosen only when the spec needs it: initkit build takes the
+// modules of the kernel initkit boot would boot.
+func ImageModules(ctx context.Context, s *initramfs.Spec, req kernel.Request) error {
+	if !s.NeedsModules() || s.Modules.Dir != "" || s.Modules.Kernel != "" {
+		return nil
+	}
+	k, err := kernel.Choose(ctx, req)
+	if err != nil {
+		return err
+	}
+	return KernelModules(s, k)
+}
+
 // dumps sets up kdump, --panic-on and QEMU's memory dumps.
 func (r *Run) dumps(ctx context.Context) error {
 	o := r.o
@@ -340,6 +354,23 @@ func (r *Run) decode(block string) (string, error) {
 	}
 	return strings.TrimRight(out.String(), "\n"), nil
 }
+
+// Exit codes of a run that ended, as initkit boot, exec and debug exit
+// with them: a script or git bisect run tells each kind of end apart.
+const (
+	ExitOK      = 0
+	ExitExpect  = 1 // an expected line was not seen, or a failing one was
+	ExitCrash   = 3 // the kernel panicked, oopsed or lost init
+	ExitTimeout = 4 // the timeout was reached
+	ExitQEMU    = 5 // QEMU could not start or failed
+)
+
+var exitCodes = map[qemu.Kind]int{qemu.PoweredOff: ExitOK, qemu.ExpectMet: ExitOK, qemu.ExpectMissed: ExitExpect,
+	qemu.FailMatched: ExitExpect, qemu.Crashed: ExitCrash, qemu.TimedOut: ExitTimeout, qemu.Failed: ExitQEMU}
+
+// ExitCode is the run's exit code. An interrupted run has none of its
+// own: the command exits 128+N for signal N (package interrupt).
+func (res Result) ExitCode() int { return exitCodes[res.Kind] }
 
 // Report writes what a user must see of a run that ended, for command
 // name: the crash report (decoded when the kernel's vmlinux was found,

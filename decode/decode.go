@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -286,6 +287,29 @@ func Block(vmlinux string, moduleDirs []string, block string) (string, error) {
 		return "", err
 	}
 	return strings.TrimRight(out.String(), "\n"), nil
+}
+
+// WriteArgs decodes what initkit decode's arguments name: locations
+// (FUNC+0xOFF/0xLEN, 0xADDR: Locations) when the first is no file, else
+// one log, "-" or none for stdin (WriteLog).
+func (d *Decoder) WriteArgs(args []string, stdin io.Reader, w, warn io.Writer, asJSON bool) error {
+	if len(args) > 0 && args[0] != "-" {
+		if _, err := os.Stat(args[0]); errors.Is(err, os.ErrNotExist) {
+			return d.Locations(w, args)
+		}
+	}
+	if len(args) > 1 {
+		return fmt.Errorf("one log at a time (got %d arguments)", len(args))
+	}
+	path := "-"
+	if len(args) == 1 {
+		path = args[0]
+	}
+	name, log, err := ReadLogFile(path, stdin)
+	if err != nil {
+		return err
+	}
+	return d.WriteLog(w, warn, name, log, asJSON)
 }
 
 // WriteLog writes the log read from name with every report annotated

@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -12,14 +13,17 @@ import (
 
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/vmexec"
 )
 
 // Options are what Create needs beyond the spec.
 type Options struct {
 	// VM is the throwaway VM that makes md RAID and LVM volumes: its
-	// Kernel and ModulesDir (the md and dm modules), its InitBinary and
-	// Busybox, how it reports (Notes, Console). Create sets the rest.
+	// kernel (Boot.Chosen, else chosen by the kernel policy from
+	// Boot.Kernel when a volume needs the VM or a kernel's modules), its
+	// InitBinary and Busybox, how it reports (Notes, Console). Create
+	// sets the rest.
 	VM vmexec.Options
 	// Epoch is the time of every superblock and of each file's times
 	// beyond its modification time; default $SOURCE_DATE_EPOCH, else 0.
@@ -28,7 +32,8 @@ type Options struct {
 	Epoch *int64
 	// ModulesDir is the /lib/modules/RELEASE tree of the kernel that
 	// will boot the disk: image specs that ship modules and name none
-	// take theirs from it, as initkit build does.
+	// take theirs from it, as initkit build does. Default: the VM
+	// kernel's.
 	ModulesDir string
 }
 
@@ -77,6 +82,13 @@ func Create(ctx context.Context, s *Spec, o Options) error {
 	total, slots, err := s.check()
 	if err != nil {
 		return err
+	}
+	if (s.NeedsVM() || s.HasImageSpec()) && o.VM.Boot.Chosen == nil {
+		k, err := kernel.Choose(ctx, o.VM.Boot.Kernel)
+		if err != nil {
+			return err
+		}
+		o.VM.Boot.Chosen, o.ModulesDir = k, cmp.Or(o.ModulesDir, k.ModulesDir)
 	}
 	c := &creator{ctx: ctx, spec: s, o: o, nodes: map[string][]byte{}}
 	if c.epoch, c.clamp, err = epoch(o.Epoch); err != nil {

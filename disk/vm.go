@@ -15,7 +15,6 @@ import (
 	"github.com/initkit/initkit/internal/hosttool"
 	"github.com/initkit/initkit/internal/shell"
 	"github.com/initkit/initkit/internal/syncbuf"
-	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/probe"
 	"github.com/initkit/initkit/qemu"
 	"github.com/initkit/initkit/vmexec"
@@ -432,9 +431,6 @@ func (c *creator) vmFS(j *vmJob, dev, role, what string, f Fill) error {
 // runVM runs the job's script in a VM with the disks and tools.
 func (c *creator) runVM(j *vmJob) error {
 	o := c.o.VM
-	if o.Boot.Chosen == nil && o.Boot.Kernel == (kernel.Request{}) {
-		return fmt.Errorf("md RAID and LVM volumes are made in a VM: no kernel to boot (initkit kernel fetch, or --kernel)")
-	}
 	if o.Busybox == "" {
 		return fmt.Errorf("md RAID and LVM volumes are made in a VM, whose script needs a static busybox (busybox-static)")
 	}

@@ -95,6 +95,9 @@ func Extract(r io.Reader, dir string, o ExtractOptions) (*ExtractResult, error) 
 		res.Entries++
 	}
 	res.Segments = ir.Segments()
+	if o.Segment >= len(res.Segments) {
+		return res, fmt.Errorf("no segment %d: the image has %d", o.Segment, len(res.Segments))
+	}
 	res.Skipped, res.NoSetID, res.Kept = x.skipped, x.nosetid, x.kept
 	if err := x.flushLinks(); err != nil {
 		return res, err

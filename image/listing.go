@@ -33,6 +33,19 @@ func List(in io.Reader) (*Listing, error) {
 	}
 }
 
+// Write writes the listing as text or JSON, only segment only when it is
+// >= 0; an image without that segment is an error.
+func (l *Listing) Write(out io.Writer, only int, asJSON bool) error {
+	if only >= len(l.Segments) {
+		return fmt.Errorf("no segment %d: the image has %d", only, len(l.Segments))
+	}
+	if asJSON {
+		return l.WriteJSON(out, only)
+	}
+	l.WriteText(out, only)
+	return nil
+}
+
 // WriteText writes the listing as initkit ls prints it: a line a
 // segment, then a line an entry like ls -l. only >= 0 keeps one segment.
 func (l *Listing) WriteText(out io.Writer, only int) {

@@ -3,8 +3,10 @@ package image
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/initkit/initkit/compress"
+	"github.com/initkit/initkit/internal/atomicfile"
 )
 
 // PackOptions say how Pack writes a tree, as initkit pack's flags do.
@@ -47,4 +49,30 @@ func Pack(w io.Writer, dir string, o PackOptions) (int, compress.Format, error) 
 		opts = append(opts, WithOwners())
 	}
 	return len(files), f, WriteSegment(w, files, opts...)
+}
+
+// Packed is what PackFile wrote.
+type Packed struct {
+	Entries int
+	Bytes   int64
+	Format  compress.Format
+}
+
+// PackFile packs the tree under dir into the file path, atomically: a
+// failed pack leaves what was at path as it was.
+func PackFile(path, dir string, o PackOptions) (Packed, error) {
+	var p Packed
+	err := atomicfile.Write(path, 0o644, func(w io.Writer) (err error) {
+		p.Entries, p.Format, err = Pack(w, dir, o)
+		return err
+	})
+	if err != nil {
+		return p, fmt.Errorf("%s: %w", path, err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return p, err
+	}
+	p.Bytes = st.Size()
+	return p, nil
 }

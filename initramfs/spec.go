@@ -175,6 +175,13 @@ func (s *Spec) errorAt(value string, format string, a ...any) error {
 	return &SpecError{File: s.file, Line: line, Col: col, Msg: msg}
 }
 
+// Appended is the spec of a segment appended to an image that has its
+// init already (initkit build --base): s's output, compression, epoch and
+// sysroot, no init, and nothing else until files are added.
+func (s *Spec) Appended() *Spec {
+	return &Spec{Init: "none", Output: s.Output, Compress: s.Compress, Epoch: s.Epoch, Sysroot: s.Sysroot}
+}
+
 // Override sets the fields f has set (its non-zero ones) in s: the flags
 // of a command over the spec file's values. Lists add to the spec's,
 // except Applets, which replaces them.

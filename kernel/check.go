@@ -24,7 +24,7 @@ import (
 
 // CheckConfig returns what the kernel config at path lacks for the
 // purposes on arch, and to unpack every segment of each initramfs image
-// given (its compression's RD_ option).
+// given (its compression's RD_ option); an empty name is no image.
 func CheckConfig(path string, purposes []string, arch string, images ...string) ([]kconfig.Purposed, error) {
 	c, err := kconfig.Read(path)
 	if err != nil {
@@ -39,6 +39,9 @@ func check(c kconfig.Config, purposes []string, arch string, images []string) ([
 		return nil, err
 	}
 	for _, img := range images {
+		if img == "" {
+			continue
+		}
 		f, err := os.Open(img)
 		if err != nil {
 			return nil, err

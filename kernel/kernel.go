@@ -41,10 +41,17 @@ func CacheDir() (string, error) { return cache.Dir() }
 
 // Fetch returns the kernel that the meta-package flavour depends on, from
 // the cache under cacheDir or downloaded into it. Concurrent calls are safe:
-// each unpacks into its own directory and the first rename wins.
+// each unpacks into its own directory and the first rename wins. An empty
+// cacheDir is CacheDir's.
 func Fetch(ctx context.Context, cacheDir, flavour string) (*Kernel, error) {
 	if flavour == "" {
 		flavour = DefaultFlavour
+	}
+	if cacheDir == "" {
+		var err error
+		if cacheDir, err = CacheDir(); err != nil {
+			return nil, err
+		}
 	}
 	for _, tool := range []string{"apt-cache", "apt-get", "dpkg-deb"} {
 		if _, err := exec.LookPath(tool); err != nil {

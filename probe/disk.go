@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -86,6 +87,16 @@ func (l *Listing) Find(part string) (Entry, error) {
 		}
 	}
 	return Entry{}, fmt.Errorf("no partition named or numbered %q", part)
+}
+
+// Write writes the listing as JSON or, for people, as WriteTable does.
+func (l *Listing) Write(out io.Writer, name string, asJSON bool) error {
+	if !asJSON {
+		return l.WriteTable(out, name)
+	}
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(l)
 }
 
 // WriteTable writes the listing for people: a line for the table, then a

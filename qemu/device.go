@@ -163,6 +163,27 @@ func (n UserNet) Add(m *Machine) {
 	m.Args("-netdev", netdev, "-device", "virtio-net-pci,netdev="+id)
 }
 
+// Network returns the device for a network mode ("user", or "" for
+// none) with the guest's SSH port forwarded from 127.0.0.1:sshPort when it
+// is not 0 (which implies user networking, as rq's -p does). A nil device
+// is no network.
+func Network(mode string, sshPort int) (Device, error) {
+	if sshPort > 0 && mode == "" {
+		mode = "user"
+	}
+	switch {
+	case mode == "user" && sshPort > 0:
+		return UserNet{Forwards: []Forward{{Host: sshPort, Guest: 22}}}, nil
+	case mode == "user":
+		return UserNet{}, nil
+	case mode == "":
+		return nil, nil
+	case sshPort > 0:
+		return nil, fmt.Errorf("--ssh-port forwards through --net user, not --net %s", mode)
+	}
+	return nil, fmt.Errorf("--net %s: want user", mode)
+}
+
 // GDBStub is QEMU's gdb stub on 127.0.0.1:Port. The kernel boots without
 // KASLR, so that the vmlinux's addresses are the running kernel's.
 type GDBStub struct {

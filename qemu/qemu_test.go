@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -243,5 +244,32 @@ func TestConsolePrompt(t *testing.T) {
 	case <-c.Done():
 	default:
 		t.Fatalf("every expectation met, yet not done: pending %q", c.Pending())
+	}
+}
+
+func TestNetwork(t *testing.T) {
+	for _, c := range []struct {
+		mode string
+		port int
+		want Device
+		err  string
+	}{
+		{"", 0, nil, ""},
+		{"user", 0, UserNet{}, ""},
+		{"", 2222, UserNet{Forwards: []Forward{{2222, 22}}}, ""},
+		{"user", 2222, UserNet{Forwards: []Forward{{2222, 22}}}, ""},
+		{"tap", 0, nil, "--net tap: want user"},
+		{"tap", 2222, nil, "--ssh-port forwards through --net user"},
+	} {
+		d, err := Network(c.mode, c.port)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("Network(%q, %d): error %v, want %q", c.mode, c.port, err, c.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(d, c.want) {
+			t.Errorf("Network(%q, %d) = %#v, %v; want %#v", c.mode, c.port, d, err, c.want)
+		}
 	}
 }

@@ -9,6 +9,8 @@ package spec
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -170,6 +172,48 @@ func (f *File) Kernel(flags kernel.Request) kernel.Request {
 		r.Spec = kernel.SpecKernel{Kernel: f.Boot.Kernel, Vmlinux: f.Boot.Vmlinux, ModulesDir: f.Boot.ModulesDir, From: f.Path + " [boot] kernel"}
 	}
 	return r
+}
+
+// DiskFor is the disk initkit disk create makes. With partitions from
+// the command line (parts, as disk.ParsePart reads them) and no spec file
+// named, it is flags alone; otherwise it is the [disk] table with the
+// flags' size and table over it and parts after its partitions.
+func (f *File) DiskFor(flags disk.Spec, parts []string, named bool) (*disk.Spec, error) {
+	s := &flags
+	if named || len(parts) == 0 {
+		if f.Disk == nil {
+			return nil, fmt.Errorf("%s: no [disk] table (or give --part)", cmp.Or(f.Path, DefaultFile))
+		}
+		s = f.Disk
+		s.Size, s.Table = cmp.Or(flags.Size, s.Size), cmp.Or(flags.Table, s.Table)
+	}
+	for _, p := range parts {
+		part, err := disk.ParsePart(p)
+		if err != nil {
+			return nil, err
+		}
+		s.Partitions = append(s.Partitions, part)
+	}
+	return s, nil
+}
+
+// EmbedImage builds the kernel tree t with the [image] of the spec file
+// path inside it: the image as a gen_init_cpio list in the build
+// directory, named by CONFIG_INITRAMFS_SOURCE (kernel.Embed).
+func EmbedImage(ctx context.Context, path string, t kernel.Tree) error {
+	f, err := Load(path)
+	if err != nil {
+		return err
+	}
+	if f.Image == nil {
+		return fmt.Errorf("%s: no [image] table to embed", path)
+	}
+	s := f.Image
+	s.Output = filepath.Join(cmp.Or(t.Obj, t.Src), "initkit-initramfs.list")
+	if err := s.WriteList(); err != nil {
+		return err
+	}
+	return kernel.Embed(ctx, t, s.Output)
 }
 
 // decodeError places a decoding error in the file: line and column.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/initkit/initkit/disk"
 	"github.com/initkit/initkit/kernel"
 )
 
@@ -130,5 +131,34 @@ func TestDiskFills(t *testing.T) {
 	write(t, dir, "early/spec.toml", "[boot]\nkernel = \"x\"\n")
 	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "no [image] table") {
 		t.Errorf("a fill spec without [image]: %v", err)
+	}
+}
+
+// DiskFor: --part alone makes a disk from the flags; a spec file's [disk]
+// takes the flags' size and table over its own, and --part after its
+// partitions; no [disk] and no --part is an error naming the file.
+func TestDiskFor(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "initkit.toml", "[disk]\nsize = \"64M\"\ntable = \"mbr\"\n[[disk.partition]]\nname = \"root\"\nfs = \"ext4\"\n")
+	f, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.DiskFor(disk.Spec{Size: "128M"}, []string{"data:8M:vfat"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Size != "128M" || s.Table != "mbr" || len(s.Partitions) != 2 || s.Partitions[1].Name != "data" || s.Partitions[1].FS != "vfat" {
+		t.Errorf("[disk] with flags: %+v", s)
+	}
+	s, err = (&File{}).DiskFor(disk.Spec{Size: "32M"}, []string{"root:rest:ext4"}, false)
+	if err != nil || s.Size != "32M" || len(s.Partitions) != 1 {
+		t.Errorf("flags alone: %+v, %v", s, err)
+	}
+	if _, err := (&File{}).DiskFor(disk.Spec{}, nil, false); err == nil || !strings.Contains(err.Error(), "initkit.toml: no [disk] table") {
+		t.Errorf("no [disk], no --part: %v", err)
+	}
+	if _, err := (&File{}).DiskFor(disk.Spec{}, []string{"root"}, false); err == nil || !strings.Contains(err.Error(), "--part root: want NAME:SIZE:FS") {
+		t.Errorf("a bad --part: %v", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/initkit/initkit/decode"
 	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/oops"
 	"github.com/initkit/initkit/symbolize"
 )
@@ -128,6 +129,58 @@ func panicLine(recs []Record) string {
 		texts[i] = r.Text
 	}
 	return oops.PanicLine(texts)
+}
+
+// ReportOptions say what Report shows of a dump, and with which kernel.
+type ReportOptions struct {
+	// Kernel is the kernel the policy chose for the dump (KernelErr:
+	// why there is none); its vmlinux must be the dump's kernel.
+	Kernel     *kernel.Choice
+	KernelErr  error
+	ModuleDirs []string // where a module frame's NAME.ko is found
+	Tail       int      // the last lines of the log (0: all)
+	JSON       bool
+	// Crash runs crash(8) with CrashCmds instead (default bt, ps, log).
+	Crash     bool
+	CrashCmds []string
+}
+
+// Report is initkit vmcore: the dump at path shown (Show) with its crash
+// reports decoded by the kernel's vmlinux, or crash(8) run on both. A
+// vmlinux that is not the dump's kernel is an error; no vmlinux is one
+// only for crash(8), and otherwise a note on warn.
+func Report(ctx context.Context, path string, o ReportOptions, w, warn io.Writer) error {
+	v, err := Open(path)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	var vmlinux string
+	vmErr := o.KernelErr
+	if vmErr == nil {
+		vmlinux, vmErr = o.Kernel.NeedVmlinux()
+	}
+	if vmErr == nil && v.Info != nil {
+		if err := v.CheckVmlinux(vmlinux); err != nil {
+			return err
+		}
+	}
+	if o.Crash {
+		if vmErr != nil {
+			return vmErr
+		}
+		return Crash(ctx, vmlinux, path, o.CrashCmds, w, warn)
+	}
+	var dec *decode.Decoder
+	if vmErr == nil {
+		if dec, err = decode.ForKernel(o.Kernel, o.ModuleDirs, true, decode.Options{}); err != nil {
+			return err
+		}
+		defer dec.Close()
+	} else if !o.JSON {
+		defer fmt.Fprintf(warn, "initkit vmcore: crash reports not decoded: %v\n", vmErr)
+	}
+	return v.Show(w, dec, o.Tail, o.JSON)
 }
 
 // Show writes what initkit vmcore prints of the dump: its facts, its

@@ -74,6 +74,21 @@ type Result struct {
 	boot.Result
 }
 
+// SetWorkdir sets Dir and DirLimit as initkit exec's --workdir-limit
+// says: the working directory, up to size (as image.ParseSize reads it),
+// or with "0" no directory at all.
+func (o *Options) SetWorkdir(size string) error {
+	n, err := image.ParseSize(size)
+	if err != nil {
+		return fmt.Errorf("--workdir-limit: %w", err)
+	}
+	o.Dir, o.DirLimit = "", n
+	if n > 0 {
+		o.Dir = "."
+	}
+	return nil
+}
+
 // DefaultDirLimit is Options.DirLimit's default: a package's testdata,
 // not a whole source tree.
 const DefaultDirLimit = 64 << 20
@@ -94,7 +109,8 @@ const Cmdline = "quiet loglevel=1 cryptomgr.notests init_on_alloc=0"
 var DiskModules = []string{"virtio_pci", "virtio_blk"}
 
 // ErrNoStatus means the guest stopped without reporting the command's
-// status: it crashed, or the timeout ended it.
+// status: it crashed, the timeout ended it, or QEMU failed (the Outcome
+// says which, and Result.ExitCode gives its exit code).
 var ErrNoStatus = errors.New("the guest stopped without reporting an exit status")
 
 // Run runs argv[0] (a host path) with argv[1:] in a VM and returns its exit
@@ -136,9 +152,6 @@ func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 	if code, ok := guest.ParseStatus(p.wait(), token); ok {
 		res.Status = code
 		return res, nil
-	}
-	if res.Kind == qemu.Failed {
-		return res, res.Err
 	}
 	return res, ErrNoStatus
 }

@@ -14,19 +14,6 @@ import (
 	"github.com/initkit/initkit/spec"
 )
 
-// Exit codes of the commands that boot, beyond the shared ones.
-const (
-	exitExpect  = 1 // an --expect was not met, or a --fail matched
-	exitCrash   = 3 // the kernel panicked, oopsed or lost init
-	exitTimeout = 4 // --timeout was reached
-	exitQEMU    = 5 // QEMU could not start or failed
-)
-
-// outcomeCodes maps how a run ended to its exit code; an interrupted run
-// exits 128+N for signal N (package interrupt).
-var outcomeCodes = map[qemu.Kind]int{qemu.PoweredOff: exitOK, qemu.ExpectMet: exitOK, qemu.ExpectMissed: exitExpect,
-	qemu.FailMatched: exitExpect, qemu.Crashed: exitCrash, qemu.TimedOut: exitTimeout, qemu.Failed: exitQEMU}
-
 // machine is what every command that boots takes: the spec file, the
 // kernel, and the guest's size, command line, time limit and log.
 type machine struct {
@@ -60,7 +47,8 @@ func kernelFlags(f *pflag.FlagSet, r *kernel.Request) {
 }
 
 // load reads the spec file and returns the boot the flags ask for, the
-// [boot] table's values where a flag was not given.
+// [boot] table's values where a flag was not given, and the [image] to
+// build when no --initrd was given.
 func (m *machine) load(cmd *cobra.Command) (boot.Options, *spec.File, error) {
 	sf, err := spec.Load(m.file)
 	if err != nil {
@@ -69,6 +57,9 @@ func (m *machine) load(cmd *cobra.Command) (boot.Options, *spec.File, error) {
 	b := m.boot
 	b.Kernel, b.Notes = m.kernel, cmd.ErrOrStderr()
 	sf.Apply(&b, cmd.Flags().Changed)
+	if b.Initrd == "" {
+		b.Image = sf.Image
+	}
 	return b, sf, nil
 }
 
@@ -171,30 +162,16 @@ func (b *bootFlags) options(cmd *cobra.Command, o *boot.Options, sf *spec.File) 
 	if o.Fail, err = qemu.Patterns(b.fail); err != nil {
 		return err
 	}
-	if o.Initrd == "" && sf.Image != nil {
-		o.Image = sf.Image
-	} else if b.file != "" && cmd.Flags().Changed("spec") && sf.Image == nil {
+	if b.file != "" && cmd.Flags().Changed("spec") && sf.Image == nil {
 		return fmt.Errorf("--spec %s: no [image] table to build the initramfs from", b.file)
 	}
 	for _, d := range b.disks {
 		o.Disks = append(o.Disks, qemu.Disk{Path: d, Snapshot: !b.noSnapshot, Backing: b.diskBacking})
 	}
-	if b.sshPort > 0 && b.net == "" {
-		b.net = "user" // a port forward is user networking's, as rq's -p
-	}
-	switch b.net {
-	case "user":
-		n := qemu.UserNet{}
-		if b.sshPort > 0 {
-			n.Forwards = []qemu.Forward{{Host: b.sshPort, Guest: 22}}
-		}
+	if n, err := qemu.Network(b.net, b.sshPort); err != nil {
+		return err
+	} else if n != nil {
 		o.Devices = append(o.Devices, n)
-	case "":
-	default:
-		if b.sshPort > 0 {
-			return fmt.Errorf("--ssh-port forwards through --net user, not --net %s", b.net)
-		}
-		return fmt.Errorf("--net %s: want user", b.net)
 	}
 	if b.gdb > 0 || b.waitGDB {
 		o.Devices = append(o.Devices, qemu.GDBStub{Port: max(b.gdb, 1234), Wait: b.waitGDB})
@@ -206,5 +183,5 @@ func (b *bootFlags) options(cmd *cobra.Command, o *boot.Options, sf *spec.File) 
 // report says how a run ended and returns its exit code.
 func report(cmd *cobra.Command, name string, res boot.Result) error {
 	res.Report(cmd.ErrOrStderr(), name)
-	return exitCode(outcomeCodes[res.Kind])
+	return exitCode(res.ExitCode())
 }

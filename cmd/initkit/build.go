@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
@@ -33,13 +34,9 @@ func newBuild() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			img := &initramfs.Spec{}
-			if sf.Image != nil {
-				img = sf.Image
-			}
+			img := cmp.Or(sf.Image, &initramfs.Spec{})
 			if base != "" {
-				// Only the added files: the base has its init already.
-				*img = initramfs.Spec{Init: "none", Output: img.Output, Compress: img.Compress, Epoch: img.Epoch, Sysroot: img.Sysroot}
+				img = img.Appended()
 			}
 			img.Override(&flags)
 			img.Log = cmd.ErrOrStderr()
@@ -48,16 +45,9 @@ func newBuild() *cobra.Command {
 			if cmd.Flags().Changed("epoch") {
 				img.Epoch = &epoch
 			}
-			if img.NeedsModules() && img.Modules.Dir == "" && img.Modules.Kernel == "" {
-				// The modules of the kernel that will boot the image,
-				// chosen as initkit boot chooses it.
-				k, err := kernel.Choose(cmd.Context(), sf.Kernel(kernelRelease))
-				if err != nil {
-					return err
-				}
-				if err := boot.KernelModules(img, k); err != nil {
-					return err
-				}
+			// The modules of the kernel that will boot the image.
+			if err := boot.ImageModules(cmd.Context(), img, sf.Kernel(kernelRelease)); err != nil {
+				return err
 			}
 			switch format {
 			case "list":

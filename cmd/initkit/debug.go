@@ -83,12 +83,9 @@ func newDebugKernel() *cobra.Command {
 func runDebug(cmd *cobra.Command, d *debugFlags, session func() (*gdb.Result, error)) error {
 	// SIGINT is left to the session: while gdb runs it is gdb's.
 	interrupt.Graceful(syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
-	b, sf, err := d.load(cmd)
+	b, _, err := d.load(cmd)
 	if err != nil {
 		return err
-	}
-	if b.Initrd == "" && sf.Image != nil {
-		b.Image = sf.Image
 	}
 	b.Console = cmd.ErrOrStderr()
 	o := &d.opts

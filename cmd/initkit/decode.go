@@ -1,9 +1,6 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"os"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
@@ -72,21 +69,5 @@ func runDecode(cmd *cobra.Command, d *decodeFlags, args []string) error {
 		return err
 	}
 	defer dec.Close()
-	if len(args) > 0 && args[0] != "-" {
-		if _, err := os.Stat(args[0]); errors.Is(err, os.ErrNotExist) {
-			return dec.Locations(cmd.OutOrStdout(), args)
-		}
-	}
-	if len(args) > 1 {
-		return fmt.Errorf("one log at a time (got %d arguments)", len(args))
-	}
-	path := "-"
-	if len(args) == 1 {
-		path = args[0]
-	}
-	name, log, err := decode.ReadLogFile(path, cmd.InOrStdin())
-	if err != nil {
-		return err
-	}
-	return dec.WriteLog(cmd.OutOrStdout(), cmd.ErrOrStderr(), name, log, d.json)
+	return dec.WriteArgs(args, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), d.json)
 }

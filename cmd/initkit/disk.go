@@ -1,10 +1,6 @@
 package main
 
 import (
-	"cmp"
-	"encoding/json"
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/initkit/initkit/boot"
@@ -39,36 +35,14 @@ func newDiskCreate() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s := &flags
-			if file != "" || len(parts) == 0 {
-				if s = sf.Disk; s == nil {
-					return fmt.Errorf("%s: no [disk] table (or give --part)", cmp.Or(sf.Path, spec.DefaultFile))
-				}
-				if flags.Size != "" {
-					s.Size = flags.Size
-				}
-				if flags.Table != "" {
-					s.Table = flags.Table
-				}
+			s, err := sf.DiskFor(flags, parts, file != "")
+			if err != nil {
+				return err
 			}
 			if len(args) == 1 {
 				s.Output = args[0]
 			}
-			for _, p := range parts {
-				part, err := disk.ParsePart(p)
-				if err != nil {
-					return err
-				}
-				s.Partitions = append(s.Partitions, part)
-			}
-			o := disk.Options{VM: vmexec.Options{Boot: boot.Options{Notes: cmd.ErrOrStderr()}}}
-			if s.NeedsVM() || s.HasImageSpec() {
-				choice, err := kernel.Choose(cmd.Context(), sf.Kernel(k))
-				if err != nil {
-					return err
-				}
-				o.VM.Boot.Chosen, o.VM.Busybox, o.ModulesDir = choice, busybox, choice.ModulesDir
-			}
+			o := disk.Options{VM: vmexec.Options{Boot: boot.Options{Notes: cmd.ErrOrStderr(), Kernel: sf.Kernel(k)}, Busybox: busybox}}
 			return disk.Create(cmd.Context(), s, o)
 		},
 	}
@@ -93,12 +67,7 @@ func newDiskLs() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(l)
-			}
-			return l.WriteTable(cmd.OutOrStdout(), args[0])
+			return l.Write(cmd.OutOrStdout(), args[0], asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -2,12 +2,11 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/initkit/initkit/image"
+	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/internal/interrupt"
 	"github.com/initkit/initkit/qemu"
 	"github.com/initkit/initkit/vmexec"
@@ -30,16 +29,14 @@ func newExec() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o.Boot = b
+			o.Boot, o.Boot.Image = b, nil // exec's image is its own: only [boot] counts
 			for _, d := range disks {
 				disk := qemu.ParseDisk(d)
 				disk.Backing = backing
 				o.Boot.Disks = append(o.Boot.Disks, disk)
 			}
-			if o.DirLimit, err = image.ParseSize(dirLimit); err != nil {
-				return fmt.Errorf("--workdir-limit: %w", err)
-			} else if o.DirLimit > 0 {
-				o.Dir = "."
+			if err := o.SetWorkdir(dirLimit); err != nil {
+				return err
 			}
 			if _, err := os.Stat(o.Busybox); err != nil && !cmd.Flags().Changed("busybox") {
 				o.Busybox = "" // busybox is for the command's convenience only
@@ -47,11 +44,10 @@ func newExec() *cobra.Command {
 			o.Stdout, o.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			res, err := vmexec.Run(cmd.Context(), args, o)
 			switch {
-			case errors.Is(err, vmexec.ErrNoStatus) && res.Kind == qemu.TimedOut:
-				return report(cmd, "exec", res.Result)
+			case errors.Is(err, vmexec.ErrNoStatus) && res.ExitCode() != boot.ExitOK:
+				return report(cmd, "exec", res.Result) // a crash: 3, a timeout: 4
 			case errors.Is(err, vmexec.ErrNoStatus):
-				// No status to pass through: the report says why.
-				report(cmd, "exec", res.Result)
+				report(cmd, "exec", res.Result) // powered off, and no status
 				return exitCode(exitError)
 			case err != nil:
 				return err

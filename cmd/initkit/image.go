@@ -2,15 +2,11 @@ package main
 
 import (
 	"bufio"
-	"cmp"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
-	"github.com/initkit/initkit/compress"
 	"github.com/initkit/initkit/image"
-	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/spf13/cobra"
 )
 
@@ -28,16 +24,9 @@ func newLs() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if segment >= len(l.Segments) {
-					return fmt.Errorf("no segment %d: the image has %d", segment, len(l.Segments))
-				}
 				out := bufio.NewWriter(cmd.OutOrStdout())
 				defer out.Flush()
-				if asJSON {
-					return l.WriteJSON(out, segment)
-				}
-				l.WriteText(out, segment)
-				return nil
+				return l.Write(out, segment, asJSON)
 			})
 		},
 	}
@@ -110,9 +99,6 @@ func newExtract() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if segment >= len(res.Segments) {
-					return fmt.Errorf("no segment %d: the image has %d", segment, len(res.Segments))
-				}
 				return res.Notes(cmd.ErrOrStderr(), dir, manifest)
 			})
 		},
@@ -140,17 +126,11 @@ func newPack() *cobra.Command {
 				_, _, err := image.Pack(cmd.OutOrStdout(), args[0], o)
 				return err
 			}
-			var n int
-			var f compress.Format
-			err := atomicfile.Write(out, 0o644, func(w io.Writer) (err error) {
-				n, f, err = image.Pack(w, args[0], o)
+			p, err := image.PackFile(out, args[0], o)
+			if err != nil {
 				return err
-			})
-			st, statErr := os.Stat(out)
-			if err != nil || statErr != nil {
-				return fmt.Errorf("%s: %w", out, cmp.Or(err, statErr))
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d entries, %d bytes (%s) in %v\n", out, n, st.Size(), f, time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d entries, %d bytes (%s) in %v\n", out, p.Entries, p.Bytes, p.Format, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
 	}

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
-	"path/filepath"
 
 	"github.com/initkit/initkit/kconfig"
 	"github.com/initkit/initkit/kernel"
@@ -22,12 +20,6 @@ func newKernel() *cobra.Command {
 		Long:  help("kernel-fetch"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if cache == "" {
-				var err error
-				if cache, err = kernel.CacheDir(); err != nil {
-					return err
-				}
-			}
 			k, err := kernel.Fetch(cmd.Context(), cache, flavour)
 			if err != nil {
 				return err
@@ -88,11 +80,7 @@ func newKernelCheck() *cobra.Command {
 		Short: "Say what a .config lacks for each purpose, and why; exit 1 when anything is missing",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var images []string
-			if img != "" {
-				images = append(images, img)
-			}
-			missing, err := kernel.CheckConfig(args[0], purposes, arch, images...)
+			missing, err := kernel.CheckConfig(args[0], purposes, arch, img)
 			if err != nil {
 				return err
 			}
@@ -124,19 +112,7 @@ func newKernelBuild() *cobra.Command {
 				defer fmt.Fprintln(f)
 			}
 			if specFile != "" {
-				sf, err := spec.Load(specFile)
-				if err != nil {
-					return err
-				}
-				if sf.Image == nil {
-					return fmt.Errorf("--initramfs %s: no [image] table", specFile)
-				}
-				s := sf.Image
-				s.Output = filepath.Join(cmp.Or(t.Obj, t.Src), "initkit-initramfs.list")
-				if err := s.WriteList(); err != nil {
-					return err
-				}
-				if err := kernel.Embed(cmd.Context(), t, s.Output); err != nil {
+				if err := spec.EmbedImage(cmd.Context(), specFile, t); err != nil {
 					return err
 				}
 			}

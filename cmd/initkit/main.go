@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 
 	"github.com/initkit/initkit/internal/interrupt"
@@ -108,24 +109,11 @@ func withInput(cmd *cobra.Command, name string, fn func(io.Reader) error) error 
 // port 1234, and pflag takes a flag whose value is optional only as
 // "--gdb=PORT", leaving "--gdb 1334" a stray argument.
 func optionalValues(args []string) []string {
-	var out []string
-	for i := 0; i < len(args); i++ {
-		if args[i] == "--" {
-			return append(out, args[i:]...)
+	out := slices.Clone(args)
+	for i := 0; i+1 < len(out) && out[i] != "--"; i++ {
+		if _, err := strconv.Atoi(out[i+1]); out[i] == "--gdb" && err == nil {
+			out = slices.Replace(out, i, i+2, "--gdb="+out[i+1])
 		}
-		if _, err := strconv.Atoi(at(args, i+1)); args[i] == "--gdb" && err == nil {
-			out = append(out, "--gdb="+args[i+1])
-			i++
-			continue
-		}
-		out = append(out, args[i])
 	}
 	return out
-}
-
-func at(args []string, i int) string {
-	if i < len(args) {
-		return args[i]
-	}
-	return ""
 }

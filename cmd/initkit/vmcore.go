@@ -1,11 +1,8 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
-	"github.com/initkit/initkit/decode"
 	"github.com/initkit/initkit/vmcore"
 )
 
@@ -37,35 +34,7 @@ func newVmcore() *cobra.Command {
 }
 
 func runVmcore(cmd *cobra.Command, v *vmcoreFlags, path string) error {
-	d, err := vmcore.Open(path)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	var vmlinux string
-	k, vmErr := v.choose(cmd)
-	if vmErr == nil {
-		vmlinux, vmErr = k.NeedVmlinux()
-	}
-	if vmErr == nil && d.Info != nil {
-		if err := d.CheckVmlinux(vmlinux); err != nil {
-			return err
-		}
-	}
-	if v.crash {
-		if vmErr != nil {
-			return vmErr
-		}
-		return vmcore.Crash(cmd.Context(), vmlinux, path, v.crashCmd, cmd.OutOrStdout(), cmd.ErrOrStderr())
-	}
-	var dec *decode.Decoder
-	if vmErr == nil {
-		if dec, err = decode.ForKernel(k, v.modules, true, decode.Options{}); err != nil {
-			return err
-		}
-		defer dec.Close()
-	} else if !v.json {
-		defer fmt.Fprintf(cmd.ErrOrStderr(), "initkit vmcore: crash reports not decoded: %v\n", vmErr)
-	}
-	return d.Show(cmd.OutOrStdout(), dec, v.tail, v.json)
+	o := vmcore.ReportOptions{ModuleDirs: v.modules, Tail: v.tail, JSON: v.json, Crash: v.crash, CrashCmds: v.crashCmd}
+	o.Kernel, o.KernelErr = v.choose(cmd)
+	return vmcore.Report(cmd.Context(), path, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 }
