@@ -18,7 +18,7 @@ BENCH_DEBS := hyperfine python3
 FUZZTIME ?= 30000x
 FUZZ_TARGETS := cpio:FuzzReader cpio:FuzzRoundTrip compress:FuzzDetect compress:FuzzReadStream image:FuzzReader probe:FuzzFilesystem internal/pid1:FuzzParseCmdline oops:FuzzParse symbolize:FuzzAranges vmcore:FuzzOpen vmcore:FuzzInfo vmcore:FuzzFlat vmcore:FuzzKdumpHeader
 
-.PHONY: all build deps kernel test unit fuzz demo bench clean
+.PHONY: all build deps kernel kernels test unit fuzz demo bench clean
 all: build
 
 # initkit-init goes beside initkit, where initkit build looks for it; it
@@ -27,8 +27,11 @@ build:
 	$(GO) build -o bin/initkit ./cmd/initkit
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/initkit-init ./cmd/initkit-init
 
+# The Debian packages, and initkit-test: the normal user with subordinate
+# ids that the rootless tests (disk debian's unshare mode) run as.
 deps:
 	@scripts/deps.sh $(TEST_DEBS)
+	@scripts/testuser.sh
 
 # Fetch (once, then from the cache) the kernel the VM tests boot, with the
 # DWARF vmlinux of its -dbg package for the kernel debugging tests.
@@ -37,7 +40,13 @@ kernel: build
 	@# The decode tests build a module that faults, against these headers.
 	@scripts/deps.sh make linux-headers-$$(bin/initkit kernel fetch | awk '/^release:/ {print $$2}')
 
-test: deps kernel
+# Build the kernels the VM tests build themselves (internal/testenv's
+# TestKernels) before the tests, outside go test's timeout, with a line
+# of progress every 30 s: minutes on a first run, seconds when cached.
+kernels: deps
+	$(GO) run ./internal/testenv/testkernels
+
+test: deps kernel kernels
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 60m ./...
 	$(MAKE) --no-print-directory fuzz

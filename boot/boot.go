@@ -251,6 +251,15 @@ func KernelModules(s *initramfs.Spec, k *kernel.Choice) error {
 	return err
 }
 
+// note tells the user what the run decided for them (Options.Notes).
+func (r *Run) note(msg string) {
+	w := r.o.Notes
+	if w == nil {
+		w = os.Stderr
+	}
+	fmt.Fprintf(w, "initkit: %s\n", msg)
+}
+
 // ImageModules is KernelModules with the kernel the policy chooses from
 // req, chosen only when the spec needs it: initkit build takes the
 // modules of the kernel initkit boot would boot.

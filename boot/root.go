@@ -154,6 +154,9 @@ func (r *Run) root() error {
 		}
 		iface = plan.Interface
 		r.cfg.Devices = append(r.cfg.Devices, qemu.Cmdline(strings.Fields(plan.Append)))
+		if args := strings.Fields(o.Append); !slices.Contains(args, "rw") && !slices.Contains(args, "ro") {
+			r.note("the root is mounted read-only, as the kernel does by default: --append rw to write to it")
+		}
 	}
 	if o.Init != "" {
 		r.cfg.Devices = append(r.cfg.Devices, qemu.Cmdline{"init=" + o.Init})

@@ -2,14 +2,20 @@ package disk
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/internal/shell"
 )
 
 // DebianOptions describe a Debian root disk.
@@ -74,17 +80,30 @@ func Debian(ctx context.Context, o DebianOptions) error {
 		return err
 	}
 	root := slots[0]
-	args, err := c.mmdebstrapArgs(o, p.Name(), root)
+	h, doneHooks, err := stageHooks()
+	if doneHooks != nil {
+		defer doneHooks()
+	}
 	if err != nil {
 		return err
 	}
-	if err := c.runLogged(o.Stderr, "mmdebstrap", args...); err != nil {
+	args, err := c.mmdebstrapArgs(o, h, root)
+	if err != nil {
+		return err
+	}
+	// mmdebstrap's own temporary directory must be in the hooks' reach
+	// too: in the user's private TMPDIR its namespace's root cannot
+	// enter it.
+	if err := c.runLogged(o.Stderr, []string{"TMPDIR=" + h.base}, "mmdebstrap", args...); err != nil {
 		if strings.Contains(err.Error(), "subuid") || strings.Contains(err.Error(), "subgid") {
 			return fmt.Errorf("mmdebstrap: %w: its unshare mode needs subordinate ids for this user in /etc/subuid and /etc/subgid (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER)", err)
 		}
 		return fmt.Errorf("mmdebstrap: %w", err)
 	}
-	if err := c.removeLeftovers(p.Name(), root.Start); err != nil {
+	if err := h.copyRoot(p.File, root.Start); err != nil {
+		return err
+	}
+	if err := c.removeLeftovers(h, p.Name(), root.Start); err != nil {
 		return err
 	}
 	// Owners stay as the namespace made them: a Debian system has files
@@ -95,20 +114,107 @@ func Debian(ctx context.Context, o DebianOptions) error {
 	return p.Commit()
 }
 
+// hookDirs are where mmdebstrap's hooks read and write. In unshare mode
+// they run as the namespace's root, which is a subordinate uid of the
+// user's, not the user: they can read and write only what any user may.
+// What they read (the scripts, the SSH key, the kernel's modules) is
+// staged readable by all in stage; what they write (the root filesystem,
+// the list of leftovers) goes to out, writable by all, under a random
+// name in a directory others may cross but not list; the filesystem is
+// copied into the image afterwards.
+type hookDirs struct{ base, stage, out string }
+
+// stageHooks makes the hook directories, in a temporary directory every
+// user may cross (hookBase); done removes them.
+func stageHooks() (h hookDirs, done func(), err error) {
+	base, err := os.MkdirTemp(hookBase(), "initkit-debian-")
+	if err != nil {
+		return h, nil, err
+	}
+	done = func() { os.RemoveAll(base) }
+	var rnd [12]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return h, done, err
+	}
+	h = hookDirs{base: base, stage: filepath.Join(base, "stage"), out: filepath.Join(base, "out-"+hex.EncodeToString(rnd[:]))}
+	for _, d := range []struct {
+		path string
+		mode os.FileMode
+	}{{base, 0o711}, {h.stage, 0o755}, {h.out, 0o777}} {
+		if err := os.MkdirAll(d.path, 0o700); err != nil {
+			return h, done, err
+		}
+		if err := os.Chmod(d.path, d.mode); err != nil { // past the umask
+			return h, done, err
+		}
+	}
+	return h, done, nil
+}
+
+// hookBase is $TMPDIR when every user may cross it and its name needs no
+// quoting (mmdebstrap splits copy-in's arguments at blanks), else
+// /var/tmp: a user's own TMPDIR under a home of mode 0700 is out of the
+// hooks' reach.
+func hookBase() string {
+	base := os.TempDir()
+	if !plainPath.MatchString(base) {
+		return "/var/tmp"
+	}
+	for d := base; ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil || st.Mode().Perm()&0o001 == 0 {
+			return "/var/tmp"
+		}
+		if d == "/" {
+			return base
+		}
+	}
+}
+
+var plainPath = regexp.MustCompile(`^/[A-Za-z0-9._/+-]*$`)
+
+// rootFS is the filesystem the last hook writes.
+func (h hookDirs) rootFS() string { return filepath.Join(h.out, "root.ext4") }
+
+// copyRoot copies the filesystem the hook made into the image at off.
+func (h hookDirs) copyRoot(img *os.File, off int64) error {
+	f, err := os.Open(h.rootFS())
+	if err != nil {
+		return fmt.Errorf("the root filesystem mmdebstrap's hook wrote: %w", err)
+	}
+	defer f.Close()
+	return sparseCopy(img, off, f)
+}
+
+// stageCopy copies src (a file or a tree) into the stage, as dst, with
+// hard links where it can: what the hooks read must be readable by all.
+func (c *creator) stageCopy(h hookDirs, src, dst string) (string, error) {
+	out := filepath.Join(h.stage, dst)
+	if err := exec.CommandContext(c.ctx, "cp", "-al", src, out).Run(); err == nil {
+		return out, nil
+	}
+	os.RemoveAll(out)
+	if b, err := exec.CommandContext(c.ctx, "cp", "-a", "--no-preserve=ownership", src, out).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("copy %s for mmdebstrap: %v: %s", src, err, bytes.TrimSpace(b))
+	}
+	return out, exec.CommandContext(c.ctx, "chmod", "-R", "a+rX", out).Run()
+}
+
 // mmdebstrapArgs: the system is built in mmdebstrap's temporary
-// directory and, in the last customize hook, written into the image; the
-// output itself is discarded (format null).
-func (c *creator) mmdebstrapArgs(o DebianOptions, img string, root slot) ([]string, error) {
+// directory and, in the last customize hook, written to a filesystem
+// image of the root partition's size; the output itself is discarded
+// (format null).
+func (c *creator) mmdebstrapArgs(o DebianOptions, h hookDirs, root slot) ([]string, error) {
 	pkgs := append(append([]string{}, debianPackages...), o.Packages...)
 	suite := o.Suite
 	if suite == "" {
 		suite = "bookworm"
 	}
-	config := filepath.Join(c.tmp, "configure.sh")
+	config := filepath.Join(h.stage, "configure.sh")
 	if err := os.WriteFile(config, []byte(debianConfigure(root.partUUID(c.spec))), 0o755); err != nil {
 		return nil, err
 	}
-	hooks := []string{"--customize-hook=" + config + ` "$1"`}
+	hooks := []string{"--customize-hook=" + shell.Quote([]string{config}) + ` "$1"`}
 	if o.SSHKey != "" {
 		pkgs = append(pkgs, "openssh-server")
 		key, err := os.ReadFile(o.SSHKey)
@@ -118,26 +224,31 @@ func (c *creator) mmdebstrapArgs(o DebianOptions, img string, root slot) ([]stri
 		if !strings.HasPrefix(string(key), "ssh-") && !strings.HasPrefix(string(key), "ecdsa-") {
 			return nil, fmt.Errorf("--ssh-key %s: not a public key (want the .pub file)", o.SSHKey)
 		}
+		if err := os.WriteFile(filepath.Join(h.stage, "authorized_keys"), key, 0o644); err != nil {
+			return nil, err
+		}
+		// copy-in keeps the user's uid (as the namespace maps it): sshd's
+		// StrictModes refuses a root's key file another user owns.
 		hooks = append(hooks, `--customize-hook=mkdir -p -m 700 "$1/root/.ssh"`,
-			"--customize-hook=copy-in "+o.SSHKey+" /root/.ssh",
-			`--customize-hook=mv "$1/root/.ssh/`+filepath.Base(o.SSHKey)+`" "$1/root/.ssh/authorized_keys"`)
+			"--customize-hook=copy-in "+filepath.Join(h.stage, "authorized_keys")+" /root/.ssh",
+			`--customize-hook=chown 0:0 "$1/root/.ssh/authorized_keys" && chmod 600 "$1/root/.ssh/authorized_keys"`)
 	}
 	if o.ModulesDir != "" {
 		release := filepath.Base(o.ModulesDir)
-		hooks = append(hooks, `--customize-hook=mkdir -p "$1/lib/modules"`, "--customize-hook=copy-in "+o.ModulesDir+" /lib/modules",
-			`--customize-hook=chroot "$1" depmod `+release)
+		mods, err := c.stageCopy(h, o.ModulesDir, release)
+		if err != nil {
+			return nil, err
+		}
+		hooks = append(hooks, `--customize-hook=mkdir -p "$1/lib/modules"`, "--customize-hook=copy-in "+mods+" /lib/modules",
+			`--customize-hook=chown -R 0:0 "$1/lib/modules"`, `--customize-hook=chroot "$1" depmod `+shell.Quote([]string{release}))
 	}
-	abs, err := filepath.Abs(img)
-	if err != nil {
-		return nil, err
-	}
-	write := filepath.Join(c.tmp, "write.sh")
-	mke2fs := fmt.Sprintf("E2FSPROGS_FAKE_TIME=%d mke2fs -q -F -t ext4 -L root -U %s -E offset=%d,hash_seed=%s,%s -d \"$d\" %s %dk",
-		c.epoch, c.uuid("partition/root", "fs"), root.Start, c.uuid("partition/root", "hash"), lazyInit, abs, root.Bytes>>10)
+	write := filepath.Join(h.stage, "write.sh")
+	mke2fs := fmt.Sprintf("E2FSPROGS_FAKE_TIME=%d mke2fs -q -F -t ext4 -L root -U %s -E hash_seed=%s,%s -d \"$d\" %s %dk",
+		c.epoch, c.uuid("partition/root", "fs"), c.uuid("partition/root", "hash"), lazyInit, shell.Quote([]string{h.rootFS()}), root.Bytes>>10)
 	if err := os.WriteFile(write, []byte(debianWrite(mke2fs)), 0o755); err != nil {
 		return nil, err
 	}
-	hooks = append(hooks, "--customize-hook="+write+` "$1" `+c.leftovers())
+	hooks = append(hooks, "--customize-hook="+shell.Quote([]string{write})+` "$1" `+shell.Quote([]string{h.leftovers(), h.out}))
 	args := []string{"--mode=unshare", "--variant=minbase", "--format=null", "--include=" + strings.Join(pkgs, ",")}
 	if o.Stderr == nil {
 		args = append(args, "--quiet")
@@ -179,7 +290,8 @@ chroot "$r" systemctl enable systemd-networkd >/dev/null 2>&1
 // would remove after the hooks (the apt lists and downloaded packages,
 // the logs that make no two runs alike, a
 // machine-id: systemd makes one at the first boot), lists in $2 what
-// must go but only after mmdebstrap's cleanup, and runs mke2fs. The
+// must go but only after mmdebstrap's cleanup, and runs mke2fs, which
+// writes the filesystem to a file in $3, a directory the hook may write. The
 // hooks see /proc, /sys and /dev mounted in the tree: mke2fs reads a bind
 // mount of the tree alone, without them.
 func debianWrite(mke2fs string) string {
@@ -194,7 +306,7 @@ rm -rf "$r"/var/cache/apt/archives/*.deb "$r"/var/cache/apt/*.bin "$r"/var/lib/a
 # cleanup's apt-get would empty the host's lists), and 00mmdebstrap
 # stays for that cleanup too: both are removed from the image afterwards.
 (cd "$r" && ls -d tmp/* etc/apt/apt.conf.d/00mmdebstrap 2>/dev/null) > "$2"
-d=$(mktemp -d) && mount --bind "$r" "$d" || exit 1
+d=$(mktemp -d -p "$3") && mount --bind "$r" "$d" || exit 1
 ` + mke2fs + `
 s=$?
 umount "$d"
@@ -205,11 +317,11 @@ exit $s
 
 // leftovers is the file where the last hook lists what mmdebstrap needs
 // until its own cleanup, which comes after the hooks.
-func (c *creator) leftovers() string { return filepath.Join(c.tmp, "leftovers") }
+func (h hookDirs) leftovers() string { return filepath.Join(h.out, "leftovers") }
 
 // removeLeftovers removes them from the image's filesystem at off.
-func (c *creator) removeLeftovers(img string, off int64) error {
-	b, err := os.ReadFile(c.leftovers())
+func (c *creator) removeLeftovers(h hookDirs, img string, off int64) error {
+	b, err := os.ReadFile(h.leftovers())
 	if err != nil {
 		return err
 	}
@@ -225,11 +337,11 @@ func (c *creator) removeLeftovers(img string, off int64) error {
 }
 
 // runLogged runs a tool with its output to w (nil: kept for the error).
-func (c *creator) runLogged(w io.Writer, name string, args ...string) error {
+func (c *creator) runLogged(w io.Writer, env []string, name string, args ...string) error {
 	if w == nil {
-		return c.run(nil, name, args...)
+		return c.run(env, name, args...)
 	}
-	return c.runTo(w, name, args...)
+	return c.runTo(w, env, name, args...)
 }
 
 // HostMirror is the first Debian mirror of the host's apt sources (the

@@ -54,8 +54,9 @@ func command(ctx context.Context, name string, args ...string) *exec.Cmd {
 }
 
 // runTo runs a tool with its output to w.
-func (c *creator) runTo(w io.Writer, name string, args ...string) error {
+func (c *creator) runTo(w io.Writer, env []string, name string, args ...string) error {
 	cmd := command(c.ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Run(); err != nil {
 		if c.ctx.Err() != nil {

@@ -56,7 +56,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Setenv("INITKIT_INIT", p)
-	os.Exit(m.Run())
+	os.Exit(testenv.Run(m))
 }
 
 func TestSpecErrorsHavePositions(t *testing.T) {

@@ -96,6 +96,7 @@ var Purposes = map[string][]Need{
 		{Name: "FW_CFG_SYSFS", Value: "y|m", Why: "QEMU's dumps (--dump-on-timeout, --dump-on-crash) carry no VMCOREINFO note: crash cannot read them (initkit vmcore finds it in memory)"},
 	},
 	"luks": {
+		{Name: "NET", Value: "y", Why: "the kernel's crypto API for programs (AF_ALG sockets, which cryptsetup uses) cannot be enabled"},
 		{Name: "MD", Value: "y", Why: "the device-mapper cannot be enabled"},
 		{Name: "BLK_DEV_DM", Value: "y|m", Why: "cryptsetup open fails: 'Cannot initialize device-mapper'"},
 		{Name: "DM_CRYPT", Value: "y|m", Why: "cryptsetup open fails: no crypt target"},
@@ -128,6 +129,10 @@ var Purposes = map[string][]Need{
 	},
 	"kasan": {
 		{Name: "DEBUG_KERNEL", Value: "y", Why: "KASAN cannot be chosen"},
+		// KASAN depends on SLUB or SLAB (lib/Kconfig.kasan); tinyconfig
+		// chooses SLOB.
+		{Name: "SLOB", Value: "n", Set: true, Why: "the allocator is SLOB, which KASAN cannot watch: turned off for SLUB"},
+		{Name: "SLUB", Value: "y", Set: true, Why: "KASAN cannot be enabled: it watches the SLUB or SLAB allocator"},
 		{Name: "KASAN", Value: "y", Why: "out-of-bounds and use-after-free accesses go unreported"},
 		{Name: "KASAN_GENERIC", Value: "y", Why: "no KASAN mode is chosen"},
 		{Name: "STACKTRACE", Value: "y", Why: "KASAN reports have no allocation and free stacks"},

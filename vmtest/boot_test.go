@@ -10,50 +10,28 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/initkit/initkit/internal/syncbuf"
+	"github.com/initkit/initkit/internal/testenv"
 
 	"github.com/initkit/initkit/compress"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// TestMain removes the binaries the tests built once the tests end.
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 
 // initkitBinary builds cmd/initkit once for the tests that drive the CLI,
 // with initkit-init beside it, where initkit build looks for it.
 func initkitBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "initkit-vmtest-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "initkit")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/initkit").CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(string(out))
-			return
-		}
-		// The one initkit-init the other tests use, linked beside it.
-		initPath, err := BuildInitOnce()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildErr = os.Symlink(initPath, filepath.Join(dir, "initkit-init"))
-	})
-	if buildErr != nil {
-		t.Fatalf("build initkit: %v", buildErr)
+	bin, err := testenv.Initkit()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binPath
+	return bin
 }
 
 // qemuRunning reports whether a QEMU process was started with initrd.

@@ -65,7 +65,8 @@ func TestDiskBootsWithoutInitramfs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustMatch(t, out, "root=PARTUUID="+l.Partitions[1].PartUUID)
+	mustMatch(t, out, "root=PARTUUID="+l.Partitions[1].PartUUID,
+		`initkit: the root is mounted read-only, as the kernel does by default: --append rw to write to it`)
 	// virtio-blk is a module of this kernel: with no initramfs, said so.
 	code, out = initkitRun(t, "boot", "--kernel", Kernel(t).Image, "--disk", img, "--root", "root", "--disk-if", "virtio", "--timeout", "60s")
 	if code == 0 || !strings.Contains(out, "CONFIG_VIRTIO_BLK=m") || !strings.Contains(out, "--disk-if nvme works") {
@@ -76,12 +77,18 @@ func TestDiskBootsWithoutInitramfs(t *testing.T) {
 // nobody runs initkit as the user nobody, with a copy of the test kernel
 // (hard links) and a cache of its own: what a user without root has.
 type nobody struct {
-	t        *testing.T
-	env      []string
-	bin, dir string // the initkit binary; a directory nobody may write
+	t           *testing.T
+	user, group string
+	env         []string
+	bin, dir    string // the initkit binary; a directory nobody may write
+	kernel      string // the user's copy of the test kernel's image
 }
 
-func asNobody(t *testing.T) *nobody {
+func asNobody(t *testing.T) *nobody { return asUser(t, "nobody", "nogroup") }
+
+// asUser is asNobody for another user: initkit-test, whom make test
+// creates with subordinate ids, as Debian's adduser gives a user.
+func asUser(t *testing.T, user, group string) *nobody {
 	t.Helper()
 	bin := initkitBinary(t)
 	init, _ := filepath.EvalSymlinks(filepath.Join(filepath.Dir(bin), "initkit-init"))
@@ -122,17 +129,23 @@ func asNobody(t *testing.T) *nobody {
 	image := filepath.Join(kdir, "boot", filepath.Base(k.Image))
 	// A normal user's PATH (Debian's for users): no /usr/sbin, where
 	// sfdisk, debugfs and the mkfs tools are.
-	return &nobody{t: t, bin: bin, dir: work, env: []string{"INITKIT_KERNEL=" + image, "INITKIT_CACHE=" + cache, "HOME=" + work, "TMPDIR=" + work,
+	return &nobody{t: t, user: user, group: group, bin: bin, dir: work, kernel: image, env: []string{"INITKIT_KERNEL=" + image, "INITKIT_CACHE=" + cache, "HOME=" + work, "TMPDIR=" + work,
 		"PATH=/usr/local/bin:/usr/bin:/bin:/usr/games"}}
 }
 
 // run runs initkit as nobody in its directory.
 func (n *nobody) run(args ...string) (int, string) {
 	n.t.Helper()
-	cmd := exec.Command("setpriv", append([]string{"--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all", "--", n.bin}, args...)...)
-	cmd.Dir, cmd.Env = n.dir, append(os.Environ(), n.env...)
+	cmd := n.command(args...)
 	out, err := cmd.CombinedOutput()
 	return exitStatus(err), string(out)
+}
+
+// command is initkit with args, to run as the user.
+func (n *nobody) command(args ...string) *exec.Cmd {
+	cmd := exec.Command("setpriv", append([]string{"--reuid=" + n.user, "--regid=" + n.group, "--clear-groups", "--inh-caps=-all", "--", n.bin}, args...)...)
+	cmd.Dir, cmd.Env = n.dir, append(os.Environ(), n.env...)
+	return cmd
 }
 
 // volumeCase is a disk made by disk create as nobody and the script that
@@ -261,13 +274,22 @@ func TestExecDiskMkfs(t *testing.T) {
 // which prints the kernel's release.
 func TestDiskDebian(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	key := filepath.Join(dir, "key")
+	u := asUser(t, "initkit-test", "initkit-test")
+	key := filepath.Join(u.dir, "key")
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen: %v\n%s", err, out)
 	}
-	img := filepath.Join(dir, "debian.img")
-	k := Kernel(t)
+	os.Chmod(key+".pub", 0o644)
+	// The key where a user keeps it: in a directory only its owner may
+	// enter (mmdebstrap's hooks, a subordinate uid, may not).
+	private := filepath.Join(u.dir, "private")
+	os.Mkdir(private, 0o700)
+	os.Rename(key+".pub", filepath.Join(private, "key.pub"))
+	exec.Command("chown", "-R", "initkit-test", private).Run()
+	// A private TMPDIR too, as under a home of mode 0700: the hooks' files
+	// go where they can reach them.
+	u.env = append(u.env, "TMPDIR="+private)
+	img := filepath.Join(u.dir, "debian.img")
 	lists := func() string {
 		ents, _ := os.ReadDir("/var/lib/apt/lists")
 		var names []string
@@ -277,8 +299,8 @@ func TestDiskDebian(t *testing.T) {
 		return strings.Join(names, " ")
 	}
 	before := lists()
-	if code, out := initkitRun(t, "disk", "debian", img, "--kernel", k.Image, "--ssh-key", key+".pub"); code != 0 {
-		t.Fatalf("disk debian: exit %d\n%s", code, out)
+	if code, out := u.run("disk", "debian", img, "--ssh-key", filepath.Join(private, "key.pub")); code != 0 {
+		t.Fatalf("disk debian as initkit-test: exit %d\n%s", code, out)
 	}
 	// mmdebstrap's cleanup runs apt-get with the apt.conf it keeps in the
 	// tree's /tmp: a hook that empties /tmp makes it clean the host's lists.
@@ -292,8 +314,13 @@ func TestDiskDebian(t *testing.T) {
 			t.Errorf("%s in the image: %q, %v", f, b.String(), err)
 		}
 	}
+	for _, dir := range []string{"/var/tmp", private, u.dir} {
+		if ents, _ := filepath.Glob(filepath.Join(dir, "*initkit-debian-*")); len(ents) > 0 {
+			t.Errorf("left behind: %v", ents)
+		}
+	}
 	port := freePort(t)
-	boot := exec.Command(initkitBinary(t), "boot", "--kernel", k.Image, "--disk", img, "--root", "root", "--ssh-port", strconv.Itoa(port), "--timeout", "300s")
+	boot := u.command("boot", "--disk", img, "--root", "root", "--append", "rw", "--ssh-port", strconv.Itoa(port), "--timeout", "300s")
 	var console strings.Builder
 	boot.Stdout, boot.Stderr = &console, &console
 	if err := boot.Start(); err != nil {
@@ -305,13 +332,13 @@ func TestDiskDebian(t *testing.T) {
 		out, err := exec.Command("ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
 			"-o", "ConnectTimeout=5", "-i", key, "-p", strconv.Itoa(port), "root@127.0.0.1", "uname", "-r").Output()
 		if err == nil {
-			if got := strings.TrimSpace(string(out)); got != k.Release {
-				t.Errorf("uname -r over ssh: %q, want %q", got, k.Release)
+			if got := strings.TrimSpace(string(out)); got != Kernel(t).Release {
+				t.Errorf("uname -r over ssh: %q, want %q", got, Kernel(t).Release)
 			}
 			return
 		}
 		if time.Now().After(end) {
-			t.Fatalf("no ssh into the Debian disk after 240 s")
+			t.Fatalf("no ssh into the Debian disk after 240 s:\n%s", console.String())
 		}
 	}
 }

@@ -86,15 +86,20 @@ func TestEarlyHookFailsAndBreak(t *testing.T) {
 // looked for, and the pre-mount hooks see the address QEMU gave.
 func TestNetworkDHCP(t *testing.T) {
 	t.Parallel()
+	networkDHCP(t, Kernel(t).Image)
+}
+
+// networkDHCP: an image built --network for kernel gets its address by
+// DHCP from QEMU's user network, and hooks see it.
+func networkDHCP(t *testing.T, kernel string) {
 	dir := t.TempDir()
 	hook := filepath.Join(dir, "net")
 	os.WriteFile(hook, []byte("#!/bin/sh\necho \"HOOK ip=$INITKIT_IP iface=$INITKIT_IFACE $(cat /run/resolv.conf)\"\n"), 0o755)
 	img := filepath.Join(dir, "net.img")
-	k := Kernel(t)
-	if code, out := initkitRun(t, "build", "--kernel", k.Image, "--busybox", Busybox(t), "--network", "--add", hook+":"+guest.HookDir+"/45-net", "-o", img); code != 0 {
+	if code, out := initkitRun(t, "build", "--kernel", kernel, "--busybox", Busybox(t), "--network", "--add", hook+":"+guest.HookDir+"/45-net", "-o", img); code != 0 {
 		t.Fatalf("build: exit %d\n%s", code, out)
 	}
-	code, out := initkitRun(t, "boot", "--kernel", k.Image, "--initrd", img, "--net", "user", "--append", "ip=dhcp root=LABEL=none initkit.timeout=1",
+	code, out := initkitRun(t, "boot", "--kernel", kernel, "--initrd", img, "--net", "user", "--append", "ip=dhcp root=LABEL=none initkit.timeout=1",
 		"--timeout", "120s", "--expect", `initkit: network: 10\.0\.2\.15 on eth0`, "--expect", `HOOK ip=10\.0\.2\.15 iface=eth0 nameserver 10\.0\.2\.3`)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
@@ -108,10 +113,16 @@ func TestNetworkDHCP(t *testing.T) {
 // name ends in the rescue shell, listing what the init found.
 func TestVolumeRoots(t *testing.T) {
 	t.Parallel()
-	k := Kernel(t)
+	volumeRoots(t, Kernel(t).Image)
+}
+
+// volumeRoots: disk create makes LVM, RAID1 and LVM on RAID1 in a VM that
+// boots kernel, and an image built --storage lvm,md for kernel finds its
+// root on each, a degraded array included.
+func volumeRoots(t *testing.T, kernel string) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "storage.img")
-	if code, out := initkitRun(t, "build", "--kernel", k.Image, "--busybox", Busybox(t), "--storage", "lvm,md", "-o", img); code != 0 {
+	if code, out := initkitRun(t, "build", "--kernel", kernel, "--busybox", Busybox(t), "--storage", "lvm,md", "-o", img); code != 0 {
 		t.Fatalf("build: exit %d\n%s", code, out)
 	}
 	root := RootTree(t, "VOLUME-ROOT")
@@ -119,7 +130,7 @@ func TestVolumeRoots(t *testing.T) {
 		t.Helper()
 		f := filepath.Join(dir, "d.toml")
 		os.WriteFile(f, []byte(spec), 0o644)
-		if code, out := initkitRun(t, "disk", "create", "-c", f, "--kernel", k.Image); code != 0 {
+		if code, out := initkitRun(t, "disk", "create", "-c", f, "--kernel", kernel); code != 0 {
 			t.Fatalf("disk create:\n%s\nexit %d\n%s", spec, code, out)
 		}
 	}
@@ -146,7 +157,7 @@ func TestVolumeRoots(t *testing.T) {
 		{"stale-lv", "root=/dev/vg0/gone initkit.timeout=3", []string{"lvm.img"}, []string{`root device /dev/vg0/gone not found after 3s`, `block devices: .*dm-0`, "rescue shell"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			args := []string{"boot", "--kernel", k.Image, "--initrd", img, "--disk-if", "nvme", "--append", c.append, "--timeout", "120s"}
+			args := []string{"boot", "--kernel", kernel, "--initrd", img, "--disk-if", "nvme", "--append", c.append, "--timeout", "120s"}
 			for _, d := range c.disks {
 				args = append(args, "--disk", filepath.Join(dir, d))
 			}
@@ -180,12 +191,18 @@ func TestEarlyRescueLabel(t *testing.T) {
 // names), both made by disk create and unlocked with a key file.
 func TestLUKSStacks(t *testing.T) {
 	t.Parallel()
-	k := Kernel(t)
+	luksStacks(t, Kernel(t).Image)
+}
+
+// luksStacks: disk create makes LVM on LUKS and LUKS on LVM in a VM that
+// boots kernel, and an image built --storage lvm,luks for kernel unlocks
+// each with its key file and mounts the root.
+func luksStacks(t *testing.T, kernel string) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "root.key")
 	os.WriteFile(key, []byte("stacked-secret"), 0o600)
 	img := filepath.Join(dir, "storage.img")
-	if code, out := initkitRun(t, "build", "--kernel", k.Image, "--busybox", Busybox(t), "--storage", "lvm,luks", "--add", key+":/etc/root.key", "-o", img); code != 0 {
+	if code, out := initkitRun(t, "build", "--kernel", kernel, "--busybox", Busybox(t), "--storage", "lvm,luks", "--add", key+":/etc/root.key", "-o", img); code != 0 {
 		t.Fatalf("build: exit %d\n%s", code, out)
 	}
 	root := RootTree(t, "STACKED-ROOT")
@@ -206,10 +223,10 @@ func TestLUKSStacks(t *testing.T) {
 			t.Parallel()
 			f := filepath.Join(dir, name+".toml")
 			os.WriteFile(f, []byte(specs[name]), 0o644)
-			if code, out := initkitRun(t, "disk", "create", "-c", f, "--kernel", k.Image); code != 0 {
+			if code, out := initkitRun(t, "disk", "create", "-c", f, "--kernel", kernel); code != 0 {
 				t.Fatalf("disk create:\n%s\nexit %d\n%s", specs[name], code, out)
 			}
-			code, out := initkitRun(t, "boot", "--kernel", k.Image, "--initrd", img, "--disk-if", "nvme", "--disk", filepath.Join(dir, name+".img"),
+			code, out := initkitRun(t, "boot", "--kernel", kernel, "--initrd", img, "--disk-if", "nvme", "--disk", filepath.Join(dir, name+".img"),
 				"--append", append, "--timeout", "180s", "--expect", `initkit: root /dev/dm-\d \(ext4\)`, "--expect", "STACKED-ROOT:1:")
 			if code != 0 {
 				t.Errorf("exit %d\n%s", code, out)

@@ -2,8 +2,6 @@ package vmtest
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -60,13 +58,14 @@ func TestKernelConfig(t *testing.T) {
 	}
 }
 
-// TestOwnKernel builds linux-source-6.1 from tinyconfig for boot and
-// debug (cached: built once per machine), then: kernel check is clean for
-// boot and names what kdump lacks, and what a console-less config lacks;
-// the build directory is the kernel for boot, decode and debug kernel.
+// TestOwnKernel: linux-source-6.1 built from tinyconfig with every purpose
+// (testenv.All, built once per machine by make kernels): kernel check is
+// clean for them and names what kasan lacks, and what a console-less
+// config lacks; the build directory is the kernel for boot, decode and
+// debug kernel.
 func TestOwnKernel(t *testing.T) {
-	m := testenv.OwnKernel(t, "x86_64", "debug")
-	obj := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(m.Image)))) // OBJ/arch/x86/boot/bzImage
+	m := testenv.All.Get(t)
+	obj := testenv.Obj(m)
 	cfg := filepath.Join(obj, ".config")
 	// Not parallel: it runs make in the build directory the others boot.
 	t.Run("build on a terminal", func(t *testing.T) {
@@ -86,12 +85,12 @@ func TestOwnKernel(t *testing.T) {
 	})
 	t.Run("check", func(t *testing.T) {
 		t.Parallel()
-		if code, out := initkitRun(t, "kernel", "check", cfg, "--for", "boot,debug"); code != 0 {
-			t.Errorf("boot,debug: exit %d\n%s", code, out)
+		if code, out := initkitRun(t, "kernel", "check", cfg, "--for", strings.Join(testenv.All.Purposes, ",")); code != 0 {
+			t.Errorf("%v: exit %d\n%s", testenv.All.Purposes, code, out)
 		}
-		code, out := initkitRun(t, "kernel", "check", cfg, "--for", "kdump")
-		if code != 1 || !strings.Contains(out, "CONFIG_CRASH_DUMP=y missing (kdump): the kernel cannot be the capture kernel") {
-			t.Errorf("kdump: exit %d\n%s", code, out)
+		code, out := initkitRun(t, "kernel", "check", cfg, "--for", "kasan")
+		if code != 1 || !strings.Contains(out, "CONFIG_KASAN=y missing (kasan): out-of-bounds and use-after-free accesses go unreported") {
+			t.Errorf("kasan: exit %d\n%s", code, out)
 		}
 		data, _ := os.ReadFile(cfg)
 		bad := filepath.Join(t.TempDir(), "config")
@@ -176,18 +175,14 @@ func TestOwnKernel(t *testing.T) {
 // dereference into run_init_process (which runs at boot, inlined into
 // kernel_init); initkit kernel build rebuilds it incrementally, the boot
 // ends in the crash (exit 3), and initkit decode names the injected line:
-// from the bare addresses of a kernel without KALLSYMS (purpose dwarf),
-// and from the func+0xoff/0xlen frames of one with it (purpose debug).
-// The worktree and its build directories stay in the cache.
+// from the bare addresses of a kernel without KALLSYMS (testenv.SeedDwarf),
+// and from the func+0xoff/0xlen frames of one with it (SeedDebug). The
+// worktree and its build directories stay in the cache. Before the
+// commit, the kernel without EVENTFD shows the init surviving it.
 func TestSeedNullDereference(t *testing.T) {
-	dev := testenv.DevTree(t)
-	wt := dev + ".worktree-seed"
-	if _, err := os.Stat(filepath.Join(wt, "Makefile")); err != nil {
-		os.RemoveAll(wt)
-		testenv.Git(dev, "worktree", "prune")
-		if err := testenv.Git(dev, "worktree", "add", "-q", "--detach", wt, "base"); err != nil {
-			t.Fatal(err)
-		}
+	wt, err := testenv.SeedWorktree()
+	if err != nil {
+		t.Fatal(err)
 	}
 	git := func(args ...string) {
 		t.Helper()
@@ -195,20 +190,27 @@ func TestSeedNullDereference(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	objs := map[string]string{"dwarf": testenv.Obj(testenv.SeedDwarf.Get(t)), "debug": testenv.Obj(testenv.SeedDebug.Get(t))}
 	git("checkout", "-q", "-f", "--detach", "base")
 	t.Cleanup(func() { testenv.Git(wt, "checkout", "-q", "-f", "--detach", "base") }) // after the subtests
-	objs := map[string]string{"dwarf": wt + ".obj-dwarf", "debug": wt + ".obj-debug"}
-	for purpose, obj := range objs {
-		if _, err := os.Stat(filepath.Join(obj, "initkit-kernel.json")); err == nil {
-			continue // built at base before: the build below is incremental
+	// At base, the dwarf kernel (no EVENTFD, which the Go runtime of the
+	// initkit init needs the first time it opens a file) boots an
+	// initkit image: the init names the option and gives a shell instead
+	// of dying with the kernel's "Attempted to kill init!".
+	t.Run("no eventfd", func(t *testing.T) {
+		if code, out := initkitRun(t, "kernel", "build", wt, "-O", objs["dwarf"]); code != 0 {
+			t.Fatalf("build at base: %s", out)
 		}
-		if code, out := initkitRun(t, "kernel", "config", wt, "-O", obj, "--for", purpose); code != 0 {
-			t.Fatalf("config %s: %s", purpose, out)
+		img := filepath.Join(t.TempDir(), "i.img")
+		if code, out := initkitRun(t, "build", "--busybox", Busybox(t), "--kernel", objs["dwarf"], "-o", img); code != 0 {
+			t.Fatalf("build: %s", out)
 		}
-		if code, out := initkitRun(t, "kernel", "build", wt, "-O", obj); code != 0 {
-			t.Fatalf("build %s: %s", purpose, out)
+		code, out := initkitRun(t, "boot", "--kernel", objs["dwarf"], "--initrd", img, "--timeout", "120s", "--fail", "Attempted to kill init",
+			"--expect", `initkit: the kernel lacks CONFIG_EVENTFD, which this init`, "--expect", `initkit: starting a shell \(/bin/sh\)`)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, out)
 		}
-	}
+	})
 	// The commit.
 	src := filepath.Join(wt, "init", "main.c")
 	data, err := os.ReadFile(src)
@@ -256,11 +258,11 @@ func TestSeedNullDereference(t *testing.T) {
 // -M virt to the initkit init (built for arm64) as PID 1.
 func TestOwnKernelARM64(t *testing.T) {
 	t.Parallel()
-	m := testenv.OwnKernel(t, "arm64")
+	m := testenv.ARM64.Get(t)
 	if m.Arch != "arm64" || !strings.HasSuffix(m.Image, "arch/arm64/boot/Image") {
 		t.Fatalf("manifest: %+v", m)
 	}
-	obj := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(m.Image))))
+	obj := testenv.Obj(m)
 	out := filepath.Join(t.TempDir(), "arm64.img")
 	spec := fmt.Sprintf("[image]\noutput = %q\ncompress = \"gzip\"\ninit = \"initkit\"\ninit_binary = %q\n", out, testenv.InitBinaryFor(t, "arm64"))
 	specFile := filepath.Join(t.TempDir(), "initkit.toml")
@@ -278,23 +280,12 @@ func TestOwnKernelARM64(t *testing.T) {
 
 // TestEmbeddedInitramfs: initkit kernel build --initramfs puts the image a
 // spec describes inside the kernel (CONFIG_INITRAMFS_SOURCE, from initkit
-// build's gen_init_cpio list): the kernel boots to the spec's marker with
-// no -initrd. Built once per spec into the cache.
+// build's gen_init_cpio list): the kernel (testenv.Embedded, All with the
+// image built in by make kernels) boots to the spec's marker with no
+// -initrd.
 func TestEmbeddedInitramfs(t *testing.T) {
 	t.Parallel()
-	src := testenv.Source(t)
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "init.sh"), []byte("#!/bin/busybox sh\n/bin/busybox echo \"embedded-$((6*7))\"\n/bin/busybox poweroff -f\n"), 0o755)
-	spec := fmt.Sprintf("[image]\nbusybox = %q\napplets = [\"sh\", \"poweroff\"]\ninit = \"init.sh\"\nnodes = [\"/dev/console c 5 1 0600\"]\n", Busybox(t))
-	os.WriteFile(filepath.Join(dir, "initkit.toml"), []byte(spec), 0o644)
-	obj := cachedBuild(t, "embedded", src+spec, func(obj string) {
-		if code, out := initkitRun(t, "kernel", "config", src, "-O", obj, "--for", "boot"); code != 0 {
-			t.Fatalf("config: %s", out)
-		}
-		if code, out := initkitRun(t, "kernel", "build", src, "-O", obj, "--initramfs", filepath.Join(dir, "initkit.toml")); code != 0 {
-			t.Fatalf("build: %s", out)
-		}
-	})
+	obj := testenv.Obj(testenv.Embedded.Get(t))
 	code, out := initkitRun(t, "boot", "--kernel", obj, "--timeout", "120s", "--expect", `embedded-42`)
 	if code != 0 {
 		t.Fatalf("boot with no initrd: exit %d\n%s", code, out)
@@ -304,30 +295,12 @@ func TestEmbeddedInitramfs(t *testing.T) {
 // TestOwnKernelModules: a build directory's modules, installed by kernel
 // build into its staging directory, are what initkit build takes for
 // --kernel OBJ --module NAME, with no other flag; the init loads the
-// module at boot. (virtio_blk as a module: a config made from boot's,
-// given back as --base with the one change.)
+// module at boot. (virtio_blk as a module: testenv.Modules, All with the
+// one change, rebuilt by make kernels.)
 func TestOwnKernelModules(t *testing.T) {
 	t.Parallel()
-	src := testenv.Source(t)
-	obj := cachedBuild(t, "modules", src+"virtio_blk=m", func(obj string) {
-		base := t.TempDir()
-		if code, out := initkitRun(t, "kernel", "config", src, "-O", base, "--for", "boot"); code != 0 {
-			t.Fatalf("config: %s", out)
-		}
-		data, _ := os.ReadFile(filepath.Join(base, ".config"))
-		cfg := filepath.Join(t.TempDir(), "config")
-		os.WriteFile(cfg, []byte(strings.Replace(string(data), "CONFIG_VIRTIO_BLK=y", "CONFIG_VIRTIO_BLK=m", 1)), 0o644)
-		if code, out := initkitRun(t, "kernel", "config", src, "-O", obj, "--base", cfg, "--for", "boot"); code != 0 {
-			t.Fatalf("config from the edited base: %s", out)
-		}
-		if code, out := initkitRun(t, "kernel", "build", src, "-O", obj); code != 0 {
-			t.Fatalf("build: %s", out)
-		}
-	})
-	m, err := kernel.ReadManifest(obj)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := testenv.Modules.Get(t)
+	obj := testenv.Obj(m)
 	img := filepath.Join(t.TempDir(), "m.img")
 	if code, out := initkitRun(t, "build", "--kernel", obj, "--module", "virtio_blk", "--busybox", Busybox(t), "-o", img); code != 0 {
 		t.Fatalf("build --module: %s", out)
@@ -341,20 +314,4 @@ func TestOwnKernelModules(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("boot: exit %d\n%s", code, out)
 	}
-}
-
-// cachedBuild returns a build directory in the cache named by name and a
-// hash of key, calling build to make it when it holds no built kernel.
-func cachedBuild(t *testing.T, name, key string, build func(obj string)) string {
-	t.Helper()
-	cache, err := kernel.CacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256([]byte(key))
-	obj := filepath.Join(cache, "kbuild", name+"-"+hex.EncodeToString(sum[:8]))
-	if _, err := os.Stat(filepath.Join(obj, kernel.ManifestName)); err != nil {
-		build(obj)
-	}
-	return obj
 }

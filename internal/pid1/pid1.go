@@ -70,6 +70,7 @@ func Main() {
 		os.Exit(2)
 	}
 	in := &initProc{start: time.Now(), out: os.Stdout}
+	in.checkRuntime() // before any file is opened
 	holdSignals()
 	in.early("mounts", in.mountEarly)
 

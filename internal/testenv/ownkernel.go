@@ -1,9 +1,6 @@
 package testenv
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,13 +9,10 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/initkit/initkit/internal/cache"
-	"github.com/initkit/initkit/kconfig"
-	"github.com/initkit/initkit/kernel"
 )
 
 // KernelSource is the tarball of Debian's linux-source-6.1, which make
@@ -34,7 +28,8 @@ var (
 		}
 		return makeDevTree(src)
 	})
-	builds sync.Map // key -> *sync.Once guarding one build in this process
+	builds   sync.Map // *TestKernel -> its build, once in this process
+	seedOnce = sync.OnceValues(makeSeedWorktree)
 )
 
 // Source returns the kernel tree unpacked from KernelSource into the
@@ -91,74 +86,8 @@ func lock(path string) (func(), error) {
 	return func() { f.Close() }, nil
 }
 
-// OwnKernel returns a kernel built from Source for arch with the
-// purposes' needs over tinyconfig, as initkit kernel config and kernel
-// build make it. It is cached under the cache's kbuild/, keyed by the
-// source and everything that goes into the config, so make test builds
-// each kernel once per machine (a first build takes minutes: see README).
-func OwnKernel(t testing.TB, arch string, purposes ...string) *kernel.Manifest {
-	t.Helper()
-	src := Source(t)
-	needs, err := kconfig.Needs(purposes, arch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\ntinyconfig\n%v\n", src, arch, needs)
-	key := hex.EncodeToString(h.Sum(nil))[:16]
-	dir, err := cache.Dir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj := filepath.Join(dir, "kbuild", arch+"-"+strings.Join(purposes, "-")+"-"+key)
-	once, _ := builds.LoadOrStore(obj, &sync.Once{})
-	var m *kernel.Manifest
-	once.(*sync.Once).Do(func() { m, err = buildOwn(src, obj, arch, purposes) })
-	if m == nil && err == nil {
-		m, err = kernel.ReadManifest(obj)
-	}
-	if err != nil {
-		t.Fatalf("own kernel %s: %v (log: %s)", obj, err, filepath.Join(obj, "initkit-build.log"))
-	}
-	return m
-}
-
-func buildOwn(src, obj, arch string, purposes []string) (*kernel.Manifest, error) {
-	unlock, err := lock(obj)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	if m, err := kernel.ReadManifest(obj); err == nil {
-		return m, nil
-	}
-	if err := os.MkdirAll(obj, 0o755); err != nil {
-		return nil, err
-	}
-	log, err := os.Create(filepath.Join(obj, "initkit-build.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer log.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
-	defer cancel()
-	tree := kernel.Tree{Src: src, Obj: obj, Arch: arch, Log: log}
-	res, err := kernel.Configure(ctx, tree, "tinyconfig", purposes)
-	if err != nil {
-		return nil, err
-	}
-	if len(res.Dropped) > 0 {
-		return nil, fmt.Errorf("kconfig dropped %v", res.Dropped)
-	}
-	m, err := kernel.Build(ctx, tree, 0)
-	if err == nil {
-		pruneOld(obj)
-	}
-	return m, err
-}
-
-// pruneOld removes the builds of the same arch and purposes under other
-// keys (an older source or set of needs): a kernel build is hundreds of
+// pruneOld removes the builds of the same test kernel under other keys
+// (an older source or set of needs): a kernel build is hundreds of
 // megabytes.
 func pruneOld(obj string) {
 	prefix := obj[:strings.LastIndexByte(obj, '-')+1]
@@ -206,6 +135,30 @@ func makeDevTree(src string) (string, error) {
 		}
 	}
 	return out, os.Rename(tmp, out)
+}
+
+// SeedWorktree returns a git worktree of DevTree at its base, made once
+// per machine: the tree TestSeedNullDereference commits a bug to and
+// rebuilds (SeedDebug and SeedDwarf are built in it).
+func SeedWorktree() (string, error) { return seedOnce() }
+
+func makeSeedWorktree() (string, error) {
+	dev, err := devOnce()
+	if err != nil {
+		return "", err
+	}
+	wt := dev + ".worktree-seed"
+	unlock, err := lock(wt)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if _, err := os.Stat(filepath.Join(wt, "Makefile")); err == nil {
+		return wt, nil
+	}
+	os.RemoveAll(wt)
+	Git(dev, "worktree", "prune")
+	return wt, Git(dev, "worktree", "add", "-q", "--detach", wt, "base")
 }
 
 // Git runs git in dir as a fixed test identity.

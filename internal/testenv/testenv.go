@@ -48,15 +48,22 @@ func must[T any](t testing.TB, what string, once func() (T, error)) T {
 // Busybox returns the path of a static busybox (Debian's busybox-static).
 func Busybox(t testing.TB) string {
 	t.Helper()
+	p, err := findBusybox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func findBusybox() (string, error) {
 	for _, p := range []string{os.Getenv("INITKIT_BUSYBOX"), "/bin/busybox", "/usr/bin/busybox"} {
 		if p != "" {
 			if _, err := os.Stat(p); err == nil {
-				return p
+				return p, nil
 			}
 		}
 	}
-	t.Fatal("no static busybox: apt-get install busybox-static (make test does)")
-	return ""
+	return "", fmt.Errorf("no static busybox: apt-get install busybox-static (make test does)")
 }
 
 // InitBinary returns cmd/initkit-init built once, for tests whose images
@@ -69,7 +76,7 @@ func InitBinary(t testing.TB) string {
 // BuildInitOnce builds cmd/initkit-init once into a temporary directory
 // (for a TestMain, which has no testing.TB).
 var BuildInitOnce = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "initkit-init-")
+	dir, err := tempDir("initkit-init-")
 	if err != nil {
 		return "", err
 	}
@@ -117,4 +124,38 @@ var fetchVmlinux = sync.OnceValues(func() (string, error) {
 func DebugVmlinux(t testing.TB) string {
 	t.Helper()
 	return must(t, "debug vmlinux", fetchVmlinux)
+}
+
+var temps struct {
+	sync.Mutex
+	dirs []string
+}
+
+// tempDir makes a temporary directory that Run removes.
+func tempDir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err == nil {
+		temps.Lock()
+		temps.dirs = append(temps.dirs, dir)
+		temps.Unlock()
+	}
+	return dir, err
+}
+
+// Run runs m's tests (a TestMain's m.Run) and then removes the binaries
+// testenv built for them; it returns the tests' exit code.
+func Run(m interface{ Run() int }) int {
+	code := m.Run()
+	RemoveTemps()
+	return code
+}
+
+// RemoveTemps removes the binaries testenv built (Initkit, BuildInitOnce).
+func RemoveTemps() {
+	temps.Lock()
+	defer temps.Unlock()
+	for _, d := range temps.dirs {
+		os.RemoveAll(d)
+	}
+	temps.dirs = nil
 }
