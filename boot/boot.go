@@ -10,6 +10,7 @@
 package boot
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -109,6 +110,9 @@ type Result struct {
 	// (DecodeErr says why).
 	Decoded   string
 	DecodeErr error
+	// Identity is the crash's first report with its title, type and
+	// guilty frame; nil when there was no crash.
+	Identity *oops.Report
 }
 
 // Run is a boot being prepared, or under way.
@@ -344,10 +348,56 @@ func (r *Run) Wait() Result {
 			res.Dump = dump
 		}
 	}
-	if res.Kind == qemu.Crashed && !r.o.NoDecode {
-		res.Decoded, res.DecodeErr = r.decode(res.Crash)
+	if res.Kind == qemu.Crashed {
+		res.Identity = Identify(res.Crash)
+		if !r.o.NoDecode {
+			res.Decoded, res.DecodeErr = r.decode(res.Crash)
+		}
 	}
 	return res
+}
+
+// Summary is how a run ended, as initkit boot --json prints it.
+type Summary struct {
+	Outcome    string       `json:"outcome"` // qemu.Kind's name: "powered off", "crashed", "timed out", ...
+	ExitCode   int          `json:"exit_code"`
+	Line       string       `json:"line,omitempty"`   // the crash's first line, or the --fail line that matched
+	Report     *oops.Report `json:"report,omitempty"` // the crash's identity: title, type, guilty frame, stack
+	Decoded    string       `json:"decoded,omitempty"`
+	DecodeErr  string       `json:"decode_error,omitempty"`
+	ConsoleLog string       `json:"console_log,omitempty"`
+	Vmcore     string       `json:"vmcore,omitempty"`
+	Error      string       `json:"error,omitempty"` // a dump or QEMU that failed
+}
+
+// Summary returns the result as initkit boot --json prints it.
+func (res Result) Summary() Summary {
+	s := Summary{Outcome: res.Kind.String(), ExitCode: res.ExitCode(), Line: strings.TrimSpace(res.Line), Report: res.Identity,
+		Decoded: res.Decoded, ConsoleLog: res.LogPath, Vmcore: res.Dump}
+	if res.DecodeErr != nil {
+		s.DecodeErr = res.DecodeErr.Error()
+	}
+	if err := cmp.Or(res.DumpErr, res.Err); err != nil {
+		s.Error = err.Error()
+	}
+	return s
+}
+
+// Identify returns the crash identity of a crash report as the console
+// caught it (qemu.Outcome.Crash): its first report, titled (package
+// oops). A crash line oops does not read as a report's first line (a
+// panic joined to other output) is read from its "Kernel panic" on.
+func Identify(crash string) *oops.Report {
+	reps, _ := oops.Parse(strings.NewReader(crash))
+	if len(reps) == 0 {
+		if i := strings.Index(crash, "Kernel panic - not syncing"); i >= 0 {
+			reps, _ = oops.Parse(strings.NewReader(crash[i:]))
+		}
+	}
+	if len(reps) == 0 {
+		return nil
+	}
+	return &reps[0]
 }
 
 // decode annotates a crash report with the kernel's vmlinux.
@@ -400,6 +450,9 @@ func (res Result) Report(w io.Writer, name string) {
 	}
 	if res.DumpErr != nil {
 		fmt.Fprintf(w, "initkit %s: %v\n", name, res.DumpErr)
+	}
+	if res.Identity != nil {
+		fmt.Fprintf(w, "initkit %s: title: %s\n", name, res.Identity.Title)
 	}
 	msg := res.String()
 	if res.LogPath != "" {

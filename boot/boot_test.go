@@ -2,6 +2,7 @@ package boot_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/initramfs"
+	"github.com/initkit/initkit/internal/jsontest"
 	"github.com/initkit/initkit/internal/testenv"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/qemu"
@@ -142,4 +144,26 @@ func emptyFile(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// boot --json: the run's end with the crash's identity, snake_case keys,
+// none twice.
+func TestSummaryJSON(t *testing.T) {
+	crash := "[ 1.0] BUG: kernel NULL pointer dereference, address: 0000000000000000\n[ 1.0] Oops: 0002 [#1] SMP\n" +
+		"[ 1.0] RIP: 0010:crash_it+0x4/0x10\n[ 1.0] Call Trace:\n[ 1.0]  <TASK>\n[ 1.0]  caller_fn+0x10/0x20\n[ 1.0]  </TASK>\n"
+	res := boot.Result{Outcome: qemu.Outcome{Kind: qemu.Crashed, Line: "BUG: kernel NULL pointer dereference", Crash: crash, LogPath: "/run/console.log"}}
+	res.Identity = boot.Identify(crash)
+	b, err := json.Marshal(res.Summary())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := jsontest.CheckKeys(t, b)
+	for _, k := range []string{"outcome", "exit_code", "report.title", "report.guilty.func", "console_log"} {
+		if !keys[k] {
+			t.Errorf("no %s in %s", k, b)
+		}
+	}
+	if s := res.Summary(); s.ExitCode != boot.ExitCrash || s.Report.Title != "BUG: unable to handle kernel NULL pointer dereference in crash_it" {
+		t.Errorf("%+v", s)
+	}
 }

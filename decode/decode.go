@@ -7,6 +7,7 @@ package decode
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,6 +91,11 @@ func (d *Decoder) Reports(log []byte) ([]Resolved, error) {
 		}
 		for _, f := range frames {
 			fr := FrameResult{Frame: f}
+			if f.Inline {
+				// A symbolized log's [inline] frame: its line is in the log.
+				res.Resolved = append(res.Resolved, fr)
+				continue
+			}
 			src, err := d.frame(f, rep.Offset)
 			if err != nil {
 				fr.Error = err.Error()
@@ -152,11 +158,13 @@ func (d *Decoder) Annotate(log []byte, w io.Writer) ([]Resolved, error) {
 	}
 	byLine := map[int][]FrameResult{}
 	warnAt := map[int][]string{}
+	titleAt := map[int]string{}
 	for _, r := range reps {
 		for _, f := range r.Resolved {
 			byLine[f.Line] = append(byLine[f.Line], f)
 		}
 		warnAt[r.Line] = r.Warnings
+		titleAt[r.Line] = r.Title
 	}
 	bw := bufio.NewWriter(w)
 	for n, rest := 1, log; len(rest) > 0; n++ {
@@ -164,6 +172,9 @@ func (d *Decoder) Annotate(log []byte, w io.Writer) ([]Resolved, error) {
 		raw, next, _ := bytes.Cut(rest, []byte("\n"))
 		rest = next
 		line := strings.TrimRight(string(raw), "\r")
+		if title, ok := titleAt[n]; ok {
+			fmt.Fprintf(bw, "initkit decode: report: %s\n", title)
+		}
 		for _, warn := range warnAt[n] {
 			fmt.Fprintf(bw, "initkit decode: warning: %s\n", warn)
 		}
@@ -287,6 +298,30 @@ func Block(vmlinux string, moduleDirs []string, block string) (string, error) {
 		return "", err
 	}
 	return strings.TrimRight(out.String(), "\n"), nil
+}
+
+// Unresolved is a report as Resolved with no vmlinux: its frames as the
+// log has them, its identity whole.
+func Unresolved(r oops.Report) Resolved {
+	res := Resolved{Report: r, Resolved: []FrameResult{}}
+	for _, f := range r.Frames {
+		res.Resolved = append(res.Resolved, FrameResult{Frame: f})
+	}
+	return res
+}
+
+// Titles writes the title of every report in log, one a line, in order:
+// nothing for a log without one. It needs no vmlinux: a title comes from
+// the log alone.
+// The log is read as it comes, a report at a time: memory is bounded
+// whatever its size.
+func Titles(w io.Writer, log io.Reader) error {
+	bw := bufio.NewWriter(w)
+	err := oops.Each(log, func(r oops.Report) error {
+		_, err := fmt.Fprintln(bw, r.Title)
+		return err
+	})
+	return cmp.Or(err, bw.Flush())
 }
 
 // WriteArgs decodes what initkit decode's arguments name: locations

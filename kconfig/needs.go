@@ -97,6 +97,7 @@ var Purposes = map[string][]Need{
 	},
 	"luks": {
 		{Name: "NET", Value: "y", Why: "the kernel's crypto API for programs (AF_ALG sockets, which cryptsetup uses) cannot be enabled"},
+		{Name: "FILE_LOCKING", Value: "y", Why: "cryptsetup cannot lock the device: 'Failed to acquire read lock on device' and 'not a valid LUKS device'"},
 		{Name: "MD", Value: "y", Why: "the device-mapper cannot be enabled"},
 		{Name: "BLK_DEV_DM", Value: "y|m", Why: "cryptsetup open fails: 'Cannot initialize device-mapper'"},
 		{Name: "DM_CRYPT", Value: "y|m", Why: "cryptsetup open fails: no crypt target"},
@@ -108,12 +109,14 @@ var Purposes = map[string][]Need{
 	"lvm": {
 		{Name: "MD", Value: "y", Why: "the device-mapper cannot be enabled"},
 		{Name: "BLK_DEV_DM", Value: "y|m", Why: "vgchange -ay fails: no device-mapper"},
+		{Name: "FILE_LOCKING", Value: "y", Why: "every lvm command fails: '/run/lock/lvm/P_global:aux: flock failed: Function not implemented'"},
 		{Name: "DM_SNAPSHOT", Value: "y|m", Why: "LVM snapshots cannot be activated"},
 		{Name: "DM_THIN_PROVISIONING", Value: "y|m", Why: "thin volumes cannot be activated"},
 	},
 	"raid": {
 		{Name: "MD", Value: "y", Why: "software RAID cannot be enabled"},
 		{Name: "BLK_DEV_MD", Value: "y|m", Why: "mdadm --assemble fails: no md driver"},
+		{Name: "FILE_LOCKING", Value: "y", Why: "mdadm cannot take the lock of its map file (flock of /run/mdadm/map.lock fails)"},
 		{Name: "MD_RAID0", Value: "y|m", Why: "a RAID0 array cannot be started"},
 		{Name: "MD_RAID1", Value: "y|m", Why: "a RAID1 array cannot be started"},
 		{Name: "MD_RAID456", Value: "y|m", Why: "a RAID5 array cannot be started"},

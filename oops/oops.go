@@ -10,50 +10,94 @@ package oops
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"regexp"
 	"strconv"
 	"strings"
 )
 
-// Report is one crash report.
+// Report is one crash report. Title, Type, Guilty and Corrupted are its
+// identity: the same bug gives the same title in every log, as syzkaller
+// titles it (see kinds.go and guilty.go).
 type Report struct {
-	Kind    string // "BUG", "Oops", "WARNING", "panic", "GPF", "KASAN", "UBSAN", "KFENCE", "soft lockup", "hung task", "RCU stall"
-	Title   string // the line that started it, cleaned
-	Line    int    // its line number in the log, from 1
-	EndLine int    // the last line of the report
-	Version string // kernel release from the "CPU: ... Comm: ..." line
-	RIP     *Frame
-	Frames  []Frame
-	Code    []byte // the Code: bytes
-	CodeAt  int    // index of the faulting byte in Code (<..>), -1 if none
-	Regs    map[string]string
-	Modules []string // "Modules linked in:"
-	Offset  uint64   // "Kernel Offset:" (KASLR); 0 when disabled or not printed
-	Tainted string
+	// Kind is the coarse class the console goes by (Fatal): "BUG",
+	// "Oops", "WARNING", "panic", "GPF", "KASAN", "KMSAN", "KCSAN",
+	// "KFENCE", "UBSAN", "lockdep", "kmemleak", "soft lockup", "hard
+	// lockup", "hung task", "RCU stall".
+	Kind string `json:"kind"`
+	// Type is a short class of the bug: "null-ptr-deref",
+	// "use-after-free", "warning", "deadlock", "leak", "hang", ...
+	Type string `json:"type"`
+	// Title names the bug: "KASAN: use-after-free Read in tcp_v4_rcv",
+	// "WARNING in __alloc_pages", "possible deadlock in rtnl_lock".
+	Title string `json:"title"`
+	// Guilty is the frame the title names, nil when none may be.
+	Guilty *Frame `json:"guilty,omitempty"`
+	// Corrupted marks a report cut short, interleaved with other
+	// output, or without a frame that may be guilty.
+	Corrupted bool      `json:"corrupted"`
+	Header    string    `json:"header"`            // the line that started it, cleaned
+	Line      int       `json:"line"`              // its line number in the log, from 1
+	EndLine   int       `json:"end_line"`          // the last line of the report
+	Version   string    `json:"version,omitempty"` // kernel release from the "CPU: ... Comm: ..." line
+	Tainted   string    `json:"tainted,omitempty"`
+	RIP       *Frame    `json:"rip,omitempty"`
+	Frames    []Frame   `json:"frames"`
+	Code      []byte    `json:"-"` // the Code: bytes
+	CodeAt    int       `json:"-"` // index of the faulting byte in Code (<..>), -1 if none
+	Regs      Registers `json:"registers,omitempty"`
+	Modules   []string  `json:"modules,omitempty"`       // "Modules linked in:"
+	Offset    uint64    `json:"kernel_offset,omitempty"` // "Kernel Offset:" (KASLR); 0 when disabled or not printed
+
+	kind      *kind
+	groups    []string
+	access    string // Read or Write, from a sanitizer's access line
+	nullRange bool   // KASAN's "null-ptr-deref in range" under a GPF
+	inTrace   bool
+	lastFrame bool // the line before was a frame of the trace
+	traced    bool // a bare kind's first stack has ended
+}
+
+// Registers are a report's registers by the names the kernel prints
+// (RIP, RSP, x29, sp); JSON names them in lowercase.
+type Registers map[string]string
+
+// MarshalJSON implements json.Marshaler: keys in lowercase.
+func (r Registers) MarshalJSON() ([]byte, error) {
+	low := make(map[string]string, len(r))
+	for k, v := range r {
+		low[strings.ToLower(k)] = v
+	}
+	return json.Marshal(low)
 }
 
 // Frame is a frame of a report: func+off/len [module] as KALLSYMS
-// prints it, or an address alone (Func empty) from a kernel without it.
+// prints it, an address alone (Func empty) from a kernel without it, or
+// a frame a symbolized log marks [inline] (Func alone).
 type Frame struct {
-	Line       int    // log line number, from 1
-	Func       string // symbol
-	Off, Len   uint64
-	Module     string // [module] tag, "" for the kernel
-	Unreliable bool   // printed with "? "
-	IsRIP      bool   // the faulting instruction (not a return address)
-	Addr       uint64 // an address printed with the frame, when there is one
+	Line       int    `json:"line"` // log line number, from 1
+	Func       string `json:"func,omitempty"`
+	Off        uint64 `json:"off,omitempty"`
+	Len        uint64 `json:"len,omitempty"`
+	Module     string `json:"module,omitempty"`     // [module] tag, "" for the kernel
+	Unreliable bool   `json:"unreliable,omitempty"` // printed with "? "
+	IsRIP      bool   `json:"is_rip,omitempty"`     // the faulting instruction (not a return address)
+	Inline     bool   `json:"inline,omitempty"`     // an [inline] frame of a symbolized log
+	Addr       uint64 `json:"addr,omitempty"`       // an address printed with the frame, when there is one
 }
 
 var (
-	ansiRE    = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]`)
-	syslogRE  = regexp.MustCompile(`^(?:[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*) \S+ kernel: `)
-	stampRE   = regexp.MustCompile(`^\[\s*\d+\.\d+\]\s?`)
-	dmesgTRE  = regexp.MustCompile(`^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d \d{4}\]\s?`)
-	callerRE  = regexp.MustCompile(`^\[\s*[TC]\d+\]\s?`)
-	levelRE   = regexp.MustCompile(`^<\d>`)
-	frameRE   = regexp.MustCompile(`^(\? )?(?:\[<([0-9a-f]+)>\] )?([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_]+)\])?`)
+	ansiRE   = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]`)
+	syslogRE = regexp.MustCompile(`^(?:[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*) \S+ kernel: `)
+	stampRE  = regexp.MustCompile(`^\[\s*\d+\.\d+\]\s?`)
+	dmesgTRE = regexp.MustCompile(`^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d \d{4}\]\s?`)
+	callerRE = regexp.MustCompile(`^\[\s*[TC]\d+\]\s?`)
+	levelRE  = regexp.MustCompile(`^<\d>`)
+	// "? " before the address or, in kernels before 4.14, after it.
+	frameRE   = regexp.MustCompile(`^(\? )?(?:\[<([0-9a-f]+)>\] (\? )?)?([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_]+)\])?`)
 	ripRE     = regexp.MustCompile(`RIP: [0-9a-f]{4}:(?:\[<([0-9a-f]+)>\] )?([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_]+)\])?`)
 	versionRE = regexp.MustCompile(`^CPU: \d+ (?:UID: \d+ )?PID: \d+ Comm: .*? (?:Not tainted|Tainted: ([A-Z ]*?))\s+(\S+) #`)
 	offsetRE  = regexp.MustCompile(`^Kernel Offset: (?:0x([0-9a-f]+) from|disabled)`)
@@ -64,6 +108,10 @@ var (
 	// registers of a syscall's entry frame is no kernel address.
 	rawRIPRE   = regexp.MustCompile(`RIP: 0010:0x([0-9a-f]+)\b`)
 	rawFrameRE = regexp.MustCompile(`^(\? )?(?:\[<([0-9a-f]+)>\] ?)?(?:0x([0-9a-f]{8,16}))?$`)
+	// What is left of a frame cut short: a name, part of an offset.
+	fragmentRE = regexp.MustCompile(`^(?:\? )?[A-Za-z_][A-Za-z0-9_.$]*(?:\+0x[0-9a-f]*(?:/0x[0-9a-f]*)?)?$`)
+	// A symbolized log's inlined frame: "__dump_stack lib/dump_stack.c:88 [inline]".
+	inlineFrameRE = regexp.MustCompile(`^([A-Za-z0-9_.$]+) \S+\.[chS]:\d+(?::\d+)?(?: \[inline\])?$`)
 	// arm64's registers ("x29: ffff...", "x2 : 0000...", "sp : ...") and
 	// its "pc : func+off/len [mod]" lines.
 	armRegRE      = regexp.MustCompile(`\b(x\d{1,2}|sp)\s*: ([0-9a-f]{16})\b`)
@@ -71,65 +119,65 @@ var (
 	regRE         = regexp.MustCompile(`\b(R[A-Z0-9]{1,3}|EFLAGS|CS|DS|ES|FS|GS|CR[0-4]|ORIG_RAX):\s*([0-9a-f]{4}:)?([0-9a-f]+)`)
 )
 
-// Clean strips what wraps a kernel message in a pasted log.
+// Clean strips what wraps a kernel message in a pasted log. It copies
+// the line only to remove escapes or carriage returns: a log of hundreds
+// of megabytes is cleaned line by line.
 func Clean(line string) string {
-	line = ansiRE.ReplaceAllString(line, "")
-	line = strings.TrimRight(strings.ReplaceAll(line, "\r", ""), " \t")
-	line = syslogRE.ReplaceAllString(line, "")
-	line = levelRE.ReplaceAllString(line, "")
+	if strings.IndexByte(line, '\x1b') >= 0 {
+		line = ansiRE.ReplaceAllString(line, "")
+	}
+	if strings.IndexByte(line, '\r') >= 0 {
+		line = strings.ReplaceAll(line, "\r", "")
+	}
+	line = strings.TrimRight(line, " \t")
+	if strings.Contains(line, " kernel: ") {
+		line = cut(syslogRE, line)
+	}
+	if strings.HasPrefix(line, "<") {
+		line = cut(levelRE, line)
+	}
 	for _, re := range []*regexp.Regexp{stampRE, dmesgTRE, callerRE, stampRE} {
-		line = re.ReplaceAllString(line, "")
+		if !strings.HasPrefix(line, "[") {
+			break
+		}
+		line = cut(re, line)
+	}
+	return line
+}
+
+// cut removes what the anchored re matches at the start of line.
+func cut(re *regexp.Regexp, line string) string {
+	if loc := re.FindStringIndex(line); loc != nil {
+		return line[loc[1]:]
 	}
 	return line
 }
 
 // start reports whether a cleaned line begins a report, and its kind.
 func start(l string) (string, bool) {
-	l = strings.TrimPrefix(l, "watchdog: ")
-	switch {
-	case strings.HasPrefix(l, "BUG: KASAN:"):
-		return "KASAN", true
-	case strings.HasPrefix(l, "BUG: KFENCE:"):
-		return "KFENCE", true
-	case strings.HasPrefix(l, "BUG: soft lockup"):
-		return "soft lockup", true
-	case strings.HasPrefix(l, "BUG: "), strings.HasPrefix(l, "kernel BUG at "):
-		return "BUG", true
-	case strings.HasPrefix(l, "Oops: "), strings.HasPrefix(l, "Oops#"):
-		return "Oops", true
-	case strings.HasPrefix(l, "Unable to handle kernel "), strings.HasPrefix(l, "Internal error: "):
-		// arm64 and arm: arch/arm64/mm/fault.c die_kernel_fault, then
-		// arch/arm64/kernel/traps.c die ("Internal error: Oops: ESR").
-		return "Oops", true
-	case strings.HasPrefix(l, "general protection fault"):
-		return "GPF", true
-	case strings.HasPrefix(l, "WARNING: CPU: "):
-		return "WARNING", true
-	case strings.HasPrefix(l, "Kernel panic - not syncing"):
-		return "panic", true
-	case strings.HasPrefix(l, "UBSAN: "):
-		return "UBSAN", true
-	case strings.HasPrefix(l, "INFO: task ") && strings.Contains(l, "blocked for more than"):
-		return "hung task", true
-	case strings.HasPrefix(l, "rcu: INFO: ") && strings.Contains(l, "stall"):
-		return "RCU stall", true
+	if k, _ := match(l); k != nil {
+		return k.name, true
 	}
 	return "", false
 }
 
-// continues reports whether a report of kind prev, still without a call
-// trace, absorbs a new start line of kind next: the kernel prints
+// absorbs reports whether the report r, still without a call trace,
+// takes a new first line of kind next as its own: the kernel prints
 // "BUG: kernel NULL pointer dereference" and then "Oops: 0002" for one
-// fault, and a sanitizer's banner before its own lines.
-func continues(prev, next string, haveTrace bool) bool {
-	if haveTrace {
+// fault, "kernel BUG at" and then "invalid opcode", arm64 "Unable to
+// handle kernel ..." and then "Internal error: Oops", and a prelude
+// (refcount_t's message, ODEBUG's, a list corruption's) its WARNING or
+// BUG.
+func (r *Report) absorbs(next *kind, header string) bool {
+	if len(r.Frames) > 0 || next.consequence {
 		return false
 	}
-	switch next {
-	case "Oops", "GPF":
-		// arm64's "Unable to handle kernel ..." is followed by its
-		// "Internal error: Oops: ...": both of kind Oops.
-		return prev == "BUG" || prev == "KASAN" || prev == "KFENCE" || prev == "GPF" || prev == "Oops"
+	if r.kind.prelude {
+		return next.name == "WARNING" || next.name == "BUG" || next.name == "Oops"
+	}
+	switch r.Kind {
+	case "BUG", "KASAN", "KFENCE", "GPF", "Oops", "KMSAN":
+		return next.name == "Oops" || next.name == "GPF" || strings.HasPrefix(header, "invalid opcode: ") || strings.HasPrefix(header, "Internal error: ")
 	}
 	return false
 }
@@ -138,42 +186,83 @@ func isEnd(l string) bool {
 	return strings.HasPrefix(l, "---[ end ")
 }
 
-// Parse reads a log and returns every report in it, in order. A report
-// cut short (a truncated paste) is returned with what it has.
+// Parse reads a log and returns every report in it, in order, each with
+// its title. A report cut short (a truncated paste) is returned with
+// what it has, marked corrupted.
 func Parse(r io.Reader) ([]Report, error) {
 	var out []Report
+	err := Each(r, func(rep Report) error {
+		out = append(out, rep)
+		return nil
+	})
+	return out, err
+}
+
+// MaxFrames bounds the frames kept of one report: a stack is tens of
+// frames, and a log that claims millions must not cost their memory.
+const MaxFrames = 512
+
+// Each reads a log and calls fn with every report in it, in order, as
+// soon as the report ends: memory stays bounded by one report whatever
+// the log's size. It stops at fn's first error and returns it.
+func Each(r io.Reader, fn func(Report) error) error {
 	var cur *Report
-	inTrace := false
+	var fnErr error
+	seen := false // a report was found: a panic after it is its consequence
 	n := 0
 	flush := func() {
-		if cur != nil {
-			out = append(out, *cur)
-			cur = nil
+		if cur == nil {
+			return
 		}
+		// A loose first line ("BUG: something") with neither a stack
+		// nor the kernel's CPU line after it is text, not a report.
+		if !cur.kind.loose || len(cur.Frames) > 0 || cur.Version != "" || cur.RIP != nil {
+			cur.finish()
+			seen = true
+			if fnErr == nil {
+				fnErr = fn(*cur)
+			}
+		}
+		cur = nil
 	}
 	err := eachLine(r, func(text []byte) {
+		if fnErr != nil {
+			return
+		}
 		n++
 		l := Clean(string(text))
-		if kind, ok := start(l); ok {
-			if cur == nil || !continues(cur.Kind, kind, len(cur.Frames) > 0) {
+		if k, groups := match(l); k != nil {
+			switch {
+			case k.consequence && (cur != nil || seen):
+				// "Kernel panic - not syncing: Fatal exception": the
+				// report before is the crash.
+				if cur == nil {
+					return
+				}
+			case cur != nil && cur.absorbs(k, l):
+				cur.Header += "; " + l
+			default:
+				if cur != nil && cur.inTrace && cur.lastFrame && cur.Kind != k.name {
+					cur.Corrupted = true // another report began inside its stack
+				}
 				flush()
-				cur = &Report{Kind: kind, Title: l, Line: n, CodeAt: -1, Regs: map[string]string{}}
-				inTrace = false
-			} else if kind == "Oops" || kind == "GPF" {
-				cur.Title += "; " + l
+				cur = &Report{Kind: k.name, Header: l, Line: n, CodeAt: -1, Regs: map[string]string{}, kind: k, groups: groups}
 			}
 		}
 		if cur == nil {
 			return
 		}
 		cur.EndLine = n
-		cur.parseLine(l, n, &inTrace)
+		cur.parseLine(l, n)
 		if isEnd(l) {
 			flush()
 		}
 	})
+	if cur != nil && cur.inTrace && cur.lastFrame {
+		cur.Corrupted = true // the log ends inside the stack
+	}
 	flush()
-	return out, err
+	return cmp.Or(fnErr, err)
 }
 
 // MaxLine is how much of a log line the parser looks at: the kernel's
@@ -204,11 +293,32 @@ func eachLine(r io.Reader, fn func([]byte)) error {
 	}
 }
 
-func (r *Report) parseLine(l string, n int, inTrace *bool) {
+func (r *Report) parseLine(l string, n int) {
 	t := strings.TrimSpace(l)
+	wasFrame := r.lastFrame
+	r.lastFrame = false
+	if r.kind != nil && r.kind.bare && !r.traced {
+		// KCSAN's, KMSAN's and KFENCE's stacks have no header: frames
+		// until a blank line after them.
+		if t == "" && len(r.Frames) > 0 {
+			r.inTrace, r.traced = false, true
+			return
+		}
+		r.inTrace = true
+	}
 	switch {
-	case strings.HasPrefix(t, "Call Trace:"), strings.HasPrefix(t, "Call trace:"): // x86, arm64
-		*inTrace = true
+	case strings.HasPrefix(t, "Call Trace:"), strings.HasPrefix(t, "Call trace:"), // x86, arm64
+		r.Kind == "kmemleak" && strings.HasPrefix(t, "backtrace"): // "backtrace:", "backtrace (crc 1a2b):"
+		r.inTrace = true
+		return
+	case r.access == "" && accessRE.MatchString(t):
+		r.access = accessRE.FindStringSubmatch(t)[1]
+		return
+	case kasanNull.MatchString(t):
+		r.nullRange = true
+		return
+	case r.inTrace && traceEnds(t):
+		r.inTrace = false // a sanitizer's allocation and free stacks are other stacks
 		return
 	case strings.HasPrefix(t, "pc : "), strings.HasPrefix(t, "lr : "):
 		// arm64's __show_regs: pc is the faulting instruction, lr a
@@ -219,7 +329,7 @@ func (r *Report) parseLine(l string, n int, inTrace *bool) {
 		}
 		return
 	case t == "</TASK>":
-		*inTrace = false // what follows (a sanitizer's allocation stack) is another stack
+		r.inTrace = false // what follows (a sanitizer's allocation stack) is another stack
 		return
 	case strings.HasPrefix(t, "RIP: ") && rawRIPRE.MatchString(t):
 		m := rawRIPRE.FindStringSubmatch(t)
@@ -227,8 +337,8 @@ func (r *Report) parseLine(l string, n int, inTrace *bool) {
 		if r.RIP == nil {
 			r.RIP = &f
 		}
-		if *inTrace {
-			r.Frames = append(r.Frames, f)
+		if r.inTrace {
+			r.addFrame(f)
 		}
 		return
 	case strings.HasPrefix(t, "RIP: "):
@@ -237,8 +347,8 @@ func (r *Report) parseLine(l string, n int, inTrace *bool) {
 			if r.RIP == nil {
 				r.RIP = &f
 			}
-			if *inTrace {
-				r.Frames = append(r.Frames, f) // an exception frame inside the trace
+			if r.inTrace {
+				r.addFrame(f) // an exception frame inside the trace
 			}
 		}
 		return
@@ -255,18 +365,25 @@ func (r *Report) parseLine(l string, n int, inTrace *bool) {
 	}
 	if m := offsetRE.FindStringSubmatch(t); m != nil {
 		r.Offset = hexNum(m[1])
+		r.inTrace = false // printed after the stack (arm64 prints no </TASK>)
 		return
 	}
-	if *inTrace {
+	if r.inTrace {
 		if m := frameRE.FindStringSubmatch(t); m != nil {
-			f := Frame{Line: n, Unreliable: m[1] != "", Addr: hexNum(m[2]), Func: m[3],
-				Off: hexNum(m[4]), Len: hexNum(m[5]), Module: m[6]}
+			f := Frame{Line: n, Unreliable: m[1] != "" || m[3] != "", Addr: hexNum(m[2]), Func: m[4],
+				Off: hexNum(m[5]), Len: hexNum(m[6]), Module: m[7]}
 			// arm64's unwinder starts the trace at the pc itself: that
 			// frame is the faulting instruction, not a return address.
 			if rip := r.RIP; len(r.Frames) == 0 && rip != nil && rip.Func == f.Func && rip.Off == f.Off && rip.Module == f.Module {
 				f.IsRIP = true
 			}
-			r.Frames = append(r.Frames, f)
+			r.addFrame(f)
+			r.lastFrame = true
+			return
+		}
+		if m := inlineFrameRE.FindStringSubmatch(t); m != nil {
+			r.addFrame(Frame{Line: n, Func: m[1], Inline: true})
+			r.lastFrame = true
 			return
 		}
 		if m := rawFrameRE.FindStringSubmatch(t); m != nil && (m[2] != "" || m[3] != "") {
@@ -274,9 +391,13 @@ func (r *Report) parseLine(l string, n int, inTrace *bool) {
 			if m[2] != "" {
 				addr = hexNum(m[2])
 			}
-			r.Frames = append(r.Frames, Frame{Line: n, Unreliable: m[1] != "", Addr: addr})
+			r.addFrame(Frame{Line: n, Unreliable: m[1] != "", Addr: addr})
+			r.lastFrame = true
 			return
 		}
+		// The stack's own markers ("<IRQ>", "</IRQ>", "<TASK>") keep it
+		// open, and so does a frame cut short ("do_init_mod").
+		r.lastFrame = wasFrame && strings.HasPrefix(t, "<") || fragmentRE.MatchString(t)
 	}
 	if strings.HasPrefix(t, "R") || strings.HasPrefix(t, "CR") || strings.HasPrefix(t, "CS") || strings.HasPrefix(t, "DS") {
 		for _, m := range regRE.FindAllStringSubmatch(t, -1) {
@@ -312,4 +433,26 @@ func parseCode(s string) ([]byte, int) {
 func hexNum(s string) uint64 {
 	v, _ := strconv.ParseUint(s, 16, 64)
 	return v
+}
+
+// traceEnds reports whether a line inside a stack ends it: a
+// sanitizer's allocation and free stacks, and what it prints after the
+// stack, are not the stack of the bug (kernels before 5.17 print no
+// </TASK>).
+func traceEnds(t string) bool {
+	for _, p := range []string{"Allocated by task", "Freed by task", "Last potentially related work creation:", "Second to last potentially related",
+		"The buggy address belongs to", "Memory state around the buggy address", "Uninit was created at:", "Uninit was stored to memory at:",
+		"Local variable ", "Bytes b4 ", "Object ", "Redzone ", "Padding ", "Disabling lock debugging"} {
+		if strings.HasPrefix(t, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// addFrame adds a frame to the stack, up to MaxFrames.
+func (r *Report) addFrame(f Frame) {
+	if len(r.Frames) < MaxFrames {
+		r.Frames = append(r.Frames, f)
+	}
 }

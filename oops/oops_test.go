@@ -89,8 +89,8 @@ func TestSoftLockupWithANSIAndCallerIDs(t *testing.T) {
 	if r.RIP == nil || r.RIP.Module != "spin" || funcs(r.Frames) != "spin_init[spin] do_one_initcall" {
 		t.Errorf("rip %+v frames %s", r.RIP, funcs(r.Frames))
 	}
-	if r.Title != "watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [spin:412]" {
-		t.Errorf("title %q", r.Title)
+	if r.Header != "watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [spin:412]" {
+		t.Errorf("title %q", r.Header)
 	}
 }
 
@@ -116,7 +116,7 @@ func TestTruncatedOops(t *testing.T) {
 		t.Fatalf("%d reports: %+v", len(rs), rs)
 	}
 	r := rs[0]
-	if r.Kind != "BUG" || !strings.Contains(r.Title, "Oops: 0002") || r.RIP.Module != "crashme" || funcs(r.Frames) != "do_one_initcall" {
+	if r.Kind != "BUG" || !strings.Contains(r.Header, "Oops: 0002") || r.RIP.Module != "crashme" || funcs(r.Frames) != "do_one_initcall" {
 		t.Errorf("report %+v frames %s", r, funcs(r.Frames))
 	}
 }
@@ -196,8 +196,8 @@ func TestARM64Oops(t *testing.T) {
 		t.Fatalf("%d reports: %+v", len(rs), rs)
 	}
 	r := rs[0]
-	if r.Kind != "Oops" || !strings.HasPrefix(r.Title, "Unable to handle kernel NULL pointer dereference") || !strings.Contains(r.Title, "Internal error: Oops: 0000000096000045") {
-		t.Errorf("kind %q title %q", r.Kind, r.Title)
+	if r.Kind != "Oops" || !strings.HasPrefix(r.Header, "Unable to handle kernel NULL pointer dereference") || !strings.Contains(r.Header, "Internal error: Oops: 0000000096000045") {
+		t.Errorf("kind %q title %q", r.Kind, r.Header)
 	}
 	if r.RIP == nil || r.RIP.Func != "crash_here" || r.RIP.Off != 0x10 || r.RIP.Len != 0x20 || r.RIP.Module != "crashme" || !r.RIP.IsRIP {
 		t.Errorf("pc: %+v", r.RIP)

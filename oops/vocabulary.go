@@ -46,7 +46,7 @@ func EndLine(line string) bool { return isEnd(Clean(line)) }
 
 // maxBlock bounds Excerpt: a report without an end marker (a panic, or a
 // log cut short) is taken to end after this many lines.
-const maxBlock = 60
+const maxBlock = 200
 
 // Excerpt returns the crash report of log that begins at its first line
 // equal to first (as Begins saw it): up to the kernel's "---[ end" marker,

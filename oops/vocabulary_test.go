@@ -38,7 +38,7 @@ func TestExcerpt(t *testing.T) {
 	if !strings.HasPrefix(got, "[ 1.0] Kernel panic") || !strings.HasSuffix(got, "]---") || strings.Contains(got, "after") {
 		t.Errorf("Excerpt:\n%s", got)
 	}
-	long := "Oops: 1\n" + strings.Repeat("line\n", 100)
+	long := "Oops: 1\n" + strings.Repeat("line\n", maxBlock+40)
 	if n := strings.Count(Excerpt(long, "Oops: 1"), "\n") + 1; n != maxBlock {
 		t.Errorf("an unended report gave %d lines, want %d", n, maxBlock)
 	}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/initkit/initkit/internal/jsontest"
 )
 
 // mkfs runs a real mkfs tool on a fresh sparse file of size bytes and
@@ -162,6 +164,18 @@ func TestPartitionsMatchSfdisk(t *testing.T) {
 			}
 			if len(got.Partitions) != len(wt.Partitions) {
 				t.Fatalf("%d partitions, sfdisk %d", len(got.Partitions), len(wt.Partitions))
+			}
+			// disk ls --json: snake_case keys, none twice.
+			l, err := List(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var js bytes.Buffer
+			if err := l.Write(&js, img, true); err != nil {
+				t.Fatal(err)
+			}
+			if keys := jsontest.CheckKeys(t, js.Bytes()); !keys["partitions.start"] || !keys["table"] {
+				t.Errorf("disk ls --json: %s", js.String())
 			}
 			for i, p := range got.Partitions {
 				w := wt.Partitions[i]

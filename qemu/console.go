@@ -110,7 +110,7 @@ const (
 	MaxConsoleHead = 1 << 20   // of which the start, kept whatever follows
 	MaxConsoleLog  = 256 << 20 // the saved log
 	MaxConsoleLine = 64 << 10  // a line with no end yet
-	maxBlock       = 60        // a crash report's lines (oops.Excerpt's bound)
+	maxBlock       = 200       // a crash report's lines (oops.Excerpt's bound)
 )
 
 // Save streams the clean console to w as it comes, up to MaxConsoleLog.

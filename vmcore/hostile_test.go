@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/initkit/initkit/internal/jsontest"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -366,4 +367,33 @@ func FuzzKdumpHeader(f *testing.F) {
 			v.Close()
 		}
 	})
+}
+
+// A dump's crash reports have their identity with or without a vmlinux:
+// the title in the text, and in JSON with snake_case keys, none twice.
+func TestDumpReportTitles(t *testing.T) {
+	texts := []string{"Linux version 6.1.0-test", "BUG: kernel NULL pointer dereference, address: 0000000000000000",
+		"Oops: 0002 [#1] SMP", "CPU: 0 PID: 1 Comm: sh Not tainted 6.1.0-test #1", "RIP: 0010:crash_it+0x4/0x10",
+		"Call Trace:", " <TASK>", " caller_fn+0x10/0x20", " </TASK>", "Kernel panic - not syncing: Fatal exception"}
+	v, err := Open(writeTemp(t, fakeRing{texts: texts, bits: 4, dataBits: 12}.core("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	var text, js bytes.Buffer
+	if err := v.Show(&text, nil, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "--- 1 crash report(s) ---\nreport: BUG: unable to handle kernel NULL pointer dereference in crash_it\n") {
+		t.Errorf("text:\n%s", text.String())
+	}
+	if err := v.Show(&js, nil, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	keys := jsontest.CheckKeys(t, js.Bytes())
+	for _, k := range []string{"release", "log.text", "reports.title", "reports.type", "reports.guilty.func", "reports.frames.func"} {
+		if !keys[k] {
+			t.Errorf("no %s in %s", k, js.String())
+		}
+	}
 }

@@ -200,6 +200,16 @@ func (v *File) Show(w io.Writer, dec *decode.Decoder, tail int, asJSON bool) err
 		if reps, err = dec.Reports([]byte(log)); err != nil {
 			return err
 		}
+	} else {
+		// Undecoded, the reports still have their titles: they come from
+		// the log alone.
+		found, err := oops.Parse(strings.NewReader(log))
+		if err != nil {
+			return err
+		}
+		for _, r := range found {
+			reps = append(reps, decode.Unresolved(r))
+		}
 	}
 	bw := bufio.NewWriter(w)
 	if asJSON {
@@ -228,9 +238,13 @@ func (v *File) writeText(w io.Writer, recs []Record, log string, reps []decode.R
 		fmt.Fprintf(w, "--- %v ---\n", ErrLogTruncated)
 	}
 	switch {
-	case dec == nil:
 	case len(reps) == 0:
 		fmt.Fprintln(w, "--- no crash report in the log ---")
+	case dec == nil:
+		fmt.Fprintf(w, "--- %d crash report(s) ---\n", len(reps))
+		for _, r := range reps {
+			fmt.Fprintf(w, "report: %s\n", r.Title)
+		}
 	default:
 		fmt.Fprintf(w, "--- %d crash report(s), decoded ---\n", len(reps))
 		from := 0

@@ -200,7 +200,7 @@ func decodeCLI(t *testing.T, vmlinux, ko string, logs map[string]string) {
 	if err != nil {
 		t.Fatalf("decode --json: %v\n%s", err, stderr)
 	}
-	mustMatch(t, out, `"Module": "crashme"`, `"file": "[^"]*crashme\.c"`)
+	mustMatch(t, out, `"module": "crashme"`, `"file": "[^"]*crashme\.c"`)
 	// One-shot: a symbol on the command line, at its exact address, as
 	// llvm-symbolizer reports it.
 	out, _, err = run("kernel_init+0x77")

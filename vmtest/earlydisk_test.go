@@ -234,3 +234,28 @@ func luksStacks(t *testing.T, kernel string) {
 		})
 	}
 }
+
+// TestEarlyLVMRoot: early userspace on a partition (mounted read-only by
+// the kernel) finds a root on LVM: lvm writes under the init's own /run,
+// not the read-only /etc/lvm of the partition, and the root mounts.
+func TestEarlyLVMRoot(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "early.toml")
+	os.WriteFile(spec, []byte(fmt.Sprintf("[image]\nbusybox = %q\nstorage = [\"lvm\"]\n", Busybox(t))), 0o644)
+	root := RootTree(t, "LVM-EARLY-ROOT")
+	img := filepath.Join(dir, "early-lvm.img")
+	disk := fmt.Sprintf("[disk]\noutput = %q\nsize = \"192M\"\n[[disk.partition]]\nname = \"early\"\nsize = \"80M\"\nspec = %q\n"+
+		"[[disk.partition]]\nname = \"pv\"\ntype = \"lvm\"\n[[disk.lvm]]\nvg = \"vg0\"\npvs = [%q]\nlvs = [{ name = \"root\", size = \"rest\", tree = %q }]\n",
+		img, spec, img+":pv", root)
+	os.WriteFile(filepath.Join(dir, "disk.toml"), []byte(disk), 0o644)
+	if code, out := initkitRun(t, "disk", "create", "-c", filepath.Join(dir, "disk.toml")); code != 0 {
+		t.Fatalf("disk create: exit %d\n%s", code, out)
+	}
+	code, out := initkitRun(t, "boot", "--kernel", Kernel(t).Image, "--disk", img, "--root", "early", "--init", "/init",
+		"--append", guest.KeyRoot+"=/dev/vg0/root initkit.timeout=60", "--timeout", "180s", "--fail", "waiting for /dev/vg0/root", "--fail", "Failed to create LVM2",
+		"--expect", `initkit: root /dev/dm-0 \(ext4\)`, "--expect", "LVM-EARLY-ROOT:1:")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+}

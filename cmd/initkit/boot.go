@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -70,6 +71,7 @@ type bootFlags struct {
 	disks, expect, fail         []string
 	gdb, sshPort                int
 	net                         string
+	json                        bool
 }
 
 func newBoot() *cobra.Command {
@@ -111,6 +113,7 @@ func newBoot() *cobra.Command {
 	f.StringArrayVar(&b.expect, "expect", nil, "`REGEX` the console must show, in order (repeatable)")
 	f.StringArrayVar(&b.fail, "fail", nil, "`REGEX` that fails the run when the console shows it (repeatable)")
 	f.BoolVar(&b.dryRun, "dry-run", false, "prepare everything and print the QEMU command instead of running it")
+	f.BoolVar(&b.json, "json", false, "print how the run ended as JSON on stdout (the console only in the log)")
 	f.StringArrayVar(&o.ModuleDirs, "modules", nil, "`DIR` to find NAME.ko in for module frames of a crash (repeatable)")
 	return cmd
 }
@@ -150,6 +153,13 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 	if res.Err = r.Start(cmd.Context()); res.Err == nil {
 		res = r.Wait()
 	}
+	if b.json {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res.Summary()); err != nil {
+			return err
+		}
+	}
 	return report(cmd, "boot", res)
 }
 
@@ -176,7 +186,9 @@ func (b *bootFlags) options(cmd *cobra.Command, o *boot.Options, sf *spec.File) 
 	if b.gdb > 0 || b.waitGDB {
 		o.Devices = append(o.Devices, qemu.GDBStub{Port: max(b.gdb, 1234), Wait: b.waitGDB})
 	}
-	o.Console = cmd.OutOrStdout()
+	if !b.json {
+		o.Console = cmd.OutOrStdout()
+	}
 	return nil
 }
 

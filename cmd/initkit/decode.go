@@ -1,7 +1,11 @@
 package main
 
 import (
+	"cmp"
+	"fmt"
+	"io"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +20,7 @@ type decodeFlags struct {
 	source, strip string
 	modules       []string
 	json, noIndex bool
+	title         bool
 }
 
 func newDecode() *cobra.Command {
@@ -34,6 +39,7 @@ func newDecode() *cobra.Command {
 	f.StringVar(&d.strip, "strip-prefix", "", "remove `PREFIX` from file names (default: the build directory, from DW_AT_comp_dir)")
 	f.BoolVar(&d.json, "json", false, "print the reports and their frames as JSON")
 	f.BoolVar(&d.noIndex, "no-index", false, "neither read nor write the index")
+	f.BoolVar(&d.title, "title", false, "print each report's title, one a line (no vmlinux needed or read)")
 	return cmd
 }
 
@@ -64,6 +70,14 @@ func runDecode(cmd *cobra.Command, d *decodeFlags, args []string) error {
 	// A decode allocates a few tens of MB of short-lived DIEs and rows:
 	// collecting less often is worth more than the memory it keeps.
 	debug.SetGCPercent(400)
+	if d.title {
+		if len(args) > 1 {
+			return fmt.Errorf("one log at a time (got %d arguments)", len(args))
+		}
+		return withInput(cmd, cmp.Or(strings.Join(args, ""), "-"), func(in io.Reader) error {
+			return decode.Titles(cmd.OutOrStdout(), in)
+		})
+	}
 	dec, err := d.open(cmd)
 	if err != nil {
 		return err

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * crashme: the reports LKDTM does not make, one per value of the
+ * parameter "what" (crashme.what=NAME on the kernel command line, for a
+ * built-in module): lockdep's, kmemleak's, a divide error, ODEBUG,
+ * atomic-context bugs. initkit's oops tests keep the consoles it makes
+ * (see make-reports.sh): real reports from a real kernel.
+ */
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/slab.h>
+#include <linux/delay.h>
+#include <linux/rcupdate.h>
+#include <linux/timer.h>
+#include <linux/sched.h>
+#include <linux/smp.h>
+
+static char *what = "";
+module_param(what, charp, 0444);
+
+static DEFINE_MUTEX(lock_a);
+static DEFINE_MUTEX(lock_b);
+static DEFINE_SPINLOCK(spin_a);
+
+struct holder {
+	struct mutex m;
+	int v;
+};
+
+struct rcu_thing {
+	int v;
+};
+static struct rcu_thing __rcu *rcu_ptr;
+
+static noinline void crashme_circular(void)
+{
+	mutex_lock(&lock_a);
+	mutex_lock(&lock_b);
+	mutex_unlock(&lock_b);
+	mutex_unlock(&lock_a);
+	mutex_lock(&lock_b);
+	mutex_lock(&lock_a); /* B then A: lockdep sees the cycle */
+	mutex_unlock(&lock_a);
+	mutex_unlock(&lock_b);
+}
+
+static noinline void crashme_recursive(void)
+{
+	spin_lock(&spin_a);
+	spin_lock(&spin_a);
+}
+
+static noinline void crashme_unlock_balance(void)
+{
+	mutex_unlock(&lock_a);
+}
+
+static noinline void crashme_held_freed(void)
+{
+	struct holder *h = kmalloc(sizeof(*h), GFP_KERNEL);
+
+	mutex_init(&h->m);
+	mutex_lock(&h->m);
+	kfree(h);
+}
+
+static noinline void crashme_suspicious_rcu(void)
+{
+	struct rcu_thing *p = rcu_dereference(rcu_ptr);
+
+	pr_info("crashme: %p\n", p);
+}
+
+static noinline void crashme_leak(void)
+{
+	void *p = kmalloc(64, GFP_KERNEL);
+
+	pr_info("crashme: leaking %p\n", p);
+	p = NULL;
+}
+
+static volatile int crashme_zero;
+
+static noinline void crashme_divide(void)
+{
+	pr_info("crashme: %d\n", 42 / crashme_zero);
+}
+
+static noinline void crashme_sleep_atomic(void)
+{
+	spin_lock(&spin_a);
+	msleep(1);
+	spin_unlock(&spin_a);
+}
+
+static noinline void crashme_sched_atomic(void)
+{
+	preempt_disable();
+	schedule();
+	preempt_enable();
+}
+
+static noinline void crashme_preemptible(void)
+{
+	pr_info("crashme: cpu %d\n", smp_processor_id());
+}
+
+static void crashme_timer_fn(struct timer_list *t)
+{
+}
+
+static noinline void crashme_odebug(void)
+{
+	struct timer_list *t = kmalloc(sizeof(*t), GFP_KERNEL);
+
+	timer_setup(t, crashme_timer_fn, 0);
+	mod_timer(t, jiffies + 100 * HZ);
+	kfree(t); /* an active timer freed */
+}
+
+static noinline void crashme_null(void)
+{
+	*(volatile int *)0 = 1;
+}
+
+static int __init crashme_init(void)
+{
+	static const struct {
+		const char *name;
+		void (*fn)(void);
+	} all[] = {
+		{ "circular", crashme_circular },
+		{ "recursive", crashme_recursive },
+		{ "unlock_balance", crashme_unlock_balance },
+		{ "held_freed", crashme_held_freed },
+		{ "suspicious_rcu", crashme_suspicious_rcu },
+		{ "leak", crashme_leak },
+		{ "divide", crashme_divide },
+		{ "sleep_atomic", crashme_sleep_atomic },
+		{ "sched_atomic", crashme_sched_atomic },
+		{ "preemptible", crashme_preemptible },
+		{ "odebug", crashme_odebug },
+		{ "null", crashme_null },
+	};
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(all); i++)
+		if (!strcmp(what, all[i].name))
+			all[i].fn();
+	return 0;
+}
+module_init(crashme_init);
+MODULE_LICENSE("GPL");

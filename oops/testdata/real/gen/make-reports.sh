@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Makes the real crash reports in oops/testdata/real: a kernel built from
+# linux-source-6.1 with the sanitizers and the kernel's debugging options
+# (initkit kernel config and kernel build), a module for the reports LKDTM
+# does not make (crashme.c), and one boot per report, its console kept
+# from the init's start. Not run by make test: its output is checked in.
+#
+#   SRC=~/.cache/initkit/src/linux-source-6.1-* oops/testdata/real/gen/make-reports.sh
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+initkit=${INITKIT:-$here/../../../../bin/initkit}
+src=${SRC:?SRC: the kernel tree to build}
+obj=${OBJ:-$HOME/.cache/initkit/kbuild/crash-reports}
+out=$here/..
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+if [ ! -e "$obj/initkit-kernel.json" ]; then
+  "$initkit" kernel config "$src" -O "$obj" --for debug,kasan
+  "$src/scripts/config" --file "$obj/.config" \
+    -e DEBUG_FS -e LKDTM -e PROVE_LOCKING -e PROVE_RCU -e DEBUG_LIST -e BUG_ON_DATA_CORRUPTION \
+    -e UBSAN -e UBSAN_BOUNDS -e UBSAN_SHIFT -e UBSAN_SANITIZE_ALL -e KFENCE \
+    -e DEBUG_KMEMLEAK -d DEBUG_KMEMLEAK_AUTO_SCAN -e SOFTLOCKUP_DETECTOR -e DETECT_HUNG_TASK \
+    --set-val DEFAULT_HUNG_TASK_TIMEOUT 10 --set-val RCU_CPU_STALL_TIMEOUT 21 \
+    -e DEBUG_OBJECTS -e DEBUG_OBJECTS_FREE -e DEBUG_OBJECTS_TIMERS -e SMP -e PREEMPT -d PREEMPT_NONE \
+    -e DEBUG_PREEMPT -e DEBUG_ATOMIC_SLEEP -e STACKPROTECTOR -e STACKPROTECTOR_STRONG -e SLUB_DEBUG \
+    -e VMAP_STACK -e DEBUG_SPINLOCK -e DEBUG_MUTEXES -e DEBUG_LOCK_ALLOC -e MODULES -e MODULE_UNLOAD \
+    -e NET -e INET -e UNIX -e SERIAL_8250 -e SERIAL_8250_CONSOLE -e PRINTK -e TTY
+  make -s -C "$src" O="$obj" olddefconfig
+  "$initkit" kernel build "$src" -O "$obj"
+fi
+cp "$here/crashme.c" "$here/Makefile" "$work/"
+make -s -C "$obj" M="$work" modules
+
+cat > "$work/init.sh" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys /tmp
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t debugfs debugfs /sys/kernel/debug
+for w in $(/bin/busybox cat /proc/cmdline); do
+  case $w in crash=*) c=${w#crash=} ;; esac
+done
+echo "make-reports: $c"
+case $c in
+  lkdtm:*) echo "${c#lkdtm:}" > /sys/kernel/debug/provoke-crash/DIRECT ;;
+  crashme:*) /bin/busybox insmod /crashme.ko what="${c#crashme:}" ;;
+esac
+if [ "$c" = crashme:leak ]; then
+  /bin/busybox sleep 2
+  echo scan > /sys/kernel/debug/kmemleak
+  /bin/busybox sleep 2
+  echo scan > /sys/kernel/debug/kmemleak
+  /bin/busybox cat /sys/kernel/debug/kmemleak
+fi
+/bin/busybox sleep 60
+/bin/busybox poweroff -f
+INIT
+chmod +x "$work/init.sh"
+"$initkit" build --busybox /bin/busybox --init "$work/init.sh" --add "$work/crashme.ko:/crashme.ko" -o "$work/img" --kernel "$obj"
+
+lkdtm="BUG WARNING WARNING_MESSAGE EXCEPTION CORRUPT_STACK CORRUPT_STACK_STRONG SOFTLOCKUP SPINLOCKUP HUNG_TASK
+  OVERFLOW_SIGNED ARRAY_BOUNDS CORRUPT_LIST_ADD CORRUPT_LIST_DEL STACK_GUARD_PAGE_LEADING DOUBLE_FAULT
+  SLAB_LINEAR_OVERFLOW VMALLOC_LINEAR_OVERFLOW WRITE_AFTER_FREE READ_AFTER_FREE SLAB_FREE_DOUBLE SLAB_FREE_CROSS
+  SLAB_FREE_PAGE EXEC_DATA EXEC_NULL ACCESS_USERSPACE ACCESS_NULL WRITE_RO WRITE_KERN
+  REFCOUNT_INC_OVERFLOW REFCOUNT_DEC_ZERO REFCOUNT_DEC_NEGATIVE REFCOUNT_INC_ZERO USERCOPY_SLAB_SIZE_TO"
+crashme="circular recursive unlock_balance held_freed suspicious_rcu leak divide sleep_atomic sched_atomic preemptible odebug null"
+for c in $(for t in $lkdtm; do echo lkdtm:$t; done) $(for t in $crashme; do echo crashme:$t; done); do
+  name=$(echo "${c/:/-}" | tr 'A-Z_' 'a-z-')
+  echo "== $name"
+  "$initkit" boot --kernel "$obj" --initrd "$work/img" --smp 2 --mem 2G --timeout 120s \
+    --append "crash=$c slub_debug=FZPU panic_on_warn=0 oops=panic" --log "$work/$name.log" >/dev/null 2>&1 || true
+  # From the init's start: the boot before it is the same in every log.
+  sed -n '/make-reports: /,$p' "$work/$name.log" > "$out/$name.log"
+done
