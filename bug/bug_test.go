@@ -1,0 +1,226 @@
+package bug
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syzbot is a server shaped like syzbot's dashboard: a bug's page, its
+// JSON, its text files and its assets, counting the requests for each.
+type syzbot struct {
+	*httptest.Server
+	mu    sync.Mutex
+	gets  map[string]int
+	files map[string][]byte
+}
+
+const commit = "deadbeef0123456789abcdef0123456789abcdef"
+
+func newSyzbot(t *testing.T, kernel []byte) *syzbot {
+	t.Helper()
+	s := &syzbot{gets: map[string]int{}, files: map[string][]byte{
+		"/text?tag=KernelConfig&x=1": []byte("CONFIG_64BIT=y\nCONFIG_PRINTK=y\n"),
+		"/text?tag=ReproC&x=2":       []byte("int main(void) { return 0; }\n"),
+		"/text?tag=ReproSyz&x=3":     []byte("r0 = openat(0xffffffffffffff9c, 0x0, 0x0, 0x0)\n"),
+		"/syzbot-assets/0a1b2c/bzImage-deadbeef.xz": xz(t, kernel),
+		"/syzbot-assets/0a1b2c/vmlinux-deadbeef.xz": xz(t, []byte("\x7fELF not really a vmlinux")),
+		"/other?json=1": []byte("<html>a page, not JSON</html>"),
+	}}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *syzbot) serve(w http.ResponseWriter, r *http.Request) {
+	key := r.URL.RequestURI()
+	s.mu.Lock()
+	s.gets[key]++
+	s.mu.Unlock()
+	switch {
+	case r.URL.Path == "/bug" && r.URL.Query().Get("json") == "1":
+		fmt.Fprintf(w, `{"version":1,"title":"KASAN: use-after-free Read in tcp_v4_rcv","id":"abc","crashes":[
+			{"title":"KASAN: use-after-free Read in tcp_v4_rcv","syz-reproducer":"/text?tag=ReproSyz&x=3",
+			 "kernel-config":"/text?tag=KernelConfig&x=9","kernel-source-commit":"0000000000000000000000000000000000000000"},
+			{"title":"KASAN: use-after-free Read in tcp_v4_rcv","syz-reproducer":"/text?tag=ReproSyz&x=3",
+			 "c-reproducer":"/text?tag=ReproC&x=2","kernel-config":"/text?tag=KernelConfig&x=1",
+			 "kernel-source-git":"https://git.kernel.org/torvalds/linux.git","kernel-source-commit":"%s","architecture":"amd64"}]}`, commit)
+	case r.URL.Path == "/bug":
+		// Assets of another build first: the crash's commit wins.
+		fmt.Fprint(w, `<html><a href="/syzbot-assets/ffff/bzImage-00000000.xz">old</a>
+			<a href="/syzbot-assets/0a1b2c/bzImage-deadbeef.xz">kernel image</a>
+			<a href="/syzbot-assets/0a1b2c/vmlinux-deadbeef.xz">vmlinux</a></html>`)
+	default:
+		data, ok := s.files[key]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+	}
+}
+
+// downloads counts the requests for files, not pages.
+func (s *syzbot) downloads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, v := range s.gets {
+		if !strings.HasPrefix(k, "/bug") {
+			n += v
+		}
+	}
+	return n
+}
+
+func xz(t *testing.T, b []byte) []byte {
+	t.Helper()
+	cmd := exec.Command("xz", "-c")
+	cmd.Stdin = bytes.NewReader(b)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func sum(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func TestNewFromSyzbot(t *testing.T) {
+	kernel := bytes.Repeat([]byte("a kernel image "), 10000)
+	s := newSyzbot(t, kernel)
+	dir := filepath.Join(t.TempDir(), "uaf")
+	var log bytes.Buffer
+	w, err := New(context.Background(), dir, Sources{Syzbot: s.URL + "/bug?extid=abc"}, Options{Log: &log})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if w.Title != "KASAN: use-after-free Read in tcp_v4_rcv" || w.Tree == nil || w.Tree.Commit != commit {
+		t.Errorf("title %q, tree %+v", w.Title, w.Tree)
+	}
+	want := map[string][]byte{Config: s.files["/text?tag=KernelConfig&x=1"], Repro: s.files["/text?tag=ReproC&x=2"],
+		Kernel: kernel, Vmlinux: []byte("\x7fELF not really a vmlinux")}
+	for role, data := range want {
+		got, err := os.ReadFile(w.Path(role))
+		if err != nil || !bytes.Equal(got, data) || w.Files[role].SHA256 != sum(data) {
+			t.Errorf("%s: %s: %v, sha256 %s, want %d bytes, sha256 %s", role, w.Path(role), err, w.Files[role].SHA256, len(data), sum(data))
+		}
+	}
+	if filepath.Base(w.Path(Repro)) != "repro.c" || w.Files[Kernel].Compression != "xz" {
+		t.Errorf("files %+v", w.Files)
+	}
+	// bug.toml says it all again.
+	again, err := Open(dir)
+	if err != nil || again.Files[Kernel].SHA256 != sum(kernel) || !strings.HasSuffix(again.Files[Kernel].URL, "/syzbot-assets/0a1b2c/bzImage-deadbeef.xz") {
+		t.Fatalf("bug.toml read back: %v %+v", err, again)
+	}
+
+	// Again: nothing is fetched.
+	before := s.downloads()
+	log.Reset()
+	if _, err := New(context.Background(), dir, Sources{Syzbot: s.URL + "/bug?extid=abc"}, Options{Log: &log}); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.downloads() - before; n != 0 || strings.Count(log.String(), "up to date") != 4 {
+		t.Errorf("the second run fetched %d files:\n%s", n, log.String())
+	}
+	// A file changed on disk is fetched again, alone.
+	os.WriteFile(w.Path(Kernel), []byte("damaged"), 0o644)
+	if _, err := New(context.Background(), dir, Sources{Syzbot: s.URL + "/bug?extid=abc"}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.downloads() - before; n != 1 {
+		t.Errorf("after damage, %d files fetched, want 1", n)
+	}
+	if got, _ := os.ReadFile(w.Path(Kernel)); !bytes.Equal(got, kernel) {
+		t.Errorf("the damaged kernel was not fetched again")
+	}
+	ws, errs := List(filepath.Dir(dir))
+	if len(ws) != 1 || len(errs) != 0 || !strings.Contains(ws[0].State(), "fetched config,kernel,repro,vmlinux") {
+		t.Errorf("List: %v %v", ws, errs)
+	}
+}
+
+func TestNewFailsClean(t *testing.T) {
+	s := newSyzbot(t, []byte("k"))
+	big := bytes.Repeat([]byte("x"), 1<<20)
+	trunc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(big)))
+		w.Write(big[:4096])
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}))
+	defer trunc.Close()
+	for _, c := range []struct {
+		name string
+		src  Sources
+		want string
+	}{
+		{"404", Sources{Config: s.URL + "/text?tag=KernelConfig&x=404"}, "HTTP 404 Not Found"},
+		{"truncated", Sources{Kernel: trunc.URL + "/bzImage"}, "truncated: 4096 of 1048576 bytes"},
+		{"not syzbot", Sources{Syzbot: s.URL + "/other"}, "not a syzbot bug's JSON"},
+		{"scheme", Sources{Repro: "ftp://example.com/repro.c"}, "only http(s) URLs and local files"},
+		{"missing file", Sources{Repro: "/nonexistent/repro.c"}, "/nonexistent/repro.c"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			_, err := New(context.Background(), dir, c.src, Options{})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want %q", err, c.want)
+			}
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				if e.Name() != ManifestName {
+					t.Errorf("left %s behind", e.Name())
+				}
+			}
+		})
+	}
+}
+
+func TestOpenRefuses(t *testing.T) {
+	for _, c := range []struct{ toml, want string }{
+		{"titel = \"x\"\n", "bug.toml:1:1"},
+		{"[files.config]\nname = \"../../etc/passwd\"\nurl = \"x\"\nsha256 = \"y\"\nsize = 1\n", "is not a file of the workspace"},
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, ManifestName), []byte(c.toml), 0o644)
+		if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: error %v, want %q", c.toml, err, c.want)
+		}
+	}
+}
+
+func TestAssets(t *testing.T) {
+	page := "https://syzkaller.appspot.com/bug?extid=1"
+	html := `<a href="https://storage.googleapis.com/syzbot-assets/aa/disk-11111111.raw.xz">disk</a>
+<a href="https://storage.googleapis.com/syzbot-assets/bb/disk-22222222.raw.xz">disk</a>
+<a href="https://storage.googleapis.com/syzbot-assets/bb/bzImage-22222222.xz">k</a>`
+	got := Assets(page, html, "2222222299999")
+	if got[Disk] != "https://storage.googleapis.com/syzbot-assets/bb/disk-22222222.raw.xz" || got[Kernel] == "" || got[Vmlinux] != "" {
+		t.Errorf("Assets = %v", got)
+	}
+	for in, want := range map[string]string{"0123abcd": SyzbotHost + "/bug?extid=0123abcd", "https://x/bug?extid=1&json=1": "https://x/bug?extid=1"} {
+		if got, err := SyzbotPage(in); err != nil || got != want {
+			t.Errorf("SyzbotPage(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := SyzbotPage("not an id"); err == nil {
+		t.Error("SyzbotPage took a bad extid")
+	}
+}

@@ -1,0 +1,259 @@
+package bug
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/initkit/initkit/fetch"
+	"github.com/initkit/initkit/kernel"
+)
+
+// Sources say what a workspace is made from. Each file is a URL (http or
+// https) or a local file; those given override what the syzbot bug has.
+type Sources struct {
+	Syzbot                               string // a bug's URL or extid
+	Config, Repro, Kernel, Vmlinux, Disk string
+	// Tree is a kernel git repository a worktree is made of, at Commit
+	// (default: the syzbot crash's commit), and built unless NoBuild.
+	Tree, Commit string
+	NoBuild      bool
+}
+
+// Options are how New works.
+type Options struct {
+	Fetch fetch.Options // bounds, and progress on a terminal
+	Log   io.Writer     // what New did, a line each (default: nowhere)
+	// Purposes are what the build's config gains over the bug's own
+	// (default boot and exec, what initkit repro's guests need).
+	Purposes []string
+	Jobs     int // make -j (default: the cores)
+}
+
+// New makes the workspace dir, or brings it up to date: files missing, or
+// whose source or content changed, are fetched; the others are kept.
+func New(ctx context.Context, dir string, src Sources, o Options) (*Workspace, error) {
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	w, err := Open(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		abs, _ := filepath.Abs(dir)
+		w, err = &Workspace{Dir: abs}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if w.Files == nil {
+		w.Files = map[string]File{}
+	}
+	wanted, err := w.sources(ctx, src, o)
+	if err != nil {
+		return w, err
+	}
+	for _, role := range []string{Config, Repro, Kernel, Vmlinux, Disk} {
+		if wanted[role] == "" {
+			continue
+		}
+		if err := w.ensure(ctx, role, wanted[role], o); err != nil {
+			return w, fmt.Errorf("%s: %w", role, err)
+		}
+		if err := w.Save(); err != nil {
+			return w, err
+		}
+	}
+	if src.Tree != "" {
+		if err := w.tree(ctx, src, o); err != nil {
+			return w, err
+		}
+	}
+	return w, w.Save()
+}
+
+// sources returns each role's source: the user's, else the syzbot bug's.
+func (w *Workspace) sources(ctx context.Context, src Sources, o Options) (map[string]string, error) {
+	wanted := map[string]string{Config: src.Config, Repro: src.Repro, Kernel: src.Kernel, Vmlinux: src.Vmlinux, Disk: src.Disk}
+	if src.Syzbot == "" {
+		return wanted, nil
+	}
+	page, err := SyzbotPage(src.Syzbot)
+	if err != nil {
+		return nil, err
+	}
+	b, err := FetchSyzbot(ctx, cmp.Or(o.Fetch.Client, http.DefaultClient), page)
+	if err != nil {
+		return nil, err
+	}
+	w.Syzbot, w.Title = page, b.Title
+	if w.Tree == nil && b.Crash.SourceCommit != "" {
+		w.Tree = &Tree{Commit: b.Crash.SourceCommit}
+	}
+	fmt.Fprintf(o.Log, "syzbot: %s\n", b.Title)
+	syz := map[string]string{Config: b.Crash.KernelConfig, Repro: cmp.Or(b.Crash.CRepro, b.Crash.SyzRepro),
+		Kernel: b.Assets[Kernel], Vmlinux: b.Assets[Vmlinux], Disk: b.Assets[Disk]}
+	for role, s := range syz {
+		wanted[role] = cmp.Or(wanted[role], s)
+	}
+	if src.Repro == "" && b.Crash.CRepro == "" && b.Crash.SyzRepro != "" {
+		wanted[Repro] = "syz:" + b.Crash.SyzRepro // stored as repro.syz
+	}
+	return wanted, nil
+}
+
+// ensure makes the file of a role the one source names.
+func (w *Workspace) ensure(ctx context.Context, role, source string, o Options) error {
+	name := fileNames[role]
+	if role == Repro {
+		name = "repro.c"
+		if s, ok := strings.CutPrefix(source, "syz:"); ok {
+			source, name = s, "repro.syz"
+		} else if strings.HasSuffix(urlPath(source), ".syz") {
+			name = "repro.syz"
+		}
+	}
+	remote := strings.HasPrefix(source, "http://") || strings.HasPrefix(source, "https://")
+	id := source
+	if !remote {
+		if strings.Contains(source, "://") {
+			return fmt.Errorf("%s: only http(s) URLs and local files are fetched", source)
+		}
+		abs, err := filepath.Abs(source)
+		if err != nil {
+			return err
+		}
+		source, id = abs, "file://"+abs
+	}
+	dest := filepath.Join(w.Dir, name)
+	if old, ok := w.Files[role]; ok && old.URL == id && old.Name == name && w.intact(old) && (remote || sameSource(source, old)) {
+		fmt.Fprintf(o.Log, "%s: up to date (%s)\n", role, name)
+		return nil
+	}
+	var f fetch.File
+	var err error
+	if remote {
+		f, err = fetch.Get(ctx, source, dest, o.Fetch)
+	} else {
+		f, err = fetch.Copy(source, dest, o.Fetch)
+		f.URL = id
+	}
+	if err != nil {
+		return err
+	}
+	if old, ok := w.Files[role]; ok && old.Name != name {
+		os.Remove(filepath.Join(w.Dir, old.Name)) // repro.c replaced by repro.syz
+	}
+	w.Files[role] = File{Name: name, File: f}
+	fmt.Fprintf(o.Log, "%s: %s from %s (%d bytes, sha256 %s)\n", role, name, f.URL, f.Size, f.SHA256[:16])
+	return nil
+}
+
+// intact says the file on disk is the one recorded.
+func (w *Workspace) intact(f File) bool {
+	sum, _, err := fetch.Hash(filepath.Join(w.Dir, f.Name))
+	return err == nil && sum == f.SHA256
+}
+
+// sameSource says a local source still holds what was copied from it
+// (compressed sources are copied again: their hash is the inflated one).
+func sameSource(path string, f File) bool {
+	if f.Compression != "" {
+		return false
+	}
+	sum, _, err := fetch.Hash(path)
+	return err == nil && sum == f.SHA256
+}
+
+func urlPath(u string) string {
+	u, _, _ = strings.Cut(u, "?")
+	return u
+}
+
+// tree makes the worktree of src.Tree at the commit, and builds it with
+// the bug's config as base.
+func (w *Workspace) tree(ctx context.Context, src Sources, o Options) error {
+	commit := src.Commit
+	if commit == "" && w.Tree != nil {
+		commit = w.Tree.Commit
+	}
+	if commit == "" {
+		return fmt.Errorf("--tree %s: which commit? (--commit, or a syzbot bug that names one)", src.Tree)
+	}
+	if strings.HasPrefix(commit, "-") || strings.ContainsAny(commit, " \t\n") {
+		return fmt.Errorf("--commit %q: not a commit", commit)
+	}
+	repo, err := filepath.Abs(src.Tree)
+	if err != nil {
+		return err
+	}
+	full, err := git(ctx, repo, "rev-parse", "--verify", "--end-of-options", commit+"^{commit}")
+	if err != nil {
+		return fmt.Errorf("--tree %s: %w", src.Tree, err)
+	}
+	wt := filepath.Join(w.Dir, Worktree)
+	if _, err := os.Stat(wt); errors.Is(err, os.ErrNotExist) {
+		if _, err := git(ctx, repo, "worktree", "add", "--detach", wt, full); err != nil {
+			return err
+		}
+		fmt.Fprintf(o.Log, "tree: worktree %s of %s at %s\n", wt, repo, full[:12])
+	} else if head, err := git(ctx, wt, "rev-parse", "HEAD"); err != nil || head != full {
+		return fmt.Errorf("%s is at %s, not %s: remove it, or check %s out there", wt, cmp.Or(head, "no commit"), full[:12], commit)
+	}
+	built := w.Tree != nil && w.Tree.Built && w.Tree.Commit == full
+	w.Tree = &Tree{Repo: repo, Commit: full, Built: built}
+	if src.NoBuild || built {
+		return nil
+	}
+	return w.build(ctx, o)
+}
+
+// build configures and builds the worktree into the build directory.
+func (w *Workspace) build(ctx context.Context, o Options) error {
+	t := kernel.Tree{Src: filepath.Join(w.Dir, Worktree), Obj: filepath.Join(w.Dir, BuildDir), Log: o.Log}
+	base := w.Path(Config)
+	if base == "" {
+		base = "defconfig"
+	}
+	purposes := o.Purposes
+	if len(purposes) == 0 {
+		purposes = []string{"boot", "exec"}
+	}
+	res, err := kernel.Configure(ctx, t, base, purposes)
+	if err != nil {
+		return err
+	}
+	if err := res.Report(o.Log, o.Log); err != nil {
+		return err
+	}
+	if _, err := kernel.Build(ctx, t, o.Jobs); err != nil {
+		return err
+	}
+	w.Tree.Built = true
+	return nil
+}
+
+// git runs git in dir and returns its output's first line.
+func git(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
+	// A repository from others configures nothing we run.
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0")
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(ee.Stderr)))
+		}
+		return "", err
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	return line, nil
+}

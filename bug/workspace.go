@@ -1,0 +1,233 @@
+// Package bug keeps a workspace per kernel bug: a directory holding what
+// the bug needs to be reproduced and bisected - its kernel config, its
+// reproducer, a kernel image and vmlinux, a disk image, a git worktree of
+// the kernel at the bug's commit and a build directory for it - and a
+// manifest, bug.toml, that says where each file came from and its sha256.
+//
+// A workspace is made from a syzbot bug (its page's JSON lists each
+// crash's config, reproducers and commit; its HTML links the kernel,
+// vmlinux and disk images) or from files and URLs given one by one.
+// Running it again fetches only what is missing or changed.
+package bug
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/initkit/initkit/fetch"
+	"github.com/initkit/initkit/internal/atomicfile"
+)
+
+// ManifestName is the workspace's manifest.
+const ManifestName = "bug.toml"
+
+// The roles of a workspace's files, and the names they are stored under.
+const (
+	Config  = "config"
+	Repro   = "repro"
+	Kernel  = "kernel"
+	Vmlinux = "vmlinux"
+	Disk    = "disk"
+)
+
+// fileNames are where each role's file lives in the workspace. A
+// reproducer is repro.c or repro.syz, as its source says.
+var fileNames = map[string]string{Config: "config", Kernel: "bzImage", Vmlinux: "vmlinux", Disk: "disk.raw"}
+
+// Worktree and BuildDir are the kernel tree's worktree and its build
+// directory, inside the workspace.
+const (
+	Worktree = "linux"
+	BuildDir = "obj"
+)
+
+// Manifest is bug.toml.
+type Manifest struct {
+	Title  string `toml:"title,omitempty" json:"title,omitempty"`
+	Syzbot string `toml:"syzbot,omitempty" json:"syzbot,omitempty"` // the bug's page
+	// Files are the workspace's files by role: the name it is stored
+	// under, where it came from, its hash.
+	Files map[string]File `toml:"files,omitempty" json:"files,omitempty"`
+	Tree  *Tree           `toml:"tree,omitempty" json:"tree,omitempty"`
+	// Repro is the last reproducer run's result.
+	Repro *ReproState `toml:"repro,omitempty" json:"repro,omitempty"`
+	// Bisected is the first bad commit a bisect named, when one did.
+	Bisected string `toml:"bisected,omitempty" json:"bisected,omitempty"`
+}
+
+// File is one of the workspace's files.
+type File struct {
+	Name string `toml:"name" json:"name"`
+	fetch.File
+}
+
+// Tree is the kernel tree of the bug.
+type Tree struct {
+	Repo   string `toml:"repo" json:"repo"`
+	Commit string `toml:"commit" json:"commit"`
+	// Built says the build directory holds a built kernel.
+	Built bool `toml:"built" json:"built"`
+}
+
+// ReproState is what the last run of the reproducer found.
+type ReproState struct {
+	Time    time.Time `toml:"time" json:"time"`
+	Runs    int       `toml:"runs" json:"runs"`
+	Crashes int       `toml:"crashes" json:"crashes"`
+	Title   string    `toml:"title,omitempty" json:"title,omitempty"` // the first crash's
+}
+
+// Workspace is a bug's directory and its manifest.
+type Workspace struct {
+	Dir string
+	Manifest
+}
+
+// Open reads the workspace in dir.
+func Open(dir string) (*Workspace, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	w := &Workspace{Dir: abs}
+	path := filepath.Join(abs, ManifestName)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("no bug workspace in %s: %w", dir, errors.Unwrap(err))
+	}
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w.Manifest); err != nil {
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			return nil, fmt.Errorf("%s:%d:%d: %v", path, row, col, de)
+		}
+		var sm *toml.StrictMissingError
+		if errors.As(err, &sm) {
+			return nil, fmt.Errorf("%s: %s", path, strings.TrimSpace(sm.String()))
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for role, f := range w.Files {
+		if f.Name == "" || f.Name != filepath.Base(f.Name) || strings.HasPrefix(f.Name, ".") {
+			return nil, fmt.Errorf("%s: files.%s: name %q is not a file of the workspace", path, role, f.Name)
+		}
+	}
+	return w, nil
+}
+
+// Save writes bug.toml, atomically.
+func (w *Workspace) Save() error {
+	data, err := toml.Marshal(w.Manifest)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(w.Dir, ManifestName), 0o644, func(out io.Writer) error {
+		_, err := out.Write(data)
+		return err
+	})
+}
+
+// Path returns the path of the file of a role, or "" when the workspace
+// has none.
+func (w *Workspace) Path(role string) string {
+	f, ok := w.Files[role]
+	if !ok {
+		return ""
+	}
+	return filepath.Join(w.Dir, f.Name)
+}
+
+// Build returns the build directory when the workspace's tree is built.
+func (w *Workspace) Build() string {
+	if w.Tree == nil || !w.Tree.Built {
+		return ""
+	}
+	return filepath.Join(w.Dir, BuildDir)
+}
+
+// KernelPath is the kernel the workspace boots: its build, else its
+// fetched image; "" when it has neither (the usual kernel policy then).
+func (w *Workspace) KernelPath() string {
+	if b := w.Build(); b != "" {
+		return b
+	}
+	return w.Path(Kernel)
+}
+
+// State says how far the workspace is: fetched, built, reproduced (with
+// the last result), bisected.
+func (w *Workspace) State() string {
+	var s []string
+	if len(w.Files) > 0 {
+		roles := make([]string, 0, len(w.Files))
+		for r := range w.Files {
+			roles = append(roles, r)
+		}
+		sort.Strings(roles)
+		s = append(s, "fetched "+strings.Join(roles, ","))
+	}
+	if w.Build() != "" {
+		s = append(s, "built")
+	}
+	if r := w.Repro; r != nil {
+		if r.Crashes > 0 {
+			s = append(s, fmt.Sprintf("reproduced %d/%d", r.Crashes, r.Runs))
+		} else {
+			s = append(s, fmt.Sprintf("not reproduced in %d runs", r.Runs))
+		}
+	}
+	if w.Bisected != "" {
+		s = append(s, "bisected to "+w.Bisected)
+	}
+	if len(s) == 0 {
+		return "empty"
+	}
+	return strings.Join(s, "; ")
+}
+
+// DefaultRoot is where bug ls looks: $INITKIT_BUGS, else ~/bugs.
+func DefaultRoot() string {
+	if r := os.Getenv("INITKIT_BUGS"); r != "" {
+		return r
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, "bugs")
+}
+
+// List returns the workspaces directly under root, by name; a directory
+// whose bug.toml does not read is returned with its error.
+func List(root string) ([]*Workspace, []error) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil, []error{err}
+	}
+	var out []*Workspace
+	var errs []error
+	for _, e := range entries {
+		dir := filepath.Join(root, e.Name())
+		if !e.IsDir() {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, ManifestName)); err != nil {
+			continue
+		}
+		w, err := Open(dir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, w)
+	}
+	return out, errs
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/initkit/initkit/bug"
+	"github.com/initkit/initkit/qemu"
+)
+
+func newBug() *cobra.Command {
+	cmd := &cobra.Command{Use: "bug", Short: "Keep a workspace per kernel bug: its config, reproducer, kernel and tree"}
+	cmd.AddCommand(newBugNew(), newBugLs())
+	return cmd
+}
+
+func newBugNew() *cobra.Command {
+	var src bug.Sources
+	var o bug.Options
+	cmd := &cobra.Command{
+		Use:   "new DIR",
+		Short: "Make a bug's workspace, or bring it up to date: fetch what is missing or changed",
+		Long:  help("bug-new"),
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Log = cmd.ErrOrStderr()
+			if f, ok := qemu.Terminal(cmd.ErrOrStderr()); ok {
+				o.Fetch.Progress = f
+			}
+			w, err := bug.New(cmd.Context(), args[0], src, o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", w.Dir, w.State())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&src.Syzbot, "syzbot", "", "a syzbot bug's `URL` or extid: its config, reproducer, kernel, vmlinux and disk")
+	f.StringVar(&src.Config, "config", "", "the kernel config, a `URL` or FILE")
+	f.StringVar(&src.Repro, "repro", "", "the reproducer (C, or syz when named .syz), a `URL` or FILE")
+	f.StringVar(&src.Kernel, "kernel", "", "a kernel image, a `URL` or FILE (.xz, .gz, .zst are decompressed)")
+	f.StringVar(&src.Vmlinux, "vmlinux", "", "the kernel's vmlinux, a `URL` or FILE")
+	f.StringVar(&src.Disk, "disk", "", "a disk image, a `URL` or FILE")
+	f.StringVar(&src.Tree, "tree", "", "a kernel git `REPO`: a worktree of it at --commit becomes DIR/linux, built in DIR/obj")
+	f.StringVar(&src.Commit, "commit", "", "the `COMMIT` of --tree (default: the syzbot crash's)")
+	f.BoolVar(&src.NoBuild, "no-build", false, "make the worktree, but do not configure and build it")
+	f.IntVarP(&o.Jobs, "jobs", "j", 0, "make -j `N` (default: the cores)")
+	return cmd
+}
+
+func newBugLs() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "ls [ROOT]",
+		Short: "List the bug workspaces under ROOT ($INITKIT_BUGS, default ~/bugs) with their state",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root := bug.DefaultRoot()
+			if len(args) == 1 {
+				root = args[0]
+			}
+			ws, errs := bug.List(root)
+			for _, err := range errs {
+				fmt.Fprintf(cmd.ErrOrStderr(), "initkit: %v\n", err)
+			}
+			if asJSON {
+				type entry struct {
+					Dir   string `json:"dir"`
+					State string `json:"state"`
+					bug.Manifest
+				}
+				list := []entry{}
+				for _, w := range ws {
+					list = append(list, entry{w.Dir, w.State(), w.Manifest})
+				}
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(list); err != nil {
+					return err
+				}
+			} else {
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
+				for _, w := range ws {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", w.Dir, w.State(), w.Title)
+				}
+				tw.Flush()
+			}
+			if len(errs) > 0 {
+				return exitCode(exitError)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the workspaces as JSON")
+	return cmd
+}

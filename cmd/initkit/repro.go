@@ -1,0 +1,178 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/initkit/initkit/bug"
+	"github.com/initkit/initkit/internal/cache"
+	"github.com/initkit/initkit/internal/interrupt"
+	"github.com/initkit/initkit/repro"
+	"github.com/initkit/initkit/vmexec"
+)
+
+type reproFlags struct {
+	machine
+	o            repro.Options
+	file, syzDir string
+	title        string
+	asJSON       bool
+	add          []string
+}
+
+func newRepro() *cobra.Command {
+	var r reproFlags
+	cmd := &cobra.Command{
+		Use:   "repro [DIR] [flags] [-- CMD ARGS...]",
+		Short: "Run a reproducer in fresh VMs, in parallel, until it crashes the kernel; exit codes for git bisect run",
+		Long:  help("repro"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			interrupt.Graceful(interrupt.Stops...)
+			code, err := runRepro(cmd, &r, args)
+			if err != nil {
+				// An error of initkit's own aborts a bisect, never marks a
+				// commit bad.
+				fmt.Fprintf(cmd.ErrOrStderr(), "initkit: %v\n", err)
+				return exitCode(repro.ExitInfra)
+			}
+			return exitCode(code)
+		},
+	}
+	f := cmd.Flags()
+	r.flags(f)
+	f.StringVar(&r.file, "repro", "", "the reproducer `FILE`: C (compiled with gcc -static), .syz (needs --syz-dir), or a program (default: the workspace's)")
+	f.StringVar(&r.syzDir, "syz-dir", "", "`DIR` with syz-execprog and syz-executor, for a syz reproducer")
+	f.IntVar(&r.o.Runs, "runs", 10, "runs to do")
+	f.IntVarP(&r.o.Jobs, "jobs", "j", 0, "runs at once (default: the cores)")
+	f.BoolVar(&r.o.All, "all", false, "go on after the first crash")
+	f.DurationVar(&r.o.Duration, "duration", 5*time.Minute, "how long a run may go on: a reproducer still running then ends clean")
+	f.DurationVar(&r.o.Hang, "hang", 0, "a guest silent this long is hung (default 2m30s, x3 under TCG)")
+	f.StringVar(&r.title, "title", "", "only a crash whose title matches `REGEX` counts (others are listed as other crash)")
+	f.BoolVar(&r.asJSON, "json", false, "print the summary as JSON on stdout")
+	f.StringArrayVar(&r.add, "add", nil, "also add a host file `SRC[:DST]` with its libraries (repeatable)")
+	f.Lookup("timeout").Hidden = true // --duration and --hang bound a run
+	return cmd
+}
+
+// runRepro returns repro's exit code, or an error of its own.
+func runRepro(cmd *cobra.Command, r *reproFlags, args []string) (int, error) {
+	var dir string
+	var program []string
+	if dash := cmd.ArgsLenAtDash(); dash >= 0 {
+		program, args = args[dash:], args[:dash]
+	}
+	if len(args) > 1 {
+		return 0, fmt.Errorf("repro takes one workspace DIR, not %q", args)
+	}
+	var w *bug.Workspace
+	if len(args) == 1 {
+		dir = args[0]
+	} else if _, err := os.Stat(bug.ManifestName); err == nil {
+		dir = "."
+	}
+	if dir != "" {
+		var err error
+		if w, err = bug.Open(dir); err != nil {
+			return 0, err
+		}
+	}
+	b, _, err := r.load(cmd)
+	if err != nil {
+		return 0, err
+	}
+	b.Image = nil
+	if w != nil && b.Kernel.Kernel == "" {
+		b.Kernel.Kernel = w.KernelPath()
+		if b.Kernel.Vmlinux == "" && w.Build() == "" {
+			b.Kernel.Vmlinux = w.Path(bug.Vmlinux)
+		}
+	}
+	r.o.Exec = vmexec.Options{Boot: b, Add: r.add}
+	if r.title != "" {
+		if r.o.Title, err = regexp.Compile(r.title); err != nil {
+			return 0, fmt.Errorf("--title: %w", err)
+		}
+	}
+	if r.o.Dir, err = runsDir(w); err != nil {
+		return 0, err
+	}
+	if err := r.program(cmd, w, program); err != nil {
+		return 0, err
+	}
+	r.o.Progress = cmd.ErrOrStderr()
+	fmt.Fprintf(cmd.ErrOrStderr(), "initkit repro: %d runs, %d at once, in %s\n", r.o.Runs, max(1, min(r.o.Jobs, r.o.Runs)), r.o.Dir)
+	s, err := repro.Run(cmd.Context(), r.o)
+	if err != nil {
+		return 0, err
+	}
+	s.Interrupted = interrupt.Code() != 0
+	if err := s.Write(cmd.ErrOrStderr()); err != nil {
+		return 0, err
+	}
+	if r.asJSON {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(s); err != nil {
+			return 0, err
+		}
+	}
+	if w != nil {
+		w.Repro = &bug.ReproState{Time: time.Now().UTC().Truncate(time.Second), Runs: s.Runs, Crashes: s.Counts[repro.Crash]}
+		if len(s.Crashes) > 0 {
+			w.Repro.Title = s.Crashes[0].Title
+		}
+		if err := w.Save(); err != nil {
+			return 0, err
+		}
+	}
+	return s.ExitCode(), nil
+}
+
+// program sets what each run executes: CMD ARGS, --repro, or the
+// workspace's reproducer, compiled once.
+func (r *reproFlags) program(cmd *cobra.Command, w *bug.Workspace, argv []string) error {
+	if len(argv) > 0 {
+		abs, err := filepath.Abs(argv[0])
+		if err != nil {
+			return err
+		}
+		r.o.Argv = append([]string{abs}, argv[1:]...)
+		return nil
+	}
+	file := r.file
+	if file == "" && w != nil {
+		file = w.Path(bug.Repro)
+	}
+	if file == "" {
+		return errors.New("nothing to run: give a workspace with a reproducer, --repro FILE, or -- CMD ARGS")
+	}
+	p, err := repro.ProgramFor(cmd.Context(), file, r.o.Dir, r.syzDir)
+	if err != nil {
+		return err
+	}
+	r.o.Argv, r.o.Exec.Add = p.Argv, append(r.o.Exec.Add, p.Add...)
+	return nil
+}
+
+// runsDir is where the runs go: the workspace's repro/TIME, or a run
+// directory in the cache.
+func runsDir(w *bug.Workspace) (string, error) {
+	if w == nil {
+		return cache.RunDir()
+	}
+	dir := filepath.Join(w.Dir, "repro", time.Now().UTC().Format("20060102-150405"))
+	for i := 2; ; i++ {
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		dir = filepath.Join(w.Dir, "repro", time.Now().UTC().Format("20060102-150405")+fmt.Sprintf("-%d", i))
+	}
+	return dir, os.MkdirAll(dir, 0o700)
+}

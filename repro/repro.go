@@ -1,0 +1,215 @@
+// Package repro runs a reproducer in fresh VMs, many at once, until it
+// crashes the kernel or a number of runs is done, and says what happened:
+// each run ends as a crash (titled by package oops, as syzbot titles it),
+// a hang (the guest fell silent), a clean end, or a failure of the
+// infrastructure (QEMU failed, the kernel never reached userspace), which
+// is retried and never counted. The summary gives the reproduction rate
+// with its 95 % interval, and the exit code is one git bisect run
+// understands.
+package repro
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/initkit/initkit/kernel"
+	"github.com/initkit/initkit/vmexec"
+)
+
+// Options describe the runs.
+type Options struct {
+	// Exec is the guest each run boots, as initkit exec builds it: the
+	// kernel (Exec.Boot.Kernel or Chosen), memory, CPUs, more files.
+	// Run sets the console, the output and the timeouts.
+	Exec vmexec.Options
+	// Argv is the program and its arguments: a host path, copied into
+	// the guest with its libraries (a compiled reproducer is static).
+	Argv []string
+	Runs int  // runs to do (default 10)
+	Jobs int  // runs at once (default: the cores)
+	All  bool // go on after the first crash
+	// Duration is how long a run may go on without a crash: a
+	// reproducer still running then ends clean (default 5 min).
+	Duration time.Duration
+	// Hang ends a run whose guest said nothing for so long - no console,
+	// no output, no heartbeat - as a hang (default: DefaultHang, times
+	// 3 under TCG).
+	Hang time.Duration
+	// Title says which crash counts (nil: any); others are "other
+	// crash".
+	Title *regexp.Regexp
+	// Dir holds a directory per run (run-N: console.log, output.log).
+	Dir string
+	// Retries is how often a run the infrastructure failed is tried again
+	// (default 3).
+	Retries int
+	// Progress gets a line per finished run.
+	Progress io.Writer
+}
+
+// DefaultHang is how long a guest may stay silent under KVM before its run
+// is a hang: syzkaller's no-output timeout.
+const DefaultHang = 150 * time.Second
+
+// Kind is how a run ended.
+type Kind string
+
+const (
+	Crash      Kind = "crash"       // the crash the options count
+	OtherCrash Kind = "other_crash" // a crash with another title
+	Hang       Kind = "hang"        // the guest fell silent for Options.Hang
+	Clean      Kind = "clean"       // the program ended, or ran for Options.Duration, without a crash
+	Infra      Kind = "infrastructure"
+	NoBoot     Kind = "no_boot" // the kernel never reached userspace
+	// interrupted is a run stopped by the caller, or by another run's
+	// crash: no answer, and not counted.
+	interrupted Kind = "interrupted"
+)
+
+// RunResult is one run.
+type RunResult struct {
+	N        int           `json:"n"`
+	Kind     Kind          `json:"kind"`
+	Title    string        `json:"title,omitempty"`
+	Status   *int          `json:"status,omitempty"` // the program's exit status, when it ended
+	Detail   string        `json:"detail,omitempty"` // what failed, for infrastructure and no_boot
+	Dir      string        `json:"dir"`
+	Start    time.Time     `json:"start"`
+	Duration time.Duration `json:"duration_ns"`
+	Tries    int           `json:"tries"`
+}
+
+// Run does the runs and returns their summary. The context's end stops
+// every guest; the summary then holds the runs that finished.
+func Run(ctx context.Context, o Options) (*Summary, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	if err := o.chooseKernel(ctx); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s := &Summary{Title: regexpString(o.Title)}
+	var mu sync.Mutex
+	next := 0
+	var wg sync.WaitGroup
+	for range o.Jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if next >= o.Runs || ctx.Err() != nil {
+					mu.Unlock()
+					return
+				}
+				next++
+				n := next
+				mu.Unlock()
+				r := o.runWithRetries(ctx, n)
+				if r.Kind == interrupted {
+					return // stopped by the caller, or by a crash: not a run
+				}
+				mu.Lock()
+				s.add(r)
+				if o.Progress != nil {
+					fmt.Fprintln(o.Progress, r.Line())
+				}
+				if r.Kind == Crash && !o.All {
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	s.finish()
+	return s, nil
+}
+
+func (o *Options) defaults() error {
+	if len(o.Argv) == 0 {
+		return errors.New("no program to run")
+	}
+	o.Runs = cmp.Or(o.Runs, 10)
+	o.Jobs = cmp.Or(o.Jobs, runtime.NumCPU())
+	o.Jobs = min(o.Jobs, o.Runs)
+	o.Duration = cmp.Or(o.Duration, 5*time.Minute)
+	o.Retries = cmp.Or(o.Retries, 3)
+	if o.Hang == 0 {
+		o.Hang = DefaultHang
+		if !kvm(o.Exec.Boot.Accel) {
+			o.Hang *= 3
+		}
+	}
+	if o.Dir == "" {
+		return errors.New("no directory for the runs")
+	}
+	return os.MkdirAll(o.Dir, 0o700)
+}
+
+// chooseKernel chooses the kernel once, for every run: a kernel that is
+// not there is an error, not a failure of each run.
+func (o *Options) chooseKernel(ctx context.Context) error {
+	if o.Exec.Boot.Chosen != nil {
+		return nil
+	}
+	k, err := kernel.Choose(ctx, o.Exec.Boot.Kernel)
+	o.Exec.Boot.Chosen = k
+	return err
+}
+
+// runWithRetries does run n, again while the infrastructure fails.
+func (o Options) runWithRetries(ctx context.Context, n int) RunResult {
+	var r RunResult
+	for try := 1; try <= 1+o.Retries; try++ {
+		r = o.run(ctx, n, try)
+		r.Tries = try
+		if r.Kind != Infra && r.Kind != NoBoot {
+			return r
+		}
+	}
+	return r
+}
+
+// dirFor is run n's directory; a retry's is run-N.TRY.
+func (o Options) dirFor(n, try int) string {
+	name := "run-" + strconv.Itoa(n)
+	if try > 1 {
+		name += "." + strconv.Itoa(try)
+	}
+	return filepath.Join(o.Dir, name)
+}
+
+// regexpString is re's text, "" for nil.
+func regexpString(re *regexp.Regexp) string {
+	if re == nil {
+		return ""
+	}
+	return re.String()
+}
+
+// kvm says whether the guests will likely run under KVM: asked for, or
+// left to the default with /dev/kvm usable.
+func kvm(accel string) bool {
+	switch accel {
+	case "kvm":
+		return true
+	case "", "auto":
+		return unix.Access("/dev/kvm", unix.R_OK|unix.W_OK) == nil
+	}
+	return false
+}

@@ -1,0 +1,238 @@
+package vmtest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/initkit/initkit/bug"
+	"github.com/initkit/initkit/internal/syncbuf"
+	"github.com/initkit/initkit/internal/testenv"
+	"github.com/initkit/initkit/repro"
+)
+
+// TestBugRepro: a workspace made from a syzbot-shaped bug served on
+// 127.0.0.1 (its JSON, its page's asset links, the test kernel's
+// .config, a C reproducer, the test kernel's bzImage compressed by xz),
+// and its reproducer run by initkit repro on that kernel: compiled once,
+// run in parallel guests, the crash titled; then reproducers that never
+// crash, hang, crash one run in three, and a kernel that never reaches
+// userspace, with the outcomes, rates and exit codes git bisect run
+// takes.
+func TestBugRepro(t *testing.T) {
+	t.Parallel()
+	m := testenv.All.Get(t)
+	obj := testenv.Obj(m)
+	srv := serveBug(t, obj)
+	root := t.TempDir()
+	ws := filepath.Join(root, "sysrq")
+	code, out := initkitRun(t, "bug", "new", ws, "--syzbot", srv.URL+"/bug?extid=0123abcd")
+	if code != 0 {
+		t.Fatalf("bug new: exit %d\n%s", code, out)
+	}
+	w, err := bug.Open(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	image, _ := os.ReadFile(m.Image)
+	if w.Files[bug.Kernel].SHA256 != sha(image) || w.Files[bug.Repro].Name != "repro.c" || w.Files[bug.Config].Size == 0 {
+		t.Fatalf("workspace %+v", w.Manifest)
+	}
+	if code, out := initkitRun(t, "bug", "new", ws, "--syzbot", srv.URL+"/bug?extid=0123abcd"); code != 0 || strings.Count(out, "up to date") != 3 {
+		t.Errorf("bug new again: exit %d, want every file up to date:\n%s", code, out)
+	}
+
+	t.Run("crash", func(t *testing.T) {
+		code, out := initkitRun(t, "repro", ws, "--runs", "2", "-j", "2", "--hang", "60s")
+		if code != repro.ExitCrash {
+			t.Fatalf("exit %d, want %d\n%s", code, repro.ExitCrash, out)
+		}
+		mustMatch(t, out, `run \d: crash: kernel panic: sysrq triggered crash`, `first log: `+regexp.QuoteMeta(ws)+`/repro/[^/]+/run-\d/console.log`)
+		code, out = initkitRun(t, "bug", "ls", root)
+		if code != 0 || !regexp.MustCompile(`sysrq\s+fetched config,kernel,repro; reproduced [12]/[12]\s+kernel panic`).MatchString(out) {
+			t.Errorf("bug ls: exit %d\n%s", code, out)
+		}
+	})
+	t.Run("clean", func(t *testing.T) {
+		code, out := initkitRun(t, "repro", "--kernel", obj, "--repro", "testdata/repro/clean.c", "--runs", "2", "-j", "2", "--hang", "60s")
+		if code != repro.ExitNoCrash {
+			t.Fatalf("exit %d, want 0\n%s", code, out)
+		}
+		mustMatch(t, out, `2 runs: 2 clean`, `reproduced in 0 of 2 runs: rate 0\.00 \(95% interval 0\.00-0\.66\)`)
+	})
+	t.Run("hang", func(t *testing.T) {
+		code, out := initkitRun(t, "repro", "--kernel", obj, "--repro", "testdata/repro/hang.c", "--runs", "1", "--hang", "15s")
+		if code != repro.ExitNoCrash {
+			t.Fatalf("exit %d, want 0\n%s", code, out)
+		}
+		mustMatch(t, out, `run 1: hang after 1\d\.\ds`, `1 runs: 1 hang`)
+	})
+	t.Run("flaky", func(t *testing.T) {
+		flaky(t, obj)
+	})
+	t.Run("no boot", func(t *testing.T) {
+		code, out := initkitRun(t, "repro", "--kernel", obj, "--repro", "testdata/repro/clean.c", "--runs", "1", "--hang", "60s", "--append", "rdinit=/nonexistent")
+		if code != repro.ExitNoBoot {
+			t.Fatalf("exit %d, want 125\n%s", code, out)
+		}
+		mustMatch(t, out, `run 1: no boot \(the kernel crashed before userspace: .*\) after .*, try 4`, `1 runs: 1 no boot \(3 tries retried\)`)
+	})
+	t.Run("own error", func(t *testing.T) {
+		code, out := initkitRun(t, "repro", "--kernel", "/nonexistent/bzImage", "--repro", "testdata/repro/clean.c")
+		if code != repro.ExitInfra || !strings.Contains(out, "/nonexistent/bzImage") {
+			t.Errorf("exit %d, want 128 naming the kernel\n%s", code, out)
+		}
+		bad := filepath.Join(t.TempDir(), "bad.c")
+		os.WriteFile(bad, []byte("int main(void) { return nope; }\n"), 0o644)
+		code, out = initkitRun(t, "repro", "--kernel", obj, "--repro", bad)
+		if code != repro.ExitInfra || !strings.Contains(out, "bad.c:1") {
+			t.Errorf("a reproducer gcc refuses: exit %d, want 128 with gcc's words\n%s", code, out)
+		}
+	})
+	t.Run("interrupt", func(t *testing.T) {
+		interrupted(t, m.Image)
+	})
+}
+
+// flaky runs a reproducer that crashes about one run in three: the
+// summary adds up, the rate is the crashes' share, and two guests ran at
+// once.
+func flaky(t *testing.T, obj string) {
+	cmd := exec.Command(initkitBinary(t), "repro", "--kernel", obj, "--repro", "testdata/repro/flaky.c", "--runs", "9", "--all", "-j", "2", "--hang", "60s", "--json")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	code := exitStatus(err)
+	var s repro.Summary
+	if err := json.Unmarshal(stdout, &s); err != nil {
+		t.Fatalf("exit %d, JSON: %v\n%s\n%s", code, err, stdout, stderr.String())
+	}
+	crashes, clean := s.Counts[repro.Crash], s.Counts[repro.Clean]
+	if crashes+clean != 9 || s.Runs != 9 || len(s.Results) != 9 {
+		t.Fatalf("counts %v of %d runs, want 9 crashes or clean ends\n%s", s.Counts, s.Runs, stderr.String())
+	}
+	if want := map[bool]int{true: 1, false: 0}[crashes > 0]; code != want {
+		t.Errorf("%d crashes, exit %d, want %d", crashes, code, want)
+	}
+	rate, low, high := repro.Wilson(crashes, 9)
+	if s.Rate != rate || s.RateLow != low || s.RateHigh != high {
+		t.Errorf("rate %v [%v, %v], want %v [%v, %v]", s.Rate, s.RateLow, s.RateHigh, rate, low, high)
+	}
+	mustMatch(t, stderr.String(), fmt.Sprintf(`reproduced in %d of 9 runs: rate %.2f`, crashes, rate))
+	overlap := false
+	for _, a := range s.Results {
+		for _, b := range s.Results {
+			if a.N != b.N && !b.Start.Before(a.Start) && b.Start.Before(a.Start.Add(a.Duration)) {
+				overlap = true
+			}
+		}
+	}
+	if !overlap {
+		t.Errorf("no two runs at once with -j 2: %+v", s.Results)
+	}
+}
+
+// interrupted stops repro with Ctrl-C while two guests run: it exits
+// 130, says what finished, and no QEMU is left.
+func interrupted(t *testing.T, image string) {
+	kernel := filepath.Join(t.TempDir(), "bzImage-interrupt")
+	data, _ := os.ReadFile(image)
+	os.WriteFile(kernel, data, 0o644)
+	cmd := exec.Command(initkitBinary(t), "repro", "--kernel", kernel, "--repro", "testdata/repro/hang.c", "--runs", "4", "-j", "2", "--hang", "10m")
+	var stderr syncbuf.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	dir := regexp.MustCompile(`in (/\S+)\n`)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		m := dir.FindStringSubmatch(stderr.String())
+		if m != nil && exists(filepath.Join(m[1], "run-1")) && exists(filepath.Join(m[1], "run-2")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("the runs did not start:\n%s", stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(5 * time.Second) // the guests are booting or running
+	if n := qemus(kernel); n != 2 {
+		t.Errorf("%d QEMUs running, want 2", n)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if code := exitStatus(err); code != 130 {
+		t.Errorf("exit %d, want 130\n%s", code, stderr.String())
+	}
+	mustMatch(t, stderr.String(), `0 runs before the interrupt: none finished`)
+	time.Sleep(time.Second)
+	if n := qemus(kernel); n != 0 {
+		t.Errorf("%d QEMUs left after Ctrl-C", n)
+	}
+}
+
+// qemus counts the QEMUs booting kernel.
+func qemus(kernel string) int {
+	out, _ := exec.Command("pgrep", "-f", "-c", "qemu-system.*"+regexp.QuoteMeta(kernel)).Output()
+	n := 0
+	fmt.Sscan(string(out), &n)
+	return n
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// serveBug serves a syzbot-shaped bug on 127.0.0.1: the kernel of obj,
+// xz-compressed by the real xz, its .config, and the crash reproducer.
+func serveBug(t *testing.T, obj string) *httptest.Server {
+	t.Helper()
+	m := testenv.All.Get(t)
+	image, err := exec.Command("xz", "-c", "-T0", m.Image).Output()
+	if err != nil {
+		t.Fatalf("xz: %v", err)
+	}
+	config, _ := os.ReadFile(filepath.Join(obj, ".config"))
+	crash, _ := os.ReadFile("testdata/repro/crash.c")
+	files := map[string][]byte{
+		"/text?tag=KernelConfig&x=1":                config,
+		"/text?tag=ReproC&x=2":                      crash,
+		"/syzbot-assets/1a2b3c/bzImage-c0ffee00.xz": image,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/bug" && r.URL.Query().Get("json") == "1":
+			fmt.Fprint(w, `{"version":1,"title":"kernel panic: sysrq triggered crash","crashes":[{"title":"kernel panic: sysrq triggered crash",
+				"c-reproducer":"/text?tag=ReproC&x=2","kernel-config":"/text?tag=KernelConfig&x=1",
+				"kernel-source-commit":"c0ffee0011223344556677889900aabbccddeeff"}]}`)
+		case r.URL.Path == "/bug":
+			fmt.Fprint(w, `<a href="/syzbot-assets/1a2b3c/bzImage-c0ffee00.xz">bzImage</a>`)
+		case files[r.URL.RequestURI()] != nil:
+			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(files[r.URL.RequestURI()]))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func sha(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
