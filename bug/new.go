@@ -24,7 +24,7 @@ type Sources struct {
 	// Tree is a kernel git repository a worktree is made of, at Commit
 	// (default: the syzbot crash's commit), and built unless NoBuild.
 	Tree, Commit string
-	NoBuild      bool
+	NoBuild      bool // configure the build directory, and stop there
 }
 
 // Options are how New works.
@@ -208,16 +208,21 @@ func (w *Workspace) tree(ctx context.Context, src Sources, o Options) error {
 	} else if head, err := git(ctx, wt, "rev-parse", "HEAD"); err != nil || head != full {
 		return fmt.Errorf("%s is at %s, not %s: remove it, or check %s out there", wt, cmp.Or(head, "no commit"), full[:12], commit)
 	}
-	built := w.Tree != nil && w.Tree.Built && w.Tree.Commit == full
-	w.Tree = &Tree{Repo: repo, Commit: full, Built: built}
-	if src.NoBuild || built {
+	config := ""
+	if f, ok := w.Files[Config]; ok {
+		config = f.SHA256
+	}
+	done := w.Tree != nil && w.Tree.Commit == full && w.Tree.Config == config
+	if done && (w.Tree.Built || src.NoBuild) {
 		return nil
 	}
-	return w.build(ctx, o)
+	w.Tree = &Tree{Repo: repo, Commit: full, Config: config}
+	return w.build(ctx, src.NoBuild, o)
 }
 
-// build configures and builds the worktree into the build directory.
-func (w *Workspace) build(ctx context.Context, o Options) error {
+// build configures the worktree's build directory, and builds it unless
+// configOnly.
+func (w *Workspace) build(ctx context.Context, configOnly bool, o Options) error {
 	t := kernel.Tree{Src: filepath.Join(w.Dir, Worktree), Obj: filepath.Join(w.Dir, BuildDir), Log: o.Log}
 	base := w.Path(Config)
 	if base == "" {
@@ -231,7 +236,7 @@ func (w *Workspace) build(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := res.Report(o.Log, o.Log); err != nil {
+	if err := res.Report(o.Log, o.Log); err != nil || configOnly {
 		return err
 	}
 	if _, err := kernel.Build(ctx, t, o.Jobs); err != nil {

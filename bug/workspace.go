@@ -74,8 +74,10 @@ type File struct {
 type Tree struct {
 	Repo   string `toml:"repo" json:"repo"`
 	Commit string `toml:"commit" json:"commit"`
-	// Built says the build directory holds a built kernel.
-	Built bool `toml:"built" json:"built"`
+	// Config is the sha256 of the bug's config the build directory was
+	// configured from; Built says it holds a built kernel.
+	Config string `toml:"config_sha256,omitempty" json:"config_sha256,omitempty"`
+	Built  bool   `toml:"built" json:"built"`
 }
 
 // ReproState is what the last run of the reproducer found.

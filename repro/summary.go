@@ -137,8 +137,11 @@ func (s *Summary) Write(w io.Writer) error {
 		parts = append(parts, "none finished")
 	}
 	what := "runs"
+	if len(s.Results) == 1 {
+		what = "run"
+	}
 	if s.Interrupted {
-		what = "runs before the interrupt"
+		what += " before the interrupt"
 	}
 	fmt.Fprintf(w, "%d %s: %s", len(s.Results), what, strings.Join(parts, ", "))
 	if s.Retried > 0 {

@@ -47,7 +47,7 @@ func newBugNew() *cobra.Command {
 	f.StringVar(&src.Disk, "disk", "", "a disk image, a `URL` or FILE")
 	f.StringVar(&src.Tree, "tree", "", "a kernel git `REPO`: a worktree of it at --commit becomes DIR/linux, built in DIR/obj")
 	f.StringVar(&src.Commit, "commit", "", "the `COMMIT` of --tree (default: the syzbot crash's)")
-	f.BoolVar(&src.NoBuild, "no-build", false, "make the worktree, but do not configure and build it")
+	f.BoolVar(&src.NoBuild, "no-build", false, "make the worktree and configure its build directory, without building it")
 	f.IntVarP(&o.Jobs, "jobs", "j", 0, "make -j `N` (default: the cores)")
 	return cmd
 }

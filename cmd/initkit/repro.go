@@ -107,7 +107,7 @@ func runRepro(cmd *cobra.Command, r *reproFlags, args []string) (int, error) {
 		return 0, err
 	}
 	r.o.Progress = cmd.ErrOrStderr()
-	fmt.Fprintf(cmd.ErrOrStderr(), "initkit repro: %d runs, %d at once, in %s\n", r.o.Runs, max(1, min(r.o.Jobs, r.o.Runs)), r.o.Dir)
+	fmt.Fprintf(cmd.ErrOrStderr(), "initkit repro: up to %d runs, %d at once, in %s\n", r.o.Runs, max(1, min(r.o.Jobs, r.o.Runs)), r.o.Dir)
 	s, err := repro.Run(cmd.Context(), r.o)
 	if err != nil {
 		return 0, err
