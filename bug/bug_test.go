@@ -32,12 +32,12 @@ const commit = "deadbeef0123456789abcdef0123456789abcdef"
 func newSyzbot(t *testing.T, kernel []byte) *syzbot {
 	t.Helper()
 	s := &syzbot{gets: map[string]int{}, files: map[string][]byte{
-		"/text?tag=KernelConfig&x=1": []byte("CONFIG_64BIT=y\nCONFIG_PRINTK=y\n"),
-		"/text?tag=ReproC&x=2":       []byte("int main(void) { return 0; }\n"),
-		"/text?tag=ReproSyz&x=3":     []byte("r0 = openat(0xffffffffffffff9c, 0x0, 0x0, 0x0)\n"),
+		"/text?tag=KernelConfig&x=1":                []byte("CONFIG_64BIT=y\nCONFIG_PRINTK=y\n"),
+		"/text?tag=ReproC&x=2":                      []byte("int main(void) { return 0; }\n"),
+		"/text?tag=ReproSyz&x=3":                    []byte("r0 = openat(0xffffffffffffff9c, 0x0, 0x0, 0x0)\n"),
 		"/syzbot-assets/0a1b2c/bzImage-deadbeef.xz": xz(t, kernel),
 		"/syzbot-assets/0a1b2c/vmlinux-deadbeef.xz": xz(t, []byte("\x7fELF not really a vmlinux")),
-		"/other?json=1": []byte("<html>a page, not JSON</html>"),
+		"/other?json=1":                             []byte("<html>a page, not JSON</html>"),
 	}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)

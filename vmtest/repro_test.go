@@ -280,5 +280,7 @@ func TestBugTree(t *testing.T) {
 	if code == 0 || !strings.Contains(out, "/linux is at") {
 		t.Errorf("another commit over the worktree: exit %d\n%s", code, out)
 	}
-	t.Cleanup(func() { exec.Command("git", "-C", repo, "worktree", "remove", "--force", filepath.Join(ws, "linux")).Run() })
+	t.Cleanup(func() {
+		exec.Command("git", "-C", repo, "worktree", "remove", "--force", filepath.Join(ws, "linux")).Run()
+	})
 }
