@@ -233,3 +233,19 @@ func List(root string) ([]*Workspace, []error) {
 	}
 	return out, errs
 }
+
+// Entry is a workspace as bug ls lists it.
+type Entry struct {
+	Dir   string `json:"dir"`
+	State string `json:"state"`
+	Manifest
+}
+
+// Entries lists ws for bug ls.
+func Entries(ws []*Workspace) []Entry {
+	out := []Entry{}
+	for _, w := range ws {
+		out = append(out, Entry{w.Dir, w.State(), w.Manifest})
+	}
+	return out
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -154,9 +153,7 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 		res = r.Wait()
 	}
 	if b.json {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res.Summary()); err != nil {
+		if err := writeJSON(cmd, res.Summary()); err != nil {
 			return err
 		}
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
@@ -68,18 +67,7 @@ func newBugLs() *cobra.Command {
 				fmt.Fprintf(cmd.ErrOrStderr(), "initkit: %v\n", err)
 			}
 			if asJSON {
-				type entry struct {
-					Dir   string `json:"dir"`
-					State string `json:"state"`
-					bug.Manifest
-				}
-				list := []entry{}
-				for _, w := range ws {
-					list = append(list, entry{w.Dir, w.State(), w.Manifest})
-				}
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(list); err != nil {
+				if err := writeJSON(cmd, bug.Entries(ws)); err != nil {
 					return err
 				}
 			} else {

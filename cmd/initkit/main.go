@@ -5,6 +5,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -116,4 +117,11 @@ func optionalValues(args []string) []string {
 		}
 	}
 	return out
+}
+
+// writeJSON prints v as indented JSON on stdout: every --json output.
+func writeJSON(cmd *cobra.Command, v any) error {
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -88,11 +87,8 @@ func runRepro(cmd *cobra.Command, r *reproFlags, args []string) (int, error) {
 		return 0, err
 	}
 	b.Image = nil
-	if w != nil && b.Kernel.Kernel == "" {
-		b.Kernel.Kernel = w.KernelPath()
-		if b.Kernel.Vmlinux == "" && w.Build() == "" {
-			b.Kernel.Vmlinux = w.Path(bug.Vmlinux)
-		}
+	if w != nil {
+		w.KernelFor(&b.Kernel)
 	}
 	r.o.Exec = vmexec.Options{Boot: b, Add: r.add}
 	if r.title != "" {
@@ -100,7 +96,12 @@ func runRepro(cmd *cobra.Command, r *reproFlags, args []string) (int, error) {
 			return 0, fmt.Errorf("--title: %w", err)
 		}
 	}
-	if r.o.Dir, err = runsDir(w); err != nil {
+	if w != nil {
+		r.o.Dir, err = w.RunsDir()
+	} else {
+		r.o.Dir, err = cache.RunDir()
+	}
+	if err != nil {
 		return 0, err
 	}
 	if err := r.program(cmd, w, program); err != nil {
@@ -117,18 +118,12 @@ func runRepro(cmd *cobra.Command, r *reproFlags, args []string) (int, error) {
 		return 0, err
 	}
 	if r.asJSON {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(s); err != nil {
+		if err := writeJSON(cmd, s); err != nil {
 			return 0, err
 		}
 	}
 	if w != nil {
-		w.Repro = &bug.ReproState{Time: time.Now().UTC().Truncate(time.Second), Runs: s.Runs, Crashes: s.Counts[repro.Crash]}
-		if len(s.Crashes) > 0 {
-			w.Repro.Title = s.Crashes[0].Title
-		}
-		if err := w.Save(); err != nil {
+		if err := w.Record(s); err != nil {
 			return 0, err
 		}
 	}
@@ -159,20 +154,4 @@ func (r *reproFlags) program(cmd *cobra.Command, w *bug.Workspace, argv []string
 	}
 	r.o.Argv, r.o.Exec.Add = p.Argv, append(r.o.Exec.Add, p.Add...)
 	return nil
-}
-
-// runsDir is where the runs go: the workspace's repro/TIME, or a run
-// directory in the cache.
-func runsDir(w *bug.Workspace) (string, error) {
-	if w == nil {
-		return cache.RunDir()
-	}
-	dir := filepath.Join(w.Dir, "repro", time.Now().UTC().Format("20060102-150405"))
-	for i := 2; ; i++ {
-		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		dir = filepath.Join(w.Dir, "repro", time.Now().UTC().Format("20060102-150405")+fmt.Sprintf("-%d", i))
-	}
-	return dir, os.MkdirAll(dir, 0o700)
 }
