@@ -44,9 +44,11 @@ type TestKernel struct {
 	// Embed is an initkit.toml whose [image] is built into the kernel
 	// (kernel build --initramfs); {{busybox}} is the static busybox.
 	Embed string
-	// Seed builds in the seed worktree of DevTree instead of the kernel
-	// source, into Seed's directory beside it (see SeedWorktree).
-	Seed string
+	// Seed builds in a worktree of DevTree instead of the kernel source,
+	// into Seed's directory beside it: the seed worktree (SeedWorktree),
+	// or Worktree's when it is "bisect" (BisectWorktree).
+	Seed     string
+	Worktree string
 }
 
 // The test kernels. All is the one tinyconfig kernel with every purpose
@@ -67,11 +69,14 @@ var (
 	// every file depends on, and one build serves both.
 	SeedDebug = &TestKernel{Name: "seed-debug", Seed: "obj-debug", Purposes: []string{"debug"}}
 	SeedDwarf = &TestKernel{Name: "seed-dwarf", Seed: "obj-dwarf", From: SeedDebug, Set: []string{"KALLSYMS=n", "EVENTFD=n"}}
+	// Bisect is built in the bisect worktree, where TestBisect commits a
+	// history and bisects it, rebuilding as it goes.
+	Bisect = &TestKernel{Name: "bisect", Seed: "obj-bisect", Worktree: "bisect", Purposes: []string{"exec"}}
 )
 
 // TestKernels are every test kernel, in the order make kernels builds
 // them: each after the one it starts from.
-var TestKernels = []*TestKernel{All, Modules, Embedded, SeedDebug, SeedDwarf, ARM64}
+var TestKernels = []*TestKernel{All, Modules, Embedded, SeedDebug, SeedDwarf, Bisect, ARM64}
 
 // EmbeddedInit is the init script of Embedded's image: it prints
 // "embedded-42" and powers off.
@@ -117,9 +122,12 @@ func (k *TestKernel) Dir() (string, error) {
 // dirs returns the tree k builds from and its build directory, named
 // by a key of all that goes into the build.
 func (k *TestKernel) dirs() (src, obj string, err error) {
-	if k.Seed != "" {
+	switch {
+	case k.Worktree == "bisect":
+		src, err = BisectWorktree()
+	case k.Seed != "":
 		src, err = SeedWorktree()
-	} else {
+	default:
 		src, err = sourceOnce()
 	}
 	if err != nil {

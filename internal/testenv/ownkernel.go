@@ -28,8 +28,9 @@ var (
 		}
 		return makeDevTree(src)
 	})
-	builds   sync.Map // *TestKernel -> its build, once in this process
-	seedOnce = sync.OnceValues(makeSeedWorktree)
+	builds     sync.Map // *TestKernel -> its build, once in this process
+	seedOnce   = sync.OnceValues(func() (string, error) { return makeWorktree(".worktree-seed") })
+	bisectOnce = sync.OnceValues(func() (string, error) { return makeWorktree(".worktree-bisect") })
 )
 
 // Source returns the kernel tree unpacked from KernelSource into the
@@ -142,12 +143,18 @@ func makeDevTree(src string) (string, error) {
 // rebuilds (SeedDebug and SeedDwarf are built in it).
 func SeedWorktree() (string, error) { return seedOnce() }
 
-func makeSeedWorktree() (string, error) {
+// BisectWorktree returns another worktree of DevTree, made once per
+// machine: TestBisect commits its history there and bisects it in
+// Bisect's build directory.
+func BisectWorktree() (string, error) { return bisectOnce() }
+
+// makeWorktree makes the worktree of DevTree at base named dev+suffix.
+func makeWorktree(suffix string) (string, error) {
 	dev, err := devOnce()
 	if err != nil {
 		return "", err
 	}
-	wt := dev + ".worktree-seed"
+	wt := dev + suffix
 	unlock, err := lock(wt)
 	if err != nil {
 		return "", err

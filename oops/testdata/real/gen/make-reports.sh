@@ -18,7 +18,7 @@ trap 'rm -rf "$work"' EXIT
 if [ ! -e "$obj/initkit-kernel.json" ]; then
   "$initkit" kernel config "$src" -O "$obj" --for debug,kasan
   "$src/scripts/config" --file "$obj/.config" \
-    -e DEBUG_FS -e LKDTM -e PROVE_LOCKING -e PROVE_RCU -e DEBUG_LIST -e BUG_ON_DATA_CORRUPTION \
+    -e DEBUG_FS -e RUNTIME_TESTING_MENU -e LKDTM -e PROVE_LOCKING -e PROVE_RCU -e DEBUG_LIST -e BUG_ON_DATA_CORRUPTION \
     -e UBSAN -e UBSAN_BOUNDS -e UBSAN_SHIFT -e UBSAN_SANITIZE_ALL -e KFENCE \
     -e DEBUG_KMEMLEAK -d DEBUG_KMEMLEAK_AUTO_SCAN -e SOFTLOCKUP_DETECTOR -e DETECT_HUNG_TASK \
     --set-val DEFAULT_HUNG_TASK_TIMEOUT 10 --set-val RCU_CPU_STALL_TIMEOUT 21 \
@@ -53,7 +53,7 @@ if [ "$c" = crashme:leak ]; then
   echo scan > /sys/kernel/debug/kmemleak
   /bin/busybox cat /sys/kernel/debug/kmemleak
 fi
-/bin/busybox sleep 60
+/bin/busybox sleep 45
 /bin/busybox poweroff -f
 INIT
 chmod +x "$work/init.sh"
@@ -68,8 +68,8 @@ crashme="circular recursive unlock_balance held_freed suspicious_rcu leak divide
 for c in $(for t in $lkdtm; do echo lkdtm:$t; done) $(for t in $crashme; do echo crashme:$t; done); do
   name=$(echo "${c/:/-}" | tr 'A-Z_' 'a-z-')
   echo "== $name"
-  "$initkit" boot --kernel "$obj" --initrd "$work/img" --smp 2 --mem 2G --timeout 120s \
-    --append "crash=$c slub_debug=FZPU panic_on_warn=0 oops=panic" --log "$work/$name.log" >/dev/null 2>&1 || true
+  "$initkit" boot --kernel "$obj" --initrd "$work/img" --smp 2 --mem 2G --timeout 90s \
+    --append "crash=$c slub_debug=FZPU panic_on_warn=1 softlockup_panic=1 hung_task_panic=1 oops=panic" --log "$work/$name.log" >/dev/null 2>&1 || true
   # From the init's start: the boot before it is the same in every log.
   sed -n '/make-reports: /,$p' "$work/$name.log" > "$out/$name.log"
 done

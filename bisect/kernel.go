@@ -1,0 +1,245 @@
+package bisect
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/kernel"
+	"github.com/initkit/initkit/repro"
+)
+
+// Commit is one commit of the range.
+type Commit struct {
+	Hash    string `json:"hash"`
+	Subject string `json:"subject"`
+}
+
+// Commits lists good, then the commits from good to bad along bad's
+// first parents, bad last.
+func Commits(ctx context.Context, tree, good, bad string) ([]Commit, error) {
+	for _, c := range []string{good, bad} {
+		if strings.HasPrefix(c, "-") || c == "" {
+			return nil, fmt.Errorf("%q: not a commit", c)
+		}
+	}
+	first, err := gitLines(ctx, tree, "log", "-1", "--format=%H %s", "--end-of-options", good)
+	if err != nil {
+		return nil, err
+	}
+	rest, err := gitLines(ctx, tree, "log", "--reverse", "--first-parent", "--format=%H %s", "--end-of-options", good+".."+bad)
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) == 0 {
+		return nil, fmt.Errorf("%s is not after %s on %s's first parents", bad, good, bad)
+	}
+	var out []Commit
+	for _, l := range append(first, rest...) {
+		h, s, _ := strings.Cut(l, " ")
+		out = append(out, Commit{h, s})
+	}
+	return out, nil
+}
+
+func gitLines(ctx context.Context, dir string, args ...string) ([]string, error) {
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	var lines []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines, nil
+}
+
+// Kernel tests commits of a kernel tree: it checks one out, builds it
+// incrementally in one build directory (kernel config keeps the
+// directory's .config and adds what Purposes need, then kernel build), and
+// runs the reproducer with package repro on the build.
+type Kernel struct {
+	Tree, Obj string
+	Commits   []Commit
+	Purposes  []string // default boot and exec
+	Jobs      int      // make -j (default: the cores)
+	// Repro is how each batch runs: the program, the guest, the bounds;
+	// Runs, Jobs, Dir and Title are set for each batch.
+	Repro repro.Options
+	// Title is the crash that counts; nil until the bad end's first
+	// crash names it (TitleSeen).
+	Title     *regexp.Regexp
+	TitleSeen string
+	// RunsDir holds a directory per batch.
+	RunsDir string
+	Log     io.Writer // builds' output
+}
+
+// Build checks commit i out and builds it; a build that fails is
+// ErrUntestable.
+func (k *Kernel) Build(ctx context.Context, i int) error {
+	if _, err := gitLines(ctx, k.Tree, "checkout", "-q", "--detach", k.Commits[i].Hash); err != nil {
+		return err
+	}
+	t := kernel.Tree{Src: k.Tree, Obj: k.Obj, Log: k.Log}
+	config := filepath.Join(k.Obj, ".config")
+	base := filepath.Join(k.Obj, "initkit-bisect.config")
+	data, err := os.ReadFile(config)
+	if err != nil {
+		return fmt.Errorf("the build directory has no .config to build with: %w", err)
+	}
+	if err := atomicfile.Write(base, 0o644, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
+		return err
+	}
+	purposes := k.Purposes
+	if len(purposes) == 0 {
+		purposes = []string{"boot", "exec"}
+	}
+	if _, err := kernel.Configure(ctx, t, base, purposes); err != nil {
+		return k.untestable(ctx, i, err)
+	}
+	if _, err := kernel.Build(ctx, t, k.Jobs); err != nil {
+		return k.untestable(ctx, i, err)
+	}
+	return nil
+}
+
+func (k *Kernel) untestable(ctx context.Context, i int, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if k.Log != nil {
+		fmt.Fprintf(k.Log, "bisect: %s does not build: %v\n", k.Commits[i].Hash[:12], err)
+	}
+	return fmt.Errorf("%w: %v", ErrUntestable, err)
+}
+
+// Run runs the reproducer runs times, at once, on the build.
+func (k *Kernel) Run(ctx context.Context, i, runs int) (Batch, error) {
+	o := k.Repro
+	o.Runs, o.Jobs, o.All, o.Title = runs, runs, true, k.Title
+	o.Exec.Boot.Chosen = nil
+	o.Exec.Boot.Kernel = kernel.Request{Kernel: k.Obj}
+	o.Dir = filepath.Join(k.RunsDir, fmt.Sprintf("%s-%d", k.Commits[i].Hash[:12], nextBatch(k.RunsDir, k.Commits[i].Hash[:12])))
+	s, err := repro.Run(ctx, o)
+	if err != nil {
+		return Batch{}, err
+	}
+	if ctx.Err() != nil {
+		return Batch{}, ctx.Err()
+	}
+	switch {
+	case s.Runs == 0 && s.Counts[repro.NoBoot] > 0:
+		return Batch{}, fmt.Errorf("%w: the kernel did not boot", ErrUntestable)
+	case s.Counts[repro.Infra] > 0:
+		return Batch{}, fmt.Errorf("the infrastructure failed: %s", firstDetail(s))
+	}
+	b := Batch{Runs: s.Runs, Other: map[string]int{}}
+	if k.Title == nil && len(s.Crashes) > 0 {
+		// The bad end's first crash names the bug.
+		k.TitleSeen = s.Crashes[0].Title
+		k.Title = regexp.MustCompile("^" + regexp.QuoteMeta(k.TitleSeen) + "$")
+	}
+	for _, c := range s.Crashes {
+		if k.Title != nil && k.Title.MatchString(c.Title) {
+			b.Crashes += c.Count
+			b.Title = c.Title
+		} else {
+			b.Other[c.Title] += c.Count
+		}
+	}
+	return b, nil
+}
+
+func nextBatch(dir, prefix string) int {
+	m, _ := filepath.Glob(filepath.Join(dir, prefix+"-*"))
+	return len(m) + 1
+}
+
+func firstDetail(s *repro.Summary) string {
+	for _, r := range s.Results {
+		if r.Kind == repro.Infra {
+			return r.Detail
+		}
+	}
+	return "?"
+}
+
+// Saved is a bisect as it is kept on disk: the range, the title, the
+// search's state.
+type Saved struct {
+	Good    string   `json:"good"`
+	Bad     string   `json:"bad"`
+	Commits []Commit `json:"commits"`
+	Title   string   `json:"title,omitempty"` // the regular expression of the crash that counts
+	// Confidence is the probability at which the search stops.
+	Confidence float64 `json:"confidence"`
+	State      *State  `json:"state"`
+}
+
+// ErrNoState is a resume with nothing saved.
+var ErrNoState = errors.New("no bisect to resume")
+
+// Load reads a saved bisect.
+func Load(path string) (*Saved, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s does not exist", ErrNoState, path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s Saved
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if s.State == nil || len(s.State.Obs) != len(s.Commits) || len(s.Commits) < 2 {
+		return nil, fmt.Errorf("%s: not a bisect's state", path)
+	}
+	return &s, nil
+}
+
+// Save writes a bisect's state, atomically.
+func (s *Saved) Save(path string) error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error { _, err := w.Write(append(data, '\n')); return err })
+}
+
+// Describe says a step in a line: the commit, its runs and crashes, the
+// other crashes, and the top candidates.
+func (s *Saved) Describe(n int, st Step) string {
+	c := s.Commits[st.Commit]
+	var b strings.Builder
+	fmt.Fprintf(&b, "step %d: %s %s: ", n, c.Hash[:12], c.Subject)
+	if st.Untestable {
+		b.WriteString("untestable")
+	} else {
+		fmt.Fprintf(&b, "%d runs, %d crashed", st.Runs, st.Crashes)
+		for t, n := range st.Other {
+			fmt.Fprintf(&b, ", other crash %q x%d", t, n)
+		}
+	}
+	b.WriteString("; top:")
+	for _, cand := range st.Top {
+		fmt.Fprintf(&b, " %s %.2f", s.Commits[cand.Commit].Hash[:12], cand.Probability)
+	}
+	return b.String()
+}
