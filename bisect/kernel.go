@@ -243,3 +243,26 @@ func (s *Saved) Describe(n int, st Step) string {
 	}
 	return b.String()
 }
+
+// Where says where a bisect stands: the first bad commit with its
+// probability, or the smallest range that holds the confidence; and the
+// runs and builds spent.
+func (s *Saved) Where() string {
+	st := s.State
+	post := st.Posterior()
+	k, p := Best(post)
+	runs, builds := 0, 0
+	for _, step := range st.Steps {
+		runs += step.Runs
+		if step.Build {
+			builds++
+		}
+	}
+	if p >= s.Confidence {
+		c := s.Commits[k]
+		return fmt.Sprintf("first bad commit: %s %s (probability %.3f), after %d runs and %d builds", c.Hash, c.Subject, p, runs, builds)
+	}
+	lo, hi := Range(post, s.Confidence)
+	return fmt.Sprintf("not settled: the first bad commit is in %s..%s with probability %.2f (the best, %s, %.3f), after %d runs and %d builds",
+		s.Commits[lo].Hash[:12], s.Commits[hi].Hash[:12], s.Confidence, s.Commits[k].Hash[:12], p, runs, builds)
+}

@@ -143,7 +143,7 @@ func (b *bisectFlags) saved(cmd *cobra.Command, tree, path string) (*bisect.Save
 			for i, st := range s.State.Steps {
 				fmt.Fprintln(cmd.OutOrStdout(), s.Describe(i+1, st))
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), where(s))
+			fmt.Fprintln(cmd.OutOrStdout(), s.Where())
 		}
 		return s, err
 	}
@@ -203,7 +203,7 @@ func (b *bisectFlags) tester(cmd *cobra.Command, w *bug.Workspace, tree, obj str
 // report prints where the bisect ended; exit 1 when no commit reached
 // the confidence.
 func (b *bisectFlags) report(cmd *cobra.Command, s *bisect.Saved, res bisect.Result, w *bug.Workspace) error {
-	fmt.Fprintln(cmd.OutOrStdout(), where(s))
+	fmt.Fprintln(cmd.OutOrStdout(), s.Where())
 	if res.First < 0 {
 		return exitCode(exitDiffers)
 	}
@@ -214,23 +214,3 @@ func (b *bisectFlags) report(cmd *cobra.Command, s *bisect.Saved, res bisect.Res
 	return nil
 }
 
-// where says where a bisect stands.
-func where(s *bisect.Saved) string {
-	st := s.State
-	post := st.Posterior()
-	k, p := bisect.Best(post)
-	runs, builds := 0, 0
-	for _, step := range st.Steps {
-		runs += step.Runs
-		if step.Build {
-			builds++
-		}
-	}
-	if p >= s.Confidence {
-		c := s.Commits[k]
-		return fmt.Sprintf("first bad commit: %s %s (probability %.3f), after %d runs and %d builds", c.Hash, c.Subject, p, runs, builds)
-	}
-	lo, hi := bisect.Range(post, s.Confidence)
-	return fmt.Sprintf("not settled: the first bad commit is in %s..%s with probability %.2f (the best, %s, %.3f), after %d runs and %d builds",
-		s.Commits[lo].Hash[:12], s.Commits[hi].Hash[:12], s.Confidence, s.Commits[k].Hash[:12], p, runs, builds)
-}

@@ -1,0 +1,101 @@
+package bisect
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// scripted is a Tester over a history with an untestable commit, which
+// cancels its context after a number of batches.
+type scripted struct {
+	h          *history
+	broken     int
+	builds     int
+	batches    int
+	stopAfter  int
+	cancel     context.CancelFunc
+	builtOrder []int
+}
+
+func (s *scripted) Build(_ context.Context, i int) error {
+	s.builds++
+	s.builtOrder = append(s.builtOrder, i)
+	if i == s.broken {
+		return ErrUntestable
+	}
+	return nil
+}
+
+func (s *scripted) Run(ctx context.Context, i, runs int) (Batch, error) {
+	s.batches++
+	if s.stopAfter > 0 && s.batches == s.stopAfter {
+		s.cancel()
+		return Batch{}, context.Canceled
+	}
+	return simTester{s.h}.Run(ctx, i, runs)
+}
+
+// An interrupted search resumes from its saved state to the same answer,
+// never building the broken commit twice nor calling it bad.
+func TestSearchResumes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bisect.json")
+	h := &history{n: 8, k: 6, u: 2, p: 0.4, q: 1, rng: rand.New(rand.NewPCG(1, 2))}
+	commits := make([]Commit, 9)
+	for i := range commits {
+		commits[i] = Commit{Hash: strings.Repeat(string(rune('a'+i)), 40), Subject: "commit"}
+	}
+	saved := &Saved{Good: "a", Bad: "i", Commits: commits, Confidence: 0.95, State: NewState(8)}
+	ctx, cancel := context.WithCancel(context.Background())
+	tester := &scripted{h: h, broken: 4, stopAfter: 6, cancel: cancel}
+	save := func(st *State) error { return saved.Save(path) }
+	if _, err := Search(ctx, saved.State, tester, Options{Runs: 2}, save); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted search: %v", err)
+	}
+	loaded, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(loaded.State.Steps)
+	if before != 5 {
+		t.Errorf("%d steps saved before the interrupt, want 5", before)
+	}
+	tester.stopAfter = 0
+	res, err := Search(context.Background(), loaded.State, tester, Options{Runs: 2}, func(*State) error { return loaded.Save(path) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.First != 6 || res.Probability < 0.95 {
+		t.Errorf("result %+v, want commit 6 at 0.95 or more", res)
+	}
+	if loaded.State.Obs[4].Runs != 0 || (loaded.State.Obs[4].Untestable && res.First == 4) {
+		t.Errorf("the broken commit: %+v", loaded.State.Obs[4])
+	}
+	if !strings.HasPrefix(loaded.Where(), "first bad commit: "+commits[6].Hash+" commit (probability 0.9") {
+		t.Errorf("Where: %s", loaded.Where())
+	}
+	for n, st := range loaded.State.Steps[:before] {
+		if d := loaded.Describe(n+1, st); !strings.HasPrefix(d, "step ") {
+			t.Errorf("Describe: %s", d)
+		}
+	}
+}
+
+func TestSearchRefuses(t *testing.T) {
+	// A bad end that never crashes, a good end that does.
+	for _, c := range []struct {
+		h    *history
+		want string
+	}{
+		{&history{n: 4, k: 5, p: 0.5, rng: rand.New(rand.NewPCG(1, 1))}, "the bad end did not crash in 30 runs"},
+		{&history{n: 4, k: 0, p: 1, rng: rand.New(rand.NewPCG(1, 1))}, "the good end crashed"},
+	} {
+		_, err := Search(context.Background(), NewState(4), simTester{c.h}, Options{Runs: 2}, func(*State) error { return nil })
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("error %v, want %q", err, c.want)
+		}
+	}
+}
