@@ -213,4 +213,3 @@ func (b *bisectFlags) report(cmd *cobra.Command, s *bisect.Saved, res bisect.Res
 	}
 	return nil
 }
-
