@@ -165,6 +165,9 @@ var kinds = []kind{
 	{name: "panic", re: regexp.MustCompile(`^Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: ([A-Za-z0-9_.]+)`), title: "kernel panic: stack-protector: Kernel stack is corrupted in: {1}", typ: TypeCorruption},
 	{name: "panic", re: regexp.MustCompile(`^Kernel panic - not syncing: corrupted stack end detected inside scheduler`), title: "kernel panic: corrupted stack end in {func}", typ: TypeCorruption},
 	{name: "panic", re: regexp.MustCompile(`^Kernel panic - not syncing: (Fatal exception(?: in interrupt)?|panic_on_warn set|panic_on_oops|softlockup: hung tasks|hung_task: blocked tasks|Hard LOCKUP|RCU Stall|kfence|KASAN|KCSAN|UBSAN|Oops|[\w ]*: panic_on_warn set)`), title: "kernel panic: {1}", typ: TypePanic, consequence: true},
+	// init's death: its exit code differs from crash to crash of one bug
+	// (a signal, a status), so it is no part of the title.
+	{name: "panic", re: regexp.MustCompile(`^Kernel panic - not syncing: (Attempted to kill init!)`), title: "kernel panic: {1}", typ: TypePanic},
 	{name: "panic", re: regexp.MustCompile(`^Kernel panic - not syncing: ?(.*)`), title: "kernel panic: {1}", typ: TypePanic},
 
 	// What is left of BUG: a first line alone; user text can print it.

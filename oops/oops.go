@@ -55,6 +55,7 @@ type Report struct {
 	kind      *kind
 	groups    []string
 	access    string // Read or Write, from a sanitizer's access line
+	heldAt    string // where the first lock a lockdep report lists was taken
 	nullRange bool   // KASAN's "null-ptr-deref in range" under a GPF
 	inTrace   bool
 	lastFrame bool // the line before was a frame of the trace
@@ -313,6 +314,9 @@ func (r *Report) parseLine(l string, n int) {
 		return
 	case r.access == "" && accessRE.MatchString(t):
 		r.access = accessRE.FindStringSubmatch(t)[1]
+		return
+	case r.heldAt == "" && heldAtRE.MatchString(t):
+		r.heldAt = heldAtRE.FindStringSubmatch(t)[1]
 		return
 	case kasanNull.MatchString(t):
 		r.nullRange = true

@@ -16,6 +16,9 @@ const Corrupted = "corrupted"
 var (
 	accessRE  = regexp.MustCompile(`^(Read|Write) (?:of size|at addr)`)
 	kasanNull = regexp.MustCompile(`^KASAN: null-ptr-deref in range`)
+	// heldAtRE is a lock in lockdep's list of held locks: " #0:
+	// ffffffff826155f8 (lock_me_up){+.+.}-{2:2}, at: FUNC+0x10/0x12".
+	heldAtRE = regexp.MustCompile(`^#\d+: [0-9a-f]+ \(.*, at: ([\w.]+)\+0x`)
 	// What a title's text from the log has that differs from crash to
 	// crash of one bug (syzkaller's normalisation): source lines,
 	// addresses, numbers, the fuzzer's process numbers.
@@ -47,6 +50,12 @@ func (r *Report) finish() {
 		if g := r.guilty(k.rule); g != nil {
 			r.Guilty = g
 			fn = callName(g.Func)
+		} else if r.heldAt != "" && k.typ == TypeLockdep {
+			// A lock held when returning to user space, or still
+			// held at exit, is reported with no stack: where the lock
+			// was taken is the report's one frame.
+			r.Guilty = &Frame{Func: r.heldAt}
+			fn = callName(r.heldAt)
 		} else {
 			fn = Corrupted
 			r.Corrupted = r.Corrupted || len(r.stack()) == 0
