@@ -87,13 +87,19 @@ type Kernel struct {
 	TitleSeen string
 	// RunsDir holds a directory per batch.
 	RunsDir string
-	Log     io.Writer // builds' output
+	Log     io.Writer // builds' output (nil: only in OBJ's make log)
+	Notes   io.Writer // a line per build and per build that failed
 }
 
 // Build checks commit i out and builds it; a build that fails is
 // ErrUntestable.
 func (k *Kernel) Build(ctx context.Context, i int) error {
-	if _, err := gitLines(ctx, k.Tree, "checkout", "-q", "--detach", k.Commits[i].Hash); err != nil {
+	if k.Notes != nil {
+		fmt.Fprintf(k.Notes, "bisect: building %s %s\n", k.Commits[i].Hash[:12], k.Commits[i].Subject)
+	}
+	// A checkout killed halfway leaves git's index.lock behind, and the
+	// next git refuses the tree: it runs to its end, even on Ctrl-C.
+	if _, err := gitLines(context.WithoutCancel(ctx), k.Tree, "checkout", "-q", "--detach", k.Commits[i].Hash); err != nil {
 		return err
 	}
 	t := kernel.Tree{Src: k.Tree, Obj: k.Obj, Log: k.Log}
@@ -123,8 +129,8 @@ func (k *Kernel) untestable(ctx context.Context, i int, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if k.Log != nil {
-		fmt.Fprintf(k.Log, "bisect: %s does not build: %v\n", k.Commits[i].Hash[:12], err)
+	if k.Notes != nil {
+		fmt.Fprintf(k.Notes, "bisect: %s is untestable: %s\n", k.Commits[i].Hash[:12], firstError(err.Error()))
 	}
 	return fmt.Errorf("%w: %v", ErrUntestable, err)
 }
@@ -265,4 +271,16 @@ func (s *Saved) Where() string {
 	lo, hi := Range(post, s.Confidence)
 	return fmt.Sprintf("not settled: the first bad commit is in %s..%s with probability %.2f (the best, %s, %.3f), after %d runs and %d builds",
 		s.Commits[lo].Hash[:12], s.Commits[hi].Hash[:12], s.Confidence, s.Commits[k].Hash[:12], p, runs, builds)
+}
+
+// firstError is the first line of a build's output that says "error",
+// else its last line.
+func firstError(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for _, l := range lines {
+		if strings.Contains(l, "error:") || strings.Contains(l, "Error ") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return lines[len(lines)-1]
 }

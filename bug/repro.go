@@ -1,6 +1,7 @@
 package bug
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -43,4 +44,21 @@ func (w *Workspace) Record(s *repro.Summary) error {
 		w.Repro.Title = s.Crashes[0].Title
 	}
 	return w.Save()
+}
+
+// Program is what a run executes: argv when given (a command and its
+// arguments), else file, else the workspace's reproducer (w may be nil),
+// compiled into dir when it is C.
+func Program(ctx context.Context, w *Workspace, argv []string, file, dir, syzDir string) (repro.Program, error) {
+	if len(argv) > 0 {
+		abs, err := filepath.Abs(argv[0])
+		return repro.Program{Argv: append([]string{abs}, argv[1:]...)}, err
+	}
+	if file == "" && w != nil {
+		file = w.Path(Repro)
+	}
+	if file == "" {
+		return repro.Program{}, errors.New("nothing to run: a workspace with a reproducer, --repro FILE, or -- CMD ARGS")
+	}
+	return repro.ProgramFor(ctx, file, dir, syzDir)
 }

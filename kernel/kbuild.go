@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/internal/syncbuf"
@@ -105,7 +106,11 @@ func (t Tree) make(ctx context.Context, args ...string) error {
 	cmd := exec.CommandContext(ctx, "make", append(all, args...)...)
 	// make runs compilers in children: a cancelled build stops them all.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// SIGTERM first: make then deletes the target it was writing
+	// (a half-written object would look up to date to the next build);
+	// whatever is left after 10 s is killed.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
 	out := t.Log
 	if out == nil {
 		out = io.Discard

@@ -14,6 +14,8 @@ import (
 	"github.com/initkit/initkit/bisect"
 	"github.com/initkit/initkit/bug"
 	"github.com/initkit/initkit/internal/interrupt"
+	"github.com/initkit/initkit/kernel"
+	"github.com/initkit/initkit/qemu"
 	"github.com/initkit/initkit/repro"
 	"github.com/initkit/initkit/vmexec"
 )
@@ -83,13 +85,15 @@ func bisectPaths(b *bisectFlags, args []string) (tree, obj, state string, w *bug
 	case b.tree != "":
 		tree, _ = filepath.Abs(b.tree)
 		obj = tree + "-obj"
-		state = filepath.Join(obj, "initkit-bisect.json")
 	default:
 		err = errors.New("bisect in a workspace DIR (initkit bug new --tree), or --tree DIR")
 		return
 	}
 	if b.obj != "" {
 		obj, _ = filepath.Abs(b.obj)
+	}
+	if w == nil {
+		state = filepath.Join(obj, "initkit-bisect.json")
 	}
 	return
 }
@@ -112,9 +116,10 @@ func runBisect(cmd *cobra.Command, b *bisectFlags, args []string) error {
 		return err
 	}
 	out := cmd.ErrOrStderr()
+	shown := len(saved.State.Steps) // a resumed bisect's steps were shown
 	save := func(st *bisect.State) error {
-		if n := len(st.Steps); n > 0 {
-			fmt.Fprintln(out, saved.Describe(n, st.Steps[n-1]))
+		for ; shown < len(st.Steps); shown++ {
+			fmt.Fprintln(out, saved.Describe(shown+1, st.Steps[shown]))
 		}
 		if k.Title != nil {
 			saved.Title = k.Title.String()
@@ -173,30 +178,21 @@ func (b *bisectFlags) tester(cmd *cobra.Command, w *bug.Workspace, tree, obj str
 	if err := os.MkdirAll(runs, 0o700); err != nil {
 		return nil, err
 	}
-	k := &bisect.Kernel{Tree: tree, Obj: obj, Commits: saved.Commits, RunsDir: runs, Log: cmd.ErrOrStderr(),
+	k := &bisect.Kernel{Tree: tree, Obj: obj, Commits: saved.Commits, RunsDir: runs, Notes: cmd.ErrOrStderr(),
 		Repro: repro.Options{Exec: vmexec.Options{Boot: boot}, Hang: b.hang, Duration: b.duration, Progress: cmd.ErrOrStderr()}}
+	if f, ok := qemu.Terminal(cmd.ErrOrStderr()); ok {
+		k.Log = kernel.Progress(f) // one line on a terminal; the whole log in OBJ
+	}
 	if saved.Title != "" {
 		if k.Title, err = regexp.Compile(saved.Title); err != nil {
 			return nil, fmt.Errorf("--title: %w", err)
 		}
 	}
-	file := b.file
-	if file == "" && w != nil {
-		file = w.Path(bug.Repro)
+	p, err := bug.Program(cmd.Context(), w, program, b.file, runs, "")
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case len(program) > 0:
-		abs, _ := filepath.Abs(program[0])
-		k.Repro.Argv = append([]string{abs}, program[1:]...)
-	case file != "":
-		p, err := repro.ProgramFor(cmd.Context(), file, runs, "")
-		if err != nil {
-			return nil, err
-		}
-		k.Repro.Argv, k.Repro.Exec.Add = p.Argv, p.Add
-	default:
-		return nil, errors.New("nothing to run: a workspace with a reproducer, --repro FILE, or -- CMD ARGS")
-	}
+	k.Repro.Argv, k.Repro.Exec.Add = p.Argv, p.Add
 	return k, nil
 }
 

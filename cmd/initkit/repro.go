@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"time"
 
@@ -104,9 +102,11 @@ func runRepro(cmd *cobra.Command, r *reproFlags, args []string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := r.program(cmd, w, program); err != nil {
+	p, err := bug.Program(cmd.Context(), w, program, r.file, r.o.Dir, r.syzDir)
+	if err != nil {
 		return 0, err
 	}
+	r.o.Argv, r.o.Exec.Add = p.Argv, append(r.o.Exec.Add, p.Add...)
 	r.o.Progress = cmd.ErrOrStderr()
 	fmt.Fprintf(cmd.ErrOrStderr(), "initkit repro: up to %d runs, %d at once, in %s\n", r.o.Runs, max(1, min(r.o.Jobs, r.o.Runs)), r.o.Dir)
 	s, err := repro.Run(cmd.Context(), r.o)
@@ -128,30 +128,4 @@ func runRepro(cmd *cobra.Command, r *reproFlags, args []string) (int, error) {
 		}
 	}
 	return s.ExitCode(), nil
-}
-
-// program sets what each run executes: CMD ARGS, --repro, or the
-// workspace's reproducer, compiled once.
-func (r *reproFlags) program(cmd *cobra.Command, w *bug.Workspace, argv []string) error {
-	if len(argv) > 0 {
-		abs, err := filepath.Abs(argv[0])
-		if err != nil {
-			return err
-		}
-		r.o.Argv = append([]string{abs}, argv[1:]...)
-		return nil
-	}
-	file := r.file
-	if file == "" && w != nil {
-		file = w.Path(bug.Repro)
-	}
-	if file == "" {
-		return errors.New("nothing to run: give a workspace with a reproducer, --repro FILE, or -- CMD ARGS")
-	}
-	p, err := repro.ProgramFor(cmd.Context(), file, r.o.Dir, r.syzDir)
-	if err != nil {
-		return err
-	}
-	r.o.Argv, r.o.Exec.Add = p.Argv, append(r.o.Exec.Add, p.Add...)
-	return nil
 }

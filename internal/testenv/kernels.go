@@ -193,8 +193,18 @@ func (k *TestKernel) build(progress io.Writer) (*kernel.Manifest, error) {
 	if progress != nil {
 		fmt.Fprintf(progress, "building test kernel %s in %s\n", k.Name, obj)
 	}
-	if err := k.configure(src, obj, from); err != nil {
-		return nil, err
+	if k.Worktree == "bisect" {
+		// TestBisect leaves the tree at a commit of its history and,
+		// stopped during a build, the build directory without its
+		// manifest: back to base, and built again where it is.
+		if err := Git(src, "checkout", "-q", "-f", "--detach", "base"); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(obj, ".config")); err != nil || k.Worktree != "bisect" {
+		if err := k.configure(src, obj, from); err != nil {
+			return nil, err
+		}
 	}
 	m, err := k.make(src, obj, progress)
 	if err != nil {

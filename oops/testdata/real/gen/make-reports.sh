@@ -67,9 +67,11 @@ lkdtm="BUG WARNING WARNING_MESSAGE EXCEPTION CORRUPT_STACK CORRUPT_STACK_STRONG 
 crashme="circular recursive unlock_balance held_freed suspicious_rcu leak divide sleep_atomic sched_atomic preemptible odebug null"
 for c in $(for t in $lkdtm; do echo lkdtm:$t; done) $(for t in $crashme; do echo crashme:$t; done); do
   name=$(echo "${c/:/-}" | tr 'A-Z_' 'a-z-')
+  [ -s "$out/$name.log" ] && continue # made by an earlier run
   echo "== $name"
-  "$initkit" boot --kernel "$obj" --initrd "$work/img" --smp 2 --mem 2G --timeout 90s \
+  "$initkit" boot --kernel "$obj" --initrd "$work/img" --smp 2 --mem 2G --timeout 150s \
     --append "crash=$c slub_debug=FZPU panic_on_warn=1 softlockup_panic=1 hung_task_panic=1 oops=panic" --log "$work/$name.log" >/dev/null 2>&1 || true
   # From the init's start: the boot before it is the same in every log.
   sed -n '/make-reports: /,$p' "$work/$name.log" > "$out/$name.log"
+  [ -s "$out/$name.log" ] || { echo "$name: the init never started"; rm -f "$out/$name.log"; }
 done

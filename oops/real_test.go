@@ -1,0 +1,82 @@
+package oops
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// realTitles are the titles of the reports in testdata/real, made in a VM
+// by testdata/real/gen/make-reports.sh: linux-source-6.1 built with KASAN,
+// lockdep, kmemleak, UBSAN, KFENCE and the kernel's debugging options,
+// each report provoked by LKDTM or by the crashme module, on 2 CPUs under
+// QEMU. Each title is what syzbot's rules give the report: its kind's
+// text, and the first frame of its stack past the infrastructure.
+var realTitles = map[string][]string{
+	"lkdtm-bug.log":                  {"kernel BUG in lkdtm_BUG"},
+	"lkdtm-warning.log":              {"WARNING in lkdtm_WARNING"},
+	"lkdtm-warning-message.log":      {"WARNING in lkdtm_WARNING_MESSAGE"},
+	"lkdtm-exception.log":            {"KASAN: null-ptr-deref Write in lkdtm_EXCEPTION"},
+	"lkdtm-corrupt-stack.log":        {"KASAN: stack-out-of-bounds Write in __lkdtm_CORRUPT_STACK"},
+	"lkdtm-corrupt-stack-strong.log": {"KASAN: stack-out-of-bounds Write in __lkdtm_CORRUPT_STACK"},
+	"lkdtm-array-bounds.log":         {"UBSAN: array-index-out-of-bounds in lkdtm_ARRAY_BOUNDS"},
+	// A stall is titled by the frame above the entry that got stuck.
+	"lkdtm-softlockup.log": {"BUG: soft lockup in sys_write"},
+	// A hung task past its scheduler frames.
+	"lkdtm-hung-task.log": {"INFO: task hung in lkdtm_HUNG_TASK"},
+	// The lock is taken and never released: no stack, the held lock's
+	// "at:" is the frame; then the sleep in atomic context it causes,
+	// and init's death.
+	"lkdtm-spinlockup.log": {"WARNING: lock held when returning to user space in lkdtm_SPINLOCKUP",
+		"BUG: sleeping function called from invalid context in __fput", "kernel panic: Attempted to kill init!"},
+	"lkdtm-read-after-free.log":          {"KASAN: use-after-free Read in lkdtm_READ_AFTER_FREE"},
+	"lkdtm-write-after-free.log":         {"KASAN: use-after-free Write in lkdtm_WRITE_AFTER_FREE"},
+	"lkdtm-slab-linear-overflow.log":     {"KASAN: slab-out-of-bounds Write in lkdtm_SLAB_LINEAR_OVERFLOW"},
+	"lkdtm-stack-guard-page-leading.log": {"KASAN: slab-out-of-bounds Read in lkdtm_STACK_GUARD_PAGE_LEADING"},
+	// A list corruption is reported, then its kernel BUG: one report,
+	// titled by the caller of the list helper.
+	"lkdtm-corrupt-list-add.log": {"BUG: corrupted list in lkdtm_CORRUPT_LIST_ADD"},
+	"lkdtm-corrupt-list-del.log": {"BUG: corrupted list in lkdtm_CORRUPT_LIST_DEL"},
+	// A page fault in memset: the caller is guilty.
+	"lkdtm-vmalloc-linear-overflow.log": {"BUG: unable to handle kernel paging request in lkdtm_VMALLOC_LINEAR_OVERFLOW"},
+	// An ia32-only test on x86-64: LKDTM says XFAIL, no report.
+	"lkdtm-double-fault.log": nil,
+	// 6.1's UBSAN no longer checks signed overflow: the log holds no
+	// report, and none may be found.
+	"lkdtm-overflow-signed.log": nil,
+}
+
+func TestRealReports(t *testing.T) {
+	files, _ := filepath.Glob("testdata/real/*.log")
+	if len(files) < len(realTitles) {
+		t.Errorf("%d real reports, want %d", len(files), len(realTitles))
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		want, ok := realTitles[name]
+		if !ok {
+			t.Errorf("%s: no expected title", name)
+			continue
+		}
+		in, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := Parse(in)
+		in.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var got []string
+		for _, r := range rs {
+			got = append(got, r.Title)
+			if r.Corrupted {
+				t.Errorf("%s: %q marked corrupted", name, r.Title)
+			}
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s: titles\n%s\nwant\n%s", name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
