@@ -24,8 +24,13 @@ noise=$(for i in $(seq 1 1150); do printf '[ %6d.%06d] virtio_net virtio0 eth0: 
 size=$(stat -c %s "$work/console.log")
 echo "log: $((size >> 20)) MB, $(wc -l < "$work/console.log") lines"
 "$work/initkit" decode --title "$work/console.log" | wc -l | sed 's/^/titles: /'
+# What the log should hold: the titles of each file, once per time it
+# was put in (some hold none, some three).
+for i in $(seq 0 999); do "$work/initkit" decode --title "${reports[$((i % ${#reports[@]}))]}"; done | wc -l | sed 's/^/titles of the reports put in: /'
 
-hyperfine --style basic --warmup 1 --runs "${RUNS:-5}" \
+# --output=pipe: GNU grep stops at the first match when its output is
+# /dev/null (hyperfine's default), which would time nothing.
+hyperfine --style basic --warmup 1 --runs "${RUNS:-5}" --output=pipe \
   -n "initkit decode --title" "$work/initkit decode --title $work/console.log" \
   -n "grep -c (the floor)" "grep -c -E 'BUG|WARNING|Kernel panic' $work/console.log"
 /usr/bin/time -f 'initkit decode --title: max RSS %M KB' "$work/initkit" decode --title "$work/console.log" >/dev/null

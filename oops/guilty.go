@@ -16,7 +16,7 @@ type skip struct {
 
 var skips = []skip{
 	{"the sanitizers' runtime: they report the bug, they are not it",
-		regexp.MustCompile(`^(?:__)?(?:kasan|kmsan|kcsan|kfence|ubsan|asan|msan|tsan|sanitizer)_|^__(?:asan|msan|tsan|ubsan)_|^(?:check_memory_region\w*|memory_is_poisoned\w*|print_address_description\w*|print_report|describe_object\w*|report_bug|handle_bug|__report_bad_irq)$`)},
+		regexp.MustCompile(`^_*(?:kasan|kmsan|kcsan|kfence|ubsan|asan|msan|tsan|sanitizer)_|^__(?:asan|msan|tsan|ubsan)_|^(?:check_memory_region\w*|memory_is_poisoned\w*|print_address_description\w*|print_report|describe_object\w*|report_bug|handle_bug|__report_bad_irq)$`)},
 	{"printing, dumping and dying: the report's own path",
 		regexp.MustCompile(`^(?:dump_stack\w*|show_stack\w*|show_regs\w*|show_trace_log_lvl|__dump_stack|_?printk\w*|vprintk\w*|__printk\w*|panic|nmi_panic|__warn\w*|warn_slowpath\w*|die|__die\w*|oops_end|oops_begin|do_trap|do_error_trap|do_int3\w*|exc_\w+|asm_exc_\w+|asm_sysvec_\w+|sysvec_\w+|do_exit|make_task_dead|rewind_stack\w*|bad_page|print_bad_pte|dump_page|__bad_area\w*|bad_area\w*|page_fault_oops|kernelmode_fixup_or_oops|no_context|__do_kernel_fault|do_page_fault|handle_page_fault|do_user_addr_fault|do_mem_abort|el1_abort|el1h_64_sync\w*|el1_da|die_kernel_fault|arm64_notify_die|bug_handler|call_break_hook|brk_handler|do_debug_exception|el1_dbg|lkdtm_do_action)$`)},
 	{"allocators: a bug in what is allocated or freed is its caller's",

@@ -169,8 +169,11 @@ func start(l string) (string, bool) {
 // handle kernel ..." and then "Internal error: Oops", and a prelude
 // (refcount_t's message, ODEBUG's, a list corruption's) its WARNING or
 // BUG.
-func (r *Report) absorbs(next *kind, header string) bool {
-	if len(r.Frames) > 0 || next.consequence {
+func (r *Report) absorbs(next *kind, header string, n int) bool {
+	// The kernel prints the lines of one fault together: a header far
+	// below is another report (an old kernel's trace the parser did
+	// not take as frames is no reason to swallow it).
+	if len(r.Frames) > 0 || next.consequence || n-r.Line > absorbWithin {
 		return false
 	}
 	if r.kind.prelude {
@@ -182,6 +185,12 @@ func (r *Report) absorbs(next *kind, header string) bool {
 	}
 	return false
 }
+
+// absorbWithin is how many lines below a report's first line a second
+// header may be the same fault's: "BUG: unable to handle page fault"
+// and its "Oops:" are 5 lines apart; a refcount_t prelude and its
+// WARNING 2.
+const absorbWithin = 12
 
 func isEnd(l string) bool {
 	return strings.HasPrefix(l, "---[ end ")
@@ -240,7 +249,7 @@ func Each(r io.Reader, fn func(Report) error) error {
 				if cur == nil {
 					return
 				}
-			case cur != nil && cur.absorbs(k, l):
+			case cur != nil && cur.absorbs(k, l, n):
 				cur.Header += "; " + l
 			default:
 				if cur != nil && cur.inTrace && cur.lastFrame && cur.Kind != k.name {

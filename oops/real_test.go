@@ -40,6 +40,19 @@ var realTitles = map[string][]string{
 	"lkdtm-corrupt-list-del.log": {"BUG: corrupted list in lkdtm_CORRUPT_LIST_DEL"},
 	// A page fault in memset: the caller is guilty.
 	"lkdtm-vmalloc-linear-overflow.log": {"BUG: unable to handle kernel paging request in lkdtm_VMALLOC_LINEAR_OVERFLOW"},
+	"lkdtm-access-null.log":             {"KASAN: null-ptr-deref Read in lkdtm_ACCESS_NULL"},
+	"lkdtm-access-userspace.log":        {"KASAN: user-memory-access Read in lkdtm_ACCESS_USERSPACE"},
+	// KASAN's runtime (____kasan_slab_free) and the allocator are no
+	// one's fault: the caller of kmem_cache_free is.
+	"lkdtm-slab-free-double.log": {"KASAN: double-free in lkdtm_SLAB_FREE_DOUBLE"},
+	"lkdtm-slab-free-cross.log":  {"WARNING in lkdtm_SLAB_FREE_CROSS"},
+	"lkdtm-slab-free-page.log":   {"BUG: unable to handle kernel NULL pointer dereference in lkdtm_SLAB_FREE_PAGE"},
+	"lkdtm-write-ro.log":         {"BUG: unable to handle kernel paging request in lkdtm_WRITE_RO"},
+	"lkdtm-write-kern.log":       {"BUG: unable to handle kernel paging request in lkdtm_WRITE_KERN"},
+	// Execution of data, and of address 0: the faulting "function" is
+	// where RIP went, as syzbot titles it.
+	"lkdtm-exec-data.log": {"BUG: unable to handle kernel paging request in data_area"},
+	"lkdtm-exec-null.log": {"BUG: unable to handle kernel NULL pointer dereference in execute_location"},
 	// An ia32-only test on x86-64: LKDTM says XFAIL, no report.
 	"lkdtm-double-fault.log": nil,
 	// 6.1's UBSAN no longer checks signed overflow: the log holds no
