@@ -53,6 +53,9 @@ var sleeps = regexp.MustCompile(`^(?:__schedule|schedule\w*|io_schedule\w*|preem
 
 // skipped returns the rule that skips fn, or "" when fn may be guilty.
 func skipped(fn string) string {
+	if i := strings.IndexByte(fn, '.'); i > 0 {
+		fn = fn[:i] // a compiler's clone (.constprop.0, .isra.0, .cold) is its function
+	}
 	for _, s := range skips {
 		if s.re.MatchString(fn) {
 			return s.why

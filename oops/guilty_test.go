@@ -30,7 +30,7 @@ func TestSkipRules(t *testing.T) {
 			"__mutex_lock", "mutex_unlock", "down_write", "up_read", "rwsem_down_write_slowpath", "spin_lock", "__might_sleep",
 			"__might_fault", "lock_sock_nested", "release_sock", "rcu_read_lock_held", "debug_check_no_locks_freed", "percpu_down_write"},
 			[]string{"spin_forever", "spin_init", "mutex_owner_fn", "up_to_date", "download_firmware", "rtnl_lock", "lock_page_owner"}},
-		{"atomics, refcounts and krefs", []string{"atomic_inc", "arch_atomic_add", "refcount_warn_saturate", "__refcount_add", "kref_put",
+		{"atomics, refcounts and krefs", []string{"atomic_inc", "arch_atomic_add", "refcount_warn_saturate", "__refcount_add", "__refcount_add.constprop.0", "kref_put",
 			"debug_object_free", "debug_print_object", "debug_check_no_obj_freed"}, []string{"atomic_counter_user", "kref_user_release"}},
 		{"mem*, str* and user copy helpers", []string{"memcpy", "__memcpy", "memset", "memmove", "memcmp", "strcpy", "strncpy", "strlen",
 			"strscpy", "copy_from_user", "_copy_to_user", "__copy_user_nocache", "copy_user_enhanced_fast_string", "strncpy_from_user",

@@ -53,6 +53,11 @@ var realTitles = map[string][]string{
 	// where RIP went, as syzbot titles it.
 	"lkdtm-exec-data.log": {"BUG: unable to handle kernel paging request in data_area"},
 	"lkdtm-exec-null.log": {"BUG: unable to handle kernel NULL pointer dereference in execute_location"},
+	// refcount_t's message comes before its WARNING: one report, titled
+	// past refcount's helpers (__refcount_add.constprop.0 among them).
+	"lkdtm-refcount-dec-zero.log":     {"WARNING: refcount bug in lkdtm_REFCOUNT_DEC_ZERO"},
+	"lkdtm-refcount-dec-negative.log": {"WARNING: refcount bug in lkdtm_REFCOUNT_DEC_NEGATIVE"},
+	"lkdtm-refcount-inc-overflow.log": {"WARNING: refcount bug in lkdtm_REFCOUNT_INC_OVERFLOW"},
 	// An ia32-only test on x86-64: LKDTM says XFAIL, no report.
 	"lkdtm-double-fault.log": nil,
 	// 6.1's UBSAN no longer checks signed overflow: the log holds no
