@@ -58,6 +58,7 @@ var realTitles = map[string][]string{
 	"lkdtm-refcount-dec-zero.log":     {"WARNING: refcount bug in lkdtm_REFCOUNT_DEC_ZERO"},
 	"lkdtm-refcount-dec-negative.log": {"WARNING: refcount bug in lkdtm_REFCOUNT_DEC_NEGATIVE"},
 	"lkdtm-refcount-inc-overflow.log": {"WARNING: refcount bug in lkdtm_REFCOUNT_INC_OVERFLOW"},
+	"lkdtm-refcount-inc-zero.log":     {"WARNING: refcount bug in lkdtm_REFCOUNT_INC_ZERO"},
 	// An ia32-only test on x86-64: LKDTM says XFAIL, no report.
 	"lkdtm-double-fault.log": nil,
 	// 6.1's UBSAN no longer checks signed overflow: the log holds no
