@@ -49,7 +49,7 @@ type frameRule int
 const (
 	firstFrame frameRule = iota
 	stalled
-	hung
+	hung // also for sleeping in atomic context: the scheduler's frames are where the sleep went, not who slept
 )
 
 // Types of bug (Report.Type).
@@ -130,8 +130,8 @@ var kinds = []kind{
 
 	// Atomic context and preemption (kernel/sched/core.c,
 	// lib/smp_processor_id.c).
-	{name: "BUG", re: regexp.MustCompile(`^BUG: sleeping function called from invalid context`), title: "BUG: sleeping function called from invalid context in {func}", typ: TypeAtomic},
-	{name: "BUG", re: regexp.MustCompile(`^BUG: scheduling while atomic`), title: "BUG: scheduling while atomic in {func}", typ: TypeAtomic},
+	{name: "BUG", re: regexp.MustCompile(`^BUG: sleeping function called from invalid context`), title: "BUG: sleeping function called from invalid context in {func}", typ: TypeAtomic, rule: hung},
+	{name: "BUG", re: regexp.MustCompile(`^BUG: scheduling while atomic`), title: "BUG: scheduling while atomic in {func}", typ: TypeAtomic, rule: hung},
 	{name: "BUG", re: regexp.MustCompile(`^BUG: using (\S+\(\)) in preemptible`), title: "BUG: using {1} in preemptible code in {func}", typ: TypeAtomic},
 	{name: "BUG", re: regexp.MustCompile(`^BUG: (spinlock|rwlock) ([a-z ]+?)(?: on CPU#\d+|,|$)`), title: "BUG: {1} {2} in {func}", typ: TypeDeadlock},
 

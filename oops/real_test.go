@@ -59,6 +59,20 @@ var realTitles = map[string][]string{
 	"lkdtm-refcount-dec-negative.log": {"WARNING: refcount bug in lkdtm_REFCOUNT_DEC_NEGATIVE"},
 	"lkdtm-refcount-inc-overflow.log": {"WARNING: refcount bug in lkdtm_REFCOUNT_INC_OVERFLOW"},
 	"lkdtm-refcount-inc-zero.log":     {"WARNING: refcount bug in lkdtm_REFCOUNT_INC_ZERO"},
+	"lkdtm-usercopy-slab-size-to.log": {"KASAN: slab-out-of-bounds Read in do_usercopy_slab_size"},
+	// lockdep, provoked by crashme.c: the frame past the locking
+	// primitives and lockdep's own.
+	"crashme-circular.log":       {"possible deadlock in crashme_circular"},
+	"crashme-recursive.log":      {"possible deadlock in crashme_recursive"},
+	"crashme-unlock-balance.log": {"WARNING: bad unlock balance in crashme_unlock_balance"},
+	"crashme-held-freed.log":     {"WARNING: held lock freed in crashme_held_freed"},
+	"crashme-suspicious-rcu.log": {"WARNING: suspicious RCU usage in crashme_suspicious_rcu"},
+	// kmemleak: the allocation's caller, past the allocator.
+	"crashme-leak.log":   {"memory leak in crashme_leak"},
+	"crashme-divide.log": {"divide error in crashme_divide"},
+	// A sleep under a spinlock, with panic_on_warn: past the panic path
+	// and the scheduler's frames, the function that slept.
+	"crashme-sleep-atomic.log": {"BUG: scheduling while atomic in crashme_sleep_atomic"},
 	// An ia32-only test on x86-64: LKDTM says XFAIL, no report.
 	"lkdtm-double-fault.log": nil,
 	// 6.1's UBSAN no longer checks signed overflow: the log holds no
