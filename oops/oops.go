@@ -186,6 +186,17 @@ func (r *Report) absorbs(next *kind, header string, n int) bool {
 	return false
 }
 
+// bottoms are the functions a whole stack ends in: where a system call,
+// a kernel thread, an interrupt or the boot entered the kernel.
+var bottoms = regexp.MustCompile(`^(?:entry_SYSCALL_64\w*|entry_SYSENTER\w*|entry_INT80\w*|ret_from_fork\w*|kthread|start_kernel|secondary_startup_64\w*|x86_64_start_\w+|cpu_startup_entry|el0t_64_sync\w*|el0_svc\w*)$`)
+
+// atBottom says a report's last frame is where its stack began: a log
+// that ends there (a kmemleak report is the last thing printed) has the
+// whole stack.
+func atBottom(r *Report) bool {
+	return len(r.Frames) > 0 && bottoms.MatchString(r.Frames[len(r.Frames)-1].Func)
+}
+
 // absorbWithin is how many lines below a report's first line a second
 // header may be the same fault's: "BUG: unable to handle page fault"
 // and its "Oops:" are 5 lines apart; a refcount_t prelude and its
@@ -268,7 +279,7 @@ func Each(r io.Reader, fn func(Report) error) error {
 			flush()
 		}
 	})
-	if cur != nil && cur.inTrace && cur.lastFrame {
+	if cur != nil && cur.inTrace && cur.lastFrame && !atBottom(cur) {
 		cur.Corrupted = true // the log ends inside the stack
 	}
 	flush()

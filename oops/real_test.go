@@ -73,6 +73,7 @@ var realTitles = map[string][]string{
 	// A sleep under a spinlock, with panic_on_warn: past the panic path
 	// and the scheduler's frames, the function that slept.
 	"crashme-sleep-atomic.log": {"BUG: scheduling while atomic in crashme_sleep_atomic"},
+	"crashme-sched-atomic.log": {"BUG: scheduling while atomic in crashme_sched_atomic"},
 	// An ia32-only test on x86-64: LKDTM says XFAIL, no report.
 	"lkdtm-double-fault.log": nil,
 	// 6.1's UBSAN no longer checks signed overflow: the log holds no
