@@ -19,7 +19,7 @@ func TestSkipRules(t *testing.T) {
 			"print_address_description", "check_memory_region", "report_bug"}, []string{"kasanized_read", "reporter_fn"}},
 		{"printing, dumping and dying", []string{"dump_stack_lvl", "dump_stack", "show_stack", "_printk", "vprintk_emit", "panic", "__warn",
 			"die", "__die_body", "oops_end", "do_trap", "exc_invalid_op", "asm_exc_invalid_op", "asm_sysvec_apic_timer_interrupt",
-			"page_fault_oops", "do_user_addr_fault", "make_task_dead", "do_mem_abort", "el1h_64_sync_handler", "lkdtm_do_action"},
+			"page_fault_oops", "do_user_addr_fault", "check_panic_on_warn", "__schedule_bug", "check_preemption_disabled", "debug_smp_processor_id", "make_task_dead", "do_mem_abort", "el1h_64_sync_handler", "lkdtm_do_action"},
 			[]string{"panicked_driver_fn", "died_in_foo", "diet"}},
 		{"allocators", []string{"kmalloc_trace", "__kmalloc", "__kmalloc_node", "kmem_cache_alloc", "kmem_cache_free", "kfree", "kvfree",
 			"kzalloc", "krealloc", "vmalloc", "__vmalloc_node_range", "slab_free_freelist_hook", "___slab_alloc", "__alloc_pages",

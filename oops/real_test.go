@@ -74,6 +74,11 @@ var realTitles = map[string][]string{
 	// and the scheduler's frames, the function that slept.
 	"crashme-sleep-atomic.log": {"BUG: scheduling while atomic in crashme_sleep_atomic"},
 	"crashme-sched-atomic.log": {"BUG: scheduling while atomic in crashme_sched_atomic"},
+	// The check's own frames (check_preemption_disabled,
+	// debug_smp_processor_id) are the report's path.
+	"crashme-preemptible.log": {"BUG: using smp_processor_id() in preemptible code in crashme_preemptible"},
+	"crashme-odebug.log":      {"WARNING: ODEBUG bug in crashme_odebug"},
+	"crashme-null.log":        {"KASAN: null-ptr-deref Write in crashme_null"},
 	// An ia32-only test on x86-64: LKDTM says XFAIL, no report.
 	"lkdtm-double-fault.log": nil,
 	// 6.1's UBSAN no longer checks signed overflow: the log holds no
