@@ -27,7 +27,8 @@ const prctlCase = "\tswitch (option) {\n"
 // one run of three, rebuilding the tinyconfig kernel (testenv.Bisect) at
 // each commit it tests. Interrupted after a few steps and resumed, it
 // names the bug's commit with its probability; the broken commit is
-// untestable, never bad; --log shows every step.
+// untestable, never bad; --log shows every step. Then plain git bisect
+// run, driven by bisect --git with a reliable reproducer, names it too.
 func TestBisect(t *testing.T) {
 	t.Parallel()
 	m := testenv.Bisect.Get(t)
@@ -87,6 +88,15 @@ func TestBisect(t *testing.T) {
 		t.Errorf("--log: exit %d\n%s", code, log)
 	}
 	t.Logf("before the interrupt:\n%s\nresumed:\n%s", stderr.String(), out)
+
+	// Plain git bisect run over the same history, with a reproducer that
+	// crashes every run: initkit repro's exit codes are its verdicts, a
+	// build that fails its skip.
+	code, out = initkitRun(t, "bisect", "--git", "--tree", wt, "-O", obj, "--good", "base", "--bad", hashes[8],
+		"--repro", "testdata/bisect/prctl-always.c", "--hang", "90s", "--duration", "2m")
+	if code != 0 || !strings.Contains(out, "first bad commit (git bisect run): "+hashes[6]) {
+		t.Errorf("--git: exit %d, want %s\n%s", code, hashes[6], out)
+	}
 }
 
 // commitHistory makes the eight commits on base in the bisect worktree,

@@ -23,7 +23,7 @@ import (
 type bisectFlags struct {
 	machine
 	good, bad, tree, obj, file, title string
-	resume, log                       bool
+	resume, log, git                  bool
 	o                                 bisect.Options
 	hang, duration                    time.Duration
 }
@@ -62,6 +62,7 @@ func newBisect() *cobra.Command {
 	f.DurationVar(&b.hang, "hang", 0, "a guest silent this long is hung (default 2m30s, x3 under TCG)")
 	f.DurationVar(&b.duration, "duration", 5*time.Minute, "how long a run may go on: a reproducer still running then ends clean")
 	f.BoolVar(&b.resume, "resume", false, "go on with the bisect saved in the workspace")
+	f.BoolVar(&b.git, "git", false, "plain git bisect run instead: one run of --repro a commit, as git bisect run expects (0 good, 1 bad, 125 skip)")
 	f.BoolVar(&b.log, "log", false, "show the saved bisect's steps and where it stands")
 	f.Lookup("timeout").Hidden = true
 	return cmd
@@ -106,6 +107,9 @@ func runBisect(cmd *cobra.Command, b *bisectFlags, args []string) error {
 	tree, obj, statePath, w, err := bisectPaths(b, args)
 	if err != nil {
 		return err
+	}
+	if b.git {
+		return b.gitBisect(cmd, tree, obj, w)
 	}
 	saved, err := b.saved(cmd, tree, statePath)
 	if err != nil || b.log {
@@ -207,5 +211,34 @@ func (b *bisectFlags) report(cmd *cobra.Command, s *bisect.Saved, res bisect.Res
 		w.Bisected = s.Commits[res.First].Hash
 		return w.Save()
 	}
+	return nil
+}
+
+// gitBisect runs plain git bisect run, each step a build and one repro
+// run of the reproducer.
+func (b *bisectFlags) gitBisect(cmd *cobra.Command, tree, obj string, w *bug.Workspace) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	file := b.file
+	if file == "" && w != nil {
+		file = w.Path(bug.Repro)
+	}
+	if file == "" {
+		return errors.New("--git runs --repro FILE (or the workspace's reproducer)")
+	}
+	if file, err = filepath.Abs(file); err != nil {
+		return err
+	}
+	args := []string{"--repro", file, "--runs", "1", "--hang", b.hang.String(), "--duration", b.duration.String()}
+	if b.hang == 0 {
+		args = append(args[:4], args[6:]...)
+	}
+	first, err := bisect.GitBisect(cmd.Context(), self, tree, obj, b.good, b.bad, args, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), "first bad commit (git bisect run):", first)
 	return nil
 }

@@ -1,0 +1,8 @@
+// TestBisect's reliable reproducer: prctl option 0x4b4954 on every run.
+#include <sys/prctl.h>
+
+int main(void)
+{
+	prctl(0x4b4954, 0, 0, 0, 0);
+	return 0;
+}
