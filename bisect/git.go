@@ -39,7 +39,7 @@ func GitBisect(ctx context.Context, self, tree, obj, good, bad string, repro []s
 	if _, err := git("bisect", "start", bad, good); err != nil {
 		return "", err
 	}
-	defer git("bisect", "reset", "-q")
+	defer git("bisect", "reset")
 	log, err := git("bisect", "run", "sh", "-c", script)
 	if err != nil {
 		return "", fmt.Errorf("git bisect run: %w", err)

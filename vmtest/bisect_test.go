@@ -28,7 +28,8 @@ const prctlCase = "\tswitch (option) {\n"
 // each commit it tests. Interrupted after a few steps and resumed, it
 // names the bug's commit with its probability; the broken commit is
 // untestable, never bad; --log shows every step. Then plain git bisect
-// run, driven by bisect --git with a reliable reproducer, names it too.
+// run, driven by bisect --git with a reliable reproducer: sent astray by
+// the unrelated crash when every crash counts, right with --title.
 func TestBisect(t *testing.T) {
 	t.Parallel()
 	m := testenv.Bisect.Get(t)
@@ -91,11 +92,18 @@ func TestBisect(t *testing.T) {
 
 	// Plain git bisect run over the same history, with a reproducer that
 	// crashes every run: initkit repro's exit codes are its verdicts, a
-	// build that fails its skip.
-	code, out = initkitRun(t, "bisect", "--git", "--tree", wt, "-O", obj, "--good", "base", "--bad", hashes[8],
-		"--repro", "testdata/bisect/prctl-always.c", "--hang", "90s", "--duration", "2m")
+	// build that fails its skip. Counting every crash, it is sent to the
+	// unrelated crash's commit, as plain git bisect is; counting the
+	// bug's title (--title), it names the bug.
+	gitArgs := []string{"bisect", "--git", "--tree", wt, "-O", obj, "--good", "base", "--bad", hashes[8],
+		"--repro", "testdata/bisect/prctl-always.c", "--hang", "90s", "--duration", "2m"}
+	code, out = initkitRun(t, gitArgs...)
+	if code != 0 || !strings.Contains(out, "first bad commit (git bisect run): "+hashes[2]) {
+		t.Errorf("--git, any crash: exit %d, want the unrelated crash's %s\n%s", code, hashes[2], out)
+	}
+	code, out = initkitRun(t, append(gitArgs, "--title", "NULL pointer dereference")...)
 	if code != 0 || !strings.Contains(out, "first bad commit (git bisect run): "+hashes[6]) {
-		t.Errorf("--git: exit %d, want %s\n%s", code, hashes[6], out)
+		t.Errorf("--git --title: exit %d, want %s\n%s", code, hashes[6], out)
 	}
 }
 

@@ -235,6 +235,9 @@ func (b *bisectFlags) gitBisect(cmd *cobra.Command, tree, obj string, w *bug.Wor
 	if b.hang == 0 {
 		args = append(args[:4], args[6:]...)
 	}
+	if b.title != "" {
+		args = append(args, "--title", b.title)
+	}
 	first, err := bisect.GitBisect(cmd.Context(), self, tree, obj, b.good, b.bad, args, cmd.ErrOrStderr())
 	if err != nil {
 		return err
