@@ -21,8 +21,9 @@ import (
 const prctlCase = "\tswitch (option) {\n"
 
 // TestBisect: a history of eight commits over Debian's linux-source-6.1
-// (harmless ones, an unrelated crash and its revert, a broken build and
-// its mend, and the bug: a NULL dereference a prctl option reaches),
+// (harmless ones, a broken build and its mend, an unrelated crash in the
+// commit before the bug, and the bug: a NULL dereference a prctl option
+// reaches),
 // bisected by initkit bisect with a reproducer that reaches the bug in
 // one run of three, rebuilding the tinyconfig kernel (testenv.Bisect) at
 // each commit it tests. Interrupted after a few steps and resumed, it
@@ -82,8 +83,10 @@ func TestBisect(t *testing.T) {
 	if !strings.Contains(out, "step "+strconv.Itoa(done+1)+": ") || strings.Contains(out, "step "+strconv.Itoa(done)+": ") {
 		t.Errorf("the resumed bisect does not start at step %d:\n%s", done+1, out)
 	}
+	// The unrelated crash was seen, listed, and not counted.
+	mustMatch(t, stderr.String()+out, `step \d+: `+hashes[5][:12]+` prctl: an unrelated crash: \d+ runs, 0 crashed, other crash "[^"]+" x\d+`)
 	mustMatch(t, out, `first bad commit: `+hashes[6]+` prctl: the bug \(probability (0\.999|1\.000)\), after \d+ runs and \d+ builds`)
-	for _, h := range []string{hashes[4]} {
+	for _, h := range []string{hashes[2]} {
 		if regexp.MustCompile(`step \d+: ` + h[:12] + ` [^:]*: \d+ runs`).MatchString(stderr.String() + out) {
 			t.Errorf("the broken commit %s was run", h[:12])
 		}
@@ -102,8 +105,8 @@ func TestBisect(t *testing.T) {
 	gitArgs := []string{"bisect", "--git", "--tree", wt, "-O", obj, "--good", "base", "--bad", hashes[8],
 		"--repro", "testdata/bisect/prctl-always.c", "--hang", "90s", "--duration", "2m"}
 	code, out = initkitRun(t, gitArgs...)
-	if code != 0 || !strings.Contains(out, "first bad commit (git bisect run): "+hashes[2]) {
-		t.Errorf("--git, any crash: exit %d, want the unrelated crash's %s\n%s", code, hashes[2], out)
+	if code != 0 || !strings.Contains(out, "first bad commit (git bisect run): "+hashes[5]) {
+		t.Errorf("--git, any crash: exit %d, want the unrelated crash's %s\n%s", code, hashes[5], out)
 	}
 	code, out = initkitRun(t, append(gitArgs, "--title", "NULL pointer dereference")...)
 	if code != 0 || !strings.Contains(out, "first bad commit (git bisect run): "+hashes[6]) {
@@ -134,17 +137,19 @@ func commitHistory(t *testing.T, wt string) []string {
 	doc := filepath.Join(wt, "Documentation/admin-guide/README.rst")
 	docText, _ := os.ReadFile(doc)
 	hashes := []string{git("rev-parse", "HEAD")}
-	// The bug stays from commit 6 on: the later commits change only the
-	// documentation.
+	// The bug replaces the unrelated crash at commit 6 and stays: the
+	// later commits change only the documentation.
 	for _, c := range []struct{ subject, file, text string }{
 		{"Documentation: a harmless change", doc, string(docText) + "\nA harmless line.\n"},
-		{"prctl: an unrelated crash", sys, withCase("\tcase 0x4b4954:\n\t\tBUG();\n")},
-		{"prctl: drop the unrelated crash", sys, string(orig)},
 		{"sys: break the build", sys, withCase("\tcase 0x4b4954:\n\t\tinitkit_no_such_symbol = 1;\n\t\tbreak;\n")},
 		{"sys: mend the build", sys, string(orig)},
-		{"prctl: the bug", sys, withCase("\tcase 0x4b4954:\n\t\t*(volatile int *)arg2 = 1;\n\t\tbreak;\n")},
 		{"Documentation: another harmless change", doc, string(docText) + "\nA harmless line.\nAnother.\n"},
-		{"Documentation: a last harmless change", doc, string(docText) + "\nA harmless line.\nAnother.\nThe last.\n"},
+		// The commit before the bug, which a bisect must run often to
+		// call good, crashes too, with another title.
+		{"prctl: an unrelated crash", sys, withCase("\tcase 0x4b4954:\n\t\tBUG();\n")},
+		{"prctl: the bug", sys, withCase("\tcase 0x4b4954:\n\t\t*(volatile int *)arg2 = 1;\n\t\tbreak;\n")},
+		{"Documentation: a third harmless change", doc, string(docText) + "\nA harmless line.\nAnother.\nA third.\n"},
+		{"Documentation: a last harmless change", doc, string(docText) + "\nA harmless line.\nAnother.\nA third.\nThe last.\n"},
 	} {
 		if err := os.WriteFile(c.file, []byte(c.text), 0o644); err != nil {
 			t.Fatal(err)
