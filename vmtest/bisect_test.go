@@ -97,6 +97,19 @@ func TestBisect(t *testing.T) {
 	}
 	t.Logf("before the interrupt:\n%s\nresumed:\n%s", stderr.String(), out)
 
+	// The same with a reproducer that crashes every run: fewer runs.
+	reliable := append([]string(nil), args...)
+	for i := range reliable {
+		if reliable[i] == "testdata/bisect/prctl.c" {
+			reliable[i] = "testdata/bisect/prctl-always.c"
+		}
+	}
+	code, out = initkitRun(t, reliable...)
+	if code != 0 {
+		t.Fatalf("reliable reproducer: exit %d\n%s", code, out)
+	}
+	mustMatch(t, out, `first bad commit: `+hashes[6]+` prctl: the bug \(probability (0\.999|1\.000)\)`)
+
 	// Plain git bisect run over the same history, with a reproducer that
 	// crashes every run: initkit repro's exit codes are its verdicts, a
 	// build that fails its skip. Counting every crash, it is sent to the
