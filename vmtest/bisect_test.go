@@ -158,8 +158,9 @@ func commitHistory(t *testing.T, wt string) []string {
 		{"sys: mend the build", sys, string(orig)},
 		{"Documentation: another harmless change", doc, string(docText) + "\nA harmless line.\nAnother.\n"},
 		// The commit before the bug, which a bisect must run often to
-		// call good, crashes too, with another title.
-		{"prctl: an unrelated crash", sys, withCase("\tcase 0x4b4954:\n\t\tBUG();\n")},
+		// call good, crashes too, with another title, on every run (the
+		// reproducers call option 0x4b4955 last).
+		{"prctl: an unrelated crash", sys, withCase("\tcase 0x4b4955:\n\t\tBUG();\n")},
 		{"prctl: the bug", sys, withCase("\tcase 0x4b4954:\n\t\t*(volatile int *)arg2 = 1;\n\t\tbreak;\n")},
 		{"Documentation: a third harmless change", doc, string(docText) + "\nA harmless line.\nAnother.\nA third.\n"},
 		{"Documentation: a last harmless change", doc, string(docText) + "\nA harmless line.\nAnother.\nA third.\nThe last.\n"},

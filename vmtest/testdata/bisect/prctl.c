@@ -1,6 +1,8 @@
 // The reproducer of TestBisect: prctl option 0x4b4954 ("KIT"), which the
 // bisected history makes a NULL dereference, called in about one run of
-// three, as the guest's random bytes decide: a flaky reproducer.
+// three, as the guest's random bytes decide: a flaky reproducer. Then,
+// every run, option 0x4b4955, the unrelated crash of the commit before
+// the bug.
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -14,5 +16,6 @@ int main(void)
 		return 2;
 	if (b % 3 == 0)
 		prctl(0x4b4954, 0, 0, 0, 0);
+	prctl(0x4b4955, 0, 0, 0, 0);
 	return 0;
 }
