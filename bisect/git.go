@@ -5,11 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 
+	gitcmd "github.com/initkit/initkit/internal/git"
 	"github.com/initkit/initkit/internal/shell"
 )
 
@@ -29,8 +28,7 @@ func GitBisect(ctx context.Context, self, tree, obj, good, bad string, repro []s
 	run := shell.Quote(append([]string{self, "repro", "--kernel", obj}, repro...))
 	script := build + " >/dev/null 2>&1 || exit 125\nexec " + run
 	git := func(args ...string) (string, error) {
-		cmd := exec.CommandContext(context.WithoutCancel(ctx), "git", append([]string{"-C", tree}, args...)...)
-		cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0")
+		cmd := gitcmd.Command(context.WithoutCancel(ctx), tree, args...)
 		var b bytes.Buffer
 		cmd.Stdout, cmd.Stderr = io.MultiWriter(&b, out), io.MultiWriter(&b, out)
 		err := cmd.Run()

@@ -1,19 +1,18 @@
 package bisect
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/internal/git"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/repro"
 )
@@ -32,11 +31,11 @@ func Commits(ctx context.Context, tree, good, bad string) ([]Commit, error) {
 			return nil, fmt.Errorf("%q: not a commit", c)
 		}
 	}
-	first, err := gitLines(ctx, tree, "log", "-1", "--format=%H %s", "--end-of-options", good)
+	first, err := git.Lines(ctx, tree, "log", "-1", "--format=%H %s", "--end-of-options", good)
 	if err != nil {
 		return nil, err
 	}
-	rest, err := gitLines(ctx, tree, "log", "--reverse", "--first-parent", "--format=%H %s", "--end-of-options", good+".."+bad)
+	rest, err := git.Lines(ctx, tree, "log", "--reverse", "--first-parent", "--format=%H %s", "--end-of-options", good+".."+bad)
 	if err != nil {
 		return nil, err
 	}
@@ -49,24 +48,6 @@ func Commits(ctx context.Context, tree, good, bad string) ([]Commit, error) {
 		out = append(out, Commit{h, s})
 	}
 	return out, nil
-}
-
-func gitLines(ctx context.Context, dir string, args ...string) ([]string, error) {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	var lines []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	return lines, nil
 }
 
 // Kernel tests commits of a kernel tree: it checks one out, builds it
@@ -99,7 +80,7 @@ func (k *Kernel) Build(ctx context.Context, i int) error {
 	}
 	// A checkout killed halfway leaves git's index.lock behind, and the
 	// next git refuses the tree: it runs to its end, even on Ctrl-C.
-	if _, err := gitLines(context.WithoutCancel(ctx), k.Tree, "checkout", "-q", "--detach", k.Commits[i].Hash); err != nil {
+	if _, err := git.Lines(context.WithoutCancel(ctx), k.Tree, "checkout", "-q", "--detach", k.Commits[i].Hash); err != nil {
 		return err
 	}
 	t := kernel.Tree{Src: k.Tree, Obj: k.Obj, Log: k.Log}

@@ -8,11 +8,11 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"github.com/initkit/initkit/fetch"
+	gitcmd "github.com/initkit/initkit/internal/git"
 	"github.com/initkit/initkit/kernel"
 )
 
@@ -117,7 +117,7 @@ func (w *Workspace) ensure(ctx context.Context, role, source string, o Options) 
 		name = "repro.c"
 		if s, ok := strings.CutPrefix(source, "syz:"); ok {
 			source, name = s, "repro.syz"
-		} else if strings.HasSuffix(urlPath(source), ".syz") {
+		} else if strings.HasSuffix(fetch.URLPath(source), ".syz") {
 			name = "repro.syz"
 		}
 	}
@@ -171,11 +171,6 @@ func sameSource(path string, f File) bool {
 	}
 	sum, _, err := fetch.Hash(path)
 	return err == nil && sum == f.SHA256
-}
-
-func urlPath(u string) string {
-	u, _, _ = strings.Cut(u, "?")
-	return u
 }
 
 // tree makes the worktree of src.Tree at the commit, and builds it with
@@ -248,17 +243,9 @@ func (w *Workspace) build(ctx context.Context, configOnly bool, o Options) error
 
 // git runs git in dir and returns its output's first line.
 func git(ctx context.Context, dir string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
-	// A repository from others configures nothing we run.
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0")
-	out, err := cmd.Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(ee.Stderr)))
-		}
+	lines, err := gitcmd.Lines(ctx, dir, args...)
+	if err != nil || len(lines) == 0 {
 		return "", err
 	}
-	line, _, _ := strings.Cut(string(out), "\n")
-	return line, nil
+	return lines[0], nil
 }

@@ -81,7 +81,7 @@ func Decompressed(name string) (string, compress.Format) {
 // .xz, .gz or .zst. dest is replaced only by a complete file.
 func Get(ctx context.Context, url, dest string, o Options) (File, error) {
 	o.defaults()
-	_, format := Decompressed(urlPath(url))
+	_, format := Decompressed(URLPath(url))
 	raw, err := atomicfile.Create(dest+".download", 0o600)
 	if err != nil {
 		return File{}, err
@@ -237,7 +237,7 @@ func (o Options) transfer(ctx context.Context, url string, w *os.File, have int6
 	}
 	body := &stallReader{r: resp.Body, stall: o.Stall, cancel: cancel}
 	defer body.stop()
-	p := &progress{w: o.Progress, name: filepath.Base(urlPath(url)), total: total}
+	p := &progress{w: o.Progress, name: filepath.Base(URLPath(url)), total: total}
 	n, err := io.Copy(io.MultiWriter(w, p.counter(have)), io.LimitReader(body, o.MaxSize-have+1))
 	p.done()
 	have += n
@@ -281,8 +281,9 @@ func (s *stallReader) stop() {
 	}
 }
 
-// urlPath is url's path, without its query: what names the file.
-func urlPath(url string) string {
+// URLPath is url's path, without its query or fragment: what names the
+// file.
+func URLPath(url string) string {
 	url, _, _ = strings.Cut(url, "?")
 	url, _, _ = strings.Cut(url, "#")
 	return url
