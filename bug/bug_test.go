@@ -224,3 +224,24 @@ func TestAssets(t *testing.T) {
 		t.Error("SyzbotPage took a bad extid")
 	}
 }
+
+func TestFind(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if w, err := Find(nil, true); w != nil || err != nil {
+		t.Errorf("no bug.toml here: %v, %v", w, err)
+	}
+	os.WriteFile(ManifestName, []byte("title = \"here\"\n"), 0o644)
+	if w, err := Find(nil, true); err != nil || w.Title != "here" {
+		t.Errorf("bug.toml here: %v, %v", w, err)
+	}
+	if w, err := Find(nil, false); w != nil || err != nil {
+		t.Errorf("here not wanted: %v, %v", w, err)
+	}
+	if _, err := Find([]string{"a", "b"}, true); err == nil {
+		t.Error("two workspaces: no error")
+	}
+	if _, err := Find([]string{filepath.Join(dir, "none")}, true); err == nil {
+		t.Error("a directory without bug.toml: no error")
+	}
+}

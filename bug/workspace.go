@@ -128,6 +128,22 @@ func Open(dir string) (*Workspace, error) {
 	return w, nil
 }
 
+// Find opens the workspace a command names: its one argument, else the
+// current directory when it holds bug.toml and here is true. It is nil
+// when neither.
+func Find(args []string, here bool) (*Workspace, error) {
+	switch {
+	case len(args) > 1:
+		return nil, fmt.Errorf("one workspace DIR, not %q", args)
+	case len(args) == 1:
+		return Open(args[0])
+	}
+	if _, err := os.Stat(ManifestName); err != nil || !here {
+		return nil, nil
+	}
+	return Open(".")
+}
+
 // Save writes bug.toml, atomically.
 func (w *Workspace) Save() error {
 	data, err := toml.Marshal(w.Manifest)

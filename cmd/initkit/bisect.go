@@ -1,11 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"regexp"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -68,177 +65,95 @@ func newBisect() *cobra.Command {
 	return cmd
 }
 
-// bisectPaths are a bisect's tree, build directory, state file and
-// workspace (nil with --tree).
-func bisectPaths(b *bisectFlags, args []string) (tree, obj, state string, w *bug.Workspace, err error) {
-	dir := ""
-	if len(args) == 1 {
-		dir = args[0]
-	} else if _, e := os.Stat(bug.ManifestName); e == nil && b.tree == "" {
-		dir = "."
-	}
-	switch {
-	case dir != "":
-		if w, err = bug.Open(dir); err != nil {
-			return
-		}
-		tree, obj, state = filepath.Join(w.Dir, bug.Worktree), filepath.Join(w.Dir, bug.BuildDir), filepath.Join(w.Dir, "bisect.json")
-	case b.tree != "":
-		tree, _ = filepath.Abs(b.tree)
-		obj = tree + "-obj"
-	default:
-		err = errors.New("bisect in a workspace DIR (initkit bug new --tree), or --tree DIR")
-		return
-	}
-	if b.obj != "" {
-		obj, _ = filepath.Abs(b.obj)
-	}
-	if w == nil {
-		state = filepath.Join(obj, "initkit-bisect.json")
-	}
-	return
-}
-
 func runBisect(cmd *cobra.Command, b *bisectFlags, args []string) error {
 	var program []string
 	if dash := cmd.ArgsLenAtDash(); dash >= 0 {
 		program, args = args[dash:], args[:dash]
 	}
-	tree, obj, statePath, w, err := bisectPaths(b, args)
+	w, err := bug.Find(args, b.tree == "")
+	if err != nil {
+		return err
+	}
+	j, err := bisect.Locate(w, b.tree, b.obj)
 	if err != nil {
 		return err
 	}
 	if b.git {
-		return b.gitBisect(cmd, tree, obj, w)
+		return b.gitBisect(cmd, j)
 	}
-	saved, err := b.saved(cmd, tree, statePath)
+	saved, err := b.saved(cmd, j)
 	if err != nil || b.log {
 		return err
 	}
-	k, err := b.tester(cmd, w, tree, obj, saved, program)
+	boot, _, err := b.load(cmd)
 	if err != nil {
 		return err
 	}
-	out := cmd.ErrOrStderr()
+	run := repro.Options{Exec: vmexec.Options{Boot: boot}, Hang: b.hang, Duration: b.duration, Progress: cmd.ErrOrStderr()}
+	k, err := j.Tester(cmd.Context(), saved, run, program, b.file)
+	if err != nil {
+		return err
+	}
+	k.Notes = cmd.ErrOrStderr()
+	if f, ok := qemu.Terminal(cmd.ErrOrStderr()); ok {
+		k.Log = kernel.Progress(f) // one line on a terminal; the whole log in OBJ
+	}
 	shown := len(saved.State.Steps) // a resumed bisect's steps were shown
 	save := func(st *bisect.State) error {
 		for ; shown < len(st.Steps); shown++ {
-			fmt.Fprintln(out, saved.Describe(shown+1, st.Steps[shown]))
+			fmt.Fprintln(cmd.ErrOrStderr(), saved.Describe(shown+1, st.Steps[shown]))
 		}
 		if k.Title != nil {
 			saved.Title = k.Title.String()
 		}
-		return saved.Save(statePath)
+		return saved.Save(j.State)
 	}
 	res, err := bisect.Search(cmd.Context(), saved.State, k, b.o, save)
 	if err != nil {
 		return err
 	}
-	return b.report(cmd, saved, res, w)
+	fmt.Fprintln(cmd.OutOrStdout(), saved.Where())
+	if err := j.Found(saved, res); err != nil || res.First >= 0 {
+		return err
+	}
+	return exitCode(exitDiffers)
 }
 
 // saved is the bisect to go on with: the saved one (--resume, --log), or
 // a new one over good..bad.
-func (b *bisectFlags) saved(cmd *cobra.Command, tree, path string) (*bisect.Saved, error) {
-	if b.resume || b.log {
-		s, err := bisect.Load(path)
-		if err == nil && !b.log && cmd.Flags().Changed("confidence") {
-			s.Confidence = b.o.Confidence
-		}
-		if err == nil {
-			b.o.Confidence = s.Confidence
-		}
-		if err == nil && b.log {
-			for i, st := range s.State.Steps {
-				fmt.Fprintln(cmd.OutOrStdout(), s.Describe(i+1, st))
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), s.Where())
-		}
-		return s, err
+func (b *bisectFlags) saved(cmd *cobra.Command, j bisect.Job) (*bisect.Saved, error) {
+	if !b.resume && !b.log {
+		return j.Start(cmd.Context(), b.good, b.bad, b.title, b.o.Confidence)
 	}
-	if b.good == "" || b.bad == "" {
-		return nil, errors.New("--good and --bad name the range (or --resume a saved bisect)")
-	}
-	commits, err := bisect.Commits(cmd.Context(), tree, b.good, b.bad)
+	s, err := bisect.Load(j.State)
 	if err != nil {
 		return nil, err
 	}
-	return &bisect.Saved{Good: b.good, Bad: b.bad, Commits: commits, Title: b.title, Confidence: b.o.Confidence,
-		State: bisect.NewState(len(commits) - 1)}, nil
-}
-
-// tester is the kernel tester of the bisect: the tree, the build, the
-// reproducer compiled once, the crash that counts.
-func (b *bisectFlags) tester(cmd *cobra.Command, w *bug.Workspace, tree, obj string, saved *bisect.Saved, program []string) (*bisect.Kernel, error) {
-	boot, _, err := b.load(cmd)
-	if err != nil {
-		return nil, err
+	if !b.log && cmd.Flags().Changed("confidence") {
+		s.Confidence = b.o.Confidence
 	}
-	boot.Image = nil
-	runs := filepath.Join(filepath.Dir(obj), filepath.Base(obj)+"-bisect-runs")
-	if w != nil {
-		runs = filepath.Join(w.Dir, "bisect-runs")
-	}
-	if err := os.MkdirAll(runs, 0o700); err != nil {
-		return nil, err
-	}
-	k := &bisect.Kernel{Tree: tree, Obj: obj, Commits: saved.Commits, RunsDir: runs, Notes: cmd.ErrOrStderr(),
-		Repro: repro.Options{Exec: vmexec.Options{Boot: boot}, Hang: b.hang, Duration: b.duration, Progress: cmd.ErrOrStderr()}}
-	if f, ok := qemu.Terminal(cmd.ErrOrStderr()); ok {
-		k.Log = kernel.Progress(f) // one line on a terminal; the whole log in OBJ
-	}
-	if saved.Title != "" {
-		if k.Title, err = regexp.Compile(saved.Title); err != nil {
-			return nil, fmt.Errorf("--title: %w", err)
+	b.o.Confidence = s.Confidence
+	if b.log {
+		for i, st := range s.State.Steps {
+			fmt.Fprintln(cmd.OutOrStdout(), s.Describe(i+1, st))
 		}
+		fmt.Fprintln(cmd.OutOrStdout(), s.Where())
 	}
-	p, err := bug.Program(cmd.Context(), w, program, b.file, runs, "")
-	if err != nil {
-		return nil, err
-	}
-	k.Repro.Argv, k.Repro.Exec.Add = p.Argv, p.Add
-	return k, nil
-}
-
-// report prints where the bisect ended; exit 1 when no commit reached
-// the confidence.
-func (b *bisectFlags) report(cmd *cobra.Command, s *bisect.Saved, res bisect.Result, w *bug.Workspace) error {
-	fmt.Fprintln(cmd.OutOrStdout(), s.Where())
-	if res.First < 0 {
-		return exitCode(exitDiffers)
-	}
-	if w != nil {
-		w.Bisected = s.Commits[res.First].Hash
-		return w.Save()
-	}
-	return nil
+	return s, nil
 }
 
 // gitBisect runs plain git bisect run, each step a build and one repro
 // run of the reproducer.
-func (b *bisectFlags) gitBisect(cmd *cobra.Command, tree, obj string, w *bug.Workspace) error {
+func (b *bisectFlags) gitBisect(cmd *cobra.Command, j bisect.Job) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	file := b.file
-	if file == "" && w != nil {
-		file = w.Path(bug.Repro)
-	}
-	if file == "" {
-		return errors.New("--git runs --repro FILE (or the workspace's reproducer)")
-	}
-	if file, err = filepath.Abs(file); err != nil {
+	args, err := j.GitRepro(b.file, b.title, b.hang, b.duration)
+	if err != nil {
 		return err
 	}
-	args := []string{"--repro", file, "--runs", "1", "--hang", b.hang.String(), "--duration", b.duration.String()}
-	if b.hang == 0 {
-		args = append(args[:4], args[6:]...)
-	}
-	if b.title != "" {
-		args = append(args, "--title", b.title)
-	}
-	first, err := bisect.GitBisect(cmd.Context(), self, tree, obj, b.good, b.bad, args, cmd.ErrOrStderr())
+	first, err := bisect.GitBisect(cmd.Context(), self, j.Tree, j.Obj, b.good, b.bad, args, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"regexp"
 	"time"
 
@@ -60,25 +59,13 @@ func newRepro() *cobra.Command {
 
 // runRepro returns repro's exit code, or an error of its own.
 func runRepro(cmd *cobra.Command, r *reproFlags, args []string) (int, error) {
-	var dir string
 	var program []string
 	if dash := cmd.ArgsLenAtDash(); dash >= 0 {
 		program, args = args[dash:], args[:dash]
 	}
-	if len(args) > 1 {
-		return 0, fmt.Errorf("repro takes one workspace DIR, not %q", args)
-	}
-	var w *bug.Workspace
-	if len(args) == 1 {
-		dir = args[0]
-	} else if _, err := os.Stat(bug.ManifestName); err == nil {
-		dir = "."
-	}
-	if dir != "" {
-		var err error
-		if w, err = bug.Open(dir); err != nil {
-			return 0, err
-		}
+	w, err := bug.Find(args, true)
+	if err != nil {
+		return 0, err
 	}
 	b, _, err := r.load(cmd)
 	if err != nil {

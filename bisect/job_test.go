@@ -1,0 +1,77 @@
+package bisect
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/initkit/initkit/bug"
+)
+
+func TestLocate(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, bug.ManifestName), []byte("title = \"x\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := bug.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := Locate(w, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Job{Tree: filepath.Join(dir, bug.Worktree), Obj: filepath.Join(dir, bug.BuildDir),
+		State: filepath.Join(dir, "bisect.json"), Runs: filepath.Join(dir, "bisect-runs"), Workspace: w}
+	if !reflect.DeepEqual(j, want) {
+		t.Errorf("workspace: %+v, want %+v", j, want)
+	}
+	j, err = Locate(nil, "/src/linux", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = Job{Tree: "/src/linux", Obj: "/src/linux-obj", State: "/src/linux-obj/initkit-bisect.json", Runs: "/src/linux-obj-bisect-runs"}
+	if !reflect.DeepEqual(j, want) {
+		t.Errorf("tree: %+v, want %+v", j, want)
+	}
+	j, _ = Locate(nil, "/src/linux", "/b/o")
+	if j.Obj != "/b/o" || j.State != "/b/o/initkit-bisect.json" || j.Runs != "/b/o-bisect-runs" {
+		t.Errorf("-O: %+v", j)
+	}
+	if _, err := Locate(nil, "", ""); err == nil {
+		t.Error("neither a workspace nor a tree: no error")
+	}
+}
+
+func TestStartRefuses(t *testing.T) {
+	j := Job{Tree: t.TempDir()}
+	for _, c := range []struct{ good, bad, title, want string }{
+		{"", "HEAD", "", "--good and --bad"},
+		{"v1", "", "", "--good and --bad"},
+		{"v1", "v2", "(", "--title"},
+		{"-x", "v2", "", "not a commit"},
+	} {
+		_, err := j.Start(t.Context(), c.good, c.bad, c.title, 0.95)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Start(%q, %q, %q): %v, want %q", c.good, c.bad, c.title, err, c.want)
+		}
+	}
+}
+
+func TestGitRepro(t *testing.T) {
+	j := Job{}
+	if _, err := j.GitRepro("", "", 0, 0); err == nil {
+		t.Error("no reproducer: no error")
+	}
+	got, err := j.GitRepro("/r/rep.c", "WARNING in x", time.Minute, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"--repro", "/r/rep.c", "--runs", "1", "--hang", "1m0s", "--title", "WARNING in x"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("GitRepro: %q, want %q", got, want)
+	}
+}
