@@ -74,6 +74,11 @@ func (j Job) Tester(ctx context.Context, s *Saved, run repro.Options, argv []str
 	}
 	k := &Kernel{Tree: j.Tree, Obj: j.Obj, Commits: s.Commits, RunsDir: j.Runs, Repro: run}
 	k.Repro.Exec.Boot.Image = nil
+	if d := j.diskPath(); d != "" && len(run.Exec.Boot.Disks) == 0 {
+		if err := k.Repro.Exec.InDisk(d, ""); err != nil {
+			return nil, err
+		}
+	}
 	if s.Title != "" {
 		var err error
 		if k.Title, err = regexp.Compile(s.Title); err != nil {
@@ -124,4 +129,13 @@ func (j Job) GitRepro(file, title string, hang, duration time.Duration) ([]strin
 		args = append(args, "--title", title)
 	}
 	return args, nil
+}
+
+// diskPath is the workspace's disk image, the root the reproducer runs
+// in ("": none).
+func (j Job) diskPath() string {
+	if j.Workspace == nil {
+		return ""
+	}
+	return j.Workspace.Path(bug.Disk)
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/initkit/initkit/kconfig"
@@ -166,4 +167,25 @@ func (r *Run) root() error {
 		r.cfg.Devices = append(r.cfg.Devices, disks[i])
 	}
 	return nil
+}
+
+// LinuxRoot names the root of disk image img as Options.Root takes it,
+// for a run with an initramfs that mounts it on virtio: the first
+// partition that holds a Linux root filesystem (ext2/3/4, xfs, btrfs),
+// or /dev/vda when the whole disk is one.
+func LinuxRoot(img string) (string, error) {
+	l, err := probe.List(img)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range l.Partitions {
+		if !slices.Contains([]string{"ext2", "ext3", "ext4", "xfs", "btrfs"}, e.Type) {
+			continue
+		}
+		if e.Number == 0 {
+			return "/dev/vda", nil
+		}
+		return strconv.Itoa(e.Number), nil
+	}
+	return "", fmt.Errorf("%s: no partition holds a Linux root filesystem (ext2/3/4, xfs, btrfs): name the root with --root", img)
 }

@@ -27,6 +27,11 @@ const (
 	// command of ExecFile runs in: the host's working directory, copied
 	// to the same path.
 	ExecDir = "/.initkit/exec.dir"
+	// ExecImage is where an exec run with root= (a disk's root: exec
+	// --root, repro on a bug's disk image) binds its image inside that
+	// root: the command runs chrooted there as ExecImage+argv[0], in
+	// ExecImage+its directory.
+	ExecImage = "/.initkit-exec"
 	// RealInit is where initkit debug init puts the init to debug; /init
 	// is then the initkit init acting as the debug hook.
 	RealInit = "/.initkit/init.real"

@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/initkit/initkit/guest"
 	"github.com/initkit/initkit/qemu"
 	"github.com/initkit/initkit/vmexec"
 )
@@ -25,10 +27,11 @@ import (
 const Busybox = "/bin/busybox"
 
 // wrapper is the shell that runs the program: $1 is the token its lines
-// carry, $2 the heartbeat's period in seconds, the rest the program.
-const wrapper = `t=$1 p=$2; shift 2
-/bin/busybox echo "initkit-repro: $t started" >&2
-(while :; do /bin/busybox sleep "$p"; /bin/busybox echo "initkit-repro: $t alive" >&2; done) &
+// carry, $2 the heartbeat's period in seconds, $3 busybox, the rest the
+// program.
+const wrapper = `t=$1 p=$2 b=$3; shift 3
+"$b" echo "initkit-repro: $t started" >&2
+(while :; do "$b" sleep "$p"; "$b" echo "initkit-repro: $t alive" >&2; done) &
 exec "$@"`
 
 // run does one try of run n.
@@ -69,7 +72,13 @@ func (o Options) classify(parent context.Context, r *RunResult) {
 	e.Busybox = "" // the wrapper's busybox, at its host path, is the one
 	e.Add = append(append([]string(nil), e.Add...), o.Argv[0])
 	period := max(1, int(o.Hang/time.Second)/5)
-	argv := append([]string{Busybox, "sh", "-c", wrapper, "repro", token, fmt.Sprint(period)}, o.Argv...)
+	busybox, program := Busybox, slices.Clone(o.Argv)
+	if e.Boot.Root != "" {
+		// In a disk's root the image, busybox and the program with it,
+		// is at guest.ExecImage.
+		busybox, program[0] = guest.ExecImage+Busybox, guest.ExecImage+program[0]
+	}
+	argv := append([]string{Busybox, "sh", "-c", wrapper, "repro", token, fmt.Sprint(period), busybox}, program...)
 	res, err := vmexec.Run(ctx, argv, e)
 	w.flush()
 	started := w.started.Load()

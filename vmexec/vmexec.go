@@ -33,6 +33,7 @@ import (
 	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/internal/syncbuf"
+	"github.com/initkit/initkit/probe"
 	"github.com/initkit/initkit/qemu"
 )
 
@@ -66,6 +67,23 @@ type Options struct {
 	Compress string // compression of the command's segment (default none)
 	Stdout   io.Writer
 	Stderr   io.Writer
+}
+
+// InDisk makes the command run in the root of disk image path: the disk
+// attached first, as a snapshot (the run's writes vanish with it), and
+// root (a partition's PARTLABEL or number, or a root= value; "": the
+// first Linux root filesystem, boot.LinuxRoot) mounted read-write, the
+// command chrooted into it with /dev, /proc and /sys (guest.ExecImage).
+func (o *Options) InDisk(path, root string) error {
+	if root == "" {
+		var err error
+		if root, err = boot.LinuxRoot(path); err != nil {
+			return err
+		}
+	}
+	o.Boot.Disks = append([]qemu.Disk{{Path: path, Snapshot: true}}, o.Boot.Disks...)
+	o.Boot.Root = root
+	return nil
 }
 
 // Result is how a run ended.
@@ -139,6 +157,10 @@ func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 	b.Wrap = func(r *boot.Run, base string) (string, error) {
 		out := filepath.Join(dir, "initrd.img")
 		return out, buildImage(out, base, argv, token, o, r.Kernel.ModulesDir)
+	}
+	if b.Root != "" {
+		// The command's root is written to, as a booted system's is.
+		b.Append = strings.TrimSpace(b.Append + " rw")
 	}
 	cmdline := qemu.Cmdline(strings.Fields(Cmdline))
 	if n := len(o.Boot.Disks); n > 0 {
@@ -378,12 +400,36 @@ func (o Options) compression() string {
 	return "none"
 }
 
-// modules are the modules the run loads: the disks' and Modules.
+// modules are the modules the run loads: the disks', the root's
+// filesystem's, and Modules.
 func (o Options) modules() []string {
 	if len(o.Boot.Disks) == 0 {
 		return o.Modules
 	}
-	return append(slices.Clip(DiskModules), o.Modules...)
+	return slices.Concat(DiskModules, rootModules(o.Boot), o.Modules)
+}
+
+// rootModules are the modules that mount b.Root, a partition of the
+// first disk: its filesystem's. A root that is not found needs none
+// (the boot says why it cannot be).
+func rootModules(b boot.Options) []string {
+	if b.Root == "" {
+		return nil
+	}
+	l, err := probe.List(b.Disks[0].Path)
+	if err != nil {
+		return nil
+	}
+	e, err := l.Find(b.Root)
+	switch {
+	case err != nil:
+		return nil
+	case strings.HasPrefix(e.Type, "ext"):
+		return []string{"ext4"} // mounts ext2 and ext3 too
+	case e.Type == "xfs" || e.Type == "btrfs" || e.Type == "vfat" || e.Type == "squashfs":
+		return []string{e.Type}
+	}
+	return nil
 }
 
 // newToken is a run's secret for its status line (guest.ExitPrefix).

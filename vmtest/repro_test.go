@@ -104,6 +104,49 @@ func TestBugRepro(t *testing.T) {
 	t.Run("interrupt", func(t *testing.T) {
 		interrupted(t, m.Image)
 	})
+	t.Run("disk", func(t *testing.T) {
+		inDisk(t, m.Image, obj)
+	})
+}
+
+// inDisk runs a workspace's reproducer in the root of its disk image,
+// as exec --root runs a command: the reproducer finds the disk's marker
+// and crashes the kernel; its writes are gone after the run (a snapshot);
+// with --no-disk it runs in exec's own guest and finds no marker.
+func inDisk(t *testing.T, image, obj string) {
+	tree := t.TempDir()
+	os.WriteFile(filepath.Join(tree, "initkit-disk-marker"), []byte("the disk's root\n"), 0o644)
+	img := GPTImage(t, Partition{Name: "esp", UUID: "0c4f6a52-1b1e-4d3f-8a4e-0b5a6d1c2e01", SizeMiB: 4},
+		Partition{Name: "root", UUID: "0c4f6a52-1b1e-4d3f-8a4e-0b5a6d1c2e02", Dir: tree, SizeMiB: 24})
+	ws := filepath.Join(t.TempDir(), "disk")
+	code, out := initkitRun(t, "bug", "new", ws, "--repro", "testdata/repro/disk.c", "--kernel", image, "--disk", img)
+	if code != 0 {
+		t.Fatalf("bug new: exit %d\n%s", code, out)
+	}
+	disk := filepath.Join(ws, "disk.raw")
+	before, _ := os.ReadFile(disk)
+	code, out = initkitRun(t, "repro", ws, "--kernel", obj, "--runs", "2", "-j", "2", "--hang", "60s")
+	if code != repro.ExitCrash {
+		t.Fatalf("in the disk's root: exit %d, want %d\n%s", code, repro.ExitCrash, out)
+	}
+	mustMatch(t, out, `run \d: crash: kernel panic: sysrq triggered crash`)
+	if after, _ := os.ReadFile(disk); sha(after) != sha(before) {
+		t.Errorf("the run wrote to the workspace's disk image")
+	}
+	code, out = initkitRun(t, "repro", ws, "--kernel", obj, "--no-disk", "--runs", "1", "--hang", "60s")
+	if code != repro.ExitNoCrash {
+		t.Errorf("--no-disk: exit %d, want 0\n%s", code, out)
+	}
+	// exec --root: the command sees the disk's root; a root that is not
+	// there is the command's error, said on its stderr.
+	code, out = initkitRun(t, "exec", "--kernel", obj, "--disk", img, "--root", "root", "--", "/bin/busybox", "cat", "/initkit-disk-marker")
+	if code != 0 || !strings.Contains(out, "the disk's root") {
+		t.Errorf("exec --root root: exit %d\n%s", code, out)
+	}
+	code, out = initkitRun(t, "exec", "--kernel", obj, "--disk", img, "--root", "/dev/vdz", "--append", "initkit.timeout=2", "--", "/bin/busybox", "true")
+	if code != 127 || !strings.Contains(out, "initkit exec: root device /dev/vdz not found") {
+		t.Errorf("exec --root /dev/vdz: exit %d, want 127 and why\n%s", code, out)
+	}
 }
 
 // flaky runs a reproducer that crashes about one run in three: the

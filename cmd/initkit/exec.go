@@ -64,6 +64,7 @@ func newExec() *cobra.Command {
 	f.StringVar(&m.boot.Initrd, "initrd", "", "append to this initramfs `IMAGE` instead of starting empty")
 	f.StringArrayVar(&o.Add, "add", nil, "also add a host file `SRC[:DST]` with its libraries (repeatable)")
 	f.StringArrayVar(&disks, "disk", nil, "attach disk image `FILE[:ro]` as /dev/vda, vdb, ... in order, written back unless :ro (repeatable)")
+	f.StringVar(&m.boot.Root, "root", "", "run CMD in the first --disk's partition `PART` (PARTLABEL, number, or a root= value), mounted read-write, with /dev, /proc and /sys")
 	f.BoolVar(&backing, "disk-backing", false, "let qcow2 disks open the backing and data files they name (host files: refused by default)")
 	f.StringSliceVar(&o.Modules, "module", nil, "load kernel module `NAME` (with its dependencies) before CMD starts (repeatable, comma-separated)")
 	return cmd

@@ -19,6 +19,8 @@ type reproFlags struct {
 	o            repro.Options
 	file, syzDir string
 	title        string
+	disk, root   string
+	noDisk       bool
 	asJSON       bool
 	add          []string
 }
@@ -52,6 +54,9 @@ func newRepro() *cobra.Command {
 	f.DurationVar(&r.o.Hang, "hang", 0, "a guest silent this long is hung (default 2m30s, x3 under TCG)")
 	f.StringVar(&r.title, "title", "", "only a crash whose title matches `REGEX` counts (others are listed as other crash)")
 	f.BoolVar(&r.asJSON, "json", false, "print the summary as JSON on stdout")
+	f.StringVar(&r.disk, "disk", "", "run in the root of disk image `FILE`, a snapshot for each run (default: the workspace's disk image)")
+	f.StringVar(&r.root, "root", "", "the disk's root partition `PART` (PARTLABEL, number, or a root= value; default: the first Linux filesystem)")
+	f.BoolVar(&r.noDisk, "no-disk", false, "run in exec's own guest even when the workspace has a disk image")
 	f.StringArrayVar(&r.add, "add", nil, "also add a host file `SRC[:DST]` with its libraries (repeatable)")
 	f.Lookup("timeout").Hidden = true // --duration and --hang bound a run
 	return cmd
@@ -76,6 +81,14 @@ func runRepro(cmd *cobra.Command, r *reproFlags, args []string) (int, error) {
 		w.KernelFor(&b.Kernel)
 	}
 	r.o.Exec = vmexec.Options{Boot: b, Add: r.add}
+	if r.disk == "" && w != nil && !r.noDisk {
+		r.disk = w.Path(bug.Disk)
+	}
+	if r.disk != "" {
+		if err := r.o.Exec.InDisk(r.disk, r.root); err != nil {
+			return 0, err
+		}
+	}
 	if r.title != "" {
 		if r.o.Title, err = regexp.Compile(r.title); err != nil {
 			return 0, fmt.Errorf("--title: %w", err)

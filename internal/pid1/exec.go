@@ -52,10 +52,14 @@ func (in *initProc) runExec(file []byte) {
 		dir = string(b)
 	}
 	code := 127
-	if argv, err := guest.ParseExecFile(file); err != nil {
-		in.logf("exec: %s: %v", guest.ExecFile, err)
+	argv, err := guest.ParseExecFile(file)
+	if err == nil && in.cmd.Root != "" {
+		err = in.timed("root", in.execRoot)
+	}
+	if err != nil {
+		in.execError(err)
 	} else {
-		code = in.execCommand(argv, dir)
+		code = in.execCommand(argv, dir, in.cmd.Root != "")
 	}
 	_, _, execStatus := in.execPorts()
 	if fd, err := openPort(execStatus); err == nil {
@@ -71,9 +75,51 @@ func (in *initProc) runExec(file []byte) {
 	}
 }
 
+// execError says why the command could not start, on its stderr port
+// (the host shows it) and on the console.
+func (in *initProc) execError(err error) {
+	in.logf("exec: %v", err)
+	_, execStderr, _ := in.execPorts()
+	if fd, e := openPort(execStderr); e == nil {
+		unix.Write(fd, []byte("initkit exec: "+err.Error()+"\n"))
+		closeDrained(fd)
+	}
+}
+
+// execRoot mounts root= for a command that runs in a disk's root (exec
+// --root, repro on a bug's disk image), with /dev, /proc and /sys bound
+// in, and the exec image at guest.ExecImage, where the command and its
+// working directory are.
+func (in *initProc) execRoot() error {
+	if in.devs == nil { // no modules were loaded
+		in.devs = newBlockDevs()
+	}
+	// A command waits for its root no longer than initkit.timeout: a
+	// run whose disk lacks it fails, rootwait or not.
+	in.cmd.RootWait = false
+	if err := in.findRoot(); err != nil {
+		return err
+	}
+	if err := in.mountRootFS(); err != nil {
+		return err
+	}
+	for _, m := range [][2]string{{"/dev", "/dev"}, {"/proc", "/proc"}, {"/sys", "/sys"}, {"/", guest.ExecImage}} {
+		target := NewRoot + m[1]
+		if err := mkdir(target, 0o755); err != nil {
+			return fmt.Errorf("root=%s: %w (the command's root must be writable: rw)", in.cmd.Root, err)
+		}
+		if err := unix.Mount(m[0], target, "", unix.MS_BIND, ""); err != nil {
+			return &os.PathError{Op: "bind " + m[0] + " on", Path: target, Err: err}
+		}
+	}
+	return nil
+}
+
 // execCommand starts argv and reaps every process until it has exited:
 // PID 1 inherits the command's orphans.
-func (in *initProc) execCommand(argv []string, dir string) int {
+// In a disk's root, it runs chrooted there, argv[0] and dir in the
+// exec image bound at guest.ExecImage.
+func (in *initProc) execCommand(argv []string, dir string, inRoot bool) int {
 	execStdout, execStderr, _ := in.execPorts()
 	out, err1 := openPort(execStdout)
 	errf, err2 := openPort(execStderr)
@@ -83,11 +129,16 @@ func (in *initProc) execCommand(argv []string, dir string) int {
 		return 127
 	}
 	defer closeDrained(out, errf, null)
-	pid, err := syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{
+	sys := &syscall.SysProcAttr{Setsid: true}
+	prog := argv[0]
+	if inRoot {
+		sys.Chroot, prog, dir = NewRoot, guest.ExecImage+prog, guest.ExecImage+dir
+	}
+	pid, err := syscall.ForkExec(prog, argv, &syscall.ProcAttr{
 		Dir:   dir,
 		Env:   append(execEnv[:len(execEnv):len(execEnv)], "PWD="+dir),
 		Files: []uintptr{uintptr(null), uintptr(out), uintptr(errf)},
-		Sys:   &syscall.SysProcAttr{Setsid: true},
+		Sys:   sys,
 	})
 	if err != nil {
 		unix.Write(errf, []byte("initkit exec: "+argv[0]+": "+err.Error()+"\n"))

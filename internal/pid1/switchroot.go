@@ -14,6 +14,18 @@ import (
 // mountRoot mounts the root device at NewRoot (read-only unless rw) and
 // checks that init= is an executable there.
 func (in *initProc) mountRoot() error {
+	if err := in.mountRootFS(); err != nil {
+		return err
+	}
+	if err := checkInit(NewRoot, in.cmd.Init); err != nil {
+		unix.Unmount(NewRoot, unix.MNT_DETACH)
+		return fmt.Errorf("root=%s (%s): %w", in.cmd.Root, in.root.Path, err)
+	}
+	return nil
+}
+
+// mountRootFS mounts the root device at NewRoot, read-only unless rw.
+func (in *initProc) mountRootFS() error {
 	d := in.root
 	fstype := in.cmd.RootFSType
 	if fstype == "" {
@@ -42,10 +54,6 @@ func (in *initProc) mountRoot() error {
 	if err != nil {
 		in.tried = append(in.tried, fmt.Sprintf("mount -t %s %s %s", strings.Join(types, ","), d.Path, NewRoot))
 		return fmt.Errorf("mounting %s (%s) on %s: %w", d.Path, fstype, NewRoot, err)
-	}
-	if err := checkInit(NewRoot, in.cmd.Init); err != nil {
-		unix.Unmount(NewRoot, unix.MNT_DETACH)
-		return fmt.Errorf("root=%s (%s): %w", in.cmd.Root, d.Path, err)
 	}
 	return nil
 }
