@@ -55,3 +55,26 @@ func TestPlanDirectBoot(t *testing.T) {
 		t.Errorf("unknown partition: %v", err)
 	}
 }
+
+// TestLinuxRoot: the first partition with a Linux root filesystem (not
+// the vfat one before it); the whole disk when it is one filesystem; an
+// error naming --root when there is none.
+func TestLinuxRoot(t *testing.T) {
+	if got, err := boot.LinuxRoot(rootDisk(t)); got != "2" || err != nil {
+		t.Errorf("GPT with vfat then ext4: %q, %v; want 2", got, err)
+	}
+	dir := t.TempDir()
+	whole := filepath.Join(dir, "whole.img")
+	s := &disk.Spec{Output: whole, Size: "16M", Table: "none", Partitions: []disk.Partition{{Fill: disk.Fill{FS: "ext4"}}}}
+	if err := disk.Create(t.Context(), s, disk.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := boot.LinuxRoot(whole); got != "/dev/vda" || err != nil {
+		t.Errorf("a whole-disk ext4: %q, %v; want /dev/vda", got, err)
+	}
+	empty := filepath.Join(dir, "empty.img")
+	os.WriteFile(empty, make([]byte, 1<<20), 0o644)
+	if _, err := boot.LinuxRoot(empty); err == nil || !strings.Contains(err.Error(), "--root") {
+		t.Errorf("no filesystem: %v", err)
+	}
+}
