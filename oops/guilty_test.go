@@ -28,7 +28,8 @@ func TestSkipRules(t *testing.T) {
 		{"locking primitives and lockdep", []string{"_raw_spin_lock", "_raw_spin_lock_irqsave", "queued_spin_lock_slowpath", "lock_acquire",
 			"__lock_acquire", "lockdep_rcu_suspicious", "check_noncircular", "validate_chain", "print_circular_bug", "mutex_lock_nested",
 			"__mutex_lock", "mutex_unlock", "down_write", "up_read", "rwsem_down_write_slowpath", "spin_lock", "__might_sleep",
-			"__might_fault", "lock_sock_nested", "release_sock", "rcu_read_lock_held", "debug_check_no_locks_freed", "percpu_down_write"},
+			"__might_fault", "lock_sock_nested", "release_sock", "rcu_read_lock_held", "debug_check_no_locks_freed", "percpu_down_write",
+			"spin_bug", "do_raw_spin_lock", "rwlock_bug"},
 			[]string{"spin_forever", "spin_init", "mutex_owner_fn", "up_to_date", "download_firmware", "rtnl_lock", "lock_page_owner"}},
 		{"atomics, refcounts and krefs", []string{"atomic_inc", "arch_atomic_add", "refcount_warn_saturate", "__refcount_add", "__refcount_add.constprop.0", "kref_put",
 			"debug_object_free", "debug_print_object", "debug_check_no_obj_freed"}, []string{"atomic_counter_user", "kref_user_release"}},
@@ -40,6 +41,8 @@ func TestSkipRules(t *testing.T) {
 			"hlist_add_head", "rb_insert_color", "rb_erase", "kobject_put", "kobject_uevent_env", "process_one_work", "worker_thread",
 			"kthread", "ret_from_fork", "call_timer_fn", "__run_timers", "run_timer_softirq", "__do_softirq", "irq_exit_rcu", "rcu_core",
 			"rcu_do_batch"}, []string{"list_walker", "list_lru_add", "rbd_dev_probe", "kthread_worker_fn_user"}},
+		{"busy-wait delays", []string{"delay_tsc", "__delay", "__const_udelay", "__udelay", "udelay", "mdelay", "__ndelay", "delay_halt_mwaitx", "cpu_relax"},
+			[]string{"delayed_work_timer_fn", "msleep", "udelay_test_single", "delay_fn_user"}},
 		{"system call entry", []string{"do_syscall_64", "entry_SYSCALL_64_after_hwframe", "x64_sys_call", "__x64_sys_write",
 			"__se_sys_bpf", "__arm64_sys_ioctl", "invoke_syscall", "el0_svc", "el0t_64_sync_handler", "syscall_exit_to_user_mode"},
 			[]string{"do_sys_open_helper", "sysfs_write_file"}},
@@ -70,7 +73,7 @@ func TestSkipRules(t *testing.T) {
 		}
 	}
 	// Every rule is tested above.
-	if len(skips) != 8 {
+	if len(skips) != 9 {
 		t.Errorf("%d rules: test the new ones", len(skips))
 	}
 }

@@ -38,6 +38,10 @@ type kind struct {
 	// consequence marks a panic that only follows another report
 	// ("Fatal exception"): it is absorbed into that report.
 	consequence bool
+	// unwinder marks the unwinder's own warning, printed where it gave
+	// up on a stack it was printing: the report it interrupts has the
+	// stack as far as there is one, and is not corrupted by it.
+	unwinder bool
 	// bare marks a report whose stack follows its first lines with no
 	// "Call Trace:" before it, up to a blank line (KCSAN, KMSAN,
 	// KFENCE): the first such stack is the bug's.
@@ -49,7 +53,7 @@ type frameRule int
 const (
 	firstFrame frameRule = iota
 	stalled
-	hung // also for sleeping in atomic context: the scheduler's frames are where the sleep went, not who slept
+	hung // also for sleeping in atomic context and a corrupted stack end: the scheduler's frames are where the task went, not who sent it
 )
 
 // Types of bug (Report.Type).
@@ -109,8 +113,8 @@ var kinds = []kind{
 	{name: "lockdep", re: regexp.MustCompile(`^BUG: (MAX_LOCKDEP_\w+|MAX_STACK_TRACE_ENTRIES|MAX_LOCK_DEPTH) too low`), title: "BUG: {1} too low", typ: TypeLockdep},
 
 	// The unwinder's complaints (arch/x86/kernel/unwind_frame.c).
-	{name: "WARNING", re: regexp.MustCompile(`^WARNING: kernel stack regs at \S+ in \S+ has bad '(\w+)' value`), title: "WARNING: kernel stack regs has bad '{1}' value", typ: TypeWarning},
-	{name: "WARNING", re: regexp.MustCompile(`^WARNING: kernel stack frame pointer at \S+ in \S+ has bad value`), title: "WARNING: kernel stack frame pointer has bad value", typ: TypeWarning},
+	{name: "WARNING", re: regexp.MustCompile(`^WARNING: kernel stack regs at \S+ in \S+ has bad '(\w+)' value`), title: "WARNING: kernel stack regs has bad '{1}' value", typ: TypeWarning, unwinder: true},
+	{name: "WARNING", re: regexp.MustCompile(`^WARNING: kernel stack frame pointer at \S+ in \S+ has bad value`), title: "WARNING: kernel stack frame pointer has bad value", typ: TypeWarning, unwinder: true},
 
 	// Preludes: their WARNING or kernel BUG follows (lib/refcount.c,
 	// lib/debugobjects.c, lib/list_debug.c).
@@ -148,11 +152,11 @@ var kinds = []kind{
 	{name: "Oops", re: regexp.MustCompile(`^Internal error: Oops - BUG`), title: "kernel BUG in {func}", typ: TypeBug},
 	{name: "Oops", re: regexp.MustCompile(`^Internal error: `), title: "Internal error in {func}", typ: TypeBadAccess},
 	{name: "Oops", re: regexp.MustCompile(`^Unhandled fault`), title: "Unhandled fault in {func}", typ: TypeBadAccess},
-	{name: "GPF", re: regexp.MustCompile(`^general protection fault`), title: "general protection fault in {func}", typ: TypeBadAccess},
-	{name: "BUG", re: regexp.MustCompile(`^divide error: `), title: "divide error in {func}", typ: TypeBug},
-	{name: "BUG", re: regexp.MustCompile(`^invalid opcode: `), title: "invalid opcode in {func}", typ: TypeBug},
-	{name: "BUG", re: regexp.MustCompile(`^double fault: `), title: "double fault in {func}", typ: TypeStackOverflow},
-	{name: "BUG", re: regexp.MustCompile(`^stack segment: `), title: "stack segment fault in {func}", typ: TypeBadAccess},
+	{name: "GPF", re: regexp.MustCompile(`^(?:Oops: )?general protection fault`), title: "general protection fault in {func}", typ: TypeBadAccess},
+	{name: "BUG", re: regexp.MustCompile(`^(?:Oops: )?divide error: `), title: "divide error in {func}", typ: TypeBug},
+	{name: "BUG", re: regexp.MustCompile(`^(?:Oops: )?invalid opcode: `), title: "invalid opcode in {func}", typ: TypeBug},
+	{name: "BUG", re: regexp.MustCompile(`^(?:Oops: )?double fault: `), title: "double fault in {func}", typ: TypeStackOverflow},
+	{name: "BUG", re: regexp.MustCompile(`^(?:Oops: )?stack segment: `), title: "stack segment fault in {func}", typ: TypeBadAccess},
 	{name: "Oops", re: regexp.MustCompile(`^Oops(?:: |#)`), title: "Oops in {func}", typ: TypeBadAccess},
 
 	// WARN() and friends (kernel/panic.c __warn).
@@ -163,7 +167,7 @@ var kinds = []kind{
 	// scheduler's first, then panics that only follow another report,
 	// then every other cause.
 	{name: "panic", re: regexp.MustCompile(`^Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: ([A-Za-z0-9_.]+)`), title: "kernel panic: stack-protector: Kernel stack is corrupted in: {1}", typ: TypeCorruption},
-	{name: "panic", re: regexp.MustCompile(`^Kernel panic - not syncing: corrupted stack end detected inside scheduler`), title: "kernel panic: corrupted stack end in {func}", typ: TypeCorruption},
+	{name: "panic", re: regexp.MustCompile(`^Kernel panic - not syncing: corrupted stack end detected inside scheduler`), title: "kernel panic: corrupted stack end in {func}", typ: TypeCorruption, rule: hung},
 	{name: "panic", re: regexp.MustCompile(`^Kernel panic - not syncing: (Fatal exception(?: in interrupt)?|panic_on_warn set|panic_on_oops|softlockup: hung tasks|hung_task: blocked tasks|Hard LOCKUP|RCU Stall|kfence|KASAN|KCSAN|UBSAN|Oops|[\w ]*: panic_on_warn set)`), title: "kernel panic: {1}", typ: TypePanic, consequence: true},
 	// init's death: its exit code differs from crash to crash of one bug
 	// (a signal, a status), so it is no part of the title.

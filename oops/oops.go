@@ -181,6 +181,9 @@ func (r *Report) absorbs(next *kind, header string, n int) bool {
 	}
 	switch r.Kind {
 	case "BUG", "KASAN", "KFENCE", "GPF", "Oops", "KMSAN":
+		// Since 6.5, x86's exceptions begin "Oops: " ("Oops: invalid
+		// opcode: 0000"; arch/x86/kernel/dumpstack.c __die_header).
+		header = strings.TrimPrefix(header, "Oops: ")
 		return next.name == "Oops" || next.name == "GPF" || strings.HasPrefix(header, "invalid opcode: ") || strings.HasPrefix(header, "Internal error: ")
 	}
 	return false
@@ -263,7 +266,7 @@ func Each(r io.Reader, fn func(Report) error) error {
 			case cur != nil && cur.absorbs(k, l, n):
 				cur.Header += "; " + l
 			default:
-				if cur != nil && cur.inTrace && cur.lastFrame && cur.Kind != k.name {
+				if cur != nil && cur.inTrace && cur.lastFrame && cur.Kind != k.name && !k.unwinder {
 					cur.Corrupted = true // another report began inside its stack
 				}
 				flush()

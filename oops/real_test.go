@@ -79,6 +79,33 @@ var realTitles = map[string][]string{
 	"crashme-preemptible.log": {"BUG: using smp_processor_id() in preemptible code in crashme_preemptible"},
 	"crashme-odebug.log":      {"WARNING: ODEBUG bug in crashme_odebug"},
 	"crashme-null.log":        {"KASAN: null-ptr-deref Write in crashme_null"},
+	// CONFIG_DEBUG_SPINLOCK's own report (lockdep off): past spin_bug
+	// and the raw lock functions.
+	"crashme-spin-recursion.log": {"BUG: spinlock recursion in crashme_spin_recursion"},
+	// The stack protector's panic names the function in its first line;
+	// the unwinder then warns about the frame the overflow overwrote,
+	// which leaves the panic whole (not corrupted).
+	"crashme-stack-protector.log": {"kernel panic: stack-protector: Kernel stack is corrupted in: crashme_stack_protector",
+		"WARNING: kernel stack frame pointer has bad value"},
+	// CPU 1 spins with interrupts off while a grace period waits: RCU's
+	// stall report (its CPU's stack in the NMI backtrace), titled by the
+	// frame above the kthread entry; then the panic it asks for.
+	"crashme-rcu-stall.log": {"INFO: rcu detected stall in crashme_spin_irqs_off"},
+	// A wild write KASAN sees before the CPU faults.
+	"crashme-wild-access.log": {"KASAN: wild-memory-access Write in crashme_gpf"},
+	// From linux-source-6.12 without KASAN (see make-reports.sh): the
+	// buddy detector's hard lockup (after RCU's stall), past the delay
+	// loop the CPU spun in, its frames all guesses (no frame pointers);
+	// and a general protection fault, which 6.5 on prints as "Oops:
+	// general protection fault".
+	"crashme-hard-lockup.log": {"INFO: rcu detected stall in crashme_spin_irqs_off", "BUG: hard lockup in crashme_spin_irqs_off"},
+	"crashme-gpf.log":         {"general protection fault in crashme_gpf"},
+	"crashme-divide-6.12.log": {"divide error in crashme_divide"},
+	// "kernel BUG at" and its "Oops: invalid opcode": one report.
+	"crashme-bug-6.12.log": {"kernel BUG in crashme_bug"},
+	// The scheduler finds the stack's end overwritten: the frame past
+	// the scheduler's.
+	"crashme-stack-end.log": {"kernel panic: corrupted stack end in crashme_stack_end"},
 	// An ia32-only test on x86-64: LKDTM says XFAIL, no report.
 	"lkdtm-double-fault.log": nil,
 	// 6.1's UBSAN no longer checks signed overflow: the log holds no

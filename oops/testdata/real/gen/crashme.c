@@ -3,7 +3,9 @@
  * crashme: the reports LKDTM does not make, one per value of the
  * parameter "what" (crashme.what=NAME on the kernel command line, for a
  * built-in module): lockdep's, kmemleak's, a divide error, ODEBUG,
- * atomic-context bugs. initkit's oops tests keep the consoles it makes
+ * atomic-context bugs, lockups and stalls, stack corruption caught by
+ * the stack protector and the scheduler, a spinlock debugging report and
+ * a general protection fault. initkit's oops tests keep the consoles it makes
  * (see make-reports.sh): real reports from a real kernel.
  */
 #include <linux/module.h>
@@ -15,6 +17,9 @@
 #include <linux/timer.h>
 #include <linux/sched.h>
 #include <linux/smp.h>
+#include <linux/lockdep.h>
+#include <linux/kthread.h>
+#include <linux/sched/task_stack.h>
 
 static char *what = "";
 module_param(what, charp, 0444);
@@ -124,6 +129,73 @@ static noinline void crashme_null(void)
 	*(volatile int *)0 = 1;
 }
 
+static int crashme_waiter(void *unused)
+{
+	synchronize_rcu();
+	return 0;
+}
+
+static int crashme_spin_irqs_off(void *unused)
+{
+	local_irq_disable();
+	mdelay(60000);
+	local_irq_enable();
+	return 0;
+}
+
+/* CPU 1 with interrupts off for 60 s while a grace period waits (RCU
+ * reports a stall only then): the hard lockup watchdog's report, and
+ * RCU's stall report. Not CPU 0, which keeps jiffies going: with its
+ * interrupts off, time stops and no stall is ever seen. */
+static noinline void crashme_irqs_off(void)
+{
+	struct task_struct *t = kthread_create(crashme_spin_irqs_off, NULL, "crashme-spin");
+
+	kthread_bind(t, 1);
+	wake_up_process(t);
+	msleep(100);
+	kthread_run(crashme_waiter, NULL, "crashme-waiter");
+}
+
+/* lockdep off, so that CONFIG_DEBUG_SPINLOCK's own check reports. */
+static noinline void crashme_spin_recursion(void)
+{
+	lockdep_off();
+	spin_lock(&spin_a);
+	spin_lock(&spin_a);
+}
+
+/* Past a local array, with KASAN's stack checks off here: the canary
+ * is overwritten and __stack_chk_fail panics on the way out. */
+static noinline __no_sanitize_address void crashme_stack_protector(void)
+{
+	char buf[8];
+	volatile char *p = buf;
+	int i;
+
+	for (i = 0; i < 24; i++)
+		p[i] = 0x41;
+}
+
+/* The task's stack-end magic overwritten: the scheduler's check panics. */
+static noinline void crashme_stack_end(void)
+{
+	*end_of_stack(current) = 0;
+	schedule();
+}
+
+/* BUG(): "kernel BUG at", then the invalid opcode it is made of. */
+static noinline void crashme_bug(void)
+{
+	BUG();
+}
+
+/* A non-canonical address: a general protection fault, not a page fault. */
+static noinline void crashme_gpf(void)
+{
+	*(volatile long *)0xdead000000000000UL = 1;
+}
+
 static int __init crashme_init(void)
 {
 	static const struct {
@@ -142,6 +214,12 @@ static int __init crashme_init(void)
 		{ "preemptible", crashme_preemptible },
 		{ "odebug", crashme_odebug },
 		{ "null", crashme_null },
+		{ "irqs_off", crashme_irqs_off },
+		{ "spin_recursion", crashme_spin_recursion },
+		{ "stack_protector", crashme_stack_protector },
+		{ "stack_end", crashme_stack_end },
+		{ "gpf", crashme_gpf },
+		{ "bug", crashme_bug },
 	};
 	int i;
 
