@@ -42,6 +42,11 @@ type kind struct {
 	// up on a stack it was printing: the report it interrupts has the
 	// stack as far as there is one, and is not corrupted by it.
 	unwinder bool
+	// regsBefore marks a report whose registers the kernel printed just
+	// before its first line (user-mode Linux's kernel mode fault: its
+	// RIP, then the panic): a RIP line at most regsWithin lines above is
+	// the report's.
+	regsBefore bool
 	// bare marks a report whose stack follows its first lines with no
 	// "Call Trace:" before it, up to a blank line (KCSAN, KMSAN,
 	// KFENCE): the first such stack is the bug's.
@@ -163,12 +168,20 @@ var kinds = []kind{
 	{name: "WARNING", re: regexp.MustCompile(`^WARNING: CPU: \d+ PID: \d+ at `), title: "WARNING in {func}", typ: TypeWarning},
 	{name: "WARNING", re: regexp.MustCompile(`^WARNING: at \S+ `), title: "WARNING in {func}", typ: TypeWarning},
 
+	// User-mode Linux (arch/um/kernel/trap.c segv): a fault in kernel
+	// mode panics, its registers printed first; the generic BUG() of an
+	// architecture without its own (include/asm-generic/bug.h) names
+	// the function in its first line, then panics "BUG!".
+	{name: "Oops", re: regexp.MustCompile(`^Kernel panic - not syncing: Kernel mode fault at addr`), title: "BUG: kernel mode fault in {func}", typ: TypeBadAccess, regsBefore: true},
+	{name: "Oops", re: regexp.MustCompile(`^Kernel panic - not syncing: Segfault with no mm`), title: "BUG: segfault with no mm in {func}", typ: TypeBadAccess, regsBefore: true},
+	{name: "BUG", re: regexp.MustCompile(`^BUG: failure at \S+:\d+/([A-Za-z0-9_.]+)\(\)!`), title: "kernel BUG in {1}", typ: TypeBug},
+
 	// Panics (kernel/panic.c): the stack protector's and the
 	// scheduler's first, then panics that only follow another report,
 	// then every other cause.
 	{name: "panic", re: regexp.MustCompile(`^Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: ([A-Za-z0-9_.]+)`), title: "kernel panic: stack-protector: Kernel stack is corrupted in: {1}", typ: TypeCorruption},
 	{name: "panic", re: regexp.MustCompile(`^Kernel panic - not syncing: corrupted stack end detected inside scheduler`), title: "kernel panic: corrupted stack end in {func}", typ: TypeCorruption, rule: hung},
-	{name: "panic", re: regexp.MustCompile(`^Kernel panic - not syncing: (Fatal exception(?: in interrupt)?|panic_on_warn set|panic_on_oops|softlockup: hung tasks|hung_task: blocked tasks|Hard LOCKUP|RCU Stall|kfence|KASAN|KCSAN|UBSAN|Oops|[\w ]*: panic_on_warn set)`), title: "kernel panic: {1}", typ: TypePanic, consequence: true},
+	{name: "panic", re: regexp.MustCompile(`^Kernel panic - not syncing: (Fatal exception(?: in interrupt)?|panic_on_warn set|panic_on_oops|softlockup: hung tasks|hung_task: blocked tasks|Hard LOCKUP|RCU Stall|kfence|KASAN|KCSAN|UBSAN|Oops|BUG!|[\w ]*: panic_on_warn set)`), title: "kernel panic: {1}", typ: TypePanic, consequence: true},
 	// init's death: its exit code differs from crash to crash of one bug
 	// (a signal, a status), so it is no part of the title.
 	{name: "panic", re: regexp.MustCompile(`^Kernel panic - not syncing: (Attempted to kill init!)`), title: "kernel panic: {1}", typ: TypePanic},

@@ -190,8 +190,9 @@ func (r *Report) absorbs(next *kind, header string, n int) bool {
 }
 
 // bottoms are the functions a whole stack ends in: where a system call,
-// a kernel thread, an interrupt or the boot entered the kernel.
-var bottoms = regexp.MustCompile(`^(?:entry_SYSCALL_64\w*|entry_SYSENTER\w*|entry_INT80\w*|ret_from_fork\w*|kthread|start_kernel|secondary_startup_64\w*|x86_64_start_\w+|cpu_startup_entry|el0t_64_sync\w*|el0_svc\w*)$`)
+// a kernel thread, an interrupt or the boot entered the kernel (UML:
+// new_thread_handler, where each of its threads starts).
+var bottoms = regexp.MustCompile(`^(?:entry_SYSCALL_64\w*|entry_SYSENTER\w*|entry_INT80\w*|ret_from_fork\w*|kthread|start_kernel|secondary_startup_64\w*|x86_64_start_\w+|cpu_startup_entry|el0t_64_sync\w*|el0_svc\w*|new_thread_handler)$`)
 
 // atBottom says a report's last frame is where its stack began: a log
 // that ends there (a kmemleak report is the last thing printed) has the
@@ -205,6 +206,11 @@ func atBottom(r *Report) bool {
 // and its "Oops:" are 5 lines apart; a refcount_t prelude and its
 // WARNING 2.
 const absorbWithin = 12
+
+// regsWithin is how far above its first line a report's registers may
+// be (kind.regsBefore): user-mode Linux prints its 8 lines of registers
+// and "Modules linked in:" just before its panic.
+const regsWithin = 12
 
 func isEnd(l string) bool {
 	return strings.HasPrefix(l, "---[ end ")
@@ -234,6 +240,7 @@ func Each(r io.Reader, fn func(Report) error) error {
 	var fnErr error
 	seen := false // a report was found: a panic after it is its consequence
 	n := 0
+	var regs *Frame // the last RIP printed outside a report (kind.regsBefore)
 	flush := func() {
 		if cur == nil {
 			return
@@ -271,9 +278,17 @@ func Each(r io.Reader, fn func(Report) error) error {
 				}
 				flush()
 				cur = &Report{Kind: k.name, Header: l, Line: n, CodeAt: -1, Regs: map[string]string{}, kind: k, groups: groups}
+				if k.regsBefore && regs != nil && n-regs.Line <= regsWithin {
+					cur.RIP = regs
+				}
 			}
 		}
 		if cur == nil {
+			if strings.HasPrefix(l, "RIP: ") {
+				if m := ripRE.FindStringSubmatch(l); m != nil {
+					regs = &Frame{Line: n, Func: m[2], Off: hexNum(m[3]), Len: hexNum(m[4]), Module: m[5], IsRIP: true, Addr: hexNum(m[1])}
+				}
+			}
 			return
 		}
 		cur.EndLine = n

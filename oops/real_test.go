@@ -3,6 +3,7 @@ package oops
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -103,6 +104,13 @@ var realTitles = map[string][]string{
 	"crashme-divide-6.12.log": {"divide error in crashme_divide"},
 	// "kernel BUG at" and its "Oops: invalid opcode": one report.
 	"crashme-bug-6.12.log": {"kernel BUG in crashme_bug"},
+	// User-mode Linux (make-reports.sh's third kernel): a WARNING as
+	// everywhere; the generic BUG(), which names its function, then
+	// panics "BUG!"; a kernel mode fault, its RIP printed before the
+	// panic.
+	"uml-lkdtm-warning.log":   {"WARNING in lkdtm_WARNING"},
+	"uml-lkdtm-bug.log":       {"kernel BUG in lkdtm_BUG"},
+	"uml-lkdtm-exception.log": {"BUG: kernel mode fault in lkdtm_EXCEPTION"},
 	// The scheduler finds the stack's end overwritten: the frame past
 	// the scheduler's.
 	"crashme-stack-end.log": {"kernel panic: corrupted stack end in crashme_stack_end"},
@@ -143,6 +151,31 @@ func TestRealReports(t *testing.T) {
 		}
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("%s: titles\n%s\nwant\n%s", name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
+
+// TestRegsBefore: user-mode Linux's registers, printed just before its
+// panic, give the report its RIP; registers printed far above are
+// another story's, and the title falls back on the stack.
+func TestRegsBefore(t *testing.T) {
+	data, err := os.ReadFile("testdata/real/uml-lkdtm-exception.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data), "\n")
+	i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "Kernel panic") })
+	far := slices.Concat(lines[:i], slices.Repeat([]string{"unrelated line"}, regsWithin+1), lines[i:])
+	for _, c := range []struct {
+		log  []string
+		want string
+	}{
+		{lines, "BUG: kernel mode fault in lkdtm_EXCEPTION"},
+		{far, "BUG: kernel mode fault in direct_entry"},
+	} {
+		rs, _ := Parse(strings.NewReader(strings.Join(c.log, "\n")))
+		if len(rs) != 1 || rs[0].Title != c.want {
+			t.Errorf("%d reports, want one titled %q: %+v", len(rs), c.want, rs)
 		}
 	}
 }

@@ -7,7 +7,9 @@
 # A second kernel, a plain one from linux-source-6.12 (SRC612), makes the
 # reports the first cannot: a hard lockup (6.1's only detector needs a
 # PMU, which QEMU's TCG has not; 6.6's buddy detector needs none) and a
-# general protection fault (KASAN reports a wild access first).
+# general protection fault (KASAN reports a wild access first). A third,
+# user-mode Linux from the first tree (ARCH=um, run as a plain process),
+# makes UML's reports.
 #
 #   SRC=~/.cache/initkit/src/linux-source-6.1-* SRC612=.../linux-source-6.12 oops/testdata/real/gen/make-reports.sh
 set -euo pipefail
@@ -17,6 +19,7 @@ src=${SRC:?SRC: the kernel tree to build}
 obj=${OBJ:-$HOME/.cache/initkit/kbuild/crash-reports}
 src612=${SRC612:?SRC612: the linux-source-6.12 tree}
 obj612=${OBJ612:-$HOME/.cache/initkit/kbuild/crash-reports-6.12}
+objum=${OBJUM:-$HOME/.cache/initkit/kbuild/crash-reports-um}
 out=$here/..
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -43,6 +46,13 @@ if [ ! -e "$obj612/initkit-kernel.json" ]; then
     -e KALLSYMS -e KALLSYMS_ALL -e PREEMPT -e SCHED_STACK_END_CHECK -e DEBUG_SPINLOCK -e VMAP_STACK -e PRINTK -e BUG
   make -s -C "$src612" O="$obj612" olddefconfig
   "$initkit" kernel build "$src612" -O "$obj612"
+fi
+if [ ! -x "$objum/linux" ]; then
+  make -s -C "$src" O="$objum" ARCH=um defconfig
+  "$src/scripts/config" --file "$objum/.config" -e MAGIC_SYSRQ -e BLK_DEV_INITRD -e DEVTMPFS -e DEBUG_FS -e LKDTM \
+    -e KALLSYMS -e DEBUG_KERNEL -e FRAME_POINTER -e STACKTRACE
+  make -s -C "$src" O="$objum" ARCH=um olddefconfig
+  make -s -C "$src" O="$objum" ARCH=um -j"$(nproc)" linux
 fi
 for k in 61 612; do
   mkdir -p "$work/$k"
@@ -78,6 +88,7 @@ fi
 /bin/busybox poweroff -f
 INIT
 chmod +x "$work/init.sh"
+"$initkit" build --busybox /bin/busybox --init "$work/init.sh" --compress gzip -o "$work/img-um"
 for k in 61 612; do
   o=$obj; [ $k = 612 ] && o=$obj612
   "$initkit" build --busybox /bin/busybox --init "$work/init.sh" --add "$work/$k/crashme.ko:/crashme.ko" -o "$work/img-$k" --kernel "$o"
@@ -112,3 +123,11 @@ for t in $crashme; do report 61 "$obj" crashme:$t; done
 for t in hard_lockup gpf; do report 612 "$obj612" crashme:$t; done
 # 6.5 on prints x86's exceptions as "Oops: divide error", "Oops: invalid opcode".
 for t in divide bug; do report 612 "$obj612" crashme:$t -6.12; done
+# UML: the kernel is a program; its console is its stdout.
+for t in WARNING BUG EXCEPTION; do
+  name=uml-lkdtm-$(echo $t | tr 'A-Z_' 'a-z-')
+  [ -s "$out/$name.log" ] && continue
+  echo "== $name"
+  timeout 120 "$objum/linux" mem=256M initrd="$work/img-um" crash=lkdtm:$t con0=fd:0,fd:1 con=null </dev/null >"$work/$name.log" 2>&1 || true
+  sed -n '/make-reports: /,$p' "$work/$name.log" > "$out/$name.log"
+done
