@@ -92,6 +92,11 @@ var realTitles = map[string][]string{
 	// stall report (its CPU's stack in the NMI backtrace), titled by the
 	// frame above the kthread entry; then the panic it asks for.
 	"crashme-rcu-stall.log": {"INFO: rcu detected stall in crashme_spin_irqs_off"},
+	// A read past a global array through a pointer (UBSAN checks only
+	// array indexes), and a kmalloc the page allocator refuses with a
+	// WARNING: past the allocators, the caller.
+	"crashme-global-oob.log":   {"KASAN: global-out-of-bounds Read in crashme_global_oob"},
+	"crashme-kmalloc-huge.log": {"WARNING in crashme_kmalloc_huge"},
 	// A wild write KASAN sees before the CPU faults.
 	"crashme-wild-access.log": {"KASAN: wild-memory-access Write in crashme_gpf"},
 	// From linux-source-6.12 without KASAN (see make-reports.sh): the

@@ -184,6 +184,25 @@ static noinline void crashme_stack_end(void)
 	schedule();
 }
 
+/* An index past a global array: KASAN's global-out-of-bounds. */
+static char crashme_global[8];
+static volatile int crashme_index = 10;
+
+static noinline void crashme_global_oob(void)
+{
+	volatile char *p = crashme_global; /* a pointer: UBSAN's bounds check is for arrays */
+
+	pr_info("crashme: %d\n", p[crashme_index]);
+}
+
+/* A kmalloc far past what the page allocator gives: its WARNING. */
+static volatile unsigned long crashme_huge = 1UL << 40;
+
+static noinline void crashme_kmalloc_huge(void)
+{
+	kfree(kmalloc(crashme_huge, GFP_KERNEL));
+}
+
 /* BUG(): "kernel BUG at", then the invalid opcode it is made of. */
 static noinline void crashme_bug(void)
 {
@@ -220,6 +239,8 @@ static int __init crashme_init(void)
 		{ "stack_end", crashme_stack_end },
 		{ "gpf", crashme_gpf },
 		{ "bug", crashme_bug },
+		{ "global_oob", crashme_global_oob },
+		{ "kmalloc_huge", crashme_kmalloc_huge },
 	};
 	int i;
 

@@ -117,7 +117,7 @@ lkdtm="BUG WARNING WARNING_MESSAGE EXCEPTION CORRUPT_STACK CORRUPT_STACK_STRONG 
   SLAB_FREE_PAGE EXEC_DATA EXEC_NULL ACCESS_USERSPACE ACCESS_NULL WRITE_RO WRITE_KERN
   REFCOUNT_INC_OVERFLOW REFCOUNT_DEC_ZERO REFCOUNT_DEC_NEGATIVE REFCOUNT_INC_ZERO USERCOPY_SLAB_SIZE_TO"
 crashme="circular recursive unlock_balance held_freed suspicious_rcu leak divide sleep_atomic sched_atomic preemptible odebug null
-  rcu_stall spin_recursion stack_protector stack_end wild_access"
+  rcu_stall spin_recursion stack_protector stack_end wild_access global_oob kmalloc_huge"
 for t in $lkdtm; do report 61 "$obj" lkdtm:$t; done
 for t in $crashme; do report 61 "$obj" crashme:$t; done
 for t in hard_lockup gpf; do report 612 "$obj612" crashme:$t; done
