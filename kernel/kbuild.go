@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -100,10 +101,14 @@ func (t Tree) make(ctx context.Context, args ...string) error {
 		all = append(all, "O="+abs)
 	}
 	all = append(all, "ARCH="+t.arch())
+	cross := ""
 	if t.arch() == "arm64" && runtime.GOARCH != "arm64" {
-		all = append(all, "CROSS_COMPILE=aarch64-linux-gnu-")
+		cross = "aarch64-linux-gnu-"
+		all = append(all, "CROSS_COMPILE="+cross)
 	}
-	cmd := exec.CommandContext(ctx, "make", append(all, args...)...)
+	vars, env := t.ccache(cross)
+	cmd := exec.CommandContext(ctx, "make", slices.Concat(all, vars, args)...)
+	cmd.Env = append(os.Environ(), env...)
 	// make runs compilers in children: a cancelled build stops them all.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// SIGTERM first: make then deletes the target it was writing
@@ -121,6 +126,51 @@ func (t Tree) make(ctx context.Context, args ...string) error {
 		return fmt.Errorf("make %s in %s: %w\n%s", strings.Join(args, " "), t.Src, err, strings.TrimSpace(tail.String()))
 	}
 	return nil
+}
+
+// CCacheEnv names the environment variable that says where builds cache
+// their compilations: "off" for nowhere; unset, in ccache/ under the
+// cache directory when ccache is installed.
+const CCacheEnv = "INITKIT_CCACHE"
+
+// ccache returns what runs the compiler under ccache: make's CC and
+// ccache's environment, or nothing when it is off or not installed.
+// Kbuild gives the compiler absolute paths in the source tree and the
+// build directory; with their common parent as ccache's base directory
+// they are hashed relative, so that a tree and a build laid out alike
+// elsewhere (each bug workspace's linux/ and obj/, a bisect going back
+// to a commit built before) compile from the cache. The configuration
+// runs the same way: Kbuild records the compiler it was configured with.
+func (t Tree) ccache(cross string) (vars, env []string) {
+	dir := os.Getenv(CCacheEnv)
+	if dir == "off" {
+		return nil, nil
+	}
+	if _, err := exec.LookPath("ccache"); err != nil {
+		return nil, nil
+	}
+	if dir == "" {
+		c, err := CacheDir()
+		if err != nil {
+			return nil, nil
+		}
+		dir = filepath.Join(c, "ccache")
+	}
+	env = []string{"CCACHE_DIR=" + dir, "CCACHE_NOHASHDIR=true"}
+	if base := commonDir(t.Src, t.obj()); base != "/" {
+		env = append(env, "CCACHE_BASEDIR="+base)
+	}
+	return []string{"CC=ccache " + cross + "gcc"}, env
+}
+
+// commonDir is the deepest directory holding both a and b, absolute.
+func commonDir(a, b string) string {
+	a, _ = filepath.Abs(a)
+	b, _ = filepath.Abs(b)
+	for a != "/" && !strings.HasPrefix(b+"/", a+"/") {
+		a = filepath.Dir(a)
+	}
+	return a
 }
 
 // ConfigResult is what Configure did.

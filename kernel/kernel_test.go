@@ -107,3 +107,33 @@ func TestKbuildPaths(t *testing.T) {
 		t.Error("a backtick in -O ran a command")
 	}
 }
+
+// TestCCache: builds run the compiler under ccache, in the cache
+// directory unless INITKIT_CCACHE names another or says off; its base
+// directory is what the tree and the build directory have in common, so
+// that a worktree and build laid out alike hit the same entries.
+func TestCCache(t *testing.T) {
+	t.Setenv("INITKIT_CACHE", "/c")
+	tree := Tree{Src: "/w/bug-1/linux", Obj: "/w/bug-1/obj"}
+	vars, env := tree.ccache("")
+	want := []string{"CCACHE_DIR=/c/ccache", "CCACHE_NOHASHDIR=true", "CCACHE_BASEDIR=/w/bug-1"}
+	if strings.Join(vars, " ") != "CC=ccache gcc" || strings.Join(env, " ") != strings.Join(want, " ") {
+		t.Errorf("ccache: %q %q", vars, env)
+	}
+	if vars, _ := tree.ccache("aarch64-linux-gnu-"); vars[0] != "CC=ccache aarch64-linux-gnu-gcc" {
+		t.Errorf("cross: %q", vars)
+	}
+	t.Setenv(CCacheEnv, "/mine")
+	if _, env := (Tree{Src: "/a/linux", Obj: "/b/obj"}).ccache(""); strings.Join(env, " ") != "CCACHE_DIR=/mine CCACHE_NOHASHDIR=true" {
+		t.Errorf("INITKIT_CCACHE=/mine, nothing in common but /: %q", env)
+	}
+	t.Setenv(CCacheEnv, "off")
+	if vars, env := tree.ccache(""); vars != nil || env != nil {
+		t.Errorf("off: %q %q", vars, env)
+	}
+	for _, c := range [][3]string{{"/a/b/linux", "/a/b/obj", "/a/b"}, {"/a/linux", "/a/linux/obj", "/a/linux"}, {"/a/bc", "/a/b", "/a"}, {"/x", "/y", "/"}} {
+		if got := commonDir(c[0], c[1]); got != c[2] {
+			t.Errorf("commonDir(%s, %s) = %s, want %s", c[0], c[1], got, c[2])
+		}
+	}
+}
