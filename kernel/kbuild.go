@@ -128,33 +128,28 @@ func (t Tree) make(ctx context.Context, args ...string) error {
 	return nil
 }
 
-// CCacheEnv names the environment variable that says where builds cache
-// their compilations: "off" for nowhere; unset, in ccache/ under the
-// cache directory when ccache is installed.
+// CCacheEnv names the environment variable that turns ccache on for
+// builds: the directory it caches in. Unset (or "off"), builds run the
+// compiler as they always did: a build directory built once without
+// ccache would be built again whole with it, Kbuild seeing every
+// command change.
 const CCacheEnv = "INITKIT_CCACHE"
 
-// ccache returns what runs the compiler under ccache: make's CC and
-// ccache's environment, or nothing when it is off or not installed.
-// Kbuild gives the compiler absolute paths in the source tree and the
-// build directory; with their common parent as ccache's base directory
-// they are hashed relative, so that a tree and a build laid out alike
-// elsewhere (each bug workspace's linux/ and obj/, a bisect going back
-// to a commit built before) compile from the cache. The configuration
-// runs the same way: Kbuild records the compiler it was configured with.
+// ccache returns what runs the compiler under ccache when CCacheEnv asks
+// for it: make's CC and ccache's environment. Kbuild gives the compiler
+// absolute paths in the source tree and the build directory; with their
+// common parent as ccache's base directory they are hashed relative, so
+// that a tree and a build laid out alike elsewhere (each bug workspace's
+// linux/ and obj/, a bisect going back to a commit built before)
+// compile from the cache. The configuration runs the same way: Kbuild
+// records the compiler it was configured with.
 func (t Tree) ccache(cross string) (vars, env []string) {
 	dir := os.Getenv(CCacheEnv)
-	if dir == "off" {
+	if dir == "" || dir == "off" {
 		return nil, nil
 	}
-	if _, err := exec.LookPath("ccache"); err != nil {
-		return nil, nil
-	}
-	if dir == "" {
-		c, err := CacheDir()
-		if err != nil {
-			return nil, nil
-		}
-		dir = filepath.Join(c, "ccache")
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
 	}
 	env = []string{"CCACHE_DIR=" + dir, "CCACHE_NOHASHDIR=true"}
 	if base := commonDir(t.Src, t.obj()); base != "/" {

@@ -20,6 +20,7 @@ import (
 	"github.com/initkit/initkit/bug"
 	"github.com/initkit/initkit/internal/syncbuf"
 	"github.com/initkit/initkit/internal/testenv"
+	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/repro"
 )
 
@@ -285,8 +286,8 @@ func sha(b []byte) string {
 // build directory from the bug's config with only what initkit's guests
 // need added, each addition said; then builds it, and the reproducer
 // runs on the build. (The build takes minutes on two cores the first
-// time; ccache, which make test installs, makes later runs of the suite
-// take one.)
+// time; ccache, which make test installs and the test turns on, makes
+// later runs of the suite take one.)
 func TestBugTree(t *testing.T) {
 	t.Parallel()
 	repo := testenv.DevTree(t)
@@ -343,9 +344,15 @@ func bugTreeBuild(t *testing.T, repo string) {
 	t.Cleanup(func() {
 		exec.Command("git", "-C", repo, "worktree", "remove", "--force", filepath.Join(ws, "linux")).Run()
 	})
-	code, out := initkitRun(t, "bug", "new", ws, "--tree", repo, "--commit", "base", "--config", filepath.Join(cfg, ".config"))
-	if code != 0 {
-		t.Fatalf("bug new --tree: exit %d\n%s", code, out)
+	cache, err := kernel.CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command(initkitBinary(t), "bug", "new", ws, "--tree", repo, "--commit", "base", "--config", filepath.Join(cfg, ".config"))
+	build.Env = append(os.Environ(), kernel.CCacheEnv+"="+filepath.Join(cache, "ccache"))
+	b, err := build.CombinedOutput()
+	if code, out := exitStatus(err), string(b); code != 0 {
+		t.Fatalf("bug new --tree: exit %d\n%s", code, lastLines(out, 40))
 	}
 	w, err := bug.Open(ws)
 	if err != nil || w.Build() == "" {
@@ -354,7 +361,7 @@ func bugTreeBuild(t *testing.T, repo string) {
 	if _, err := os.Stat(filepath.Join(ws, "obj", "arch", "x86", "boot", "bzImage")); err != nil {
 		t.Fatal(err)
 	}
-	code, out = initkitRun(t, "repro", ws, "--repro", "testdata/repro/crash.c", "--runs", "1", "--hang", "60s")
+	code, out := initkitRun(t, "repro", ws, "--repro", "testdata/repro/crash.c", "--runs", "1", "--hang", "60s")
 	if code != repro.ExitCrash {
 		t.Fatalf("repro on the workspace's build: exit %d, want %d\n%s", code, repro.ExitCrash, out)
 	}
