@@ -96,7 +96,7 @@ func (c *Cmdline) set(key, val string, hasVal bool) error {
 		c.RW = true
 	case "init", "rd.init":
 		if !strings.HasPrefix(val, "/") {
-			return fmt.Errorf("init must be an absolute path")
+			return errors.New("init must be an absolute path")
 		}
 		c.Init = val
 	case "rootwait":
@@ -125,7 +125,7 @@ func (c *Cmdline) set(key, val string, hasVal bool) error {
 	case "rd.luks.name":
 		u, name, ok := strings.Cut(val, "=")
 		if !ok || name == "" {
-			return fmt.Errorf("want rd.luks.name=UUID=NAME")
+			return errors.New("want rd.luks.name=UUID=NAME")
 		}
 		if !plainName(name) {
 			return fmt.Errorf("the device-mapper name %q must be a plain name (no /, not . or ..)", name)
@@ -151,7 +151,7 @@ func (c *Cmdline) set(key, val string, hasVal bool) error {
 		return err
 	case guest.KeyRescue:
 		if val != "telnet" && val != "console" {
-			return fmt.Errorf("want initkit.rescue=telnet or console")
+			return errors.New("want initkit.rescue=telnet or console")
 		}
 		c.Rescue = val
 	case "ip":
@@ -170,7 +170,7 @@ func (c *Cmdline) set(key, val string, hasVal bool) error {
 		c.LVMVGs = append(c.LVMVGs, val)
 	case "rd.lvm.lv":
 		if !strings.Contains(val, "/") {
-			return fmt.Errorf("want rd.lvm.lv=VG/LV")
+			return errors.New("want rd.lvm.lv=VG/LV")
 		}
 		c.LVMLVs = append(c.LVMLVs, val)
 	case guest.KeyGDB:
@@ -182,20 +182,20 @@ func (c *Cmdline) set(key, val string, hasVal bool) error {
 	case guest.KeyExec:
 		p := strings.Split(val, ",")
 		if len(p) != 3 || !ttyName(p[0]) || !ttyName(p[1]) || !ttyName(p[2]) {
-			return fmt.Errorf("want %s=OUT,ERR,STATUS, three serial ports (ttyS1,ttyS2,ttyS3)", guest.KeyExec)
+			return errors.New("want " + guest.KeyExec + "=OUT,ERR,STATUS, three serial ports (ttyS1,ttyS2,ttyS3)")
 		}
 		c.ExecPorts = [3]string(p)
 	case guest.KeyDisks:
 		n, err := strconv.Atoi(val)
 		if err != nil || n < 0 {
-			return fmt.Errorf("want a number of disks")
+			return errors.New("want a number of disks")
 		}
 		c.Disks = n
 	case guest.KeyTrace:
 		c.Trace = !hasVal || val == "1"
 	case guest.KeyKdump:
 		if val != "capture" {
-			return fmt.Errorf("want %s=capture", guest.KeyKdump)
+			return errors.New("want " + guest.KeyKdump + "=capture")
 		}
 		c.Capture = true
 	case guest.KeySSH:

@@ -52,14 +52,10 @@ func (in *initProc) runExec(file []byte) {
 		dir = string(b)
 	}
 	code := 127
-	argv, err := guest.ParseExecFile(file)
-	if err == nil && in.cmd.Root != "" {
-		err = in.timed("root", in.execRoot)
-	}
-	if err != nil {
-		in.execError(err)
+	if argv, err := guest.ParseExecFile(file); err != nil {
+		in.logf("exec: %s: %v", guest.ExecFile, err)
 	} else {
-		code = in.execCommand(argv, dir, in.cmd.Root != "")
+		code = in.execCommand(argv, dir)
 	}
 	_, _, execStatus := in.execPorts()
 	if fd, err := openPort(execStatus); err == nil {
@@ -72,17 +68,6 @@ func (in *initProc) runExec(file []byte) {
 	unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 	for {
 		time.Sleep(time.Hour) // PID 1 never exits, even if the power-off failed
-	}
-}
-
-// execError says why the command could not start, on its stderr port
-// (the host shows it) and on the console.
-func (in *initProc) execError(err error) {
-	in.logf("exec: %v", err)
-	_, execStderr, _ := in.execPorts()
-	if fd, e := openPort(execStderr); e == nil {
-		unix.Write(fd, []byte("initkit exec: "+err.Error()+"\n"))
-		closeDrained(fd)
 	}
 }
 
@@ -100,16 +85,17 @@ func (in *initProc) execRoot() error {
 	if err := in.findRoot(); err != nil {
 		return err
 	}
-	if err := in.mountRootFS(); err != nil {
+	if err := in.mountRootFS(false); err != nil {
 		return err
 	}
 	for _, m := range [][2]string{{"/dev", "/dev"}, {"/proc", "/proc"}, {"/sys", "/sys"}, {"/", guest.ExecImage}} {
 		target := NewRoot + m[1]
-		if err := mkdir(target, 0o755); err != nil {
-			return fmt.Errorf("root=%s: %w (the command's root must be writable: rw)", in.cmd.Root, err)
+		err := mkdir(target, 0o755)
+		if err == nil {
+			err = unix.Mount(m[0], target, "", unix.MS_BIND, "")
 		}
-		if err := unix.Mount(m[0], target, "", unix.MS_BIND, ""); err != nil {
-			return &os.PathError{Op: "bind " + m[0] + " on", Path: target, Err: err}
+		if err != nil {
+			return errors.New("root=" + in.cmd.Root + ": binding " + m[0] + " on " + target + ": " + err.Error())
 		}
 	}
 	return nil
@@ -117,9 +103,9 @@ func (in *initProc) execRoot() error {
 
 // execCommand starts argv and reaps every process until it has exited:
 // PID 1 inherits the command's orphans.
-// In a disk's root, it runs chrooted there, argv[0] and dir in the
-// exec image bound at guest.ExecImage.
-func (in *initProc) execCommand(argv []string, dir string, inRoot bool) int {
+// With root= it runs chrooted in that root (execRoot), argv[0] and dir
+// in the exec image bound at guest.ExecImage.
+func (in *initProc) execCommand(argv []string, dir string) int {
 	execStdout, execStderr, _ := in.execPorts()
 	out, err1 := openPort(execStdout)
 	errf, err2 := openPort(execStderr)
@@ -131,7 +117,11 @@ func (in *initProc) execCommand(argv []string, dir string, inRoot bool) int {
 	defer closeDrained(out, errf, null)
 	sys := &syscall.SysProcAttr{Setsid: true}
 	prog := argv[0]
-	if inRoot {
+	if in.cmd.Root != "" {
+		if err := in.timed("root", in.execRoot); err != nil {
+			unix.Write(errf, []byte("initkit exec: "+err.Error()+"\n"))
+			return 127
+		}
 		sys.Chroot, prog, dir = NewRoot, guest.ExecImage+prog, guest.ExecImage+dir
 	}
 	pid, err := syscall.ForkExec(prog, argv, &syscall.ProcAttr{

@@ -2,6 +2,7 @@ package pid1
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -115,7 +116,7 @@ func (in *initProc) gdbComm() (string, error) {
 		return "", err
 	}
 	if c.dhcp {
-		return "", fmt.Errorf("ip=dhcp is not supported for the gdb transport; give ip=CLIENT::GW:NETMASK::DEVICE")
+		return "", errors.New("ip=dhcp is not supported for the gdb transport; give ip=CLIENT::GW:NETMASK::DEVICE")
 	}
 	if err := ipUp(c.dev, c.addr, c.mask); err != nil {
 		return "", err
@@ -148,7 +149,7 @@ func startGDBServer(gs, tty string) error {
 		}
 	}
 	p.Release()
-	return fmt.Errorf("gdbserver did not attach within a minute")
+	return errors.New("gdbserver did not attach within a minute")
 }
 
 // traced reports whether every thread of PID 1 is traced, reading its

@@ -1,6 +1,7 @@
 package pid1
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -57,7 +58,7 @@ func (in *initProc) stage(name string) error {
 			if err == nil {
 				err = fmt.Errorf("exit %d", code)
 			}
-			return fmt.Errorf("hook %s (stage %s) failed: %v", p, name, err)
+			return errors.New("hook " + p + " (stage " + name + ") failed: " + err.Error())
 		}
 	}
 	if slices.Contains(in.cmd.Break, name) && !slices.Contains(in.broke, name) {

@@ -1,6 +1,7 @@
 package pid1
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -76,7 +77,7 @@ func (in *initProc) capture() error {
 	os.MkdirAll("/tmp", 0o1777) // makedumpfile writes VMCOREINFO there
 	var port string
 	if !in.waitUntil(10*time.Second, func() bool { port = vmcorePort(); return port != "" }) {
-		return fmt.Errorf("kdump: no virtio-serial port %s (virtio_console loaded?)", guest.KdumpPort)
+		return errors.New("kdump: no virtio-serial port " + guest.KdumpPort + " (virtio_console loaded?)")
 	}
 	start := time.Now()
 	out, err := os.OpenFile(port, os.O_WRONLY, 0)

@@ -1,6 +1,7 @@
 package pid1
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -41,12 +42,12 @@ func (in *initProc) openLUKS(d *blockDev, name string) error {
 	}
 	bin := firstPresent(cryptsetupPaths)
 	if bin == "" {
-		return fmt.Errorf("%s is LUKS but the image has no cryptsetup (add it: files = [\"/usr/sbin/cryptsetup\"], with the dm_crypt module)", d.Path)
+		return errors.New(d.Path + " is LUKS but the image has no cryptsetup (add it: files = [\"/usr/sbin/cryptsetup\"], with the dm_crypt module)")
 	}
 	os.MkdirAll("/run/cryptsetup", 0o700)
 	args := []string{"open", "--type", "luks", d.Path, name}
 	if key := in.cmd.LUKSKey; key != "" {
-		in.tried = append(in.tried, fmt.Sprintf("cryptsetup open %s with key file %s", d.Path, key))
+		in.tried = append(in.tried, "cryptsetup open "+d.Path+" with key file "+key)
 		if err := in.cryptsetup(bin, append(args, "--key-file", key), ""); err != nil {
 			return fmt.Errorf("unlocking %s with %s: %w", d.Path, key, err)
 		}
@@ -64,7 +65,7 @@ func (in *initProc) openLUKS(d *blockDev, name string) error {
 // with no limit (a machine that waits for its owner to unlock it
 // remotely should not give up and sit in a rescue shell).
 func (in *initProc) askPassphrase(d *blockDev, name string, open func(string) error) error {
-	q, err := newAsk(fmt.Sprintf("Passphrase for %s (%s)", d.Path, name))
+	q, err := newAsk("Passphrase for " + d.Path + " (" + name + ")")
 	if err != nil {
 		return err
 	}
@@ -109,8 +110,8 @@ func (in *initProc) askPassphrase(d *blockDev, name string, open func(string) er
 		if !remote && fails == 3 {
 			// No reply: the question ends (q.close), and the console
 			// asks no more.
-			in.tried = append(in.tried, fmt.Sprintf("cryptsetup open %s: 3 passphrases", d.Path))
-			return fmt.Errorf("could not unlock %s", d.Path)
+			in.tried = append(in.tried, "cryptsetup open "+d.Path+": 3 passphrases")
+			return errors.New("could not unlock " + d.Path)
 		}
 		a.reply <- false
 	}

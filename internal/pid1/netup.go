@@ -1,6 +1,7 @@
 package pid1
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -19,7 +20,7 @@ func ipUp(dev, addr, mask string) error {
 			break
 		}
 		if i == 100 {
-			return fmt.Errorf("no network interface %s (ship its driver module)", dev)
+			return errors.New("no network interface " + dev + " (ship its driver module)")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

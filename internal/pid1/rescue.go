@@ -3,6 +3,7 @@ package pid1
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -111,7 +112,7 @@ func (in *initProc) command(f []string) error {
 		}
 	case "mount":
 		if len(f) < 3 {
-			return fmt.Errorf("usage: mount DEV DIR [TYPE]")
+			return errors.New("usage: mount DEV DIR [TYPE]")
 		}
 		typ := ""
 		if len(f) > 3 {
@@ -121,7 +122,7 @@ func (in *initProc) command(f []string) error {
 		return unix.Mount(f[1], f[2], typ, 0, "")
 	case "umount":
 		if len(f) < 2 {
-			return fmt.Errorf("usage: umount DIR")
+			return errors.New("usage: umount DIR")
 		}
 		return unix.Unmount(f[1], 0)
 	case "modprobe":
@@ -157,7 +158,7 @@ func (in *initProc) command(f []string) error {
 		unix.Sync()
 		return unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 	default:
-		return fmt.Errorf("unknown command (type help)")
+		return errors.New("unknown command (type help)")
 	}
 	return nil
 }
@@ -224,7 +225,7 @@ func parseIP(v string) (netConfig, error) {
 	c := netConfig{dev: "eth0", mask: "255.255.255.0"}
 	switch v {
 	case "":
-		return c, fmt.Errorf("no ip= on the command line (ip=dhcp or ip=CLIENT::GW:NETMASK::DEVICE)")
+		return c, errors.New("no ip= on the command line (ip=dhcp or ip=CLIENT::GW:NETMASK::DEVICE)")
 	case "dhcp", "on", "any":
 		c.dhcp = true
 		return c, nil
@@ -246,7 +247,7 @@ func parseIP(v string) (netConfig, error) {
 		}
 	}
 	if c.addr == "" {
-		return c, fmt.Errorf("ip=%s: no client address", v)
+		return c, errors.New("ip=" + v + ": no client address")
 	}
 	return c, nil
 }

@@ -1,6 +1,7 @@
 package pid1
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"strconv"
@@ -174,7 +175,7 @@ func devNumber(path string) string {
 func validRootSpec(spec string) error {
 	switch {
 	case spec == "":
-		return fmt.Errorf("no root= on the kernel command line")
+		return errors.New("no root= on the kernel command line")
 	case strings.HasPrefix(spec, "/dev/"):
 		return nil
 	}
@@ -183,7 +184,7 @@ func validRootSpec(spec string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("root=%s: want /dev/NAME, UUID=, LABEL=, PARTUUID= or PARTLABEL=", spec)
+	return errors.New("root=" + spec + ": want /dev/NAME, UUID=, LABEL=, PARTUUID= or PARTLABEL=")
 }
 
 // sortStrings sorts a few strings in place (see blockDevs.scan for why

@@ -3,6 +3,7 @@ package pid1
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -29,7 +30,7 @@ func sshListen(v, addr string) (string, error) {
 		port = "22"
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", fmt.Errorf("want initkit.ssh=[ADDR:]PORT or off")
+		return "", errors.New("want initkit.ssh=[ADDR:]PORT or off")
 	}
 	if host == "" {
 		return port, nil
@@ -131,7 +132,7 @@ func listenTCP(listen string) (int, error) {
 	if host != "" {
 		ip := parseIPv4(host)
 		if ip == nil {
-			return -1, fmt.Errorf("%s is not an IPv4 address", host)
+			return -1, errors.New(host + " is not an IPv4 address")
 		}
 		sa.Addr = [4]byte(ip)
 	}

@@ -13,26 +13,19 @@ import (
 
 // mountRoot mounts the root device at NewRoot (read-only unless rw) and
 // checks that init= is an executable there.
-func (in *initProc) mountRoot() error {
-	if err := in.mountRootFS(); err != nil {
-		return err
-	}
-	if err := checkInit(NewRoot, in.cmd.Init); err != nil {
-		unix.Unmount(NewRoot, unix.MNT_DETACH)
-		return fmt.Errorf("root=%s (%s): %w", in.cmd.Root, in.root.Path, err)
-	}
-	return nil
-}
+func (in *initProc) mountRoot() error { return in.mountRootFS(true) }
 
-// mountRootFS mounts the root device at NewRoot, read-only unless rw.
-func (in *initProc) mountRootFS() error {
+// mountRootFS mounts the root device at NewRoot, read-only unless rw,
+// and checks init= there when withInit says (an exec run's root needs
+// no init).
+func (in *initProc) mountRootFS(withInit bool) error {
 	d := in.root
 	fstype := in.cmd.RootFSType
 	if fstype == "" {
 		fstype = d.FS.Type
 	}
 	if fstype == "" {
-		return fmt.Errorf("%s (root=%s) holds no filesystem the init recognizes; give rootfstype=", d.Path, in.cmd.Root)
+		return errors.New(d.Path + " (root=" + in.cmd.Root + ") holds no filesystem the init recognizes; give rootfstype=")
 	}
 	var flags uintptr = unix.MS_RDONLY
 	if in.cmd.RW {
@@ -52,8 +45,15 @@ func (in *initProc) mountRootFS() error {
 		}
 	}
 	if err != nil {
-		in.tried = append(in.tried, fmt.Sprintf("mount -t %s %s %s", strings.Join(types, ","), d.Path, NewRoot))
+		in.tried = append(in.tried, "mount -t "+strings.Join(types, ",")+" "+d.Path+" "+NewRoot)
 		return fmt.Errorf("mounting %s (%s) on %s: %w", d.Path, fstype, NewRoot, err)
+	}
+	if !withInit {
+		return nil
+	}
+	if err := checkInit(NewRoot, in.cmd.Init); err != nil {
+		unix.Unmount(NewRoot, unix.MNT_DETACH)
+		return fmt.Errorf("root=%s (%s): %w", in.cmd.Root, d.Path, err)
 	}
 	return nil
 }
@@ -68,10 +68,10 @@ func checkInit(root, init string) error {
 	}
 	mode, err := statMode(root + p)
 	if err != nil {
-		return fmt.Errorf("init=%s is missing on the root", init)
+		return errors.New("init=" + init + " is missing on the root")
 	}
 	if mode&unix.S_IFMT != unix.S_IFREG || mode&0o111 == 0 {
-		return fmt.Errorf("init=%s (%s) is not an executable file", init, p)
+		return errors.New("init=" + init + " (" + p + ") is not an executable file")
 	}
 	return nil
 }
