@@ -15,6 +15,7 @@ import (
 func newExec() *cobra.Command {
 	var o vmexec.Options
 	var m machine
+	var l lavaFlags
 	var dirLimit string
 	var disks []string
 	var backing bool
@@ -41,6 +42,13 @@ func newExec() *cobra.Command {
 			if _, err := os.Stat(o.Busybox); err != nil && !cmd.Flags().Changed("busybox") {
 				o.Busybox = "" // busybox is for the command's convenience only
 			}
+			if l.url != "" {
+				j, err := l.prepare(cmd, o.Boot, args, o.Add, o.Busybox)
+				if err != nil {
+					return err
+				}
+				return l.run(cmd, j)
+			}
 			o.Stdout, o.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			res, err := vmexec.Run(cmd.Context(), args, o)
 			switch {
@@ -57,6 +65,7 @@ func newExec() *cobra.Command {
 	}
 	f := cmd.Flags()
 	m.flags(f)
+	l.flags(f)
 	f.Lookup("log").Usage = "save the kernel console to `FILE` (a crash's report is shown either way)"
 	f.StringVar(&dirLimit, "workdir-limit", "64M", "copy the working directory into the guest, where CMD runs, up to this `SIZE` of files (0: run in / with nothing copied)")
 	f.StringVar(&o.Busybox, "busybox", "/bin/busybox", "static busybox `PATH` for the guest (\"\": none)")

@@ -64,7 +64,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersion(), newLs(), newExtract(), newDiff(), newCat(), newPack(), newKernel(), newBoot(), newBuild(), newExec(), newDebug(), newDecode(), newDisk(), newVmcore(), newBug(), newRepro(), newBisect())
+	root.AddCommand(newVersion(), newLs(), newExtract(), newDiff(), newCat(), newPack(), newKernel(), newBoot(), newBuild(), newExec(), newDebug(), newDecode(), newDisk(), newVmcore(), newBug(), newRepro(), newBisect(), newLava())
 	return root
 }
 

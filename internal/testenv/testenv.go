@@ -146,6 +146,7 @@ func tempDir(prefix string) (string, error) {
 // testenv built for them; it returns the tests' exit code.
 func Run(m interface{ Run() int }) int {
 	code := m.Run()
+	StopLAVA()
 	RemoveTemps()
 	return code
 }

@@ -1,0 +1,138 @@
+// Package lava runs initkit's guests as jobs of a LAVA instance, the
+// scheduler the kernel community's farms use: a job definition in LAVA's
+// v2 schema (deploy to tmpfs, boot with QEMU, a test shell), a client of
+// its REST API (api/v0.2) that submits, follows and cancels jobs, and the
+// artifacts a job downloads, copied where the farm serves them.
+//
+// The guest is the one LAVA expects: a shell on the console, driven by
+// LAVA's test runner, whose scripts LAVA adds to the ramdisk (its
+// "overlay"); the command's exit status comes back as a test case's
+// measurement, read from the results, not from the job's health, which
+// is Complete whatever a test case says.
+package lava
+
+import (
+	"cmp"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/initkit/initkit/internal/shell"
+)
+
+// StatusCase is the test case whose measurement is the command's exit
+// status.
+const StatusCase = "initkit-status"
+
+// Job is what one job runs: a kernel and a ramdisk (URLs the worker can
+// fetch), the guest's size and command line, and the command the test
+// shell runs (none: the job boots, and the shell's prompt is the end).
+type Job struct {
+	Name       string
+	DeviceType string   // default "qemu"
+	Tags       []string // the device tags the job needs
+	Priority   string   // high, medium (default) or low
+	// Timeout bounds the whole job (default 10 min); the boot and the
+	// test each get it too, LAVA's actions being bounded separately.
+	Timeout time.Duration
+	Kernel  string // URL
+	Ramdisk string // URL of an uncompressed newc archive: LAVA unpacks it to add its overlay
+	Memory  int    // MiB (default: the device's)
+	SMP     int    // CPUs (default 1)
+	Append  string // kernel command line after console=ttyS0
+	Command []string
+}
+
+// Definition is the job's definition, YAML in LAVA's v2 schema.
+func (j Job) Definition() ([]byte, error) {
+	if j.Kernel == "" || j.Ramdisk == "" {
+		return nil, fmt.Errorf("a job needs a kernel and a ramdisk URL")
+	}
+	for _, s := range append([]string{j.Kernel, j.Ramdisk, j.Append}, j.Tags...) {
+		if strings.ContainsAny(s, "\"\n\r{}") {
+			return nil, fmt.Errorf("%q: quotes, braces and line breaks cannot reach QEMU's command line", s)
+		}
+	}
+	timeout := j.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	extra := []string{"-no-reboot", "-smp", strconv.Itoa(max(j.SMP, 1))}
+	if j.Memory > 0 {
+		extra = append(extra, "-m", strconv.Itoa(j.Memory))
+	}
+	def := definition{
+		JobName:    cmp.Or(j.Name, "initkit"),
+		DeviceType: cmp.Or(j.DeviceType, "qemu"),
+		Visibility: "public",
+		Priority:   cmp.Or(j.Priority, "medium"),
+		Tags:       j.Tags,
+		Timeouts:   timeouts{Job: minutes(timeout), Action: minutes(timeout), Connection: minutes(2 * time.Minute)},
+		// -no-reboot: a panicking kernel otherwise reboots, and the
+		// job loops until its boot timeout.
+		Context: map[string]any{"arch": "amd64", "extra_options": extra},
+	}
+	deploy := map[string]any{"to": "tmpfs", "timeout": minutes(2 * time.Minute), "images": map[string]any{
+		"kernel": map[string]any{"url": j.Kernel,
+			"image_arg": `-kernel {kernel} -append "console=ttyS0,115200 panic=-1 ` + j.Append + `"`},
+		"ramdisk": map[string]any{"url": j.Ramdisk, "image_arg": "-initrd {ramdisk}", "format": "cpio.newc",
+			"overlays": map[string]any{"lava": true}},
+	}}
+	boot := map[string]any{"method": "qemu", "media": "tmpfs", "timeout": minutes(timeout), "prompts": []string{Prompt}}
+	def.Actions = []map[string]any{{"deploy": deploy}, {"boot": boot}}
+	if len(j.Command) > 0 {
+		def.Actions = append(def.Actions, map[string]any{"test": test(j.Command, timeout)})
+	}
+	return yaml.Marshal(def)
+}
+
+// Prompt is the shell's prompt on the console, which LAVA waits for
+// before it drives the shell: busybox sh's as root in /.
+const Prompt = "/ #"
+
+// test is the test action: one inline definition whose one step runs the
+// command (errexit would end the step at a failing command, hence the
+// ||) and reports its status as StatusCase's measurement.
+func test(argv []string, timeout time.Duration) map[string]any {
+	step := "s=0; " + shell.Quote(argv) + " || s=$?; lava-test-case " + StatusCase + " --result pass --measurement $s --units status"
+	return map[string]any{"timeout": minutes(timeout), "definitions": []map[string]any{{
+		"from": "inline", "name": "initkit", "path": "inline/initkit.yaml",
+		"repository": map[string]any{
+			"metadata": map[string]any{"format": "Lava-Test Test Definition 1.0", "name": "initkit", "description": "an initkit run"},
+			"run":      map[string]any{"steps": []string{step}},
+		},
+	}}}
+}
+
+type definition struct {
+	JobName    string           `yaml:"job_name"`
+	DeviceType string           `yaml:"device_type"`
+	Visibility string           `yaml:"visibility"`
+	Priority   string           `yaml:"priority"`
+	Tags       []string         `yaml:"tags,omitempty"`
+	Timeouts   timeouts         `yaml:"timeouts"`
+	Context    map[string]any   `yaml:"context"`
+	Actions    []map[string]any `yaml:"actions"`
+}
+
+type timeouts struct {
+	Job        duration `yaml:"job"`
+	Action     duration `yaml:"action"`
+	Connection duration `yaml:"connection"`
+}
+
+// duration is a LAVA timeout: whole minutes, or seconds below one.
+type duration struct {
+	Minutes int `yaml:"minutes,omitempty"`
+	Seconds int `yaml:"seconds,omitempty"`
+}
+
+func minutes(d time.Duration) duration {
+	if d%time.Minute == 0 {
+		return duration{Minutes: int(d / time.Minute)}
+	}
+	return duration{Seconds: int((d + time.Second - 1) / time.Second)}
+}

@@ -1,0 +1,126 @@
+package lava
+
+import (
+	"flag"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// TestDefinitionGolden keeps the job definition's shape: deploy to tmpfs
+// (the ramdisk a newc archive LAVA adds its overlay to), QEMU with
+// -no-reboot, the test's one step reporting the status. TestLAVA submits
+// the same definitions to a real server.
+func TestDefinitionGolden(t *testing.T) {
+	j := Job{Name: "initkit exec", Kernel: "file:///a/k-bzImage", Ramdisk: "file:///a/r-initrd.cpio", Memory: 1024, SMP: 2,
+		Append: "quiet", Command: []string{"/bin/busybox", "sh", "-c", "exit 3"}, Timeout: 5 * time.Minute, Tags: []string{"fast"}}
+	def, err := j.Definition()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := "testdata/exec.yaml"
+	if *update {
+		os.WriteFile(golden, def, 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(def) != string(want) {
+		t.Errorf("definition:\n%s\nwant (%s):\n%s", def, golden, want)
+	}
+}
+
+// A value that would end the -append string or the image argument is
+// refused, not passed to QEMU's command line.
+func TestDefinitionRefuses(t *testing.T) {
+	for _, j := range []Job{
+		{Kernel: "file:///k", Ramdisk: "file:///r", Append: `x" -device foo "`},
+		{Kernel: "file:///k{ramdisk}", Ramdisk: "file:///r"},
+		{Kernel: "file:///k", Ramdisk: "file:///r\n-x"},
+		{Kernel: "", Ramdisk: "file:///r"},
+	} {
+		if _, err := j.Definition(); err == nil {
+			t.Errorf("%+v: no error", j)
+		}
+	}
+}
+
+func TestArtifacts(t *testing.T) {
+	dir := t.TempDir()
+	a, err := ParseArtifacts(dir + "/art=file://" + dir + "/art")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := dir + "/bzImage"
+	os.WriteFile(src, []byte("a kernel"), 0o644)
+	u1, err := a.Put(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u2, _ := a.Put(src)
+	if u1 != u2 || !strings.HasPrefix(u1, "file://"+dir+"/art/") || !strings.HasSuffix(u1, "-bzImage") {
+		t.Errorf("URLs %s, %s", u1, u2)
+	}
+	st, err := os.Stat(strings.TrimPrefix(u1, "file://"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("the copy: %v, mode %v; want 0600 unless public", err, st.Mode())
+	}
+	os.WriteFile(src, []byte("another kernel"), 0o644)
+	if u3, _ := a.Put(src); u3 == u1 {
+		t.Errorf("another content, the same URL %s", u3)
+	}
+	if _, err := ParseArtifacts("no-url"); err == nil {
+		t.Error("DIR without =URL: no error")
+	}
+}
+
+func TestNewClient(t *testing.T) {
+	t.Setenv(TokenEnv, "")
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	if _, err := NewClient("http://127.0.0.1:8000/"); err == nil || !strings.Contains(err.Error(), "no token") {
+		t.Errorf("no token: %v", err)
+	}
+	os.WriteFile(os.Getenv("XDG_CONFIG_HOME")+"/lavacli.yaml", []byte("lab:\n  uri: http://127.0.0.1:8000/RPC2\n  username: me\n  token: from-lavacli\n"), 0o600)
+	c, err := NewClient("http://127.0.0.1:8000")
+	if err != nil || c.token != "from-lavacli" || c.URL != "http://127.0.0.1:8000/" {
+		t.Errorf("lavacli's identity: %+v, %v", c, err)
+	}
+	t.Setenv(TokenEnv, "from-env")
+	if c, _ := NewClient("http://127.0.0.1:8000/"); c.token != "from-env" {
+		t.Errorf("$LAVA_TOKEN not first: %q", c.token)
+	}
+	for _, bad := range []string{"127.0.0.1:8000", "ftp://x/", "http://"} {
+		if _, err := NewClient(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+// TestVerdict: the status when the test case gave one; else a crash
+// found in the console (a real report) is exit 3 with its title; else
+// the farm failed.
+func TestVerdict(t *testing.T) {
+	crash, err := os.ReadFile("../oops/testdata/real/lkdtm-bug.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		r    Result
+		code int
+		why  string
+	}{
+		{Result{Status: 0}, 0, ""},
+		{Result{Status: 3, Console: string(crash)}, 3, ""},
+		{Result{Status: -1, Console: string(crash), Health: "Incomplete"}, ExitCrash, "kernel crash: kernel BUG in lkdtm_BUG"},
+		{Result{Status: -1, Console: "booting\n", Health: "Incomplete", Failure: "Infrastructure error"}, ExitInfra, "Infrastructure error"},
+	} {
+		code, why := c.r.Verdict()
+		if code != c.code || !strings.Contains(why, c.why) || (c.why == "" && why != "") {
+			t.Errorf("%+v: %d %q, want %d %q", c.r.Health, code, why, c.code, c.why)
+		}
+	}
+}
