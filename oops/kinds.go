@@ -218,7 +218,7 @@ func match(l string) (*kind, []string) {
 		return nil, nil
 	}
 	for i := range kinds {
-		if !strings.HasPrefix(l, prefixes[i]) {
+		if !slices.ContainsFunc(prefixes[i], func(p string) bool { return strings.HasPrefix(l, p) }) {
 			continue
 		}
 		if m := kinds[i].re.FindStringSubmatch(l); m != nil {
@@ -228,14 +228,24 @@ func match(l string) (*kind, []string) {
 	return nil, nil
 }
 
-// prefixes are the literal text each kind's expression begins with: a
-// line without it is passed over without running the expression, which
-// costs microseconds per kind (a log of "BUG: ..." lines tried every
-// kind's).
-var prefixes = func() []string {
-	p := make([]string, len(kinds))
+// prefixes are the literal texts each kind's expression begins with: a
+// line with none of them is passed over without running the expression,
+// which costs microseconds per kind (a log of "BUG: ..." lines tried
+// every kind's). x86's exceptions may begin "Oops: " since 6.5
+// (oopsPrefix): their kinds have both.
+var prefixes = func() [][]string {
+	p := make([][]string, len(kinds))
 	for i, k := range kinds {
-		p[i], _ = regexp.MustCompile(strings.TrimPrefix(k.re.String(), "^")).LiteralPrefix()
+		re, oops := strings.CutPrefix(strings.TrimPrefix(k.re.String(), "^"), oopsPrefix)
+		lit, _ := regexp.MustCompile(re).LiteralPrefix()
+		p[i] = []string{lit}
+		if oops {
+			p[i] = append(p[i], "Oops: "+lit)
+		}
 	}
 	return p
 }()
+
+// oopsPrefix is how a kind's expression says its first line may begin
+// "Oops: ".
+const oopsPrefix = `(?:Oops: )?`
