@@ -38,6 +38,7 @@ type RunOptions struct {
 	Console      io.Writer     // the device's lines as they come (nil: none)
 	QueueTimeout time.Duration // how long the job may wait for a device (default 10 min)
 	Poll         time.Duration // how often the job is looked at (default 2 s)
+	Submitted    func(id int)  // told the job's id once it is submitted
 }
 
 // ErrQueued means no device took the job within the queue timeout: the
@@ -54,6 +55,9 @@ func (c *Client) Run(ctx context.Context, j Job, o RunOptions) (Result, error) {
 	}
 	if res.ID, err = c.Submit(ctx, def); err != nil {
 		return res, err
+	}
+	if o.Submitted != nil {
+		o.Submitted(res.ID)
 	}
 	poll := cmpDuration(o.Poll, 2*time.Second)
 	queued := time.Now().Add(cmpDuration(o.QueueTimeout, 10*time.Minute))

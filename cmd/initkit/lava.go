@@ -48,7 +48,10 @@ func (l *lavaFlags) run(cmd *cobra.Command, j lava.Job) error {
 	if err != nil {
 		return err
 	}
-	res, err := c.Run(cmd.Context(), j, lava.RunOptions{Console: cmd.ErrOrStderr(), QueueTimeout: l.queue})
+	submitted := func(id int) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "initkit: LAVA job %d: %sscheduler/job/%d\n", id, c.URL, id)
+	}
+	res, err := c.Run(cmd.Context(), j, lava.RunOptions{Console: cmd.ErrOrStderr(), QueueTimeout: l.queue, Submitted: submitted})
 	if errors.Is(err, lava.ErrQueued) {
 		fmt.Fprintf(cmd.ErrOrStderr(), "initkit: %v\n", err)
 		return exitCode(lava.ExitInfra)
