@@ -88,42 +88,52 @@ func (e *Error) Error() string {
 // do sends a request to path (under api/v0.2/) and decodes the JSON
 // reply into out.
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	var in io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		in = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.URL+"api/v0.2/"+path, in)
-	if err != nil {
+	data, err := c.send(ctx, method, path, body, "application/json", 64<<20)
+	if err != nil || out == nil {
 		return err
-	}
-	req.Header.Set("Authorization", "Token "+c.token)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return fmt.Errorf("LAVA %s: %w", c.URL, errors.Unwrap(err))
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		return &Error{Method: method, Path: path, Status: resp.StatusCode, Body: string(data[:min(len(data), 500)])}
-	}
-	if out == nil {
-		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("LAVA %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// send sends a request to path (under api/v0.2/), body as JSON, and
+// returns at most limit bytes of the reply; a reply that is not a
+// success is an *Error.
+func (c *Client) send(ctx context.Context, method, path string, body any, accept string, limit int64) ([]byte, error) {
+	var in io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		in = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.URL+"api/v0.2/"+path, in)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Token "+c.token)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("LAVA %s: %w", c.URL, errors.Unwrap(err))
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, &Error{Method: method, Path: path, Status: resp.StatusCode, Body: string(data[:min(len(data), 500)])}
+	}
+	return data, nil
 }
 
 // Submit submits a job definition and returns the job's id.
@@ -185,25 +195,13 @@ type Line struct {
 // Logs returns a job's log lines from the start-th on (LAVA's log is a
 // YAML list of {dt, lvl, msg}).
 func (c *Client) Logs(ctx context.Context, id, start int) ([]Line, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", c.URL+"api/v0.2/jobs/"+strconv.Itoa(id)+"/logs/?start="+strconv.Itoa(start), nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Token "+c.token)
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("LAVA %s: %w", c.URL, errors.Unwrap(err))
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode == http.StatusNotFound {
+	data, err := c.send(ctx, "GET", "jobs/"+strconv.Itoa(id)+"/logs/?start="+strconv.Itoa(start), nil, "", 256<<20)
+	var e *Error
+	if errors.As(err, &e) && e.Status == http.StatusNotFound {
 		return nil, nil // no log yet
 	}
-	if resp.StatusCode/100 != 2 {
-		return nil, &Error{Method: "GET", Path: "logs", Status: resp.StatusCode, Body: string(data[:min(len(data), 500)])}
+	if err != nil {
+		return nil, err
 	}
 	var lines []Line
 	if err := yaml.Unmarshal(data, &lines); err != nil {

@@ -59,15 +59,16 @@ func (c *Client) Run(ctx context.Context, j Job, o RunOptions) (Result, error) {
 	if o.Submitted != nil {
 		o.Submitted(res.ID)
 	}
-	poll := cmpDuration(o.Poll, 2*time.Second)
-	queued := time.Now().Add(cmpDuration(o.QueueTimeout, 10*time.Minute))
+	poll := cmp.Or(o.Poll, 2*time.Second)
+	queueTimeout := cmp.Or(o.QueueTimeout, 10*time.Minute)
+	queued := time.Now().Add(queueTimeout)
 	var console strings.Builder
 	seen := 0
 	for {
 		st, err := c.Job(ctx, res.ID)
 		if ctx.Err() != nil || err != nil {
 			c.Cancel(context.WithoutCancel(ctx), res.ID)
-			return res, cmpErr(ctx.Err(), err)
+			return res, cmp.Or(ctx.Err(), err)
 		}
 		lines, _ := c.Logs(ctx, res.ID, seen)
 		seen += len(lines)
@@ -85,7 +86,7 @@ func (c *Client) Run(ctx context.Context, j Job, o RunOptions) (Result, error) {
 			return res, c.status(ctx, &res)
 		case (st.State == "Submitted" || st.State == "Scheduling") && time.Now().After(queued):
 			c.Cancel(context.WithoutCancel(ctx), res.ID)
-			return res, fmt.Errorf("job %d: %w within %v", res.ID, ErrQueued, cmpDuration(o.QueueTimeout, 10*time.Minute))
+			return res, fmt.Errorf("job %d: %w within %v", res.ID, ErrQueued, queueTimeout)
 		}
 		select {
 		case <-ctx.Done():
@@ -111,20 +112,6 @@ func (c *Client) status(ctx context.Context, res *Result) error {
 		res.Status = int(f)
 	}
 	return nil
-}
-
-func cmpDuration(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
-}
-
-func cmpErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // Artifacts is where jobs' files go: a directory the farm serves at a

@@ -44,14 +44,14 @@ func TestLAVA(t *testing.T) {
 	} {
 		code, out := run(l.Token, l.URL, c.argv...)
 		if code != c.code || !strings.Contains(out, c.want) {
-			t.Errorf("exec --lava %q: exit %d, want %d and %q\n%s", c.argv, code, c.code, c.want, lastLines(out, 30))
+			t.Errorf("exec --lava %q: exit %d, want %d and %q\n%s", c.argv, code, c.code, c.want, testenv.LastLines(out, 30))
 		}
 	}
 	if code, out := run("not-the-token", l.URL, "/bin/busybox", "true"); code != 2 || !strings.Contains(out, "HTTP 403: {\"detail\":\"Invalid token.\"}") {
-		t.Errorf("a wrong token: exit %d, want 2 and the server's refusal\n%s", code, lastLines(out, 10))
+		t.Errorf("a wrong token: exit %d, want 2 and the server's refusal\n%s", code, testenv.LastLines(out, 10))
 	}
 	if code, out := run(l.Token, "http://127.0.0.1:1/", "/bin/busybox", "true"); code != 2 || !strings.Contains(out, "127.0.0.1:1") {
-		t.Errorf("an unreachable server: exit %d, want 2 naming it\n%s", code, lastLines(out, 10))
+		t.Errorf("an unreachable server: exit %d, want 2 naming it\n%s", code, testenv.LastLines(out, 10))
 	}
 	t.Run("interrupt", func(t *testing.T) {
 		lavaInterrupt(t, l, m.Image)
@@ -76,11 +76,11 @@ func lavaInterrupt(t *testing.T, l *testenv.LAVAInstance, image string) {
 	}
 	m := regexp.MustCompile(`LAVA job (\d+): `).FindStringSubmatch(out.String())
 	if m == nil || !strings.Contains(out.String(), "sleep 600") {
-		t.Fatalf("the command never started on the farm:\n%s", lastLines(out.String(), 20))
+		t.Fatalf("the command never started on the farm:\n%s", testenv.LastLines(out.String(), 20))
 	}
 	cmd.Process.Signal(os.Interrupt)
 	if code := exitStatus(cmd.Wait()); code == 0 {
-		t.Errorf("interrupted: exit 0\n%s", lastLines(out.String(), 10))
+		t.Errorf("interrupted: exit 0\n%s", testenv.LastLines(out.String(), 10))
 	}
 	for end := time.Now().Add(2 * time.Minute); time.Now().Before(end); time.Sleep(2 * time.Second) {
 		req, _ := http.NewRequest("GET", l.URL+"api/v0.2/jobs/"+m[1]+"/", nil)
@@ -100,9 +100,4 @@ func lavaInterrupt(t *testing.T, l *testenv.LAVAInstance, image string) {
 		}
 	}
 	t.Errorf("job %s still not finished 2 minutes after the interrupt", m[1])
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

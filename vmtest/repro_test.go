@@ -352,7 +352,7 @@ func bugTreeBuild(t *testing.T, repo string) {
 	build.Env = append(os.Environ(), kernel.CCacheEnv+"="+filepath.Join(cache, "ccache"))
 	b, err := build.CombinedOutput()
 	if code, out := exitStatus(err), string(b); code != 0 {
-		t.Fatalf("bug new --tree: exit %d\n%s", code, lastLines(out, 40))
+		t.Fatalf("bug new --tree: exit %d\n%s", code, testenv.LastLines(out, 40))
 	}
 	w, err := bug.Open(ws)
 	if err != nil || w.Build() == "" {

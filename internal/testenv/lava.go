@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -129,7 +130,7 @@ func (l *LAVAInstance) run(name string, args ...string) error {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	os.WriteFile(filepath.Join(l.logs, "setup-"+filepath.Base(name)+"-"+fmt.Sprint(len(l.procs))+".log"), out, 0o644)
 	if err != nil {
-		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, lastLines(string(out), 10))
+		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, LastLines(string(out), 10))
 	}
 	return nil
 }
@@ -170,12 +171,10 @@ func (l *LAVAInstance) waitDevice(d time.Duration) error {
 		req, _ := http.NewRequest("GET", l.URL+"api/v0.2/devices/"+lavaDevice+"/", nil)
 		req.Header.Set("Authorization", "Token "+l.Token)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
-			var b strings.Builder
-			buf := make([]byte, 4096)
-			n, _ := resp.Body.Read(buf)
-			b.Write(buf[:n])
+			var d struct{ State, Health string }
+			err := json.NewDecoder(resp.Body).Decode(&d)
 			resp.Body.Close()
-			if strings.Contains(b.String(), `"state":"Idle"`) && strings.Contains(b.String(), `"health":"Good"`) {
+			if err == nil && d.State == "Idle" && d.Health == "Good" {
 				return nil
 			}
 		}
@@ -212,7 +211,9 @@ func StopLAVA() {
 	}
 }
 
-func lastLines(s string, n int) string {
+// LastLines is the last n lines of s: what a failing command's output is
+// shown by.
+func LastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
