@@ -19,6 +19,10 @@ import (
 type Job struct {
 	Tree, Obj, State, Runs string
 	Workspace              *bug.Workspace
+	// Farm, when set, makes each batch's farm from its options (the
+	// kernel just built, the program): the runs go there, not to local
+	// VMs, and without the workspace's disk image.
+	Farm func(ctx context.Context, o repro.Options) (repro.Farm, error)
 }
 
 // Locate places a bisect in workspace w (its linux worktree, obj,
@@ -72,9 +76,9 @@ func (j Job) Tester(ctx context.Context, s *Saved, run repro.Options, argv []str
 	if err := os.MkdirAll(j.Runs, 0o700); err != nil {
 		return nil, err
 	}
-	k := &Kernel{Tree: j.Tree, Obj: j.Obj, Commits: s.Commits, RunsDir: j.Runs, Repro: run}
+	k := &Kernel{Tree: j.Tree, Obj: j.Obj, Commits: s.Commits, RunsDir: j.Runs, Repro: run, Farm: j.Farm}
 	k.Repro.Exec.Boot.Image = nil
-	if d := j.diskPath(); d != "" && len(run.Exec.Boot.Disks) == 0 {
+	if d := j.diskPath(); d != "" && len(run.Exec.Boot.Disks) == 0 && j.Farm == nil {
 		if err := k.Repro.Exec.InDisk(d, ""); err != nil {
 			return nil, err
 		}

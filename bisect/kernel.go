@@ -66,6 +66,8 @@ type Kernel struct {
 	// crash names it (TitleSeen).
 	Title     *regexp.Regexp
 	TitleSeen string
+	// Farm, when set, makes each batch's farm (Job.Farm).
+	Farm func(ctx context.Context, o repro.Options) (repro.Farm, error)
 	// RunsDir holds a directory per batch.
 	RunsDir string
 	Log     io.Writer // builds' output (nil: only in OBJ's make log)
@@ -123,6 +125,12 @@ func (k *Kernel) Run(ctx context.Context, i, runs int) (Batch, error) {
 	o.Exec.Boot.Chosen = nil
 	o.Exec.Boot.Kernel = kernel.Request{Kernel: k.Obj}
 	o.Dir = filepath.Join(k.RunsDir, fmt.Sprintf("%s-%d", k.Commits[i].Hash[:12], nextBatch(k.RunsDir, k.Commits[i].Hash[:12])))
+	if k.Farm != nil {
+		var err error
+		if o.Farm, err = k.Farm(ctx, o); err != nil {
+			return Batch{}, err
+		}
+	}
 	s, err := repro.Run(ctx, o)
 	if err != nil {
 		return Batch{}, err

@@ -185,7 +185,7 @@ func Prepare(ctx context.Context, o Options) (*Run, error) {
 		return nil, err
 	}
 	r.watch = qemu.Watch{Expect: o.Expect, Fail: o.Fail, Ready: o.Ready, Timeout: o.Timeout, NoStop: o.NoStop,
-		Console: o.Console, LogPath: r.logPath(), Notes: o.Notes,
+		Console: o.Console, LogPath: r.LogPath(), Notes: o.Notes,
 		DumpOnTimeout: o.DumpOnTimeout, DumpOnCrash: o.DumpOnCrash, DumpFormat: o.DumpFormat, Kdump: r.Kdump != nil}
 	if o.DumpOnTimeout || o.DumpOnCrash {
 		r.watch.DumpPath = filepath.Join(r.Dir, "vmcore")
@@ -205,7 +205,8 @@ func (r *Run) makeDir() error {
 	return err
 }
 
-func (r *Run) logPath() string {
+// LogPath is where the run's console is saved, "" for nowhere.
+func (r *Run) LogPath() string {
 	switch r.o.LogPath {
 	case "-":
 		return ""
@@ -348,10 +349,18 @@ func (r *Run) Wait() Result {
 			res.Dump = dump
 		}
 	}
+	return Judge(res.Outcome, r.Kernel, r.o)
+}
+
+// Judge is the result of a run that ended as out on kernel k, wherever
+// it ran: a crash identified, and decoded with the kernel's vmlinux
+// unless o.NoDecode (o.ModuleDirs for module frames).
+func Judge(out qemu.Outcome, k *kernel.Choice, o Options) Result {
+	res := Result{Outcome: out}
 	if res.Kind == qemu.Crashed {
 		res.Identity = Identify(res.Crash)
-		if !r.o.NoDecode {
-			res.Decoded, res.DecodeErr = r.decode(res.Crash)
+		if !o.NoDecode {
+			res.Decoded, res.DecodeErr = decodeCrash(res.Crash, k, o.ModuleDirs)
 		}
 	}
 	return res
@@ -400,9 +409,9 @@ func Identify(crash string) *oops.Report {
 	return &reps[0]
 }
 
-// decode annotates a crash report with the kernel's vmlinux.
-func (r *Run) decode(block string) (string, error) {
-	dec, err := decode.ForKernel(r.Kernel, r.o.ModuleDirs, true, decode.Options{})
+// decodeCrash annotates a crash report with the kernel's vmlinux.
+func decodeCrash(block string, k *kernel.Choice, moduleDirs []string) (string, error) {
+	dec, err := decode.ForKernel(k, moduleDirs, true, decode.Options{})
 	if err != nil {
 		return "", err
 	}

@@ -156,6 +156,7 @@ type Status struct {
 	State          string `json:"state"`  // Submitted, Scheduling, Scheduled, Running, Canceling, Finished
 	Health         string `json:"health"` // Unknown, Complete, Incomplete, Canceled
 	FailureComment string `json:"failure_comment"`
+	Device         string `json:"actual_device"` // the device it runs on, once scheduled
 }
 
 // Job returns a job's status.
@@ -163,6 +164,25 @@ func (c *Client) Job(ctx context.Context, id int) (Status, error) {
 	var s Status
 	err := c.do(ctx, "GET", "jobs/"+strconv.Itoa(id)+"/", nil, &s)
 	return s, err
+}
+
+// WorkerOnline says whether the worker of a device is online: the
+// server marks a worker offline when it stopped asking for work, and a
+// job on it then never ends by itself.
+func (c *Client) WorkerOnline(ctx context.Context, device string) (bool, error) {
+	var d struct {
+		Worker string `json:"worker_host"`
+	}
+	if err := c.do(ctx, "GET", "devices/"+url.PathEscape(device)+"/", nil, &d); err != nil {
+		return false, err
+	}
+	var w struct {
+		State string `json:"state"`
+	}
+	if err := c.do(ctx, "GET", "workers/"+url.PathEscape(d.Worker)+"/", nil, &w); err != nil {
+		return false, err
+	}
+	return w.State != "Offline", nil
 }
 
 // Cancel asks the server to cancel a job.

@@ -44,12 +44,27 @@ type Job struct {
 	SMP     int    // CPUs (default 1)
 	Append  string // kernel command line after console=ttyS0
 	Command []string
+	// Limit kills the command after so long (busybox timeout); 0: none.
+	Limit time.Duration
+	// UserImage says the ramdisk is the user's own image, with its own
+	// init, passed to QEMU as it is: no overlay, no test shell, and the
+	// job ends when the kernel powers off (PowerOff), crashes, or at its
+	// timeout. Without it the ramdisk is Image's, a shell LAVA drives.
+	UserImage bool
 }
+
+// PowerOff is what the kernel prints as it powers the machine off
+// (kernel/reboot.c's kernel_power_off, under pr_fmt "reboot: "): the end
+// of a boot of the user's image.
+const PowerOff = "reboot: Power down"
 
 // Definition is the job's definition, YAML in LAVA's v2 schema.
 func (j Job) Definition() ([]byte, error) {
 	if j.Kernel == "" || j.Ramdisk == "" {
 		return nil, fmt.Errorf("a job needs a kernel and a ramdisk URL")
+	}
+	if j.UserImage && len(j.Command) > 0 {
+		return nil, fmt.Errorf("a job of the user's own image runs its init, not a command")
 	}
 	for _, s := range append([]string{j.Kernel, j.Ramdisk, j.Append}, j.Tags...) {
 		if strings.ContainsAny(s, "\"\n\r{}") {
@@ -75,19 +90,27 @@ func (j Job) Definition() ([]byte, error) {
 		// job loops until its boot timeout.
 		Context: map[string]any{"arch": "amd64", "extra_options": extra},
 	}
+	ramdisk := map[string]any{"url": j.Ramdisk, "image_arg": "-initrd {ramdisk}"}
+	prompt := PowerOff
+	if !j.UserImage {
+		ramdisk["format"], ramdisk["overlays"], prompt = "cpio.newc", map[string]any{"lava": true}, Prompt
+	}
 	deploy := map[string]any{"to": "tmpfs", "timeout": minutes(2 * time.Minute), "images": map[string]any{
 		"kernel": map[string]any{"url": j.Kernel,
 			"image_arg": `-kernel {kernel} -append "console=ttyS0,115200 panic=-1 ` + j.Append + `"`},
-		"ramdisk": map[string]any{"url": j.Ramdisk, "image_arg": "-initrd {ramdisk}", "format": "cpio.newc",
-			"overlays": map[string]any{"lava": true}},
+		"ramdisk": ramdisk,
 	}}
-	boot := map[string]any{"method": "qemu", "media": "tmpfs", "timeout": minutes(timeout), "prompts": []string{Prompt}}
+	boot := map[string]any{"method": "qemu", "media": "tmpfs", "timeout": minutes(timeout), "prompts": []string{prompt}}
 	def.Actions = []map[string]any{{"deploy": deploy}, {"boot": boot}}
-	if len(j.Command) > 0 {
-		def.Actions = append(def.Actions, map[string]any{"test": test(j.Command, timeout)})
+	if len(j.Command) > 0 && !j.UserImage {
+		def.Actions = append(def.Actions, map[string]any{"test": test(j.Command, j.Limit, timeout)})
 	}
 	return yaml.Marshal(def)
 }
+
+// Started is what the test step prints before it runs the command: a
+// crash after it is the command's, not the boot's.
+const Started = "initkit-command-starts"
 
 // Prompt is the shell's prompt on the console, which LAVA waits for
 // before it drives the shell: busybox sh's as root in /.
@@ -95,9 +118,14 @@ const Prompt = "/ #"
 
 // test is the test action: one inline definition whose one step runs the
 // command (errexit would end the step at a failing command, hence the
-// ||) and reports its status as StatusCase's measurement.
-func test(argv []string, timeout time.Duration) map[string]any {
-	step := "s=0; " + shell.Quote(argv) + " || s=$?; lava-test-case " + StatusCase + " --result pass --measurement $s --units status"
+// ||), killed after limit when there is one, and reports its status as
+// StatusCase's measurement.
+func test(argv []string, limit, timeout time.Duration) map[string]any {
+	cmd := shell.Quote(argv)
+	if limit > 0 {
+		cmd = "timeout -s KILL " + strconv.Itoa(int((limit+time.Second-1)/time.Second)) + " " + cmd
+	}
+	step := "echo " + Started + "; s=0; " + cmd + " || s=$?; lava-test-case " + StatusCase + " --result pass --measurement $s --units status"
 	return map[string]any{"timeout": minutes(timeout), "definitions": []map[string]any{{
 		"from": "inline", "name": "initkit", "path": "inline/initkit.yaml",
 		"repository": map[string]any{

@@ -2,10 +2,13 @@ package lava
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/initkit/initkit/qemu"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -15,22 +18,26 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // -no-reboot, the test's one step reporting the status. TestLAVA submits
 // the same definitions to a real server.
 func TestDefinitionGolden(t *testing.T) {
-	j := Job{Name: "initkit exec", Kernel: "file:///a/k-bzImage", Ramdisk: "file:///a/r-initrd.cpio", Memory: 1024, SMP: 2,
-		Append: "quiet", Command: []string{"/bin/busybox", "sh", "-c", "exit 3"}, Timeout: 5 * time.Minute, Tags: []string{"fast"}}
-	def, err := j.Definition()
-	if err != nil {
-		t.Fatal(err)
-	}
-	golden := "testdata/exec.yaml"
-	if *update {
-		os.WriteFile(golden, def, 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(def) != string(want) {
-		t.Errorf("definition:\n%s\nwant (%s):\n%s", def, golden, want)
+	for golden, j := range map[string]Job{
+		"testdata/exec.yaml": {Name: "initkit exec", Kernel: "file:///a/k-bzImage", Ramdisk: "file:///a/r-initrd.cpio", Memory: 1024, SMP: 2,
+			Append: "quiet", Command: []string{"/bin/busybox", "sh", "-c", "exit 3"}, Limit: 90 * time.Second, Timeout: 5 * time.Minute, Tags: []string{"fast"}},
+		// The user's own image: no overlay, no test, the power-off is the end.
+		"testdata/boot.yaml": {Name: "initkit boot", Kernel: "file:///a/k-bzImage", Ramdisk: "file:///a/r-initrd.img", UserImage: true},
+	} {
+		def, err := j.Definition()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *update {
+			os.WriteFile(golden, def, 0o644)
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(def) != string(want) {
+			t.Errorf("definition:\n%s\nwant (%s):\n%s", def, golden, want)
+		}
 	}
 }
 
@@ -42,6 +49,7 @@ func TestDefinitionRefuses(t *testing.T) {
 		{Kernel: "file:///k{ramdisk}", Ramdisk: "file:///r"},
 		{Kernel: "file:///k", Ramdisk: "file:///r\n-x"},
 		{Kernel: "", Ramdisk: "file:///r"},
+		{Kernel: "file:///k", Ramdisk: "file:///r", UserImage: true, Command: []string{"true"}},
 	} {
 		if _, err := j.Definition(); err == nil {
 			t.Errorf("%+v: no error", j)
@@ -100,27 +108,36 @@ func TestNewClient(t *testing.T) {
 	}
 }
 
-// TestVerdict: the status when the test case gave one; else a crash
-// found in the console (a real report) is exit 3 with its title; else
-// the farm failed.
-func TestVerdict(t *testing.T) {
+// TestOutcome: a fatal crash on the console first (a real report, read
+// by the same console watcher as a local run's), then the command's
+// status or the kernel's power-off, LAVA's timeout, and anything else
+// the farm's failure, retried.
+func TestOutcome(t *testing.T) {
 	crash, err := os.ReadFile("../oops/testdata/real/lkdtm-bug.log")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		r    Result
-		code int
-		why  string
+		console string
+		r       Result
+		kind    qemu.Kind
+		why     string
 	}{
-		{Result{Status: 0}, 0, ""},
-		{Result{Status: 3, Console: string(crash)}, 3, ""},
-		{Result{Status: -1, Console: string(crash), Health: "Incomplete"}, ExitCrash, "kernel crash: kernel BUG in lkdtm_BUG"},
-		{Result{Status: -1, Console: "booting\n", Health: "Incomplete", Failure: "Infrastructure error"}, ExitInfra, "Infrastructure error"},
+		{"", Result{Status: 0}, qemu.PoweredOff, ""},
+		{"hello\n", Result{Status: 3}, qemu.PoweredOff, ""},
+		{string(crash), Result{Status: -1, Health: "Incomplete"}, qemu.Crashed, "kernel BUG at drivers/misc/lkdtm/bugs.c"},
+		{"Run /init as init process\n" + PowerOff + "\n", Result{Status: -1, Health: "Incomplete"}, qemu.PoweredOff, ""},
+		{"booting\n", Result{ID: 7, Status: -1, Health: "Incomplete", Failure: "lava-test-shell timed out after 300 seconds"}, qemu.TimedOut, ""},
+		{"booting\n", Result{ID: 7, Status: -1, Health: "Incomplete", Failure: "Infrastructure error"}, qemu.Failed, "LAVA job 7 ended Incomplete: Infrastructure error"},
+		{"booting\n", Result{ID: 8, Status: -1, Failure: "the worker of d went offline"}, qemu.Failed, "LAVA job 8 the worker of d went offline"},
 	} {
-		code, why := c.r.Verdict()
-		if code != c.code || !strings.Contains(why, c.why) || (c.why == "" && why != "") {
-			t.Errorf("%+v: %d %q, want %d %q", c.r.Health, code, why, c.code, c.why)
+		con := &qemu.Console{}
+		con.Write([]byte(c.console))
+		r := c.r
+		r.Console, r.Crash, r.Excerpt = con.Log(), con.Crash(), con.Excerpt()
+		o := r.Outcome()
+		if o.Kind != c.kind || !strings.Contains(o.Line+fmt.Sprint(o.Err), c.why) || r.Infra() != (c.kind == qemu.Failed) {
+			t.Errorf("%+v: %v %q %v, want %v %q", c.r, o.Kind, o.Line, o.Err, c.kind, c.why)
 		}
 	}
 }

@@ -19,80 +19,202 @@ import (
 	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/kernel"
-	"github.com/initkit/initkit/oops"
+	"github.com/initkit/initkit/qemu"
 )
 
 // Result is how a job ended.
 type Result struct {
 	ID      int
 	Health  string // Complete, Incomplete, Canceled
-	Failure string // the server's failure comment
+	Failure string // the server's failure comment, or why initkit gave the job up
 	// Status is the command's exit status, from StatusCase; -1 when
 	// the test case never reported one (a crash, a boot that failed).
-	Status  int
-	Console string // what the device printed
+	Status int
+	// Console is what the device printed, kept within a local console's
+	// bounds (qemu.Console); Crash is its first line of a fatal crash
+	// report, "" when none, and Excerpt the report.
+	Console, Crash, Excerpt string
+	LogPath                 string        // the saved console, when RunOptions.Log asked
+	Timeout                 time.Duration // the job's, for a job that timed out
+	Tries                   int           // submissions: 1 + the retries
 }
 
 // RunOptions bound and show a job's run.
 type RunOptions struct {
 	Console      io.Writer     // the device's lines as they come (nil: none)
+	Log          string        // save the console to this file (a retry's overwrites it)
 	QueueTimeout time.Duration // how long the job may wait for a device (default 10 min)
 	Poll         time.Duration // how often the job is looked at (default 2 s)
-	Submitted    func(id int)  // told the job's id once it is submitted
+	// Lost is how long the server may fail to answer before the job is
+	// given up as lost (default 1 min).
+	Lost      time.Duration
+	Retries   int              // submit again a job the farm failed, so many times
+	Submitted func(id int)     // told the job's id once it is submitted
+	Retrying  func(res Result) // told of a try the farm failed, before the next
 }
 
-// ErrQueued means no device took the job within the queue timeout: the
-// job was cancelled.
-var ErrQueued = fmt.Errorf("no device took the job")
-
-// Run submits j, follows it to its end, and returns how it ended.
-// Cancelling ctx cancels the job.
+// Run submits j, follows it to its end, and returns how it ended; a job
+// the farm failed (Result.Infra) is submitted again up to o.Retries
+// times. An error is initkit's own or a submission the server refused;
+// cancelling ctx cancels the job.
 func (c *Client) Run(ctx context.Context, j Job, o RunOptions) (Result, error) {
-	res := Result{Status: -1}
 	def, err := j.Definition()
 	if err != nil {
-		return res, err
+		return Result{Status: -1}, err
 	}
+	for try := 1; ; try++ {
+		res, err := c.try(ctx, def, o)
+		res.Tries, res.Timeout = try, cmp.Or(j.Timeout, 10*time.Minute)
+		if err != nil || !res.Infra() || try > o.Retries {
+			return res, err
+		}
+		if o.Retrying != nil {
+			o.Retrying(res)
+		}
+	}
+}
+
+// try submits the definition once and follows the job to its end.
+func (c *Client) try(ctx context.Context, def []byte, o RunOptions) (res Result, err error) {
+	res.Status = -1
 	if res.ID, err = c.Submit(ctx, def); err != nil {
 		return res, err
 	}
 	if o.Submitted != nil {
 		o.Submitted(res.ID)
 	}
-	poll := cmp.Or(o.Poll, 2*time.Second)
-	queueTimeout := cmp.Or(o.QueueTimeout, 10*time.Minute)
-	queued := time.Now().Add(queueTimeout)
-	var console strings.Builder
-	seen := 0
+	con := &qemu.Console{}
+	if o.Log != "" {
+		f, err := os.OpenFile(o.Log, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			c.Cancel(context.WithoutCancel(ctx), res.ID)
+			return res, err
+		}
+		defer f.Close()
+		con.Save(f)
+		res.LogPath = o.Log
+	}
+	defer func() { res.Console, res.Crash, res.Excerpt = con.Log(), con.Crash(), con.Excerpt() }()
+	f := follower{c: c, id: res.ID, con: con, echo: o.Console, poll: cmp.Or(o.Poll, 2*time.Second),
+		queued: time.Now().Add(cmp.Or(o.QueueTimeout, 10*time.Minute)), lost: cmp.Or(o.Lost, time.Minute)}
+	st, why := f.follow(ctx)
+	if ctx.Err() != nil || why != "" {
+		c.Cancel(context.WithoutCancel(ctx), res.ID)
+		res.Failure = why
+		return res, ctx.Err()
+	}
+	res.Health, res.Failure = st.Health, st.FailureComment
+	return res, c.status(ctx, &res)
+}
+
+// follower follows one job: its state, its log into the console.
+type follower struct {
+	c            *Client
+	id           int
+	con          *qemu.Console
+	echo         io.Writer
+	poll, lost   time.Duration
+	queued       time.Time
+	seen         int       // log lines read
+	answered     time.Time // the server's last answer
+	workerLooked time.Time
+}
+
+// follow returns the job's status once it is finished, or why it was
+// given up: no device took it in time, its worker went offline, the
+// server stopped answering. The context's end gives it up too.
+func (f *follower) follow(ctx context.Context) (Status, string) {
+	f.answered = time.Now()
 	for {
-		st, err := c.Job(ctx, res.ID)
-		if ctx.Err() != nil || err != nil {
-			c.Cancel(context.WithoutCancel(ctx), res.ID)
-			return res, cmp.Or(ctx.Err(), err)
+		st, err := f.c.Job(ctx, f.id)
+		if ctx.Err() != nil {
+			return st, ""
 		}
-		lines, _ := c.Logs(ctx, res.ID, seen)
-		seen += len(lines)
-		for _, l := range lines {
-			if s, ok := l.Target(); ok {
-				console.WriteString(s + "\n")
-				if o.Console != nil {
-					fmt.Fprintln(o.Console, s)
-				}
+		if err == nil {
+			err = f.logs(ctx)
+		}
+		if err != nil && time.Since(f.answered) > f.lost {
+			return st, fmt.Sprintf("the server was lost: %v", err)
+		}
+		if err == nil {
+			f.answered = time.Now()
+			if why := f.check(ctx, st); why != "" || st.State == "Finished" {
+				return st, why
 			}
-		}
-		switch {
-		case st.State == "Finished":
-			res.Health, res.Failure, res.Console = st.Health, st.FailureComment, console.String()
-			return res, c.status(ctx, &res)
-		case (st.State == "Submitted" || st.State == "Scheduling") && time.Now().After(queued):
-			c.Cancel(context.WithoutCancel(ctx), res.ID)
-			return res, fmt.Errorf("job %d: %w within %v", res.ID, ErrQueued, queueTimeout)
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(poll):
+		case <-time.After(f.poll):
 		}
 	}
+}
+
+// check says why a job that is not finished should be given up, if it
+// should.
+func (f *follower) check(ctx context.Context, st Status) string {
+	switch st.State {
+	case "Submitted", "Scheduling":
+		if time.Now().After(f.queued) {
+			return "no device took the job in time (--queue-timeout)"
+		}
+	case "Scheduled", "Running":
+		// The server leaves a job on a lost worker running: the
+		// worker's state is the only sign.
+		if st.Device != "" && time.Since(f.workerLooked) > 10*time.Second {
+			f.workerLooked = time.Now()
+			if on, err := f.c.WorkerOnline(ctx, st.Device); err == nil && !on {
+				return "the worker of " + st.Device + " went offline"
+			}
+		}
+	}
+	return ""
+}
+
+// logs reads the job's new log lines and writes the device's into the
+// console.
+func (f *follower) logs(ctx context.Context) error {
+	lines, err := f.c.Logs(ctx, f.id, f.seen)
+	if err != nil {
+		return err
+	}
+	f.seen += len(lines)
+	for _, l := range lines {
+		if s, ok := l.Target(); ok {
+			f.con.Write([]byte(s + "\n"))
+			if f.echo != nil {
+				fmt.Fprintln(f.echo, s)
+			}
+		}
+	}
+	return nil
+}
+
+// Infra says the farm failed the job: it ended without the command's
+// status, a crash, a timeout or the kernel's power-off, or initkit gave
+// it up (Failure says why). Such a job is retried and never counted.
+func (r Result) Infra() bool { return r.Outcome().Kind == qemu.Failed }
+
+// Outcome is how the job's guest ended, as a local boot's: the console
+// judged by the same rules (a fatal crash report first), the command's
+// status or the kernel's power-off a clean end, LAVA's timeout a
+// timeout, and anything else a failure of the farm.
+func (r Result) Outcome() qemu.Outcome {
+	o := qemu.Outcome{LogPath: r.LogPath, Timeout: r.Timeout}
+	switch {
+	case r.Crash != "":
+		o.Kind, o.Line, o.Crash = qemu.Crashed, r.Crash, r.Excerpt
+	case r.Status >= 0 || strings.Contains(r.Console, PowerOff):
+		o.Kind = qemu.PoweredOff
+	case strings.Contains(r.Failure, "timed out after"):
+		o.Kind = qemu.TimedOut
+	default:
+		why := cmp.Or(r.Failure, "no reason given")
+		if r.Health != "" {
+			why = "ended " + r.Health + ": " + why
+		}
+		o.Kind, o.Err = qemu.Failed, fmt.Errorf("LAVA job %d %s", r.ID, why)
+	}
+	return o
 }
 
 // status reads the command's exit status from the job's results.
@@ -192,59 +314,92 @@ func Image(out, busybox string, argv, add []string) error {
 
 // Exec fills in j for a run of argv (a host program; none: a boot to the
 // shell) on the guest b describes: the kernel the policy chooses for
-// b.Kernel, and a ramdisk (Image) with busybox and the add files; both
-// copied to a. It returns the job, ready to run.
-func Exec(ctx context.Context, j Job, b boot.Options, argv, add []string, busybox string, a Artifacts) (Job, error) {
-	k, err := kernel.Choose(ctx, b.Kernel)
+// b.Kernel (or b.Chosen), and a ramdisk (Image) with busybox and the add
+// files; both copied to a. It returns the job, ready to run, and the
+// kernel, whose vmlinux decodes the job's crash.
+func Exec(ctx context.Context, j Job, b boot.Options, argv, add []string, busybox string, a Artifacts) (Job, *kernel.Choice, error) {
+	if err := farmable(b); err != nil {
+		return j, nil, err
+	}
+	k, err := choose(ctx, b)
 	if err != nil {
-		return j, err
+		return j, nil, err
 	}
 	dir, err := os.MkdirTemp("", "initkit-lava-")
 	if err != nil {
-		return j, err
+		return j, nil, err
 	}
 	defer os.RemoveAll(dir)
 	if len(argv) > 0 {
 		abs, err := filepath.Abs(argv[0])
 		if err != nil {
-			return j, err
+			return j, nil, err
 		}
 		argv = append([]string{abs}, argv[1:]...)
 	}
 	ramdisk := filepath.Join(dir, "initrd.cpio")
 	if err := Image(ramdisk, busybox, argv, add); err != nil {
-		return j, err
+		return j, nil, err
 	}
-	if j.Kernel, err = a.Put(k.Image); err != nil {
-		return j, err
+	j.Command = argv
+	return j, k, j.fill(b, k.Image, ramdisk, a)
+}
+
+// Boot fills in j for a boot of the user's own image as initkit boot
+// prepares it (boot.Prepare: the kernel, the initramfs built from the
+// spec or given), both copied to a. The job ends as a local boot does:
+// the kernel powers off, crashes, or the timeout ends it. The run's
+// directory, where its console can be saved, is boot.Run.Dir.
+func Boot(ctx context.Context, j Job, b boot.Options, a Artifacts) (Job, *boot.Run, error) {
+	if err := farmable(b); err != nil {
+		return j, nil, err
+	}
+	r, err := boot.Prepare(ctx, b)
+	if err != nil {
+		return j, nil, err
+	}
+	j.UserImage = true
+	return j, r, j.fill(b, r.Kernel.Image, r.Initrd, a)
+}
+
+// farmable refuses what a LAVA job of the qemu device type cannot do:
+// the job is a kernel, a ramdisk and a command line.
+func farmable(b boot.Options) error {
+	for _, c := range []struct {
+		set  bool
+		what string
+	}{
+		{len(b.Disks) > 0 || b.Root != "", "disks"}, {b.Init != "", "--init (put init= in --append)"},
+		{len(b.Devices) > 0, "networking, ssh and gdb"}, {b.Kdump || b.Crash || b.DumpOnCrash || b.DumpOnTimeout, "dumps"},
+		{len(b.QEMUArgs) > 0, "QEMU arguments"}, {len(b.Expect) > 0 || len(b.Fail) > 0, "--expect and --fail"},
+		{b.Arch != "" && b.Arch != "x86_64", "another architecture than x86_64"}, {b.Interactive, "an interactive console"},
+	} {
+		if c.set {
+			return fmt.Errorf("a LAVA job cannot take %s", c.what)
+		}
+	}
+	return nil
+}
+
+// fill copies the kernel and ramdisk to a and sets the guest's size.
+func (j *Job) fill(b boot.Options, kernelImage, ramdisk string, a Artifacts) (err error) {
+	if j.Kernel, err = a.Put(kernelImage); err != nil {
+		return err
 	}
 	if j.Ramdisk, err = a.Put(ramdisk); err != nil {
-		return j, err
+		return err
 	}
 	mem, err := image.ParseSize(cmp.Or(b.Memory, "1G"))
 	if err != nil {
-		return j, fmt.Errorf("memory %s: %w", b.Memory, err)
+		return fmt.Errorf("memory %s: %w", b.Memory, err)
 	}
-	j.Memory, j.SMP, j.Append, j.Command, j.Timeout = int(mem>>20), b.SMP, b.Append, argv, b.Timeout
-	return j, nil
+	j.Memory, j.SMP, j.Append, j.Timeout = int(mem>>20), b.SMP, b.Append, b.Timeout
+	return nil
 }
 
-// Exit codes of a run, as initkit exec and boot give them.
-const (
-	ExitCrash = boot.ExitCrash
-	ExitInfra = boot.ExitQEMU // the farm failed: no status, no crash
-)
-
-// Verdict is how a job's run ends for initkit exec: the command's
-// status; ExitCrash and the crash's title when the kernel crashed (from
-// the console, by package oops); ExitInfra and why for a job that ended
-// otherwise without a status (the farm's failure, not the command's).
-func (r Result) Verdict() (code int, why string) {
-	if r.Status >= 0 {
-		return r.Status, ""
+func choose(ctx context.Context, b boot.Options) (*kernel.Choice, error) {
+	if b.Chosen != nil {
+		return b.Chosen, nil
 	}
-	if reps, _ := oops.Parse(strings.NewReader(r.Console)); len(reps) > 0 {
-		return ExitCrash, "kernel crash: " + reps[0].Title
-	}
-	return ExitInfra, fmt.Sprintf("the job ended %s without the command's status: %s", r.Health, cmp.Or(r.Failure, "no reason given"))
+	return kernel.Choose(ctx, b.Kernel)
 }

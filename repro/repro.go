@@ -24,6 +24,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/vmexec"
 )
@@ -57,6 +58,24 @@ type Options struct {
 	Retries int
 	// Progress gets a line per finished run.
 	Progress io.Writer
+	// Farm, when set, does each try instead of a local VM (a LAVA
+	// farm: package lava); Exec and Argv are then the farm's business.
+	Farm Farm
+}
+
+// Farm does tries of the program it was made for somewhere else than in
+// a local VM.
+type Farm interface {
+	// Try runs the program once in a fresh guest, killed after limit,
+	// with the console saved to log, and says how the guest ended.
+	Try(ctx context.Context, limit time.Duration, log string) (FarmTry, error)
+}
+
+// FarmTry is how a try on a farm ended.
+type FarmTry struct {
+	boot.Result      // the guest's end, its crash titled
+	Status      int  // the program's exit status; -1 when it gave none
+	Started     bool // the program began
 }
 
 // DefaultHang is how long a guest may stay silent under KVM before its run
@@ -141,7 +160,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 }
 
 func (o *Options) defaults() error {
-	if len(o.Argv) == 0 {
+	if len(o.Argv) == 0 && o.Farm == nil {
 		return errors.New("no program to run")
 	}
 	o.Runs = cmp.Or(o.Runs, 10)
@@ -164,7 +183,7 @@ func (o *Options) defaults() error {
 // chooseKernel chooses the kernel once, for every run: a kernel that is
 // not there is an error, not a failure of each run.
 func (o *Options) chooseKernel(ctx context.Context) error {
-	if o.Exec.Boot.Chosen != nil {
+	if o.Exec.Boot.Chosen != nil || o.Farm != nil {
 		return nil
 	}
 	k, err := kernel.Choose(ctx, o.Exec.Boot.Kernel)

@@ -3,12 +3,20 @@ package repro
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/initkit/initkit/boot"
+	"github.com/initkit/initkit/oops"
+	"github.com/initkit/initkit/qemu"
 )
 
 // Wilson's interval, against values computed by hand from its formula.
@@ -130,5 +138,60 @@ func TestSyzNeedsItsTools(t *testing.T) {
 	}
 	if _, err := Syz("repro.syz", t.TempDir()); err == nil || !strings.Contains(err.Error(), "no syz-execprog") {
 		t.Errorf("empty --syz-dir: %v", err)
+	}
+}
+
+// fakeFarm gives its tries in turn: a unit test of the farm's
+// classification; TestLAVA runs a real one.
+type fakeFarm struct {
+	mu    sync.Mutex
+	tries []FarmTry
+	errs  []error
+}
+
+func (f *fakeFarm) Try(ctx context.Context, limit time.Duration, log string) (FarmTry, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, err := f.tries[0], f.errs[0]
+	f.tries, f.errs = f.tries[1:], f.errs[1:]
+	return t, err
+}
+
+// TestFarmClassify: a farm's tries end as local runs do; the farm's
+// failures are retried and never counted.
+func TestFarmClassify(t *testing.T) {
+	crash := func(line, title string) boot.Result {
+		return boot.Result{Outcome: qemu.Outcome{Kind: qemu.Crashed, Line: line}, Identity: &oops.Report{Title: title}}
+	}
+	failed := boot.Result{Outcome: qemu.Outcome{Kind: qemu.Failed, Err: errors.New("LAVA job 3 ended Incomplete: Infrastructure error")}}
+	for _, c := range []struct {
+		name  string
+		tries []FarmTry
+		errs  []error
+		kind  Kind
+		title string
+		tried int
+	}{
+		{"crash", []FarmTry{{Result: crash("BUG: x", "BUG: x in f"), Status: -1, Started: true}}, []error{nil}, Crash, "BUG: x in f", 1},
+		{"other crash", []FarmTry{{Result: crash("BUG: y", "BUG: y in g"), Status: -1, Started: true}}, []error{nil}, OtherCrash, "BUG: y in g", 1},
+		{"clean", []FarmTry{{Status: 0, Started: true}}, []error{nil}, Clean, "", 1},
+		{"hang", []FarmTry{{Result: boot.Result{Outcome: qemu.Outcome{Kind: qemu.TimedOut}}, Status: -1, Started: true}}, []error{nil}, Hang, "", 1},
+		{"no boot", []FarmTry{{Result: crash("Kernel panic", "kernel panic: VFS"), Status: -1}, {Result: crash("Kernel panic", "kernel panic: VFS"), Status: -1},
+			{Result: crash("Kernel panic", "kernel panic: VFS"), Status: -1}}, []error{nil, nil, nil}, NoBoot, "", 3},
+		{"infra, then clean", []FarmTry{{Result: failed, Status: -1, Started: true}, {Status: 0, Started: true}}, []error{nil, nil}, Clean, "", 2},
+		{"server error, then crash", []FarmTry{{Status: -1}, {Result: crash("BUG: x", "BUG: x in f"), Status: -1, Started: true}},
+			[]error{errors.New("HTTP 500"), nil}, Crash, "BUG: x in f", 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := Run(context.Background(), Options{Farm: &fakeFarm{tries: c.tries, errs: c.errs}, Runs: 1, Retries: 2,
+				Title: regexp.MustCompile("^BUG: x"), Dir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := s.Results[0]
+			if r.Kind != c.kind || r.Title != c.title || r.Tries != c.tried {
+				t.Errorf("%s %q after %d tries, want %s %q after %d", r.Kind, r.Title, r.Tries, c.kind, c.title, c.tried)
+			}
+		})
 	}
 }

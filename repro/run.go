@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/guest"
 	"github.com/initkit/initkit/qemu"
 	"github.com/initkit/initkit/vmexec"
@@ -37,7 +38,11 @@ exec "$@"`
 // run does one try of run n.
 func (o Options) run(ctx context.Context, n, try int) RunResult {
 	r := RunResult{N: n, Dir: o.dirFor(n, try), Start: time.Now()}
-	o.classify(ctx, &r)
+	if o.Farm != nil {
+		o.classifyFarm(ctx, &r)
+	} else {
+		o.classify(ctx, &r)
+	}
 	r.Duration = time.Since(r.Start)
 	return r
 }
@@ -92,13 +97,7 @@ func (o Options) classify(parent context.Context, r *RunResult) {
 	case res.Kind == qemu.Crashed && !started:
 		r.Kind, r.Detail = NoBoot, "the kernel crashed before userspace: "+strings.TrimSpace(res.Line)
 	case res.Kind == qemu.Crashed:
-		r.Kind, r.Title = Crash, strings.TrimSpace(res.Line)
-		if res.Identity != nil {
-			r.Title = res.Identity.Title
-		}
-		if o.Title != nil && !o.Title.MatchString(r.Title) {
-			r.Kind = OtherCrash
-		}
+		o.crashed(r, res.Result)
 	case err == nil:
 		r.Kind = Clean
 		status := res.Status
@@ -113,6 +112,51 @@ func (o Options) classify(parent context.Context, r *RunResult) {
 		r.Kind, r.Detail = Infra, "the guest stopped without the program's status ("+res.Outcome.String()+")"
 	default:
 		r.Kind, r.Detail = Infra, err.Error()
+	}
+}
+
+// crashed says r crashed as res says: titled, and counted when the title
+// is the one asked for.
+func (o Options) crashed(r *RunResult, res boot.Result) {
+	r.Kind, r.Title = Crash, strings.TrimSpace(res.Line)
+	if res.Identity != nil {
+		r.Title = res.Identity.Title
+	}
+	if o.Title != nil && !o.Title.MatchString(r.Title) {
+		r.Kind = OtherCrash
+	}
+}
+
+// classifyFarm does r on the farm and says how it ended, by the same
+// rules as a local run's; the farm's own timeout, after the program
+// started, is a hang (the program is killed at Duration, so only a
+// guest that stopped answering reaches it).
+func (o Options) classifyFarm(parent context.Context, r *RunResult) {
+	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
+		r.Kind, r.Detail = Infra, err.Error()
+		return
+	}
+	t, err := o.Farm.Try(parent, o.Duration, filepath.Join(r.Dir, "console.log"))
+	switch {
+	case parent.Err() != nil && t.Kind != qemu.Crashed:
+		r.Kind = interrupted
+	case err != nil:
+		r.Kind, r.Detail = Infra, err.Error()
+	case t.Kind == qemu.Crashed && !t.Started:
+		r.Kind, r.Detail = NoBoot, "the kernel crashed before userspace: "+strings.TrimSpace(t.Line)
+	case t.Kind == qemu.Crashed:
+		o.crashed(r, t.Result)
+	case t.Status >= 0:
+		r.Kind = Clean
+		r.Status = &t.Status
+	case t.Kind == qemu.TimedOut && t.Started:
+		r.Kind, r.Detail = Hang, "the farm's timeout ended the run"
+	case t.Kind == qemu.Failed:
+		r.Kind, r.Detail = Infra, fmt.Sprint(t.Err)
+	case !t.Started:
+		r.Kind, r.Detail = NoBoot, "the guest stopped before userspace ("+t.Outcome.String()+")"
+	default:
+		r.Kind, r.Detail = Infra, "the guest stopped without the program's status ("+t.Outcome.String()+")"
 	}
 }
 

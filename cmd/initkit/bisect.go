@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 type bisectFlags struct {
 	machine
+	lava                              lavaFlags
 	good, bad, tree, obj, file, title string
 	resume, log, git                  bool
 	o                                 bisect.Options
@@ -37,6 +39,8 @@ func newBisect() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	b.lava.flags(f)
+	f.Lookup("lava-retries").Hidden = true // repro retries the farm's failures itself
 	// The machine's flags but --log: a bisect's log is its steps (and
 	// each run keeps its console).
 	mf := pflag.NewFlagSet("machine", pflag.ContinueOnError)
@@ -90,6 +94,11 @@ func runBisect(cmd *cobra.Command, b *bisectFlags, args []string) error {
 		return err
 	}
 	run := repro.Options{Exec: vmexec.Options{Boot: boot}, Hang: b.hang, Duration: b.duration, Progress: cmd.ErrOrStderr()}
+	if b.lava.url != "" {
+		j.Farm = func(ctx context.Context, o repro.Options) (repro.Farm, error) {
+			return b.lava.farm(cmd, o.Exec.Boot, o.Argv, o.Exec.Add)
+		}
+	}
 	k, err := j.Tester(cmd.Context(), saved, run, program, b.file)
 	if err != nil {
 		return err

@@ -65,6 +65,7 @@ func (m *machine) load(cmd *cobra.Command) (boot.Options, *spec.File, error) {
 
 type bootFlags struct {
 	machine
+	lava                        lavaFlags
 	waitGDB, dryRun, noSnapshot bool
 	diskBacking                 bool
 	disks, expect, fail         []string
@@ -85,6 +86,7 @@ func newBoot() *cobra.Command {
 	}
 	f := cmd.Flags()
 	b.flags(f)
+	b.lava.flags(f)
 	f.StringVar(&o.Initrd, "initrd", "", "initramfs `IMAGE` (default: the spec's [image], built)")
 	f.StringVar(&b.file, "spec", "", "the same as -c: build the initramfs from this spec `FILE`'s [image]")
 	f.StringArrayVar(&o.Add, "add", nil, "append a segment with host file `SRC:DST` to the initramfs, no rebuild (repeatable)")
@@ -125,6 +127,14 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 	if err := b.options(cmd, &o, sf); err != nil {
 		return err
 	}
+	if b.lava.url != "" && !b.dryRun {
+		interrupt.Graceful(interrupt.Stops...)
+		res, err := b.lava.boot(cmd, o)
+		if err != nil {
+			return err
+		}
+		return b.end(cmd, res)
+	}
 	if !b.dryRun {
 		if in, ok := qemu.Terminal(cmd.InOrStdin()); ok {
 			// A person at a terminal: keys go to the guest, Ctrl-A x quits.
@@ -152,6 +162,11 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 	if res.Err = r.Start(cmd.Context()); res.Err == nil {
 		res = r.Wait()
 	}
+	return b.end(cmd, res)
+}
+
+// end reports how the boot ended, and exits with its code.
+func (b *bootFlags) end(cmd *cobra.Command, res boot.Result) error {
 	if b.json {
 		if err := writeJSON(cmd, res.Summary()); err != nil {
 			return err

@@ -43,11 +43,7 @@ func newExec() *cobra.Command {
 				o.Busybox = "" // busybox is for the command's convenience only
 			}
 			if l.url != "" {
-				j, err := l.prepare(cmd, o.Boot, args, o.Add, o.Busybox)
-				if err != nil {
-					return err
-				}
-				return l.run(cmd, j)
+				return l.exec(cmd, o.Boot, args, o.Add, o.Busybox)
 			}
 			o.Stdout, o.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			res, err := vmexec.Run(cmd.Context(), args, o)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/lava"
+	"github.com/initkit/initkit/qemu"
 )
 
 // lavaFlags are what a run on a LAVA instance takes.
@@ -18,6 +18,7 @@ type lavaFlags struct {
 	public         bool
 	job            lava.Job
 	queue          time.Duration
+	retries        int
 }
 
 func (l *lavaFlags) flags(f *pflag.FlagSet) {
@@ -28,42 +29,94 @@ func (l *lavaFlags) flags(f *pflag.FlagSet) {
 	f.StringSliceVar(&l.job.Tags, "lava-tag", nil, "device `TAGS` the job needs")
 	f.StringVar(&l.job.Priority, "lava-priority", "medium", "high, medium or low")
 	f.DurationVar(&l.queue, "queue-timeout", 10*time.Minute, "cancel a job no device took within this long (an infrastructure failure)")
+	f.IntVar(&l.retries, "lava-retries", 2, "submit a job the farm failed (no status, crash or timeout) again, up to `N` times")
 }
 
-// prepare fills in the job: the kernel, the ramdisk with argv, copied
-// to --lava-artifacts.
-func (l *lavaFlags) prepare(cmd *cobra.Command, b boot.Options, argv, add []string, busybox string) (lava.Job, error) {
+// place returns where the job's files go, and names the job.
+func (l *lavaFlags) place(cmd *cobra.Command) (lava.Artifacts, error) {
 	a, err := lava.ParseArtifacts(l.artifacts)
-	if err != nil {
-		return l.job, err
-	}
 	a.Public = l.public
 	l.job.Name = "initkit " + cmd.Name()
-	return lava.Exec(cmd.Context(), l.job, b, argv, add, busybox, a)
+	return a, err
 }
 
-// run runs the job on the server and exits as exec would.
-func (l *lavaFlags) run(cmd *cobra.Command, j lava.Job) error {
+// client is the server's client and the options of a run on it.
+func (l *lavaFlags) client(cmd *cobra.Command) (*lava.Client, lava.RunOptions, error) {
 	c, err := lava.NewClient(l.url)
 	if err != nil {
-		return err
+		return nil, lava.RunOptions{}, err
 	}
-	submitted := func(id int) {
-		fmt.Fprintf(cmd.ErrOrStderr(), "initkit: LAVA job %d: %sscheduler/job/%d\n", id, c.URL, id)
-	}
-	res, err := c.Run(cmd.Context(), j, lava.RunOptions{Console: cmd.ErrOrStderr(), QueueTimeout: l.queue, Submitted: submitted})
-	if errors.Is(err, lava.ErrQueued) {
-		fmt.Fprintf(cmd.ErrOrStderr(), "initkit: %v\n", err)
-		return exitCode(lava.ExitInfra)
-	}
+	w := cmd.ErrOrStderr()
+	return c, lava.RunOptions{QueueTimeout: l.queue, Retries: l.retries,
+		Submitted: func(id int) { fmt.Fprintf(w, "initkit: LAVA job %d: %sscheduler/job/%d\n", id, c.URL, id) },
+		Retrying: func(r lava.Result) {
+			fmt.Fprintf(w, "initkit: %v: an infrastructure failure, submitted again\n", r.Outcome().Err)
+		},
+	}, nil
+}
+
+// exec runs argv on the farm and exits as a local exec would.
+func (l *lavaFlags) exec(cmd *cobra.Command, b boot.Options, argv, add []string, busybox string) error {
+	a, err := l.place(cmd)
 	if err != nil {
 		return err
 	}
-	code, why := res.Verdict()
-	if why != "" {
-		fmt.Fprintf(cmd.ErrOrStderr(), "initkit: LAVA job %d: %s\n", res.ID, why)
+	j, k, err := lava.Exec(cmd.Context(), l.job, b, argv, add, busybox, a)
+	if err != nil {
+		return err
 	}
-	return exitCode(code)
+	c, o, err := l.client(cmd)
+	if err != nil {
+		return err
+	}
+	o.Console, o.Log = cmd.ErrOrStderr(), b.LogPath
+	res, err := c.Run(cmd.Context(), j, o)
+	if err != nil {
+		return err
+	}
+	r := boot.Judge(res.Outcome(), k, b)
+	if res.Status >= 0 && r.Kind != qemu.Crashed {
+		return exitCode(res.Status)
+	}
+	return report(cmd, "exec", r)
+}
+
+// boot boots the user's image on the farm and returns its result, as a
+// local boot's.
+func (l *lavaFlags) boot(cmd *cobra.Command, b boot.Options) (boot.Result, error) {
+	a, err := l.place(cmd)
+	if err != nil {
+		return boot.Result{}, err
+	}
+	j, run, err := lava.Boot(cmd.Context(), l.job, b, a)
+	if err != nil {
+		return boot.Result{}, err
+	}
+	c, o, err := l.client(cmd)
+	if err != nil {
+		return boot.Result{}, err
+	}
+	o.Console, o.Log = b.Console, run.LogPath()
+	res, err := c.Run(cmd.Context(), j, o)
+	return boot.Judge(res.Outcome(), run.Kernel, b), err
+}
+
+// farm is repro's farm: argv's job on the server, one per try.
+func (l *lavaFlags) farm(cmd *cobra.Command, b boot.Options, argv, add []string) (*lava.Farm, error) {
+	a, err := l.place(cmd)
+	if err != nil {
+		return nil, err
+	}
+	j, k, err := lava.Exec(cmd.Context(), l.job, b, argv, add, "/bin/busybox", a)
+	if err != nil {
+		return nil, err
+	}
+	c, o, err := l.client(cmd)
+	if err != nil {
+		return nil, err
+	}
+	o.Retrying = nil
+	return &lava.Farm{Client: c, Job: j, Kernel: k, Boot: b, Options: o}, nil
 }
 
 func newLava() *cobra.Command {
@@ -74,13 +127,22 @@ func newLava() *cobra.Command {
 	var busybox string
 	job := &cobra.Command{
 		Use:   "job [flags] [-- CMD ARGS...]",
-		Short: "Print the LAVA job definition of a boot (or of one command's run), its kernel and ramdisk copied to --lava-artifacts",
+		Short: "Print the LAVA job definition of a boot of the spec's image or --initrd (as boot --lava), of one command's run (as exec --lava), or of a boot to a shell; its kernel and ramdisk copied to --lava-artifacts",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, _, err := m.load(cmd)
 			if err != nil {
 				return err
 			}
-			j, err := l.prepare(cmd, b, args, add, busybox)
+			a, err := l.place(cmd)
+			if err != nil {
+				return err
+			}
+			j := l.job
+			if len(args) == 0 && b.Image != nil || b.Initrd != "" {
+				j, _, err = lava.Boot(cmd.Context(), j, b, a)
+			} else {
+				j, _, err = lava.Exec(cmd.Context(), j, b, args, add, busybox, a)
+			}
 			if err != nil {
 				return err
 			}
@@ -97,6 +159,7 @@ func newLava() *cobra.Command {
 	l.flags(f)
 	f.StringArrayVar(&add, "add", nil, "also add a host file `SRC[:DST]` with its libraries (repeatable)")
 	f.StringVar(&busybox, "busybox", "/bin/busybox", "static busybox `PATH`: the guest's shell and tools")
+	f.StringVar(&m.boot.Initrd, "initrd", "", "boot this initramfs `IMAGE`, its own init, as boot --lava does")
 	cmd.AddCommand(job)
 	return cmd
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 type reproFlags struct {
 	machine
+	lava         lavaFlags
 	o            repro.Options
 	file, syzDir string
 	title        string
@@ -45,6 +47,8 @@ func newRepro() *cobra.Command {
 	}
 	f := cmd.Flags()
 	r.flags(f)
+	r.lava.flags(f)
+	f.Lookup("lava-retries").Hidden = true // repro retries the farm's failures itself
 	f.StringVar(&r.file, "repro", "", "the reproducer `FILE`: C (compiled with gcc -static), .syz (needs --syz-dir), or a program (default: the workspace's)")
 	f.StringVar(&r.syzDir, "syz-dir", "", "`DIR` with syz-execprog and syz-executor, for a syz reproducer")
 	f.IntVar(&r.o.Runs, "runs", 10, "runs to do")
@@ -83,6 +87,15 @@ func runRepro(cmd *cobra.Command, r *reproFlags, args []string) (int, error) {
 	r.o.Exec = vmexec.Options{Boot: b, Add: r.add}
 	if r.disk == "" && w != nil && !r.noDisk {
 		r.disk = w.Path(bug.Disk)
+		if _, err := os.Stat(r.disk); err == nil && r.lava.url != "" {
+			fmt.Fprintln(cmd.ErrOrStderr(), "initkit repro: on LAVA the runs are in exec's own guest, without the workspace's disk image")
+		}
+		if r.lava.url != "" {
+			r.disk = ""
+		}
+	}
+	if r.disk != "" && r.lava.url != "" {
+		return 0, fmt.Errorf("--disk: a LAVA job takes no disk image yet")
 	}
 	if r.disk != "" {
 		if err := r.o.Exec.InDisk(r.disk, r.root); err != nil {
@@ -107,6 +120,11 @@ func runRepro(cmd *cobra.Command, r *reproFlags, args []string) (int, error) {
 		return 0, err
 	}
 	r.o.Argv, r.o.Exec.Add = p.Argv, append(r.o.Exec.Add, p.Add...)
+	if r.lava.url != "" {
+		if r.o.Farm, err = r.lava.farm(cmd, b, r.o.Argv, r.o.Exec.Add); err != nil {
+			return 0, err
+		}
+	}
 	r.o.Progress = cmd.ErrOrStderr()
 	fmt.Fprintf(cmd.ErrOrStderr(), "initkit repro: up to %d runs, %d at once, in %s\n", r.o.Runs, max(1, min(r.o.Jobs, r.o.Runs)), r.o.Dir)
 	s, err := repro.Run(cmd.Context(), r.o)

@@ -19,37 +19,44 @@ import (
 	"time"
 )
 
-// LAVAInstance is a LAVA server on 127.0.0.1 with one worker and one
-// QEMU device (TCG), brought up from Debian's lava-server,
+// LAVAInstance is a LAVA server on 127.0.0.1 with one worker and two
+// QEMU devices (TCG), brought up from Debian's lava-server,
 // lava-dispatcher and postgresql without systemd (the packages' unit
 // files' commands, started by hand), for the tests of package lava.
 type LAVAInstance struct {
 	URL       string // http://127.0.0.1:8000/
 	Token     string // the API token of the tests' user
 	Artifacts string // a directory the worker reads as file://
-	Device    string
+	Devices   []string
 	logs      string
 	procs     []*exec.Cmd
+	worker    []string // the worker's command line
+	workerCmd *exec.Cmd
 }
 
 const (
 	lavaUser   = "initkit-test"
 	lavaWorker = "initkit-worker"
-	lavaDevice = "initkit-qemu-01"
 	lavaPort   = "8000"
 	lavaWSPort = "8001"
 )
+
+var lavaDevices = []string{"initkit-qemu-01", "initkit-qemu-02"}
 
 var (
 	lavaOnce = sync.OnceValues(startLAVA)
 	lavaUp   *LAVAInstance
 )
 
+// StartLAVA starts the instance once (StopLAVA takes it down), for a
+// program that is not a test: bench/lava.sh's lavaup.
+func StartLAVA() (*LAVAInstance, error) { return lavaOnce() }
+
 // LAVA returns the tests' LAVA instance, started on first use; Run
 // takes it down when the tests end.
 func LAVA(t testing.TB) *LAVAInstance {
 	t.Helper()
-	l, err := lavaOnce()
+	l, err := StartLAVA()
 	if err != nil {
 		t.Fatalf("LAVA: %v", err)
 	}
@@ -70,7 +77,7 @@ func startLAVA() (*LAVAInstance, error) {
 		return nil, err
 	}
 	l := &LAVAInstance{URL: "http://127.0.0.1:" + lavaPort + "/", Token: "initkit-test-token-" + filepath.Base(logs),
-		Artifacts: filepath.Join(logs, "artifacts"), Device: lavaDevice, logs: logs}
+		Artifacts: filepath.Join(logs, "artifacts"), Devices: lavaDevices, logs: logs}
 	lavaUp = l
 	if err := l.start(); err != nil {
 		l.Stop()
@@ -106,23 +113,59 @@ func (l *LAVAInstance) start() error {
 	l.run("lava-server", "manage", "workers", "add", lavaWorker)
 	l.run("lava-server", "manage", "device-types", "add", "qemu")
 	dict := "{% extends 'qemu.jinja2' %}\n{% set no_kvm = True %}\n{% set arch = 'amd64' %}\n{% set netdevice = 'user' %}\n{% set memory = 1024 %}\n"
-	if err := os.WriteFile("/etc/lava-server/dispatcher-config/devices/"+lavaDevice+".jinja2", []byte(dict), 0o644); err != nil {
-		return err
-	}
-	l.run("lava-server", "manage", "devices", "add", "--device-type", "qemu", "--worker", lavaWorker, lavaDevice)
-	// A device whose worker went away (the last run's teardown) is left
-	// of unknown health, which the scheduler passes over.
-	if err := l.run("lava-server", "manage", "devices", "update", "--health", "GOOD", lavaDevice); err != nil {
-		return err
+	for _, d := range lavaDevices {
+		if err := os.WriteFile("/etc/lava-server/dispatcher-config/devices/"+d+".jinja2", []byte(dict), 0o644); err != nil {
+			return err
+		}
+		l.run("lava-server", "manage", "devices", "add", "--device-type", "qemu", "--worker", lavaWorker, d)
+		// A device whose worker went away (the last run's teardown) is
+		// left of unknown health, which the scheduler passes over.
+		if err := l.run("lava-server", "manage", "devices", "update", "--health", "GOOD", d); err != nil {
+			return err
+		}
 	}
 	out, err := exec.Command("lava-server", "manage", "workers", "details", lavaWorker).CombinedOutput()
 	m := regexp.MustCompile(`(?m)^token\s*:\s*(\S+)`).FindSubmatch(out)
 	if err != nil || m == nil {
 		return fmt.Errorf("the worker's token: %v\n%s", err, out)
 	}
-	l.daemon("worker", "lava-worker", "--name", lavaWorker, "--url", l.URL, "--ws-url", "http://127.0.0.1:"+lavaWSPort+"/ws/",
-		"--token", string(m[1]), "--worker-dir", filepath.Join(l.logs, "worker"), "--log-file", filepath.Join(l.logs, "worker.log"), "--level", "INFO")
-	return l.waitDevice(2 * time.Minute)
+	l.worker = []string{"lava-worker", "--name", lavaWorker, "--url", l.URL, "--ws-url", "http://127.0.0.1:" + lavaWSPort + "/ws/",
+		"--token", string(m[1]), "--worker-dir", filepath.Join(l.logs, "worker"), "--log-file", filepath.Join(l.logs, "worker.log"), "--level", "INFO"}
+	l.StartWorker()
+	return l.waitDevices(2 * time.Minute)
+}
+
+// StartWorker starts the worker (again).
+func (l *LAVAInstance) StartWorker() {
+	l.daemon("worker", l.worker...)
+	l.workerCmd = l.procs[len(l.procs)-1]
+}
+
+// Heal marks the devices good again, as a lost worker's jobs left them
+// of unknown health, and waits until they are idle.
+func (l *LAVAInstance) Heal() error {
+	for _, d := range lavaDevices {
+		if err := l.run("lava-server", "manage", "devices", "update", "--health", "GOOD", d); err != nil {
+			return err
+		}
+	}
+	return l.waitDevices(3 * time.Minute)
+}
+
+// KillWorker kills the worker as a machine lost would: the worker, its
+// jobs' lava-run and their QEMU, with SIGKILL. The server hears nothing;
+// it marks the worker offline once its pings stop (a minute).
+func (l *LAVAInstance) KillWorker() {
+	syscall.Kill(-l.workerCmd.Process.Pid, syscall.SIGKILL)
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		cmdline, _ := os.ReadFile(p)
+		s := string(cmdline)
+		if strings.Contains(s, "lava-run") || strings.Contains(s, "qemu-system") && strings.Contains(s, "/var/lib/lava/dispatcher/tmp") {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
 
 // run runs a setup command, its output kept in the logs.
@@ -164,23 +207,30 @@ func (l *LAVAInstance) waitHTTP(path string, d time.Duration) error {
 	}
 }
 
-// waitDevice waits until the worker is online and its device idle.
-func (l *LAVAInstance) waitDevice(d time.Duration) error {
+// waitDevices waits until the worker is online and its devices idle.
+func (l *LAVAInstance) waitDevices(d time.Duration) error {
 	end := time.Now().Add(d)
-	for time.Now().Before(end) {
-		req, _ := http.NewRequest("GET", l.URL+"api/v0.2/devices/"+lavaDevice+"/", nil)
-		req.Header.Set("Authorization", "Token "+l.Token)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			var d struct{ State, Health string }
-			err := json.NewDecoder(resp.Body).Decode(&d)
-			resp.Body.Close()
-			if err == nil && d.State == "Idle" && d.Health == "Good" {
-				return nil
+	for _, dev := range lavaDevices {
+		for !l.idle(dev) {
+			if time.Now().After(end) {
+				return fmt.Errorf("the device %s was not idle and good within %v", dev, d)
 			}
+			time.Sleep(time.Second)
 		}
-		time.Sleep(time.Second)
 	}
-	return fmt.Errorf("the device %s was not idle and good within %v", lavaDevice, d)
+	return nil
+}
+
+func (l *LAVAInstance) idle(dev string) bool {
+	req, _ := http.NewRequest("GET", l.URL+"api/v0.2/devices/"+dev+"/", nil)
+	req.Header.Set("Authorization", "Token "+l.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var st struct{ State, Health string }
+	return json.NewDecoder(resp.Body).Decode(&st) == nil && st.State == "Idle" && st.Health == "Good"
 }
 
 // Stop ends every daemon and PostgreSQL.
