@@ -114,6 +114,7 @@ func lavaRepro(t *testing.T, l *testenv.LAVAInstance, image string) {
 			t.Parallel()
 			args := []string{"repro", "--kernel", image, "-j", "2", "--runs", "4", "--json", "--", "/bin/busybox", "sh", "-c", c.script}
 			var farm, local repro.Summary
+			var farmErr bytes.Buffer
 			for _, r := range []struct {
 				cmd *exec.Cmd
 				s   *repro.Summary
@@ -122,6 +123,9 @@ func lavaRepro(t *testing.T, l *testenv.LAVAInstance, image string) {
 				r.cmd.Stderr = &stderr
 				r.cmd.Dir = t.TempDir()
 				out, err := r.cmd.Output()
+				if r.s == &farm {
+					farmErr = stderr
+				}
 				if code := exitStatus(err); code != c.code {
 					t.Fatalf("%s: exit %d, want %d\n%s", r.cmd.Args, code, c.code, testenv.LastLines(stderr.String(), 30))
 				}
@@ -138,6 +142,17 @@ func lavaRepro(t *testing.T, l *testenv.LAVAInstance, image string) {
 			for _, r := range farm.Results {
 				if _, err := os.Stat(filepath.Join(r.Dir, "console.log")); err != nil {
 					t.Errorf("run %d on LAVA: %v", r.N, err)
+				}
+			}
+			// The first crash is enough: the jobs still running are
+			// cancelled, none is left on the farm.
+			ids := regexp.MustCompile(`LAVA job (\d+): `).FindAllStringSubmatch(farmErr.String(), -1)
+			if len(ids) < 2 {
+				t.Errorf("%d jobs submitted, want 2 at once at least:\n%s", len(ids), testenv.LastLines(farmErr.String(), 20))
+			}
+			for _, id := range ids {
+				if st := lavaJobEnd(l, id[1], 2*time.Minute); st.State != "Finished" {
+					t.Errorf("job %s is left %s", id[1], st.State)
 				}
 			}
 		})
@@ -187,6 +202,12 @@ func lavaWorkerLost(t *testing.T, l *testenv.LAVAInstance, image string) {
 	if err := l.Heal(); err != nil {
 		t.Error(err)
 	}
+	// The lost job was cancelled: the worker, back, ends it.
+	if m := regexp.MustCompile(`LAVA job (\d+): `).FindStringSubmatch(out.String()); m == nil {
+		t.Error("no job id printed")
+	} else if st := lavaJobEnd(l, m[1], 2*time.Minute); st.State != "Finished" {
+		t.Errorf("the lost job %s is left %s", m[1], st.State)
+	}
 }
 
 // lavaInterrupt: Ctrl-C while the command runs cancels the job initkit
@@ -211,22 +232,26 @@ func lavaInterrupt(t *testing.T, l *testenv.LAVAInstance, image string) {
 	if code := exitStatus(cmd.Wait()); code == 0 {
 		t.Errorf("interrupted: exit 0\n%s", testenv.LastLines(out.String(), 10))
 	}
-	for end := time.Now().Add(2 * time.Minute); time.Now().Before(end); time.Sleep(2 * time.Second) {
-		req, _ := http.NewRequest("GET", l.URL+"api/v0.2/jobs/"+m[1]+"/", nil)
+	if st := lavaJobEnd(l, m[1], 2*time.Minute); st.State != "Finished" || st.Health != "Canceled" {
+		t.Errorf("job %s is %s %s 2 minutes after the interrupt, want Finished Canceled", m[1], st.State, st.Health)
+	}
+}
+
+// lavaJobEnd waits up to d for job id to finish, and returns its status.
+func lavaJobEnd(l *testenv.LAVAInstance, id string, d time.Duration) lava.Status {
+	var st lava.Status
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(2 * time.Second) {
+		req, _ := http.NewRequest("GET", l.URL+"api/v0.2/jobs/"+id+"/", nil)
 		req.Header.Set("Authorization", "Token "+l.Token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			continue
 		}
-		var st lava.Status
 		err = json.NewDecoder(resp.Body).Decode(&st)
 		resp.Body.Close()
 		if err == nil && st.State == "Finished" {
-			if st.Health != "Canceled" {
-				t.Errorf("job %s ended %s, want Canceled", m[1], st.Health)
-			}
-			return
+			break
 		}
 	}
-	t.Errorf("job %s still not finished 2 minutes after the interrupt", m[1])
+	return st
 }

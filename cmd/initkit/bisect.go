@@ -39,8 +39,7 @@ func newBisect() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	b.lava.flags(f)
-	f.Lookup("lava-retries").Hidden = true // repro retries the farm's failures itself
+	b.lava.farmFlags(f)
 	// The machine's flags but --log: a bisect's log is its steps (and
 	// each run keeps its console).
 	mf := pflag.NewFlagSet("machine", pflag.ContinueOnError)
@@ -95,8 +94,12 @@ func runBisect(cmd *cobra.Command, b *bisectFlags, args []string) error {
 	}
 	run := repro.Options{Exec: vmexec.Options{Boot: boot}, Hang: b.hang, Duration: b.duration, Progress: cmd.ErrOrStderr()}
 	if b.lava.url != "" {
+		farm, err := b.lava.remote(cmd)
+		if err != nil {
+			return err
+		}
 		j.Farm = func(ctx context.Context, o repro.Options) (repro.Farm, error) {
-			return b.lava.farm(cmd, o.Exec.Boot, o.Argv, o.Exec.Add)
+			return farm.Farm(ctx, o.Exec.Boot, o.Argv, o.Exec.Add)
 		}
 	}
 	k, err := j.Tester(cmd.Context(), saved, run, program, b.file)

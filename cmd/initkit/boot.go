@@ -129,7 +129,11 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 	}
 	if b.lava.url != "" && !b.dryRun {
 		interrupt.Graceful(interrupt.Stops...)
-		res, err := b.lava.boot(cmd, o)
+		r, err := b.lava.remote(cmd)
+		if err != nil {
+			return err
+		}
+		res, err := r.Boot(cmd.Context(), o)
 		if err != nil {
 			return err
 		}

@@ -40,83 +40,48 @@ func (l *lavaFlags) place(cmd *cobra.Command) (lava.Artifacts, error) {
 	return a, err
 }
 
-// client is the server's client and the options of a run on it.
-func (l *lavaFlags) client(cmd *cobra.Command) (*lava.Client, lava.RunOptions, error) {
+// remote is the farm the flags name, its progress on stderr.
+func (l *lavaFlags) remote(cmd *cobra.Command) (lava.Remote, error) {
+	a, err := l.place(cmd)
+	if err != nil {
+		return lava.Remote{}, err
+	}
 	c, err := lava.NewClient(l.url)
 	if err != nil {
-		return nil, lava.RunOptions{}, err
+		return lava.Remote{}, err
 	}
 	w := cmd.ErrOrStderr()
-	return c, lava.RunOptions{QueueTimeout: l.queue, Retries: l.retries,
+	o := lava.RunOptions{QueueTimeout: l.queue, Retries: l.retries,
 		Submitted: func(id int) { fmt.Fprintf(w, "initkit: LAVA job %d: %sscheduler/job/%d\n", id, c.URL, id) },
 		Retrying: func(r lava.Result) {
 			fmt.Fprintf(w, "initkit: %v: an infrastructure failure, submitted again\n", r.Outcome().Err)
 		},
-	}, nil
+	}
+	return lava.Remote{Client: c, Artifacts: a, Job: l.job, Options: o}, nil
 }
 
 // exec runs argv on the farm and exits as a local exec would.
 func (l *lavaFlags) exec(cmd *cobra.Command, b boot.Options, argv, add []string, busybox string) error {
-	a, err := l.place(cmd)
+	r, err := l.remote(cmd)
 	if err != nil {
 		return err
 	}
-	j, k, err := lava.Exec(cmd.Context(), l.job, b, argv, add, busybox, a)
+	r.Options.Console = cmd.ErrOrStderr()
+	status, res, err := r.Exec(cmd.Context(), b, argv, add, busybox)
 	if err != nil {
 		return err
 	}
-	c, o, err := l.client(cmd)
-	if err != nil {
-		return err
+	if status >= 0 && res.Kind != qemu.Crashed {
+		return exitCode(status)
 	}
-	o.Console, o.Log = cmd.ErrOrStderr(), b.LogPath
-	res, err := c.Run(cmd.Context(), j, o)
-	if err != nil {
-		return err
-	}
-	r := boot.Judge(res.Outcome(), k, b)
-	if res.Status >= 0 && r.Kind != qemu.Crashed {
-		return exitCode(res.Status)
-	}
-	return report(cmd, "exec", r)
+	return report(cmd, "exec", res)
 }
 
-// boot boots the user's image on the farm and returns its result, as a
-// local boot's.
-func (l *lavaFlags) boot(cmd *cobra.Command, b boot.Options) (boot.Result, error) {
-	a, err := l.place(cmd)
-	if err != nil {
-		return boot.Result{}, err
-	}
-	j, run, err := lava.Boot(cmd.Context(), l.job, b, a)
-	if err != nil {
-		return boot.Result{}, err
-	}
-	c, o, err := l.client(cmd)
-	if err != nil {
-		return boot.Result{}, err
-	}
-	o.Console, o.Log = b.Console, run.LogPath()
-	res, err := c.Run(cmd.Context(), j, o)
-	return boot.Judge(res.Outcome(), run.Kernel, b), err
-}
-
-// farm is repro's farm: argv's job on the server, one per try.
-func (l *lavaFlags) farm(cmd *cobra.Command, b boot.Options, argv, add []string) (*lava.Farm, error) {
-	a, err := l.place(cmd)
-	if err != nil {
-		return nil, err
-	}
-	j, k, err := lava.Exec(cmd.Context(), l.job, b, argv, add, "/bin/busybox", a)
-	if err != nil {
-		return nil, err
-	}
-	c, o, err := l.client(cmd)
-	if err != nil {
-		return nil, err
-	}
-	o.Retrying = nil
-	return &lava.Farm{Client: c, Job: j, Kernel: k, Boot: b, Options: o}, nil
+// farmFlags are the flags of a command whose runs go to repro, which
+// retries the farm's failures itself.
+func (l *lavaFlags) farmFlags(f *pflag.FlagSet) {
+	l.flags(f)
+	f.Lookup("lava-retries").Hidden = true
 }
 
 func newLava() *cobra.Command {

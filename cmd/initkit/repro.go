@@ -47,8 +47,7 @@ func newRepro() *cobra.Command {
 	}
 	f := cmd.Flags()
 	r.flags(f)
-	r.lava.flags(f)
-	f.Lookup("lava-retries").Hidden = true // repro retries the farm's failures itself
+	r.lava.farmFlags(f)
 	f.StringVar(&r.file, "repro", "", "the reproducer `FILE`: C (compiled with gcc -static), .syz (needs --syz-dir), or a program (default: the workspace's)")
 	f.StringVar(&r.syzDir, "syz-dir", "", "`DIR` with syz-execprog and syz-executor, for a syz reproducer")
 	f.IntVar(&r.o.Runs, "runs", 10, "runs to do")
@@ -121,7 +120,11 @@ func runRepro(cmd *cobra.Command, r *reproFlags, args []string) (int, error) {
 	}
 	r.o.Argv, r.o.Exec.Add = p.Argv, append(r.o.Exec.Add, p.Add...)
 	if r.lava.url != "" {
-		if r.o.Farm, err = r.lava.farm(cmd, b, r.o.Argv, r.o.Exec.Add); err != nil {
+		farm, err := r.lava.remote(cmd)
+		if err != nil {
+			return 0, err
+		}
+		if r.o.Farm, err = farm.Farm(cmd.Context(), b, r.o.Argv, r.o.Exec.Add); err != nil {
 			return 0, err
 		}
 	}

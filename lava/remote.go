@@ -1,0 +1,58 @@
+package lava
+
+import (
+	"context"
+
+	"github.com/initkit/initkit/boot"
+)
+
+// Remote is a farm to run on, as initkit's commands use it: the server,
+// where the artifacts go, the job every run starts from (device type,
+// tags, priority), and how a run is followed.
+type Remote struct {
+	Client    *Client
+	Artifacts Artifacts
+	Job       Job
+	Options   RunOptions
+}
+
+// Exec runs argv as initkit exec does locally (Exec's job): the
+// command's exit status (-1 when none came) and the guest's end, judged
+// as a local run's (boot.Judge: a crash titled and decoded). The console
+// is saved to b.LogPath when set.
+func (r Remote) Exec(ctx context.Context, b boot.Options, argv, add []string, busybox string) (int, boot.Result, error) {
+	j, k, err := Exec(ctx, r.Job, b, argv, add, busybox, r.Artifacts)
+	if err != nil {
+		return -1, boot.Result{}, err
+	}
+	o := r.Options
+	o.Log = b.LogPath
+	res, err := r.Client.Run(ctx, j, o)
+	return res.Status, boot.Judge(res.Outcome(), k, b), err
+}
+
+// Boot boots the user's image as initkit boot does locally (Boot's job)
+// and returns the result a local boot would; the console goes to
+// b.Console and is saved where the local run's would be.
+func (r Remote) Boot(ctx context.Context, b boot.Options) (boot.Result, error) {
+	j, run, err := Boot(ctx, r.Job, b, r.Artifacts)
+	if err != nil {
+		return boot.Result{}, err
+	}
+	o := r.Options
+	o.Console, o.Log = b.Console, run.LogPath()
+	res, err := r.Client.Run(ctx, j, o)
+	return boot.Judge(res.Outcome(), run.Kernel, b), err
+}
+
+// Farm is repro's farm for argv on the guest b describes: one job per
+// try, which repro retries itself when the farm fails it.
+func (r Remote) Farm(ctx context.Context, b boot.Options, argv, add []string) (*Farm, error) {
+	j, k, err := Exec(ctx, r.Job, b, argv, add, "/bin/busybox", r.Artifacts)
+	if err != nil {
+		return nil, err
+	}
+	o := r.Options
+	o.Console, o.Retrying = nil, nil
+	return &Farm{Client: r.Client, Job: j, Kernel: k, Boot: b, Options: o}, nil
+}
