@@ -3,6 +3,7 @@ package image
 import (
 	"bytes"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math"
 	"slices"
@@ -14,13 +15,20 @@ import (
 	"github.com/initkit/initkit/cpio"
 )
 
-// DefaultSplit is the segment size initkit build uses. Measured on two
-// cores: xz and zstd at levels 10 and above, whose encoders use one core
-// per stream, take 40-45 % less time; zstd at lower levels and gzip,
-// whose encoders already use both, take the same. At 32 MiB a segment
-// fills zstd's largest window (compress.BestWindow): smaller segments
-// would lose the long matches that make an image smaller.
-const DefaultSplit = 32 << 20
+// DefaultSplit is the largest piece initkit build writes. Pieces are
+// compressed at once, each on one core, and a cache (WithCache) keeps
+// each by its input: a rebuild recompresses only the pieces whose input
+// changed. Measured on the 1,121 modules of Debian's cloud kernel (91 MB,
+// 2 cores): pieces of at most 8 MiB (2-8, about 4 on average) cost 0.4 %
+// of size against 32 MiB ones and take 40 % less time at zstd 3 (the
+// encoders' fixed costs spread over both cores); pieces of 1-2 MiB cost
+// 1-2 %.
+const DefaultSplit = 8 << 20
+
+// cutEvery is how a piece's end is chosen among its entries once it
+// holds a quarter of the split size: an entry whose name hashes to 0
+// modulo cutEvery.
+const cutEvery = 16
 
 // ParseSize reads a size in bytes, with an optional K, M or G suffix
 // (powers of 1024).
@@ -50,24 +58,20 @@ func ParseSize(s string) (int64, error) {
 // parts cuts sorted entries where WithSplit asks for it; one part means
 // no split.
 func (o Options) parts(sorted []File) [][]File {
-	switch o.Compression {
-	case compress.Zstd, compress.XZ, compress.Gzip:
-	default:
+	if !splittable(o.Compression) || o.Split <= 0 {
 		return [][]File{sorted}
 	}
-	if o.Split <= 0 {
-		return [][]File{sorted}
-	}
-	// Cut by size alone, then move the names of a hardlink set into the
-	// part of its last name (which carries the data): they keep their
-	// order, and their directories come before them, in an earlier part.
+	// Cut where the names say (cuts), then move the names of a hardlink
+	// set into the part of its last name (which carries the data): they
+	// keep their order, and their directories come before them, in an
+	// earlier part.
 	part := make([]int, len(sorted))
 	n := 0
 	var size int64
 	for i, f := range sorted {
 		part[i] = n
 		size += 112 + int64(len(f.Name)) + max(f.Size, int64(len(f.Data)))
-		if size >= o.Split && i+1 < len(sorted) {
+		if o.cut(f.Name, size) && i+1 < len(sorted) {
 			n, size = n+1, 0
 		}
 	}
@@ -88,11 +92,49 @@ func (o Options) parts(sorted []File) [][]File {
 	return slices.DeleteFunc(parts, func(p []File) bool { return len(p) == 0 })
 }
 
-// writeParts compresses the parts concurrently, each on one goroutine,
-// and writes them to w in order as soon as each is ready.
+// splittable says whether a segment of format f may be cut in pieces:
+// an uncompressed archive gains nothing, and a legacy lz4 stream has no
+// end the kernel can find.
+func splittable(f compress.Format) bool {
+	return f == compress.Zstd || f == compress.XZ || f == compress.Gzip
+}
+
+// cut says whether a piece ends after the entry name, the piece holding
+// size bytes of input with it: at the split size, or from a quarter of it
+// at a name that hashes to 0 modulo cutEvery. The cuts depend on the
+// names and the sizes since the last cut only, so a file that changes
+// moves the cuts of its own piece at most, until a name ends a piece in
+// both layouts (content-defined chunking): the other pieces keep their
+// input, and the cache its bytes.
+func (o Options) cut(name string, size int64) bool {
+	if size >= o.Split {
+		return true
+	}
+	if size < o.Split/4 {
+		return false
+	}
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return h.Sum32()%cutEvery == 0
+}
+
+// writeParts compresses the parts concurrently, each on one goroutine
+// (one part of zstd, whose stream does not depend on it, on all), and
+// writes them to w in order as soon as each is ready.
 func writeParts(w io.Writer, parts [][]File, o Options) error {
 	one := o
-	one.Compress.Concurrency = 1
+	if len(parts) > 1 || o.Compression != compress.Zstd {
+		one.Compress.Concurrency = 1
+	}
+	if len(parts) == 1 {
+		// One piece streams: it may be a file of gigabytes.
+		var p Piece
+		err := one.writePiece(w, parts[0], &p)
+		if err == nil && o.Report != nil {
+			o.Report([]Piece{p})
+		}
+		return err
+	}
 	workers := o.Compress.Procs()
 	type result struct {
 		buf bytes.Buffer
@@ -102,6 +144,7 @@ func writeParts(w io.Writer, parts [][]File, o Options) error {
 	for i := range results {
 		results[i] = make(chan *result, 1)
 	}
+	pieces := make([]Piece, len(parts))
 	jobs := make(chan int)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -111,7 +154,7 @@ func writeParts(w io.Writer, parts [][]File, o Options) error {
 			defer wg.Done()
 			for i := range jobs {
 				r := &result{}
-				r.err = writeArchive(&r.buf, parts[i], one)
+				r.err = one.writePiece(&r.buf, parts[i], &pieces[i])
 				results[i] <- r
 			}
 		}()
@@ -137,5 +180,95 @@ func writeParts(w io.Writer, parts [][]File, o Options) error {
 			return err
 		}
 	}
+	if o.Report != nil {
+		wg.Wait()
+		o.Report(pieces)
+	}
 	return nil
+}
+
+// numbered is a copy of a piece's entries with their inodes numbered
+// from 1 in the piece: the numbers depend on the piece's entries alone,
+// and a file added before it leaves its bytes alone. The kernel forgets
+// hardlinks at each trailer (init/initramfs.c), and a hardlink set is
+// never cut (parts): numbers repeated in other pieces mean nothing.
+func numbered(part []File) []File {
+	out := make([]File, len(part))
+	inos := map[uint32]uint32{}
+	for i, f := range part {
+		if inos[f.Ino] == 0 {
+			inos[f.Ino] = uint32(len(inos) + 1)
+		}
+		f.Ino = inos[f.Ino]
+		out[i] = f
+	}
+	return out
+}
+
+// MaxCachedPiece is the largest piece a cache keeps (a single file of
+// gigabytes is a piece of its own).
+const MaxCachedPiece = 64 << 20
+
+// writePiece writes one piece to w: its bytes from the cache when its
+// input is there, else compressed, then cached.
+func (o Options) writePiece(w io.Writer, part []File, p *Piece) error {
+	part = numbered(part)
+	p.First, p.Last, p.Entries = part[0].Name, part[len(part)-1].Name, len(part)
+	out := &countWriter{w: w}
+	if o.Cache == nil {
+		err := writeArchive(out, part, o)
+		p.Out = out.n
+		return err
+	}
+	sums, cacheable, err := o.sums(part)
+	if err != nil {
+		return err
+	}
+	p.Key, p.Sums = o.key(sums), sums
+	if data, ok := o.Cache.Get(p.Key); ok {
+		p.Cached, p.Out = true, int64(len(data))
+		_, err := w.Write(data)
+		return err
+	}
+	keep := &cappedBuffer{max: MaxCachedPiece}
+	if err := writeArchive(io.MultiWriter(out, keep), part, o); err != nil {
+		return err
+	}
+	p.Out = out.n
+	for i, f := range part {
+		if f.Source != "" && o.Cache.Changed(f.Source, sums[i].Content) {
+			return nil // read while it changed: these bytes are not that input's
+		}
+	}
+	if cacheable && !keep.over {
+		o.Cache.Put(p.Key, keep.Bytes())
+	}
+	return nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// cappedBuffer keeps what is written up to max bytes; past it, nothing.
+type cappedBuffer struct {
+	bytes.Buffer
+	max  int
+	over bool
+}
+
+func (c *cappedBuffer) Write(b []byte) (int, error) {
+	if c.over || c.Len()+len(b) > c.max {
+		c.over = true
+		c.Reset()
+		return len(b), nil
+	}
+	return c.Buffer.Write(b)
 }

@@ -34,6 +34,8 @@ type Options struct {
 	Split       int64  // see WithSplit
 	ModTime     *int64 // if set, every entry's mtime; see Epoch
 	KeepOwners  bool   // keep UID/GID as given instead of 0
+	Cache       Cache  // see WithCache
+	Report      func([]Piece)
 }
 
 // Option sets a field of Options.
@@ -83,7 +85,7 @@ func WriteSegment(w io.Writer, files []File, opts ...Option) error {
 		o.Compression = compress.None
 	}
 	sorted := prepare(files, o)
-	if parts := o.parts(sorted); len(parts) > 1 {
+	if parts := o.parts(sorted); len(parts) > 1 || o.Split > 0 && len(sorted) > 0 && splittable(o.Compression) {
 		return writeParts(w, parts, o)
 	}
 	return writeArchive(w, sorted, o)

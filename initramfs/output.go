@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
+	"github.com/initkit/initkit/buildcache"
 	"github.com/initkit/initkit/compress"
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/internal/atomicfile"
@@ -22,6 +24,14 @@ type Output struct {
 	// Private writes the image 0600: it holds a secret (the SSH host's
 	// private key), which any local user could read out of an 0644 file.
 	Private bool
+	// Cache, when set, keeps the segment's compressed pieces by their
+	// input (image.WithCache), and Report is told the pieces.
+	Cache  image.Cache
+	Report func([]image.Piece)
+	// Tail are entries written after the segment as one more, small and
+	// uncompressed: per-run files (a token, a command line) that would
+	// otherwise change a cached piece at every run.
+	Tail []image.File
 }
 
 // OutputOf returns the output settings of a spec: compression default
@@ -84,9 +94,15 @@ func Write(o Output, files []image.File) (int64, error) {
 				return fmt.Errorf("base image %s: %w", o.Base, err)
 			}
 		}
-		err := image.WriteSegment(cw, files,
-			image.WithCompression(o.Compression, compress.WriterOptions{Level: o.Level, Concurrency: o.Jobs}),
-			image.WithModTime(o.Epoch), image.WithOwners(), image.WithSplit(o.Split))
+		opts := []image.Option{image.WithCompression(o.Compression, compress.WriterOptions{Level: o.Level, Concurrency: o.Jobs}),
+			image.WithModTime(o.Epoch), image.WithOwners(), image.WithSplit(o.Split)}
+		if o.Cache != nil {
+			opts = append(opts, image.WithCache(o.Cache, o.Report))
+		}
+		err := image.WriteSegment(cw, files, opts...)
+		if err == nil && len(o.Tail) > 0 {
+			err = image.WriteSegment(cw, o.Tail, image.WithModTime(o.Epoch), image.WithOwners())
+		}
 		n = cw.n
 		return err
 	})
@@ -128,6 +144,10 @@ type Result struct {
 	Output Output // the settings the image was written with
 	Tree   *Tree  // its entries, and why each is there
 	Bytes  int64  // the bytes written, the base's copy included
+	// Pieces says, for each compressed piece, whether it came from the
+	// cache and why one was compressed (buildcache.Explain); none
+	// without the cache.
+	Pieces []string
 }
 
 // Build assembles the spec and writes its image, after a copy of base when
@@ -142,12 +162,45 @@ func (s *Spec) Build(base string, jobs int) (*Result, error) {
 		return nil, err
 	}
 	o.Base, o.Jobs = base, jobs
+	c := s.openCache(o)
+	var pieces []image.Piece
+	if c != nil {
+		o.Cache, o.Report = c, func(p []image.Piece) { pieces = p }
+	}
 	n, err := Write(o, tree.Files())
 	if err != nil {
+		if c != nil {
+			c.Close()
+		}
 		return nil, fmt.Errorf("%s: %w", o.Path, err)
+	}
+	res := &Result{Output: o, Tree: tree, Bytes: n}
+	if c != nil {
+		c.Built(pieces)
+		res.Pieces = c.Explain(pieces)
+		c.Close()
 	}
 	if o.Private && s.Log != nil {
 		fmt.Fprintf(s.Log, "%s holds the SSH host's private key: written 0600, for your eyes only\n", o.Path)
 	}
-	return &Result{Output: o, Tree: tree, Bytes: n}, nil
+	return res, nil
+}
+
+// openCache opens the piece cache the build uses, scoped to its output:
+// none when the spec says so, when the image holds a secret (its pieces
+// would outlive it in the cache), or when the cache cannot be opened
+// (the build goes on without).
+func (s *Spec) openCache(o Output) *buildcache.Cache {
+	if s.NoCache || o.Private {
+		return nil
+	}
+	scope := s.CacheScope
+	if scope == "" {
+		scope, _ = filepath.Abs(o.Path)
+	}
+	c, err := buildcache.Default(scope, s.CacheSize)
+	if err != nil {
+		return nil
+	}
+	return c
 }

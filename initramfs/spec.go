@@ -17,9 +17,9 @@ type Spec struct {
 	Output   string `toml:"output"`
 	Compress string `toml:"compress"` // none, gzip, zstd, xz, lz4 (default zstd)
 	Level    int    `toml:"level"`    // compression level, 0 for the default
-	// Split cuts the image into segments of this much input ("32M", the
-	// default, image.DefaultSplit; "0": one segment), compressed at once
-	// on all cores.
+	// Split cuts the image into pieces of at most this much input ("8M",
+	// the default, image.DefaultSplit; "0": one segment), compressed at
+	// once on all cores, and cached each by its input.
 	Split   string `toml:"split"`
 	Busybox string `toml:"busybox"` // a static busybox: /bin/busybox and its applet links
 	// Applets limits busybox's links to these applets (default: every
@@ -78,6 +78,13 @@ type Spec struct {
 	// node, a host file under another name with Source set) instead of
 	// writing it out to list it.
 	Entries []image.File `toml:"-"`
+	// NoCache builds without the piece cache (package buildcache);
+	// CacheSize bounds it (0: buildcache.DefaultLimit), and CacheScope
+	// names what the build's file sums and pieces are kept under
+	// (default: the output's absolute path).
+	NoCache    bool   `toml:"-"`
+	CacheSize  int64  `toml:"-"`
+	CacheScope string `toml:"-"`
 
 	expanded bool // expand has run
 

@@ -18,6 +18,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -27,6 +28,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/initkit/initkit/boot"
+	"github.com/initkit/initkit/buildcache"
 	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/guest"
 	"github.com/initkit/initkit/image"
@@ -269,7 +271,7 @@ func buildImage(out, base string, argv []string, token string, o Options, module
 		Data: guest.FormatExecFile(append([]string{abs}, argv[1:]...))}
 	tokenFile := image.File{Header: cpio.Header{Name: guest.ExecToken, Mode: cpio.TypeReg | 0o400}, Data: []byte(token)}
 	spec := &initramfs.Spec{Output: out, Compress: o.compression(), Init: "initkit", InitBinary: initBin,
-		Busybox: o.Busybox, Applets: o.Applets, Entries: []image.File{argvFile, tokenFile}, Dirs: []string{"/tmp"}}
+		Busybox: o.Busybox, Applets: o.Applets, Dirs: []string{"/tmp"}}
 	spec.AddFiles(abs)
 	switch {
 	case len(o.Modules) > 0 && modulesDir == "":
@@ -293,8 +295,19 @@ func buildImage(out, base string, argv []string, token string, o Options, module
 		return err
 	}
 	// The image lives for one run in a directory removed afterwards: no
-	// need to sync it to disk.
+	// need to sync it to disk. What changes at each run goes last, in a
+	// small segment of its own: the pieces before it come from the cache
+	// at the next run of the same program.
 	dst.Base, dst.Scratch = base, true
+	dir := image.File{Header: cpio.Header{Name: strings.TrimPrefix(path.Dir(guest.ExecFile), "/"), Mode: cpio.TypeDir | 0o755}}
+	for _, f := range []*image.File{&argvFile, &tokenFile} {
+		f.Name = strings.TrimPrefix(f.Name, "/")
+	}
+	dst.Tail = []image.File{dir, argvFile, tokenFile}
+	if c, err := buildcache.Default("exec", 0); err == nil {
+		dst.Cache = c
+		defer c.Close()
+	}
 	if _, err := initramfs.Write(dst, tree.Files()); err != nil {
 		return fmt.Errorf("%s: %w", out, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/initkit/initkit/boot"
+	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/spec"
@@ -23,6 +24,8 @@ func newBuild() *cobra.Command {
 	var base string
 	var jobs int
 	var epoch int64
+	var noCache bool
+	var cacheSize string
 	cmd := &cobra.Command{
 		Use:   "build",
 		Short: "Build an initramfs from a spec or from flags",
@@ -45,6 +48,10 @@ func newBuild() *cobra.Command {
 			if cmd.Flags().Changed("epoch") {
 				img.Epoch = &epoch
 			}
+			img.NoCache = noCache
+			if img.CacheSize, err = image.ParseSize(cacheSize); err != nil {
+				return fmt.Errorf("--cache-size: %w", err)
+			}
 			// The modules of the kernel that will boot the image.
 			if err := boot.ImageModules(cmd.Context(), img, sf.Kernel(kernelRelease)); err != nil {
 				return err
@@ -61,7 +68,7 @@ func newBuild() *cobra.Command {
 			}
 			files := res.Tree.Files()
 			if explain {
-				for _, line := range res.Tree.Explain() {
+				for _, line := range append(res.Tree.Explain(), res.Pieces...) {
 					fmt.Fprintln(cmd.OutOrStdout(), line)
 				}
 			}
@@ -88,11 +95,13 @@ func newBuild() *cobra.Command {
 	f.StringVar(&flags.Compress, "compress", "", "none, gzip, zstd (default), xz or lz4")
 	f.IntVar(&flags.Level, "level", 0, "compression level (0: the format's default)")
 	f.IntVarP(&jobs, "jobs", "j", 0, "compression threads (0: all cores)")
-	f.StringVar(&flags.Split, "split", "", "segments of this much input, compressed at once (default 32M; 0: one segment)")
+	f.StringVar(&flags.Split, "split", "", "pieces of at most this much input, compressed at once and cached each (default 8M; 0: one segment)")
 	f.StringVar(&flags.Init, "init", "", "init: initkit (default: the static Go init, initkit-init), shell (a generated busybox script), none, or a `PATH`")
 	f.StringVar(&flags.Sysroot, "sysroot", "", "resolve programs and libraries inside `DIR` (nothing in it is run)")
 	f.Int64Var(&epoch, "epoch", 0, "mtime of every entry (default $SOURCE_DATE_EPOCH or 0)")
-	f.BoolVar(&explain, "explain", false, "print every entry and why it is in the image")
+	f.BoolVar(&explain, "explain", false, "print every entry and why it is in the image, then every compressed piece: reused from the cache, or why it was compressed")
+	f.BoolVar(&noCache, "no-cache", false, "compress every piece, without the piece cache ($INITKIT_CACHE/pieces)")
+	f.StringVar(&cacheSize, "cache-size", "512M", "bound the piece cache to this `SIZE`: the least recently used pieces go")
 	f.StringVar(&format, "format", "image", "image; list: a gen_init_cpio list for CONFIG_INITRAMFS_SOURCE (generated files in OUTPUT.d); dir: the tree, its device nodes listed in OUTPUT.list")
 	f.StringVar(&base, "base", "", "append the --add files as a new segment to a copy of `IMAGE`")
 	return cmd

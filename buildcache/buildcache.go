@@ -1,0 +1,380 @@
+// Package buildcache is initkit's cache of compressed image pieces
+// (image.Cache) on disk: a rebuild recompresses only the pieces whose
+// input changed, and the rest is read back.
+//
+// Layout, under the directory (default $INITKIT_CACHE/pieces):
+//
+//	pieces/XX/KEY   a piece: magic, CRC-32C and length of the bytes, the bytes
+//	scope-HASH      per scope (an output path, "exec"): the content sums of
+//	                the host files it read, by file identity, and the
+//	                pieces of its last build, for Explain
+//
+// A piece is written to a temporary file and renamed, so builds at once
+// never see half of one; a piece whose length or CRC does not match is
+// removed and compressed again, never shipped. The pieces are bounded
+// by a size: the least recently used go first (Close).
+package buildcache
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/gob"
+	"encoding/hex"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/initkit/initkit/image"
+	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/internal/cache"
+)
+
+// DefaultLimit bounds the pieces kept: a few hundred images' worth of
+// changes to a distribution-sized one.
+const DefaultLimit = 512 << 20
+
+// magic starts every piece file.
+var magic = []byte("initkit-piece-1\n")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Cache is a cache directory opened for one scope.
+type Cache struct {
+	dir   string
+	scope string
+	limit int64
+
+	mu    sync.Mutex
+	index scopeIndex          // as read, then added to
+	read  map[string]identity // what Sum read in this process: Changed compares
+	dirty bool                // index changed
+	put   bool                // a piece was written: Close trims
+	last  []image.Piece       // the last build's pieces, as read
+}
+
+// scopeIndex is what a scope keeps between builds.
+type scopeIndex struct {
+	Sums   map[string]fileSum // by identity
+	Pieces []image.Piece      // the last build's
+}
+
+type fileSum struct {
+	Sum  [32]byte
+	Size int64
+}
+
+// identity is what says a host file is the one summed: its path, device,
+// inode, size, and modification and change times (a change time cannot
+// be set back).
+type identity struct {
+	path         string
+	dev, ino     uint64
+	size         int64
+	mtime, ctime int64
+}
+
+func (id identity) key() string {
+	b := make([]byte, 0, len(id.path)+48)
+	b = append(b, id.path...)
+	for _, v := range []uint64{id.dev, id.ino, uint64(id.size), uint64(id.mtime), uint64(id.ctime)} {
+		b = binary.LittleEndian.AppendUint64(b, v)
+	}
+	return string(b)
+}
+
+func stat(path string) (identity, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return identity{}, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	return identity{path: path, dev: st.Dev, ino: st.Ino, size: st.Size,
+		mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}, nil
+}
+
+// Default opens the cache under $INITKIT_CACHE/pieces for scope, bounded
+// by limit bytes (0: DefaultLimit).
+func Default(scope string, limit int64) (*Cache, error) {
+	d, err := cache.Dir()
+	if err != nil {
+		return nil, err
+	}
+	return Open(filepath.Join(d, "pieces"), scope, limit)
+}
+
+// Open opens the cache in dir for scope (what the content sums and the
+// last build are kept under: an image's output path, say).
+func Open(dir, scope string, limit int64) (*Cache, error) {
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "pieces"), 0o700); err != nil {
+		return nil, err
+	}
+	c := &Cache{dir: dir, scope: scope, limit: limit, read: map[string]identity{}}
+	c.loadIndex()
+	c.last = c.index.Pieces
+	return c, nil
+}
+
+func (c *Cache) indexPath() string {
+	h := sha256.Sum256([]byte(c.scope))
+	return filepath.Join(c.dir, "scope-"+hex.EncodeToString(h[:8]))
+}
+
+// loadIndex reads the scope's index; one that does not decode is
+// started afresh.
+func (c *Cache) loadIndex() {
+	c.index = scopeIndex{Sums: map[string]fileSum{}}
+	f, err := os.Open(c.indexPath())
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	var ix scopeIndex
+	if gob.NewDecoder(io.LimitReader(f, 64<<20)).Decode(&ix) == nil && ix.Sums != nil {
+		c.index = ix
+	}
+}
+
+// racy is how recent a change may be for a file's sum not to be kept:
+// the kernel stamps times from a coarse clock, and a file written twice
+// within one tick keeps its times (git's "racily clean" files).
+const racy = 2 * time.Second
+
+// Sum implements image.Cache: the file's sum kept for its identity, else
+// read (and kept unless the file changed too recently to trust its
+// identity).
+func (c *Cache) Sum(path string) ([32]byte, int64, error) {
+	id, err := stat(path)
+	if err != nil {
+		return [32]byte{}, 0, err
+	}
+	k := id.key()
+	c.mu.Lock()
+	s, ok := c.index.Sums[k]
+	c.read[path] = id
+	c.mu.Unlock()
+	if ok {
+		return s.Sum, s.Size, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return [32]byte{}, 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return [32]byte{}, 0, err
+	}
+	copy(s.Sum[:], h.Sum(nil))
+	s.Size = n
+	if after, err := stat(path); err == nil && after == id && time.Since(time.Unix(0, id.ctime)) > racy {
+		c.mu.Lock()
+		c.index.Sums[k], c.dirty = s, true
+		c.mu.Unlock()
+	}
+	return s.Sum, s.Size, nil
+}
+
+// Changed implements image.Cache: whether the file's identity is no
+// longer the one Sum saw.
+func (c *Cache) Changed(path string, _ [32]byte) bool {
+	id, err := stat(path)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return err != nil || c.read[path] != id
+}
+
+func (c *Cache) piecePath(key [32]byte) string {
+	h := hex.EncodeToString(key[:])
+	return filepath.Join(c.dir, "pieces", h[:2], h)
+}
+
+// Get implements image.Cache. A piece whose length or CRC is wrong is
+// removed: the caller compresses it again.
+func (c *Cache) Get(key [32]byte) ([]byte, bool) {
+	p := c.piecePath(key)
+	if st, err := os.Stat(p); err != nil || st.Size() > image.MaxCachedPiece+int64(len(magic))+12 {
+		return nil, false
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, false
+	}
+	body, ok := check(data)
+	if !ok {
+		os.Remove(p)
+		return nil, false
+	}
+	now := time.Now()
+	os.Chtimes(p, now, now) // least recently used goes first
+	return body, true
+}
+
+// check returns a piece file's bytes when its header says they are
+// whole.
+func check(data []byte) ([]byte, bool) {
+	h := len(magic) + 12
+	if len(data) < h || !bytes.Equal(data[:len(magic)], magic) {
+		return nil, false
+	}
+	sum := binary.LittleEndian.Uint32(data[len(magic):])
+	n := binary.LittleEndian.Uint64(data[len(magic)+4:])
+	body := data[h:]
+	if uint64(len(body)) != n || crc32.Checksum(body, castagnoli) != sum {
+		return nil, false
+	}
+	return body, true
+}
+
+// Put implements image.Cache. A piece that cannot be written is not
+// kept; the build goes on.
+func (c *Cache) Put(key [32]byte, data []byte) {
+	p := c.piecePath(key)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return
+	}
+	head := make([]byte, 0, len(magic)+12)
+	head = append(head, magic...)
+	head = binary.LittleEndian.AppendUint32(head, crc32.Checksum(data, castagnoli))
+	head = binary.LittleEndian.AppendUint64(head, uint64(len(data)))
+	err := atomicfile.WriteUnsynced(p, 0o600, func(w io.Writer) error {
+		if _, err := w.Write(head); err != nil {
+			return err
+		}
+		_, err := w.Write(data)
+		return err
+	})
+	if err == nil {
+		c.mu.Lock()
+		c.put = true
+		c.mu.Unlock()
+	}
+}
+
+// Explain says, for each piece of a build, whether it came from the
+// cache, and for one compressed why: which of its entries changed, came
+// or went since the scope's last build, or that its input was simply not
+// in the cache (a first build, a piece evicted or found corrupt).
+func (c *Cache) Explain(pieces []image.Piece) []string {
+	before := map[string]image.EntrySum{}
+	for _, p := range c.last {
+		for _, e := range p.Sums {
+			before[e.Name] = e
+		}
+	}
+	var lines []string
+	for i, p := range pieces {
+		head := fmt.Sprintf("piece %d/%d, %s .. %s (%d entries, %d bytes): ", i+1, len(pieces), p.First, p.Last, p.Entries, p.Out)
+		if p.Cached {
+			lines = append(lines, head+"reused")
+			continue
+		}
+		lines = append(lines, head+"compressed: "+why(p, before))
+	}
+	return lines
+}
+
+// why a piece was compressed, against the entries of the last build.
+func why(p image.Piece, before map[string]image.EntrySum) string {
+	if len(before) == 0 {
+		return "no earlier build of this image"
+	}
+	var changed, added []string
+	for _, e := range p.Sums {
+		old, ok := before[e.Name]
+		switch {
+		case !ok:
+			added = append(added, e.Name)
+		case old.Content != e.Content:
+			changed = append(changed, e.Name+" (content)")
+		case old.Header != e.Header:
+			changed = append(changed, e.Name+" (metadata)")
+		}
+	}
+	var parts []string
+	if len(changed) > 0 {
+		parts = append(parts, "changed "+list(changed))
+	}
+	if len(added) > 0 {
+		parts = append(parts, "new "+list(added))
+	}
+	if len(parts) == 0 {
+		return "its entries are the last build's, but not its piece: entries came or went around it, or the piece was evicted or corrupt"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// list names up to three entries, and how many more.
+func list(names []string) string {
+	if len(names) > 3 {
+		return strings.Join(names[:3], ", ") + fmt.Sprintf(" and %d more", len(names)-3)
+	}
+	return strings.Join(names, ", ")
+}
+
+// Built records the pieces of the scope's build, for the next build's
+// Explain.
+func (c *Cache) Built(pieces []image.Piece) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.index.Pieces, c.dirty = pieces, true
+}
+
+// Close keeps the scope's index and trims the pieces to the limit.
+func (c *Cache) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var err error
+	if c.dirty {
+		err = atomicfile.WriteUnsynced(c.indexPath(), 0o600, func(w io.Writer) error { return gob.NewEncoder(w).Encode(c.index) })
+	}
+	if c.put {
+		c.trim()
+	}
+	return err
+}
+
+// trim removes the least recently used pieces until they fit the limit.
+func (c *Cache) trim() {
+	type piece struct {
+		path string
+		size int64
+		used time.Time
+	}
+	var all []piece
+	var total int64
+	filepath.WalkDir(filepath.Join(c.dir, "pieces"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if info, err := d.Info(); err == nil {
+			all = append(all, piece{p, info.Size(), info.ModTime()})
+			total += info.Size()
+		}
+		return nil
+	})
+	if total <= c.limit {
+		return
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].used.Before(all[j].used) })
+	for _, p := range all {
+		if total <= c.limit {
+			return
+		}
+		if os.Remove(p.path) == nil {
+			total -= p.size
+		}
+	}
+}

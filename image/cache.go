@@ -1,0 +1,115 @@
+package image
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"hash"
+
+	"github.com/initkit/initkit/cpio"
+)
+
+// Cache keeps the compressed pieces of images by the SHA-256 of their
+// exact input - the entries' headers and contents, the compressor and
+// its level - so that a rebuild compresses only the pieces whose input
+// changed (WithCache). Package buildcache is initkit's, on disk.
+type Cache interface {
+	// Sum returns the SHA-256 of a host file's content and its size; a
+	// cache may remember it by the file's identity (dev, inode, size,
+	// mtime, ctime) instead of reading the file each time.
+	Sum(path string) (sum [32]byte, size int64, err error)
+	// Changed says whether a host file may no longer hold the content
+	// that summed to sum: a piece read from it is then not cached.
+	Changed(path string, sum [32]byte) bool
+	// Get returns the bytes of the piece with this key, whole and as
+	// they were put, or false.
+	Get(key [32]byte) ([]byte, bool)
+	// Put keeps a piece's bytes under its key.
+	Put(key [32]byte, data []byte)
+}
+
+// Piece is one independently compressed archive of a segment, as
+// WithCache reports it.
+type Piece struct {
+	First, Last string // its first and last entries
+	Entries     int
+	Out         int64    // compressed bytes
+	Key         [32]byte // the SHA-256 of its input
+	Cached      bool     // taken from the cache, not compressed
+	// Sums are its entries' digests (header and content), in order: what
+	// changed since another build is told by them.
+	Sums []EntrySum
+}
+
+// EntrySum is an entry's digest: its header as written and its content.
+type EntrySum struct {
+	Name            string
+	Header, Content [32]byte
+}
+
+// WithCache has the pieces of a split segment (WithSplit) looked up in c
+// by their input before they are compressed, and the ones compressed put
+// there; report, when not nil, is told every piece once the segment is
+// written. The bytes are the same with and without a cache.
+func WithCache(c Cache, report func([]Piece)) Option {
+	return func(o *Options) { o.Cache, o.Report = c, report }
+}
+
+// sums digests a piece's entries; cacheable is false when a host file
+// is no longer the size the tree recorded (its bytes would not be its
+// sum's).
+func (o Options) sums(part []File) (sums []EntrySum, cacheable bool, err error) {
+	sums = make([]EntrySum, 0, len(part))
+	cacheable = true
+	for _, f := range part {
+		e := EntrySum{Name: f.Name}
+		size := f.Size
+		switch {
+		case f.Type() != cpio.TypeReg || f.Size < 0:
+			size = 0
+		case f.Source == "":
+			e.Content, size = sha256.Sum256(f.Data), int64(len(f.Data))
+		default:
+			var n int64
+			if e.Content, n, err = o.Cache.Sum(f.Source); err != nil {
+				return nil, false, fmt.Errorf("%s: %w", f.Name, err)
+			}
+			if size > 0 && n != size {
+				cacheable = false
+			}
+			size = n
+		}
+		h := sha256.New()
+		put(h, f.Name, f.Linkname)
+		for _, v := range []uint64{uint64(f.Mode), uint64(f.UID), uint64(f.GID), uint64(f.NLink), uint64(f.ModTime), uint64(size),
+			uint64(f.Ino), uint64(f.DevMajor), uint64(f.DevMinor), uint64(f.RDevMajor), uint64(f.RDevMinor)} {
+			binary.Write(h, binary.LittleEndian, v)
+		}
+		copy(e.Header[:], h.Sum(nil))
+		sums = append(sums, e)
+	}
+	return sums, cacheable, nil
+}
+
+// key is a piece's cache key: the format of the pieces, the compressor,
+// and its entries' digests in order.
+func (o Options) key(sums []EntrySum) [32]byte {
+	h := sha256.New()
+	put(h, "initkit piece 1", o.Compression.String(), fmt.Sprint(o.Compress.Level, o.CRC, o.Split))
+	for _, e := range sums {
+		h.Write(e.Header[:])
+		h.Write(e.Content[:])
+	}
+	var k [32]byte
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
+// put writes strings to h, each with its length first: no two lists of
+// strings write the same bytes.
+func put(h hash.Hash, ss ...string) {
+	for _, s := range ss {
+		binary.Write(h, binary.LittleEndian, uint64(len(s)))
+		h.Write([]byte(s))
+	}
+}
