@@ -1,0 +1,210 @@
+package buildcache
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/initkit/initkit/compress"
+	"github.com/initkit/initkit/cpio"
+	"github.com/initkit/initkit/image"
+)
+
+// files is an image's input: host files of a few KiB to 1 MiB, enough
+// for several pieces at a 256 KiB split.
+func files(t *testing.T, dir string) []image.File {
+	t.Helper()
+	var out []image.File
+	for i := range 40 {
+		p := filepath.Join(dir, fmt.Sprintf("f%02d", i))
+		data := bytes.Repeat([]byte(fmt.Sprintf("file %d, line of text\n", i)), 1000*(1+i%7))
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		st, _ := os.Stat(p)
+		// Old enough that the cache trusts its identity.
+		old := time.Now().Add(-time.Hour)
+		os.Chtimes(p, old, old)
+		out = append(out, image.File{Header: cpio.Header{Name: "data/" + filepath.Base(p), Mode: cpio.TypeReg | 0o644, Size: st.Size()}, Source: p})
+	}
+	return append(out, image.File{Header: cpio.Header{Name: "data", Mode: cpio.TypeDir | 0o755}},
+		image.File{Header: cpio.Header{Name: "init", Mode: cpio.TypeReg | 0o755}, Data: []byte("#!/bin/sh\necho hi\n")})
+}
+
+// build writes the image with the cache (nil: without) and returns its
+// bytes and pieces.
+func build(t *testing.T, fs []image.File, c *Cache, f compress.Format) ([]byte, []image.Piece) {
+	t.Helper()
+	var buf bytes.Buffer
+	var pieces []image.Piece
+	opts := []image.Option{image.WithCompression(f, compress.WriterOptions{Level: 3}), image.WithModTime(0), image.WithSplit(256 << 10)}
+	if c != nil {
+		opts = append(opts, image.WithCache(c, func(p []image.Piece) { pieces = p }))
+	}
+	if err := image.WriteSegment(&buf, fs, opts...); err != nil {
+		t.Fatal(err)
+	}
+	if c != nil {
+		c.Built(pieces)
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes(), pieces
+}
+
+func reused(pieces []image.Piece) int {
+	n := 0
+	for _, p := range pieces {
+		if p.Cached {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRebuild: a rebuild after changing one file reuses every other
+// piece, Explain names the file, and the bytes are a clean build's, for
+// every compressor the pieces are made with.
+func TestRebuild(t *testing.T) {
+	for _, f := range []compress.Format{compress.Zstd, compress.XZ, compress.Gzip} {
+		t.Run(f.String(), func(t *testing.T) {
+			dir, cdir := t.TempDir(), t.TempDir()
+			fs := files(t, dir)
+			open := func() *Cache {
+				c, err := Open(cdir, "scope", 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+			clean, _ := build(t, fs, nil, f)
+			first, pieces := build(t, fs, open(), f)
+			if !bytes.Equal(first, clean) || len(pieces) < 4 || reused(pieces) != 0 {
+				t.Fatalf("first build: same bytes %v, %d pieces, %d reused", bytes.Equal(first, clean), len(pieces), reused(pieces))
+			}
+			if again, p := build(t, fs, open(), f); !bytes.Equal(again, clean) || reused(p) != len(p) {
+				t.Fatalf("second build: same bytes %v, %d of %d pieces reused", bytes.Equal(again, clean), reused(p), len(p))
+			}
+			os.WriteFile(filepath.Join(dir, "f07"), []byte("changed\n"), 0o644)
+			fs = files(t, dir)
+			fs[7].Size = 8
+			os.WriteFile(filepath.Join(dir, "f07"), []byte("changed\n"), 0o644)
+			c := open()
+			got, p := build(t, fs, c, f)
+			if want, _ := build(t, fs, nil, f); !bytes.Equal(got, want) {
+				t.Error("a rebuild's bytes differ from a clean build's")
+			}
+			if reused(p) != len(p)-1 {
+				t.Errorf("%d of %d pieces reused, want all but one", reused(p), len(p))
+			}
+			if why := strings.Join(c.Explain(p), "\n"); !strings.Contains(why, "compressed: changed data/f07 (content)") {
+				t.Errorf("Explain does not name the changed file:\n%s", why)
+			}
+		})
+	}
+}
+
+// TestDamagedCache: pieces deleted, truncated or overwritten with
+// garbage are found by their length and CRC and compressed again; the
+// image is the clean build's every time.
+func TestDamagedCache(t *testing.T) {
+	for _, damage := range []func(p string) error{
+		func(p string) error { return os.Remove(p) },
+		func(p string) error { return os.Truncate(p, 40) },
+		func(p string) error { st, _ := os.Stat(p); return os.Truncate(p, st.Size()-1) },
+		func(p string) error {
+			b, _ := os.ReadFile(p)
+			b[len(b)-5] ^= 0xff
+			return os.WriteFile(p, b, 0o600)
+		},
+		func(p string) error { return os.WriteFile(p, bytes.Repeat([]byte("garbage"), 1000), 0o600) },
+	} {
+		dir, cdir := t.TempDir(), t.TempDir()
+		fs := files(t, dir)
+		clean, _ := build(t, fs, nil, compress.Zstd)
+		c, _ := Open(cdir, "s", 0)
+		build(t, fs, c, compress.Zstd)
+		stored, _ := filepath.Glob(filepath.Join(cdir, "pieces", "*", "*"))
+		for _, p := range stored {
+			if err := damage(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c, _ = Open(cdir, "s", 0)
+		got, p := build(t, fs, c, compress.Zstd)
+		if !bytes.Equal(got, clean) || reused(p) != 0 {
+			t.Errorf("damaged cache: same bytes %v, %d pieces reused, want none", bytes.Equal(got, clean), reused(p))
+		}
+		c, _ = Open(cdir, "s", 0)
+		if got, p := build(t, fs, c, compress.Zstd); !bytes.Equal(got, clean) || reused(p) != len(p) {
+			t.Errorf("after the repair: same bytes %v, %d of %d reused", bytes.Equal(got, clean), reused(p), len(p))
+		}
+	}
+}
+
+// TestConcurrentBuilds: builds at once into one cache (some of the same
+// pieces, some not) never see a half-written piece: every image is its
+// clean build's.
+func TestConcurrentBuilds(t *testing.T) {
+	dir, cdir := t.TempDir(), t.TempDir()
+	fs := files(t, dir)
+	clean, _ := build(t, fs, nil, compress.Zstd)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := Open(cdir, fmt.Sprint("scope", i%2), 1<<20)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for range 5 {
+				if got, _ := build(t, fs, c, compress.Zstd); !bytes.Equal(got, clean) {
+					t.Error("an image built beside others differs from its clean build")
+				}
+				c, _ = Open(cdir, fmt.Sprint("scope", i%2), 1<<20)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestLimit: the cache is trimmed to its bound, the least recently used
+// pieces first.
+func TestLimit(t *testing.T) {
+	dir, cdir := t.TempDir(), t.TempDir()
+	fs := files(t, dir)
+	c, _ := Open(cdir, "s", 0)
+	_, pieces := build(t, fs, c, compress.Zstd)
+	var total int64
+	for _, p := range pieces {
+		total += p.Out
+	}
+	// Pieces used last stay: the first half of the image is used again.
+	time.Sleep(10 * time.Millisecond)
+	c, _ = Open(cdir, "s", total/2)
+	half := fs[:len(fs)/2]
+	build(t, half, c, compress.Zstd)
+	size := func() (n int64) {
+		stored, _ := filepath.Glob(filepath.Join(cdir, "pieces", "*", "*"))
+		for _, p := range stored {
+			st, _ := os.Stat(p)
+			n += st.Size()
+		}
+		return n
+	}
+	if s := size(); s > total/2 {
+		t.Errorf("the cache holds %d bytes, bound %d", s, total/2)
+	}
+	c, _ = Open(cdir, "s", total/2)
+	if _, p := build(t, half, c, compress.Zstd); reused(p) == 0 {
+		t.Error("the pieces used last were evicted")
+	}
+}
