@@ -124,6 +124,8 @@ type Run struct {
 	Warnings []string
 	// Kdump is the capture set up, when Options.Kdump asked for one.
 	Kdump *kdump.Plan
+	// Image is the image built from Options.Image; nil when none was.
+	Image *initramfs.Result
 
 	o     Options
 	cfg   qemu.Config
@@ -223,13 +225,17 @@ func (r *Run) initramfs() (string, error) {
 	if o.Image != nil {
 		s := *o.Image
 		s.Output = filepath.Join(r.Dir, "initrd.img")
+		// Each run's image is in a directory of its own: the file sums
+		// are kept under one scope for every boot.
+		s.CacheScope = cmp.Or(s.CacheScope, "boot")
 		if err := KernelModules(&s, r.Kernel); err != nil {
 			return "", err
 		}
-		if _, err := s.Build(initrd, 0); err != nil {
+		res, err := s.Build(initrd, 0)
+		if err != nil {
 			return "", err
 		}
-		initrd = s.Output
+		r.Image, initrd = res, s.Output
 	}
 	if len(o.Add) == 0 {
 		return initrd, nil

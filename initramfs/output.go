@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/initkit/initkit/buildcache"
 	"github.com/initkit/initkit/compress"
@@ -184,6 +185,28 @@ func (s *Spec) Build(base string, jobs int) (*Result, error) {
 		fmt.Fprintf(s.Log, "%s holds the SSH host's private key: written 0600, for your eyes only\n", o.Path)
 	}
 	return res, nil
+}
+
+// Inputs are the host paths the image was made from: every file it
+// holds, and the directories holding them (a file added to one, or
+// replaced by a rename, changes the directory): what build --watch
+// watches.
+func (r *Result) Inputs() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range r.Tree.Files() {
+		if f.Source == "" {
+			continue
+		}
+		for _, p := range []string{f.Source, filepath.Dir(f.Source)} {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // openCache opens the piece cache the build uses, scoped to its output:

@@ -1,11 +1,18 @@
 package vmtest
 
 import (
+	"bytes"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/initkit/initkit/internal/syncbuf"
+	"github.com/initkit/initkit/internal/testenv"
 )
 
 // buildImage runs initkit build with args and returns the image path.
@@ -82,6 +89,107 @@ func TestShellInitMountsRoot(t *testing.T) {
 		s.Expect(`real-root:1:`, 2*time.Minute)
 		if log := s.Wait(time.Minute); strings.Contains(log, "rescue shell") {
 			t.Fatalf("root=%s: the init fell back to a rescue shell:\n%s", root, log)
+		}
+	}
+}
+
+// TestCachedPiecesBoot: an image written from cached pieces (the second
+// build of the same spec, every piece reused, as --explain says) is the
+// first build's, and boots the cloud kernel: every piece unpacks, for
+// each compressor the cache serves.
+func TestCachedPiecesBoot(t *testing.T) {
+	t.Parallel()
+	for _, f := range []string{"zstd", "xz", "gzip"} {
+		t.Run(f, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			out := filepath.Join(dir, "initrd.img")
+			args := []string{"build", "-o", out, "--compress", f, "--split", "1M", "--init", "shell", "--busybox", Busybox(t),
+				"--add", "/usr/sbin/cryptsetup", "--add", "/usr/sbin/mke2fs", "--explain"}
+			run := func() (string, []byte) {
+				cmd := exec.Command(initkitBinary(t), args...)
+				cmd.Env = append(os.Environ(), "INITKIT_CACHE="+filepath.Join(dir, "cache"))
+				b, err := cmd.Output()
+				if err != nil {
+					t.Fatalf("initkit build: %v\n%s", err, b)
+				}
+				img, _ := os.ReadFile(out)
+				return string(b), img
+			}
+			_, first := run()
+			explain, second := run()
+			pieces := regexp.MustCompile(`(?m)^piece \d+/(\d+), .*: (\w+)`).FindAllStringSubmatch(explain, -1)
+			if len(pieces) < 3 {
+				t.Fatalf("%d pieces, want 3 at least:\n%s", len(pieces), explain)
+			}
+			for _, p := range pieces {
+				if p[2] != "reused" {
+					t.Errorf("a piece of the second build was %s:\n%s", p[2], explain)
+				}
+			}
+			if !bytes.Equal(first, second) {
+				t.Error("the image from cached pieces differs from the first build's")
+			}
+			s := Start(t, out, "rd.break")
+			s.Expect(`starting a rescue shell`, 2*time.Minute)
+			s.Send("cryptsetup --version; /usr/sbin/mke2fs -V 2>&1; echo DONE-$((1+1)); poweroff -f\n")
+			s.Expect(`cryptsetup 2\.[0-9.]+`, 30*time.Second)
+			s.Expect(`mke2fs 1\.[0-9.]+`, 30*time.Second)
+			s.Expect(`DONE-2`, 30*time.Second)
+			s.Wait(time.Minute)
+		})
+	}
+}
+
+// TestBootWatch: boot --watch boots the spec's image, and after its
+// init script changes boots the new one; a deleted input is an error
+// naming it, and the watch goes on; Ctrl-C ends it with no QEMU left.
+func TestBootWatch(t *testing.T) {
+	t.Parallel()
+	k := Kernel(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "init.sh")
+	write := func(v string) {
+		os.WriteFile(script, []byte("#!/bin/busybox sh\n/bin/busybox echo watch-marker-$((40+"+v+"))\n/bin/busybox poweroff -f\n"), 0o755)
+	}
+	write("1")
+	spec := filepath.Join(dir, "initkit.toml")
+	os.WriteFile(spec, []byte(fmt.Sprintf("[image]\ninit = %q\nbusybox = %q\napplets = [\"sh\", \"echo\", \"poweroff\"]\n", script, Busybox(t))), 0o644)
+	tag := "initkit.watchtest=" + filepath.Base(dir)
+	cmd := exec.Command(initkitBinary(t), "boot", "-c", spec, "--kernel", k.Image, "--watch", "--append", tag, "--timeout", "3m")
+	cmd.Env = append(os.Environ(), "INITKIT_CACHE="+filepath.Join(dir, "cache"))
+	var out syncbuf.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	expect := func(re string, d time.Duration) {
+		t.Helper()
+		r := regexp.MustCompile(re)
+		for end := time.Now().Add(d); !r.MatchString(out.String()); time.Sleep(200 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("no %s within %v:\n%s", re, d, testenv.LastLines(out.String(), 30))
+			}
+		}
+	}
+	expect(`watch-marker-41`, 3*time.Minute)
+	expect(`watching \d+ inputs`, time.Minute)
+	write("2")
+	expect(`watch-marker-42`, 3*time.Minute)
+	expect(`(?s)watch-marker-42.*watching \d+ inputs`, time.Minute)
+	os.Remove(script)
+	expect(`initkit boot: .*init\.sh.*no such file`, time.Minute)
+	write("3")
+	expect(`watch-marker-43`, 3*time.Minute)
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("Ctrl-C: %v\n%s", err, testenv.LastLines(out.String(), 10))
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, _ := os.ReadFile(p); bytes.Contains(b, []byte("qemu-system")) && bytes.Contains(b, []byte(tag)) {
+			t.Errorf("a QEMU is left behind: %s", p)
 		}
 	}
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -67,6 +70,7 @@ type bootFlags struct {
 	machine
 	lava                        lavaFlags
 	waitGDB, dryRun, noSnapshot bool
+	watch                       bool
 	diskBacking                 bool
 	disks, expect, fail         []string
 	gdb, sshPort                int
@@ -113,6 +117,7 @@ func newBoot() *cobra.Command {
 	f.StringArrayVar(&o.QEMUArgs, "qemu-arg", nil, "pass `ARG` to QEMU as it is (repeatable)")
 	f.StringArrayVar(&b.expect, "expect", nil, "`REGEX` the console must show, in order (repeatable)")
 	f.StringArrayVar(&b.fail, "fail", nil, "`REGEX` that fails the run when the console shows it (repeatable)")
+	f.BoolVar(&b.watch, "watch", false, "with the spec's [image]: build and boot again whenever an input of the image changes, until Ctrl-C")
 	f.BoolVar(&b.dryRun, "dry-run", false, "prepare everything and print the QEMU command instead of running it")
 	f.BoolVar(&b.json, "json", false, "print how the run ended as JSON on stdout (the console only in the log)")
 	f.StringArrayVar(&o.ModuleDirs, "modules", nil, "`DIR` to find NAME.ko in for module frames of a crash (repeatable)")
@@ -126,6 +131,9 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 	}
 	if err := b.options(cmd, &o, sf); err != nil {
 		return err
+	}
+	if b.watch {
+		return b.watchBoot(cmd)
 	}
 	if b.lava.url != "" && !b.dryRun {
 		interrupt.Graceful(interrupt.Stops...)
@@ -212,4 +220,48 @@ func (b *bootFlags) options(cmd *cobra.Command, o *boot.Options, sf *spec.File) 
 func report(cmd *cobra.Command, name string, res boot.Result) error {
 	res.Report(cmd.ErrOrStderr(), name)
 	return exitCode(res.ExitCode())
+}
+
+// watchBoot boots the spec's image, and again whenever one of its inputs
+// changes: the guest running then is stopped first. Ctrl-C stops the
+// guest and ends.
+func (b *bootFlags) watchBoot(cmd *cobra.Command) error {
+	var stop context.CancelFunc = func() {}
+	done := make(chan struct{})
+	close(done)
+	defer func() { stop(); <-done }()
+	return watchLoop(cmd, "boot", b.file, func(ctx context.Context) ([]string, error) {
+		stop()
+		<-done
+		o, sf, err := b.load(cmd)
+		if err == nil {
+			err = b.options(cmd, &o, sf)
+		}
+		if err == nil && o.Image == nil {
+			err = errors.New("--watch watches the inputs of the spec's [image]: give a spec with one")
+		}
+		if err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		r, err := boot.Prepare(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		var run context.Context
+		run, stop = context.WithCancel(ctx)
+		done = make(chan struct{})
+		fmt.Fprintf(cmd.ErrOrStderr(), "initkit boot: image built in %v, booting\n", time.Since(start).Round(time.Millisecond))
+		if err := r.Start(run); err != nil {
+			close(done)
+			return nil, err
+		}
+		go func() {
+			defer close(done)
+			if res := r.Wait(); res.Kind != qemu.Interrupted {
+				res.Report(cmd.ErrOrStderr(), "boot")
+			}
+		}()
+		return append(r.Image.Inputs(), sf.Path), nil
+	})
 }

@@ -2,7 +2,13 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -10,6 +16,7 @@ import (
 	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/initramfs"
+	"github.com/initkit/initkit/internal/watch"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/spec"
 )
@@ -24,7 +31,7 @@ func newBuild() *cobra.Command {
 	var base string
 	var jobs int
 	var epoch int64
-	var noCache bool
+	var noCache, watching bool
 	var cacheSize string
 	cmd := &cobra.Command{
 		Use:   "build",
@@ -32,49 +39,56 @@ func newBuild() *cobra.Command {
 		Long:  help("build"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			start := time.Now()
-			sf, err := spec.Load(specFile)
-			if err != nil {
-				return err
-			}
-			img := cmp.Or(sf.Image, &initramfs.Spec{})
-			if base != "" {
-				img = img.Appended()
-			}
-			img.Override(&flags)
-			img.Log = cmd.ErrOrStderr()
-			img.AddFiles(adds...)
-			img.Modules.Names = append(img.Modules.Names, modules...)
-			if cmd.Flags().Changed("epoch") {
-				img.Epoch = &epoch
-			}
-			img.NoCache = noCache
-			if img.CacheSize, err = image.ParseSize(cacheSize); err != nil {
-				return fmt.Errorf("--cache-size: %w", err)
-			}
-			// The modules of the kernel that will boot the image.
-			if err := boot.ImageModules(cmd.Context(), img, sf.Kernel(kernelRelease)); err != nil {
-				return err
-			}
-			switch format {
-			case "list":
-				return img.WriteList()
-			case "dir":
-				return img.WriteDir()
-			}
-			res, err := img.Build(base, jobs)
-			if err != nil {
-				return err
-			}
-			files := res.Tree.Files()
-			if explain {
-				for _, line := range append(res.Tree.Explain(), res.Pieces...) {
-					fmt.Fprintln(cmd.OutOrStdout(), line)
+			once := func() ([]string, error) {
+				start := time.Now()
+				sf, err := spec.Load(specFile)
+				if err != nil {
+					return nil, err
 				}
+				img := cmp.Or(sf.Image, &initramfs.Spec{})
+				if base != "" {
+					img = img.Appended()
+				}
+				img.Override(&flags)
+				img.Log = cmd.ErrOrStderr()
+				img.AddFiles(adds...)
+				img.Modules.Names = append(img.Modules.Names, modules...)
+				if cmd.Flags().Changed("epoch") {
+					img.Epoch = &epoch
+				}
+				img.NoCache = noCache
+				if img.CacheSize, err = image.ParseSize(cacheSize); err != nil {
+					return nil, fmt.Errorf("--cache-size: %w", err)
+				}
+				// The modules of the kernel that will boot the image.
+				if err := boot.ImageModules(cmd.Context(), img, sf.Kernel(kernelRelease)); err != nil {
+					return nil, err
+				}
+				switch format {
+				case "list":
+					return nil, img.WriteList()
+				case "dir":
+					return nil, img.WriteDir()
+				}
+				res, err := img.Build(base, jobs)
+				if err != nil {
+					return nil, err
+				}
+				files := res.Tree.Files()
+				if explain {
+					for _, line := range append(res.Tree.Explain(), res.Pieces...) {
+						fmt.Fprintln(cmd.OutOrStdout(), line)
+					}
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d entries, %d bytes in, %d bytes out (%s), %v\n",
+					res.Output.Path, len(files), initramfs.InputBytes(files), res.Bytes, res.Output.Compression, time.Since(start).Round(time.Millisecond))
+				return append(res.Inputs(), sf.Path), nil
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d entries, %d bytes in, %d bytes out (%s), %v\n",
-				res.Output.Path, len(files), initramfs.InputBytes(files), res.Bytes, res.Output.Compression, time.Since(start).Round(time.Millisecond))
-			return nil
+			if !watching {
+				_, err := once()
+				return err
+			}
+			return watchLoop(cmd, "build", specFile, func(context.Context) ([]string, error) { return once() })
 		},
 	}
 	f := cmd.Flags()
@@ -100,9 +114,38 @@ func newBuild() *cobra.Command {
 	f.StringVar(&flags.Sysroot, "sysroot", "", "resolve programs and libraries inside `DIR` (nothing in it is run)")
 	f.Int64Var(&epoch, "epoch", 0, "mtime of every entry (default $SOURCE_DATE_EPOCH or 0)")
 	f.BoolVar(&explain, "explain", false, "print every entry and why it is in the image, then every compressed piece: reused from the cache, or why it was compressed")
+	f.BoolVar(&watching, "watch", false, "build again whenever an input changes (the spec, its files, trees, programs and modules), until Ctrl-C")
 	f.BoolVar(&noCache, "no-cache", false, "compress every piece, without the piece cache ($INITKIT_CACHE/pieces)")
 	f.StringVar(&cacheSize, "cache-size", "512M", "bound the piece cache to this `SIZE`: the least recently used pieces go")
 	f.StringVar(&format, "format", "image", "image; list: a gen_init_cpio list for CONFIG_INITRAMFS_SOURCE (generated files in OUTPUT.d); dir: the tree, its device nodes listed in OUTPUT.list")
 	f.StringVar(&base, "base", "", "append the --add files as a new segment to a copy of `IMAGE`")
 	return cmd
+}
+
+// watchLoop runs step, then again each time one of the paths it
+// returned changes, until Ctrl-C. A step that fails is reported, and the
+// paths of the last step that did not fail (and the spec file) are
+// watched: a deleted input is an error, and the watch goes on.
+func watchLoop(cmd *cobra.Command, name, specFile string, step func(context.Context) ([]string, error)) error {
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	var paths []string
+	for {
+		got, err := step(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "initkit %s: %v\n", name, err)
+		} else {
+			paths = got
+		}
+		watched := append(slices.Clone(paths), cmp.Or(specFile, spec.DefaultFile))
+		fmt.Fprintf(cmd.ErrOrStderr(), "initkit %s: watching %d inputs (Ctrl-C ends)\n", name, len(watched))
+		changed := watch.Wait(ctx, watch.New(watched), 200*time.Millisecond)
+		if changed == nil {
+			return nil
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "initkit %s: changed: %s\n", name, strings.Join(changed, ", "))
+	}
 }
