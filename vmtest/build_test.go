@@ -164,27 +164,31 @@ func TestBootWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	expect := func(re string, d time.Duration) {
+	expectN := func(re string, n int, d time.Duration) {
 		t.Helper()
 		r := regexp.MustCompile(re)
-		for end := time.Now().Add(d); !r.MatchString(out.String()); time.Sleep(200 * time.Millisecond) {
+		for end := time.Now().Add(d); len(r.FindAllString(out.String(), -1)) < n; time.Sleep(200 * time.Millisecond) {
 			if time.Now().After(end) {
-				t.Fatalf("no %s within %v:\n%s", re, d, testenv.LastLines(out.String(), 30))
+				t.Fatalf("no %d of %s within %v:\n%s", n, re, d, testenv.LastLines(out.String(), 30))
 			}
 		}
 	}
+	expect := func(re string, d time.Duration) { t.Helper(); expectN(re, 1, d) }
 	expect(`watch-marker-41`, 3*time.Minute)
 	expect(`watching \d+ inputs`, time.Minute)
 	write("2")
 	expect(`watch-marker-42`, 3*time.Minute)
-	expect(`(?s)watch-marker-42.*watching \d+ inputs`, time.Minute)
+	expectN(`watching \d+ inputs`, 2, time.Minute) // the second build's
 	os.Remove(script)
 	expect(`initkit boot: .*init\.sh.*no such file`, time.Minute)
 	write("3")
 	expect(`watch-marker-43`, 3*time.Minute)
+	expectN(`watching \d+ inputs`, 4, time.Minute) // after the error, and after the third build
+	write("4") // Ctrl-C while a guest runs
+	expectN(`image built in`, 4, time.Minute)
 	cmd.Process.Signal(os.Interrupt)
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("Ctrl-C: %v\n%s", err, testenv.LastLines(out.String(), 10))
+	if code := exitStatus(cmd.Wait()); code != 130 {
+		t.Errorf("Ctrl-C: exit %d, want 130 (128+SIGINT)\n%s", code, testenv.LastLines(out.String(), 10))
 	}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
