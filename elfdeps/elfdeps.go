@@ -11,8 +11,10 @@ import (
 	"bufio"
 	"bytes"
 	"debug/elf"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -46,6 +48,15 @@ type Resolver struct {
 	searchDirs []string // ld.so.conf directories, then the defaults
 	entries    map[string]*Entry
 	done       map[string]bool // objects already scanned, by target path
+	// compat remembers compatible's answers: sixty programs that need
+	// libc would otherwise open and parse each candidate sixty times.
+	compat map[compatKey]bool
+}
+
+type compatKey struct {
+	path    string
+	class   elf.Class
+	machine elf.Machine
 }
 
 // NewResolver returns a Resolver for the tree at root ("" means "/").
@@ -53,7 +64,7 @@ func NewResolver(root string) (*Resolver, error) {
 	if root == "" {
 		root = "/"
 	}
-	r := &Resolver{Root: root, entries: map[string]*Entry{}, done: map[string]bool{}}
+	r := &Resolver{Root: root, entries: map[string]*Entry{}, done: map[string]bool{}, compat: map[compatKey]bool{}}
 	dirs, err := r.ldSoConf("/etc/ld.so.conf", 0)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -396,14 +407,39 @@ func (r *Resolver) findLib(lib string, dirs []string, by string, class elf.Class
 // compatible reports whether p is an ELF object of the wanted class and
 // machine: like ld.so, a search skips a 32-bit library in a 64-bit search.
 func (r *Resolver) compatible(p string, class elf.Class, machine elf.Machine) bool {
+	k := compatKey{p, class, machine}
+	ok, seen := r.compat[k]
+	if !seen {
+		ok = r.isCompatible(p, class, machine)
+		r.compat[k] = ok
+	}
+	return ok
+}
+
+func (r *Resolver) isCompatible(p string, class elf.Class, machine elf.Machine) bool {
 	real, err := r.resolveTarget(p)
 	if err != nil {
 		return false
 	}
-	f, err := elf.Open(r.host(real))
+	f, err := os.Open(r.host(real))
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	return f.Class == class && f.Machine == machine
+	// The ELF header is enough: elf.NewFile would read every section
+	// header too.
+	var id [20]byte
+	if _, err := io.ReadFull(f, id[:]); err != nil || string(id[:4]) != elf.ELFMAG {
+		return false
+	}
+	var m elf.Machine
+	switch elf.Data(id[elf.EI_DATA]) {
+	case elf.ELFDATA2LSB:
+		m = elf.Machine(binary.LittleEndian.Uint16(id[18:]))
+	case elf.ELFDATA2MSB:
+		m = elf.Machine(binary.BigEndian.Uint16(id[18:]))
+	default:
+		return false
+	}
+	return elf.Class(id[elf.EI_CLASS]) == class && m == machine
 }

@@ -129,7 +129,10 @@ func writeParts(w io.Writer, parts [][]File, o Options) error {
 	if len(parts) == 1 {
 		// One piece streams: it may be a file of gigabytes.
 		var p Piece
-		err := one.writePiece(w, parts[0], &p)
+		cached, err := one.writePiece(w, parts[0], &p)
+		if err == nil && cached != nil {
+			_, err = w.Write(cached)
+		}
 		if err == nil && o.Report != nil {
 			o.Report([]Piece{p})
 		}
@@ -137,8 +140,9 @@ func writeParts(w io.Writer, parts [][]File, o Options) error {
 	}
 	workers := o.Compress.Procs()
 	type result struct {
-		buf bytes.Buffer
-		err error
+		buf    bytes.Buffer
+		cached []byte // the piece's bytes from the cache, not copied into buf
+		err    error
 	}
 	results := make([]chan *result, len(parts))
 	for i := range results {
@@ -154,7 +158,7 @@ func writeParts(w io.Writer, parts [][]File, o Options) error {
 			defer wg.Done()
 			for i := range jobs {
 				r := &result{}
-				r.err = one.writePiece(&r.buf, parts[i], &pieces[i])
+				r.cached, r.err = one.writePiece(&r.buf, parts[i], &pieces[i])
 				results[i] <- r
 			}
 		}()
@@ -177,6 +181,9 @@ func writeParts(w io.Writer, parts [][]File, o Options) error {
 			return r.err
 		}
 		if _, err := w.Write(r.buf.Bytes()); err != nil {
+			return err
+		}
+		if _, err := w.Write(r.cached); err != nil {
 			return err
 		}
 	}
@@ -209,41 +216,41 @@ func numbered(part []File) []File {
 // gigabytes is a piece of its own).
 const MaxCachedPiece = 64 << 20
 
-// writePiece writes one piece to w: its bytes from the cache when its
-// input is there, else compressed, then cached.
-func (o Options) writePiece(w io.Writer, part []File, p *Piece) error {
+// writePiece compresses one piece to w, then caches it; or returns its
+// bytes from the cache, when its input is there, for the caller to write
+// (not copied once more).
+func (o Options) writePiece(w io.Writer, part []File, p *Piece) ([]byte, error) {
 	part = numbered(part)
 	p.First, p.Last, p.Entries = part[0].Name, part[len(part)-1].Name, len(part)
 	out := &countWriter{w: w}
 	if o.Cache == nil {
 		err := writeArchive(out, part, o)
 		p.Out = out.n
-		return err
+		return nil, err
 	}
 	sums, cacheable, err := o.sums(part)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p.Key, p.Sums = o.key(sums), sums
 	if data, ok := o.Cache.Get(p.Key); ok {
 		p.Cached, p.Out = true, int64(len(data))
-		_, err := w.Write(data)
-		return err
+		return data, nil
 	}
 	keep := &cappedBuffer{max: MaxCachedPiece}
 	if err := writeArchive(io.MultiWriter(out, keep), part, o); err != nil {
-		return err
+		return nil, err
 	}
 	p.Out = out.n
 	for i, f := range part {
 		if f.Source != "" && o.Cache.Changed(f.Source, sums[i].Content) {
-			return nil // read while it changed: these bytes are not that input's
+			return nil, nil // read while it changed: these bytes are not that input's
 		}
 	}
 	if cacheable && !keep.over {
 		o.Cache.Put(p.Key, keep.Bytes())
 	}
-	return nil
+	return nil, nil
 }
 
 type countWriter struct {

@@ -157,14 +157,11 @@ func (ix *Index) info(m *Module) error {
 		return nil
 	}
 	m.info = true
-	data, err := ReadFile(filepath.Join(ix.Dir, m.Path))
+	ef, closer, err := openELF(filepath.Join(ix.Dir, m.Path))
 	if err != nil {
 		return err
 	}
-	ef, err := elf.NewFile(bytes.NewReader(data))
-	if err != nil {
-		return fmt.Errorf("kmod: %s: %w", m.Path, err)
-	}
+	defer closer.Close()
 	sec := ef.Section(".modinfo")
 	if sec == nil {
 		return fmt.Errorf("kmod: %s: no .modinfo section", m.Path)
@@ -230,6 +227,38 @@ func Uncompressed(path string) (string, bool) {
 		}
 	}
 	return path, false
+}
+
+// openELF opens a module as ELF: an uncompressed one in place, where
+// only its headers and the sections asked for are read (the .modinfo of
+// a 190-module image: a few hundred KB, not 30 MB); a compressed one
+// decompressed in memory.
+func openELF(path string) (*elf.File, io.Closer, error) {
+	if compressedModule(path) {
+		data, err := ReadFile(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		ef, err := elf.NewFile(bytes.NewReader(data))
+		if err != nil {
+			return nil, nil, fmt.Errorf("kmod: %s: %w", path, err)
+		}
+		return ef, io.NopCloser(nil), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("kmod: %s: %w", path, err)
+	}
+	return ef, f, nil
+}
+
+func compressedModule(path string) bool {
+	return strings.HasSuffix(path, ".xz") || strings.HasSuffix(path, ".zst") || strings.HasSuffix(path, ".gz")
 }
 
 // ReadFile returns a module's content, decompressed if its name ends in

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The edit-build loop (issue 30): a distribution-sized image made the way
+# mkinitramfs makes it - the modules and programs Debian's mkinitramfs
+# resolves for its cloud kernel, resolved again by initkit (module
+# dependencies, ELF closures), and its scripts - against mkinitramfs and
+# dracut, then the rebuild after one script changed, with the piece cache
+# warm, against a full build. As root (it installs the cloud kernel,
+# initramfs-tools and dracut-core): sudo RUNS=5 bench/rebuild.sh
+source "$(dirname "$0")/common.sh"
+"$here/distro-image.sh" >/dev/null
+command -v dracut >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dracut-core >/dev/null
+rel=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/ {sub("linux-image-", "", $2); print $2; exit}')
+
+# What mkinitramfs puts in its image: module names, programs (by their
+# host paths), and its scripts, copied where one can be edited.
+mkinitramfs -o "$work/mk.img" "$rel" 2>/dev/null
+unmkinitramfs "$work/mk.img" "$work/mk" >/dev/null
+main=$work/mk/main
+mods=$(find "$main" -name '*.ko*' | sed 's#.*/##; s#\.ko.*##' | sort -u)
+progs=$(cd "$main" && find usr/bin usr/sbin bin sbin -type f 2>/dev/null | while read -r p; do
+  if [ "$(head -c 4 "$p" | od -An -c | tr -d ' ')" = '177ELF' ] && [ -x "/$p" ]; then echo "/$p"; fi; done | sort -u)
+cp -a "$main/scripts" "$work/scripts"
+cp "$main/init" "$work/init"
+{
+  echo "[image]"
+  echo "output = \"$work/ik.img\""
+  echo "init = \"none\""
+  echo "compress = \"zstd\""
+  echo "files = ["; echo "  \"$work/init:/init\","; for p in $progs; do echo "  \"$p\","; done; echo "]"
+  echo "tree = [\"$work/scripts:/scripts\"]"
+  echo "[modules]"
+  echo "dir = \"/lib/modules/$rel\""
+  echo "names = ["; for m in $mods; do echo "  \"$m\","; done; echo "]"
+} >"$work/distro.toml"
+echo "set: $(wc -w <<<"$mods") modules, $(wc -w <<<"$progs") programs, $(find "$work/scripts" -type f | wc -l) scripts"
+export INITKIT_CACHE=$work/cache
+b="$ik build -c $work/distro.toml"
+script=$work/scripts/init-top/udev
+hf() { hyperfine -N --style basic --warmup 1 --runs "${RUNS:-5}" "$@"; }
+hf --export-markdown "$here/results/rebuild-first.md" \
+  -n "initkit build, zstd 3, no cache" "$b --level 3 --no-cache" \
+  -n "initkit build, zstd 3, cold cache" -p "rm -rf $work/cache" "$b --level 3" \
+  -n "initkit build, zstd 9, no cache" "$b --level 9 --no-cache" \
+  -n "initkit build, zstd 19, no cache" "$b --level 19 --no-cache -o $work/ik19.img" \
+  -n "mkinitramfs (MODULES=most, zstd -9)" "mkinitramfs -o $work/mk.img $rel" \
+  -n "dracut (generic, zstd -9)" "dracut --quiet --force --no-hostonly --compress 'zstd -q -9' $work/dr.img $rel"
+for img in ik ik19 mk dr; do echo "size $img: $(stat -c %s "$work/$img.img")"; done
+$b --level 3 >/dev/null 2>&1
+hf --export-markdown "$here/results/rebuild-one.md" \
+  -n "initkit build after one script changed, cache warm" -p "echo \"# \$RANDOM\" >> $script" "$b --level 3" \
+  -n "initkit build after one script changed, no cache" -p "echo \"# \$RANDOM\" >> $script" "$b --level 3 --no-cache"
+echo "# x" >>"$script"
+$b --level 3 --explain | grep '^piece' | grep -v reused
