@@ -58,7 +58,7 @@ type Cache struct {
 	index scopeIndex          // as read, then added to
 	read  map[string]identity // what Sum read in this process: Changed compares
 	dirty bool                // index changed
-	put   bool                // a piece was written: Close trims
+	put   int64               // bytes of pieces written: Close accounts for them
 	last  []image.Piece       // the last build's pieces, as read
 }
 
@@ -258,7 +258,7 @@ func (c *Cache) Put(key [32]byte, data []byte) {
 	})
 	if err == nil {
 		c.mu.Lock()
-		c.put = true
+		c.put += int64(len(head) + len(data))
 		c.mu.Unlock()
 	}
 }
@@ -340,14 +340,39 @@ func (c *Cache) Close() error {
 	if c.dirty {
 		err = atomicfile.WriteUnsynced(c.indexPath(), 0o600, func(w io.Writer) error { return gob.NewEncoder(w).Encode(c.index) })
 	}
-	if c.put {
-		c.trim()
+	if c.put > 0 {
+		c.account()
 	}
 	return err
 }
 
-// trim removes the least recently used pieces until they fit the limit.
-func (c *Cache) trim() {
+// usageFile holds what the pieces are thought to weigh: a build adds
+// what it wrote, and walks the pieces only when the sum passes the limit
+// (or is an hour old, for what builds at once lost of each other's
+// sums), so that a rebuild does not stat thousands of pieces.
+const usageFile = "usage"
+
+func (c *Cache) account() {
+	p := filepath.Join(c.dir, usageFile)
+	var used int64
+	st, err := os.Stat(p)
+	if data, rerr := os.ReadFile(p); err == nil && rerr == nil && len(data) == 8 && time.Since(st.ModTime()) < time.Hour {
+		used = int64(binary.LittleEndian.Uint64(data))
+	} else {
+		used = c.limit + 1 // unknown: walk
+	}
+	used += c.put
+	if used > c.limit {
+		used = c.trim()
+	}
+	atomicfile.WriteUnsynced(p, 0o600, func(w io.Writer) error {
+		return binary.Write(w, binary.LittleEndian, uint64(used))
+	})
+}
+
+// trim removes the least recently used pieces until they fit the limit,
+// and returns what is left.
+func (c *Cache) trim() int64 {
 	type piece struct {
 		path string
 		size int64
@@ -366,15 +391,16 @@ func (c *Cache) trim() {
 		return nil
 	})
 	if total <= c.limit {
-		return
+		return total
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].used.Before(all[j].used) })
 	for _, p := range all {
 		if total <= c.limit {
-			return
+			break
 		}
 		if os.Remove(p.path) == nil {
 			total -= p.size
 		}
 	}
+	return total
 }

@@ -51,6 +51,35 @@ type Resolver struct {
 	// compat remembers compatible's answers: sixty programs that need
 	// libc would otherwise open and parse each candidate sixty times.
 	compat map[compatKey]bool
+	// stats remembers what walk found at each host path: two hundred
+	// closures walk /usr/lib/x86_64-linux-gnu two hundred times.
+	stats map[string]stat
+}
+
+type stat struct {
+	mode os.FileMode
+	link string // a symlink's target
+	err  error
+}
+
+// lstat is os.Lstat, and os.Readlink for a symlink, remembered.
+func (r *Resolver) lstat(host string) stat {
+	if st, ok := r.stats[host]; ok {
+		return st
+	}
+	var st stat
+	fi, err := os.Lstat(host)
+	switch {
+	case err != nil:
+		st.err = err
+	case fi.Mode()&os.ModeSymlink != 0:
+		st.mode = fi.Mode()
+		st.link, st.err = os.Readlink(host)
+	default:
+		st.mode = fi.Mode()
+	}
+	r.stats[host] = st
+	return st
 }
 
 type compatKey struct {
@@ -64,7 +93,7 @@ func NewResolver(root string) (*Resolver, error) {
 	if root == "" {
 		root = "/"
 	}
-	r := &Resolver{Root: root, entries: map[string]*Entry{}, done: map[string]bool{}, compat: map[compatKey]bool{}}
+	r := &Resolver{Root: root, entries: map[string]*Entry{}, done: map[string]bool{}, compat: map[compatKey]bool{}, stats: map[string]stat{}}
 	dirs, err := r.ldSoConf("/etc/ld.so.conf", 0)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -199,25 +228,25 @@ func (r *Resolver) walk(p string, visit func(*Entry)) (string, error) {
 		name := rest[0]
 		rest = rest[1:]
 		next := path.Join(cur, name)
-		fi, err := os.Lstat(r.host(next))
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", p, err)
+		st := r.lstat(r.host(next))
+		if st.err != nil && st.mode&os.ModeSymlink == 0 {
+			return "", fmt.Errorf("%s: %w", p, st.err)
 		}
 		switch {
-		case fi.Mode()&os.ModeSymlink != 0:
+		case st.mode&os.ModeSymlink != 0:
 			if hops++; hops > 40 {
 				return "", fmt.Errorf("%s: too many symlinks", p)
 			}
-			link, err := os.Readlink(r.host(next))
-			if err != nil {
-				return "", err
+			if st.err != nil {
+				return "", st.err
 			}
+			link := st.link
 			visit(&Entry{Path: next, Kind: Symlink, Linkname: link})
 			if path.IsAbs(link) {
 				cur = "/"
 			}
 			rest = append(strings.Split(strings.Trim(link, "/"), "/"), rest...)
-		case fi.IsDir():
+		case st.mode.IsDir():
 			if len(rest) == 0 {
 				return "", fmt.Errorf("%s is a directory", p)
 			}

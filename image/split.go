@@ -25,6 +25,19 @@ import (
 // 1-2 %.
 const DefaultSplit = 8 << 20
 
+// minTopCut is the least a piece holds before it ends where the
+// top-level directory changes: none. The small directories a user edits
+// (etc, scripts, the init) then share no piece with the programs and
+// modules, and a rebuild after editing one recompresses kilobytes; a
+// piece costs its frame's header and a trailer, some 150 bytes.
+const minTopCut = 0
+
+// top is the first component of an entry's name.
+func top(name string) string {
+	t, _, _ := strings.Cut(name, "/")
+	return t
+}
+
 // cutEvery is how a piece's end is chosen among its entries once it
 // holds a quarter of the split size: an entry whose name hashes to 0
 // modulo cutEvery.
@@ -71,7 +84,7 @@ func (o Options) parts(sorted []File) [][]File {
 	for i, f := range sorted {
 		part[i] = n
 		size += 112 + int64(len(f.Name)) + max(f.Size, int64(len(f.Data)))
-		if o.cut(f.Name, size) && i+1 < len(sorted) {
+		if i+1 < len(sorted) && (o.cut(f.Name, size) || size > minTopCut && top(f.Name) != top(sorted[i+1].Name)) {
 			n, size = n+1, 0
 		}
 	}
