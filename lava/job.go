@@ -43,6 +43,9 @@ type Job struct {
 	Memory  int    // MiB (default: the device's)
 	SMP     int    // CPUs (default 1)
 	Append  string // kernel command line after console=ttyS0
+	// Disks are attached as virtio disks, /dev/vda, vdb, ... in order:
+	// copies the worker downloads, so the guest's writes stay there.
+	Disks   []Disk
 	Command []string
 	// Limit kills the command after so long (busybox timeout); 0: none.
 	Limit time.Duration
@@ -51,6 +54,13 @@ type Job struct {
 	// job ends when the kernel powers off (PowerOff), crashes, or at its
 	// timeout. Without it the ramdisk is Image's, a shell LAVA drives.
 	UserImage bool
+}
+
+// Disk is a disk image a job attaches.
+type Disk struct {
+	URL      string
+	Format   string // raw or qcow2 (without a backing file)
+	ReadOnly bool
 }
 
 // PowerOff is what the kernel prints as it powers the machine off
@@ -66,7 +76,14 @@ func (j Job) Definition() ([]byte, error) {
 	if j.UserImage && len(j.Command) > 0 {
 		return nil, fmt.Errorf("a job of the user's own image runs its init, not a command")
 	}
-	for _, s := range append([]string{j.Kernel, j.Ramdisk, j.Append}, j.Tags...) {
+	check := append([]string{j.Kernel, j.Ramdisk, j.Append}, j.Tags...)
+	for _, d := range j.Disks {
+		if d.Format != "raw" && d.Format != "qcow2" {
+			return nil, fmt.Errorf("disk %s: format %q: want raw or qcow2", d.URL, d.Format)
+		}
+		check = append(check, d.URL)
+	}
+	for _, s := range check {
 		if strings.ContainsAny(s, "\"\n\r{}") {
 			return nil, fmt.Errorf("%q: quotes, braces and line breaks cannot reach QEMU's command line", s)
 		}
@@ -95,11 +112,22 @@ func (j Job) Definition() ([]byte, error) {
 	if !j.UserImage {
 		ramdisk["format"], ramdisk["overlays"], prompt = "cpio.newc", map[string]any{"lava": true}, Prompt
 	}
-	deploy := map[string]any{"to": "tmpfs", "timeout": minutes(2 * time.Minute), "images": map[string]any{
+	images := map[string]any{
 		"kernel": map[string]any{"url": j.Kernel,
 			"image_arg": `-kernel {kernel} -append "console=ttyS0,115200 panic=-1 ` + j.Append + `"`},
 		"ramdisk": ramdisk,
-	}}
+	}
+	for i, d := range j.Disks {
+		// The label is LAVA's name for the downloaded file in image_arg;
+		// file.driver=file keeps a name from being read as a protocol.
+		label := "disk" + strconv.Itoa(i)
+		drive := "if=none,id=" + label + ",format=" + d.Format + ",file.driver=file,file.filename={" + label + "}"
+		if d.ReadOnly {
+			drive += ",readonly=on"
+		}
+		images[label] = map[string]any{"url": d.URL, "image_arg": "-drive " + drive + " -device virtio-blk-pci,drive=" + label}
+	}
+	deploy := map[string]any{"to": "tmpfs", "timeout": minutes(2 * time.Minute), "images": images}
 	boot := map[string]any{"method": "qemu", "media": "tmpfs", "timeout": minutes(timeout), "prompts": []string{prompt}}
 	def.Actions = []map[string]any{{"deploy": deploy}, {"boot": boot}}
 	if len(j.Command) > 0 && !j.UserImage {

@@ -20,7 +20,8 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 func TestDefinitionGolden(t *testing.T) {
 	for golden, j := range map[string]Job{
 		"testdata/exec.yaml": {Name: "initkit exec", Kernel: "file:///a/k-bzImage", Ramdisk: "file:///a/r-initrd.cpio", Memory: 1024, SMP: 2,
-			Append: "quiet", Command: []string{"/bin/busybox", "sh", "-c", "exit 3"}, Limit: 90 * time.Second, Timeout: 5 * time.Minute, Tags: []string{"fast"}},
+			Append: "quiet", Command: []string{"/bin/busybox", "sh", "-c", "exit 3"}, Limit: 90 * time.Second, Timeout: 5 * time.Minute, Tags: []string{"fast"},
+			Disks: []Disk{{URL: "file:///a/d-disk.img", Format: "raw", ReadOnly: true}, {URL: "file:///a/e-disk.qcow2", Format: "qcow2"}}},
 		// The user's own image: no overlay, no test, the power-off is the end.
 		"testdata/boot.yaml": {Name: "initkit boot", Kernel: "file:///a/k-bzImage", Ramdisk: "file:///a/r-initrd.img", UserImage: true},
 	} {
@@ -50,10 +51,20 @@ func TestDefinitionRefuses(t *testing.T) {
 		{Kernel: "file:///k", Ramdisk: "file:///r\n-x"},
 		{Kernel: "", Ramdisk: "file:///r"},
 		{Kernel: "file:///k", Ramdisk: "file:///r", UserImage: true, Command: []string{"true"}},
+		{Kernel: "file:///k", Ramdisk: "file:///r", Disks: []Disk{{URL: "file:///d", Format: "vmdk"}}},
+		{Kernel: "file:///k", Ramdisk: "file:///r", Disks: []Disk{{URL: "file:///d},x", Format: "raw"}}},
 	} {
 		if _, err := j.Definition(); err == nil {
 			t.Errorf("%+v: no error", j)
 		}
+	}
+}
+
+// A file's name reaches QEMU's options and URLs: commas, spaces and the
+// like become underscores.
+func TestSafeName(t *testing.T) {
+	if got := safeName("my disk,format=qcow2{x}.img"); got != "my_disk_format_qcow2_x_.img" {
+		t.Errorf("safeName: %q", got)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/cpio"
@@ -255,28 +256,47 @@ func ParseArtifacts(s string) (Artifacts, error) {
 
 // Put copies a file into the directory under a name made of its content
 // (a kernel shared by a hundred jobs is copied once) and returns its URL.
+// The copy streams: a disk image of gigabytes is never in memory.
 func (a Artifacts) Put(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	src, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(data)
-	name := hex.EncodeToString(sum[:12]) + "-" + filepath.Base(path)
-	dst := filepath.Join(a.Dir, name)
-	if _, err := os.Stat(dst); err != nil {
-		mode := os.FileMode(0o600)
-		if a.Public {
-			mode = 0o644
-		}
-		if err := os.MkdirAll(a.Dir, 0o755); err != nil {
-			return "", err
-		}
-		err := atomicfile.Write(dst, mode, func(w io.Writer) error { _, err := w.Write(data); return err })
-		if err != nil {
-			return "", err
-		}
+	defer src.Close()
+	mode := os.FileMode(0o600)
+	if a.Public {
+		mode = 0o644
 	}
-	return a.URL + name, nil
+	if err := os.MkdirAll(a.Dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := atomicfile.Create(filepath.Join(a.Dir, filepath.Base(path)), mode)
+	if err != nil {
+		return "", err
+	}
+	defer tmp.Abort()
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(tmp.File, h), src); err != nil {
+		return "", err
+	}
+	name := hex.EncodeToString(h.Sum(nil)[:12]) + "-" + safeName(filepath.Base(path))
+	if _, err := os.Stat(filepath.Join(a.Dir, name)); err == nil {
+		return a.URL + name, nil // there already: the deferred Abort drops the copy
+	}
+	tmp.Path, tmp.NoSync = filepath.Join(a.Dir, name), true
+	return a.URL + name, tmp.Commit()
+}
+
+// safeName keeps a file name's letters, digits, dots, dashes and
+// underscores, and makes the rest underscores: the name reaches QEMU's
+// command line inside an option (a comma would end it) and URLs.
+func safeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 128 && (r == '.' || r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			return r
+		}
+		return '_'
+	}, s)
 }
 
 // initScript is the ramdisk's /init: the kernel's filesystems, then a
@@ -369,7 +389,7 @@ func farmable(b boot.Options) error {
 		set  bool
 		what string
 	}{
-		{len(b.Disks) > 0 || b.Root != "", "disks"}, {b.Init != "", "--init (put init= in --append)"},
+		{b.Root != "", "a disk's root (--root)"}, {b.Init != "", "--init (put init= in --append)"},
 		{len(b.Devices) > 0, "networking, ssh and gdb"}, {b.Kdump || b.Crash || b.DumpOnCrash || b.DumpOnTimeout, "dumps"},
 		{len(b.QEMUArgs) > 0, "QEMU arguments"}, {len(b.Expect) > 0 || len(b.Fail) > 0, "--expect and --fail"},
 		{b.Arch != "" && b.Arch != "x86_64", "another architecture than x86_64"}, {b.Interactive, "an interactive console"},
@@ -389,12 +409,36 @@ func (j *Job) fill(b boot.Options, kernelImage, ramdisk string, a Artifacts) (er
 	if j.Ramdisk, err = a.Put(ramdisk); err != nil {
 		return err
 	}
+	for _, d := range b.Disks {
+		disk, err := farmDisk(d, a)
+		if err != nil {
+			return err
+		}
+		j.Disks = append(j.Disks, disk)
+	}
 	mem, err := image.ParseSize(cmp.Or(b.Memory, "1G"))
 	if err != nil {
 		return fmt.Errorf("memory %s: %w", b.Memory, err)
 	}
 	j.Memory, j.SMP, j.Append, j.Timeout = int(mem>>20), b.SMP, b.Append, b.Timeout
 	return nil
+}
+
+// farmDisk copies a disk image to a: raw, or qcow2 that names no host
+// file (the worker has none of the user's files), on virtio.
+func farmDisk(d qemu.Disk, a Artifacts) (Disk, error) {
+	if d.Interface != "" && d.Interface != "virtio" {
+		return Disk{}, fmt.Errorf("disk %s: a LAVA job attaches virtio disks only", d.Path)
+	}
+	info, err := qemu.InspectImage(d.Path)
+	if err != nil {
+		return Disk{}, fmt.Errorf("disk %s: %w", d.Path, err)
+	}
+	if info.Backing != "" || info.DataFile != "" {
+		return Disk{}, fmt.Errorf("disk %s names host files (a backing or data file) the farm does not have", d.Path)
+	}
+	u, err := a.Put(d.Path)
+	return Disk{URL: u, Format: info.Format, ReadOnly: d.ReadOnly}, err
 }
 
 func choose(ctx context.Context, b boot.Options) (*kernel.Choice, error) {

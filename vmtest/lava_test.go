@@ -50,31 +50,40 @@ func lavaCommand(t *testing.T, l *testenv.LAVAInstance, token, server string, ar
 }
 
 func lavaExec(t *testing.T, l *testenv.LAVAInstance, image string) {
-	run := func(token, server string, argv ...string) (int, string) {
-		out, err := lavaCommand(t, l, token, server, append([]string{"exec", "--kernel", image, "--"}, argv...)...).CombinedOutput()
+	run := func(token, server string, flags []string, argv ...string) (int, string) {
+		args := append(append([]string{"exec", "--kernel", image}, flags...), "--")
+		out, err := lavaCommand(t, l, token, server, append(args, argv...)...).CombinedOutput()
 		return exitStatus(err), string(out)
 	}
+	// A disk with a marker at its start, under a name with a comma
+	// (which would end a QEMU option), attached read-only.
+	disk := filepath.Join(t.TempDir(), "marked,disk.img")
+	if err := os.WriteFile(disk, append([]byte("initkit-disk-marker"), make([]byte, 1<<20)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
-		argv []string
-		code int
-		want string
+		flags []string
+		argv  []string
+		code  int
+		want  string
 	}{
-		{[]string{"/bin/busybox", "sh", "-c", "echo from the guest"}, 0, "from the guest"},
-		{[]string{"/bin/busybox", "sh", "-c", "exit 3"}, 3, ""},
-		{[]string{"/bin/busybox", "sh", "-c", "echo c > /proc/sysrq-trigger"}, 3, "initkit exec: title: kernel panic: sysrq triggered crash"},
+		{nil, []string{"/bin/busybox", "sh", "-c", "echo from the guest"}, 0, "from the guest"},
+		{nil, []string{"/bin/busybox", "sh", "-c", "exit 3"}, 3, ""},
+		{nil, []string{"/bin/busybox", "sh", "-c", "echo c > /proc/sysrq-trigger"}, 3, "initkit exec: title: kernel panic: sysrq triggered crash"},
+		{[]string{"--disk", disk + ":ro"}, []string{"/bin/busybox", "sh", "-c", "head -c 19 /dev/vda | tr a-z A-Z"}, 0, "INITKIT-DISK-MARKER"},
 	} {
 		t.Run(c.argv[len(c.argv)-1], func(t *testing.T) {
 			t.Parallel()
-			code, out := run(l.Token, l.URL, c.argv...)
+			code, out := run(l.Token, l.URL, c.flags, c.argv...)
 			if code != c.code || !strings.Contains(out, c.want) {
 				t.Errorf("exec --lava %q: exit %d, want %d and %q\n%s", c.argv, code, c.code, c.want, testenv.LastLines(out, 30))
 			}
 		})
 	}
-	if code, out := run("not-the-token", l.URL, "/bin/busybox", "true"); code != 2 || !strings.Contains(out, "HTTP 403: {\"detail\":\"Invalid token.\"}") {
+	if code, out := run("not-the-token", l.URL, nil, "/bin/busybox", "true"); code != 2 || !strings.Contains(out, "HTTP 403: {\"detail\":\"Invalid token.\"}") {
 		t.Errorf("a wrong token: exit %d, want 2 and the server's refusal\n%s", code, testenv.LastLines(out, 10))
 	}
-	if code, out := run(l.Token, "http://127.0.0.1:1/", "/bin/busybox", "true"); code != 2 || !strings.Contains(out, "127.0.0.1:1") {
+	if code, out := run(l.Token, "http://127.0.0.1:1/", nil, "/bin/busybox", "true"); code != 2 || !strings.Contains(out, "127.0.0.1:1") {
 		t.Errorf("an unreachable server: exit %d, want 2 naming it\n%s", code, testenv.LastLines(out, 10))
 	}
 }
