@@ -90,6 +90,7 @@ func newLava() *cobra.Command {
 	var l lavaFlags
 	var add []string
 	var busybox string
+	var disks []string
 	job := &cobra.Command{
 		Use:   "job [flags] [-- CMD ARGS...]",
 		Short: "Print the LAVA job definition of a boot of the spec's image or --initrd (as boot --lava), of one command's run (as exec --lava), or of a boot to a shell; its kernel and ramdisk copied to --lava-artifacts",
@@ -97,6 +98,9 @@ func newLava() *cobra.Command {
 			b, _, err := m.load(cmd)
 			if err != nil {
 				return err
+			}
+			for _, d := range disks {
+				b.Disks = append(b.Disks, qemu.ParseDisk(d))
 			}
 			a, err := l.place(cmd)
 			if err != nil {
@@ -125,6 +129,8 @@ func newLava() *cobra.Command {
 	f.StringArrayVar(&add, "add", nil, "also add a host file `SRC[:DST]` with its libraries (repeatable)")
 	f.StringVar(&busybox, "busybox", "/bin/busybox", "static busybox `PATH`: the guest's shell and tools")
 	f.StringVar(&m.boot.Initrd, "initrd", "", "boot this initramfs `IMAGE`, its own init, as boot --lava does")
+	f.DurationVar(&l.job.Limit, "limit", 0, "kill CMD after this long, as each of repro --lava's runs is at its --duration")
+	f.StringArrayVar(&disks, "disk", nil, "attach disk image `FILE[:ro]` as /dev/vda, vdb, ... in order (repeatable)")
 	cmd.AddCommand(job)
 	return cmd
 }
