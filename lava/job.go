@@ -68,6 +68,14 @@ type Disk struct {
 // of a boot of the user's image.
 const PowerOff = "reboot: Power down"
 
+// timeout is Timeout, or its default.
+func (j Job) timeout() time.Duration {
+	if j.Timeout <= 0 {
+		return 10 * time.Minute
+	}
+	return j.Timeout
+}
+
 // Definition is the job's definition, YAML in LAVA's v2 schema.
 func (j Job) Definition() ([]byte, error) {
 	if j.Kernel == "" || j.Ramdisk == "" {
@@ -88,10 +96,7 @@ func (j Job) Definition() ([]byte, error) {
 			return nil, fmt.Errorf("%q: quotes, braces and line breaks cannot reach QEMU's command line", s)
 		}
 	}
-	timeout := j.Timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Minute
-	}
+	timeout := j.timeout()
 	extra := []string{"-no-reboot", "-smp", strconv.Itoa(max(j.SMP, 1))}
 	if j.Memory > 0 {
 		extra = append(extra, "-m", strconv.Itoa(j.Memory))

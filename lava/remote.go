@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/initkit/initkit/boot"
+	"github.com/initkit/initkit/repro"
 )
 
 // Remote is a farm to run on, as initkit's commands use it: the server,
@@ -48,7 +49,7 @@ func (r Remote) Boot(ctx context.Context, b boot.Options) (boot.Result, error) {
 // Farm is repro's farm for argv on the guest b describes: one job per
 // try, which repro retries itself when the farm fails it.
 func (r Remote) Farm(ctx context.Context, b boot.Options, argv, add []string) (*Farm, error) {
-	j, k, err := Exec(ctx, r.Job, b, argv, add, "/bin/busybox", r.Artifacts)
+	j, k, err := Exec(ctx, r.Job, b, argv, add, repro.Busybox, r.Artifacts)
 	if err != nil {
 		return nil, err
 	}

@@ -65,7 +65,7 @@ func (c *Client) Run(ctx context.Context, j Job, o RunOptions) (Result, error) {
 	}
 	for try := 1; ; try++ {
 		res, err := c.try(ctx, def, o)
-		res.Tries, res.Timeout = try, cmp.Or(j.Timeout, 10*time.Minute)
+		res.Tries, res.Timeout = try, j.timeout()
 		if err != nil || !res.Infra() || try > o.Retries {
 			return res, err
 		}

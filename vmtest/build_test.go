@@ -184,7 +184,8 @@ func TestBootWatch(t *testing.T) {
 	write("3")
 	expect(`watch-marker-43`, 3*time.Minute)
 	expectN(`watching \d+ inputs`, 4, time.Minute) // after the error, and after the third build
-	write("4") // Ctrl-C while a guest runs
+	// Ctrl-C while a guest runs.
+	write("4")
 	expectN(`image built in`, 4, time.Minute)
 	cmd.Process.Signal(os.Interrupt)
 	if code := exitStatus(cmd.Wait()); code != 130 {

@@ -262,6 +262,6 @@ func (b *bootFlags) watchBoot(cmd *cobra.Command) error {
 				res.Report(cmd.ErrOrStderr(), "boot")
 			}
 		}()
-		return append(r.Image.Inputs(), sf.Path), nil
+		return r.Image.Inputs(), nil
 	})
 }

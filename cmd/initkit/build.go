@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -82,7 +80,7 @@ func newBuild() *cobra.Command {
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d entries, %d bytes in, %d bytes out (%s), %v\n",
 					res.Output.Path, len(files), initramfs.InputBytes(files), res.Bytes, res.Output.Compression, time.Since(start).Round(time.Millisecond))
-				return append(res.Inputs(), sf.Path), nil
+				return res.Inputs(), nil
 			}
 			if !watching {
 				_, err := once()
@@ -122,30 +120,10 @@ func newBuild() *cobra.Command {
 	return cmd
 }
 
-// watchLoop runs step, then again each time one of the paths it
-// returned changes, until Ctrl-C. A step that fails is reported, and the
-// paths of the last step that did not fail (and the spec file) are
-// watched: a deleted input is an error, and the watch goes on.
+// watchLoop is watch.Loop until Ctrl-C, the spec file watched too.
 func watchLoop(cmd *cobra.Command, name, specFile string, step func(context.Context) ([]string, error)) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	var paths []string
-	for {
-		got, err := step(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			fmt.Fprintf(cmd.ErrOrStderr(), "initkit %s: %v\n", name, err)
-		} else {
-			paths = got
-		}
-		watched := append(slices.Clone(paths), cmp.Or(specFile, spec.DefaultFile))
-		fmt.Fprintf(cmd.ErrOrStderr(), "initkit %s: watching %d inputs (Ctrl-C ends)\n", name, len(watched))
-		changed := watch.Wait(ctx, watch.New(watched), 200*time.Millisecond)
-		if changed == nil {
-			return nil
-		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "initkit %s: changed: %s\n", name, strings.Join(changed, ", "))
-	}
+	watch.Loop(ctx, cmd.ErrOrStderr(), name, []string{cmp.Or(specFile, spec.DefaultFile)}, step)
+	return nil
 }

@@ -8,7 +8,10 @@ package watch
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -84,5 +87,31 @@ func Wait(ctx context.Context, s *Set, interval time.Duration) []string {
 		if len(changed) > 0 && time.Since(last) >= Settle {
 			return changed
 		}
+	}
+}
+
+// Loop runs step, then again each time one of the paths it returned (or
+// more) changes, until ctx ends. A step that fails is told to notes, and
+// the paths of the last step that did not fail are watched: a deleted
+// input is an error, and the watch goes on. name prefixes the notes.
+func Loop(ctx context.Context, notes io.Writer, name string, more []string, step func(context.Context) ([]string, error)) {
+	var paths []string
+	for {
+		got, err := step(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			fmt.Fprintf(notes, "initkit %s: %v\n", name, err)
+		} else {
+			paths = got
+		}
+		watched := slices.Concat(paths, more)
+		fmt.Fprintf(notes, "initkit %s: watching %d inputs (Ctrl-C ends)\n", name, len(watched))
+		changed := Wait(ctx, New(watched), 200*time.Millisecond)
+		if changed == nil {
+			return
+		}
+		fmt.Fprintf(notes, "initkit %s: changed: %s\n", name, strings.Join(changed, ", "))
 	}
 }
