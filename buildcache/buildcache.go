@@ -27,6 +27,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -60,6 +61,8 @@ type Cache struct {
 	dirty bool                // index changed
 	put   int64               // bytes of pieces written: Close accounts for them
 	last  []image.Piece       // the last build's pieces, as read
+
+	mapped [][]byte // pieces Get returned: unmapped by Close
 }
 
 // scopeIndex is what a scope keeps between builds.
@@ -201,25 +204,59 @@ func (c *Cache) piecePath(key [32]byte) string {
 	return filepath.Join(c.dir, "pieces", h[:2], h)
 }
 
-// Get implements image.Cache. A piece whose length or CRC is wrong is
-// removed: the caller compresses it again.
+// Get implements image.Cache. The piece is mapped, not read: its bytes
+// go from the page cache to the image once, and stay mapped until Close.
+// A piece whose length or CRC is wrong is removed: the caller compresses
+// it again.
 func (c *Cache) Get(key [32]byte) ([]byte, bool) {
 	p := c.piecePath(key)
-	if st, err := os.Stat(p); err != nil || st.Size() > image.MaxCachedPiece+int64(len(magic))+12 {
-		return nil, false
-	}
-	data, err := os.ReadFile(p)
+	data, err := mapFile(p, image.MaxCachedPiece+int64(len(magic))+12)
 	if err != nil {
 		return nil, false
 	}
-	body, ok := check(data)
+	body, ok := checkMapped(data)
 	if !ok {
+		unix.Munmap(data)
 		os.Remove(p)
 		return nil, false
 	}
+	c.mu.Lock()
+	c.mapped = append(c.mapped, data)
+	c.mu.Unlock()
 	now := time.Now()
 	os.Chtimes(p, now, now) // least recently used goes first
 	return body, true
+}
+
+// mapFile maps a file of at most limit bytes read-only. Pieces are
+// only ever replaced by a rename, never rewritten in place, so the
+// mapping keeps the bytes it was checked with.
+func mapFile(p string, limit int64) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() <= 0 || st.Size() > limit || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %d bytes, not a piece", p, st.Size())
+	}
+	return unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+}
+
+// checkMapped is check on a mapping: a file cut short by someone else
+// while it is read faults (SIGBUS), which is then a piece not found.
+func checkMapped(data []byte) (body []byte, ok bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if recover() != nil {
+			body, ok = nil, false
+		}
+	}()
+	return check(data)
 }
 
 // check returns a piece file's bytes when its header says they are
@@ -332,10 +369,15 @@ func (c *Cache) Built(pieces []image.Piece) {
 	c.index.Pieces, c.dirty = pieces, true
 }
 
-// Close keeps the scope's index and trims the pieces to the limit.
+// Close unmaps the pieces Get returned, keeps the scope's index and
+// trims the pieces to the limit.
 func (c *Cache) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for _, m := range c.mapped {
+		unix.Munmap(m)
+	}
+	c.mapped = nil
 	var err error
 	if c.dirty {
 		err = atomicfile.WriteUnsynced(c.indexPath(), 0o600, func(w io.Writer) error { return gob.NewEncoder(w).Encode(c.index) })

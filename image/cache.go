@@ -22,7 +22,8 @@ type Cache interface {
 	// that summed to sum: a piece read from it is then not cached.
 	Changed(path string, sum [32]byte) bool
 	// Get returns the bytes of the piece with this key, whole and as
-	// they were put, or false.
+	// they were put, or false. The writer only reads them, and not
+	// after the segment is written: a cache may map them.
 	Get(key [32]byte) ([]byte, bool)
 	// Put keeps a piece's bytes under its key.
 	Put(key [32]byte, data []byte)

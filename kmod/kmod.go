@@ -48,9 +48,20 @@ type Index struct {
 // Normalize returns the canonical form of a module name or file name.
 func Normalize(name string) string { return guest.ModuleName(name) }
 
-// Open indexes the modules under dir (a /lib/modules/RELEASE directory).
+// Open indexes the modules under dir (a /lib/modules/RELEASE directory):
+// those modules.dep lists, as modprobe knows them, or, in a tree depmod
+// has not run in, every module file under kernel/.
 func Open(dir string) (*Index, error) {
 	ix := &Index{Dir: dir, mods: map[string]*Module{}, builtin: map[string]bool{}}
+	if err := ix.readBuiltin(); err != nil {
+		return nil, err
+	}
+	if err := ix.readDep(); err != nil {
+		return nil, err
+	}
+	if ix.fromDep {
+		return ix, nil
+	}
 	err := filepath.WalkDir(filepath.Join(dir, "kernel"), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -59,22 +70,21 @@ func Open(dir string) (*Index, error) {
 			return nil
 		}
 		rel, _ := filepath.Rel(dir, p)
-		m := &Module{Name: Normalize(p), Path: filepath.ToSlash(rel)}
-		if _, dup := ix.mods[m.Name]; !dup {
-			ix.mods[m.Name] = m
-		}
+		ix.add(&Module{Name: Normalize(p), Path: filepath.ToSlash(rel)})
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kmod: %w", err)
 	}
-	if err := ix.readBuiltin(); err != nil {
-		return nil, err
-	}
-	if err := ix.readDep(); err != nil {
-		return nil, err
-	}
 	return ix, nil
+}
+
+// add indexes m unless a module of its name is there: the first one
+// found is the one modprobe loads.
+func (ix *Index) add(m *Module) {
+	if _, dup := ix.mods[m.Name]; !dup {
+		ix.mods[m.Name] = m
+	}
 }
 
 func isModule(p string) bool {
@@ -116,22 +126,25 @@ func (ix *Index) readBuiltin() error {
 	})
 }
 
-// readDep reads modules.dep, "path: dep-path dep-path ...", when present.
+// readDep reads modules.dep, "path: dep-path dep-path ...", when present:
+// every module depmod found, with its dependencies.
 func (ix *Index) readDep() error {
 	return ix.lines("modules.dep", func(line string, _ int) error {
 		mod, deps, ok := strings.Cut(line, ":")
 		if !ok {
 			return fmt.Errorf("no colon")
 		}
-		ix.fromDep = true
-		m := ix.mods[Normalize(mod)]
-		if m == nil {
-			return nil
+		// module-init-tools wrote absolute paths; kmod's depmod, relative.
+		rel := strings.TrimPrefix(strings.TrimPrefix(mod, ix.Dir), "/")
+		if !filepath.IsLocal(rel) || !isModule(rel) {
+			return fmt.Errorf("%q: not a module path in the directory", mod)
 		}
-		m.Depends = nil
+		ix.fromDep = true
+		m := &Module{Name: Normalize(rel), Path: rel}
 		for _, d := range strings.Fields(deps) {
 			m.Depends = append(m.Depends, Normalize(d))
 		}
+		ix.add(m)
 		return nil
 	})
 }

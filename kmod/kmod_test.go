@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -105,6 +106,10 @@ func TestMatchesDepmod(t *testing.T) {
 	if !fromDep.fromDep {
 		t.Fatal("modules.dep not read")
 	}
+	// modules.dep alone (no walk of kernel/) knows every module.
+	if a, b := fromInfo.Names(), fromDep.Names(); !slices.Equal(a, b) {
+		t.Errorf("modules: %d walked, %d from modules.dep", len(a), len(b))
+	}
 	for _, n := range []string{"dm_crypt", "virtio_blk", "virtio_net", "raid1", "overlay", "squashfs", "virtiofs"} {
 		a, err1 := fromInfo.Resolve(n)
 		b, err2 := fromDep.Resolve(n)
@@ -117,6 +122,20 @@ func TestMatchesDepmod(t *testing.T) {
 	}
 	if m, _ := fromDep.MatchAlias("virtio:d00000001v*"); strings.Join(m, " ") != "virtio_net" {
 		t.Errorf("alias from modules.alias: %v", m)
+	}
+}
+
+// TestHostileDep: a modules.dep naming a file outside the directory is
+// refused with its line, never opened.
+func TestHostileDep(t *testing.T) {
+	dir := t.TempDir()
+	dep := "kernel/a.ko:\n../../../etc/shadow.ko: kernel/a.ko\n"
+	if err := os.WriteFile(filepath.Join(dir, "modules.dep"), []byte(dep), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir)
+	if err == nil || !strings.Contains(err.Error(), "modules.dep:2:") {
+		t.Fatalf("Open: %v, want an error at modules.dep:2", err)
 	}
 }
 
