@@ -69,6 +69,24 @@ type Cache struct {
 type scopeIndex struct {
 	Sums   map[string]fileSum // by identity
 	Pieces []image.Piece      // the last build's
+	Memos  map[string]memo    // Keep's results, by key
+}
+
+// memo is a result kept between builds (Keep), with the identities of
+// the host paths it was made from.
+type memo struct {
+	Value []byte // gob
+	Read  []pathID
+	Used  int64 // when last kept or recalled, in Unix nanoseconds
+}
+
+// maxMemos bounds the results a scope keeps: the least recently used go.
+const maxMemos = 32
+
+// pathID is a path's identity as lstat sees it (the link itself, not
+// what it points to), "" when there was nothing there.
+type pathID struct {
+	Path, ID string
 }
 
 type fileSum struct {
@@ -93,6 +111,23 @@ func (id identity) key() string {
 		b = binary.LittleEndian.AppendUint64(b, v)
 	}
 	return string(b)
+}
+
+// lstat is a path's identity key, not following a last symlink, and
+// its change time; "" when nothing is there. A directory is the same
+// while it is the same directory - files written in it do not change
+// what was found through it - unless listed, when its times count too
+// (a file added to it changes its modification time).
+func lstat(path string, listed bool) (string, time.Time) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return "", time.Time{}
+	}
+	id := identity{path: path, dev: st.Dev, ino: st.Ino, size: st.Size, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR && !listed {
+		id.size, id.mtime, id.ctime = 0, 0, 0
+	}
+	return id.key() + string(binary.LittleEndian.AppendUint32(nil, st.Mode)), time.Unix(0, id.ctime)
 }
 
 func stat(path string) (identity, error) {
@@ -137,7 +172,7 @@ func (c *Cache) indexPath() string {
 // loadIndex reads the scope's index; one that does not decode is
 // started afresh.
 func (c *Cache) loadIndex() {
-	c.index = scopeIndex{Sums: map[string]fileSum{}}
+	c.index = scopeIndex{Sums: map[string]fileSum{}, Memos: map[string]memo{}}
 	f, err := os.Open(c.indexPath())
 	if err != nil {
 		return
@@ -147,12 +182,97 @@ func (c *Cache) loadIndex() {
 	if gob.NewDecoder(io.LimitReader(f, 64<<20)).Decode(&ix) == nil && ix.Sums != nil {
 		c.index = ix
 	}
+	if c.index.Memos == nil {
+		c.index.Memos = map[string]memo{}
+	}
 }
+
+// Recall decodes into v the result Keep kept under key, and says
+// whether it did: only when every path it was made from has the
+// identity it had, and the initkit that kept it is the one running.
+func (c *Cache) Recall(key string, v any) bool {
+	c.mu.Lock()
+	m, ok := c.index.Memos[key]
+	c.mu.Unlock()
+	if !ok || len(m.Read) == 0 || m.Read[0] != program() {
+		return false
+	}
+	for _, r := range m.Read[1:] {
+		if id, _ := lstat(listed(r.Path)); id != r.ID {
+			return false
+		}
+	}
+	if gob.NewDecoder(bytes.NewReader(m.Value)).Decode(v) != nil {
+		return false
+	}
+	c.mu.Lock()
+	m.Used, c.dirty = time.Now().UnixNano(), true
+	c.index.Memos[key] = m
+	c.mu.Unlock()
+	return true
+}
+
+// Keep keeps v (gob-encoded) under key for Recall, with the identities
+// of the paths it was made from, read, and says whether it did: files
+// read, paths looked up (found or not), directories passed through, and
+// directories listed, named with a final "/". It keeps nothing when one
+// of them changed in the last racy seconds: it may have changed while it
+// was read, and its identity would not tell.
+func (c *Cache) Keep(key string, v any, read []string) bool {
+	ids := make([]pathID, 0, len(read)+1)
+	ids = append(ids, program())
+	for _, p := range read {
+		id, changed := lstat(listed(p))
+		if id != "" && !changed.IsZero() && time.Since(changed) < racy {
+			return false
+		}
+		ids = append(ids, pathID{p, id})
+	}
+	var b bytes.Buffer
+	if gob.NewEncoder(&b).Encode(v) != nil {
+		return false
+	}
+	c.mu.Lock()
+	c.index.Memos[key], c.dirty = memo{Value: b.Bytes(), Read: ids, Used: time.Now().UnixNano()}, true
+	for len(c.index.Memos) > maxMemos {
+		oldest := key
+		for k, m := range c.index.Memos {
+			if m.Used < c.index.Memos[oldest].Used {
+				oldest = k
+			}
+		}
+		delete(c.index.Memos, oldest)
+	}
+	c.mu.Unlock()
+	return true
+}
+
+// listed cuts the "/" that marks a listed directory (Keep).
+func listed(p string) (string, bool) {
+	if len(p) > 1 && strings.HasSuffix(p, "/") {
+		return strings.TrimSuffix(p, "/"), true
+	}
+	return p, false
+}
+
+// program is the running executable's identity: a result kept by
+// another initkit (another build of its code) is not recalled.
+var program = sync.OnceValue(func() pathID {
+	exe, err := os.Executable()
+	id := ""
+	if err == nil {
+		id, _ = lstat(exe, false)
+	}
+	if id == "" {
+		return pathID{Path: "initkit", ID: "unknown " + time.Now().String()} // never equal
+	}
+	return pathID{Path: exe, ID: id}
+})
 
 // racy is how recent a change may be for a file's sum not to be kept:
 // the kernel stamps times from a coarse clock, and a file written twice
 // within one tick keeps its times (git's "racily clean" files).
-const racy = 2 * time.Second
+var racy = 2 * time.Second // a variable for tests
 
 // Sum implements image.Cache: the file's sum kept for its identity, else
 // read (and kept unless the file changed too recently to trust its

@@ -208,3 +208,71 @@ func TestLimit(t *testing.T) {
 		t.Error("the pieces used last were evicted")
 	}
 }
+
+// TestMemo: a kept result is recalled while every path it was made from
+// is as it was - in this process and the next - and not once one of them
+// changed, went, or appeared; a result made from a file changed in the
+// last seconds is not kept; a scope keeps the most recently used ones.
+func TestMemo(t *testing.T) {
+	dir, cacheDir := t.TempDir(), t.TempDir()
+	a, b, missing := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "m")
+	for _, p := range []string{a, b} {
+		if err := os.WriteFile(p, []byte(p), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := []string{a, b, missing}
+	open := func() *Cache {
+		c, err := Open(cacheDir, "scope", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := open()
+	if c.Keep("k", []string{"x"}, read) {
+		t.Fatal("kept a result made from files written just now")
+	}
+	defer func(r time.Duration) { racy = r }(racy)
+	racy = 0
+	recalled := func(c *Cache) bool {
+		var v []string
+		ok := c.Recall("k", &v)
+		if ok && (len(v) != 1 || v[0] != "x") {
+			t.Fatalf("recalled %q", v)
+		}
+		return ok
+	}
+	for _, change := range []struct {
+		name string
+		do   func() error
+	}{
+		{"a rewritten", func() error { return os.WriteFile(a, []byte("other"), 0o644) }},
+		{"a missing path created", func() error { return os.WriteFile(missing, nil, 0o644) }},
+		{"b removed", func() error { return os.Remove(b) }},
+		{"b a symlink now", func() error { return os.Symlink(a, b) }},
+	} {
+		if !c.Keep("k", []string{"x"}, read) || !recalled(c) {
+			t.Fatalf("before %s: not kept and recalled", change.name)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if c = open(); !recalled(c) {
+			t.Fatalf("before %s: not recalled by the next build", change.name)
+		}
+		if err := change.do(); err != nil {
+			t.Fatal(err)
+		}
+		if recalled(c) {
+			t.Errorf("recalled after %s", change.name)
+		}
+	}
+	for i := range maxMemos + 8 {
+		c.Keep(fmt.Sprint("key", i), i, read)
+	}
+	var v int
+	if !c.Recall(fmt.Sprint("key", maxMemos+7), &v) || v != maxMemos+7 || c.Recall("key0", &v) || len(c.index.Memos) != maxMemos {
+		t.Errorf("after %d keys: %d kept, the newest recalled or the oldest not gone", maxMemos+8, len(c.index.Memos))
+	}
+}

@@ -54,6 +54,9 @@ type Resolver struct {
 	// stats remembers what walk found at each host path: two hundred
 	// closures walk /usr/lib/x86_64-linux-gnu two hundred times.
 	stats map[string]stat
+	// read is every host path looked at: what a result kept between
+	// builds depends on (Read).
+	read map[string]bool
 }
 
 type stat struct {
@@ -67,6 +70,7 @@ func (r *Resolver) lstat(host string) stat {
 	if st, ok := r.stats[host]; ok {
 		return st
 	}
+	r.read[host] = true
 	var st stat
 	fi, err := os.Lstat(host)
 	switch {
@@ -93,7 +97,7 @@ func NewResolver(root string) (*Resolver, error) {
 	if root == "" {
 		root = "/"
 	}
-	r := &Resolver{Root: root, entries: map[string]*Entry{}, done: map[string]bool{}, compat: map[compatKey]bool{}, stats: map[string]stat{}}
+	r := &Resolver{Root: root, entries: map[string]*Entry{}, done: map[string]bool{}, compat: map[compatKey]bool{}, stats: map[string]stat{}, read: map[string]bool{}}
 	dirs, err := r.ldSoConf("/etc/ld.so.conf", 0)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -115,6 +119,7 @@ func (r *Resolver) ldSoConf(name string, depth int) ([]string, error) {
 	if depth > 8 {
 		return nil, fmt.Errorf("%s: includes nested too deep", name)
 	}
+	r.read[r.host(name)] = true
 	data, err := os.ReadFile(r.host(name))
 	if err != nil {
 		return nil, err
@@ -133,6 +138,7 @@ func (r *Resolver) ldSoConf(name string, depth int) ([]string, error) {
 			if !path.IsAbs(pattern) {
 				pattern = path.Join(path.Dir(name), pattern)
 			}
+			r.read[filepath.Dir(r.host(pattern))+"/"] = true // listed: a file added there counts
 			matches, _ := filepath.Glob(r.host(pattern))
 			sort.Strings(matches)
 			for _, m := range matches {
@@ -159,6 +165,19 @@ func (r *Resolver) target(h string) string {
 		return h
 	}
 	return "/" + filepath.ToSlash(rel)
+}
+
+// Read returns, sorted, every host path the resolver looked at: the
+// files it read, the paths it looked up, found or not, and the
+// directories it listed, named with a final "/". A closure kept between
+// builds is the same while each of them is.
+func (r *Resolver) Read() []string {
+	out := make([]string, 0, len(r.read))
+	for p := range r.read {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Entries returns everything added so far, sorted by path.
@@ -279,6 +298,7 @@ func (r *Resolver) scan(real, asked string) error {
 		return nil
 	}
 	r.done[real] = true
+	r.read[r.host(real)] = true
 	f, err := os.Open(r.host(real))
 	if err != nil {
 		return err
@@ -367,6 +387,7 @@ func (r *Resolver) libraries(ef *elf.File, p, origin string) error {
 				continue // its own needs were resolved when it was first added
 			}
 			r.done[real] = true
+			r.read[r.host(real)] = true
 			lf, err := elf.Open(r.host(real))
 			if err != nil {
 				return fmt.Errorf("%s: %w", real, err)
@@ -450,6 +471,7 @@ func (r *Resolver) isCompatible(p string, class elf.Class, machine elf.Machine) 
 	if err != nil {
 		return false
 	}
+	r.read[r.host(real)] = true
 	f, err := os.Open(r.host(real))
 	if err != nil {
 		return false

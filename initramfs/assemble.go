@@ -3,8 +3,10 @@ package initramfs
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"debug/elf"
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -26,6 +28,36 @@ import (
 
 //go:embed shellinit.sh
 var shellInit []byte
+
+// recall and keep are the build's cache of resolution results
+// (buildcache.Cache.Recall, Keep); without a cache nothing is kept. Each
+// says what it did for --explain (what is the resolution's name).
+func (s *Spec) recall(what, key string, v any) bool {
+	if s.cache == nil || !s.cache.Recall(key, v) {
+		return false
+	}
+	s.explained = append(s.explained, what+": recalled from the cache, every file it read unchanged")
+	return true
+}
+
+func (s *Spec) keep(what, key string, v any, read []string) {
+	switch {
+	case s.cache == nil:
+	case read == nil:
+		s.explained = append(s.explained, what+": resolved, not kept (a modules tree without modules.dep)")
+	case s.cache.Keep(key, v, read):
+		s.explained = append(s.explained, fmt.Sprintf("%s: resolved, kept with the %d paths it read", what, len(read)))
+	default:
+		s.explained = append(s.explained, what+": resolved, not kept (a file it read changed in the last seconds)")
+	}
+}
+
+// memoKey names a resolution by its kind and every input it takes
+// besides the files it reads.
+func memoKey(kind string, inputs ...any) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "%q", inputs))
+	return kind + " " + hex.EncodeToString(h[:])
+}
 
 // Assemble builds the tree a spec describes.
 func (s *Spec) Assemble() (*Tree, error) {
@@ -122,13 +154,13 @@ func (s *Spec) addClosure(t *Tree) error {
 	if len(s.Files) == 0 && len(s.Libs) == 0 && !s.customInit() {
 		return nil
 	}
-	r, err := elfdeps.NewResolver(s.Sysroot)
-	if err != nil {
-		return err
+	root := s.Sysroot
+	if root == "" {
+		root = "/"
 	}
 	for _, f := range s.Files {
 		src, dst, _ := strings.Cut(f, ":")
-		host := filepath.Join(r.Root, src)
+		host := filepath.Join(root, src)
 		fi, err := os.Stat(host)
 		if err != nil {
 			return s.errorAt(f, "files: %v", err)
@@ -136,33 +168,22 @@ func (s *Spec) addClosure(t *Tree) error {
 		if fi.IsDir() {
 			return s.errorAt(f, "files: %s is a directory (use tree to add a directory)", src)
 		}
-		if dst == "" || dst == src {
-			err = r.Add(src, "files: "+src)
-		} else {
-			err = t.HostFile(dst, host, "files: "+f)
-			if err == nil {
-				err = r.AddDeps(src, "files: "+f)
+		if dst != "" && dst != src {
+			if err := t.HostFile(dst, host, "files: "+f); err != nil {
+				return s.errorAt(f, "files: %v", err)
 			}
-		}
-		if err != nil {
-			return s.errorAt(f, "files: %v", err)
-		}
-	}
-	for _, l := range s.Libs {
-		if err := r.AddLibrary(l, "libs: "+l); err != nil {
-			return s.errorAt(l, "libs: %v", err)
 		}
 	}
 	if s.customInit() {
 		if err := t.HostFile("/init", s.Init, "init = "+s.Init); err != nil {
 			return s.errorAt(s.Init, "init: %v", err)
 		}
-		if err := r.AddDeps(s.hostToTarget(r, s.Init), "init = "+s.Init); err != nil {
-			return s.errorAt(s.Init, "init: %v", err)
-		}
 	}
-	addLibgcc(r)
-	for _, e := range r.Entries() {
+	entries, err := s.closure()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
 		var err error
 		switch e.Kind {
 		case elfdeps.Dir:
@@ -177,6 +198,47 @@ func (s *Spec) addClosure(t *Tree) error {
 		}
 	}
 	return nil
+}
+
+// closure resolves what the files, the libs and a custom init need: the
+// programs themselves, their libraries and interpreters. The result is
+// kept in the build's cache with every path the resolution looked at,
+// and recalled while none of them changed.
+func (s *Spec) closure() ([]elfdeps.Entry, error) {
+	key := memoKey("closure", s.Sysroot, s.Files, s.Libs, s.customInit(), s.Init)
+	var entries []elfdeps.Entry
+	if s.recall("closure", key, &entries) {
+		return entries, nil
+	}
+	r, err := elfdeps.NewResolver(s.Sysroot)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range s.Files {
+		src, dst, _ := strings.Cut(f, ":")
+		if dst == "" || dst == src {
+			err = r.Add(src, "files: "+src)
+		} else {
+			err = r.AddDeps(src, "files: "+f)
+		}
+		if err != nil {
+			return nil, s.errorAt(f, "files: %v", err)
+		}
+	}
+	for _, l := range s.Libs {
+		if err := r.AddLibrary(l, "libs: "+l); err != nil {
+			return nil, s.errorAt(l, "libs: %v", err)
+		}
+	}
+	if s.customInit() {
+		if err := r.AddDeps(s.hostToTarget(r, s.Init), "init = "+s.Init); err != nil {
+			return nil, s.errorAt(s.Init, "init: %v", err)
+		}
+	}
+	addLibgcc(r)
+	entries = r.Entries()
+	s.keep("closure", key, entries, r.Read())
+	return entries, nil
 }
 
 // addLibgcc adds libgcc_s.so.1 when glibc is in the closure: glibc
@@ -380,55 +442,25 @@ var DiskDrivers = []string{"virtio_pci", "virtio_blk", "virtio_scsi", "nvme", "a
 
 func (s *Spec) addModules(t *Tree) error {
 	m := s.Modules
-	all := append(append([]string{}, m.Names...), m.Auto...)
-	if len(all) == 0 && !s.Network && len(s.Storage) == 0 {
+	if len(m.Names)+len(m.Auto) == 0 && !s.Network && len(s.Storage) == 0 {
 		return nil
 	}
 	dir, release, err := s.modulesDir()
 	if err != nil {
 		return err
 	}
-	ix, err := kmod.Open(dir)
+	r, err := s.resolveModules(dir, release)
 	if err != nil {
 		return err
 	}
-	var optional []string
-	if s.Network {
-		optional = append(optional, NetDrivers...)
-	}
-	if len(s.Storage) > 0 {
-		optional = append(optional, DiskDrivers...)
-	}
-	for _, d := range optional {
-		if m, err := ix.Module(d); err == nil && m != nil && !slices.Contains(all, d) {
-			all = append(all, d)
-		}
-	}
-	res, err := ix.Resolve(all...)
-	if err != nil {
-		return s.errorAt(firstMissing(all), "modules: %v", err)
-	}
-	// The load list holds the closure of names only; auto modules wait
-	// for a device.
-	atBoot := map[string]bool{}
-	if len(m.Names) > 0 {
-		named, err := ix.Resolve(m.Names...)
-		if err != nil {
-			return s.errorAt(firstMissing(m.Names), "modules: %v", err)
-		}
-		for _, mod := range named.Modules {
-			atBoot[mod.Name] = true
-		}
-	}
 	base := "/lib/modules/" + release
-	decompress := !kernelDecompresses(dir, release)
 	var load bytes.Buffer
 	shipped := map[string]string{}
-	for _, mod := range res.Modules {
+	for _, mod := range r.Modules {
 		rel := mod.Path
-		why := "module " + mod.Name + ": " + res.Why[mod.Name]
+		why := "module " + mod.Name + ": " + r.Why[mod.Name]
 		src := filepath.Join(dir, mod.Path)
-		if plain, compressed := kmod.Uncompressed(rel); decompress && compressed {
+		if plain, compressed := kmod.Uncompressed(rel); r.Decompress && compressed {
 			rel = plain
 			data, err := kmod.ReadFile(src)
 			if err != nil {
@@ -448,13 +480,13 @@ func (s *Spec) addModules(t *Tree) error {
 			}
 		}
 	}
-	for _, mod := range res.Modules {
-		if atBoot[mod.Name] {
+	for _, mod := range r.Modules {
+		if r.AtBoot[mod.Name] {
 			fmt.Fprintln(&load, shipped[mod.Name])
 		}
 	}
-	dep, alias := kmod.Metadata(res.Modules, shipped)
-	why := "module metadata for " + strings.Join(all, ", ")
+	dep, alias := kmod.Metadata(r.Modules, shipped)
+	why := "module metadata for " + strings.Join(r.Asked, ", ")
 	for name, data := range map[string][]byte{"modules.dep": dep, "modules.alias": alias, guest.LoadList: load.Bytes()} {
 		if err := t.Data(base+"/"+name, data, 0o644, why); err != nil {
 			return err
@@ -464,6 +496,67 @@ func (s *Spec) addModules(t *Tree) error {
 		return t.HostFile(base+"/modules.builtin", filepath.Join(dir, "modules.builtin"), why)
 	}
 	return nil
+}
+
+// modules is the spec's modules resolved: what to ship, why, and which
+// to load at boot.
+type modules struct {
+	Asked      []string // the names and aliases asked for, drivers included
+	Modules    []*kmod.Module
+	Why        map[string]string
+	AtBoot     map[string]bool // the closure of [modules] names; auto modules wait for a device
+	Decompress bool            // the kernel cannot load compressed modules
+}
+
+// resolveModules resolves the spec's modules in dir. The result is kept
+// in the build's cache with every file it read, and recalled while none
+// of them changed.
+func (s *Spec) resolveModules(dir, release string) (*modules, error) {
+	m := s.Modules
+	key := memoKey("modules", dir, release, m.Names, m.Auto, s.Network, len(s.Storage) > 0)
+	r := &modules{}
+	if s.recall("modules", key, r) {
+		return r, nil
+	}
+	ix, err := kmod.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	all := append(append([]string{}, m.Names...), m.Auto...)
+	var optional []string
+	if s.Network {
+		optional = append(optional, NetDrivers...)
+	}
+	if len(s.Storage) > 0 {
+		optional = append(optional, DiskDrivers...)
+	}
+	for _, d := range optional {
+		if m, err := ix.Module(d); err == nil && m != nil && !slices.Contains(all, d) {
+			all = append(all, d)
+		}
+	}
+	res, err := ix.Resolve(all...)
+	if err != nil {
+		return nil, s.errorAt(firstMissing(all), "modules: %v", err)
+	}
+	r = &modules{Asked: all, Modules: res.Modules, Why: res.Why, AtBoot: map[string]bool{}}
+	if len(m.Names) > 0 {
+		named, err := ix.Resolve(m.Names...)
+		if err != nil {
+			return nil, s.errorAt(firstMissing(m.Names), "modules: %v", err)
+		}
+		for _, mod := range named.Modules {
+			r.AtBoot[mod.Name] = true
+		}
+	}
+	config := kernelConfig(dir, release)
+	r.Decompress = !kernelDecompresses(config)
+	read, ok := ix.Read()
+	if ok {
+		read = append(read, config)
+	}
+	s.keep("modules", key, r, read)
+	return r, nil
 }
 
 func firstMissing(names []string) string {
@@ -500,12 +593,16 @@ func (s *Spec) modulesDir() (string, string, error) {
 	return dir, release, nil
 }
 
-// kernelDecompresses reports whether the kernel's config, found beside the
-// modules tree (boot/config-RELEASE, as Debian packages it), enables
+// kernelConfig is the kernel's config beside the modules tree
+// (boot/config-RELEASE, as Debian packages it).
+func kernelConfig(modDir, release string) string {
+	return filepath.Join(modDir, "..", "..", "..", "boot", "config-"+release)
+}
+
+// kernelDecompresses reports whether the kernel's config enables
 // CONFIG_MODULE_DECOMPRESS. Without a config the answer is no.
-func kernelDecompresses(modDir, release string) bool {
-	cfg := filepath.Join(modDir, "..", "..", "..", "boot", "config-"+release)
-	f, err := os.Open(cfg)
+func kernelDecompresses(config string) bool {
+	f, err := os.Open(config)
 	if err != nil {
 		return false
 	}

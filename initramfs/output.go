@@ -145,17 +145,17 @@ type Result struct {
 	Output Output // the settings the image was written with
 	Tree   *Tree  // its entries, and why each is there
 	Bytes  int64  // the bytes written, the base's copy included
-	// Pieces says, for each compressed piece, whether it came from the
-	// cache and why one was compressed (buildcache.Explain); none
-	// without the cache.
-	Pieces []string
+	// Cache says what the cache gave: for the module and closure
+	// resolutions, whether they were recalled; for each compressed
+	// piece, whether it was reused and why one was compressed
+	// (buildcache.Explain). Empty without the cache.
+	Cache []string
 }
 
 // Build assembles the spec and writes its image, after a copy of base when
 // base is not empty, compressing with jobs threads (0: all cores).
 func (s *Spec) Build(base string, jobs int) (*Result, error) {
-	tree, err := s.Assemble()
-	if err != nil {
+	if err := s.expand(); err != nil {
 		return nil, err
 	}
 	o, err := s.OutputOf()
@@ -164,22 +164,27 @@ func (s *Spec) Build(base string, jobs int) (*Result, error) {
 	}
 	o.Base, o.Jobs = base, jobs
 	c := s.openCache(o)
+	if c != nil {
+		defer c.Close()
+	}
+	s.cache, s.explained = c, nil
+	tree, err := s.Assemble()
+	s.cache = nil
+	if err != nil {
+		return nil, err
+	}
 	var pieces []image.Piece
 	if c != nil {
 		o.Cache, o.Report = c, func(p []image.Piece) { pieces = p }
 	}
 	n, err := Write(o, tree.Files())
 	if err != nil {
-		if c != nil {
-			c.Close()
-		}
 		return nil, fmt.Errorf("%s: %w", o.Path, err)
 	}
 	res := &Result{Output: o, Tree: tree, Bytes: n}
 	if c != nil {
 		c.Built(pieces)
-		res.Pieces = c.Explain(pieces)
-		c.Close()
+		res.Cache = append(s.explained, c.Explain(pieces)...)
 	}
 	if o.Private && s.Log != nil {
 		fmt.Fprintf(s.Log, "%s holds the SSH host's private key: written 0600, for your eyes only\n", o.Path)

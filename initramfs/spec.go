@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/initkit/initkit/buildcache"
 	"io"
 	"path/filepath"
 	"strings"
@@ -87,6 +88,10 @@ type Spec struct {
 	CacheScope string `toml:"-"`
 
 	expanded bool // expand has run
+	// cache is the build's, while Build assembles: module and closure
+	// resolutions are kept there too.
+	cache     *buildcache.Cache
+	explained []string // what the cache did for resolutions
 
 	// Where the spec came from, for errors, and its text.
 	file string

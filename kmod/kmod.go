@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -42,6 +43,7 @@ type Index struct {
 	mods    map[string]*Module
 	builtin map[string]bool
 	fromDep bool // depends came from modules.dep
+	read    map[string]bool
 	aliases bool // every module's aliases are loaded
 }
 
@@ -52,7 +54,7 @@ func Normalize(name string) string { return guest.ModuleName(name) }
 // those modules.dep lists, as modprobe knows them, or, in a tree depmod
 // has not run in, every module file under kernel/.
 func Open(dir string) (*Index, error) {
-	ix := &Index{Dir: dir, mods: map[string]*Module{}, builtin: map[string]bool{}}
+	ix := &Index{Dir: dir, mods: map[string]*Module{}, builtin: map[string]bool{}, read: map[string]bool{}}
 	if err := ix.readBuiltin(); err != nil {
 		return nil, err
 	}
@@ -97,6 +99,7 @@ func isModule(p string) bool {
 }
 
 func (ix *Index) lines(name string, fn func(line string, n int) error) error {
+	ix.read[filepath.Join(ix.Dir, name)] = true
 	f, err := os.Open(filepath.Join(ix.Dir, name))
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -149,6 +152,22 @@ func (ix *Index) readDep() error {
 	})
 }
 
+// Read returns, sorted, every file the index read (present or not), or
+// false for an index made by walking a tree without modules.dep, which
+// depends on every directory in it: what a resolution kept between
+// builds depends on.
+func (ix *Index) Read() ([]string, bool) {
+	if !ix.fromDep {
+		return nil, false
+	}
+	out := make([]string, 0, len(ix.read))
+	for p := range ix.read {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out, true
+}
+
 // Builtin reports whether name is built into the kernel.
 func (ix *Index) Builtin(name string) bool { return ix.builtin[Normalize(name)] }
 
@@ -170,6 +189,7 @@ func (ix *Index) info(m *Module) error {
 		return nil
 	}
 	m.info = true
+	ix.read[filepath.Join(ix.Dir, m.Path)] = true
 	ef, closer, err := openELF(filepath.Join(ix.Dir, m.Path))
 	if err != nil {
 		return err

@@ -74,7 +74,7 @@ func newBuild() *cobra.Command {
 				}
 				files := res.Tree.Files()
 				if explain {
-					for _, line := range append(res.Tree.Explain(), res.Pieces...) {
+					for _, line := range append(res.Tree.Explain(), res.Cache...) {
 						fmt.Fprintln(cmd.OutOrStdout(), line)
 					}
 				}
