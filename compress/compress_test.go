@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // payload is compressible but not trivially so, and spans several blocks
@@ -130,6 +132,24 @@ func TestDeterministic(t *testing.T) {
 	}
 	if a, b := compressWith(t, Zstd, WriterOptions{Concurrency: 1}, data), compressWith(t, Zstd, WriterOptions{Concurrency: 2}, data); !bytes.Equal(a, b) {
 		t.Error("zstd output depends on concurrency")
+	}
+}
+
+// TestZstdReused: an encoder from the pool, used before on other data
+// and at another level, writes the bytes a new one writes.
+func TestZstdReused(t *testing.T) {
+	data, other := payload(1<<20), payload(3<<20)[1<<20:]
+	for _, level := range []int{1, 3, 9, 19} {
+		o := WriterOptions{Level: level, Concurrency: 1}
+		zstdPool.Delete(zstdKey{zstd.EncoderLevelFromZstd(level), 1}) // a new encoder first
+		first := compressWith(t, Zstd, o, data)
+		compressWith(t, Zstd, o, other)
+		if again := compressWith(t, Zstd, o, data); !bytes.Equal(first, again) {
+			t.Errorf("level %d: a reused encoder writes other bytes", level)
+		}
+		if back := tool(t, first, "zstd", "-d", "-c"); !bytes.Equal(back, data) {
+			t.Errorf("level %d: zstd -d does not give the data back", level)
+		}
 	}
 }
 

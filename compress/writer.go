@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -62,7 +63,7 @@ func NewWriter(w io.Writer, f Format, o WriterOptions) (io.WriteCloser, error) {
 			// 32 MiB window while it unpacks.
 			opts = append(opts, zstd.WithWindowSize(BestWindow))
 		}
-		return zstd.NewWriter(w, opts...)
+		return newZstd(w, zstdKey{level, o.Procs()}, opts)
 	case XZ:
 		// lib/xz in the kernel verifies only CRC32 (or no check); the
 		// library's default CRC64 makes the kernel refuse the image.
@@ -79,6 +80,49 @@ func NewWriter(w io.Writer, f Format, o WriterOptions) (io.WriteCloser, error) {
 		return zw, nil
 	}
 	return nil, fmt.Errorf("compress: cannot write %s (writable: none, gzip, zstd, xz, lz4)", f)
+}
+
+// zstdKey is what a pooled zstd encoder was made with.
+type zstdKey struct {
+	level zstd.EncoderLevel
+	procs int
+}
+
+// zstdPool keeps idle zstd encoders by their settings: an image of
+// pieces compresses each with a writer of its own, and a new encoder
+// allocates (and clears) megabytes of tables and history each time. A
+// reset encoder writes the bytes a new one would.
+var zstdPool sync.Map // zstdKey -> *sync.Pool
+
+type pooledZstd struct {
+	*zstd.Encoder
+	pool *sync.Pool
+}
+
+// Close ends the frame and gives the encoder back to the pool.
+func (z *pooledZstd) Close() error {
+	if z.Encoder == nil {
+		return nil
+	}
+	err := z.Encoder.Close()
+	z.Encoder.Reset(nil)
+	z.pool.Put(z.Encoder)
+	z.Encoder = nil
+	return err
+}
+
+func newZstd(w io.Writer, k zstdKey, opts []zstd.EOption) (io.WriteCloser, error) {
+	p, _ := zstdPool.LoadOrStore(k, &sync.Pool{})
+	pool := p.(*sync.Pool)
+	if enc, ok := pool.Get().(*zstd.Encoder); ok {
+		enc.Reset(w)
+		return &pooledZstd{enc, pool}, nil
+	}
+	enc, err := zstd.NewWriter(w, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &pooledZstd{enc, pool}, nil
 }
 
 func newGzip(w io.Writer, o WriterOptions) (io.WriteCloser, error) {
