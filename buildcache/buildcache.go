@@ -397,25 +397,32 @@ func check(data []byte) ([]byte, bool) {
 
 // Put implements image.Cache. A piece that cannot be written is not
 // kept; the build goes on.
-func (c *Cache) Put(key [32]byte, data []byte) {
+func (c *Cache) Put(key [32]byte, data ...[]byte) {
 	p := c.piecePath(key)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return
 	}
+	var sum uint32
+	var n int
+	for _, d := range data {
+		sum, n = crc32.Update(sum, castagnoli, d), n+len(d)
+	}
 	head := make([]byte, 0, len(magic)+12)
 	head = append(head, magic...)
-	head = binary.LittleEndian.AppendUint32(head, crc32.Checksum(data, castagnoli))
-	head = binary.LittleEndian.AppendUint64(head, uint64(len(data)))
+	head = binary.LittleEndian.AppendUint32(head, sum)
+	head = binary.LittleEndian.AppendUint64(head, uint64(n))
 	err := atomicfile.WriteUnsynced(p, 0o600, func(w io.Writer) error {
-		if _, err := w.Write(head); err != nil {
-			return err
+		_, err := w.Write(head)
+		for _, d := range data {
+			if err == nil {
+				_, err = w.Write(d)
+			}
 		}
-		_, err := w.Write(data)
 		return err
 	})
 	if err == nil {
 		c.mu.Lock()
-		c.put += int64(len(head) + len(data))
+		c.put += int64(len(head) + n)
 		c.mu.Unlock()
 	}
 }

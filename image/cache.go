@@ -25,8 +25,9 @@ type Cache interface {
 	// they were put, or false. The writer only reads them, and not
 	// after the segment is written: a cache may map them.
 	Get(key [32]byte) ([]byte, bool)
-	// Put keeps a piece's bytes under its key.
-	Put(key [32]byte, data []byte)
+	// Put keeps a piece's bytes, data's chunks one after the other,
+	// under its key.
+	Put(key [32]byte, data ...[]byte)
 }
 
 // Piece is one independently compressed archive of a segment, as

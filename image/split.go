@@ -261,7 +261,7 @@ func (o Options) writePiece(w io.Writer, part []File, p *Piece) ([]byte, error) 
 		}
 	}
 	if cacheable && !keep.over {
-		o.Cache.Put(p.Key, keep.Bytes())
+		o.Cache.Put(p.Key, keep.chunks...)
 	}
 	return nil, nil
 }
@@ -278,17 +278,20 @@ func (c *countWriter) Write(b []byte) (int, error) {
 }
 
 // cappedBuffer keeps what is written up to max bytes; past it, nothing.
+// It keeps chunks of what it was given, copied once: a bytes.Buffer
+// grown to a piece's megabytes copies them again at every doubling.
 type cappedBuffer struct {
-	bytes.Buffer
-	max  int
-	over bool
+	chunks [][]byte
+	n, max int
+	over   bool
 }
 
 func (c *cappedBuffer) Write(b []byte) (int, error) {
-	if c.over || c.Len()+len(b) > c.max {
-		c.over = true
-		c.Reset()
+	if c.over || c.n+len(b) > c.max {
+		c.over, c.chunks = true, nil
 		return len(b), nil
 	}
-	return c.Buffer.Write(b)
+	c.chunks = append(c.chunks, bytes.Clone(b))
+	c.n += len(b)
+	return len(b), nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -91,20 +92,30 @@ func WriteSegment(w io.Writer, files []File, opts ...Option) error {
 	return writeArchive(w, sorted, o)
 }
 
+// The buffers of writeArchive, kept between the pieces of an image: a
+// megabyte allocated is a megabyte cleared.
+var (
+	bufioPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1<<20) }}
+	copyPool  = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+)
+
 // writeArchive writes entries as one compressed archive with its trailer.
 func writeArchive(w io.Writer, entries []File, o Options) error {
 	zw, err := compress.NewWriter(w, o.Compression, o.Compress)
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(zw, 1<<20)
+	bw := bufioPool.Get().(*bufio.Writer)
+	bw.Reset(zw)
+	defer func() { bw.Reset(nil); bufioPool.Put(bw) }()
 	cw := cpio.NewWriter(bw)
 	if o.CRC {
 		cw = cpio.NewCRCWriter(bw)
 	}
-	buf := make([]byte, 1<<20)
+	buf := copyPool.Get().(*[]byte)
+	defer copyPool.Put(buf)
 	for i := range entries {
-		if err := writeFile(cw, &entries[i], o.CRC, buf); err != nil {
+		if err := writeFile(cw, &entries[i], o.CRC, *buf); err != nil {
 			return err
 		}
 	}

@@ -38,7 +38,7 @@ type Output struct {
 // OutputOf returns the output settings of a spec: compression default
 // zstd, epoch default $SOURCE_DATE_EPOCH, else 0.
 func (s *Spec) OutputOf() (Output, error) {
-	o := Output{Path: s.Output, Level: s.Level, Private: s.HoldsSecret()}
+	o := Output{Path: s.Output, Level: s.Level, Private: s.HoldsSecret(), Tail: s.Tail, Scratch: s.Scratch}
 	if o.Path == "" {
 		return o, fmt.Errorf("no output: give -o FILE or output in [image]")
 	}

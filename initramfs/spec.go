@@ -86,6 +86,10 @@ type Spec struct {
 	NoCache    bool   `toml:"-"`
 	CacheSize  int64  `toml:"-"`
 	CacheScope string `toml:"-"`
+	// Tail are entries for a last, uncompressed segment of their own
+	// (Output.Tail); Scratch marks a throw-away image (Output.Scratch).
+	Tail    []image.File `toml:"-"`
+	Scratch bool         `toml:"-"`
 
 	expanded bool // expand has run
 	// cache is the build's, while Build assembles: module and closure

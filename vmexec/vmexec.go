@@ -28,7 +28,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/initkit/initkit/boot"
-	"github.com/initkit/initkit/buildcache"
 	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/guest"
 	"github.com/initkit/initkit/image"
@@ -286,32 +285,17 @@ func buildImage(out, base string, argv []string, token string, o Options, module
 	if err := o.addHostPaths(spec); err != nil {
 		return err
 	}
-	tree, err := spec.Assemble()
-	if err != nil {
-		return err
-	}
-	dst, err := spec.OutputOf()
-	if err != nil {
-		return err
-	}
 	// The image lives for one run in a directory removed afterwards: no
 	// need to sync it to disk. What changes at each run goes last, in a
-	// small segment of its own: the pieces before it come from the cache
-	// at the next run of the same program.
-	dst.Base, dst.Scratch = base, true
+	// small segment of its own: the pieces before it, and the closure and
+	// module resolutions, come from the cache at the next run.
 	dir := image.File{Header: cpio.Header{Name: strings.TrimPrefix(path.Dir(guest.ExecFile), "/"), Mode: cpio.TypeDir | 0o755}}
 	for _, f := range []*image.File{&argvFile, &tokenFile} {
 		f.Name = strings.TrimPrefix(f.Name, "/")
 	}
-	dst.Tail = []image.File{dir, argvFile, tokenFile}
-	if c, err := buildcache.Default("exec", 0); err == nil {
-		dst.Cache = c
-		defer c.Close()
-	}
-	if _, err := initramfs.Write(dst, tree.Files()); err != nil {
-		return fmt.Errorf("%s: %w", out, err)
-	}
-	return nil
+	spec.Tail, spec.Scratch, spec.CacheScope = []image.File{dir, argvFile, tokenFile}, true, "exec"
+	_, err = spec.Build(base, 0)
+	return err
 }
 
 // addHostPaths adds the --add files and directories, relative to the

@@ -111,7 +111,7 @@ func newBuild() *cobra.Command {
 	f.StringVar(&flags.Init, "init", "", "init: initkit (default: the static Go init, initkit-init), shell (a generated busybox script), none, or a `PATH`")
 	f.StringVar(&flags.Sysroot, "sysroot", "", "resolve programs and libraries inside `DIR` (nothing in it is run)")
 	f.Int64Var(&epoch, "epoch", 0, "mtime of every entry (default $SOURCE_DATE_EPOCH or 0)")
-	f.BoolVar(&explain, "explain", false, "print every entry and why it is in the image, then every compressed piece: reused from the cache, or why it was compressed")
+	f.BoolVar(&explain, "explain", false, "print every entry and why it is in the image, then what the cache gave: the module and closure resolutions recalled or made, every piece reused or why it was compressed")
 	f.BoolVar(&watching, "watch", false, "build again whenever an input changes (the spec, its files, trees, programs and modules), until Ctrl-C")
 	f.BoolVar(&noCache, "no-cache", false, "compress every piece, without the piece cache ($INITKIT_CACHE/pieces)")
 	f.StringVar(&cacheSize, "cache-size", "512M", "bound the piece cache to this `SIZE`: the least recently used pieces go")
