@@ -51,3 +51,7 @@ hf --export-markdown "$here/results/rebuild-one.md" \
   -n "initkit build after one script changed, no cache" -p "echo \"# \$RANDOM\" >> $script" "$b --level 3 --no-cache"
 echo "# x" >>"$script"
 $b --level 3 --explain | grep '^piece' | grep -v reused
+
+# exec of the same program again: the time before QEMU starts (the image
+# of the command, busybox and the init; its per-run files last).
+(cd "$top" && go test -run XXX -bench ExecImage -benchtime 20x ./vmexec) | grep Benchmark | tee "$here/results/exec-image.txt"
