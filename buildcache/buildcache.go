@@ -274,40 +274,53 @@ var program = sync.OnceValue(func() pathID {
 // within one tick keeps its times (git's "racily clean" files).
 var racy = 2 * time.Second // a variable for tests
 
-// Sum implements image.Cache: the file's sum kept for its identity, else
-// read (and kept unless the file changed too recently to trust its
-// identity).
-func (c *Cache) Sum(path string) ([32]byte, int64, error) {
+// Sum implements image.Cache: the file's sum kept for its identity,
+// else, when read is true, the file read and summed (and kept unless it
+// changed too recently to trust its identity). The identity seen is
+// remembered for Learn and Changed.
+func (c *Cache) Sum(path string, read bool) ([32]byte, int64, bool, error) {
 	id, err := stat(path)
 	if err != nil {
-		return [32]byte{}, 0, err
+		return [32]byte{}, 0, false, err
 	}
 	k := id.key()
 	c.mu.Lock()
 	s, ok := c.index.Sums[k]
 	c.read[path] = id
 	c.mu.Unlock()
-	if ok {
-		return s.Sum, s.Size, nil
+	if ok || !read {
+		return s.Sum, s.Size, ok, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return [32]byte{}, 0, err
+		return [32]byte{}, 0, false, err
 	}
 	defer f.Close()
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
-		return [32]byte{}, 0, err
+		return [32]byte{}, 0, false, err
 	}
 	copy(s.Sum[:], h.Sum(nil))
 	s.Size = n
-	if after, err := stat(path); err == nil && after == id && time.Since(time.Unix(0, id.ctime)) > racy {
-		c.mu.Lock()
-		c.index.Sums[k], c.dirty = s, true
-		c.mu.Unlock()
+	c.Learn(path, s.Sum, s.Size)
+	return s.Sum, s.Size, true, nil
+}
+
+// Warm implements image.Cache: whether this scope was built before.
+func (c *Cache) Warm() bool { return len(c.last) > 0 }
+
+// Learn implements image.Cache: the sum is kept for the file's identity
+// when it is still the one Known saw, of that size, and older than the
+// racy window (a change within it may not show in its times).
+func (c *Cache) Learn(path string, sum [32]byte, size int64) {
+	id, err := stat(path)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil || c.read[path] != id || id.size != size || time.Since(time.Unix(0, id.ctime)) <= racy {
+		return
 	}
-	return s.Sum, s.Size, nil
+	c.index.Sums[id.key()], c.dirty = fileSum{Sum: sum, Size: size}, true
 }
 
 // Changed implements image.Cache: whether the file's identity is no

@@ -110,6 +110,36 @@ func TestRebuild(t *testing.T) {
 	}
 }
 
+// TestFirstBuildLearns: a first build sums each file as it compresses
+// it (read once), and keeps the sums: the next build finds every piece
+// without reading a file.
+func TestFirstBuildLearns(t *testing.T) {
+	defer func(r time.Duration) { racy = r }(racy)
+	racy = 0 // the files were just written
+	dir, cdir := t.TempDir(), t.TempDir()
+	fs := files(t, dir)
+	c, _ := Open(cdir, "scope", 0)
+	if c.Warm() {
+		t.Fatal("a new scope is warm")
+	}
+	first, _ := build(t, fs, c, compress.Zstd)
+	c, _ = Open(cdir, "scope", 0)
+	if !c.Warm() {
+		t.Fatal("a built scope is not warm")
+	}
+	for _, f := range fs {
+		if f.Source == "" {
+			continue
+		}
+		if _, _, ok, err := c.Sum(f.Source, false); !ok || err != nil {
+			t.Fatalf("%s: no sum kept by the first build (%v)", f.Source, err)
+		}
+	}
+	if again, p := build(t, fs, c, compress.Zstd); !bytes.Equal(again, first) || reused(p) != len(p) {
+		t.Errorf("second build: same bytes %v, %d of %d pieces reused", bytes.Equal(again, first), reused(p), len(p))
+	}
+}
+
 // TestDamagedCache: pieces deleted, truncated or overwritten with
 // garbage are found by their length and CRC and compressed again; the
 // image is the clean build's every time.

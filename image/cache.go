@@ -14,13 +14,22 @@ import (
 // its level - so that a rebuild compresses only the pieces whose input
 // changed (WithCache). Package buildcache is initkit's, on disk.
 type Cache interface {
-	// Sum returns the SHA-256 of a host file's content and its size; a
-	// cache may remember it by the file's identity (dev, inode, size,
-	// mtime, ctime) instead of reading the file each time.
-	Sum(path string) (sum [32]byte, size int64, err error)
+	// Sum returns the SHA-256 of a host file's content and its size, and
+	// whether it has them: those it knows for the file as it is now (by
+	// its identity: dev, inode, size, mtime, ctime), else, when read is
+	// true, the file's, read.
+	Sum(path string, read bool) (sum [32]byte, size int64, ok bool, err error)
+	// Learn tells the cache the sum of a file read whole while a piece
+	// was compressed, for Sum to give at the next build.
+	Learn(path string, sum [32]byte, size int64)
 	// Changed says whether a host file may no longer hold the content
-	// that summed to sum: a piece read from it is then not cached.
+	// that Sum gave: a piece read from it is then not cached.
 	Changed(path string, sum [32]byte) bool
+	// Warm says whether the cache holds an earlier build of this image:
+	// only then is a file whose sum it does not know read before its
+	// piece is compressed, to look the piece up. Otherwise the file is
+	// summed as it is compressed, read once.
+	Warm() bool
 	// Get returns the bytes of the piece with this key, whole and as
 	// they were put, or false. The writer only reads them, and not
 	// after the segment is written: a cache may map them.
@@ -57,40 +66,41 @@ func WithCache(c Cache, report func([]Piece)) Option {
 	return func(o *Options) { o.Cache, o.Report = c, report }
 }
 
-// sums digests a piece's entries; cacheable is false when a host file
-// is no longer the size the tree recorded (its bytes would not be its
-// sum's).
-func (o Options) sums(part []File) (sums []EntrySum, cacheable bool, err error) {
-	sums = make([]EntrySum, 0, len(part))
-	cacheable = true
-	for _, f := range part {
-		e := EntrySum{Name: f.Name}
-		size := f.Size
+// contents finds a piece's entries' content sums and sizes: of data in
+// memory, computed; of host files, from the cache (Sum). unknown lists
+// the entries whose file is to be summed while it is compressed.
+func (o Options) contents(part []File) (sums []EntrySum, sizes []int64, unknown []int, err error) {
+	sums, sizes = make([]EntrySum, len(part)), make([]int64, len(part))
+	for i, f := range part {
+		sums[i].Name = f.Name
 		switch {
 		case f.Type() != cpio.TypeReg || f.Size < 0:
-			size = 0
 		case f.Source == "":
-			e.Content, size = sha256.Sum256(f.Data), int64(len(f.Data))
+			sums[i].Content, sizes[i] = sha256.Sum256(f.Data), int64(len(f.Data))
 		default:
-			var n int64
-			if e.Content, n, err = o.Cache.Sum(f.Source); err != nil {
-				return nil, false, fmt.Errorf("%s: %w", f.Name, err)
+			var ok bool
+			if sums[i].Content, sizes[i], ok, err = o.Cache.Sum(f.Source, o.Cache.Warm()); err != nil {
+				return nil, nil, nil, fmt.Errorf("%s: %w", f.Name, err)
 			}
-			if size > 0 && n != size {
-				cacheable = false
+			if !ok || f.Size > 0 && sizes[i] != f.Size {
+				unknown = append(unknown, i)
 			}
-			size = n
 		}
+	}
+	return sums, sizes, unknown, nil
+}
+
+// headers digests the entries' headers as written, with their sizes.
+func headers(part []File, sums []EntrySum, sizes []int64) {
+	for i, f := range part {
 		h := sha256.New()
 		put(h, f.Name, f.Linkname)
-		for _, v := range []uint64{uint64(f.Mode), uint64(f.UID), uint64(f.GID), uint64(f.NLink), uint64(f.ModTime), uint64(size),
+		for _, v := range []uint64{uint64(f.Mode), uint64(f.UID), uint64(f.GID), uint64(f.NLink), uint64(f.ModTime), uint64(sizes[i]),
 			uint64(f.Ino), uint64(f.DevMajor), uint64(f.DevMinor), uint64(f.RDevMajor), uint64(f.RDevMinor)} {
 			binary.Write(h, binary.LittleEndian, v)
 		}
-		copy(e.Header[:], h.Sum(nil))
-		sums = append(sums, e)
+		copy(sums[i].Header[:], h.Sum(nil))
 	}
-	return sums, cacheable, nil
 }
 
 // key is a piece's cache key: the format of the pieces, the compressor,

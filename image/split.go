@@ -2,7 +2,9 @@ package image
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
+	"hash"
 	"hash/fnv"
 	"io"
 	"math"
@@ -237,30 +239,47 @@ func (o Options) writePiece(w io.Writer, part []File, p *Piece) ([]byte, error) 
 	p.First, p.Last, p.Entries = part[0].Name, part[len(part)-1].Name, len(part)
 	out := &countWriter{w: w}
 	if o.Cache == nil {
-		err := writeArchive(out, part, o)
+		_, err := writeArchive(out, part, o, nil)
 		p.Out = out.n
 		return nil, err
 	}
-	sums, cacheable, err := o.sums(part)
+	sums, sizes, unknown, err := o.contents(part)
 	if err != nil {
 		return nil, err
 	}
-	p.Key, p.Sums = o.key(sums), sums
-	if data, ok := o.Cache.Get(p.Key); ok {
-		p.Cached, p.Out = true, int64(len(data))
-		return data, nil
+	if len(unknown) == 0 {
+		headers(part, sums, sizes)
+		p.Key, p.Sums = o.key(sums), sums
+		if data, ok := o.Cache.Get(p.Key); ok {
+			p.Cached, p.Out = true, int64(len(data))
+			return data, nil
+		}
+	}
+	// Files the cache does not know are hashed as they are read for the
+	// archive: read once, and the piece's key is of the very bytes in it.
+	tee := make([]hash.Hash, len(part))
+	for _, i := range unknown {
+		tee[i] = sha256.New()
 	}
 	keep := &cappedBuffer{max: MaxCachedPiece}
-	if err := writeArchive(io.MultiWriter(out, keep), part, o); err != nil {
+	read, err := writeArchive(io.MultiWriter(out, keep), part, o, tee)
+	if err != nil {
 		return nil, err
 	}
 	p.Out = out.n
+	for _, i := range unknown {
+		copy(sums[i].Content[:], tee[i].Sum(nil))
+		sizes[i] = read[i]
+		o.Cache.Learn(part[i].Source, sums[i].Content, sizes[i])
+	}
+	headers(part, sums, sizes)
+	p.Key, p.Sums = o.key(sums), sums
 	for i, f := range part {
-		if f.Source != "" && o.Cache.Changed(f.Source, sums[i].Content) {
-			return nil, nil // read while it changed: these bytes are not that input's
+		if f.Source != "" && tee[i] == nil && o.Cache.Changed(f.Source, sums[i].Content) {
+			return nil, nil // read while it changed: these bytes are not the sum's
 		}
 	}
-	if cacheable && !keep.over {
+	if !keep.over {
 		o.Cache.Put(p.Key, keep.chunks...)
 	}
 	return nil, nil

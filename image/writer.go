@@ -3,6 +3,7 @@ package image
 import (
 	"bufio"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"sort"
@@ -89,7 +90,8 @@ func WriteSegment(w io.Writer, files []File, opts ...Option) error {
 	if parts := o.parts(sorted); len(parts) > 1 || o.Split > 0 && len(sorted) > 0 && splittable(o.Compression) {
 		return writeParts(w, parts, o)
 	}
-	return writeArchive(w, sorted, o)
+	_, err := writeArchive(w, sorted, o, nil)
+	return err
 }
 
 // The buffers of writeArchive, kept between the pieces of an image: a
@@ -100,10 +102,12 @@ var (
 )
 
 // writeArchive writes entries as one compressed archive with its trailer.
-func writeArchive(w io.Writer, entries []File, o Options) error {
+// A host file's content is also written to its tee, when it has one, and
+// its length returned in read.
+func writeArchive(w io.Writer, entries []File, o Options, tee []hash.Hash) (read []int64, err error) {
 	zw, err := compress.NewWriter(w, o.Compression, o.Compress)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	bw := bufioPool.Get().(*bufio.Writer)
 	bw.Reset(zw)
@@ -114,18 +118,23 @@ func writeArchive(w io.Writer, entries []File, o Options) error {
 	}
 	buf := copyPool.Get().(*[]byte)
 	defer copyPool.Put(buf)
+	read = make([]int64, len(entries))
 	for i := range entries {
-		if err := writeFile(cw, &entries[i], o.CRC, *buf); err != nil {
-			return err
+		var h hash.Hash
+		if tee != nil {
+			h = tee[i]
+		}
+		if read[i], err = writeFile(cw, &entries[i], o.CRC, *buf, h); err != nil {
+			return nil, err
 		}
 	}
 	if err := cw.Close(); err != nil {
-		return err
+		return nil, err
 	}
 	if err := bw.Flush(); err != nil {
-		return err
+		return nil, err
 	}
-	return zw.Close()
+	return read, zw.Close()
 }
 
 // prepare sorts a copy of files and fills in the fields the writer owns.
@@ -175,15 +184,15 @@ func prepare(files []File, o Options) []File {
 	return out
 }
 
-func writeFile(cw *cpio.Writer, f *File, crc bool, buf []byte) error {
+func writeFile(cw *cpio.Writer, f *File, crc bool, buf []byte, tee hash.Hash) (int64, error) {
 	h := f.Header
 	if h.Type() != cpio.TypeReg {
 		h.Size = 0
-		return cw.WriteHeader(&h)
+		return 0, cw.WriteHeader(&h)
 	}
 	if h.Size < 0 { // an earlier name of a hardlink set
 		h.Size = 0
-		return cw.WriteHeader(&h)
+		return 0, cw.WriteHeader(&h)
 	}
 	if f.Source == "" {
 		h.Size = int64(len(f.Data))
@@ -191,23 +200,28 @@ func writeFile(cw *cpio.Writer, f *File, crc bool, buf []byte) error {
 			h.Check = cpio.Checksum(f.Data)
 		}
 		if err := cw.WriteHeader(&h); err != nil {
-			return err
+			return 0, err
 		}
 		_, err := cw.Write(f.Data)
-		return err
+		return h.Size, err
 	}
 	if f.Size == 0 && f.Source != "" {
 		h.Size = -1 // not known: take it from the file
 	}
-	return copySource(cw, &h, f.Source, crc, buf)
+	var w io.Writer = io.Discard
+	if tee != nil {
+		w = tee
+	}
+	err := copySource(cw, &h, f.Source, crc, buf, w)
+	return h.Size, err
 }
 
-// copySource writes the header and data of a host file. It reads with
-// plain system calls: os.Open costs six more per file (poller registration,
-// fstat), which is most of the time for a tree of small files. The size is
-// the one recorded when the tree was scanned, as GNU cpio uses st_size; a
-// file that shrank since is an error.
-func copySource(cw *cpio.Writer, h *cpio.Header, src string, crc bool, buf []byte) error {
+// copySource writes the header and data of a host file, the data to tee
+// too. It reads with plain system calls: os.Open costs six more per file
+// (poller registration, fstat), which is most of the time for a tree of
+// small files. The size is the one recorded when the tree was scanned,
+// as GNU cpio uses st_size; a file that shrank since is an error.
+func copySource(cw *cpio.Writer, h *cpio.Header, src string, crc bool, buf []byte, tee io.Writer) error {
 	fd, err := unix.Open(src, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: src, Err: err}
@@ -225,6 +239,7 @@ func copySource(cw *cpio.Writer, h *cpio.Header, src string, crc bool, buf []byt
 		if err := readFull(fd, data, src); err != nil {
 			return err
 		}
+		tee.Write(data)
 		h.Check = cpio.Checksum(data)
 		if err := cw.WriteHeader(h); err != nil {
 			return err
@@ -240,6 +255,7 @@ func copySource(cw *cpio.Writer, h *cpio.Header, src string, crc bool, buf []byt
 		if err := readFull(fd, chunk, src); err != nil {
 			return err
 		}
+		tee.Write(chunk)
 		if _, err := cw.Write(chunk); err != nil {
 			return err
 		}
