@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -95,6 +96,26 @@ func (j Job) Tester(ctx context.Context, s *Saved, run repro.Options, argv []str
 	}
 	k.Repro.Argv, k.Repro.Exec.Add = p.Argv, append(k.Repro.Exec.Add, p.Add...)
 	return k, nil
+}
+
+// Run is Search over the saved bisect with k: the state saved after each
+// step, each new step told to notes, and the end recorded (Found).
+func (j Job) Run(ctx context.Context, s *Saved, k *Kernel, o Options, notes io.Writer) (Result, error) {
+	shown := len(s.State.Steps) // a resumed bisect's steps were told
+	save := func(st *State) error {
+		for ; shown < len(st.Steps); shown++ {
+			fmt.Fprintln(notes, s.Describe(shown+1, st.Steps[shown]))
+		}
+		if k.Title != nil {
+			s.Title = k.Title.String()
+		}
+		return s.Save(j.State)
+	}
+	res, err := Search(ctx, s.State, k, o, save)
+	if err != nil {
+		return res, err
+	}
+	return res, j.Found(s, res)
 }
 
 // Found records a bisect's end in its workspace: the first bad commit,

@@ -15,9 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -172,12 +174,7 @@ func (r *Resolver) target(h string) string {
 // directories it listed, named with a final "/". A closure kept between
 // builds is the same while each of them is.
 func (r *Resolver) Read() []string {
-	out := make([]string, 0, len(r.read))
-	for p := range r.read {
-		out = append(out, p)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(r.read))
 }
 
 // Entries returns everything added so far, sorted by path.

@@ -10,8 +10,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -234,12 +236,7 @@ func (t *Tree) Files() []image.File {
 }
 
 func (t *Tree) paths() []string {
-	ps := make([]string, 0, len(t.nodes))
-	for p := range t.nodes {
-		ps = append(ps, p)
-	}
-	sort.Strings(ps)
-	return ps
+	return slices.Sorted(maps.Keys(t.nodes))
 }
 
 // Explain returns one line per entry: its path, type and why it is there.

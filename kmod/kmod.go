@@ -16,10 +16,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/initkit/initkit/compress"
@@ -160,12 +160,7 @@ func (ix *Index) Read() ([]string, bool) {
 	if !ix.fromDep {
 		return nil, false
 	}
-	out := make([]string, 0, len(ix.read))
-	for p := range ix.read {
-		out = append(out, p)
-	}
-	slices.Sort(out)
-	return out, true
+	return slices.Sorted(maps.Keys(ix.read)), true
 }
 
 // Builtin reports whether name is built into the kernel.
@@ -326,10 +321,5 @@ func ReadFile(path string) ([]byte, error) {
 
 // Names returns every module name, sorted.
 func (ix *Index) Names() []string {
-	out := make([]string, 0, len(ix.mods))
-	for n := range ix.mods {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(ix.mods))
 }

@@ -2,6 +2,8 @@ package lava
 
 import (
 	"context"
+	"fmt"
+	"io"
 
 	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/repro"
@@ -15,6 +17,27 @@ type Remote struct {
 	Artifacts Artifacts
 	Job       Job
 	Options   RunOptions
+}
+
+// Dial is the Remote of the LAVA server at url (its token from
+// $LAVA_TOKEN, else lavacli's identity for the host), the job's files
+// copied into artifacts, "DIR=URL". Each job's id and link, and each try
+// the farm failed, are told to progress.
+func Dial(url, artifacts string, public bool, job Job, o RunOptions, progress io.Writer) (Remote, error) {
+	a, err := ParseArtifacts(artifacts)
+	if err != nil {
+		return Remote{}, err
+	}
+	a.Public = public
+	c, err := NewClient(url)
+	if err != nil {
+		return Remote{}, err
+	}
+	o.Submitted = func(id int) { fmt.Fprintf(progress, "initkit: LAVA job %d: %sscheduler/job/%d\n", id, c.URL, id) }
+	o.Retrying = func(r Result) {
+		fmt.Fprintf(progress, "initkit: %v: an infrastructure failure, submitted again\n", r.Outcome().Err)
+	}
+	return Remote{Client: c, Artifacts: a, Job: job, Options: o}, nil
 }
 
 // Exec runs argv as initkit exec does locally (Exec's job): the
@@ -56,4 +79,10 @@ func (r Remote) Farm(ctx context.Context, b boot.Options, argv, add []string) (*
 	o := r.Options
 	o.Console, o.Retrying = nil, nil
 	return &Farm{Client: r.Client, Job: j, Kernel: k, Boot: b, Options: o}, nil
+}
+
+// FarmFor is Farm for a repro run's options: what repro.Options.Farm and
+// a bisect's batches (bisect.Job.Farm) are given.
+func (r Remote) FarmFor(ctx context.Context, o repro.Options) (repro.Farm, error) {
+	return r.Farm(ctx, o.Exec.Boot, o.Argv, o.Exec.Add)
 }

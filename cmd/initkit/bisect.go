@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"time"
@@ -98,9 +97,7 @@ func runBisect(cmd *cobra.Command, b *bisectFlags, args []string) error {
 		if err != nil {
 			return err
 		}
-		j.Farm = func(ctx context.Context, o repro.Options) (repro.Farm, error) {
-			return farm.Farm(ctx, o.Exec.Boot, o.Argv, o.Exec.Add)
-		}
+		j.Farm = farm.FarmFor
 	}
 	k, err := j.Tester(cmd.Context(), saved, run, program, b.file)
 	if err != nil {
@@ -110,23 +107,13 @@ func runBisect(cmd *cobra.Command, b *bisectFlags, args []string) error {
 	if f, ok := qemu.Terminal(cmd.ErrOrStderr()); ok {
 		k.Log = kernel.Progress(f) // one line on a terminal; the whole log in OBJ
 	}
-	shown := len(saved.State.Steps) // a resumed bisect's steps were shown
-	save := func(st *bisect.State) error {
-		for ; shown < len(st.Steps); shown++ {
-			fmt.Fprintln(cmd.ErrOrStderr(), saved.Describe(shown+1, st.Steps[shown]))
-		}
-		if k.Title != nil {
-			saved.Title = k.Title.String()
-		}
-		return saved.Save(j.State)
-	}
-	res, err := bisect.Search(cmd.Context(), saved.State, k, b.o, save)
+	res, err := j.Run(cmd.Context(), saved, k, b.o, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(cmd.OutOrStdout(), saved.Where())
-	if err := j.Found(saved, res); err != nil || res.First >= 0 {
-		return err
+	if res.First >= 0 {
+		return nil
 	}
 	return exitCode(exitDiffers)
 }

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -223,45 +221,18 @@ func report(cmd *cobra.Command, name string, res boot.Result) error {
 }
 
 // watchBoot boots the spec's image, and again whenever one of its inputs
-// changes: the guest running then is stopped first. Ctrl-C stops the
-// guest and ends.
+// changes. Ctrl-C stops the guest and ends.
 func (b *bootFlags) watchBoot(cmd *cobra.Command) error {
-	var stop context.CancelFunc = func() {}
-	done := make(chan struct{})
-	close(done)
-	defer func() { stop(); <-done }()
+	var w boot.Watcher
+	defer w.Close()
 	return watchLoop(cmd, "boot", b.file, func(ctx context.Context) ([]string, error) {
-		stop()
-		<-done
 		o, sf, err := b.load(cmd)
 		if err == nil {
 			err = b.options(cmd, &o, sf)
 		}
-		if err == nil && o.Image == nil {
-			err = errors.New("--watch watches the inputs of the spec's [image]: give a spec with one")
-		}
 		if err != nil {
 			return nil, err
 		}
-		start := time.Now()
-		r, err := boot.Prepare(ctx, o)
-		if err != nil {
-			return nil, err
-		}
-		var run context.Context
-		run, stop = context.WithCancel(ctx)
-		done = make(chan struct{})
-		fmt.Fprintf(cmd.ErrOrStderr(), "initkit boot: image built in %v, booting\n", time.Since(start).Round(time.Millisecond))
-		if err := r.Start(run); err != nil {
-			close(done)
-			return nil, err
-		}
-		go func() {
-			defer close(done)
-			if res := r.Wait(); res.Kind != qemu.Interrupted {
-				res.Report(cmd.ErrOrStderr(), "boot")
-			}
-		}()
-		return r.Image.Inputs(), nil
+		return w.Step(ctx, o, cmd.ErrOrStderr())
 	})
 }

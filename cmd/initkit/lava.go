@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,32 +31,11 @@ func (l *lavaFlags) flags(f *pflag.FlagSet) {
 	f.IntVar(&l.retries, "lava-retries", 2, "submit a job the farm failed (no status, crash or timeout) again, up to `N` times")
 }
 
-// place returns where the job's files go, and names the job.
-func (l *lavaFlags) place(cmd *cobra.Command) (lava.Artifacts, error) {
-	a, err := lava.ParseArtifacts(l.artifacts)
-	a.Public = l.public
-	l.job.Name = "initkit " + cmd.Name()
-	return a, err
-}
-
 // remote is the farm the flags name, its progress on stderr.
 func (l *lavaFlags) remote(cmd *cobra.Command) (lava.Remote, error) {
-	a, err := l.place(cmd)
-	if err != nil {
-		return lava.Remote{}, err
-	}
-	c, err := lava.NewClient(l.url)
-	if err != nil {
-		return lava.Remote{}, err
-	}
-	w := cmd.ErrOrStderr()
-	o := lava.RunOptions{QueueTimeout: l.queue, Retries: l.retries,
-		Submitted: func(id int) { fmt.Fprintf(w, "initkit: LAVA job %d: %sscheduler/job/%d\n", id, c.URL, id) },
-		Retrying: func(r lava.Result) {
-			fmt.Fprintf(w, "initkit: %v: an infrastructure failure, submitted again\n", r.Outcome().Err)
-		},
-	}
-	return lava.Remote{Client: c, Artifacts: a, Job: l.job, Options: o}, nil
+	l.job.Name = "initkit " + cmd.Name()
+	o := lava.RunOptions{QueueTimeout: l.queue, Retries: l.retries}
+	return lava.Dial(l.url, l.artifacts, l.public, l.job, o, cmd.ErrOrStderr())
 }
 
 // exec runs argv on the farm and exits as a local exec would.
@@ -102,11 +80,13 @@ func newLava() *cobra.Command {
 			for _, d := range disks {
 				b.Disks = append(b.Disks, qemu.ParseDisk(d))
 			}
-			a, err := l.place(cmd)
+			a, err := lava.ParseArtifacts(l.artifacts)
 			if err != nil {
 				return err
 			}
+			a.Public = l.public
 			j := l.job
+			j.Name = "initkit job"
 			if len(args) == 0 && b.Image != nil || b.Initrd != "" {
 				j, _, err = lava.Boot(cmd.Context(), j, b, a)
 			} else {

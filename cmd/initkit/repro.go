@@ -2,14 +2,11 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"regexp"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/initkit/initkit/bug"
-	"github.com/initkit/initkit/internal/cache"
 	"github.com/initkit/initkit/internal/interrupt"
 	"github.com/initkit/initkit/repro"
 	"github.com/initkit/initkit/vmexec"
@@ -17,14 +14,11 @@ import (
 
 type reproFlags struct {
 	machine
-	lava         lavaFlags
-	o            repro.Options
-	file, syzDir string
-	title        string
-	disk, root   string
-	noDisk       bool
-	asJSON       bool
-	add          []string
+	lava   lavaFlags
+	o      repro.Options
+	req    bug.ReproRequest
+	asJSON bool
+	add    []string
 }
 
 func newRepro() *cobra.Command {
@@ -48,18 +42,18 @@ func newRepro() *cobra.Command {
 	f := cmd.Flags()
 	r.flags(f)
 	r.lava.farmFlags(f)
-	f.StringVar(&r.file, "repro", "", "the reproducer `FILE`: C (compiled with gcc -static), .syz (needs --syz-dir), or a program (default: the workspace's)")
-	f.StringVar(&r.syzDir, "syz-dir", "", "`DIR` with syz-execprog and syz-executor, for a syz reproducer")
+	f.StringVar(&r.req.File, "repro", "", "the reproducer `FILE`: C (compiled with gcc -static), .syz (needs --syz-dir), or a program (default: the workspace's)")
+	f.StringVar(&r.req.SyzDir, "syz-dir", "", "`DIR` with syz-execprog and syz-executor, for a syz reproducer")
 	f.IntVar(&r.o.Runs, "runs", 10, "runs to do")
 	f.IntVarP(&r.o.Jobs, "jobs", "j", 0, "runs at once (default: the cores)")
 	f.BoolVar(&r.o.All, "all", false, "go on after the first crash")
 	f.DurationVar(&r.o.Duration, "duration", 5*time.Minute, "how long a run may go on: a reproducer still running then ends clean")
 	f.DurationVar(&r.o.Hang, "hang", 0, "a guest silent this long is hung (default 2m30s, x3 under TCG)")
-	f.StringVar(&r.title, "title", "", "only a crash whose title matches `REGEX` counts (others are listed as other crash)")
+	f.StringVar(&r.req.Title, "title", "", "only a crash whose title matches `REGEX` counts (others are listed as other crash)")
 	f.BoolVar(&r.asJSON, "json", false, "print the summary as JSON on stdout")
-	f.StringVar(&r.disk, "disk", "", "run in the root of disk image `FILE`, a snapshot for each run (default: the workspace's disk image)")
-	f.StringVar(&r.root, "root", "", "the disk's root partition `PART` (PARTLABEL, number, or a root= value; default: the first Linux filesystem)")
-	f.BoolVar(&r.noDisk, "no-disk", false, "run in exec's own guest even when the workspace has a disk image")
+	f.StringVar(&r.req.Disk, "disk", "", "run in the root of disk image `FILE`, a snapshot for each run (default: the workspace's disk image)")
+	f.StringVar(&r.req.Root, "root", "", "the disk's root partition `PART` (PARTLABEL, number, or a root= value; default: the first Linux filesystem)")
+	f.BoolVar(&r.req.NoDisk, "no-disk", false, "run in exec's own guest even when the workspace has a disk image")
 	f.StringArrayVar(&r.add, "add", nil, "also add a host file `SRC[:DST]` with its libraries (repeatable)")
 	f.Lookup("timeout").Hidden = true // --duration and --hang bound a run
 	return cmd
@@ -67,9 +61,8 @@ func newRepro() *cobra.Command {
 
 // runRepro returns repro's exit code, or an error of its own.
 func runRepro(cmd *cobra.Command, r *reproFlags, args []string) (int, error) {
-	var program []string
 	if dash := cmd.ArgsLenAtDash(); dash >= 0 {
-		program, args = args[dash:], args[:dash]
+		r.req.Argv, args = args[dash:], args[:dash]
 	}
 	w, err := bug.Find(args, true)
 	if err != nil {
@@ -80,57 +73,16 @@ func runRepro(cmd *cobra.Command, r *reproFlags, args []string) (int, error) {
 		return 0, err
 	}
 	b.Image = nil
-	if w != nil {
-		w.KernelFor(&b.Kernel)
-	}
 	r.o.Exec = vmexec.Options{Boot: b, Add: r.add}
-	if r.disk == "" && w != nil && !r.noDisk {
-		r.disk = w.Path(bug.Disk)
-		if _, err := os.Stat(r.disk); err == nil && r.lava.url != "" {
-			fmt.Fprintln(cmd.ErrOrStderr(), "initkit repro: on LAVA the runs are in exec's own guest, without the workspace's disk image")
-		}
-		if r.lava.url != "" {
-			r.disk = ""
-		}
-	}
-	if r.disk != "" && r.lava.url != "" {
-		return 0, fmt.Errorf("--disk: a LAVA job takes no disk image yet")
-	}
-	if r.disk != "" {
-		if err := r.o.Exec.InDisk(r.disk, r.root); err != nil {
-			return 0, err
-		}
-	}
-	if r.title != "" {
-		if r.o.Title, err = regexp.Compile(r.title); err != nil {
-			return 0, fmt.Errorf("--title: %w", err)
-		}
-	}
-	if w != nil {
-		r.o.Dir, err = w.RunsDir()
-	} else {
-		r.o.Dir, err = cache.RunDir()
-	}
-	if err != nil {
-		return 0, err
-	}
-	p, err := bug.Program(cmd.Context(), w, program, r.file, r.o.Dir, r.syzDir)
-	if err != nil {
-		return 0, err
-	}
-	r.o.Argv, r.o.Exec.Add = p.Argv, append(r.o.Exec.Add, p.Add...)
 	if r.lava.url != "" {
 		farm, err := r.lava.remote(cmd)
 		if err != nil {
 			return 0, err
 		}
-		if r.o.Farm, err = farm.Farm(cmd.Context(), b, r.o.Argv, r.o.Exec.Add); err != nil {
-			return 0, err
-		}
+		r.req.Farm = farm.FarmFor
 	}
-	r.o.Progress = cmd.ErrOrStderr()
-	fmt.Fprintf(cmd.ErrOrStderr(), "initkit repro: up to %d runs, %d at once, in %s\n", r.o.Runs, max(1, min(r.o.Jobs, r.o.Runs)), r.o.Dir)
-	s, err := repro.Run(cmd.Context(), r.o)
+	r.req.Notes = cmd.ErrOrStderr()
+	s, err := bug.RunRepro(cmd.Context(), w, r.o, r.req)
 	if err != nil {
 		return 0, err
 	}
@@ -140,11 +92,6 @@ func runRepro(cmd *cobra.Command, r *reproFlags, args []string) (int, error) {
 	}
 	if r.asJSON {
 		if err := writeJSON(cmd, s); err != nil {
-			return 0, err
-		}
-	}
-	if w != nil {
-		if err := w.Record(s); err != nil {
 			return 0, err
 		}
 	}
