@@ -152,3 +152,27 @@ func TestOutcome(t *testing.T) {
 		}
 	}
 }
+
+// TestDial: the flags' values make a Remote whose progress names each
+// job by its link; a bad URL or artifacts place is an error.
+func TestDial(t *testing.T) {
+	t.Setenv(TokenEnv, "tok")
+	var progress strings.Builder
+	r, err := Dial("http://lava.example:8000", "/srv/files=http://files.example/a", true, Job{DeviceType: "qemu"}, RunOptions{Retries: 3}, &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Options.Submitted(7)
+	if want := "LAVA job 7: http://lava.example:8000/scheduler/job/7"; !strings.Contains(progress.String(), want) {
+		t.Errorf("progress %q, want %q", progress.String(), want)
+	}
+	if r.Options.Retries != 3 || !r.Artifacts.Public || r.Artifacts.URL != "http://files.example/a/" || r.Job.DeviceType != "qemu" {
+		t.Errorf("remote %+v", r)
+	}
+	if _, err := Dial("ftp://lava.example", "/srv=http://f/", false, Job{}, RunOptions{}, &progress); err == nil {
+		t.Error("an ftp URL: no error")
+	}
+	if _, err := Dial("http://lava.example", "/srv", false, Job{}, RunOptions{}, &progress); err == nil || !strings.Contains(err.Error(), "DIR=URL") {
+		t.Errorf("artifacts without a URL: %v", err)
+	}
+}
