@@ -138,7 +138,7 @@ func TestDeterministic(t *testing.T) {
 // TestZstdReused: an encoder from the pool, used before on other data
 // and at another level, writes the bytes a new one writes.
 func TestZstdReused(t *testing.T) {
-	data, other := payload(1<<20), payload(3<<20)[1<<20:]
+	data, other := payload(1<<20), payload(3 << 20)[1<<20:]
 	for _, level := range []int{1, 3, 9, 19} {
 		o := WriterOptions{Level: level, Concurrency: 1}
 		zstdPool.Delete(zstdKey{zstd.EncoderLevelFromZstd(level), 1}) // a new encoder first
