@@ -311,7 +311,7 @@ func (c *Cache) Sum(path string, read bool) ([32]byte, int64, bool, error) {
 func (c *Cache) Warm() bool { return len(c.last) > 0 }
 
 // Learn implements image.Cache: the sum is kept for the file's identity
-// when it is still the one Known saw, of that size, and older than the
+// when it is still the one Sum saw, of that size, and older than the
 // racy window (a change within it may not show in its times).
 func (c *Cache) Learn(path string, sum [32]byte, size int64) {
 	id, err := stat(path)

@@ -71,6 +71,7 @@ func WithCache(c Cache, report func([]Piece)) Option {
 // the entries whose file is to be summed while it is compressed.
 func (o Options) contents(part []File) (sums []EntrySum, sizes []int64, unknown []int, err error) {
 	sums, sizes = make([]EntrySum, len(part)), make([]int64, len(part))
+	read := o.Cache.Warm()
 	for i, f := range part {
 		sums[i].Name = f.Name
 		switch {
@@ -79,7 +80,7 @@ func (o Options) contents(part []File) (sums []EntrySum, sizes []int64, unknown 
 			sums[i].Content, sizes[i] = sha256.Sum256(f.Data), int64(len(f.Data))
 		default:
 			var ok bool
-			if sums[i].Content, sizes[i], ok, err = o.Cache.Sum(f.Source, o.Cache.Warm()); err != nil {
+			if sums[i].Content, sizes[i], ok, err = o.Cache.Sum(f.Source, read); err != nil {
 				return nil, nil, nil, fmt.Errorf("%s: %w", f.Name, err)
 			}
 			if !ok || f.Size > 0 && sizes[i] != f.Size {

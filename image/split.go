@@ -27,14 +27,11 @@ import (
 // 1-2 %.
 const DefaultSplit = 8 << 20
 
-// minTopCut is the least a piece holds before it ends where the
-// top-level directory changes: none. The small directories a user edits
-// (etc, scripts, the init) then share no piece with the programs and
-// modules, and a rebuild after editing one recompresses kilobytes; a
-// piece costs its frame's header and a trailer, some 150 bytes.
-const minTopCut = 0
-
-// top is the first component of an entry's name.
+// top is the first component of an entry's name. A piece also ends
+// where it changes: the small directories a user edits (etc, scripts,
+// the init) then share no piece with the programs and modules, and a
+// rebuild after editing one recompresses kilobytes; a piece costs its
+// frame's header and a trailer, some 150 bytes.
 func top(name string) string {
 	t, _, _ := strings.Cut(name, "/")
 	return t
@@ -86,7 +83,7 @@ func (o Options) parts(sorted []File) [][]File {
 	for i, f := range sorted {
 		part[i] = n
 		size += 112 + int64(len(f.Name)) + max(f.Size, int64(len(f.Data)))
-		if i+1 < len(sorted) && (o.cut(f.Name, size) || size > minTopCut && top(f.Name) != top(sorted[i+1].Name)) {
+		if i+1 < len(sorted) && (o.cut(f.Name, size) || top(f.Name) != top(sorted[i+1].Name)) {
 			n, size = n+1, 0
 		}
 	}
@@ -267,13 +264,15 @@ func (o Options) writePiece(w io.Writer, part []File, p *Piece) ([]byte, error) 
 		return nil, err
 	}
 	p.Out = out.n
-	for _, i := range unknown {
-		copy(sums[i].Content[:], tee[i].Sum(nil))
-		sizes[i] = read[i]
-		o.Cache.Learn(part[i].Source, sums[i].Content, sizes[i])
+	if len(unknown) > 0 {
+		for _, i := range unknown {
+			copy(sums[i].Content[:], tee[i].Sum(nil))
+			sizes[i] = read[i]
+			o.Cache.Learn(part[i].Source, sums[i].Content, sizes[i])
+		}
+		headers(part, sums, sizes)
+		p.Key, p.Sums = o.key(sums), sums
 	}
-	headers(part, sums, sizes)
-	p.Key, p.Sums = o.key(sums), sums
 	for i, f := range part {
 		if f.Source != "" && tee[i] == nil && o.Cache.Changed(f.Source, sums[i].Content) {
 			return nil, nil // read while it changed: these bytes are not the sum's

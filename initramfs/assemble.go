@@ -43,8 +43,6 @@ func (s *Spec) recall(what, key string, v any) bool {
 func (s *Spec) keep(what, key string, v any, read []string) {
 	switch {
 	case s.cache == nil:
-	case read == nil:
-		s.explained = append(s.explained, what+": resolved, not kept (a modules tree without modules.dep)")
 	case s.cache.Keep(key, v, read):
 		s.explained = append(s.explained, fmt.Sprintf("%s: resolved, kept with the %d paths it read", what, len(read)))
 	default:
@@ -551,11 +549,11 @@ func (s *Spec) resolveModules(dir, release string) (*modules, error) {
 	}
 	config := kernelConfig(dir, release)
 	r.Decompress = !kernelDecompresses(config)
-	read, ok := ix.Read()
-	if ok {
-		read = append(read, config)
+	if read, ok := ix.Read(); ok {
+		s.keep("modules", key, r, append(read, config))
+	} else if s.cache != nil {
+		s.explained = append(s.explained, "modules: resolved, not kept (a modules tree without modules.dep)")
 	}
-	s.keep("modules", key, r, read)
 	return r, nil
 }
 

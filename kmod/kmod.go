@@ -262,7 +262,7 @@ func Uncompressed(path string) (string, bool) {
 // a 190-module image: a few hundred KB, not 30 MB); a compressed one
 // decompressed in memory.
 func openELF(path string) (*elf.File, io.Closer, error) {
-	if compressedModule(path) {
+	if _, compressed := Uncompressed(path); compressed {
 		data, err := ReadFile(path)
 		if err != nil {
 			return nil, nil, err
@@ -283,10 +283,6 @@ func openELF(path string) (*elf.File, io.Closer, error) {
 		return nil, nil, fmt.Errorf("kmod: %s: %w", path, err)
 	}
 	return ef, f, nil
-}
-
-func compressedModule(path string) bool {
-	return strings.HasSuffix(path, ".xz") || strings.HasSuffix(path, ".zst") || strings.HasSuffix(path, ".gz")
 }
 
 // ReadFile returns a module's content, decompressed if its name ends in
