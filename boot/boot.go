@@ -139,11 +139,16 @@ func Boot(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	return r.Boot(ctx), nil
+}
+
+// Boot starts the prepared run and waits for its result. A QEMU that
+// cannot start is an outcome (Failed: exit 5), not an error (exit 2).
+func (r *Run) Boot(ctx context.Context) Result {
 	if err := r.Start(ctx); err != nil {
-		// A QEMU that cannot start is an outcome: exit 5, not 2.
-		return Result{Outcome: qemu.Outcome{Kind: qemu.Failed, Err: err}}, nil
+		return Result{Outcome: qemu.Outcome{Kind: qemu.Failed, Err: err}}
 	}
-	return r.Wait(), nil
+	return r.Wait()
 }
 
 // Prepare does everything before QEMU starts: the kernel, the run's

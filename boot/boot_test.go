@@ -167,3 +167,14 @@ func TestSummaryJSON(t *testing.T) {
 		t.Errorf("%+v", s)
 	}
 }
+
+// A run whose QEMU cannot start ends as an outcome (Failed, exit 5) with
+// the reason, not as an error: scripts tell it from initkit's own errors.
+func TestBootCannotStart(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "missing", "console.log")
+	r, _ := command(t, boot.Options{Chosen: &kernel.Choice{Image: emptyFile(t, "bzImage")}, Accel: "tcg", LogPath: log})
+	res := r.Boot(context.Background())
+	if res.Kind != qemu.Failed || res.Err == nil || !strings.Contains(res.Err.Error(), "missing") || res.ExitCode() != 5 {
+		t.Fatalf("Boot = %+v, exit %d", res.Outcome, res.ExitCode())
+	}
+}

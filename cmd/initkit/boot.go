@@ -168,11 +168,7 @@ func runBoot(cmd *cobra.Command, b *bootFlags) error {
 		fmt.Fprintln(cmd.OutOrStdout(), shell.Quote(args))
 		return err
 	}
-	res := boot.Result{Outcome: qemu.Outcome{Kind: qemu.Failed}}
-	if res.Err = r.Start(cmd.Context()); res.Err == nil {
-		res = r.Wait()
-	}
-	return b.end(cmd, res)
+	return b.end(cmd, r.Boot(cmd.Context()))
 }
 
 // end reports how the boot ended, and exits with its code.
