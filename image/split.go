@@ -1,7 +1,6 @@
 package image
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"hash"
@@ -141,9 +140,9 @@ func writeParts(w io.Writer, parts [][]File, o Options) error {
 	if len(parts) == 1 {
 		// One piece streams: it may be a file of gigabytes.
 		var p Piece
-		cached, err := one.writePiece(w, parts[0], &p)
-		if err == nil && cached != nil {
-			_, err = w.Write(cached)
+		kept, err := one.writePiece(w, parts[0], &p, true)
+		if err == nil {
+			err = writeChunks(w, kept)
 		}
 		if err == nil && o.Report != nil {
 			o.Report([]Piece{p})
@@ -152,9 +151,9 @@ func writeParts(w io.Writer, parts [][]File, o Options) error {
 	}
 	workers := o.Compress.Procs()
 	type result struct {
-		buf    bytes.Buffer
-		cached []byte // the piece's bytes from the cache, not copied into buf
-		err    error
+		buf  chunks   // the piece as compressed, when not kept
+		kept [][]byte // the piece's bytes from the cache, or kept for it
+		err  error
 	}
 	results := make([]chan *result, len(parts))
 	for i := range results {
@@ -170,7 +169,8 @@ func writeParts(w io.Writer, parts [][]File, o Options) error {
 			defer wg.Done()
 			for i := range jobs {
 				r := &result{}
-				r.cached, r.err = one.writePiece(&r.buf, parts[i], &pieces[i])
+				r.buf.max = math.MaxInt
+				r.kept, r.err = one.writePiece(&r.buf, parts[i], &pieces[i], false)
 				results[i] <- r
 			}
 		}()
@@ -192,10 +192,10 @@ func writeParts(w io.Writer, parts [][]File, o Options) error {
 		if r.err != nil {
 			return r.err
 		}
-		if _, err := w.Write(r.buf.Bytes()); err != nil {
+		if err := writeChunks(w, r.buf.chunks); err != nil {
 			return err
 		}
-		if _, err := w.Write(r.cached); err != nil {
+		if err := writeChunks(w, r.kept); err != nil {
 			return err
 		}
 	}
@@ -228,10 +228,12 @@ func numbered(part []File) []File {
 // gigabytes is a piece of its own).
 const MaxCachedPiece = 64 << 20
 
-// writePiece compresses one piece to w, then caches it; or returns its
-// bytes from the cache, when its input is there, for the caller to write
-// (not copied once more).
-func (o Options) writePiece(w io.Writer, part []File, p *Piece) ([]byte, error) {
+// writePiece compresses one piece to w; or, with a cache, returns its
+// bytes for the caller to write: from the cache when its input is there,
+// else compressed and kept in the cache (each byte copied once; a piece
+// too large to keep goes to w). A piece compressed with through set goes
+// to w as it is made (a stream, w the output), kept for the cache too.
+func (o Options) writePiece(w io.Writer, part []File, p *Piece, through bool) ([][]byte, error) {
 	part = numbered(part)
 	p.First, p.Last, p.Entries = part[0].Name, part[len(part)-1].Name, len(part)
 	out := &countWriter{w: w}
@@ -249,7 +251,7 @@ func (o Options) writePiece(w io.Writer, part []File, p *Piece) ([]byte, error) 
 		p.Key, p.Sums = o.key(sums), sums
 		if data, ok := o.Cache.Get(p.Key); ok {
 			p.Cached, p.Out = true, int64(len(data))
-			return data, nil
+			return [][]byte{data}, nil
 		}
 	}
 	// Files the cache does not know are hashed as they are read for the
@@ -258,12 +260,12 @@ func (o Options) writePiece(w io.Writer, part []File, p *Piece) ([]byte, error) 
 	for _, i := range unknown {
 		tee[i] = sha256.New()
 	}
-	keep := &cappedBuffer{max: MaxCachedPiece}
-	read, err := writeArchive(io.MultiWriter(out, keep), part, o, tee)
+	keep := &chunks{w: w, max: MaxCachedPiece, through: through}
+	read, err := writeArchive(keep, part, o, tee)
 	if err != nil {
 		return nil, err
 	}
-	p.Out = out.n
+	p.Out = int64(keep.n)
 	if len(unknown) > 0 {
 		for _, i := range unknown {
 			copy(sums[i].Content[:], tee[i].Sum(nil))
@@ -273,15 +275,30 @@ func (o Options) writePiece(w io.Writer, part []File, p *Piece) ([]byte, error) 
 		headers(part, sums, sizes)
 		p.Key, p.Sums = o.key(sums), sums
 	}
+	if keep.over {
+		return nil, nil // all in w
+	}
+	pending := keep.chunks
+	if through {
+		pending = nil
+	}
 	for i, f := range part {
 		if f.Source != "" && tee[i] == nil && o.Cache.Changed(f.Source, sums[i].Content) {
-			return nil, nil // read while it changed: these bytes are not the sum's
+			return pending, nil // read while it changed: these bytes are not the sum's
 		}
 	}
-	if !keep.over {
-		o.Cache.Put(p.Key, keep.chunks...)
+	o.Cache.Put(p.Key, keep.chunks...)
+	return pending, nil
+}
+
+// writeChunks writes each chunk to w in turn.
+func writeChunks(w io.Writer, chunks [][]byte) error {
+	for _, c := range chunks {
+		if _, err := w.Write(c); err != nil {
+			return err
+		}
 	}
-	return nil, nil
+	return nil
 }
 
 type countWriter struct {
@@ -295,21 +312,52 @@ func (c *countWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// cappedBuffer keeps what is written up to max bytes; past it, nothing.
-// It keeps chunks of what it was given, copied once: a bytes.Buffer
-// grown to a piece's megabytes copies them again at every doubling.
-type cappedBuffer struct {
-	chunks [][]byte
-	n, max int
-	over   bool
+// chunkSize is the room chunks makes at a time.
+const chunkSize = 512 << 10
+
+// chunks keeps what is written, up to max bytes, as chunks copied once into chunks of chunkSize:
+// a bytes.Buffer grown to a piece's megabytes copies them again, and
+// clears its new room, at every doubling. Past max, it writes what it
+// kept and the rest to w, and keeps nothing (over). With through set,
+// everything goes to w as it comes as well.
+type chunks struct {
+	w       io.Writer
+	through bool
+	chunks  [][]byte
+	n, max  int
+	over    bool
 }
 
-func (c *cappedBuffer) Write(b []byte) (int, error) {
-	if c.over || c.n+len(b) > c.max {
-		c.over, c.chunks = true, nil
-		return len(b), nil
-	}
-	c.chunks = append(c.chunks, bytes.Clone(b))
+func (c *chunks) Write(b []byte) (int, error) {
 	c.n += len(b)
+	if !c.over && c.n > c.max {
+		c.over = true
+		kept := c.chunks
+		c.chunks = nil
+		if !c.through {
+			if err := writeChunks(c.w, kept); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if c.through || c.over {
+		if _, err := c.w.Write(b); err != nil {
+			return 0, err
+		}
+	}
+	if !c.over {
+		c.keep(b)
+	}
 	return len(b), nil
+}
+
+// keep copies b into the last chunk, or a new one when it has no room:
+// room for many of a compressor's small writes.
+func (c *chunks) keep(b []byte) {
+	last := len(c.chunks) - 1
+	if last < 0 || cap(c.chunks[last])-len(c.chunks[last]) < len(b) {
+		c.chunks = append(c.chunks, make([]byte, 0, max(len(b), chunkSize)))
+		last++
+	}
+	c.chunks[last] = append(c.chunks[last], b...)
 }

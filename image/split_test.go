@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -159,6 +160,43 @@ func TestParseSize(t *testing.T) {
 	for _, in := range []string{"", "M", "-1", "1T", "9999999999G", "1.5M"} {
 		if _, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) accepted", in)
+		}
+	}
+}
+
+// chunks keeps a piece until max, then sends what it kept and the rest to
+// w in order; with through, w gets every byte as it comes and the piece
+// is kept only while it fits.
+func TestChunks(t *testing.T) {
+	var in []byte
+	for i := range 3000 {
+		in = append(in, byte(i), byte(i>>8), byte(i*7))
+	}
+	sizes := []int{1, 700, chunkSize + 3, 5, 64 << 10, 2, chunkSize, 9000}
+	for _, max := range []int{math.MaxInt, 3 * chunkSize, 100} {
+		for _, through := range []bool{false, true} {
+			var w bytes.Buffer
+			c := &chunks{w: &w, max: max, through: through}
+			var all []byte
+			for i, n := range sizes {
+				b := bytes.Repeat(in[i*10:i*10+1+i], n/(i+1)+1)[:n]
+				all = append(all, b...)
+				if k, err := c.Write(b); k != n || err != nil {
+					t.Fatalf("Write = %d, %v", k, err)
+				}
+			}
+			kept := bytes.Join(c.chunks, nil)
+			over := len(all) > max
+			switch {
+			case c.over != over || c.n != len(all):
+				t.Errorf("max %d: over %v, n %d; want %v, %d", max, c.over, c.n, over, len(all))
+			case over && (len(c.chunks) != 0 || !bytes.Equal(w.Bytes(), all)):
+				t.Errorf("max %d through %v: over, kept %d, w has %d of %d", max, through, len(kept), w.Len(), len(all))
+			case !over && !bytes.Equal(kept, all):
+				t.Errorf("max %d: kept %d bytes, not the %d written", max, len(kept), len(all))
+			case !over && through != (w.Len() > 0) || through && !bytes.Equal(w.Bytes(), all):
+				t.Errorf("max %d through %v: w has %d bytes", max, through, w.Len())
+			}
 		}
 	}
 }
