@@ -40,9 +40,15 @@ func files(t *testing.T, dir string) []image.File {
 // bytes and pieces.
 func build(t *testing.T, fs []image.File, c *Cache, f compress.Format) ([]byte, []image.Piece) {
 	t.Helper()
+	return buildOn(t, fs, c, f, 0)
+}
+
+// buildOn is build with procs compression threads (0: the cores).
+func buildOn(t *testing.T, fs []image.File, c *Cache, f compress.Format, procs int) ([]byte, []image.Piece) {
+	t.Helper()
 	var buf bytes.Buffer
 	var pieces []image.Piece
-	opts := []image.Option{image.WithCompression(f, compress.WriterOptions{Level: 3}), image.WithModTime(0), image.WithSplit(256 << 10)}
+	opts := []image.Option{image.WithCompression(f, compress.WriterOptions{Level: 3, Concurrency: procs}), image.WithModTime(0), image.WithSplit(256 << 10)}
 	if c != nil {
 		opts = append(opts, image.WithCache(c, func(p []image.Piece) { pieces = p }))
 	}
@@ -105,6 +111,34 @@ func TestRebuild(t *testing.T) {
 			}
 			if why := strings.Join(c.Explain(p), "\n"); !strings.Contains(why, "compressed: changed data/f07 (content)") {
 				t.Errorf("Explain does not name the changed file:\n%s", why)
+			}
+		})
+	}
+}
+
+// TestAnyCoreCount: the bytes do not depend on the threads that made
+// them, nor on which build's threads made the cached pieces: a first
+// build on one thread, the rebuild on three, and a clean build on the
+// cores are the same image.
+func TestAnyCoreCount(t *testing.T) {
+	for _, f := range []compress.Format{compress.Zstd, compress.XZ, compress.Gzip} {
+		t.Run(f.String(), func(t *testing.T) {
+			fs, cdir := files(t, t.TempDir()), t.TempDir()
+			open := func() *Cache {
+				c, err := Open(cdir, "scope", 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+			clean, _ := buildOn(t, fs, nil, f, 0)
+			one, p1 := buildOn(t, fs, open(), f, 1)
+			three, p3 := buildOn(t, fs, open(), f, 3)
+			if !bytes.Equal(one, clean) || !bytes.Equal(three, clean) {
+				t.Fatalf("same bytes as a clean build: one thread %v, three %v", bytes.Equal(one, clean), bytes.Equal(three, clean))
+			}
+			if reused(p1) != 0 || len(p3) < 4 || reused(p3) != len(p3) {
+				t.Fatalf("reused %d of %d, then %d of %d", reused(p1), len(p1), reused(p3), len(p3))
 			}
 		})
 	}
