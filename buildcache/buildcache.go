@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -84,9 +85,11 @@ type memo struct {
 const maxMemos = 32
 
 // pathID is a path's identity as lstat sees it (the link itself, not
-// what it points to), "" when there was nothing there.
+// what it points to), "" when there was nothing there; and for a regular
+// file whose content sum the scope learned, that sum (Close fills it in).
 type pathID struct {
 	Path, ID string
+	Sum      [32]byte
 }
 
 type fileSum struct {
@@ -189,7 +192,8 @@ func (c *Cache) loadIndex() {
 
 // Recall decodes into v the result Keep kept under key, and says
 // whether it did: only when every path it was made from has the
-// identity it had, and the initkit that kept it is the one running.
+// identity it had - or, a regular file whose sum the scope learned, the
+// bytes it had - and the initkit that kept it is the one running.
 func (c *Cache) Recall(key string, v any) bool {
 	c.mu.Lock()
 	m, ok := c.index.Memos[key]
@@ -197,16 +201,24 @@ func (c *Cache) Recall(key string, v any) bool {
 	if !ok || len(m.Read) == 0 || m.Read[0] != program() {
 		return false
 	}
-	for _, r := range m.Read[1:] {
-		if id, _ := lstat(listed(r.Path)); id != r.ID {
+	read := slices.Clone(m.Read)
+	for i, r := range read[1:] {
+		id, changed := lstat(listed(r.Path))
+		if id == r.ID {
+			continue
+		}
+		if !c.sameContent(r, id) {
 			return false
+		}
+		if time.Since(changed) > racy {
+			read[i+1].ID = id // touched, not changed: the next build need not read it
 		}
 	}
 	if gob.NewDecoder(bytes.NewReader(m.Value)).Decode(v) != nil {
 		return false
 	}
 	c.mu.Lock()
-	m.Used, c.dirty = time.Now().UnixNano(), true
+	m.Read, m.Used, c.dirty = read, time.Now().UnixNano(), true
 	c.index.Memos[key] = m
 	c.mu.Unlock()
 	return true
@@ -226,7 +238,7 @@ func (c *Cache) Keep(key string, v any, read []string) bool {
 		if id != "" && !changed.IsZero() && time.Since(changed) < racy {
 			return false
 		}
-		ids = append(ids, pathID{p, id})
+		ids = append(ids, pathID{Path: p, ID: id})
 	}
 	var b bytes.Buffer
 	if gob.NewEncoder(&b).Encode(v) != nil {
@@ -245,6 +257,39 @@ func (c *Cache) Keep(key string, v any, read []string) bool {
 	}
 	c.mu.Unlock()
 	return true
+}
+
+// sameContent says whether a path whose identity changed to id is a
+// regular file still holding the content it was kept with: a file
+// touched, copied back or reinstalled the same. It is read and summed
+// (Sum), once for the pieces too.
+func (c *Cache) sameContent(r pathID, id string) bool {
+	if r.Sum == ([32]byte{}) || !regular(id) {
+		return false
+	}
+	sum, _, ok, err := c.Sum(r.Path, true)
+	return err == nil && ok && sum == r.Sum
+}
+
+// regular says whether an lstat identity is a regular file's.
+func regular(id string) bool {
+	return len(id) > 4 && binary.LittleEndian.Uint32([]byte(id[len(id)-4:]))&unix.S_IFMT == unix.S_IFREG
+}
+
+// fillSums gives every kept path that is a regular file the content sum
+// the scope learned for its identity (this build's pieces summed most
+// of them), for Recall to compare when only its identity changed.
+func (c *Cache) fillSums() {
+	for _, m := range c.index.Memos {
+		for i, r := range m.Read {
+			if i == 0 || r.Sum != ([32]byte{}) || !regular(r.ID) { // 0: the program
+				continue
+			}
+			if s, ok := c.index.Sums[r.ID[:len(r.ID)-4]]; ok {
+				m.Read[i].Sum, c.dirty = s.Sum, true
+			}
+		}
+	}
 }
 
 // listed cuts the "/" that marks a listed directory (Keep).
@@ -518,6 +563,7 @@ func (c *Cache) Close() error {
 		unix.Munmap(m)
 	}
 	c.mapped = nil
+	c.fillSums()
 	var err error
 	if c.dirty {
 		err = atomicfile.WriteUnsynced(c.indexPath(), 0o600, func(w io.Writer) error { return gob.NewEncoder(w).Encode(c.index) })

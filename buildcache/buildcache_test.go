@@ -340,3 +340,61 @@ func TestMemo(t *testing.T) {
 		t.Errorf("after %d keys: %d kept, the newest recalled or the oldest not gone", maxMemos+8, len(c.index.Memos))
 	}
 }
+
+// TestMemoContent: a result made from a file whose identity changed but
+// not its content (touched, copied back) is recalled, once its sum was
+// learned, and the next build trusts the new identity without reading
+// the file. A file rewritten with other bytes of the same size is not
+// recalled, nor one whose sum the scope never learned.
+func TestMemoContent(t *testing.T) {
+	defer func(r time.Duration) { racy = r }(racy)
+	racy = 0
+	dir, cacheDir := t.TempDir(), t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.WriteFile(a, []byte("first content"), 0o644)
+	os.WriteFile(b, []byte("never summed"), 0o644)
+	open := func() *Cache {
+		c, err := Open(cacheDir, "scope", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	recall := func(c *Cache, key string) bool {
+		var v string
+		return c.Recall(key, &v) && v == key
+	}
+	touch := func(p string, ago time.Duration) {
+		when := time.Now().Add(-ago)
+		if err := os.Chtimes(p, when, when); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := open()
+	if _, _, _, err := c.Sum(a, true); err != nil { // as a build's pieces do
+		t.Fatal(err)
+	}
+	if !c.Keep("ka", "ka", []string{a}) || !c.Keep("kb", "kb", []string{b}) {
+		t.Fatal("not kept")
+	}
+	c.Close()
+	touch(a, time.Hour)
+	touch(b, time.Hour)
+	c = open()
+	if !recall(c, "ka") {
+		t.Error("a touched file, its content the same: not recalled")
+	}
+	if recall(c, "kb") {
+		t.Error("recalled by content a file whose sum was never learned")
+	}
+	c.Close()
+	c = open()
+	if id, _ := lstat(a, false); c.index.Memos["ka"].Read[1].ID != id {
+		t.Error("the touched file's new identity was not kept")
+	}
+	os.WriteFile(a, []byte("other content"), 0o644) // the same size
+	touch(a, 2*time.Hour)
+	if recall(c, "ka") {
+		t.Error("recalled after the file's bytes changed")
+	}
+}

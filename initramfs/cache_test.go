@@ -13,8 +13,9 @@ import (
 )
 
 // TestResolutionCache: a rebuild recalls the module and closure
-// resolutions while every file they read is unchanged, and resolves
-// again when one changed - a program replaced by one needing another
+// resolutions while every file they read is unchanged - the same
+// identity, or a new one and the same bytes - and resolves again when
+// one changed - a program replaced by one needing another
 // library, a modules.dep giving a module a new dependency - making the
 // image a build without the cache makes.
 func TestResolutionCache(t *testing.T) {
@@ -76,6 +77,15 @@ func TestResolutionCache(t *testing.T) {
 	}
 	check("first build", false, "/usr/lib/modules/6.1-test/kernel/drivers/block/virtio_blk.ko")
 	check("rebuild", true, "/usr/lib/modules/6.1-test/kernel/drivers/block/virtio_blk.ko")
+
+	// Touched, or copied back the same: new identities, the same bytes.
+	old := time.Now().Add(-time.Hour)
+	ko := filepath.Join(mods, "kernel/drivers/block/virtio_blk.ko")
+	if err := os.Chtimes(ko, old, old); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, prog, prog)
+	check("touched and copied back", true, "/usr/lib/modules/6.1-test/kernel/drivers/block/virtio_blk.ko")
 
 	copyFile(t, "/bin/ls", prog) // needs libselinux too
 	write(dep, "kernel/drivers/block/virtio_blk.ko: kernel/lib/crc7.ko\nkernel/lib/crc7.ko:\n")
