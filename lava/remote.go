@@ -7,6 +7,7 @@ import (
 
 	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/repro"
+	"github.com/initkit/initkit/vmexec"
 )
 
 // Remote is a farm to run on, as initkit's commands use it: the server,
@@ -44,15 +45,15 @@ func Dial(url, artifacts string, public bool, job Job, o RunOptions, progress io
 // command's exit status (-1 when none came) and the guest's end, judged
 // as a local run's (boot.Judge: a crash titled and decoded). The console
 // is saved to b.LogPath when set.
-func (r Remote) Exec(ctx context.Context, b boot.Options, argv, add []string, busybox string) (int, boot.Result, error) {
+func (r Remote) Exec(ctx context.Context, b boot.Options, argv, add []string, busybox string) (vmexec.Result, error) {
 	j, k, err := Exec(ctx, r.Job, b, argv, add, busybox, r.Artifacts)
 	if err != nil {
-		return -1, boot.Result{}, err
+		return vmexec.Result{Status: -1}, err
 	}
 	o := r.Options
 	o.Log = b.LogPath
 	res, err := r.Client.Run(ctx, j, o)
-	return res.Status, boot.Judge(res.Outcome(), k, b), err
+	return vmexec.Result{Status: res.Status, Result: boot.Judge(res.Outcome(), k, b)}, err
 }
 
 // Boot boots the user's image as initkit boot does locally (Boot's job)

@@ -93,6 +93,27 @@ type Result struct {
 	boot.Result
 }
 
+// ExitNoStatus is initkit exec's exit code for a guest that powered off
+// without reporting the command's status: initkit's own error's code.
+const ExitNoStatus = 2
+
+// HasStatus says whether the run ended with the command's status: it
+// reported one, and the kernel did not crash after it.
+func (r Result) HasStatus() bool { return r.Status >= 0 && r.Kind != qemu.Crashed }
+
+// ExitCode is initkit exec's exit code, wherever the command ran: the
+// command's status; else the run's (boot.ExitCrash, ExitTimeout,
+// ExitQEMU), or ExitNoStatus when the guest simply powered off.
+func (r Result) ExitCode() int {
+	switch {
+	case r.HasStatus():
+		return r.Status
+	case r.Result.ExitCode() != boot.ExitOK:
+		return r.Result.ExitCode()
+	}
+	return ExitNoStatus
+}
+
 // SetWorkdir sets Dir and DirLimit as initkit exec's --workdir-limit
 // says: the working directory, up to size (as image.ParseSize reads it),
 // or with "0" no directory at all.

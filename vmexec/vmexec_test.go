@@ -3,7 +3,9 @@ package vmexec
 import (
 	"testing"
 
+	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/guest"
+	"github.com/initkit/initkit/qemu"
 )
 
 // The status is the last line with the run's token: a line a command
@@ -26,5 +28,31 @@ func TestParseStatus(t *testing.T) {
 	}
 	if _, ok := guest.ParseStatus("initkit-exit::5", ""); ok {
 		t.Error("a status without a token")
+	}
+}
+
+// The exit code of exec, here or on a farm: the command's status, the
+// run's code when the kernel crashed (even after the status) or the run
+// ended otherwise, and ExitNoStatus for a guest that powered off without
+// a status.
+func TestExitCode(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		kind   qemu.Kind
+		want   int
+	}{
+		{0, qemu.PoweredOff, 0},
+		{7, qemu.PoweredOff, 7},
+		{137, qemu.PoweredOff, 137},
+		{0, qemu.Crashed, boot.ExitCrash},
+		{-1, qemu.Crashed, boot.ExitCrash},
+		{-1, qemu.TimedOut, boot.ExitTimeout},
+		{-1, qemu.Failed, boot.ExitQEMU},
+		{-1, qemu.PoweredOff, ExitNoStatus},
+	} {
+		r := Result{Status: c.status, Result: boot.Result{Outcome: qemu.Outcome{Kind: c.kind}}}
+		if got := r.ExitCode(); got != c.want || r.HasStatus() != (c.status >= 0 && c.kind != qemu.Crashed) {
+			t.Errorf("status %d, %v: exit %d (want %d), has status %v", c.status, c.kind, got, c.want, r.HasStatus())
+		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/internal/interrupt"
 	"github.com/initkit/initkit/qemu"
 	"github.com/initkit/initkit/vmexec"
@@ -47,16 +46,10 @@ func newExec() *cobra.Command {
 			}
 			o.Stdout, o.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			res, err := vmexec.Run(cmd.Context(), args, o)
-			switch {
-			case errors.Is(err, vmexec.ErrNoStatus) && res.ExitCode() != boot.ExitOK:
-				return report(cmd, "exec", res.Result) // a crash: 3, a timeout: 4
-			case errors.Is(err, vmexec.ErrNoStatus):
-				report(cmd, "exec", res.Result) // powered off, and no status
-				return exitCode(exitError)
-			case err != nil:
+			if err != nil && !errors.Is(err, vmexec.ErrNoStatus) {
 				return err
 			}
-			return exitCode(res.Status)
+			return execEnd(cmd, res)
 		},
 	}
 	f := cmd.Flags()
@@ -73,4 +66,13 @@ func newExec() *cobra.Command {
 	f.BoolVar(&backing, "disk-backing", false, "let qcow2 disks open the backing and data files they name (host files: refused by default)")
 	f.StringSliceVar(&o.Modules, "module", nil, "load kernel module `NAME` (with its dependencies) before CMD starts (repeatable, comma-separated)")
 	return cmd
+}
+
+// execEnd exits as the command did, here or on a farm; a run that ended
+// without its status is reported first (a crash: 3, a timeout: 4).
+func execEnd(cmd *cobra.Command, res vmexec.Result) error {
+	if !res.HasStatus() {
+		res.Report(cmd.ErrOrStderr(), "exec")
+	}
+	return exitCode(res.ExitCode())
 }

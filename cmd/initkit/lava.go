@@ -45,14 +45,11 @@ func (l *lavaFlags) exec(cmd *cobra.Command, b boot.Options, argv, add []string,
 		return err
 	}
 	r.Options.Console = cmd.ErrOrStderr()
-	status, res, err := r.Exec(cmd.Context(), b, argv, add, busybox)
+	res, err := r.Exec(cmd.Context(), b, argv, add, busybox)
 	if err != nil {
 		return err
 	}
-	if status >= 0 && res.Kind != qemu.Crashed {
-		return exitCode(status)
-	}
-	return report(cmd, "exec", res)
+	return execEnd(cmd, res)
 }
 
 // farmFlags are the flags of a command whose runs go to repro, which
