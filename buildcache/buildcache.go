@@ -6,8 +6,11 @@
 //
 //	pieces/XX/KEY   a piece: magic, CRC-32C and length of the bytes, the bytes
 //	scope-HASH      per scope (an output path, "exec"): the content sums of
-//	                the host files it read, by file identity, and the
-//	                pieces of its last build, for Explain
+//	                the host files its last build read, by file identity,
+//	                the pieces of that build, for Explain, and the
+//	                resolutions kept (Keep)
+//	sums            the sums every scope's last build learned: where a
+//	                scope built for the first time starts
 //
 // A piece is written to a temporary file and renamed, so builds at once
 // never see half of one; a piece whose length or CRC does not match is
@@ -17,6 +20,7 @@ package buildcache
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/gob"
@@ -25,6 +29,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -56,12 +61,15 @@ type Cache struct {
 	scope string
 	limit int64
 
-	mu    sync.Mutex
-	index scopeIndex          // as read, then added to
-	read  map[string]identity // what Sum read in this process: Changed compares
-	dirty bool                // index changed
-	put   int64               // bytes of pieces written: Close accounts for them
-	last  []image.Piece       // the last build's pieces, as read
+	mu      sync.Mutex
+	index   scopeIndex          // as read, then added to
+	read    map[string]identity // what Sum read in this process: Changed compares
+	dirty   bool                // index changed
+	put     int64               // bytes of pieces written: Close accounts for them
+	last    []image.Piece       // the last build's pieces, as read
+	built   bool                // Built was called: the sums are this build's
+	seeded  bool                // a first build, its sums from the shared file
+	learned bool                // sums learned: the shared file is told
 
 	mapped [][]byte // pieces Get returned: unmapped by Close
 }
@@ -164,7 +172,59 @@ func Open(dir, scope string, limit int64) (*Cache, error) {
 	c := &Cache{dir: dir, scope: scope, limit: limit, read: map[string]identity{}}
 	c.loadIndex()
 	c.last = c.index.Pieces
+	if len(c.last) == 0 && len(c.index.Sums) == 0 {
+		c.index.Sums = loadSums(filepath.Join(dir, sharedSums))
+		c.seeded = len(c.index.Sums) > 0
+	}
 	return c, nil
+}
+
+// sharedSums is the file of the sums every scope's last build learned.
+// A scope built for the first time - an image written to a new path -
+// starts from them, so that it finds the pieces other scopes made of the
+// same files without reading them.
+const sharedSums = "sums"
+
+// maxShared bounds the shared sums: past it, a build keeps its own only.
+const maxShared = 1 << 16
+
+// loadSums reads a file of sums; one that does not decode is none.
+func loadSums(path string) map[string]fileSum {
+	sums := map[string]fileSum{}
+	if f, err := os.Open(path); err == nil {
+		defer f.Close()
+		if gob.NewDecoder(io.LimitReader(f, 64<<20)).Decode(&sums) != nil {
+			sums = map[string]fileSum{}
+		}
+	}
+	return sums
+}
+
+// share adds the sums this build learned to the shared file. Two builds
+// that do it at once may lose some of each other's: a later build
+// learns them again.
+func (c *Cache) share(mine map[string]fileSum) error {
+	path := filepath.Join(c.dir, sharedSums)
+	all := loadSums(path)
+	if len(all)+len(mine) > maxShared {
+		all = map[string]fileSum{}
+	}
+	maps.Copy(all, mine)
+	return atomicfile.WriteUnsynced(path, 0o600, func(w io.Writer) error { return gob.NewEncoder(w).Encode(all) })
+}
+
+// prune keeps the sums of the files this build summed: a file changed
+// a thousand times leaves one sum, not a thousand.
+func (c *Cache) prune() {
+	kept := make(map[string]fileSum, len(c.read))
+	for _, id := range c.read {
+		if s, ok := c.index.Sums[id.key()]; ok {
+			kept[id.key()] = s
+		}
+	}
+	if len(kept) != len(c.index.Sums) {
+		c.index.Sums, c.dirty = kept, true
+	}
 }
 
 func (c *Cache) indexPath() string {
@@ -352,8 +412,9 @@ func (c *Cache) Sum(path string, read bool) ([32]byte, int64, bool, error) {
 	return s.Sum, s.Size, true, nil
 }
 
-// Warm implements image.Cache: whether this scope was built before.
-func (c *Cache) Warm() bool { return len(c.last) > 0 }
+// Warm implements image.Cache: whether this scope was built before, or
+// starts from the sums of other scopes' builds.
+func (c *Cache) Warm() bool { return len(c.last) > 0 || c.seeded }
 
 // Learn implements image.Cache: the sum is kept for the file's identity
 // when it is still the one Sum saw, of that size, and older than the
@@ -365,7 +426,7 @@ func (c *Cache) Learn(path string, sum [32]byte, size int64) {
 	if err != nil || c.read[path] != id || id.size != size || time.Since(time.Unix(0, id.ctime)) <= racy {
 		return
 	}
-	c.index.Sums[id.key()], c.dirty = fileSum{Sum: sum, Size: size}, true
+	c.index.Sums[id.key()], c.dirty, c.learned = fileSum{Sum: sum, Size: size}, true, true
 }
 
 // Changed implements image.Cache: whether the file's identity is no
@@ -551,7 +612,7 @@ func list(names []string) string {
 func (c *Cache) Built(pieces []image.Piece) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.index.Pieces, c.dirty = pieces, true
+	c.index.Pieces, c.dirty, c.built = pieces, true, true
 }
 
 // Close unmaps the pieces Get returned, keeps the scope's index and
@@ -564,9 +625,15 @@ func (c *Cache) Close() error {
 	}
 	c.mapped = nil
 	c.fillSums()
+	if c.built {
+		c.prune()
+	}
 	var err error
 	if c.dirty {
 		err = atomicfile.WriteUnsynced(c.indexPath(), 0o600, func(w io.Writer) error { return gob.NewEncoder(w).Encode(c.index) })
+	}
+	if c.learned && c.built {
+		err = cmp.Or(err, c.share(c.index.Sums))
 	}
 	if c.put > 0 {
 		c.account()

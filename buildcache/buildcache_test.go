@@ -116,6 +116,45 @@ func TestRebuild(t *testing.T) {
 	}
 }
 
+// TestNewScope: an image written to a new path starts from the sums
+// other scopes' builds learned: it reuses their pieces without reading
+// the files they summed, and reads the one file changed since. A scope
+// keeps the sums of its last build's files only.
+func TestNewScope(t *testing.T) {
+	defer func(r time.Duration) { racy = r }(racy)
+	racy = 0
+	dir, cdir := t.TempDir(), t.TempDir()
+	fs := files(t, dir)
+	a, _ := Open(cdir, "a", 0)
+	first, _ := build(t, fs, a, compress.Zstd)
+
+	b, _ := Open(cdir, "b", 0)
+	if !b.Warm() {
+		t.Fatal("a new scope did not start from the shared sums")
+	}
+	if again, p := build(t, fs, b, compress.Zstd); !bytes.Equal(again, first) || reused(p) != len(p) {
+		t.Fatalf("new scope: same bytes %v, %d of %d pieces reused", bytes.Equal(again, first), reused(p), len(p))
+	}
+
+	for i := range 5 { // a file changed at each build
+		data := []byte(fmt.Sprint("version ", i, "\n"))
+		os.WriteFile(fs[7].Source, data, 0o644)
+		fs[7].Size = int64(len(data))
+		c, _ := Open(cdir, "a", 0)
+		build(t, fs, c, compress.Zstd)
+	}
+	c, _ := Open(cdir, "a", 0)
+	if n := len(c.index.Sums); n != 40 {
+		t.Errorf("scope a keeps %d sums after five changes of one of its 40 files", n)
+	}
+	clean, _ := build(t, fs, nil, compress.Zstd)
+	d, _ := Open(cdir, "d", 0)
+	got, p := build(t, fs, d, compress.Zstd)
+	if !bytes.Equal(got, clean) || reused(p) != len(p) {
+		t.Errorf("a new scope after the change: same bytes %v, %d of %d pieces reused", bytes.Equal(got, clean), reused(p), len(p))
+	}
+}
+
 // TestAnyCoreCount: the bytes do not depend on the threads that made
 // them, nor on which build's threads made the cached pieces: a first
 // build on one thread, the rebuild on three, and a clean build on the
