@@ -115,6 +115,12 @@ type identity struct {
 	mtime, ctime int64
 }
 
+// identityPath is the path of an identity's key.
+func identityPath(key string) string { return key[:max(len(key)-identityTail, 0)] }
+
+// identityTail is what key adds after the path.
+const identityTail = 5 * 8
+
 func (id identity) key() string {
 	b := make([]byte, 0, len(id.path)+48)
 	b = append(b, id.path...)
@@ -200,14 +206,20 @@ func loadSums(path string) map[string]fileSum {
 	return sums
 }
 
-// share adds the sums this build learned to the shared file. Two builds
-// that do it at once may lose some of each other's: a later build
-// learns them again.
+// share adds the sums of this build's files to the shared file, in
+// place of any other sum of the same paths (an older version of a file
+// edited between builds). Two builds that do it at once may lose some of
+// each other's: a later build learns them again.
 func (c *Cache) share(mine map[string]fileSum) error {
 	path := filepath.Join(c.dir, sharedSums)
 	all := loadSums(path)
 	if len(all)+len(mine) > maxShared {
 		all = map[string]fileSum{}
+	}
+	for k := range all {
+		if _, ok := c.read[identityPath(k)]; ok {
+			delete(all, k)
+		}
 	}
 	maps.Copy(all, mine)
 	return atomicfile.WriteUnsynced(path, 0o600, func(w io.Writer) error { return gob.NewEncoder(w).Encode(all) })

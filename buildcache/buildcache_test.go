@@ -119,7 +119,8 @@ func TestRebuild(t *testing.T) {
 // TestNewScope: an image written to a new path starts from the sums
 // other scopes' builds learned: it reuses their pieces without reading
 // the files they summed, and reads the one file changed since. A scope
-// keeps the sums of its last build's files only.
+// keeps the sums of its last build's files only, and the shared file one
+// sum a path.
 func TestNewScope(t *testing.T) {
 	defer func(r time.Duration) { racy = r }(racy)
 	racy = 0
@@ -146,6 +147,9 @@ func TestNewScope(t *testing.T) {
 	c, _ := Open(cdir, "a", 0)
 	if n := len(c.index.Sums); n != 40 {
 		t.Errorf("scope a keeps %d sums after five changes of one of its 40 files", n)
+	}
+	if n := len(loadSums(filepath.Join(cdir, sharedSums))); n != 40 {
+		t.Errorf("%d sums shared after five changes of one of 40 files", n)
 	}
 	clean, _ := build(t, fs, nil, compress.Zstd)
 	d, _ := Open(cdir, "d", 0)
