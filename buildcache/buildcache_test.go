@@ -157,6 +157,12 @@ func TestNewScope(t *testing.T) {
 	if !bytes.Equal(got, clean) || reused(p) != len(p) {
 		t.Errorf("a new scope after the change: same bytes %v, %d of %d pieces reused", bytes.Equal(got, clean), reused(p), len(p))
 	}
+	// Garbage in the shared file: a new scope starts from nothing.
+	os.WriteFile(filepath.Join(cdir, sharedSums), bytes.Repeat([]byte{0xff, 0x01}, 4096), 0o600)
+	e, _ := Open(cdir, "e", 0)
+	if got, _ := build(t, fs, e, compress.Zstd); e.seeded || !bytes.Equal(got, clean) {
+		t.Errorf("shared sums of garbage: seeded %v, same bytes %v", e.seeded, bytes.Equal(got, clean))
+	}
 }
 
 // TestAnyCoreCount: the bytes do not depend on the threads that made
