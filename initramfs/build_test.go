@@ -317,10 +317,14 @@ func TestAtomicOutput(t *testing.T) {
 		t.Fatalf("%v\n%s", err, b)
 	}
 	temps := func() []string { m, _ := filepath.Glob(filepath.Join(dir, ".out.img.tmp-*")); return m }
+	cacheDir := t.TempDir()
 	// Each signal in turn, while the temporary file grows. SIGKILL leaves
 	// it (nothing can remove it then), and the next run removes it.
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
 		cmd := exec.Command(bin, "build", "--init", "none", "-o", out, "--compress", "xz", "--add", big+":/big")
+		// A cache of its own: with the piece cached by another build, the
+		// image would be written at once, never caught growing.
+		cmd.Env = append(os.Environ(), "INITKIT_CACHE="+cacheDir)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
