@@ -147,6 +147,14 @@ func lstat(path string, listed bool) (string, time.Time) {
 	return id.key() + string(binary.LittleEndian.AppendUint32(nil, st.Mode)), time.Unix(0, id.ctime)
 }
 
+// splitID is an lstat identity's key (identity.key) and its file mode.
+func splitID(id string) (key string, mode uint32) {
+	if len(id) < 4 {
+		return "", 0
+	}
+	return id[:len(id)-4], binary.LittleEndian.Uint32([]byte(id[len(id)-4:]))
+}
+
 func stat(path string) (identity, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
@@ -196,23 +204,20 @@ const maxShared = 1 << 16
 
 // loadSums reads a file of sums; one that does not decode is none.
 func loadSums(path string) map[string]fileSum {
-	sums := map[string]fileSum{}
-	if f, err := os.Open(path); err == nil {
-		defer f.Close()
-		if gob.NewDecoder(io.LimitReader(f, 64<<20)).Decode(&sums) != nil {
-			sums = map[string]fileSum{}
-		}
+	var sums map[string]fileSum
+	if !readGob(path, &sums) || sums == nil {
+		return map[string]fileSum{}
 	}
 	return sums
 }
 
-// share adds the sums of this build's files to the shared file, in
-// place of any other sum of the same paths (an older version of a file
-// edited between builds). Two builds that do it at once may lose some of
-// each other's: a later build learns them again.
-func (c *Cache) share(mine map[string]fileSum) error {
+// share adds the sums of this build's files (the scope's, pruned) to the
+// shared file, in place of any other sum of the same paths (an older
+// version of a file edited between builds). Two builds that do it at
+// once may lose some of each other's: a later build learns them again.
+func (c *Cache) share() error {
 	path := filepath.Join(c.dir, sharedSums)
-	all := loadSums(path)
+	all, mine := loadSums(path), c.index.Sums
 	if len(all)+len(mine) > maxShared {
 		all = map[string]fileSum{}
 	}
@@ -248,18 +253,24 @@ func (c *Cache) indexPath() string {
 // started afresh.
 func (c *Cache) loadIndex() {
 	c.index = scopeIndex{Sums: map[string]fileSum{}, Memos: map[string]memo{}}
-	f, err := os.Open(c.indexPath())
-	if err != nil {
-		return
-	}
-	defer f.Close()
 	var ix scopeIndex
-	if gob.NewDecoder(io.LimitReader(f, 64<<20)).Decode(&ix) == nil && ix.Sums != nil {
+	if readGob(c.indexPath(), &ix) && ix.Sums != nil {
 		c.index = ix
 	}
 	if c.index.Memos == nil {
 		c.index.Memos = map[string]memo{}
 	}
+}
+
+// readGob decodes the file at path into v, reading 64 MB at most, and
+// says whether it did.
+func readGob(path string, v any) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return gob.NewDecoder(io.LimitReader(f, 64<<20)).Decode(v) == nil
 }
 
 // Recall decodes into v the result Keep kept under key, and says
@@ -345,7 +356,8 @@ func (c *Cache) sameContent(r pathID, id string) bool {
 
 // regular says whether an lstat identity is a regular file's.
 func regular(id string) bool {
-	return len(id) > 4 && binary.LittleEndian.Uint32([]byte(id[len(id)-4:]))&unix.S_IFMT == unix.S_IFREG
+	_, mode := splitID(id)
+	return mode&unix.S_IFMT == unix.S_IFREG
 }
 
 // fillSums gives every kept path that is a regular file the content sum
@@ -357,7 +369,8 @@ func (c *Cache) fillSums() {
 			if i == 0 || r.Sum != ([32]byte{}) || !regular(r.ID) { // 0: the program
 				continue
 			}
-			if s, ok := c.index.Sums[r.ID[:len(r.ID)-4]]; ok {
+			key, _ := splitID(r.ID)
+			if s, ok := c.index.Sums[key]; ok {
 				m.Read[i].Sum, c.dirty = s.Sum, true
 			}
 		}
@@ -645,7 +658,7 @@ func (c *Cache) Close() error {
 		err = atomicfile.WriteUnsynced(c.indexPath(), 0o600, func(w io.Writer) error { return gob.NewEncoder(w).Encode(c.index) })
 	}
 	if c.learned && c.built {
-		err = cmp.Or(err, c.share(c.index.Sums))
+		err = cmp.Or(err, c.share())
 	}
 	if c.put > 0 {
 		c.account()

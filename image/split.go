@@ -168,8 +168,7 @@ func writeParts(w io.Writer, parts [][]File, o Options) error {
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				r := &result{}
-				r.buf.max = math.MaxInt
+				r := &result{buf: chunks{max: math.MaxInt}}
 				r.kept, r.err = one.writePiece(&r.buf, parts[i], &pieces[i], false)
 				results[i] <- r
 			}
@@ -278,17 +277,13 @@ func (o Options) writePiece(w io.Writer, part []File, p *Piece, through bool) ([
 	if keep.over {
 		return nil, nil // all in w
 	}
-	pending := keep.chunks
-	if through {
-		pending = nil
-	}
 	for i, f := range part {
 		if f.Source != "" && tee[i] == nil && o.Cache.Changed(f.Source, sums[i].Content) {
-			return pending, nil // read while it changed: these bytes are not the sum's
+			return keep.unwritten(), nil // read while it changed: these bytes are not the sum's
 		}
 	}
 	o.Cache.Put(p.Key, keep.chunks...)
-	return pending, nil
+	return keep.unwritten(), nil
 }
 
 // writeChunks writes each chunk to w in turn.
@@ -315,9 +310,9 @@ func (c *countWriter) Write(b []byte) (int, error) {
 // chunkSize is the room chunks makes at a time.
 const chunkSize = 512 << 10
 
-// chunks keeps what is written, up to max bytes, as chunks copied once into chunks of chunkSize:
-// a bytes.Buffer grown to a piece's megabytes copies them again, and
-// clears its new room, at every doubling. Past max, it writes what it
+// chunks keeps what is written, up to max bytes, copied once into chunks
+// of chunkSize: a bytes.Buffer grown to a piece's megabytes copies them
+// again, and clears its new room, at every doubling. Past max, it writes what it
 // kept and the rest to w, and keeps nothing (over). With through set,
 // everything goes to w as it comes as well.
 type chunks struct {
@@ -349,6 +344,15 @@ func (c *chunks) Write(b []byte) (int, error) {
 		c.keep(b)
 	}
 	return len(b), nil
+}
+
+// unwritten is what w has not had: the kept chunks, unless they went
+// through or over.
+func (c *chunks) unwritten() [][]byte {
+	if c.through || c.over {
+		return nil
+	}
+	return c.chunks
 }
 
 // keep copies b into the last chunk, or a new one when it has no room:
