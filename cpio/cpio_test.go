@@ -292,3 +292,33 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// TestEmptyFileChecksum: the kernel sums an empty regular file of a
+// 070702 archive too, and refuses one whose header says otherwise; it
+// sums no other type, so a directory's check field is kept as it is.
+func TestEmptyFileChecksum(t *testing.T) {
+	crc := func(b []byte) []byte { return append([]byte(MagicCRC), b[len(MagicCRC):]...) }
+	bad := crc(header(map[string]string{"check": "00000001"}, "empty"))
+	_, err := NewReader(bytes.NewReader(bad)).Next()
+	var fe *FormatError
+	if !errors.As(err, &fe) || fe.Name != "empty" || fe.Offset != 6+8*12 || !strings.Contains(fe.Msg, "checksum") {
+		t.Fatalf("empty file with check 1: got %v, want a checksum error at offset %d naming it", err, 6+8*12)
+	}
+	ok := crc(header(map[string]string{"check": "00000000"}, "empty"))
+	if _, err := NewReader(bytes.NewReader(ok)).Next(); err != nil {
+		t.Fatalf("empty file with check 0: %v", err)
+	}
+
+	var buf bytes.Buffer
+	w := NewCRCWriter(&buf)
+	if err := w.WriteHeader(&Header{Name: "dir", Mode: TypeDir | 0o755, Check: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("a directory's check field: %v", err)
+	}
+	h, err := NewReader(&buf).Next()
+	if err != nil || h.Check != 1 {
+		t.Fatalf("read back: %+v, %v; want the check field kept", h, err)
+	}
+}

@@ -177,6 +177,12 @@ func (r *Reader) readHeader() (*Header, error) {
 	}
 	h.Name = string(buf[:nameLen-1])
 	r.crc = magic == MagicCRC
+	if r.crc && h.Size == 0 && h.Type() == TypeReg && h.Check != 0 {
+		// The kernel sums an empty file too (init/initramfs.c: do_copy,
+		// "bad data checksum"); Read never runs to catch it.
+		return nil, &FormatError{Offset: start + 6 + 8*12, Name: h.Name,
+			Msg: "data checksum 00000000 does not match header " + hex8(h.Check)}
+	}
 	r.sum = 0
 	r.remain = h.Size
 	r.pad = pad4(h.Size)

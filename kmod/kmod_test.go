@@ -215,3 +215,53 @@ func TestGlobsIntersect(t *testing.T) {
 		}
 	}
 }
+
+// intersectRef is the plain recursion globsIntersect computes row by
+// row: the reference its fuzz target holds it to.
+func intersectRef(a, b string) bool {
+	switch {
+	case a == "" && b == "":
+		return true
+	case a != "" && a[0] == '*':
+		return intersectRef(a[1:], b) || (b != "" && intersectRef(a, b[1:]))
+	case b != "" && b[0] == '*':
+		return intersectRef(a, b[1:]) || (a != "" && intersectRef(a[1:], b))
+	case a == "" || b == "":
+		return false
+	}
+	return (a[0] == b[0] || a[0] == '?' || b[0] == '?') && intersectRef(a[1:], b[1:])
+}
+
+func FuzzGlobsIntersect(f *testing.F) {
+	f.Add("pci:v*d*sv*sd*bc01sc01i*", "pci:v00008086d*")
+	f.Add("a*?b", "*ab?")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if len(a) > 12 || len(b) > 12 {
+			return // the reference is exponential
+		}
+		if got, want := globsIntersect(a, b), intersectRef(a, b); got != want {
+			t.Fatalf("globsIntersect(%q, %q) = %v, want %v", a, b, got, want)
+		}
+		if globsIntersect(a, b) != globsIntersect(b, a) {
+			t.Fatalf("globsIntersect(%q, %q) is not symmetric", a, b)
+		}
+	})
+}
+
+// TestGlobsIntersectLong: a modules.alias line of a MB costs one pass
+// over it, not a recursion as deep as the line or a map of its cells.
+func TestGlobsIntersectLong(t *testing.T) {
+	long, stars := strings.Repeat("*a", 1<<19), strings.Repeat("*", 1<<20)
+	alias := "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00"
+	allocs := testing.AllocsPerRun(1, func() {
+		if globsIntersect(long, alias) {
+			t.Error("a pattern of only a's matched a PCI alias")
+		}
+		if !globsIntersect(stars, alias) {
+			t.Error("a MB of * did not match a PCI alias")
+		}
+	})
+	if allocs > 4 {
+		t.Errorf("%v allocations, want two rows a call", allocs)
+	}
+}

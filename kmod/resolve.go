@@ -201,30 +201,29 @@ func (ix *Index) loadAliases() error {
 }
 
 // globsIntersect reports whether some string matches both patterns, where
-// '*' matches any run of characters and '?' any one character.
+// '*' matches any run of characters and '?' any one character. ok[j] is
+// whether a[i:] and b[j:] have a common match, computed row by row from
+// the end: time len(a)*len(b) and memory len(b), whatever a hostile
+// modules.alias line (up to a MB) holds.
 func globsIntersect(a, b string) bool {
-	memo := map[[2]int]bool{}
-	var f func(i, j int) bool
-	f = func(i, j int) bool {
-		k := [2]int{i, j}
-		if v, ok := memo[k]; ok {
-			return v
+	ok := make([]bool, len(b)+1)  // row i+1
+	cur := make([]bool, len(b)+1) // row i
+	for i := len(a); i >= 0; i-- {
+		for j := len(b); j >= 0; j-- {
+			switch {
+			case i == len(a) && j == len(b):
+				cur[j] = true
+			case i < len(a) && a[i] == '*':
+				cur[j] = ok[j] || (j < len(b) && cur[j+1])
+			case j < len(b) && b[j] == '*':
+				cur[j] = cur[j+1] || (i < len(a) && ok[j])
+			case i == len(a) || j == len(b):
+				cur[j] = false
+			default:
+				cur[j] = (a[i] == b[j] || a[i] == '?' || b[j] == '?') && ok[j+1]
+			}
 		}
-		var r bool
-		switch {
-		case i == len(a) && j == len(b):
-			r = true
-		case i < len(a) && a[i] == '*':
-			r = f(i+1, j) || (j < len(b) && f(i, j+1))
-		case j < len(b) && b[j] == '*':
-			r = f(i, j+1) || (i < len(a) && f(i+1, j))
-		case i == len(a) || j == len(b):
-			r = false
-		default:
-			r = (a[i] == b[j] || a[i] == '?' || b[j] == '?') && f(i+1, j+1)
-		}
-		memo[k] = r
-		return r
+		ok, cur = cur, ok
 	}
-	return f(0, 0)
+	return ok[0]
 }
