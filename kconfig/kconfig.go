@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Config is a kernel configuration: option names without "CONFIG_", to
@@ -63,7 +64,7 @@ func (c Config) parseLine(line string, n int) error {
 		return nil
 	}
 	name, val, ok := strings.Cut(line, "=")
-	if !ok || !strings.HasPrefix(name, "CONFIG_") {
+	if !ok || !strings.HasPrefix(name, "CONFIG_") || name == "CONFIG_" {
 		return fmt.Errorf("line %d: %q is not CONFIG_NAME=VALUE", n, clip(line))
 	}
 	val, err := value(val)
@@ -76,7 +77,7 @@ func (c Config) parseLine(line string, n int) error {
 
 // value is an option's value as it stands in a .config line: a quoted
 // string kept with its quotes (Write writes it back as it is), or a word,
-// what follows a blank or a '#' being a comment, as Kconfig reads it
+// what follows a blank (a CR too) or a '#' being a comment, as Kconfig reads it
 // (scripts/kconfig/confdata.c takes y, m or n by its first letter).
 func value(v string) (string, error) {
 	if strings.HasPrefix(v, `"`) {
@@ -90,7 +91,7 @@ func value(v string) (string, error) {
 		}
 		return "", errors.New("a string with no closing quote")
 	}
-	if i := strings.IndexAny(v, " \t#"); i >= 0 {
+	if i := strings.IndexFunc(v, func(r rune) bool { return r == '#' || unicode.IsSpace(r) }); i >= 0 {
 		v = v[:i]
 	}
 	return v, nil

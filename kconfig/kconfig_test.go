@@ -2,6 +2,7 @@ package kconfig
 
 import (
 	"bytes"
+	"maps"
 	"strings"
 	"testing"
 
@@ -106,11 +107,14 @@ func TestParseHostile(t *testing.T) {
 	if _, err := Parse(strings.NewReader(long)); err == nil || !strings.Contains(err.Error(), "line 3: longer than") {
 		t.Errorf("a 2 MB line: %v", err)
 	}
-	c, err := Parse(strings.NewReader("CONFIG_A=y # a comment\nCONFIG_B=m#x\nCONFIG_S=\"a # b \\\" c\" # more\nCONFIG_N=5"))
+	if _, err := Parse(strings.NewReader("CONFIG_A=y\nCONFIG_=y\n")); err == nil || !strings.Contains(err.Error(), "line 2:") {
+		t.Errorf("an option with no name: %v", err)
+	}
+	c, err := Parse(strings.NewReader("CONFIG_A=y # a comment\nCONFIG_B=m#x\nCONFIG_R=y\r#\nCONFIG_S=\"a # b \\\" c\" # more\nCONFIG_N=5"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]string{"A": "y", "B": "m", "S": `"a # b \" c"`, "N": "5"} {
+	for name, want := range map[string]string{"A": "y", "B": "m", "R": "y", "S": `"a # b \" c"`, "N": "5"} {
 		if c.Value(name) != want {
 			t.Errorf("CONFIG_%s = %q, want %q", name, c.Value(name), want)
 		}
@@ -130,4 +134,28 @@ func TestEveryNeedHasAReason(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzParse: a config Parse accepts, written by Write, parses back to the
+// same options.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"x \\\" y\" # note\nCONFIG_D=64\n"))
+	f.Add([]byte("CONFIG_E=m\tcomment\n\n# a comment\r\nCONFIG_F=\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		var buf bytes.Buffer
+		if err := c.Write(&buf); err != nil {
+			t.Fatal(err)
+		}
+		again, err := Parse(&buf)
+		if err != nil {
+			t.Fatalf("Write's output does not parse: %v\n%s", err, buf.Bytes())
+		}
+		if !maps.Equal(c, again) {
+			t.Fatalf("round trip changed the config:\n%q\n%q\nwritten:\n%s", c, again, buf.Bytes())
+		}
+	})
 }
