@@ -270,3 +270,71 @@ func TestPartitionsThatLie(t *testing.T) {
 		t.Errorf("a disk cut short: %v", err)
 	}
 }
+
+// sfdiskImage is a disk of size bytes that sfdisk partitioned with
+// script.
+func sfdiskImage(t testing.TB, size int64, script string) []byte {
+	img := filepath.Join(t.TempDir(), "disk.img")
+	os.WriteFile(img, nil, 0o644)
+	os.Truncate(img, size)
+	cmd := exec.Command("sfdisk", "-q", img)
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v\n%s", err, out)
+	}
+	data, _ := os.ReadFile(img)
+	return data
+}
+
+// fixGPT sets the CRCs of a GPT at LBA 1 of data to what its bytes sum
+// to, so that the fuzzer's edits get past them.
+func fixGPT(data []byte) {
+	if len(data) < 1024 || string(data[512:520]) != "EFI PART" {
+		return
+	}
+	le := binary.LittleEndian
+	h := data[512:1024]
+	start, count, esize := le.Uint64(h[72:]), uint64(le.Uint32(h[80:])), uint64(le.Uint32(h[84:]))
+	if start < 1<<20 && count*esize <= 1<<20 && (start*512+count*esize) <= uint64(len(data)) {
+		le.PutUint32(h[88:], crc32.ChecksumIEEE(data[start*512:][:count*esize]))
+	}
+	if size := le.Uint32(h[12:]); size >= 92 && size <= 512 {
+		le.PutUint32(h[16:], 0)
+		le.PutUint32(h[16:], crc32.ChecksumIEEE(h[:size]))
+	}
+}
+
+// FuzzPartitions: whatever a table claims, the partitions read from it
+// lie inside the disk, have a size, and do not overlap.
+func FuzzPartitions(f *testing.F) {
+	gpt := sfdiskImage(f, 128<<10, "label: gpt\nfirst-lba: 34\nstart=34, size=40\nstart=80, size=40\n")
+	mbr := sfdiskImage(f, 64<<10, "label: dos\nstart=1, size=40\nstart=41, size=40, type=83\n")
+	for _, d := range [][]byte{gpt, mbr} {
+		if tab, err := Partitions(bytes.NewReader(d)); err != nil || len(tab.Partitions) != 2 {
+			f.Fatalf("a seed reads as %+v, %v; want two partitions", tab, err)
+		}
+	}
+	f.Add(gpt[:17408], uint16(256), true) // the rest of the disk is zeros
+	f.Add(mbr[:512], uint16(128), false)
+	f.Fuzz(func(t *testing.T, data []byte, sectors uint16, fix bool) {
+		if fix {
+			fixGPT(data)
+		}
+		disk := make([]byte, max(len(data), int(sectors%1024)*512))
+		copy(disk, data)
+		tab, err := Partitions(bytes.NewReader(disk))
+		if err != nil {
+			return
+		}
+		for i, p := range tab.Partitions {
+			if p.Size <= 0 || p.Start < 0 || p.Start+p.Size > int64(len(disk)) {
+				t.Fatalf("partition %d: start %d, size %d, on a disk of %d bytes", p.Number, p.Start, p.Size, len(disk))
+			}
+			for _, q := range tab.Partitions[:i] {
+				if p.Number <= q.Number || p.Start < q.Start+q.Size && q.Start < p.Start+p.Size {
+					t.Fatalf("partitions %d and %d: %+v %+v", q.Number, p.Number, q, p)
+				}
+			}
+		}
+	})
+}
