@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -77,64 +78,132 @@ func FindConfig(img string) string {
 // (CONFIG_IKCONFIG: kernel/configs.c puts it, gzipped, between the
 // markers IKCFG_ST and IKCFG_ED): inside the compressed payload of an x86
 // bzImage (Documentation/x86/boot.rst: payload_offset and payload_length
-// in the setup header), or in an image as it is (arm64's Image).
+// in the setup header), or in an image as it is (arm64's Image). The
+// image is untrusted (a kernel downloaded for a bug): it is read as a
+// stream, the payload decompressed only up to the end marker and at most
+// maxVmlinux bytes, so a payload that claims gigabytes costs neither the
+// memory nor the time.
 func EmbeddedConfig(img string) (kconfig.Config, error) {
-	b, err := os.ReadFile(img)
+	f, err := os.Open(img)
 	if err != nil {
 		return nil, err
 	}
-	data := b
-	if len(b) > 0x250 && string(b[0x202:0x206]) == "HdrS" {
-		sects := int(b[0x1f1])
-		if sects == 0 {
-			sects = 4
-		}
-		off := (sects+1)*512 + int(binary.LittleEndian.Uint32(b[0x248:]))
-		n := int(binary.LittleEndian.Uint32(b[0x24c:]))
-		if off < 0 || n <= 0 || off+n > len(b) {
-			return nil, fmt.Errorf("%s: the setup header's payload lies outside the file", img)
-		}
-		if data, err = decompressPayload(b[off : off+n]); err != nil {
-			return nil, fmt.Errorf("%s: %w", img, err)
-		}
+	defer f.Close()
+	data, stop, err := imageData(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", img, err)
 	}
-	start := bytes.Index(data, []byte("IKCFG_ST"))
-	end := bytes.Index(data, []byte("IKCFG_ED"))
-	if start < 0 || end < start {
-		return nil, fmt.Errorf("%s carries no config (CONFIG_IKCONFIG is not set)", img)
+	defer stop()
+	gz, err := between(data, []byte("IKCFG_ST"), []byte("IKCFG_ED"))
+	if errors.Is(err, errNoConfig) {
+		return nil, fmt.Errorf("%s carries no config (CONFIG_IKCONFIG is not set): %w", img, err)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(data[start+8 : end]))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", img, err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
 	if err != nil {
 		return nil, fmt.Errorf("%s: the embedded config: %w", img, err)
 	}
 	return kconfig.Parse(zr)
 }
 
-// decompressPayload returns a bzImage's vmlinux. The kernel's xz payload
+// errNoConfig is an image without the markers of an embedded config.
+var errNoConfig = errors.New("no IKCFG_ST..IKCFG_ED")
+
+// Bounds on an untrusted image: the vmlinux searched (a distribution's
+// is some 60 MB, a syzbot kernel's with KASAN a few hundred) and the
+// gzipped config (some 60 KB).
+var maxVmlinux int64 = 1 << 30 // a var: a test lowers it
+
+const maxIKConfig = 4 << 20
+
+// imageData is the bytes the config is searched in: an x86 bzImage's
+// decompressed payload, or the file as it is. stop ends a decompressor.
+func imageData(f *os.File) (io.Reader, func(), error) {
+	nop := func() {}
+	h := make([]byte, 0x250)
+	if _, err := f.ReadAt(h, 0); err != nil || string(h[0x202:0x206]) != "HdrS" {
+		return io.LimitReader(f, maxVmlinux), nop, nil
+	}
+	sects := int64(h[0x1f1])
+	if sects == 0 {
+		sects = 4
+	}
+	off := (sects+1)*512 + int64(binary.LittleEndian.Uint32(h[0x248:]))
+	n := int64(binary.LittleEndian.Uint32(h[0x24c:]))
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nop, err
+	}
+	if n <= 0 || off+n > st.Size() {
+		return nil, nop, errors.New("the setup header's payload lies outside the file")
+	}
+	r, stop, err := decompressPayload(io.NewSectionReader(f, off, n))
+	if err != nil {
+		return nil, nop, err
+	}
+	return io.LimitReader(r, maxVmlinux), stop, nil
+}
+
+// decompressPayload streams a bzImage's vmlinux. The kernel's xz payload
 // uses the x86 BCJ filter, which the Go xz reader does not have: xz(1)
 // (xz-utils) decompresses it. A payload may end in padding that a reader
-// complains of: what came out before is kept.
-func decompressPayload(payload []byte) ([]byte, error) {
-	f := compress.Detect(payload)
+// complains of: what came out before is searched.
+func decompressPayload(payload *io.SectionReader) (io.Reader, func(), error) {
+	magic := make([]byte, 16)
+	payload.ReadAt(magic, 0)
+	f := compress.Detect(magic)
 	if f == compress.XZ {
 		cmd := exec.Command("xz", "-dc")
-		cmd.Stdin = bytes.NewReader(payload)
-		out, err := cmd.Output()
-		if len(out) == 0 {
-			return nil, fmt.Errorf("the xz payload: xz -dc: %v (xz-utils decompresses it)", err)
+		cmd.Stdin = payload
+		out, err := cmd.StdoutPipe()
+		if err == nil {
+			err = cmd.Start()
 		}
-		return out, nil
+		if err != nil {
+			return nil, nil, fmt.Errorf("the xz payload: xz -dc: %w (xz-utils decompresses it)", err)
+		}
+		// Killed once the config is found: the rest is not read.
+		return out, func() { cmd.Process.Kill(); cmd.Wait() }, nil
 	}
-	r, err := compress.NewReader(bytes.NewReader(payload), f)
+	r, err := compress.NewReader(payload, f)
 	if err != nil {
-		return nil, fmt.Errorf("the %s payload: %w", f, err)
+		return nil, nil, fmt.Errorf("the %s payload: %w", f, err)
 	}
-	defer r.Close()
-	data, err := io.ReadAll(io.LimitReader(r, 512<<20))
-	if len(data) == 0 && err != nil {
-		return nil, fmt.Errorf("the %s payload: %w", f, err)
+	return r, func() { r.Close() }, nil
+}
+
+// between returns the bytes of r between the first start marker and the
+// end marker after it, holding at most a MB of r and maxIKConfig bytes
+// between. A read error ends r: a payload's padding may be one.
+func between(r io.Reader, start, end []byte) ([]byte, error) {
+	chunk := make([]byte, 1<<20)
+	var tail, found []byte // the last bytes before start is found; all after
+	for {
+		n, err := r.Read(chunk)
+		if found == nil {
+			tail = append(tail, chunk[:n]...)
+			if i := bytes.Index(tail, start); i >= 0 {
+				found = append([]byte{}, tail[i+len(start):]...)
+			} else if keep := len(start) - 1; len(tail) > keep {
+				tail = append(tail[:0], tail[len(tail)-keep:]...)
+			}
+		} else {
+			found = append(found, chunk[:n]...)
+		}
+		if found != nil {
+			if j := bytes.Index(found, end); j >= 0 {
+				return found[:j], nil
+			}
+			if len(found) > maxIKConfig {
+				return nil, fmt.Errorf("no IKCFG_ED within %d bytes of IKCFG_ST", maxIKConfig)
+			}
+		}
+		if err != nil {
+			return nil, errNoConfig
+		}
 	}
-	return data, nil
 }
 
 // embeddedConfigCached is EmbeddedConfig, remembered in the cache by the
@@ -164,7 +233,8 @@ func embeddedConfigCached(img string) (kconfig.Config, error) {
 	if err == nil {
 		c.Write(&text)
 	}
-	if os.MkdirAll(filepath.Dir(memo), 0o755) == nil {
+	// Only what the image holds is kept: not an xz that failed to start.
+	if (err == nil || errors.Is(err, errNoConfig)) && os.MkdirAll(filepath.Dir(memo), 0o755) == nil {
 		atomicfile.Write(memo, 0o644, func(w io.Writer) error { _, err := w.Write(text.Bytes()); return err })
 	}
 	return c, err

@@ -1,0 +1,102 @@
+package kernel
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// bzImage writes a file with an x86 setup header whose payload is
+// payload, compressed by the command given (gzip -c, xz -c, ...).
+func bzImage(t *testing.T, payload io.Reader, compressor ...string) string {
+	t.Helper()
+	var z bytes.Buffer
+	cmd := exec.Command(compressor[0], compressor[1:]...)
+	cmd.Stdin, cmd.Stdout = payload, &z
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v", compressor, err)
+	}
+	h := make([]byte, 2*512) // setup_sects 1: the payload's offset counts from 1024
+	h[0x1f1] = 1
+	copy(h[0x202:], "HdrS")
+	binary.LittleEndian.PutUint32(h[0x248:], 16)
+	binary.LittleEndian.PutUint32(h[0x24c:], uint32(z.Len()))
+	img := filepath.Join(t.TempDir(), "bzImage")
+	data := append(append(h, make([]byte, 16)...), z.Bytes()...)
+	if err := os.WriteFile(img, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// ikconfig is a vmlinux's bytes with a gzipped config between the
+// markers, its start marker cut by the MB boundary the search reads in.
+func ikconfig(t *testing.T, config string) io.Reader {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	io.WriteString(zw, config)
+	zw.Close()
+	var b bytes.Buffer
+	b.Write(make([]byte, 1<<20-3))
+	b.WriteString("IKCFG_ST")
+	b.Write(gz.Bytes())
+	b.WriteString("IKCFG_ED")
+	b.Write(make([]byte, 1<<20))
+	return &b
+}
+
+// zeros is an endless run of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// TestEmbeddedConfig: the config is found in a gzip and an xz payload
+// (the latter by xz(1), for the BCJ filter), even with a marker across
+// the search's reads; and an image is untrusted: a payload that
+// decompresses to gigabytes costs neither their memory nor their time,
+// an end marker that never comes is an error, and a payload that lies
+// outside the file is one.
+func TestEmbeddedConfig(t *testing.T) {
+	const config = "CONFIG_IKCONFIG=y\nCONFIG_RD_XZ=y\n# CONFIG_KASAN is not set\n"
+	for _, c := range [][]string{{"gzip", "-c"}, {"xz", "-c", "--check=crc32"}} {
+		cfg, err := EmbeddedConfig(bzImage(t, ikconfig(t, config), c...))
+		if err != nil || cfg.Value("RD_XZ") != "y" || cfg.Value("KASAN") != "n" || len(cfg) != 3 {
+			t.Errorf("%s payload: %v, %v", c[0], cfg, err)
+		}
+	}
+
+	// 256 MB of zeros, four times the bound: the search stops at it,
+	// holding a MB.
+	defer func(n int64) { maxVmlinux = n }(maxVmlinux)
+	maxVmlinux = 64 << 20
+	bomb := bzImage(t, io.LimitReader(zeros{}, 256<<20), "xz", "-0", "-T1", "-c")
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := EmbeddedConfig(bomb)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, errNoConfig) || !strings.Contains(err.Error(), "carries no config") {
+		t.Errorf("an xz bomb: %v, want no config", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
+		t.Errorf("an xz bomb: %d bytes allocated", n)
+	}
+
+	open := io.MultiReader(strings.NewReader("IKCFG_ST"), io.LimitReader(zeros{}, 8<<20))
+	if _, err := EmbeddedConfig(bzImage(t, open, "gzip", "-c")); err == nil || !strings.Contains(err.Error(), "no IKCFG_ED within") {
+		t.Errorf("no end marker: %v", err)
+	}
+
+	img := bzImage(t, ikconfig(t, config), "gzip", "-c")
+	os.Truncate(img, 2000)
+	if _, err := EmbeddedConfig(img); err == nil || !strings.Contains(err.Error(), "payload lies outside the file") {
+		t.Errorf("a payload past the end of the file: %v", err)
+	}
+}
