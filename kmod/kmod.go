@@ -308,12 +308,20 @@ func ReadFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	defer r.Close()
-	data, err := io.ReadAll(r)
+	data, err := io.ReadAll(io.LimitReader(r, int64(MaxModule)+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	if len(data) > MaxModule {
+		return nil, fmt.Errorf("%s: decompresses to more than %d bytes", path, MaxModule)
+	}
 	return data, nil
 }
+
+// MaxModule bounds a compressed module's content, held in memory: the
+// largest modules a distribution ships are some 30 MB, a few hundred
+// with their debug information.
+var MaxModule = 1 << 30
 
 // Names returns every module name, sorted.
 func (ix *Index) Names() []string {

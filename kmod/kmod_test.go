@@ -180,6 +180,14 @@ func TestCompressedModules(t *testing.T) {
 			t.Fatalf("%s: %v", out, err)
 		}
 	}
+	// A module that decompresses past the bound is an error naming it,
+	// not all of it in memory.
+	defer func(n int) { MaxModule = n }(MaxModule)
+	MaxModule = 100 << 10 // dm-mod is some 400 KB
+	if _, err := ReadFile(filepath.Join(dir, "kernel/drivers/md/dm-mod.ko.xz")); err == nil || !strings.Contains(err.Error(), "dm-mod.ko.xz: decompresses to more than 102400 bytes") {
+		t.Errorf("a module past the bound: %v", err)
+	}
+	MaxModule = 1 << 30
 	ix, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
