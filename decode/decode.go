@@ -13,8 +13,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/initkit/initkit/oops"
 	"github.com/initkit/initkit/symbolize"
@@ -222,11 +222,10 @@ func (d *Decoder) source(w io.Writer, f FrameResult) {
 	if d.Opts.Source == "" || len(f.Source) == 0 || f.Source[0].File == "" {
 		return
 	}
-	b, err := os.ReadFile(filepath.Join(d.Opts.Source, f.Source[0].File))
+	lines, err := sourceLines(d.Opts.Source, f.Source[0].File)
 	if err != nil {
 		return
 	}
-	lines := strings.Split(string(b), "\n")
 	ctx := d.Opts.Context
 	if ctx == 0 {
 		ctx = 2
@@ -242,6 +241,38 @@ func (d *Decoder) source(w io.Writer, f FrameResult) {
 		}
 		fmt.Fprintf(w, "    %s %5d  %s\n", mark, i, lines[i-1])
 	}
+}
+
+// maxSource bounds a source file read for its lines: the kernel's
+// largest are some 1 MB.
+const maxSource = 16 << 20
+
+// sourceLines returns the lines of file in the tree dir. The name comes
+// from the vmlinux's DWARF, which is untrusted, and so is the tree: the
+// file is opened inside dir (os.Root: no "..", no symlink out of it), only
+// a regular file is read (a FIFO would block), and at most maxSource
+// bytes of it. A name left absolute (no prefix stripped) is taken under
+// dir, as filepath.Join would.
+func sourceLines(dir, file string) ([]string, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	// O_NONBLOCK: opening a FIFO for reading would wait for a writer.
+	f, err := root.OpenFile(strings.TrimLeft(file, "/"), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", file)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSource))
+	if err != nil {
+		return nil, err
+	}
+	return strings.Split(string(b), "\n"), nil
 }
 
 // JSON writes the resolved reports as JSON.

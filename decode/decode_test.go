@@ -1,7 +1,10 @@
 package decode
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/initkit/initkit/oops"
@@ -52,3 +55,35 @@ func TestReadLogBounded(t *testing.T) {
 type zeroReader struct{}
 
 func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// TestSourceConfined: the file names a vmlinux's DWARF gives are
+// untrusted, and so is the source tree: --source prints lines only of a
+// regular file inside the tree, never one reached by ".." or by a
+// symlink out of it, and a FIFO does not block the decode.
+func TestSourceConfined(t *testing.T) {
+	top := t.TempDir()
+	tree := filepath.Join(top, "linux")
+	os.MkdirAll(filepath.Join(tree, "kernel"), 0o755)
+	os.WriteFile(filepath.Join(tree, "kernel", "panic.c"), []byte("one\ntwo\nthree\n"), 0o644)
+	os.WriteFile(filepath.Join(top, "secret"), []byte("secret line\n"), 0o644)
+	os.Symlink("../../secret", filepath.Join(tree, "kernel", "out.c"))
+	os.Symlink("panic.c", filepath.Join(tree, "kernel", "in.c"))
+	if err := syscall.Mkfifo(filepath.Join(tree, "fifo.c"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := &Decoder{Opts: Options{Source: tree}}
+	for _, c := range []struct{ file, want string }{
+		{"kernel/panic.c", ">     2  two"},
+		{"/kernel/panic.c", ">     2  two"},
+		{"kernel/in.c", ">     2  two"},
+		{"../secret", ""},
+		{"kernel/out.c", ""},
+		{"fifo.c", ""},
+	} {
+		var out strings.Builder
+		d.source(&out, FrameResult{Source: []symbolize.Frame{{File: c.file, Line: 2}}})
+		if !strings.Contains(out.String(), c.want) || c.want == "" && out.Len() > 0 {
+			t.Errorf("%s: printed %q, want %q", c.file, out.String(), c.want)
+		}
+	}
+}
