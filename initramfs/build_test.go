@@ -498,3 +498,27 @@ func TestWriteListRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestSameContent: two host files for one path are the same when their
+// bytes are, over more than one read and to the last byte.
+func TestSameContent(t *testing.T) {
+	dir := t.TempDir()
+	big := bytes.Repeat([]byte("0123456789abcdef"), 40000) // 640 KB: three reads
+	other := bytes.Clone(big)
+	other[len(other)-1] ^= 1
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o644)
+		return p
+	}
+	a, b, c, d := write("a", big), write("b", big), write("c", other), write("d", big[:len(big)-1])
+	e, f := write("e", nil), write("f", nil)
+	for _, x := range []struct {
+		x, y string
+		want bool
+	}{{a, b, true}, {a, c, false}, {a, d, false}, {e, f, true}, {a, dir, false}, {a, filepath.Join(dir, "none"), false}} {
+		if got := sameContent(x.x, x.y); got != x.want {
+			t.Errorf("sameContent(%s, %s) = %v", filepath.Base(x.x), filepath.Base(x.y), got)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path"
@@ -185,13 +186,38 @@ func same(a, b *image.File) bool {
 	return bytes.Equal(a.Data, b.Data)
 }
 
+// sameContent reports whether two host files hold the same bytes: sizes
+// first, then both read side by side, never whole into memory.
 func sameContent(x, y string) bool {
 	if x == "" || y == "" {
 		return false
 	}
-	a, err1 := os.ReadFile(x)
-	b, err2 := os.ReadFile(y)
-	return err1 == nil && err2 == nil && bytes.Equal(a, b)
+	a, err := os.Open(x)
+	if err != nil {
+		return false
+	}
+	defer a.Close()
+	b, err := os.Open(y)
+	if err != nil {
+		return false
+	}
+	defer b.Close()
+	sa, err1 := a.Stat()
+	sb, err2 := b.Stat()
+	if err1 != nil || err2 != nil || !sa.Mode().IsRegular() || !sb.Mode().IsRegular() || sa.Size() != sb.Size() {
+		return false
+	}
+	ba, bb := make([]byte, 256<<10), make([]byte, 256<<10)
+	for {
+		n, errA := io.ReadFull(a, ba)
+		m, errB := io.ReadFull(b, bb)
+		if n != m || !bytes.Equal(ba[:n], bb[:m]) {
+			return false
+		}
+		if errA != nil || errB != nil {
+			return errA == errB && (errA == io.EOF || errA == io.ErrUnexpectedEOF)
+		}
+	}
 }
 
 // Dir adds a directory.
