@@ -122,7 +122,14 @@ func (r *Resolver) ldSoConf(name string, depth int) ([]string, error) {
 		return nil, fmt.Errorf("%s: includes nested too deep", name)
 	}
 	r.read[r.host(name)] = true
-	data, err := os.ReadFile(r.host(name))
+	// Resolved inside Root: a sysroot's /etc/ld.so.conf may be a symlink,
+	// absolute or not, which the host's open would follow out of it.
+	real, err := r.resolveTarget(name)
+	if err != nil {
+		return nil, err
+	}
+	r.read[r.host(real)] = true
+	data, err := os.ReadFile(r.host(real))
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +148,12 @@ func (r *Resolver) ldSoConf(name string, depth int) ([]string, error) {
 				pattern = path.Join(path.Dir(name), pattern)
 			}
 			r.read[filepath.Dir(r.host(pattern))+"/"] = true // listed: a file added there counts
-			matches, _ := filepath.Glob(r.host(pattern))
+			dir, err := r.resolveDir(path.Dir(pattern))
+			if err != nil {
+				continue // no directory: nothing included
+			}
+			r.read[r.host(dir)+"/"] = true
+			matches, _ := filepath.Glob(filepath.Join(r.host(dir), path.Base(pattern)))
 			sort.Strings(matches)
 			for _, m := range matches {
 				sub, err := r.ldSoConf(r.target(m), depth+1)
@@ -157,8 +169,12 @@ func (r *Resolver) ldSoConf(name string, depth int) ([]string, error) {
 	return dirs, sc.Err()
 }
 
-// host maps a target path to the host path inside Root.
-func (r *Resolver) host(p string) string { return filepath.Join(r.Root, filepath.FromSlash(p)) }
+// host maps a target path to the host path inside Root: ".." stops at
+// Root as it stops at / (an include line or a DT_NEEDED name is
+// untrusted).
+func (r *Resolver) host(p string) string {
+	return filepath.Join(r.Root, filepath.FromSlash(path.Clean("/"+p)))
+}
 
 // target maps a host path inside Root back to a target path.
 func (r *Resolver) target(h string) string {
@@ -221,20 +237,24 @@ func (r *Resolver) AddLibrary(soname, why string) error {
 // directories that hold them, and the final file. It returns the resolved
 // target path of the file.
 func (r *Resolver) addPath(p, why string) (string, error) {
-	return r.walk(p, func(e *Entry) {
+	return r.walk(p, false, func(e *Entry) {
 		e.Why = why
 		r.put(e)
 	})
 }
 
 // resolveTarget follows the symlinks of a target path inside Root.
-func (r *Resolver) resolveTarget(p string) (string, error) { return r.walk(p, nil) }
+func (r *Resolver) resolveTarget(p string) (string, error) { return r.walk(p, false, nil) }
+
+// resolveDir follows the symlinks of a target directory inside Root.
+func (r *Resolver) resolveDir(p string) (string, error) { return r.walk(p, true, nil) }
 
 // walk resolves the target path p inside Root one component at a time,
 // following symlinks (an absolute target starts again at Root, never at
 // the host's /), and calls visit, when not nil, for every directory,
-// symlink and the final file met. It returns the resolved path.
-func (r *Resolver) walk(p string, visit func(*Entry)) (string, error) {
+// symlink and the final file met. It returns the resolved path, which
+// is a directory only when dirOK.
+func (r *Resolver) walk(p string, dirOK bool, visit func(*Entry)) (string, error) {
 	if visit == nil {
 		visit = func(*Entry) {}
 	}
@@ -263,7 +283,7 @@ func (r *Resolver) walk(p string, visit func(*Entry)) (string, error) {
 			}
 			rest = append(strings.Split(strings.Trim(link, "/"), "/"), rest...)
 		case st.mode.IsDir():
-			if len(rest) == 0 {
+			if len(rest) == 0 && !dirOK {
 				return "", fmt.Errorf("%s is a directory", p)
 			}
 			visit(&Entry{Path: next, Kind: Dir})

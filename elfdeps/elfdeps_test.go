@@ -187,3 +187,28 @@ func TestLoadedSonameSatisfies(t *testing.T) {
 	want(t, got, filepath.Join(priv, "libshared.so.1"), File, "")
 	want(t, got, filepath.Join(priv, "libcore.so.1"), File, "")
 }
+
+// TestLdSoConfConfined: a sysroot's ld.so.conf is read inside it. An
+// absolute symlink to it resolves in the sysroot, not on the host; an
+// include line that climbs with ".." stops at the sysroot's /, and one
+// through a directory symlinked out of it lists nothing of the host.
+func TestLdSoConfConfined(t *testing.T) {
+	top := t.TempDir()
+	root, out := filepath.Join(top, "root"), filepath.Join(top, "outside")
+	for _, d := range []string{root + "/etc/conf.d", out} {
+		os.MkdirAll(d, 0o755)
+	}
+	os.WriteFile(filepath.Join(out, "evil.conf"), []byte("/evil/lib\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "etc/real.conf"), []byte("/opt/lib\ninclude /../../outside/*.conf\ninclude /etc/conf.d/*.conf\ninclude /etc/up/*.conf\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "etc/conf.d/a.conf"), []byte("/opt/a\n"), 0o644)
+	os.Symlink("/etc/real.conf", filepath.Join(root, "etc/ld.so.conf"))
+	os.Symlink(out, filepath.Join(root, "etc/up"))
+	r, err := NewResolver(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs := strings.Join(r.searchDirs, ":")
+	if !strings.HasPrefix(dirs, "/opt/lib:/opt/a:") || strings.Contains(dirs, "/evil") {
+		t.Errorf("search dirs %s, want /opt/lib and /opt/a first and nothing from outside the sysroot", dirs)
+	}
+}
