@@ -86,9 +86,9 @@ func TestMatchesDepmod(t *testing.T) {
 	release := filepath.Base(src)
 	base := t.TempDir()
 	dst := filepath.Join(base, "lib", "modules", release)
-	if out, err := exec.Command("cp", "-a", src, filepath.Dir(dst)+"/").CombinedOutput(); err != nil {
+	if _, err := exec.Command("cp", "-a", src, filepath.Dir(dst)+"/").CombinedOutput(); err != nil {
 		os.MkdirAll(filepath.Dir(dst), 0o755)
-		if out, err = exec.Command("cp", "-a", src, filepath.Dir(dst)).CombinedOutput(); err != nil {
+		if out, err := exec.Command("cp", "-a", src, filepath.Dir(dst)).CombinedOutput(); err != nil {
 			t.Fatalf("cp: %v %s", err, out)
 		}
 	}

@@ -43,7 +43,6 @@ type kdumpMemory struct {
 	mu   sync.Mutex
 	zr   io.ReadCloser
 	zstd *zstd.Decoder
-	buf  []byte
 }
 
 func (v *File) openKdump() error {

@@ -360,7 +360,7 @@ func freePort(t *testing.T) int {
 func TestDiskCreateInterrupted(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	member := fmt.Sprintf("[disk]\noutput = \"m.img\"\nsize = \"96M\"\n[[disk.partition]]\nname = \"data\"\ntype = \"raid\"\n")
+	member := "[disk]\noutput = \"m.img\"\nsize = \"96M\"\n[[disk.partition]]\nname = \"data\"\ntype = \"raid\"\n"
 	os.WriteFile(filepath.Join(dir, "m.toml"), []byte(member), 0o644)
 	os.WriteFile(filepath.Join(dir, "n.toml"), []byte(strings.Replace(member, "m.img", "n.img", 1)+
 		"[[disk.raid]]\nname = \"r1\"\nlevel = 1\nmembers = [\"m.img:data\", \"n.img:data\"]\nfs = \"ext4\"\n"), 0o644)
