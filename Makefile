@@ -16,7 +16,9 @@ BENCH_DEBS := hyperfine python3
 # A count, not a duration: a duration ends in a deadline that can fail a
 # run whose input is still being processed.
 FUZZTIME ?= 30000x
-FUZZ_TARGETS := cpio:FuzzReader cpio:FuzzRoundTrip compress:FuzzDetect compress:FuzzReadStream image:FuzzReader probe:FuzzFilesystem internal/pid1:FuzzParseCmdline oops:FuzzParse symbolize:FuzzAranges vmcore:FuzzOpen vmcore:FuzzInfo vmcore:FuzzFlat vmcore:FuzzKdumpHeader
+FUZZ_TARGETS := cpio:FuzzReader cpio:FuzzRoundTrip compress:FuzzDetect compress:FuzzReadStream image:FuzzReader probe:FuzzFilesystem probe:FuzzPartitions internal/pid1:FuzzParseCmdline oops:FuzzParse symbolize:FuzzAranges vmcore:FuzzOpen vmcore:FuzzInfo vmcore:FuzzFlat vmcore:FuzzKdumpHeader kconfig:FuzzParse kmod:FuzzGlobsIntersect
+# staticcheck, pinned, from the module proxy: bugs vet does not catch.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build deps kernel kernels test unit fuzz demo bench clean
 all: build
@@ -48,6 +50,7 @@ kernels: deps
 
 test: deps kernel kernels
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 	$(GO) test -count=1 -timeout 60m ./...
 	$(MAKE) --no-print-directory fuzz
 
@@ -56,6 +59,7 @@ test: deps kernel kernels
 # them). No Debian packages are installed: what a test needs must be there.
 unit:
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 	$(GO) test -short -count=1 $$($(GO) list ./... | grep -v /vmtest$$)
 
 fuzz:
