@@ -154,17 +154,17 @@ func (f *File) unitOffsets() []uint64 {
 // data returns a section's bytes: a slice of the mapping, or for a
 // compressed section its decompressed copy.
 func (f *File) data(s *elf.Section) ([]byte, error) {
-	if s.Type == elf.SHT_NOBITS {
+	if s == nil || s.Type == elf.SHT_NOBITS {
 		return nil, nil
 	}
 	if s.Flags&elf.SHF_COMPRESSED != 0 {
 		return s.Data()
 	}
-	end := s.Offset + s.FileSize
-	if end > uint64(len(f.mm)) {
+	// Checked without adding the two: a hostile header's sum wraps.
+	if size := uint64(len(f.mm)); s.Offset > size || s.FileSize > size-s.Offset {
 		return nil, fmt.Errorf("section %s at offset %d runs past the end of the file", s.Name, s.Offset)
 	}
-	return f.mm[s.Offset:end], nil
+	return f.mm[s.Offset : s.Offset+s.FileSize], nil
 }
 
 // Close unmaps the file.

@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -190,5 +191,60 @@ func TestLookupMismatch(t *testing.T) {
 		if c.ok != (err == nil) || (!c.ok && !errors.As(err, &me)) {
 			t.Errorf("compute+%#x/%#x (length %#x): %v", c.off, c.size, n, err)
 		}
+	}
+}
+
+// FuzzFile: a vmlinux or a module is untrusted (a kernel downloaded for
+// a bug): whatever its ELF and DWARF claim, opening it and resolving
+// symbols and addresses returns frames or an error, never a panic.
+func FuzzFile(f *testing.F) {
+	prog := build(&testing.T{}, "-g", "-gz=none")
+	data, err := os.ReadFile(prog)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(t.TempDir(), "vmlinux")
+		os.WriteFile(p, data, 0o644)
+		file, err := Open(p)
+		if err != nil {
+			return
+		}
+		defer file.Close()
+		file.BuildID()
+		file.Release()
+		for _, name := range []string{"main", "square", "sum_squares"} {
+			addrs, err := file.LookupAll(name, 0, 0)
+			if err != nil {
+				continue
+			}
+			for _, a := range addrs {
+				file.PC(a, name)
+			}
+		}
+		for _, r := range file.unitRanges() {
+			file.PC(r.lo, "")
+		}
+	})
+}
+
+// TestSectionBounds: a section header whose offset and size add past 64
+// bits, or that lies past the file, is an error, not a slice of the map.
+func TestSectionBounds(t *testing.T) {
+	f := &File{mm: make([]byte, 100)}
+	for _, h := range []elf.SectionHeader{
+		{Name: "wraps", Type: elf.SHT_PROGBITS, Offset: 1 << 63, FileSize: 1<<63 + 10},
+		{Name: "past", Type: elf.SHT_PROGBITS, Offset: 90, FileSize: 11},
+	} {
+		if _, err := f.data(&elf.Section{SectionHeader: h}); err == nil {
+			t.Errorf("%s: no error", h.Name)
+		}
+	}
+	if b, err := f.data(&elf.Section{SectionHeader: elf.SectionHeader{Type: elf.SHT_PROGBITS, Offset: 90, FileSize: 10}}); err != nil || len(b) != 10 {
+		t.Errorf("the last 10 bytes: %d, %v", len(b), err)
+	}
+	if b, err := f.data(nil); err != nil || b != nil {
+		t.Errorf("no section: %v, %v", b, err)
 	}
 }
