@@ -160,11 +160,21 @@ func (f *File) data(s *elf.Section) ([]byte, error) {
 	if s.Flags&elf.SHF_COMPRESSED != 0 {
 		return s.Data()
 	}
-	// Checked without adding the two: a hostile header's sum wraps.
-	if size := uint64(len(f.mm)); s.Offset > size || s.FileSize > size-s.Offset {
+	b, ok := span(f.mm, s)
+	if !ok {
 		return nil, fmt.Errorf("section %s at offset %d runs past the end of the file", s.Name, s.Offset)
 	}
-	return f.mm[s.Offset : s.Offset+s.FileSize], nil
+	return b, nil
+}
+
+// span is a section's bytes in the mapping, false when the section lies
+// past its end, checked without adding offset and size: a hostile
+// header's sum wraps.
+func span(mm []byte, s *elf.Section) ([]byte, bool) {
+	if size := uint64(len(mm)); s.Offset > size || s.FileSize > size-s.Offset {
+		return nil, false
+	}
+	return mm[s.Offset : s.Offset+s.FileSize], true
 }
 
 // Close unmaps the file.
@@ -182,10 +192,11 @@ func (f *File) BuildID() string { return f.buildID }
 
 func readBuildID(ef *elf.File, mm []byte) string {
 	for _, s := range ef.Sections {
-		if s.Type != elf.SHT_NOTE || s.Offset+s.FileSize > uint64(len(mm)) {
+		b, ok := span(mm, s)
+		if s.Type != elf.SHT_NOTE || !ok {
 			continue
 		}
-		if id := noteBuildID(mm[s.Offset : s.Offset+s.FileSize]); id != "" {
+		if id := noteBuildID(b); id != "" {
 			return id
 		}
 	}

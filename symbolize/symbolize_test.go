@@ -247,4 +247,8 @@ func TestSectionBounds(t *testing.T) {
 	if b, err := f.data(nil); err != nil || b != nil {
 		t.Errorf("no section: %v, %v", b, err)
 	}
+	note := &elf.Section{SectionHeader: elf.SectionHeader{Name: ".note", Type: elf.SHT_NOTE, Offset: 1 << 63, FileSize: 1<<63 + 10}}
+	if id := readBuildID(&elf.File{Sections: []*elf.Section{note}}, f.mm); id != "" {
+		t.Errorf("a wrapping note section gave build-id %q", id)
+	}
 }
