@@ -158,6 +158,10 @@ func (f *File) data(s *elf.Section) ([]byte, error) {
 		return nil, nil
 	}
 	if s.Flags&elf.SHF_COMPRESSED != 0 {
+		// s.Size is what the section claims it decompresses to.
+		if s.Size > maxSection {
+			return nil, fmt.Errorf("compressed section %s claims %d bytes, more than %d", s.Name, s.Size, maxSection)
+		}
 		return s.Data()
 	}
 	b, ok := span(f.mm, s)
@@ -166,6 +170,10 @@ func (f *File) data(s *elf.Section) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// maxSection bounds a compressed DWARF section, decompressed into
+// memory: a distribution's vmlinux has some 300 MB of .debug_info.
+const maxSection = 2 << 30
 
 // span is a section's bytes in the mapping, false when the section lies
 // past its end, checked without adding offset and size: a hostile

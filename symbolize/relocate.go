@@ -76,13 +76,15 @@ func (f *File) relocated(s *elf.Section) ([]byte, error) {
 			e := syms[sym*24:]
 			value := binary.LittleEndian.Uint64(e[8:]) + f.bases[int(binary.LittleEndian.Uint16(e[6:]))]
 			v := uint64(int64(value) + addend)
+			// off is compared with what is left, never added to: a
+			// hostile offset near 2^64 wraps.
 			switch elf.R_X86_64(info & 0xffffffff) {
 			case elf.R_X86_64_64:
-				if off+8 <= uint64(len(out)) {
+				if len(out) >= 8 && off <= uint64(len(out)-8) {
 					binary.LittleEndian.PutUint64(out[off:], v)
 				}
 			case elf.R_X86_64_32, elf.R_X86_64_32S:
-				if off+4 <= uint64(len(out)) {
+				if len(out) >= 4 && off <= uint64(len(out)-4) {
 					binary.LittleEndian.PutUint32(out[off:], uint32(v))
 				}
 			}

@@ -2,6 +2,7 @@ package symbolize
 
 import (
 	"debug/elf"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -251,4 +252,38 @@ func TestSectionBounds(t *testing.T) {
 	if id := readBuildID(&elf.File{Sections: []*elf.Section{note}}, f.mm); id != "" {
 		t.Errorf("a wrapping note section gave build-id %q", id)
 	}
+}
+
+// TestRelocationWraps: a module's relocation whose offset is near 2^64
+// is skipped, not written out of range; the module still resolves.
+func TestRelocationWraps(t *testing.T) {
+	obj := filepath.Join(t.TempDir(), "prog.o")
+	if b, err := exec.Command("gcc", "-O2", "-g", "-gz=none", "-c", "-o", obj, "testdata/prog.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc -c: %v\n%s", err, b)
+	}
+	ef, err := elf.Open(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rela := ef.Section(".rela.debug_info")
+	if rela == nil || rela.Size < 24 {
+		t.Fatal("no .rela.debug_info to edit")
+	}
+	at := int64(rela.Offset)
+	ef.Close()
+	data, _ := os.ReadFile(obj)
+	for i := int64(0); i+24 <= int64(rela.Size); i += 24 {
+		binary.LittleEndian.PutUint64(data[at+i:], 1<<64-4) // every offset
+	}
+	os.WriteFile(obj, data, 0o644)
+	f, err := Open(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	addrs, err := f.LookupAll("main", 0, 0)
+	if err != nil || len(addrs) == 0 {
+		t.Fatalf("main: %v, %v", addrs, err)
+	}
+	f.PC(addrs[0], "main") // frames or an error: the DWARF lost its relocations
 }
