@@ -200,11 +200,17 @@ func TestLookupMismatch(t *testing.T) {
 // symbols and addresses returns frames or an error, never a panic.
 func FuzzFile(f *testing.F) {
 	prog := build(&testing.T{}, "-g", "-gz=none")
-	data, err := os.ReadFile(prog)
-	if err != nil {
-		f.Fatal(err)
+	obj := filepath.Join(f.TempDir(), "prog.o") // relocatable, as a module
+	if b, err := exec.Command("gcc", "-O2", "-g", "-gz=none", "-c", "-o", obj, "testdata/prog.c").CombinedOutput(); err != nil {
+		f.Fatalf("gcc -c: %v\n%s", err, b)
 	}
-	f.Add(data)
+	for _, p := range []string{prog, obj} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := filepath.Join(t.TempDir(), "vmlinux")
 		os.WriteFile(p, data, 0o644)
