@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/internal/git"
 	"github.com/initkit/initkit/internal/syncbuf"
 	"github.com/initkit/initkit/kconfig"
 )
@@ -356,8 +357,8 @@ func Build(ctx context.Context, t Tree, jobs int) (*Manifest, error) {
 	}
 	sum := sha256.Sum256(cfg)
 	m.ConfigHash = hex.EncodeToString(sum[:])
-	if out, err := exec.CommandContext(ctx, "git", "-C", t.Src, "rev-parse", "HEAD").Output(); err == nil {
-		m.Commit = strings.TrimSpace(string(out))
+	if out, err := git.Lines(ctx, t.Src, "rev-parse", "HEAD"); err == nil && len(out) == 1 {
+		m.Commit = out[0]
 	}
 	return m, m.write(filepath.Join(t.obj(), ManifestName))
 }

@@ -1,5 +1,6 @@
 // Package git runs the git command on trees that may come from others:
-// no system configuration read, no prompt, errors with git's own words.
+// no system configuration read, no prompt, none of the repository's
+// hooks or fsmonitor run, errors with git's own words.
 package git
 
 import (
@@ -13,7 +14,12 @@ import (
 
 // Command is git -C dir args, with the environment every call uses.
 func Command(ctx context.Context, dir string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
+	// A repository's own .git/config and hooks come with a tree from
+	// others: its post-checkout hook would run on worktree add, checkout
+	// and bisect, its core.fsmonitor on any command that reads the index.
+	// A -c setting wins over the repository's.
+	safe := []string{"-C", dir, "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false"}
+	cmd := exec.CommandContext(ctx, "git", append(safe, args...)...)
 	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0")
 	return cmd
 }
