@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/initkit/initkit/internal/printable"
 	"github.com/initkit/initkit/oops"
 	"github.com/initkit/initkit/symbolize"
 )
@@ -171,19 +172,22 @@ func (d *Decoder) Annotate(log []byte, w io.Writer) ([]Resolved, error) {
 		// Lines as oops.Parse counts them; a long one passes through whole.
 		raw, next, _ := bytes.Cut(rest, []byte("\n"))
 		rest = next
-		line := strings.TrimRight(string(raw), "\r")
+		// A log is untrusted: its colours are dropped, as the parser
+		// drops them, and any other escape is shown, not sent to the
+		// terminal; so are the names the vmlinux's DWARF gives.
+		line := printable.String(string(oops.StripEscapes(raw)))
 		if title, ok := titleAt[n]; ok {
-			fmt.Fprintf(bw, "initkit decode: report: %s\n", title)
+			fmt.Fprintf(bw, "initkit decode: report: %s\n", printable.String(title))
 		}
 		for _, warn := range warnAt[n] {
-			fmt.Fprintf(bw, "initkit decode: warning: %s\n", warn)
+			fmt.Fprintf(bw, "initkit decode: warning: %s\n", printable.String(warn))
 		}
 		fs, ok := byLine[n]
 		if !ok {
 			fmt.Fprintln(bw, line)
 			continue
 		}
-		fmt.Fprintf(bw, "%s%s\n", line, annotation(fs[0]))
+		fmt.Fprintf(bw, "%s%s\n", line, printable.String(annotation(fs[0])))
 		d.source(bw, fs[0])
 	}
 	return reps, bw.Flush()
@@ -239,7 +243,7 @@ func (d *Decoder) source(w io.Writer, f FrameResult) {
 		if i == at {
 			mark = ">"
 		}
-		fmt.Fprintf(w, "    %s %5d  %s\n", mark, i, lines[i-1])
+		fmt.Fprintf(w, "    %s %5d  %s\n", mark, i, printable.String(lines[i-1]))
 	}
 }
 

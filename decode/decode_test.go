@@ -87,3 +87,17 @@ func TestSourceConfined(t *testing.T) {
 		}
 	}
 }
+
+// TestAnnotateEscapes: a log is untrusted; decode drops its colours and
+// shows any other control character as \xNN.
+func TestAnnotateEscapes(t *testing.T) {
+	var out strings.Builder
+	d := &Decoder{}
+	log := "\x1b[31mred\x1b[0m line\nset title \x1b]0;PWNED\x07 here\n"
+	if _, err := d.Annotate([]byte(log), &out); err != nil {
+		t.Fatal(err)
+	}
+	if want := "red line\nset title \\x1b]0;PWNED\\x07 here\n"; out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}

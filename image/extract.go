@@ -19,6 +19,7 @@ import (
 
 	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/internal/printable"
 )
 
 // ExtractOptions control Extract.
@@ -476,10 +477,10 @@ func NodeList(nodes []cpio.Header) []byte {
 // the image can be.
 func (r *ExtractResult) Notes(w io.Writer, dir, manifest string) error {
 	for _, k := range r.Kept {
-		fmt.Fprintf(w, "initkit: /%s: kept the non-empty directory a %s would replace, as the kernel does\n", k.Name, TypeName(k.Mode))
+		fmt.Fprintf(w, "initkit: /%s: kept the non-empty directory a %s would replace, as the kernel does\n", printable.String(k.Name), TypeName(k.Mode))
 	}
 	if n := len(r.NoSetID); n > 0 {
-		fmt.Fprintf(w, "initkit: setuid and setgid bits not applied to %d files, /%s first (--same-permissions applies them)\n", n, r.NoSetID[0].Name)
+		fmt.Fprintf(w, "initkit: setuid and setgid bits not applied to %d files, /%s first (--same-permissions applies them)\n", n, printable.String(r.NoSetID[0].Name))
 	}
 	if len(r.Skipped) == 0 {
 		return nil

@@ -121,3 +121,27 @@ func TestKernelReplacements(t *testing.T) {
 		t.Errorf("kept %d, want the symlink and the file over full/", len(res.Kept))
 	}
 }
+
+// TestNamesEscaped: an image's names and link targets are untrusted; ls,
+// diff and extract's notes show their control characters as \xNN, so an
+// escape sequence (here OSC 0, which retitles the window) never reaches
+// the terminal.
+func TestNamesEscaped(t *testing.T) {
+	evil := "a\x1b]0;PWNED\x07b"
+	link := File{Header: cpio.Header{Name: "l", Mode: cpio.TypeLink | 0o777, Linkname: evil}}
+	data := segments(t, []File{fileEntry(evil, 0o644, "x"), link})
+	l, err := List(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	l.WriteText(&out, -1)
+	a, _, _ := Tree(bytes.NewReader(data))
+	b, _, _ := Tree(bytes.NewReader(segments(t, []File{fileEntry("b", 0o644, "x")})))
+	for _, c := range Compare(a, b) {
+		out.WriteString(c.String() + "\n")
+	}
+	if bytes.ContainsAny(out.Bytes(), "\x1b\x07") || !bytes.Contains(out.Bytes(), []byte(`a\x1b]0;PWNED\x07b`)) {
+		t.Errorf("control characters reach the terminal:\n%q", out.String())
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/initkit/initkit/cpio"
+	"github.com/initkit/initkit/internal/printable"
 )
 
 // Listing is every segment of an image and every entry, without data.
@@ -67,6 +68,7 @@ func (l *Listing) WriteText(out io.Writer, only int) {
 		if e.Type() == cpio.TypeLink {
 			name += " -> " + e.Linkname
 		}
+		name = printable.String(name) // an image's names are untrusted: no escape reaches the terminal
 		mtime := time.Unix(e.ModTime, 0).UTC().Format("2006-01-02 15:04")
 		fmt.Fprintf(out, "%s %3d %5d/%-5d %10s %s %s\n", ModeString(e.Mode), e.NLink, e.UID, e.GID, size, mtime, name)
 	}

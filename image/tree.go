@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/initkit/initkit/cpio"
+	"github.com/initkit/initkit/internal/printable"
 )
 
 // Node is one path of the tree an image unpacks to.
@@ -74,9 +75,9 @@ type Change struct {
 
 func (c Change) String() string {
 	if c.Kind == '~' {
-		return fmt.Sprintf("~ %s: %s", c.Path, strings.Join(c.Diffs, ", "))
+		return printable.String(fmt.Sprintf("~ %s: %s", c.Path, strings.Join(c.Diffs, ", ")))
 	}
-	return fmt.Sprintf("%c %s", c.Kind, c.Path)
+	return printable.String(fmt.Sprintf("%c %s", c.Kind, c.Path))
 }
 
 // Compare returns the changes from tree a to tree b, sorted by path.

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"text/tabwriter"
+
+	"github.com/initkit/initkit/internal/printable"
 )
 
 // Listing is what a disk image holds: its partition table, and what each
@@ -112,9 +114,11 @@ func (l *Listing) WriteTable(out io.Writer, name string) error {
 	return w.Flush()
 }
 
+// dash is a field as the table shows it: "-" when empty, escaped for the
+// terminal (a label comes from the disk, which is untrusted).
 func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return printable.String(s)
 }

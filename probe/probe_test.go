@@ -338,3 +338,16 @@ func FuzzPartitions(f *testing.F) {
 		}
 	})
 }
+
+// TestTableEscapes: a partition or filesystem label comes from the disk:
+// disk ls shows its control characters as \xNN.
+func TestTableEscapes(t *testing.T) {
+	l := &Listing{Table: "gpt", Partitions: []Entry{{Number: 1, PartLabel: "root\x1b]0;PWNED\x07", Label: "\x9b2J"}}}
+	var out strings.Builder
+	if err := l.WriteTable(&out, "disk.img"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(out.String(), "\x1b\x07\u009b") || !strings.Contains(out.String(), `root\x1b]0;PWNED\x07`) {
+		t.Errorf("table:\n%q", out.String())
+	}
+}

@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/initkit/initkit/internal/printable"
 )
 
 // Record is one message of the kernel log.
@@ -241,54 +242,16 @@ func FormatLog(recs []Record) string {
 	// it by appending would allocate it several times over.
 	n := 0
 	for _, r := range recs {
-		n += (len("[00000.000000] ")+1)*(1+strings.Count(r.Text, "\n")) + escapedLen(r.Text)
+		n += (len("[00000.000000] ")+1)*(1+strings.Count(r.Text, "\n")) + printable.Len(r.Text)
 	}
 	b := make([]byte, 0, n)
 	for _, r := range recs {
 		prefix := fmt.Sprintf("[%5d.%06d] ", r.Time/time.Second, r.Time%time.Second/time.Microsecond)
 		for _, line := range strings.Split(strings.TrimRight(r.Text, "\n"), "\n") {
 			b = append(b, prefix...)
-			b = appendEscaped(b, line)
+			b = printable.Append(b, line)
 			b = append(b, '\n')
 		}
 	}
 	return string(b)
-}
-
-// escapedLen is how long s is once escaped (appendEscaped).
-func escapedLen(s string) int {
-	n := 0
-	for i := 0; i < len(s); {
-		r, m := utf8.DecodeRuneInString(s[i:])
-		if escaped(r, m) {
-			n += 4 * m
-		} else {
-			n += m
-		}
-		i += m
-	}
-	return n
-}
-
-func escaped(r rune, n int) bool {
-	return r == utf8.RuneError && n == 1 || r < 0x20 && r != '\t' || r == 0x7f || r >= 0x80 && r < 0xa0
-}
-
-// appendEscaped appends s with its control characters (but the tab) and
-// invalid UTF-8 as \xNN.
-func appendEscaped(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case escaped(r, n):
-			for _, c := range []byte(s[i : i+n]) {
-				b = append(b, '\\', 'x', hex[c>>4], hex[c&15])
-			}
-		default:
-			b = append(b, s[i:i+n]...)
-		}
-		i += n
-	}
-	return b
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/initkit/initkit/decode"
 	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/internal/printable"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/oops"
 	"github.com/initkit/initkit/symbolize"
@@ -76,17 +77,18 @@ func (v *File) Summarize(recs []Record) Summary {
 	return s
 }
 
-// WriteFacts writes the summary's facts, a line each.
+// WriteFacts writes the summary's facts, a line each; what the dump says
+// (its release, its panic line) is escaped for the terminal.
 func (s Summary) WriteFacts(w io.Writer) {
 	fmt.Fprintf(w, "vmcore:  %s (%s, %d CPU notes)\n", s.File, s.Format, s.CPUs)
-	fmt.Fprintf(w, "kernel:  %s, build-id %s, KASLR offset %#x\n", s.Release, s.BuildID, s.KernelOffset)
+	fmt.Fprintf(w, "kernel:  %s, build-id %s, KASLR offset %#x\n", printable.String(s.Release), s.BuildID, s.KernelOffset)
 	if s.CrashTime != nil {
 		fmt.Fprintf(w, "crashed: %s\n", s.CrashTime.Format(time.RFC3339))
 	} else {
 		fmt.Fprintln(w, "crashed: no (a dump taken of a running kernel)")
 	}
 	if s.Panic != "" {
-		fmt.Fprintf(w, "panic:   %s\n", s.Panic)
+		fmt.Fprintf(w, "panic:   %s\n", printable.String(s.Panic))
 	}
 }
 

@@ -167,3 +167,13 @@ func FuzzOpen(f *testing.F) {
 		v.Log()
 	})
 }
+
+// TestFactsEscaped: what a dump says of itself is untrusted: its release
+// and panic line are shown escaped.
+func TestFactsEscaped(t *testing.T) {
+	var out strings.Builder
+	Summary{File: "vmcore", Release: "6.1\x1b]52;c;ZXZpbA==\x07", Panic: "Kernel panic - not syncing: \x1b[2J"}.WriteFacts(&out)
+	if strings.ContainsRune(out.String(), 0x1b) || !strings.Contains(out.String(), `6.1\x1b]52;c;ZXZpbA==\x07`) {
+		t.Errorf("facts:\n%q", out.String())
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/initkit/initkit/bug"
+	"github.com/initkit/initkit/internal/printable"
 	"github.com/initkit/initkit/qemu"
 )
 
@@ -64,7 +65,7 @@ func newBugLs() *cobra.Command {
 			}
 			ws, errs := bug.List(root)
 			for _, err := range errs {
-				fmt.Fprintf(cmd.ErrOrStderr(), "initkit: %v\n", err)
+				printError(cmd.ErrOrStderr(), err)
 			}
 			if asJSON {
 				if err := writeJSON(cmd, bug.Entries(ws)); err != nil {
@@ -73,7 +74,7 @@ func newBugLs() *cobra.Command {
 			} else {
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
 				for _, w := range ws {
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", w.Dir, w.State(), w.Title)
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", w.Dir, w.State(), printable.String(w.Title))
 				}
 				tw.Flush()
 			}

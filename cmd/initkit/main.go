@@ -12,8 +12,10 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/initkit/initkit/internal/interrupt"
+	"github.com/initkit/initkit/internal/printable"
 	"github.com/spf13/cobra"
 )
 
@@ -52,8 +54,19 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case errors.As(err, &code):
 		return int(code)
 	}
-	fmt.Fprintf(stderr, "initkit: %v\n", err)
+	printError(stderr, err)
 	return exitError
+}
+
+// printError prints an error on stderr, each line escaped for the
+// terminal: errors name files, entries, labels and log lines that come
+// from untrusted input.
+func printError(w io.Writer, err error) {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = printable.String(l)
+	}
+	fmt.Fprintf(w, "initkit: %s\n", strings.Join(lines, "\n"))
 }
 
 func newRoot() *cobra.Command {

@@ -66,3 +66,14 @@ func TestScripts(t *testing.T) {
 		},
 	})
 }
+
+// TestPrintError: an error names what untrusted input holds (an entry's
+// name, a label, a log line): each of its lines is escaped for the
+// terminal, and the lines stay lines.
+func TestPrintError(t *testing.T) {
+	var b bytes.Buffer
+	printError(&b, fmt.Errorf("image.img: entry %s: bad\nsecond line", "a\x1b]0;PWNED\x07b"))
+	if want := "initkit: image.img: entry a\\x1b]0;PWNED\\x07b: bad\nsecond line\n"; b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}

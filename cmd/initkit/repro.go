@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,7 +32,7 @@ func newRepro() *cobra.Command {
 			if err != nil {
 				// An error of initkit's own aborts a bisect, never marks a
 				// commit bad.
-				fmt.Fprintf(cmd.ErrOrStderr(), "initkit: %v\n", err)
+				printError(cmd.ErrOrStderr(), err)
 				return exitCode(repro.ExitInfra)
 			}
 			return exitCode(code)
