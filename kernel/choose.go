@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/initkit/initkit/kconfig"
+	"github.com/initkit/initkit/symbolize"
 )
 
 // Request is what a command was told about the kernel; Choose fills in
@@ -234,6 +235,9 @@ func fetched(ctx context.Context, noFetch bool) (*Kernel, error) {
 // offset less 0x200 at 0x20e).
 func imageRelease(path string) string {
 	if r, ok := strings.CutPrefix(filepath.Base(path), "vmlinuz-"); ok {
+		if !symbolize.ValidRelease(r) {
+			return ""
+		}
 		return r
 	}
 	f, err := os.Open(path)
@@ -254,6 +258,9 @@ func imageRelease(path string) string {
 	s = s[:n]
 	if i := bytes.IndexAny(s, " \x00"); i >= 0 {
 		s = s[:i]
+	}
+	if !symbolize.ValidRelease(string(s)) {
+		return ""
 	}
 	return string(s)
 }

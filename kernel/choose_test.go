@@ -157,6 +157,17 @@ func TestImageRelease(t *testing.T) {
 	if got := imageRelease(touch(t, filepath.Join(t.TempDir(), "notakernel"))); got != "" {
 		t.Errorf("imageRelease of a non-kernel = %q", got)
 	}
+	// A release is untrusted: one that would climb out of /lib/modules,
+	// in the header or in the file's name, is none.
+	off := int(data[0x20e]) | int(data[0x20f])<<8 + 0x200
+	copy(data[off:], "../../../../home/user\x00")
+	os.WriteFile(bz, data, 0o644)
+	if got := imageRelease(bz); got != "" {
+		t.Errorf("imageRelease of a header naming ../../../../home/user = %q", got)
+	}
+	if got := imageRelease(touch(t, filepath.Join(t.TempDir(), "vmlinuz-.."))); got != "" {
+		t.Errorf("imageRelease of vmlinuz-.. = %q", got)
+	}
 }
 
 // realKernel is the real kernel, from the cache make test primes.

@@ -23,6 +23,7 @@ import (
 	"github.com/initkit/initkit/internal/git"
 	"github.com/initkit/initkit/internal/syncbuf"
 	"github.com/initkit/initkit/kconfig"
+	"github.com/initkit/initkit/symbolize"
 )
 
 // Tree is a kernel source tree and the directory it builds into (make
@@ -343,7 +344,9 @@ func Build(ctx context.Context, t Tree, jobs int) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.Release = strings.TrimSpace(string(rel))
+	if m.Release = strings.TrimSpace(string(rel)); !symbolize.ValidRelease(m.Release) {
+		return nil, fmt.Errorf("%s: %q is not a kernel release", filepath.Join(t.obj(), "include", "config", "kernel.release"), m.Release)
+	}
 	if c.Value("MODULES") == "y" {
 		staging := filepath.Join(t.obj(), "initkit-modules")
 		if err := t.make(ctx, "modules_install", "INSTALL_MOD_PATH="+staging); err != nil {
@@ -388,6 +391,9 @@ func ReadManifest(dir string) (*Manifest, error) {
 	cfg, err := os.ReadFile(filepath.Join(dir, ".config"))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if m.Release != "" && !symbolize.ValidRelease(m.Release) {
+		return nil, fmt.Errorf("%s: %q is not a kernel release", p, m.Release)
 	}
 	if sum := sha256.Sum256(cfg); hex.EncodeToString(sum[:]) != m.ConfigHash {
 		return nil, fmt.Errorf("%s: the build is stale: %s/.config changed since it was built (run initkit kernel build)", p, dir)

@@ -51,8 +51,25 @@ func bannerRelease(b []byte) string {
 		return ""
 	}
 	rest := b[i+len("Linux version "):]
-	if j := bytes.IndexAny(rest, " \x00"); j > 0 {
+	if j := bytes.IndexAny(rest, " \x00"); j > 0 && ValidRelease(string(rest[:j])) {
 		return string(rest[:j])
 	}
 	return ""
+}
+
+// ValidRelease reports whether s can be a kernel release (uname -r):
+// 1 to 64 printable ASCII characters (utsname's release field holds 65
+// with its NUL), no '/', and neither "." nor "..". A release read from an
+// image, a vmlinux or a build tree becomes a path (/lib/modules/RELEASE),
+// and these are untrusted: "../../home" is no release.
+func ValidRelease(s string) bool {
+	if s == "" || len(s) > 64 || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c > '~' || c == '/' {
+			return false
+		}
+	}
+	return true
 }

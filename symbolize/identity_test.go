@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -35,5 +36,20 @@ int main(void) { return linux_banner[0]; }
 	}
 	if _, err := Identify("testdata/prog.c"); err == nil {
 		t.Error("Identify of a C file")
+	}
+}
+
+func TestValidRelease(t *testing.T) {
+	for s, want := range map[string]bool{
+		"6.1.0-57-cloud-amd64": true, "6.12.0-rc1+": true, "5.15.0_custom~1": true,
+		"": false, ".": false, "..": false, "../../home/user": false, "6.1 x": false,
+		"6.1\x1b]0;x\x07": false, strings.Repeat("9", 65): false,
+	} {
+		if ValidRelease(s) != want {
+			t.Errorf("ValidRelease(%q) = %v, want %v", s, !want, want)
+		}
+	}
+	if got := bannerRelease([]byte("Linux version ../../etc (gcc)")); got != "" {
+		t.Errorf("bannerRelease of ../../etc = %q", got)
 	}
 }
