@@ -3,6 +3,7 @@ package kernel
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -98,5 +99,43 @@ func TestEmbeddedConfig(t *testing.T) {
 	os.Truncate(img, 2000)
 	if _, err := EmbeddedConfig(img); err == nil || !strings.Contains(err.Error(), "payload lies outside the file") {
 		t.Errorf("a payload past the end of the file: %v", err)
+	}
+}
+
+// TestManifestPathsAbsolute: a build made with a relative -O writes a
+// manifest whose paths hold from any working directory. The tree is a
+// stand-in whose make writes what Kbuild's would: the image and
+// kernel.release; a release that climbs out of /lib/modules is refused.
+func TestManifestPathsAbsolute(t *testing.T) {
+	top := t.TempDir()
+	src := filepath.Join(top, "linux")
+	os.MkdirAll(filepath.Join(top, "obj"), 0o755)
+	os.MkdirAll(src, 0o755)
+	makefile := "bzImage:\n\tmkdir -p $(O)/arch/x86/boot $(O)/include/config\n\techo kernel > $(O)/arch/x86/boot/bzImage\n\techo $(RELEASE) > $(O)/include/config/kernel.release\n"
+	os.WriteFile(filepath.Join(src, "Makefile"), []byte(makefile), 0o644)
+	os.WriteFile(filepath.Join(top, "obj", ".config"), []byte("# CONFIG_MODULES is not set\n"), 0o644)
+	t.Chdir(top)
+	t.Setenv(CCacheEnv, "off")
+	t.Setenv("RELEASE", "6.1.0-fake")
+	m, err := Build(context.Background(), Tree{Src: "linux", Obj: "obj"}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	got, err := ReadManifest(filepath.Join(top, "obj"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !filepath.IsAbs(got.Image) || got.Image != m.Image || got.Release != "6.1.0-fake" {
+		t.Errorf("manifest image %q, release %q", got.Image, got.Release)
+	}
+	if _, err := os.Stat(got.Image); err != nil {
+		t.Errorf("the manifest's image from another directory: %v", err)
+	}
+
+	t.Chdir(top)
+	t.Setenv("RELEASE", "../../../home/user")
+	if _, err := Build(context.Background(), Tree{Src: "linux", Obj: "obj"}, 1); err == nil || !strings.Contains(err.Error(), "is not a kernel release") {
+		t.Errorf("a kernel.release of ../../../home/user: %v", err)
 	}
 }

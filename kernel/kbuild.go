@@ -303,6 +303,17 @@ func Build(ctx context.Context, t Tree, jobs int) (*Manifest, error) {
 	if err := t.check(); err != nil {
 		return nil, err
 	}
+	// The manifest's paths are absolute: a build made with -O obj is
+	// booted from anywhere.
+	var err error
+	if t.Src, err = filepath.Abs(t.Src); err != nil {
+		return nil, err
+	}
+	if t.Obj != "" {
+		if t.Obj, err = filepath.Abs(t.Obj); err != nil {
+			return nil, err
+		}
+	}
 	if jobs <= 0 {
 		jobs = runtime.NumCPU()
 	}
