@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/internal/cache"
@@ -139,39 +140,61 @@ func imageData(f *os.File) (io.Reader, func(), error) {
 	if n <= 0 || off+n > st.Size() {
 		return nil, nop, errors.New("the setup header's payload lies outside the file")
 	}
-	r, stop, err := decompressPayload(io.NewSectionReader(f, off, n))
+	r, stop, err := decompressPayload(f, off, n)
 	if err != nil {
 		return nil, nop, err
 	}
 	return io.LimitReader(r, maxVmlinux), stop, nil
 }
 
-// decompressPayload streams a bzImage's vmlinux. The kernel's xz payload
-// uses the x86 BCJ filter, which the Go xz reader does not have: xz(1)
-// (xz-utils) decompresses it. A payload may end in padding that a reader
-// complains of: what came out before is searched.
-func decompressPayload(payload *io.SectionReader) (io.Reader, func(), error) {
+// decompressPayload streams a bzImage's vmlinux, the n bytes at off in
+// f. The kernel's xz payload uses the x86 BCJ filter, which the Go xz
+// reader does not have: xz(1) (xz-utils) decompresses it. A payload may
+// end in padding that a reader complains of: what came out before is
+// searched.
+func decompressPayload(f *os.File, off, n int64) (io.Reader, func(), error) {
+	payload := io.NewSectionReader(f, off, n)
 	magic := make([]byte, 16)
 	payload.ReadAt(magic, 0)
-	f := compress.Detect(magic)
-	if f == compress.XZ {
-		cmd := exec.Command("xz", "-dc")
-		cmd.Stdin = payload
-		out, err := cmd.StdoutPipe()
-		if err == nil {
-			err = cmd.Start()
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("the xz payload: xz -dc: %w (xz-utils decompresses it)", err)
-		}
-		// Killed once the config is found: the rest is not read.
-		return out, func() { cmd.Process.Kill(); cmd.Wait() }, nil
+	format := compress.Detect(magic)
+	if format == compress.XZ {
+		return xzFrom(f.Name(), off)
 	}
-	r, err := compress.NewReader(payload, f)
+	r, err := compress.NewReader(payload, format)
 	if err != nil {
-		return nil, nil, fmt.Errorf("the %s payload: %w", f, err)
+		return nil, nil, fmt.Errorf("the %s payload: %w", format, err)
 	}
 	return r, func() { r.Close() }, nil
+}
+
+// xzFrom runs xz -dc on the file at path from off. xz reads the file
+// itself: were its input copied through a pipe, killing it once the
+// config is found would fail that copy with EPIPE, which reaches a
+// command that watches SIGPIPE (repro, boot) as the signal and stops it.
+// What follows the stream is trailing garbage to xz, after the output
+// that matters.
+func xzFrom(path string, off int64) (io.Reader, func(), error) {
+	in, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := in.Seek(off, io.SeekStart); err != nil {
+		in.Close()
+		return nil, nil, err
+	}
+	cmd := exec.Command("xz", "-dc")
+	cmd.Stdin = in
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		in.Close()
+		return nil, nil, fmt.Errorf("the xz payload: xz -dc: %w (xz-utils decompresses it)", err)
+	}
+	// Killed once the config is found: the rest is not read.
+	return out, func() { cmd.Process.Kill(); cmd.Wait(); in.Close() }, nil
 }
 
 // between returns the bytes of r between the first start marker and the

@@ -7,12 +7,16 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math/rand"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // bzImage writes a file with an x86 setup header whose payload is
@@ -137,5 +141,29 @@ func TestManifestPathsAbsolute(t *testing.T) {
 	t.Setenv("RELEASE", "../../../home/user")
 	if _, err := Build(context.Background(), Tree{Src: "linux", Obj: "obj"}, 1); err == nil || !strings.Contains(err.Error(), "is not a kernel release") {
 		t.Errorf("a kernel.release of ../../../home/user: %v", err)
+	}
+}
+
+// TestEmbeddedConfigNoSIGPIPE: once the config is found xz is killed,
+// with megabytes of payload still unread. A command that watches
+// SIGPIPE (repro, boot: interrupt.Graceful) must not receive one for
+// it: a pipe initkit wrote xz's input through failed with EPIPE, which
+// Go delivers as the signal, and repro stopped as if its output had
+// gone.
+func TestEmbeddedConfigNoSIGPIPE(t *testing.T) {
+	const config = "CONFIG_IKCONFIG=y\n"
+	noise := make([]byte, 16<<20)
+	rand.New(rand.NewSource(1)).Read(noise) // incompressible: xz's input stays large
+	img := bzImage(t, io.MultiReader(ikconfig(t, config), bytes.NewReader(noise)), "xz", "-0", "-T1", "-c")
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGPIPE)
+	defer signal.Stop(sig)
+	if _, err := EmbeddedConfig(img); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sig:
+		t.Error("reading the config raised SIGPIPE")
+	case <-time.After(500 * time.Millisecond):
 	}
 }
