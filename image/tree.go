@@ -74,10 +74,11 @@ type Change struct {
 }
 
 func (c Change) String() string {
+	s := fmt.Sprintf("%c %s", c.Kind, c.Path)
 	if c.Kind == '~' {
-		return printable.String(fmt.Sprintf("~ %s: %s", c.Path, strings.Join(c.Diffs, ", ")))
+		s += ": " + strings.Join(c.Diffs, ", ")
 	}
-	return printable.String(fmt.Sprintf("%c %s", c.Kind, c.Path))
+	return printable.String(s) // paths and link targets come from the images
 }
 
 // Compare returns the changes from tree a to tree b, sorted by path.

@@ -158,7 +158,7 @@ func decompressPayload(f *os.File, off, n int64) (io.Reader, func(), error) {
 	payload.ReadAt(magic, 0)
 	format := compress.Detect(magic)
 	if format == compress.XZ {
-		return xzFrom(f.Name(), off)
+		return xzFrom(f, off)
 	}
 	r, err := compress.NewReader(payload, format)
 	if err != nil {
@@ -167,34 +167,28 @@ func decompressPayload(f *os.File, off, n int64) (io.Reader, func(), error) {
 	return r, func() { r.Close() }, nil
 }
 
-// xzFrom runs xz -dc on the file at path from off. xz reads the file
-// itself: were its input copied through a pipe, killing it once the
-// config is found would fail that copy with EPIPE, which reaches a
-// command that watches SIGPIPE (repro, boot) as the signal and stops it.
-// What follows the stream is trailing garbage to xz, after the output
-// that matters.
-func xzFrom(path string, off int64) (io.Reader, func(), error) {
-	in, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := in.Seek(off, io.SeekStart); err != nil {
-		in.Close()
+// xzFrom runs xz -dc on f from off. xz reads the file itself (f, its
+// offset moved there, is its standard input): were its input copied
+// through a pipe, killing it once the config is found would fail that
+// copy with EPIPE, which reaches a command that watches SIGPIPE (repro,
+// boot) as the signal and stops it. What follows the stream is trailing
+// garbage to xz, after the output that matters.
+func xzFrom(f *os.File, off int64) (io.Reader, func(), error) {
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return nil, nil, err
 	}
 	cmd := exec.Command("xz", "-dc")
-	cmd.Stdin = in
+	cmd.Stdin = f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err == nil {
 		err = cmd.Start()
 	}
 	if err != nil {
-		in.Close()
 		return nil, nil, fmt.Errorf("the xz payload: xz -dc: %w (xz-utils decompresses it)", err)
 	}
 	// Killed once the config is found: the rest is not read.
-	return out, func() { cmd.Process.Kill(); cmd.Wait(); in.Close() }, nil
+	return out, func() { cmd.Process.Kill(); cmd.Wait() }, nil
 }
 
 // between returns the bytes of r between the first start marker and the

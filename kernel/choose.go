@@ -232,12 +232,18 @@ func fetched(ctx context.Context, noFetch bool) (*Kernel, error) {
 // imageRelease reads the release from a kernel image: vmlinuz-RELEASE in
 // its name, or the kernel_version string of an x86 bzImage's setup
 // header (Documentation/x86/boot.rst: "HdrS" at 0x202, the string's
-// offset less 0x200 at 0x20e).
+// offset less 0x200 at 0x20e). Either is untrusted, and becomes a path:
+// "" unless it is a release (symbolize.ValidRelease).
 func imageRelease(path string) string {
+	if r := claimedRelease(path); symbolize.ValidRelease(r) {
+		return r
+	}
+	return ""
+}
+
+// claimedRelease is what the image's name or header says its release is.
+func claimedRelease(path string) string {
 	if r, ok := strings.CutPrefix(filepath.Base(path), "vmlinuz-"); ok {
-		if !symbolize.ValidRelease(r) {
-			return ""
-		}
 		return r
 	}
 	f, err := os.Open(path)
@@ -258,9 +264,6 @@ func imageRelease(path string) string {
 	s = s[:n]
 	if i := bytes.IndexAny(s, " \x00"); i >= 0 {
 		s = s[:i]
-	}
-	if !symbolize.ValidRelease(string(s)) {
-		return ""
 	}
 	return string(s)
 }

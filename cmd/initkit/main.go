@@ -12,7 +12,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/initkit/initkit/internal/interrupt"
 	"github.com/initkit/initkit/internal/printable"
@@ -58,15 +57,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return exitError
 }
 
-// printError prints an error on stderr, each line escaped for the
-// terminal: errors name files, entries, labels and log lines that come
-// from untrusted input.
+// printError prints an error on stderr, escaped for the terminal: errors
+// name files, entries, labels and log lines that come from untrusted
+// input.
 func printError(w io.Writer, err error) {
-	lines := strings.Split(err.Error(), "\n")
-	for i, l := range lines {
-		lines[i] = printable.String(l)
-	}
-	fmt.Fprintf(w, "initkit: %s\n", strings.Join(lines, "\n"))
+	fmt.Fprintf(w, "initkit: %s\n", printable.Text(err.Error()))
 }
 
 func newRoot() *cobra.Command {

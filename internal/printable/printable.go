@@ -5,7 +5,10 @@
 // with OSC 52) instead of being shown.
 package printable
 
-import "unicode/utf8"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // escaped reports whether the rune r, n bytes long, is shown as \xNN:
 // C0 controls but the tab, DEL, C1 controls, and invalid UTF-8.
@@ -52,4 +55,14 @@ func String(s string) string {
 		return s
 	}
 	return string(Append(make([]byte, 0, Len(s)), s))
+}
+
+// Text is String line by line: the newlines of a message of several
+// lines stay newlines.
+func Text(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = String(l)
+	}
+	return strings.Join(lines, "\n")
 }

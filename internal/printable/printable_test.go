@@ -40,3 +40,9 @@ func FuzzString(f *testing.F) {
 		}
 	})
 }
+
+func TestText(t *testing.T) {
+	if got, want := Text("one \x1b[2J\ntwo\x07"), "one \\x1b[2J\ntwo\\x07"; got != want {
+		t.Errorf("Text = %q, want %q", got, want)
+	}
+}
