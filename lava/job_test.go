@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/qemu"
 )
 
@@ -174,5 +175,28 @@ func TestDial(t *testing.T) {
 	}
 	if _, err := Dial("http://lava.example", "/srv", false, Job{}, RunOptions{}, &progress); err == nil || !strings.Contains(err.Error(), "DIR=URL") {
 		t.Errorf("artifacts without a URL: %v", err)
+	}
+}
+
+// TestJobMemory: --mem means what it means to a local run: QEMU's -m,
+// where a plain number is MiB.
+func TestJobMemory(t *testing.T) {
+	dir := t.TempDir()
+	k, r := dir+"/bzImage", dir+"/initrd.img"
+	for _, f := range []string{k, r} {
+		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := Artifacts{Dir: t.TempDir(), URL: "file:///a/"}
+	for mem, want := range map[string]int{"": 1024, "2048": 2048, "2G": 2048, "512M": 512} {
+		var j Job
+		if err := j.fill(boot.Options{Memory: mem}, k, r, a); err != nil || j.Memory != want {
+			t.Errorf("--mem %q: the job's memory is %d MiB (%v), want %d", mem, j.Memory, err, want)
+		}
+	}
+	var j Job
+	if err := j.fill(boot.Options{Memory: "1G,maxmem=8G"}, k, r, a); err == nil {
+		t.Error("--mem 1G,maxmem=8G: no error")
 	}
 }

@@ -416,9 +416,10 @@ func (j *Job) fill(b boot.Options, kernelImage, ramdisk string, a Artifacts) (er
 		}
 		j.Disks = append(j.Disks, disk)
 	}
-	mem, err := image.ParseSize(cmp.Or(b.Memory, "1G"))
+	// QEMU's syntax, as a local run reads it: a plain number is MiB.
+	mem, err := qemu.ParseMemory(cmp.Or(b.Memory, "1G"))
 	if err != nil {
-		return fmt.Errorf("memory %s: %w", b.Memory, err)
+		return err
 	}
 	j.Memory, j.SMP, j.Append, j.Timeout = int(mem>>20), b.SMP, b.Append, b.Timeout
 	return nil

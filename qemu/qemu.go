@@ -7,12 +7,14 @@ package qemu
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/initkit/initkit/guest"
 )
@@ -48,6 +50,9 @@ type Config struct {
 // Args returns the QEMU arguments for c, without the binary, or the
 // error of a device that cannot be added as asked.
 func (c Config) Args() ([]string, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
 	mem := c.Memory
 	if mem == "" {
 		mem = "512M"
@@ -98,6 +103,51 @@ func (c Config) Args() ([]string, error) {
 	args = append(args, "-append", strings.Join(cmdline, " "))
 	args = append(args, m.args...)
 	return append(args, c.Extra...), nil
+}
+
+// check refuses a value that QEMU would read as more than it is: -m and
+// -accel take key=value lists, so "1G,maxmem=64G" or "tcg,thread=multi"
+// would set options nobody asked for.
+func (c Config) check() error {
+	if c.Memory != "" {
+		if _, err := ParseMemory(c.Memory); err != nil {
+			return err
+		}
+	}
+	switch c.Accel {
+	case "", "auto", "kvm", "tcg":
+	default:
+		return fmt.Errorf("accelerator %q: want auto, kvm or tcg", c.Accel)
+	}
+	switch c.Arch {
+	case "", "x86_64", "aarch64":
+	default:
+		return fmt.Errorf("architecture %q: want x86_64 or aarch64", c.Arch)
+	}
+	return nil
+}
+
+// ParseMemory reads a guest memory size as QEMU's -m does
+// (qemu_strtosz_MiB in QEMU's util/cutils.c): a number, perhaps with a
+// fraction, in MiB unless a suffix B, K, M, G or T says otherwise. It
+// returns bytes.
+func ParseMemory(s string) (int64, error) {
+	bad := fmt.Errorf("memory %q: want a size such as 512M, 2G or 1024 (MiB)", s)
+	num, shift := s, 20
+	if n := len(s); n > 0 {
+		if i := strings.IndexByte("BKMGT", byte(unicode.ToUpper(rune(s[n-1])))); i >= 0 {
+			num, shift = s[:n-1], 10*i
+		}
+	}
+	if num == "" || strings.Trim(num, "0123456789.") != "" || strings.Count(num, ".") > 1 {
+		return 0, bad
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	bytes := v * float64(int64(1)<<shift)
+	if err != nil || bytes < 1 || bytes > 1<<50 {
+		return 0, bad
+	}
+	return int64(bytes), nil
 }
 
 // Command returns the command that runs c. The process is killed when ctx

@@ -273,3 +273,32 @@ func TestNetwork(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMemory(t *testing.T) {
+	for in, want := range map[string]int64{"512M": 512 << 20, "2G": 2 << 30, "1024": 1 << 30, "1g": 1 << 30, "0.5G": 512 << 20, "65536K": 64 << 20, "1T": 1 << 40} {
+		if got, err := ParseMemory(in); err != nil || got != want {
+			t.Errorf("ParseMemory(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "G", "1G,maxmem=64G", "size=1G", "-1G", "1.2.3G", "1X", "0", "1 G", "9999999T"} {
+		if got, err := ParseMemory(in); err == nil {
+			t.Errorf("ParseMemory(%q) = %d, want an error", in, got)
+		}
+	}
+}
+
+// TestArgsRefuseOptions: a value that QEMU reads as a key=value list is
+// refused, not passed on to set what nobody asked for.
+func TestArgsRefuseOptions(t *testing.T) {
+	for _, c := range []Config{
+		{Kernel: "k", Memory: "1G,maxmem=64G"},
+		{Kernel: "k", Memory: "1G,share=on"},
+		{Kernel: "k", Accel: "tcg,thread=multi"},
+		{Kernel: "k", Accel: "xen"},
+		{Kernel: "k", Arch: "riscv64"},
+	} {
+		if a, err := c.Args(); err == nil {
+			t.Errorf("Args(%+v) = %q, want an error", c, a)
+		}
+	}
+}
