@@ -321,7 +321,11 @@ func (r *Run) dumps(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kdump: the capture image needs virtio_console: %w", err)
 	}
-	p, err := kdump.Prepare(r.Initrd, kdump.Options{Kernel: k.Image, ModulesDir: mods, NoMakedumpfile: o.NoMakedumpfile, Dir: r.Dir})
+	mem, err := qemu.ParseMemory(cmp.Or(o.Memory, qemu.DefaultMemory))
+	if err != nil {
+		return err
+	}
+	p, err := kdump.Prepare(r.Initrd, kdump.Options{Kernel: k.Image, ModulesDir: mods, NoMakedumpfile: o.NoMakedumpfile, Dir: r.Dir, Memory: mem})
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,9 @@ type Options struct {
 	Dir string
 	// Console is the capture kernel's console (default ttyS0).
 	Console string
+	// Memory is the guest's memory, bytes: the dump is at most that and
+	// its headers, and a guest that writes more is stopped.
+	Memory int64
 }
 
 // Plan is a prepared capture.
@@ -45,13 +48,14 @@ type Plan struct {
 	Reserve     string // the crashkernel= size
 	partial     string
 	vmcore      string
+	max         int64 // the most the dump may be
 }
 
 // Devices are what the first kernel's guest needs: the memory reserved
 // for the crash kernel, and the virtio-serial port the capture kernel
 // writes the dump to, a file on the host.
 func (p *Plan) Devices() []qemu.Device {
-	return []qemu.Device{qemu.CrashKernel{Size: p.Reserve}, qemu.PortToFile{Name: guest.KdumpPort, Path: p.partial}}
+	return []qemu.Device{qemu.CrashKernel{Size: p.Reserve}, qemu.PortToFile{Name: guest.KdumpPort, Path: p.partial, Max: p.max}}
 }
 
 // Prepare builds the capture image and the image to boot from initrd.
@@ -65,7 +69,12 @@ func Prepare(initrd string, o Options) (*Plan, error) {
 	if o.Console == "" {
 		o.Console = guest.Console
 	}
-	p := &Plan{Capture: filepath.Join(o.Dir, "capture.img"), vmcore: filepath.Join(o.Dir, "vmcore")}
+	if o.Memory <= 0 {
+		return nil, fmt.Errorf("kdump: the guest's memory is needed to bound its dump")
+	}
+	// An ELF vmcore is the memory and a header a page or so a region: 64
+	// MiB covers it. What the guest writes is the guest's to decide.
+	p := &Plan{Capture: filepath.Join(o.Dir, "capture.img"), vmcore: filepath.Join(o.Dir, "vmcore"), max: o.Memory + 64<<20}
 	p.partial = p.vmcore + ".partial"
 	if err := p.buildCapture(o); err != nil {
 		return nil, err

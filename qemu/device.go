@@ -24,7 +24,24 @@ type Machine struct {
 	kargs   []string
 	serials int // serial ports given out, the console included
 	ids     map[string]int
+	limits  []fileLimit
 	err     error
+}
+
+// fileLimit is a host file the guest writes through QEMU, and the most
+// it may hold.
+type fileLimit struct {
+	path, what string
+	max        int64
+}
+
+// LimitFile bounds a host file that the guest writes through QEMU (a
+// chardev's file): a running guest whose file grows past max bytes is
+// stopped, and the file emptied. QEMU itself writes whatever the guest
+// sends, so without it a guest fills the host's disk. what names the
+// file for the error.
+func (m *Machine) LimitFile(path, what string, max int64) {
+	m.limits = append(m.limits, fileLimit{path, what, max})
 }
 
 // Args adds QEMU arguments.
@@ -217,13 +234,20 @@ type VMCoreInfo struct{}
 func (VMCoreInfo) Add(m *Machine) { m.Args("-device", "vmcoreinfo") }
 
 // PortToFile is a virtio-serial port named Name in the guest
-// (/dev/virtio-ports/NAME) whose output QEMU writes to the host file Path.
+// (/dev/virtio-ports/NAME) whose output QEMU writes to the host file Path,
+// up to Max bytes (see Machine.LimitFile).
 type PortToFile struct {
 	Name, Path string
+	Max        int64
 }
 
 // Add implements Device.
 func (p PortToFile) Add(m *Machine) {
+	if p.Max <= 0 {
+		m.Fail(fmt.Errorf("virtio-serial port %s: no bound on what the guest writes to %s", p.Name, p.Path))
+		return
+	}
+	m.LimitFile(p.Path, "virtio-serial port "+p.Name, p.Max)
 	bus, dev := m.ID("virtio-serial"), m.ID("port")
 	m.Args("-device", "virtio-serial-pci,id="+bus,
 		"-chardev", "file,id="+dev+",path="+Escape(p.Path),

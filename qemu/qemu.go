@@ -50,12 +50,21 @@ type Config struct {
 // Args returns the QEMU arguments for c, without the binary, or the
 // error of a device that cannot be added as asked.
 func (c Config) Args() ([]string, error) {
+	args, _, err := c.build()
+	return args, err
+}
+
+// DefaultMemory is the guest's memory when Config.Memory is empty.
+const DefaultMemory = "512M"
+
+// build returns the arguments and the machine the devices filled in.
+func (c Config) build() ([]string, *Machine, error) {
 	if err := c.check(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mem := c.Memory
 	if mem == "" {
-		mem = "512M"
+		mem = DefaultMemory
 	}
 	smp := c.SMP
 	if smp <= 0 {
@@ -86,7 +95,7 @@ func (c Config) Args() ([]string, error) {
 		d.Add(m)
 	}
 	if m.err != nil {
-		return nil, m.err
+		return nil, nil, m.err
 	}
 	cmdline := []string{"console=" + console, "panic=-1"}
 	if c.Arch != "aarch64" {
@@ -102,7 +111,7 @@ func (c Config) Args() ([]string, error) {
 	}
 	args = append(args, "-append", strings.Join(cmdline, " "))
 	args = append(args, m.args...)
-	return append(args, c.Extra...), nil
+	return append(args, c.Extra...), m, nil
 }
 
 // check refuses a value that QEMU would read as more than it is: -m and

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/initkit/initkit/internal/atomicfile"
@@ -111,24 +112,27 @@ func (o Outcome) String() string {
 
 // Guest is a running QEMU.
 type Guest struct {
-	console *Console
-	watch   Watch
-	accel   string
-	ready   <-chan struct{}
-	done    chan struct{}
-	stop    chan struct{} // closed by Stop
-	outcome Outcome
-	parent  context.Context
-	ctx     context.Context // the run's: ends with the timeout, or the parent
-	cancel  context.CancelFunc
-	qmpDir  string
-	restore func()           // the terminal's settings, for an interactive run
-	timeout <-chan time.Time // the run's timeout, when a dump is to be taken on it
-	expired bool             // that timeout fired
-	dumped  string
-	dumpErr error
-	log     *atomicfile.Pending // the saved console, written as it comes
-	stderr  syncbuf.Buffer      // the tail of QEMU's own stderr
+	console     *Console
+	watch       Watch
+	accel       string
+	ready       <-chan struct{}
+	done        chan struct{}
+	stop        chan struct{} // closed by Stop
+	outcome     Outcome
+	parent      context.Context
+	ctx         context.Context // the run's: ends with the timeout, or the parent
+	cancel      context.CancelFunc
+	qmpDir      string
+	restore     func()           // the terminal's settings, for an interactive run
+	timeout     <-chan time.Time // the run's timeout, when a dump is to be taken on it
+	expired     bool             // that timeout fired
+	dumped      string
+	dumpErr     error
+	mu          sync.Mutex
+	overrun     error               // a file the guest wrote past its bound (Machine.LimitFile)
+	overrunPath string              // that file
+	log         *atomicfile.Pending // the saved console, written as it comes
+	stderr      syncbuf.Buffer      // the tail of QEMU's own stderr
 }
 
 // Start boots c in the background and watches its console as w says.
@@ -177,7 +181,7 @@ func Start(ctx context.Context, c Config, w Watch) (*Guest, error) {
 	if w.Console != nil {
 		out = io.MultiWriter(w.Console, g.console)
 	}
-	cmd, err := c.Command(g.ctx)
+	args, m, err := c.build()
 	if err != nil {
 		g.cancel()
 		os.RemoveAll(dir)
@@ -186,6 +190,7 @@ func Start(ctx context.Context, c Config, w Watch) (*Guest, error) {
 		}
 		return nil, err
 	}
+	cmd := c.commandWith(g.ctx, args)
 	// QEMU's own complaints go to the console too, and the last of them
 	// into the error when it fails: "Could not set up host forwarding
 	// rule" says more than "exit status 1".
@@ -206,6 +211,9 @@ func Start(ctx context.Context, c Config, w Watch) (*Guest, error) {
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
 	go g.quitWhenKnown(qmp)
+	if len(m.limits) > 0 {
+		go g.bound(m.limits)
+	}
 	go func() {
 		err := cmd.Wait()
 		g.finish(err)
@@ -291,6 +299,33 @@ func (g *Guest) dump(qmp string) {
 	g.dumped = final
 }
 
+// bound stops the guest when a file it writes grows past its limit: the
+// file may overshoot by what a guest writes in boundEvery, no more.
+func (g *Guest) bound(limits []fileLimit) {
+	t := time.NewTicker(boundEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.done:
+			return
+		case <-t.C:
+		}
+		for _, l := range limits {
+			if st, err := os.Stat(l.path); err == nil && st.Size() > l.max {
+				g.mu.Lock()
+				g.overrun = fmt.Errorf("the guest wrote more than %d MiB to its %s (%s): stopped, and the file emptied", l.max>>20, l.what, l.path)
+				g.overrunPath = l.path
+				g.mu.Unlock()
+				g.cancel()
+				return
+			}
+		}
+	}
+}
+
+// boundEvery is how often bound looks at the files.
+const boundEvery = 100 * time.Millisecond
+
 func (g *Guest) finish(runErr error) {
 	defer close(g.done)
 	if g.restore != nil {
@@ -320,6 +355,17 @@ func (g *Guest) finish(runErr error) {
 		o.Kind = ExpectMissed
 	}
 	o.Dump, o.DumpErr = g.dumped, g.dumpErr
+	g.mu.Lock()
+	if g.overrun != nil {
+		// What the guest wrote is not to be kept, nor to fill the disk.
+		os.Truncate(g.overrunPath, 0)
+		if o.Kind == Crashed {
+			o.DumpErr = g.overrun // the crash stands; its capture overran
+		} else {
+			o.Kind, o.Err = Failed, g.overrun
+		}
+	}
+	g.mu.Unlock()
 	if g.log != nil {
 		c.Save(nil)
 		if rest := c.rest(); rest != "" {

@@ -119,3 +119,63 @@ func TestDryRunResolvesAuto(t *testing.T) {
 		t.Errorf("DryRun: %s", args)
 	}
 }
+
+// standIn writes a QEMU stand-in that runs script with the path of its
+// first file chardev in $f: what a guest's writes to that port would do.
+func standIn(t *testing.T, script string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "qemu")
+	body := "#!/bin/sh\nfor a; do case $a in file,*) f=${a##*path=};; esac; done\n" + script + "\n"
+	if err := os.WriteFile(bin, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// TestFileBound: a guest that writes more than a port's bound to its host
+// file is stopped, the run failed with the bound named and the file
+// emptied; one that stays under it is left alone. The real guest's flood
+// is vmtest's TestPortBound.
+func TestFileBound(t *testing.T) {
+	for _, c := range []struct {
+		name, script string
+		crashed      bool
+		overrun      bool
+	}{
+		{"flood", "head -c 8M /dev/zero > $f; sleep 30", false, true},
+		{"crash then flood", "echo 'Kernel panic - not syncing: sysrq triggered crash'; head -c 8M /dev/zero > $f; sleep 30", true, true},
+		{"within", "head -c 512K /dev/zero > $f", false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "port.out")
+			cfg := Config{Binary: standIn(t, c.script), Kernel: "k", Accel: "tcg", Devices: []Device{PortToFile{Name: "p", Path: path, Max: 1 << 20}}}
+			start := time.Now()
+			o := Boot(context.Background(), cfg, Watch{Kdump: true})
+			if d := time.Since(start); d > 20*time.Second {
+				t.Errorf("took %v", d)
+			}
+			st, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bound := func(err error) bool { return err != nil && strings.Contains(err.Error(), "more than 1 MiB to its virtio-serial port p") }
+			switch {
+			case !c.overrun && (o.Kind != PoweredOff || st.Size() != 512<<10):
+				t.Errorf("within the bound: %v (%v), file of %d bytes", o.Kind, o.Err, st.Size())
+			case c.overrun && st.Size() != 0:
+				t.Errorf("the file holds %d bytes after the overrun", st.Size())
+			case c.overrun && c.crashed && (o.Kind != Crashed || !bound(o.DumpErr)):
+				t.Errorf("crash then flood: %v, dump error %v; want the crash, and the overrun as the dump's error", o.Kind, o.DumpErr)
+			case c.overrun && !c.crashed && (o.Kind != Failed || !bound(o.Err)):
+				t.Errorf("flood: %v (%v), want Failed naming the bound", o.Kind, o.Err)
+			}
+		})
+	}
+}
+
+// A port with no bound is refused: every file a guest writes has one.
+func TestPortNeedsBound(t *testing.T) {
+	if _, err := (Config{Kernel: "k", Devices: []Device{PortToFile{Name: "p", Path: "f"}}}).Args(); err == nil {
+		t.Error("a PortToFile without Max was accepted")
+	}
+}

@@ -1,16 +1,21 @@
 package vmtest
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/initkit/initkit/compress"
 	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/image"
+	"github.com/initkit/initkit/qemu"
+	"github.com/initkit/initkit/vmexec"
 )
 
 var vmcoreLine = regexp.MustCompile(`initkit boot: vmcore: (\S+)`)
@@ -174,5 +179,29 @@ func TestVmcoreBadInput(t *testing.T) {
 		if code == 0 || !regexp.MustCompile(c.want).MatchString(out) {
 			t.Errorf("vmcore %v: exit %d, want an error matching %s:\n%s", c.args, code, c.want, out)
 		}
+	}
+}
+
+// TestPortBound: a guest that writes to a virtio-serial port without end
+// (as a hostile capture kernel could to the kdump port) is stopped once
+// the host file passes its bound, and the file is emptied: the host's
+// disk is not the guest's to fill. qemu's TestFileBound covers the
+// logic; this is the real guest's flood.
+func TestPortBound(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "flood.out")
+	const flood = `for n in /sys/class/virtio-ports/*/name; do [ "$(cat $n)" = flood ] || continue; d=${n%/name}; cat /dev/zero > /dev/${d##*/}; done; echo no port named flood >&2; exit 9`
+	o := vmexec.Options{Busybox: Busybox(t), InitBinary: InitBinary(t), Modules: []string{"virtio_pci", "virtio_console"}}
+	o.Boot.Kernel.Kernel, o.Boot.Timeout = Kernel(t).Image, 180*time.Second
+	o.Boot.Devices = []qemu.Device{qemu.PortToFile{Name: "flood", Path: out, Max: 8 << 20}}
+	var stderr bytes.Buffer
+	var stdout bytes.Buffer
+	o.Stderr, o.Stdout = &stderr, &stdout
+	res, err := vmexec.Run(context.Background(), []string{"/usr/bin/sh", "-c", flood}, o)
+	if res.Kind != qemu.Failed || res.Err == nil || !strings.Contains(res.Err.Error(), "more than 8 MiB to its virtio-serial port flood") {
+		t.Fatalf("run: %v (%v), status %d, error %v; stderr %s\nstdout %s", res.Kind, res.Err, res.Status, err, stderr.String(), stdout.String())
+	}
+	if st, err := os.Stat(out); err != nil || st.Size() != 0 {
+		t.Errorf("the port's file after the overrun: %v, %v; want it empty", st, err)
 	}
 }
