@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"math/rand"
@@ -165,5 +168,42 @@ func TestEmbeddedConfigNoSIGPIPE(t *testing.T) {
 	case <-sig:
 		t.Error("reading the config raised SIGPIPE")
 	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+// TestManifestConfined: a manifest names the files initkit boots, decodes
+// with and reads; one that names files outside its build directory (sent
+// by someone, or left by a build since moved) is refused, through a
+// symlink too.
+func TestManifestConfined(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(dir, ".config"), []byte("CONFIG_MODULES=y\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "arch/x86/boot"), 0o755)
+	os.WriteFile(filepath.Join(dir, "arch/x86/boot/bzImage"), []byte("k"), 0o644)
+	os.WriteFile(filepath.Join(outside, "secret"), []byte("s"), 0o600)
+	os.Symlink(filepath.Join(outside, "secret"), filepath.Join(dir, "vmlinux"))
+	sum := sha256.Sum256([]byte("CONFIG_MODULES=y\n"))
+	write := func(m Manifest) {
+		m.ConfigHash, m.Release = hex.EncodeToString(sum[:]), "6.1.0"
+		b, _ := json.Marshal(m)
+		os.WriteFile(filepath.Join(dir, ManifestName), b, 0o644)
+	}
+	image := filepath.Join(dir, "arch/x86/boot/bzImage")
+	write(Manifest{Image: image, Vmlinux: filepath.Join(dir, "not-built-yet")})
+	if _, err := ReadManifest(dir); err != nil {
+		t.Fatalf("a manifest of the directory's own files: %v", err)
+	}
+	for name, m := range map[string]Manifest{
+		"image outside":      {Image: filepath.Join(outside, "secret")},
+		"vmlinux via ..":     {Image: image, Vmlinux: filepath.Join(dir, "../", filepath.Base(outside), "secret")},
+		"vmlinux a symlink":  {Image: image, Vmlinux: filepath.Join(dir, "vmlinux")},
+		"modules elsewhere":  {Image: image, ModulesDir: "/lib/modules"},
+		"relative":           {Image: "arch/x86/boot/bzImage"},
+		"system map outside": {Image: image, SystemMap: "/etc/passwd"},
+	} {
+		write(m)
+		if _, err := ReadManifest(dir); err == nil || !strings.Contains(err.Error(), "is not in the build directory") {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

@@ -406,10 +406,48 @@ func ReadManifest(dir string) (*Manifest, error) {
 	if m.Release != "" && !symbolize.ValidRelease(m.Release) {
 		return nil, fmt.Errorf("%s: %q is not a kernel release", p, m.Release)
 	}
+	if err := m.confined(dir); err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
 	if sum := sha256.Sum256(cfg); hex.EncodeToString(sum[:]) != m.ConfigHash {
 		return nil, fmt.Errorf("%s: the build is stale: %s/.config changed since it was built (run initkit kernel build)", p, dir)
 	}
 	return &m, nil
+}
+
+// confined checks that the files the manifest names are in dir, the
+// build directory: a manifest from elsewhere (a build someone sent)
+// would name what initkit then boots, decodes with and reads, and a
+// moved build names the files of its old place.
+func (m *Manifest) confined(dir string) error {
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	real, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct{ key, path string }{{"image", m.Image}, {"vmlinux", m.Vmlinux}, {"system_map", m.SystemMap}, {"modules_dir", m.ModulesDir}} {
+		p := f.path
+		if p == "" {
+			continue
+		}
+		ok := filepath.IsAbs(p) && (within(root, p) || within(real, p))
+		if resolved, err := filepath.EvalSymlinks(p); ok && err == nil {
+			ok = within(real, resolved)
+		}
+		if !ok {
+			return fmt.Errorf("its %s %q is not in the build directory %s: a manifest from elsewhere, or a build moved since (run initkit kernel build again)", f.key, p, root)
+		}
+	}
+	return nil
+}
+
+// within says whether path is dir or below it, lexically.
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && filepath.IsLocal(rel)
 }
 
 // Embed makes the next Build put an initramfs inside the kernel image:
