@@ -91,6 +91,9 @@ type Reader struct {
 	inner *bufio.Reader // decompressed stream of a compressed segment
 	rc    io.ReadCloser
 	base  int64 // cpio data bytes of earlier archives in this segment
+	// unpacked counts what the image's compressed segments decompressed
+	// to, all of them (see MaxUnpacked).
+	unpacked int64
 	end   int64 // with sr: where the current compressed segment ends
 	err   error
 }
@@ -284,8 +287,8 @@ func (r *Reader) nextSegment() error {
 	if err != nil {
 		return r.wrap(err)
 	}
-	r.rc = rc
-	r.inner = bufio.NewReaderSize(rc, 1<<20)
+	r.rc = bounded{rc, r}
+	r.inner = bufio.NewReaderSize(r.rc, 1<<20)
 	r.cr = cpio.NewReader(r.inner)
 	return nil
 }
@@ -305,6 +308,29 @@ func (r *Reader) openStream(at int64, f compress.Format) (io.ReadCloser, error) 
 	}
 	r.end = at + n
 	return compress.NewReader(io.NewSectionReader(r.sr, at, n), f)
+}
+
+// MaxUnpacked bounds what the compressed segments of one image may
+// decompress to, together. A few hundred bytes of zstd unpack to
+// gigabytes: without a bound a hostile image keeps ls busy for hours and
+// fills a disk with extract. An initramfs unpacks into the RAM of the
+// machine it boots; the largest real ones are a few GiB.
+var MaxUnpacked int64 = 16 << 30
+
+// bounded is a compressed segment's decompressed stream, counted into
+// its Reader's unpacked bytes.
+type bounded struct {
+	io.ReadCloser
+	r *Reader
+}
+
+func (b bounded) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.r.unpacked += int64(n)
+	if b.r.unpacked > MaxUnpacked {
+		return n, fmt.Errorf("the image's compressed segments unpack to more than %d MiB: refused, no initramfs is that large (a decompression bomb?)", MaxUnpacked>>20)
+	}
+	return n, err
 }
 
 // endArchive handles a trailer: within a compressed stream another archive
