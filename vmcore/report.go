@@ -2,6 +2,7 @@ package vmcore
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -94,10 +95,16 @@ func (s Summary) WriteFacts(w io.Writer) {
 
 // Crash runs crash(8) non-interactively on the dump at path with
 // vmlinux: cmds (default bt, ps, log) on its stdin, then quit.
-func Crash(ctx context.Context, vmlinux, path string, cmds []string, stdout, stderr io.Writer) error {
+//
+// A dump is from the guest: crash may take forever on a corrupt one, so
+// it runs for at most limit (DefaultCrashLimit when 0), and is killed
+// with anything it started.
+func Crash(ctx context.Context, vmlinux, path string, cmds []string, limit time.Duration, stdout, stderr io.Writer) error {
 	if len(cmds) == 0 {
 		cmds = []string{"bt", "ps", "log"}
 	}
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(limit, DefaultCrashLimit))
+	defer cancel()
 	// Nothing in the working directory configures crash: no ./.crashrc
 	// (nor $HOME's: --no_crashrc) runs its commands, and crash runs in an
 	// empty directory of its own, the files named by absolute paths.
@@ -117,12 +124,21 @@ func Crash(ctx context.Context, vmlinux, path string, cmds []string, stdout, std
 	c.Dir = dir
 	c.Stdin = strings.NewReader(strings.Join(append(cmds, "quit"), "\n") + "\n")
 	c.Stdout, c.Stderr = stdout, stderr
-	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := c.Run(); err != nil {
+	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
+	c.WaitDelay = 5 * time.Second
+	err = c.Run()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("crash: still running on %s after %v: stopped (--crash-timeout)", path, cmp.Or(limit, DefaultCrashLimit))
+	}
+	if err != nil {
 		return fmt.Errorf("crash: %w", err)
 	}
 	return nil
 }
+
+// DefaultCrashLimit is how long crash may run on a dump by default.
+const DefaultCrashLimit = 10 * time.Minute
 
 // panicLine is the last "Kernel panic - not syncing" message of the log.
 func panicLine(recs []Record) string {
@@ -145,6 +161,8 @@ type ReportOptions struct {
 	// Crash runs crash(8) with CrashCmds instead (default bt, ps, log).
 	Crash     bool
 	CrashCmds []string
+	// CrashLimit bounds crash's run (0: DefaultCrashLimit).
+	CrashLimit time.Duration
 }
 
 // Report is initkit vmcore: the dump at path shown (Show) with its crash
@@ -171,7 +189,7 @@ func Report(ctx context.Context, path string, o ReportOptions, w, warn io.Writer
 		if vmErr != nil {
 			return vmErr
 		}
-		return Crash(ctx, vmlinux, path, o.CrashCmds, w, warn)
+		return Crash(ctx, vmlinux, path, o.CrashCmds, o.CrashLimit, w, warn)
 	}
 	var dec *decode.Decoder
 	if vmErr == nil {

@@ -3,6 +3,8 @@ package vmtest
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,6 +87,7 @@ func TestKdumpSysrq(t *testing.T) {
 			if _, err := os.Stat(mark); err == nil {
 				t.Error("the working directory's .crashrc ran")
 			}
+			crashBounded(t, core, vmlinux)
 			// A dump is the guest's memory: the user's alone.
 			if st, err := os.Stat(core); err != nil || st.Mode().Perm() != 0o600 {
 				t.Errorf("vmcore mode %v, %v; want 0600", st.Mode(), err)
@@ -203,5 +206,23 @@ func TestPortBound(t *testing.T) {
 	}
 	if st, err := os.Stat(out); err != nil || st.Size() != 0 {
 		t.Errorf("the port's file after the overrun: %v, %v; want it empty", st, err)
+	}
+}
+
+// crashBounded: crash on a dump runs for --crash-timeout at most, and
+// what it started goes with it: here a shell command (crash's "!") that
+// would sleep for minutes.
+func crashBounded(t *testing.T, core, vmlinux string) {
+	sleep := fmt.Sprintf("sleep %d", 600+rand.IntN(1000)) // a command line no other process has
+	start := time.Now()
+	code, out := initkitRun(t, "vmcore", core, "--vmlinux", vmlinux, "--crash", "--crash-cmd", "!exec "+sleep, "--crash-timeout", "30s")
+	if took := time.Since(start); code != 2 || !strings.Contains(out, "after 30s: stopped (--crash-timeout)") || took > 45*time.Second {
+		t.Errorf("crash past its --crash-timeout: exit %d after %v\n%s", code, took, out)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, _ := os.ReadFile(p); strings.ReplaceAll(string(b), "\x00", " ") == sleep+" " {
+			t.Errorf("%s still runs after crash was stopped (%s)", sleep, p)
+		}
 	}
 }

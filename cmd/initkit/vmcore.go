@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/initkit/initkit/vmcore"
@@ -11,6 +13,7 @@ type vmcoreFlags struct {
 	tail     int
 	crash    bool
 	crashCmd []string
+	limit    time.Duration
 }
 
 func newVmcore() *cobra.Command {
@@ -30,11 +33,12 @@ func newVmcore() *cobra.Command {
 	f.IntVar(&v.tail, "tail", 0, "print only the last `N` lines of the log (0: all)")
 	f.BoolVar(&v.crash, "crash", false, "run crash(8) non-interactively on the dump and the vmlinux")
 	f.StringArrayVar(&v.crashCmd, "crash-cmd", nil, "crash `COMMAND` to run (repeatable; default bt, ps, log)")
+	f.DurationVar(&v.limit, "crash-timeout", vmcore.DefaultCrashLimit, "stop crash after this long (a corrupt dump can keep it going)")
 	return cmd
 }
 
 func runVmcore(cmd *cobra.Command, v *vmcoreFlags, path string) error {
-	o := vmcore.ReportOptions{ModuleDirs: v.modules, Tail: v.tail, JSON: v.json, Crash: v.crash, CrashCmds: v.crashCmd}
+	o := vmcore.ReportOptions{ModuleDirs: v.modules, Tail: v.tail, JSON: v.json, Crash: v.crash, CrashCmds: v.crashCmd, CrashLimit: v.limit}
 	o.Kernel, o.KernelErr = v.choose(cmd)
 	return vmcore.Report(cmd.Context(), path, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 }
