@@ -60,7 +60,7 @@ func TestDevices(t *testing.T) {
 		UserNet{Forwards: []Forward{{2222, 22}}},
 		GDBStub{Port: 1234, Wait: true},
 		VMCoreInfo{},
-		PortToFile{Name: "org.x", Path: "/r/dump"},
+		PortToFile{Name: "org.x", Path: "/r/dump", Max: 1 << 30},
 		portsDevice{"/s"},
 		CrashKernel{Size: "64M"},
 		Cmdline{"oops=panic"},
