@@ -39,8 +39,13 @@ func InspectImage(path string) (ImageInfo, error) {
 		return ImageInfo{}, err
 	}
 	defer f.Close()
+	return inspect(f, path)
+}
+
+// inspect reads the image's first bytes from r; path names it in errors.
+func inspect(r io.Reader, path string) (ImageInfo, error) {
 	head := make([]byte, qcowMaxHeaderRead)
-	n, err := io.ReadFull(f, head)
+	n, err := io.ReadFull(r, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return ImageInfo{}, err
 	}

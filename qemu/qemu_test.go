@@ -142,7 +142,7 @@ func TestConsoleHalted(t *testing.T) {
 	}
 }
 
-func qemuImg(t *testing.T, args ...string) {
+func qemuImg(t testing.TB, args ...string) {
 	t.Helper()
 	if b, err := exec.Command("qemu-img", args...).CombinedOutput(); err != nil {
 		t.Fatalf("qemu-img %v: %v\n%s", args, err, b)
