@@ -3,6 +3,7 @@ package image
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -183,5 +184,27 @@ func TestDecompressionBomb(t *testing.T) {
 				t.Errorf("%s, %s: extract: %v", f, name, err)
 			}
 		}
+	}
+}
+
+// TestTooManyEntries: a listing or a tree holds every entry, so their
+// number is bounded: past it the error names the entry and its offset.
+func TestTooManyEntries(t *testing.T) {
+	defer func(max int) { MaxEntries = max }(MaxEntries)
+	MaxEntries = 100
+	var files []File
+	for i := range 101 {
+		files = append(files, fileEntry(fmt.Sprintf("f%03d", i), 0o644, ""))
+	}
+	img := segments(t, files[:60], files[60:])
+	_, err := List(bytes.NewReader(img))
+	if err == nil || !strings.Contains(err.Error(), `entry "f100": more than 100 entries`) || !strings.Contains(err.Error(), "segment 1") {
+		t.Errorf("List of 101 entries: %v", err)
+	}
+	if _, _, err := Tree(bytes.NewReader(img)); err == nil {
+		t.Error("Tree of 101 entries: no error")
+	}
+	if _, err := List(bytes.NewReader(segments(t, files[:100]))); err != nil {
+		t.Errorf("List of 100 entries: %v", err)
 	}
 }

@@ -94,6 +94,7 @@ type Reader struct {
 	// unpacked counts what the image's compressed segments decompressed
 	// to, all of them (see MaxUnpacked).
 	unpacked int64
+	entries  int // read so far, in every segment (see MaxEntries)
 	end   int64 // with sr: where the current compressed segment ends
 	err   error
 }
@@ -189,7 +190,11 @@ func (r *Reader) Next() (*Entry, error) {
 			}
 		}
 		h, err := r.cr.Next()
+		if err == nil && r.entries >= MaxEntries {
+			err = &cpio.FormatError{Offset: h.Offset, Name: h.Name, Msg: fmt.Sprintf("more than %d entries: refused, no initramfs has that many", MaxEntries)}
+		}
 		if err == nil {
+			r.entries++
 			r.seg.Entries++
 			return &Entry{Header: *h, Segment: r.seg.Index}, nil
 		}
@@ -316,6 +321,12 @@ func (r *Reader) openStream(at int64, f compress.Format) (io.ReadCloser, error) 
 // fills a disk with extract. An initramfs unpacks into the RAM of the
 // machine it boots; the largest real ones are a few GiB.
 var MaxUnpacked int64 = 16 << 30
+
+// MaxEntries bounds the entries of one image: a listing or a tree holds
+// each of them, and tiny entries cost a hundred bytes of image but a few
+// hundred of memory. A distribution's initramfs has a few thousand; a
+// whole system unpacked into RAM, a few hundred thousand.
+var MaxEntries = 2_000_000
 
 // bounded is a compressed segment's decompressed stream, counted into
 // its Reader's unpacked bytes.
