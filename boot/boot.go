@@ -155,6 +155,10 @@ func (r *Run) Boot(ctx context.Context) Result {
 // directory, the initramfs, the root, kdump and the dump's device. What
 // it returns can be started, or shown (Command).
 func Prepare(ctx context.Context, o Options) (*Run, error) {
+	// The guest's size and accelerator before any work that needs them.
+	if err := (qemu.Config{Arch: o.Arch, Memory: o.Memory, Accel: o.Accel}).Check(); err != nil {
+		return nil, err
+	}
 	r := &Run{o: o, Kernel: o.Chosen}
 	if r.Kernel == nil {
 		k, err := kernel.Choose(ctx, o.Kernel)

@@ -84,8 +84,14 @@ func TestPrepareErrors(t *testing.T) {
 		{boot.Options{PanicOn: []string{"sneeze"}}, "--panic-on sneeze"},
 		{boot.Options{Disks: []qemu.Disk{{Path: emptyFile(t, "d.img"), Interface: "scsi"}}}, `interface "scsi"`},
 		{boot.Options{Kdump: true}, "give one (--initrd or --spec)"},
+		// Before the kernel is chosen or an image built.
+		{boot.Options{Memory: "1G,maxmem=8G", Kernel: kernel.Request{Kernel: "/nonexistent"}}, `memory "1G,maxmem=8G"`},
+		{boot.Options{Accel: "tcg,thread=multi", Kernel: kernel.Request{Kernel: "/nonexistent"}}, `accelerator "tcg,thread=multi"`},
 	} {
-		c.o.Chosen, c.o.Dir = k, t.TempDir()
+		if c.o.Kernel.Kernel == "" {
+			c.o.Chosen = k
+		}
+		c.o.Dir = t.TempDir()
 		if _, err := boot.Prepare(context.Background(), c.o); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", c.o, err, c.want)
 		}

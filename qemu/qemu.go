@@ -59,7 +59,7 @@ const DefaultMemory = "512M"
 
 // build returns the arguments and the machine the devices filled in.
 func (c Config) build() ([]string, *Machine, error) {
-	if err := c.check(); err != nil {
+	if err := c.Check(); err != nil {
 		return nil, nil, err
 	}
 	mem := c.Memory
@@ -114,10 +114,10 @@ func (c Config) build() ([]string, *Machine, error) {
 	return append(args, c.Extra...), m, nil
 }
 
-// check refuses a value that QEMU would read as more than it is: -m and
+// Check refuses a value that QEMU would read as more than it is: -m and
 // -accel take key=value lists, so "1G,maxmem=64G" or "tcg,thread=multi"
 // would set options nobody asked for.
-func (c Config) check() error {
+func (c Config) Check() error {
 	if c.Memory != "" {
 		if _, err := ParseMemory(c.Memory); err != nil {
 			return err
