@@ -72,8 +72,9 @@ func Prepare(initrd string, o Options) (*Plan, error) {
 	if o.Memory <= 0 {
 		return nil, fmt.Errorf("kdump: the guest's memory is needed to bound its dump")
 	}
-	// An ELF vmcore is the memory and a header a page or so a region: 64
-	// MiB covers it. What the guest writes is the guest's to decide.
+	// An ELF vmcore is the guest's memory and a header of a page or so a
+	// region: 64 MiB more covers it. A guest that writes more is not
+	// sending a dump.
 	p := &Plan{Capture: filepath.Join(o.Dir, "capture.img"), vmcore: filepath.Join(o.Dir, "vmcore"), max: o.Memory + 64<<20}
 	p.partial = p.vmcore + ".partial"
 	if err := p.buildCapture(o); err != nil {
