@@ -159,16 +159,6 @@ func ParseMemory(s string) (int64, error) {
 	return int64(bytes), nil
 }
 
-// Command returns the command that runs c. The process is killed when ctx
-// ends or when the calling process dies (PR_SET_PDEATHSIG).
-func (c Config) Command(ctx context.Context) (*exec.Cmd, error) {
-	args, err := c.Args()
-	if err != nil {
-		return nil, err
-	}
-	return c.commandWith(ctx, args), nil
-}
-
 // BinaryName returns the QEMU program c runs, as given or by default.
 func (c Config) BinaryName() string {
 	switch {
@@ -180,6 +170,10 @@ func (c Config) BinaryName() string {
 	return "qemu-system-x86_64"
 }
 
+// commandWith returns the command that runs QEMU with args. The process
+// is killed when ctx ends or when the calling process dies
+// (PR_SET_PDEATHSIG). Only Start runs a guest: it bounds the files the
+// devices ask it to (Machine.LimitFile).
 func (c Config) commandWith(ctx context.Context, args []string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, c.BinaryName(), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
