@@ -9,7 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // Program is what a run executes in the guest.
@@ -23,9 +26,19 @@ type Program struct {
 // write the command they built it with.
 var m32 = regexp.MustCompile(`(?m)^\s*(//|/?\*).*(\s-m32\b|\barch:\s*(386|i386)\b)`)
 
+// Bounds of a reproducer's compile. A reproducer is from elsewhere (a
+// syzbot bug, a URL), and gcc reads what its #include lines name: "/dev/zero"
+// grows the compiler without end, a FIFO or /dev/tty blocks it. A real
+// reproducer compiles in a second or two, in a hundred MB or so.
+var (
+	compileMemory = 4 << 30 // address space of gcc and each program it runs (RLIMIT_AS)
+	compileTime   = 5 * time.Minute
+)
+
 // Compile builds a C reproducer as a static program into dir, with gcc
 // (-static -pthread, and -m32 when the source asks for it). The compiler's
-// own words are the error when it fails.
+// own words are the error when it fails. gcc runs without a terminal, in
+// a process group of its own, bounded in memory and time.
 func Compile(ctx context.Context, src, dir string) (string, error) {
 	code, err := os.ReadFile(src)
 	if err != nil {
@@ -36,10 +49,21 @@ func Compile(ctx context.Context, src, dir string) (string, error) {
 	if m32.Match(code) {
 		args = append([]string{"-m32"}, args...)
 	}
-	cmd := exec.CommandContext(ctx, "gcc", args...)
+	ctx, cancel := context.WithTimeout(ctx, compileTime)
+	defer cancel()
+	// prlimit (util-linux) sets the limit before gcc starts, so that cc1,
+	// as and ld inherit it.
+	cmd := exec.CommandContext(ctx, "prlimit", append([]string{"--as=" + strconv.Itoa(compileMemory), "--", "gcc"}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Run(); err != nil {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	err = cmd.Run()
+	if ctx.Err() == context.DeadlineExceeded {
+		return "", fmt.Errorf("gcc %s: still compiling after %v: stopped (a reproducer compiles in seconds; does it #include a device or a FIFO?)", src, compileTime)
+	}
+	if err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if len(msg) > 4000 {
 			msg = msg[:4000] + "\n..."

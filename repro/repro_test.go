@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -193,5 +194,35 @@ func TestFarmClassify(t *testing.T) {
 				t.Errorf("%s %q after %d tries, want %s %q after %d", r.Kind, r.Title, r.Tries, c.kind, c.title, c.tried)
 			}
 		})
+	}
+}
+
+// TestCompileBounded: a reproducer is from elsewhere, and gcc reads what
+// its #include lines name. One that includes /dev/zero is stopped by the
+// memory bound, one that includes a FIFO (nothing ever writes it) by the
+// time bound; neither leaves a compiler running.
+func TestCompileBounded(t *testing.T) {
+	defer func(m int, d time.Duration) { compileMemory, compileTime = m, d }(compileMemory, compileTime)
+	compileMemory, compileTime = 512<<20, 5*time.Second
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct{ include, want string }{
+		"zero": {"/dev/zero", "out of memory"},
+		"fifo": {fifo, "still compiling after 5s: stopped"},
+	} {
+		src := filepath.Join(dir, name+".c")
+		os.WriteFile(src, []byte("#include \""+c.include+"\"\nint main(void) { return 0; }\n"), 0o644)
+		start := time.Now()
+		_, err := Compile(context.Background(), src, dir)
+		t.Logf("%s: %v", name, err)
+		if took := time.Since(start); err == nil || !strings.Contains(err.Error(), c.want) || took > 30*time.Second {
+			t.Errorf("%s: %v after %v", name, err, took)
+		}
+	}
+	if out, _ := exec.Command("pgrep", "-f", "cc1 .*"+dir).Output(); len(out) > 0 {
+		t.Errorf("a compiler still runs: %s", out)
 	}
 }
