@@ -219,10 +219,46 @@ func crashBounded(t *testing.T, core, vmlinux string) {
 	if took := time.Since(start); code != 2 || !strings.Contains(out, "after 30s: stopped (--crash-timeout)") || took > 45*time.Second {
 		t.Errorf("crash past its --crash-timeout: exit %d after %v\n%s", code, took, out)
 	}
+	noneRuns(t, sleep)
+	// Ctrl-C stops crash the same way, and its directory goes.
+	sleep = fmt.Sprintf("sleep %d", 600+rand.IntN(1000))
+	cmd := exec.Command(initkitBinary(t), "vmcore", core, "--vmlinux", vmlinux, "--crash", "--crash-cmd", "!exec "+sleep)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	cmd.WaitDelay = 10 * time.Second // a process left behind holds the output open
+	defer exec.Command("pkill", "-x", "-f", sleep).Run()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); running(sleep) == "" && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); exitStatus(err) != 130 {
+		t.Errorf("initkit vmcore --crash after SIGINT: exit %d, want 130\n%s", exitStatus(err), buf.String())
+	}
+	noneRuns(t, sleep)
+	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("initkit-crash-%d-*", cmd.Process.Pid))); len(left) > 0 {
+		t.Errorf("crash's directory left after SIGINT: %v", left)
+	}
+}
+
+// noneRuns fails the test when a process with command line cmdline runs.
+func noneRuns(t *testing.T, cmdline string) {
+	t.Helper()
+	if p := running(cmdline); p != "" {
+		t.Errorf("%s still runs after crash was stopped (%s)", cmdline, p)
+	}
+}
+
+// running returns the /proc entry of a process whose command line is
+// cmdline, or "".
+func running(cmdline string) string {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
-		if b, _ := os.ReadFile(p); strings.ReplaceAll(string(b), "\x00", " ") == sleep+" " {
-			t.Errorf("%s still runs after crash was stopped (%s)", sleep, p)
+		if b, _ := os.ReadFile(p); strings.ReplaceAll(string(b), "\x00", " ") == cmdline+" " {
+			return p
 		}
 	}
+	return ""
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/initkit/initkit/internal/interrupt"
 	"github.com/initkit/initkit/vmcore"
 )
 
@@ -38,6 +39,10 @@ func newVmcore() *cobra.Command {
 }
 
 func runVmcore(cmd *cobra.Command, v *vmcoreFlags, path string) error {
+	if v.crash {
+		// Ctrl-C stops crash with what it started, and removes its directory.
+		interrupt.Graceful(interrupt.Stops...)
+	}
 	o := vmcore.ReportOptions{ModuleDirs: v.modules, Tail: v.tail, JSON: v.json, Crash: v.crash, CrashCmds: v.crashCmd, CrashLimit: v.limit}
 	o.Kernel, o.KernelErr = v.choose(cmd)
 	return vmcore.Report(cmd.Context(), path, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
