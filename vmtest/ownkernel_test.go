@@ -85,7 +85,7 @@ func TestOwnKernel(t *testing.T) {
 	})
 	t.Run("check", func(t *testing.T) {
 		t.Parallel()
-		if code, out := initkitRun(t, "kernel", "check", cfg, "--for", strings.Join(testenv.All.Purposes, ",")); code != 0 {
+		if code, out := initkitRun(t, "kernel", "check", cfg, "--for", strings.Join(testenv.All.Purposes, ",")); code != 0 || out != cfg+": nothing missing for "+strings.Join(testenv.All.Purposes, ", ")+"\n" {
 			t.Errorf("%v: exit %d\n%s", testenv.All.Purposes, code, out)
 		}
 		code, out := initkitRun(t, "kernel", "check", cfg, "--for", "kasan")

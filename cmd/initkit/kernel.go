@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/initkit/initkit/kconfig"
 	"github.com/initkit/initkit/kernel"
@@ -88,6 +89,7 @@ func newKernelCheck() *cobra.Command {
 			if len(missing) > 0 {
 				return exitCode(exitDiffers)
 			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: nothing missing for %s\n", args[0], strings.Join(purposes, ", "))
 			return nil
 		},
 	}
