@@ -13,6 +13,7 @@ import (
 
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/internal/git"
+	"github.com/initkit/initkit/internal/printable"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/repro"
 )
@@ -78,7 +79,7 @@ type Kernel struct {
 // ErrUntestable.
 func (k *Kernel) Build(ctx context.Context, i int) error {
 	if k.Notes != nil {
-		fmt.Fprintf(k.Notes, "bisect: building %s %s\n", k.Commits[i].Hash[:12], k.Commits[i].Subject)
+		fmt.Fprintf(k.Notes, "bisect: building %s %s\n", k.Commits[i].Hash[:12], printable.String(k.Commits[i].Subject))
 	}
 	// A checkout killed halfway leaves git's index.lock behind, and the
 	// next git refuses the tree: it runs to its end, even on Ctrl-C.
@@ -206,7 +207,52 @@ func Load(path string) (*Saved, error) {
 	if s.State == nil || len(s.State.Obs) != len(s.Commits) || len(s.Commits) < 2 {
 		return nil, fmt.Errorf("%s: not a bisect's state", path)
 	}
+	if err := s.check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	return &s, nil
+}
+
+// fullHash is a commit as git log's %H gives it (SHA-1 or SHA-256).
+var fullHash = regexp.MustCompile(`^(?:[0-9a-f]{40}|[0-9a-f]{64})$`)
+
+// check refuses a saved bisect that does not hold together. The file is
+// in a workspace, which may come from elsewhere: its hashes go to git,
+// its numbers index the commits and feed the model.
+func (s *Saved) check() error {
+	n := len(s.Commits)
+	for i, c := range s.Commits {
+		if !fullHash.MatchString(c.Hash) {
+			return fmt.Errorf("commit %d: %q is not a commit hash", i, c.Hash)
+		}
+	}
+	if !(s.Confidence > 0 && s.Confidence < 1) {
+		return fmt.Errorf("confidence %v: want a probability between 0 and 1", s.Confidence)
+	}
+	if _, err := regexp.Compile(s.Title); err != nil {
+		return fmt.Errorf("title: %w", err)
+	}
+	st := s.State
+	if st.Built < -1 || st.Built >= n {
+		return fmt.Errorf("built %d: no such commit", st.Built)
+	}
+	counts := func(runs, crashes int) bool { return runs >= 0 && crashes >= 0 && crashes <= runs }
+	for i, o := range st.Obs {
+		if !counts(o.Runs, o.Crashes) {
+			return fmt.Errorf("commit %d: %d crashes in %d runs", i, o.Crashes, o.Runs)
+		}
+	}
+	for i, step := range st.Steps {
+		if step.Commit < 0 || step.Commit >= n || !counts(step.Runs, step.Crashes) {
+			return fmt.Errorf("step %d: commit %d, %d crashes in %d runs", i+1, step.Commit, step.Crashes, step.Runs)
+		}
+		for _, c := range step.Top {
+			if c.Commit < 0 || c.Commit >= n || !(c.Probability >= 0 && c.Probability <= 1) {
+				return fmt.Errorf("step %d: candidate %d with probability %v", i+1, c.Commit, c.Probability)
+			}
+		}
+	}
+	return nil
 }
 
 // Save writes a bisect's state, atomically.
@@ -223,7 +269,7 @@ func (s *Saved) Save(path string) error {
 func (s *Saved) Describe(n int, st Step) string {
 	c := s.Commits[st.Commit]
 	var b strings.Builder
-	fmt.Fprintf(&b, "step %d: %s %s: ", n, c.Hash[:12], c.Subject)
+	fmt.Fprintf(&b, "step %d: %s %s: ", n, c.Hash[:12], printable.String(c.Subject))
 	if st.Untestable {
 		b.WriteString("untestable")
 	} else {
@@ -255,7 +301,7 @@ func (s *Saved) Where() string {
 	}
 	if p >= s.Confidence {
 		c := s.Commits[k]
-		return fmt.Sprintf("first bad commit: %s %s (probability %.3f), after %d runs and %d builds", c.Hash, c.Subject, p, runs, builds)
+		return fmt.Sprintf("first bad commit: %s %s (probability %.3f), after %d runs and %d builds", c.Hash, printable.String(c.Subject), p, runs, builds)
 	}
 	lo, hi := Range(post, s.Confidence)
 	return fmt.Sprintf("not settled: the first bad commit is in %s..%s with probability %.2f (the best, %s, %.3f), after %d runs and %d builds",

@@ -3,6 +3,7 @@ package bisect
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -46,7 +47,7 @@ func TestSearchResumes(t *testing.T) {
 	h := &history{n: 8, k: 6, u: 2, p: 0.4, q: 1, rng: rand.New(rand.NewPCG(1, 2))}
 	commits := make([]Commit, 9)
 	for i := range commits {
-		commits[i] = Commit{Hash: strings.Repeat(string(rune('a'+i)), 40), Subject: "commit"}
+		commits[i] = Commit{Hash: fmt.Sprintf("%040x", i+1), Subject: "commit"}
 	}
 	saved := &Saved{Good: "a", Bad: "i", Commits: commits, Confidence: 0.95, State: NewState(8)}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -96,6 +97,53 @@ func TestSearchRefuses(t *testing.T) {
 		_, err := Search(context.Background(), NewState(4), simTester{c.h}, Options{Runs: 2}, func(*State) error { return nil })
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("error %v, want %q", err, c.want)
+		}
+	}
+}
+
+// TestLoadRefuses: a saved bisect is in a workspace that may come from
+// elsewhere; one that does not hold together is an error naming the file
+// and what is wrong, never a panic, an option passed to git or a NaN in
+// the model. Subjects are shown escaped.
+func TestLoadRefuses(t *testing.T) {
+	good := func() *Saved {
+		commits := []Commit{{strings.Repeat("a", 40), "good"}, {strings.Repeat("b", 64), "bad \x1b]0;title\a"}}
+		s := &Saved{Commits: commits, Confidence: 0.95, State: NewState(1)}
+		s.State.Obs[1] = Obs{Runs: 3, Crashes: 2}
+		s.State.Steps = []Step{{Commit: 1, Batch: Batch{Runs: 3, Crashes: 2}, Top: []Candidate{{1, 0.9}}}}
+		return s
+	}
+	path := filepath.Join(t.TempDir(), "bisect.json")
+	if err := good().Save(path); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Load(path)
+	if err != nil {
+		t.Fatalf("a good state: %v", err)
+	}
+	if d := s.Describe(1, s.State.Steps[0]); strings.ContainsRune(d, '\x1b') || !strings.Contains(d, `bad \x1b]0;title\x07`) {
+		t.Errorf("Describe shows the subject raw: %q", d)
+	}
+	for name, spoil := range map[string]func(*Saved){
+		"short hash":         func(s *Saved) { s.Commits[0].Hash = "abc" },
+		"option for git":     func(s *Saved) { s.Commits[1].Hash = "--orphan=x" + strings.Repeat("0", 30) },
+		"step past the end":  func(s *Saved) { s.State.Steps[0].Commit = 2 },
+		"negative candidate": func(s *Saved) { s.State.Steps[0].Top[0].Commit = -1 },
+		"more crashes":       func(s *Saved) { s.State.Obs[1] = Obs{Runs: 1, Crashes: 5} },
+		"negative runs":      func(s *Saved) { s.State.Steps[0].Runs = -3 },
+		"built past the end": func(s *Saved) { s.State.Built = 7 },
+		"confidence":         func(s *Saved) { s.Confidence = 1.5 },
+		"no confidence":      func(s *Saved) { s.Confidence = 0 },
+		"probability":        func(s *Saved) { s.State.Steps[0].Top[0].Probability = 2 },
+		"title":              func(s *Saved) { s.Title = "(" },
+	} {
+		s := good()
+		spoil(s)
+		if err := s.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(path); err == nil || !strings.HasPrefix(err.Error(), path+": ") {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }
