@@ -86,8 +86,12 @@ func resolveAccel(ctx context.Context, c Config, notes io.Writer, probe bool) st
 		return choose()
 	}
 	read := func() (string, bool) {
-		v, err := os.ReadFile(memo)
-		return strings.TrimSpace(string(v)), err == nil && len(v) > 0
+		b, _ := os.ReadFile(memo)
+		switch v := strings.TrimSpace(string(b)); v {
+		case "kvm", "tcg":
+			return v, true
+		}
+		return "", false // none yet, or not one: probe again
 	}
 	// The lock only when there is no verdict yet: every other run reads
 	// the memo and goes on.

@@ -89,6 +89,12 @@ func TestResolveAccelMemo(t *testing.T) {
 	if memo == "" {
 		t.Fatal("no memo path")
 	}
+	// A memo that is not a verdict (a damaged cache) is none, never
+	// passed on to QEMU's -accel.
+	os.WriteFile(memo, []byte("tcg,thread=multi\n"), 0o644)
+	if got := resolveAccel(context.Background(), c, nil, false); got != "tcg" {
+		t.Errorf("memo %q, dry run: %s", "tcg,thread=multi", got)
+	}
 	os.WriteFile(memo, []byte("kvm\n"), 0o644)
 	for _, probe := range []bool{false, true} {
 		if got := resolveAccel(context.Background(), c, nil, probe); got != "kvm" {
