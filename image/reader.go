@@ -94,9 +94,9 @@ type Reader struct {
 	// unpacked counts what the image's compressed segments decompressed
 	// to, all of them (see MaxUnpacked).
 	unpacked int64
-	entries  int // read so far, in every segment (see MaxEntries)
-	end   int64 // with sr: where the current compressed segment ends
-	err   error
+	entries  int   // read so far, in every segment (see MaxEntries)
+	end      int64 // with sr: where the current compressed segment ends
+	err      error
 }
 
 // NewReader returns a Reader of the image in r, from r's current position.

@@ -10,9 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/internal/procgroup"
 )
 
 // DebugVmlinux returns the DWARF vmlinux of k kept in the cache, or ""
@@ -63,9 +63,7 @@ func extractMember(ctx context.Context, deb, suffix, out string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "dpkg-deb", "--fsys-tarfile", deb)
-	// dpkg-deb decompresses in child processes: stop the whole group.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	procgroup.Own(cmd) // dpkg-deb decompresses in child processes
 	pipe, err := cmd.StdoutPipe()
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ import (
 
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/internal/git"
+	"github.com/initkit/initkit/internal/procgroup"
 	"github.com/initkit/initkit/internal/syncbuf"
 	"github.com/initkit/initkit/kconfig"
 	"github.com/initkit/initkit/symbolize"
@@ -112,7 +113,7 @@ func (t Tree) make(ctx context.Context, args ...string) error {
 	cmd := exec.CommandContext(ctx, "make", slices.Concat(all, vars, args)...)
 	cmd.Env = append(os.Environ(), env...)
 	// make runs compilers in children: a cancelled build stops them all.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	procgroup.Own(cmd)
 	// SIGTERM first: make then deletes the target it was writing
 	// (a half-written object would look up to date to the next build);
 	// whatever is left after 10 s is killed.

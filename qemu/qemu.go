@@ -12,11 +12,10 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
 	"unicode"
 
 	"github.com/initkit/initkit/guest"
+	"github.com/initkit/initkit/internal/procgroup"
 )
 
 // Config describes a direct kernel boot.
@@ -176,14 +175,12 @@ func (c Config) BinaryName() string {
 // devices ask it to (Machine.LimitFile).
 func (c Config) commandWith(ctx context.Context, args []string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, c.BinaryName(), args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	procgroup.Own(cmd)
 	if c.Interactive {
 		// On a terminal QEMU must stay in the foreground process group: in
 		// a group of its own, setting the terminal raw stops it (SIGTTOU).
 		cmd.SysProcAttr.Setpgid = false
 		cmd.Cancel = func() error { return cmd.Process.Kill() }
 	}
-	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }

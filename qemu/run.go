@@ -112,27 +112,26 @@ func (o Outcome) String() string {
 
 // Guest is a running QEMU.
 type Guest struct {
-	console     *Console
-	watch       Watch
-	accel       string
-	ready       <-chan struct{}
-	done        chan struct{}
-	stop        chan struct{} // closed by Stop
-	outcome     Outcome
-	parent      context.Context
-	ctx         context.Context // the run's: ends with the timeout, or the parent
-	cancel      context.CancelFunc
-	qmpDir      string
-	restore     func()           // the terminal's settings, for an interactive run
-	timeout     <-chan time.Time // the run's timeout, when a dump is to be taken on it
-	expired     bool             // that timeout fired
-	dumped      string
-	dumpErr     error
-	mu          sync.Mutex
-	overrun     error               // a file the guest wrote past its bound (Machine.LimitFile)
-	overrunPath string              // that file
-	log         *atomicfile.Pending // the saved console, written as it comes
-	stderr      syncbuf.Buffer      // the tail of QEMU's own stderr
+	console *Console
+	watch   Watch
+	accel   string
+	ready   <-chan struct{}
+	done    chan struct{}
+	stop    chan struct{} // closed by Stop
+	outcome Outcome
+	parent  context.Context
+	ctx     context.Context // the run's: ends with the timeout, or the parent
+	cancel  context.CancelFunc
+	qmpDir  string
+	restore func()           // the terminal's settings, for an interactive run
+	timeout <-chan time.Time // the run's timeout, when a dump is to be taken on it
+	expired bool             // that timeout fired
+	dumped  string
+	dumpErr error
+	mu      sync.Mutex
+	overran *fileLimit          // the file the guest wrote past its bound (Machine.LimitFile)
+	log     *atomicfile.Pending // the saved console, written as it comes
+	stderr  syncbuf.Buffer      // the tail of QEMU's own stderr
 }
 
 // Start boots c in the background and watches its console as w says.
@@ -313,8 +312,7 @@ func (g *Guest) bound(limits []fileLimit) {
 		for _, l := range limits {
 			if st, err := os.Stat(l.path); err == nil && st.Size() > l.max {
 				g.mu.Lock()
-				g.overrun = fmt.Errorf("the guest wrote more than %d MiB to its %s (%s): stopped, and the file emptied", l.max>>20, l.what, l.path)
-				g.overrunPath = l.path
+				g.overran = &l
 				g.mu.Unlock()
 				g.cancel()
 				return
@@ -356,13 +354,14 @@ func (g *Guest) finish(runErr error) {
 	}
 	o.Dump, o.DumpErr = g.dumped, g.dumpErr
 	g.mu.Lock()
-	if g.overrun != nil {
+	if l := g.overran; l != nil {
 		// What the guest wrote is not to be kept, nor to fill the disk.
-		os.Truncate(g.overrunPath, 0)
+		os.Truncate(l.path, 0)
+		err := fmt.Errorf("the guest wrote more than %d MiB to its %s (%s): stopped, and the file emptied", l.max>>20, l.what, l.path)
 		if o.Kind == Crashed {
-			o.DumpErr = g.overrun // the crash stands; its capture overran
+			o.DumpErr = err // the crash stands; its capture overran
 		} else {
-			o.Kind, o.Err = Failed, g.overrun
+			o.Kind, o.Err = Failed, err
 		}
 	}
 	g.mu.Unlock()

@@ -158,7 +158,9 @@ func TestFileBound(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			bound := func(err error) bool { return err != nil && strings.Contains(err.Error(), "more than 1 MiB to its virtio-serial port p") }
+			bound := func(err error) bool {
+				return err != nil && strings.Contains(err.Error(), "more than 1 MiB to its virtio-serial port p")
+			}
 			switch {
 			case !c.overrun && (o.Kind != PoweredOff || st.Size() != 512<<10):
 				t.Errorf("within the bound: %v (%v), file of %d bytes", o.Kind, o.Err, st.Size())

@@ -11,8 +11,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/initkit/initkit/internal/procgroup"
 )
 
 // Program is what a run executes in the guest.
@@ -56,9 +57,9 @@ func Compile(ctx context.Context, src, dir string) (string, error) {
 	cmd := exec.CommandContext(ctx, "prlimit", append([]string{"--as=" + strconv.Itoa(compileMemory), "--", "gcc"}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
+	procgroup.Own(cmd)
+	// A session of its own (and so a group): no terminal to block on.
+	cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Setsid = false, true
 	err = cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {
 		return "", fmt.Errorf("gcc %s: still compiling after %v: stopped (a reproducer compiles in seconds; does it #include a device or a FIFO?)", src, compileTime)

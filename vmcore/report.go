@@ -12,12 +12,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/initkit/initkit/decode"
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/internal/printable"
+	"github.com/initkit/initkit/internal/procgroup"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/oops"
 	"github.com/initkit/initkit/symbolize"
@@ -124,9 +124,7 @@ func Crash(ctx context.Context, vmlinux, path string, cmds []string, limit time.
 	c.Dir = dir
 	c.Stdin = strings.NewReader(strings.Join(append(cmds, "quit"), "\n") + "\n")
 	c.Stdout, c.Stderr = stdout, stderr
-	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
-	c.WaitDelay = 5 * time.Second
+	procgroup.Own(c)
 	err = c.Run()
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("crash: still running on %s after %v: stopped (--crash-timeout)", path, cmp.Or(limit, DefaultCrashLimit))
