@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/initkit/initkit/internal/cache"
+	"github.com/initkit/initkit/internal/hosttool"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/repro"
 )
@@ -54,7 +55,7 @@ func (w *Workspace) Record(s *repro.Summary) error {
 // compiled into dir when it is C.
 func Program(ctx context.Context, w *Workspace, argv []string, file, dir, syzDir string) (repro.Program, error) {
 	if len(argv) > 0 {
-		abs, err := filepath.Abs(argv[0])
+		abs, err := hosttool.Program(argv[0])
 		return repro.Program{Argv: append([]string{abs}, argv[1:]...)}, err
 	}
 	if file == "" && w != nil {

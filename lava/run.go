@@ -19,6 +19,7 @@ import (
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/internal/hosttool"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/qemu"
 )
@@ -351,7 +352,7 @@ func Exec(ctx context.Context, j Job, b boot.Options, argv, add []string, busybo
 	}
 	defer os.RemoveAll(dir)
 	if len(argv) > 0 {
-		abs, err := filepath.Abs(argv[0])
+		abs, err := hosttool.Program(argv[0])
 		if err != nil {
 			return j, nil, err
 		}

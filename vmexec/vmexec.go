@@ -33,6 +33,7 @@ import (
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/internal/hosttool"
 	"github.com/initkit/initkit/internal/syncbuf"
 	"github.com/initkit/initkit/probe"
 	"github.com/initkit/initkit/qemu"
@@ -153,7 +154,8 @@ var DiskModules = []string{"virtio_pci", "virtio_blk"}
 // says which, and Result.ExitCode gives its exit code).
 var ErrNoStatus = errors.New("the guest stopped without reporting an exit status")
 
-// Run runs argv[0] (a host path) with argv[1:] in a VM and returns its exit
+// Run runs argv[0] (a host program: a path, or a bare name found in PATH,
+// then in /usr/sbin and /sbin, as root's shell would) with argv[1:] in a VM and returns its exit
 // status. The image lives in a temporary directory removed on return.
 // When the guest stopped without a status the error is ErrNoStatus, and
 // the Outcome says why (a crash, decoded when the kernel's vmlinux is
@@ -279,7 +281,7 @@ func (p *ports) close() {
 // initkit init, the command and its closure, busybox when there is one,
 // and the command line in guest.ExecFile, which makes the init run it.
 func buildImage(out, base string, argv []string, token string, o Options, modulesDir string) error {
-	abs, err := filepath.Abs(argv[0])
+	abs, err := hosttool.Program(argv[0])
 	if err != nil {
 		return err
 	}

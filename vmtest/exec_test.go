@@ -57,12 +57,18 @@ func TestExec(t *testing.T) {
 		// The status port is reachable from the guest; a status line the
 		// command writes there itself has no token, and does not count.
 		{"a status line of its own", nil, []string{"/usr/bin/sh", "-c", "echo initkit-exit:5 >/dev/ttyS3; exit 3"}, 3, "", ""},
+		// A bare name is found as a shell finds it, in a normal user's
+		// PATH, then in root's /usr/sbin, as the guest runs it as root.
+		{"a name in PATH", nil, []string{"printf", "%s", "found"}, 0, "found", ""},
+		{"a name in /usr/sbin", nil, []string{"mke2fs", "-q", "-F", "/tmp/fs", "1M"}, 0, "Creating regular file /tmp/fs\n", ""},
+		{"a name nowhere", nil, []string{"initkit-no-such-program"}, 2, "", "initkit: no initkit-no-such-program in PATH or"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			args := append([]string{"exec", "--kernel", k.Image, "--busybox", Busybox(t), "--timeout", "120s"}, c.flags...)
 			cmd := exec.Command(bin, append(append(args, "--"), c.argv...)...)
+			cmd.Env = append(os.Environ(), "PATH=/usr/local/bin:/usr/bin:/bin") // a normal user's
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()

@@ -29,3 +29,23 @@ func Path(name string) (string, error) {
 	}
 	return "", fmt.Errorf("no %s in PATH or %v: %w", name, Dirs, exec.ErrNotFound)
 }
+
+// Program returns the absolute path of the host program that a command
+// line's first word names, found as a shell finds it: a name with a '/'
+// is a path, relative to the working directory (it need not exist yet:
+// what reads it says so); a bare name is found as Path finds it, PATH
+// first, then root's directories, since the guest runs it as root. The
+// path is absolute because the guest runs it at the same path.
+func Program(name string) (string, error) {
+	if name == "" {
+		return "", fmt.Errorf("an empty program name")
+	}
+	if filepath.Base(name) == name {
+		p, err := Path(name)
+		if err != nil {
+			return "", err
+		}
+		name = p
+	}
+	return filepath.Abs(name)
+}
