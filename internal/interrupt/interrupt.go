@@ -45,7 +45,12 @@ func Watch(stderr io.Writer) (context.Context, func()) {
 				g, ok := signals.graceful, signals.graceful[sig]
 				if g == nil || ok {
 					signals.got = sig.(syscall.Signal)
-					fmt.Fprintf(stderr, "initkit: %v: stopping\n", sig)
+					// A reader that went away ("initkit ls | head")
+					// ends a filter silently, as it ends any other;
+					// a run stopped by it says so.
+					if sig != syscall.SIGPIPE || ok {
+						fmt.Fprintf(stderr, "initkit: %v: stopping\n", sig)
+					}
 				}
 				signals.mu.Unlock()
 				switch {

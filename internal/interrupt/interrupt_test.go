@@ -1,8 +1,11 @@
 package interrupt
 
 import (
+	"bytes"
+	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -31,5 +34,42 @@ func TestGraceful(t *testing.T) {
 	}
 	if Code() != 128+int(syscall.SIGHUP) {
 		t.Errorf("Code = %d, want %d", Code(), 128+int(syscall.SIGHUP))
+	}
+}
+
+// TestClosedPipe: a reader that goes away ("initkit ls | head") ends
+// initkit as it ends any filter: status 141, nothing on stderr.
+func TestClosedPipe(t *testing.T) {
+	if os.Getenv("INTERRUPT_TEST_WRITER") == "1" {
+		_, stop := Watch(os.Stderr)
+		defer stop()
+		for {
+			os.Stdout.Write([]byte("line\n"))
+		}
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestClosedPipe$")
+	cmd.Env = append(os.Environ(), "INTERRUPT_TEST_WRITER=1")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = w, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 128+int(syscall.SIGPIPE) {
+		t.Errorf("exit %v, want %d", err, 128+int(syscall.SIGPIPE))
+	}
+	if stderr.Len() > 0 {
+		t.Errorf("stderr: %q, want nothing", stderr.String())
 	}
 }
