@@ -179,6 +179,11 @@ func Prepare(ctx context.Context, o Options) (*Run, error) {
 			return nil, err
 		}
 	}
+	if r.Initrd == "" && o.Root == "" {
+		// A kernel alone panics with "Unable to mount root fs" unless it
+		// has an initramfs built in (kernel build --initramfs).
+		r.note("no initramfs (no --initrd, no [image] in the spec file): the kernel boots with the one built into it, if any")
+	}
 	r.cfg = qemu.Config{Arch: o.Arch, Kernel: r.Kernel.Image, Memory: o.Memory, SMP: o.SMP, Accel: o.Accel,
 		Append: o.Append, Extra: o.QEMUArgs, Stdin: o.Stdin, Interactive: o.Interactive}
 	if err := r.root(); err != nil {

@@ -1,6 +1,7 @@
 package boot_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -94,6 +95,28 @@ func TestPrepareErrors(t *testing.T) {
 		c.o.Dir = t.TempDir()
 		if _, err := boot.Prepare(context.Background(), c.o); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", c.o, err, c.want)
+		}
+	}
+}
+
+// A boot with no initramfs at all says so: the kernel will panic unless
+// one is built into it. An initramfs, or a root to mount, says nothing.
+func TestNoInitramfsNote(t *testing.T) {
+	k := &kernel.Choice{Image: "bzImage", From: "--kernel"}
+	for _, c := range []struct {
+		o    boot.Options
+		note bool
+	}{
+		{boot.Options{}, true},
+		{boot.Options{Initrd: emptyFile(t, "i.img")}, false},
+	} {
+		var notes bytes.Buffer
+		c.o.Chosen, c.o.Dir, c.o.Notes = k, t.TempDir(), &notes
+		if _, err := boot.Prepare(context.Background(), c.o); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(notes.String(), "initkit: no initramfs"); got != c.note {
+			t.Errorf("%+v: notes %q, want the note: %v", c.o, notes.String(), c.note)
 		}
 	}
 }
