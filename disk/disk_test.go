@@ -208,6 +208,8 @@ func TestBadInput(t *testing.T) {
 			`partition 1 (z): unknown filesystem "zfs"`},
 		{"rest not last", Spec{Size: "64M", Partitions: []Partition{{Name: "a"}, {Name: "b", Size: "1M"}}},
 			"partition 1 (a): only the last partition can take the rest"},
+		{"size 0", Spec{Size: "64M", Partitions: []Partition{{Name: "a", Size: "0"}}},
+			`partition 1 (a): size 0 (give a size, or "rest" for what is left)`},
 		{"mbr type", Spec{Size: "64M", Table: "mbr", Partitions: []Partition{{Name: "a", Type: "zz"}}},
 			`partition 1 (a): unknown type "zz"`},
 	} {

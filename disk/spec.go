@@ -216,7 +216,7 @@ func size(what, s string) (int64, error) {
 		return 0, fmt.Errorf("%s: %w", what, err)
 	}
 	if n == 0 {
-		return 0, fmt.Errorf("%s: size 0", what)
+		return 0, fmt.Errorf("%s: size 0 (give a size, or \"rest\" for what is left)", what)
 	}
 	return n, nil
 }
