@@ -131,8 +131,15 @@ type Pending struct {
 // temporary file of path that a killed process left is removed first.
 func Create(path string, perm os.FileMode) (*Pending, error) {
 	removeStale(path)
-	f, err := os.CreateTemp(filepath.Dir(path), tempPrefix(path, os.Getpid())+"*")
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, tempPrefix(path, os.Getpid())+"*")
 	if err != nil {
+		// The temporary file's name means nothing to the user: the
+		// directory is what is missing or not writable.
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = &os.PathError{Op: "create in", Path: dir, Err: pe.Err}
+		}
 		return nil, err
 	}
 	live.Store(f.Name(), true)

@@ -143,3 +143,16 @@ func TestTempDirSweepsDeadRuns(t *testing.T) {
 		t.Errorf("TempDir = %s", d)
 	}
 }
+
+// TestCreateNamesTheDirectory: a write into a directory that is not there
+// names that directory, not the temporary file that could not be made.
+func TestCreateNamesTheDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "missing")
+	err := Write(filepath.Join(dir, "out.img"), 0o644, func(io.Writer) error { return nil })
+	if err == nil || err.Error() != "create in "+dir+": no such file or directory" {
+		t.Errorf("error %v, want the directory named", err)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("error %v is not os.ErrNotExist", err)
+	}
+}
