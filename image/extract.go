@@ -495,6 +495,10 @@ func (r *ExtractResult) Notes(w io.Writer, dir, manifest string) error {
 	if err := atomicfile.Write(manifest, 0o644, func(f io.Writer) error { _, err := f.Write(NodeList(r.Skipped)); return err }); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "initkit: %d device nodes not created; listed in %s\n", len(r.Skipped), manifest)
+	nodes := "device nodes"
+	if len(r.Skipped) == 1 {
+		nodes = "device node"
+	}
+	fmt.Fprintf(w, "initkit: %d %s not created; listed in %s\n", len(r.Skipped), nodes, manifest)
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"syscall"
 
 	"github.com/initkit/initkit/internal/interrupt"
 	"github.com/initkit/initkit/internal/printable"
@@ -52,6 +53,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	case errors.As(err, &code):
 		return int(code)
+	case errors.Is(err, syscall.EPIPE):
+		// Its reader went away ("initkit cat IMG F | head"): a filter
+		// ends silently, as if SIGPIPE had killed it.
+		return 128 + int(syscall.SIGPIPE)
 	}
 	printError(stderr, err)
 	return exitError
