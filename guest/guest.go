@@ -27,6 +27,10 @@ const (
 	// command of ExecFile runs in: the host's working directory, copied
 	// to the same path.
 	ExecDir = "/.initkit/exec.dir"
+	// ExecEnv holds variables the command of ExecFile gets, NAME=VALUE
+	// each ended by a NUL byte (CheckEnv), after PATH, HOME and PWD,
+	// which they may replace.
+	ExecEnv = "/.initkit/exec.env"
 	// ExecImage is where an exec run with root= (a disk's root: exec
 	// --root, repro on a bug's disk image) binds its image inside that
 	// root: the command runs chrooted there as ExecImage+argv[0], in
@@ -182,7 +186,8 @@ func ParseStatus(s, token string) (int, bool) {
 	return code, found
 }
 
-// FormatExecFile is the content of ExecFile for argv.
+// FormatExecFile is the content of ExecFile for argv (and of ExecEnv
+// for variables).
 func FormatExecFile(argv []string) []byte {
 	var b bytes.Buffer
 	for _, a := range argv {
@@ -202,6 +207,51 @@ func ParseExecFile(b []byte) ([]string, error) {
 		return nil, errors.New("the command is empty")
 	}
 	return args, nil
+}
+
+// CheckEnv says whether kv is a variable an exec run can pass:
+// NAME=VALUE, NAME a shell's name (a letter or '_', then letters, digits
+// and '_'; a shell could not read any other, and env(1) would take a
+// NAME starting with '-' for an option), the VALUE without a NUL byte.
+func CheckEnv(kv string) error {
+	name, value, ok := strings.Cut(kv, "=")
+	switch {
+	case !ok:
+		return errors.New("not NAME=VALUE")
+	case !envName(name):
+		return errors.New("the name " + strconv.Quote(name) + " is not a letter or _ followed by letters, digits and _")
+	case strings.IndexByte(value, 0) >= 0:
+		return errors.New("the value of " + name + " holds a NUL byte")
+	}
+	return nil
+}
+
+func envName(s string) bool {
+	for i, c := range s {
+		letter := c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// ParseEnvFile reads the variables ExecEnv holds (FormatExecFile's
+// format), each checked by CheckEnv.
+func ParseEnvFile(b []byte) ([]string, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if b[len(b)-1] != 0 {
+		return nil, errors.New("not a NUL-terminated list")
+	}
+	env := strings.Split(string(b[:len(b)-1]), "\x00")
+	for _, kv := range env {
+		if err := CheckEnv(kv); err != nil {
+			return nil, err
+		}
+	}
+	return env, nil
 }
 
 // ModuleName returns the kernel's name for a module name or file: the

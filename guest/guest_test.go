@@ -32,3 +32,25 @@ func TestModuleName(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvFile: variables round-trip through ExecEnv's format; a name a
+// shell could not read, or that env(1) would take for an option, and a
+// list not ended by a NUL are refused.
+func TestEnvFile(t *testing.T) {
+	for _, env := range [][]string{nil, {"A=1"}, {"_x9=", "PATH=/bin", "V=a=b c\nd"}} {
+		got, err := ParseEnvFile(FormatExecFile(env))
+		if err != nil || !slices.Equal(got, env) {
+			t.Errorf("round trip of %q: %q, %v", env, got, err)
+		}
+	}
+	for _, bad := range []string{"A", "=1", "9A=1", "-i=1", "A-B=1", "A B=1", "Ä=1", "A=\x00"} {
+		if err := CheckEnv(bad); err == nil {
+			t.Errorf("CheckEnv(%q) accepted", bad)
+		}
+	}
+	for _, bad := range []string{"A=1", "A=1\x00B\x00", "\x00"} {
+		if _, err := ParseEnvFile([]byte(bad)); err == nil {
+			t.Errorf("ParseEnvFile(%q) accepted", bad)
+		}
+	}
+}

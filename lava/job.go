@@ -20,6 +20,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/initkit/initkit/guest"
 	"github.com/initkit/initkit/internal/shell"
 )
 
@@ -47,6 +48,8 @@ type Job struct {
 	// copies the worker downloads, so the guest's writes stay there.
 	Disks   []Disk
 	Command []string
+	// Env are variables, NAME=VALUE (guest.CheckEnv), set for Command.
+	Env []string
 	// Limit kills the command after so long (busybox timeout); 0: none.
 	Limit time.Duration
 	// UserImage says the ramdisk is the user's own image, with its own
@@ -136,7 +139,11 @@ func (j Job) Definition() ([]byte, error) {
 	boot := map[string]any{"method": "qemu", "media": "tmpfs", "timeout": minutes(timeout), "prompts": []string{prompt}}
 	def.Actions = []map[string]any{{"deploy": deploy}, {"boot": boot}}
 	if len(j.Command) > 0 && !j.UserImage {
-		def.Actions = append(def.Actions, map[string]any{"test": test(j.Command, j.Limit, timeout)})
+		step, err := j.step()
+		if err != nil {
+			return nil, err
+		}
+		def.Actions = append(def.Actions, map[string]any{"test": test(step, timeout)})
 	}
 	return yaml.Marshal(def)
 }
@@ -149,15 +156,29 @@ const Started = "initkit-command-starts"
 // before it drives the shell: busybox sh's as root in /.
 const Prompt = "/ #"
 
+// step is the shell command that runs Command: with Env's variables
+// assigned before it (each name plain, each value quoted apart, so that
+// the shell reads an assignment), and killed after Limit when there is
+// one.
+func (j Job) step() (string, error) {
+	cmd := shell.Quote(j.Command)
+	if j.Limit > 0 {
+		cmd = "timeout -s KILL " + strconv.Itoa(int((j.Limit+time.Second-1)/time.Second)) + " " + cmd
+	}
+	for i := len(j.Env) - 1; i >= 0; i-- {
+		if err := guest.CheckEnv(j.Env[i]); err != nil {
+			return "", fmt.Errorf("variable %q: %w", j.Env[i], err)
+		}
+		name, value, _ := strings.Cut(j.Env[i], "=")
+		cmd = name + "=" + shell.Quote([]string{value}) + " " + cmd
+	}
+	return cmd, nil
+}
+
 // test is the test action: one inline definition whose one step runs the
 // command (errexit would end the step at a failing command, hence the
-// ||), killed after limit when there is one, and reports its status as
-// StatusCase's measurement.
-func test(argv []string, limit, timeout time.Duration) map[string]any {
-	cmd := shell.Quote(argv)
-	if limit > 0 {
-		cmd = "timeout -s KILL " + strconv.Itoa(int((limit+time.Second-1)/time.Second)) + " " + cmd
-	}
+// ||) and reports its status as StatusCase's measurement.
+func test(cmd string, timeout time.Duration) map[string]any {
 	step := "echo " + Started + "; s=0; " + cmd + " || s=$?; lava-test-case " + StatusCase + " --result pass --measurement $s --units status"
 	return map[string]any{"timeout": minutes(timeout), "definitions": []map[string]any{{
 		"from": "inline", "name": "initkit", "path": "inline/initkit.yaml",

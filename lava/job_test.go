@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 func TestDefinitionGolden(t *testing.T) {
 	for golden, j := range map[string]Job{
 		"testdata/exec.yaml": {Name: "initkit exec", Kernel: "file:///a/k-bzImage", Ramdisk: "file:///a/r-initrd.cpio", Memory: 1024, SMP: 2,
-			Append: "quiet", Command: []string{"/bin/busybox", "sh", "-c", "exit 3"}, Limit: 90 * time.Second, Timeout: 5 * time.Minute, Tags: []string{"fast"},
+			Append: "quiet", Command: []string{"/bin/busybox", "sh", "-c", "exit 3"}, Env: []string{"A=1", "B=x y"}, Limit: 90 * time.Second, Timeout: 5 * time.Minute, Tags: []string{"fast"},
 			Disks: []Disk{{URL: "file:///a/d-disk.img", Format: "raw", ReadOnly: true}, {URL: "file:///a/e-disk.qcow2", Format: "qcow2"}}},
 		// The user's own image: no overlay, no test, the power-off is the end.
 		"testdata/boot.yaml": {Name: "initkit boot", Kernel: "file:///a/k-bzImage", Ramdisk: "file:///a/r-initrd.img", UserImage: true},
@@ -40,6 +41,25 @@ func TestDefinitionGolden(t *testing.T) {
 		if string(def) != string(want) {
 			t.Errorf("definition:\n%s\nwant (%s):\n%s", def, golden, want)
 		}
+	}
+}
+
+// TestStepEnv: the test step's variables reach the command as they were,
+// whatever their values hold, and a name a shell could not read is
+// refused.
+func TestStepEnv(t *testing.T) {
+	j := Job{Command: []string{"/usr/bin/sh", "-c", `printf '%s|%s|%s' "$A" "$B" "$C"`}, Env: []string{"A=1", "B=it's $x `y`\nz", "C="}, Limit: time.Minute}
+	step, err := j.step()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("sh", "-c", step).Output()
+	if want := "1|it's $x `y`\nz|"; err != nil || string(out) != want {
+		t.Errorf("%s: %q, %v; want %q", step, out, err, want)
+	}
+	j.Env = []string{"A B=1"}
+	if _, err := j.Definition(); err == nil {
+		t.Error("a name with a blank was accepted")
 	}
 }
 

@@ -65,7 +65,11 @@ type Options struct {
 	// Modules are more modules to load, with their dependencies, from
 	// the kernel's modules, before the command starts (md and dm for
 	// disk create's volumes).
-	Modules  []string
+	Modules []string
+	// Env are variables, NAME=VALUE (guest.CheckEnv), the command gets
+	// besides PATH, HOME=/tmp and PWD, which they may replace (Environ
+	// reads them as docker's -e does).
+	Env      []string
 	Compress string // compression of the command's segment (default none)
 	Stdout   io.Writer
 	Stderr   io.Writer
@@ -130,6 +134,31 @@ func (o *Options) SetWorkdir(size string) error {
 	return nil
 }
 
+// Environ reads variables as initkit exec's --env takes them: NAME=VALUE,
+// or NAME alone for the value lookup gives it (os.LookupEnv: the host's),
+// left out when it has none, as docker run -e does. Each must pass
+// guest.CheckEnv.
+func Environ(specs []string, lookup func(string) (string, bool)) ([]string, error) {
+	var env []string
+	for _, s := range specs {
+		if !strings.Contains(s, "=") {
+			v, ok := lookup(s)
+			if !ok {
+				if err := guest.CheckEnv(s + "="); err != nil {
+					return nil, fmt.Errorf("--env %s: %w", s, err)
+				}
+				continue
+			}
+			s += "=" + v
+		}
+		if err := guest.CheckEnv(s); err != nil {
+			return nil, fmt.Errorf("--env %s: %w", s, err)
+		}
+		env = append(env, s)
+	}
+	return env, nil
+}
+
 // DefaultDirLimit is Options.DirLimit's default: a package's testdata,
 // not a whole source tree.
 const DefaultDirLimit = 64 << 20
@@ -162,6 +191,11 @@ var ErrNoStatus = errors.New("the guest stopped without reporting an exit status
 // found; the timeout).
 func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 	res := Result{Status: -1}
+	for _, kv := range o.Env {
+		if err := guest.CheckEnv(kv); err != nil {
+			return res, fmt.Errorf("variable %q: %w", kv, err)
+		}
+	}
 	dir, err := atomicfile.TempDir("exec")
 	if err != nil {
 		return res, err
@@ -317,6 +351,10 @@ func buildImage(out, base string, argv []string, token string, o Options, module
 		f.Name = strings.TrimPrefix(f.Name, "/")
 	}
 	spec.Tail, spec.Scratch, spec.CacheScope = []image.File{dir, argvFile, tokenFile}, true, "exec"
+	if len(o.Env) > 0 {
+		spec.Tail = append(spec.Tail, image.File{Header: cpio.Header{Name: strings.TrimPrefix(guest.ExecEnv, "/"), Mode: cpio.TypeReg | 0o644},
+			Data: guest.FormatExecFile(o.Env)})
+	}
 	_, err = spec.Build(base, 0)
 	return err
 }

@@ -1,6 +1,8 @@
 package vmexec
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/initkit/initkit/boot"
@@ -53,6 +55,24 @@ func TestExitCode(t *testing.T) {
 		r := Result{Status: c.status, Result: boot.Result{Outcome: qemu.Outcome{Kind: c.kind}}}
 		if got := r.ExitCode(); got != c.want || r.HasStatus() != (c.status >= 0 && c.kind != qemu.Crashed) {
 			t.Errorf("status %d, %v: exit %d (want %d), has status %v", c.status, c.kind, got, c.want, r.HasStatus())
+		}
+	}
+}
+
+// TestEnviron: --env NAME=VALUE as it is, NAME alone with the host's
+// value or left out when the host has none; a name a shell cannot read
+// is refused, naming it.
+func TestEnviron(t *testing.T) {
+	host := map[string]string{"HOSTVAR": "from host", "EMPTY": ""}
+	lookup := func(k string) (string, bool) { v, ok := host[k]; return v, ok }
+	got, err := Environ([]string{"A=1", "HOSTVAR", "UNSET", "EMPTY", "B=x=y", "C="}, lookup)
+	want := []string{"A=1", "HOSTVAR=from host", "EMPTY=", "B=x=y", "C="}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("got %q, %v; want %q", got, err, want)
+	}
+	for _, bad := range []string{"A-B=1", "-i", "9=1", "=1"} {
+		if _, err := Environ([]string{bad}, lookup); err == nil || !strings.Contains(err.Error(), "--env "+bad) {
+			t.Errorf("%q: %v, want an error naming it", bad, err)
 		}
 	}
 }

@@ -61,6 +61,11 @@ func TestExec(t *testing.T) {
 		// PATH, then in root's /usr/sbin, as the guest runs it as root.
 		{"a name in PATH", nil, []string{"printf", "%s", "found"}, 0, "found", ""},
 		{"a name in /usr/sbin", nil, []string{"mke2fs", "-q", "-F", "/tmp/fs", "1M"}, 0, "Creating regular file /tmp/fs\n", ""},
+		// --env as docker run -e takes it: NAME=VALUE, or NAME for the
+		// host's value (none: left out); PATH, HOME and PWD can be replaced.
+		{"environment", []string{"--env", "GREETING=it's $x", "--env", "INITKIT_TEST_HOST", "--env", "INITKIT_TEST_UNSET", "--env", "HOME=/root"},
+			[]string{"/usr/bin/sh", "-c", `echo "$GREETING|$INITKIT_TEST_HOST|${INITKIT_TEST_UNSET-unset}|$HOME"`}, 0, "it's $x|from the host|unset|/root\n", ""},
+		{"a variable no shell can read", []string{"--env", "A-B=1"}, []string{"/usr/bin/true"}, 2, "", `initkit: --env A-B=1: the name "A-B" is not a letter`},
 		{"a name nowhere", nil, []string{"initkit-no-such-program"}, 2, "", "initkit: no initkit-no-such-program in PATH or"},
 	}
 	for _, c := range cases {
@@ -68,7 +73,8 @@ func TestExec(t *testing.T) {
 			t.Parallel()
 			args := append([]string{"exec", "--kernel", k.Image, "--busybox", Busybox(t), "--timeout", "120s"}, c.flags...)
 			cmd := exec.Command(bin, append(append(args, "--"), c.argv...)...)
-			cmd.Env = append(os.Environ(), "PATH=/usr/local/bin:/usr/bin:/bin") // a normal user's
+			cmd.Env = append(os.Environ(), "PATH=/usr/local/bin:/usr/bin:/bin", // a normal user's
+				"INITKIT_TEST_HOST=from the host")
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()

@@ -70,6 +70,7 @@ func lavaExec(t *testing.T, l *testenv.LAVAInstance, image string) {
 		{nil, []string{"/bin/busybox", "sh", "-c", "echo from the guest"}, 0, "from the guest"},
 		{nil, []string{"/bin/busybox", "sh", "-c", "exit 3"}, 3, ""},
 		{nil, []string{"/bin/busybox", "sh", "-c", "echo c > /proc/sysrq-trigger"}, 3, "initkit exec: title: kernel panic: sysrq triggered crash"},
+		{[]string{"--env", "GREETING=it's the farm's"}, []string{"/bin/busybox", "sh", "-c", `echo "$GREETING env"`}, 0, "it's the farm's env"},
 		{[]string{"--disk", disk + ":ro"}, []string{"/bin/busybox", "sh", "-c", "head -c 19 /dev/vda | tr a-z A-Z"}, 0, "INITKIT-DISK-MARKER"},
 	} {
 		t.Run(c.argv[len(c.argv)-1], func(t *testing.T) {

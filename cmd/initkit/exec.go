@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/initkit/initkit/internal/interrupt"
 	"github.com/initkit/initkit/qemu"
@@ -18,6 +19,7 @@ func newExec() *cobra.Command {
 	var dirLimit string
 	var disks []string
 	var backing bool
+	var env []string
 	cmd := &cobra.Command{
 		Use:   "exec [flags] -- CMD [ARGS...]",
 		Short: "Run one command in a fresh VM, like a local command",
@@ -38,10 +40,14 @@ func newExec() *cobra.Command {
 			if err := o.SetWorkdir(dirLimit); err != nil {
 				return err
 			}
+			if o.Env, err = vmexec.Environ(env, os.LookupEnv); err != nil {
+				return err
+			}
 			if _, err := os.Stat(o.Busybox); err != nil && !cmd.Flags().Changed("busybox") {
 				o.Busybox = "" // busybox is for the command's convenience only
 			}
 			if l.url != "" {
+				l.job.Env = o.Env
 				return l.exec(cmd, o.Boot, args, o.Add, o.Busybox)
 			}
 			o.Stdout, o.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -64,8 +70,14 @@ func newExec() *cobra.Command {
 	f.StringArrayVar(&disks, "disk", nil, "attach disk image `FILE[:ro]` as /dev/vda, vdb, ... in order, written back unless :ro (repeatable)")
 	f.StringVar(&m.boot.Root, "root", "", "run CMD in the first --disk's partition `PART` (PARTLABEL, number, or a root= value), mounted read-write, with /dev, /proc and /sys")
 	f.BoolVar(&backing, "disk-backing", false, "let qcow2 disks open the backing and data files they name (host files: refused by default)")
+	envFlag(f, &env)
 	f.StringSliceVar(&o.Modules, "module", nil, "load kernel module `NAME` (with its dependencies) before CMD starts (repeatable, comma-separated)")
 	return cmd
+}
+
+// envFlag adds --env, the variables CMD gets (vmexec.Environ).
+func envFlag(f *pflag.FlagSet, env *[]string) {
+	f.StringArrayVar(env, "env", nil, "set `NAME=VALUE` in CMD's environment, or NAME to pass the host's value (repeatable)")
 }
 
 // execEnd exits as the command did, here or on a farm; a run that ended

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -9,6 +10,7 @@ import (
 	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/lava"
 	"github.com/initkit/initkit/qemu"
+	"github.com/initkit/initkit/vmexec"
 )
 
 // lavaFlags are what a run on a LAVA instance takes.
@@ -65,7 +67,7 @@ func newLava() *cobra.Command {
 	var l lavaFlags
 	var add []string
 	var busybox string
-	var disks []string
+	var disks, env []string
 	job := &cobra.Command{
 		Use:   "job [flags] [-- CMD ARGS...]",
 		Short: "Print the LAVA job definition of a boot of the spec's image or --initrd (as boot --lava), of one command's run (as exec --lava), or of a boot to a shell; its kernel and ramdisk copied to --lava-artifacts",
@@ -84,6 +86,9 @@ func newLava() *cobra.Command {
 			a.Public = l.public
 			j := l.job
 			j.Name = "initkit job"
+			if j.Env, err = vmexec.Environ(env, os.LookupEnv); err != nil {
+				return err
+			}
 			if len(args) == 0 && b.Image != nil || b.Initrd != "" {
 				j, _, err = lava.Boot(cmd.Context(), j, b, a)
 			} else {
@@ -108,6 +113,7 @@ func newLava() *cobra.Command {
 	f.StringVar(&m.boot.Initrd, "initrd", "", "boot this initramfs `IMAGE`, its own init, as boot --lava does")
 	f.DurationVar(&l.job.Limit, "limit", 0, "kill CMD after this long, as each of repro --lava's runs is at its --duration")
 	f.StringArrayVar(&disks, "disk", nil, "attach disk image `FILE[:ro]` as /dev/vda, vdb, ... in order (repeatable)")
+	envFlag(f, &env)
 	cmd.AddCommand(job)
 	return cmd
 }

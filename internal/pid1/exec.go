@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -52,10 +54,13 @@ func (in *initProc) runExec(file []byte) {
 		dir = string(b)
 	}
 	code := 127
+	envFile, _ := readFile(guest.ExecEnv) // none: no variables
 	if argv, err := guest.ParseExecFile(file); err != nil {
 		in.logf("exec: %s: %v", guest.ExecFile, err)
+	} else if env, err := guest.ParseEnvFile(envFile); err != nil {
+		in.logf("exec: %s: %v", guest.ExecEnv, err)
 	} else {
-		code = in.execCommand(argv, dir)
+		code = in.execCommand(argv, dir, env)
 	}
 	_, _, execStatus := in.execPorts()
 	if fd, err := openPort(execStatus); err == nil {
@@ -101,11 +106,12 @@ func (in *initProc) execRoot() error {
 	return nil
 }
 
-// execCommand starts argv and reaps every process until it has exited:
+// execCommand starts argv, in dir with env added to its environment
+// (commandEnv), and reaps every process until it has exited:
 // PID 1 inherits the command's orphans.
 // With root= it runs chrooted in that root (execRoot), argv[0] and dir
 // in the exec image bound at guest.ExecImage.
-func (in *initProc) execCommand(argv []string, dir string) int {
+func (in *initProc) execCommand(argv []string, dir string, env []string) int {
 	execStdout, execStderr, _ := in.execPorts()
 	out, err1 := openPort(execStdout)
 	errf, err2 := openPort(execStderr)
@@ -126,7 +132,7 @@ func (in *initProc) execCommand(argv []string, dir string) int {
 	}
 	pid, err := syscall.ForkExec(prog, argv, &syscall.ProcAttr{
 		Dir:   dir,
-		Env:   append(execEnv[:len(execEnv):len(execEnv)], "PWD="+dir),
+		Env:   commandEnv(dir, env),
 		Files: []uintptr{uintptr(null), uintptr(out), uintptr(errf)},
 		Sys:   sys,
 	})
@@ -154,6 +160,18 @@ func (in *initProc) execCommand(argv []string, dir string) int {
 		}
 		return ws.ExitStatus()
 	}
+}
+
+// commandEnv is the command's environment: execEnv and PWD, then the
+// variables of guest.ExecEnv, each replacing one of its name.
+func commandEnv(dir string, extra []string) []string {
+	env := append(execEnv[:len(execEnv):len(execEnv)], "PWD="+dir)
+	for _, kv := range extra {
+		name, _, _ := strings.Cut(kv, "=")
+		env = slices.DeleteFunc(env, func(e string) bool { return strings.HasPrefix(e, name+"=") })
+		env = append(env, kv)
+	}
+	return env
 }
 
 // openPort opens a serial port of an exec run, raw.
