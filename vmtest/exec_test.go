@@ -91,6 +91,18 @@ func TestExec(t *testing.T) {
 	}
 }
 
+// TestExecNoDash: without --, what follows CMD is still CMD's, as for
+// env(1) or sudo: initkit exec ls -l.
+func TestExecNoDash(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(initkitBinary(t), "exec", "--kernel", Kernel(t).Image, "--busybox", "", "--timeout", "120s", "--workdir-limit", "0",
+		"printf", "%s|%s", "-l", "--timeout")
+	out, err := cmd.Output()
+	if err != nil || string(out) != "-l|--timeout" {
+		t.Fatalf("%v: %q", err, out)
+	}
+}
+
 // TestExecCrash: a command that crashes the kernel ends exec with exit 3
 // and the crash named, apart from initkit's own errors (exit 2: git
 // bisect run tells them apart), and --log keeps the whole console.

@@ -21,7 +21,7 @@ func newExec() *cobra.Command {
 	var backing bool
 	var env []string
 	cmd := &cobra.Command{
-		Use:   "exec [flags] -- CMD [ARGS...]",
+		Use:   "exec [flags] [--] CMD [ARGS...]",
 		Short: "Run one command in a fresh VM, like a local command",
 		Long:  help("exec"),
 		Args:  cobra.MinimumNArgs(1),
@@ -59,6 +59,8 @@ func newExec() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	// What follows CMD is CMD's, as for env(1) or sudo: initkit exec ls -l.
+	f.SetInterspersed(false)
 	m.flags(f)
 	l.flags(f)
 	f.Lookup("log").Usage = "save the kernel console to `FILE` (a crash's report is shown either way)"
