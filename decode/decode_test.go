@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,5 +100,15 @@ func TestAnnotateEscapes(t *testing.T) {
 	}
 	if want := "red line\nset title \\x1b]0;PWNED\\x07 here\n"; out.String() != want {
 		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
+
+// TestArgsNeitherFileNorLocation: an argument that is no file and no
+// location says both, naming it: a mistyped log path is the likely case.
+func TestArgsNeitherFileNorLocation(t *testing.T) {
+	var d Decoder
+	err := d.WriteArgs([]string{"/nonexistent/console.log"}, nil, io.Discard, io.Discard, false)
+	if want := "/nonexistent/console.log: no such file, and not FUNC+0xOFF[/0xLEN] or 0xADDRESS"; err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
 	}
 }

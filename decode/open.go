@@ -86,7 +86,7 @@ func (d *Decoder) Locations(w io.Writer, locs []string) error {
 		} else if addr, perr := strconv.ParseUint(strings.TrimPrefix(a, "0x"), 16, 64); perr == nil {
 			fr, err = d.R.Addr(addr)
 		} else {
-			return fmt.Errorf("%s: not a log file, FUNC+0xOFF[/0xLEN] or 0xADDRESS", a)
+			return fmt.Errorf("%s: no such file, and not FUNC+0xOFF[/0xLEN] or 0xADDRESS", a)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", a, err)
