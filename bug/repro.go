@@ -1,6 +1,7 @@
 package bug
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -121,7 +122,7 @@ func RunRepro(ctx context.Context, w *Workspace, o repro.Options, r ReproRequest
 		}
 	}
 	o.Progress = r.Notes
-	fmt.Fprintf(r.Notes, "initkit repro: up to %d runs, %d at once, in %s\n", o.Runs, max(1, min(o.Jobs, o.Runs)), o.Dir)
+	fmt.Fprintf(r.Notes, "initkit repro: up to %d runs, %d at once, in %s\n", cmp.Or(o.Runs, 10), o.Parallel(), o.Dir)
 	s, err := repro.Run(ctx, o)
 	if err != nil || w == nil {
 		return s, err

@@ -159,13 +159,18 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	return s, nil
 }
 
+// Parallel is how many runs Run does at once: Jobs (default: the cores),
+// at most Runs (default 10).
+func (o *Options) Parallel() int {
+	return max(1, min(cmp.Or(o.Jobs, runtime.NumCPU()), cmp.Or(o.Runs, 10)))
+}
+
 func (o *Options) defaults() error {
 	if len(o.Argv) == 0 && o.Farm == nil {
 		return errors.New("no program to run")
 	}
+	o.Jobs = o.Parallel()
 	o.Runs = cmp.Or(o.Runs, 10)
-	o.Jobs = cmp.Or(o.Jobs, runtime.NumCPU())
-	o.Jobs = min(o.Jobs, o.Runs)
 	o.Duration = cmp.Or(o.Duration, 5*time.Minute)
 	o.Retries = cmp.Or(o.Retries, 3)
 	if o.Hang == 0 {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -224,5 +225,25 @@ func TestCompileBounded(t *testing.T) {
 	}
 	if out, _ := exec.Command("pgrep", "-f", "cc1 .*"+dir).Output(); len(out) > 0 {
 		t.Errorf("a compiler still runs: %s", out)
+	}
+}
+
+// TestParallel: runs at once are the cores by default, never more than
+// the runs, never fewer than one.
+func TestParallel(t *testing.T) {
+	cores := runtime.NumCPU()
+	for _, c := range []struct {
+		o    Options
+		want int
+	}{
+		{Options{}, min(cores, 10)},
+		{Options{Runs: 1}, 1},
+		{Options{Jobs: 3}, 3},
+		{Options{Jobs: 8, Runs: 2}, 2},
+		{Options{Jobs: -1}, 1},
+	} {
+		if got := c.o.Parallel(); got != c.want {
+			t.Errorf("%+v: %d, want %d", c.o, got, c.want)
+		}
 	}
 }
