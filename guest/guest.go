@@ -168,6 +168,85 @@ const ExitPrefix = "initkit-exit:"
 // ExecToken holds the run's token (see ExitPrefix).
 const ExecToken = "/.initkit/exec.token"
 
+// ExecOutputs lists what the command of ExecFile writes that goes back to
+// the host once it has exited, each entry ended by a NUL byte: "dir:"
+// and a directory, whose regular files go back (not its subdirectories),
+// or "file:" and a file. Paths are absolute, the same in the guest and
+// on the host (go test's -test.gocoverdir and -test.coverprofile).
+const ExecOutputs = "/.initkit/exec.out"
+
+// Output is an entry of ExecOutputs.
+type Output struct {
+	Path string
+	Dir  bool
+}
+
+// FormatOutputs is the content of ExecOutputs.
+func FormatOutputs(outs []Output) []byte {
+	var list []string
+	for _, o := range outs {
+		kind := "file:"
+		if o.Dir {
+			kind = "dir:"
+		}
+		list = append(list, kind+o.Path)
+	}
+	return FormatExecFile(list)
+}
+
+// ParseOutputs reads ExecOutputs.
+func ParseOutputs(b []byte) ([]Output, error) {
+	list, err := ParseList(b)
+	if err != nil {
+		return nil, err
+	}
+	var outs []Output
+	for _, e := range list {
+		o := Output{Path: strings.TrimPrefix(e, "file:")}
+		if p, ok := strings.CutPrefix(e, "dir:"); ok {
+			o = Output{Path: p, Dir: true}
+		} else if o.Path == e {
+			return nil, errors.New("an output neither dir: nor file:")
+		}
+		if !strings.HasPrefix(o.Path, "/") {
+			return nil, errors.New("an output path that is not absolute")
+		}
+		outs = append(outs, o)
+	}
+	return outs, nil
+}
+
+// FilePrefix starts the header the init writes on ExecStatus before the
+// bytes of a file of ExecOutputs, ahead of the status line: then the
+// token, the output's index in ExecOutputs, the file's size in bytes,
+// and its name in that directory ("" for a file output), colon
+// separated, and a newline; the size's bytes follow as they are.
+const FilePrefix = "initkit-file:"
+
+// FileHeader is the header of a file of output index.
+func FileHeader(token string, index int, size int64, name string) []byte {
+	return []byte(FilePrefix + token + ":" + strconv.Itoa(index) + ":" + strconv.FormatInt(size, 10) + ":" + name + "\n")
+}
+
+// ParseFileHeader reads a FileHeader line (without its newline) of the
+// run with token.
+func ParseFileHeader(line, token string) (index int, size int64, name string, ok bool) {
+	rest, ok := strings.CutPrefix(line, FilePrefix+token+":")
+	if !ok || token == "" {
+		return 0, 0, "", false
+	}
+	f := strings.SplitN(rest, ":", 3)
+	if len(f) != 3 {
+		return 0, 0, "", false
+	}
+	index, err1 := strconv.Atoi(f[0])
+	size, err2 := strconv.ParseInt(f[1], 10, 64)
+	if err1 != nil || err2 != nil || index < 0 || size < 0 {
+		return 0, 0, "", false
+	}
+	return index, size, f[2], true
+}
+
 // StatusLine is the line that reports code for the run with token.
 func StatusLine(token string, code int) []byte {
 	return []byte(ExitPrefix + token + ":" + strconv.Itoa(code) + "\n")
@@ -236,16 +315,24 @@ func envName(s string) bool {
 	return s != ""
 }
 
-// ParseEnvFile reads the variables ExecEnv holds (FormatExecFile's
-// format), each checked by CheckEnv.
-func ParseEnvFile(b []byte) ([]string, error) {
+// ParseList reads a list in FormatExecFile's format; empty is none.
+func ParseList(b []byte) ([]string, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
 	if b[len(b)-1] != 0 {
 		return nil, errors.New("not a NUL-terminated list")
 	}
-	env := strings.Split(string(b[:len(b)-1]), "\x00")
+	return strings.Split(string(b[:len(b)-1]), "\x00"), nil
+}
+
+// ParseEnvFile reads the variables ExecEnv holds (FormatExecFile's
+// format), each checked by CheckEnv.
+func ParseEnvFile(b []byte) ([]string, error) {
+	env, err := ParseList(b)
+	if err != nil {
+		return nil, err
+	}
 	for _, kv := range env {
 		if err := CheckEnv(kv); err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package guest
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -52,5 +53,33 @@ func TestEnvFile(t *testing.T) {
 		if _, err := ParseEnvFile([]byte(bad)); err == nil {
 			t.Errorf("ParseEnvFile(%q) accepted", bad)
 		}
+	}
+}
+
+// TestOutputsAndFileHeader: the outputs list and a file's header
+// round-trip; a header of another run, or one that does not parse, is
+// not one.
+func TestOutputsAndFileHeader(t *testing.T) {
+	outs := []Output{{Path: "/tmp/b001/gocoverdir", Dir: true}, {Path: "/tmp/b001/_cover_.out"}}
+	got, err := ParseOutputs(FormatOutputs(outs))
+	if err != nil || !slices.Equal(got, outs) {
+		t.Errorf("round trip of %v: %v, %v", outs, got, err)
+	}
+	for _, bad := range []string{"x:/a\x00", "file:rel\x00", "dir:/a"} {
+		if _, err := ParseOutputs([]byte(bad)); err == nil {
+			t.Errorf("ParseOutputs(%q) accepted", bad)
+		}
+	}
+	h := string(FileHeader("tok", 1, 42, "a:b"))
+	if i, n, name, ok := ParseFileHeader(strings.TrimSuffix(h, "\n"), "tok"); !ok || i != 1 || n != 42 || name != "a:b" {
+		t.Errorf("%q: %d %d %q %v", h, i, n, name, ok)
+	}
+	for _, bad := range []string{"initkit-file:other:1:42:a", "initkit-file:tok:1:-1:a", "initkit-file:tok:x:1:a", "initkit-file:tok:1:2"} {
+		if _, _, _, ok := ParseFileHeader(bad, "tok"); ok {
+			t.Errorf("ParseFileHeader(%q) accepted", bad)
+		}
+	}
+	if _, _, _, ok := ParseFileHeader(strings.TrimSuffix(h, "\n"), ""); ok {
+		t.Error("a header accepted with no token")
 	}
 }

@@ -34,7 +34,6 @@ import (
 	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/internal/hosttool"
-	"github.com/initkit/initkit/internal/syncbuf"
 	"github.com/initkit/initkit/probe"
 	"github.com/initkit/initkit/qemu"
 )
@@ -69,7 +68,14 @@ type Options struct {
 	// Env are variables, NAME=VALUE (guest.CheckEnv), the command gets
 	// besides PATH, HOME=/tmp and PWD, which they may replace (Environ
 	// reads them as docker's -e does).
-	Env      []string
+	Env []string
+	// Outputs are what the command writes that comes back to the host
+	// once it has exited (GoTestOutputs: go test -cover's counters, the
+	// profiles): a directory's regular files, or a file, at the same
+	// path on both sides. A directory is there, empty, when the command
+	// starts, and so is a file's directory. What the guest sends back is
+	// bounded (MaxReturned, MaxReturnedFiles) and lands nowhere else.
+	Outputs  []guest.Output
 	Compress string // compression of the command's segment (default none)
 	Stdout   io.Writer
 	Stderr   io.Writer
@@ -196,6 +202,14 @@ func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 			return res, fmt.Errorf("variable %q: %w", kv, err)
 		}
 	}
+	for _, out := range o.Outputs {
+		if !filepath.IsAbs(out.Path) {
+			return res, fmt.Errorf("output %s: not an absolute path", out.Path)
+		}
+		if o.Boot.Root != "" {
+			return res, fmt.Errorf("output %s: files come back from exec's own root, not from a disk's (--root)", out.Path)
+		}
+	}
 	dir, err := atomicfile.TempDir("exec")
 	if err != nil {
 		return res, err
@@ -205,7 +219,7 @@ func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	p, err := openPorts(dir, o.Stdout, o.Stderr)
+	p, err := openPorts(dir, o.Stdout, o.Stderr, newStatusPort(token, o.Outputs))
 	if err != nil {
 		return res, err
 	}
@@ -229,9 +243,13 @@ func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	if code, ok := guest.ParseStatus(p.wait(), token); ok {
+	text, err := p.wait()
+	if code, ok := guest.ParseStatus(text, token); ok {
 		res.Status = code
-		return res, nil
+		return res, err
+	}
+	if err != nil {
+		return res, errors.Join(ErrNoStatus, err)
 	}
 	return res, ErrNoStatus
 }
@@ -240,7 +258,7 @@ func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 // writes them.
 type ports struct {
 	dir    string
-	status syncbuf.Buffer
+	status *statusPort
 	wg     sync.WaitGroup
 	files  []*os.File // our ends: the readers, and a writer each
 	holds  []*os.File // the writers, closed once QEMU is gone
@@ -248,9 +266,8 @@ type ports struct {
 
 var portNames = []string{"out", "err", "status"}
 
-func openPorts(dir string, stdout, stderr io.Writer) (*ports, error) {
-	p := &ports{dir: dir}
-	p.status.Max = 4096 // the status is the last line; what a command floods the port with is dropped
+func openPorts(dir string, stdout, stderr io.Writer, status *statusPort) (*ports, error) {
+	p := &ports{dir: dir, status: status}
 	for i, name := range portNames {
 		path := filepath.Join(dir, name)
 		for _, suffix := range []string{".in", ".out"} {
@@ -275,7 +292,7 @@ func openPorts(dir string, stdout, stderr io.Writer) (*ports, error) {
 			return nil, err
 		}
 		p.files, p.holds = append(p.files, hold), append(p.holds, hold)
-		w := []io.Writer{stdout, stderr, &p.status}[i]
+		w := []io.Writer{stdout, stderr, p.status}[i]
 		if w == nil {
 			w = io.Discard
 		}
@@ -296,13 +313,14 @@ func (p *ports) Add(m *qemu.Machine) {
 }
 
 // wait returns the status port's text once QEMU is gone and every port
-// is read to its end.
-func (p *ports) wait() string {
+// is read to its end, and what went wrong with the files that came back.
+func (p *ports) wait() (string, error) {
 	for _, f := range p.holds {
 		f.Close()
 	}
 	p.wg.Wait()
-	return p.status.String()
+	err := p.status.finish()
+	return p.status.text.String(), err
 }
 
 func (p *ports) close() {
@@ -329,6 +347,15 @@ func buildImage(out, base string, argv []string, token string, o Options, module
 	spec := &initramfs.Spec{Output: out, Compress: o.compression(), Init: "initkit", InitBinary: initBin,
 		Busybox: o.Busybox, Applets: o.Applets, Dirs: []string{"/tmp"}}
 	spec.AddFiles(abs)
+	for _, out := range o.Outputs {
+		// There for the command to write into: go test made them on
+		// the host, and the command fails where they are not.
+		if out.Dir {
+			spec.Dirs = append(spec.Dirs, out.Path)
+		} else {
+			spec.Dirs = append(spec.Dirs, filepath.Dir(out.Path))
+		}
+	}
 	switch {
 	case len(o.Modules) > 0 && modulesDir == "":
 		return fmt.Errorf("modules %v: the kernel has no modules directory (give --modules-dir)", o.Modules)
@@ -351,6 +378,10 @@ func buildImage(out, base string, argv []string, token string, o Options, module
 		f.Name = strings.TrimPrefix(f.Name, "/")
 	}
 	spec.Tail, spec.Scratch, spec.CacheScope = []image.File{dir, argvFile, tokenFile}, true, "exec"
+	if len(o.Outputs) > 0 {
+		spec.Tail = append(spec.Tail, image.File{Header: cpio.Header{Name: strings.TrimPrefix(guest.ExecOutputs, "/"), Mode: cpio.TypeReg | 0o644},
+			Data: guest.FormatOutputs(o.Outputs)})
+	}
 	if len(o.Env) > 0 {
 		spec.Tail = append(spec.Tail, image.File{Header: cpio.Header{Name: strings.TrimPrefix(guest.ExecEnv, "/"), Mode: cpio.TypeReg | 0o644},
 			Data: guest.FormatExecFile(o.Env)})

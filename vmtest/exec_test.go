@@ -169,6 +169,77 @@ func TestGoTestExec(t *testing.T) {
 	}
 }
 
+// TestGoTestExecCover: go test -cover and its profiles under initkit
+// exec: the coverage counters (-test.gocoverdir), the coverprofile and a
+// CPU profile the test binary writes in the guest come back where go
+// test reads them.
+func TestGoTestExecCover(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"go.mod":    "module example.com/cover\n\ngo 1.22\n",
+		"a.go":      "package cover\n\nfunc Sign(n int) int {\n\tif n < 0 {\n\t\treturn -1\n\t}\n\treturn 1\n}\n",
+		"a_test.go": "package cover\n\nimport \"testing\"\n\nfunc TestSign(t *testing.T) {\n\tif Sign(2) != 1 {\n\t\tt.Fatal()\n\t}\n}\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runner := initkitBinary(t) + " exec --kernel " + Kernel(t).Image + " --busybox '' --timeout 120s --"
+	for _, args := range [][]string{{"-cover"}, {"-coverprofile=c.out", "-cpuprofile=cpu.out"}} {
+		cmd := exec.Command("go", append([]string{"test", "-count=1", "-exec", runner}, append(args, ".")...)...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "coverage: 66.7% of statements") {
+			t.Fatalf("go test -exec %v: %v\n%s", args, err, out)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "c.out")); err != nil || !strings.HasPrefix(string(b), "mode: set\nexample.com/cover/a.go:") {
+		t.Errorf("the coverprofile: %v\n%s", err, b)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "cpu.out")); err != nil || st.Size() == 0 {
+		t.Errorf("the CPU profile: %v", err)
+	}
+}
+
+// TestExecCopyOut: --copy-out brings back a directory's files and a file
+// the command wrote, and nothing else; a command that writes nothing
+// there brings nothing back.
+func TestExecCopyOut(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	res, file := filepath.Join(dir, "results"), filepath.Join(dir, "deep", "log.txt")
+	// Every byte value, the serial line's XON, XOFF and NUL among them.
+	data := make([]byte, 300000)
+	for i := range data {
+		data[i] = byte(i*7 + i/256)
+	}
+	src := filepath.Join(dir, "data.bin")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(initkitBinary(t), "exec", "--kernel", Kernel(t).Image, "--busybox", Busybox(t), "--timeout", "120s", "--workdir-limit", "0",
+		"--copy-out", res+"/", "--copy-out", file, "--add", src+":/data.bin", "--",
+		"/bin/sh", "-c", "echo one > "+res+"/a; cp /data.bin "+res+"/big; mkdir "+res+"/sub; echo no > "+res+"/sub/x; ln -s /etc/passwd "+res+"/link; echo log > "+file)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	ents, _ := os.ReadDir(res)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "a big" {
+		t.Errorf("%s holds %v, want a and big (no subdirectory, no symlink)", res, names)
+	}
+	if b, err := os.ReadFile(filepath.Join(res, "big")); err != nil || !bytes.Equal(b, data) {
+		t.Errorf("big: %d bytes back of %d, or not the same: %v", len(b), len(data), err)
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "log\n" {
+		t.Errorf("%s: %q %v", file, b, err)
+	}
+}
+
 // TestExecPthreadExit: glibc loads libgcc_s.so.1 at run time to unwind a
 // thread; the image ships it when the closure has glibc, or pthread_exit
 // aborts ("libgcc_s.so.1 must be installed for pthread_exit to work").

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -19,7 +20,7 @@ func newExec() *cobra.Command {
 	var dirLimit string
 	var disks []string
 	var backing bool
-	var env []string
+	var env, copyOut []string
 	cmd := &cobra.Command{
 		Use:   "exec [flags] [--] CMD [ARGS...]",
 		Short: "Run one command in a fresh VM, like a local command",
@@ -43,10 +44,25 @@ func newExec() *cobra.Command {
 			if o.Env, err = vmexec.Environ(env, os.LookupEnv); err != nil {
 				return err
 			}
+			// go test -exec: the coverage counters and profiles go test
+			// reads once the test binary has exited.
+			if o.Outputs, err = vmexec.GoTestOutputs(args, o.Dir); err != nil {
+				return err
+			}
+			for _, p := range copyOut {
+				out, err := vmexec.ParseOutput(p)
+				if err != nil {
+					return err
+				}
+				o.Outputs = append(o.Outputs, out)
+			}
 			if _, err := os.Stat(o.Busybox); err != nil && !cmd.Flags().Changed("busybox") {
 				o.Busybox = "" // busybox is for the command's convenience only
 			}
 			if l.url != "" {
+				if len(o.Outputs) > 0 {
+					return fmt.Errorf("%s: no file comes back from a LAVA job (--copy-out, go test's -test.gocoverdir and profiles)", o.Outputs[0].Path)
+				}
 				l.job.Env = o.Env
 				return l.exec(cmd, o.Boot, args, o.Add, o.Busybox)
 			}
@@ -73,6 +89,7 @@ func newExec() *cobra.Command {
 	f.StringVar(&m.boot.Root, "root", "", "run CMD in the first --disk's partition `PART` (PARTLABEL, number, or a root= value), mounted read-write, with /dev, /proc and /sys")
 	f.BoolVar(&backing, "disk-backing", false, "let qcow2 disks open the backing and data files they name (host files: refused by default)")
 	envFlag(f, &env)
+	f.StringArrayVar(&copyOut, "copy-out", nil, "once CMD has exited, copy `PATH` back to the host: a file, or a directory's files (PATH/ or an existing directory); made empty in the guest first (repeatable)")
 	f.StringSliceVar(&o.Modules, "module", nil, "load kernel module `NAME` (with its dependencies) before CMD starts (repeatable, comma-separated)")
 	return cmd
 }

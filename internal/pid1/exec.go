@@ -64,6 +64,10 @@ func (in *initProc) runExec(file []byte) {
 	}
 	_, _, execStatus := in.execPorts()
 	if fd, err := openPort(execStatus); err == nil {
+		// On a line of its own, whatever the command left unfinished
+		// on the port.
+		unix.Write(fd, []byte("\n"))
+		in.sendOutputs(fd, string(token))
 		unix.Write(fd, guest.StatusLine(string(token), code))
 		closeDrained(fd)
 	} else {
@@ -172,6 +176,65 @@ func commandEnv(dir string, extra []string) []string {
 		env = append(env, kv)
 	}
 	return env
+}
+
+// sendOutputs writes the files of guest.ExecOutputs on fd, the status
+// port, each after its header (guest.FileHeader): the host puts them where
+// the command's go test, or the user, expects them. A file that is not
+// there is not sent; only regular files are.
+func (in *initProc) sendOutputs(fd int, token string) {
+	b, err := readFile(guest.ExecOutputs)
+	if err != nil {
+		return // none asked for
+	}
+	outs, err := guest.ParseOutputs(b)
+	if err != nil {
+		in.logf("exec: %s: %v", guest.ExecOutputs, err)
+		return
+	}
+	for i, o := range outs {
+		if !o.Dir {
+			sendFile(fd, token, i, o.Path, "")
+			continue
+		}
+		ents, err := os.ReadDir(o.Path)
+		if err != nil {
+			in.logf("exec: %v", err)
+		}
+		for _, e := range ents {
+			if e.Type().IsRegular() && !strings.Contains(e.Name(), "\n") {
+				sendFile(fd, token, i, o.Path+"/"+e.Name(), e.Name())
+			}
+		}
+	}
+}
+
+// sendFile writes the file at path, if it is a regular file, on fd as
+// file name of output index.
+func sendFile(fd int, token string, index int, path, name string) {
+	if st, err := statMode(path); err != nil || st&unix.S_IFMT != unix.S_IFREG {
+		return
+	}
+	data, err := readFile(path)
+	if err != nil {
+		return
+	}
+	writeAll(fd, guest.FileHeader(token, index, int64(len(data)), name))
+	writeAll(fd, data)
+}
+
+// writeAll writes b to fd, whatever the port takes at a time.
+func writeAll(fd int, b []byte) {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		b = b[n:]
+	}
 }
 
 // openPort opens a serial port of an exec run, raw.
