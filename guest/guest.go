@@ -206,7 +206,7 @@ func ParseOutputs(b []byte) ([]Output, error) {
 		if p, ok := strings.CutPrefix(e, "dir:"); ok {
 			o = Output{Path: p, Dir: true}
 		} else if o.Path == e {
-			return nil, errors.New("an output neither dir: nor file:")
+			return nil, errors.New("an output that is neither dir:PATH nor file:PATH")
 		}
 		if !strings.HasPrefix(o.Path, "/") {
 			return nil, errors.New("an output path that is not absolute")

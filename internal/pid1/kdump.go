@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"time"
 
@@ -88,9 +87,7 @@ func (in *initProc) capture() error {
 	how := "the ELF core as it is"
 	if md := firstPresent([]string{"/usr/sbin/makedumpfile", "/sbin/makedumpfile", "/usr/bin/makedumpfile"}); md != "" {
 		how = "makedumpfile -F -c -d 31"
-		cmd := exec.Command(md, "-F", "-c", "-d", "31", "/proc/vmcore")
-		cmd.Stdout, cmd.Stderr = out, os.Stderr
-		err = cmd.Run()
+		err = runTool(md, []string{"-F", "-c", "-d", "31", "/proc/vmcore"}, "", out, os.Stderr)
 	} else {
 		var core *os.File
 		if core, err = os.Open("/proc/vmcore"); err == nil {

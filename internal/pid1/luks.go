@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 )
 
@@ -118,11 +117,6 @@ func (in *initProc) askPassphrase(d *blockDev, name string, open func(string) er
 }
 
 func (in *initProc) cryptsetup(bin string, args []string, stdin string) error {
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
-	}
 	in.debugf("running %s %s", bin, strings.Join(args, " "))
-	return cmd.Run()
+	return runTool(bin, args, stdin, os.Stdout, os.Stderr)
 }

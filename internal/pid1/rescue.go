@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"time"
@@ -264,7 +263,7 @@ func (in *initProc) configureNet(bb string, c *netConfig) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	run := func(args ...string) error {
-		out, err := exec.CommandContext(ctx, bb, args...).CombinedOutput()
+		out, err := toolOutput(ctx, bb, args, nil)
 		if err != nil {
 			return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
 		}

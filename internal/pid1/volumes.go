@@ -3,7 +3,6 @@ package pid1
 import (
 	"context"
 	"os"
-	"os/exec"
 	"strings"
 	"time"
 
@@ -90,9 +89,7 @@ func (in *initProc) tool(path string, args ...string) string {
 	// fails ("Failed to create LVM2 system dir"). /run is the init's own
 	// tmpfs; the configuration comes on the command line anyway.
 	mkdir(lvmSystemDir, 0o700)
-	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = append(os.Environ(), "LVM_SYSTEM_DIR="+lvmSystemDir)
-	out, err := cmd.CombinedOutput()
+	out, err := toolOutput(ctx, path, args, []string{"LVM_SYSTEM_DIR=" + lvmSystemDir})
 	msg := strings.TrimSpace(string(out))
 	in.debugf("%s %s: %v: %s", path, strings.Join(args, " "), err, msg)
 	if err != nil && !in.toolSaid[msg] {
