@@ -101,7 +101,7 @@ func newStatusPort(token string, outputs []guest.Output) *statusPort {
 }
 
 // Write implements io.Writer; it never fails, so that the port is read
-// to its end: what went wrong is Err's.
+// to its end: what went wrong is finish's to say.
 func (p *statusPort) Write(b []byte) (int, error) {
 	n := len(b)
 	for len(b) > 0 {
