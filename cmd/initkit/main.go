@@ -12,8 +12,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"sync/atomic"
-	"syscall"
 
 	"github.com/initkit/initkit/internal/interrupt"
 	"github.com/initkit/initkit/internal/printable"
@@ -41,8 +39,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot()
 	root.SetArgs(optionalValues(args))
 	root.SetIn(stdin)
-	out := &pipeWriter{w: stdout}
-	root.SetOut(out)
+	root.SetOut(interrupt.Stdout(stdout))
 	root.SetErr(stderr)
 	ctx, stop := interrupt.Watch(stderr)
 	defer stop()
@@ -50,12 +47,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var code exitCode
 	switch {
 	case interrupt.Code() != 0:
+		// Its reader went away ("initkit ls IMG | head") among them: a
+		// filter ends silently, as if SIGPIPE had killed it.
 		return interrupt.Code()
-	case out.broken.Load() || errors.Is(err, syscall.EPIPE):
-		// Its reader went away ("initkit ls IMG | head"): a filter
-		// ends silently, as if SIGPIPE had killed it, whether or not
-		// the command saw the failed write.
-		return 128 + int(syscall.SIGPIPE)
 	case err == nil:
 		return exitOK
 	case errors.As(err, &code):
@@ -63,31 +57,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	printError(stderr, err)
 	return exitError
-}
-
-// pipeWriter is stdout, noting a write to a pipe whose reader went away.
-type pipeWriter struct {
-	w      io.Writer
-	broken atomic.Bool
-}
-
-func (p *pipeWriter) Write(b []byte) (int, error) {
-	n, err := p.w.Write(b)
-	p.note(err)
-	return n, err
-}
-
-// ReadFrom keeps io.Copy to a file as fast as it was (splice, sendfile).
-func (p *pipeWriter) ReadFrom(r io.Reader) (int64, error) {
-	n, err := io.Copy(p.w, r)
-	p.note(err)
-	return n, err
-}
-
-func (p *pipeWriter) note(err error) {
-	if errors.Is(err, syscall.EPIPE) {
-		p.broken.Store(true)
-	}
 }
 
 // printError prints an error on stderr, escaped for the terminal: errors

@@ -10,11 +10,13 @@ package interrupt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/initkit/initkit/internal/atomicfile"
@@ -33,6 +35,7 @@ func Watch(stderr io.Writer) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	signals.mu.Lock()
 	signals.cancel, signals.graceful, signals.got = cancel, nil, 0
+	brokenPipe.Store(false)
 	signals.mu.Unlock()
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, Stops...)
@@ -84,12 +87,45 @@ func Graceful(sigs ...os.Signal) {
 	}
 }
 
-// Code returns 128+N when signal N stopped the command, else 0.
+// Code returns 128+N when signal N stopped the command, else 0; and
+// 128+SIGPIPE when a write to Stdout found its reader gone, whether or
+// not the command checked that write (a listing's Fprintf does not) or
+// the signal arrived first.
 func Code() int {
 	signals.mu.Lock()
 	defer signals.mu.Unlock()
+	if signals.got == 0 && brokenPipe.Load() {
+		return 128 + int(syscall.SIGPIPE)
+	}
 	if signals.got == 0 {
 		return 0
 	}
 	return 128 + int(signals.got)
+}
+
+var brokenPipe atomic.Bool
+
+// Stdout wraps the command's stdout to note a write to a pipe whose
+// reader went away (EPIPE), for Code.
+func Stdout(w io.Writer) io.Writer { return pipeWriter{w} }
+
+type pipeWriter struct{ w io.Writer }
+
+func (p pipeWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	note(err)
+	return n, err
+}
+
+// ReadFrom keeps io.Copy to a file as fast as it was (splice, sendfile).
+func (p pipeWriter) ReadFrom(r io.Reader) (int64, error) {
+	n, err := io.Copy(p.w, r)
+	note(err)
+	return n, err
+}
+
+func note(err error) {
+	if errors.Is(err, syscall.EPIPE) {
+		brokenPipe.Store(true)
+	}
 }

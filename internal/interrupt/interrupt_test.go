@@ -73,3 +73,25 @@ func TestClosedPipe(t *testing.T) {
 		t.Errorf("stderr: %q, want nothing", stderr.String())
 	}
 }
+
+// TestStdoutNotesBrokenPipe: a write through Stdout to a pipe whose
+// reader is gone makes Code 141, though the writer ignores the error.
+func TestStdoutNotesBrokenPipe(t *testing.T) {
+	_, stop := Watch(io.Discard)
+	defer stop()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	out := Stdout(w)
+	out.Write([]byte("read\n"))
+	if Code() != 0 {
+		t.Fatalf("Code = %d with the reader there", Code())
+	}
+	r.Close()
+	out.Write([]byte("to nobody\n"))
+	if Code() != 128+int(syscall.SIGPIPE) {
+		t.Errorf("Code = %d, want %d", Code(), 128+int(syscall.SIGPIPE))
+	}
+}
