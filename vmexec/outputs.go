@@ -237,3 +237,26 @@ func ParseOutput(s string) (guest.Output, error) {
 	dir := strings.HasSuffix(s, "/") || err == nil && st.IsDir()
 	return guest.Output{Path: abs, Dir: dir}, nil
 }
+
+// SetEnvAndOutputs sets Env and Outputs as initkit exec's flags give them
+// for a run of argv: the variables env names (Environ, with the host's
+// values), the outputs of a go test binary among argv's flags
+// (GoTestOutputs: go test -exec passes them, and reads them back), and
+// the paths copyOut names (ParseOutput). Set Dir first.
+func (o *Options) SetEnvAndOutputs(argv, env, copyOut []string) error {
+	var err error
+	if o.Env, err = Environ(env, os.LookupEnv); err != nil {
+		return err
+	}
+	if o.Outputs, err = GoTestOutputs(argv, o.Dir); err != nil {
+		return err
+	}
+	for _, p := range copyOut {
+		out, err := ParseOutput(p)
+		if err != nil {
+			return err
+		}
+		o.Outputs = append(o.Outputs, out)
+	}
+	return nil
+}

@@ -117,3 +117,19 @@ func TestRunRefusesOutputs(t *testing.T) {
 		}
 	}
 }
+
+// TestSetEnvAndOutputs: exec's flags and go test's arguments together,
+// --copy-out relative to the working directory.
+func TestSetEnvAndOutputs(t *testing.T) {
+	t.Chdir(t.TempDir())
+	wd, _ := os.Getwd()
+	o := Options{Dir: "."}
+	err := o.SetEnvAndOutputs([]string{"/x.test", "-test.gocoverdir=/tmp/b/cov"}, []string{"A=1"}, []string{"out/", "log.txt"})
+	want := []guest.Output{{Path: "/tmp/b/cov", Dir: true}, {Path: filepath.Join(wd, "out"), Dir: true}, {Path: filepath.Join(wd, "log.txt")}}
+	if err != nil || !slices.Equal(o.Env, []string{"A=1"}) || !slices.Equal(o.Outputs, want) {
+		t.Errorf("%v: env %q, outputs %v; want %v", err, o.Env, o.Outputs, want)
+	}
+	if err := o.SetEnvAndOutputs(nil, []string{"1A=x"}, nil); err == nil {
+		t.Error("a bad variable name was accepted")
+	}
+}

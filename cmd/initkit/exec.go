@@ -41,20 +41,8 @@ func newExec() *cobra.Command {
 			if err := o.SetWorkdir(dirLimit); err != nil {
 				return err
 			}
-			if o.Env, err = vmexec.Environ(env, os.LookupEnv); err != nil {
+			if err := o.SetEnvAndOutputs(args, env, copyOut); err != nil {
 				return err
-			}
-			// go test -exec: the coverage counters and profiles go test
-			// reads once the test binary has exited.
-			if o.Outputs, err = vmexec.GoTestOutputs(args, o.Dir); err != nil {
-				return err
-			}
-			for _, p := range copyOut {
-				out, err := vmexec.ParseOutput(p)
-				if err != nil {
-					return err
-				}
-				o.Outputs = append(o.Outputs, out)
 			}
 			if _, err := os.Stat(o.Busybox); err != nil && !cmd.Flags().Changed("busybox") {
 				o.Busybox = "" // busybox is for the command's convenience only
