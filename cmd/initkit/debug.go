@@ -21,7 +21,7 @@ type debugFlags struct {
 func newDebug() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "debug",
-		Short: "debug PID 1 under gdbserver, or the kernel under QEMU's gdb stub, with gdb",
+		Short: "Debug PID 1 under gdbserver, or the kernel under QEMU's gdb stub, with gdb",
 	}
 	cmd.AddCommand(newDebugInit(), newDebugKernel())
 	return cmd
@@ -43,7 +43,7 @@ func newDebugInit() *cobra.Command {
 	d := &debugFlags{}
 	cmd := &cobra.Command{
 		Use:   "init",
-		Short: "boot with gdbserver attached to PID 1 on ttyS1 and stop gdb in the real init",
+		Short: "Boot with gdbserver attached to PID 1 on ttyS1 and stop gdb in the real init",
 		Long:  help("debug-init"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -67,7 +67,7 @@ func newDebugKernel() *cobra.Command {
 	d := &debugFlags{}
 	cmd := &cobra.Command{
 		Use:   "kernel",
-		Short: "boot halted with QEMU's gdb stub on 127.0.0.1 (nokaslr) and attach gdb with the vmlinux",
+		Short: "Boot halted with QEMU's gdb stub on 127.0.0.1 (nokaslr) and attach gdb with the vmlinux",
 		Long:  help("debug-kernel"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -27,7 +27,7 @@ func newDecode() *cobra.Command {
 	d := &decodeFlags{}
 	cmd := &cobra.Command{
 		Use:   "decode [LOG | - | FUNC+0xOFF[/0xLEN] | 0xADDR ...]",
-		Short: "annotate a kernel oops or panic log with source lines and inline frames",
+		Short: "Annotate a kernel oops or panic log with source lines and inline frames",
 		Long:  help("decode"),
 		RunE:  func(cmd *cobra.Command, args []string) error { return runDecode(cmd, d, args) },
 	}
