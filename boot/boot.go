@@ -167,6 +167,10 @@ func Prepare(ctx context.Context, o Options) (*Run, error) {
 		}
 		r.Kernel = k
 	}
+	if err := r.arch(); err != nil {
+		return nil, err
+	}
+	o.Arch = r.o.Arch
 	if err := r.makeDir(); err != nil {
 		return nil, err
 	}
@@ -208,6 +212,24 @@ func Prepare(ctx context.Context, o Options) (*Run, error) {
 	}
 	return r, nil
 }
+
+// arch settles the guest's architecture: Options.Arch, else the
+// kernel's. A kernel for another one is refused here, where QEMU would
+// fail on it with "linux kernel too old to load a ram disk".
+func (r *Run) arch() error {
+	k := r.Kernel.Arch
+	switch {
+	case r.o.Arch == "":
+		r.o.Arch = cmp.Or(k, "x86_64")
+	case k != "" && k != r.o.Arch:
+		return fmt.Errorf("kernel %s (from %s) is for %s, not %s: give --arch %s", r.Kernel.Image, r.Kernel.From, k, r.o.Arch, k)
+	}
+	return nil
+}
+
+// Arch is the guest's architecture, in QEMU's names: Options.Arch, else
+// the kernel's.
+func (r *Run) Arch() string { return r.o.Arch }
 
 // makeDir makes the run's directory: Options.Dir, or a new one under the
 // cache, private to the user (it holds the guest's memory, keys).

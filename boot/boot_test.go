@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,13 +89,31 @@ func TestPrepareErrors(t *testing.T) {
 		// Before the kernel is chosen or an image built.
 		{boot.Options{Memory: "1G,maxmem=8G", Kernel: kernel.Request{Kernel: "/nonexistent"}}, `memory "1G,maxmem=8G"`},
 		{boot.Options{Accel: "tcg,thread=multi", Kernel: kernel.Request{Kernel: "/nonexistent"}}, `accelerator "tcg,thread=multi"`},
+		// A kernel for another architecture than the one asked for.
+		{boot.Options{Arch: "x86_64", Chosen: &kernel.Choice{Image: "Image", From: "--kernel", Arch: "aarch64"}}, "kernel Image (from --kernel) is for aarch64, not x86_64: give --arch aarch64"},
 	} {
-		if c.o.Kernel.Kernel == "" {
+		if c.o.Kernel.Kernel == "" && c.o.Chosen == nil {
 			c.o.Chosen = k
 		}
 		c.o.Dir = t.TempDir()
 		if _, err := boot.Prepare(context.Background(), c.o); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", c.o, err, c.want)
+		}
+	}
+}
+
+// The guest's architecture is the kernel's unless one is asked for, and
+// x86_64 when the kernel does not say.
+func TestArchFromKernel(t *testing.T) {
+	for _, c := range []struct{ kernel, asked, want string }{{"aarch64", "", "aarch64"}, {"", "", "x86_64"}, {"", "aarch64", "aarch64"}, {"x86_64", "x86_64", "x86_64"}} {
+		r, err := boot.Prepare(context.Background(), boot.Options{Arch: c.asked, Dir: t.TempDir(), Notes: io.Discard,
+			Chosen: &kernel.Choice{Image: "Image", Arch: c.kernel}})
+		if err != nil || r.Arch() != c.want {
+			t.Errorf("kernel %q, asked %q: %v %v, want %s", c.kernel, c.asked, r, err, c.want)
+			continue
+		}
+		if args, _ := r.Command(); !strings.Contains(args[0], c.want) {
+			t.Errorf("kernel %q, asked %q: QEMU %s", c.kernel, c.asked, args[0])
 		}
 	}
 }

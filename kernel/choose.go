@@ -44,6 +44,7 @@ type Choice struct {
 	Config     string // the .config it was built with, when found
 	Source     string // the source tree of a build directory, when known
 	From       string // where Image came from, for messages
+	Arch       string // what Image is for, in QEMU's names (ImageArch); "" when it does not say
 	// Fetched is the cached kernel package when Image is the fetched one.
 	Fetched *Kernel
 }
@@ -91,6 +92,7 @@ func Choose(ctx context.Context, req Request) (*Choice, error) {
 	if req.ModulesDir != "" {
 		c.ModulesDir = req.ModulesDir
 	}
+	c.Arch = ImageArch(c.Image)
 	return c, nil
 }
 

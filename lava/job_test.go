@@ -1,15 +1,19 @@
 package lava
 
 import (
+	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/initkit/initkit/boot"
+	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/qemu"
 )
 
@@ -218,5 +222,22 @@ func TestJobMemory(t *testing.T) {
 	var j Job
 	if err := j.fill(boot.Options{Memory: "1G,maxmem=8G"}, k, r, a); err == nil {
 		t.Error("--mem 1G,maxmem=8G: no error")
+	}
+}
+
+// TestForeignKernel: a job of the qemu device type is x86_64; a kernel
+// for another architecture is refused by the architecture its own image
+// names, not by a flag.
+func TestForeignKernel(t *testing.T) {
+	arm := boot.Options{Chosen: &kernel.Choice{Image: "Image", Arch: "aarch64"}, Dir: t.TempDir(), Notes: io.Discard}
+	a := Artifacts{Dir: t.TempDir(), URL: "file:///a/"}
+	const want = "a LAVA job cannot take another architecture than x86_64 (the kernel is for aarch64)"
+	if _, _, err := Exec(context.Background(), Job{}, arm, []string{"/bin/true"}, nil, "", a); err == nil || err.Error() != want {
+		t.Errorf("exec: %v, want %q", err, want)
+	}
+	arm.Initrd = filepath.Join(t.TempDir(), "initrd.img")
+	os.WriteFile(arm.Initrd, []byte("x"), 0o644)
+	if _, _, err := Boot(context.Background(), Job{}, arm, a); err == nil || err.Error() != want {
+		t.Errorf("boot: %v, want %q", err, want)
 	}
 }

@@ -346,6 +346,9 @@ func Exec(ctx context.Context, j Job, b boot.Options, argv, add []string, busybo
 	if err != nil {
 		return j, nil, err
 	}
+	if err := x86(cmp.Or(k.Arch, "x86_64")); err != nil {
+		return j, nil, err
+	}
 	dir, err := os.MkdirTemp("", "initkit-lava-")
 	if err != nil {
 		return j, nil, err
@@ -379,8 +382,20 @@ func Boot(ctx context.Context, j Job, b boot.Options, a Artifacts) (Job, *boot.R
 	if err != nil {
 		return j, nil, err
 	}
+	if err := x86(r.Arch()); err != nil {
+		return j, nil, err
+	}
 	j.UserImage = true
 	return j, r, j.fill(b, r.Kernel.Image, r.Initrd, a)
+}
+
+// x86 refuses a guest of another architecture than the qemu device
+// type's, whose kernel came from the kernel policy.
+func x86(arch string) error {
+	if arch != "x86_64" {
+		return fmt.Errorf("a LAVA job cannot take another architecture than x86_64 (the kernel is for %s)", arch)
+	}
+	return nil
 }
 
 // farmable refuses what a LAVA job of the qemu device type cannot do:

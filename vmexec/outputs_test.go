@@ -2,6 +2,7 @@ package vmexec
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/guest"
+	"github.com/initkit/initkit/kernel"
 )
 
 // TestGoTestOutputs: the outputs of a run as go test -exec starts it
@@ -131,5 +133,16 @@ func TestSetEnvAndOutputs(t *testing.T) {
 	}
 	if err := o.SetEnvAndOutputs(nil, []string{"1A=x"}, nil); err == nil {
 		t.Error("a bad variable name was accepted")
+	}
+}
+
+// TestRunRefusesForeignKernel: exec runs host programs; a kernel for
+// another architecture is refused before QEMU starts, naming both.
+func TestRunRefusesForeignKernel(t *testing.T) {
+	foreign := map[string]string{"x86_64": "aarch64", "aarch64": "x86_64"}[hostArch()]
+	o := Options{Boot: boot.Options{Chosen: &kernel.Choice{Image: "Image", Arch: foreign}, Notes: io.Discard}}
+	_, err := Run(context.Background(), []string{"/bin/true"}, o)
+	if want := "exec runs host programs, built for " + hostArch() + ", and the kernel Image is for " + foreign; err == nil || err.Error() != want {
+		t.Errorf("%v, want %q", err, want)
 	}
 }
