@@ -83,6 +83,13 @@ func (t Tree) check() error {
 			return err
 		}
 	}
+	// Before make says "No rule to make target" of a directory that is
+	// no kernel tree, or of one that is not there.
+	for _, top := range []string{"Kconfig", "Makefile"} {
+		if _, err := os.Stat(filepath.Join(t.Src, top)); err != nil {
+			return fmt.Errorf("%s: not a kernel source tree (no %s at its top)", t.Src, top)
+		}
+	}
 	return nil
 }
 

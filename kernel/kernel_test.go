@@ -108,6 +108,19 @@ func TestKbuildPaths(t *testing.T) {
 	}
 }
 
+// TestNotASourceTree: a directory that is no kernel tree, or is not
+// there, is named as such before make runs.
+func TestNotASourceTree(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Makefile"), []byte("all:\n"), 0o644)
+	for _, src := range []string{dir, filepath.Join(dir, "missing")} {
+		_, err := Configure(context.Background(), Tree{Src: src}, "tinyconfig", nil)
+		if want := src + ": not a kernel source tree (no Kconfig at its top)"; err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %q", src, err, want)
+		}
+	}
+}
+
 // TestCCache: with INITKIT_CCACHE=DIR builds run the compiler under
 // ccache in DIR, its base directory what the tree and the build
 // directory have in common, so that a worktree and build laid out alike
