@@ -120,6 +120,7 @@ func TestManifestPathsAbsolute(t *testing.T) {
 	os.MkdirAll(src, 0o755)
 	makefile := "bzImage:\n\tmkdir -p $(O)/arch/x86/boot $(O)/include/config\n\techo kernel > $(O)/arch/x86/boot/bzImage\n\techo $(RELEASE) > $(O)/include/config/kernel.release\n"
 	os.WriteFile(filepath.Join(src, "Makefile"), []byte(makefile), 0o644)
+	os.WriteFile(filepath.Join(src, "Kconfig"), nil, 0o644)
 	os.WriteFile(filepath.Join(top, "obj", ".config"), []byte("# CONFIG_MODULES is not set\n"), 0o644)
 	t.Chdir(top)
 	t.Setenv(CCacheEnv, "off")
