@@ -23,6 +23,12 @@ const (
 	// command's argv, each argument ended by a NUL byte, and the init
 	// runs that command instead of looking for a root.
 	ExecFile = "/.initkit/exec"
+	// ExecPath holds the program the init runs for ExecFile, an
+	// absolute path in the image: argv[0] stays the word the user typed
+	// ("ls", "./t"), as a shell passes it, and the program its error
+	// messages name is the one found on the host. When it is absent,
+	// argv[0] is the program.
+	ExecPath = "/.initkit/exec.path"
 	// ExecDir holds the directory, a path in the image, that the
 	// command of ExecFile runs in: the host's working directory, copied
 	// to the same path.

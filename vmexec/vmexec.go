@@ -345,8 +345,8 @@ func buildImage(out, base string, argv []string, token string, o Options, module
 	if err != nil {
 		return fmt.Errorf("initkit exec runs the command with the initkit init, and %w", err)
 	}
-	argvFile := image.File{Header: cpio.Header{Name: guest.ExecFile, Mode: cpio.TypeReg | 0o644},
-		Data: guest.FormatExecFile(append([]string{abs}, argv[1:]...))}
+	argvFile := image.File{Header: cpio.Header{Name: guest.ExecFile, Mode: cpio.TypeReg | 0o644}, Data: guest.FormatExecFile(argv)}
+	pathFile := image.File{Header: cpio.Header{Name: guest.ExecPath, Mode: cpio.TypeReg | 0o644}, Data: []byte(abs)}
 	tokenFile := image.File{Header: cpio.Header{Name: guest.ExecToken, Mode: cpio.TypeReg | 0o400}, Data: []byte(token)}
 	spec := &initramfs.Spec{Output: out, Compress: o.compression(), Init: "initkit", InitBinary: initBin,
 		Busybox: o.Busybox, Applets: o.Applets, Dirs: []string{"/tmp"}}
@@ -378,10 +378,10 @@ func buildImage(out, base string, argv []string, token string, o Options, module
 	// small segment of its own: the pieces before it, and the closure and
 	// module resolutions, come from the cache at the next run.
 	dir := image.File{Header: cpio.Header{Name: strings.TrimPrefix(path.Dir(guest.ExecFile), "/"), Mode: cpio.TypeDir | 0o755}}
-	for _, f := range []*image.File{&argvFile, &tokenFile} {
+	for _, f := range []*image.File{&argvFile, &pathFile, &tokenFile} {
 		f.Name = strings.TrimPrefix(f.Name, "/")
 	}
-	spec.Tail, spec.Scratch, spec.CacheScope = []image.File{dir, argvFile, tokenFile}, true, "exec"
+	spec.Tail, spec.Scratch, spec.CacheScope = []image.File{dir, argvFile, pathFile, tokenFile}, true, "exec"
 	if len(o.Outputs) > 0 {
 		spec.Tail = append(spec.Tail, image.File{Header: cpio.Header{Name: strings.TrimPrefix(guest.ExecOutputs, "/"), Mode: cpio.TypeReg | 0o644},
 			Data: guest.FormatOutputs(o.Outputs)})

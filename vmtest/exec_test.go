@@ -60,6 +60,8 @@ func TestExec(t *testing.T) {
 		// A bare name is found as a shell finds it, in a normal user's
 		// PATH, then in root's /usr/sbin, as the guest runs it as root.
 		{"a name in PATH", nil, []string{"printf", "%s", "found"}, 0, "found", ""},
+		// argv[0] is the word typed, as a shell passes it.
+		{"argv[0] as typed", nil, []string{"sh", "-c", `echo "$0"`}, 0, "sh\n", ""},
 		{"a name in /usr/sbin", nil, []string{"mke2fs", "-q", "-F", "/tmp/fs", "1M"}, 0, "Creating regular file /tmp/fs\n", ""},
 		// --env as docker run -e takes it: NAME=VALUE, or NAME for the
 		// host's value (none: left out); PATH, HOME and PWD can be replaced.

@@ -60,7 +60,11 @@ func (in *initProc) runExec(file []byte) {
 	} else if env, err := guest.ParseEnvFile(envFile); err != nil {
 		in.logf("exec: %s: %v", guest.ExecEnv, err)
 	} else {
-		code = in.execCommand(argv, dir, env)
+		path := argv[0]
+		if b, err := readFile(guest.ExecPath); err == nil && len(b) > 0 {
+			path = string(b) // argv[0] is the word the user typed
+		}
+		code = in.execCommand(path, argv, dir, env)
 	}
 	_, _, execStatus := in.execPorts()
 	if fd, err := openPort(execStatus); err == nil {
@@ -110,12 +114,12 @@ func (in *initProc) execRoot() error {
 	return nil
 }
 
-// execCommand starts argv, in dir with env added to its environment
+// execCommand starts prog with argv, in dir with env added to its environment
 // (commandEnv), and reaps every process until it has exited:
 // PID 1 inherits the command's orphans.
-// With root= it runs chrooted in that root (execRoot), argv[0] and dir
+// With root= it runs chrooted in that root (execRoot), the program and dir
 // in the exec image bound at guest.ExecImage.
-func (in *initProc) execCommand(argv []string, dir string, env []string) int {
+func (in *initProc) execCommand(prog string, argv []string, dir string, env []string) int {
 	execStdout, execStderr, _ := in.execPorts()
 	out, err1 := openPort(execStdout)
 	errf, err2 := openPort(execStderr)
@@ -126,7 +130,6 @@ func (in *initProc) execCommand(argv []string, dir string, env []string) int {
 	}
 	defer closeDrained(out, errf, null)
 	sys := &syscall.SysProcAttr{Setsid: true}
-	prog := argv[0]
 	if in.cmd.Root != "" {
 		if err := in.timed("root", in.execRoot); err != nil {
 			unix.Write(errf, []byte("initkit exec: "+err.Error()+"\n"))
