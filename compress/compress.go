@@ -55,6 +55,25 @@ func (f Format) Writable() bool {
 	return false
 }
 
+// CheckLevel says whether level means something to the format's writer:
+// 0 (the default) always does; gzip takes 1-9, zstd 1-22, lz4 1-9; none
+// and xz take no level (initkit writes the one xz preset the kernel
+// unpacks). A level out of range would otherwise be clamped or ignored
+// without a word.
+func (f Format) CheckLevel(level int) error {
+	if level == 0 {
+		return nil
+	}
+	top := map[Format]int{Gzip: 9, Zstd: 22, LZ4: 9}[f]
+	switch {
+	case top == 0:
+		return fmt.Errorf("level %d: %s takes no level", level, f)
+	case level < 1 || level > top:
+		return fmt.Errorf("level %d: %s takes 1-%d", level, f, top)
+	}
+	return nil
+}
+
 // WritableNames lists the names ParseFormat accepts for writing.
 func WritableNames() []string {
 	var s []string

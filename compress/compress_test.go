@@ -324,3 +324,25 @@ func FuzzReadStream(f *testing.F) {
 		io.Copy(io.Discard, io.LimitReader(rc, 1<<20))
 	})
 }
+
+// TestCheckLevel: a level means something to its format's writer or is
+// refused, naming the range, rather than clamped or ignored.
+func TestCheckLevel(t *testing.T) {
+	for _, c := range []struct {
+		f     Format
+		level int
+		want  string
+	}{
+		{Zstd, 0, ""}, {Zstd, 19, ""}, {Zstd, 22, ""}, {Zstd, 23, "level 23: zstd takes 1-22"}, {Zstd, -1, "level -1: zstd takes 1-22"},
+		{Gzip, 9, ""}, {Gzip, 12, "level 12: gzip takes 1-9"}, {LZ4, 9, ""}, {LZ4, 10, "level 10: lz4 takes 1-9"},
+		{XZ, 0, ""}, {XZ, 6, "level 6: xz takes no level"}, {None, 1, "level 1: none takes no level"},
+	} {
+		err := c.f.CheckLevel(c.level)
+		if got := fmt.Sprint(err); c.want == "" && err != nil || c.want != "" && got != c.want {
+			t.Errorf("%s level %d: %v, want %q", c.f, c.level, err, c.want)
+		}
+		if _, err := NewWriter(io.Discard, c.f, WriterOptions{Level: c.level}); (err == nil) != (c.want == "") {
+			t.Errorf("NewWriter %s level %d: %v", c.f, c.level, err)
+		}
+	}
+}

@@ -16,8 +16,8 @@ import (
 // WriterOptions tune a compressor. The zero value gives each format's
 // default level on every core.
 type WriterOptions struct {
-	// Level in the format's own scale (gzip 1-9, zstd 1-22, lz4 1-9);
-	// 0 means the format's default. xz has no levels.
+	// Level in the format's own scale (gzip 1-9, zstd 1-22, lz4 1-9:
+	// Format.CheckLevel); 0 means the format's default. xz has no levels.
 	Level int
 	// Concurrency is the number of goroutines compressing; 0 means
 	// GOMAXPROCS, 1 means a single-threaded compressor. The output does not
@@ -44,6 +44,9 @@ func (nopCloser) Close() error { return nil }
 // NewWriter returns a writer that compresses into w. Close flushes the
 // stream but does not close w.
 func NewWriter(w io.Writer, f Format, o WriterOptions) (io.WriteCloser, error) {
+	if err := f.CheckLevel(o.Level); err != nil && f.Writable() {
+		return nil, err
+	}
 	switch f {
 	case None:
 		return nopCloser{w}, nil

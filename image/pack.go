@@ -29,6 +29,9 @@ func Pack(w io.Writer, dir string, o PackOptions) (int, compress.Format, error) 
 	if !f.Writable() {
 		return 0, f, fmt.Errorf("cannot write %s (writable: %v)", f, compress.WritableNames())
 	}
+	if err := f.CheckLevel(o.Level); err != nil {
+		return 0, f, err
+	}
 	mtime, err := Epoch(o.Epoch)
 	if err != nil {
 		return 0, f, err

@@ -53,6 +53,9 @@ func (s *Spec) OutputOf() (Output, error) {
 	if !f.Writable() {
 		return o, s.errorAt(s.Compress, "compress: cannot write %s (writable: %v)", f, compress.WritableNames())
 	}
+	if err := f.CheckLevel(s.Level); err != nil {
+		return o, s.errorAt("level", "%v", err)
+	}
 	o.Compression = f
 	o.Split = image.DefaultSplit
 	if s.Split != "" {
