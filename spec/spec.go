@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -231,9 +232,32 @@ func decodeError(name string, err error) error {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		row, col := de.Position()
-		return &initramfs.SpecError{File: name, Line: row, Col: col, Msg: de.Error()}
+		return &initramfs.SpecError{File: name, Line: row, Col: col, Msg: typeError(de)}
 	}
 	return &initramfs.SpecError{File: name, Msg: err.Error()}
+}
+
+// typeMismatch is go-toml's message for a value of the wrong type,
+// which names Go's types and fields.
+var typeMismatch = regexp.MustCompile(`cannot decode TOML (\w+) into .* of type (\S+)$`)
+
+// typeError says what a decoding error means in the file's own words:
+// the key, what it holds and what it should.
+func typeError(de *toml.DecodeError) string {
+	m := typeMismatch.FindStringSubmatch(de.Error())
+	if m == nil {
+		return de.Error()
+	}
+	want := map[string]string{"string": "a string", "bool": "true or false", "[]string": "a list of strings"}[m[2]]
+	if strings.HasPrefix(m[2], "int") || strings.HasPrefix(m[2], "uint") {
+		want = "a whole number"
+	} else if strings.HasPrefix(m[2], "*") {
+		want = "a table"
+	} else if want == "" {
+		want = "a " + m[2]
+	}
+	got := map[string]string{"integer": "a number", "float": "a fraction", "bool": "true or false", "array": "a list", "table": "a table"}[m[1]]
+	return fmt.Sprintf("%s: %s, not %s", strings.Join(de.Key(), "."), want, cmp.Or(got, "a "+m[1]))
 }
 
 // Apply sets what the [boot] table gives in o where the command's flag

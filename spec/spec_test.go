@@ -32,7 +32,12 @@ func TestStrict(t *testing.T) {
 		{"[disk]\nsize = \"1G\"\n[[disk.partition]]\nnmae = \"root\"\n", ":4:1: unknown key disk.partition.nmae"},
 		{"[bot]\nkernel = \"x\"\n", ":1:2: unknown table [bot]"},
 		{"[image]\noutput = \n", ":2:"},
-		{"[boot]\nsmp = \"two\"\n", ":2:7:"},
+		{"[boot]\nsmp = \"two\"\n", ":2:7: boot.smp: a whole number, not a string"},
+		// A value of the wrong type is said in the file's words, not Go's.
+		{"[image]\nnetwork = \"yes\"\n", ":2:11: image.network: true or false, not a string"},
+		{"[image]\nfiles = \"/bin/sh\"\n", ":2:9: image.files: a list of strings, not a string"},
+		{"[image]\nepoch = 1.5\n", ":2:9: image.epoch: a whole number, not a fraction"},
+		{"[boot]\nmem = 2\n", ":2:7: boot.mem: a string, not a number"},
 		{"[boot]\ntimeout = \"5 minutes\"\n", ":2:11:"},
 		{"[boot]\ntimeout = \"-5s\"\n", ":2:11: toml: negative duration"},
 	} {
