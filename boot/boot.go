@@ -156,8 +156,11 @@ func (r *Run) Boot(ctx context.Context) Result {
 // it returns can be started, or shown (Command).
 func Prepare(ctx context.Context, o Options) (*Run, error) {
 	// The guest's size and accelerator before any work that needs them.
-	if err := (qemu.Config{Arch: o.Arch, Memory: o.Memory, Accel: o.Accel}).Check(); err != nil {
+	if err := (qemu.Config{Arch: o.Arch, Memory: o.Memory, Accel: o.Accel, SMP: o.SMP}).Check(); err != nil {
 		return nil, err
+	}
+	if o.Timeout < 0 {
+		return nil, fmt.Errorf("timeout %v: a time limit cannot be negative (0: none)", o.Timeout)
 	}
 	r := &Run{o: o, Kernel: o.Chosen}
 	if r.Kernel == nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/image"
@@ -89,6 +90,8 @@ func TestPrepareErrors(t *testing.T) {
 		// Before the kernel is chosen or an image built.
 		{boot.Options{Memory: "1G,maxmem=8G", Kernel: kernel.Request{Kernel: "/nonexistent"}}, `memory "1G,maxmem=8G"`},
 		{boot.Options{Accel: "tcg,thread=multi", Kernel: kernel.Request{Kernel: "/nonexistent"}}, `accelerator "tcg,thread=multi"`},
+		{boot.Options{SMP: -2, Kernel: kernel.Request{Kernel: "/nonexistent"}}, "smp -2: want 1 or more CPUs"},
+		{boot.Options{Timeout: -5 * time.Second, Kernel: kernel.Request{Kernel: "/nonexistent"}}, "timeout -5s: a time limit cannot be negative"},
 		// A kernel for another architecture than the one asked for.
 		{boot.Options{Arch: "x86_64", Chosen: &kernel.Choice{Image: "Image", From: "--kernel", Arch: "aarch64"}}, "kernel Image (from --kernel) is for aarch64, not x86_64: give --arch aarch64"},
 	} {

@@ -185,6 +185,11 @@ func (n UserNet) Add(m *Machine) {
 // is not 0 (which implies user networking, as rq's -p does). A nil device
 // is no network.
 func Network(mode string, sshPort int) (Device, error) {
+	if sshPort != 0 {
+		if err := CheckPort("--ssh-port", sshPort); err != nil {
+			return nil, err
+		}
+	}
 	if sshPort > 0 && mode == "" {
 		mode = "user"
 	}
@@ -199,6 +204,15 @@ func Network(mode string, sshPort int) (Device, error) {
 		return nil, fmt.Errorf("--ssh-port forwards through --net user, not --net %s", mode)
 	}
 	return nil, fmt.Errorf("--net %s: want user", mode)
+}
+
+// CheckPort refuses a TCP port that is none: QEMU would fail on it
+// after everything else was made.
+func CheckPort(what string, port int) error {
+	if port < 1 || port > 65535 {
+		return fmt.Errorf("%s %d: want a TCP port, 1-65535", what, port)
+	}
+	return nil
 }
 
 // GDBStub is QEMU's gdb stub on 127.0.0.1:Port. The kernel boots without

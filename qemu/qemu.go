@@ -132,6 +132,9 @@ func (c Config) Check() error {
 	default:
 		return fmt.Errorf("architecture %q: want x86_64 or aarch64", c.Arch)
 	}
+	if c.SMP < 0 {
+		return fmt.Errorf("smp %d: want 1 or more CPUs", c.SMP)
+	}
 	return nil
 }
 

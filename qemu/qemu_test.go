@@ -260,6 +260,8 @@ func TestNetwork(t *testing.T) {
 		{"user", 2222, UserNet{Forwards: []Forward{{2222, 22}}}, ""},
 		{"tap", 0, nil, "--net tap: want user"},
 		{"tap", 2222, nil, "--ssh-port forwards through --net user"},
+		{"", 99999, nil, "--ssh-port 99999: want a TCP port, 1-65535"},
+		{"user", -1, nil, "--ssh-port -1: want a TCP port, 1-65535"},
 	} {
 		d, err := Network(c.mode, c.port)
 		if c.err != "" {
@@ -296,6 +298,7 @@ func TestArgsRefuseOptions(t *testing.T) {
 		{Kernel: "k", Accel: "tcg,thread=multi"},
 		{Kernel: "k", Accel: "xen"},
 		{Kernel: "k", Arch: "riscv64"},
+		{Kernel: "k", SMP: -3},
 	} {
 		if a, err := c.Args(); err == nil {
 			t.Errorf("Args(%+v) = %q, want an error", c, a)

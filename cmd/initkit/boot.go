@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -201,8 +202,12 @@ func (b *bootFlags) options(cmd *cobra.Command, o *boot.Options, sf *spec.File) 
 	} else if n != nil {
 		o.Devices = append(o.Devices, n)
 	}
-	if b.gdb > 0 || b.waitGDB {
-		o.Devices = append(o.Devices, qemu.GDBStub{Port: max(b.gdb, 1234), Wait: b.waitGDB})
+	if b.gdb != 0 || b.waitGDB {
+		port := cmp.Or(b.gdb, 1234)
+		if err := qemu.CheckPort("--gdb", port); err != nil {
+			return err
+		}
+		o.Devices = append(o.Devices, qemu.GDBStub{Port: port, Wait: b.waitGDB})
 	}
 	if !b.json {
 		o.Console = cmd.OutOrStdout()
