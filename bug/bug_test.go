@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -188,6 +189,14 @@ func TestNewFailsClean(t *testing.T) {
 				if e.Name() != ManifestName {
 					t.Errorf("left %s behind", e.Name())
 				}
+			}
+			// A workspace the failed call made itself is not left behind.
+			fresh := filepath.Join(t.TempDir(), "bug")
+			if _, err := New(context.Background(), fresh, c.src, Options{}); err == nil {
+				t.Fatal("no error the second time")
+			}
+			if _, err := os.Stat(fresh); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the new workspace %s was left: %v", fresh, err)
 			}
 		})
 	}

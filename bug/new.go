@@ -40,6 +40,19 @@ type Options struct {
 // New makes the workspace dir, or brings it up to date: files missing, or
 // whose source or content changed, are fetched; the others are kept.
 func New(ctx context.Context, dir string, src Sources, o Options) (*Workspace, error) {
+	_, err := os.Lstat(dir)
+	created := errors.Is(err, os.ErrNotExist)
+	w, err := fill(ctx, dir, src, o)
+	if err != nil && created {
+		// A workspace this call made and left empty (a source that
+		// could not be had) is litter; one with what was fetched
+		// before the error is kept, to be brought up to date.
+		os.Remove(dir)
+	}
+	return w, err
+}
+
+func fill(ctx context.Context, dir string, src Sources, o Options) (*Workspace, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
