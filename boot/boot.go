@@ -335,6 +335,12 @@ func (r *Run) dumps(ctx context.Context) error {
 	if o.DumpOnTimeout || o.DumpOnCrash {
 		r.cfg.Devices = append(r.cfg.Devices, qemu.VMCoreInfo{})
 	}
+	if o.DumpOnCrash && !o.Kdump {
+		// panic=-1 reboots at once, and -no-reboot ends QEMU before its
+		// memory can be dumped: the panicked kernel waits instead
+		// (a later panic= wins), and the run stops QEMU once dumped.
+		r.cfg.Devices = append(r.cfg.Devices, qemu.Cmdline{"panic=0"})
+	}
 	if !o.Kdump {
 		if o.Crash {
 			r.cfg.Devices = append(r.cfg.Devices, qemu.CrashKernel{Size: "256M"})

@@ -83,9 +83,14 @@ func (v *File) Summarize(recs []Record) Summary {
 func (s Summary) WriteFacts(w io.Writer) {
 	fmt.Fprintf(w, "vmcore:  %s (%s, %d CPU notes)\n", s.File, s.Format, s.CPUs)
 	fmt.Fprintf(w, "kernel:  %s, build-id %s, KASLR offset %#x\n", printable.String(s.Release), s.BuildID, s.KernelOffset)
-	if s.CrashTime != nil {
+	switch {
+	case s.CrashTime != nil:
 		fmt.Fprintf(w, "crashed: %s\n", s.CrashTime.Format(time.RFC3339))
-	} else {
+	case s.Panic != "":
+		// QEMU's dump of a kernel that panicked (boot --dump-on-crash):
+		// no crash kernel ran to note the time.
+		fmt.Fprintln(w, "crashed: yes, by its log (the dump was taken by QEMU after the panic, not by a crash kernel)")
+	default:
 		fmt.Fprintln(w, "crashed: no (a dump taken of a running kernel)")
 	}
 	if s.Panic != "" {

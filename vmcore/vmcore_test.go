@@ -177,3 +177,24 @@ func TestFactsEscaped(t *testing.T) {
 		t.Errorf("facts:\n%q", out.String())
 	}
 }
+
+// TestWriteFactsCrashed: whether the kernel crashed is the crash kernel's
+// time when one ran; else its log's panic (QEMU dumped a panicked kernel:
+// boot --dump-on-crash); else it was running.
+func TestWriteFactsCrashed(t *testing.T) {
+	at := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		s    Summary
+		want string
+	}{
+		{Summary{CrashTime: &at, Panic: "Kernel panic - not syncing: x"}, "crashed: 2026-12-04T10:00:00Z\n"},
+		{Summary{Panic: "Kernel panic - not syncing: x"}, "crashed: yes, by its log (the dump was taken by QEMU after the panic, not by a crash kernel)\n"},
+		{Summary{}, "crashed: no (a dump taken of a running kernel)\n"},
+	} {
+		var b bytes.Buffer
+		c.s.WriteFacts(&b)
+		if !strings.Contains(b.String(), c.want) {
+			t.Errorf("%+v:\n%s\nwant %q", c.s, b.String(), c.want)
+		}
+	}
+}

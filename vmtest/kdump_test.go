@@ -154,6 +154,21 @@ func TestDumpOnTimeout(t *testing.T) {
 	}
 }
 
+// TestDumpOnCrash: --dump-on-crash writes the memory of a kernel that
+// panicked without kdump, and the dump holds that panic. The kernel's
+// panic=-1 and QEMU's -no-reboot ended QEMU before the dump could be
+// made: the run has the panicked kernel wait instead.
+func TestDumpOnCrash(t *testing.T) {
+	t.Parallel()
+	img := WriteImage(t, Segment(t, compress.None, BaseFiles(t, "echo c > /proc/sysrq-trigger")))
+	core := bootForDump(t, "", img, 3, "--timeout", "120s", "--dump-on-crash")
+	code, out := initkitRun(t, "vmcore", core, "--vmlinux", DebugVmlinux(t))
+	if code != 0 {
+		t.Fatalf("initkit vmcore: exit %d\n%s", code, out)
+	}
+	mustMatch(t, out, `crashed: yes, by its log`, `Kernel panic - not syncing: sysrq triggered crash`)
+}
+
 // TestVmcoreBadInput: a truncated vmcore, a vmlinux of another program,
 // and a file that is no vmcore get clear errors.
 func TestVmcoreBadInput(t *testing.T) {
