@@ -23,7 +23,7 @@ type Index struct {
 	dirty   bool
 }
 
-const indexVersion = 1
+const indexVersion = 2 // 2: assembler units' names relative to the source tree
 
 type indexFile struct {
 	Version int

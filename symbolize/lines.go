@@ -255,10 +255,40 @@ func (u *unit) relative(fr []Frame) []Frame {
 	}
 	dir = path.Clean(dir) + "/"
 	for i := range fr {
-		fr[i].File = strings.TrimPrefix(fr[i].File, dir)
+		fr[i].File = sourceRelative(strings.TrimPrefix(fr[i].File, dir), dir)
 	}
 	return fr
 }
+
+// sourceRelative makes an absolute file name relative to the source tree
+// when the build directory is inside that tree: a distribution builds
+// with O= below its source (Debian: debian/build/build_amd64_...), and
+// maps that prefix away for the C units, but the assembler's units name
+// their files by absolute path ("/build/.../linux-6.1/arch/x86/entry/
+// entry_64.S"). The source tree is the deepest directory holding both the
+// file and the build directory, when what is left of the name starts
+// with a directory of a kernel tree's top.
+func sourceRelative(file, buildDir string) string {
+	if !path.IsAbs(file) || !path.IsAbs(buildDir) {
+		return file
+	}
+	root := path.Dir(path.Clean(buildDir))
+	for root != "/" && !strings.HasPrefix(file, root+"/") {
+		root = path.Dir(root)
+	}
+	rest := strings.TrimPrefix(file, root+"/")
+	top, _, _ := strings.Cut(rest, "/")
+	if root == "/" || !kernelTop[top] {
+		return file
+	}
+	return rest
+}
+
+// kernelTop are the directories at the top of a kernel source tree that
+// hold code a frame can be in.
+var kernelTop = map[string]bool{"arch": true, "block": true, "certs": true, "crypto": true, "drivers": true, "fs": true,
+	"include": true, "init": true, "io_uring": true, "ipc": true, "kernel": true, "lib": true, "mm": true, "net": true,
+	"rust": true, "samples": true, "security": true, "sound": true, "virt": true}
 
 // scopes returns the subprogram containing pc and the inlined
 // subroutines within it that contain pc, outermost first. Subtrees that

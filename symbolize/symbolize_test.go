@@ -293,3 +293,23 @@ func TestRelocationWraps(t *testing.T) {
 	}
 	f.PC(addrs[0], "main") // frames or an error: the DWARF lost its relocations
 }
+
+// TestSourceRelative: an assembler unit's absolute file name becomes
+// relative to the source tree when the build directory is inside it (as
+// Debian builds: O=debian/build/...), as its C units' names are; a name
+// elsewhere, or one whose rest is no kernel tree's, stays as it is.
+func TestSourceRelative(t *testing.T) {
+	const build = "/build/reproducible-path/linux-6.1.192/debian/build/build_amd64_none_cloud-amd64/"
+	for _, c := range []struct{ file, build, want string }{
+		{"/build/reproducible-path/linux-6.1.192/arch/x86/entry/entry_64.S", build, "arch/x86/entry/entry_64.S"},
+		{"/home/u/linux/lib/memcpy.S", "/home/u/linux/obj/", "lib/memcpy.S"},
+		{"/home/u/linux/arch/x86/lib/memcpy_64.S", "/home/u/obj/", "/home/u/linux/arch/x86/lib/memcpy_64.S"},
+		{"/usr/include/stdio.h", build, "/usr/include/stdio.h"},
+		{"init/main.c", "debian/build/x/", "init/main.c"},
+		{"/build/reproducible-path/linux-6.1.192/debian/notes.S", build, "/build/reproducible-path/linux-6.1.192/debian/notes.S"},
+	} {
+		if got := sourceRelative(c.file, c.build); got != c.want {
+			t.Errorf("sourceRelative(%q, %q) = %q, want %q", c.file, c.build, got, c.want)
+		}
+	}
+}
