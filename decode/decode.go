@@ -98,9 +98,15 @@ func (d *Decoder) Reports(log []byte) ([]Resolved, error) {
 				continue
 			}
 			src, err := d.frame(f, rep.Offset)
-			if err != nil {
+			switch {
+			case f.Unreliable && errors.Is(err, symbolize.ErrNoUnit):
+				// A "? " frame is a stale word of the stack, often a
+				// function's address rather than a return address
+				// ("? rest_init+0xd0/0xd0" is kernel_init's): no
+				// source line, and no error to show for it.
+			case err != nil:
 				fr.Error = err.Error()
-			} else {
+			default:
 				fr.Source = d.Strip(src)
 			}
 			res.Resolved = append(res.Resolved, fr)

@@ -3,6 +3,7 @@ package symbolize
 import (
 	"debug/dwarf"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -196,12 +197,16 @@ func (u *unit) file(idx int64) string {
 	return path.Clean(u.files[idx].Name)
 }
 
+// ErrNoUnit is PC's error for an address no compilation unit holds:
+// padding between functions, or no code at all.
+var ErrNoUnit = errors.New("no source line there")
+
 // PC returns the source frames of pc, innermost first. fallback names the
 // function when the DWARF has no subprogram for pc (assembly).
 func (f *File) PC(pc uint64, fallback string) ([]Frame, error) {
 	off, ok := f.unitFor(pc)
 	if !ok {
-		return nil, fmt.Errorf("address %#x is in no compilation unit of %s", pc, f.Path)
+		return nil, fmt.Errorf("address %#x is in no compilation unit of %s: %w", pc, f.Path, ErrNoUnit)
 	}
 	u, err := f.unit(off)
 	if err != nil {
