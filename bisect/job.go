@@ -37,6 +37,9 @@ func Locate(w *bug.Workspace, tree, obj string) (Job, error) {
 		j = Job{Tree: filepath.Join(w.Dir, bug.Worktree), Obj: filepath.Join(w.Dir, bug.BuildDir),
 			State: filepath.Join(w.Dir, "bisect.json"), Runs: filepath.Join(w.Dir, "bisect-runs"), Workspace: w}
 	case tree != "":
+		if st, err := os.Stat(tree); err != nil || !st.IsDir() {
+			return j, fmt.Errorf("--tree %s: not a directory (a kernel git tree)", tree)
+		}
 		j.Tree, _ = filepath.Abs(tree)
 		j.Obj = j.Tree + "-obj"
 	default:

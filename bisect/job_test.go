@@ -29,20 +29,26 @@ func TestLocate(t *testing.T) {
 	if !reflect.DeepEqual(j, want) {
 		t.Errorf("workspace: %+v, want %+v", j, want)
 	}
-	j, err = Locate(nil, "/src/linux", "")
+	src := filepath.Join(t.TempDir(), "linux")
+	os.Mkdir(src, 0o755)
+	j, err = Locate(nil, src, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = Job{Tree: "/src/linux", Obj: "/src/linux-obj", State: "/src/linux-obj/initkit-bisect.json", Runs: "/src/linux-obj-bisect-runs"}
+	want = Job{Tree: src, Obj: src + "-obj", State: src + "-obj/initkit-bisect.json", Runs: src + "-obj-bisect-runs"}
 	if !reflect.DeepEqual(j, want) {
 		t.Errorf("tree: %+v, want %+v", j, want)
 	}
-	j, _ = Locate(nil, "/src/linux", "/b/o")
+	j, _ = Locate(nil, src, "/b/o")
 	if j.Obj != "/b/o" || j.State != "/b/o/initkit-bisect.json" || j.Runs != "/b/o-bisect-runs" {
 		t.Errorf("-O: %+v", j)
 	}
 	if _, err := Locate(nil, "", ""); err == nil {
 		t.Error("neither a workspace nor a tree: no error")
+	}
+	// A tree that is not there is named before git is asked about it.
+	if _, err := Locate(nil, "/nonexistent/linux", ""); err == nil || err.Error() != "--tree /nonexistent/linux: not a directory (a kernel git tree)" {
+		t.Errorf("a tree that is not there: %v", err)
 	}
 }
 

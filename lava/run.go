@@ -249,7 +249,7 @@ type Artifacts struct {
 func ParseArtifacts(s string) (Artifacts, error) {
 	dir, u, ok := strings.Cut(s, "=")
 	if !ok || dir == "" || u == "" {
-		return Artifacts{}, fmt.Errorf("--lava-artifacts %q: DIR=URL", s)
+		return Artifacts{}, fmt.Errorf("--lava-artifacts %q: want DIR=URL, a directory of yours the farm's workers fetch from at URL (file:///DIR when they share this filesystem)", s)
 	}
 	abs, err := filepath.Abs(dir)
 	return Artifacts{Dir: abs, URL: strings.TrimSuffix(u, "/") + "/"}, err
