@@ -11,7 +11,8 @@ import (
 // The init runs a few tools (cryptsetup, lvm, mdadm, busybox's network
 // applets, makedumpfile) with os.StartProcess rather than os/exec: the
 // init has a size budget, and os/exec's Cmd, its path lookup and its
-// context plumbing cost it some 20 KB for what these two functions do.
+// context plumbing cost it 53 KB (measured: 2,511,010 to 2,457,762
+// bytes) for what these two functions do.
 
 // runTool runs path with args, its stdin the string given (none:
 // /dev/null), its stdout and stderr the files given, to its end.
