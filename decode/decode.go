@@ -352,17 +352,19 @@ func Unresolved(r oops.Report) Resolved {
 }
 
 // Titles writes the title of every report in log, one a line, in order:
-// nothing for a log without one. It needs no vmlinux: a title comes from
-// the log alone.
+// nothing for a log without one, and returns how many. It needs no
+// vmlinux: a title comes from the log alone.
 // The log is read as it comes, a report at a time: memory is bounded
 // whatever its size.
-func Titles(w io.Writer, log io.Reader) error {
+func Titles(w io.Writer, log io.Reader) (int, error) {
 	bw := bufio.NewWriter(w)
+	n := 0
 	err := oops.Each(log, func(r oops.Report) error {
+		n++
 		_, err := fmt.Fprintln(bw, r.Title)
 		return err
 	})
-	return cmp.Or(err, bw.Flush())
+	return n, cmp.Or(err, bw.Flush())
 }
 
 // WriteArgs decodes what initkit decode's arguments name: locations

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -58,6 +59,10 @@ func Fetch(ctx context.Context, cacheDir, flavour string) (*Kernel, error) {
 			return nil, fmt.Errorf("kernel fetch needs %s (a Debian or Ubuntu host); elsewhere pass a kernel image with --kernel or $INITKIT_KERNEL", tool)
 		}
 	}
+	if !packageName.MatchString(flavour) {
+		// It goes to apt-cache's argv: "-o..." would configure apt.
+		return nil, fmt.Errorf("flavour %q is no Debian package name", flavour)
+	}
 	pkg, err := resolve(ctx, flavour)
 	if err != nil {
 		return nil, err
@@ -76,11 +81,18 @@ func Fetch(ctx context.Context, cacheDir, flavour string) (*Kernel, error) {
 	return open(dir, pkg, version)
 }
 
+// packageName is what Debian policy (5.6.1) allows a package's name.
+var packageName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+
+// flavourHelp ends an error about a flavour: what one is, and where the
+// host's are listed.
+const flavourHelp = "a flavour is a meta-package such as " + DefaultFlavour + " or linux-image-amd64 (apt-cache search --names-only '^linux-image-' lists them)"
+
 // resolve returns the kernel package a meta-package depends on.
 func resolve(ctx context.Context, meta string) (string, error) {
 	out, err := run(ctx, "", "apt-cache", "depends", "--no-recommends", "--no-suggests", meta)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("flavour %s: apt knows no such package (%w); %s", meta, err, flavourHelp)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
@@ -89,7 +101,7 @@ func resolve(ctx context.Context, meta string) (string, error) {
 			return f[1], nil
 		}
 	}
-	return "", fmt.Errorf("apt-cache knows no kernel package that %s depends on; run apt-get update", meta)
+	return "", fmt.Errorf("flavour %s depends on no linux-image- package (if it is a kernel's meta-package, run apt-get update); %s", meta, flavourHelp)
 }
 
 func aptField(ctx context.Context, pkg, field string) (string, error) {

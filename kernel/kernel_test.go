@@ -52,10 +52,23 @@ func TestFetchUsesCache(t *testing.T) {
 	}
 }
 
+// TestFetchUnknownFlavour: a flavour apt does not know, or that names no
+// kernel, says what a flavour is; one that is no package name never
+// reaches apt-cache's argv, where "-o..." would configure apt.
 func TestFetchUnknownFlavour(t *testing.T) {
-	_, err := Fetch(context.Background(), t.TempDir(), "linux-image-no-such-flavour")
-	if err == nil {
-		t.Fatal("no error for an unknown meta-package")
+	for flavour, want := range map[string]string{
+		"linux-image-no-such-flavour": "flavour linux-image-no-such-flavour: apt knows no such package",
+		"bash":                        "flavour bash depends on no linux-image- package",
+		"-oDir::Etc=/tmp/x":           `flavour "-oDir::Etc=/tmp/x" is no Debian package name`,
+		"Linux":                       `flavour "Linux" is no Debian package name`,
+	} {
+		_, err := Fetch(context.Background(), t.TempDir(), flavour)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", flavour, err, want)
+		}
+		if err != nil && !strings.HasPrefix(flavour, "-") && !strings.HasPrefix(flavour, "L") && !strings.Contains(err.Error(), "apt-cache search") {
+			t.Errorf("%s: %v does not say where flavours are listed", flavour, err)
+		}
 	}
 }
 

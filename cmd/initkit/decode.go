@@ -74,8 +74,15 @@ func runDecode(cmd *cobra.Command, d *decodeFlags, args []string) error {
 		if len(args) > 1 {
 			return fmt.Errorf("one log at a time (got %d arguments)", len(args))
 		}
-		return withInput(cmd, cmp.Or(strings.Join(args, ""), "-"), func(in io.Reader) error {
-			return decode.Titles(cmd.OutOrStdout(), in)
+		name := cmp.Or(strings.Join(args, ""), "-")
+		return withInput(cmd, name, func(in io.Reader) error {
+			n, err := decode.Titles(cmd.OutOrStdout(), in)
+			if n == 0 && err == nil {
+				// As decode without --title says: an empty stdout is no
+				// failure, but a script's log may be the wrong one.
+				fmt.Fprintf(cmd.ErrOrStderr(), "initkit decode: no crash report in %s\n", name)
+			}
+			return err
 		})
 	}
 	dec, err := d.open(cmd)
