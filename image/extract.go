@@ -58,11 +58,19 @@ type ExtractResult struct {
 // Every path is resolved inside dir through an os.Root: absolute names,
 // names with ".." and symlinks that lead out of dir are refused with an
 // error naming the entry. Each file is written to a temporary name and
-// renamed into place, so an error never leaves a partial file.
-func Extract(r io.Reader, dir string, o ExtractOptions) (*ExtractResult, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// renamed into place, so an error never leaves a partial file, and the
+// directories made for dir are removed again when the error left them
+// empty (not an image at all, say).
+func Extract(r io.Reader, dir string, o ExtractOptions) (res *ExtractResult, err error) {
+	made, err := mkdirAll(dir)
+	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			removeEmpty(made)
+		}
+	}()
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
@@ -71,7 +79,7 @@ func Extract(r io.Reader, dir string, o ExtractOptions) (*ExtractResult, error) 
 	x := &extractor{root: root, opt: o, links: map[linkKey]*linkSet{}, open: map[string]*os.Root{}}
 	defer x.closeDirs()
 	ir := NewReader(r)
-	res := &ExtractResult{}
+	res = &ExtractResult{}
 	seg := -1
 	for {
 		e, err := ir.Next()
@@ -104,6 +112,29 @@ func Extract(r io.Reader, dir string, o ExtractOptions) (*ExtractResult, error) 
 		return res, err
 	}
 	return res, x.finishDirs()
+}
+
+// mkdirAll is os.MkdirAll, and returns the directories it made, the
+// deepest first.
+func mkdirAll(dir string) ([]string, error) {
+	var made []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || !errors.Is(err, fs.ErrNotExist) || d == filepath.Dir(d) {
+			break
+		}
+		made = append(made, d)
+	}
+	return made, os.MkdirAll(dir, 0o755)
+}
+
+// removeEmpty removes the directories mkdirAll made, while they are
+// empty: os.Remove fails on one that is not.
+func removeEmpty(made []string) {
+	for _, d := range made {
+		if os.Remove(d) != nil {
+			return
+		}
+	}
 }
 
 // linkKey identifies a hardlink set: the kernel matches the names of one

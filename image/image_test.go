@@ -292,6 +292,35 @@ func TestExtractTruncatedLeavesNoPartialFile(t *testing.T) {
 	}
 }
 
+// TestExtractNotAnImage: what is no image leaves no directory behind:
+// neither DIR nor the parents Extract made for it. A DIR that was there
+// stays, and so does one an entry was written to before the error.
+func TestExtractNotAnImage(t *testing.T) {
+	base := t.TempDir()
+	junk := []byte("\xb1\xf4\x57\x8b\x30\x75 no magic here")
+	dst := filepath.Join(base, "a", "b", "out")
+	if _, err := Extract(bytes.NewReader(junk), dst, DefaultExtractOptions()); err == nil || !strings.Contains(err.Error(), "offset 0") {
+		t.Fatalf("error %v, want one at offset 0", err)
+	}
+	if names, _ := os.ReadDir(base); len(names) != 0 {
+		t.Errorf("%s holds %v after a failed extract", base, names)
+	}
+	there := filepath.Join(base, "there")
+	os.Mkdir(there, 0o755)
+	Extract(bytes.NewReader(junk), there, DefaultExtractOptions())
+	if _, err := os.Stat(there); err != nil {
+		t.Errorf("a directory that was there went: %v", err)
+	}
+	img := seg(t, compress.None, text("done", "complete"), text("half", strings.Repeat("z", 10000)))
+	part := filepath.Join(base, "part")
+	if _, err := Extract(bytes.NewReader(img[:5000]), part, DefaultExtractOptions()); err == nil {
+		t.Fatal("no error for a cut image")
+	}
+	if b, err := os.ReadFile(filepath.Join(part, "done")); string(b) != "complete" {
+		t.Errorf("the entry before the error: %q, %v", b, err)
+	}
+}
+
 // TestSkipSegment: skipping every segment after its first entry finds the
 // same segments, at the same places, as reading every entry, on seekable
 // and stream input alike.
