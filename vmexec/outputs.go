@@ -217,7 +217,9 @@ func (p *statusPort) finish() error {
 		p.fail(fmt.Errorf("the guest's file %s came back cut short: %d of %d bytes", f.path, f.got, f.size))
 	}
 	if len(p.line) > 0 {
-		p.endLine()
+		// Text: a header the stream ended in has no file after it.
+		p.text.Write(p.line)
+		p.line = p.line[:0]
 	}
 	return p.err
 }
