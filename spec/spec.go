@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -96,9 +97,9 @@ func Load(path string) (*File, error) {
 // load reads path; with fills, the image specs its [disk] fills name are
 // read too (one level: a fill's own spec file is read for its [image]).
 func load(path string, fills bool) (*File, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := readSpec(path)
 	if err != nil {
-		return nil, fmt.Errorf("spec %w", err)
+		return nil, err
 	}
 	var doc document
 	dec := toml.NewDecoder(bytes.NewReader(raw))
@@ -128,6 +129,26 @@ func load(path string, fills bool) (*File, error) {
 		}
 	}
 	return f, nil
+}
+
+// MaxSpec bounds a spec file: a few KB is a large one, and -c /dev/zero
+// must end.
+const MaxSpec = 1 << 20
+
+func readSpec(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("spec %w", err)
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, MaxSpec+1))
+	if err != nil {
+		return nil, fmt.Errorf("spec %w", err)
+	}
+	if len(raw) > MaxSpec {
+		return nil, fmt.Errorf("spec %s: more than %d bytes: not a spec file", path, MaxSpec)
+	}
+	return raw, nil
 }
 
 // loadFills reads the image spec of every [disk] volume filled from one.

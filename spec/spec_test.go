@@ -167,3 +167,32 @@ func TestDiskFor(t *testing.T) {
 		t.Errorf("a bad --part: %v", err)
 	}
 }
+
+// TestLoadBounded: a spec file that never ends, or is far too large, is
+// refused by name after MaxSpec bytes, not read into memory whole.
+func TestLoadBounded(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big.toml")
+	os.WriteFile(big, []byte("# "+strings.Repeat("x", MaxSpec)+"\n"), 0o644)
+	for _, path := range []string{"/dev/zero", big} {
+		if _, err := Load(path); err == nil || !strings.Contains(err.Error(), path+": more than 1048576 bytes") {
+			t.Errorf("%s: %v", path, err)
+		}
+	}
+}
+
+// FuzzLoad: whatever initkit.toml holds, Load returns a File or an error
+// that names the file, and never panics.
+func FuzzLoad(f *testing.F) {
+	f.Add([]byte("[image]\nfiles = [\"a:b\"]\n[boot]\nkernel = \"k\"\nmem = \"2G\"\n"))
+	f.Add([]byte("[disk]\nsize = \"1G\"\n[[disk.part]]\nname = \"root\"\nsize = \"rest\"\nfs = \"ext4\"\nspec = \"other.toml\"\n"))
+	f.Add([]byte("[image]\nnetwork = \"yes\"\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "initkit.toml")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(path); err != nil && !strings.Contains(err.Error(), "initkit.toml") {
+			t.Errorf("error without the file's name: %v", err)
+		}
+	})
+}
