@@ -184,7 +184,7 @@ func TestLoadBounded(t *testing.T) {
 // that names the file, and never panics.
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte("[image]\nfiles = [\"a:b\"]\n[boot]\nkernel = \"k\"\nmem = \"2G\"\n"))
-	f.Add([]byte("[disk]\nsize = \"1G\"\n[[disk.part]]\nname = \"root\"\nsize = \"rest\"\nfs = \"ext4\"\nspec = \"other.toml\"\n"))
+	f.Add([]byte("[disk]\nsize = \"1G\"\n[[disk.partition]]\nname = \"root\"\nsize = \"rest\"\nfs = \"ext4\"\nspec = \"other.toml\"\n"))
 	f.Add([]byte("[image]\nnetwork = \"yes\"\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(t.TempDir(), "initkit.toml")
