@@ -132,6 +132,9 @@ func (c Config) Value(name string) string {
 // that exact value.
 func (c Config) Has(n Need) bool {
 	v := c.Value(n.Name)
+	if n.Exact {
+		return v == n.Value
+	}
 	for _, want := range strings.Split(n.Value, "|") {
 		if min, ok := strings.CutPrefix(want, ">="); ok {
 			a, err1 := strconv.Atoi(v)

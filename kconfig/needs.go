@@ -21,6 +21,9 @@ type Need struct {
 	// way among others to meet a need (a choice's member, or the
 	// sibling it must turn off), which another config meets its own way.
 	Set bool
+	// Exact marks a value taken as it is, with no alternatives: an
+	// option a user sets (Setting, Fragment).
+	Exact bool
 }
 
 // Purposes are what initkit does with a kernel, each with what it needs.
@@ -223,8 +226,8 @@ func (c Config) Missing(needs []Purposed) []Purposed {
 	return out
 }
 
-// Apply sets every need in c (the first of its alternative values) and
-// returns those it changed.
+// Apply sets every need in c (an Exact one's value as it is, else the
+// first of its alternatives) and returns those it changed.
 func (c Config) Apply(needs []Purposed) []Purposed {
 	var changed []Purposed
 	for _, n := range needs {
@@ -233,6 +236,9 @@ func (c Config) Apply(needs []Purposed) []Purposed {
 		}
 		v, _, _ := strings.Cut(n.Value, "|")
 		c[n.Name] = strings.TrimPrefix(v, ">=")
+		if n.Exact {
+			c[n.Name] = n.Value
+		}
 		changed = append(changed, n)
 	}
 	return changed

@@ -48,6 +48,11 @@ func dependencies(src string, names []string, cfg kconfig.Config) map[string][]D
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
 			line := sc.Text()
+			// A line ending in '\' goes on in the next (lib/Kconfig.kasan's
+			// KASAN depends on four lines).
+			for strings.HasSuffix(line, "\\") && sc.Scan() {
+				line = strings.TrimRight(strings.TrimSuffix(line, "\\"), " \t") + " " + strings.TrimSpace(sc.Text())
+			}
 			t := strings.TrimSpace(line)
 			if line != "" && line[0] != ' ' && line[0] != '\t' {
 				cur = ""

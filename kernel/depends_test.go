@@ -24,10 +24,19 @@ func TestDependencies(t *testing.T) {
 
 config OTHER
 	depends on !UML && FOO
+
+config SPLIT
+	depends on (A && \
+		    B) || \
+		   C
+	depends on D
 `), 0o644)
 	os.WriteFile(filepath.Join(src, "Kconfig.debug"), []byte("menuconfig OTHER\n\tdepends on BAR\n"), 0o644)
 	cfg := kconfig.Config{"X86_64": "y", "UML": "y"}
-	deps := dependencies(src, []string{"KEXEC_FILE", "OTHER"}, cfg)
+	deps := dependencies(src, []string{"KEXEC_FILE", "OTHER", "SPLIT"}, cfg)
+	if s := deps["SPLIT"]; len(s) != 2 || s[0].Expr != "(A && B) || C" || !slices.Equal(s[0].Missing, []string{"A=n", "B=n", "C=n"}) {
+		t.Errorf("a depends line continued with '\\': %+v", s)
+	}
 	k := deps["KEXEC_FILE"]
 	if len(k) != 3 || !slices.Equal(k[1].Missing, []string{"CRYPTO=n"}) || len(k[0].Missing) != 0 {
 		t.Errorf("KEXEC_FILE: %+v", k)

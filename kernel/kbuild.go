@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -191,14 +192,19 @@ type ConfigResult struct {
 // Configure writes OBJ/.config: base (a make target such as tinyconfig or
 // defconfig, or a config file kept whole), then what the purposes need,
 // resolved by the tree's kconfig (make olddefconfig), as
-// scripts/kconfig/merge_config.sh -m does. It reports every option it
-// added, with why, and those kconfig dropped.
-func Configure(ctx context.Context, t Tree, base string, purposes []string) (*ConfigResult, error) {
+// scripts/kconfig/merge_config.sh -m does; then the settings, the
+// options the user sets (kconfig.Setting, kconfig.Fragment), which
+// kconfig resolves the same way. It reports every option it added, with
+// why, and those kconfig dropped.
+func Configure(ctx context.Context, t Tree, base string, purposes []string, settings ...kconfig.Purposed) (*ConfigResult, error) {
 	if err := t.check(); err != nil {
 		return nil, err
 	}
 	needs, err := kconfig.Needs(purposes, t.arch())
 	if err != nil {
+		return nil, err
+	}
+	if needs, err = kconfig.Merge(needs, settings); err != nil {
 		return nil, err
 	}
 	path := filepath.Join(t.obj(), ".config")
@@ -261,7 +267,7 @@ func (t Tree) resolve(ctx context.Context, c kconfig.Config, res *ConfigResult) 
 			if c.Value(sym) == "n" {
 				c[sym] = "y"
 				added = append(added, kconfig.Purposed{Purpose: d.Purpose, Need: kconfig.Need{Name: sym, Value: "y",
-					Why: "CONFIG_" + d.Name + " cannot be enabled (" + d.Why + ")"}})
+					Why: "CONFIG_" + d.Name + " cannot be enabled (" + cmp.Or(d.Why, "asked for by "+d.Purpose) + ")"}})
 			}
 		}
 	}
@@ -490,21 +496,33 @@ func Embed(ctx context.Context, t Tree, sources ...string) error {
 // names each (on notes, as initkit kernel check names what is missing).
 func (r *ConfigResult) Report(w, notes io.Writer) error {
 	for _, a := range r.Added {
-		fmt.Fprintf(w, "CONFIG_%s=%s (%s): without it, %s\n", a.Name, a.Value, a.Purpose, a.Why)
+		fmt.Fprintf(w, "CONFIG_%s=%s (%s)%s\n", a.Name, a.Value, a.Purpose, why(a, ": without it, "))
 	}
-	if len(r.Dropped) > 0 {
-		var names []string
-		for _, d := range r.Dropped {
-			fmt.Fprintf(notes, "CONFIG_%s=%s dropped by kconfig (%s): %s\n", d.Name, d.Value, d.Purpose, d.Why)
-			for _, dep := range r.Depends[d.Name] {
-				if len(dep.Missing) > 0 {
-					fmt.Fprintf(notes, "  it depends on %s, and the config has %s\n", dep.Expr, strings.Join(dep.Missing, ", "))
-				}
+	if len(r.Dropped) == 0 {
+		fmt.Fprintf(notes, "%s: %d options added\n", r.Path, len(r.Added))
+		return nil
+	}
+	var names []string
+	for _, d := range r.Dropped {
+		fmt.Fprintf(notes, "CONFIG_%s=%s dropped by kconfig (%s)%s\n", d.Name, d.Value, d.Purpose, why(d, ": "))
+		for _, dep := range r.Depends[d.Name] {
+			if len(dep.Missing) > 0 {
+				fmt.Fprintf(notes, "  it depends on %s, and the config has %s\n", dep.Expr, strings.Join(dep.Missing, ", "))
 			}
-			names = append(names, "CONFIG_"+d.Name)
 		}
-		return fmt.Errorf("%s: kconfig dropped %s, set for the purposes: a dependency of theirs is missing (above)", r.Path, strings.Join(names, ", "))
+		if p, ok := kconfig.PurposeFor(d.Name); ok && d.Exact {
+			fmt.Fprintf(notes, "  --for %s sets it with what it needs\n", p)
+		}
+		names = append(names, "CONFIG_"+d.Name)
 	}
-	fmt.Fprintf(notes, "%s: %d options added\n", r.Path, len(r.Added))
-	return nil
+	return fmt.Errorf("%s: kconfig dropped %s: a dependency of theirs is missing, or the tree has no such option (above)", r.Path, strings.Join(names, ", "))
+}
+
+// why is a need's reason after sep; an option the user set has none to
+// give.
+func why(p kconfig.Purposed, sep string) string {
+	if p.Exact {
+		return ""
+	}
+	return sep + p.Why
 }

@@ -52,7 +52,7 @@ func treeFlags(cmd *cobra.Command, t *kernel.Tree) {
 func newKernelConfig() *cobra.Command {
 	var t kernel.Tree
 	var base string
-	var purposes []string
+	var purposes, sets, fragments []string
 	cmd := &cobra.Command{
 		Use:   "config SRC",
 		Short: "Make a .config for QEMU with the tree's own kconfig",
@@ -60,7 +60,11 @@ func newKernelConfig() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t.Src = args[0]
-			res, err := kernel.Configure(cmd.Context(), t, base, purposes)
+			settings, err := kconfig.Settings(fragments, sets)
+			if err != nil {
+				return err
+			}
+			res, err := kernel.Configure(cmd.Context(), t, base, purposes, settings...)
 			if err != nil {
 				return err
 			}
@@ -70,6 +74,8 @@ func newKernelConfig() *cobra.Command {
 	treeFlags(cmd, &t)
 	cmd.Flags().StringVar(&base, "base", "tinyconfig", "the config to start from: a make target (tinyconfig, defconfig, ...) or a `FILE`")
 	cmd.Flags().StringSliceVar(&purposes, "for", []string{"boot"}, "`PURPOSES` the kernel is for, comma-separated")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "set `CONFIG_NAME=VALUE` too (y, m, n, a number or a \"string\"; repeatable, after the fragments)")
+	cmd.Flags().StringArrayVar(&fragments, "fragment", nil, "set the options of config fragment `FILE` too, as merge_config.sh merges it (repeatable)")
 	return cmd
 }
 
