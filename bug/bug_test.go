@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/initkit/initkit/kconfig"
 )
 
 // syzbot is a server shaped like syzbot's dashboard: a bug's page, its
@@ -252,5 +254,38 @@ func TestFind(t *testing.T) {
 	}
 	if _, err := Find([]string{filepath.Join(dir, "none")}, true); err == nil {
 		t.Error("a directory without bug.toml: no error")
+	}
+}
+
+// TestTreeGains: a build gains the purposes and settings given, else
+// those of the build before, else boot and exec; a setting the manifest
+// holds that is not one is named with the manifest.
+func TestTreeGains(t *testing.T) {
+	set, _ := kconfig.Setting(`CONFIG_LOCALVERSION="-x"`)
+	prev := &Tree{Purposes: []string{"kasan"}, Settings: []string{"CONFIG_KCOV=y"}}
+	for _, c := range []struct {
+		prev         *Tree
+		o            Options
+		purposes     string
+		settings     string
+		optsSettings int
+	}{
+		{nil, Options{}, "boot exec", "", 0},
+		{prev, Options{}, "kasan", "CONFIG_KCOV=y", 1},
+		{prev, Options{Purposes: []string{"kdump"}, Settings: []kconfig.Purposed{set}}, "kdump", `CONFIG_LOCALVERSION="-x"`, 1},
+		{prev, Options{Settings: []kconfig.Purposed{}}, "kasan", "", 0},
+	} {
+		var next Tree
+		o := c.o
+		if err := next.gains(c.prev, &o); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(next.Purposes, " ") != c.purposes || strings.Join(next.Settings, " ") != c.settings || len(o.Settings) != c.optsSettings {
+			t.Errorf("prev %+v, options %+v: gains %v %v (options: %d settings)", c.prev, c.o, next.Purposes, next.Settings, len(o.Settings))
+		}
+	}
+	var next Tree
+	if err := next.gains(&Tree{Settings: []string{"CONFIG_A=y\nCONFIG_B=y"}}, &Options{}); err == nil || !strings.Contains(err.Error(), "bug.toml: tree.settings") {
+		t.Errorf("a bad setting in the manifest: %v", err)
 	}
 }

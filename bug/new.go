@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/initkit/initkit/fetch"
 	gitcmd "github.com/initkit/initkit/internal/git"
+	"github.com/initkit/initkit/kconfig"
 	"github.com/initkit/initkit/kernel"
 )
 
@@ -32,8 +34,14 @@ type Options struct {
 	Fetch fetch.Options // bounds, and progress on a terminal
 	Log   io.Writer     // what New did, a line each (default: nowhere)
 	// Purposes are what the build's config gains over the bug's own
-	// (default boot and exec, what initkit repro's guests need).
+	// (nil: those of the workspace's last build, else boot and exec, what
+	// initkit repro's guests need).
 	Purposes []string
+	// Settings are the user's own options, set after the purposes'
+	// (kconfig.Settings; nil: those of the workspace's last build).
+	// bisect's builds keep them: they start from the build directory's
+	// .config.
+	Settings []kconfig.Purposed
 	Jobs     int // make -j (default: the cores)
 }
 
@@ -220,12 +228,49 @@ func (w *Workspace) tree(ctx context.Context, src Sources, o Options) error {
 	if f, ok := w.Files[Config]; ok {
 		config = f.SHA256
 	}
-	done := w.Tree != nil && w.Tree.Commit == full && w.Tree.Config == config
+	next := &Tree{Repo: repo, Commit: full, Config: config}
+	if err := next.gains(w.Tree, &o); err != nil {
+		return err
+	}
+	done := w.Tree != nil && w.Tree.Commit == full && w.Tree.Config == config &&
+		slices.Equal(purposes(w.Tree.Purposes), next.Purposes) && slices.Equal(w.Tree.Settings, next.Settings)
 	if done && (w.Tree.Built || src.NoBuild) {
 		return nil
 	}
-	w.Tree = &Tree{Repo: repo, Commit: full, Config: config}
+	w.Tree = next
 	return w.build(ctx, src.NoBuild, o)
+}
+
+// purposes are p, or by default what initkit repro's guests need.
+func purposes(p []string) []string {
+	if len(p) == 0 {
+		return []string{"boot", "exec"}
+	}
+	return p
+}
+
+// gains sets the purposes and settings t's build gains over the bug's
+// config: o's, else those of the build before (prev), else the default;
+// o is given them too.
+func (t *Tree) gains(prev *Tree, o *Options) error {
+	if o.Purposes == nil && prev != nil {
+		o.Purposes = prev.Purposes
+	}
+	o.Purposes = purposes(o.Purposes)
+	if o.Settings == nil && prev != nil {
+		for _, s := range prev.Settings {
+			p, err := kconfig.Setting(s)
+			if err != nil {
+				return fmt.Errorf("%s: tree.settings: %w", ManifestName, err)
+			}
+			o.Settings = append(o.Settings, p)
+		}
+	}
+	t.Purposes = o.Purposes
+	for _, s := range o.Settings {
+		t.Settings = append(t.Settings, "CONFIG_"+s.Name+"="+s.Value)
+	}
+	return nil
 }
 
 // build configures the worktree's build directory, and builds it unless
@@ -236,11 +281,7 @@ func (w *Workspace) build(ctx context.Context, configOnly bool, o Options) error
 	if base == "" {
 		base = "defconfig"
 	}
-	purposes := o.Purposes
-	if len(purposes) == 0 {
-		purposes = []string{"boot", "exec"}
-	}
-	res, err := kernel.Configure(ctx, t, base, purposes)
+	res, err := kernel.Configure(ctx, t, base, purposes(o.Purposes), o.Settings...)
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,11 @@ type Tree struct {
 	// Config is the sha256 of the bug's config the build directory was
 	// configured from; Built says it holds a built kernel.
 	Config string `toml:"config_sha256,omitempty" json:"config_sha256,omitempty"`
-	Built  bool   `toml:"built" json:"built"`
+	// Purposes and Settings are what it gained over the config
+	// (Options): a later bug new keeps them unless it is given others.
+	Purposes []string `toml:"purposes,omitempty" json:"purposes,omitempty"`
+	Settings []string `toml:"settings,omitempty" json:"settings,omitempty"` // CONFIG_NAME=VALUE
+	Built    bool     `toml:"built" json:"built"`
 }
 
 // ReproState is what the last run of the reproducer found.

@@ -56,9 +56,13 @@ func Fragment(path string) ([]Purposed, error) {
 }
 
 // Settings reads the fragments' options and then the --set ones, in
-// that order: a later one wins (Merge).
+// that order: a later one wins (Merge). It returns nil only when none is
+// named: an empty fragment (/dev/null) gives none, and says so.
 func Settings(fragments, sets []string) ([]Purposed, error) {
 	var out []Purposed
+	if len(fragments)+len(sets) > 0 {
+		out = []Purposed{}
+	}
 	for _, f := range fragments {
 		opts, err := Fragment(f)
 		if err != nil {

@@ -102,6 +102,12 @@ func TestFragmentAndMerge(t *testing.T) {
 	if _, err := Merge(needs, []Purposed{ok}); err != nil {
 		t.Errorf("a setting a need agrees with: %v", err)
 	}
+	if s, err := Settings(nil, nil); s != nil || err != nil {
+		t.Errorf("none named: %v %v", s, err)
+	}
+	if s, err := Settings([]string{os.DevNull}, nil); s == nil || len(s) != 0 || err != nil {
+		t.Errorf("an empty fragment: %#v %v, want an empty list, not nil", s, err)
+	}
 	os.WriteFile(frag, []byte("CONFIG_A=y\nnot a config line\n"), 0o644)
 	if _, err := Settings([]string{frag}, nil); err == nil || !strings.Contains(err.Error(), frag+": line 2") {
 		t.Errorf("a bad fragment: %v", err)

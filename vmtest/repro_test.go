@@ -315,6 +315,29 @@ func TestBugTree(t *testing.T) {
 	if code != 0 || strings.Contains(out, "options added") || !strings.Contains(out, "config: up to date") {
 		t.Errorf("again: exit %d, want nothing done\n%s", code, out)
 	}
+	// Options of the user's own configure the build again, and are kept
+	// by the next bug new that is given none.
+	frag := filepath.Join(t.TempDir(), "ramdisk.config")
+	os.WriteFile(frag, []byte("CONFIG_BLK_DEV_RAM=y\n"), 0o644)
+	code, out = initkitRun(t, "bug", "new", ws, "--tree", repo, "--commit", "base", "--no-build", "--set", `CONFIG_LOCALVERSION="-bug"`, "--fragment", frag)
+	if code != 0 {
+		t.Errorf("with settings: exit %d\n%s", code, out)
+	}
+	mustMatch(t, out, `CONFIG_LOCALVERSION="-bug" \(--set\)`, `CONFIG_BLK_DEV_RAM=y \(`+regexp.QuoteMeta(frag)+`\)`, `obj/\.config: \d+ options added`)
+	code, out = initkitRun(t, "bug", "new", ws, "--tree", repo, "--commit", "base", "--no-build")
+	if code != 0 || strings.Contains(out, "options added") {
+		t.Errorf("with the settings kept: exit %d, want nothing done\n%s", code, out)
+	}
+	cfg, _ = os.ReadFile(filepath.Join(ws, "obj", ".config"))
+	manifest, _ := os.ReadFile(filepath.Join(ws, "bug.toml"))
+	for _, want := range []string{`CONFIG_LOCALVERSION="-bug"`, "CONFIG_BLK_DEV_RAM=y", "CONFIG_BLOCK=y", "CONFIG_SERIAL_8250_CONSOLE=y"} {
+		if !strings.Contains(string(cfg), want+"\n") {
+			t.Errorf("obj/.config lacks %s", want)
+		}
+	}
+	if !strings.Contains(string(manifest), `CONFIG_LOCALVERSION="-bug"`) {
+		t.Errorf("bug.toml does not keep the settings:\n%s", manifest)
+	}
 	// Another commit (made with no branch moved: other tests share the
 	// repository) is refused over the worktree there.
 	other, err := exec.Command("git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit-tree", "base^{tree}", "-p", "base", "-m", "other").Output()

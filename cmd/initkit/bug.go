@@ -8,6 +8,7 @@ import (
 
 	"github.com/initkit/initkit/bug"
 	"github.com/initkit/initkit/internal/printable"
+	"github.com/initkit/initkit/kconfig"
 	"github.com/initkit/initkit/qemu"
 )
 
@@ -20,6 +21,7 @@ func newBug() *cobra.Command {
 func newBugNew() *cobra.Command {
 	var src bug.Sources
 	var o bug.Options
+	var sets, fragments []string
 	cmd := &cobra.Command{
 		Use:   "new DIR",
 		Short: "Make a bug's workspace, or bring it up to date: fetch what is missing or changed",
@@ -27,6 +29,10 @@ func newBugNew() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Log = cmd.ErrOrStderr()
+			var err error
+			if o.Settings, err = kconfig.Settings(fragments, sets); err != nil {
+				return err
+			}
 			if f, ok := qemu.Terminal(cmd.ErrOrStderr()); ok {
 				o.Fetch.Progress = f
 			}
@@ -49,6 +55,9 @@ func newBugNew() *cobra.Command {
 	f.StringVar(&src.Commit, "commit", "", "the `COMMIT` of --tree (default: the syzbot crash's)")
 	f.BoolVar(&src.NoBuild, "no-build", false, "make the worktree and configure its build directory, without building it")
 	f.IntVarP(&o.Jobs, "jobs", "j", 0, "make -j `N` (default: the cores)")
+	f.StringSliceVar(&o.Purposes, "for", nil, "`PURPOSES` the build's config gains over the bug's own, as kernel config --for (default: the workspace's last, else boot,exec)")
+	f.StringArrayVar(&sets, "set", nil, "set `CONFIG_NAME=VALUE` in the build's config too, as kernel config --set (repeatable; default: the workspace's last)")
+	f.StringArrayVar(&fragments, "fragment", nil, "set config fragment `FILE`'s options too, as kernel config --fragment (repeatable; /dev/null: drop the workspace's)")
 	return cmd
 }
 
