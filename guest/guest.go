@@ -37,6 +37,11 @@ const (
 	// each ended by a NUL byte (CheckEnv), after PATH, HOME and PWD,
 	// which they may replace.
 	ExecEnv = "/.initkit/exec.env"
+	// ExecUser holds the user the command of ExecFile runs as, "UID:GID"
+	// (FormatUser); absent, it runs as root. The init gives that user
+	// the command's directory, with what is in it, and the outputs'
+	// directories (ExecOutputs), the places it is meant to write.
+	ExecUser = "/.initkit/exec.user"
 	// ExecImage is where an exec run with root= (a disk's root: exec
 	// --root, repro on a bug's disk image) binds its image inside that
 	// root: the command runs chrooted there as ExecImage+argv[0], in
@@ -359,4 +364,25 @@ func ModuleName(name string) string {
 		name = name[:i]
 	}
 	return strings.ReplaceAll(name, "-", "_")
+}
+
+// User is who the command of an exec run runs as (ExecUser).
+type User struct {
+	UID, GID uint32
+}
+
+// FormatUser is the content of ExecUser.
+func FormatUser(u User) []byte {
+	return []byte(strconv.FormatUint(uint64(u.UID), 10) + ":" + strconv.FormatUint(uint64(u.GID), 10))
+}
+
+// ParseUser reads "UID:GID", as ExecUser holds it.
+func ParseUser(s string) (User, error) {
+	uid, gid, ok := strings.Cut(s, ":")
+	u, err1 := strconv.ParseUint(uid, 10, 32)
+	g, err2 := strconv.ParseUint(gid, 10, 32)
+	if !ok || err1 != nil || err2 != nil {
+		return User{}, errors.New("not UID:GID: " + strconv.Quote(s))
+	}
+	return User{UID: uint32(u), GID: uint32(g)}, nil
 }

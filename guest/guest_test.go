@@ -83,3 +83,17 @@ func TestOutputsAndFileHeader(t *testing.T) {
 		t.Error("a header accepted with no token")
 	}
 }
+
+func TestUserRoundTrip(t *testing.T) {
+	for _, u := range []User{{0, 0}, {1000, 100}, {4294967295, 65534}} {
+		got, err := ParseUser(string(FormatUser(u)))
+		if err != nil || got != u {
+			t.Errorf("%v: %v %v", u, got, err)
+		}
+	}
+	for _, bad := range []string{"", "1000", "a:b", "-1:0", "1:4294967296", "1:2:3", " 1:2"} {
+		if _, err := ParseUser(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}

@@ -76,7 +76,10 @@ type Options struct {
 	// path on both sides. A directory is there, empty, when the command
 	// starts, and so is a file's directory. What the guest sends back is
 	// bounded (MaxReturned, MaxReturnedFiles) and lands nowhere else.
-	Outputs  []guest.Output
+	Outputs []guest.Output
+	// User is who the command runs as (LookupUser; nil: root). Its
+	// working directory and the outputs' directories become its own.
+	User     *guest.User
 	Compress string // compression of the command's segment (default none)
 	Stdout   io.Writer
 	Stderr   io.Writer
@@ -349,7 +352,7 @@ func buildImage(out, base string, argv []string, token string, o Options, module
 	pathFile := image.File{Header: cpio.Header{Name: guest.ExecPath, Mode: cpio.TypeReg | 0o644}, Data: []byte(abs)}
 	tokenFile := image.File{Header: cpio.Header{Name: guest.ExecToken, Mode: cpio.TypeReg | 0o400}, Data: []byte(token)}
 	spec := &initramfs.Spec{Output: out, Compress: o.compression(), Init: "initkit", InitBinary: initBin,
-		Busybox: o.Busybox, Applets: o.Applets, Dirs: []string{"/tmp"}}
+		Busybox: o.Busybox, Applets: o.Applets, Dirs: []string{"/tmp 1777"}}
 	spec.AddFiles(abs)
 	for _, out := range o.Outputs {
 		// There for the command to write into: go test made them on
@@ -389,6 +392,10 @@ func buildImage(out, base string, argv []string, token string, o Options, module
 	if len(o.Env) > 0 {
 		spec.Tail = append(spec.Tail, image.File{Header: cpio.Header{Name: strings.TrimPrefix(guest.ExecEnv, "/"), Mode: cpio.TypeReg | 0o644},
 			Data: guest.FormatExecFile(o.Env)})
+	}
+	if o.User != nil {
+		spec.Tail = append(spec.Tail, image.File{Header: cpio.Header{Name: strings.TrimPrefix(guest.ExecUser, "/"), Mode: cpio.TypeReg | 0o644},
+			Data: guest.FormatUser(*o.User)})
 	}
 	_, err = spec.Build(base, 0)
 	return err

@@ -69,6 +69,11 @@ func TestExec(t *testing.T) {
 			[]string{"/usr/bin/sh", "-c", `echo "$GREETING|$INITKIT_TEST_HOST|${INITKIT_TEST_UNSET-unset}|$HOME"`}, 0, "it's $x|from the host|unset|/root\n", ""},
 		{"a variable no shell can read", []string{"--env", "A-B=1"}, []string{"/usr/bin/true"}, 2, "", `initkit: --env A-B=1: the name "A-B" is not a letter`},
 		{"a name nowhere", nil, []string{"initkit-no-such-program"}, 2, "", "initkit: no initkit-no-such-program in PATH or"},
+		// --user: the command is that user, and not root; its working
+		// directory and /tmp are its to write.
+		{"as a user", []string{"--user", "nobody:4711"}, []string{"sh", "-c", "id -u; id -g; touch made /tmp/made && echo wrote; cat /proc/1/environ 2>/dev/null || echo denied"},
+			0, "65534\n4711\nwrote\ndenied\n", ""},
+		{"a user the host lacks", []string{"--user", "initkit-no-such-user"}, []string{"true"}, 2, "", "initkit: --user initkit-no-such-user: user: unknown user initkit-no-such-user"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -181,7 +186,7 @@ func TestGoTestExecCover(t *testing.T) {
 	for name, body := range map[string]string{
 		"go.mod":    "module example.com/cover\n\ngo 1.22\n",
 		"a.go":      "package cover\n\nfunc Sign(n int) int {\n\tif n < 0 {\n\t\treturn -1\n\t}\n\treturn 1\n}\n",
-		"a_test.go": "package cover\n\nimport \"testing\"\n\nfunc TestSign(t *testing.T) {\n\tif Sign(2) != 1 {\n\t\tt.Fatal()\n\t}\n}\n",
+		"a_test.go": "package cover\n\nimport (\n\t\"os\"\n\t\"testing\"\n)\n\nfunc TestSign(t *testing.T) {\n\tif Sign(2) != 1 {\n\t\tt.Fatal()\n\t}\n\tt.Log(\"uid\", os.Getuid())\n}\n",
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
@@ -198,6 +203,16 @@ func TestGoTestExecCover(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "c.out")); err != nil || !strings.HasPrefix(string(b), "mode: set\nexample.com/cover/a.go:") {
 		t.Errorf("the coverprofile: %v\n%s", err, b)
+	}
+	// As a user that is not root, the counters and the profile are
+	// written all the same.
+	cmd := exec.Command("go", "test", "-count=1", "-v", "-exec", strings.Replace(runner, " exec ", " exec --user nobody ", 1), "-coverprofile=u.out", ".")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "uid 65534") || !strings.Contains(string(out), "coverage: 66.7% of statements") {
+		t.Errorf("go test -exec 'initkit exec --user nobody': %v\n%s", err, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "u.out")); err != nil || !strings.HasPrefix(string(b), "mode: set\n") {
+		t.Errorf("the coverprofile as a user: %v\n%s", err, b)
 	}
 	if st, err := os.Stat(filepath.Join(dir, "cpu.out")); err != nil || st.Size() == 0 {
 		t.Errorf("the CPU profile: %v", err)

@@ -21,6 +21,7 @@ func newExec() *cobra.Command {
 	var disks []string
 	var backing bool
 	var env, copyOut []string
+	var user string
 	cmd := &cobra.Command{
 		Use:   "exec [flags] [--] CMD [ARGS...]",
 		Short: "Run one command in a fresh VM, like a local command",
@@ -44,12 +45,22 @@ func newExec() *cobra.Command {
 			if err := o.SetEnvAndOutputs(args, env, copyOut); err != nil {
 				return err
 			}
+			if user != "" {
+				u, err := vmexec.LookupUser(user)
+				if err != nil {
+					return err
+				}
+				o.User = &u
+			}
 			if _, err := os.Stat(o.Busybox); err != nil && !cmd.Flags().Changed("busybox") {
 				o.Busybox = "" // busybox is for the command's convenience only
 			}
 			if l.url != "" {
 				if len(o.Outputs) > 0 {
 					return fmt.Errorf("%s: no file comes back from a LAVA job (--copy-out, go test's -test.gocoverdir and profiles)", o.Outputs[0].Path)
+				}
+				if o.User != nil {
+					return fmt.Errorf("--user %s: a LAVA job's command runs as the farm's test shell does", user)
 				}
 				l.job.Env = o.Env
 				return l.exec(cmd, o.Boot, args, o.Add, o.Busybox)
@@ -77,6 +88,7 @@ func newExec() *cobra.Command {
 	f.StringVar(&m.boot.Root, "root", "", "run CMD in the first --disk's partition `PART` (PARTLABEL, number, or a root= value), mounted read-write, with /dev, /proc and /sys")
 	f.BoolVar(&backing, "disk-backing", false, "let qcow2 disks open the backing and data files they name (host files: refused by default)")
 	envFlag(f, &env)
+	f.StringVar(&user, "user", "", "run CMD as `USER[:GROUP]`, numbers or the host's names (default root); its directory and --copy-out's become its own")
 	f.StringArrayVar(&copyOut, "copy-out", nil, "once CMD has exited, copy `PATH` back to the host: a file, or a directory's files (PATH/ or an existing directory); made empty in the guest first (repeatable)")
 	f.StringSliceVar(&o.Modules, "module", nil, "load kernel module `NAME` (with its dependencies) before CMD starts (repeatable, comma-separated)")
 	return cmd

@@ -64,7 +64,11 @@ func (in *initProc) runExec(file []byte) {
 		if b, err := readFile(guest.ExecPath); err == nil && len(b) > 0 {
 			path = string(b) // argv[0] is the word the user typed
 		}
-		code = in.execCommand(path, argv, dir, env)
+		if cred, err := in.execUser(dir); err != nil {
+			in.logf("exec: %s: %v", guest.ExecUser, err)
+		} else {
+			code = in.execCommand(path, argv, dir, env, cred)
+		}
 	}
 	_, _, execStatus := in.execPorts()
 	if fd, err := openPort(execStatus); err == nil {
@@ -119,7 +123,7 @@ func (in *initProc) execRoot() error {
 // PID 1 inherits the command's orphans.
 // With root= it runs chrooted in that root (execRoot), the program and dir
 // in the exec image bound at guest.ExecImage.
-func (in *initProc) execCommand(prog string, argv []string, dir string, env []string) int {
+func (in *initProc) execCommand(prog string, argv []string, dir string, env []string, cred *syscall.Credential) int {
 	execStdout, execStderr, _ := in.execPorts()
 	out, err1 := openPort(execStdout)
 	errf, err2 := openPort(execStderr)
@@ -129,7 +133,7 @@ func (in *initProc) execCommand(prog string, argv []string, dir string, env []st
 		return 127
 	}
 	defer closeDrained(out, errf, null)
-	sys := &syscall.SysProcAttr{Setsid: true}
+	sys := &syscall.SysProcAttr{Setsid: true, Credential: cred}
 	if in.cmd.Root != "" {
 		if err := in.timed("root", in.execRoot); err != nil {
 			unix.Write(errf, []byte("initkit exec: "+err.Error()+"\n"))
@@ -167,6 +171,58 @@ func (in *initProc) execCommand(prog string, argv []string, dir string, env []st
 		}
 		return ws.ExitStatus()
 	}
+}
+
+// execUser is the credential of the user guest.ExecUser names (nil, and
+// root, when it names none), who is given the places the command is
+// meant to write: its directory with what is in it, and the outputs'
+// directories (never "/").
+func (in *initProc) execUser(dir string) (*syscall.Credential, error) {
+	b, err := readFile(guest.ExecUser)
+	if err != nil {
+		return nil, nil
+	}
+	u, err := guest.ParseUser(string(b))
+	if err != nil {
+		return nil, err
+	}
+	mine := []string{dir}
+	if b, err := readFile(guest.ExecOutputs); err == nil {
+		outs, _ := guest.ParseOutputs(b) // sendOutputs says what is wrong
+		for _, o := range outs {
+			if !o.Dir {
+				o.Path = o.Path[:max(1, strings.LastIndexByte(o.Path, '/'))]
+			}
+			mine = append(mine, o.Path)
+		}
+	}
+	for _, p := range mine {
+		if p == "/" {
+			continue // the root stays root's
+		}
+		if err := chownTree(p, int(u.UID), int(u.GID)); err != nil {
+			return nil, err
+		}
+	}
+	return &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: []uint32{}}, nil
+}
+
+// chownTree gives the directory dir, and everything below it, to uid and
+// gid. (filepath.WalkDir would cost the init 16 KB.)
+func chownTree(dir string, uid, gid int) error {
+	if err := os.Lchown(dir, uid, gid); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(dir)
+	for _, e := range ents {
+		p := dir + "/" + e.Name()
+		if e.IsDir() {
+			err = errors.Join(err, chownTree(p, uid, gid))
+		} else {
+			err = errors.Join(err, os.Lchown(p, uid, gid))
+		}
+	}
+	return err
 }
 
 // commandEnv is the command's environment: execEnv and PWD, then the
