@@ -42,6 +42,10 @@ const (
 	// the command's directory, with what is in it, and the outputs'
 	// directories (ExecOutputs), the places it is meant to write.
 	ExecUser = "/.initkit/exec.user"
+	// ExecStdin holds what the command of ExecFile reads on its
+	// standard input (absent: /dev/null). The init opens it for the
+	// command and removes its name: the command's tree does not show it.
+	ExecStdin = "/.initkit/exec.stdin"
 	// ExecImage is where an exec run with root= (a disk's root: exec
 	// --root, repro on a bug's disk image) binds its image inside that
 	// root: the command runs chrooted there as ExecImage+argv[0], in

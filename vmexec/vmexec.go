@@ -79,7 +79,11 @@ type Options struct {
 	Outputs []guest.Output
 	// User is who the command runs as (LookupUser; nil: root). Its
 	// working directory and the outputs' directories become its own.
-	User     *guest.User
+	User *guest.User
+	// Stdin is what the command reads on its standard input, whole
+	// (nil: /dev/null). It travels in the image: a serial line has no
+	// end of file. ReadStdin bounds it.
+	Stdin    []byte
 	Compress string // compression of the command's segment (default none)
 	Stdout   io.Writer
 	Stderr   io.Writer
@@ -396,6 +400,10 @@ func buildImage(out, base string, argv []string, token string, o Options, module
 	if o.User != nil {
 		spec.Tail = append(spec.Tail, image.File{Header: cpio.Header{Name: strings.TrimPrefix(guest.ExecUser, "/"), Mode: cpio.TypeReg | 0o644},
 			Data: guest.FormatUser(*o.User)})
+	}
+	if o.Stdin != nil {
+		spec.Tail = append(spec.Tail, image.File{Header: cpio.Header{Name: strings.TrimPrefix(guest.ExecStdin, "/"), Mode: cpio.TypeReg | 0o400},
+			Data: o.Stdin})
 	}
 	_, err = spec.Build(base, 0)
 	return err

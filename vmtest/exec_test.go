@@ -2,6 +2,8 @@ package vmtest
 
 import (
 	"bytes"
+	"crypto/md5"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -275,5 +277,35 @@ int main(void) { pthread_t t; pthread_create(&t, NULL, run, NULL); pthread_join(
 	code, out := initkitRun(t, "exec", "--kernel", Kernel(t).Image, "--busybox", "", "--workdir-limit", "0", "--timeout", "120s", "--", prog)
 	if code != 0 || !strings.Contains(out, "thread-ran\njoined\n") {
 		t.Errorf("exit %d\n%s", code, out)
+	}
+}
+
+// TestExecStdin: -i gives the command initkit's stdin, every byte value
+// as it is, also to a user that is not root, and its name is gone from
+// the guest's tree; without -i the command reads /dev/null whatever
+// initkit's stdin holds.
+func TestExecStdin(t *testing.T) {
+	t.Parallel()
+	data := make([]byte, 300000)
+	for i := range data {
+		data[i] = byte(i*7 + i/256)
+	}
+	sum := fmt.Sprintf("%x", md5.Sum(data))
+	for _, c := range []struct {
+		flags []string
+		argv  []string
+		want  string
+	}{
+		{[]string{"-i"}, []string{"md5sum"}, sum + "  -\n"},
+		{[]string{"-i", "--user", "nobody"}, []string{"sh", "-c", "wc -c; ls -1a /.initkit"}, "300000\n.\n..\nexec\nexec.path\nexec.user\n"},
+		{nil, []string{"wc", "-c"}, "0\n"},
+	} {
+		args := append([]string{"exec", "--kernel", Kernel(t).Image, "--busybox", Busybox(t), "--timeout", "120s", "--workdir-limit", "0"}, c.flags...)
+		cmd := exec.Command(initkitBinary(t), append(append(args, "--"), c.argv...)...)
+		cmd.Stdin = bytes.NewReader(data)
+		out, err := cmd.Output()
+		if err != nil || string(out) != c.want {
+			t.Errorf("%v %v: %v\n%q, want %q", c.flags, c.argv, err, out, c.want)
+		}
 	}
 }

@@ -22,6 +22,7 @@ func newExec() *cobra.Command {
 	var backing bool
 	var env, copyOut []string
 	var user string
+	var stdin bool
 	cmd := &cobra.Command{
 		Use:   "exec [flags] [--] CMD [ARGS...]",
 		Short: "Run one command in a fresh VM, like a local command",
@@ -52,6 +53,14 @@ func newExec() *cobra.Command {
 				}
 				o.User = &u
 			}
+			if stdin {
+				if _, ok := qemu.Terminal(cmd.InOrStdin()); ok {
+					fmt.Fprintln(cmd.ErrOrStderr(), "initkit exec: reading stdin to its end (Ctrl-D) before the VM starts")
+				}
+				if o.Stdin, err = vmexec.ReadStdin(cmd.InOrStdin()); err != nil {
+					return err
+				}
+			}
 			if _, err := os.Stat(o.Busybox); err != nil && !cmd.Flags().Changed("busybox") {
 				o.Busybox = "" // busybox is for the command's convenience only
 			}
@@ -59,8 +68,8 @@ func newExec() *cobra.Command {
 				if len(o.Outputs) > 0 {
 					return fmt.Errorf("%s: no file comes back from a LAVA job (--copy-out, go test's -test.gocoverdir and profiles)", o.Outputs[0].Path)
 				}
-				if o.User != nil {
-					return fmt.Errorf("--user %s: a LAVA job's command runs as the farm's test shell does", user)
+				if o.User != nil || stdin {
+					return errors.New("--user and --stdin: not on a LAVA job, whose command runs as the farm's test shell runs it")
 				}
 				l.job.Env = o.Env
 				return l.exec(cmd, o.Boot, args, o.Add, o.Busybox)
@@ -88,6 +97,7 @@ func newExec() *cobra.Command {
 	f.StringVar(&m.boot.Root, "root", "", "run CMD in the first --disk's partition `PART` (PARTLABEL, number, or a root= value), mounted read-write, with /dev, /proc and /sys")
 	f.BoolVar(&backing, "disk-backing", false, "let qcow2 disks open the backing and data files they name (host files: refused by default)")
 	envFlag(f, &env)
+	f.BoolVarP(&stdin, "stdin", "i", false, "give CMD initkit's stdin, read to its end before the VM starts (up to 64 MiB; default /dev/null)")
 	f.StringVar(&user, "user", "", "run CMD as `USER[:GROUP]`, numbers or the host's names (default root); its directory and --copy-out's become its own")
 	f.StringArrayVar(&copyOut, "copy-out", nil, "once CMD has exited, copy `PATH` back to the host: a file, or a directory's files (PATH/ or an existing directory); made empty in the guest first (repeatable)")
 	f.StringSliceVar(&o.Modules, "module", nil, "load kernel module `NAME` (with its dependencies) before CMD starts (repeatable, comma-separated)")

@@ -127,12 +127,12 @@ func (in *initProc) execCommand(prog string, argv []string, dir string, env []st
 	execStdout, execStderr, _ := in.execPorts()
 	out, err1 := openPort(execStdout)
 	errf, err2 := openPort(execStderr)
-	null, err3 := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	in0, err3 := execStdin()
 	if err := errors.Join(err1, err2, err3); err != nil {
 		in.logf("exec: %v", err)
 		return 127
 	}
-	defer closeDrained(out, errf, null)
+	defer closeDrained(out, errf, in0)
 	sys := &syscall.SysProcAttr{Setsid: true, Credential: cred}
 	if in.cmd.Root != "" {
 		if err := in.timed("root", in.execRoot); err != nil {
@@ -144,7 +144,7 @@ func (in *initProc) execCommand(prog string, argv []string, dir string, env []st
 	pid, err := syscall.ForkExec(prog, argv, &syscall.ProcAttr{
 		Dir:   dir,
 		Env:   commandEnv(dir, env),
-		Files: []uintptr{uintptr(null), uintptr(out), uintptr(errf)},
+		Files: []uintptr{uintptr(in0), uintptr(out), uintptr(errf)},
 		Sys:   sys,
 	})
 	if err != nil {
@@ -205,6 +205,17 @@ func (in *initProc) execUser(dir string) (*syscall.Credential, error) {
 		}
 	}
 	return &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: []uint32{}}, nil
+}
+
+// execStdin opens the command's standard input: guest.ExecStdin, whose
+// name goes once it is open, else /dev/null.
+func execStdin() (int, error) {
+	fd, err := unix.Open(guest.ExecStdin, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		unix.Unlink(guest.ExecStdin)
+		return fd, nil
+	}
+	return unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 }
 
 // chownTree gives the directory dir, and everything below it, to uid and
