@@ -192,6 +192,10 @@ const Cmdline = "quiet loglevel=1 cryptomgr.notests init_on_alloc=0"
 // kernel has built in is skipped.
 var DiskModules = []string{"virtio_pci", "virtio_blk"}
 
+// Hosts is the guest's /etc/hosts: the loopback names, as Debian's
+// netbase has them.
+const Hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+
 // ErrNoStatus means the guest stopped without reporting the command's
 // status: it crashed, the timeout ended it, or QEMU failed (the Outcome
 // says which, and Result.ExitCode gives its exit code).
@@ -358,6 +362,11 @@ func buildImage(out, base string, argv []string, token string, o Options, module
 	spec := &initramfs.Spec{Output: out, Compress: o.compression(), Init: "initkit", InitBinary: initBin,
 		Busybox: o.Busybox, Applets: o.Applets, Dirs: []string{"/tmp 1777"}}
 	spec.AddFiles(abs)
+	// "localhost" resolves as on any host: a test listening on
+	// localhost:0 asked a DNS server on ::1:53 without it.
+	// An /etc/hosts of the user's (--add) wins.
+	spec.Entries = append(spec.Entries, image.File{Header: cpio.Header{Name: "etc/hosts", Mode: cpio.TypeReg | 0o644}, Data: []byte(Hosts)})
+	spec.Replace = append(spec.Replace, "/etc/hosts")
 	for _, out := range o.Outputs {
 		// There for the command to write into: go test made them on
 		// the host, and the command fails where they are not.

@@ -188,7 +188,8 @@ func TestGoTestExecCover(t *testing.T) {
 	for name, body := range map[string]string{
 		"go.mod":    "module example.com/cover\n\ngo 1.22\n",
 		"a.go":      "package cover\n\nfunc Sign(n int) int {\n\tif n < 0 {\n\t\treturn -1\n\t}\n\treturn 1\n}\n",
-		"a_test.go": "package cover\n\nimport (\n\t\"os\"\n\t\"testing\"\n)\n\nfunc TestSign(t *testing.T) {\n\tif Sign(2) != 1 {\n\t\tt.Fatal()\n\t}\n\tt.Log(\"uid\", os.Getuid())\n}\n",
+		// A test listening on localhost:0, as many do: the name resolves.
+		"a_test.go": "package cover\n\nimport (\n\t\"net\"\n\t\"os\"\n\t\"testing\"\n)\n\nfunc TestSign(t *testing.T) {\n\tif Sign(2) != 1 {\n\t\tt.Fatal()\n\t}\n\tt.Log(\"uid\", os.Getuid())\n\tl, err := net.Listen(\"tcp\", \"localhost:0\")\n\tif err != nil {\n\t\tt.Fatal(err)\n\t}\n\tl.Close()\n}\n",
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
