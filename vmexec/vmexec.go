@@ -80,6 +80,11 @@ type Options struct {
 	// User is who the command runs as (LookupUser; nil: root). Its
 	// working directory and the outputs' directories become its own.
 	User *guest.User
+	// Net gives the guest QEMU's user-mode network (qemu.UserNet), eth0
+	// up at NetIP before the command starts: the host's 127.0.0.1 is
+	// 10.0.2.2 there, and names resolve through the host. It needs
+	// busybox (ifconfig, route).
+	Net bool
 	// Stdin is what the command reads on its standard input, whole
 	// (nil: /dev/null). It travels in the image: a serial line has no
 	// end of file. ReadStdin bounds it.
@@ -192,6 +197,15 @@ const Cmdline = "quiet loglevel=1 cryptomgr.notests init_on_alloc=0"
 // kernel has built in is skipped.
 var DiskModules = []string{"virtio_pci", "virtio_blk"}
 
+// NetIP is the ip= of an exec run with Net (the kernel's syntax,
+// Documentation/admin-guide/nfs/nfsroot.rst): QEMU's user network gives
+// the guest 10.0.2.15, its gateway (the host) 10.0.2.2 and its DNS
+// server 10.0.2.3, set as they are without a DHCP exchange.
+const NetIP = "10.0.2.15::10.0.2.2:255.255.255.0::eth0:off:10.0.2.3"
+
+// NetModules are the modules the guest's network card needs.
+var NetModules = []string{"virtio_pci", "virtio_net"}
+
 // Hosts is the guest's /etc/hosts: the loopback names, as Debian's
 // netbase has them.
 const Hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -221,6 +235,9 @@ func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 		if o.Boot.Root != "" {
 			return res, fmt.Errorf("output %s: files come back from exec's own root, not from a disk's (--root)", out.Path)
 		}
+	}
+	if o.Net && o.Busybox == "" {
+		return res, errors.New("the network needs busybox in the guest (its ifconfig and route)")
 	}
 	dir, err := atomicfile.TempDir("exec")
 	if err != nil {
@@ -254,6 +271,9 @@ func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 		cmdline = append(cmdline, guest.KeyDisks+"="+strconv.Itoa(n))
 	}
 	b.Devices = append([]qemu.Device{cmdline, p}, b.Devices...)
+	if o.Net {
+		b.Devices = append(b.Devices, qemu.UserNet{}, qemu.Cmdline{"ip=" + NetIP})
+	}
 	res.Result, err = boot.Boot(ctx, b)
 	if err != nil {
 		return res, err
@@ -367,6 +387,10 @@ func buildImage(out, base string, argv []string, token string, o Options, module
 	// An /etc/hosts of the user's (--add) wins.
 	spec.Entries = append(spec.Entries, image.File{Header: cpio.Header{Name: "etc/hosts", Mode: cpio.TypeReg | 0o644}, Data: []byte(Hosts)})
 	spec.Replace = append(spec.Replace, "/etc/hosts")
+	if o.Net {
+		// The init writes the DNS server it is given there.
+		spec.Symlinks = append(spec.Symlinks, "/etc/resolv.conf -> /run/resolv.conf")
+	}
 	for _, out := range o.Outputs {
 		// There for the command to write into: go test made them on
 		// the host, and the command fails where they are not.
@@ -520,10 +544,14 @@ func (o Options) compression() string {
 // modules are the modules the run loads: the disks', the root's
 // filesystem's, and Modules.
 func (o Options) modules() []string {
-	if len(o.Boot.Disks) == 0 {
-		return o.Modules
+	var mods []string
+	if len(o.Boot.Disks) > 0 {
+		mods = slices.Concat(DiskModules, rootModules(o.Boot))
 	}
-	return slices.Concat(DiskModules, rootModules(o.Boot), o.Modules)
+	if o.Net {
+		mods = append(mods, NetModules...)
+	}
+	return append(mods, o.Modules...)
 }
 
 // rootModules are the modules that mount b.Root, a partition of the

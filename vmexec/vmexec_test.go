@@ -76,3 +76,21 @@ func TestEnviron(t *testing.T) {
 		}
 	}
 }
+
+// TestModulesForDevices: the modules a run loads are its devices'
+// drivers (the disks', the network card's), then the ones asked for.
+func TestModulesForDevices(t *testing.T) {
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{}, ""},
+		{Options{Modules: []string{"loop"}}, "loop"},
+		{Options{Net: true, Modules: []string{"loop"}}, "virtio_pci virtio_net loop"},
+		{Options{Boot: boot.Options{Disks: []qemu.Disk{{Path: "/nonexistent"}}}, Net: true}, "virtio_pci virtio_blk virtio_pci virtio_net"},
+	} {
+		if got := strings.Join(c.o.modules(), " "); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.o, got, c.want)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/md5"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,8 +188,8 @@ func TestGoTestExecCover(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	for name, body := range map[string]string{
-		"go.mod":    "module example.com/cover\n\ngo 1.22\n",
-		"a.go":      "package cover\n\nfunc Sign(n int) int {\n\tif n < 0 {\n\t\treturn -1\n\t}\n\treturn 1\n}\n",
+		"go.mod": "module example.com/cover\n\ngo 1.22\n",
+		"a.go":   "package cover\n\nfunc Sign(n int) int {\n\tif n < 0 {\n\t\treturn -1\n\t}\n\treturn 1\n}\n",
 		// A test listening on localhost:0, as many do: the name resolves.
 		"a_test.go": "package cover\n\nimport (\n\t\"net\"\n\t\"os\"\n\t\"testing\"\n)\n\nfunc TestSign(t *testing.T) {\n\tif Sign(2) != 1 {\n\t\tt.Fatal()\n\t}\n\tt.Log(\"uid\", os.Getuid())\n\tl, err := net.Listen(\"tcp\", \"localhost:0\")\n\tif err != nil {\n\t\tt.Fatal(err)\n\t}\n\tl.Close()\n}\n",
 	} {
@@ -307,6 +309,43 @@ func TestExecStdin(t *testing.T) {
 		out, err := cmd.Output()
 		if err != nil || string(out) != c.want {
 			t.Errorf("%v %v: %v\n%q, want %q", c.flags, c.argv, err, out, c.want)
+		}
+	}
+}
+
+// TestExecNet: --net user reaches a real HTTP server on the host's
+// 127.0.0.1 as 10.0.2.2, with QEMU's DNS server in /etc/resolv.conf;
+// without it the guest has no route out. --net needs busybox, and takes
+// only user.
+func TestExecNet(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from the host, %s\n", r.URL.Path)
+	}))
+	defer srv.Close()
+	url := strings.Replace(srv.URL, "127.0.0.1", "10.0.2.2", 1) + "/guest"
+	base := []string{"exec", "--kernel", Kernel(t).Image, "--busybox", Busybox(t), "--timeout", "120s", "--workdir-limit", "0"}
+	for _, c := range []struct {
+		flags  []string
+		code   int
+		stdout string
+	}{
+		{[]string{"--net", "user"}, 0, "nameserver 10.0.2.3\nhello from the host, /guest\n"},
+		{nil, 1, "nameserver none\n"},
+	} {
+		cmd := exec.Command(initkitBinary(t), append(append(base, c.flags...), "--", "sh", "-c", "cat /etc/resolv.conf 2>/dev/null || echo nameserver none; wget -q -O- "+url)...)
+		out, err := cmd.Output()
+		if code := cmd.ProcessState.ExitCode(); code != c.code || string(out) != c.stdout {
+			t.Errorf("%v: exit %d (%v), want %d\n%q, want %q", c.flags, code, err, c.code, out, c.stdout)
+		}
+	}
+	for flags, want := range map[string]string{
+		"--net user --busybox=": "the network needs busybox",
+		"--net tap":             "--net tap: want user",
+	} {
+		cmd := exec.Command(initkitBinary(t), append(append(base, strings.Fields(flags)...), "--", "/bin/true")...)
+		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), want) {
+			t.Errorf("%s: %v\n%s", flags, err, out)
 		}
 	}
 }

@@ -18,7 +18,7 @@ type execFlags struct {
 	machine
 	lava                lavaFlags
 	o                   vmexec.Options
-	dirLimit, user      string
+	dirLimit, user, net string
 	disks, env, copyOut []string
 	backing, stdin      bool
 }
@@ -47,6 +47,7 @@ func newExec() *cobra.Command {
 	f.StringVar(&e.boot.Root, "root", "", "run CMD in the first --disk's partition `PART` (PARTLABEL, number, or a root= value), mounted read-write, with /dev, /proc and /sys")
 	f.BoolVar(&e.backing, "disk-backing", false, "let qcow2 disks open the backing and data files they name (host files: refused by default)")
 	envFlag(f, &e.env)
+	f.StringVar(&e.net, "net", "", "networking: user (QEMU's user network: the host's 127.0.0.1 is 10.0.2.2; none by default)")
 	f.BoolVarP(&e.stdin, "stdin", "i", false, "give CMD initkit's stdin, read to its end before the VM starts (up to 64 MiB; default /dev/null)")
 	f.StringVar(&e.user, "user", "", "run CMD as `USER[:GROUP]`, numbers or the host's names (default root); its directory and --copy-out's become its own")
 	f.StringArrayVar(&e.copyOut, "copy-out", nil, "once CMD has exited, copy `PATH` back to the host: a file, or a directory's files (PATH/ or an existing directory); made empty in the guest first (repeatable)")
@@ -74,8 +75,14 @@ func runExec(cmd *cobra.Command, e *execFlags, args []string) error {
 // options are the run's: the flags', over the spec file's [boot].
 func (e *execFlags) options(cmd *cobra.Command, args []string) (vmexec.Options, error) {
 	o := e.o
-	if e.lava.url != "" && (e.user != "" || e.stdin) {
-		return o, errors.New("--user and --stdin: not on a LAVA job, whose command runs as the farm's test shell runs it")
+	if e.lava.url != "" && (e.user != "" || e.stdin || e.net != "") {
+		return o, errors.New("--user, --stdin and --net: not on a LAVA job, whose command runs as the farm's test shell runs it")
+	}
+	if e.net != "" {
+		if _, err := qemu.Network(e.net, 0); err != nil {
+			return o, err
+		}
+		o.Net = true
 	}
 	b, _, err := e.load(cmd)
 	if err != nil {

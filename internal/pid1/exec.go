@@ -43,6 +43,9 @@ func (in *initProc) runExec(file []byte) {
 	if err := loopbackUp(); err != nil {
 		in.logf("exec: %v", err)
 	}
+	if in.cmd.IP != "" {
+		in.early("network", in.netUp) // exec --net
+	}
 	if in.cmd.Disks > 0 {
 		in.early("disks", in.waitDisks)
 	}
