@@ -42,6 +42,22 @@ type Options struct {
 	CalibrationRuns int
 }
 
+// Check refuses what cannot be a count, a cost or a probability (0 is
+// each one's default).
+func (o *Options) Check() error {
+	switch {
+	case o.Runs < 0:
+		return fmt.Errorf("runs per batch %d: want 1 or more (0: the cores)", o.Runs)
+	case o.Confidence < 0 || o.Confidence >= 1:
+		return fmt.Errorf("confidence %v: want a probability, above 0 and below 1", o.Confidence)
+	case o.BuildCost < 0:
+		return fmt.Errorf("build cost %v: cannot be negative", o.BuildCost)
+	case o.MaxRuns < 0 || o.CalibrationRuns < 0:
+		return fmt.Errorf("max runs %d, calibration runs %d: cannot be negative", o.MaxRuns, o.CalibrationRuns)
+	}
+	return nil
+}
+
 func (o *Options) defaults() {
 	o.Runs = max(o.Runs, 1)
 	if o.Confidence <= 0 {

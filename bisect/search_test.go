@@ -147,3 +147,25 @@ func TestLoadRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestOptionsCheck: what cannot be a count, a cost or a probability is
+// refused, named; 0 is each one's default.
+func TestOptionsCheck(t *testing.T) {
+	if err := (&Options{}).Check(); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Runs: -1}, "runs per batch -1"},
+		{Options{Confidence: 1}, "confidence 1: want a probability"},
+		{Options{Confidence: -0.5}, "confidence -0.5"},
+		{Options{BuildCost: -2}, "build cost -2"},
+		{Options{MaxRuns: -1}, "max runs -1"},
+	} {
+		if err := c.o.Check(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.o, err, c.want)
+		}
+	}
+}

@@ -261,6 +261,16 @@ func (r *Run) LogPath() string {
 func (r *Run) initramfs() (string, error) {
 	o := r.o
 	initrd := o.Initrd
+	if initrd != "" {
+		// Said before QEMU starts, which would say it after a second.
+		st, err := os.Stat(initrd)
+		if err != nil {
+			return "", fmt.Errorf("initramfs: %w", err)
+		}
+		if st.IsDir() {
+			return "", fmt.Errorf("initramfs %s: a directory, not an image (initkit pack DIR -o IMAGE makes one)", initrd)
+		}
+	}
 	if o.Image != nil {
 		s := *o.Image
 		s.Output = filepath.Join(r.Dir, "initrd.img")

@@ -87,6 +87,9 @@ func TestPrepareErrors(t *testing.T) {
 		{boot.Options{PanicOn: []string{"sneeze"}}, "--panic-on sneeze"},
 		{boot.Options{Disks: []qemu.Disk{{Path: emptyFile(t, "d.img"), Interface: "scsi"}}}, `interface "scsi"`},
 		{boot.Options{Kdump: true}, "give one (--initrd or --spec)"},
+		// An initramfs that is not there, before QEMU says so.
+		{boot.Options{Initrd: "/nonexistent/initrd.img"}, "initramfs: stat /nonexistent/initrd.img: no such file or directory"},
+		{boot.Options{Initrd: "/"}, "initramfs /: a directory, not an image"},
 		// Before the kernel is chosen or an image built.
 		{boot.Options{Memory: "1G,maxmem=8G", Kernel: kernel.Request{Kernel: "/nonexistent"}}, `memory "1G,maxmem=8G"`},
 		{boot.Options{Accel: "tcg,thread=multi", Kernel: kernel.Request{Kernel: "/nonexistent"}}, `accelerator "tcg,thread=multi"`},

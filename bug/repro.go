@@ -89,6 +89,9 @@ type ReproRequest struct {
 // runs in a new directory of w (or of the cache), its result recorded in
 // bug.toml.
 func RunRepro(ctx context.Context, w *Workspace, o repro.Options, r ReproRequest) (*repro.Summary, error) {
+	if err := o.Check(); err != nil {
+		return nil, err
+	}
 	if w != nil {
 		w.KernelFor(&o.Exec.Boot.Kernel)
 	}

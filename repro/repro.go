@@ -159,6 +159,22 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	return s, nil
 }
 
+// Check refuses a count or a time that cannot be one: a negative one
+// (0 is the default).
+func (o *Options) Check() error {
+	switch {
+	case o.Runs < 0:
+		return fmt.Errorf("runs %d: want 1 or more (0: 10)", o.Runs)
+	case o.Jobs < 0:
+		return fmt.Errorf("jobs %d: want 1 or more runs at once (0: the cores)", o.Jobs)
+	case o.Duration < 0:
+		return fmt.Errorf("duration %v: a run's time cannot be negative", o.Duration)
+	case o.Hang < 0:
+		return fmt.Errorf("hang %v: a silence cannot be negative", o.Hang)
+	}
+	return nil
+}
+
 // Parallel is how many runs Run does at once: Jobs (default: the cores),
 // at most Runs (default 10).
 func (o *Options) Parallel() int {
@@ -168,6 +184,9 @@ func (o *Options) Parallel() int {
 func (o *Options) defaults() error {
 	if len(o.Argv) == 0 && o.Farm == nil {
 		return errors.New("no program to run")
+	}
+	if err := o.Check(); err != nil {
+		return err
 	}
 	o.Jobs = o.Parallel()
 	o.Runs = cmp.Or(o.Runs, 10)

@@ -247,3 +247,21 @@ func TestParallel(t *testing.T) {
 		}
 	}
 }
+
+// TestCheck: a negative count or time is refused, named; 0 is the
+// default.
+func TestCheck(t *testing.T) {
+	if err := (&Options{}).Check(); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+	for o, want := range map[*Options]string{
+		{Runs: -3}:               "runs -3: want 1 or more",
+		{Jobs: -1}:               "jobs -1: want 1 or more runs at once",
+		{Duration: -time.Second}: "duration -1s",
+		{Hang: -time.Minute}:     "hang -1m0s",
+	} {
+		if err := o.Check(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%+v: %v, want %q", *o, err, want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -68,6 +69,10 @@ func newBisect() *cobra.Command {
 }
 
 func runBisect(cmd *cobra.Command, b *bisectFlags, args []string) error {
+	run := repro.Options{Hang: b.hang, Duration: b.duration, Progress: cmd.ErrOrStderr()}
+	if err := errors.Join(b.o.Check(), run.Check()); err != nil {
+		return err
+	}
 	var program []string
 	if dash := cmd.ArgsLenAtDash(); dash >= 0 {
 		program, args = args[dash:], args[:dash]
@@ -91,7 +96,7 @@ func runBisect(cmd *cobra.Command, b *bisectFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	run := repro.Options{Exec: vmexec.Options{Boot: boot}, Hang: b.hang, Duration: b.duration, Progress: cmd.ErrOrStderr()}
+	run.Exec = vmexec.Options{Boot: boot}
 	if b.lava.url != "" {
 		farm, err := b.lava.remote(cmd)
 		if err != nil {
