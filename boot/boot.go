@@ -162,6 +162,10 @@ func Prepare(ctx context.Context, o Options) (*Run, error) {
 	if o.Timeout < 0 {
 		return nil, fmt.Errorf("timeout %v: a time limit cannot be negative (0: none)", o.Timeout)
 	}
+	if f := o.DumpFormat; f != "" && f != "elf" && f != "kdump-zlib" {
+		// QEMU would refuse it only once the guest crashed: no dump.
+		return nil, fmt.Errorf("dump format %q: want elf or kdump-zlib (what initkit vmcore reads)", f)
+	}
 	r := &Run{o: o, Kernel: o.Chosen}
 	if r.Kernel == nil {
 		k, err := kernel.Choose(ctx, o.Kernel)

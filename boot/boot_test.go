@@ -95,6 +95,7 @@ func TestPrepareErrors(t *testing.T) {
 		{boot.Options{Accel: "tcg,thread=multi", Kernel: kernel.Request{Kernel: "/nonexistent"}}, `accelerator "tcg,thread=multi"`},
 		{boot.Options{SMP: -2, Kernel: kernel.Request{Kernel: "/nonexistent"}}, "smp -2: want 1 or more CPUs"},
 		{boot.Options{Timeout: -5 * time.Second, Kernel: kernel.Request{Kernel: "/nonexistent"}}, "timeout -5s: a time limit cannot be negative"},
+		{boot.Options{DumpFormat: "kdump-lzo", Kernel: kernel.Request{Kernel: "/nonexistent"}}, `dump format "kdump-lzo": want elf or kdump-zlib`},
 		// A kernel for another architecture than the one asked for.
 		{boot.Options{Arch: "x86_64", Chosen: &kernel.Choice{Image: "Image", From: "--kernel", Arch: "aarch64"}}, "kernel Image (from --kernel) is for aarch64, not x86_64: give --arch aarch64"},
 	} {

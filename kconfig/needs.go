@@ -188,6 +188,9 @@ func Names() []string {
 // Needs returns what the purposes need on arch (boot's needs always
 // come first), once each, in the order they are listed.
 func Needs(purposes []string, arch string) ([]Purposed, error) {
+	if err := CheckArch(arch); err != nil {
+		return nil, err
+	}
 	if !slices.Contains(purposes, "boot") {
 		purposes = append([]string{"boot"}, purposes...)
 	}
@@ -207,6 +210,15 @@ func Needs(purposes []string, arch string) ([]Purposed, error) {
 		}
 	}
 	return out, nil
+}
+
+// CheckArch refuses an architecture initkit does not configure, boot or
+// check kernels for: Kbuild's names, x86_64 and arm64.
+func CheckArch(arch string) error {
+	if arch != "x86_64" && arch != "arm64" {
+		return fmt.Errorf("architecture %q: want x86_64 or arm64", arch)
+	}
+	return nil
 }
 
 // Purposed is a need and the purpose that needs it.

@@ -36,7 +36,7 @@ func CheckConfig(path string, purposes []string, arch string, images ...string) 
 }
 
 func check(c kconfig.Config, purposes []string, arch string, images []string) ([]kconfig.Purposed, error) {
-	needs, err := kconfig.Needs(purposes, arch)
+	needs, err := kconfig.Needs(purposes, KbuildArch(arch))
 	if err != nil {
 		return nil, err
 	}

@@ -156,9 +156,6 @@ func (c *Choice) Lacks(arch string, images ...string) []kconfig.Purposed {
 	if !ok {
 		return nil
 	}
-	if arch == "aarch64" {
-		arch = "arm64"
-	}
 	var imgs []string
 	for _, i := range images {
 		if i != "" {

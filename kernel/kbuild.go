@@ -43,11 +43,18 @@ func (t Tree) obj() string {
 	return t.Obj
 }
 
-func (t Tree) arch() string {
-	if t.Arch == "" {
+func (t Tree) arch() string { return KbuildArch(t.Arch) }
+
+// KbuildArch is Kbuild's name of an architecture: "" is x86_64, and
+// aarch64 (QEMU's and initkit boot's name) is arm64.
+func KbuildArch(arch string) string {
+	switch arch {
+	case "":
 		return "x86_64"
+	case "aarch64":
+		return "arm64"
 	}
-	return t.Arch
+	return arch
 }
 
 // ImagePath is the bootable image make builds: bzImage, or arm64's Image.
@@ -75,6 +82,10 @@ func checkPath(what, p string) error {
 // check refuses a tree whose paths Kbuild cannot take, before anything
 // is written or run.
 func (t Tree) check() error {
+	// It goes to make as ARCH=, which Kbuild pastes into commands.
+	if err := kconfig.CheckArch(t.arch()); err != nil {
+		return err
+	}
 	for what, p := range map[string]string{"the source tree": t.Src, "the build directory (-O)": t.obj()} {
 		abs, err := filepath.Abs(p)
 		if err != nil {

@@ -3,11 +3,14 @@ package kernel
 import (
 	"context"
 	"debug/elf"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/initkit/initkit/kconfig"
 )
 
 func TestCacheDir(t *testing.T) {
@@ -131,6 +134,31 @@ func TestNotASourceTree(t *testing.T) {
 		if want := src + ": not a kernel source tree (no Kconfig at its top)"; err == nil || err.Error() != want {
 			t.Errorf("%s: %v, want %q", src, err, want)
 		}
+	}
+}
+
+// TestArchRefused: an architecture that is not x86_64 or arm64 is
+// refused before make sees it as ARCH=, which Kbuild pastes into shell
+// commands ("mips" configured a MIPS kernel, silently); aarch64 is arm64.
+func TestArchRefused(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Makefile"), []byte("all:\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "Kconfig"), nil, 0o644)
+	for _, arch := range []string{"mips", "x86_64;touch /tmp/x", "x86"} {
+		tree := Tree{Src: dir, Obj: t.TempDir(), Arch: arch}
+		_, err := Configure(context.Background(), tree, "tinyconfig", nil)
+		if want := fmt.Sprintf("architecture %q: want x86_64 or arm64", arch); err == nil || err.Error() != want {
+			t.Errorf("config %s: %v, want %q", arch, err, want)
+		}
+		if _, err := Build(context.Background(), tree, 1); err == nil || !strings.Contains(err.Error(), "want x86_64 or arm64") {
+			t.Errorf("build %s: %v", arch, err)
+		}
+		if _, err := check(kconfig.Config{}, nil, arch, nil); err == nil {
+			t.Errorf("check %s: no error", arch)
+		}
+	}
+	if got := (Tree{Arch: "aarch64"}).arch(); got != "arm64" {
+		t.Errorf("aarch64: %s", got)
 	}
 }
 

@@ -79,6 +79,9 @@ func newBuild() *cobra.Command {
 // build builds the image once and returns its inputs, for --watch.
 func (b *buildFlags) build(cmd *cobra.Command) ([]string, error) {
 	start := time.Now()
+	if b.format != "image" && b.format != "list" && b.format != "dir" {
+		return nil, fmt.Errorf("--format %s: want image, list or dir", b.format)
+	}
 	img, err := b.spec(cmd)
 	if err != nil {
 		return nil, err

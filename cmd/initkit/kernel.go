@@ -46,7 +46,7 @@ func newKernel() *cobra.Command {
 // treeFlags are what kernel config and kernel build share.
 func treeFlags(cmd *cobra.Command, t *kernel.Tree) {
 	cmd.Flags().StringVarP(&t.Obj, "output", "O", "", "build `DIR` (make O=; default: the source tree)")
-	cmd.Flags().StringVar(&t.Arch, "arch", "x86_64", "x86_64 or arm64 (cross-built with aarch64-linux-gnu-)")
+	cmd.Flags().StringVar(&t.Arch, "arch", "x86_64", "x86_64 or arm64 (aarch64: the same; cross-built with aarch64-linux-gnu-)")
 }
 
 func newKernelConfig() *cobra.Command {
