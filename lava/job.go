@@ -87,6 +87,9 @@ func (j Job) Definition() ([]byte, error) {
 	if j.UserImage && len(j.Command) > 0 {
 		return nil, fmt.Errorf("a job of the user's own image runs its init, not a command")
 	}
+	if err := j.checkPriority(); err != nil {
+		return nil, err
+	}
 	check := append([]string{j.Kernel, j.Ramdisk, j.Append}, j.Tags...)
 	for _, d := range j.Disks {
 		if d.Format != "raw" && d.Format != "qcow2" {
@@ -217,4 +220,20 @@ func minutes(d time.Duration) duration {
 		return duration{Minutes: int(d / time.Minute)}
 	}
 	return duration{Seconds: int((d + time.Second - 1) / time.Second)}
+}
+
+// checkPriority refuses a priority LAVA refuses, before any artifact is
+// copied for the job.
+func (j Job) checkPriority() error {
+	if p := j.Priority; p != "" && p != "high" && p != "medium" && p != "low" && !percent(p) {
+		return fmt.Errorf("priority %q: want high, medium, low or 0-100, as LAVA takes it", p)
+	}
+	return nil
+}
+
+// percent says whether s is a number from 0 to 100, a priority LAVA
+// takes as it is.
+func percent(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 0 && n <= 100 && strconv.Itoa(n) == s
 }

@@ -78,9 +78,20 @@ func TestDefinitionRefuses(t *testing.T) {
 		{Kernel: "file:///k", Ramdisk: "file:///r", UserImage: true, Command: []string{"true"}},
 		{Kernel: "file:///k", Ramdisk: "file:///r", Disks: []Disk{{URL: "file:///d", Format: "vmdk"}}},
 		{Kernel: "file:///k", Ramdisk: "file:///r", Disks: []Disk{{URL: "file:///d},x", Format: "raw"}}},
+		{Kernel: "file:///k", Ramdisk: "file:///r", Priority: "urgent"},
+		{Kernel: "file:///k", Ramdisk: "file:///r", Priority: "101"},
+		{Kernel: "file:///k", Ramdisk: "file:///r", Priority: "+5"},
 	} {
 		if _, err := j.Definition(); err == nil {
 			t.Errorf("%+v: no error", j)
+		}
+	}
+}
+
+func TestPriority(t *testing.T) {
+	for _, p := range []string{"", "high", "medium", "low", "0", "42", "100"} {
+		if _, err := (Job{Kernel: "file:///k", Ramdisk: "file:///r", Priority: p}).Definition(); err != nil {
+			t.Errorf("%q: %v", p, err)
 		}
 	}
 }

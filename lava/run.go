@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -339,7 +340,7 @@ func Image(out, busybox string, argv, add []string) error {
 // files; both copied to a. It returns the job, ready to run, and the
 // kernel, whose vmlinux decodes the job's crash.
 func Exec(ctx context.Context, j Job, b boot.Options, argv, add []string, busybox string, a Artifacts) (Job, *kernel.Choice, error) {
-	if err := farmable(b); err != nil {
+	if err := errors.Join(farmable(b), j.checkPriority()); err != nil {
 		return j, nil, err
 	}
 	k, err := choose(ctx, b)
@@ -375,7 +376,7 @@ func Exec(ctx context.Context, j Job, b boot.Options, argv, add []string, busybo
 // the kernel powers off, crashes, or the timeout ends it. The run's
 // directory, where its console can be saved, is boot.Run.Dir.
 func Boot(ctx context.Context, j Job, b boot.Options, a Artifacts) (Job, *boot.Run, error) {
-	if err := farmable(b); err != nil {
+	if err := errors.Join(farmable(b), j.checkPriority()); err != nil {
 		return j, nil, err
 	}
 	r, err := boot.Prepare(ctx, b)
