@@ -16,12 +16,23 @@ import (
 // mtimes, symlink targets, device numbers, and hardlink sets by (device,
 // inode). The directory itself is not included.
 func FilesFromDir(dir string) ([]File, error) {
+	// A file, or a link to one, would make an image of nothing.
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%s: not a directory", dir)
+	}
+	// A link to a directory is walked into: WalkDir does not follow its
+	// root, unless the name ends in a slash.
+	root := strings.TrimSuffix(dir, "/") + "/"
 	var files []File
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if path == dir {
+		if path == root {
 			return nil
 		}
 		rel, err := filepath.Rel(dir, path)

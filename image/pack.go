@@ -32,6 +32,9 @@ func Pack(w io.Writer, dir string, o PackOptions) (int, compress.Format, error) 
 	if err := f.CheckLevel(o.Level); err != nil {
 		return 0, f, err
 	}
+	if o.Jobs < 0 {
+		return 0, f, fmt.Errorf("jobs %d: want 1 or more compression threads (0: all cores)", o.Jobs)
+	}
 	mtime, err := Epoch(o.Epoch)
 	if err != nil {
 		return 0, f, err

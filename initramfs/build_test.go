@@ -522,3 +522,12 @@ func TestSameContent(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildRefusesNegativeJobs: -j -1 is no count of threads, refused
+// before anything is resolved.
+func TestBuildRefusesNegativeJobs(t *testing.T) {
+	s := &Spec{Output: filepath.Join(t.TempDir(), "i.img"), Init: "none"}
+	if _, err := s.Build("", -1); err == nil || !strings.Contains(err.Error(), "jobs -1") {
+		t.Errorf("-j -1: %v", err)
+	}
+}

@@ -158,6 +158,9 @@ type Result struct {
 // Build assembles the spec and writes its image, after a copy of base when
 // base is not empty, compressing with jobs threads (0: all cores).
 func (s *Spec) Build(base string, jobs int) (*Result, error) {
+	if jobs < 0 {
+		return nil, fmt.Errorf("jobs %d: want 1 or more compression threads (0: all cores)", jobs)
+	}
 	if err := s.expand(); err != nil {
 		return nil, err
 	}

@@ -339,7 +339,10 @@ func Build(ctx context.Context, t Tree, jobs int) (*Manifest, error) {
 			return nil, err
 		}
 	}
-	if jobs <= 0 {
+	if jobs < 0 {
+		return nil, fmt.Errorf("jobs %d: want 1 or more (0: one per core)", jobs)
+	}
+	if jobs == 0 {
 		jobs = runtime.NumCPU()
 	}
 	c, err := kconfig.Read(filepath.Join(t.obj(), ".config"))

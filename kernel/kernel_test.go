@@ -157,6 +157,9 @@ func TestArchRefused(t *testing.T) {
 			t.Errorf("check %s: no error", arch)
 		}
 	}
+	if _, err := Build(context.Background(), Tree{Src: dir, Obj: t.TempDir()}, -3); err == nil || !strings.Contains(err.Error(), "jobs -3") {
+		t.Errorf("make -j -3: %v", err)
+	}
 	if got := (Tree{Arch: "aarch64"}).arch(); got != "arm64" {
 		t.Errorf("aarch64: %s", got)
 	}
