@@ -62,6 +62,9 @@ type ExtractResult struct {
 // directories made for dir are removed again when the error left them
 // empty (not an image at all, say).
 func Extract(r io.Reader, dir string, o ExtractOptions) (res *ExtractResult, err error) {
+	if o.Segment < -1 {
+		return nil, fmt.Errorf("no segment %d: segments count from 0 (-1: all)", o.Segment)
+	}
 	made, err := mkdirAll(dir)
 	if err != nil {
 		return nil, err

@@ -35,9 +35,9 @@ func List(in io.Reader) (*Listing, error) {
 }
 
 // Write writes the listing as text or JSON, only segment only when it is
-// >= 0; an image without that segment is an error.
+// >= 0 (-1: all); an image without that segment is an error.
 func (l *Listing) Write(out io.Writer, only int, asJSON bool) error {
-	if only >= len(l.Segments) {
+	if only >= len(l.Segments) || only < -1 {
 		return fmt.Errorf("no segment %d: the image has %d", only, len(l.Segments))
 	}
 	if asJSON {
