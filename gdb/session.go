@@ -78,6 +78,9 @@ type session struct {
 }
 
 func newSession(o Options) (*session, error) {
+	if o.Grace < 0 {
+		return nil, fmt.Errorf("grace %v: cannot be negative (0: %v)", o.Grace, DefaultGrace)
+	}
 	dir, err := atomicfile.TempDir("debug")
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/guest"
@@ -64,5 +65,10 @@ func TestSessionErrors(t *testing.T) {
 	}
 	if _, err := DebugInit(ctx, InitOptions{Options: with(""), Init: "/bin/true", Transport: "tcp"}); err == nil || !strings.Contains(err.Error(), "network driver") {
 		t.Errorf("tcp without modules: %v", err)
+	}
+	negative := with("")
+	negative.Grace = -time.Second
+	if _, err := DebugKernel(ctx, negative); err == nil || !strings.Contains(err.Error(), "grace -1s: cannot be negative") {
+		t.Errorf("a negative grace: %v", err)
 	}
 }

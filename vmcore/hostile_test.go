@@ -2,7 +2,9 @@ package vmcore
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"io"
 	"runtime"
 	"strings"
 	"testing"
@@ -394,6 +396,17 @@ func TestDumpReportTitles(t *testing.T) {
 	for _, k := range []string{"release", "log.text", "reports.title", "reports.type", "reports.guilty.func", "reports.frames.func"} {
 		if !keys[k] {
 			t.Errorf("no %s in %s", k, js.String())
+		}
+	}
+}
+
+// TestReportRefusesNegative: a negative --tail or --crash-timeout is
+// refused before the dump is opened.
+func TestReportRefusesNegative(t *testing.T) {
+	for _, o := range []ReportOptions{{Tail: -5}, {CrashLimit: -time.Second}} {
+		err := Report(context.Background(), "/nonexistent", o, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "neither can be negative") {
+			t.Errorf("%+v: %v", o, err)
 		}
 	}
 }

@@ -173,6 +173,9 @@ type ReportOptions struct {
 // vmlinux that is not the dump's kernel is an error; no vmlinux is one
 // only for crash(8), and otherwise a note on warn.
 func Report(ctx context.Context, path string, o ReportOptions, w, warn io.Writer) error {
+	if o.Tail < 0 || o.CrashLimit < 0 {
+		return fmt.Errorf("tail %d, crash limit %v: neither can be negative (0: all, the default)", o.Tail, o.CrashLimit)
+	}
 	v, err := Open(path)
 	if err != nil {
 		return err
