@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +38,34 @@ type DebianOptions struct {
 	Epoch      *int64
 }
 
+// check refuses a suite, a package or a mirror mmdebstrap would read as
+// something else: they go to its argv, where "--customize-hook=..." is
+// an option that runs a shell, and packages are joined with commas.
+func (o DebianOptions) check() error {
+	if o.Suite != "" && !debianSuite.MatchString(o.Suite) {
+		return fmt.Errorf("--suite %q: not a Debian suite (bookworm, trixie, stable, ...)", o.Suite)
+	}
+	for _, p := range o.Packages {
+		if !debianPackage.MatchString(p) {
+			return fmt.Errorf("--packages %q: not a Debian package name (with an optional :ARCH or =VERSION)", p)
+		}
+	}
+	if o.Mirror != "" {
+		u, err := url.Parse(o.Mirror)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") || u.Host == "" && u.Scheme != "file" || strings.ContainsAny(o.Mirror, " \t\n") {
+			return fmt.Errorf("--mirror %q: want an http, https or file URL", o.Mirror)
+		}
+	}
+	return nil
+}
+
+var (
+	debianSuite = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	// A name as Debian policy 5.6.1 has it, then an architecture or a
+	// version, as apt takes them.
+	debianPackage = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+|=[A-Za-z0-9.+~:-]+)?$`)
+)
+
 // debianPackages are what a root disk needs to boot with systemd, log in
 // on the serial console and come up on the network.
 var debianPackages = []string{"systemd-sysv", "udev", "kmod", "iproute2"}
@@ -50,6 +79,9 @@ var debianPackages = []string{"systemd-sysv", "udev", "kmod", "iproute2"}
 // takes DHCP on every Ethernet interface, and with SSHKey sshd admits
 // that key for root. Boot it with initkit boot --disk OUT --root root.
 func Debian(ctx context.Context, o DebianOptions) error {
+	if err := o.check(); err != nil {
+		return err
+	}
 	s := &Spec{Output: o.Output, Size: o.Size, Partitions: []Partition{{Name: "root", Fill: Fill{FS: "ext4", Label: "root"}}}}
 	if s.Size == "" {
 		s.Size = "2G"

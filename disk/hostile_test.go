@@ -118,3 +118,34 @@ func TestXFSPrototypeRefusesBlanks(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+// TestDebianRefuses: a suite, a package or a mirror that mmdebstrap
+// would read as something else (an option that runs a shell, two
+// packages in one) is refused before anything is made.
+func TestDebianRefuses(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "d.img")
+	for _, c := range []struct {
+		o    DebianOptions
+		want string
+	}{
+		{DebianOptions{Suite: "--customize-hook=touch /tmp/x"}, `--suite "--customize-hook=touch /tmp/x": not a Debian suite`},
+		{DebianOptions{Suite: "Bookworm"}, "not a Debian suite"},
+		{DebianOptions{Packages: []string{"vim,evil"}}, `--packages "vim,evil": not a Debian package name`},
+		{DebianOptions{Packages: []string{"-oAPT::x"}}, "not a Debian package name"},
+		{DebianOptions{Mirror: "--variant=extract"}, "want an http, https or file URL"},
+		{DebianOptions{Mirror: "http://deb.debian.org/debian bookworm main"}, "want an http, https or file URL"},
+	} {
+		c.o.Output = out
+		if err := Debian(context.Background(), c.o); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.o, err, c.want)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%+v: %s was made", c.o, out)
+		}
+	}
+	for _, o := range []DebianOptions{{Suite: "trixie", Packages: []string{"vim", "libc6:amd64", "gcc=4:12.2.0-3"}, Mirror: "http://deb.debian.org/debian"}, {Mirror: "file:///srv/mirror"}} {
+		if err := o.check(); err != nil {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+}
