@@ -81,6 +81,10 @@ func newSession(o Options) (*session, error) {
 	if o.Grace < 0 {
 		return nil, fmt.Errorf("grace %v: cannot be negative (0: %v)", o.Grace, DefaultGrace)
 	}
+	if strings.ContainsAny(o.Break, "\n\r") {
+		// It is a line of gdb's script: a newline would start a command.
+		return nil, fmt.Errorf("break %q: a location is one line", o.Break)
+	}
 	dir, err := atomicfile.TempDir("debug")
 	if err != nil {
 		return nil, err
@@ -330,6 +334,9 @@ func DebugKernel(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	s.dial = "127.0.0.1:" + strconv.Itoa(port)
+	if strings.ContainsAny(vmlinux, "\n\r") {
+		return nil, fmt.Errorf("vmlinux %q: a name with a line break cannot go into gdb's script", vmlinux)
+	}
 	s.script = KernelSession{Vmlinux: vmlinux, Target: s.dial, Break: o.Break, Extra: o.Batch}.Script()
 	return s.runGuest(ctx)
 }

@@ -66,6 +66,11 @@ func TestSessionErrors(t *testing.T) {
 	if _, err := DebugInit(ctx, InitOptions{Options: with(""), Init: "/bin/true", Transport: "tcp"}); err == nil || !strings.Contains(err.Error(), "network driver") {
 		t.Errorf("tcp without modules: %v", err)
 	}
+	twoLines := with("")
+	twoLines.Break = "main\nshell touch /tmp/x"
+	if _, err := DebugKernel(ctx, twoLines); err == nil || !strings.Contains(err.Error(), "a location is one line") {
+		t.Errorf("a break of two lines: %v", err)
+	}
 	negative := with("")
 	negative.Grace = -time.Second
 	if _, err := DebugKernel(ctx, negative); err == nil || !strings.Contains(err.Error(), "grace -1s: cannot be negative") {
