@@ -144,6 +144,17 @@ func inDisk(t *testing.T, image, obj string) {
 	if code != 0 || !strings.Contains(out, "the disk's root") {
 		t.Errorf("exec --root root: exit %d\n%s", code, out)
 	}
+	// As a user, the working directory its own and the root not; a
+	// dynamic program whose loader the root lacks is said to be so.
+	code, out = initkitRun(t, "exec", "--kernel", obj, "--disk", img, "--root", "root", "--user", "nobody", "--", "/bin/busybox", "sh", "-c",
+		"id -u; touch mine && echo wrote; touch /x 2>/dev/null || echo root-not-mine")
+	if code != 0 || !strings.Contains(out, "65534\nwrote\nroot-not-mine\n") {
+		t.Errorf("exec --root root --user nobody: exit %d\n%s", code, out)
+	}
+	code, out = initkitRun(t, "exec", "--kernel", obj, "--disk", img, "--root", "root", "--", "/bin/sh", "-c", "true")
+	if code != 127 || !strings.Contains(out, "its dynamic loader is not in root=") {
+		t.Errorf("exec --root root -- /bin/sh (dynamic): exit %d\n%s", code, out)
+	}
 	code, out = initkitRun(t, "exec", "--kernel", obj, "--disk", img, "--root", "/dev/vdz", "--append", "initkit.timeout=2", "--", "/bin/busybox", "true")
 	if code != 127 || !strings.Contains(out, "initkit exec: root device /dev/vdz not found") {
 		t.Errorf("exec --root /dev/vdz: exit %d, want 127 and why\n%s", code, out)

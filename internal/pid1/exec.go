@@ -151,7 +151,13 @@ func (in *initProc) execCommand(prog string, argv []string, dir string, env []st
 		Sys:   sys,
 	})
 	if err != nil {
-		unix.Write(errf, []byte("initkit exec: "+argv[0]+": "+err.Error()+"\n"))
+		msg := "initkit exec: " + argv[0] + ": " + err.Error()
+		if _, serr := statMode(NewRoot + prog); errors.Is(err, unix.ENOENT) && sys.Chroot != "" && serr == nil {
+			// The program is there: what is not is its ELF interpreter,
+			// looked for in the disk's root like every absolute path.
+			msg += " (its dynamic loader is not in root=" + in.cmd.Root + ": give a static program; busybox sh -c CMD runs the root's own)"
+		}
+		unix.Write(errf, []byte(msg+"\n"))
 		if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
 			return 126
 		}
