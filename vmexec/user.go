@@ -27,14 +27,13 @@ func LookupUser(s string) (guest.User, error) {
 }
 
 func lookupUser(s string) (uid, gid uint32, err error) {
-	u, err := user.Lookup(s)
-	if n, nerr := id(s); nerr == nil {
-		if u, err = user.LookupId(s); err != nil {
-			return n, n, nil
+	var u *user.User
+	if n, nerr := id(s); nerr != nil {
+		if u, err = user.Lookup(s); err != nil {
+			return 0, 0, err
 		}
-	}
-	if err != nil {
-		return 0, 0, err
+	} else if u, err = user.LookupId(s); err != nil {
+		return n, n, nil // a number the host does not know
 	}
 	if uid, err = id(u.Uid); err == nil {
 		gid, err = id(u.Gid)

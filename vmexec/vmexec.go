@@ -376,16 +376,13 @@ func buildImage(out, base string, argv []string, token string, o Options, module
 	if err != nil {
 		return fmt.Errorf("initkit exec runs the command with the initkit init, and %w", err)
 	}
-	argvFile := image.File{Header: cpio.Header{Name: guest.ExecFile, Mode: cpio.TypeReg | 0o644}, Data: guest.FormatExecFile(argv)}
-	pathFile := image.File{Header: cpio.Header{Name: guest.ExecPath, Mode: cpio.TypeReg | 0o644}, Data: []byte(abs)}
-	tokenFile := image.File{Header: cpio.Header{Name: guest.ExecToken, Mode: cpio.TypeReg | 0o400}, Data: []byte(token)}
 	spec := &initramfs.Spec{Output: out, Compress: o.compression(), Init: "initkit", InitBinary: initBin,
 		Busybox: o.Busybox, Applets: o.Applets, Dirs: []string{"/tmp 1777"}}
 	spec.AddFiles(abs)
 	// "localhost" resolves as on any host: a test listening on
 	// localhost:0 asked a DNS server on ::1:53 without it.
 	// An /etc/hosts of the user's (--add) wins.
-	spec.Entries = append(spec.Entries, image.File{Header: cpio.Header{Name: "etc/hosts", Mode: cpio.TypeReg | 0o644}, Data: []byte(Hosts)})
+	spec.Entries = append(spec.Entries, contractFile("/etc/hosts", 0o644, []byte(Hosts)))
 	spec.Replace = append(spec.Replace, "/etc/hosts")
 	if o.Net {
 		// The init writes the DNS server it is given there.
@@ -418,28 +415,30 @@ func buildImage(out, base string, argv []string, token string, o Options, module
 	// small segment of its own: the pieces before it, and the closure and
 	// module resolutions, come from the cache at the next run.
 	dir := image.File{Header: cpio.Header{Name: strings.TrimPrefix(path.Dir(guest.ExecFile), "/"), Mode: cpio.TypeDir | 0o755}}
-	for _, f := range []*image.File{&argvFile, &pathFile, &tokenFile} {
-		f.Name = strings.TrimPrefix(f.Name, "/")
-	}
-	spec.Tail, spec.Scratch, spec.CacheScope = []image.File{dir, argvFile, pathFile, tokenFile}, true, "exec"
+	spec.Tail, spec.Scratch, spec.CacheScope = []image.File{dir,
+		contractFile(guest.ExecFile, 0o644, guest.FormatExecFile(argv)),
+		contractFile(guest.ExecPath, 0o644, []byte(abs)),
+		contractFile(guest.ExecToken, 0o400, []byte(token))}, true, "exec"
 	if len(o.Outputs) > 0 {
-		spec.Tail = append(spec.Tail, image.File{Header: cpio.Header{Name: strings.TrimPrefix(guest.ExecOutputs, "/"), Mode: cpio.TypeReg | 0o644},
-			Data: guest.FormatOutputs(o.Outputs)})
+		spec.Tail = append(spec.Tail, contractFile(guest.ExecOutputs, 0o644, guest.FormatOutputs(o.Outputs)))
 	}
 	if len(o.Env) > 0 {
-		spec.Tail = append(spec.Tail, image.File{Header: cpio.Header{Name: strings.TrimPrefix(guest.ExecEnv, "/"), Mode: cpio.TypeReg | 0o644},
-			Data: guest.FormatExecFile(o.Env)})
+		spec.Tail = append(spec.Tail, contractFile(guest.ExecEnv, 0o644, guest.FormatExecFile(o.Env)))
 	}
 	if o.User != nil {
-		spec.Tail = append(spec.Tail, image.File{Header: cpio.Header{Name: strings.TrimPrefix(guest.ExecUser, "/"), Mode: cpio.TypeReg | 0o644},
-			Data: guest.FormatUser(*o.User)})
+		spec.Tail = append(spec.Tail, contractFile(guest.ExecUser, 0o644, guest.FormatUser(*o.User)))
 	}
 	if o.Stdin != nil {
-		spec.Tail = append(spec.Tail, image.File{Header: cpio.Header{Name: strings.TrimPrefix(guest.ExecStdin, "/"), Mode: cpio.TypeReg | 0o400},
-			Data: o.Stdin})
+		spec.Tail = append(spec.Tail, contractFile(guest.ExecStdin, 0o400, o.Stdin))
 	}
 	_, err = spec.Build(base, 0)
 	return err
+}
+
+// contractFile is the regular file name (a guest contract path) of the
+// exec image, holding data.
+func contractFile(name string, perm uint32, data []byte) image.File {
+	return image.File{Header: cpio.Header{Name: strings.TrimPrefix(name, "/"), Mode: cpio.TypeReg | perm}, Data: data}
 }
 
 // addHostPaths adds the --add files and directories, relative to the

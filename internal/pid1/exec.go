@@ -57,6 +57,7 @@ func (in *initProc) runExec(file []byte) {
 		dir = string(b)
 	}
 	code := 127
+	outs := in.execOutputs()
 	envFile, _ := readFile(guest.ExecEnv) // none: no variables
 	if argv, err := guest.ParseExecFile(file); err != nil {
 		in.logf("exec: %s: %v", guest.ExecFile, err)
@@ -67,7 +68,7 @@ func (in *initProc) runExec(file []byte) {
 		if b, err := readFile(guest.ExecPath); err == nil && len(b) > 0 {
 			path = string(b) // argv[0] is the word the user typed
 		}
-		if cred, err := in.execUser(dir); err != nil {
+		if cred, err := in.execUser(dir, outs); err != nil {
 			in.logf("exec: %s: %v", guest.ExecUser, err)
 		} else {
 			code = in.execCommand(path, argv, dir, env, cred)
@@ -78,7 +79,7 @@ func (in *initProc) runExec(file []byte) {
 		// On a line of its own, whatever the command left unfinished
 		// on the port.
 		unix.Write(fd, []byte("\n"))
-		in.sendOutputs(fd, string(token))
+		in.sendOutputs(fd, string(token), outs)
 		unix.Write(fd, guest.StatusLine(string(token), code))
 		closeDrained(fd)
 	} else {
@@ -186,7 +187,7 @@ func (in *initProc) execCommand(prog string, argv []string, dir string, env []st
 // root, when it names none), who is given the places the command is
 // meant to write: its directory with what is in it, and the outputs'
 // directories (never "/").
-func (in *initProc) execUser(dir string) (*syscall.Credential, error) {
+func (in *initProc) execUser(dir string, outs []guest.Output) (*syscall.Credential, error) {
 	b, err := readFile(guest.ExecUser)
 	if err != nil {
 		return nil, nil
@@ -196,14 +197,11 @@ func (in *initProc) execUser(dir string) (*syscall.Credential, error) {
 		return nil, err
 	}
 	mine := []string{dir}
-	if b, err := readFile(guest.ExecOutputs); err == nil {
-		outs, _ := guest.ParseOutputs(b) // sendOutputs says what is wrong
-		for _, o := range outs {
-			if !o.Dir {
-				o.Path = o.Path[:max(1, strings.LastIndexByte(o.Path, '/'))]
-			}
-			mine = append(mine, o.Path)
+	for _, o := range outs {
+		if !o.Dir {
+			o.Path = o.Path[:max(1, strings.LastIndexByte(o.Path, '/'))]
 		}
+		mine = append(mine, o.Path)
 	}
 	for _, p := range mine {
 		if p == "/" {
@@ -257,20 +255,25 @@ func commandEnv(dir string, extra []string) []string {
 	return env
 }
 
-// sendOutputs writes the files of guest.ExecOutputs on fd, the status
-// port, each after its header (guest.FileHeader): the host puts them where
-// the command's go test, or the user, expects them. A file that is not
-// there is not sent; only regular files are.
-func (in *initProc) sendOutputs(fd int, token string) {
+// execOutputs are the outputs guest.ExecOutputs lists: none when it is
+// not there, or not a list.
+func (in *initProc) execOutputs() []guest.Output {
 	b, err := readFile(guest.ExecOutputs)
 	if err != nil {
-		return // none asked for
+		return nil // none asked for
 	}
 	outs, err := guest.ParseOutputs(b)
 	if err != nil {
 		in.logf("exec: %s: %v", guest.ExecOutputs, err)
-		return
 	}
+	return outs
+}
+
+// sendOutputs writes the files of outs (execOutputs) on fd, the status
+// port, each after its header (guest.FileHeader): the host puts them where
+// the command's go test, or the user, expects them. A file that is not
+// there is not sent; only regular files are.
+func (in *initProc) sendOutputs(fd int, token string, outs []guest.Output) {
 	for i, o := range outs {
 		if !o.Dir {
 			sendFile(fd, token, i, o.Path, "")
