@@ -265,6 +265,52 @@ func TestCopyAndCat(t *testing.T) {
 	}
 }
 
+// TestCatFollowsLinks: cat reads a file through links, fast (in the
+// inode) and slow (in a block), relative and absolute, taken in the
+// partition; a directory, a loop of links and a missing file are errors
+// that say so, where debugfs printed a link's or a directory's raw bytes.
+func TestCatFollowsLinks(t *testing.T) {
+	src := tree(t, map[string]string{"usr/lib/os-release": "real\n", "etc/x": ""})
+	long := strings.Repeat("x/../", 30) + "../usr/lib/os-release" // past 60 bytes: a slow link
+	for name, target := range map[string]string{
+		"etc/rel": "../usr/lib/os-release", "etc/abs": "/usr/lib/os-release", "etc/long": long,
+		"etc/up": "../../../../usr/lib/os-release", "etc/chain": "rel", "lib": "usr/lib",
+		"etc/loop1": "loop2", "etc/loop2": "loop1", "etc/dangling": "/nope", "etc/dir": "/usr",
+	} {
+		if err := os.Symlink(target, filepath.Join(src, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "d.img")
+	s := &Spec{Output: out, Size: "64M", Partitions: []Partition{
+		{Name: "esp", Size: "16M", Fill: Fill{FS: "vfat", Tree: tree(t, map[string]string{"one/x": "1\n"})}},
+		{Name: "root", Fill: Fill{FS: "ext4", Tree: src}},
+	}}
+	if err := create(t, s); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, name := range []string{"/etc/rel", "/etc/abs", "/etc/long", "/etc/up", "/etc/chain", "/lib/os-release", "/usr/lib/os-release"} {
+		var b bytes.Buffer
+		if err := Cat(ctx, out, "root", name, &b); err != nil || b.String() != "real\n" {
+			t.Errorf("%s: %q, %v", name, b.String(), err)
+		}
+	}
+	for part, errs := range map[string]map[string]string{
+		"root": {"/etc": "is a directory", "/etc/dir": "is a directory", "/etc/loop1": "too many levels of symbolic links",
+			"/etc/dangling": "no such file or directory", "/nope": "no such file or directory"},
+		"esp": {"/": "is a directory", "/one": "is a directory"}, // one entry: mdir -b prints one line
+	} {
+		for name, want := range errs {
+			var b bytes.Buffer
+			err := Cat(ctx, out, part, name, &b)
+			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), name) || b.Len() > 0 {
+				t.Errorf("%s %s: %q, %v; want an error with %q and nothing written", part, name, b.String(), err, want)
+			}
+		}
+	}
+}
+
 func TestParsePart(t *testing.T) {
 	p, err := ParsePart("root:rest:ext4:/srv/tree")
 	if err != nil || p.Name != "root" || p.Size != "rest" || p.FS != "ext4" || p.Tree != "/srv/tree" {

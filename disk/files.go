@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -253,16 +254,24 @@ func vfatCopy(ctx context.Context, file string, e probe.Entry, srcs []string, ds
 			return err
 		}
 	}
-	isDir := func(p string) bool {
-		var out bytes.Buffer
-		err := mtools(ctx, file, e.Start, false, nil, &out, "mdir", "-b", "::"+p)
-		return err == nil && strings.Count(out.String(), "\n") != 1
-	}
+	isDir := func(p string) bool { return vfatIsDir(ctx, file, e, p) }
 	target := "::" + path.Clean("/"+dst)
 	if intoDir(srcs, dst, isDir) {
 		target += "/"
 	}
 	return mtools(ctx, file, e.Start, true, nil, nil, "mcopy", append(append([]string{"-s", "-o", "-m", "-Q"}, srcs...), target)...)
+}
+
+// vfatIsDir reports whether p is a directory of the FAT filesystem:
+// mdir -b lists a directory's entries by their paths, and a file as
+// itself alone (a directory of one entry is one line too).
+func vfatIsDir(ctx context.Context, file string, e probe.Entry, p string) bool {
+	var out bytes.Buffer
+	p = "::" + path.Clean("/"+p)
+	if err := mtools(ctx, file, e.Start, false, nil, &out, "mdir", "-b", p); err != nil {
+		return false
+	}
+	return !strings.EqualFold(strings.TrimSuffix(out.String(), "\n"), p)
 }
 
 // Cat writes the file at name in the partition to w.
@@ -275,6 +284,9 @@ func Cat(ctx context.Context, img, part, name string, w io.Writer) error {
 		if err := fatName(img+":"+name, name); err != nil {
 			return err
 		}
+		if vfatIsDir(ctx, img, e, name) {
+			return fmt.Errorf("%s:%s: is a directory", img, name)
+		}
 		if err := mtools(ctx, img, e.Start, false, nil, w, "mcopy", "-n", "::"+name, "-"); err != nil {
 			return fmt.Errorf("%s:%s: %w", img, name, err)
 		}
@@ -283,26 +295,129 @@ func Cat(ctx context.Context, img, part, name string, w io.Writer) error {
 	if err := plainName(img+":"+name, name); err != nil {
 		return err
 	}
+	file, err := extFile(ctx, img, e.Start, name)
+	if err == nil {
+		err = extCat(ctx, img, e.Start, file, w)
+	}
+	if err != nil {
+		return fmt.Errorf("%s:%s: %w", img, name, err)
+	}
+	return nil
+}
+
+// extCat writes the data of the inode at name to w, as debugfs's cat
+// reads it.
+func extCat(ctx context.Context, img string, off int64, name string, w io.Writer) error {
 	f, err := os.Open(img)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	cmd := command(ctx, "debugfs", "-R", "cat "+quote(name), "/dev/fd/3?offset="+strconv.FormatInt(e.Start, 10))
+	cmd := command(ctx, "debugfs", "-R", "cat "+quote(name), "/dev/fd/3?offset="+strconv.FormatInt(off, 10))
 	var errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = w, &errb, []*os.File{f}
 	err = cmd.Run()
 	msg := strings.TrimSpace(errb.String())
-	// debugfs says a file is not there on stderr, and exits 0.
+	// debugfs says what went wrong on stderr, after its banner, and
+	// exits 0.
 	if i := strings.Index(msg, "\n"); i >= 0 && strings.HasPrefix(msg, "debugfs ") {
 		msg = strings.TrimSpace(msg[i+1:])
 	} else if strings.HasPrefix(msg, "debugfs ") {
 		msg = ""
 	}
 	if err != nil || msg != "" {
-		return fmt.Errorf("%s:%s: %s", img, name, strings.TrimSpace(msg+" "+errString(err)))
+		return errors.New(strings.TrimSpace(msg + " " + errString(err)))
 	}
 	return nil
+}
+
+// maxLinks is how many symbolic links a path may pass through, as
+// Linux's MAXSYMLINKS (include/linux/namei.h).
+const maxLinks = 40
+
+// extFile follows name, inside the filesystem, to the regular file cat
+// reads: debugfs follows the links on the way to the last name but not
+// the last one, and cats a link or a directory as raw bytes. A link's
+// target is taken in the partition, / its root, never the host's.
+func extFile(ctx context.Context, img string, off int64, name string) (string, error) {
+	name = path.Clean("/" + name)
+	for range maxLinks {
+		st, err := extStat(ctx, img, off, name)
+		if err != nil {
+			return "", err
+		}
+		switch st.kind {
+		case "regular":
+			return name, nil
+		case "directory":
+			return "", errors.New("is a directory")
+		case "symlink":
+			if err := plainName(name+"'s target", st.link); err != nil {
+				return "", err
+			}
+			if !path.IsAbs(st.link) {
+				st.link = path.Join(path.Dir(name), st.link)
+			}
+			name = path.Clean("/" + st.link)
+		default:
+			return "", fmt.Errorf("not a regular file (%s)", st.kind)
+		}
+	}
+	return "", errors.New("too many levels of symbolic links")
+}
+
+// extNode is what debugfs's stat says of an inode.
+type extNode struct {
+	kind string // debugfs's Type: regular, directory, symlink, ...
+	link string // a symlink's target
+}
+
+// extStat stats name with debugfs. A fast symlink's target is in stat's
+// output (its Size bytes, whatever they hold); a slow one's is its data.
+func extStat(ctx context.Context, img string, off int64, name string) (extNode, error) {
+	out, err := debugfs(ctx, img, off, false, "stat "+quote(name))
+	if err != nil {
+		return extNode{}, err
+	}
+	var n extNode
+	var size int
+	for _, l := range strings.Split(out, "\n") {
+		if i := strings.Index(l, "Type: "); strings.HasPrefix(l, "Inode: ") && i > 0 {
+			n.kind, _, _ = strings.Cut(l[i+len("Type: "):], " ")
+		}
+		if i := strings.Index(l, "Size: "); i >= 0 && strings.HasPrefix(l, "User: ") {
+			size, _ = strconv.Atoi(strings.Fields(l[i+len("Size: "):])[0])
+		}
+	}
+	if n.kind == "" {
+		if strings.Contains(out, "File not found") {
+			return n, syscall.ENOENT
+		}
+		return n, fmt.Errorf("debugfs stat: %s", strings.TrimSpace(out))
+	}
+	if n.kind != "symlink" {
+		return n, nil
+	}
+	const fast = "Fast link dest: \""
+	if i := strings.Index(out, fast); i >= 0 {
+		rest := out[i+len(fast):]
+		if size > len(rest) {
+			return n, fmt.Errorf("debugfs stat: a link of %d bytes whose target is shorter", size)
+		}
+		n.link = rest[:size]
+		return n, nil
+	}
+	if size > 4096 {
+		return n, fmt.Errorf("a link of %d bytes, longer than a path may be", size)
+	}
+	var t bytes.Buffer
+	if err := extCat(ctx, img, off, name, &t); err != nil {
+		return n, err
+	}
+	if n.link = t.String(); len(n.link) != size {
+		return n, fmt.Errorf("%s: a link of %d bytes whose target reads as %d", name, size, len(n.link))
+	}
+	return n, nil
 }
 
 func errString(err error) string {

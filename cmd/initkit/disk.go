@@ -91,6 +91,7 @@ func newDiskCat() *cobra.Command {
 	return &cobra.Command{
 		Use:   "cat IMAGE[:PART] PATH",
 		Short: "Print a file of an ext2/3/4 or vfat partition of an image",
+		Long:  help("disk-cat"),
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			img, part := disk.Target(args[0])
