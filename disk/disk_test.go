@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/initkit/initkit/initramfs"
@@ -308,6 +310,94 @@ func TestCatFollowsLinks(t *testing.T) {
 				t.Errorf("%s %s: %q, %v; want an error with %q and nothing written", part, name, b.String(), err, want)
 			}
 		}
+	}
+}
+
+// TestReadDir lists directories of an ext4 and a vfat partition made
+// from a tree, and every entry matches the tree's own: name, type, size,
+// the permissions (ext4) and where a link points.
+func TestReadDir(t *testing.T) {
+	src := tree(t, map[string]string{"usr/lib/os-release": "real\n", "usr/lib/empty": "", "etc/motd": "hello\n"})
+	if err := os.Chmod(filepath.Join(src, "usr/lib/empty"), 0o750|fs.ModeSetuid); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range map[string]string{"lib": "usr/lib", "etc/os-release": "../usr/lib/os-release", "etc/long": strings.Repeat("y", 100)} {
+		if err := os.Symlink(target, filepath.Join(src, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Mkfifo(filepath.Join(src, "etc/fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fat := tree(t, map[string]string{"EFI/BOOT/BOOTX64.EFI": "efi", "a long name.txt": "long\n", "loader/x": "1"})
+	out := filepath.Join(t.TempDir(), "d.img")
+	s := &Spec{Output: out, Size: "64M", Partitions: []Partition{
+		{Name: "esp", Size: "16M", Fill: Fill{FS: "vfat", Tree: fat}},
+		{Name: "root", Fill: Fill{FS: "ext4", Tree: src}},
+	}}
+	if err := create(t, s); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, c := range []struct{ part, dir, host, want string }{
+		{"root", "/etc", "etc", "fifo long motd os-release"},
+		{"root", "/lib", "usr/lib", "empty os-release"}, // through the link
+		{"root", "/lib/", "usr/lib", "empty os-release"},
+		{"root", "/etc/os-release", "etc", "os-release"}, // the link itself, as ls -l
+		{"root", "/", "", "etc lib lost+found usr"},
+		{"esp", "/", "", "EFI a long name.txt loader"},
+		{"esp", "/loader", "loader", "x"},
+		{"esp", "/a long name.txt", "", "a long name.txt"},
+	} {
+		files, err := ReadDir(ctx, out, c.part, c.dir)
+		var names []string
+		for _, f := range files {
+			names = append(names, f.Name)
+		}
+		if err != nil || strings.Join(names, " ") != c.want {
+			t.Errorf("%s %s: %q, %v; want %q", c.part, c.dir, names, err, c.want)
+			continue
+		}
+		host := src
+		if c.part == "esp" {
+			host = fat
+		}
+		for _, f := range files {
+			if f.Name != "lost+found" { // mke2fs's own
+				checkEntry(t, c.part, filepath.Join(host, c.host, f.Name), f)
+			}
+		}
+	}
+	for part, missing := range map[string]string{"root": "/nope", "esp": "/nope"} {
+		if _, err := ReadDir(ctx, out, part, missing); err == nil || !strings.Contains(err.Error(), "no such file or directory") {
+			t.Errorf("%s %s: %v, want no such file", part, missing, err)
+		}
+	}
+}
+
+// checkEntry compares a listed entry with the host file it was made of.
+func checkEntry(t *testing.T, part, host string, f File) {
+	t.Helper()
+	st, err := os.Lstat(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[fs.FileMode]string{0: "file", fs.ModeDir: "dir", fs.ModeSymlink: "link", fs.ModeNamedPipe: "fifo"}[st.Mode().Type()]
+	if f.Type != want {
+		t.Errorf("%s %s: type %s, want %s", part, f.Name, f.Type, want)
+	}
+	if want == "file" && f.Size != st.Size() {
+		t.Errorf("%s %s: size %d, want %d", part, f.Name, f.Size, st.Size())
+	}
+	if part == "esp" {
+		return // FAT keeps no permissions, owners or links
+	}
+	perm := uint32(st.Sys().(*syscall.Stat_t).Mode & 0o7777)
+	if f.Mode != perm || f.UID != 0 || f.GID != 0 {
+		t.Errorf("%s %s: mode %o %d:%d, want %o 0:0", part, f.Name, f.Mode, f.UID, f.GID, perm)
+	}
+	if target, _ := os.Readlink(host); f.Link != target {
+		t.Errorf("%s %s: link %q, want %q", part, f.Name, f.Link, target)
 	}
 }
 

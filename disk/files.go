@@ -335,35 +335,40 @@ func extCat(ctx context.Context, img string, off int64, name string, w io.Writer
 // Linux's MAXSYMLINKS (include/linux/namei.h).
 const maxLinks = 40
 
-// extFile follows name, inside the filesystem, to the regular file cat
-// reads: debugfs follows the links on the way to the last name but not
+// extResolve follows name, inside the filesystem, to what is not a
+// link: debugfs follows the links on the way to the last name but not
 // the last one, and cats a link or a directory as raw bytes. A link's
 // target is taken in the partition, / its root, never the host's.
-func extFile(ctx context.Context, img string, off int64, name string) (string, error) {
+func extResolve(ctx context.Context, img string, off int64, name string) (string, extNode, error) {
 	name = path.Clean("/" + name)
 	for range maxLinks {
 		st, err := extStat(ctx, img, off, name)
-		if err != nil {
-			return "", err
+		if err != nil || st.kind != "symlink" {
+			return name, st, err
 		}
-		switch st.kind {
-		case "regular":
-			return name, nil
-		case "directory":
-			return "", errors.New("is a directory")
-		case "symlink":
-			if err := plainName(name+"'s target", st.link); err != nil {
-				return "", err
-			}
-			if !path.IsAbs(st.link) {
-				st.link = path.Join(path.Dir(name), st.link)
-			}
-			name = path.Clean("/" + st.link)
-		default:
-			return "", fmt.Errorf("not a regular file (%s)", st.kind)
+		if err := plainName(name+"'s target", st.link); err != nil {
+			return "", st, err
 		}
+		if !path.IsAbs(st.link) {
+			st.link = path.Join(path.Dir(name), st.link)
+		}
+		name = path.Clean("/" + st.link)
 	}
-	return "", errors.New("too many levels of symbolic links")
+	return "", extNode{}, errors.New("too many levels of symbolic links")
+}
+
+// extFile is the regular file name leads to, for cat.
+func extFile(ctx context.Context, img string, off int64, name string) (string, error) {
+	name, st, err := extResolve(ctx, img, off, name)
+	switch {
+	case err != nil:
+		return "", err
+	case st.kind == "directory":
+		return "", errors.New("is a directory")
+	case st.kind != "regular":
+		return "", fmt.Errorf("not a regular file (%s)", st.kind)
+	}
+	return name, nil
 }
 
 // extNode is what debugfs's stat says of an inode.

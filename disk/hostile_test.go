@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -147,5 +149,42 @@ func TestDebianRefuses(t *testing.T) {
 		if err := o.check(); err != nil {
 			t.Errorf("%+v: %v", o, err)
 		}
+	}
+}
+
+// A disk from someone else may hold any name and any link target: a
+// newline in a name splits debugfs's ls lines, and a link's target that
+// reads as debugfs's own output must not steer the next entry's. Each
+// entry is listed as it is, and printed escaped.
+func TestReadDirHostileNames(t *testing.T) {
+	src := t.TempDir()
+	spoof := "x\ndebugfs: stat \"/c\"\nFast link dest: \"/etc/shadow"
+	for name, target := range map[string]string{"b": spoof, "c": "target"} {
+		if err := os.Symlink(target, filepath.Join(src, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(src, "a\nb"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "h.img")
+	if out, err := exec.Command("mke2fs", "-q", "-t", "ext4", "-d", src, img, "8M").CombinedOutput(); err != nil {
+		t.Fatalf("mke2fs: %v: %s", err, out)
+	}
+	files, err := ReadDir(context.Background(), img, "", "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range files {
+		got[f.Name] = f.Type + " " + f.Link
+	}
+	want := map[string]string{"a\nb": "file ", "b": "link " + spoof, "c": "link target", "lost+found": "dir "}
+	if !maps.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	var b bytes.Buffer
+	if err := WriteFiles(&b, files); err != nil || strings.Count(b.String(), "\n") != len(want) || !strings.Contains(b.String(), `a\x0ab`) {
+		t.Errorf("printed %q, %v: want one line an entry, the newline escaped", b.String(), err)
 	}
 }

@@ -59,15 +59,27 @@ func newDiskCreate() *cobra.Command {
 func newDiskLs() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "ls IMAGE",
-		Short: "List a disk image's partitions and what each holds",
-		Args:  cobra.ExactArgs(1),
+		Use:   "ls IMAGE[:PART] [PATH]",
+		Short: "List a disk image's partitions and what each holds, or the files of a directory in one",
+		Long:  help("disk-ls"),
+		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := probe.List(args[0])
+			img, part := disk.Target(args[0])
+			if len(args) == 1 && part == "" {
+				l, err := probe.List(img)
+				if err != nil {
+					return err
+				}
+				return l.Write(cmd.OutOrStdout(), img, asJSON)
+			}
+			files, err := disk.ReadDir(cmd.Context(), img, part, append(args, "/")[1])
 			if err != nil {
 				return err
 			}
-			return l.Write(cmd.OutOrStdout(), args[0], asJSON)
+			if asJSON {
+				return writeJSON(cmd, files)
+			}
+			return disk.WriteFiles(cmd.OutOrStdout(), files)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
