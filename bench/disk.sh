@@ -1,32 +1,44 @@
 #!/usr/bin/env bash
 # Side-by-side disk benchmarks (issue 17), each pair interleaved:
-#  1. initkit disk create of a 1 GiB GPT image with a 300 MB ext4
+#  1. initkit disk create of a 1 GiB GPT image with a 600 MB ext4
 #     partition from a tree, against sfdisk + mke2fs -d by hand;
 #  2. LVM on RAID1 over two disk files, made in the VM (goal: 15 s);
 #  3. initkit disk debian against mmdebstrap alone (the same packages,
-#     to a tarball), from the same mirror.
+#     to a tarball), from the same mirror;
+#  4. initkit disk copy-out of that partition's whole tree, against
+#     debugfs's rdump by hand (what a user without root has; it writes
+#     whatever names the image holds, wherever they lead).
 # Results go to bench/results/.
 source "$(dirname "$0")/common.sh"
 out=$here/results
 runs=${RUNS:-5}
 export SOURCE_DATE_EPOCH=1700000000
-parts=${PARTS:-create,lvm,debian} # which of the three to run
+parts=${PARTS:-create,lvm,debian,copyout} # which of the four to run
 want() { [[ ",$parts," == *",$1,"* ]]; }
 
 # A tree of about 200 MB of many small files, as a root filesystem's
 # /usr/share is: the host's documentation and Python library.
 tree=$work/tree
-want create && mkdir -p "$tree/usr/share" "$tree/usr/lib"
-want create && cp -a /usr/share/doc "$tree/usr/share/" && cp -a /usr/lib/python3 "$tree/usr/lib/" &&
+{ want create || want copyout; } && mkdir -p "$tree/usr/share" "$tree/usr/lib"
+{ want create || want copyout; } && cp -a /usr/share/doc "$tree/usr/share/" && cp -a /usr/lib/python3 "$tree/usr/lib/" &&
   echo "tree: $(find "$tree" | wc -l) entries, $(du -sm "$tree" | cut -f1) MB"
 
 if want create; then
-byhand="rm -f $work/h.img; truncate -s 1G $work/h.img && printf 'label: gpt\nstart=2048, size=614400, type=L, name=root\n' | sfdisk -q $work/h.img && mke2fs -q -F -t ext4 -E offset=1048576 -d $tree $work/h.img 307200k"
-echo "== 1 GiB GPT, one 300 MB ext4 partition from the tree"
+byhand="rm -f $work/h.img; truncate -s 1G $work/h.img && printf 'label: gpt\nstart=2048, size=1228800, type=L, name=root\n' | sfdisk -q $work/h.img && mke2fs -q -F -t ext4 -E offset=1048576 -d $tree $work/h.img 614400k"
+echo "== 1 GiB GPT, one 600 MB ext4 partition from the tree"
 interleaved "$out/disk-create.md" "$runs" \
-  "initkit disk create" "$ik disk create $work/ik.img --size 1G --part root:300M:ext4:$tree" \
+  "initkit disk create" "$ik disk create $work/ik.img --size 1G --part root:600M:ext4:$tree" \
   "sfdisk + mke2fs -d (by hand)" "$byhand"
 
+fi
+
+if want copyout; then
+[ -f "$work/ik.img" ] || "$ik" disk create "$work/ik.img" --size 1G --part root:600M:ext4:"$tree"
+echo "== copy the 600 MB partition's whole tree out"
+interleaved "$out/disk-copy-out.md" "$runs" \
+  "initkit disk copy-out" "rm -rf $work/co1; $ik disk copy-out $work/ik.img / $work/co1" \
+  "debugfs rdump (by hand)" "rm -rf $work/co2; mkdir $work/co2; debugfs -R 'rdump / $work/co2' '$work/ik.img?offset=1048576'"
+diff -r --no-dereference "$work/co1" "$work/co2" >/dev/null && echo "the two trees are the same"
 fi
 
 if want lvm; then

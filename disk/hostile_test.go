@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -187,4 +188,105 @@ func TestReadDirHostileNames(t *testing.T) {
 	if err := WriteFiles(&b, files); err != nil || strings.Count(b.String(), "\n") != len(want) || !strings.Contains(b.String(), `a\x0ab`) {
 		t.Errorf("printed %q, %v: want one line an entry, the newline escaped", b.String(), err)
 	}
+}
+
+// A hostile ext image copied out: a name that is a link to a host
+// directory and, twice in the same directory, a directory with a file in
+// it (the file must not land where the link points); a directory that
+// holds itself; and a sparse file that claims far more than the
+// partition holds. Each is refused, and nothing is written outside DIR.
+func TestCopyOutHostile(t *testing.T) {
+	victim := t.TempDir()
+	ctx := context.Background()
+	for _, c := range []struct {
+		img, name, want string
+	}{
+		{duplicateName(t, victim), "/", `"a" twice in one directory`},
+		{hostileExt(t, map[string]string{"d/f": "data\n"}, "link /d /d/loop\n"), "/d", "a loop in the filesystem"},
+		{hostileExt(t, map[string]string{"d/f": "data\n"}, ""), "/huge", "more than the partition holds"},
+	} {
+		out := filepath.Join(t.TempDir(), "out")
+		err := CopyOut(ctx, c.img, "", []string{c.name}, out)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+		if left, _ := filepath.Glob(filepath.Join(out, ".initkit-*")); len(left) > 0 {
+			t.Errorf("%s: left behind: %v", c.name, left)
+		}
+	}
+	// A link already in DIR is not written through either.
+	out := t.TempDir()
+	if err := os.Symlink(victim, filepath.Join(out, "d")); err != nil {
+		t.Fatal(err)
+	}
+	if err := CopyOut(ctx, hostileExt(t, map[string]string{"d/f": "x"}, ""), "", []string{"/d"}, out); err == nil || !strings.Contains(err.Error(), "escapes") {
+		t.Errorf("into a link in DIR: %v", err)
+	}
+	if left, _ := os.ReadDir(victim); len(left) > 0 {
+		t.Errorf("written through a link: %v", left)
+	}
+}
+
+// hostileExt makes an ext4 image of files and a sparse file of 1 GiB,
+// "huge", then runs a debugfs script on it: debugfs's link adds an entry
+// whatever it points at.
+func hostileExt(t *testing.T, files map[string]string, script string) string {
+	t.Helper()
+	src := tree(t, files)
+	if err := os.Truncate(filepath.Join(src, "huge"), 0); err == nil {
+		t.Fatal("huge is there")
+	}
+	if f, err := os.Create(filepath.Join(src, "huge")); err != nil {
+		t.Fatal(err)
+	} else {
+		f.Truncate(1 << 30)
+		f.Close()
+	}
+	img := filepath.Join(t.TempDir(), "h.img")
+	if out, err := exec.Command("mke2fs", "-q", "-t", "ext4", "-d", src, img, "16M").CombinedOutput(); err != nil {
+		t.Fatalf("mke2fs: %v: %s", err, out)
+	}
+	cmd := exec.Command("debugfs", "-w", "-f", "-", img)
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("debugfs: %v: %s", err, out)
+	}
+	return img
+}
+
+// duplicateName makes an ext4 image whose root holds "a" twice: a link
+// to victim, and a directory with a file in it. No tool makes one: the
+// directory "b" is renamed in the root's directory block (no checksums).
+func duplicateName(t *testing.T, victim string) string {
+	t.Helper()
+	src := tree(t, map[string]string{"b/f": "data\n"})
+	if err := os.Symlink(victim, filepath.Join(src, "a")); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "dup.img")
+	if out, err := exec.Command("mke2fs", "-q", "-b", "4096", "-O", "^metadata_csum,^dir_index", "-t", "ext4", "-d", src, img, "16M").CombinedOutput(); err != nil {
+		t.Fatalf("mke2fs: %v: %s", err, out)
+	}
+	out, err := exec.Command("debugfs", "-R", "blocks /", img).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	if err != nil {
+		t.Fatalf("blocks /: %q", out)
+	}
+	data, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := data[block*4096 : (block+1)*4096]
+	i := bytes.Index(dir, []byte{1, 2, 'b'}) // name_len 1, a directory, "b"
+	if i < 0 {
+		t.Fatal("no entry b in the root's block")
+	}
+	dir[i+2] = 'a'
+	if err := os.WriteFile(img, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return img
 }

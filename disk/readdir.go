@@ -27,6 +27,8 @@ type File struct {
 	GID  uint32 `json:"gid"`
 	Size int64  `json:"size"`
 	Link string `json:"link,omitempty"` // a link's target
+	// Inode is the entry's inode number in ext2/3/4 (FAT has none).
+	Inode uint64 `json:"inode,omitempty"`
 }
 
 // ReadDir lists the directory at name in the ext2/3/4 or vfat partition
@@ -77,12 +79,98 @@ func extReadDir(ctx context.Context, img string, off int64, name string) ([]File
 			return nil, err
 		}
 	}
-	out, err := debugfs(ctx, img, off, false, "ls -p "+quote(list))
+	lists, err := extListDirs(ctx, img, off, []string{list})
 	if err != nil {
 		return nil, err
 	}
 	var files []File
-	var line string // a name with a newline is an entry over several lines
+	for _, f := range lists[0] {
+		if isDir || f.Name == path.Base(dir) {
+			files = append(files, f)
+		}
+	}
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = dir
+		if isDir {
+			paths[i] = path.Join(dir, f.Name)
+		}
+	}
+	return files, extLinks(ctx, img, off, paths, files)
+}
+
+// extListDirs lists directories, but their "." and "..", with one debugfs:
+// each listing follows its request's echo. A name with a newline could
+// forge an echo; every line between the echoes must then be an entry of
+// its own, and if one is not, each directory is listed by a debugfs of
+// its own, where a name's lines are joined.
+func extListDirs(ctx context.Context, img string, off int64, dirs []string) ([][]File, error) {
+	if len(dirs) > 1 {
+		if lists, ok, err := extListBatch(ctx, img, off, dirs); err != nil || ok {
+			return lists, err
+		}
+	}
+	lists := make([][]File, len(dirs))
+	for i, d := range dirs {
+		out, err := debugfs(ctx, img, off, false, "ls -p "+quote(d))
+		if err != nil {
+			return nil, err
+		}
+		if lists[i], err = parseListing(out); err != nil {
+			return nil, err
+		}
+	}
+	return lists, nil
+}
+
+// extListBatch is extListDirs in one debugfs, or false.
+func extListBatch(ctx context.Context, img string, off int64, dirs []string) ([][]File, bool, error) {
+	var script strings.Builder
+	echo := make([]string, len(dirs))
+	for i, d := range dirs {
+		fmt.Fprintf(&script, "ls -p %s\n", quote(d))
+		echo[i] = "debugfs: ls -p " + quote(d) + "\n"
+	}
+	out, err := debugfsScript(ctx, img, off, script.String())
+	if err != nil {
+		return nil, false, err
+	}
+	lists := make([][]File, len(dirs))
+	pos := 0
+	for i := range dirs {
+		j := strings.Index(out[pos:], echo[i])
+		if j < 0 {
+			return nil, false, nil
+		}
+		pos += j + len(echo[i])
+		end := len(out)
+		if i+1 < len(dirs) {
+			if k := strings.Index(out[pos:], echo[i+1]); k >= 0 {
+				end = pos + k
+			}
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(out[pos:end], "\n"), "\n") {
+			if l == "" {
+				continue
+			}
+			f, err := parseLsP(l)
+			if err != nil {
+				return nil, false, nil
+			}
+			if f.Inode != 0 && f.Name != "." && f.Name != ".." {
+				lists[i] = append(lists[i], f)
+			}
+		}
+		pos = end
+	}
+	return lists, true, nil
+}
+
+// parseListing reads the output of one "ls -p": its entries but "." and
+// "..", the lines of a name with a newline joined.
+func parseListing(out string) ([]File, error) {
+	var files []File
+	var line string
 	for _, l := range strings.Split(out, "\n") {
 		if line += l; !strings.HasPrefix(line, "/") {
 			line = "" // debugfs's banner
@@ -94,7 +182,10 @@ func extReadDir(ctx context.Context, img string, off int64, name string) ([]File
 			continue
 		}
 		line = ""
-		if isDir && f.Name != "." && f.Name != ".." || !isDir && f.Name == path.Base(dir) {
+		if f.Inode == 0 {
+			continue // a deleted entry's room: lost+found is made of them
+		}
+		if f.Name != "." && f.Name != ".." {
 			files = append(files, f)
 		}
 	}
@@ -102,7 +193,7 @@ func extReadDir(ctx context.Context, img string, off int64, name string) ([]File
 		_, err := parseLsP(strings.TrimSuffix(line, "\n"))
 		return nil, err
 	}
-	return files, extLinks(ctx, img, off, dir, isDir, files)
+	return files, nil
 }
 
 // parseLsP reads a line of debugfs's "ls -p": /INODE/MODE/UID/GID/NAME/SIZE/,
@@ -113,6 +204,7 @@ func parseLsP(l string) (File, error) {
 	if len(f) < 7 || f[0] != "" {
 		return File{}, fmt.Errorf("debugfs ls: %q: not /INODE/MODE/UID/GID/NAME/SIZE/", l)
 	}
+	ino, err0 := strconv.ParseUint(f[1], 10, 64)
 	mode, err1 := strconv.ParseUint(f[2], 8, 32)
 	uid, err2 := strconv.ParseUint(f[3], 10, 32)
 	gid, err3 := strconv.ParseUint(f[4], 10, 32)
@@ -120,7 +212,7 @@ func parseLsP(l string) (File, error) {
 	if f[len(f)-1] != "" { // a directory's is
 		size, err4 = strconv.ParseInt(f[len(f)-1], 10, 64)
 	}
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
+	if err := errors.Join(err0, err1, err2, err3, err4); err != nil {
 		return File{}, fmt.Errorf("debugfs ls: %q: %w", l, err)
 	}
 	kind := extTypes[uint32(mode)&0o170000]
@@ -128,67 +220,71 @@ func parseLsP(l string) (File, error) {
 		kind = "unknown"
 	}
 	return File{Name: strings.Join(f[5:len(f)-1], "/"), Type: kind, Mode: uint32(mode & 0o7777),
-		UID: uint32(uid), GID: uint32(gid), Size: size}, nil
+		UID: uint32(uid), GID: uint32(gid), Size: size, Inode: ino}, nil
 }
 
-// extLinks fills in the targets of the links among files, the entries of
-// dir (or dir itself), with one debugfs for all of the fast ones: a
-// fast link's target is in stat's output, its Size bytes whatever they
-// hold, after a header that holds nothing of the filesystem's names.
-func extLinks(ctx context.Context, img string, off int64, dir string, isDir bool, files []File) error {
-	var script strings.Builder
+// extLinks fills in the targets of the links among files, at paths,
+// with one debugfs for all of the fast ones and one for the slow: a fast
+// link's target is in stat's output, its Size bytes whatever they hold,
+// after a header that holds nothing of the filesystem's names; a slow
+// one's is its data, Size bytes after cat's echo. Each is consumed by its
+// size, so that no target can forge the next request's echo.
+func extLinks(ctx context.Context, img string, off int64, paths []string, files []File) error {
 	var links []int
-	full := func(i int) string {
-		if isDir {
-			return path.Join(dir, files[i].Name)
-		}
-		return dir
-	}
 	for i, f := range files {
-		if f.Type == "link" && plainName("", f.Name) == nil {
+		if f.Type == "link" && plainName("", paths[i]) == nil {
 			links = append(links, i)
-			fmt.Fprintf(&script, "stat %s\n", quote(full(i)))
 		}
+	}
+	slow, err := extTargets(ctx, img, off, "stat", "Fast link dest: \"", paths, files, links)
+	if err != nil || len(slow) == 0 {
+		return err
+	}
+	_, err = extTargets(ctx, img, off, "cat", "", paths, files, slow)
+	return err // a target past 4096 bytes, no path's, stays unread
+}
+
+// extTargets runs request on the links (indexes of files) in one
+// debugfs and takes each target, Size bytes after marker; it returns the
+// links whose output has no marker before the next request's echo.
+func extTargets(ctx context.Context, img string, off int64, request, marker string, paths []string, files []File, links []int) ([]int, error) {
+	var script strings.Builder
+	for _, i := range links {
+		fmt.Fprintf(&script, "%s %s\n", request, quote(paths[i]))
 	}
 	if len(links) == 0 {
-		return nil
+		return nil, nil
 	}
 	out, err := debugfsScript(ctx, img, off, script.String())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	const fast = "Fast link dest: \""
+	var missed []int
 	pos := 0
 	for n, i := range links {
-		echo := "debugfs: stat " + quote(full(i)) + "\n"
+		echo := "debugfs: " + request + " " + quote(paths[i]) + "\n"
 		j := strings.Index(out[pos:], echo)
 		if j < 0 {
-			return fmt.Errorf("debugfs stat %s: no output", full(i))
+			return nil, fmt.Errorf("debugfs %s %s: no output", request, paths[i])
 		}
 		pos += j + len(echo)
 		next := len(out)
 		if n+1 < len(links) {
-			if k := strings.Index(out[pos:], "debugfs: stat "+quote(full(links[n+1]))+"\n"); k >= 0 {
+			if k := strings.Index(out[pos:], "debugfs: "+request+" "+quote(paths[links[n+1]])+"\n"); k >= 0 {
 				next = pos + k
 			}
 		}
-		k := strings.Index(out[pos:next], fast)
-		if k >= 0 && pos+k+len(fast)+int(files[i].Size) <= len(out) {
-			pos += k + len(fast)
-			files[i].Link = out[pos : pos+int(files[i].Size)]
-			pos += int(files[i].Size)
+		size := int(files[i].Size)
+		k := strings.Index(out[pos:next], marker)
+		if k < 0 || size > 4096 || pos+k+len(marker)+size > len(out) {
+			missed = append(missed, i)
 			continue
 		}
-		// A slow link: its target is its data.
-		var t bytes.Buffer
-		if files[i].Size <= 4096 {
-			if err := extCat(ctx, img, off, full(i), &t); err != nil {
-				return err
-			}
-		}
-		files[i].Link = t.String()
+		pos += k + len(marker)
+		files[i].Link = out[pos : pos+size]
+		pos += size
 	}
-	return nil
+	return missed, nil
 }
 
 // debugfsScript runs a script of debugfs requests, one a line, and

@@ -14,7 +14,7 @@ import (
 
 func newDisk() *cobra.Command {
 	cmd := &cobra.Command{Use: "disk", Short: "Make disk images without root, list them, copy files in and out"}
-	cmd.AddCommand(newDiskCreate(), newDiskLs(), newDiskCp(), newDiskCat(), newDiskDebian())
+	cmd.AddCommand(newDiskCreate(), newDiskLs(), newDiskCp(), newDiskCopyOut(), newDiskCat(), newDiskDebian())
 	return cmd
 }
 
@@ -95,6 +95,20 @@ func newDiskCp() *cobra.Command {
 			interrupt.Graceful(interrupt.Stops...)
 			img, part := disk.Target(args[0])
 			return disk.Copy(cmd.Context(), img, part, args[1:len(args)-1], args[len(args)-1])
+		},
+	}
+}
+
+func newDiskCopyOut() *cobra.Command {
+	return &cobra.Command{
+		Use:   "copy-out IMAGE[:PART] PATH... DIR",
+		Short: "Copy files and directories out of an ext2/3/4 or vfat partition of an image into DIR, without root or a VM",
+		Long:  help("disk-copy-out"),
+		Args:  cobra.MinimumNArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			interrupt.Graceful(interrupt.Stops...)
+			img, part := disk.Target(args[0])
+			return disk.CopyOut(cmd.Context(), img, part, args[1:len(args)-1], args[len(args)-1])
 		},
 	}
 }

@@ -210,13 +210,22 @@ func ScratchDir(path string) (string, func(), error) {
 // removes those of the same kind whose process no longer exists (killed
 // by SIGKILL, which gave it no chance to clean up).
 func TempDir(kind string) (string, error) {
-	prefix := "initkit-" + kind + "-"
-	old, _ := filepath.Glob(filepath.Join(os.TempDir(), prefix+"*-*"))
+	return tempDirIn(os.TempDir(), "initkit-"+kind+"-")
+}
+
+// HiddenTempDir is TempDir in parent, its name starting with a dot: for
+// files renamed into parent once complete.
+func HiddenTempDir(parent, kind string) (string, error) {
+	return tempDirIn(parent, ".initkit-"+kind+"-")
+}
+
+func tempDirIn(parent, prefix string) (string, error) {
+	old, _ := filepath.Glob(filepath.Join(parent, prefix+"*-*"))
 	for _, o := range old {
 		pidText, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(o), prefix), "-")
 		if pid, err := strconv.Atoi(pidText); err == nil && pid > 0 && pid != os.Getpid() && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
 			os.RemoveAll(o)
 		}
 	}
-	return os.MkdirTemp("", prefix+strconv.Itoa(os.Getpid())+"-")
+	return os.MkdirTemp(parent, prefix+strconv.Itoa(os.Getpid())+"-")
 }
