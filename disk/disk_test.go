@@ -346,6 +346,7 @@ func TestReadDir(t *testing.T) {
 		{"root", "/lib/", "usr/lib", "empty os-release"},
 		{"root", "/etc/os-release", "etc", "os-release"}, // the link itself, as ls -l
 		{"root", "/", "", "etc lib lost+found usr"},
+		{"root", "/lost+found", "", ""}, // its blocks' room is no entry
 		{"esp", "/", "", "EFI a long name.txt loader"},
 		{"esp", "/loader", "loader", "x"},
 		{"esp", "/a long name.txt", "", "a long name.txt"},

@@ -204,6 +204,8 @@ func TestCopyOutHostile(t *testing.T) {
 		{duplicateName(t, victim), "/", `"a" twice in one directory`},
 		{hostileExt(t, map[string]string{"d/f": "data\n"}, "link /d /d/loop\n"), "/d", "a loop in the filesystem"},
 		{hostileExt(t, map[string]string{"d/f": "data\n"}, ""), "/huge", "more than the partition holds"},
+		// A name with a newline, in one of two directories listed at once.
+		{hostileExt(t, map[string]string{"A/x\ndebugfs: ls -p \"/B\"\nz": "1", "B/f": "2"}, ""), "/", "control character"},
 	} {
 		out := filepath.Join(t.TempDir(), "out")
 		err := CopyOut(ctx, c.img, "", []string{c.name}, out)
