@@ -82,8 +82,20 @@ func (c *copier) copy(name string) error {
 	if base == "/" {
 		base = "." // the partition's root: its entries go into dir itself
 	}
-	items := []item{{src: top.src, dst: base, File: top.File}}
-	// Level by level: the directories of one level listed by one debugfs.
+	items, err := c.walk(item{src: top.src, dst: base, File: top.File})
+	if err != nil {
+		return err
+	}
+	if err := c.links(items); err != nil {
+		return err
+	}
+	return c.write(items)
+}
+
+// walk returns top and, when it is a directory, everything under it,
+// level by level: the directories of a level listed by one debugfs.
+func (c *copier) walk(top item) ([]item, error) {
+	items := []item{top}
 	for level := items; len(level) > 0; {
 		var dirs []item
 		for _, it := range level {
@@ -91,33 +103,30 @@ func (c *copier) copy(name string) error {
 				continue
 			}
 			if it.Inode != 0 && c.seen[it.Inode] {
-				return fmt.Errorf("%s: directory inode %d listed twice: a loop in the filesystem", it.src, it.Inode)
+				return nil, fmt.Errorf("%s: directory inode %d listed twice: a loop in the filesystem", it.src, it.Inode)
 			}
 			c.seen[it.Inode] = true
 			dirs = append(dirs, it)
 		}
 		lists, err := c.readDirs(dirs)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		level = nil
 		for d, files := range lists {
 			for i, f := range files { // sorted by name
 				if err := plainName(dirs[d].src, f.Name); err != nil {
-					return err
+					return nil, err
 				}
 				if i > 0 && files[i-1].Name == f.Name {
-					return fmt.Errorf("%s: %q twice in one directory: a corrupt filesystem", dirs[d].src, f.Name)
+					return nil, fmt.Errorf("%s: %q twice in one directory: a corrupt filesystem", dirs[d].src, f.Name)
 				}
 				level = append(level, item{src: path.Join(dirs[d].src, f.Name), dst: path.Join(dirs[d].dst, f.Name), File: f})
 			}
 		}
 		items = append(items, level...)
 	}
-	if err := c.links(items); err != nil {
-		return err
-	}
-	return c.write(items)
+	return items, nil
 }
 
 // readDirs lists dirs, sorted by name: ext's with one debugfs.

@@ -27,3 +27,19 @@ func ExampleCreate() {
 		fmt.Println(p.Number, p.PartLabel, p.PartUUID, p.Type, p.UUID)
 	}
 }
+
+// The files of a disk's root partition, listed and copied out without
+// root or a VM: what a run left in /var/log.
+func ExampleReadDir() {
+	ctx := context.Background()
+	files, err := disk.ReadDir(ctx, "disk.img", "root", "/var/log")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, f := range files {
+		fmt.Println(f.Type, f.Size, f.Name)
+	}
+	if err := disk.CopyOut(ctx, "disk.img", "root", []string{"/var/log"}, "logs"); err != nil {
+		log.Fatal(err)
+	}
+}

@@ -279,7 +279,11 @@ func (r *Reader) nextSegment() error {
 	switch {
 	case f == compress.Unknown:
 		r.segs = r.segs[:len(r.segs)-1]
-		return &Error{Segment: -1, Offset: at, Err: fmt.Errorf("no cpio or compression magic: bytes % x", magic[:min(len(magic), 6)])}
+		err := fmt.Errorf("no cpio or compression magic: bytes % x", magic[:min(len(magic), 6)])
+		if kind := otherKind(at, r.br); len(r.segs) == 0 && kind != "" {
+			err = fmt.Errorf("%w: %s", err, kind)
+		}
+		return &Error{Segment: -1, Offset: at, Err: err}
 	case f == compress.None && at%4 != 0:
 		// The kernel only recognises a stored archive at a 4-byte boundary.
 		r.segs = r.segs[:len(r.segs)-1]
