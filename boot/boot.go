@@ -200,7 +200,12 @@ func Prepare(ctx context.Context, o Options) (*Run, error) {
 	if err := r.root(); err != nil {
 		return nil, err
 	}
-	for _, m := range r.Kernel.Lacks(o.Arch, r.Initrd) {
+	missing, err := r.Kernel.Lacks(o.Arch, r.Initrd)
+	if err != nil {
+		// Booted anyway: the kernel's own words on it may be the point.
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%v: the kernel will not unpack it (\"Initramfs unpacking failed\"), and panics without a root", err))
+	}
+	for _, m := range missing {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("%s lacks CONFIG_%s=%s: %s", r.Kernel.Config, m.Name, m.Value, m.Why))
 	}
 	if err := r.dumps(ctx); err != nil {

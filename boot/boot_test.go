@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -231,5 +232,24 @@ func TestBootCannotStart(t *testing.T) {
 	res := r.Boot(context.Background())
 	if res.Kind != qemu.Failed || res.Err == nil || !strings.Contains(res.Err.Error(), "missing") || res.ExitCode() != 5 {
 		t.Fatalf("Boot = %+v, exit %d", res.Outcome, res.ExitCode())
+	}
+}
+
+// A disk image given as the initramfs boots, as asked, but first a
+// warning says what it is and that the kernel will not unpack it: the
+// kernel's own words come only after "Unable to mount root fs".
+func TestPrepareWarnsNotAnImage(t *testing.T) {
+	k := testenv.Kernel(t)
+	chosen := &kernel.Choice{Image: k.Image, ModulesDir: k.ModulesDir, Release: k.Release, Config: kernel.FindConfig(k.Image)}
+	if chosen.Config == "" {
+		t.Fatalf("no config beside %s", k.Image)
+	}
+	disk := filepath.Join(t.TempDir(), "disk.img")
+	if out, err := exec.Command("sh", "-c", "truncate -s 8M "+disk+" && echo 'label: gpt' | sfdisk -q "+disk).CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v: %s", err, out)
+	}
+	r, _ := command(t, boot.Options{Chosen: chosen, Initrd: disk})
+	if w := strings.Join(r.Warnings, "\n"); !strings.Contains(w, "a disk image with a GPT partition table") || !strings.Contains(w, "the kernel will not unpack it") {
+		t.Errorf("warnings %q", w)
 	}
 }

@@ -150,11 +150,12 @@ func (c *Choice) buildDir() error {
 
 // Lacks returns what the kernel's config lacks to boot images with
 // initkit on arch: its .config, else the config the image carries
-// (IKCONFIG); nothing when neither is found.
-func (c *Choice) Lacks(arch string, images ...string) []kconfig.Purposed {
+// (IKCONFIG); nothing when neither is found. An image that cannot be
+// read (it is no initramfs) is the error.
+func (c *Choice) Lacks(arch string, images ...string) ([]kconfig.Purposed, error) {
 	cfg, ok := c.KernelConfig()
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	var imgs []string
 	for _, i := range images {
@@ -162,8 +163,7 @@ func (c *Choice) Lacks(arch string, images ...string) []kconfig.Purposed {
 			imgs = append(imgs, i)
 		}
 	}
-	missing, _ := check(cfg, []string{"boot"}, arch, imgs)
-	return missing
+	return check(cfg, []string{"boot"}, arch, imgs)
 }
 
 // KernelConfig is the kernel's config: its .config, else the config the

@@ -138,7 +138,7 @@ func TestOwnKernel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if missing := k.Lacks("x86_64", img); len(missing) != 0 || !strings.HasSuffix(k.Config, "(its embedded config)") {
+		if missing, err := k.Lacks("x86_64", img); err != nil || len(missing) != 0 || !strings.HasSuffix(k.Config, "(its embedded config)") {
 			t.Errorf("checked %q: missing %+v", k.Config, missing)
 		}
 		code, out := initkitRun(t, "boot", "--kernel", bare, "--initrd", img, "--timeout", "120s", "--log", filepath.Join(t.TempDir(), "log"))
