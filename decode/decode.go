@@ -307,7 +307,38 @@ func readLog(r io.Reader, name string, max int64) ([]byte, error) {
 	if int64(len(b)) > max {
 		return nil, fmt.Errorf("%s: more than %d bytes: not a console log; decode the part around the crash", name, max)
 	}
+	if err := checkText(b[:min(len(b), textSniff)]); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	return b, nil
+}
+
+// textSniff is how much of a log checkText looks at.
+const textSniff = 64 << 10
+
+// checkText refuses what is no console log: more than 16 bytes and 1 %
+// of head are NULs or control characters that no console writes (a tab, the line
+// ends, a backspace, a bell and the escape of colours are fine). A disk
+// image or a vmcore given by mistake would be written back as megabytes
+// of escapes, "annotated", with no report found.
+func checkText(head []byte) error {
+	bad, first := 0, -1
+	for i, c := range head {
+		if c < 0x20 && !strings.ContainsRune("\t\n\r\x1b\b\a\f\v", rune(c)) {
+			if bad++; first < 0 {
+				first = i
+			}
+		}
+	}
+	if bad <= 16 || bad*100 <= len(head) { // a serial line's noise
+		return nil
+	}
+	what := ""
+	switch {
+	case bytes.HasPrefix(head, []byte("\x7fELF")), bytes.HasPrefix(head, []byte("KDUMP   ")), bytes.HasPrefix(head, []byte("makedumpfile")):
+		what = " (a vmcore? initkit vmcore reads it)"
+	}
+	return fmt.Errorf("binary data, not a console log: %d of its first %d bytes are control characters, the first at offset %d%s", bad, len(head), first, what)
 }
 
 // ReadLogFile reads the log at path, "-" for r (standard input, named
@@ -357,6 +388,12 @@ func Unresolved(r oops.Report) Resolved {
 // The log is read as it comes, a report at a time: memory is bounded
 // whatever its size.
 func Titles(w io.Writer, log io.Reader) (int, error) {
+	br := bufio.NewReaderSize(log, textSniff)
+	head, _ := br.Peek(textSniff)
+	if err := checkText(head); err != nil {
+		return 0, err
+	}
+	log = br
 	bw := bufio.NewWriter(w)
 	n := 0
 	err := oops.Each(log, func(r oops.Report) error {

@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"path/filepath"
@@ -50,6 +51,51 @@ func TestReadLogBounded(t *testing.T) {
 	b, err := readLog(strings.NewReader("short log\n"), "x", 1<<20)
 	if err != nil || string(b) != "short log\n" {
 		t.Fatalf("short: %q %v", b, err)
+	}
+}
+
+// TestReadLogBinary: a program, a disk image or a vmcore given as the
+// log is refused by name and offset, not written back as megabytes of
+// escapes with no report found; every real log in oops' testdata, a
+// few NULs of a serial line's noise in one, and colours are a log.
+func TestReadLogBinary(t *testing.T) {
+	self, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := make([]byte, 1<<20)
+	copy(disk[510:], "\x55\xaaEFI PART")
+	core := append([]byte("\x7fELF\x02\x01\x01\x00"), make([]byte, 4096)...)
+	for name, c := range map[string]struct {
+		data []byte
+		want string
+	}{
+		"true":   {self, "at offset 4"},
+		"disk":   {disk, "the first at offset 0"},
+		"vmcore": {core, "initkit vmcore reads it"},
+	} {
+		if _, err := readLog(bytes.NewReader(c.data), name, 1<<30); err == nil || !strings.Contains(err.Error(), name+": binary data, not a console log") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", name, err, c.want)
+		}
+		if _, err := Titles(io.Discard, bytes.NewReader(c.data)); err == nil || !strings.Contains(err.Error(), "binary data") {
+			t.Errorf("%s: titles: %v", name, err)
+		}
+	}
+	logs, _ := filepath.Glob("../oops/testdata/*.log")
+	real, _ := filepath.Glob("../oops/testdata/real/*.log")
+	if len(logs)+len(real) < 10 {
+		t.Fatalf("%d logs", len(logs)+len(real))
+	}
+	for _, l := range append(logs, real...) {
+		b, err := os.ReadFile(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range [][]byte{b, append([]byte("\x00\x00\x00\x1b[0;32m"), b...)} {
+			if _, err := readLog(bytes.NewReader(b), l, 1<<30); err != nil {
+				t.Errorf("%s: %v", l, err)
+			}
+		}
 	}
 }
 
