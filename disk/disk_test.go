@@ -257,6 +257,20 @@ func TestCopyAndCat(t *testing.T) {
 			t.Errorf("%s: no error for a missing file", part)
 		}
 	}
+	// The directories on the way are made, as mkdir -p would, in both;
+	// a file in the way is an error.
+	for _, part := range []string{"root", "esp"} {
+		if err := Copy(ctx, out, part, []string{filepath.Join(src, "file")}, "/new/deep/"); err != nil {
+			t.Fatalf("%s: %v", part, err)
+		}
+		var b bytes.Buffer
+		if err := Cat(ctx, out, part, "/new/deep/file", &b); err != nil || b.String() != "one\n" {
+			t.Errorf("%s: into new directories: %q, %v", part, b.String(), err)
+		}
+		if err := Copy(ctx, out, part, []string{filepath.Join(src, "file")}, "/file/x"); err == nil {
+			t.Errorf("%s: a copy under a file: no error", part)
+		}
+	}
 	var b bytes.Buffer
 	if err := Cat(ctx, out, "2", "/etc/keep", &b); err != nil || b.String() != "kept\n" {
 		t.Errorf("the tree's file after the copies: %q, %v", b.String(), err)

@@ -112,6 +112,21 @@ func intoDir(srcs []string, dst string, isDir func(string) bool) bool {
 	return len(srcs) > 1 || strings.HasSuffix(dst, "/") || isDir(dst)
 }
 
+// parentDirs are the directories on the way to dst, outermost first,
+// that a copy makes as mkdir -p would: dst too when the copy goes into
+// it.
+func parentDirs(dst string, into bool) []string {
+	parent := path.Clean("/" + dst)
+	if !into {
+		parent = path.Dir(parent)
+	}
+	var dirs []string
+	for d := parent; d != "/"; d = path.Dir(d) {
+		dirs = append([]string{d}, dirs...)
+	}
+	return dirs
+}
+
 // extCopy writes a debugfs script: mkdir for directories, write for
 // files, symlink for links, then the owner set to root.
 func extCopy(ctx context.Context, file string, e probe.Entry, srcs []string, dst string) error {
@@ -123,16 +138,7 @@ func extCopy(ctx context.Context, file string, e probe.Entry, srcs []string, dst
 	if err := plainName("the destination", dst); err != nil {
 		return err
 	}
-	// The directories on the way are made, as mkdir -p would.
-	parent := path.Clean("/" + dst)
-	if !into {
-		parent = path.Dir(parent)
-	}
-	var parents []string
-	for d := parent; d != "/"; d = path.Dir(d) {
-		parents = append([]string{d}, parents...)
-	}
-	for _, d := range parents {
+	for _, d := range parentDirs(dst, into) {
 		fmt.Fprintf(&script, "mkdir %s\n", quote(d))
 	}
 	for _, src := range srcs {
@@ -255,23 +261,40 @@ func vfatCopy(ctx context.Context, file string, e probe.Entry, srcs []string, ds
 		}
 	}
 	isDir := func(p string) bool { return vfatIsDir(ctx, file, e, p) }
+	into := intoDir(srcs, dst, isDir)
+	for _, d := range parentDirs(dst, into) {
+		switch exists, dir := vfatStat(ctx, file, e, d); {
+		case exists && !dir:
+			return fmt.Errorf("%s: a file, not a directory", d)
+		case !exists:
+			if err := mtools(ctx, file, e.Start, true, nil, nil, "mmd", "::"+d); err != nil {
+				return err
+			}
+		}
+	}
 	target := "::" + path.Clean("/"+dst)
-	if intoDir(srcs, dst, isDir) {
+	if into {
 		target += "/"
 	}
 	return mtools(ctx, file, e.Start, true, nil, nil, "mcopy", append(append([]string{"-s", "-o", "-m", "-Q"}, srcs...), target)...)
 }
 
-// vfatIsDir reports whether p is a directory of the FAT filesystem:
-// mdir -b lists a directory's entries by their paths, and a file as
-// itself alone (a directory of one entry is one line too).
+// vfatIsDir reports whether p is a directory of the FAT filesystem.
 func vfatIsDir(ctx context.Context, file string, e probe.Entry, p string) bool {
+	exists, dir := vfatStat(ctx, file, e, p)
+	return exists && dir
+}
+
+// vfatStat reports whether p is in the FAT filesystem and whether it is
+// a directory: mdir -b lists a directory's entries by their paths, and a
+// file as itself alone (a directory of one entry is one line too).
+func vfatStat(ctx context.Context, file string, e probe.Entry, p string) (exists, dir bool) {
 	var out bytes.Buffer
 	p = "::" + path.Clean("/"+p)
 	if err := mtools(ctx, file, e.Start, false, nil, &out, "mdir", "-b", p); err != nil {
-		return false
+		return false, false
 	}
-	return !strings.EqualFold(strings.TrimSuffix(out.String(), "\n"), p)
+	return true, !strings.EqualFold(strings.TrimSuffix(out.String(), "\n"), p)
 }
 
 // Cat writes the file at name in the partition to w.
