@@ -48,7 +48,7 @@ func open(img, part string) (probe.Entry, error) {
 	case "":
 		return e, fmt.Errorf("%s: partition %d holds no filesystem initkit can read", img, e.Number)
 	}
-	return e, fmt.Errorf("%s: partition %d holds %s: disk cp and cat read ext2/3/4 and vfat (use initkit exec --disk for the rest)", img, e.Number, e.Type)
+	return e, fmt.Errorf("%s: partition %d holds %s: disk ls, cat, cp and copy-out read ext2/3/4 and vfat (use initkit exec --disk for the rest)", img, e.Number, e.Type)
 }
 
 // Copy copies host files and directories (recursively) into the ext2/3/4

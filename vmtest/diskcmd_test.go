@@ -457,7 +457,7 @@ func TestDiskDebianWithoutSubuids(t *testing.T) {
 	}
 }
 
-// TestDiskCopyAsNobody: disk create, cp and cat as a normal user, whose
+// TestDiskCopyAsNobody: disk create, cp, cat, ls and copy-out as a normal user, whose
 // PATH has no /usr/sbin, where sfdisk, mke2fs, debugfs and mkfs.vfat are.
 func TestDiskCopyAsNobody(t *testing.T) {
 	t.Parallel()
@@ -472,6 +472,14 @@ func TestDiskCopyAsNobody(t *testing.T) {
 		}
 		if code, out := n.run("disk", "cat", "d.img:"+part, "/note"); code != 0 || out != "copied-by-nobody\n" {
 			t.Errorf("disk cat %s: exit %d\n%s", part, code, out)
+		}
+		if code, out := n.run("disk", "ls", "d.img:"+part, "/"); code != 0 || !strings.Contains(out, " note\n") {
+			t.Errorf("disk ls %s: exit %d\n%s", part, code, out)
+		}
+		if code, out := n.run("disk", "copy-out", "d.img:"+part, "/note", "out-"+part); code != 0 {
+			t.Errorf("disk copy-out %s: exit %d\n%s", part, code, out)
+		} else if b, err := os.ReadFile(filepath.Join(n.dir, "out-"+part, "note")); err != nil || string(b) != "copied-by-nobody\n" {
+			t.Errorf("disk copy-out %s: %q, %v", part, b, err)
 		}
 	}
 }
