@@ -59,10 +59,12 @@ func (s KernelSession) Script() string {
 	// The helpers are allowed before the vmlinux is loaded, which loads
 	// them: allowing them after made gdb decline them first, with its
 	// whole warning about auto-loading on the screen.
-	if py := helpers(s.Vmlinux); py != "" {
+	if py := helpers(s.Vmlinux); py != "" && !strings.Contains(filepath.Dir(py), ":") {
+		// A list of directories, ':' between them: the rest of the line
+		// as it is.
 		fmt.Fprintf(&b, "add-auto-load-safe-path %s\n", filepath.Dir(py))
 	}
-	fmt.Fprintf(&b, "file %s\n", s.Vmlinux)
+	fmt.Fprintf(&b, "file %s\n", quote(s.Vmlinux))
 	fmt.Fprintf(&b, "target remote %s\n", s.Target)
 	if s.Break != "" {
 		fmt.Fprintf(&b, "break %s\ncontinue\n", s.Break)
@@ -71,6 +73,14 @@ func (s KernelSession) Script() string {
 		b.WriteString(l + "\n")
 	}
 	return b.String()
+}
+
+// quote quotes a file name for gdb's commands that split their
+// arguments as libiberty's buildargv does (file, symbol-file): in double
+// quotes, a backslash escapes the next character. Names with a newline
+// never get here (debug refuses them).
+func quote(name string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
 }
 
 // helpers finds vmlinux-gdb.py beside a vmlinux in a kernel build tree

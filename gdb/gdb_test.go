@@ -1,6 +1,9 @@
 package gdb
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -29,5 +32,34 @@ func TestDetachRace(t *testing.T) {
 	}
 	if DetachRace("Remote connection closed\n", script) {
 		t.Error("an error without a script line taken for the detach race")
+	}
+}
+
+// TestScriptFileNames: the real gdb loads a vmlinux whose path holds
+// blanks, quotes and backslashes: "file" splits its arguments, and
+// "file /a dir/vmlinux" read /a.
+func TestScriptFileNames(t *testing.T) {
+	self, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a dir/vm linux", `q"uote/vm'linux`, `back\slash/vmlinux`} {
+		p := filepath.Join(t.TempDir(), name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, self, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		script, err := WriteScript(t.TempDir(), "k.gdb", KernelSession{Vmlinux: p, Target: "/nonexistent.sock"}.Script())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The script stops at its target, which is not there; what it
+		// loaded stays.
+		out, _ := exec.Command("gdb", "-batch", "-nx", "-x", script, "-ex", "info files").CombinedOutput()
+		if !strings.Contains(string(out), `Symbols from "`+p+`"`) {
+			t.Errorf("%q: gdb said\n%s", name, out)
+		}
 	}
 }
