@@ -157,6 +157,10 @@ func TestNewFromSyzbot(t *testing.T) {
 	if len(ws) != 1 || len(errs) != 0 || !strings.Contains(ws[0].State(), "fetched config,kernel,repro,vmlinux") {
 		t.Errorf("List: %v %v", ws, errs)
 	}
+	// A root not made yet holds no bug, and is no error.
+	if ws, errs := List(filepath.Join(t.TempDir(), "bugs")); len(ws) != 0 || len(errs) != 0 {
+		t.Errorf("List of a missing root: %v %v", ws, errs)
+	}
 }
 
 func TestNewFailsClean(t *testing.T) {

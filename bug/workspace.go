@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -231,6 +232,9 @@ func DefaultRoot() string {
 // whose bug.toml does not read is returned with its error.
 func List(root string) ([]*Workspace, []error) {
 	entries, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // no bug yet: bug new makes the root with the first
+	}
 	if err != nil {
 		return nil, []error{err}
 	}

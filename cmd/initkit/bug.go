@@ -81,6 +81,9 @@ func newBugLs() *cobra.Command {
 					return err
 				}
 			} else {
+				if len(ws) == 0 && len(errs) == 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "initkit bug ls: no bug workspace under %s (initkit bug new DIR makes one)\n", root)
+				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
 				for _, w := range ws {
 					fmt.Fprintf(tw, "%s\t%s\t%s\n", w.Dir, w.State(), printable.String(w.Title))
