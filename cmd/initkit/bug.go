@@ -26,7 +26,7 @@ func newBugNew() *cobra.Command {
 		Use:   "new DIR",
 		Short: "Make a bug's workspace, or bring it up to date: fetch what is missing or changed",
 		Long:  help("bug-new"),
-		Args:  cobra.ExactArgs(1),
+		Args:  nArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Log = cmd.ErrOrStderr()
 			var err error
@@ -66,7 +66,7 @@ func newBugLs() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls [ROOT]",
 		Short: "List the bug workspaces under ROOT ($INITKIT_BUGS, default ~/bugs) with their state",
-		Args:  cobra.MaximumNArgs(1),
+		Args:  nArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			root := bug.DefaultRoot()
 			if len(args) == 1 {

@@ -28,7 +28,7 @@ func newDiskCreate() *cobra.Command {
 		Use:   "create [OUT]",
 		Short: "Make a disk image: partitions, filesystems from trees, LUKS2, md RAID and LVM",
 		Long:  help("disk-create"),
-		Args:  cobra.MaximumNArgs(1),
+		Args:  nArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			interrupt.Graceful(interrupt.Stops...)
 			sf, err := spec.Load(file)
@@ -62,7 +62,7 @@ func newDiskLs() *cobra.Command {
 		Use:   "ls IMAGE[:PART] [PATH]",
 		Short: "List a disk image's partitions and what each holds, or the files of a directory in one",
 		Long:  help("disk-ls"),
-		Args:  cobra.RangeArgs(1, 2),
+		Args:  nArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			img, part := disk.Target(args[0])
 			if len(args) == 1 && part == "" {
@@ -90,7 +90,7 @@ func newDiskCp() *cobra.Command {
 	return &cobra.Command{
 		Use:   "cp IMAGE[:PART] SRC... DST",
 		Short: "Copy host files into an ext2/3/4 or vfat partition of an image, without root or a VM",
-		Args:  cobra.MinimumNArgs(3),
+		Args:  nArgs(3, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			interrupt.Graceful(interrupt.Stops...)
 			img, part := disk.Target(args[0])
@@ -104,7 +104,7 @@ func newDiskCopyOut() *cobra.Command {
 		Use:   "copy-out IMAGE[:PART] PATH... DIR",
 		Short: "Copy files and directories out of an ext2/3/4 or vfat partition of an image into DIR, without root or a VM",
 		Long:  help("disk-copy-out"),
-		Args:  cobra.MinimumNArgs(3),
+		Args:  nArgs(3, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			interrupt.Graceful(interrupt.Stops...)
 			img, part := disk.Target(args[0])
@@ -118,7 +118,7 @@ func newDiskCat() *cobra.Command {
 		Use:   "cat IMAGE[:PART] PATH",
 		Short: "Print a file of an ext2/3/4 or vfat partition of an image",
 		Long:  help("disk-cat"),
-		Args:  cobra.ExactArgs(2),
+		Args:  nArgs(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			img, part := disk.Target(args[0])
 			return disk.Cat(cmd.Context(), img, part, args[1], cmd.OutOrStdout())
@@ -134,7 +134,7 @@ func newDiskDebian() *cobra.Command {
 		Use:   "debian OUT",
 		Short: "Make a bootable Debian root disk without root (mmdebstrap's unshare mode)",
 		Long:  help("disk-debian"),
-		Args:  cobra.ExactArgs(1),
+		Args:  nArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			interrupt.Graceful(interrupt.Stops...)
 			sf, err := spec.Load(file)

@@ -29,7 +29,7 @@ func newExec() *cobra.Command {
 		Use:   "exec [flags] [--] CMD [ARGS...]",
 		Short: "Run one command in a fresh VM, like a local command",
 		Long:  help("exec"),
-		Args:  cobra.MinimumNArgs(1),
+		Args:  nArgs(1, -1),
 		RunE:  func(cmd *cobra.Command, args []string) error { return runExec(cmd, &e, args) },
 	}
 	f := cmd.Flags()

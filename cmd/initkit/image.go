@@ -17,7 +17,7 @@ func newLs() *cobra.Command {
 		Use:   "ls IMAGE",
 		Short: "List every segment of an image and its entries",
 		Long:  help("ls"),
-		Args:  cobra.ExactArgs(1),
+		Args:  nArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withInput(cmd, args[0], func(in io.Reader) error {
 				l, err := image.List(in)
@@ -40,7 +40,7 @@ func newCat() *cobra.Command {
 		Use:   "cat IMAGE PATH",
 		Short: "Print one file of an image",
 		Long:  help("cat"),
-		Args:  cobra.ExactArgs(2),
+		Args:  nArgs(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withInput(cmd, args[0], func(in io.Reader) error {
 				return image.CopyFile(cmd.OutOrStdout(), in, args[1])
@@ -54,7 +54,7 @@ func newDiff() *cobra.Command {
 		Use:   "diff A B",
 		Short: "Compare the trees two images unpack to",
 		Long:  help("diff"),
-		Args:  cobra.ExactArgs(2),
+		Args:  nArgs(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var trees [2]map[string]*image.Node
 			for i, name := range args {
@@ -90,7 +90,7 @@ func newExtract() *cobra.Command {
 		Use:   "extract IMAGE DIR",
 		Short: "Unpack every segment of an image into a directory, as the kernel would",
 		Long:  help("extract"),
-		Args:  cobra.ExactArgs(2),
+		Args:  nArgs(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[1]
 			return withInput(cmd, args[0], func(in io.Reader) error {
@@ -119,7 +119,7 @@ func newPack() *cobra.Command {
 		Use:   "pack DIR -o IMAGE",
 		Short: "Pack a directory tree into one image segment",
 		Long:  help("pack"),
-		Args:  cobra.ExactArgs(1),
+		Args:  nArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			start := time.Now()
 			if out == "-" {

@@ -57,7 +57,7 @@ func newKernelConfig() *cobra.Command {
 		Use:   "config SRC",
 		Short: "Make a .config for QEMU with the tree's own kconfig",
 		Long:  help("kernel-config"),
-		Args:  cobra.ExactArgs(1),
+		Args:  nArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t.Src = args[0]
 			settings, err := kconfig.Settings(fragments, sets)
@@ -85,7 +85,7 @@ func newKernelCheck() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check CONFIG",
 		Short: "Say what a .config lacks for each purpose, and why; exit 1 when anything is missing",
-		Args:  cobra.ExactArgs(1),
+		Args:  nArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			missing, err := kernel.CheckConfig(args[0], purposes, arch, img)
 			if err != nil {
@@ -112,7 +112,7 @@ func newKernelBuild() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "build SRC",
 		Short: "Build a kernel tree with its own make, and write a manifest that makes the build directory a kernel",
-		Args:  cobra.ExactArgs(1),
+		Args:  nArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t.Src, t.Log = args[0], cmd.ErrOrStderr()
 			if f, ok := qemu.Terminal(cmd.ErrOrStderr()); ok {

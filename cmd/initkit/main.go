@@ -135,3 +135,19 @@ func writeJSON(cmd *cobra.Command, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
+
+// nArgs accepts from min to max arguments (max -1: any number), and
+// otherwise says what the command takes: cobra's own "accepts 1 arg(s),
+// received 0" names neither the command nor its arguments.
+func nArgs(min, max int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) >= min && (max < 0 || len(args) <= max) {
+			return nil
+		}
+		given := fmt.Sprintf("%d arguments", len(args))
+		if len(args) == 1 {
+			given = "1 argument"
+		}
+		return fmt.Errorf("usage: %s (%s given)", cmd.UseLine(), given)
+	}
+}

@@ -23,7 +23,7 @@ func newVmcore() *cobra.Command {
 		Use:   "vmcore VMCORE",
 		Short: "Read a kernel memory dump: its facts, its kernel log, its crash reports decoded",
 		Long:  help("vmcore"),
-		Args:  cobra.ExactArgs(1),
+		Args:  nArgs(1, 1),
 		RunE:  func(cmd *cobra.Command, args []string) error { return runVmcore(cmd, v, args[0]) },
 	}
 	f := cmd.Flags()
