@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/initkit/initkit/internal/atomicfile"
 )
 
@@ -44,6 +46,12 @@ func Watch(stderr io.Writer) (context.Context, func()) {
 		for {
 			select {
 			case sig := <-ch:
+				if sig == syscall.SIGPIPE && !stdoutGone() {
+					// A child's pipe (debugfs's script, sfdisk's) whose
+					// reader exited: the write's EPIPE is the caller's
+					// to report, and no reason to stop.
+					continue
+				}
 				signals.mu.Lock()
 				g, ok := signals.graceful, signals.graceful[sig]
 				if g == nil || ok {
@@ -104,6 +112,16 @@ func Code() int {
 }
 
 var brokenPipe atomic.Bool
+
+// stdoutGone reports whether initkit's stdout is a pipe whose reader is
+// gone: once signal.Notify takes SIGPIPE, Go raises it for a write to
+// any broken pipe, not only on descriptors 1 and 2. A pipe's write end
+// polls POLLERR once it has no reader (fs/pipe.c, pipe_poll).
+func stdoutGone() bool {
+	fds := []unix.PollFd{{Fd: 1, Events: unix.POLLOUT}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0 && fds[0].Revents&unix.POLLERR != 0
+}
 
 // Stdout wraps the command's stdout to note a write to a pipe whose
 // reader went away (EPIPE), for Code.

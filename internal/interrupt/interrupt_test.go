@@ -100,3 +100,42 @@ func TestStdoutNotesBrokenPipe(t *testing.T) {
 		t.Errorf("Code = %d, want %d", Code(), 128+int(syscall.SIGPIPE))
 	}
 }
+
+// TestChildPipe: a write to a child's pipe whose reader exited raises
+// SIGPIPE once Watch takes it, for any descriptor. It neither stops the
+// command nor hides the signal that did: a Ctrl-C during disk copy-out,
+// whose debugfs then left its script unread, exited 141 saying "broken
+// pipe", not 130.
+func TestChildPipe(t *testing.T) {
+	if os.Getenv("INTERRUPT_TEST_CHILD") == "1" {
+		ctx, stop := Watch(os.Stderr)
+		defer stop()
+		Graceful(Stops...)
+		r, w, _ := os.Pipe()
+		r.Close()
+		if _, err := w.Write([]byte("script\n")); !errors.Is(err, syscall.EPIPE) {
+			os.Exit(3)
+		}
+		time.Sleep(200 * time.Millisecond)
+		if ctx.Err() != nil || Code() != 0 {
+			os.Exit(4) // the child's pipe stopped the command
+		}
+		syscall.Kill(os.Getpid(), syscall.SIGINT)
+		<-ctx.Done()
+		w.Write([]byte("more\n")) // the child was stopped with the command
+		time.Sleep(200 * time.Millisecond)
+		os.Exit(Code())
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildPipe$")
+	cmd.Env = append(os.Environ(), "INTERRUPT_TEST_CHILD=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 128+int(syscall.SIGINT) {
+		t.Errorf("exit %v, want %d\n%s", err, 128+int(syscall.SIGINT), stderr.String())
+	}
+	if got := stderr.String(); got != "initkit: interrupt: stopping\n" {
+		t.Errorf("stderr %q, want only the interrupt", got)
+	}
+}
