@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/initkit/initkit/compress"
 	"github.com/initkit/initkit/internal/printable"
 	"github.com/initkit/initkit/oops"
 	"github.com/initkit/initkit/symbolize"
@@ -300,6 +301,11 @@ const MaxLog = 256 << 20
 func ReadLog(r io.Reader, name string) ([]byte, error) { return readLog(r, name, MaxLog) }
 
 func readLog(r io.Reader, name string, max int64) ([]byte, error) {
+	r, closer, err := uncompressed(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	defer closer.Close()
 	b, err := io.ReadAll(io.LimitReader(r, max+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -311,6 +317,43 @@ func readLog(r io.Reader, name string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return b, nil
+}
+
+// uncompressed reads a log stored compressed (a CI artifact's
+// console.log.xz, a .gz) as the text it holds: by its magic number,
+// gzip, bzip2, xz, zstd or lz4; anything else as it is.
+func uncompressed(r io.Reader) (io.Reader, io.Closer, error) {
+	br := bufio.NewReader(r)
+	magic, _ := br.Peek(compress.MagicLen)
+	switch f := compress.Detect(magic); f {
+	case compress.Gzip, compress.Bzip2, compress.XZ, compress.Zstd, compress.LZ4, compress.LZ4Frame:
+		rc, err := compress.NewReader(br, f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", f, err)
+		}
+		return &namedReader{r: rc, name: f.String()}, rc, nil
+	}
+	return br, io.NopCloser(nil), nil
+}
+
+// namedReader says which decompressor an error came from, and ends a
+// stream that inflates past MaxLog: a bomb of short lines would keep
+// --title reading for hours.
+type namedReader struct {
+	r    io.Reader
+	name string
+	n    int64
+}
+
+func (n *namedReader) Read(p []byte) (int, error) {
+	c, err := n.r.Read(p)
+	if n.n += int64(c); n.n > MaxLog {
+		return c, fmt.Errorf("%s: decompresses to more than %d bytes: not a console log", n.name, MaxLog)
+	}
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%s: %w", n.name, err)
+	}
+	return c, err
 }
 
 // textSniff is how much of a log checkText looks at.
@@ -388,6 +431,11 @@ func Unresolved(r oops.Report) Resolved {
 // The log is read as it comes, a report at a time: memory is bounded
 // whatever its size.
 func Titles(w io.Writer, log io.Reader) (int, error) {
+	log, closer, err := uncompressed(log)
+	if err != nil {
+		return 0, err
+	}
+	defer closer.Close()
 	br := bufio.NewReaderSize(log, textSniff)
 	head, _ := br.Peek(textSniff)
 	if err := checkText(head); err != nil {
@@ -396,7 +444,7 @@ func Titles(w io.Writer, log io.Reader) (int, error) {
 	log = br
 	bw := bufio.NewWriter(w)
 	n := 0
-	err := oops.Each(log, func(r oops.Report) error {
+	err = oops.Each(log, func(r oops.Report) error {
 		n++
 		_, err := fmt.Fprintln(bw, r.Title)
 		return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -97,6 +98,63 @@ func TestReadLogBinary(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestReadLogCompressed: a log stored compressed (a CI artifact's
+// console.log.xz) reads as its text, each made by its own tool; one cut
+// short says which decompressor stopped, and one that inflates past
+// MaxLog is refused by both readers.
+func TestReadLogCompressed(t *testing.T) {
+	logs, _ := filepath.Glob("../oops/testdata/real/*.log")
+	if len(logs) == 0 {
+		t.Fatal("no logs")
+	}
+	text, err := os.ReadFile(logs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range []string{"xz", "gzip", "zstd", "bzip2"} {
+		z, err := exec.Command(tool, "-c", logs[0]).Output()
+		if err != nil {
+			t.Fatalf("%s: %v", tool, err)
+		}
+		if b, err := readLog(bytes.NewReader(z), tool, 1<<20); err != nil || !bytes.Equal(b, text) {
+			t.Errorf("%s: %d bytes, %v", tool, len(b), err)
+		}
+		var titles bytes.Buffer
+		if n, err := Titles(&titles, bytes.NewReader(z)); err != nil || n != 1 {
+			t.Errorf("%s: titles %d %q, %v", tool, n, titles.String(), err)
+		}
+		if _, err := readLog(bytes.NewReader(z[:len(z)/2]), tool, 1<<20); err == nil || !strings.Contains(err.Error(), tool) {
+			t.Errorf("%s cut short: %v", tool, err)
+		}
+	}
+	cmd := exec.Command("zstd", "-q", "-c")
+	cmd.Stdin = io.LimitReader(&lineReader{}, MaxLog+(1<<20))
+	bomb, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, read := range []func() error{
+		func() error { _, err := ReadLog(bytes.NewReader(bomb), "bomb"); return err },
+		func() error { _, err := Titles(io.Discard, bytes.NewReader(bomb)); return err },
+	} {
+		if err := read(); err == nil || !strings.Contains(err.Error(), "more than") {
+			t.Errorf("a bomb of %d bytes: %v", len(bomb), err)
+		}
+	}
+}
+
+// lineReader is "a line of a log\n" for ever.
+type lineReader struct{ at int }
+
+func (l *lineReader) Read(p []byte) (int, error) {
+	const line = "a line of a log\n"
+	for i := range p {
+		p[i] = line[l.at%len(line)]
+		l.at++
+	}
+	return len(p), nil
 }
 
 type zeroReader struct{}

@@ -14,6 +14,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/initkit/initkit/compress"
+	"github.com/initkit/initkit/internal/shell"
 )
 
 // File is an open dump.
@@ -76,6 +79,22 @@ func (e *AddrError) Error() string {
 // ErrNotDump is returned by Open for a file in neither format.
 var ErrNotDump = errors.New("not a vmcore (neither an ELF core nor kdump-compressed)")
 
+// compressedHint says how to decompress a dump stored compressed (a bug
+// report's vmcore.xz): a dump is read in place, by its offsets, and a
+// stream would have to be inflated whole first, to a file as large as
+// the guest's memory.
+func compressedHint(r io.ReaderAt, name string) string {
+	magic := make([]byte, compress.MagicLen)
+	n, _ := r.ReadAt(magic, 0)
+	tools := map[compress.Format][]string{compress.Gzip: {"gzip", "-dk"}, compress.Bzip2: {"bzip2", "-dk"}, compress.XZ: {"xz", "-dk"},
+		compress.Zstd: {"zstd", "-d"}, compress.LZ4: {"lz4", "-d"}, compress.LZ4Frame: {"lz4", "-d"}}
+	f := compress.Detect(magic[:n])
+	if tool, ok := tools[f]; ok {
+		return fmt.Sprintf(": compressed with %s; decompress it first (%s), then read the dump", f, shell.Quote(append(tool, name)))
+	}
+	return ""
+}
+
 // Open opens a dump in either format.
 func Open(name string) (*File, error) {
 	f, err := os.Open(name)
@@ -117,7 +136,7 @@ func (v *File) open() error {
 		v.Format = "kdump-compressed"
 		err = v.openKdump()
 	default:
-		return fmt.Errorf("%s: %w", v.Name, ErrNotDump)
+		return fmt.Errorf("%s: %w%s", v.Name, ErrNotDump, compressedHint(v.f, v.Name))
 	}
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -115,8 +116,21 @@ func TestELFCore(t *testing.T) {
 	if _, err := Open(truncated); !errors.As(err, &fe) || !strings.Contains(err.Error(), "truncated") {
 		t.Errorf("truncated: %v", err)
 	}
-	if _, err := Open(writeTemp(t, []byte("hello, world"))); !errors.Is(err, ErrNotDump) {
+	if _, err := Open(writeTemp(t, []byte("hello, world"))); !errors.Is(err, ErrNotDump) || strings.Contains(err.Error(), "decompress") {
 		t.Errorf("text: %v", err)
+	}
+	// A dump stored compressed, as bug reports carry it, each by its own
+	// tool: the error says how to decompress it.
+	for _, tool := range [][]string{{"xz", "-k"}, {"zstd", "-q"}, {"gzip", "-k"}} {
+		in := writeTemp(t, core)
+		if out, err := exec.Command(tool[0], append(tool[1:], in)...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", tool[0], err, out)
+		}
+		ext := map[string]string{"xz": ".xz", "zstd": ".zst", "gzip": ".gz"}[tool[0]]
+		_, err := Open(in + ext)
+		if !errors.Is(err, ErrNotDump) || !strings.Contains(err.Error(), "compressed with "+tool[0]) || !strings.Contains(err.Error(), "("+tool[0]+" -d") {
+			t.Errorf("%s: %v", tool[0], err)
+		}
 	}
 }
 
