@@ -222,6 +222,28 @@ func TestWeExtractGNUCpio(t *testing.T) {
 	sameTree(t, src, dst)
 }
 
+// TestLinkTargetNUL: the kernel's own gen_init_cpio writes a link's
+// target with its NUL (usr/gen_init_cpio.c: strlen + 1), and the kernel
+// reads it as a C string: the target ends at the NUL, in the listing and
+// in what extract makes, as GNU cpio makes it.
+func TestLinkTargetNUL(t *testing.T) {
+	img := seg(t, compress.None, File{Header: cpio.Header{Name: "bin", Mode: cpio.TypeLink | 0o777, Linkname: "usr/bin\x00"}})
+	entries, _, err := readAll(t, img)
+	if err != nil || len(entries) != 1 || entries[0].Linkname != "usr/bin" {
+		t.Fatalf("%+v, %v", entries, err)
+	}
+	ours, gnu := t.TempDir(), t.TempDir()
+	if _, err := Extract(bytes.NewReader(img), ours, DefaultExtractOptions()); err != nil {
+		t.Fatal(err)
+	}
+	run(t, gnu, bytes.NewReader(img), "cpio", "-idm", "--quiet")
+	for _, dir := range []string{ours, gnu} {
+		if l, err := os.Readlink(filepath.Join(dir, "bin")); err != nil || l != "usr/bin" {
+			t.Errorf("%s: bin -> %q, %v", dir, l, err)
+		}
+	}
+}
+
 // TestHardlinkDataFirst: an archive with the data on the first link (as the
 // kernel also accepts) extracts with every link holding the data.
 func TestHardlinkDataFirst(t *testing.T) {

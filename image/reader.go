@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"os"
 
 	"github.com/initkit/initkit/compress"
@@ -196,7 +197,14 @@ func (r *Reader) Next() (*Entry, error) {
 		if err == nil {
 			r.entries++
 			r.seg.Entries++
-			return &Entry{Header: *h, Segment: r.seg.Index}, nil
+			e := &Entry{Header: *h, Segment: r.seg.Index}
+			// The kernel takes a symlink's target as a C string
+			// (init/initramfs.c, do_symlink): up to its first NUL,
+			// which the kernel's own gen_init_cpio writes after it.
+			if i := strings.IndexByte(e.Linkname, 0); i >= 0 {
+				e.Linkname = e.Linkname[:i]
+			}
+			return e, nil
 		}
 		if err != io.EOF {
 			r.err = r.wrap(err)

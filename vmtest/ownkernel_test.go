@@ -293,6 +293,36 @@ func TestEmbeddedInitramfs(t *testing.T) {
 	}
 }
 
+// TestBuiltinInitramfsRead: ls, cat, extract and diff read the initramfs
+// built into a kernel, from its bzImage (the payload decompressed, no
+// symbols) and from its vmlinux alike. The kernel's own gen_init_cpio
+// wrote it, NUL after every link target: extract makes the links as the
+// kernel and GNU cpio do (it failed with "symlinkat usr/bin\x00: invalid
+// argument").
+func TestBuiltinInitramfsRead(t *testing.T) {
+	t.Parallel()
+	m := testenv.Embedded.Get(t)
+	for _, k := range []string{m.Image, m.Vmlinux} {
+		code, out := initkitRun(t, "cat", k, "/init")
+		if code != 0 || !strings.Contains(out, testenv.EmbeddedInit) || !strings.Contains(out, "a kernel image: its built-in initramfs") {
+			t.Errorf("cat %s /init: exit %d\n%s", k, code, out)
+		}
+		code, out = initkitRun(t, "ls", k)
+		if code != 0 || !strings.Contains(out, "usr/bin/sh -> busybox\n") || strings.Contains(out, `\x00`) {
+			t.Errorf("ls %s: exit %d\n%s", k, code, out)
+		}
+		dir := filepath.Join(t.TempDir(), "x")
+		if code, out := initkitRun(t, "extract", k, dir); code != 0 {
+			t.Errorf("extract %s: exit %d\n%s", k, code, out)
+		} else if l, err := os.Readlink(filepath.Join(dir, "usr/bin/sh")); err != nil || l != "busybox" {
+			t.Errorf("extract %s: usr/bin/sh -> %q, %v", k, l, err)
+		}
+	}
+	if code, out := initkitRun(t, "diff", m.Image, m.Vmlinux); code != 0 {
+		t.Errorf("diff of the bzImage's and the vmlinux's: exit %d\n%s", code, out)
+	}
+}
+
 // TestOwnKernelModules: a build directory's modules, installed by kernel
 // build into its staging directory, are what initkit build takes for
 // --kernel OBJ --module NAME, with no other flag; the init loads the

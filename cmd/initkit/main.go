@@ -15,6 +15,7 @@ import (
 
 	"github.com/initkit/initkit/internal/interrupt"
 	"github.com/initkit/initkit/internal/printable"
+	"github.com/initkit/initkit/kernel"
 	"github.com/spf13/cobra"
 )
 
@@ -90,12 +91,17 @@ func newVersion() *cobra.Command {
 	}
 }
 
-// openInput opens a file, or standard input for "-".
+// openInput opens an image: a file, standard input for "-", or the
+// initramfs built into a kernel image, which it says on stderr.
 func openInput(cmd *cobra.Command, name string) (io.ReadCloser, error) {
 	if name == "-" {
 		return io.NopCloser(cmd.InOrStdin()), nil
 	}
-	return os.Open(name)
+	r, builtin, err := kernel.OpenInitramfs(name)
+	if builtin && err == nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "initkit: %s: a kernel image: its built-in initramfs\n", name)
+	}
+	return r, err
 }
 
 // withInput runs fn on the opened input and prefixes its errors with the

@@ -1,0 +1,125 @@
+package kernel
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/initkit/initkit/compress"
+	"github.com/initkit/initkit/image"
+)
+
+// maxInitData bounds the .init.data section read from an untrusted
+// kernel: a distribution's holds a few MB, and a built-in initramfs of
+// a hundred MB would not boot.
+const maxInitData = 256 << 20
+
+// OpenInitramfs opens name as an initramfs: the file itself, or, when
+// it is a kernel (an x86 bzImage, or an ELF vmlinux), the initramfs
+// built into it (CONFIG_INITRAMFS_SOURCE, else the kernel's default of
+// /dev, /dev/console and /root), and true.
+func OpenInitramfs(name string) (io.ReadCloser, bool, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, false, err
+	}
+	h := make([]byte, 0x206)
+	n, _ := f.ReadAt(h, 0)
+	h = h[:n]
+	if !bytes.HasPrefix(h, []byte("\x7fELF")) && !(n == 0x206 && string(h[0x202:]) == "HdrS") {
+		return f, false, nil
+	}
+	defer f.Close()
+	data, err := builtinInitramfs(f)
+	if err != nil {
+		return nil, true, fmt.Errorf("%s: a kernel image or an ELF file, read for its built-in initramfs: %w", name, err)
+	}
+	return io.NopCloser(bytes.NewReader(data)), true, nil
+}
+
+// builtinInitramfs finds the initramfs in the kernel's .init.data, where
+// usr/initramfs_data.S puts it (4-aligned, include/asm-generic/
+// vmlinux.lds.h: INIT_RAM_FS) followed, 8-aligned, by __initramfs_size,
+// its length. A bzImage's vmlinux has no symbols (objcopy -S): the data
+// is found as the one stretch that starts with a cpio or compression
+// magic, has its length after it, and reads as an image.
+func builtinInitramfs(f *os.File) ([]byte, error) {
+	ef, closer, err := kernelELF(f)
+	if err != nil {
+		return nil, err
+	}
+	defer closer()
+	sec := ef.Section(".init.data")
+	if sec == nil || sec.Type == elf.SHT_NOBITS {
+		return nil, errors.New("no .init.data section: not a Linux kernel")
+	}
+	if sec.Size > maxInitData {
+		return nil, fmt.Errorf(".init.data of %d bytes: more than %d", sec.Size, maxInitData)
+	}
+	data, err := io.ReadAll(io.LimitReader(sec.Open(), maxInitData))
+	if err != nil {
+		return nil, fmt.Errorf(".init.data: %w", err)
+	}
+	for i := 0; i+compress.MagicLen <= len(data); i += 4 {
+		if compress.Detect(data[i:i+compress.MagicLen]) == compress.Unknown {
+			continue
+		}
+		if end, ok := sizedAt(data, i); ok {
+			if _, err := image.List(bytes.NewReader(data[i:end])); err == nil {
+				return data[i:end], nil
+			}
+		}
+	}
+	return nil, errors.New("none found in .init.data (a kernel without CONFIG_BLK_DEV_INITRD has none)")
+}
+
+// sizedAt reports whether the data at start is followed, at the next
+// 8-aligned offset past its end, by its length as a 64-bit (or 32-bit)
+// number of the kernel's byte order, and returns that end.
+func sizedAt(data []byte, start int) (int, bool) {
+	for j := (start + 8) &^ 7; j+8 <= len(data); j += 8 {
+		for _, l := range []uint64{binary.LittleEndian.Uint64(data[j:]), uint64(binary.LittleEndian.Uint32(data[j:]))} {
+			if end := start + int(l); l > 0 && l <= uint64(len(data)) && end <= j && (end+7)&^7 == j {
+				return end, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// kernelELF opens the kernel as ELF: a vmlinux as it is, a bzImage's
+// payload decompressed (bounded, as for its config) into a file already
+// unlinked, so that nothing is left behind whatever ends initkit.
+func kernelELF(f *os.File) (*elf.File, func(), error) {
+	magic := make([]byte, 4)
+	f.ReadAt(magic, 0)
+	if string(magic) == "\x7fELF" {
+		ef, err := elf.NewFile(f)
+		return ef, func() {}, err
+	}
+	payload, stop, err := imageData(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer stop()
+	tmp, err := os.CreateTemp("", "initkit-vmlinux-")
+	if err != nil {
+		return nil, nil, err
+	}
+	os.Remove(tmp.Name())
+	// A payload may end in padding its reader complains of.
+	if n, err := io.Copy(tmp, payload); err != nil && n == 0 {
+		tmp.Close()
+		return nil, nil, fmt.Errorf("the payload: %w", err)
+	}
+	ef, err := elf.NewFile(tmp)
+	if err != nil {
+		tmp.Close()
+		return nil, nil, fmt.Errorf("the payload: %w", err)
+	}
+	return ef, func() { tmp.Close() }, nil
+}
