@@ -45,8 +45,7 @@ func OpenInitramfs(name string) (io.ReadCloser, bool, error) {
 // usr/initramfs_data.S puts it (4-aligned, include/asm-generic/
 // vmlinux.lds.h: INIT_RAM_FS) followed, 8-aligned, by __initramfs_size,
 // its length. A bzImage's vmlinux has no symbols (objcopy -S): the data
-// is found as the one stretch that starts with a cpio or compression
-// magic, has its length after it, and reads as an image.
+// is found by its shape (findInitramfs).
 func builtinInitramfs(f *os.File) ([]byte, error) {
 	ef, closer, err := kernelELF(f)
 	if err != nil {
@@ -64,31 +63,42 @@ func builtinInitramfs(f *os.File) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf(".init.data: %w", err)
 	}
-	for i := 0; i+compress.MagicLen <= len(data); i += 4 {
-		if compress.Detect(data[i:i+compress.MagicLen]) == compress.Unknown {
-			continue
-		}
-		if end, ok := sizedAt(data, i); ok {
-			if _, err := image.List(bytes.NewReader(data[i:end])); err == nil {
-				return data[i:end], nil
+	return findInitramfs(data)
+}
+
+// maxTries bounds the stretches findInitramfs reads as images: a
+// hostile .init.data could hold a magic number and a fitting length at
+// every offset, and reading each would take time quadratic in its size.
+const maxTries = 64
+
+// findInitramfs returns the stretch of data that starts, 4-aligned, with
+// a cpio or compression magic, is followed at the next 8-aligned offset
+// by its length (64 or 32 bits, little-endian), and reads as an image.
+// Each 8-aligned word is taken as a length once: at most two starts fit
+// it, so the search is linear but for the images read.
+func findInitramfs(data []byte) ([]byte, error) {
+	tries := 0
+	for j := 8; j+8 <= len(data); j += 8 {
+		for _, l := range []uint64{binary.LittleEndian.Uint64(data[j:]), uint64(binary.LittleEndian.Uint32(data[j:]))} {
+			if l == 0 || l > uint64(j) {
+				continue
+			}
+			n := int(l)
+			// start+n is in (j-8, j], start 4-aligned.
+			for start := (j - n) &^ 3; start > j-8-n && start >= 0; start -= 4 {
+				if start+compress.MagicLen > len(data) || compress.Detect(data[start:start+compress.MagicLen]) == compress.Unknown {
+					continue
+				}
+				if tries++; tries > maxTries {
+					return nil, fmt.Errorf("more than %d stretches of .init.data look like one: refused", maxTries)
+				}
+				if _, err := image.List(bytes.NewReader(data[start : start+n])); err == nil {
+					return data[start : start+n], nil
+				}
 			}
 		}
 	}
 	return nil, errors.New("none found in .init.data (a kernel without CONFIG_BLK_DEV_INITRD has none)")
-}
-
-// sizedAt reports whether the data at start is followed, at the next
-// 8-aligned offset past its end, by its length as a 64-bit (or 32-bit)
-// number of the kernel's byte order, and returns that end.
-func sizedAt(data []byte, start int) (int, bool) {
-	for j := (start + 8) &^ 7; j+8 <= len(data); j += 8 {
-		for _, l := range []uint64{binary.LittleEndian.Uint64(data[j:]), uint64(binary.LittleEndian.Uint32(data[j:]))} {
-			if end := start + int(l); l > 0 && l <= uint64(len(data)) && end <= j && (end+7)&^7 == j {
-				return end, true
-			}
-		}
-	}
-	return 0, false
 }
 
 // kernelELF opens the kernel as ELF: a vmlinux as it is, a bzImage's

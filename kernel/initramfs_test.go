@@ -1,28 +1,88 @@
 package kernel
 
 import (
+	"bytes"
 	"encoding/binary"
 	"strings"
 	"testing"
+
+	"github.com/initkit/initkit/compress"
+	"github.com/initkit/initkit/cpio"
+	"github.com/initkit/initkit/image"
 )
 
-// TestSizedAt: the built-in initramfs is the data its length follows at
-// the next 8-aligned offset (usr/initramfs_data.S, __initramfs_size);
-// a magic number that is not followed by its length is not it.
-func TestSizedAt(t *testing.T) {
-	data := make([]byte, 64)
-	copy(data[4:], "070701")
-	binary.LittleEndian.PutUint64(data[24:], 17) // 4+17 = 21, aligned up: 24
-	if end, ok := sizedAt(data, 4); !ok || end != 21 {
-		t.Errorf("end %d, %v; want 21", end, ok)
+// initData is .init.data as the kernel lays it out: pad bytes, the
+// image 4-aligned at start, its length 8-aligned after it, more data.
+func initData(t testing.TB, pad int, img []byte) []byte {
+	t.Helper()
+	data := make([]byte, pad)
+	data = append(data, img...)
+	for len(data)%8 != 0 {
+		data = append(data, 0)
 	}
-	if _, ok := sizedAt(data, 8); ok {
-		t.Error("a start whose length is not after it")
+	data = binary.LittleEndian.AppendUint64(data, uint64(len(img)))
+	return append(data, bytes.Repeat([]byte{0xcc}, 64)...)
+}
+
+func archive(t testing.TB) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	err := image.WriteSegment(&b, []image.File{{Header: cpio.Header{Name: "init", Mode: cpio.TypeReg | 0o755}, Data: []byte("#!/bin/sh\n")}}, image.WithCompression(compress.Gzip, compress.WriterOptions{}))
+	if err != nil {
+		t.Fatal(err)
 	}
-	binary.LittleEndian.PutUint64(data[24:], 1<<40) // a length past the data
-	if _, ok := sizedAt(data, 4); ok {
-		t.Error("a length past the data")
+	return b.Bytes()
+}
+
+// TestFindInitramfs: the image is found by its length after it, wherever
+// it starts, and a magic number with no length after it is not taken.
+func TestFindInitramfs(t *testing.T) {
+	img := archive(t)
+	for _, pad := range []int{0, 4, 12, 4096} {
+		got, err := findInitramfs(initData(t, pad, img))
+		if err != nil || !bytes.Equal(got, img) {
+			t.Errorf("pad %d: %d bytes, %v", pad, len(got), err)
+		}
 	}
+	decoy := append([]byte("070701"), make([]byte, 58)...)
+	if _, err := findInitramfs(append(decoy, make([]byte, 64)...)); err == nil || !strings.Contains(err.Error(), "none found") {
+		t.Errorf("a magic with no length: %v", err)
+	}
+}
+
+// A hostile .init.data full of magic numbers and lengths that fit them
+// is refused after a bounded number of reads, not read for ever.
+func TestFindInitramfsBounded(t *testing.T) {
+	var data []byte
+	for len(data) < 1<<20 {
+		data = append(data, "0707010000"...)
+		for len(data)%8 != 0 {
+			data = append(data, 0)
+		}
+		data = binary.LittleEndian.AppendUint64(data, 10)
+	}
+	if _, err := findInitramfs(data); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("%v", err)
+	}
+}
+
+// FuzzFindInitramfs: whatever .init.data holds, the search ends, and
+// what it finds is a stretch of it that reads as an image.
+func FuzzFindInitramfs(f *testing.F) {
+	f.Add(initData(f, 4, archive(f)))
+	f.Add([]byte("070701"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := findInitramfs(data)
+		if err != nil {
+			return
+		}
+		if !bytes.Contains(data, got) {
+			t.Fatal("found bytes that are not in the data")
+		}
+		if _, err := image.List(bytes.NewReader(got)); err != nil {
+			t.Fatalf("found what does not read: %v", err)
+		}
+	})
 }
 
 // TestOpenInitramfsNotAKernel: an ELF program is no kernel, and a file
