@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/initkit/initkit/decode"
+	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/internal/cache"
 	"github.com/initkit/initkit/kdump"
@@ -191,9 +192,7 @@ func Prepare(ctx context.Context, o Options) (*Run, error) {
 		}
 	}
 	if r.Initrd == "" && o.Root == "" {
-		// A kernel alone panics with "Unable to mount root fs" unless it
-		// has an initramfs built in (kernel build --initramfs).
-		r.note("no initramfs (no --initrd, no [image] in the spec file): the kernel boots with the one built into it, if any")
+		r.note(builtinNote(r.Kernel.Image, o.Append))
 	}
 	r.cfg = qemu.Config{Arch: o.Arch, Kernel: r.Kernel.Image, Memory: o.Memory, SMP: o.SMP, Accel: o.Accel,
 		Append: o.Append, Extra: o.QEMUArgs, Stdin: o.Stdin, Interactive: o.Interactive}
@@ -321,6 +320,34 @@ func KernelModules(s *initramfs.Spec, k *kernel.Choice) error {
 }
 
 // note tells the user what the run decided for them (Options.Notes).
+// builtinNote says what a kernel booted with no initramfs will run: a
+// kernel alone panics with "Unable to mount root fs" unless it has an
+// initramfs built in with an init (kernel build --initramfs), and every
+// kernel with CONFIG_BLK_DEV_INITRD has one, holding /dev and /root only
+// by default.
+func builtinNote(img, cmdline string) string {
+	const none = "no initramfs (no --initrd, no [image] in the spec file)"
+	init := "init"
+	for _, f := range strings.Fields(cmdline) {
+		if v, ok := strings.CutPrefix(f, "rdinit="); ok {
+			init = strings.TrimPrefix(v, "/")
+		}
+	}
+	r, _, err := kernel.OpenInitramfs(img)
+	if err != nil {
+		return none + ": the kernel boots with the one built into it, if any"
+	}
+	defer r.Close()
+	tree, _, err := image.Tree(r)
+	switch {
+	case err != nil:
+		return none + ": the kernel boots with the one built into it, if any"
+	case tree["/"+init] == nil:
+		return fmt.Sprintf("%s, and the one built into the kernel has no /%s (%d entries): without --root it panics with \"VFS: Unable to mount root fs\"", none, init, len(tree))
+	}
+	return fmt.Sprintf("%s: the kernel boots with the one built into it (%d entries, /%s its init)", none, len(tree), init)
+}
+
 func (r *Run) note(msg string) {
 	w := r.o.Notes
 	if w == nil {

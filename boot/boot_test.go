@@ -148,6 +148,21 @@ func TestNoInitramfsNote(t *testing.T) {
 	}
 }
 
+// A kernel whose built-in initramfs is the default one (/dev and /root,
+// no init) is said to panic without a root, before it does: read from
+// the Debian kernel's bzImage itself.
+func TestNoInitramfsNoteReadsTheKernel(t *testing.T) {
+	k := testenv.Kernel(t)
+	var notes bytes.Buffer
+	o := boot.Options{Chosen: &kernel.Choice{Image: k.Image, ModulesDir: k.ModulesDir, Release: k.Release}, Dir: t.TempDir(), Notes: &notes}
+	if _, err := boot.Prepare(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(notes.String(), "the one built into the kernel has no /init (3 entries): without --root it panics") {
+		t.Errorf("notes %q", notes.String())
+	}
+}
+
 // The run's own devices: the dump's vmcoreinfo, --panic-on's command
 // line, the caller's devices after them and the user's arguments last.
 // The run's directory is private: it will hold the guest's memory.

@@ -291,6 +291,9 @@ func TestEmbeddedInitramfs(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("boot with no initrd: exit %d\n%s", code, out)
 	}
+	if !strings.Contains(out, "the kernel boots with the one built into it (10 entries, /init its init)") {
+		t.Errorf("no note of the built-in initramfs:\n%s", out)
+	}
 }
 
 // TestBuiltinInitramfsRead: ls, cat, extract and diff read the initramfs
