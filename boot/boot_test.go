@@ -174,7 +174,7 @@ func TestDevicesAndDir(t *testing.T) {
 		Crash: true, Devices: []qemu.Device{qemu.GDBStub{Port: 4000}}, QEMUArgs: []string{"-cpu", "max"},
 		Disks: []qemu.Disk{{Path: a}, {Path: b, Interface: "nvme"}}})
 	for _, want := range []string{
-		"-append console=ttyS0 panic=-1 no_timer_check oops=panic panic_on_warn=1 crashkernel=256M nokaslr quiet ",
+		"-append console=ttyS0 panic=-1 no_timer_check nvme_core.io_timeout=600 oops=panic panic_on_warn=1 crashkernel=256M nokaslr quiet ",
 		"-drive if=none,id=disk0,format=raw,file.driver=file,file.filename=" + a + " -device virtio-blk-pci,drive=disk0 ",
 		"-device nvme,drive=disk1,serial=disk1 ",
 		"-device vmcoreinfo -gdb tcp:127.0.0.1:4000 -cpu max",

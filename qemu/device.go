@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"slices"
 	"strings"
 )
 
@@ -147,6 +148,9 @@ func (d Disk) Add(m *Machine) {
 	switch d.Interface {
 	case "nvme":
 		dev = "nvme,drive=" + id + ",serial=" + id
+		if !slices.Contains(m.kargs, nvmeTimeout) {
+			m.KernelArgs(nvmeTimeout)
+		}
 	case "ide":
 		dev = "ide-hd,drive=" + id
 	case "virtio", "":
@@ -157,6 +161,14 @@ func (d Disk) Add(m *Machine) {
 	}
 	m.Args("-drive", drive, "-device", dev)
 }
+
+// nvmeTimeout gives an emulated NVMe disk's commands 10 minutes, not
+// the driver's 30 s (drivers/nvme/host/core.c, io_timeout): QEMU never
+// loses one, and under TCG on a busy host a read can wait for the host's
+// disk that long; the driver then aborts and resets the controller, and
+// the boot stalls for minutes. A later --append nvme_core.io_timeout=
+// wins, for a test of the driver's own timeout handling.
+const nvmeTimeout = "nvme_core.io_timeout=600"
 
 // Forward is a TCP port forwarded from the host's loopback to the guest.
 type Forward struct {

@@ -25,7 +25,7 @@ func ExampleConfig_Args() {
 		panic(err)
 	}
 	fmt.Println(strings.ReplaceAll(strings.Join(args, " "), dir, "DIR"))
-	// Output: -machine q35 -accel tcg -m 512M -smp 1 -nodefaults -display none -serial stdio -no-reboot -kernel bzImage -initrd initrd.img -append console=ttyS0 panic=-1 no_timer_check nokaslr quiet -drive if=none,id=disk0,format=raw,file.driver=file,file.filename=DIR/root.img,snapshot=on -device nvme,drive=disk0,serial=disk0 -gdb tcp:127.0.0.1:1234
+	// Output: -machine q35 -accel tcg -m 512M -smp 1 -nodefaults -display none -serial stdio -no-reboot -kernel bzImage -initrd initrd.img -append console=ttyS0 panic=-1 no_timer_check nvme_core.io_timeout=600 nokaslr quiet -drive if=none,id=disk0,format=raw,file.driver=file,file.filename=DIR/root.img,snapshot=on -device nvme,drive=disk0,serial=disk0 -gdb tcp:127.0.0.1:1234
 }
 
 // A boot turned into a verdict, as a script or git bisect run wants it.
