@@ -10,8 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"os"
+	"strings"
 
 	"github.com/initkit/initkit/compress"
 	"github.com/initkit/initkit/cpio"

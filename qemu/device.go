@@ -3,8 +3,8 @@ package qemu
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 )
 
