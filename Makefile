@@ -2,6 +2,8 @@
 # make test: install what the tests need, then run all of them.
 SHELL := /bin/bash
 GO := $(shell scripts/ensure-go.sh)
+# The gofmt of the toolchain that builds (a fresh machine's PATH may have none).
+GOFMT := $(GO) run cmd/gofmt
 # Debian packages the tests run for real: GNU cpio, QEMU (TCG), a static
 # busybox for the guest, the reference compressors, the mkfs tools and
 # blkid that the superblock probes are checked against, and a kernel tree
@@ -49,6 +51,7 @@ kernels: deps
 	$(GO) run ./internal/testenv/testkernels
 
 test: deps kernel kernels
+	@out=$$($(GOFMT) -l $$(git ls-files '*.go')); test -z "$$out" || { echo "not gofmt'd: $$out"; exit 1; }
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) test -count=1 -timeout 60m ./...
@@ -58,6 +61,7 @@ test: deps kernel kernels
 # with -short (qemu's tests that boot a kernel skip then; make test runs
 # them). No Debian packages are installed: what a test needs must be there.
 unit:
+	@out=$$($(GOFMT) -l $$(git ls-files '*.go')); test -z "$$out" || { echo "not gofmt'd: $$out"; exit 1; }
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) test -short -count=1 $$($(GO) list ./... | grep -v /vmtest$$)
