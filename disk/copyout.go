@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/probe"
@@ -178,14 +179,24 @@ func (c *copier) links(items []item) error {
 // stat is what name leads to, links followed, as its directory lists it.
 func (c *copier) stat(name string) (item, error) {
 	if c.e.Type == "vfat" {
+		if err := fatName(name, name); err != nil {
+			return item{}, err
+		}
+		src := path.Clean("/" + name)
+		switch exists, dir := vfatStat(c.ctx, c.img, c.e, name); {
+		case !exists:
+			return item{}, syscall.ENOENT
+		case dir: // listed by walk, once
+			return item{src: src, File: File{Type: "dir", Mode: 0o755}}, nil
+		}
 		files, err := vfatReadDir(c.ctx, c.img, c.e, name)
 		if err != nil {
 			return item{}, err
 		}
-		if !vfatIsDir(c.ctx, c.img, c.e, name) && len(files) == 1 {
-			return item{src: path.Clean("/" + name), File: files[0]}, nil
+		if len(files) != 1 {
+			return item{}, errors.New("not found in its directory")
 		}
-		return item{src: path.Clean("/" + name), File: File{Type: "dir", Mode: 0o755}}, nil
+		return item{src: src, File: files[0]}, nil
 	}
 	if err := plainName(name, name); err != nil {
 		return item{}, err

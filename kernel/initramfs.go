@@ -30,11 +30,12 @@ func OpenInitramfs(name string) (io.ReadCloser, bool, error) {
 	h := make([]byte, 0x206)
 	n, _ := f.ReadAt(h, 0)
 	h = h[:n]
-	if !bytes.HasPrefix(h, []byte("\x7fELF")) && !(n == 0x206 && string(h[0x202:]) == "HdrS") {
+	isELF := bytes.HasPrefix(h, []byte("\x7fELF"))
+	if !isELF && !(n == 0x206 && string(h[0x202:]) == "HdrS") {
 		return f, false, nil
 	}
 	defer f.Close()
-	data, err := builtinInitramfs(f)
+	data, err := builtinInitramfs(f, isELF)
 	if err != nil {
 		return nil, true, fmt.Errorf("%s: a kernel image or an ELF file, read for its built-in initramfs: %w", name, err)
 	}
@@ -46,8 +47,8 @@ func OpenInitramfs(name string) (io.ReadCloser, bool, error) {
 // vmlinux.lds.h: INIT_RAM_FS) followed, 8-aligned, by __initramfs_size,
 // its length. A bzImage's vmlinux has no symbols (objcopy -S): the data
 // is found by its shape (findInitramfs).
-func builtinInitramfs(f *os.File) ([]byte, error) {
-	ef, closer, err := kernelELF(f)
+func builtinInitramfs(f *os.File, isELF bool) ([]byte, error) {
+	ef, closer, err := kernelELF(f, isELF)
 	if err != nil {
 		return nil, err
 	}
@@ -104,10 +105,8 @@ func findInitramfs(data []byte) ([]byte, error) {
 // kernelELF opens the kernel as ELF: a vmlinux as it is, a bzImage's
 // payload decompressed (bounded, as for its config) into a file already
 // unlinked, so that nothing is left behind whatever ends initkit.
-func kernelELF(f *os.File) (*elf.File, func(), error) {
-	magic := make([]byte, 4)
-	f.ReadAt(magic, 0)
-	if string(magic) == "\x7fELF" {
+func kernelELF(f *os.File, isELF bool) (*elf.File, func(), error) {
+	if isELF {
 		ef, err := elf.NewFile(f)
 		return ef, func() {}, err
 	}
