@@ -301,7 +301,9 @@ func (r *Run) initramfs() (string, error) {
 		return "", errors.New("files to add need an initramfs to append to: give one, or a spec")
 	}
 	s := &initramfs.Spec{Init: "none", Output: filepath.Join(r.Dir, "initrd-added.img")}
-	s.AddFiles(o.Add...)
+	if err := s.AddPaths(o.Add...); err != nil {
+		return "", err
+	}
 	_, err := s.Build(initrd, 0)
 	return s.Output, err
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -529,5 +530,37 @@ func TestBuildRefusesNegativeJobs(t *testing.T) {
 	s := &Spec{Output: filepath.Join(t.TempDir(), "i.img"), Init: "none"}
 	if _, err := s.Build("", -1); err == nil || !strings.Contains(err.Error(), "jobs -1") {
 		t.Errorf("-j -1: %v", err)
+	}
+}
+
+// AddPaths takes what --add names: a file goes to Files, a directory to
+// Trees at its own path or DST, inside the sysroot when there is one; a
+// missing one is an error that names the --add.
+func TestAddPaths(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "etc/app"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "etc/app.conf"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var s Spec
+	if err := s.AddPaths(filepath.Join(dir, "etc/app.conf"), filepath.Join(dir, "etc/app"), filepath.Join(dir, "etc")+":/opt"); err != nil {
+		t.Fatal(err)
+	}
+	wantTrees := []string{filepath.Join(dir, "etc/app") + ":" + filepath.Join(dir, "etc/app"), filepath.Join(dir, "etc") + ":/opt"}
+	if len(s.Files) != 1 || !slices.Equal(s.Trees, wantTrees) {
+		t.Errorf("AddPaths: files %q, trees %q; want trees %q", s.Files, s.Trees, wantTrees)
+	}
+	r := Spec{Sysroot: dir}
+	if err := r.AddPaths("etc/app", "etc/app.conf"); err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "etc/app") + ":/etc/app"; !slices.Equal(r.Trees, []string{want}) || !slices.Equal(r.Files, []string{"etc/app.conf"}) {
+		t.Errorf("AddPaths in a sysroot: files %q, trees %q; want tree %q", r.Files, r.Trees, want)
+	}
+	err := r.AddPaths("nonexistent:/x")
+	if err == nil || !strings.HasPrefix(err.Error(), "--add nonexistent:/x: ") {
+		t.Errorf("AddPaths of a missing file: %v", err)
 	}
 }

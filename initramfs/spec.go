@@ -2,13 +2,15 @@ package initramfs
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
-	"github.com/initkit/initkit/buildcache"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/initkit/initkit/buildcache"
 	"github.com/initkit/initkit/image"
 )
 
@@ -245,6 +247,37 @@ func (s *Spec) AddFiles(files ...string) {
 		}
 		s.Files = append(s.Files, a)
 	}
+}
+
+// AddPaths adds what --add names, "SRC[:DST]": a host file with its
+// libraries, or a directory whole, as a tree. A relative SRC is relative
+// to the working directory, or to the sysroot when there is one; DST is
+// SRC's own path unless given. An SRC that is not there is an error
+// naming the --add.
+func (s *Spec) AddPaths(args ...string) error {
+	for _, a := range args {
+		src, dst, _ := strings.Cut(a, ":")
+		host := src
+		if s.Sysroot != "" {
+			host = filepath.Join(s.Sysroot, src)
+		}
+		st, err := os.Stat(host)
+		if err != nil {
+			return fmt.Errorf("--add %s: %w", a, err)
+		}
+		if !st.IsDir() {
+			s.AddFiles(a)
+			continue
+		}
+		if host, err = filepath.Abs(host); err != nil {
+			return err
+		}
+		if s.Sysroot == "" {
+			src = host
+		}
+		s.Trees = append(s.Trees, host+":"+cmp.Or(dst, filepath.Join("/", src)))
+	}
+	return nil
 }
 
 // NeedsModules reports whether the image ships kernel modules: named

@@ -329,7 +329,9 @@ func Image(out, busybox string, argv, add []string) error {
 		}
 		spec.AddFiles(abs)
 	}
-	spec.AddFiles(add...)
+	if err := spec.AddPaths(add...); err != nil {
+		return err
+	}
 	_, err := spec.Build("", 0)
 	return err
 }

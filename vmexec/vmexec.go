@@ -444,20 +444,8 @@ func contractFile(name string, perm uint32, data []byte) image.File {
 // addHostPaths adds the --add files and directories, relative to the
 // host's working directory, and the command's directory.
 func (o Options) addHostPaths(spec *initramfs.Spec) error {
-	for _, a := range o.Add {
-		src, dst, _ := strings.Cut(a, ":")
-		st, err := os.Stat(src)
-		if err != nil {
-			return fmt.Errorf("--add %s: %w", a, err)
-		}
-		if !st.IsDir() {
-			spec.AddFiles(a)
-			continue
-		}
-		if src, err = filepath.Abs(src); err != nil {
-			return err
-		}
-		spec.Trees = append(spec.Trees, src+":"+cmp.Or(dst, src))
+	if err := spec.AddPaths(o.Add...); err != nil {
+		return err
 	}
 	if o.Dir == "" {
 		return nil

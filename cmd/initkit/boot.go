@@ -92,7 +92,7 @@ func newBoot() *cobra.Command {
 	b.lava.flags(f)
 	f.StringVar(&o.Initrd, "initrd", "", "initramfs `IMAGE` (default: the spec's [image], built)")
 	f.StringVar(&b.file, "spec", "", "the same as -c: build the initramfs from this spec `FILE`'s [image]")
-	f.StringArrayVar(&o.Add, "add", nil, "append a segment with host file `SRC:DST` to the initramfs, no rebuild (repeatable)")
+	f.StringArrayVar(&o.Add, "add", nil, "append a segment with host file or directory `SRC[:DST]` to the initramfs, no rebuild (repeatable)")
 	f.StringVar(&o.Arch, "arch", "", "guest architecture: x86_64 or aarch64 (default: the kernel's)")
 	f.StringArrayVar(&b.disks, "disk", nil, "attach a disk image `FILE` (repeatable)")
 	f.StringVar(&o.DiskIf, "disk-if", "", "disk interface: virtio (default), nvme or ide; with --root and no initramfs, the one the kernel has built in")

@@ -48,7 +48,7 @@ func newBuild() *cobra.Command {
 	f := cmd.Flags()
 	specFlag(f, &b.specFile)
 	f.StringVarP(&b.flags.Output, "output", "o", "", "write the image to `FILE`")
-	f.StringArrayVar(&b.adds, "add", nil, "add a host file with its libraries, `SRC[:DST]` (repeatable)")
+	f.StringArrayVar(&b.adds, "add", nil, "add a host file with its libraries, or a directory whole, `SRC[:DST]` (repeatable)")
 	f.StringVar(&b.flags.Busybox, "busybox", "", "static busybox `PATH` to install with its applets")
 	f.BoolVar(&b.flags.Network, "network", false, "ship the kernel's Ethernet drivers, loaded when their device is there (for ip=)")
 	f.StringArrayVar(&b.flags.SSHKeys, "ssh-key", nil, "a public key `FILE` (or line) that may unlock the LUKS root over SSH: adds dropbear (repeatable)")
@@ -120,7 +120,9 @@ func (b *buildFlags) spec(cmd *cobra.Command) (*initramfs.Spec, error) {
 	}
 	img.Override(&b.flags)
 	img.Log = cmd.ErrOrStderr()
-	img.AddFiles(b.adds...)
+	if err := img.AddPaths(b.adds...); err != nil {
+		return nil, err
+	}
 	img.Modules.Names = append(img.Modules.Names, b.modules...)
 	if cmd.Flags().Changed("epoch") {
 		img.Epoch = &b.epoch

@@ -42,7 +42,7 @@ func newExec() *cobra.Command {
 	f.StringVar(&e.o.Busybox, "busybox", "/bin/busybox", "static busybox `PATH` for the guest (\"\": none)")
 	f.StringSliceVar(&e.o.Applets, "applets", nil, "link only these busybox `APPLETS` (comma-separated; default: all)")
 	f.StringVar(&e.boot.Initrd, "initrd", "", "append to this initramfs `IMAGE` instead of starting empty")
-	f.StringArrayVar(&e.o.Add, "add", nil, "also add a host file `SRC[:DST]` with its libraries (repeatable)")
+	f.StringArrayVar(&e.o.Add, "add", nil, "also add a host file with its libraries, or a directory whole, `SRC[:DST]` (repeatable)")
 	f.StringArrayVar(&e.disks, "disk", nil, "attach disk image `FILE[:ro]` as /dev/vda, vdb, ... in order, written back unless :ro (repeatable)")
 	f.StringVar(&e.boot.Root, "root", "", "run CMD in the first --disk's partition `PART` (PARTLABEL, number, or a root= value), mounted read-write, with /dev, /proc and /sys")
 	f.BoolVar(&e.backing, "disk-backing", false, "let qcow2 disks open the backing and data files they name (host files: refused by default)")

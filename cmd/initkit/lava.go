@@ -108,7 +108,7 @@ func newLava() *cobra.Command {
 	f := job.Flags()
 	m.flags(f)
 	l.flags(f)
-	f.StringArrayVar(&add, "add", nil, "also add a host file `SRC[:DST]` with its libraries (repeatable)")
+	f.StringArrayVar(&add, "add", nil, "also add a host file with its libraries, or a directory whole, `SRC[:DST]` (repeatable)")
 	f.StringVar(&busybox, "busybox", "/bin/busybox", "static busybox `PATH`: the guest's shell and tools")
 	f.StringVar(&m.boot.Initrd, "initrd", "", "boot this initramfs `IMAGE`, its own init, as boot --lava does")
 	f.DurationVar(&l.job.Limit, "limit", 0, "kill CMD after this long, as each of repro --lava's runs is at its --duration")

@@ -53,7 +53,7 @@ func newRepro() *cobra.Command {
 	f.StringVar(&r.req.Disk, "disk", "", "run in the root of disk image `FILE`, a snapshot for each run (default: the workspace's disk image)")
 	f.StringVar(&r.req.Root, "root", "", "the disk's root partition `PART` (PARTLABEL, number, or a root= value; default: the first Linux filesystem)")
 	f.BoolVar(&r.req.NoDisk, "no-disk", false, "run in exec's own guest even when the workspace has a disk image")
-	f.StringArrayVar(&r.add, "add", nil, "also add a host file `SRC[:DST]` with its libraries (repeatable)")
+	f.StringArrayVar(&r.add, "add", nil, "also add a host file with its libraries, or a directory whole, `SRC[:DST]` (repeatable)")
 	f.Lookup("timeout").Hidden = true // --duration and --hang bound a run
 	return cmd
 }
