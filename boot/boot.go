@@ -173,6 +173,11 @@ func Prepare(ctx context.Context, o Options) (*Run, error) {
 		if err != nil {
 			return nil, err
 		}
+		// A file that is no kernel (an initramfs given as one, a disk), where
+		// QEMU would say "linux kernel too old to load a ram disk" of it.
+		if err := kernel.Bootable(k.Image); err != nil {
+			return nil, fmt.Errorf("kernel %s (from %s): %w", k.Image, k.From, err)
+		}
 		r.Kernel = k
 	}
 	if err := r.arch(); err != nil {

@@ -14,6 +14,16 @@ import (
 // "HdrS" at 0x202 (Documentation/arch/x86/boot.rst), ELF's magic at 0.
 func otherKind(at int64, br *bufio.Reader) string {
 	b, _ := br.Peek(1200)
+	return kindAt(at, b)
+}
+
+// Describe names what a file is from its first bytes (1200 of them for a
+// disk's or a filesystem's header), as otherKind does for an image: ""
+// when it is none of the formats otherKind knows.
+func Describe(head []byte) string { return kindAt(0, head) }
+
+// kindAt is otherKind over b, the bytes from offset at.
+func kindAt(at int64, b []byte) string {
 	byteAt := func(off int64, want string) bool {
 		i := off - at
 		return i >= 0 && i+int64(len(want)) <= int64(len(b)) && string(b[i:i+int64(len(want))]) == want

@@ -1,8 +1,15 @@
 package kernel
 
 import (
+	"bytes"
 	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
 	"os"
+
+	"github.com/initkit/initkit/compress"
+	"github.com/initkit/initkit/image"
 )
 
 // ImageArch says which architecture a kernel image is for, in QEMU's
@@ -35,4 +42,65 @@ func ImageArch(path string) string {
 		}
 	}
 	return ""
+}
+
+// Bootable refuses a file QEMU's -kernel could not boot, saying what it
+// is instead: an initramfs given as the kernel (the two swapped), a disk,
+// a program. Accepted beside what ImageArch knows are the kernels it
+// cannot place: an arm64 Image.gz (gzip), an EFI zboot or other PE image
+// ("MZ"), a U-Boot uImage (magic 0x27051956) and an ELF of another
+// machine. Without this QEMU says "linux kernel too old to load a ram
+// disk" of any file.
+func Bootable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	head := make([]byte, 1200)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && err != io.EOF {
+		return err
+	}
+	head = head[:n]
+	if bytes.HasPrefix(head, []byte("\x7fELF")) {
+		return elfKernel(f)
+	}
+	if ImageArch(path) != "" {
+		return nil
+	}
+	switch {
+	case n == 0:
+		return errors.New("an empty file, not a kernel image")
+	case bytes.HasPrefix(head, []byte("MZ")), bytes.HasPrefix(head, []byte{0x27, 0x05, 0x19, 0x56}):
+		return nil
+	}
+	switch c := compress.Detect(head); c {
+	case compress.Gzip:
+		return nil
+	case compress.None:
+		return errors.New("a cpio archive (an initramfs: give it as the initrd), not a kernel image")
+	case compress.Unknown:
+	default:
+		return fmt.Errorf("%s-compressed data (an initramfs? give it as the initrd), not a kernel image", c)
+	}
+	if kind := image.Describe(head); kind != "" {
+		return fmt.Errorf("%s, not a kernel image", kind)
+	}
+	return fmt.Errorf("not a kernel image (a bzImage, an arm64 Image or an ELF vmlinux): bytes % x", head[:min(n, 6)])
+}
+
+// elfKernel refuses an ELF file that is a program: one with an
+// interpreter (PT_INTERP), such as /bin/ls, which no vmlinux has.
+func elfKernel(f *os.File) error {
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		return fmt.Errorf("a damaged ELF file, not a kernel image: %w", err)
+	}
+	for _, p := range ef.Progs {
+		if p.Type == elf.PT_INTERP {
+			return errors.New("an ELF program (it has an interpreter), not a kernel image")
+		}
+	}
+	return nil
 }

@@ -58,6 +58,19 @@ func TestScripts(t *testing.T) {
 			env.Setenv("INITKIT_INIT", testenv.InitBinary(t))
 			return nil
 		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// stubkernel [-arm64] FILE...: a bzImage's header (an arm64
+			// Image's), for a dry run.
+			"stubkernel": func(ts *testscript.TestScript, neg bool, args []string) {
+				arch := "x86_64"
+				if len(args) > 0 && args[0] == "-arm64" {
+					arch, args = "aarch64", args[1:]
+				}
+				for _, a := range args {
+					ts.Check(testenv.WriteStubKernel(ts.MkAbs(a), arch))
+				}
+			},
+		},
 		Condition: func(cond string) (bool, error) {
 			if cond == "root" {
 				return os.Geteuid() == 0, nil

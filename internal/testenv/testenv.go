@@ -160,3 +160,18 @@ func RemoveTemps() {
 	}
 	temps.dirs = nil
 }
+
+// WriteStubKernel writes, at path, the header of a kernel for arch and
+// nothing else, for tests that print a QEMU command or fail before QEMU
+// runs: an x86 bzImage's ("MZ", and the boot protocol's "HdrS" at 0x202)
+// or, for "aarch64", an arm64 Image's ("ARM\x64" at 0x38).
+func WriteStubKernel(path, arch string) error {
+	b := make([]byte, 0x400)
+	copy(b, "MZ")
+	if arch == "aarch64" {
+		copy(b[0x38:], "ARM\x64")
+	} else {
+		copy(b[0x202:], "HdrS")
+	}
+	return os.WriteFile(path, b, 0o644)
+}
