@@ -16,8 +16,9 @@ import (
 // names: "x86_64" for a bzImage (the boot protocol's "HdrS" at 0x202,
 // Documentation/arch/x86/boot.rst) or an x86-64 ELF vmlinux, "aarch64"
 // for an arm64 Image (the magic "ARM\x64" at 0x38 of its header,
-// Documentation/arch/arm64/booting.rst) or an arm64 ELF; "" when the
-// image does not say (an Image.gz, an EFI zboot image, not a kernel).
+// Documentation/arch/arm64/booting.rst), an arm64 ELF, or an Image
+// wrapped as Image.gz or EFI zboot (imageData opens them: the header is
+// the payload's); "" when the image does not say (not a kernel).
 func ImageArch(path string) string {
 	f, err := os.Open(path)
 	if err != nil {
@@ -40,6 +41,23 @@ func ImageArch(path string) string {
 		case elf.EM_AARCH64:
 			return "aarch64"
 		}
+		return ""
+	}
+	return wrappedArch(f)
+}
+
+// wrappedArch is "aarch64" for an arm64 Image inside an Image.gz or an
+// EFI zboot image: the first 64 bytes of its payload hold the Image's
+// header.
+func wrappedArch(f *os.File) string {
+	r, stop, err := imageData(f)
+	if err != nil {
+		return ""
+	}
+	defer stop()
+	h := make([]byte, 0x40)
+	if _, err := io.ReadFull(r, h); err == nil && string(h[0x38:0x3c]) == "ARM\x64" {
+		return "aarch64"
 	}
 	return ""
 }
@@ -47,9 +65,8 @@ func ImageArch(path string) string {
 // Bootable refuses a file QEMU's -kernel could not boot, saying what it
 // is instead: an initramfs given as the kernel (the two swapped), a disk,
 // a program. Accepted beside what ImageArch knows are the kernels it
-// cannot place: an arm64 Image.gz (gzip), an EFI zboot or other PE image
-// ("MZ"), a U-Boot uImage (magic 0x27051956) and an ELF of another
-// machine. Without this QEMU says "linux kernel too old to load a ram
+// cannot place: a PE image ("MZ"), a U-Boot uImage (magic 0x27051956)
+// and an ELF of another machine. Without this QEMU says "linux kernel too old to load a ram
 // disk" of any file.
 func Bootable(path string) error {
 	f, err := os.Open(path)
@@ -76,8 +93,6 @@ func Bootable(path string) error {
 		return nil
 	}
 	switch c := compress.Detect(head); c {
-	case compress.Gzip:
-		return nil
 	case compress.None:
 		return errors.New("a cpio archive (an initramfs: give it as the initrd), not a kernel image")
 	case compress.Unknown:

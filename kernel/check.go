@@ -119,28 +119,44 @@ var maxVmlinux int64 = 1 << 30 // a var: a test lowers it
 
 const maxIKConfig = 4 << 20
 
-// imageData is the bytes the config is searched in: an x86 bzImage's
-// decompressed payload, or the file as it is. stop ends a decompressor.
+// imageData is the bytes the config is searched in: the vmlinux or
+// Image inside a kernel image, decompressed, or the file as it is. Three
+// wrappings are opened: an x86 bzImage's payload (its setup header's
+// payload_offset at 0x248 and payload_length at 0x24c,
+// Documentation/arch/x86/boot.rst), an arm64 Image.gz (gzip, as make
+// Image.gz writes it and distributions ship it), and an EFI zboot image
+// ("zimg" at 4, the payload's offset and size at 8 and 12,
+// drivers/firmware/efi/libstub/zboot-header.S). stop ends a
+// decompressor.
 func imageData(f *os.File) (io.Reader, func(), error) {
 	nop := func() {}
 	h := make([]byte, 0x250)
-	if _, err := f.ReadAt(h, 0); err != nil || string(h[0x202:0x206]) != "HdrS" {
-		return io.LimitReader(f, maxVmlinux), nop, nil
-	}
-	sects := int64(h[0x1f1])
-	if sects == 0 {
-		sects = 4
-	}
-	off := (sects+1)*512 + int64(binary.LittleEndian.Uint32(h[0x248:]))
-	n := int64(binary.LittleEndian.Uint32(h[0x24c:]))
+	n, _ := f.ReadAt(h, 0)
+	h = h[:n]
 	st, err := f.Stat()
 	if err != nil {
 		return nil, nop, err
 	}
-	if n <= 0 || off+n > st.Size() {
-		return nil, nop, errors.New("the setup header's payload lies outside the file")
+	var off, size int64
+	switch {
+	case n == len(h) && string(h[0x202:0x206]) == "HdrS":
+		sects := int64(h[0x1f1])
+		if sects == 0 {
+			sects = 4
+		}
+		off = (sects+1)*512 + int64(binary.LittleEndian.Uint32(h[0x248:]))
+		size = int64(binary.LittleEndian.Uint32(h[0x24c:]))
+	case n >= 16 && string(h[:2]) == "MZ" && string(h[4:8]) == "zimg":
+		off, size = int64(binary.LittleEndian.Uint32(h[8:])), int64(binary.LittleEndian.Uint32(h[12:]))
+	case compress.Detect(h) == compress.Gzip:
+		off, size = 0, st.Size()
+	default:
+		return io.LimitReader(f, maxVmlinux), nop, nil
 	}
-	r, stop, err := decompressPayload(f, off, n)
+	if size <= 0 || off+size > st.Size() {
+		return nil, nop, errors.New("the kernel's payload lies outside the file")
+	}
+	r, stop, err := decompressPayload(f, off, size)
 	if err != nil {
 		return nil, nop, err
 	}

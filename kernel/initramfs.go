@@ -19,7 +19,8 @@ import (
 const maxInitData = 256 << 20
 
 // OpenInitramfs opens name as an initramfs: the file itself, or, when
-// it is a kernel (an x86 bzImage, or an ELF vmlinux), the initramfs
+// it is a kernel (an x86 bzImage, an ELF vmlinux, an arm64 Image, raw,
+// Image.gz or EFI zboot), the initramfs
 // built into it (CONFIG_INITRAMFS_SOURCE, else the kernel's default of
 // /dev, /dev/console and /root), and true.
 func OpenInitramfs(name string) (io.ReadCloser, bool, error) {
@@ -31,11 +32,17 @@ func OpenInitramfs(name string) (io.ReadCloser, bool, error) {
 	n, _ := f.ReadAt(h, 0)
 	h = h[:n]
 	isELF := bytes.HasPrefix(h, []byte("\x7fELF"))
-	if !isELF && !(n == 0x206 && string(h[0x202:]) == "HdrS") {
+	isImage := !isELF && !(n == 0x206 && string(h[0x202:]) == "HdrS")
+	if isImage && ImageArch(name) != "aarch64" {
 		return f, false, nil
 	}
 	defer f.Close()
-	data, err := builtinInitramfs(f, isELF)
+	var data []byte
+	if isImage {
+		data, err = imageInitramfs(f)
+	} else {
+		data, err = builtinInitramfs(f, isELF)
+	}
 	if err != nil {
 		return nil, true, fmt.Errorf("%s: a kernel image or an ELF file, read for its built-in initramfs: %w", name, err)
 	}
@@ -63,6 +70,25 @@ func builtinInitramfs(f *os.File, isELF bool) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(sec.Open(), maxInitData))
 	if err != nil {
 		return nil, fmt.Errorf(".init.data: %w", err)
+	}
+	return findInitramfs(data)
+}
+
+// imageInitramfs finds the initramfs in an arm64 Image (raw, gzip or
+// EFI zboot): the Image is vmlinux's sections laid out flat, without
+// their names, so the whole of it is searched by shape.
+func imageInitramfs(f *os.File) ([]byte, error) {
+	r, stop, err := imageData(f)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	data, err := io.ReadAll(io.LimitReader(r, maxInitData+1))
+	if err != nil && len(data) == 0 {
+		return nil, err // a payload may end in padding its reader complains of
+	}
+	if len(data) > maxInitData {
+		return nil, fmt.Errorf("an Image of more than %d bytes", maxInitData)
 	}
 	return findInitramfs(data)
 }

@@ -3,6 +3,10 @@ package kernel
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -96,4 +100,68 @@ func TestOpenInitramfsNotAKernel(t *testing.T) {
 		t.Fatalf("/etc/hostname: %v, %v", builtin, err)
 	}
 	r.Close()
+}
+
+// TestWrappedImage: an arm64 Image is read raw, as make Image.gz gzips it
+// (gzip(1)), and as an EFI zboot image wraps it (drivers/firmware/efi/
+// libstub/zboot-header.S: "MZ", "zimg", the payload's offset and size,
+// the compression's name), with a gzip and a zstd payload, each made by
+// its own tool: the architecture is the Image's and the initramfs built
+// into it is found.
+func TestWrappedImage(t *testing.T) {
+	dir := t.TempDir()
+	raw := make([]byte, 0x40)
+	copy(raw[0x38:], "ARM\x64")
+	raw = append(raw, initData(t, 4096, archive(t))...)
+	rawPath := filepath.Join(dir, "Image")
+	if err := os.WriteFile(rawPath, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tool := func(name string, args ...string) []byte {
+		out, err := exec.Command(name, args...).Output()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return out
+	}
+	zboot := func(payload []byte, comp string) []byte {
+		h := make([]byte, 0x200)
+		copy(h, "MZ\x00\x00zimg")
+		binary.LittleEndian.PutUint32(h[8:], uint32(len(h)))
+		binary.LittleEndian.PutUint32(h[12:], uint32(len(payload)))
+		copy(h[24:], comp)
+		return append(append(h, payload...), bytes.Repeat([]byte{0}, 512)...)
+	}
+	gz, zst := tool("gzip", "-9nc", rawPath), tool("zstd", "-qc", rawPath)
+	for name, data := range map[string][]byte{"Image.gz": gz, "zboot-gzip.efi": zboot(gz, "gzip"), "zboot-zstd.efi": zboot(zst, "zstd"), "Image": raw} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := ImageArch(p); got != "aarch64" {
+			t.Errorf("%s: ImageArch %q", name, got)
+		}
+		if err := Bootable(p); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		r, builtin, err := OpenInitramfs(p)
+		if err != nil || !builtin {
+			t.Errorf("%s: OpenInitramfs: %v %v", name, builtin, err)
+			continue
+		}
+		got, _ := io.ReadAll(r)
+		r.Close()
+		if !bytes.Equal(got, archive(t)) {
+			t.Errorf("%s: %d bytes, not the built-in image", name, len(got))
+		}
+	}
+	// A gzip that holds no Image is no kernel: an initramfs, most likely.
+	p := filepath.Join(dir, "initrd.gz")
+	os.WriteFile(p, archive(t), 0o644)
+	if err := Bootable(p); err == nil || !strings.Contains(err.Error(), "gzip-compressed data (an initramfs?") {
+		t.Errorf("a gzipped initramfs as the kernel: %v", err)
+	}
+	if _, builtin, err := OpenInitramfs(p); builtin || err != nil {
+		t.Errorf("a gzipped initramfs: builtin %v, %v", builtin, err)
+	}
 }

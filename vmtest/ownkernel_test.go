@@ -277,6 +277,21 @@ func TestOwnKernelARM64(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("boot: exit %d\n%s", code, o)
 	}
+	// The Image as distributions ship it, gzipped as make Image.gz does:
+	// its architecture and its built-in initramfs are read through the
+	// gzip (ImageArch and ls said nothing of one before), and QEMU boots it.
+	gz := filepath.Join(t.TempDir(), "Image.gz")
+	if out, err := exec.Command("sh", "-c", "gzip -9n < "+m.Image+" > "+gz).CombinedOutput(); err != nil {
+		t.Fatalf("gzip: %v: %s", err, out)
+	}
+	if code, o := initkitRun(t, "ls", gz); code != 0 || !strings.Contains(o, " dev/console\n") || !strings.Contains(o, "a kernel image: its built-in initramfs") {
+		t.Errorf("ls Image.gz: exit %d\n%s", code, o)
+	}
+	code, o = initkitRun(t, "boot", "--kernel", gz, "--initrd", out, "--timeout", "180s",
+		"--expect", `Run /init as init process`, "--expect", `initkit: .*root`)
+	if code != 0 {
+		t.Fatalf("boot Image.gz: exit %d\n%s", code, o)
+	}
 }
 
 // TestEmbeddedInitramfs: initkit kernel build --initramfs puts the image a
