@@ -215,6 +215,9 @@ func TestBadInput(t *testing.T) {
 			`partition 1 (a): size 0 (give a size, or "rest" for what is left)`},
 		{"mbr type", Spec{Size: "64M", Table: "mbr", Partitions: []Partition{{Name: "a", Type: "zz"}}},
 			`partition 1 (a): unknown type "zz"`},
+		// The tool's own error, not the usage text it prints after it.
+		{"xfs too small", Spec{Size: "64M", Partitions: []Partition{{Name: "x", Fill: Fill{FS: "xfs"}}}},
+			"partition 1 (x): mkfs.xfs: Filesystem must be larger than 300MB."},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()

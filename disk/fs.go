@@ -77,18 +77,31 @@ func (c *creator) runWith(stdin io.Reader, env []string, dir, name string, args 
 		if c.ctx.Err() != nil {
 			return c.ctx.Err()
 		}
-		msg := strings.TrimSpace(out.String())
-		lines := strings.Split(msg, "\n")
-		if len(lines) > 3 {
-			lines = lines[len(lines)-3:]
-		}
-		msg = strings.Join(lines, "; ")
+		msg := toolMessage(out.String())
 		if msg == "" {
 			msg = err.Error()
 		}
 		return fmt.Errorf("%s: %s", filepath.Base(name), msg)
 	}
 	return nil
+}
+
+// toolMessage is what a failed tool said, in one line: its last three
+// lines, but those before its usage text when it printed one after its
+// error, as mkfs.xfs does ("Filesystem must be larger than 300MB." and
+// then 30 lines of options).
+func toolMessage(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for i, l := range lines {
+		if i > 0 && strings.HasPrefix(strings.ToLower(strings.TrimSpace(l)), "usage:") {
+			lines = lines[:i]
+			break
+		}
+	}
+	if len(lines) > 3 {
+		lines = lines[len(lines)-3:]
+	}
+	return strings.Join(lines, "; ")
 }
 
 // content is the directory that fills v: its tree as it is, or, with a

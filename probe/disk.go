@@ -49,6 +49,12 @@ func List(path string) (*Listing, error) {
 	if err != nil {
 		return nil, err
 	}
+	switch {
+	case st.IsDir():
+		return nil, fmt.Errorf("%s: a directory, not a disk image", path)
+	case st.Size() == 0:
+		return nil, fmt.Errorf("%s: an empty file: no partition table, no filesystem", path)
+	}
 	l := &Listing{Table: "none", Size: st.Size()}
 	t, err := Partitions(f)
 	switch {

@@ -195,6 +195,15 @@ func TestPartitionsErrors(t *testing.T) {
 	if _, err := Partitions(bytes.NewReader(make([]byte, 1<<16))); err != ErrNoTable {
 		t.Errorf("zeros: %v", err)
 	}
+	// An empty file or a directory is no disk: List says so, where it
+	// listed one partition of 0 bytes holding nothing.
+	empty := filepath.Join(t.TempDir(), "empty.img")
+	os.WriteFile(empty, nil, 0o644)
+	for p, want := range map[string]string{empty: empty + ": an empty file: no partition table, no filesystem", t.TempDir(): "a directory, not a disk image"} {
+		if _, err := List(p); err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("List %s: %v, want %q", p, err, want)
+		}
+	}
 	// A GPT with a corrupted header CRC is an error naming the offset.
 	img := filepath.Join(t.TempDir(), "disk.img")
 	os.WriteFile(img, nil, 0o644)
