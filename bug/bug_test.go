@@ -39,8 +39,9 @@ func newSyzbot(t *testing.T, kernel []byte) *syzbot {
 		"/text?tag=ReproC&x=2":                      []byte("int main(void) { return 0; }\n"),
 		"/text?tag=ReproSyz&x=3":                    []byte("r0 = openat(0xffffffffffffff9c, 0x0, 0x0, 0x0)\n"),
 		"/syzbot-assets/0a1b2c/bzImage-deadbeef.xz": xz(t, kernel),
-		"/syzbot-assets/0a1b2c/vmlinux-deadbeef.xz": xz(t, []byte("\x7fELF not really a vmlinux")),
-		"/other?json=1":                             []byte("<html>a page, not JSON</html>"),
+		"/syzbot-assets/0a1b2c/vmlinux-deadbeef.xz": xz(t, elfFile(t)),
+		"/html":         []byte("<html><body>Sign in to see this page</body></html>\n"),
+		"/other?json=1": []byte("<html>a page, not JSON</html>"),
 	}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
@@ -88,6 +89,26 @@ func (s *syzbot) downloads() int {
 	return n
 }
 
+// stubKernel is data behind an x86 bzImage's header ("HdrS" at 0x202):
+// what kernel.Bootable takes for a kernel.
+func stubKernel(data []byte) []byte {
+	h := make([]byte, 0x400)
+	copy(h, "MZ")
+	copy(h[0x202:], "HdrS")
+	return append(h, data...)
+}
+
+// elfFile is an ELF file with a .text section, as a vmlinux is: the
+// host's true(1).
+func elfFile(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func xz(t *testing.T, b []byte) []byte {
 	t.Helper()
 	cmd := exec.Command("xz", "-c")
@@ -105,7 +126,7 @@ func sum(b []byte) string {
 }
 
 func TestNewFromSyzbot(t *testing.T) {
-	kernel := bytes.Repeat([]byte("a kernel image "), 10000)
+	kernel := stubKernel(bytes.Repeat([]byte("a kernel image "), 10000))
 	s := newSyzbot(t, kernel)
 	dir := filepath.Join(t.TempDir(), "uaf")
 	var log bytes.Buffer
@@ -117,7 +138,7 @@ func TestNewFromSyzbot(t *testing.T) {
 		t.Errorf("title %q, tree %+v", w.Title, w.Tree)
 	}
 	want := map[string][]byte{Config: s.files["/text?tag=KernelConfig&x=1"], Repro: s.files["/text?tag=ReproC&x=2"],
-		Kernel: kernel, Vmlinux: []byte("\x7fELF not really a vmlinux")}
+		Kernel: kernel, Vmlinux: elfFile(t)}
 	for role, data := range want {
 		got, err := os.ReadFile(w.Path(role))
 		if err != nil || !bytes.Equal(got, data) || w.Files[role].SHA256 != sum(data) {
@@ -164,7 +185,7 @@ func TestNewFromSyzbot(t *testing.T) {
 }
 
 func TestNewFailsClean(t *testing.T) {
-	s := newSyzbot(t, []byte("k"))
+	s := newSyzbot(t, stubKernel(nil))
 	big := bytes.Repeat([]byte("x"), 1<<20)
 	trunc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(big)))
@@ -183,6 +204,14 @@ func TestNewFailsClean(t *testing.T) {
 		{"not syzbot", Sources{Syzbot: s.URL + "/other"}, "not a syzbot bug's JSON"},
 		{"scheme", Sources{Repro: "ftp://example.com/repro.c"}, "only http(s) URLs and local files"},
 		{"missing file", Sources{Repro: "/nonexistent/repro.c"}, "/nonexistent/repro.c"},
+		// A file that is not what its role needs: an error page served
+		// with 200, a file given for another role.
+		{"html config", Sources{Config: s.URL + "/html"}, `/html: line 1: "<html><body>Sign in to see this page</body></html>" is not CONFIG_NAME=VALUE`},
+		{"repro as config", Sources{Config: s.URL + "/text?tag=ReproC&x=2"}, "is not CONFIG_NAME=VALUE"},
+		{"empty config", Sources{Config: "/dev/null"}, "no CONFIG_ option in it: not a kernel config"},
+		{"html kernel", Sources{Kernel: s.URL + "/html"}, "/html: not a kernel image (a bzImage, an arm64 Image or an ELF vmlinux): bytes 3c 68 74 6d 6c 3e"},
+		{"config as vmlinux", Sources{Vmlinux: s.URL + "/text?tag=KernelConfig&x=1"}, "not a vmlinux: bad magic number"},
+		{"program as repro", Sources{Repro: "/bin/true"}, "/bin/true: a NUL byte at offset 7: not a C or syz reproducer"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -291,5 +320,30 @@ func TestTreeGains(t *testing.T) {
 	var next Tree
 	if err := next.gains(&Tree{Settings: []string{"CONFIG_A=y\nCONFIG_B=y"}}, &Options{}); err == nil || !strings.Contains(err.Error(), "bug.toml: tree.settings") {
 		t.Errorf("a bad setting in the manifest: %v", err)
+	}
+}
+
+// A file refused by its check leaves the workspace's file as it was: a
+// good config stays when a later run is given a page that is none.
+func TestRefusedFileKeepsTheOld(t *testing.T) {
+	s := newSyzbot(t, stubKernel(nil))
+	dir := filepath.Join(t.TempDir(), "bug")
+	good := s.URL + "/text?tag=KernelConfig&x=1"
+	if _, err := New(context.Background(), dir, Sources{Config: good}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(context.Background(), dir, Sources{Config: s.URL + "/html"}, Options{}); err == nil {
+		t.Fatal("an HTML page taken for a config")
+	}
+	w, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(w.Path(Config))
+	if err != nil || !bytes.Equal(got, s.files["/text?tag=KernelConfig&x=1"]) || w.Files[Config].URL != good {
+		t.Errorf("config after a refused one: %q, %v, %+v", got, err, w.Files[Config])
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("workspace holds %v, want bug.toml and the config", entries)
 	}
 }

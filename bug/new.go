@@ -1,8 +1,10 @@
 package bug
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -161,10 +163,12 @@ func (w *Workspace) ensure(ctx context.Context, role, source string, o Options) 
 	}
 	var f fetch.File
 	var err error
+	fo := o.Fetch
+	fo.Check = checks[role]
 	if remote {
-		f, err = fetch.Get(ctx, source, dest, o.Fetch)
+		f, err = fetch.Get(ctx, source, dest, fo)
 	} else {
-		f, err = fetch.Copy(source, dest, o.Fetch)
+		f, err = fetch.Copy(source, dest, fo)
 		f.URL = id
 	}
 	if err != nil {
@@ -175,6 +179,61 @@ func (w *Workspace) ensure(ctx context.Context, role, source string, o Options) 
 	}
 	w.Files[role] = File{Name: name, File: f}
 	fmt.Fprintf(o.Log, "%s: %s from %s (%d bytes, sha256 %s)\n", role, name, f.URL, f.Size, f.SHA256[:16])
+	return nil
+}
+
+// checks are what the file of a role must be, checked before it
+// replaces the workspace's: a file given for another role, or an HTML
+// error page a server sent with 200, is refused where it would fail a
+// build or a boot later, far from its cause.
+var checks = map[string]func(string) error{
+	Config:  isConfig,
+	Kernel:  kernel.Bootable,
+	Vmlinux: isVmlinux,
+	Repro:   isText,
+}
+
+// isConfig refuses what is no kernel config: a line that is neither a
+// comment nor CONFIG_NAME=VALUE, or no option at all.
+func isConfig(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	c, err := kconfig.Parse(f)
+	if err == nil && len(c) == 0 {
+		err = errors.New("no CONFIG_ option in it: not a kernel config")
+	}
+	return err
+}
+
+// isVmlinux refuses what is no ELF file with a .text section.
+func isVmlinux(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("not a vmlinux: %w", err)
+	}
+	defer f.Close()
+	if f.Section(".text") == nil {
+		return errors.New("an ELF file with no .text section: not a vmlinux")
+	}
+	return nil
+}
+
+// isText refuses a reproducer that is no text (C or syz): a NUL in its
+// first 64 KB. A compiled program is given to repro --repro instead.
+func isText(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	head := make([]byte, 64<<10)
+	n, _ := io.ReadFull(f, head)
+	if i := bytes.IndexByte(head[:n], 0); i >= 0 {
+		return fmt.Errorf("a NUL byte at offset %d: not a C or syz reproducer (a program runs with initkit repro --repro FILE)", i)
+	}
 	return nil
 }
 

@@ -41,6 +41,10 @@ type Options struct {
 	// times a second: a terminal's line.
 	Progress io.Writer
 	Client   *http.Client // default http.DefaultClient
+	// Check, when set, is run on the complete file (decompressed) before
+	// it replaces dest: its error leaves dest as it was. It says what the
+	// file must be: a config, a kernel, not an HTML error page.
+	Check func(path string) error
 }
 
 // DefaultMaxSize bounds a download: syzbot's disk images inflate to 2 GiB.
@@ -93,7 +97,7 @@ func Get(ctx context.Context, url, dest string, o Options) (File, error) {
 	if _, err := raw.File.Seek(0, io.SeekStart); err != nil {
 		return File{}, err
 	}
-	f, err := store(raw.File, dest, format, o.MaxSize)
+	f, err := store(raw.File, dest, format, o)
 	f.URL = url
 	if err != nil {
 		return f, fmt.Errorf("%s: %w", url, err)
@@ -111,15 +115,17 @@ func Copy(src, dest string, o Options) (File, error) {
 	}
 	defer in.Close()
 	_, format := Decompressed(src)
-	f, err := store(in, dest, format, o.MaxSize)
+	f, err := store(in, dest, format, o)
 	if err != nil {
 		return f, fmt.Errorf("%s: %w", src, err)
 	}
 	return f, nil
 }
 
-// store writes r, decompressed as format says, to dest, hashing it.
-func store(r io.Reader, dest string, format compress.Format, max int64) (File, error) {
+// store writes r, decompressed as format says, to dest, hashing it and
+// checking it with o.Check.
+func store(r io.Reader, dest string, format compress.Format, o Options) (File, error) {
+	max := o.MaxSize
 	var f File
 	out, err := atomicfile.Create(dest, 0o644)
 	if err != nil {
@@ -144,6 +150,11 @@ func store(r io.Reader, dest string, format compress.Format, max int64) (File, e
 		return f, fmt.Errorf("larger than %d bytes", max)
 	}
 	f.Size, f.SHA256 = n, hex.EncodeToString(h.Sum(nil))
+	if o.Check != nil {
+		if err := o.Check(out.File.Name()); err != nil {
+			return f, err
+		}
+	}
 	return f, out.Commit()
 }
 
