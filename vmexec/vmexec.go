@@ -372,6 +372,9 @@ func buildImage(out, base string, argv []string, token string, o Options, module
 	if err != nil {
 		return err
 	}
+	if st, err := os.Stat(abs); err == nil && st.IsDir() {
+		return fmt.Errorf("%s: a directory, not a program", argv[0])
+	}
 	initBin, err := initramfs.FindInit(o.InitBinary)
 	if err != nil {
 		return fmt.Errorf("initkit exec runs the command with the initkit init, and %w", err)
@@ -393,8 +396,8 @@ func buildImage(out, base string, argv []string, token string, o Options, module
 		// the host, and the command fails where they are not.
 		if out.Dir {
 			spec.Dirs = append(spec.Dirs, out.Path)
-		} else {
-			spec.Dirs = append(spec.Dirs, filepath.Dir(out.Path))
+		} else if d := filepath.Dir(out.Path); d != "/" {
+			spec.Dirs = append(spec.Dirs, d)
 		}
 	}
 	switch {

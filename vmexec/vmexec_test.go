@@ -1,12 +1,17 @@
 package vmexec
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/initkit/initkit/boot"
+	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/guest"
+	"github.com/initkit/initkit/image"
+	"github.com/initkit/initkit/internal/testenv"
 	"github.com/initkit/initkit/qemu"
 )
 
@@ -92,5 +97,37 @@ func TestModulesForDevices(t *testing.T) {
 		if got := strings.Join(c.o.modules(), " "); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.o, got, c.want)
 		}
+	}
+}
+
+// The exec image: a file to copy out at the top of the root needs no
+// directory made for it (the root was one: "cannot add the root
+// directory itself"), and a directory given as the command is refused as
+// one, not as a spec's files.
+func TestBuildImageEdges(t *testing.T) {
+	initBin, err := testenv.BuildInitOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("INITKIT_CACHE", t.TempDir())
+	out := filepath.Join(t.TempDir(), "exec.img")
+	o := Options{InitBinary: initBin, Outputs: []guest.Output{{Path: "/result.txt"}, {Path: "/deep/dir/log"}}}
+	if err := buildImage(out, "", []string{"/bin/true"}, "tok", o, ""); err != nil {
+		t.Fatalf("an output at the root: %v", err)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tree, _, err := image.Tree(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := tree["/deep/dir"]; n == nil || n.Type() != cpio.TypeDir {
+		t.Errorf("no directory for /deep/dir/log: %+v", n)
+	}
+	if err := buildImage(out, "", []string{"/etc"}, "tok", o, ""); err == nil || err.Error() != "/etc: a directory, not a program" {
+		t.Errorf("a directory as the command: %v", err)
 	}
 }
