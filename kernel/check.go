@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/binary"
@@ -24,15 +25,44 @@ import (
 	"github.com/initkit/initkit/kconfig"
 )
 
-// CheckConfig returns what the kernel config at path lacks for the
-// purposes on arch, and to unpack every segment of each initramfs image
-// given (its compression's RD_ option); an empty name is no image.
+// CheckConfig returns what the kernel config at path (ConfigOf: a
+// .config, or a kernel's) lacks for the purposes on arch ("": the
+// kernel's, else x86_64), and to unpack every segment of each initramfs
+// image given (its compression's RD_ option); an empty name is no image.
 func CheckConfig(path string, purposes []string, arch string, images ...string) ([]kconfig.Purposed, error) {
-	c, err := kconfig.Read(path)
+	c, _, err := ConfigOf(path)
 	if err != nil {
 		return nil, err
 	}
+	if arch == "" {
+		arch = cmp.Or(ImageArch(path), "x86_64")
+	}
 	return check(c, purposes, arch, images)
+}
+
+// ConfigOf reads the config at path, and says where it came from: a
+// .config as it is, or, when path is a kernel (an image, a vmlinux, a
+// build directory), the config it was built with, found as boot finds
+// it (Choice.KernelConfig: the build tree's .config, config-RELEASE
+// beside vmlinuz-RELEASE, or the IKCONFIG it carries).
+func ConfigOf(path string) (kconfig.Config, string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, "", err
+	}
+	if !st.IsDir() && ImageArch(path) == "" {
+		c, err := kconfig.Read(path)
+		return c, path, err
+	}
+	k := &Choice{Image: path, From: "the argument"}
+	if err := k.besideImage(); err != nil {
+		return nil, "", err
+	}
+	c, ok := k.KernelConfig()
+	if !ok {
+		return nil, "", fmt.Errorf("%s: a kernel, and no config of it found: no .config in its build tree, no config-RELEASE beside it, none in it (CONFIG_IKCONFIG)", path)
+	}
+	return c, k.Config, nil
 }
 
 func check(c kconfig.Config, purposes []string, arch string, images []string) ([]kconfig.Purposed, error) {

@@ -16,10 +16,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/initkit/initkit/kconfig"
 )
 
 // bzImage writes a file with an x86 setup header whose payload is
@@ -206,5 +209,40 @@ func TestManifestConfined(t *testing.T) {
 		if _, err := ReadManifest(dir); err == nil || !strings.Contains(err.Error(), "is not in the build directory") {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestCheckKernel: kernel check takes a kernel for its config, found as
+// boot finds it: config-RELEASE beside the Debian kernel, a build tree's
+// .config from its image or its directory; a kernel with none is an
+// error that says where it looked, and a .config is read as it is.
+func TestCheckKernel(t *testing.T) {
+	k := realKernel(t)
+	if _, from, err := ConfigOf(k.Image); err != nil || filepath.Base(from) != "config-"+k.Release {
+		t.Errorf("the Debian kernel: %q, %v", from, err)
+	}
+	if missing, err := CheckConfig(k.Image, []string{"boot"}, ""); err != nil || len(missing) != 0 {
+		t.Errorf("the Debian kernel lacks %v, %v", missing, err)
+	}
+	tree := t.TempDir()
+	os.MkdirAll(filepath.Join(tree, "arch/x86/boot"), 0o755)
+	bz := make([]byte, 0x400)
+	copy(bz[0x202:], "HdrS")
+	image := filepath.Join(tree, "arch/x86/boot/bzImage")
+	os.WriteFile(image, bz, 0o644)
+	os.WriteFile(filepath.Join(tree, ".config"), []byte("CONFIG_64BIT=y\n"), 0o644)
+	for _, p := range []string{image, tree} {
+		missing, err := CheckConfig(p, []string{"boot"}, "")
+		if err != nil || !slices.ContainsFunc(missing, func(m kconfig.Purposed) bool { return m.Name == "SERIAL_8250_CONSOLE" }) {
+			t.Errorf("%s: %v, %v", p, missing, err)
+		}
+	}
+	lone := filepath.Join(t.TempDir(), "bzImage")
+	os.WriteFile(lone, bz, 0o644)
+	if _, err := CheckConfig(lone, []string{"boot"}, ""); err == nil || !strings.Contains(err.Error(), "a kernel, and no config of it found") {
+		t.Errorf("a kernel with no config: %v", err)
+	}
+	if _, _, err := ConfigOf(filepath.Join(tree, ".config")); err != nil {
+		t.Errorf("a .config: %v", err)
 	}
 }

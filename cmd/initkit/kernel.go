@@ -83,10 +83,16 @@ func newKernelCheck() *cobra.Command {
 	var purposes []string
 	var arch, img string
 	cmd := &cobra.Command{
-		Use:   "check CONFIG",
-		Short: "Say what a .config lacks for each purpose, and why; exit 1 when anything is missing",
+		Use:   "check CONFIG|KERNEL",
+		Short: "Say what a .config (or a kernel's) lacks for each purpose, and why; exit 1 when anything is missing",
 		Args:  nArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("arch") {
+				arch = "" // the kernel's, when CONFIG is one
+			}
+			if _, from, err := kernel.ConfigOf(args[0]); err == nil && from != args[0] {
+				fmt.Fprintf(cmd.ErrOrStderr(), "initkit: %s: a kernel: checking %s\n", args[0], from)
+			}
 			missing, err := kernel.CheckConfig(args[0], purposes, arch, img)
 			if err != nil {
 				return err
@@ -100,7 +106,7 @@ func newKernelCheck() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringSliceVar(&purposes, "for", []string{"boot"}, "`PURPOSES` to check for, comma-separated: "+fmt.Sprint(kconfig.Names()))
-	cmd.Flags().StringVar(&arch, "arch", "x86_64", "x86_64 or arm64")
+	cmd.Flags().StringVar(&arch, "arch", "x86_64", "x86_64 or arm64 (default: the kernel's, for a kernel)")
 	cmd.Flags().StringVar(&img, "image", "", "also check that the kernel can unpack this initramfs `IMAGE` (its compressions)")
 	return cmd
 }
