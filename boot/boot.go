@@ -196,6 +196,9 @@ func Prepare(ctx context.Context, o Options) (*Run, error) {
 			return nil, err
 		}
 	}
+	if err := fits(o.Memory, r.Kernel.Image, r.Initrd); err != nil {
+		return nil, err
+	}
 	if r.Initrd == "" && o.Root == "" {
 		r.note(builtinNote(r.Kernel.Image, o.Append))
 	}
@@ -227,6 +230,29 @@ func Prepare(ctx context.Context, o Options) (*Run, error) {
 		r.watch.DumpPath = filepath.Join(r.Dir, "vmcore")
 	}
 	return r, nil
+}
+
+// fits refuses a guest whose memory cannot hold its kernel and its
+// initramfs as files, before they are even unpacked: QEMU would stop
+// with "initrd is too large, cannot support", an infrastructure failure
+// (exit 5) for what is the caller's mistake.
+func fits(memory string, files ...string) error {
+	mem, err := qemu.ParseMemory(cmp.Or(memory, qemu.DefaultMemory))
+	if err != nil {
+		return err
+	}
+	var total int64
+	var sizes []string
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && f != "" {
+			total += st.Size()
+			sizes = append(sizes, fmt.Sprintf("%s %.1f MiB", f, float64(st.Size())/(1<<20)))
+		}
+	}
+	if total >= mem {
+		return fmt.Errorf("memory %s: the kernel and the initramfs alone take more (%s): give more", cmp.Or(memory, qemu.DefaultMemory), strings.Join(sizes, ", "))
+	}
+	return nil
 }
 
 // arch settles the guest's architecture: Options.Arch, else the

@@ -91,6 +91,8 @@ func TestPrepareErrors(t *testing.T) {
 		// An initramfs that is not there, before QEMU says so.
 		{boot.Options{Initrd: "/nonexistent/initrd.img"}, "initramfs: stat /nonexistent/initrd.img: no such file or directory"},
 		{boot.Options{Initrd: "/"}, "initramfs /: a directory, not an image"},
+		// A guest whose memory cannot hold the files it boots.
+		{boot.Options{Initrd: sizedFile(t, "big.img", 3<<20), Memory: "2M"}, "memory 2M: the kernel and the initramfs alone take more ("},
 		// Before the kernel is chosen or an image built.
 		{boot.Options{Memory: "1G,maxmem=8G", Kernel: kernel.Request{Kernel: "/nonexistent"}}, `memory "1G,maxmem=8G"`},
 		{boot.Options{Accel: "tcg,thread=multi", Kernel: kernel.Request{Kernel: "/nonexistent"}}, `accelerator "tcg,thread=multi"`},
@@ -207,6 +209,15 @@ func TestDirectBootDisks(t *testing.T) {
 			t.Errorf("command lacks %q:\n%s", want, cmd)
 		}
 	}
+}
+
+// sizedFile is a sparse file of size bytes.
+func sizedFile(t *testing.T, name string, size int64) string {
+	p := emptyFile(t, name)
+	if err := os.Truncate(p, size); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func emptyFile(t *testing.T, name string) string {
