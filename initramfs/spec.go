@@ -135,7 +135,13 @@ func (e *SpecError) Error() string {
 // its relative paths relative to the file's directory.
 func (s *Spec) From(file string, raw []byte) {
 	s.file, s.raw = file, raw
-	s.relative(filepath.Dir(file))
+	dir := filepath.Dir(file)
+	if abs, err := filepath.Abs(dir); err == nil {
+		// Absolute: a path the build joins to "/" (no sysroot) would
+		// otherwise be read at the host's root ("s.sh" as /s.sh).
+		dir = abs
+	}
+	s.relative(dir)
 }
 
 // relative makes host paths relative to dir absolute.

@@ -107,7 +107,12 @@ func load(path string, fills bool) (*File, error) {
 	if err := dec.Decode(&doc); err != nil {
 		return nil, decodeError(path, err)
 	}
-	dir := filepath.Dir(path)
+	// Absolute: what the file names does not move if the working
+	// directory does, and no tool joins a relative one to "/".
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
 	f := &File{Path: path, Boot: doc.Boot, Disk: doc.Disk}
 	f.Boot.resolve(dir)
 	if doc.Image != nil || doc.Modules != nil {
