@@ -99,9 +99,10 @@ type Spec struct {
 	cache     *buildcache.Cache
 	explained []string // what the cache did for resolutions
 
-	// Where the spec came from, for errors, and its text.
-	file string
-	raw  []byte
+	// Where the spec came from, for errors, its text, and the directory
+	// its relative paths were taken from.
+	file, dir string
+	raw       []byte
 }
 
 // Modules is the [modules] table.
@@ -141,6 +142,7 @@ func (s *Spec) From(file string, raw []byte) {
 		// otherwise be read at the host's root ("s.sh" as /s.sh).
 		dir = abs
 	}
+	s.dir = dir
 	s.relative(dir)
 }
 
@@ -192,6 +194,10 @@ func (s *Spec) errorAt(value string, format string, a ...any) error {
 		return errors.New(msg)
 	}
 	line, col := 0, 0
+	if !bytes.Contains(s.raw, []byte(value)) {
+		// A relative path the file gave, made absolute (relative).
+		value = strings.TrimPrefix(value, s.dir+string(filepath.Separator))
+	}
 	if i := bytes.Index(s.raw, []byte(value)); i >= 0 && value != "" {
 		line = bytes.Count(s.raw[:i], []byte("\n")) + 1
 		col = i - bytes.LastIndexByte(s.raw[:i], '\n')
