@@ -66,8 +66,8 @@ func wrappedArch(f *os.File) string {
 // is instead: an initramfs given as the kernel (the two swapped), a disk,
 // a program. Accepted beside what ImageArch knows are the kernels it
 // cannot place: a PE image ("MZ"), a U-Boot uImage (magic 0x27051956)
-// and an ELF of another machine. Without this QEMU says "linux kernel too old to load a ram
-// disk" of any file.
+// and an ELF of another machine. Without this QEMU says "linux kernel
+// too old to load a ram disk" of any file.
 func Bootable(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
