@@ -218,6 +218,8 @@ func TestBadInput(t *testing.T) {
 		// The tool's own error, not the usage text it prints after it.
 		{"xfs too small", Spec{Size: "64M", Partitions: []Partition{{Name: "x", Fill: Fill{FS: "xfs"}}}},
 			"partition 1 (x): mkfs.xfs: Filesystem must be larger than 300MB."},
+		{"vfat wildcard", Spec{Size: "64M", Partitions: []Partition{{Name: "e", Fill: Fill{FS: "vfat", Tree: tree(t, map[string]string{"a[1].txt": "x"})}}}},
+			`a[1].txt" holds a character vfat cannot hold or mtools reads as a wildcard`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -225,6 +227,9 @@ func TestBadInput(t *testing.T) {
 			err := create(t, &c.spec)
 			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 				t.Errorf("error %v; want one line with %q", err, c.want)
+			}
+			if err != nil && strings.Count(err.Error(), "partition 1 (") > 1 {
+				t.Errorf("error %v names the partition twice", err)
 			}
 			if left, _ := os.ReadDir(dir); len(left) != 0 {
 				t.Errorf("left behind: %v", left)

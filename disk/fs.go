@@ -353,7 +353,7 @@ func (c *creator) vfat(file string, off, n int64, v volume, dir string) error {
 		return nil
 	}
 	if err := fatTree(dir); err != nil {
-		return fmt.Errorf("%s: %w", v.what, err)
+		return err // wrap names the volume
 	}
 	ents, err := os.ReadDir(dir)
 	if err != nil || len(ents) == 0 {
