@@ -156,6 +156,19 @@ func (r *Run) Boot(ctx context.Context) Result {
 // directory, the initramfs, the root, kdump and the dump's device. What
 // it returns can be started, or shown (Command).
 func Prepare(ctx context.Context, o Options) (*Run, error) {
+	r, err := prepare(ctx, o)
+	if err != nil {
+		if r != nil && o.Dir == "" && r.Dir != "" {
+			os.RemoveAll(r.Dir) // made for this run, which never started
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+// prepare is Prepare; on an error the run, if made, says which directory
+// it made.
+func prepare(ctx context.Context, o Options) (*Run, error) {
 	// The guest's size and accelerator before any work that needs them.
 	if err := (qemu.Config{Arch: o.Arch, Memory: o.Memory, Accel: o.Accel, SMP: o.SMP}).Check(); err != nil {
 		return nil, err
@@ -171,33 +184,36 @@ func Prepare(ctx context.Context, o Options) (*Run, error) {
 	if r.Kernel == nil {
 		k, err := kernel.Choose(ctx, o.Kernel)
 		if err != nil {
-			return nil, err
+			return r, err
 		}
 		// A file that is no kernel (an initramfs given as one, a disk), where
 		// QEMU would say "linux kernel too old to load a ram disk" of it.
 		if err := kernel.Bootable(k.Image); err != nil {
-			return nil, fmt.Errorf("kernel %s (from %s): %w", k.Image, k.From, err)
+			return r, fmt.Errorf("kernel %s (from %s): %w", k.Image, k.From, err)
 		}
 		r.Kernel = k
 	}
 	if err := r.arch(); err != nil {
-		return nil, err
+		return r, err
 	}
 	o.Arch = r.o.Arch
 	if err := r.makeDir(); err != nil {
-		return nil, err
+		return r, err
 	}
 	var err error
 	if r.Initrd, err = r.initramfs(); err != nil {
-		return nil, err
+		return r, err
 	}
 	if o.Wrap != nil {
 		if r.Initrd, err = o.Wrap(r, r.Initrd); err != nil {
-			return nil, err
+			return r, err
 		}
 	}
 	if err := fits(o.Memory, r.Kernel.Image, r.Initrd); err != nil {
-		return nil, err
+		return r, err
+	}
+	if err := foreignInit(r.Initrd, o.Arch); err != nil {
+		return r, err
 	}
 	if r.Initrd == "" && o.Root == "" {
 		r.note(builtinNote(r.Kernel.Image, o.Append))
@@ -205,7 +221,7 @@ func Prepare(ctx context.Context, o Options) (*Run, error) {
 	r.cfg = qemu.Config{Arch: o.Arch, Kernel: r.Kernel.Image, Memory: o.Memory, SMP: o.SMP, Accel: o.Accel,
 		Append: o.Append, Extra: o.QEMUArgs, Stdin: o.Stdin, Interactive: o.Interactive}
 	if err := r.root(); err != nil {
-		return nil, err
+		return r, err
 	}
 	missing, err := r.Kernel.Lacks(o.Arch, r.Initrd)
 	if err != nil {
@@ -216,12 +232,12 @@ func Prepare(ctx context.Context, o Options) (*Run, error) {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("%s lacks CONFIG_%s=%s: %s", r.Kernel.Config, m.Name, m.Value, m.Why))
 	}
 	if err := r.dumps(ctx); err != nil {
-		return nil, err
+		return r, err
 	}
 	r.cfg.Initrd = r.Initrd
 	r.cfg.Devices = append(r.cfg.Devices, o.Devices...)
 	if _, err := r.cfg.Args(); err != nil {
-		return nil, err
+		return r, err
 	}
 	r.watch = qemu.Watch{Expect: o.Expect, Fail: o.Fail, Ready: o.Ready, Timeout: o.Timeout, NoStop: o.NoStop,
 		Console: o.Console, LogPath: r.LogPath(), Notes: o.Notes,

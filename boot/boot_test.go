@@ -279,3 +279,43 @@ func TestPrepareWarnsNotAnImage(t *testing.T) {
 		t.Errorf("warnings %q", w)
 	}
 }
+
+// An image whose /init the guest cannot run is refused before QEMU
+// starts: the host's init, or a script whose interpreter is the host's
+// busybox, in a guest of the other architecture; the same image in a
+// guest of the host's own passes. A run directory Prepare made for a run
+// that never started is removed.
+func TestForeignInit(t *testing.T) {
+	t.Setenv("INITKIT_INIT", testenv.InitBinary(t))
+	dir := t.TempDir()
+	other := map[string]string{"x86_64": "aarch64", "aarch64": "x86_64"}[boot.HostArch()]
+	stub := filepath.Join(dir, "kernel")
+	if err := testenv.WriteStubKernel(stub, other); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		spec initramfs.Spec
+		want string
+	}{
+		"initkit": {initramfs.Spec{Init: "initkit"}, "the initramfs's /init is a program for EM_"},
+		"shell":   {initramfs.Spec{Init: "shell", Busybox: testenv.Busybox(t)}, "the initramfs's /init's interpreter /bin/sh is a program for EM_"},
+	} {
+		img := filepath.Join(dir, name+".img")
+		c.spec.Output = img
+		if _, err := c.spec.Build("", 0); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("INITKIT_CACHE", t.TempDir())
+		_, err := boot.Prepare(context.Background(), boot.Options{Kernel: kernel.Request{Kernel: stub}, Initrd: img, Notes: io.Discard})
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "the guest is "+other) {
+			t.Errorf("%s in a guest for %s: %v, want %q", name, other, err, c.want)
+		}
+		if runs, _ := os.ReadDir(filepath.Join(os.Getenv("INITKIT_CACHE"), "runs")); len(runs) != 0 {
+			t.Errorf("%s: a run that never started left %v", name, runs)
+		}
+		host := &kernel.Choice{Image: stub, Arch: boot.HostArch()}
+		if _, err := boot.Prepare(context.Background(), boot.Options{Chosen: host, Initrd: img, Dir: t.TempDir(), Notes: io.Discard}); err != nil {
+			t.Errorf("%s in a guest of the host's own: %v", name, err)
+		}
+	}
+}

@@ -20,7 +20,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -256,7 +255,7 @@ func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 	b := o.Boot
 	b.Dir, b.LogPath = dir, cmp.Or(b.LogPath, "-")
 	b.Wrap = func(r *boot.Run, base string) (string, error) {
-		if host := hostArch(); r.Arch() != host {
+		if host := boot.HostArch(); r.Arch() != host {
 			return "", fmt.Errorf("exec runs host programs, built for %s, and the kernel %s is for %s", host, r.Kernel.Image, r.Arch())
 		}
 		out := filepath.Join(dir, "initrd.img")
@@ -574,12 +573,4 @@ func newToken() (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(b), nil
-}
-
-// hostArch is the host's architecture in QEMU's names.
-func hostArch() string {
-	if runtime.GOARCH == "arm64" {
-		return "aarch64"
-	}
-	return "x86_64"
 }

@@ -1,0 +1,99 @@
+package boot
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+
+	"github.com/initkit/initkit/image"
+)
+
+// HostArch is the host's architecture in QEMU's names: what exec's
+// programs, and initkit's own init, are built for.
+func HostArch() string {
+	if runtime.GOARCH == "arm64" {
+		return "aarch64"
+	}
+	return "x86_64"
+}
+
+// machines are the ELF machines of the guests initkit boots.
+var machines = map[string]elf.Machine{"x86_64": elf.EM_X86_64, "aarch64": elf.EM_AARCH64}
+
+// foreignInit refuses an initramfs whose /init the guest cannot run: a
+// program built for another machine (the host's initkit-init or busybox
+// in an arm64 guest), or a script whose interpreter is one. The kernel
+// would say only "Failed to execute /init (error -8)" and panic. The
+// image is read only when the guest is not the host's machine, the one
+// case where it is likely: /init is the last entry of that name, so the
+// whole image is read.
+func foreignInit(initrd, arch string) error {
+	want, ok := machines[arch]
+	if initrd == "" || arch == HostArch() || !ok {
+		return nil
+	}
+	name := "/init"
+	for hop := 0; hop < 2; hop++ {
+		head, err := fileHead(initrd, name)
+		if err != nil {
+			return nil // no /init, or none to read: the kernel's own words tell
+		}
+		if interp, ok := bytes.CutPrefix(head, []byte("#!")); ok {
+			line, _, _ := bytes.Cut(interp, []byte("\n"))
+			fields := strings.Fields(string(line))
+			if len(fields) == 0 {
+				return nil
+			}
+			name = fields[0]
+			continue
+		}
+		if m, ok := elfMachine(head); ok && m != want {
+			what := "/init is"
+			if name != "/init" {
+				what = "/init's interpreter " + name + " is"
+			}
+			return fmt.Errorf("the initramfs's %s a program for %s, and the guest is %s: the kernel would panic with \"Failed to execute /init (error -8)\" (build the image with an init_binary and a busybox for %s)", what, m, arch, arch)
+		}
+		return nil
+	}
+	return nil
+}
+
+// fileHead is the first 64 bytes of name in the image at path.
+func fileHead(path, name string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var w headWriter
+	err = image.CopyFile(&w, f, name)
+	return w.b, err
+}
+
+// headWriter keeps the first 64 bytes written to it.
+type headWriter struct{ b []byte }
+
+func (w *headWriter) Write(p []byte) (int, error) {
+	if n := 64 - len(w.b); n > 0 {
+		w.b = append(w.b, p[:min(n, len(p))]...)
+	}
+	return len(p), nil
+}
+
+// elfMachine reads e_machine from an ELF header (the ELF spec: EI_DATA
+// at 5 says the byte order, e_machine is at 18).
+func elfMachine(h []byte) (elf.Machine, bool) {
+	if len(h) < 20 || !bytes.HasPrefix(h, []byte(elf.ELFMAG)) {
+		return 0, false
+	}
+	var order binary.ByteOrder = binary.LittleEndian
+	if elf.Data(h[elf.EI_DATA]) == elf.ELFDATA2MSB {
+		order = binary.BigEndian
+	}
+	return elf.Machine(order.Uint16(h[18:])), true
+}
