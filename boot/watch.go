@@ -20,12 +20,13 @@ type Watcher struct {
 }
 
 // Step stops the guest running, if any, builds o's image and boots it,
-// and returns the image's inputs: what to watch for the next Step. How
+// and returns its inputs: what to watch for the next Step (the kernel,
+// --initrd or the image's inputs). How
 // each guest ends is reported to notes, unless it was stopped.
 func (w *Watcher) Step(ctx context.Context, o Options, notes io.Writer) ([]string, error) {
 	w.Close()
-	if o.Image == nil {
-		return nil, errors.New("--watch watches the inputs of the spec's [image]: give a spec with one")
+	if o.Image == nil && o.Initrd == "" {
+		return nil, errors.New("--watch watches the kernel and the initramfs: give --initrd, or a spec with an [image]")
 	}
 	start := time.Now()
 	r, err := Prepare(ctx, o)
@@ -45,7 +46,15 @@ func (w *Watcher) Step(ctx context.Context, o Options, notes io.Writer) ([]strin
 			res.Report(notes, "boot")
 		}
 	}()
-	return r.Image.Inputs(), nil
+	// The kernel too: a make in its tree boots the new one.
+	inputs := []string{r.Kernel.Image}
+	if o.Initrd != "" {
+		inputs = append(inputs, o.Initrd)
+	}
+	if r.Image != nil {
+		inputs = append(inputs, r.Image.Inputs()...)
+	}
+	return inputs, nil
 }
 
 // Close stops the guest running, if any, and waits until it is gone.

@@ -143,7 +143,8 @@ func TestCachedPiecesBoot(t *testing.T) {
 
 // TestBootWatch: boot --watch boots the spec's image, and after its
 // init script changes boots the new one; a deleted input is an error
-// naming it, and the watch goes on; Ctrl-C ends it with no QEMU left.
+// naming it, and the watch goes on; a kernel replaced (a make in its
+// tree) boots again; Ctrl-C ends it with no QEMU left.
 func TestBootWatch(t *testing.T) {
 	t.Parallel()
 	k := Kernel(t)
@@ -156,7 +157,12 @@ func TestBootWatch(t *testing.T) {
 	spec := filepath.Join(dir, "initkit.toml")
 	os.WriteFile(spec, []byte(fmt.Sprintf("[image]\ninit = %q\nbusybox = %q\napplets = [\"sh\", \"echo\", \"poweroff\"]\n", script, Busybox(t))), 0o644)
 	tag := "initkit.watchtest=" + filepath.Base(dir)
-	cmd := exec.Command(initkitBinary(t), "boot", "-c", spec, "--kernel", k.Image, "--watch", "--append", tag, "--timeout", "3m")
+	// A kernel of the test's own, as a build tree's: a make replaces it.
+	kernelCopy := filepath.Join(dir, "bzImage")
+	if out, err := exec.Command("cp", k.Image, kernelCopy).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
+	}
+	cmd := exec.Command(initkitBinary(t), "boot", "-c", spec, "--kernel", kernelCopy, "--watch", "--append", tag, "--timeout", "3m")
 	cmd.Env = append(os.Environ(), "INITKIT_CACHE="+filepath.Join(dir, "cache"))
 	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -184,9 +190,16 @@ func TestBootWatch(t *testing.T) {
 	write("3")
 	expect(`watch-marker-43`, 3*time.Minute)
 	expectN(`watching \d+ inputs`, 4, time.Minute) // after the error, and after the third build
+	// The kernel replaced, as make replaces it: the same image boots again.
+	if out, err := exec.Command("sh", "-c", "cp "+k.Image+" "+kernelCopy+".new && mv "+kernelCopy+".new "+kernelCopy).CombinedOutput(); err != nil {
+		t.Fatalf("replace the kernel: %v: %s", err, out)
+	}
+	expect(`changed: .*bzImage`, time.Minute)
+	expectN(`watch-marker-43`, 2, 3*time.Minute)
+	expectN(`watching \d+ inputs`, 5, time.Minute)
 	// Ctrl-C while a guest runs.
 	write("4")
-	expectN(`image built in`, 4, time.Minute)
+	expectN(`image built in`, 5, time.Minute)
 	cmd.Process.Signal(os.Interrupt)
 	if code := exitStatus(cmd.Wait()); code != 130 {
 		t.Errorf("Ctrl-C: exit %d, want 130 (128+SIGINT)\n%s", code, testenv.LastLines(out.String(), 10))

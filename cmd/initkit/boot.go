@@ -116,7 +116,7 @@ func newBoot() *cobra.Command {
 	f.StringArrayVar(&o.QEMUArgs, "qemu-arg", nil, "pass `ARG` to QEMU as it is (repeatable)")
 	f.StringArrayVar(&b.expect, "expect", nil, "`REGEX` the console must show, in order (repeatable)")
 	f.StringArrayVar(&b.fail, "fail", nil, "`REGEX` that fails the run when the console shows it (repeatable)")
-	f.BoolVar(&b.watch, "watch", false, "with the spec's [image]: build and boot again whenever an input of the image changes, until Ctrl-C")
+	f.BoolVar(&b.watch, "watch", false, "boot again whenever the kernel (a make in its tree) or the initramfs changes (--initrd, or any input of the spec's [image], built again), until Ctrl-C")
 	f.BoolVar(&b.dryRun, "dry-run", false, "prepare everything and print the QEMU command instead of running it")
 	f.BoolVar(&b.json, "json", false, "print how the run ended as JSON on stdout (the console only in the log)")
 	f.StringArrayVar(&o.ModuleDirs, "modules", nil, "`DIR` to find NAME.ko in for module frames of a crash (repeatable)")
@@ -221,8 +221,8 @@ func report(cmd *cobra.Command, name string, res boot.Result) error {
 	return exitCode(res.ExitCode())
 }
 
-// watchBoot boots the spec's image, and again whenever one of its inputs
-// changes. Ctrl-C stops the guest and ends.
+// watchBoot boots, and again whenever the kernel or an input of the
+// initramfs changes. Ctrl-C stops the guest and ends.
 func (b *bootFlags) watchBoot(cmd *cobra.Command) error {
 	var w boot.Watcher
 	defer w.Close()
