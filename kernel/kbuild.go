@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -228,6 +229,12 @@ func Configure(ctx context.Context, t Tree, base string, purposes []string, sett
 		data, err := os.ReadFile(base)
 		if err != nil {
 			return nil, err
+		}
+		// Checked before the build directory's .config is replaced.
+		if c, err := kconfig.Parse(bytes.NewReader(data)); err != nil {
+			return nil, fmt.Errorf("base config %s: %w", base, err)
+		} else if len(c) == 0 {
+			return nil, fmt.Errorf("base config %s: no CONFIG_ option in it", base)
 		}
 		if err := os.MkdirAll(t.obj(), 0o755); err != nil {
 			return nil, err

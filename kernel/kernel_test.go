@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"bytes"
 	"context"
 	"debug/elf"
 	"fmt"
@@ -192,6 +193,28 @@ func TestCCache(t *testing.T) {
 	for _, c := range [][3]string{{"/a/b/linux", "/a/b/obj", "/a/b"}, {"/a/linux", "/a/linux/obj", "/a/linux"}, {"/a/bc", "/a/b", "/a"}, {"/x", "/y", "/"}} {
 		if got := commonDir(c[0], c[1]); got != c[2] {
 			t.Errorf("commonDir(%s, %s) = %s, want %s", c[0], c[1], got, c[2])
+		}
+	}
+}
+
+// TestConfigureBadBase: a --base file that is no config is refused,
+// naming it, before the build directory's .config is replaced (it was
+// copied there first, and the error named that copy).
+func TestConfigureBadBase(t *testing.T) {
+	src, obj := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(src, "Makefile"), []byte("all:\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "Kconfig"), nil, 0o644)
+	old := []byte("CONFIG_64BIT=y\n")
+	os.WriteFile(filepath.Join(obj, ".config"), old, 0o644)
+	for name, data := range map[string]string{"notes": "hello\n", "empty": "# nothing\n"} {
+		base := filepath.Join(t.TempDir(), name)
+		os.WriteFile(base, []byte(data), 0o644)
+		_, err := Configure(context.Background(), Tree{Src: src, Obj: obj}, base, nil)
+		if err == nil || !strings.HasPrefix(err.Error(), "base config "+base+": ") {
+			t.Errorf("%s: %v", name, err)
+		}
+		if got, _ := os.ReadFile(filepath.Join(obj, ".config")); !bytes.Equal(got, old) {
+			t.Errorf("%s: the build directory's .config became %q", name, got)
 		}
 	}
 }
