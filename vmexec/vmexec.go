@@ -371,7 +371,10 @@ func buildImage(out, base string, argv []string, token string, o Options, module
 	if err != nil {
 		return err
 	}
-	if st, err := os.Stat(abs); err == nil && st.IsDir() {
+	switch st, err := os.Stat(abs); {
+	case err != nil:
+		return fmt.Errorf("%s: %w", argv[0], errors.Unwrap(err)) // not the spec's "files: stat ..."
+	case st.IsDir():
 		return fmt.Errorf("%s: a directory, not a program", argv[0])
 	}
 	initBin, err := initramfs.FindInit(o.InitBinary)

@@ -103,7 +103,7 @@ func TestModulesForDevices(t *testing.T) {
 // The exec image: a file to copy out at the top of the root needs no
 // directory made for it (the root was one: "cannot add the root
 // directory itself"), and a directory given as the command is refused as
-// one, not as a spec's files.
+// one, and one that is not there as such, not as a spec's files.
 func TestBuildImageEdges(t *testing.T) {
 	initBin, err := testenv.BuildInitOnce()
 	if err != nil {
@@ -129,5 +129,8 @@ func TestBuildImageEdges(t *testing.T) {
 	}
 	if err := buildImage(out, "", []string{"/etc"}, "tok", o, ""); err == nil || err.Error() != "/etc: a directory, not a program" {
 		t.Errorf("a directory as the command: %v", err)
+	}
+	if err := buildImage(out, "", []string{"./nope"}, "tok", o, ""); err == nil || err.Error() != "./nope: no such file or directory" {
+		t.Errorf("a command that is not there: %v", err)
 	}
 }
