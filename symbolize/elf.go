@@ -74,6 +74,9 @@ func Open(path string) (*File, error) {
 }
 
 func (f *File) load() error {
+	if !bytes.HasPrefix(f.mm, []byte(elf.ELFMAG)) {
+		return notELF(f.mm)
+	}
 	ef, err := elf.NewFile(bytes.NewReader(f.mm))
 	if err != nil {
 		return err
@@ -435,4 +438,14 @@ func (f *File) findNext(addrs []uint64) {
 	for i, a := range addrs {
 		f.next[a] = next[i]
 	}
+}
+
+// notELF says what a file given as a vmlinux is instead, from its first
+// bytes: a kernel image (a bzImage's "HdrS" at 0x202, an arm64 Image's
+// "ARM\x64" at 0x38) is the common mistake, and the vmlinux is beside it.
+func notELF(head []byte) error {
+	if len(head) >= 0x206 && string(head[0x202:0x206]) == "HdrS" || len(head) >= 0x3c && string(head[0x38:0x3c]) == "ARM\x64" {
+		return errors.New("a kernel image, not its vmlinux: give the vmlinux with DWARF (the build tree's, or the -dbg package's: initkit kernel fetch --debug-info)")
+	}
+	return errors.New("not an ELF file (a vmlinux with DWARF, or a module)")
 }

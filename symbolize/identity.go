@@ -24,6 +24,11 @@ func Identify(path string) (Identity, error) {
 		return Identity{}, err
 	}
 	defer f.Close()
+	head := make([]byte, 0x206)
+	n, _ := io.ReadFull(f, head)
+	if !bytes.HasPrefix(head[:n], []byte(elf.ELFMAG)) {
+		return Identity{}, fmt.Errorf("%s: %w", path, notELF(head[:n]))
+	}
 	ef, err := elf.NewFile(f)
 	if err != nil {
 		return Identity{}, fmt.Errorf("%s: %w", path, err)

@@ -139,6 +139,32 @@ func TestNoDWARF(t *testing.T) {
 	}
 }
 
+// A kernel image given as the vmlinux (the common mistake: the vmlinux
+// is beside it) is named as one, by Open and Identify, not as ELF's "bad
+// magic number"; any other file is no ELF file.
+func TestNotELF(t *testing.T) {
+	dir := t.TempDir()
+	bz := make([]byte, 0x400)
+	copy(bz, "MZ")
+	copy(bz[0x202:], "HdrS")
+	for name, c := range map[string]struct {
+		data []byte
+		want string
+	}{
+		"bzImage": {bz, "a kernel image, not its vmlinux: give the vmlinux with DWARF"},
+		"text":    {[]byte("hello\n"), "not an ELF file (a vmlinux with DWARF, or a module)"},
+	} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, c.data, 0o644)
+		if _, err := Open(p); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Open %s: %v, want %q", name, err, c.want)
+		}
+		if _, err := Identify(p); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Identify %s: %v, want %q", name, err, c.want)
+		}
+	}
+}
+
 func TestIndexKeyedByBuildID(t *testing.T) {
 	dir := t.TempDir()
 	ix, _ := OpenIndex(dir, "aaaa")
