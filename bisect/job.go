@@ -36,6 +36,9 @@ func Locate(w *bug.Workspace, tree, obj string) (Job, error) {
 	case w != nil:
 		j = Job{Tree: filepath.Join(w.Dir, bug.Worktree), Obj: filepath.Join(w.Dir, bug.BuildDir),
 			State: filepath.Join(w.Dir, "bisect.json"), Runs: filepath.Join(w.Dir, "bisect-runs"), Workspace: w}
+		if st, err := os.Stat(j.Tree); err != nil || !st.IsDir() {
+			return j, fmt.Errorf("%s: the workspace has no kernel tree to bisect in (initkit bug new %s --tree REPO makes one)", w.Dir, w.Dir)
+		}
 	case tree != "":
 		if st, err := os.Stat(tree); err != nil || !st.IsDir() {
 			return j, fmt.Errorf("--tree %s: not a directory (a kernel git tree)", tree)

@@ -20,6 +20,12 @@ func TestLocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A workspace with no tree is named as one, before git is asked to
+	// change into the tree it lacks.
+	if _, err := Locate(w, "", ""); err == nil || !strings.Contains(err.Error(), "the workspace has no kernel tree to bisect in (initkit bug new") {
+		t.Errorf("a workspace with no tree: %v", err)
+	}
+	os.Mkdir(filepath.Join(dir, bug.Worktree), 0o755)
 	j, err := Locate(w, "", "")
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/initkit/initkit/boot"
+	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/vmexec"
 )
@@ -204,15 +205,30 @@ func (o *Options) defaults() error {
 	return os.MkdirAll(o.Dir, 0o700)
 }
 
-// chooseKernel chooses the kernel once, for every run: a kernel that is
-// not there is an error, not a failure of each run.
+// chooseKernel chooses the kernel once, for every run, and checks what
+// no run can change: a kernel that is not there or is none, one for
+// another machine than the host's programs, and an initkit init that
+// cannot be found are errors, not failures of each run, each retried as
+// the infrastructure's.
 func (o *Options) chooseKernel(ctx context.Context) error {
 	if o.Exec.Boot.Chosen != nil || o.Farm != nil {
 		return nil
 	}
 	k, err := kernel.Choose(ctx, o.Exec.Boot.Kernel)
+	if err != nil {
+		return err
+	}
+	if err := kernel.Bootable(k.Image); err != nil {
+		return fmt.Errorf("kernel %s (from %s): %w", k.Image, k.From, err)
+	}
+	if host := boot.HostArch(); k.Arch != "" && k.Arch != host {
+		return fmt.Errorf("kernel %s (from %s) is for %s: a reproducer runs as a host program, built for %s", k.Image, k.From, k.Arch, host)
+	}
+	if o.Exec.InitBinary, err = initramfs.FindInit(o.Exec.InitBinary); err != nil {
+		return fmt.Errorf("repro runs the program with the initkit init, and %w", err)
+	}
 	o.Exec.Boot.Chosen = k
-	return err
+	return nil
 }
 
 // runWithRetries does run n, again while the infrastructure fails.

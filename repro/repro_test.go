@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/initkit/initkit/boot"
+	"github.com/initkit/initkit/internal/testenv"
 	"github.com/initkit/initkit/oops"
 	"github.com/initkit/initkit/qemu"
 )
@@ -262,6 +263,42 @@ func TestCheck(t *testing.T) {
 	} {
 		if err := o.Check(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%+v: %v, want %q", *o, err, want)
+		}
+	}
+}
+
+// TestRunFailsFast: what no run can change is an error before the first
+// run, not a failure of each run retried as the infrastructure's: a file
+// that is no kernel, a kernel for another machine than the host's
+// programs, no initkit init. No run directory is made for any.
+func TestRunFailsFast(t *testing.T) {
+	dir := t.TempDir()
+	notKernel := filepath.Join(dir, "initrd.img")
+	os.WriteFile(notKernel, []byte("070701"), 0o644)
+	foreign := filepath.Join(dir, "Image")
+	other := map[string]string{"x86_64": "aarch64", "aarch64": "x86_64"}[boot.HostArch()]
+	if err := testenv.WriteStubKernel(foreign, other); err != nil {
+		t.Fatal(err)
+	}
+	host := filepath.Join(dir, "bzImage")
+	if err := testenv.WriteStubKernel(host, boot.HostArch()); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("INITKIT_INIT", filepath.Join(dir, "no-init"))
+	for kernel, want := range map[string]string{
+		notKernel: "a cpio archive (an initramfs: give it as the initrd), not a kernel image",
+		foreign:   "is for " + other + ": a reproducer runs as a host program",
+		host:      "repro runs the program with the initkit init, and",
+	} {
+		runs := filepath.Join(t.TempDir(), "runs")
+		o := Options{Argv: []string{"/bin/true"}, Dir: runs, Runs: 3}
+		o.Exec.Boot.Kernel.Kernel = kernel
+		o.Exec.InitBinary = filepath.Join(dir, "no-init")
+		if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", kernel, err, want)
+		}
+		if ents, _ := os.ReadDir(runs); len(ents) != 0 {
+			t.Errorf("%s: runs made: %v", kernel, ents)
 		}
 	}
 }
