@@ -50,6 +50,10 @@ type Options struct {
 // New makes the workspace dir, or brings it up to date: files missing, or
 // whose source or content changed, are fetched; the others are kept.
 func New(ctx context.Context, dir string, src Sources, o Options) (*Workspace, error) {
+	if src.Tree == "" && (src.Commit != "" || src.NoBuild) {
+		// Said before anything is made: they would be ignored.
+		return nil, errors.New("--commit and --no-build are about the kernel tree: give --tree REPO")
+	}
 	_, err := os.Lstat(dir)
 	created := errors.Is(err, os.ErrNotExist)
 	w, err := fill(ctx, dir, src, o)
