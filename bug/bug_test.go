@@ -212,6 +212,7 @@ func TestNewFailsClean(t *testing.T) {
 		{"html kernel", Sources{Kernel: s.URL + "/html"}, "/html: not a kernel image (a bzImage, an arm64 Image or an ELF vmlinux): bytes 3c 68 74 6d 6c 3e"},
 		{"config as vmlinux", Sources{Vmlinux: s.URL + "/text?tag=KernelConfig&x=1"}, "not a vmlinux: bad magic number"},
 		{"program as repro", Sources{Repro: "/bin/true"}, "/bin/true: a NUL byte at offset 7: not a C or syz reproducer"},
+		{"html disk", Sources{Disk: s.URL + "/html"}, "/html: an HTML page, not a disk image"},
 		// --commit without --tree was ignored: an empty workspace, exit 0.
 		{"commit without tree", Sources{Commit: "abc"}, "--commit and --no-build are about the kernel tree: give --tree REPO"},
 	} {

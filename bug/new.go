@@ -195,6 +195,26 @@ var checks = map[string]func(string) error{
 	Kernel:  kernel.Bootable,
 	Vmlinux: isVmlinux,
 	Repro:   isText,
+	Disk:    isNotHTML,
+}
+
+// isNotHTML refuses an HTML page given as a disk image: what a server
+// that wants a login, or a dashboard's page instead of its asset, sends
+// with 200. Any other bytes may be a disk (a raw filesystem has no
+// table).
+func isNotHTML(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(f, head)
+	h := bytes.ToLower(bytes.TrimSpace(head[:n]))
+	if bytes.HasPrefix(h, []byte("<!doctype html")) || bytes.HasPrefix(h, []byte("<html")) {
+		return errors.New("an HTML page, not a disk image")
+	}
+	return nil
 }
 
 // isConfig refuses what is no kernel config: a line that is neither a
