@@ -392,7 +392,7 @@ func builtinNote(img, cmdline string) string {
 	case err != nil:
 		return none + ": the kernel boots with the one built into it, if any"
 	case tree["/"+init] == nil:
-		return fmt.Sprintf("%s, and the one built into the kernel has no /%s (%d entries): without --root it panics with \"VFS: Unable to mount root fs\"", none, init, len(tree))
+		return fmt.Sprintf("%s, and the one built into the kernel has no /%s (%d entries): without --root it panics with \"VFS: Unable to mount root fs\" (initkit build --busybox /bin/busybox -o initrd.img makes one to give as --initrd)", none, init, len(tree))
 	}
 	return fmt.Sprintf("%s: the kernel boots with the one built into it (%d entries, /%s its init)", none, len(tree), init)
 }
