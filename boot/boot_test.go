@@ -88,6 +88,9 @@ func TestPrepareErrors(t *testing.T) {
 		{boot.Options{PanicOn: []string{"sneeze"}}, "--panic-on sneeze"},
 		{boot.Options{Disks: []qemu.Disk{{Path: emptyFile(t, "d.img"), Interface: "scsi"}}}, `interface "scsi"`},
 		{boot.Options{Kdump: true}, "give one (--initrd or --spec)"},
+		// The capture image runs the host's programs.
+		{boot.Options{Kdump: true, Arch: map[string]string{"x86_64": "aarch64", "aarch64": "x86_64"}[boot.HostArch()], Initrd: emptyFile(t, "i.img"),
+			Chosen: &kernel.Choice{Image: "Image", From: "--kernel"}}, "kdump: the capture initramfs runs the host's initkit init and makedumpfile"},
 		// An initramfs that is not there, before QEMU says so.
 		{boot.Options{Initrd: "/nonexistent/initrd.img"}, "initramfs: stat /nonexistent/initrd.img: no such file or directory"},
 		{boot.Options{Initrd: "/"}, "initramfs /: a directory, not an image"},
