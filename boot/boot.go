@@ -12,7 +12,6 @@ package boot
 import (
 	"cmp"
 	"context"
-	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -609,11 +608,7 @@ func (res Result) Report(w io.Writer, name string) {
 		}
 	}
 	if res.Dump != "" {
-		how := "read it with: initkit vmcore " + res.Dump
-		if m, ok := dumpMachine(res.Dump); ok && m != elf.EM_X86_64 {
-			how = "an " + m.String() + " core: initkit vmcore reads x86-64 dumps only; crash(8) reads it"
-		}
-		fmt.Fprintf(w, "initkit %s: vmcore: %s (%s)\n", name, res.Dump, how)
+		fmt.Fprintf(w, "initkit %s: vmcore: %s (read it with: initkit vmcore %s)\n", name, res.Dump, res.Dump)
 	}
 	if res.DumpErr != nil {
 		fmt.Fprintf(w, "initkit %s: %v\n", name, res.DumpErr)

@@ -5,7 +5,6 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -97,17 +96,4 @@ func elfMachine(h []byte) (elf.Machine, bool) {
 		order = binary.BigEndian
 	}
 	return elf.Machine(order.Uint16(h[18:])), true
-}
-
-// dumpMachine is the ELF machine of a dump QEMU wrote as an ELF core;
-// false for another format (kdump-compressed) or a file not there.
-func dumpMachine(path string) (elf.Machine, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	h := make([]byte, 20)
-	n, _ := io.ReadFull(f, h)
-	return elfMachine(h[:n])
 }

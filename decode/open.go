@@ -15,6 +15,13 @@ import (
 	"github.com/initkit/initkit/symbolize"
 )
 
+// noDWARF is symbolize.ErrNoDWARF said with what to do about it: a
+// caller that can go on without file:line (vmcore's log) tells it apart.
+type noDWARF string
+
+func (e noDWARF) Error() string { return string(e) }
+func (e noDWARF) Unwrap() error { return symbolize.ErrNoDWARF }
+
 // Open returns a Decoder for vmlinux (it must carry DWARF) and the module
 // trees in moduleDirs: by default the distribution's places for the
 // vmlinux's release, /usr/lib/debug/lib/modules/RELEASE (debug copies)
@@ -24,8 +31,8 @@ import (
 func Open(vmlinux string, moduleDirs []string, index bool, opts Options) (*Decoder, error) {
 	f, err := symbolize.Open(vmlinux)
 	if errors.Is(err, symbolize.ErrNoDWARF) {
-		return nil, fmt.Errorf("%s has no DWARF: use the vmlinux of the kernel's -dbg package "+
-			"(initkit kernel fetch --debug-info, or /usr/lib/debug/boot/vmlinux-RELEASE from linux-image-RELEASE-dbg)", vmlinux)
+		return nil, noDWARF(fmt.Sprintf("%s has no DWARF: use the vmlinux of the kernel's -dbg package "+
+			"(initkit kernel fetch --debug-info, or /usr/lib/debug/boot/vmlinux-RELEASE from linux-image-RELEASE-dbg)", vmlinux))
 	}
 	if err != nil {
 		return nil, err

@@ -33,8 +33,13 @@ func (v *File) openELF() error {
 	if ef.Type != elf.ET_CORE {
 		return &FormatError{v.Name, 16, fmt.Sprintf("an ELF %s, not a core dump", ef.Type)}
 	}
-	if ef.Class != elf.ELFCLASS64 || ef.Machine != elf.EM_X86_64 {
-		return &FormatError{v.Name, 4, fmt.Sprintf("a %s %s core: only x86-64 dumps are read", ef.Class, ef.Machine)}
+	switch {
+	case ef.Class == elf.ELFCLASS64 && ef.Machine == elf.EM_X86_64:
+		v.Arch = "x86_64"
+	case ef.Class == elf.ELFCLASS64 && ef.Machine == elf.EM_AARCH64 && ef.Data == elf.ELFDATA2LSB:
+		v.Arch = "aarch64"
+	default:
+		return &FormatError{v.Name, 4, fmt.Sprintf("a %s %s core: only x86-64 and arm64 dumps are read", ef.Class, ef.Machine)}
 	}
 	size := v.size()
 	m := &elfMemory{v: v}

@@ -59,10 +59,7 @@ func ParseInfo(b []byte) (*Info, error) {
 		case "OFFSET":
 			in.Offsets[name], err = strconv.ParseInt(val, 10, 64)
 		case "NUMBER":
-			in.Numbers[name], err = strconv.ParseInt(val, 0, 64)
-			if err != nil { // phys_base and others are printed in hex without 0x on some kernels
-				in.Numbers[name], err = strconv.ParseInt(val, 16, 64)
-			}
+			in.Numbers[name], err = parseNumber(val)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("line %q: %v", line, err)
@@ -92,6 +89,21 @@ func ParseInfo(b []byte) (*Info, error) {
 		return nil, fmt.Errorf("no OSRELEASE")
 	}
 	return in, nil
+}
+
+// parseNumber reads a NUMBER(name) value: decimal or 0x-hex, or hex
+// without 0x (phys_base on some kernels); one above the int64s, such as
+// arm64's kimage_voffset (0xffff7fff...), keeps its 64 bits.
+func parseNumber(val string) (int64, error) {
+	for _, base := range []int{0, 16} {
+		if n, err := strconv.ParseInt(val, base, 64); err == nil {
+			return n, nil
+		}
+		if u, err := strconv.ParseUint(val, base, 64); err == nil {
+			return int64(u), nil
+		}
+	}
+	return 0, fmt.Errorf("NUMBER %q: not a number", val)
 }
 
 // findInfo looks for VMCOREINFO in the dump's memory, for a dump whose

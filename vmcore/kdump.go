@@ -51,6 +51,15 @@ func (v *File) openKdump() error {
 		return err
 	}
 	le := binary.LittleEndian
+	// utsname's fifth field, machine (uname -m); none, as x86-64.
+	switch machine := string(trimNUL(h[kdumpUtsname+4*65 : kdumpUtsname+5*65])); machine {
+	case "", "x86_64":
+		v.Arch = "x86_64"
+	case "aarch64":
+		v.Arch = machine
+	default:
+		return &FormatError{v.Name, kdumpUtsname + 4*65, fmt.Sprintf("a dump of a %q machine: only x86-64 and arm64 dumps are read", machine)}
+	}
 	version := int32(le.Uint32(h[8:]))
 	block := int64(int32(le.Uint32(h[kdumpBlockSize:])))
 	subBlocks := int64(int32(le.Uint32(h[432:])))

@@ -50,6 +50,7 @@ func (v *File) CheckVmlinux(vmlinux string) error {
 type Summary struct {
 	File         string     `json:"file"`
 	Format       string     `json:"format"`
+	Arch         string     `json:"arch"`
 	Release      string     `json:"release"`
 	BuildID      string     `json:"build_id"`
 	KernelOffset uint64     `json:"kernel_offset"`
@@ -68,7 +69,7 @@ type LogRecord struct {
 
 // Summarize gathers the facts of the dump and of its log recs.
 func (v *File) Summarize(recs []Record) Summary {
-	s := Summary{File: v.Name, Format: v.Format, CPUs: v.CPUs, Panic: panicLine(recs)}
+	s := Summary{File: v.Name, Format: v.Format, Arch: v.Arch, CPUs: v.CPUs, Panic: panicLine(recs)}
 	if in := v.Info; in != nil {
 		s.Release, s.BuildID, s.KernelOffset = in.Release, in.BuildID, in.KernelOffset
 		if !in.CrashTime.IsZero() {
@@ -81,7 +82,7 @@ func (v *File) Summarize(recs []Record) Summary {
 // WriteFacts writes the summary's facts, a line each; what the dump says
 // (its release, its panic line) is escaped for the terminal.
 func (s Summary) WriteFacts(w io.Writer) {
-	fmt.Fprintf(w, "vmcore:  %s (%s, %d CPU notes)\n", s.File, s.Format, s.CPUs)
+	fmt.Fprintf(w, "vmcore:  %s (%s, %s, %d CPU notes)\n", s.File, s.Format, s.Arch, s.CPUs)
 	fmt.Fprintf(w, "kernel:  %s, build-id %s, KASLR offset %#x\n", printable.String(s.Release), s.BuildID, s.KernelOffset)
 	switch {
 	case s.CrashTime != nil:
@@ -199,11 +200,18 @@ func Report(ctx context.Context, path string, o ReportOptions, w, warn io.Writer
 	}
 	var dec *decode.Decoder
 	if vmErr == nil {
-		if dec, err = decode.ForKernel(o.Kernel, o.ModuleDirs, true, decode.Options{}); err != nil {
+		dec, err = decode.ForKernel(o.Kernel, o.ModuleDirs, true, decode.Options{})
+		switch {
+		case errors.Is(err, symbolize.ErrNoDWARF):
+			// The facts and the log need none: only file:line does.
+			vmErr, dec = err, nil
+		case err != nil:
 			return err
+		default:
+			defer dec.Close()
 		}
-		defer dec.Close()
-	} else if !o.JSON {
+	}
+	if vmErr != nil && !o.JSON {
 		defer fmt.Fprintf(warn, "initkit vmcore: crash reports not decoded: %v\n", vmErr)
 	}
 	return v.Show(w, dec, o.Tail, o.JSON)

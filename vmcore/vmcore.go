@@ -2,8 +2,8 @@
 // kernel exposes as /proc/vmcore (and QEMU's dump-guest-memory writes),
 // and the kdump-compressed ("diskdump") format of makedumpfile and of
 // QEMU's kdump-zlib. It finds VMCOREINFO (the note the kernel leaves for
-// dump readers, kernel/crash_core.c), translates x86-64 kernel addresses
-// to physical ones, and reads the printk ring buffer into the kernel log.
+// dump readers, kernel/crash_core.c), translates x86-64 and arm64 kernel
+// addresses to physical ones, and reads the printk ring buffer into the kernel log.
 //
 // Nothing in the dump is trusted: every length, count and pointer is
 // checked against the file, and errors name the file and the offset.
@@ -23,6 +23,7 @@ import (
 type File struct {
 	Name   string
 	Format string // "elf" or "kdump-compressed"
+	Arch   string // the machine, in QEMU's names: x86_64 or aarch64
 	Info   *Info  // nil when the dump holds no VMCOREINFO and none was found in its memory
 	// CPUs is how many CPUs' registers the dump holds (NT_PRSTATUS
 	// notes), 0 when it holds none.

@@ -212,3 +212,31 @@ func TestWriteFactsCrashed(t *testing.T) {
 		}
 	}
 }
+
+// TestPhysARM64: arm64's VMCOREINFO numbers as the kernel prints them
+// (arch/arm64/kernel/crash_core.c: kimage_voffset above the int64s) are
+// read, and an address of the linear map and one of the kernel image
+// translate as __lm_to_phys and __kimg_to_phys do; an address below the
+// linear map is not the kernel's.
+func TestPhysARM64(t *testing.T) {
+	in, err := ParseInfo([]byte("OSRELEASE=6.1.0\nPAGESIZE=4096\nNUMBER(VA_BITS)=48\nNUMBER(kimage_voffset)=0xffff7fffc7e00000\nNUMBER(PHYS_OFFSET)=0x40000000\nKERNELOFFSET=0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &File{Arch: "aarch64", Info: in}
+	for va, want := range map[uint64]uint64{
+		0xffff000000001000: 0x40001000, // the linear map's second page
+		0xffff800008010000: 0x40210000, // the kernel image: va - kimage_voffset
+	} {
+		if got, err := v.Phys(va); err != nil || got != want {
+			t.Errorf("Phys(%#x) = %#x, %v; want %#x", va, got, err, want)
+		}
+	}
+	if _, err := v.Phys(0x0000ffff00000000); err == nil {
+		t.Error("a user address translated")
+	}
+	delete(in.Numbers, "VA_BITS")
+	if _, err := v.Phys(0xffff000000001000); err == nil || !strings.Contains(err.Error(), "VA_BITS") {
+		t.Errorf("no VA_BITS: %v", err)
+	}
+}

@@ -27,6 +27,9 @@ func (v *File) Phys(vaddr uint64) (uint64, error) {
 	if v.Info == nil {
 		return 0, ErrNoInfo
 	}
+	if v.Arch == "aarch64" {
+		return v.physARM64(vaddr)
+	}
 	if vaddr >= startKernelMap && vaddr < startKernelMap+kernelMapSize {
 		return vaddr - startKernelMap + uint64(v.Info.Numbers["phys_base"]), nil
 	}

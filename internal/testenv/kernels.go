@@ -61,7 +61,9 @@ var (
 	Modules = &TestKernel{Name: "modules", From: All, Set: []string{"VIRTIO_BLK=m"}}
 	// Embedded carries its initramfs, and boots with no -initrd.
 	Embedded = &TestKernel{Name: "embedded", From: All, Embed: "[image]\nbusybox = \"{{busybox}}\"\napplets = [\"sh\", \"poweroff\"]\ninit = \"init.sh\"\nnodes = [\"/dev/console c 5 1 0600\"]\n"}
-	ARM64    = &TestKernel{Name: "arm64", Arch: "arm64", Purposes: []string{"boot"}}
+	// ARM64 can crash into a dump initkit vmcore reads: kdump gives it
+	// the crash core, whose VMCOREINFO the dump is read by.
+	ARM64 = &TestKernel{Name: "arm64", Arch: "arm64", Purposes: []string{"boot", "kdump"}}
 	// SeedDebug and SeedDwarf are built in the seed worktree, where a
 	// test commits a bug and rebuilds: with the symbol table, and
 	// without it (bare addresses in an oops) nor eventfd, which the Go
