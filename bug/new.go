@@ -203,18 +203,31 @@ var checks = map[string]func(string) error{
 // with 200. Any other bytes may be a disk (a raw filesystem has no
 // table).
 func isNotHTML(path string) error {
-	f, err := os.Open(path)
+	head, err := fileHead(path, 512)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	head := make([]byte, 512)
-	n, _ := io.ReadFull(f, head)
-	h := bytes.ToLower(bytes.TrimSpace(head[:n]))
+	h := bytes.ToLower(bytes.TrimSpace(head))
 	if bytes.HasPrefix(h, []byte("<!doctype html")) || bytes.HasPrefix(h, []byte("<html")) {
 		return errors.New("an HTML page, not a disk image")
 	}
 	return nil
+}
+
+// fileHead is the first n bytes of the file at path, or all of a
+// shorter one.
+func fileHead(path string, n int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	head := make([]byte, n)
+	got, err := io.ReadFull(f, head)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return nil, err
+	}
+	return head[:got], nil
 }
 
 // isConfig refuses what is no kernel config: a line that is neither a
@@ -248,14 +261,11 @@ func isVmlinux(path string) error {
 // isText refuses a reproducer that is no text (C or syz): a NUL in its
 // first 64 KB. A compiled program is given to repro --repro instead.
 func isText(path string) error {
-	f, err := os.Open(path)
+	head, err := fileHead(path, 64<<10)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	head := make([]byte, 64<<10)
-	n, _ := io.ReadFull(f, head)
-	if i := bytes.IndexByte(head[:n], 0); i >= 0 {
+	if i := bytes.IndexByte(head, 0); i >= 0 {
 		return fmt.Errorf("a NUL byte at offset %d: not a C or syz reproducer (a program runs with initkit repro --repro FILE)", i)
 	}
 	return nil
