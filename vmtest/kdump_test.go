@@ -69,7 +69,7 @@ func TestKdumpSysrq(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("initkit vmcore: exit %d\n%s", code, out)
 			}
-			mustMatch(t, out, `\(`+c.format+`, 1 CPU notes\)`, `crashed: 20\d\d-`, `panic:   Kernel panic - not syncing: sysrq triggered crash`,
+			mustMatch(t, out, `\(`+c.format+`, x86_64, 1 CPU notes\)`, `crashed: 20\d\d-`, `panic:   Kernel panic - not syncing: sysrq triggered crash`,
 				`1 crash report\(s\), decoded`, `sysrq_handle_crash\+0x[0-9a-f]+/0x[0-9a-f]+ drivers/tty/sysrq\.c:\d+`)
 			if c.name != "makedumpfile" {
 				return
