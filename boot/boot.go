@@ -182,14 +182,11 @@ func prepare(ctx context.Context, o Options) (*Run, error) {
 	}
 	r := &Run{o: o, Kernel: o.Chosen}
 	if r.Kernel == nil {
-		k, err := kernel.Choose(ctx, o.Kernel)
+		// A file that is no kernel is refused here, where QEMU would say
+		// "linux kernel too old to load a ram disk" of it.
+		k, err := kernel.ChooseBootable(ctx, o.Kernel)
 		if err != nil {
 			return r, err
-		}
-		// A file that is no kernel (an initramfs given as one, a disk), where
-		// QEMU would say "linux kernel too old to load a ram disk" of it.
-		if err := kernel.Bootable(k.Image); err != nil {
-			return r, fmt.Errorf("kernel %s (from %s): %w", k.Image, k.From, err)
 		}
 		r.Kernel = k
 	}

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bytes"
+	"context"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -103,6 +104,20 @@ func Bootable(path string) error {
 		return fmt.Errorf("%s, not a kernel image", kind)
 	}
 	return fmt.Errorf("not a kernel image (a bzImage, an arm64 Image or an ELF vmlinux): bytes % x", head[:min(n, 6)])
+}
+
+// ChooseBootable is Choose for a kernel about to boot: a file that is
+// no kernel (an initramfs given as one, a disk) is refused, named with
+// where it was chosen from (Bootable).
+func ChooseBootable(ctx context.Context, req Request) (*Choice, error) {
+	c, err := Choose(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := Bootable(c.Image); err != nil {
+		return nil, fmt.Errorf("kernel %s (from %s): %w", c.Image, c.From, err)
+	}
+	return c, nil
 }
 
 // elfKernel refuses an ELF file that is a program: one with an

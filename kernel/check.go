@@ -30,14 +30,19 @@ import (
 // kernel's, else x86_64), and to unpack every segment of each initramfs
 // image given (its compression's RD_ option); an empty name is no image.
 func CheckConfig(path string, purposes []string, arch string, images ...string) ([]kconfig.Purposed, error) {
-	c, _, err := ConfigOf(path)
+	missing, _, err := CheckConfigOf(path, purposes, arch, images...)
+	return missing, err
+}
+
+// CheckConfigOf is CheckConfig, and says which config it checked, as
+// ConfigOf does.
+func CheckConfigOf(path string, purposes []string, arch string, images ...string) ([]kconfig.Purposed, string, error) {
+	c, from, kernelArch, err := configOf(path)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if arch == "" {
-		arch = cmp.Or(ImageArch(path), "x86_64")
-	}
-	return check(c, purposes, arch, images)
+	missing, err := check(c, purposes, cmp.Or(arch, kernelArch, "x86_64"), images)
+	return missing, from, err
 }
 
 // ConfigOf reads the config at path, and says where it came from: a
@@ -46,23 +51,33 @@ func CheckConfig(path string, purposes []string, arch string, images ...string) 
 // it (Choice.KernelConfig: the build tree's .config, config-RELEASE
 // beside vmlinuz-RELEASE, or the IKCONFIG it carries).
 func ConfigOf(path string) (kconfig.Config, string, error) {
+	c, from, _, err := configOf(path)
+	return c, from, err
+}
+
+// configOf is ConfigOf, and the kernel's architecture ("" for a .config
+// or a kernel that does not say), read once.
+func configOf(path string) (kconfig.Config, string, string, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
-	if !st.IsDir() && ImageArch(path) == "" {
-		c, err := kconfig.Read(path)
-		return c, path, err
+	arch := ""
+	if !st.IsDir() {
+		if arch = ImageArch(path); arch == "" {
+			c, err := kconfig.Read(path)
+			return c, path, "", err
+		}
 	}
 	k := &Choice{Image: path, From: "the argument"}
 	if err := k.besideImage(); err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	c, ok := k.KernelConfig()
 	if !ok {
-		return nil, "", fmt.Errorf("%s: a kernel, and no config of it found: no .config in its build tree, no config-RELEASE beside it, none in it (CONFIG_IKCONFIG)", path)
+		return nil, "", "", fmt.Errorf("%s: a kernel, and no config of it found: no .config in its build tree, no config-RELEASE beside it, none in it (CONFIG_IKCONFIG)", path)
 	}
-	return c, k.Config, nil
+	return c, k.Config, arch, nil
 }
 
 func check(c kconfig.Config, purposes []string, arch string, images []string) ([]kconfig.Purposed, error) {

@@ -33,7 +33,11 @@ func OpenInitramfs(name string) (io.ReadCloser, bool, error) {
 	h = h[:n]
 	isELF := bytes.HasPrefix(h, []byte("\x7fELF"))
 	isImage := !isELF && !(n == 0x206 && string(h[0x202:]) == "HdrS")
-	if isImage && ImageArch(name) != "aarch64" {
+	// Only a header an arm64 Image can have (raw, gzip, EFI zboot) is
+	// probed further: an initramfs, the common case, is not opened again.
+	mayBeImage := n >= 0x3c && string(h[0x38:0x3c]) == "ARM\x64" || compress.Detect(h) == compress.Gzip ||
+		n >= 8 && string(h[:2]) == "MZ" && string(h[4:8]) == "zimg"
+	if isImage && (!mayBeImage || ImageArch(name) != "aarch64") {
 		return f, false, nil
 	}
 	defer f.Close()

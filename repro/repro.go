@@ -214,12 +214,9 @@ func (o *Options) chooseKernel(ctx context.Context) error {
 	if o.Exec.Boot.Chosen != nil || o.Farm != nil {
 		return nil
 	}
-	k, err := kernel.Choose(ctx, o.Exec.Boot.Kernel)
+	k, err := kernel.ChooseBootable(ctx, o.Exec.Boot.Kernel)
 	if err != nil {
 		return err
-	}
-	if err := kernel.Bootable(k.Image); err != nil {
-		return fmt.Errorf("kernel %s (from %s): %w", k.Image, k.From, err)
 	}
 	if host := boot.HostArch(); k.Arch != "" && k.Arch != host {
 		return fmt.Errorf("kernel %s (from %s) is for %s: a reproducer runs as a host program, built for %s", k.Image, k.From, k.Arch, host)

@@ -90,12 +90,12 @@ func newKernelCheck() *cobra.Command {
 			if !cmd.Flags().Changed("arch") {
 				arch = "" // the kernel's, when CONFIG is one
 			}
-			if _, from, err := kernel.ConfigOf(args[0]); err == nil && from != args[0] {
-				fmt.Fprintf(cmd.ErrOrStderr(), "initkit: %s: a kernel: checking %s\n", args[0], from)
-			}
-			missing, err := kernel.CheckConfig(args[0], purposes, arch, img)
+			missing, from, err := kernel.CheckConfigOf(args[0], purposes, arch, img)
 			if err != nil {
 				return err
+			}
+			if from != args[0] {
+				fmt.Fprintf(cmd.ErrOrStderr(), "initkit: %s: a kernel: checking %s\n", args[0], from)
 			}
 			kconfig.Report(cmd.OutOrStdout(), missing)
 			if len(missing) > 0 {
