@@ -2,6 +2,7 @@ package decode
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -214,5 +215,29 @@ func TestArgsNeitherFileNorLocation(t *testing.T) {
 	err := d.WriteArgs([]string{"/nonexistent/console.log"}, nil, io.Discard, io.Discard, false)
 	if want := "/nonexistent/console.log: no such file, and not FUNC+0xOFF[/0xLEN] or 0xADDRESS"; err == nil || err.Error() != want {
 		t.Errorf("error %v, want %q", err, want)
+	}
+}
+
+// A vmlinux without DWARF is told where its DWARF comes from: a build
+// directory's is built again with it, a distribution's is in its -dbg
+// package. (A build directory's was sent to the -dbg package.)
+func TestNoDWARFAdvice(t *testing.T) {
+	prog, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	vmlinux := filepath.Join(dir, "vmlinux")
+	if err := os.WriteFile(vmlinux, prog, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(vmlinux, nil, false, Options{})
+	if !errors.Is(err, symbolize.ErrNoDWARF) || !strings.Contains(err.Error(), "-dbg package") {
+		t.Errorf("distribution's: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, ".config"), []byte("# CONFIG_DEBUG_INFO is not set\n"), 0o644)
+	_, err = Open(vmlinux, nil, false, Options{})
+	if !errors.Is(err, symbolize.ErrNoDWARF) || !strings.Contains(err.Error(), "--for dwarf") || strings.Contains(err.Error(), "-dbg") {
+		t.Errorf("build directory's: %v", err)
 	}
 }

@@ -31,8 +31,7 @@ func (e noDWARF) Unwrap() error { return symbolize.ErrNoDWARF }
 func Open(vmlinux string, moduleDirs []string, index bool, opts Options) (*Decoder, error) {
 	f, err := symbolize.Open(vmlinux)
 	if errors.Is(err, symbolize.ErrNoDWARF) {
-		return nil, noDWARF(fmt.Sprintf("%s has no DWARF: use the vmlinux of the kernel's -dbg package "+
-			"(initkit kernel fetch --debug-info, or /usr/lib/debug/boot/vmlinux-RELEASE from linux-image-RELEASE-dbg)", vmlinux))
+		return nil, noDWARF(vmlinux + " has no DWARF: " + dwarfAdvice(vmlinux))
 	}
 	if err != nil {
 		return nil, err
@@ -47,6 +46,18 @@ func Open(vmlinux string, moduleDirs []string, index bool, opts Options) (*Decod
 		}
 	}
 	return &Decoder{R: res, Opts: opts}, nil
+}
+
+// dwarfAdvice says how to get a vmlinux with DWARF: a build directory's
+// (a .config beside it) is built again with the debug information on; any
+// other is a distribution's, whose DWARF is in its -dbg package.
+func dwarfAdvice(vmlinux string) string {
+	if _, err := os.Stat(filepath.Join(filepath.Dir(vmlinux), ".config")); err == nil {
+		return "its build directory's .config has no CONFIG_DEBUG_INFO: add it " +
+			"(initkit kernel config --for dwarf) and build the kernel again"
+	}
+	return "use the vmlinux of the kernel's -dbg package " +
+		"(initkit kernel fetch --debug-info, or /usr/lib/debug/boot/vmlinux-RELEASE from linux-image-RELEASE-dbg)"
 }
 
 // Close saves the index, when there is one, and closes the files.

@@ -399,5 +399,5 @@ func TestVmcoreARM64(t *testing.T) {
 	}
 	mustMatch(t, out, `\(elf, aarch64, `, `crashed: yes, by its log`, `Booting Linux on physical CPU`,
 		`Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100`, `report: kernel panic: Attempted to kill init!`,
-		`crash reports not decoded: .*has no DWARF`)
+		`crash reports not decoded: .*has no DWARF: .*--for dwarf`)
 }

@@ -70,7 +70,7 @@ func newBisect() *cobra.Command {
 
 func runBisect(cmd *cobra.Command, b *bisectFlags, args []string) error {
 	run := repro.Options{Hang: b.hang, Duration: b.duration, Progress: cmd.ErrOrStderr()}
-	if err := errors.Join(b.o.Check(), run.Check()); err != nil {
+	if err := errors.Join(refuseZero(cmd, "duration", "max-runs", "build-cost"), b.o.Check(), run.Check()); err != nil {
 		return err
 	}
 	var program []string

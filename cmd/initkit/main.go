@@ -157,3 +157,17 @@ func nArgs(min, max int) cobra.PositionalArgs {
 		return fmt.Errorf("usage: %s (%s given)", cmd.UseLine(), given)
 	}
 }
+
+// refuseZero refuses a 0 given for one of the flags named: the libraries
+// read 0 as their default, and a zero typed on the command line is a
+// mistake, not a wish for the default (repro --runs 0 did 10 runs).
+func refuseZero(cmd *cobra.Command, names ...string) error {
+	zero := map[string]string{"int": "0", "duration": "0s", "float64": "0"}
+	for _, name := range names {
+		f := cmd.Flags().Lookup(name)
+		if f.Changed && f.Value.String() == zero[f.Value.Type()] {
+			return fmt.Errorf("--%s %s: want more than 0", name, f.Value)
+		}
+	}
+	return nil
+}

@@ -60,6 +60,9 @@ func newRepro() *cobra.Command {
 
 // runRepro returns repro's exit code, or an error of its own.
 func runRepro(cmd *cobra.Command, r *reproFlags, args []string) (int, error) {
+	if err := refuseZero(cmd, "runs", "duration"); err != nil {
+		return 0, err
+	}
 	if dash := cmd.ArgsLenAtDash(); dash >= 0 {
 		r.req.Argv, args = args[dash:], args[:dash]
 	}
