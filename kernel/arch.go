@@ -121,7 +121,9 @@ func ChooseBootable(ctx context.Context, req Request) (*Choice, error) {
 }
 
 // elfKernel refuses an ELF file that is a program: one with an
-// interpreter (PT_INTERP), such as /bin/ls, which no vmlinux has.
+// interpreter (PT_INTERP), such as /bin/ls, which no vmlinux has; and an
+// x86-64 vmlinux QEMU cannot boot, one with no PVH entry (QEMU's
+// "Error loading uncompressed kernel without PVH ELF Note").
 func elfKernel(f *os.File) error {
 	ef, err := elf.NewFile(f)
 	if err != nil {
@@ -132,5 +134,49 @@ func elfKernel(f *os.File) error {
 			return errors.New("an ELF program (it has an interpreter), not a kernel image")
 		}
 	}
+	if ef.Machine == elf.EM_X86_64 && !hasPVHEntry(ef) {
+		return errors.New("an x86-64 vmlinux without a PVH entry (CONFIG_PVH): QEMU boots an ELF kernel only through it; give the bzImage (arch/x86/boot/bzImage), or the build directory")
+	}
 	return nil
 }
+
+// noPVH says whether path is an x86-64 ELF kernel QEMU cannot boot.
+func noPVH(path string) bool {
+	ef, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer ef.Close()
+	return ef.Machine == elf.EM_X86_64 && !hasPVHEntry(ef)
+}
+
+// hasPVHEntry says whether an x86 vmlinux has the note QEMU boots an ELF
+// kernel through: XEN_ELFNOTE_PHYS32_ENTRY (18) of owner "Xen", which
+// CONFIG_PVH adds (arch/x86/platform/pvh/head.S).
+func hasPVHEntry(ef *elf.File) bool {
+	for _, p := range ef.Progs {
+		if p.Type != elf.PT_NOTE || p.Filesz > 1<<20 {
+			continue
+		}
+		data := make([]byte, p.Filesz)
+		if _, err := p.ReadAt(data, 0); err != nil {
+			continue
+		}
+		bo := ef.ByteOrder
+		for len(data) >= 12 {
+			namesz, descsz, typ := bo.Uint32(data), bo.Uint32(data[4:]), bo.Uint32(data[8:])
+			rest := data[12:]
+			end := align4(namesz) + align4(descsz)
+			if uint64(len(rest)) < end {
+				break
+			}
+			if typ == 18 && namesz == 4 && string(rest[:4]) == "Xen\x00" {
+				return true
+			}
+			data = rest[end:]
+		}
+	}
+	return false
+}
+
+func align4(n uint32) uint64 { return (uint64(n) + 3) &^ 3 }

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,5 +76,52 @@ func TestBootable(t *testing.T) {
 		if err := Bootable(name); err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", name, err, want)
 		}
+	}
+}
+
+// elfVmlinux links an x86-64 ELF with no interpreter, as a vmlinux is,
+// with the PVH entry note CONFIG_PVH adds when pvh is set.
+func elfVmlinux(t *testing.T, path string, pvh bool) string {
+	t.Helper()
+	src := ".globl _start\n_start: hlt\n"
+	if pvh {
+		src += ".section .note.Xen,\"a\",@note\n.balign 4\n.long 4, 4, 18\n.asciz \"Xen\"\n.long 0x1000000\n"
+	}
+	as := filepath.Join(t.TempDir(), "k.S")
+	if err := os.WriteFile(as, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("gcc", "-nostdlib", "-static", "-o", path, as).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v: %s", err, out)
+	}
+	return path
+}
+
+// QEMU boots an x86-64 ELF kernel only through its PVH entry: one without
+// it is refused before QEMU says "Error loading uncompressed kernel
+// without PVH ELF Note"; given in a build directory, the directory's
+// bzImage boots and the vmlinux decodes.
+func TestVmlinuxPVH(t *testing.T) {
+	dir := t.TempDir()
+	if err := Bootable(elfVmlinux(t, filepath.Join(dir, "pvh"), true)); err != nil {
+		t.Errorf("with a PVH entry: %v", err)
+	}
+	obj := filepath.Join(dir, "obj")
+	vm := elfVmlinux(t, filepath.Join(obj, "vmlinux"), false)
+	if err := Bootable(vm); err == nil || !strings.Contains(err.Error(), "without a PVH entry (CONFIG_PVH)") {
+		t.Errorf("without: %v", err)
+	}
+	bz := filepath.Join(obj, "arch/x86/boot/bzImage")
+	os.MkdirAll(filepath.Dir(bz), 0o755)
+	if err := os.Link(realKernel(t).Image, bz); err != nil {
+		data, _ := os.ReadFile(realKernel(t).Image)
+		os.WriteFile(bz, data, 0o644)
+	}
+	c, err := ChooseBootable(context.Background(), Request{Kernel: vm})
+	if err != nil || c.Image != bz || c.Vmlinux != vm {
+		t.Errorf("in a build directory: %v %+v", err, c)
 	}
 }

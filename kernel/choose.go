@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,6 +106,12 @@ func (c *Choice) besideImage() error {
 	if st.IsDir() {
 		return c.buildDir()
 	}
+	if dir := filepath.Dir(c.Image); noPVH(c.Image) && isBuildDir(dir) {
+		// The vmlinux of a build directory that QEMU cannot boot: the
+		// directory's image boots, the vmlinux decodes.
+		c.Image, c.From = dir, c.From+" (its build directory: the vmlinux has no PVH entry)"
+		return c.buildDir()
+	}
 	defer func() { c.Config = FindConfig(c.Image) }()
 	c.Release = imageRelease(c.Image)
 	dir := filepath.Dir(c.Image)
@@ -122,6 +129,11 @@ func (c *Choice) besideImage() error {
 		vmlinuxes = append(vmlinuxes, filepath.Join(dir, "../../../vmlinux"))
 	}
 	vmlinuxes = append(vmlinuxes, filepath.Join(dir, "vmlinux"))
+	if isELF(c.Image) {
+		// A vmlinux booted (through its PVH entry, or on arm64) is its
+		// own vmlinux.
+		vmlinuxes = []string{c.Image}
+	}
 	c.Vmlinux, c.ModulesDir = first(vmlinuxes), first(modules)
 	return nil
 }
@@ -146,6 +158,24 @@ func (c *Choice) buildDir() error {
 	}
 	c.Image = img
 	return c.besideImage()
+}
+
+// isELF says whether path is an ELF file.
+func isELF(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	magic := make([]byte, 4)
+	_, err = io.ReadFull(f, magic)
+	return err == nil && string(magic) == "\x7fELF"
+}
+
+// isBuildDir says whether dir holds a built kernel buildDir takes: the
+// manifest of initkit kernel build, or the image make leaves.
+func isBuildDir(dir string) bool {
+	return first([]string{filepath.Join(dir, ManifestName), filepath.Join(dir, "arch/x86/boot/bzImage"), filepath.Join(dir, "arch/arm64/boot/Image")}) != ""
 }
 
 // Lacks returns what the kernel's config lacks to boot images with

@@ -87,6 +87,10 @@ func TestBootExitCodes(t *testing.T) {
 			`(?m) panic\+0x[0-9a-f]+/0x[0-9a-f]+ kernel/panic\.c:[0-9]+$`},
 		{"crash decoded with --vmlinux", `echo c > /proc/sysrq-trigger`, "120s", 3, "sysrq triggered crash", []string{"--vmlinux", DebugVmlinux(t)},
 			`(?m) panic\+0x[0-9a-f]+/0x[0-9a-f]+ kernel/panic\.c:[0-9]+$`},
+		// The vmlinux itself boots, through its PVH entry (CONFIG_PVH), and
+		// decodes its own crash (no vmlinux was found beside it).
+		{"vmlinux booted", `echo c > /proc/sysrq-trigger`, "120s", 3, "sysrq triggered crash", []string{"--kernel", DebugVmlinux(t)},
+			`(?m) panic\+0x[0-9a-f]+/0x[0-9a-f]+ kernel/panic\.c:[0-9]+$`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

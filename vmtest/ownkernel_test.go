@@ -118,6 +118,17 @@ func TestOwnKernel(t *testing.T) {
 		}
 		mustMatch(t, out, ` panic\+0x[0-9a-f]+/0x[0-9a-f]+ kernel/panic\.c:\d+`, `sysrq_handle_crash\+0x[0-9a-f]+/0x[0-9a-f]+ drivers/tty/sysrq\.c:\d+`)
 	})
+	t.Run("its vmlinux as the kernel", func(t *testing.T) {
+		t.Parallel()
+		// A tinyconfig vmlinux has no PVH entry: QEMU cannot boot it, the
+		// build directory's bzImage boots instead (QEMU said "Error loading
+		// uncompressed kernel without PVH ELF Note").
+		code, out := initkitRun(t, "boot", "--kernel", filepath.Join(obj, "vmlinux"), "--initrd", img, "--timeout", "120s", "--log", filepath.Join(t.TempDir(), "log"))
+		if code != 3 {
+			t.Fatalf("exit %d, want the sysrq crash (3):\n%s", code, out)
+		}
+		mustMatch(t, out, `own-kernel:42`, ` panic\+0x[0-9a-f]+/0x[0-9a-f]+ kernel/panic\.c:\d+`)
+	})
 	t.Run("embedded config", func(t *testing.T) {
 		t.Parallel()
 		// The config the image carries (IKCONFIG) is the one it was built with.

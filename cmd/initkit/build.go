@@ -49,7 +49,8 @@ func newBuild() *cobra.Command {
 	specFlag(f, &b.specFile)
 	f.StringVarP(&b.flags.Output, "output", "o", "", "write the image to `FILE`")
 	f.StringArrayVar(&b.adds, "add", nil, "add a host file with its libraries, or a directory whole, `SRC[:DST]` (repeatable)")
-	f.StringVar(&b.flags.Busybox, "busybox", "", "static busybox `PATH` to install with its applets")
+	f.StringVar(&b.flags.Busybox, "busybox", "", "static busybox `PATH` to install with its applets (--busybox alone: /bin/busybox)")
+	f.Lookup("busybox").NoOptDefVal = "/bin/busybox"
 	f.BoolVar(&b.flags.Network, "network", false, "ship the kernel's Ethernet drivers, loaded when their device is there (for ip=)")
 	f.StringArrayVar(&b.flags.SSHKeys, "ssh-key", nil, "a public key `FILE` (or line) that may unlock the LUKS root over SSH: adds dropbear (repeatable)")
 	f.StringVar(&b.flags.SSHHostKey, "ssh-host-key", "", "dropbear's host key, an OpenSSH ed25519 private key `FILE` (default: a new one, its fingerprint printed)")

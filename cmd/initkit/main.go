@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/initkit/initkit/internal/interrupt"
 	"github.com/initkit/initkit/internal/printable"
@@ -122,14 +123,18 @@ func withInput(cmd *cobra.Command, name string, fn func(io.Reader) error) error 
 	return nil
 }
 
-// optionalValues joins "--gdb PORT" into "--gdb=PORT": --gdb alone means
-// port 1234, and pflag takes a flag whose value is optional only as
-// "--gdb=PORT", leaving "--gdb 1334" a stray argument.
+// optionalValues joins "--gdb PORT" into "--gdb=PORT" and "--busybox
+// PATH" into "--busybox=PATH": --gdb alone means port 1234 and build's
+// --busybox alone /bin/busybox, and pflag takes a flag whose value is
+// optional only as "--gdb=PORT", leaving "--gdb 1334" a stray argument.
+// (build --busybox -o IMG took "-o" for busybox's path.)
 func optionalValues(args []string) []string {
 	out := slices.Clone(args)
 	for i := 0; i+1 < len(out) && out[i] != "--"; i++ {
-		if _, err := strconv.Atoi(out[i+1]); out[i] == "--gdb" && err == nil {
-			out = slices.Replace(out, i, i+2, "--gdb="+out[i+1])
+		next := out[i+1]
+		_, err := strconv.Atoi(next)
+		if out[i] == "--gdb" && err == nil || out[i] == "--busybox" && !strings.HasPrefix(next, "-") {
+			out = slices.Replace(out, i, i+2, out[i]+"="+next)
 		}
 	}
 	return out
