@@ -134,20 +134,31 @@ func elfKernel(f *os.File) error {
 			return errors.New("an ELF program (it has an interpreter), not a kernel image")
 		}
 	}
-	if ef.Machine == elf.EM_X86_64 && !hasPVHEntry(ef) {
+	return elfUnbootable(ef)
+}
+
+// elfUnbootable says why QEMU cannot boot a vmlinux: an x86-64 one boots
+// only through a PVH entry (without one QEMU says "Error loading
+// uncompressed kernel without PVH ELF Note"), and an arm64 one not at all
+// (QEMU loads it at its link addresses, and the guest stays silent).
+func elfUnbootable(ef *elf.File) error {
+	switch {
+	case ef.Machine == elf.EM_X86_64 && !hasPVHEntry(ef):
 		return errors.New("an x86-64 vmlinux without a PVH entry (CONFIG_PVH): QEMU boots an ELF kernel only through it; give the bzImage (arch/x86/boot/bzImage), or the build directory")
+	case ef.Machine == elf.EM_AARCH64:
+		return errors.New("an arm64 vmlinux: QEMU cannot boot it; give the Image (arch/arm64/boot/Image), or the build directory")
 	}
 	return nil
 }
 
-// noPVH says whether path is an x86-64 ELF kernel QEMU cannot boot.
-func noPVH(path string) bool {
+// unbootableELF says whether path is a vmlinux QEMU cannot boot.
+func unbootableELF(path string) bool {
 	ef, err := elf.Open(path)
 	if err != nil {
 		return false
 	}
 	defer ef.Close()
-	return ef.Machine == elf.EM_X86_64 && !hasPVHEntry(ef)
+	return elfUnbootable(ef) != nil
 }
 
 // hasPVHEntry says whether an x86 vmlinux has the note QEMU boots an ELF

@@ -82,8 +82,13 @@ func TestBootable(t *testing.T) {
 // elfVmlinux links an x86-64 ELF with no interpreter, as a vmlinux is,
 // with the PVH entry note CONFIG_PVH adds when pvh is set.
 func elfVmlinux(t *testing.T, path string, pvh bool) string {
+	return elfVmlinuxWith(t, "gcc", path, pvh)
+}
+
+// elfVmlinuxWith links it with the compiler cc.
+func elfVmlinuxWith(t *testing.T, cc, path string, pvh bool) string {
 	t.Helper()
-	src := ".globl _start\n_start: hlt\n"
+	src := ".globl _start\n_start: nop\n"
 	if pvh {
 		src += ".section .note.Xen,\"a\",@note\n.balign 4\n.long 4, 4, 18\n.asciz \"Xen\"\n.long 0x1000000\n"
 	}
@@ -94,7 +99,7 @@ func elfVmlinux(t *testing.T, path string, pvh bool) string {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("gcc", "-nostdlib", "-static", "-o", path, as).CombinedOutput(); err != nil {
+	if out, err := exec.Command(cc, "-nostdlib", "-static", "-o", path, as).CombinedOutput(); err != nil {
 		t.Fatalf("gcc: %v: %s", err, out)
 	}
 	return path
@@ -123,5 +128,11 @@ func TestVmlinuxPVH(t *testing.T) {
 	c, err := ChooseBootable(context.Background(), Request{Kernel: vm})
 	if err != nil || c.Image != bz || c.Vmlinux != vm {
 		t.Errorf("in a build directory: %v %+v", err, c)
+	}
+	// An arm64 vmlinux: QEMU loads it at its link addresses, and the
+	// guest stayed silent.
+	arm := elfVmlinuxWith(t, "aarch64-linux-gnu-gcc", filepath.Join(dir, "arm64"), false)
+	if err := Bootable(arm); err == nil || !strings.Contains(err.Error(), "an arm64 vmlinux: QEMU cannot boot it") {
+		t.Errorf("arm64: %v", err)
 	}
 }

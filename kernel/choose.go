@@ -106,10 +106,10 @@ func (c *Choice) besideImage() error {
 	if st.IsDir() {
 		return c.buildDir()
 	}
-	if dir := filepath.Dir(c.Image); noPVH(c.Image) && isBuildDir(dir) {
+	if dir := filepath.Dir(c.Image); unbootableELF(c.Image) && isBuildDir(dir) {
 		// The vmlinux of a build directory that QEMU cannot boot: the
 		// directory's image boots, the vmlinux decodes.
-		c.Image, c.From = dir, c.From+" (its build directory: the vmlinux has no PVH entry)"
+		c.Image, c.From = dir, c.From+" (its build directory: QEMU cannot boot the vmlinux)"
 		return c.buildDir()
 	}
 	defer func() { c.Config = FindConfig(c.Image) }()

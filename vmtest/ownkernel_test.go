@@ -303,6 +303,13 @@ func TestOwnKernelARM64(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("boot Image.gz: exit %d\n%s", code, o)
 	}
+	// Its vmlinux as the kernel: QEMU loads an arm64 ELF at its link
+	// addresses and the guest stayed silent until the timeout; the build
+	// directory's Image boots instead.
+	code, o = initkitRun(t, "boot", "--kernel", filepath.Join(obj, "vmlinux"), "--initrd", out, "--dry-run")
+	if code != 0 || !strings.Contains(o, "-kernel "+m.Image+" ") {
+		t.Errorf("boot vmlinux: exit %d\n%s", code, o)
+	}
 }
 
 // TestEmbeddedInitramfs: initkit kernel build --initramfs puts the image a
