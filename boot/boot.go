@@ -442,7 +442,7 @@ func (r *Run) dumps(ctx context.Context) error {
 	if r.Initrd == "" {
 		return fmt.Errorf("kdump: the crash kernel is loaded by the initkit init of an initramfs: give one (--initrd or --spec)")
 	}
-	if host := HostArch(); o.Arch != host {
+	if host := kernel.HostArch(); o.Arch != host {
 		return fmt.Errorf("kdump: the capture initramfs runs the host's initkit init and makedumpfile, built for %s, and the guest is %s", host, o.Arch)
 	}
 	k := r.Kernel

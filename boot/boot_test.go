@@ -89,7 +89,7 @@ func TestPrepareErrors(t *testing.T) {
 		{boot.Options{Disks: []qemu.Disk{{Path: emptyFile(t, "d.img"), Interface: "scsi"}}}, `interface "scsi"`},
 		{boot.Options{Kdump: true}, "give one (--initrd or --spec)"},
 		// The capture image runs the host's programs.
-		{boot.Options{Kdump: true, Arch: map[string]string{"x86_64": "aarch64", "aarch64": "x86_64"}[boot.HostArch()], Initrd: emptyFile(t, "i.img"),
+		{boot.Options{Kdump: true, Arch: map[string]string{"x86_64": "aarch64", "aarch64": "x86_64"}[kernel.HostArch()], Initrd: emptyFile(t, "i.img"),
 			Chosen: &kernel.Choice{Image: "Image", From: "--kernel"}}, "kdump: the capture initramfs runs the host's initkit init and makedumpfile"},
 		// An initramfs that is not there, before QEMU says so.
 		{boot.Options{Initrd: "/nonexistent/initrd.img"}, "initramfs: stat /nonexistent/initrd.img: no such file or directory"},
@@ -291,7 +291,7 @@ func TestPrepareWarnsNotAnImage(t *testing.T) {
 func TestForeignInit(t *testing.T) {
 	t.Setenv("INITKIT_INIT", testenv.InitBinary(t))
 	dir := t.TempDir()
-	other := map[string]string{"x86_64": "aarch64", "aarch64": "x86_64"}[boot.HostArch()]
+	other := map[string]string{"x86_64": "aarch64", "aarch64": "x86_64"}[kernel.HostArch()]
 	stub := filepath.Join(dir, "kernel")
 	if err := testenv.WriteStubKernel(stub, other); err != nil {
 		t.Fatal(err)
@@ -316,7 +316,7 @@ func TestForeignInit(t *testing.T) {
 		if runs, _ := os.ReadDir(filepath.Join(os.Getenv("INITKIT_CACHE"), "runs")); len(runs) != 0 {
 			t.Errorf("%s: a run that never started left %v", name, runs)
 		}
-		host := &kernel.Choice{Image: stub, Arch: boot.HostArch()}
+		host := &kernel.Choice{Image: stub, Arch: kernel.HostArch()}
 		if _, err := boot.Prepare(context.Background(), boot.Options{Chosen: host, Initrd: img, Dir: t.TempDir(), Notes: io.Discard}); err != nil {
 			t.Errorf("%s in a guest of the host's own: %v", name, err)
 		}

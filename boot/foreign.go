@@ -6,20 +6,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/initkit/initkit/image"
+	"github.com/initkit/initkit/kernel"
 )
-
-// HostArch is the host's architecture in QEMU's names: what exec's
-// programs, and initkit's own init, are built for.
-func HostArch() string {
-	if runtime.GOARCH == "arm64" {
-		return "aarch64"
-	}
-	return "x86_64"
-}
 
 // machines are the ELF machines of the guests initkit boots.
 var machines = map[string]elf.Machine{"x86_64": elf.EM_X86_64, "aarch64": elf.EM_AARCH64}
@@ -33,7 +24,7 @@ var machines = map[string]elf.Machine{"x86_64": elf.EM_X86_64, "aarch64": elf.EM
 // whole image is read.
 func foreignInit(initrd, arch string) error {
 	want, ok := machines[arch]
-	if initrd == "" || arch == HostArch() || !ok {
+	if initrd == "" || arch == kernel.HostArch() || !ok {
 		return nil
 	}
 	name := "/init"

@@ -218,7 +218,7 @@ func (o *Options) chooseKernel(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if host := boot.HostArch(); k.Arch != "" && k.Arch != host {
+	if host := kernel.HostArch(); k.Arch != "" && k.Arch != host {
 		return fmt.Errorf("kernel %s (from %s) is for %s: a reproducer runs as a host program, built for %s", k.Image, k.From, k.Arch, host)
 	}
 	if o.Exec.InitBinary, err = initramfs.FindInit(o.Exec.InitBinary); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/internal/testenv"
+	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/oops"
 	"github.com/initkit/initkit/qemu"
 )
@@ -276,12 +277,12 @@ func TestRunFailsFast(t *testing.T) {
 	notKernel := filepath.Join(dir, "initrd.img")
 	os.WriteFile(notKernel, []byte("070701"), 0o644)
 	foreign := filepath.Join(dir, "Image")
-	other := map[string]string{"x86_64": "aarch64", "aarch64": "x86_64"}[boot.HostArch()]
+	other := map[string]string{"x86_64": "aarch64", "aarch64": "x86_64"}[kernel.HostArch()]
 	if err := testenv.WriteStubKernel(foreign, other); err != nil {
 		t.Fatal(err)
 	}
 	host := filepath.Join(dir, "bzImage")
-	if err := testenv.WriteStubKernel(host, boot.HostArch()); err != nil {
+	if err := testenv.WriteStubKernel(host, kernel.HostArch()); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("INITKIT_INIT", filepath.Join(dir, "no-init"))

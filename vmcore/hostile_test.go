@@ -3,7 +3,9 @@ package vmcore
 import (
 	"bytes"
 	"context"
+	"debug/elf"
 	"encoding/binary"
+	"errors"
 	"io"
 	"runtime"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/initkit/initkit/internal/jsontest"
+	"github.com/initkit/initkit/kernel"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -408,5 +411,19 @@ func TestReportRefusesNegative(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "neither can be negative") {
 			t.Errorf("%+v: %v", o, err)
 		}
+	}
+}
+
+// crash(8) reads the dumps of the machine it was built for: a dump of
+// another is refused with what vmcore shows of it instead (crash said
+// "not a supported file format").
+func TestCrashForeignDump(t *testing.T) {
+	core := elfCore(testInfo, 0x100000, bytes.Repeat([]byte{7}, 4096))
+	other := map[string]elf.Machine{"x86_64": elf.EM_AARCH64, "aarch64": elf.EM_X86_64}[kernel.HostArch()]
+	binary.LittleEndian.PutUint16(core[18:], uint16(other))
+	o := ReportOptions{Crash: true, KernelErr: errors.New("no vmlinux")}
+	err := Report(context.Background(), writeTemp(t, core), o, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "dumps only (it is built for the host's machine): without --crash") {
+		t.Errorf("%v", err)
 	}
 }

@@ -193,6 +193,11 @@ func Report(ctx context.Context, path string, o ReportOptions, w, warn io.Writer
 		}
 	}
 	if o.Crash {
+		if host := kernel.HostArch(); v.Arch != host {
+			// crash(8) reads the dumps of the machine it was built for
+			// (Debian's: the host's); it said "not a supported file format".
+			return fmt.Errorf("%s: an %s dump, and crash(8) reads %s dumps only (it is built for the host's machine): without --crash, initkit vmcore shows its facts, log and reports", path, v.Arch, host)
+		}
 		if vmErr != nil {
 			return vmErr
 		}

@@ -139,10 +139,10 @@ func TestSetEnvAndOutputs(t *testing.T) {
 // TestRunRefusesForeignKernel: exec runs host programs; a kernel for
 // another architecture is refused before QEMU starts, naming both.
 func TestRunRefusesForeignKernel(t *testing.T) {
-	foreign := map[string]string{"x86_64": "aarch64", "aarch64": "x86_64"}[boot.HostArch()]
+	foreign := map[string]string{"x86_64": "aarch64", "aarch64": "x86_64"}[kernel.HostArch()]
 	o := Options{Boot: boot.Options{Chosen: &kernel.Choice{Image: "Image", Arch: foreign}, Notes: io.Discard}}
 	_, err := Run(context.Background(), []string{"/bin/true"}, o)
-	if want := "exec runs host programs, built for " + boot.HostArch() + ", and the kernel Image is for " + foreign; err == nil || err.Error() != want {
+	if want := "exec runs host programs, built for " + kernel.HostArch() + ", and the kernel Image is for " + foreign; err == nil || err.Error() != want {
 		t.Errorf("%v, want %q", err, want)
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/internal/hosttool"
+	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/probe"
 	"github.com/initkit/initkit/qemu"
 )
@@ -255,7 +256,7 @@ func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 	b := o.Boot
 	b.Dir, b.LogPath = dir, cmp.Or(b.LogPath, "-")
 	b.Wrap = func(r *boot.Run, base string) (string, error) {
-		if host := boot.HostArch(); r.Arch() != host {
+		if host := kernel.HostArch(); r.Arch() != host {
 			return "", fmt.Errorf("exec runs host programs, built for %s, and the kernel %s is for %s", host, r.Kernel.Image, r.Arch())
 		}
 		out := filepath.Join(dir, "initrd.img")

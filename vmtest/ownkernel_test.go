@@ -418,4 +418,10 @@ func TestVmcoreARM64(t *testing.T) {
 	mustMatch(t, out, `\(elf, aarch64, `, `crashed: yes, by its log`, `Booting Linux on physical CPU`,
 		`Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100`, `report: kernel panic: Attempted to kill init!`,
 		`crash reports not decoded: .*has no DWARF: .*--for dwarf`)
+	// Debian's crash(8) reads x86-64 dumps only: refused, not its "not a
+	// supported file format".
+	code, out = initkitRun(t, "vmcore", "--kernel", obj, "--crash", m[1])
+	if code != 2 || !strings.Contains(out, "an aarch64 dump, and crash(8) reads x86_64 dumps only") {
+		t.Errorf("vmcore --crash: exit %d\n%s", code, out)
+	}
 }
