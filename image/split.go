@@ -66,6 +66,24 @@ func ParseSize(s string) (int64, error) {
 	return v << shift, nil
 }
 
+// FormatSize writes a size as ParseSize reads it when it is a whole
+// number of K, M or G ("64M"), else in the largest of them it reaches,
+// to a tenth ("16.7M").
+func FormatSize(n int64) string {
+	for _, u := range []struct {
+		shift  uint
+		suffix string
+	}{{30, "G"}, {20, "M"}, {10, "K"}} {
+		switch {
+		case n >= 1<<u.shift && n%(1<<u.shift) == 0:
+			return strconv.FormatInt(n>>u.shift, 10) + u.suffix
+		case n >= 1<<u.shift:
+			return strconv.FormatFloat(float64(n)/float64(int64(1)<<u.shift), 'f', 1, 64) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
 // parts cuts sorted entries where WithSplit asks for it; one part means
 // no split.
 func (o Options) parts(sorted []File) [][]File {

@@ -200,3 +200,14 @@ func TestChunks(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatSize(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 1023: "1023", 1024: "1K", 64 << 20: "64M", 17536655: "16.7M", 3 << 30: "3G", 1536: "1.5K"} {
+		if got := FormatSize(n); got != want {
+			t.Errorf("FormatSize(%d) = %q, want %q", n, got, want)
+		}
+		if back, err := ParseSize(FormatSize(n)); !strings.Contains(FormatSize(n), ".") && (err != nil || back != n) {
+			t.Errorf("ParseSize(FormatSize(%d)) = %d, %v", n, back, err)
+		}
+	}
+}

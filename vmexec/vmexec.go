@@ -518,8 +518,8 @@ func checkTree(dir string, limit int64, entries int, skip []string) error {
 	case count > entries:
 		return fmt.Errorf("the working directory %s holds more than %d files and directories, more than exec copies into the guest (its tmpfs runs out of inodes): run from a smaller directory, or --workdir-limit 0 to copy nothing", dir, entries)
 	case n > limit:
-		return fmt.Errorf("the working directory %s holds more than %d bytes of files (--workdir-limit %d; the largest, %s, has %d, its apparent size if it is sparse): run from a smaller directory, raise --workdir-limit, or --workdir-limit 0 to copy nothing",
-			dir, limit, limit, big, bigSize)
+		return fmt.Errorf("the working directory %s holds more than %s of files (--workdir-limit %s; the largest, %s, has %s, its apparent size if it is sparse): run from a smaller directory, raise --workdir-limit, or --workdir-limit 0 to copy nothing",
+			dir, image.FormatSize(limit), image.FormatSize(limit), big, image.FormatSize(bigSize))
 	}
 	return nil
 }

@@ -57,7 +57,7 @@ func TestExec(t *testing.T) {
 		{"loopback up", nil, []string{"/usr/bin/cat", "/sys/class/net/lo/flags"}, 0, "0x9\n", ""},
 		{"working directory", nil, []string{"/usr/bin/sh", "-c", "pwd; ls exec_test.go"}, 0, wd + "\nexec_test.go\n", ""},
 		{"no working directory", []string{"--workdir-limit", "0"}, []string{"/usr/bin/pwd"}, 0, "/\n", ""},
-		{"working directory too large", []string{"--workdir-limit", "1k"}, []string{"/usr/bin/true"}, 2, "", "initkit: the working directory " + wd + " holds more than 1024 bytes of files (--workdir-limit 1024; the largest, "},
+		{"working directory too large", []string{"--workdir-limit", "1k"}, []string{"/usr/bin/true"}, 2, "", "initkit: the working directory " + wd + " holds more than 1K of files (--workdir-limit 1K; the largest, "},
 		// The status port is reachable from the guest; a status line the
 		// command writes there itself has no token, and does not count.
 		{"a status line of its own", nil, []string{"/usr/bin/sh", "-c", "echo initkit-exit:5 >/dev/ttyS3; exit 3"}, 3, "", ""},
