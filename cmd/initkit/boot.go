@@ -44,7 +44,7 @@ func specFlag(f *pflag.FlagSet, file *string) {
 
 // kernelFlags adds --kernel and --vmlinux, the kernel policy's inputs.
 func kernelFlags(f *pflag.FlagSet, r *kernel.Request) {
-	f.StringVar(&r.Kernel, "kernel", "", "kernel image `FILE` (or a kernel build directory) to boot")
+	f.StringVar(&r.Kernel, "kernel", "", "kernel image `FILE`, a vmlinux, or a kernel build directory to boot")
 	f.StringVar(&r.Vmlinux, "vmlinux", "", "the kernel's vmlinux with DWARF, for source lines and inline frames")
 }
 
