@@ -21,8 +21,9 @@ type Request struct {
 	Kernel     string // a kernel image (--kernel)
 	Vmlinux    string // its vmlinux with DWARF (--vmlinux)
 	ModulesDir string // its /lib/modules/RELEASE tree (--modules-dir)
-	// Spec is the kernel a spec file's [boot] table names (package spec
-	// reads it): taken when neither Kernel nor $INITKIT_KERNEL names one.
+	// Spec is the kernel a spec file's [boot] table names, or the bug
+	// workspace the working directory is (package spec reads both):
+	// taken when neither Kernel nor $INITKIT_KERNEL names one.
 	Spec SpecKernel
 	// NoFetch makes Choose fail instead of downloading a kernel when it
 	// would take the fetched one and the cache has none.
@@ -51,7 +52,8 @@ type Choice struct {
 }
 
 // Choose resolves the kernel one policy for every command: the image is
-// req.Kernel, else $INITKIT_KERNEL, else the spec file's (req.Spec),
+// req.Kernel, else $INITKIT_KERNEL, else the spec file's or the bug
+// workspace's (req.Spec),
 // else the kernel tree the working directory is when it holds a built
 // kernel (a developer decoding in their tree means that tree's vmlinux),
 // else the kernel initkit kernel fetch cached (fetched when

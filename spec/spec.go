@@ -23,6 +23,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/initkit/initkit/boot"
+	"github.com/initkit/initkit/bug"
 	"github.com/initkit/initkit/disk"
 	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/kernel"
@@ -42,6 +43,9 @@ type File struct {
 	Image *initramfs.Spec
 	Boot  Boot
 	Disk  *disk.Spec // nil without a [disk] table
+	// here is the kernel of the bug workspace the working directory is,
+	// read when no file was named: taken when [boot] names none.
+	here kernel.SpecKernel
 }
 
 // Boot is the [boot] table: how initkit boot, exec and debug boot the
@@ -84,14 +88,40 @@ type document struct {
 // Load reads the spec file path; "" is DefaultFile when it exists, and
 // otherwise an empty File (no tables: every default). A file named that
 // does not exist is an error.
+//
+// With no file named, the bug workspace the working directory is (its
+// bug.toml, package bug) gives the kernel when [boot] names none: its
+// build, else its kernel image and vmlinux. A developer in a bug's
+// workspace means that bug's kernel, as repro and bisect take it.
 func Load(path string) (*File, error) {
-	if path == "" {
-		if _, err := os.Stat(DefaultFile); err != nil {
-			return &File{}, nil
-		}
-		path = DefaultFile
+	if path != "" {
+		return load(path, true)
 	}
-	return load(path, true)
+	f := &File{}
+	if _, err := os.Stat(DefaultFile); err == nil {
+		var err error
+		if f, err = load(DefaultFile, true); err != nil {
+			return nil, err
+		}
+	}
+	return f, f.workspaceKernel()
+}
+
+// workspaceKernel reads the kernel of the bug workspace in the working
+// directory, if it is one.
+func (f *File) workspaceKernel() error {
+	if _, err := os.Stat(bug.ManifestName); err != nil || f.Boot.Kernel != "" {
+		return nil
+	}
+	w, err := bug.Open(".")
+	if err != nil {
+		return err
+	}
+	f.here = kernel.SpecKernel{Kernel: w.KernelPath(), From: "the bug workspace " + w.Dir}
+	if w.Build() == "" {
+		f.here.Vmlinux = w.Path(bug.Vmlinux)
+	}
+	return nil
 }
 
 // load reads path; with fills, the image specs its [disk] fills name are
@@ -195,8 +225,11 @@ func abs(dir, p string) string {
 // [boot] table names.
 func (f *File) Kernel(flags kernel.Request) kernel.Request {
 	r := flags
-	if f.Boot.Kernel != "" {
+	switch {
+	case f.Boot.Kernel != "":
 		r.Spec = kernel.SpecKernel{Kernel: f.Boot.Kernel, Vmlinux: f.Boot.Vmlinux, ModulesDir: f.Boot.ModulesDir, From: f.Path + " [boot] kernel"}
+	case f.here.Kernel != "":
+		r.Spec = f.here
 	}
 	return r
 }

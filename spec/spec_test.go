@@ -196,3 +196,43 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// In a bug workspace (bug.toml), with no spec file named, the kernel is
+// the workspace's: its image and vmlinux, or its build once built; a
+// [boot] kernel of ./initkit.toml comes first, and -c FILE names a file
+// that does not stand for the working directory. (boot and decode took
+// the fetched kernel there; only repro and bisect took the bug's.)
+func TestWorkspaceKernel(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	write(t, dir, "bug.toml", "[files.kernel]\nname = \"bzImage\"\nurl = \"\"\nsha256 = \"\"\nsize = 0\n"+
+		"[files.vmlinux]\nname = \"vmlinux\"\nurl = \"\"\nsha256 = \"\"\nsize = 0\n")
+	f, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := f.Kernel(kernel.Request{})
+	if r.Spec.Kernel != filepath.Join(dir, "bzImage") || r.Spec.Vmlinux != filepath.Join(dir, "vmlinux") || !strings.Contains(r.Spec.From, "bug workspace") {
+		t.Errorf("fetched files: %+v", r.Spec)
+	}
+	write(t, dir, "bug.toml", "[tree]\nrepo = \"r\"\ncommit = \"c\"\nbuilt = true\n")
+	if f, err = Load(""); err != nil || f.Kernel(kernel.Request{}).Spec.Kernel != filepath.Join(dir, "obj") || f.Kernel(kernel.Request{}).Spec.Vmlinux != "" {
+		t.Errorf("built: %+v %v", f.Kernel(kernel.Request{}).Spec, err)
+	}
+	other := write(t, t.TempDir(), "other.toml", "[boot]\nmem = \"2G\"\n")
+	if f, err = Load(other); err != nil || f.Kernel(kernel.Request{}).Spec.Kernel != "" {
+		t.Errorf("-c FILE: %+v %v", f.Kernel(kernel.Request{}).Spec, err)
+	}
+	write(t, dir, DefaultFile, "[boot]\nkernel = \"mine\"\n")
+	if f, err = Load(""); err != nil || f.Kernel(kernel.Request{}).Spec.Kernel != filepath.Join(dir, "mine") {
+		t.Errorf("./initkit.toml's kernel: %+v %v", f.Kernel(kernel.Request{}).Spec, err)
+	}
+	write(t, dir, "bug.toml", "[tree\n")
+	if _, err = Load(""); err != nil {
+		t.Errorf("a kernel named by ./initkit.toml needs no bug.toml: %v", err)
+	}
+	os.Remove(DefaultFile)
+	if _, err = Load(""); err == nil || !strings.Contains(err.Error(), "bug.toml") {
+		t.Errorf("a broken bug.toml: %v", err)
+	}
+}
