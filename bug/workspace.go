@@ -133,20 +133,39 @@ func Open(dir string) (*Workspace, error) {
 	return w, nil
 }
 
-// Find opens the workspace a command names: its one argument, else the
-// current directory when it holds bug.toml and here is true. It is nil
-// when neither.
+// Find opens the workspace a command names: its one argument, else,
+// when here is true, the workspace the working directory is in (Here).
+// It is nil when neither.
 func Find(args []string, here bool) (*Workspace, error) {
 	switch {
 	case len(args) > 1:
 		return nil, fmt.Errorf("one workspace DIR, not %q", args)
 	case len(args) == 1:
 		return Open(args[0])
+	case here:
+		return Here()
 	}
-	if _, err := os.Stat(ManifestName); err != nil || !here {
+	return nil, nil
+}
+
+// Here opens the workspace the working directory is in: the nearest
+// directory holding bug.toml, itself or above it, as git finds .git. A
+// developer works in the bug's kernel worktree (linux/) or in a run's
+// directory (repro/TIME) as much as in the workspace itself. It is nil
+// when there is none.
+func Here() (*Workspace, error) {
+	wd, err := os.Getwd()
+	if err != nil {
 		return nil, nil
 	}
-	return Open(".")
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, ManifestName)); err == nil {
+			return Open(dir)
+		}
+		if dir == filepath.Dir(dir) {
+			return nil, nil
+		}
+	}
 }
 
 // Save writes bug.toml, atomically.

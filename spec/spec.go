@@ -89,8 +89,8 @@ type document struct {
 // otherwise an empty File (no tables: every default). A file named that
 // does not exist is an error.
 //
-// With no file named, the bug workspace the working directory is (its
-// bug.toml, package bug) gives the kernel when [boot] names none: its
+// With no file named, the bug workspace the working directory is in (its
+// bug.toml, here or above, package bug) gives the kernel when [boot] names none: its
 // build, else its kernel image and vmlinux. A developer in a bug's
 // workspace means that bug's kernel, as repro and bisect take it.
 func Load(path string) (*File, error) {
@@ -107,14 +107,14 @@ func Load(path string) (*File, error) {
 	return f, f.workspaceKernel()
 }
 
-// workspaceKernel reads the kernel of the bug workspace in the working
-// directory, if it is one.
+// workspaceKernel reads the kernel of the bug workspace the working
+// directory is in (bug.Here), if any.
 func (f *File) workspaceKernel() error {
-	if _, err := os.Stat(bug.ManifestName); err != nil || f.Boot.Kernel != "" {
+	if f.Boot.Kernel != "" {
 		return nil
 	}
-	w, err := bug.Open(".")
-	if err != nil {
+	w, err := bug.Here()
+	if err != nil || w == nil {
 		return err
 	}
 	f.here = kernel.SpecKernel{Kernel: w.KernelPath(), From: "the bug workspace " + w.Dir}

@@ -219,6 +219,13 @@ func TestWorkspaceKernel(t *testing.T) {
 	if f, err = Load(""); err != nil || f.Kernel(kernel.Request{}).Spec.Kernel != filepath.Join(dir, "obj") || f.Kernel(kernel.Request{}).Spec.Vmlinux != "" {
 		t.Errorf("built: %+v %v", f.Kernel(kernel.Request{}).Spec, err)
 	}
+	// Deep in the bug's kernel worktree, where its code is edited.
+	os.MkdirAll(filepath.Join(dir, "linux/mm"), 0o755)
+	t.Chdir(filepath.Join(dir, "linux/mm"))
+	if f, err = Load(""); err != nil || f.Kernel(kernel.Request{}).Spec.Kernel != filepath.Join(dir, "obj") {
+		t.Errorf("in linux/mm: %+v %v", f.Kernel(kernel.Request{}).Spec, err)
+	}
+	t.Chdir(dir)
 	other := write(t, t.TempDir(), "other.toml", "[boot]\nmem = \"2G\"\n")
 	if f, err = Load(other); err != nil || f.Kernel(kernel.Request{}).Spec.Kernel != "" {
 		t.Errorf("-c FILE: %+v %v", f.Kernel(kernel.Request{}).Spec, err)
