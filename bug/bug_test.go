@@ -38,6 +38,7 @@ func newSyzbot(t *testing.T, kernel []byte) *syzbot {
 		"/text?tag=KernelConfig&x=1":                []byte("CONFIG_64BIT=y\nCONFIG_PRINTK=y\n"),
 		"/text?tag=ReproC&x=2":                      []byte("int main(void) { return 0; }\n"),
 		"/text?tag=ReproSyz&x=3":                    []byte("r0 = openat(0xffffffffffffff9c, 0x0, 0x0, 0x0)\n"),
+		"/text?tag=CrashReport&x=4":                 []byte("BUG: KASAN: use-after-free in tcp_v4_rcv+0x1a/0x20\nCall Trace:\n"),
 		"/syzbot-assets/0a1b2c/bzImage-deadbeef.xz": xz(t, kernel),
 		"/syzbot-assets/0a1b2c/vmlinux-deadbeef.xz": xz(t, elfFile(t)),
 		"/html":         []byte("<html><body>Sign in to see this page</body></html>\n"),
@@ -60,6 +61,7 @@ func (s *syzbot) serve(w http.ResponseWriter, r *http.Request) {
 			 "kernel-config":"/text?tag=KernelConfig&x=9","kernel-source-commit":"0000000000000000000000000000000000000000"},
 			{"title":"KASAN: use-after-free Read in tcp_v4_rcv","syz-reproducer":"/text?tag=ReproSyz&x=3",
 			 "c-reproducer":"/text?tag=ReproC&x=2","kernel-config":"/text?tag=KernelConfig&x=1",
+			 "crash-report-link":"/text?tag=CrashReport&x=4",
 			 "kernel-source-git":"https://git.kernel.org/torvalds/linux.git","kernel-source-commit":"%s","architecture":"amd64"}]}`, commit)
 	case r.URL.Path == "/bug":
 		// Assets of another build first: the crash's commit wins.
@@ -138,7 +140,7 @@ func TestNewFromSyzbot(t *testing.T) {
 		t.Errorf("title %q, tree %+v", w.Title, w.Tree)
 	}
 	want := map[string][]byte{Config: s.files["/text?tag=KernelConfig&x=1"], Repro: s.files["/text?tag=ReproC&x=2"],
-		Kernel: kernel, Vmlinux: elfFile(t)}
+		Kernel: kernel, Vmlinux: elfFile(t), Report: s.files["/text?tag=CrashReport&x=4"]}
 	for role, data := range want {
 		got, err := os.ReadFile(w.Path(role))
 		if err != nil || !bytes.Equal(got, data) || w.Files[role].SHA256 != sum(data) {
@@ -160,7 +162,7 @@ func TestNewFromSyzbot(t *testing.T) {
 	if _, err := New(context.Background(), dir, Sources{Syzbot: s.URL + "/bug?extid=abc"}, Options{Log: &log}); err != nil {
 		t.Fatal(err)
 	}
-	if n := s.downloads() - before; n != 0 || strings.Count(log.String(), "up to date") != 4 {
+	if n := s.downloads() - before; n != 0 || strings.Count(log.String(), "up to date") != 5 {
 		t.Errorf("the second run fetched %d files:\n%s", n, log.String())
 	}
 	// A file changed on disk is fetched again, alone.
@@ -175,7 +177,7 @@ func TestNewFromSyzbot(t *testing.T) {
 		t.Errorf("the damaged kernel was not fetched again")
 	}
 	ws, errs := List(filepath.Dir(dir))
-	if len(ws) != 1 || len(errs) != 0 || !strings.Contains(ws[0].State(), "fetched config,kernel,repro,vmlinux") {
+	if len(ws) != 1 || len(errs) != 0 || !strings.Contains(ws[0].State(), "fetched config,kernel,report,repro,vmlinux") {
 		t.Errorf("List: %v %v", ws, errs)
 	}
 	// A root not made yet holds no bug, and is no error.
@@ -285,6 +287,13 @@ func TestFind(t *testing.T) {
 	if w, err := Find(nil, false); w != nil || err != nil {
 		t.Errorf("here not wanted: %v, %v", w, err)
 	}
+	// Below it, in its worktree, as git finds .git.
+	os.MkdirAll(filepath.Join(dir, Worktree, "net/ipv4"), 0o755)
+	t.Chdir(filepath.Join(dir, Worktree, "net/ipv4"))
+	if w, err := Find(nil, true); err != nil || w == nil || w.Dir != dir {
+		t.Errorf("in linux/net/ipv4: %+v, %v", w, err)
+	}
+	t.Chdir(dir)
 	if _, err := Find([]string{"a", "b"}, true); err == nil {
 		t.Error("two workspaces: no error")
 	}
@@ -348,5 +357,12 @@ func TestRefusedFileKeepsTheOld(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
 		t.Errorf("workspace holds %v, want bug.toml and the config", entries)
+	}
+	// A sign-in page served with 200 is no reproducer and no crash
+	// report either (a reproducer was checked for NUL bytes only).
+	for _, src := range []Sources{{Repro: s.URL + "/html"}, {Report: s.URL + "/html"}} {
+		if _, err := New(context.Background(), dir, src, Options{}); err == nil || !strings.Contains(err.Error(), "an HTML page, not a") {
+			t.Errorf("%+v: %v", src, err)
+		}
 	}
 }

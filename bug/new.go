@@ -23,8 +23,8 @@ import (
 // Sources say what a workspace is made from. Each file is a URL (http or
 // https) or a local file; those given override what the syzbot bug has.
 type Sources struct {
-	Syzbot                               string // a bug's URL or extid
-	Config, Repro, Kernel, Vmlinux, Disk string
+	Syzbot                                       string // a bug's URL or extid
+	Config, Repro, Kernel, Vmlinux, Disk, Report string
 	// Tree is a kernel git repository a worktree is made of, at Commit
 	// (default: the syzbot crash's commit), and built unless NoBuild.
 	Tree, Commit string
@@ -88,7 +88,7 @@ func fill(ctx context.Context, dir string, src Sources, o Options) (*Workspace, 
 	if err != nil {
 		return w, err
 	}
-	for _, role := range []string{Config, Repro, Kernel, Vmlinux, Disk} {
+	for _, role := range []string{Config, Repro, Kernel, Vmlinux, Disk, Report} {
 		if wanted[role] == "" {
 			continue
 		}
@@ -109,7 +109,7 @@ func fill(ctx context.Context, dir string, src Sources, o Options) (*Workspace, 
 
 // sources returns each role's source: the user's, else the syzbot bug's.
 func (w *Workspace) sources(ctx context.Context, src Sources, o Options) (map[string]string, error) {
-	wanted := map[string]string{Config: src.Config, Repro: src.Repro, Kernel: src.Kernel, Vmlinux: src.Vmlinux, Disk: src.Disk}
+	wanted := map[string]string{Config: src.Config, Repro: src.Repro, Kernel: src.Kernel, Vmlinux: src.Vmlinux, Disk: src.Disk, Report: src.Report}
 	if src.Syzbot == "" {
 		return wanted, nil
 	}
@@ -127,7 +127,7 @@ func (w *Workspace) sources(ctx context.Context, src Sources, o Options) (map[st
 	}
 	fmt.Fprintf(o.Log, "syzbot: %s\n", b.Title)
 	syz := map[string]string{Config: b.Crash.KernelConfig, Repro: cmp.Or(b.Crash.CRepro, b.Crash.SyzRepro),
-		Kernel: b.Assets[Kernel], Vmlinux: b.Assets[Vmlinux], Disk: b.Assets[Disk]}
+		Kernel: b.Assets[Kernel], Vmlinux: b.Assets[Vmlinux], Disk: b.Assets[Disk], Report: b.Crash.Report}
 	for role, s := range syz {
 		wanted[role] = cmp.Or(wanted[role], s)
 	}
@@ -195,21 +195,20 @@ var checks = map[string]func(string) error{
 	Kernel:  kernel.Bootable,
 	Vmlinux: isVmlinux,
 	Repro:   isText,
-	Disk:    isNotHTML,
+	Disk:    func(path string) error { return notHTML(path, "a disk image") },
+	Report:  isLog,
 }
 
-// isNotHTML refuses an HTML page given as a disk image: what a server
-// that wants a login, or a dashboard's page instead of its asset, sends
-// with 200. Any other bytes may be a disk (a raw filesystem has no
-// table).
-func isNotHTML(path string) error {
+// notHTML refuses an HTML page given as what a role wants: an error
+// page, or a sign-in page, that a server sent with 200.
+func notHTML(path, what string) error {
 	head, err := fileHead(path, 512)
 	if err != nil {
 		return err
 	}
 	h := bytes.ToLower(bytes.TrimSpace(head))
 	if bytes.HasPrefix(h, []byte("<!doctype html")) || bytes.HasPrefix(h, []byte("<html")) {
-		return errors.New("an HTML page, not a disk image")
+		return errors.New("an HTML page, not " + what)
 	}
 	return nil
 }
@@ -268,7 +267,20 @@ func isText(path string) error {
 	if i := bytes.IndexByte(head, 0); i >= 0 {
 		return fmt.Errorf("a NUL byte at offset %d: not a C or syz reproducer (a program runs with initkit repro --repro FILE)", i)
 	}
-	return nil
+	return notHTML(path, "a C or syz reproducer")
+}
+
+// isLog refuses a crash report that is no text: an HTML page (a sign-in
+// page served with 200), or binary data. decode reads it.
+func isLog(path string) error {
+	head, err := fileHead(path, 64<<10)
+	if err != nil {
+		return err
+	}
+	if i := bytes.IndexByte(head, 0); i >= 0 {
+		return fmt.Errorf("a NUL byte at offset %d: not a crash report", i)
+	}
+	return notHTML(path, "a crash report")
 }
 
 // intact says the file on disk is the one recorded.

@@ -38,11 +38,14 @@ const (
 	Kernel  = "kernel"
 	Vmlinux = "vmlinux"
 	Disk    = "disk"
+	// Report is the crash report the bug was filed with (syzbot's
+	// report.txt): initkit decode reads it with the bug's vmlinux.
+	Report = "report"
 )
 
 // fileNames are where each role's file lives in the workspace. A
 // reproducer is repro.c or repro.syz, as its source says.
-var fileNames = map[string]string{Config: "config", Kernel: "bzImage", Vmlinux: "vmlinux", Disk: "disk.raw"}
+var fileNames = map[string]string{Config: "config", Kernel: "bzImage", Vmlinux: "vmlinux", Disk: "disk.raw", Report: "report.txt"}
 
 // Worktree and BuildDir are the kernel tree's worktree and its build
 // directory, inside the workspace.

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -183,22 +184,43 @@ func (d *Decoder) Annotate(log []byte, w io.Writer) ([]Resolved, error) {
 		// drops them, and any other escape is shown, not sent to the
 		// terminal; so are the names the vmlinux's DWARF gives.
 		line := printable.String(string(oops.StripEscapes(raw)))
+		if strings.HasPrefix(line, reportPrefix) || strings.HasPrefix(line, warningPrefix) {
+			continue // a decode's own note: this decode writes its own
+		}
 		if title, ok := titleAt[n]; ok {
-			fmt.Fprintf(bw, "initkit decode: report: %s\n", printable.String(title))
+			fmt.Fprintf(bw, "%s%s\n", reportPrefix, printable.String(title))
 		}
 		for _, warn := range warnAt[n] {
-			fmt.Fprintf(bw, "initkit decode: warning: %s\n", printable.String(warn))
+			fmt.Fprintf(bw, "%s%s\n", warningPrefix, printable.String(warn))
 		}
 		fs, ok := byLine[n]
 		if !ok {
 			fmt.Fprintln(bw, line)
 			continue
 		}
-		fmt.Fprintf(bw, "%s%s\n", line, printable.String(annotation(fs[0])))
+		if annotatedRE.MatchString(line) {
+			// Decoded before (syzbot's report.txt, a decoded CI log, this
+			// decode's own output): the line keeps the annotation it has.
+			fmt.Fprintln(bw, line)
+		} else {
+			fmt.Fprintf(bw, "%s%s\n", line, printable.String(annotation(fs[0])))
+		}
 		d.source(bw, fs[0])
 	}
 	return reps, bw.Flush()
 }
+
+// The notes Annotate writes before a report's first line.
+const (
+	reportPrefix  = "initkit decode: report: "
+	warningPrefix = "initkit decode: warning: "
+)
+
+// annotatedRE matches a frame that carries its source location already:
+// "func+0x1a/0x40 [mod] file.c:12" as syzbot, decode_stacktrace.sh and
+// annotation write it, " ??:0" and " (unresolved: ...)" too, after a
+// symbol or a bare address.
+var annotatedRE = regexp.MustCompile(`(?:\+0x[0-9a-f]+/0x[0-9a-f]+(?: \[[A-Za-z0-9_]+\])?|\b0x[0-9a-f]{8,16}) (?:[^\s:]+:\d+\b|\(unresolved: )`)
 
 // annotation is what follows a frame: " file:line", and for an inlined
 // location the chain out to the symbol's own function.

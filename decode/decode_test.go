@@ -241,3 +241,25 @@ func TestNoDWARFAdvice(t *testing.T) {
 		t.Errorf("build directory's: %v", err)
 	}
 }
+
+// A frame that carries its location already, as syzbot, the kernel's
+// decode_stacktrace.sh and decode itself write it, is one annotatedRE
+// matches; a frame as the kernel prints it is not.
+func TestAnnotated(t *testing.T) {
+	for line, want := range map[string]bool{
+		" dump_stack_lvl+0xd9/0x1b0 lib/dump_stack.c:106":                                         true,
+		" tcp_v4_rcv+0x1a/0x40 [ipv6] net/ipv4/tcp_ipv4.c:2100 [inlined chain]":                   true,
+		"RIP: 0010:sysrq_handle_crash+0x16/0x20 drivers/tty/sysrq.c:154":                          true,
+		" ? 0xffffffff810010cf ??:0":                                                              true,
+		" panic+0xf3/0x279 (unresolved: mismatch: the log is from another build)":                 true,
+		" dump_stack_lvl+0xd9/0x1b0":                                                              false,
+		" crash_here+0x5/0x10 [crashme]":                                                          false,
+		"RIP: 0010:sysrq_handle_crash+0x16/0x20":                                                  false,
+		" ? 0xffffffff810010cf":                                                                   false,
+		"[    3.1] Code: 00 4c 8b 05 f9 e9 0f 00 be e7 00 00 00 ba 3c 00 00 00 eb 12 0f 1f 44 00": false,
+	} {
+		if got := annotatedRE.MatchString(line); got != want {
+			t.Errorf("%q: %v, want %v", line, got, want)
+		}
+	}
+}

@@ -198,6 +198,13 @@ func decodeCLI(t *testing.T, vmlinux, ko string, logs map[string]string) {
 	if err != nil || again != outs[0] {
 		t.Errorf("repeat decode differs (%v)", err)
 	}
+	// A decoded log decodes to itself: syzbot's report.txt and a decoded
+	// CI log keep their annotations, and the report's note is not doubled
+	// (each frame gained a second annotation, each report a second note).
+	twice, _, err := run(write("decoded.log", outs[0]))
+	if err != nil || twice != outs[0] {
+		t.Errorf("decoding the decoded log: %v\n%s", err, twice)
+	}
 	// A module frame through --modules; JSON for tools.
 	out, stderr, err := run("--modules", filepath.Dir(ko), "--json", write("module.log", logs["module"]))
 	if err != nil {

@@ -61,10 +61,23 @@ func TestBugRepro(t *testing.T) {
 			t.Fatalf("exit %d, want %d\n%s", code, repro.ExitCrash, out)
 		}
 		mustMatch(t, out, `run \d: crash: kernel panic: sysrq triggered crash`, `first log: `+regexp.QuoteMeta(ws)+`/repro/[^/]+/run-\d/console.log`)
+		log := regexp.MustCompile(`first log: (\S+)`).FindStringSubmatch(out)
 		code, out = initkitRun(t, "bug", "ls", root)
 		if code != 0 || !regexp.MustCompile(`sysrq\s+fetched config,kernel,repro; reproduced [12]/[12]\s+kernel panic`).MatchString(out) {
 			t.Errorf("bug ls: exit %d\n%s", code, out)
 		}
+		// With the bug's vmlinux in the workspace, decode run anywhere in
+		// it decodes with that vmlinux (it took the fetched kernel's).
+		if code, out := initkitRun(t, "bug", "new", ws, "--vmlinux", filepath.Join(obj, "vmlinux")); code != 0 || log == nil {
+			t.Fatalf("bug new --vmlinux: exit %d, first log %v\n%s", code, log, out)
+		}
+		decode := exec.Command(initkitBinary(t), "decode", "--no-index", log[1])
+		decode.Dir = filepath.Join(ws, "repro")
+		b, err := decode.CombinedOutput()
+		if err != nil {
+			t.Fatalf("decode in the workspace: %v\n%s", err, b)
+		}
+		mustMatch(t, string(b), ` panic\+0x[0-9a-f]+/0x[0-9a-f]+ kernel/panic\.c:\d+`)
 	})
 	t.Run("clean", func(t *testing.T) {
 		code, out := initkitRun(t, "repro", "--kernel", obj, "--repro", "testdata/repro/clean.c", "--runs", "2", "-j", "2", "--hang", "60s")

@@ -45,12 +45,13 @@ func newBugNew() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&src.Syzbot, "syzbot", "", "a syzbot bug's `URL` or extid: its config, reproducer, kernel, vmlinux and disk")
+	f.StringVar(&src.Syzbot, "syzbot", "", "a syzbot bug's `URL` or extid: its config, reproducer, kernel, vmlinux, disk and crash report")
 	f.StringVar(&src.Config, "config", "", "the kernel config, a `URL` or FILE")
 	f.StringVar(&src.Repro, "repro", "", "the reproducer (C, or syz when named .syz), a `URL` or FILE")
 	f.StringVar(&src.Kernel, "kernel", "", "a kernel image, a `URL` or FILE (.xz, .gz, .zst are decompressed)")
 	f.StringVar(&src.Vmlinux, "vmlinux", "", "the kernel's vmlinux, a `URL` or FILE")
 	f.StringVar(&src.Disk, "disk", "", "a disk image, a `URL` or FILE")
+	f.StringVar(&src.Report, "report", "", "the crash report, a `URL` or FILE (syzbot's report.txt): initkit decode report.txt in DIR decodes it with the bug's vmlinux")
 	f.StringVar(&src.Tree, "tree", "", "a kernel git `REPO`: a worktree of it at --commit becomes DIR/linux, built in DIR/obj")
 	f.StringVar(&src.Commit, "commit", "", "the `COMMIT` of --tree (default: the syzbot crash's)")
 	f.BoolVar(&src.NoBuild, "no-build", false, "make the worktree and configure its build directory, without building it")
