@@ -130,6 +130,7 @@ func RunRepro(ctx context.Context, w *Workspace, o repro.Options, r ReproRequest
 	if err != nil || w == nil {
 		return s, err
 	}
+	s.BugTitle = w.Title
 	return s, w.Record(s)
 }
 

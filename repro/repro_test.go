@@ -86,6 +86,15 @@ func TestSummaryCounts(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, b.String())
 		}
 	}
+	// The bug's reported title: whether a crash had it.
+	for title, want := range map[string]string{"B": "the bug's own crash: B, in 1 run\n", "C": "not the bug's own crash: it was reported as C (--title"} {
+		b.Reset()
+		s.BugTitle = title
+		s.Write(&b)
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("bug title %s: summary lacks %q:\n%s", title, want, b.String())
+		}
+	}
 }
 
 // The wrapper's lines leave the output; the start is noted.

@@ -31,6 +31,9 @@ type Summary struct {
 	Results []RunResult  `json:"results"`
 	// Interrupted says the runs were stopped before they were all done.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// BugTitle is the title the bug was reported with (a workspace's,
+	// from syzbot), which Write says whether a crash had.
+	BugTitle string `json:"bug_title,omitempty"`
 }
 
 // TitleCount is one crash title and how often it was seen.
@@ -155,6 +158,30 @@ func (s *Summary) Write(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "  %3d  %-11s %s\n       first log: %s\n", c.Count, label, c.Title, c.Log)
 	}
+	s.writeBugTitle(w)
 	_, err := fmt.Fprint(w)
 	return err
+}
+
+// writeBugTitle says whether the crashes are the reported bug's: a
+// reproducer can crash the kernel another way, on another tree.
+func (s *Summary) writeBugTitle(w io.Writer) {
+	if s.BugTitle == "" || len(s.Crashes) == 0 {
+		return
+	}
+	for _, c := range s.Crashes {
+		if c.Title == s.BugTitle {
+			runs := "runs"
+			if c.Count == 1 {
+				runs = "run"
+			}
+			fmt.Fprintf(w, "the bug's own crash: %s, in %d %s\n", s.BugTitle, c.Count, runs)
+			return
+		}
+	}
+	hint := ""
+	if s.Title == "" {
+		hint = " (--title counts only the crash you give)"
+	}
+	fmt.Fprintf(w, "not the bug's own crash: it was reported as %s%s\n", s.BugTitle, hint)
 }

@@ -60,7 +60,8 @@ func TestBugRepro(t *testing.T) {
 		if code != repro.ExitCrash {
 			t.Fatalf("exit %d, want %d\n%s", code, repro.ExitCrash, out)
 		}
-		mustMatch(t, out, `run \d: crash: kernel panic: sysrq triggered crash`, `first log: `+regexp.QuoteMeta(ws)+`/repro/[^/]+/run-\d/console.log`)
+		mustMatch(t, out, `run \d: crash: kernel panic: sysrq triggered crash`, `first log: `+regexp.QuoteMeta(ws)+`/repro/[^/]+/run-\d/console.log`,
+			`the bug's own crash: kernel panic: sysrq triggered crash, in [12] runs?`)
 		log := regexp.MustCompile(`first log: (\S+)`).FindStringSubmatch(out)
 		code, out = initkitRun(t, "bug", "ls", root)
 		if code != 0 || !regexp.MustCompile(`sysrq\s+fetched config,kernel,repro; reproduced [12]/[12]\s+kernel panic`).MatchString(out) {
