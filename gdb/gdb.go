@@ -4,6 +4,7 @@
 package gdb
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/initkit/initkit/kernel"
 )
 
 // InitSession describes a debug session of an init.
@@ -97,6 +100,20 @@ func helpers(vmlinux string) string {
 func WriteScript(dir, name, script string) (string, error) {
 	p := filepath.Join(dir, name)
 	return p, os.WriteFile(p, []byte(script), 0o644)
+}
+
+// Program is the gdb that debugs a guest of arch: gdb (or the one
+// given) for the host's machine; for another, Debian's gdb-multiarch,
+// since the host's gdb reads its own machine only (on an arm64 kernel it
+// said "Truncated register 37 in remote 'g' packet").
+func Program(given, arch string) (string, error) {
+	if given != "" || arch == "" || arch == kernel.HostArch() {
+		return cmp.Or(given, "gdb"), nil
+	}
+	if _, err := exec.LookPath("gdb-multiarch"); err != nil {
+		return "", fmt.Errorf("an %s guest: the host's gdb reads %s only; install gdb-multiarch (apt-get install gdb-multiarch), or give --gdb", arch, kernel.HostArch())
+	}
+	return "gdb-multiarch", nil
 }
 
 // Command is the gdb invocation for a script: quiet, no ~/.gdbinit, and

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/initkit/initkit/kernel"
 )
 
 func TestInitScript(t *testing.T) {
@@ -60,6 +62,19 @@ func TestScriptFileNames(t *testing.T) {
 		out, _ := exec.Command("gdb", "-batch", "-nx", "-x", script, "-ex", "info files").CombinedOutput()
 		if !strings.Contains(string(out), `Symbols from "`+p+`"`) {
 			t.Errorf("%q: gdb said\n%s", name, out)
+		}
+	}
+}
+
+// The host's gdb for the host's guests, gdb-multiarch (which make test
+// installs) for another machine's, and a --gdb given always.
+func TestProgram(t *testing.T) {
+	other := map[string]string{"x86_64": "aarch64", "aarch64": "x86_64"}[kernel.HostArch()]
+	for _, c := range []struct{ given, arch, want string }{
+		{"", "", "gdb"}, {"", kernel.HostArch(), "gdb"}, {"", other, "gdb-multiarch"}, {"my-gdb", other, "my-gdb"},
+	} {
+		if got, err := Program(c.given, c.arch); err != nil || got != c.want {
+			t.Errorf("Program(%q, %q) = %q, %v; want %q", c.given, c.arch, got, err, c.want)
 		}
 	}
 }

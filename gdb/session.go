@@ -35,7 +35,7 @@ type Options struct {
 	// (nowhere when ""), and the rest as for any boot. The session adds
 	// its own devices.
 	Boot boot.Options
-	GDB  string // the gdb program (default gdb)
+	GDB  string // the gdb program (default: Program's for the guest)
 	// Break is the function to stop at.
 	Break string
 	// Batch, when not nil, is run after the stop and then gdb ends: a
@@ -331,6 +331,9 @@ func DebugKernel(ctx context.Context, o Options) (*Result, error) {
 	}
 	vmlinux, err := s.run.Kernel.NeedVmlinux()
 	if err != nil {
+		return nil, err
+	}
+	if s.o.GDB, err = Program(s.o.GDB, s.run.Arch()); err != nil {
 		return nil, err
 	}
 	s.dial = "127.0.0.1:" + strconv.Itoa(port)

@@ -32,7 +32,7 @@ func debugCommon(cmd *cobra.Command, d *debugFlags) {
 	d.flags(f)
 	f.StringVar(&d.boot.Initrd, "initrd", "", "initramfs `IMAGE` (default: the spec's [image], built)")
 	f.StringVar(&d.file, "spec", "", "the same as -c: build the initramfs from this spec `FILE`'s [image]")
-	f.StringVar(&d.opts.GDB, "gdb", "gdb", "the gdb to run")
+	f.StringVar(&d.opts.GDB, "gdb", "", "the gdb to run (default: gdb, or gdb-multiarch for a guest of another machine)")
 	f.StringVar(&d.opts.Break, "break", "", "stop at function `FUNC`")
 	f.StringVar(&d.batch, "batch", "", "run the gdb commands in `FILE` after the stop, then end gdb (no prompt)")
 	f.BoolVar(&d.opts.Print, "print", false, "print the gdb command and script for a frontend or an IDE instead of starting gdb")
