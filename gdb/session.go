@@ -21,6 +21,7 @@ import (
 
 	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/guest"
+	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/internal/atomicfile"
@@ -144,6 +145,11 @@ func DebugInit(ctx context.Context, o InitOptions) (*Result, error) {
 	b := s.boot()
 	var real string
 	b.Wrap = func(r *boot.Run, initrd string) (string, error) {
+		if host := kernel.HostArch(); r.Arch() != host {
+			// The image-wide check would suggest an init for the guest's
+			// machine, which the hook cannot be.
+			return "", fmt.Errorf("debug init runs the host's gdbserver and initkit init (%s programs) in the guest, and the guest is %s: debug kernel debugs its kernel", host, r.Arch())
+		}
 		if real, err = s.realInit(o.Init, initrd); err != nil {
 			return "", err
 		}

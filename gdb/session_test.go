@@ -10,6 +10,7 @@ import (
 
 	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/guest"
+	"github.com/initkit/initkit/internal/testenv"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/qemu"
 )
@@ -70,6 +71,17 @@ func TestSessionErrors(t *testing.T) {
 	twoLines.Break = "main\nshell touch /tmp/x"
 	if _, err := DebugKernel(ctx, twoLines); err == nil || !strings.Contains(err.Error(), "a location is one line") {
 		t.Errorf("a break of two lines: %v", err)
+	}
+	// A guest of another machine cannot run the host's gdbserver hook:
+	// said so, not "build the image with an init_binary".
+	other := map[string]string{"x86_64": "aarch64", "aarch64": "x86_64"}[kernel.HostArch()]
+	stub := filepath.Join(t.TempDir(), "Image")
+	if err := testenv.WriteStubKernel(stub, other); err != nil {
+		t.Fatal(err)
+	}
+	foreign := InitOptions{Options: Options{Boot: boot.Options{Chosen: &kernel.Choice{Image: stub, Arch: other}}}, Init: "/bin/true"}
+	if _, err := DebugInit(ctx, foreign); err == nil || !strings.Contains(err.Error(), "debug init runs the host's gdbserver and initkit init") {
+		t.Errorf("a guest of another machine: %v", err)
 	}
 	negative := with("")
 	negative.Grace = -time.Second
