@@ -21,11 +21,11 @@ import (
 
 	"github.com/initkit/initkit/boot"
 	"github.com/initkit/initkit/guest"
-	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/internal/syncbuf"
+	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/qemu"
 )
 
