@@ -194,9 +194,9 @@ var checks = map[string]func(string) error{
 	Config:  isConfig,
 	Kernel:  kernel.Bootable,
 	Vmlinux: isVmlinux,
-	Repro:   isText,
+	Repro:   text("a C or syz reproducer", " (a program runs with initkit repro --repro FILE)"),
 	Disk:    func(path string) error { return notHTML(path, "a disk image") },
-	Report:  isLog,
+	Report:  text("a crash report", ""),
 }
 
 // notHTML refuses an HTML page given as what a role wants: an error
@@ -257,30 +257,20 @@ func isVmlinux(path string) error {
 	return nil
 }
 
-// isText refuses a reproducer that is no text (C or syz): a NUL in its
-// first 64 KB. A compiled program is given to repro --repro instead.
-func isText(path string) error {
-	head, err := fileHead(path, 64<<10)
-	if err != nil {
-		return err
+// text refuses a file given as what (a reproducer, a crash report) that
+// is no text: a NUL in its first 64 KB (hint says what to do with a
+// program), or an HTML page, a sign-in page a server sent with 200.
+func text(what, hint string) func(string) error {
+	return func(path string) error {
+		head, err := fileHead(path, 64<<10)
+		if err != nil {
+			return err
+		}
+		if i := bytes.IndexByte(head, 0); i >= 0 {
+			return fmt.Errorf("a NUL byte at offset %d: not %s%s", i, what, hint)
+		}
+		return notHTML(path, what)
 	}
-	if i := bytes.IndexByte(head, 0); i >= 0 {
-		return fmt.Errorf("a NUL byte at offset %d: not a C or syz reproducer (a program runs with initkit repro --repro FILE)", i)
-	}
-	return notHTML(path, "a C or syz reproducer")
-}
-
-// isLog refuses a crash report that is no text: an HTML page (a sign-in
-// page served with 200), or binary data. decode reads it.
-func isLog(path string) error {
-	head, err := fileHead(path, 64<<10)
-	if err != nil {
-		return err
-	}
-	if i := bytes.IndexByte(head, 0); i >= 0 {
-		return fmt.Errorf("a NUL byte at offset %d: not a crash report", i)
-	}
-	return notHTML(path, "a crash report")
 }
 
 // intact says the file on disk is the one recorded.
