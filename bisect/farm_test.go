@@ -2,6 +2,7 @@ package bisect
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,5 +52,25 @@ func TestKernelRunOnFarm(t *testing.T) {
 	}
 	if farm.tries != 4 || b.Runs != 4 || b.Crashes != 2 || k.TitleSeen != "BUG: x in f" {
 		t.Errorf("%d tries, batch %+v, title %q; want 4 tries, 4 runs, 2 crashes of BUG: x in f", farm.tries, b, k.TitleSeen)
+	}
+}
+
+// A bad end that crashes otherwise than the bug was reported is told:
+// the bisect would find where that crash starts.
+func TestBadEndOtherTitle(t *testing.T) {
+	var notes strings.Builder
+	k := &Kernel{Obj: "/nonexistent-obj", Commits: []Commit{{Hash: "0123456789abcdef"}}, RunsDir: t.TempDir(),
+		Repro: repro.Options{Argv: []string{"/bin/true"}}, BugTitle: "KASAN: use-after-free Read in g", Notes: &notes,
+		Farm: func(ctx context.Context, o repro.Options) (repro.Farm, error) { return &countingFarm{}, nil }}
+	if _, err := k.Run(context.Background(), 0, 2); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(notes.String(), `the bad end crashed as "BUG: x in f", and the bug was reported as "KASAN: use-after-free Read in g"`) {
+		t.Errorf("notes: %q", notes.String())
+	}
+	notes.Reset()
+	k.Title, k.BugTitle = nil, "BUG: x in f"
+	if _, err := k.Run(context.Background(), 0, 2); err != nil || notes.Len() != 0 {
+		t.Errorf("the bug's own title: %v, notes %q", err, notes.String())
 	}
 }

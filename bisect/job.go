@@ -84,6 +84,9 @@ func (j Job) Tester(ctx context.Context, s *Saved, run repro.Options, argv []str
 		return nil, err
 	}
 	k := &Kernel{Tree: j.Tree, Obj: j.Obj, Commits: s.Commits, RunsDir: j.Runs, Repro: run, Farm: j.Farm}
+	if j.Workspace != nil {
+		k.BugTitle = j.Workspace.Title
+	}
 	k.Repro.Exec.Boot.Image = nil
 	if d := j.diskPath(); d != "" && len(run.Exec.Boot.Disks) == 0 && j.Farm == nil {
 		if err := k.Repro.Exec.InDisk(d, ""); err != nil {

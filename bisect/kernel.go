@@ -67,6 +67,9 @@ type Kernel struct {
 	// crash names it (TitleSeen).
 	Title     *regexp.Regexp
 	TitleSeen string
+	// BugTitle is the title the bug was reported with (its workspace's):
+	// a first crash with another is told to Notes.
+	BugTitle string
 	// Farm, when set, makes each batch's farm (Job.Farm).
 	Farm func(ctx context.Context, o repro.Options) (repro.Farm, error)
 	// RunsDir holds a directory per batch.
@@ -150,6 +153,9 @@ func (k *Kernel) Run(ctx context.Context, i, runs int) (Batch, error) {
 		// The bad end's first crash names the bug.
 		k.TitleSeen = s.Crashes[0].Title
 		k.Title = regexp.MustCompile("^" + regexp.QuoteMeta(k.TitleSeen) + "$")
+		if k.BugTitle != "" && k.BugTitle != k.TitleSeen && k.Notes != nil {
+			fmt.Fprintf(k.Notes, "bisect: the bad end crashed as %q, and the bug was reported as %q: the bisect follows the first (--title to follow another)\n", k.TitleSeen, k.BugTitle)
+		}
 	}
 	for _, c := range s.Crashes {
 		if k.Title != nil && k.Title.MatchString(c.Title) {
