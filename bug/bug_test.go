@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -252,6 +253,23 @@ func TestOpenRefuses(t *testing.T) {
 		if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v, want %q", c.toml, err, c.want)
 		}
+	}
+	// One that is no manifest, which every command below it reads: a
+	// FIFO (it hung), a link to /dev/zero (it filled memory).
+	fifo, zero := t.TempDir(), t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(fifo, ManifestName), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink("/dev/zero", filepath.Join(zero, ManifestName))
+	for dir, want := range map[string]string{fifo: "not a regular file", zero: "not a regular file"} {
+		if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", dir, err, want)
+		}
+	}
+	big := t.TempDir()
+	os.WriteFile(filepath.Join(big, ManifestName), bytes.Repeat([]byte("# x\n"), MaxManifest/4+1), 0o644)
+	if _, err := Open(big); err == nil || !strings.Contains(err.Error(), "more than 1048576 bytes") {
+		t.Errorf("a large one: %v", err)
 	}
 }
 

@@ -110,9 +110,12 @@ func Open(dir string) (*Workspace, error) {
 	}
 	w := &Workspace{Dir: abs}
 	path := filepath.Join(abs, ManifestName)
-	data, err := os.ReadFile(path)
-	if err != nil {
+	data, err := readManifest(path)
+	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("no bug workspace in %s: %w", dir, errors.Unwrap(err))
+	}
+	if err != nil {
+		return nil, err
 	}
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -134,6 +137,31 @@ func Open(dir string) (*Workspace, error) {
 		}
 	}
 	return w, nil
+}
+
+// MaxManifest bounds bug.toml: a few KB is a large one. Every command run
+// in or below a workspace reads it (Here), so one that is no manifest
+// (a FIFO, a link to /dev/zero) must not hang or fill memory.
+const MaxManifest = 1 << 20
+
+func readManifest(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s), not a bug workspace's manifest", path, st.Mode().Type())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxManifest+1))
+	if err == nil && len(data) > MaxManifest {
+		err = fmt.Errorf("%s: more than %d bytes, not a bug workspace's manifest", path, MaxManifest)
+	}
+	return data, err
 }
 
 // Find opens the workspace a command names: its one argument, else,

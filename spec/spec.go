@@ -98,7 +98,12 @@ func Load(path string) (*File, error) {
 		return load(path, true)
 	}
 	f := &File{}
-	if _, err := os.Stat(DefaultFile); err == nil {
+	if st, err := os.Stat(DefaultFile); err == nil {
+		if !st.Mode().IsRegular() {
+			// Found, not named: a FIFO would hang every command run here
+			// (-c FILE may name a pipe, as -c <(...) does).
+			return nil, fmt.Errorf("spec %s: not a regular file (%s)", DefaultFile, st.Mode().Type())
+		}
 		var err error
 		if f, err = load(DefaultFile, true); err != nil {
 			return nil, err

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -108,6 +109,14 @@ func TestDefaultFile(t *testing.T) {
 	if _, err := Load("gone.toml"); err == nil || !strings.Contains(err.Error(), "gone.toml") {
 		t.Errorf("a missing file: %v", err)
 	}
+	// A FIFO found there, not named, would hang every command run here.
+	if err := syscall.Mkfifo(DefaultFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(""); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("a FIFO: %v", err)
+	}
+	os.Remove(DefaultFile)
 	write(t, ".", DefaultFile, "[boot]\nkernel = \"bzImage\"\n")
 	f, err = Load("")
 	if err != nil || f.Path != DefaultFile || !filepath.IsAbs(f.Boot.Kernel) {
