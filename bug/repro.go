@@ -62,7 +62,10 @@ func Program(ctx context.Context, w *Workspace, argv []string, file, dir, syzDir
 	if file == "" && w != nil {
 		file = w.Path(Repro)
 	}
-	if file == "" {
+	switch {
+	case file == "" && w != nil:
+		return repro.Program{}, fmt.Errorf("nothing to run: the workspace %s has no reproducer (initkit bug new %s --repro FILE), and no --repro FILE or -- CMD ARGS was given", w.Dir, w.Dir)
+	case file == "":
 		return repro.Program{}, errors.New("nothing to run: a workspace with a reproducer, --repro FILE, or -- CMD ARGS")
 	}
 	return repro.ProgramFor(ctx, file, dir, syzDir)
