@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/initkit/initkit/kconfig"
+	"github.com/initkit/initkit/kernel"
 )
 
 // syzbot is a server shaped like syzbot's dashboard: a bug's page, its
@@ -382,5 +383,38 @@ func TestRefusedFileKeepsTheOld(t *testing.T) {
 		if _, err := New(context.Background(), dir, src, Options{}); err == nil || !strings.Contains(err.Error(), "an HTML page, not a") {
 			t.Errorf("%+v: %v", src, err)
 		}
+	}
+}
+
+// kernel build with no SRC, in a workspace: its worktree into its build
+// directory, marked built once built; -O elsewhere is no build of its.
+func TestTreeToBuild(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if _, _, err := TreeToBuild("", kernel.Tree{}); err == nil || !strings.Contains(err.Error(), "in no bug workspace") {
+		t.Errorf("no workspace: %v", err)
+	}
+	if tr, w, err := TreeToBuild("src", kernel.Tree{Obj: "o"}); err != nil || w != nil || tr.Src != "src" || tr.Obj != "o" {
+		t.Errorf("SRC given: %+v %v %v", tr, w, err)
+	}
+	os.WriteFile(ManifestName, []byte("title = \"t\"\n"), 0o644)
+	if _, _, err := TreeToBuild("", kernel.Tree{}); err == nil || !strings.Contains(err.Error(), "has no kernel tree") {
+		t.Errorf("no tree: %v", err)
+	}
+	os.WriteFile(ManifestName, []byte("[tree]\nrepo = \"r\"\ncommit = \"c\"\nbuilt = false\n"), 0o644)
+	os.MkdirAll(filepath.Join(Worktree, "mm"), 0o755)
+	t.Chdir(filepath.Join(dir, Worktree, "mm"))
+	tr, w, err := TreeToBuild("", kernel.Tree{Obj: "../../" + BuildDir})
+	if err != nil || w == nil || tr.Src != filepath.Join(dir, Worktree) || tr.Obj != filepath.Join(dir, BuildDir) {
+		t.Fatalf("in linux/mm: %+v %v %v", tr, w, err)
+	}
+	if err := w.MarkBuilt(); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := Open(dir); err != nil || again.Build() != filepath.Join(dir, BuildDir) {
+		t.Errorf("marked built: %v %+v", err, again)
+	}
+	if _, w, err := TreeToBuild("", kernel.Tree{Obj: t.TempDir()}); err != nil || w != nil {
+		t.Errorf("-O elsewhere: %v %v", w, err)
 	}
 }

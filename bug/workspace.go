@@ -12,6 +12,7 @@ package bug
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/initkit/initkit/fetch"
 	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/kernel"
 )
 
 // ManifestName is the workspace's manifest.
@@ -236,6 +238,55 @@ func (w *Workspace) KernelPath() string {
 		return b
 	}
 	return w.Path(Kernel)
+}
+
+// KernelTree is the workspace's kernel worktree and its build directory,
+// for initkit kernel build run in the workspace; an error when it has
+// none.
+func (w *Workspace) KernelTree() (kernel.Tree, error) {
+	if w.Tree == nil {
+		return kernel.Tree{}, fmt.Errorf("%s: the workspace has no kernel tree (initkit bug new %s --tree REPO makes one)", w.Dir, w.Dir)
+	}
+	return kernel.Tree{Src: filepath.Join(w.Dir, Worktree), Obj: filepath.Join(w.Dir, BuildDir)}, nil
+}
+
+// TreeToBuild is the tree initkit kernel build builds: t with src as its
+// source, else the worktree and build directory of the workspace the
+// working directory is in (t.Obj, when set, stays), returned too so
+// that it is marked built once built; it is nil when t.Obj names
+// another build directory than the workspace's.
+func TreeToBuild(src string, t kernel.Tree) (kernel.Tree, *Workspace, error) {
+	if src != "" {
+		t.Src = src
+		return t, nil, nil
+	}
+	w, err := Here()
+	if err != nil {
+		return t, nil, err
+	}
+	if w == nil {
+		return t, nil, errors.New("no SRC given, and the working directory is in no bug workspace: give the kernel tree to build")
+	}
+	wt, err := w.KernelTree()
+	if err != nil {
+		return t, nil, err
+	}
+	if t.Obj != "" {
+		if t.Obj, err = filepath.Abs(t.Obj); err != nil {
+			return t, nil, err
+		}
+	}
+	if t.Src, t.Obj = wt.Src, cmp.Or(t.Obj, wt.Obj); t.Obj != wt.Obj {
+		w = nil
+	}
+	return t, w, nil
+}
+
+// MarkBuilt records that the build directory holds a build of the tree:
+// repro and the kernel policy take it from then on.
+func (w *Workspace) MarkBuilt() error {
+	w.Tree.Built = true
+	return w.Save()
 }
 
 // State says how far the workspace is: fetched, built, reproduced (with

@@ -409,6 +409,22 @@ func bugTreeBuild(t *testing.T, repo string) {
 	if _, err := os.Stat(filepath.Join(ws, "obj", "arch", "x86", "boot", "bzImage")); err != nil {
 		t.Fatal(err)
 	}
+	// kernel build with no SRC, in the worktree (where the bug's code is
+	// edited): the workspace's tree into its build directory, marked
+	// built (it needed SRC and -O, and left bug.toml as it was).
+	w.Tree.Built = false
+	if err := w.Save(); err != nil {
+		t.Fatal(err)
+	}
+	rebuild := exec.Command(initkitBinary(t), "kernel", "build")
+	rebuild.Dir = filepath.Join(ws, "linux")
+	rebuild.Env = build.Env
+	if b, err := rebuild.CombinedOutput(); err != nil || !strings.Contains(string(b), "kernel:  "+filepath.Join(ws, "obj")) {
+		t.Fatalf("kernel build in the worktree: %v\n%s", err, testenv.LastLines(string(b), 20))
+	}
+	if w, err = bug.Open(ws); err != nil || w.Build() == "" {
+		t.Fatalf("not marked built: %v", err)
+	}
 	code, out := initkitRun(t, "repro", ws, "--repro", "testdata/repro/crash.c", "--runs", "1", "--hang", "60s")
 	if code != repro.ExitCrash {
 		t.Fatalf("repro on the workspace's build: exit %d, want %d\n%s", code, repro.ExitCrash, out)

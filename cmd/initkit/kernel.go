@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/initkit/initkit/bug"
 	"github.com/initkit/initkit/kconfig"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/qemu"
@@ -116,11 +117,19 @@ func newKernelBuild() *cobra.Command {
 	var jobs int
 	var specFile string
 	cmd := &cobra.Command{
-		Use:   "build SRC",
+		Use:   "build [SRC]",
 		Short: "Build a kernel tree with its own make, and write a manifest that makes the build directory a kernel",
-		Args:  nArgs(1, 1),
+		Long: "Build a kernel tree with its own make, and write a manifest that makes the build directory a kernel.\n" +
+			"With no SRC, in a bug workspace (or its worktree): its worktree into its build directory, then marked built.",
+		Args:  nArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t.Src, t.Log = args[0], cmd.ErrOrStderr()
+			src := strings.Join(args, "")
+			var w *bug.Workspace
+			var err error
+			if t, w, err = bug.TreeToBuild(src, t); err != nil {
+				return err
+			}
+			t.Log = cmd.ErrOrStderr()
 			if f, ok := qemu.Terminal(cmd.ErrOrStderr()); ok {
 				t.Log = kernel.Progress(f) // one line on a terminal; the whole log in OBJ
 				defer fmt.Fprintln(f)
@@ -135,6 +144,9 @@ func newKernelBuild() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "kernel:  %s\nvmlinux: %s\nmodules: %s\nrelease: %s\n", m.Image, m.Vmlinux, m.ModulesDir, m.Release)
+			if w != nil {
+				return w.MarkBuilt()
+			}
 			return nil
 		},
 	}
