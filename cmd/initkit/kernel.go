@@ -121,7 +121,7 @@ func newKernelBuild() *cobra.Command {
 		Short: "Build a kernel tree with its own make, and write a manifest that makes the build directory a kernel",
 		Long: "Build a kernel tree with its own make, and write a manifest that makes the build directory a kernel.\n" +
 			"With no SRC, in a bug workspace (or its worktree): its worktree into its build directory, then marked built.",
-		Args:  nArgs(0, 1),
+		Args: nArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src := strings.Join(args, "")
 			var w *bug.Workspace
