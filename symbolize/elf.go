@@ -22,6 +22,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -42,6 +43,9 @@ type File struct {
 	syms    map[string][]Symbol
 	units   map[uint64]*unit
 	next    map[uint64]uint64 // symbol address -> the next symbol's, for lengths
+
+	rootOnce sync.Once
+	root     string // sourceRoot's answer
 }
 
 // ErrNoDWARF means the file has no debug information.

@@ -224,7 +224,7 @@ func (f *File) PC(pc uint64, fallback string) ([]Frame, error) {
 	}
 	if len(chain) == 0 {
 		fr[0].Function = fallback
-		return u.relative(fr), nil
+		return f.relative(u, fr), nil
 	}
 	// chain is outermost first; frame k is chain[len-1-k], located at the
 	// call site recorded in the scope inlined into it.
@@ -247,13 +247,14 @@ func (f *File) PC(pc uint64, fallback string) ([]Frame, error) {
 	if fallback != "" {
 		fr[len(fr)-1].Function = fallback
 	}
-	return u.relative(fr), nil
+	return f.relative(u, fr), nil
 }
 
 // relative makes file names under the unit's build directory
 // (DW_AT_comp_dir) relative to it: "init/main.c", not the build host's
-// absolute path.
-func (u *unit) relative(fr []Frame) []Frame {
+// absolute path; and those under the source tree the vmlinux was built
+// from (sourceRoot), when the build directory was elsewhere (O=).
+func (f *File) relative(u *unit, fr []Frame) []Frame {
 	dir, _ := u.entry.Val(dwarf.AttrCompDir).(string)
 	if dir == "" {
 		return fr
@@ -261,9 +262,48 @@ func (u *unit) relative(fr []Frame) []Frame {
 	dir = path.Clean(dir) + "/"
 	for i := range fr {
 		fr[i].File = sourceRelative(strings.TrimPrefix(fr[i].File, dir), dir)
+		if root := ""; path.IsAbs(fr[i].File) {
+			if root = f.sourceRoot(); root != "" {
+				fr[i].File = strings.TrimPrefix(fr[i].File, root)
+			}
+		}
 	}
 	return fr
 }
+
+// sourceRoot is the source tree the vmlinux was built from, as its DWARF
+// names it when the build directory was elsewhere (make O=, the tree not
+// above it): the unit of init/main.c, which every kernel has, names its
+// file "/TREE/init/main.c". Without it, a vmlinux away from its build
+// directory (a bug workspace's copy) named every file by the build
+// host's absolute path. The units are read in link order, where
+// init/main.c comes among the first; "" when no unit names it so.
+func (f *File) sourceRoot() string {
+	f.rootOnce.Do(func() {
+		for i, off := range f.unitOffsets() {
+			if i == maxRootUnits {
+				return
+			}
+			dw, err := f.unitData(off)
+			if err != nil {
+				return
+			}
+			e, err := dw.Reader().Next()
+			if err != nil || e == nil {
+				continue
+			}
+			if name, _ := e.Val(dwarf.AttrName).(string); path.IsAbs(name) && strings.HasSuffix(name, "/init/main.c") {
+				f.root = strings.TrimSuffix(path.Clean(name), "init/main.c")
+				return
+			}
+		}
+	})
+	return f.root
+}
+
+// maxRootUnits bounds sourceRoot's search: init/main.c is among a
+// vmlinux's first hundred units, and a hostile file may hold millions.
+const maxRootUnits = 2000
 
 // sourceRelative makes an absolute file name relative to the source tree
 // when the build directory is inside that tree: a distribution builds

@@ -339,3 +339,52 @@ func TestSourceRelative(t *testing.T) {
 		}
 	}
 }
+
+// A vmlinux built away from its source tree (make O= elsewhere) names its
+// files by the tree's absolute path; init/main.c's unit says where the
+// tree is, and every file under it is named from there: "kernel/k.c",
+// not the build host's path. (A workspace's copy of a vmlinux, away from
+// its build directory, showed /root/.cache/.../kernel/panic.c.)
+func TestSourceRoot(t *testing.T) {
+	root := t.TempDir()
+	src, obj := filepath.Join(root, "src"), filepath.Join(root, "obj")
+	for name, text := range map[string]string{
+		"init/main.c": "int k(int);\nint main(int argc, char **argv) { return k(argc); }\n",
+		"kernel/k.c":  "__attribute__((noinline)) int k(int x)\n{\n\treturn x * 3 + 1;\n}\n",
+	} {
+		os.MkdirAll(filepath.Join(src, filepath.Dir(name)), 0o755)
+		os.WriteFile(filepath.Join(src, name), []byte(text), 0o644)
+	}
+	os.MkdirAll(obj, 0o755)
+	for _, args := range [][]string{
+		{"-g", "-O1", "-c", filepath.Join(src, "init/main.c"), "-o", "main.o"},
+		{"-g", "-O1", "-c", filepath.Join(src, "kernel/k.c"), "-o", "k.o"},
+		{"-o", "vmlinux", "main.o", "k.o"},
+	} {
+		cmd := exec.Command("gcc", args...)
+		cmd.Dir = obj
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("gcc %v: %v\n%s", args, err, b)
+		}
+	}
+	f, err := Open(filepath.Join(obj, "vmlinux"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got := f.sourceRoot(); got != src+"/" {
+		t.Errorf("sourceRoot = %q, want %q", got, src+"/")
+	}
+	syms, _ := f.ef.Symbols()
+	for _, s := range syms {
+		if s.Name != "k" {
+			continue
+		}
+		fr, err := f.PC(s.Value, "k")
+		if err != nil || len(fr) == 0 || fr[0].File != "kernel/k.c" {
+			t.Errorf("k: %+v, %v; want kernel/k.c", fr, err)
+		}
+		return
+	}
+	t.Fatal("no symbol k")
+}
