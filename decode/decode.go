@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -474,23 +475,49 @@ func Titles(w io.Writer, log io.Reader) (int, error) {
 	return n, cmp.Or(err, bw.Flush())
 }
 
-// WriteArgs decodes what initkit decode's arguments name: locations
-// (FUNC+0xOFF/0xLEN, 0xADDR: Locations) when the first is no file, else
-// one log, "-" or none for stdin (WriteLog).
-func (d *Decoder) WriteArgs(args []string, stdin io.Reader, w, warn io.Writer, asJSON bool) error {
-	if len(args) > 0 && args[0] != "-" {
+// Args is what initkit decode's arguments name: one log (a file, "-" or
+// none for stdin) or locations (FUNC+0xOFF[/0xLEN], 0xADDR) when the first
+// is no file. ParseArgs checks them before any vmlinux is opened, so a
+// mistyped log path is named as such, not as a missing kernel.
+type Args struct {
+	Log       string   // "-" for stdin; "" when Locations are given
+	Locations []string // the symbols and addresses to resolve
+}
+
+// ParseArgs sorts decode's arguments into a log or locations.
+func ParseArgs(args []string) (Args, error) {
+	if len(args) == 0 {
+		return Args{Log: "-"}, nil
+	}
+	if args[0] != "-" {
 		if _, err := os.Stat(args[0]); errors.Is(err, os.ErrNotExist) {
-			return d.Locations(w, args)
+			for _, a := range args {
+				if !isLocation(a) {
+					return Args{}, fmt.Errorf("%s: no such file, and not FUNC+0xOFF[/0xLEN] or 0xADDRESS", a)
+				}
+			}
+			return Args{Locations: args}, nil
 		}
 	}
 	if len(args) > 1 {
-		return fmt.Errorf("one log at a time (got %d arguments)", len(args))
+		return Args{}, fmt.Errorf("one log at a time (got %d arguments)", len(args))
 	}
-	path := "-"
-	if len(args) == 1 {
-		path = args[0]
+	return Args{Log: args[0]}, nil
+}
+
+// isLocation says whether a is a symbol with its offset or an address.
+func isLocation(a string) bool {
+	_, err := strconv.ParseUint(strings.TrimPrefix(a, "0x"), 16, 64)
+	return symbolArg.MatchString(a) || err == nil
+}
+
+// WriteArgs decodes what initkit decode's arguments name: locations
+// (Locations) or one log (WriteLog).
+func (d *Decoder) WriteArgs(a Args, stdin io.Reader, w, warn io.Writer, asJSON bool) error {
+	if a.Log == "" {
+		return d.Locations(w, a.Locations)
 	}
-	name, log, err := ReadLogFile(path, stdin)
+	name, log, err := ReadLogFile(a.Log, stdin)
 	if err != nil {
 		return err
 	}

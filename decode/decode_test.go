@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -210,11 +211,40 @@ func TestAnnotateEscapes(t *testing.T) {
 
 // TestArgsNeitherFileNorLocation: an argument that is no file and no
 // location says both, naming it: a mistyped log path is the likely case.
+// It is found before any vmlinux is looked for.
 func TestArgsNeitherFileNorLocation(t *testing.T) {
-	var d Decoder
-	err := d.WriteArgs([]string{"/nonexistent/console.log"}, nil, io.Discard, io.Discard, false)
+	_, err := ParseArgs([]string{"/nonexistent/console.log"})
 	if want := "/nonexistent/console.log: no such file, and not FUNC+0xOFF[/0xLEN] or 0xADDRESS"; err == nil || err.Error() != want {
 		t.Errorf("error %v, want %q", err, want)
+	}
+	_, err = ParseArgs([]string{"tcp_v4_rcv+0x2d1/0x3000", "console.lgo"})
+	if err == nil || !strings.HasPrefix(err.Error(), "console.lgo: no such file") {
+		t.Errorf("a mistyped log after a location: error %v", err)
+	}
+}
+
+func TestParseArgs(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "console.log")
+	if err := os.WriteFile(log, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want Args
+	}{
+		{nil, Args{Log: "-"}},
+		{[]string{"-"}, Args{Log: "-"}},
+		{[]string{log}, Args{Log: log}},
+		{[]string{"tcp_v4_rcv+0x2d1/0x3000", "0xffffffff81000000", "ffffffff81000010"},
+			Args{Locations: []string{"tcp_v4_rcv+0x2d1/0x3000", "0xffffffff81000000", "ffffffff81000010"}}},
+	} {
+		got, err := ParseArgs(c.args)
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("ParseArgs(%q) = %+v, %v; want %+v", c.args, got, err, c.want)
+		}
+	}
+	if _, err := ParseArgs([]string{log, log}); err == nil || err.Error() != "one log at a time (got 2 arguments)" {
+		t.Errorf("two logs: error %v", err)
 	}
 }
 

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
 	"io"
 	"runtime/debug"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -70,25 +68,35 @@ func runDecode(cmd *cobra.Command, d *decodeFlags, args []string) error {
 	// A decode allocates a few tens of MB of short-lived DIEs and rows:
 	// collecting less often is worth more than the memory it keeps.
 	debug.SetGCPercent(400)
-	if d.title {
-		if len(args) > 1 {
-			return fmt.Errorf("one log at a time (got %d arguments)", len(args))
-		}
-		name := cmp.Or(strings.Join(args, ""), "-")
-		return withInput(cmd, name, func(in io.Reader) error {
-			n, err := decode.Titles(cmd.OutOrStdout(), in)
-			if n == 0 && err == nil {
-				// As decode without --title says: an empty stdout is no
-				// failure, but a script's log may be the wrong one.
-				fmt.Fprintf(cmd.ErrOrStderr(), "initkit decode: no crash report in %s\n", name)
-			}
-			return err
-		})
-	}
-	dec, err := d.open(cmd)
+	a, err := decode.ParseArgs(args)
 	if err != nil {
 		return err
 	}
+	if d.title {
+		return titles(cmd, a)
+	}
+	dec, err := d.open(cmd)
+	if err != nil && a.Log != "" {
+		return fmt.Errorf("%w (--title gives each report's title without a vmlinux)", err)
+	} else if err != nil {
+		return err
+	}
 	defer dec.Close()
-	return dec.WriteArgs(args, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), d.json)
+	return dec.WriteArgs(a, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), d.json)
+}
+
+// titles prints the title of every report in the log, as --title asks.
+func titles(cmd *cobra.Command, a decode.Args) error {
+	if a.Log == "" {
+		return fmt.Errorf("--title reads a log: %s is no file", a.Locations[0])
+	}
+	return withInput(cmd, a.Log, func(in io.Reader) error {
+		n, err := decode.Titles(cmd.OutOrStdout(), in)
+		if n == 0 && err == nil {
+			// As decode without --title says: an empty stdout is no
+			// failure, but a script's log may be the wrong one.
+			fmt.Fprintf(cmd.ErrOrStderr(), "initkit decode: no crash report in %s\n", a.Log)
+		}
+		return err
+	})
 }
