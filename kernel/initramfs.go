@@ -28,6 +28,10 @@ func OpenInitramfs(name string) (io.ReadCloser, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		f.Close()
+		return nil, false, fmt.Errorf("%s: a directory, not an image (initkit pack DIR -o IMAGE makes one of it)", name)
+	}
 	h := make([]byte, 0x206)
 	n, _ := f.ReadAt(h, 0)
 	h = h[:n]
