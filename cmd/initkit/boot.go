@@ -29,8 +29,8 @@ func (m *machine) flags(f *pflag.FlagSet) {
 	specFlag(f, &m.file)
 	kernelFlags(f, &m.kernel)
 	b := &m.boot
-	f.StringVar(&b.Append, "append", "", "more kernel command line (after [boot] append)")
-	f.StringVar(&b.Memory, "mem", "1G", "guest memory")
+	f.StringVar(&b.Append, "append", "", "more kernel command line `ARGS` (after [boot] append)")
+	f.StringVar(&b.Memory, "mem", "1G", "guest memory `SIZE` (1G, 512M)")
 	f.IntVar(&b.SMP, "smp", 1, "guest CPUs")
 	f.StringVar(&b.Accel, "accel", "auto", "accelerator: auto (KVM if the kernel boots under it, else TCG), kvm or tcg")
 	f.DurationVar(&b.Timeout, "timeout", 0, "stop the guest after this long (0: no limit)")
@@ -45,7 +45,7 @@ func specFlag(f *pflag.FlagSet, file *string) {
 // kernelFlags adds --kernel and --vmlinux, the kernel policy's inputs.
 func kernelFlags(f *pflag.FlagSet, r *kernel.Request) {
 	f.StringVar(&r.Kernel, "kernel", "", "kernel image `FILE`, a vmlinux, or a kernel build directory to boot")
-	f.StringVar(&r.Vmlinux, "vmlinux", "", "the kernel's vmlinux with DWARF, for source lines and inline frames")
+	f.StringVar(&r.Vmlinux, "vmlinux", "", "the kernel's vmlinux `FILE` with DWARF, for source lines and inline frames")
 }
 
 // load reads the spec file and returns the boot the flags ask for, the
