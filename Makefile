@@ -18,7 +18,7 @@ BENCH_DEBS := hyperfine python3
 # A count, not a duration: a duration ends in a deadline that can fail a
 # run whose input is still being processed.
 FUZZTIME ?= 30000x
-FUZZ_TARGETS := cpio:FuzzReader cpio:FuzzRoundTrip compress:FuzzDetect compress:FuzzReadStream image:FuzzReader probe:FuzzFilesystem probe:FuzzPartitions internal/pid1:FuzzParseCmdline oops:FuzzParse symbolize:FuzzAranges symbolize:FuzzFile vmcore:FuzzOpen vmcore:FuzzInfo vmcore:FuzzFlat vmcore:FuzzKdumpHeader kconfig:FuzzParse kmod:FuzzGlobsIntersect internal/printable:FuzzString qemu:FuzzInspectImage vmexec:FuzzStatusPort spec:FuzzLoad kernel:FuzzFindInitramfs
+FUZZ_TARGETS := cpio:FuzzReader cpio:FuzzRoundTrip compress:FuzzDetect compress:FuzzReadStream image:FuzzReader probe:FuzzFilesystem probe:FuzzPartitions internal/pid1:FuzzParseCmdline oops:FuzzParse decode:FuzzDisassemble symbolize:FuzzAranges symbolize:FuzzFile vmcore:FuzzOpen vmcore:FuzzInfo vmcore:FuzzFlat vmcore:FuzzKdumpHeader kconfig:FuzzParse kmod:FuzzGlobsIntersect internal/printable:FuzzString qemu:FuzzInspectImage vmexec:FuzzStatusPort spec:FuzzLoad kernel:FuzzFindInitramfs
 # staticcheck, pinned, from the module proxy: bugs vet does not catch.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 

@@ -35,6 +35,7 @@ type Options struct {
 type Resolved struct {
 	oops.Report
 	Resolved []FrameResult `json:"frames"`
+	Code     []Instruction `json:"code,omitempty"` // the Code: line disassembled
 	Warnings []string      `json:"warnings,omitempty"`
 }
 
@@ -80,7 +81,7 @@ func (d *Decoder) Reports(log []byte) ([]Resolved, error) {
 	release := ""
 	out := make([]Resolved, 0, len(reps))
 	for _, rep := range reps {
-		res := Resolved{Report: rep}
+		res := Resolved{Report: rep, Code: Disassemble(rep)}
 		if rep.Version != "" && d.R.Vmlinux != nil {
 			if release == "" {
 				release = d.R.Vmlinux.Release()
@@ -169,7 +170,9 @@ func (d *Decoder) Annotate(log []byte, w io.Writer) ([]Resolved, error) {
 	byLine := map[int][]FrameResult{}
 	warnAt := map[int][]string{}
 	titleAt := map[int]string{}
+	codeAt := map[int][]Instruction{}
 	for _, r := range reps {
+		codeAt[r.CodeLine] = r.Code
 		for _, f := range r.Resolved {
 			byLine[f.Line] = append(byLine[f.Line], f)
 		}
@@ -185,7 +188,7 @@ func (d *Decoder) Annotate(log []byte, w io.Writer) ([]Resolved, error) {
 		// drops them, and any other escape is shown, not sent to the
 		// terminal; so are the names the vmlinux's DWARF gives.
 		line := printable.String(string(oops.StripEscapes(raw)))
-		if strings.HasPrefix(line, reportPrefix) || strings.HasPrefix(line, warningPrefix) {
+		if strings.HasPrefix(line, reportPrefix) || strings.HasPrefix(line, warningPrefix) || strings.HasPrefix(line, codePrefix) {
 			continue // a decode's own note: this decode writes its own
 		}
 		if title, ok := titleAt[n]; ok {
@@ -197,6 +200,9 @@ func (d *Decoder) Annotate(log []byte, w io.Writer) ([]Resolved, error) {
 		fs, ok := byLine[n]
 		if !ok {
 			fmt.Fprintln(bw, line)
+			for _, in := range codeAt[n] {
+				fmt.Fprintf(bw, "%s%s\n", codePrefix, printable.String(in.String()))
+			}
 			continue
 		}
 		if annotatedRE.MatchString(line) {
@@ -215,6 +221,7 @@ func (d *Decoder) Annotate(log []byte, w io.Writer) ([]Resolved, error) {
 const (
 	reportPrefix  = "initkit decode: report: "
 	warningPrefix = "initkit decode: warning: "
+	codePrefix    = "initkit decode: code: "
 )
 
 // annotatedRE matches a frame that carries its source location already:
@@ -441,7 +448,7 @@ func Block(vmlinux string, moduleDirs []string, block string) (string, error) {
 // Unresolved is a report as Resolved with no vmlinux: its frames as the
 // log has them, its identity whole.
 func Unresolved(r oops.Report) Resolved {
-	res := Resolved{Report: r, Resolved: []FrameResult{}}
+	res := Resolved{Report: r, Resolved: []FrameResult{}, Code: Disassemble(r)}
 	for _, f := range r.Frames {
 		res.Resolved = append(res.Resolved, FrameResult{Frame: f})
 	}

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -46,8 +47,10 @@ type Report struct {
 	Tainted   string    `json:"tainted,omitempty"`
 	RIP       *Frame    `json:"rip,omitempty"`
 	Frames    []Frame   `json:"frames"`
-	Code      []byte    `json:"-"` // the Code: bytes
+	Code      []byte    `json:"-"` // the Code: bytes, in memory order
 	CodeAt    int       `json:"-"` // index of the faulting byte in Code (<..>), -1 if none
+	CodeLine  int       `json:"-"` // the Code: line's number in the log
+	CodeWords bool      `json:"-"` // Code: printed 32-bit words (arm64), not bytes (x86)
 	Regs      Registers `json:"registers,omitempty"`
 	Modules   []string  `json:"modules,omitempty"`       // "Modules linked in:"
 	Offset    uint64    `json:"kernel_offset,omitempty"` // "Kernel Offset:" (KASLR); 0 when disabled or not printed
@@ -57,6 +60,7 @@ type Report struct {
 	access    string // Read or Write, from a sanitizer's access line
 	heldAt    string // where the first lock a lockdep report lists was taken
 	nullRange bool   // KASAN's "null-ptr-deref in range" under a GPF
+	userRegs  bool   // the last RIP: line was a program's
 	inTrace   bool
 	lastFrame bool // the line before was a frame of the trace
 	traced    bool // a bare kind's first stack has ended
@@ -373,6 +377,11 @@ func (r *Report) parseLine(l string, n int) {
 	case t == "</TASK>":
 		r.inTrace = false // what follows (a sanitizer's allocation stack) is another stack
 		return
+	case strings.HasPrefix(t, "RIP: 0033:"), strings.HasPrefix(t, "RIP: 0023:"):
+		// A program's registers (__USER_CS, __USER32_CS), and its Code:
+		// line: at the end of a report, the syscall that entered the kernel.
+		r.userRegs = true
+		return
 	case strings.HasPrefix(t, "RIP: ") && rawRIPRE.MatchString(t):
 		m := rawRIPRE.FindStringSubmatch(t)
 		f := Frame{Line: n, IsRIP: true, Addr: hexNum(m[1])}
@@ -395,7 +404,12 @@ func (r *Report) parseLine(l string, n int) {
 		}
 		return
 	case strings.HasPrefix(t, "Code: "):
-		r.Code, r.CodeAt = parseCode(strings.TrimPrefix(t, "Code: "))
+		// The kernel code's, after its RIP; not the program's, after a
+		// syscall's user registers (RIP: 0033), nor a second.
+		if r.CodeLine == 0 && !r.userRegs {
+			r.Code, r.CodeAt, r.CodeWords = parseCode(strings.TrimPrefix(t, "Code: "))
+			r.CodeLine = n
+		}
 		return
 	case strings.HasPrefix(t, "Modules linked in:"):
 		r.Modules = strings.Fields(strings.TrimPrefix(t, "Modules linked in:"))
@@ -453,23 +467,41 @@ func (r *Report) parseLine(l string, n int) {
 	}
 }
 
-// parseCode reads "48 89 e5 <0f> 0b ..." (or "(...)" around the faulting
-// instruction's first byte on some architectures).
-func parseCode(s string) ([]byte, int) {
-	var code []byte
-	at := -1
-	for _, f := range strings.Fields(s) {
+// maxCode bounds the bytes a Code: line gives: the kernel prints 64 (x86)
+// or 20 (arm64); a log's longer line is not decoded whole (decode tries
+// each start before the faulting byte).
+const maxCode = 256
+
+// parseCode reads a Code: line: x86's bytes, "48 89 e5 <0f> 0b ..."
+// (arch/x86/kernel/dumpstack.c show_opcodes: 42 bytes before the faulting
+// one, 21 after), or arm64's instructions, "d503201f ... (b9000020)"
+// (arch/arm64/kernel/traps.c dump_kernel_instr: four before the faulting
+// one). It returns the bytes in memory order, the faulting one's index,
+// and whether the line printed words.
+func parseCode(s string) (code []byte, at int, words bool) {
+	defer func() {
+		if at >= len(code) {
+			at = -1 // the marked byte was past the bound
+		}
+	}()
+	at = -1
+	for i, f := range strings.Fields(s) {
 		if strings.HasPrefix(f, "<") || strings.HasPrefix(f, "(") {
 			at = len(code)
 			f = strings.Trim(f, "<>()")
 		}
 		b, err := hex.DecodeString(f)
-		if err != nil {
+		if err != nil || len(b) != 1 && len(b) != 4 || i > 0 && (len(b) == 4) != words || len(code) >= maxCode {
 			break
+		}
+		if words = len(b) == 4; words {
+			// arm64's dump_kernel_instr prints each instruction as a
+			// number (%08x): its bytes in memory are the other way round.
+			slices.Reverse(b)
 		}
 		code = append(code, b...)
 	}
-	return code, at
+	return code, at, words
 }
 
 func hexNum(s string) uint64 {

@@ -1,6 +1,7 @@
 package oops
 
 import (
+	"bytes"
 	"os"
 	"strings"
 	"testing"
@@ -250,6 +251,38 @@ func TestRawAddresses(t *testing.T) {
 	for i := range want {
 		if r.Frames[i] != want[i] {
 			t.Errorf("frame %d: %+v, want %+v", i, r.Frames[i], want[i])
+		}
+	}
+}
+
+// TestCodeLine: the Code: line kept is the kernel's, after its RIP, in
+// memory order: x86's bytes, arm64's words turned round. A program's,
+// after a syscall's user registers (RIP: 0033), is not the crash's code.
+func TestCodeLine(t *testing.T) {
+	for _, c := range []struct {
+		name, log string
+		code      []byte
+		at, line  int
+		words     bool
+	}{
+		{"x86", "BUG: kernel NULL pointer dereference, address: 0000000000000000\nRIP: 0010:f+0x5/0x10\nCode: 90 48 <89> 38 c3\nRIP: 0033:0x47fbe9\nCode: 0f 05 <48> 3d\n",
+			[]byte{0x90, 0x48, 0x89, 0x38, 0xc3}, 2, 3, false},
+		{"program's only", "Kernel panic - not syncing: sysrq triggered crash\nCall Trace:\n <TASK>\n panic+0x10/0x20\n </TASK>\nRIP: 0033:0x47fbe9\nCode: 0f 05 <48> 3d\n",
+			nil, -1, 0, false},
+		{"unreadable", "BUG: kernel NULL pointer dereference, address: 0000000000000000\nRIP: 0010:f+0x5/0x10\nCode: Unable to access opcode bytes at 0xffffffffc05cdfdb.\nRIP: 0033:0x47fbe9\nCode: 0f 05 <48> 3d\n",
+			nil, -1, 3, false},
+		{"arm64", "Unable to handle kernel NULL pointer dereference at virtual address 0000000000000000\npc : f+0x10/0x20\nCode: d503233f (b9000020)\n",
+			[]byte{0x3f, 0x23, 0x03, 0xd5, 0x20, 0x00, 0x00, 0xb9}, 4, 3, true},
+		{"hostile", "BUG: kernel NULL pointer dereference, address: 0000000000000000\nRIP: 0010:f+0x5/0x10\nCode: " + strings.Repeat("90 ", 100000) + "<0f> 0b\n",
+			bytes.Repeat([]byte{0x90}, maxCode), -1, 3, false},
+	} {
+		reps, err := Parse(strings.NewReader(c.log))
+		if err != nil || len(reps) != 1 {
+			t.Fatalf("%s: %v, %d reports", c.name, err, len(reps))
+		}
+		r := reps[0]
+		if !bytes.Equal(r.Code, c.code) || r.CodeAt != c.at || r.CodeLine != c.line || r.CodeWords != c.words {
+			t.Errorf("%s: code % x at %d, line %d, words %v; want % x at %d, line %d, words %v", c.name, r.Code, r.CodeAt, r.CodeLine, r.CodeWords, c.code, c.at, c.line, c.words)
 		}
 	}
 }

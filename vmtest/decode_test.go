@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"debug/elf"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,7 +26,10 @@ import (
 // crashModule builds an out-of-tree module against the test kernel's
 // linux-headers package: its init calls crash_here(), a .text function
 // that writes through a NULL pointer, so the Oops has module frames in
-// two sections (.text and .init.text).
+// two sections (.text and .init.text). 64 NOPs come first: the module's
+// .text starts a page, and x86 prints the 42 bytes before the faulting
+// instruction only when they are mapped ("Code: Unable to access opcode
+// bytes" otherwise).
 func crashModule(t *testing.T) string {
 	t.Helper()
 	k := Kernel(t)
@@ -37,6 +41,7 @@ static int *target;
 
 static noinline void crash_here(int v)
 {
+	asm volatile(".fill 64, 1, 0x90");
 	*target = v;
 }
 
@@ -206,11 +211,21 @@ func decodeCLI(t *testing.T, vmlinux, ko string, logs map[string]string) {
 		t.Errorf("decoding the decoded log: %v\n%s", err, twice)
 	}
 	// A module frame through --modules; JSON for tools.
-	out, stderr, err := run("--modules", filepath.Dir(ko), "--json", write("module.log", logs["module"]))
+	module := write("module.log", logs["module"])
+	out, stderr, err := run("--modules", filepath.Dir(ko), "--json", module)
 	if err != nil {
 		t.Fatalf("decode --json: %v\n%s", err, stderr)
 	}
 	mustMatch(t, out, `"module": "crashme"`, `"file": "[^"]*crashme\.c"`)
+	faultingMatchesModule(t, out, ko)
+	// The log annotated: the code after its Code: line, the trapping
+	// instruction marked; decoded again, the same.
+	out, _, err = run("--modules", filepath.Dir(ko), module)
+	mustMatch(t, out, `(?m)^.*Code: (?:90 )+.*\ninitkit decode: code: +[0-9a-f]+: \t90 +\tnop\n`,
+		`(?m)^initkit decode: code: +[0-9a-f]+:\*\t[0-9a-f]{2}(?: [0-9a-f]{2})* *\t\S.*<-- trapping instruction$`)
+	if again, _, _ := run("--modules", filepath.Dir(ko), write("module-decoded.log", out)); err != nil || again != out {
+		t.Errorf("decoding the decoded module log: %v\n%s", err, again)
+	}
 	// One-shot: a symbol on the command line, at its exact address, as
 	// llvm-symbolizer reports it.
 	out, _, err = run("kernel_init+0x77")
@@ -250,6 +265,38 @@ func decodeCLI(t *testing.T, vmlinux, ko string, logs map[string]string) {
 	cmd := exec.Command(initkitBinary(t), "decode", "--vmlinux", "/bin/true", sysrq)
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "-dbg") {
 		t.Errorf("no DWARF: %v %s", err, out)
+	}
+}
+
+// faultingMatchesModule: the instruction decode --json marks as
+// trapping, from the Code: line the running kernel printed, is the one
+// objdump shows in crashme.ko at the RIP's offset in crash_here (the
+// store through NULL), and the NOPs before it are decoded as such.
+func faultingMatchesModule(t *testing.T, decoded, ko string) {
+	t.Helper()
+	var reps []decode.Resolved
+	if err := json.Unmarshal([]byte(decoded), &reps); err != nil || len(reps) == 0 {
+		t.Fatalf("decode --json: %v (%d reports)", err, len(reps))
+	}
+	r := reps[0]
+	var faulting *decode.Instruction
+	for i, in := range r.Code {
+		if in.Faulting {
+			faulting = &r.Code[i]
+		}
+	}
+	if faulting == nil || r.Code[0].Text != "nop" || r.RIP == nil || !strings.HasPrefix(r.RIP.Func, "crash_here") {
+		t.Fatalf("no trapping instruction after NOPs in crash_here: RIP %+v, code %+v", r.RIP, r.Code)
+	}
+	out, err := exec.Command("objdump", "-d", "--disassemble="+r.RIP.Func, "--insn-width=16", ko).CombinedOutput()
+	if err != nil {
+		t.Fatalf("objdump: %v\n%s", err, out)
+	}
+	// objdump numbers a module's instructions from its section's start.
+	_, start := koSymbol(t, ko, r.RIP.Func)
+	at := regexp.MustCompile(fmt.Sprintf(`(?m)^\s*%x:\t((?:[0-9a-f]{2} )+)`, start+r.RIP.Off)).FindStringSubmatch(string(out))
+	if at == nil || strings.TrimSpace(at[1]) != faulting.Bytes {
+		t.Errorf("trapping instruction %q (%s) at %s+%#x; objdump of %s there: %q\n%s", faulting.Bytes, faulting.Text, r.RIP.Func, r.RIP.Off, ko, at, out)
 	}
 }
 
