@@ -155,8 +155,16 @@ func x86Text(inst x86asm.Inst, pc uint64, symname x86asm.SymLookup) string {
 		text = strings.ReplaceAll(text, fmt.Sprintf("%#x", absZero), "0x0")
 	}
 	text = strings.NewReplacer(imms...).Replace(text)
-	return scaleOne.ReplaceAllString(text, "($1,$2,1)")
+	text = scaleOne.ReplaceAllString(text, "($1,$2,1)")
+	// binutils 2.37 dropped the suffix x86asm still shows (retq, callq,
+	// jmpq): the objdump kernel developers run prints ret, call, jmp.
+	if op, rest, _ := strings.Cut(text, " "); suffixless[op] != "" {
+		text = strings.TrimSpace(suffixless[op] + " " + rest)
+	}
+	return text
 }
+
+var suffixless = map[string]string{"retq": "ret", "callq": "call", "jmpq": "jmp", "pushfq": "pushf", "popfq": "popf"}
 
 // unsignedImm is a negative immediate as objdump prints it: the bits of
 // its operand's size.

@@ -91,9 +91,8 @@ func objdump(t *testing.T, code []byte, arm64 bool, start int) map[int]objdumpIn
 	return got
 }
 
-// mnemonic is an instruction's operation, without the operand-size
-// suffix binutils stopped printing (jmpq, callq, retq: jmp, call, ret in
-// 2.40) and without prefixes such as lock or rep shown apart.
+// mnemonic is an instruction's operation, without prefixes such as lock
+// or rep shown apart.
 func mnemonic(text string) string {
 	f := strings.Fields(text)
 	for len(f) > 1 && (f[0] == "lock" || f[0] == "rep" || f[0] == "repz" || f[0] == "repnz" || f[0] == "notrack" || f[0] == "bnd" || f[0] == "cs" || f[0] == "ds") {
@@ -102,16 +101,10 @@ func mnemonic(text string) string {
 	if len(f) == 0 {
 		return ""
 	}
-	switch m := f[0]; m {
-	case "jmpq", "callq", "retq", "pushq", "popq":
-		return strings.TrimSuffix(m, "q")
-	case "movabs":
-		return "mov"
-	case "pushfq", "popfq":
-		return strings.TrimSuffix(m, "q")
-	default:
-		return m
+	if f[0] == "movabs" {
+		return "mov" // x86asm's name for it
 	}
+	return f[0]
 }
 
 // branch says whether an instruction's operand is a target, which this
@@ -161,9 +154,9 @@ func TestDisassemble(t *testing.T) {
 	// last jmp, cut off, is left out.
 	want := []string{
 		"   5: \t48 8b 44 24 08       \tmov 0x8(%rsp),%rax",
-		"   a: \te9 d1 fe ff ff       \tjmpq __alloc_pages+0x1a7",
+		"   a: \te9 d1 fe ff ff       \tjmp __alloc_pages+0x1a7",
 		"   f:*\t0f 0b                \tud2\t\t<-- trapping instruction",
-		"  11: \te9 3d fe ff ff       \tjmpq __alloc_pages+0x11a",
+		"  11: \te9 3d fe ff ff       \tjmp __alloc_pages+0x11a",
 		"  16: \t31 c0                \txor %eax,%eax",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -221,4 +214,34 @@ func FuzzDisassemble(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkDisassemble disassembles the kernel Code: line of every report
+// of the real logs in oops/testdata, as bench/decodecode.sh has the
+// kernel's scripts/decodecode do: b.N times the whole set.
+func BenchmarkDisassemble(b *testing.B) {
+	logs, _ := filepath.Glob("../oops/testdata/real/*.log")
+	var reps []oops.Report
+	for _, name := range logs {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rs, _ := oops.Parse(bytes.NewReader(data))
+		for _, r := range rs {
+			if r.CodeAt >= 0 {
+				reps = append(reps, r)
+			}
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		for _, r := range reps {
+			var s strings.Builder
+			for _, in := range Disassemble(r) {
+				s.WriteString(in.String())
+			}
+		}
+	}
+	b.ReportMetric(float64(len(reps)), "lines")
 }

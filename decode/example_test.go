@@ -48,6 +48,6 @@ Code: 90 90 90 90 90 <c7> 04 25 00 00 00 00 2a 00 00 00 c3 cc
 	//    3: 	90                   	nop
 	//    4: 	90                   	nop
 	//    5:*	c7 04 25 00 00 00 00 2a 00 00 00	movl $0x2a,0x0		<-- trapping instruction
-	//   10: 	c3                   	retq
+	//   10: 	c3                   	ret
 	//   11: 	cc                   	int3
 }
