@@ -379,7 +379,7 @@ func FuzzKdumpHeader(f *testing.F) {
 func TestDumpReportTitles(t *testing.T) {
 	texts := []string{"Linux version 6.1.0-test", "BUG: kernel NULL pointer dereference, address: 0000000000000000",
 		"Oops: 0002 [#1] SMP", "CPU: 0 PID: 1 Comm: sh Not tainted 6.1.0-test #1", "RIP: 0010:crash_it+0x4/0x10",
-		"Call Trace:", " <TASK>", " caller_fn+0x10/0x20", " </TASK>", "Kernel panic - not syncing: Fatal exception"}
+		"Code: 90 90 <c7> 04 25 00 00 00 00 2a 00 00 00", "Call Trace:", " <TASK>", " caller_fn+0x10/0x20", " </TASK>", "Kernel panic - not syncing: Fatal exception"}
 	v, err := Open(writeTemp(t, fakeRing{texts: texts, bits: 4, dataBits: 12}.core("")))
 	if err != nil {
 		t.Fatal(err)
@@ -389,14 +389,15 @@ func TestDumpReportTitles(t *testing.T) {
 	if err := v.Show(&text, nil, 0, false); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(text.String(), "--- 1 crash report(s) ---\nreport: BUG: unable to handle kernel NULL pointer dereference in crash_it\n") {
+	if !strings.Contains(text.String(), "--- 1 crash report(s) ---\nreport: BUG: unable to handle kernel NULL pointer dereference in crash_it\n  code:    0: \t90") ||
+		!strings.Contains(text.String(), "movl $0x2a,0x0\t\t<-- trapping instruction\n") {
 		t.Errorf("text:\n%s", text.String())
 	}
 	if err := v.Show(&js, nil, 0, true); err != nil {
 		t.Fatal(err)
 	}
 	keys := jsontest.CheckKeys(t, js.Bytes())
-	for _, k := range []string{"release", "log.text", "reports.title", "reports.type", "reports.guilty.func", "reports.frames.func"} {
+	for _, k := range []string{"release", "log.text", "reports.title", "reports.type", "reports.guilty.func", "reports.frames.func", "reports.code.text", "reports.code.faulting"} {
 		if !keys[k] {
 			t.Errorf("no %s in %s", k, js.String())
 		}

@@ -283,6 +283,9 @@ func (v *File) writeText(w io.Writer, recs []Record, log string, reps []decode.R
 		fmt.Fprintf(w, "--- %d crash report(s) ---\n", len(reps))
 		for _, r := range reps {
 			fmt.Fprintf(w, "report: %s\n", r.Title)
+			for _, in := range r.Code { // the Code: line needs no vmlinux
+				fmt.Fprintf(w, "  code: %s\n", printable.String(in.String()))
+			}
 		}
 	default:
 		fmt.Fprintf(w, "--- %d crash report(s), decoded ---\n", len(reps))
