@@ -510,7 +510,7 @@ func Judge(out qemu.Outcome, k *kernel.Choice, o Options) Result {
 	if res.Kind == qemu.Crashed {
 		res.Identity = Identify(res.Crash)
 		if !o.NoDecode {
-			res.Decoded, res.DecodeErr = decodeCrash(res.Crash, k, o.ModuleDirs)
+			res.Decoded, res.DecodeErr = decode.Block(k, o.ModuleDirs, res.Crash)
 		}
 	}
 	return res
@@ -557,20 +557,6 @@ func Identify(crash string) *oops.Report {
 		return nil
 	}
 	return &reps[0]
-}
-
-// decodeCrash annotates a crash report with the kernel's vmlinux.
-func decodeCrash(block string, k *kernel.Choice, moduleDirs []string) (string, error) {
-	dec, err := decode.ForKernel(k, moduleDirs, true, decode.Options{})
-	if err != nil {
-		return "", err
-	}
-	defer dec.Close()
-	var out strings.Builder
-	if _, err := dec.Annotate([]byte(block), &out); err != nil {
-		return "", err
-	}
-	return strings.TrimRight(out.String(), "\n"), nil
 }
 
 // Exit codes of a run that ended, as initkit boot, exec and debug exit

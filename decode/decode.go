@@ -20,6 +20,7 @@ import (
 
 	"github.com/initkit/initkit/compress"
 	"github.com/initkit/initkit/internal/printable"
+	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/oops"
 	"github.com/initkit/initkit/symbolize"
 )
@@ -431,9 +432,11 @@ func ReadLogFile(path string, r io.Reader) (string, []byte, error) {
 }
 
 // Block returns a crash report (a block of console lines) annotated with
-// its frames' source lines, decoded with vmlinux and the modules' trees.
-func Block(vmlinux string, moduleDirs []string, block string) (string, error) {
-	dec, err := Open(vmlinux, moduleDirs, true, Options{})
+// its frames' source lines and its code, decoded with the vmlinux of the
+// kernel the policy chose (ForKernel): what boot, exec and repro show of a
+// crash.
+func Block(k *kernel.Choice, moduleDirs []string, block string) (string, error) {
+	dec, err := ForKernel(k, moduleDirs, true, Options{})
 	if err != nil {
 		return "", err
 	}
