@@ -16,8 +16,9 @@ import (
 
 // Instruction is one instruction of a report's Code: line, as the
 // kernel's scripts/decodecode shows it with objdump: its offset from the
-// line's first byte, its bytes (arm64: its word), and its text (AT&T syntax on x86, GNU on
-// arm64; a branch's target is an offset in the line too).
+// line's first byte, its bytes (arm64: its word), and its text (AT&T
+// syntax on x86, GNU on arm64). An x86 branch's target is named from the
+// RIP's function, func+0xOFF, which initkit decode FUNC+0xOFF resolves.
 type Instruction struct {
 	Offset   int    `json:"offset"`
 	Bytes    string `json:"bytes"`
