@@ -14,7 +14,6 @@ import (
 	"io"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -173,7 +172,9 @@ func (d *Decoder) Annotate(log []byte, w io.Writer) ([]Resolved, error) {
 	titleAt := map[int]string{}
 	codeAt := map[int][]Instruction{}
 	for _, r := range reps {
-		codeAt[r.CodeLine] = r.Code
+		if len(r.Code) > 0 {
+			codeAt[r.CodeLine] = r.Code
+		}
 		for _, f := range r.Resolved {
 			byLine[f.Line] = append(byLine[f.Line], f)
 		}
@@ -502,8 +503,8 @@ func ParseArgs(args []string) (Args, error) {
 	if args[0] != "-" {
 		if _, err := os.Stat(args[0]); errors.Is(err, os.ErrNotExist) {
 			for _, a := range args {
-				if !isLocation(a) {
-					return Args{}, fmt.Errorf("%s: no such file, and not FUNC+0xOFF[/0xLEN] or 0xADDRESS", a)
+				if _, err := parseLocation(a); err != nil {
+					return Args{}, err
 				}
 			}
 			return Args{Locations: args}, nil
@@ -513,12 +514,6 @@ func ParseArgs(args []string) (Args, error) {
 		return Args{}, fmt.Errorf("one log at a time (got %d arguments)", len(args))
 	}
 	return Args{Log: args[0]}, nil
-}
-
-// isLocation says whether a is a symbol with its offset or an address.
-func isLocation(a string) bool {
-	_, err := strconv.ParseUint(strings.TrimPrefix(a, "0x"), 16, 64)
-	return symbolArg.MatchString(a) || err == nil
 }
 
 // WriteArgs decodes what initkit decode's arguments name: locations

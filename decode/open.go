@@ -87,24 +87,43 @@ func defaultModuleDirs(release string) []string {
 
 var symbolArg = regexp.MustCompile(`^([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)(?:/0x([0-9a-f]+))?$`)
 
+// location is one of decode's location arguments: FUNC+0xOFF[/0xLEN]
+// (size 0 without a length), or an address (fn "").
+type location struct {
+	fn              string
+	off, size, addr uint64
+}
+
+// parseLocation reads a location argument; its error names the argument.
+func parseLocation(a string) (location, error) {
+	if m := symbolArg.FindStringSubmatch(a); m != nil {
+		off, _ := strconv.ParseUint(m[2], 16, 64)
+		size, _ := strconv.ParseUint(m[3], 16, 64)
+		if m[3] != "" && size == 0 {
+			return location{}, fmt.Errorf("%s: a length of 0: the kernel prints the distance to the next symbol, never 0", a)
+		}
+		return location{fn: m[1], off: off, size: size}, nil
+	}
+	if addr, err := strconv.ParseUint(strings.TrimPrefix(a, "0x"), 16, 64); err == nil {
+		return location{addr: addr}, nil
+	}
+	return location{}, fmt.Errorf("%s: no such file, and not FUNC+0xOFF[/0xLEN] or 0xADDRESS", a)
+}
+
 // Locations resolves symbols (FUNC+0xOFF[/0xLEN]) and addresses, at the
 // exact address, as gdb's list *(func+off) does, and writes each with its
 // source lines, the inline chain included.
 func (d *Decoder) Locations(w io.Writer, locs []string) error {
 	for _, a := range locs {
+		loc, err := parseLocation(a)
+		if err != nil {
+			return err
+		}
 		var fr []symbolize.Frame
-		var err error
-		if m := symbolArg.FindStringSubmatch(a); m != nil {
-			off, _ := strconv.ParseUint(m[2], 16, 64)
-			size, _ := strconv.ParseUint(m[3], 16, 64)
-			if m[3] != "" && size == 0 {
-				return fmt.Errorf("%s: a length of 0: the kernel prints the distance to the next symbol, never 0", a)
-			}
-			fr, err = d.R.Frame(m[1], off, size, "", false)
-		} else if addr, perr := strconv.ParseUint(strings.TrimPrefix(a, "0x"), 16, 64); perr == nil {
-			fr, err = d.R.Addr(addr)
+		if loc.fn != "" {
+			fr, err = d.R.Frame(loc.fn, loc.off, loc.size, "", false)
 		} else {
-			return fmt.Errorf("%s: no such file, and not FUNC+0xOFF[/0xLEN] or 0xADDRESS", a)
+			fr, err = d.R.Addr(loc.addr)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", a, err)

@@ -479,11 +479,6 @@ const maxCode = 256
 // one). It returns the bytes in memory order, the faulting one's index,
 // and whether the line printed words.
 func parseCode(s string) (code []byte, at int, words bool) {
-	defer func() {
-		if at >= len(code) {
-			at = -1 // the marked byte was past the bound
-		}
-	}()
 	at = -1
 	for i, f := range strings.Fields(s) {
 		if strings.HasPrefix(f, "<") || strings.HasPrefix(f, "(") {
@@ -500,6 +495,9 @@ func parseCode(s string) (code []byte, at int, words bool) {
 			slices.Reverse(b)
 		}
 		code = append(code, b...)
+	}
+	if at >= len(code) {
+		at = -1 // the marked byte was past the bound
 	}
 	return code, at, words
 }

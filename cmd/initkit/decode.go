@@ -77,8 +77,9 @@ func runDecode(cmd *cobra.Command, d *decodeFlags, args []string) error {
 	}
 	dec, err := d.open(cmd)
 	if err != nil && a.Log != "" {
-		return fmt.Errorf("%w (--title gives each report's title without a vmlinux)", err)
-	} else if err != nil {
+		err = fmt.Errorf("%w (--title gives each report's title without a vmlinux)", err)
+	}
+	if err != nil {
 		return err
 	}
 	defer dec.Close()
