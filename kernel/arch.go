@@ -12,6 +12,7 @@ import (
 
 	"github.com/initkit/initkit/compress"
 	"github.com/initkit/initkit/image"
+	"github.com/initkit/initkit/internal/elfnote"
 )
 
 // HostArch is the host's architecture in QEMU's names: what exec's
@@ -183,21 +184,9 @@ func hasPVHEntry(ef *elf.File) bool {
 		if _, err := p.ReadAt(data, 0); err != nil {
 			continue
 		}
-		bo := ef.ByteOrder
-		for len(data) >= 12 {
-			namesz, descsz, typ := bo.Uint32(data), bo.Uint32(data[4:]), bo.Uint32(data[8:])
-			rest := data[12:]
-			end := align4(namesz) + align4(descsz)
-			if uint64(len(rest)) < end {
-				break
-			}
-			if typ == 18 && namesz == 4 && string(rest[:4]) == "Xen\x00" {
-				return true
-			}
-			data = rest[end:]
+		if _, ok := elfnote.Find(data, ef.ByteOrder, "Xen", 18); ok {
+			return true
 		}
 	}
 	return false
 }
-
-func align4(n uint32) uint64 { return (uint64(n) + 3) &^ 3 }

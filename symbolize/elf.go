@@ -25,6 +25,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/initkit/initkit/internal/elfnote"
 )
 
 // File is an ELF file with DWARF, opened for symbolization.
@@ -221,17 +223,8 @@ func readBuildID(ef *elf.File, mm []byte) string {
 // noteBuildID is the hex of the NT_GNU_BUILD_ID note among the notes b
 // holds (an SHT_NOTE section), "" without one.
 func noteBuildID(b []byte) string {
-	for len(b) >= 12 {
-		nsz, dsz, typ := binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint32(b[8:])
-		nameEnd := 12 + (uint64(nsz)+3)&^3
-		descEnd := nameEnd + (uint64(dsz)+3)&^3
-		if descEnd > uint64(len(b)) {
-			break
-		}
-		if typ == 3 && nsz == 4 && string(b[12:15]) == "GNU" {
-			return hex.EncodeToString(b[nameEnd : nameEnd+uint64(dsz)])
-		}
-		b = b[descEnd:]
+	if id, ok := elfnote.Find(b, binary.LittleEndian, "GNU", 3); ok {
+		return hex.EncodeToString(id)
 	}
 	return ""
 }
