@@ -344,7 +344,59 @@ func (r *Resolver) script(f *os.File, p string) error {
 	if len(fields) == 0 {
 		return fmt.Errorf("%s: #! line without an interpreter", p)
 	}
-	return r.Add(fields[0], "interpreter of "+p)
+	if err := r.Add(fields[0], "interpreter of "+p); err != nil {
+		return err
+	}
+	if path.Base(fields[0]) != "env" {
+		return nil
+	}
+	name := envCommand(fields[1:])
+	if name == "" || strings.Contains(name, "/") && !path.IsAbs(name) {
+		return nil // env alone prints the environment; a relative path is the guest's
+	}
+	return r.addCommand(name, "command "+fields[0]+" runs for "+p)
+}
+
+// guestPath is where env(1) looks for a command in the guest: the PATH
+// initkit's init gives (internal/pid1), with /usr/local/sbin, so a
+// command the host keeps in any of them is shipped.
+var guestPath = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
+
+// addCommand adds the command env(1) would run for a #! line: a path, or
+// a name searched in guestPath inside Root.
+func (r *Resolver) addCommand(name, why string) error {
+	if path.IsAbs(name) {
+		return r.Add(name, why)
+	}
+	for _, dir := range guestPath {
+		p := path.Join(dir, name)
+		if real, err := r.resolveTarget(p); err == nil && r.lstat(r.host(real)).mode.IsRegular() {
+			return r.Add(p, why)
+		}
+	}
+	return fmt.Errorf("%s: no %s in %s", why, name, strings.Join(guestPath, ":"))
+}
+
+// envCommand returns the command of env's arguments on a #! line, as GNU
+// env reads them: options (-i, -u NAME, -C DIR, -S STRING), NAME=VALUE
+// assignments, then the command. The kernel passes what follows the
+// interpreter as one argument, which -S splits as the fields split here.
+func envCommand(args []string) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-u" || a == "--unset" || a == "-C" || a == "--chdir":
+			i++
+		case strings.HasPrefix(a, "--split-string="):
+			return strings.TrimPrefix(a, "--split-string=")
+		case strings.HasPrefix(a, "-S") && len(a) > 2:
+			return a[2:]
+		case strings.HasPrefix(a, "-") || strings.Contains(a, "="):
+		default:
+			return a
+		}
+	}
+	return ""
 }
 
 func (r *Resolver) elf(ef *elf.File, p, origin string) error {

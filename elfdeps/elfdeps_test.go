@@ -212,3 +212,51 @@ func TestLdSoConfConfined(t *testing.T) {
 		t.Errorf("search dirs %s, want /opt/lib and /opt/a first and nothing from outside the sysroot", dirs)
 	}
 }
+
+// TestEnvCommand: a script run by env(1) ("#!/usr/bin/env bash") needs
+// the command env runs, found where the guest's PATH looks, as much as
+// env itself; "/usr/bin/env: 'bash': No such file or directory" in the
+// guest otherwise.
+func TestEnvCommand(t *testing.T) {
+	root := t.TempDir()
+	for _, p := range []string{"usr/bin/env", "usr/local/bin/bash", "usr/sbin/tool"} {
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, p), []byte("stub\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("usr/bin", filepath.Join(root, "bin")); err != nil {
+		t.Fatal(err)
+	}
+	for line, cmd := range map[string]string{
+		"#!/usr/bin/env bash":                   "/usr/local/bin/bash",
+		"#!/usr/bin/env -S bash -e":             "/usr/local/bin/bash",
+		"#!/bin/env -Sbash -e":                  "/usr/local/bin/bash",
+		"#!/usr/bin/env --split-string=bash":    "/usr/local/bin/bash",
+		"#!/usr/bin/env -i -u HOME A=1 tool":    "/usr/sbin/tool",
+		"#!/usr/bin/env -C /tmp /usr/sbin/tool": "/usr/sbin/tool",
+	} {
+		if err := os.WriteFile(filepath.Join(root, "script"), []byte(line+"\necho\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		got, err := closure(t, root, "/script")
+		if err != nil {
+			t.Errorf("%s: %v", line, err)
+			continue
+		}
+		if _, ok := got[cmd]; !ok {
+			t.Errorf("%s: %s missing from the closure", line, cmd)
+		}
+	}
+	os.WriteFile(filepath.Join(root, "script"), []byte("#!/usr/bin/env nosuch\n"), 0o755)
+	_, err := closure(t, root, "/script")
+	if err == nil || !strings.Contains(err.Error(), "no nosuch in /usr/local/sbin:") || !strings.Contains(err.Error(), "/script") {
+		t.Errorf("a command nowhere: %v", err)
+	}
+	os.WriteFile(filepath.Join(root, "script"), []byte("#!/usr/bin/env\n"), 0o755)
+	if _, err := closure(t, root, "/script"); err != nil {
+		t.Errorf("env alone: %v", err)
+	}
+}

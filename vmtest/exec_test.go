@@ -26,6 +26,11 @@ func TestExec(t *testing.T) {
 	if err := os.WriteFile(plain, []byte("data\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A script env(1) runs: bash must come along too, not only env.
+	envScript := filepath.Join(t.TempDir(), "env-bash")
+	if err := os.WriteFile(envScript, []byte("#!/usr/bin/env -S bash -e\necho \"${BASH##*/}\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name           string
 		flags, argv    []string
@@ -37,6 +42,7 @@ func TestExec(t *testing.T) {
 		{"killed by SIGKILL", nil, []string{"/usr/bin/sh", "-c", "kill -9 $$"}, 137, "", ""},
 		{"streams apart", nil, []string{"/usr/bin/sh", "-c", "echo to-out; echo to-err >&2; echo more-out"}, 0, "to-out\nmore-out\n", "to-err\n"},
 		{"not executable", nil, []string{plain}, 126, "", "initkit exec: " + plain + ": permission denied"},
+		{"a script env runs", nil, []string{envScript}, 0, "bash\n", ""},
 		{"arguments", nil, []string{"/usr/bin/printf", "[%s]", "a b", "it's", "$HOME", ""}, 0, "[a b][it's][$HOME][]", ""},
 		{"no signal ignored", nil, []string{"/usr/bin/grep", "SigIgn", "/proc/self/status"}, 0, "SigIgn:\t0000000000000000\n", ""},
 		{"kernel command line", []string{"--append", "initkit.test=one two"}, []string{"/usr/bin/sh", "-c", "tr ' ' '\\n' </proc/cmdline | grep -x -e initkit.test=one -e two -e quiet"}, 0, "quiet\ninitkit.test=one\ntwo\n", ""},
