@@ -26,10 +26,12 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 all: build
 
 # initkit-init goes beside initkit, where initkit build looks for it; it
-# must be static and small: it is the initramfs's /init.
+# must be static and small: it is the initramfs's /init. initkit-init-aarch64
+# is the same init for arm64 guests (an image built for an arm64 kernel).
 build:
 	$(GO) build -o bin/initkit ./cmd/initkit
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/initkit-init ./cmd/initkit-init
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) build -trimpath -ldflags='-s -w' -o bin/initkit-init-aarch64 ./cmd/initkit-init
 
 # The Debian packages, and initkit-test: the normal user with subordinate
 # ids that the rootless tests (disk debian's unshare mode) run as.
@@ -38,9 +40,12 @@ deps:
 	@scripts/testuser.sh
 
 # Fetch (once, then from the cache) the kernel the VM tests boot, with the
-# DWARF vmlinux of its -dbg package for the kernel debugging tests.
+# DWARF vmlinux of its -dbg package for the kernel debugging tests, and
+# the same flavour for arm64.
 kernel: build
 	bin/initkit kernel fetch --debug-info
+	@# Debian's arm64 kernel, for the arm64 guests of the distribution's kernel.
+	bin/initkit kernel fetch --arch arm64
 	@# The decode tests build a module that faults, against these headers.
 	@scripts/deps.sh make linux-headers-$$(bin/initkit kernel fetch | awk '/^release:/ {print $$2}')
 

@@ -184,7 +184,9 @@ func prepare(ctx context.Context, o Options) (*Run, error) {
 	if r.Kernel == nil {
 		// A file that is no kernel is refused here, where QEMU would say
 		// "linux kernel too old to load a ram disk" of it.
-		k, err := kernel.ChooseBootable(ctx, o.Kernel)
+		req := o.Kernel
+		req.Arch = o.Arch // the fetched kernel's, when none is named
+		k, err := kernel.ChooseBootable(ctx, req)
 		if err != nil {
 			return r, err
 		}
@@ -329,7 +331,7 @@ func (r *Run) initramfs() (string, error) {
 		// Each run's image is in a directory of its own: the file sums
 		// are kept under one scope for every boot.
 		s.CacheScope = cmp.Or(s.CacheScope, "boot")
-		if err := KernelModules(&s, r.Kernel); err != nil {
+		if err := FitKernel(&s, r.Kernel); err != nil {
 			return "", err
 		}
 		res, err := s.Build(initrd, 0)
@@ -352,10 +354,12 @@ func (r *Run) initramfs() (string, error) {
 	return s.Output, err
 }
 
-// KernelModules points an image spec that ships modules, and names
-// neither their directory nor a release, at the modules of the kernel
-// that boots the image: initkit build does the same.
-func KernelModules(s *initramfs.Spec, k *kernel.Choice) error {
+// FitKernel makes an image spec the kernel k's that boots it: its init
+// built for k's architecture, and, when it ships modules and names
+// neither their directory nor a release, k's modules. initkit build does
+// the same.
+func FitKernel(s *initramfs.Spec, k *kernel.Choice) error {
+	s.Arch = cmp.Or(s.Arch, k.Arch)
 	m := &s.Modules
 	if !s.NeedsModules() || m.Dir != "" || m.Kernel != "" {
 		return nil
@@ -402,18 +406,20 @@ func (r *Run) note(msg string) {
 	fmt.Fprintf(w, "initkit: %s\n", msg)
 }
 
-// ImageModules is KernelModules with the kernel the policy chooses from
-// req, chosen only when the spec needs it: initkit build takes the
-// modules of the kernel initkit boot would boot.
-func ImageModules(ctx context.Context, s *initramfs.Spec, req kernel.Request) error {
-	if !s.NeedsModules() || s.Modules.Dir != "" || s.Modules.Kernel != "" {
+// ForKernel is FitKernel with the kernel the policy chooses from req,
+// chosen only when the spec needs it (its modules) or req names one (its
+// architecture, for the init): initkit build makes the image for the
+// kernel initkit boot would boot.
+func ForKernel(ctx context.Context, s *initramfs.Spec, req kernel.Request) error {
+	needs := s.NeedsModules() && s.Modules.Dir == "" && s.Modules.Kernel == ""
+	if !needs && req.Kernel == "" && req.Spec.Kernel == "" && os.Getenv("INITKIT_KERNEL") == "" {
 		return nil
 	}
 	k, err := kernel.Choose(ctx, req)
 	if err != nil {
 		return err
 	}
-	return KernelModules(s, k)
+	return FitKernel(s, k)
 }
 
 // dumps sets up kdump, --panic-on and QEMU's memory dumps.

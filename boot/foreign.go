@@ -9,11 +9,8 @@ import (
 	"strings"
 
 	"github.com/initkit/initkit/image"
-	"github.com/initkit/initkit/kernel"
+	"github.com/initkit/initkit/internal/machine"
 )
-
-// machines are the ELF machines of the guests initkit boots.
-var machines = map[string]elf.Machine{"x86_64": elf.EM_X86_64, "aarch64": elf.EM_AARCH64}
 
 // foreignInit refuses an initramfs whose /init the guest cannot run: a
 // program built for another machine (the host's initkit-init or busybox
@@ -23,8 +20,8 @@ var machines = map[string]elf.Machine{"x86_64": elf.EM_X86_64, "aarch64": elf.EM
 // case where it is likely: /init is the last entry of that name, so the
 // whole image is read.
 func foreignInit(initrd, arch string) error {
-	want, ok := machines[arch]
-	if initrd == "" || arch == kernel.HostArch() || !ok {
+	m, ok := machine.Lookup(arch)
+	if initrd == "" || m == machine.Host() || !ok {
 		return nil
 	}
 	name := "/init"
@@ -42,12 +39,12 @@ func foreignInit(initrd, arch string) error {
 			name = fields[0]
 			continue
 		}
-		if m, ok := elfMachine(head); ok && m != want {
+		if got, ok := elfMachine(head); ok && got != m.ELF {
 			what := "/init is"
 			if name != "/init" {
 				what = "/init's interpreter " + name + " is"
 			}
-			return fmt.Errorf("the initramfs's %s a program for %s, and the guest is %s: the kernel would panic with \"Failed to execute /init (error -8)\" (build the image with an init_binary and a busybox for %s)", what, m, arch, arch)
+			return fmt.Errorf("the initramfs's %s a program for %s, and the guest is %s: the kernel would panic with \"Failed to execute /init (error -8)\" (build the image for that kernel, initkit build --kernel KERNEL: its init is initkit-init-%s; a busybox must be for %s too)", what, got, m.Name, m.Name, m.Name)
 		}
 		return nil
 	}

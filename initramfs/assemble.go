@@ -23,6 +23,7 @@ import (
 	"github.com/initkit/initkit/elfdeps"
 	"github.com/initkit/initkit/guest"
 	"github.com/initkit/initkit/image"
+	"github.com/initkit/initkit/internal/machine"
 	"github.com/initkit/initkit/kmod"
 )
 
@@ -650,7 +651,7 @@ func (s *Spec) addInit(t *Tree) error {
 		}
 		return t.Data("/init", shellInit, 0o755, `init = "shell": generated busybox script`)
 	}
-	bin, err := FindInit(s.InitBinary)
+	bin, err := FindInitFor(s.InitBinary, s.Arch)
 	if errors.Is(err, ErrNoInit) {
 		err = fmt.Errorf(`init = "initkit" %w, or use init = "shell"`, err)
 	}
@@ -672,26 +673,49 @@ var ErrNoInit = errors.New(`needs the initkit-init program: build it (make build
 // $INITKIT_INIT, the directory of the running program, then PATH. It
 // checks that the program is static: it runs before any library could be
 // found.
-func FindInit(explicit string) (string, error) {
+func FindInit(explicit string) (string, error) { return FindInitFor(explicit, "") }
+
+// FindInitFor is FindInit for a guest of architecture arch (QEMU's
+// names; "" the host's): for another than the host's it finds
+// initkit-init-ARCH beside the running program or in PATH, and refuses a
+// program of another machine, given or found: the kernel would panic with
+// "Failed to execute /init (error -8)".
+func FindInitFor(explicit, arch string) (string, error) {
+	name, want := "initkit-init", machine.Host()
+	if arch != "" && arch != want.Name {
+		var ok bool
+		if want, ok = machine.Lookup(arch); !ok {
+			return "", fmt.Errorf("initkit-init for %s: initkit boots x86_64 and aarch64 guests", arch)
+		}
+		name = "initkit-init-" + want.Name
+	}
+	foreign := want != machine.Host()
 	cands := []string{explicit, os.Getenv("INITKIT_INIT")}
 	if exe, err := os.Executable(); err == nil {
-		cands = append(cands, filepath.Join(filepath.Dir(exe), "initkit-init"))
+		cands = append(cands, filepath.Join(filepath.Dir(exe), name))
 	}
-	if p, err := exec.LookPath("initkit-init"); err == nil {
+	if p, err := exec.LookPath(name); err == nil {
 		cands = append(cands, p)
 	}
 	for _, c := range cands {
 		if c == "" {
 			continue
 		}
+		named := c == explicit || c == os.Getenv("INITKIT_INIT")
 		f, err := elf.Open(c)
 		if err != nil {
-			if c == explicit || c == os.Getenv("INITKIT_INIT") {
+			if named {
 				return "", fmt.Errorf("initkit-init %s: %v", c, err)
 			}
 			continue
 		}
 		defer f.Close()
+		if foreign && f.Machine != want.ELF {
+			if c == explicit {
+				return "", fmt.Errorf("initkit-init %s is for %s, and the guest is %s: give one built with GOARCH=%s", c, f.Machine, want.Name, want.GOARCH)
+			}
+			continue // $INITKIT_INIT names the host's
+		}
 		for _, p := range f.Progs {
 			if p.Type == elf.PT_INTERP {
 				return "", fmt.Errorf("initkit-init %s is dynamically linked: build it with CGO_ENABLED=0", c)
@@ -699,6 +723,9 @@ func FindInit(explicit string) (string, error) {
 		}
 		// The program itself goes into the image, not a link to it.
 		return filepath.EvalSymlinks(c)
+	}
+	if foreign {
+		return "", fmt.Errorf("needs %s, the initkit init built for %s: make build puts it beside initkit, or build it with CGO_ENABLED=0 GOARCH=%s go build -o %s github.com/initkit/initkit/cmd/initkit-init", name, want.Name, want.GOARCH, name)
 	}
 	return "", ErrNoInit
 }

@@ -34,16 +34,21 @@ type Spec struct {
 	// InitBinary is the initkit-init program for init = "initkit";
 	// default $INITKIT_INIT, then initkit-init beside the running
 	// program, then in $PATH.
-	InitBinary string   `toml:"init_binary"`
-	Files      []string `toml:"files"`    // "SRC[:DST]", each with its library closure
-	Libs       []string `toml:"libs"`     // sonames only dlopen'ed
-	Trees      []string `toml:"tree"`     // "SRC[:DST]" host directories added whole
-	Dirs       []string `toml:"dirs"`     // "/run" or "/run 0755"
-	Symlinks   []string `toml:"symlinks"` // "/bin/sh -> busybox"
-	Nodes      []string `toml:"nodes"`    // "/dev/console c 5 1 0600"
-	GenInit    []string `toml:"gen_init_cpio"`
-	Epoch      *int64   `toml:"epoch"`   // every mtime; default $SOURCE_DATE_EPOCH or 0
-	Sysroot    string   `toml:"sysroot"` // resolve files and libraries in this root
+	InitBinary string `toml:"init_binary"`
+	// Arch is the machine the image's init runs on, in QEMU's names
+	// (x86_64, aarch64): the kernel's, which boot sets. For another
+	// than the host's, init = "initkit" takes initkit-init-ARCH (make
+	// build puts it beside initkit). "" is the host's.
+	Arch     string   `toml:"-"`
+	Files    []string `toml:"files"`    // "SRC[:DST]", each with its library closure
+	Libs     []string `toml:"libs"`     // sonames only dlopen'ed
+	Trees    []string `toml:"tree"`     // "SRC[:DST]" host directories added whole
+	Dirs     []string `toml:"dirs"`     // "/run" or "/run 0755"
+	Symlinks []string `toml:"symlinks"` // "/bin/sh -> busybox"
+	Nodes    []string `toml:"nodes"`    // "/dev/console c 5 1 0600"
+	GenInit  []string `toml:"gen_init_cpio"`
+	Epoch    *int64   `toml:"epoch"`   // every mtime; default $SOURCE_DATE_EPOCH or 0
+	Sysroot  string   `toml:"sysroot"` // resolve files and libraries in this root
 	// Replace lists paths that more than one source provides, where the
 	// later source wins. Sources apply in this order: entries, gen_init_cpio, dirs,
 	// symlinks, nodes, files and libs, busybox, tree, modules, init.

@@ -8,21 +8,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 
 	"github.com/initkit/initkit/compress"
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/internal/elfnote"
+	"github.com/initkit/initkit/internal/machine"
 )
 
 // HostArch is the host's architecture in QEMU's names: what exec's
 // programs, initkit's own init and the host's crash(8) are built for.
-func HostArch() string {
-	if runtime.GOARCH == "arm64" {
-		return "aarch64"
-	}
-	return "x86_64"
-}
+func HostArch() string { return machine.Host().Name }
 
 // ImageArch says which architecture a kernel image is for, in QEMU's
 // names: "x86_64" for a bzImage (the boot protocol's "HdrS" at 0x202,

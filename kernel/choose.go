@@ -28,6 +28,10 @@ type Request struct {
 	// NoFetch makes Choose fail instead of downloading a kernel when it
 	// would take the fetched one and the cache has none.
 	NoFetch bool
+	// Arch is the architecture of the fetched kernel, in QEMU's names,
+	// when Choose takes that one ("" the host's): boot --arch aarch64
+	// with no kernel named boots Debian's arm64 kernel.
+	Arch string
 }
 
 // SpecKernel is the kernel of a spec file's [boot] table, its paths
@@ -76,7 +80,7 @@ func Choose(ctx context.Context, req Request) (*Choice, error) {
 		c.Image, c.From = wd, "the kernel tree in the working directory"
 	}
 	if c.Image == "" {
-		k, err := fetched(ctx, req.NoFetch)
+		k, err := fetched(ctx, req.NoFetch, req.Arch)
 		if err != nil {
 			return nil, err
 		}
@@ -240,20 +244,27 @@ func (c *Choice) NeedModules() (string, error) {
 	return "", fmt.Errorf("no modules found for kernel %s (from %s): give the /lib/modules/RELEASE tree with --modules-dir", c.Image, c.From)
 }
 
-// fetched returns the newest cached kernel, read without asking apt (a
-// second or more), or fetches one when the cache has none.
-func fetched(ctx context.Context, noFetch bool) (*Kernel, error) {
+// fetched returns the newest cached kernel for arch, read without asking
+// apt (a second or more), or fetches one when the cache has none.
+func fetched(ctx context.Context, noFetch bool, arch string) (*Kernel, error) {
 	dir, err := CacheDir()
 	if err != nil {
 		return nil, err
 	}
-	if ks := Cached(dir); len(ks) > 0 {
-		return ks[0], nil
+	arch, err = fetchArch("", arch)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range Cached(dir) {
+		// An image that does not say its architecture is not refused on it.
+		if k.Arch == arch || k.Arch == "" {
+			return k, nil
+		}
 	}
 	if noFetch {
-		return nil, fmt.Errorf("no kernel given and none in the cache: give --kernel, or run initkit kernel fetch")
+		return nil, fmt.Errorf("no kernel given and no %s one in the cache: give --kernel, or run initkit kernel fetch --arch %s", arch, arch)
 	}
-	k, err := Fetch(ctx, dir, "")
+	k, err := Fetch(ctx, dir, "", arch)
 	if err != nil {
 		return nil, fmt.Errorf("no kernel given and none could be fetched: %w", err)
 	}

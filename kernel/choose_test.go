@@ -177,7 +177,7 @@ func realKernel(t *testing.T) *Kernel {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := Fetch(context.Background(), dir, "")
+	k, err := Fetch(context.Background(), dir, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}

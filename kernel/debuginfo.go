@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/initkit/initkit/internal/atomicfile"
+	"github.com/initkit/initkit/internal/machine"
 	"github.com/initkit/initkit/internal/procgroup"
 )
 
@@ -45,17 +46,19 @@ func FetchDebugInfo(ctx context.Context, k *Kernel) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	if _, err := run(ctx, tmp, "apt-get", "download", "-q", pkg); err != nil {
+	m, _ := machine.Lookup(k.Arch)
+	a, err := aptFor(ctx, filepath.Dir(filepath.Dir(k.Dir)), m.Debian)
+	if err != nil {
 		return "", err
 	}
-	debs, _ := filepath.Glob(filepath.Join(tmp, pkg+"_*.deb"))
-	if len(debs) != 1 {
-		return "", fmt.Errorf("apt-get download %s left %d packages, want 1", pkg, len(debs))
+	deb, err := a.get(ctx, tmp, pkg)
+	if err != nil {
+		return "", err
 	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return "", err
 	}
-	return out, extractMember(ctx, debs[0], "/boot/vmlinux-"+k.Release, out)
+	return out, extractMember(ctx, deb, "/boot/vmlinux-"+k.Release, out)
 }
 
 // extractMember writes the file of the .deb whose path ends in suffix.

@@ -4,12 +4,15 @@
 // meta-package (linux-image-cloud-amd64 by default) currently depends on,
 // with apt-get download, and unpacks it with dpkg-deb -x: no root, no
 // installation, no hard-coded version. The result is cached by package name
-// and version, so a second call costs a directory lookup.
+// and version, so a second call costs a directory lookup. A kernel of
+// another architecture (arm64 on an amd64 host) comes from that
+// architecture's package lists, which Fetch keeps under the cache.
 package kernel
 
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,10 +24,12 @@ import (
 	"strings"
 
 	"github.com/initkit/initkit/internal/cache"
+	"github.com/initkit/initkit/internal/machine"
 )
 
 // Kernel is an unpacked kernel package.
 type Kernel struct {
+	Arch       string // what Image is for, in QEMU's names (ImageArch)
 	Package    string // e.g. linux-image-6.1.0-56-cloud-amd64
 	Version    string // package version
 	Release    string // uname -r, e.g. 6.1.0-56-cloud-amd64
@@ -33,23 +38,36 @@ type Kernel struct {
 	ModulesDir string // the /lib/modules/RELEASE tree
 }
 
-// DefaultFlavour is the meta-package Fetch follows by default: a small
-// kernel that boots fast under QEMU.
+// DefaultFlavour is the meta-package Fetch follows by default on an
+// amd64 host: a small kernel that boots fast under QEMU.
 const DefaultFlavour = "linux-image-cloud-amd64"
+
+// Flavour is the default flavour for arch (QEMU's names; "" the host's):
+// the cloud kernel, built for virtual machines.
+func Flavour(arch string) string {
+	a, ok := machine.Lookup(arch)
+	if !ok {
+		a = machine.Host()
+	}
+	return "linux-image-cloud-" + a.Debian
+}
 
 // CacheDir returns $INITKIT_CACHE, or initkit under the user's cache directory.
 func CacheDir() (string, error) { return cache.Dir() }
 
-// Fetch returns the kernel that the meta-package flavour depends on, from
-// the cache under cacheDir or downloaded into it. Concurrent calls are safe:
-// each unpacks into its own directory and the first rename wins. An empty
-// cacheDir is CacheDir's.
-func Fetch(ctx context.Context, cacheDir, flavour string) (*Kernel, error) {
-	if flavour == "" {
-		flavour = DefaultFlavour
+// Fetch returns the kernel that the meta-package flavour depends on, for
+// arch (QEMU's names, Kbuild's arm64 too; "" the host's, or the one a
+// flavour ending in -arm64 or -amd64 names), from the cache under
+// cacheDir or downloaded into it. Concurrent calls are safe: each unpacks
+// into its own directory and the first rename wins. An empty cacheDir is
+// CacheDir's; an empty flavour is Flavour's.
+func Fetch(ctx context.Context, cacheDir, flavour, arch string) (*Kernel, error) {
+	arch, err := fetchArch(flavour, arch)
+	if err != nil {
+		return nil, err
 	}
+	flavour = cmp.Or(flavour, Flavour(arch))
 	if cacheDir == "" {
-		var err error
 		if cacheDir, err = CacheDir(); err != nil {
 			return nil, err
 		}
@@ -63,11 +81,16 @@ func Fetch(ctx context.Context, cacheDir, flavour string) (*Kernel, error) {
 		// It goes to apt-cache's argv: "-o..." would configure apt.
 		return nil, fmt.Errorf("flavour %q is no Debian package name", flavour)
 	}
-	pkg, err := resolve(ctx, flavour)
+	m, _ := machine.Lookup(arch)
+	a, err := aptFor(ctx, cacheDir, m.Debian)
 	if err != nil {
 		return nil, err
 	}
-	version, err := aptField(ctx, pkg, "Version")
+	pkg, err := a.resolve(ctx, flavour)
+	if err != nil {
+		return nil, err
+	}
+	version, err := a.field(ctx, pkg, "Version")
 	if err != nil {
 		return nil, err
 	}
@@ -75,10 +98,27 @@ func Fetch(ctx context.Context, cacheDir, flavour string) (*Kernel, error) {
 	if k, err := open(dir, pkg, version); err == nil {
 		return k, nil
 	}
-	if err := download(ctx, cacheDir, dir, pkg); err != nil {
+	if err := a.download(ctx, dir, pkg); err != nil {
 		return nil, err
 	}
 	return open(dir, pkg, version)
+}
+
+// fetchArch settles the architecture of a fetch, in QEMU's names: arch,
+// else the one the flavour's name ends in, else the host's.
+func fetchArch(flavour, arch string) (string, error) {
+	if arch == "" {
+		for _, a := range machine.Arches {
+			if strings.HasSuffix(flavour, "-"+a.Debian) {
+				return a.Name, nil
+			}
+		}
+		return HostArch(), nil
+	}
+	if a, ok := machine.Lookup(arch); ok {
+		return a.Name, nil
+	}
+	return "", fmt.Errorf("architecture %q: want x86_64 (amd64) or aarch64 (arm64)", arch)
 }
 
 // packageName is what Debian policy (5.6.1) allows a package's name.
@@ -89,8 +129,8 @@ var packageName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
 const flavourHelp = "a flavour is a meta-package such as " + DefaultFlavour + " or linux-image-amd64 (apt-cache search --names-only '^linux-image-' lists them)"
 
 // resolve returns the kernel package a meta-package depends on.
-func resolve(ctx context.Context, meta string) (string, error) {
-	out, err := run(ctx, "", "apt-cache", "depends", "--no-recommends", "--no-suggests", meta)
+func (a apt) resolve(ctx context.Context, meta string) (string, error) {
+	out, err := a.run(ctx, "", "apt-cache", "depends", "--no-recommends", "--no-suggests", meta)
 	if err != nil {
 		return "", fmt.Errorf("flavour %s: apt knows no such package (%w); %s", meta, err, flavourHelp)
 	}
@@ -104,8 +144,8 @@ func resolve(ctx context.Context, meta string) (string, error) {
 	return "", fmt.Errorf("flavour %s depends on no linux-image- package (if it is a kernel's meta-package, run apt-get update); %s", meta, flavourHelp)
 }
 
-func aptField(ctx context.Context, pkg, field string) (string, error) {
-	out, err := run(ctx, "", "apt-cache", "show", "--no-all-versions", pkg)
+func (a apt) field(ctx context.Context, pkg, field string) (string, error) {
+	out, err := a.run(ctx, "", "apt-cache", "show", "--no-all-versions", pkg)
 	if err != nil {
 		return "", err
 	}
@@ -117,7 +157,7 @@ func aptField(ctx context.Context, pkg, field string) (string, error) {
 	return "", fmt.Errorf("apt-cache show %s: no %s field", pkg, field)
 }
 
-func download(ctx context.Context, cacheDir, dir, pkg string) error {
+func (a apt) download(ctx context.Context, dir, pkg string) error {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return err
 	}
@@ -126,15 +166,12 @@ func download(ctx context.Context, cacheDir, dir, pkg string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if _, err := run(ctx, tmp, "apt-get", "download", "-q", pkg); err != nil {
+	deb, err := a.get(ctx, tmp, pkg)
+	if err != nil {
 		return err
 	}
-	debs, _ := filepath.Glob(filepath.Join(tmp, pkg+"_*.deb"))
-	if len(debs) != 1 {
-		return fmt.Errorf("apt-get download %s left %d packages, want 1", pkg, len(debs))
-	}
 	root := filepath.Join(tmp, "root")
-	if _, err := run(ctx, "", "dpkg-deb", "-x", debs[0], root); err != nil {
+	if _, err := run(ctx, "", "dpkg-deb", "-x", deb, root); err != nil {
 		return err
 	}
 	if err := os.Rename(root, dir); err != nil && !exists(dir) {
@@ -153,7 +190,7 @@ func open(dir, pkg, version string) (*Kernel, error) {
 	if !exists(mods) {
 		mods = filepath.Join(dir, "usr", "lib", "modules", release)
 	}
-	return &Kernel{Package: pkg, Version: version, Release: release, Dir: dir, Image: images[0], ModulesDir: mods}, nil
+	return &Kernel{Arch: ImageArch(images[0]), Package: pkg, Version: version, Release: release, Dir: dir, Image: images[0], ModulesDir: mods}, nil
 }
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }

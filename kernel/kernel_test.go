@@ -34,7 +34,7 @@ func TestFetchUsesCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	k, err := Fetch(ctx, dir, "")
+	k, err := Fetch(ctx, dir, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestFetchUsesCache(t *testing.T) {
 	}
 	before, _ := os.Stat(k.Dir)
 	start := time.Now()
-	again, err := Fetch(ctx, dir, "")
+	again, err := Fetch(ctx, dir, "", "")
 	if err != nil || again.Dir != k.Dir {
 		t.Fatalf("second fetch: %v, %+v", err, again)
 	}
@@ -66,7 +66,7 @@ func TestFetchUnknownFlavour(t *testing.T) {
 		"-oDir::Etc=/tmp/x":           `flavour "-oDir::Etc=/tmp/x" is no Debian package name`,
 		"Linux":                       `flavour "Linux" is no Debian package name`,
 	} {
-		_, err := Fetch(context.Background(), t.TempDir(), flavour)
+		_, err := Fetch(context.Background(), t.TempDir(), flavour, "")
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", flavour, err, want)
 		}
@@ -216,5 +216,51 @@ func TestConfigureBadBase(t *testing.T) {
 		if got, _ := os.ReadFile(filepath.Join(obj, ".config")); !bytes.Equal(got, old) {
 			t.Errorf("%s: the build directory's .config became %q", name, got)
 		}
+	}
+}
+
+// TestFetchForeignArch: Debian's arm64 kernel on an amd64 host, with no
+// root and no dpkg --add-architecture: its package lists are the cache's
+// own (apt-get update as this user), its package unpacks with its
+// modules, and a second fetch takes it from the cache. The newest cached
+// kernel of the host's architecture stays the one a command takes when
+// none is named. (make kernel fetches it first, outside go test's
+// timeout.)
+func TestFetchForeignArch(t *testing.T) {
+	if HostArch() != "x86_64" {
+		t.Fatalf("this test fetches arm64 as the foreign architecture; the host is %s", HostArch())
+	}
+	dir, err := CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	k, err := Fetch(ctx, dir, "", "arm64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Arch != "aarch64" || !strings.HasSuffix(k.Package, "-cloud-arm64") || ImageArch(k.Image) != "aarch64" {
+		t.Fatalf("fetched %+v", k)
+	}
+	if _, err := os.Stat(filepath.Join(k.ModulesDir, "kernel", "drivers", "block", "virtio_blk.ko")); err != nil {
+		t.Errorf("modules: %v", err)
+	}
+	if lists, _ := filepath.Glob(filepath.Join(dir, "apt", "arm64", "lists", "*_binary-arm64_Packages*")); len(lists) == 0 {
+		t.Errorf("no arm64 package lists under %s", filepath.Join(dir, "apt", "arm64"))
+	}
+	// The flavour's name says the architecture as well.
+	again, err := Fetch(ctx, dir, "linux-image-cloud-arm64", "")
+	if err != nil || again.Dir != k.Dir {
+		t.Fatalf("by flavour: %v, %+v", err, again)
+	}
+	host, err := fetched(ctx, true, "")
+	if err != nil || host.Arch != HostArch() {
+		t.Errorf("the host's kernel with an arm64 one cached: %+v, %v", host, err)
+	}
+	if got, err := fetched(ctx, true, "aarch64"); err != nil || got.Dir != k.Dir {
+		t.Errorf("the cached arm64 kernel: %+v, %v", got, err)
+	}
+	if _, err := Fetch(ctx, dir, "", "riscv64"); err == nil || !strings.Contains(err.Error(), `architecture "riscv64"`) {
+		t.Errorf("riscv64: %v", err)
 	}
 }

@@ -2,10 +2,13 @@ package vmtest
 
 import (
 	"context"
+	"debug/elf"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -432,5 +435,39 @@ func TestVmcoreARM64(t *testing.T) {
 	code, out = initkitRun(t, "vmcore", "--kernel", obj, "--crash", m[1])
 	if code != 2 || !strings.Contains(out, "an aarch64 dump, and crash(8) reads x86_64 dumps only") {
 		t.Errorf("vmcore --crash: exit %d\n%s", code, out)
+	}
+}
+
+// TestDistroKernelARM64: Debian's arm64 kernel, fetched on the amd64 host
+// (make kernel runs kernel fetch --arch arm64), boots where boot is asked
+// for an arm64 guest and names no kernel: the spec's image is built for
+// it, with the initkit init for arm64 (initkit-init-aarch64 beside
+// initkit) and the arm64 kernel's own modules, which the init loads. An
+// image initkit build makes for that kernel holds the arm64 init too,
+// not the host's, which the kernel could not run.
+func TestDistroKernelARM64(t *testing.T) {
+	t.Parallel()
+	spec := filepath.Join(t.TempDir(), "initkit.toml")
+	if err := os.WriteFile(spec, []byte("[image]\ninit = \"initkit\"\n[modules]\nnames = [\"virtio_blk\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out := initkitRun(t, "boot", "--arch", "aarch64", "-c", spec, "--timeout", "300s", "--append", "initkit.debug",
+		"--expect", `Booting Linux on physical CPU`, "--expect", `initkit: .*loaded virtio_blk`, "--expect", `initkit: .*root`)
+	if code != 0 {
+		t.Fatalf("boot --arch aarch64: exit %d\n%s", code, out)
+	}
+	mustMatch(t, out, `Linux version \d+\.\d+\.\d+-\d+-cloud-arm64 `)
+	code, out = initkitRun(t, "kernel", "fetch", "--arch", "arm64")
+	m := regexp.MustCompile(`(?m)^kernel: +(\S+)$`).FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("kernel fetch --arch arm64: exit %d\n%s", code, out)
+	}
+	img := filepath.Join(t.TempDir(), "arm64.img")
+	if code, out := initkitRun(t, "build", "--kernel", m[1], "--module", "virtio_blk", "-o", img); code != 0 {
+		t.Fatalf("build --kernel: exit %d\n%s", code, out)
+	}
+	init, err := exec.Command(initkitBinary(t), "cat", img, "/init").Output()
+	if err != nil || len(init) < 20 || elf.Machine(binary.LittleEndian.Uint16(init[18:])) != elf.EM_AARCH64 {
+		t.Errorf("the image's /init is no arm64 program: %v", err)
 	}
 }

@@ -132,7 +132,7 @@ func (b *buildFlags) spec(cmd *cobra.Command) (*initramfs.Spec, error) {
 	if img.CacheSize, err = image.ParseSize(b.cacheSize); err != nil {
 		return nil, fmt.Errorf("--cache-size: %w", err)
 	}
-	return img, boot.ImageModules(cmd.Context(), img, sf.Kernel(b.kernel))
+	return img, boot.ForKernel(cmd.Context(), img, sf.Kernel(b.kernel))
 }
 
 // watchLoop is watch.Loop until Ctrl-C, the spec file watched too.

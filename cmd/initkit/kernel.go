@@ -14,7 +14,7 @@ import (
 
 func newKernel() *cobra.Command {
 	cmd := &cobra.Command{Use: "kernel", Short: "Obtain, configure, check and build kernels to boot"}
-	var flavour, cache string
+	var flavour, cache, arch string
 	var debugInfo bool
 	fetch := &cobra.Command{
 		Use:   "fetch",
@@ -22,11 +22,11 @@ func newKernel() *cobra.Command {
 		Long:  help("kernel-fetch"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			k, err := kernel.Fetch(cmd.Context(), cache, flavour)
+			k, err := kernel.Fetch(cmd.Context(), cache, flavour, arch)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "kernel:  %s\nmodules: %s\nrelease: %s\npackage: %s %s\n", k.Image, k.ModulesDir, k.Release, k.Package, k.Version)
+			fmt.Fprintf(cmd.OutOrStdout(), "kernel:  %s\nmodules: %s\nrelease: %s\npackage: %s %s\narch:    %s\n", k.Image, k.ModulesDir, k.Release, k.Package, k.Version, k.Arch)
 			if debugInfo {
 				v, err := kernel.FetchDebugInfo(cmd.Context(), k)
 				if err != nil {
@@ -37,7 +37,8 @@ func newKernel() *cobra.Command {
 			return nil
 		},
 	}
-	fetch.Flags().StringVar(&flavour, "flavour", kernel.DefaultFlavour, "meta-package naming the kernel flavour")
+	fetch.Flags().StringVar(&flavour, "flavour", "", "meta-package naming the kernel flavour (default linux-image-cloud-ARCH)")
+	fetch.Flags().StringVar(&arch, "arch", "", "the kernel's architecture: x86_64 (amd64) or aarch64 (arm64) (default: the flavour's, else the host's)")
 	fetch.Flags().BoolVar(&debugInfo, "debug-info", false, "also fetch the matching vmlinux with DWARF (the -dbg package)")
 	fetch.Flags().StringVar(&cache, "cache", "", "cache directory (default $INITKIT_CACHE or ~/.cache/initkit)")
 	cmd.AddCommand(fetch, newKernelConfig(), newKernelCheck(), newKernelBuild())

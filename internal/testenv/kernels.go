@@ -305,7 +305,7 @@ func writeConfig(path string, c kconfig.Config) error {
 }
 
 // Initkit returns cmd/initkit built once, with the initkit-init it boots
-// beside it, as make build lays them out.
+// beside it, and initkit-init-aarch64, as make build lays them out.
 var Initkit = sync.OnceValues(func() (string, error) {
 	dir, err := tempDir("initkit-test-")
 	if err != nil {
@@ -319,6 +319,9 @@ var Initkit = sync.OnceValues(func() (string, error) {
 	}
 	init, err := BuildInitOnce()
 	if err != nil {
+		return "", err
+	}
+	if err := buildInitFor(filepath.Join(dir, "initkit-init-aarch64"), "arm64"); err != nil {
 		return "", err
 	}
 	return bin, os.Symlink(init, filepath.Join(dir, "initkit-init"))

@@ -25,7 +25,7 @@ var fetchKernel = sync.OnceValues(func() (*kernel.Kernel, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	return kernel.Fetch(ctx, dir, "")
+	return kernel.Fetch(ctx, dir, "", "")
 })
 
 // Kernel returns the Debian cloud kernel, fetched into the cache on first
