@@ -52,6 +52,12 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 		for _, e := range first {
 			h := e.h
+			if w.magic == MagicCRC && h.Type() == TypeReg {
+				// A newc entry mixed into a 070702 archive carries a
+				// check that means nothing, which the reader takes as
+				// it is; the CRC writer wants the sum (NewCRCWriter).
+				h.Check = Checksum(e.data)
+			}
 			if err := w.WriteHeader(&h); err != nil {
 				return // a header the reader takes but the writer refuses to make (validate)
 			}
