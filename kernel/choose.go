@@ -84,9 +84,7 @@ func Choose(ctx context.Context, req Request) (*Choice, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.Image, c.From, c.Fetched = k.Image, "the fetched kernel "+k.Release, k
-		c.Release, c.Vmlinux, c.ModulesDir = k.Release, k.DebugVmlinux(), k.ModulesDir
-		c.Config = FindConfig(k.Image)
+		c = k.choice()
 	} else if err := c.besideImage(); err != nil {
 		return nil, err
 	}
@@ -230,6 +228,8 @@ func (c *Choice) NeedVmlinux() (string, error) {
 	switch {
 	case c.Vmlinux != "":
 		return c.Vmlinux, nil
+	case c.Fetched != nil && c.Fetched.Arch != "" && c.Fetched.Arch != HostArch():
+		return "", fmt.Errorf("no vmlinux with DWARF for %s: run initkit kernel fetch --arch %s --debug-info, or give --vmlinux", c.From, c.Fetched.Arch)
 	case c.Fetched != nil:
 		return "", fmt.Errorf("no vmlinux with DWARF for %s: run initkit kernel fetch --debug-info, or give --vmlinux", c.From)
 	}
@@ -242,6 +242,29 @@ func (c *Choice) NeedModules() (string, error) {
 		return c.ModulesDir, nil
 	}
 	return "", fmt.Errorf("no modules found for kernel %s (from %s): give the /lib/modules/RELEASE tree with --modules-dir", c.Image, c.From)
+}
+
+// choice is the fetched kernel k as Choose gives it.
+func (k *Kernel) choice() *Choice {
+	return &Choice{Image: k.Image, From: "the fetched kernel " + k.Release, Fetched: k,
+		Release: k.Release, Vmlinux: k.DebugVmlinux(), ModulesDir: k.ModulesDir, Config: FindConfig(k.Image)}
+}
+
+// FetchedRelease is the kernel of release that initkit kernel fetch
+// cached, as Choose gives it; false when the cache has none. A dump or a
+// log names the kernel that wrote it: its own is the one to read it
+// with, whichever kernel a command would take by default.
+func FetchedRelease(release string) (*Choice, bool) {
+	dir, err := CacheDir()
+	if err != nil || release == "" {
+		return nil, false
+	}
+	for _, k := range Cached(dir) {
+		if k.Release == release {
+			return k.choice(), true
+		}
+	}
+	return nil, false
 }
 
 // fetched returns the newest cached kernel for arch, read without asking

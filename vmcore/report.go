@@ -182,6 +182,7 @@ func Report(ctx context.Context, path string, o ReportOptions, w, warn io.Writer
 		return err
 	}
 	defer v.Close()
+	o.Kernel, o.KernelErr = dumpsKernel(v, o.Kernel, o.KernelErr)
 	var vmlinux string
 	vmErr := o.KernelErr
 	if vmErr == nil {
@@ -220,6 +221,21 @@ func Report(ctx context.Context, path string, o ReportOptions, w, warn io.Writer
 		defer fmt.Fprintf(warn, "initkit vmcore: crash reports not decoded: %v\n", vmErr)
 	}
 	return v.Show(w, dec, o.Tail, o.JSON)
+}
+
+// dumpsKernel is the kernel to read v with: k, unless k is the fetched
+// kernel a command takes when none is named and the dump is of another
+// release (an arm64 guest's, an older kernel's): then the fetched kernel
+// of the dump's release, or none, which leaves the reports undecoded
+// rather than refusing the dump for a vmlinux the user never gave.
+func dumpsKernel(v *File, k *kernel.Choice, err error) (*kernel.Choice, error) {
+	if err != nil || k.Fetched == nil || v.Info == nil || v.Info.Release == "" || v.Info.Release == k.Release {
+		return k, err
+	}
+	if own, ok := kernel.FetchedRelease(v.Info.Release); ok {
+		return own, nil
+	}
+	return nil, fmt.Errorf("the dump is of kernel %s, and none of that release was given or fetched (the fetched one is %s): give --vmlinux or --kernel", printable.String(v.Info.Release), k.Release)
 }
 
 // Show writes what initkit vmcore prints of the dump: its facts, its

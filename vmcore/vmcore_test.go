@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/initkit/initkit/kernel"
 )
 
 const testInfo = "OSRELEASE=6.1.0-test\nBUILD-ID=abcd\nPAGESIZE=4096\nSYMBOL(prb)=ffffffff82000000\nSIZE(prb_desc)=24\nOFFSET(printk_info.seq)=0\nNUMBER(phys_base)=-373293056\nKERNELOFFSET=31a00000\nCRASHTIME=1796131888\n"
@@ -238,5 +240,29 @@ func TestPhysARM64(t *testing.T) {
 	delete(in.Numbers, "VA_BITS")
 	if _, err := v.Phys(0xffff000000001000); err == nil || !strings.Contains(err.Error(), "VA_BITS") {
 		t.Errorf("no VA_BITS: %v", err)
+	}
+}
+
+// TestDumpsKernel: the fetched kernel a command takes when none is named
+// is passed over for a dump of another release (an arm64 guest's dump
+// read on an amd64 host), for the cached kernel of the dump's release,
+// else none, with a note that says which release: the dump is still
+// read, where the host's vmlinux was refused as "not the kernel of" it.
+// A kernel the user named is kept, for CheckVmlinux to judge.
+func TestDumpsKernel(t *testing.T) {
+	t.Setenv("INITKIT_CACHE", t.TempDir())
+	v := &File{Info: &Info{Release: "6.1.0-57-cloud-arm64"}}
+	host := &kernel.Choice{Release: "6.1.0-57-cloud-amd64", Fetched: &kernel.Kernel{Release: "6.1.0-57-cloud-amd64"}}
+	k, err := dumpsKernel(v, host, nil)
+	if k != nil || err == nil || !strings.Contains(err.Error(), "the dump is of kernel 6.1.0-57-cloud-arm64") {
+		t.Errorf("another release, none cached: %v, %v", k, err)
+	}
+	named := &kernel.Choice{Release: "6.1.0-57-cloud-amd64", From: "--kernel"}
+	if k, err := dumpsKernel(v, named, nil); k != named || err != nil {
+		t.Errorf("a named kernel: %v, %v", k, err)
+	}
+	same := &File{Info: &Info{Release: host.Release}}
+	if k, err := dumpsKernel(same, host, nil); k != host || err != nil {
+		t.Errorf("the dump's own: %v, %v", k, err)
 	}
 }

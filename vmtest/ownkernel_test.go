@@ -470,4 +470,26 @@ func TestDistroKernelARM64(t *testing.T) {
 	if err != nil || len(init) < 20 || elf.Machine(binary.LittleEndian.Uint16(init[18:])) != elf.EM_AARCH64 {
 		t.Errorf("the image's /init is no arm64 program: %v", err)
 	}
+	// Its crash dumped by QEMU and read natively: a distribution's arm64
+	// kernel, with KASLR and 48-bit addresses. vmcore, naming no kernel,
+	// takes the fetched kernel of the dump's release, not the host's,
+	// whose vmlinux it refused as "not the kernel of" the dump.
+	dir := t.TempDir()
+	code, out = initkitRun(t, "boot", "--kernel", m[1], "--initrd", img, "--mem", "512M", "--timeout", "300s",
+		"--dump-on-crash", "--append", "rdinit=/nonexistent")
+	if code != 3 {
+		t.Fatalf("boot to a panic: exit %d\n%s", code, out)
+	}
+	vm := regexp.MustCompile(`vmcore: (\S+/vmcore) `).FindStringSubmatch(out)
+	if vm == nil {
+		t.Fatalf("no vmcore named:\n%s", out)
+	}
+	cmd := exec.Command(initkitBinary(t), "vmcore", vm[1], "--tail", "20")
+	cmd.Dir = dir
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("vmcore: %v\n%s", err, b)
+	}
+	mustMatch(t, string(b), `\(elf, aarch64, `, `kernel:  \d+\.\d+\.\d+-\d+-cloud-arm64, build-id [0-9a-f]{40}, KASLR offset 0x[0-9a-f]+`,
+		`report: kernel panic: VFS: Unable to mount root fs`, `not decoded: no vmlinux with DWARF for the fetched kernel .*-cloud-arm64: run initkit kernel fetch --arch aarch64 --debug-info`)
 }
