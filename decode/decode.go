@@ -493,7 +493,39 @@ func Titles(w io.Writer, log io.Reader) (int, error) {
 type Args struct {
 	Log       string   // "-" for stdin; "" when Locations are given
 	Locations []string // the symbols and addresses to resolve
+
+	name string // the log's name in messages, once Read
+	text []byte // the log, once Read
 }
+
+// Read reads the log (stdin for "-"), up to MaxLog, for WriteArgs, so
+// that Release can tell which kernel wrote it before a vmlinux is opened.
+func (a *Args) Read(stdin io.Reader) error {
+	if a.Log == "" || a.text != nil {
+		return nil
+	}
+	var err error
+	a.name, a.text, err = ReadLogFile(a.Log, stdin)
+	return err
+}
+
+// Release is the kernel release the log's first report names ("CPU: 0
+// PID: 1 Comm: ... 6.1.0-57-cloud-arm64 #1"), "" when none does or the
+// log was not Read: the kernel to decode it with
+// (kernel.Choice.ForRelease).
+func (a Args) Release() string {
+	var release string
+	oops.Each(bytes.NewReader(a.text), func(r oops.Report) error {
+		if release = r.Version; release != "" {
+			return errFound
+		}
+		return nil
+	})
+	return release
+}
+
+// errFound ends an oops.Each that found what it looked for.
+var errFound = errors.New("found")
 
 // ParseArgs sorts decode's arguments into a log or locations.
 func ParseArgs(args []string) (Args, error) {
@@ -522,11 +554,10 @@ func (d *Decoder) WriteArgs(a Args, stdin io.Reader, w, warn io.Writer, asJSON b
 	if a.Log == "" {
 		return d.Locations(w, a.Locations)
 	}
-	name, log, err := ReadLogFile(a.Log, stdin)
-	if err != nil {
+	if err := a.Read(stdin); err != nil {
 		return err
 	}
-	return d.WriteLog(w, warn, name, log, asJSON)
+	return d.WriteLog(w, warn, a.name, a.text, asJSON)
 }
 
 // WriteLog writes the log read from name with every report annotated

@@ -250,21 +250,25 @@ func (k *Kernel) choice() *Choice {
 		Release: k.Release, Vmlinux: k.DebugVmlinux(), ModulesDir: k.ModulesDir, Config: FindConfig(k.Image)}
 }
 
-// FetchedRelease is the kernel of release that initkit kernel fetch
-// cached, as Choose gives it; false when the cache has none. A dump or a
-// log names the kernel that wrote it: its own is the one to read it
-// with, whichever kernel a command would take by default.
-func FetchedRelease(release string) (*Choice, bool) {
+// ForRelease is the kernel to read a dump or a log of release with, which
+// names the kernel that wrote it: c, unless c is the fetched kernel a
+// command takes when none is named and release is another (an arm64
+// guest's, an older kernel's); then the fetched kernel of that release,
+// and false when the cache has none.
+func (c *Choice) ForRelease(release string) (*Choice, bool) {
+	if c.Fetched == nil || release == "" || release == c.Release {
+		return c, true
+	}
 	dir, err := CacheDir()
-	if err != nil || release == "" {
-		return nil, false
+	if err != nil {
+		return c, false
 	}
 	for _, k := range Cached(dir) {
 		if k.Release == release {
 			return k.choice(), true
 		}
 	}
-	return nil, false
+	return c, false
 }
 
 // fetched returns the newest cached kernel for arch, read without asking

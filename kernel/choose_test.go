@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func touch(t *testing.T, p string) string {
@@ -241,5 +242,38 @@ func TestChooseTreeHere(t *testing.T) {
 	}
 	if c, _ := Choose(context.Background(), Request{Kernel: filepath.Join(pkg, "boot/vmlinuz-9.9-test")}); c.Image == img {
 		t.Error("the tree won over --kernel")
+	}
+}
+
+// TestForRelease: a dump or a log of another release than the fetched
+// kernel a command takes by default is read with the fetched kernel of
+// its own release, with that package's vmlinux; one the cache lacks
+// keeps the default and says so; a kernel the user named is kept.
+func TestForRelease(t *testing.T) {
+	pkg := fakeCache(t)
+	other := filepath.Join(filepath.Dir(pkg), "linux-image-8.8-arm_1")
+	touch(t, filepath.Join(other, "boot/vmlinuz-8.8-arm"))
+	vmlinux := touch(t, filepath.Join(other, "usr/lib/debug/boot/vmlinux-8.8-arm"))
+	old := time.Now().Add(-time.Hour) // the default is the newest: 9.9-test
+	if err := os.Chtimes(other, old, old); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	c, err := Choose(context.Background(), Request{NoFetch: true})
+	if err != nil || c.Release != "9.9-test" {
+		t.Fatalf("the default: %+v, %v", c, err)
+	}
+	if got, ok := c.ForRelease("8.8-arm"); !ok || got.Release != "8.8-arm" || got.Vmlinux != vmlinux {
+		t.Errorf("8.8-arm: %+v, %v", got, ok)
+	}
+	if got, ok := c.ForRelease("7.7-none"); ok || got != c {
+		t.Errorf("a release not cached: %+v, %v", got, ok)
+	}
+	if got, ok := c.ForRelease(""); !ok || got != c {
+		t.Errorf("no release: %+v, %v", got, ok)
+	}
+	named := &Choice{Image: "/k/vmlinuz-1.0", Release: "1.0", From: "--kernel"}
+	if got, ok := named.ForRelease("8.8-arm"); !ok || got != named {
+		t.Errorf("a named kernel: %+v, %v", got, ok)
 	}
 }

@@ -229,13 +229,14 @@ func Report(ctx context.Context, path string, o ReportOptions, w, warn io.Writer
 // of the dump's release, or none, which leaves the reports undecoded
 // rather than refusing the dump for a vmlinux the user never gave.
 func dumpsKernel(v *File, k *kernel.Choice, err error) (*kernel.Choice, error) {
-	if err != nil || k.Fetched == nil || v.Info == nil || v.Info.Release == "" || v.Info.Release == k.Release {
+	if err != nil || v.Info == nil {
 		return k, err
 	}
-	if own, ok := kernel.FetchedRelease(v.Info.Release); ok {
-		return own, nil
+	own, ok := k.ForRelease(v.Info.Release)
+	if !ok {
+		return nil, fmt.Errorf("the dump is of kernel %s, and none of that release was given or fetched (the fetched one is %s): give --vmlinux or --kernel", printable.String(v.Info.Release), k.Release)
 	}
-	return nil, fmt.Errorf("the dump is of kernel %s, and none of that release was given or fetched (the fetched one is %s): give --vmlinux or --kernel", printable.String(v.Info.Release), k.Release)
+	return own, nil
 }
 
 // Show writes what initkit vmcore prints of the dump: its facts, its

@@ -492,4 +492,15 @@ func TestDistroKernelARM64(t *testing.T) {
 	}
 	mustMatch(t, string(b), `\(elf, aarch64, `, `kernel:  \d+\.\d+\.\d+-\d+-cloud-arm64, build-id [0-9a-f]{40}, KASLR offset 0x[0-9a-f]+`,
 		`report: kernel panic: VFS: Unable to mount root fs`, `not decoded: no vmlinux with DWARF for the fetched kernel .*-cloud-arm64: run initkit kernel fetch --arch aarch64 --debug-info`)
+	// decode of its console log, naming no kernel, asks for the arm64
+	// kernel's vmlinux too, not the host's (which decoded it "with
+	// lines that may be wrong").
+	log := regexp.MustCompile(`console log: (\S+)\)`).FindStringSubmatch(out)
+	if log == nil {
+		t.Fatalf("no console log named:\n%s", out)
+	}
+	cmd = exec.Command(initkitBinary(t), "decode", log[1])
+	cmd.Dir = dir
+	b, _ = cmd.CombinedOutput()
+	mustMatch(t, string(b), `no vmlinux with DWARF for the fetched kernel .*-cloud-arm64: run initkit kernel fetch --arch aarch64 --debug-info`)
 }

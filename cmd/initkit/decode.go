@@ -56,12 +56,25 @@ func (d *decodeFlags) choose(cmd *cobra.Command) (*kernel.Choice, error) {
 	return kernel.Choose(cmd.Context(), req)
 }
 
-func (d *decodeFlags) open(cmd *cobra.Command) (*decode.Decoder, error) {
+// open opens the decoder of what a names: the chosen kernel's vmlinux,
+// or for a log the fetched kernel's of the release it names. The kernel
+// is chosen before the log is read: with none, stdin is never waited on.
+func (d *decodeFlags) open(cmd *cobra.Command, a *decode.Args) (*decode.Decoder, error) {
 	k, err := d.choose(cmd)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		if err := a.Read(cmd.InOrStdin()); err != nil {
+			return nil, err
+		}
+		k, _ = k.ForRelease(a.Release())
+		var dec *decode.Decoder
+		if dec, err = decode.ForKernel(k, d.modules, !d.noIndex, decode.Options{StripPrefix: d.strip, Source: d.source}); err == nil {
+			return dec, nil
+		}
 	}
-	return decode.ForKernel(k, d.modules, !d.noIndex, decode.Options{StripPrefix: d.strip, Source: d.source})
+	if a.Log != "" {
+		err = fmt.Errorf("%w (--title gives each report's title without a vmlinux)", err)
+	}
+	return nil, err
 }
 
 func runDecode(cmd *cobra.Command, d *decodeFlags, args []string) error {
@@ -75,10 +88,7 @@ func runDecode(cmd *cobra.Command, d *decodeFlags, args []string) error {
 	if d.title {
 		return titles(cmd, a)
 	}
-	dec, err := d.open(cmd)
-	if err != nil && a.Log != "" {
-		err = fmt.Errorf("%w (--title gives each report's title without a vmlinux)", err)
-	}
+	dec, err := d.open(cmd, &a)
 	if err != nil {
 		return err
 	}
