@@ -397,6 +397,19 @@ func TestReadDir(t *testing.T) {
 			t.Errorf("%s %s: %v, want no such file", part, missing, err)
 		}
 	}
+	// A partition given as the path (disk ls IMG 1) is named as one.
+	one := filepath.Join(t.TempDir(), "one.img")
+	if err := create(t, &Spec{Output: one, Size: "16M", Partitions: []Partition{{Name: "root", Fill: Fill{FS: "ext4", Tree: src}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"1", "root"} {
+		if _, err := ReadDir(ctx, one, "", p); err == nil || !strings.Contains(err.Error(), "partition "+p+" is "+one+":"+p) {
+			t.Errorf("partition %s as the path: %v", p, err)
+		}
+	}
+	if _, err := ReadDir(ctx, one, "", "etc"); err != nil {
+		t.Errorf("a relative path of the partition: %v", err)
+	}
 }
 
 // checkEntry compares a listed entry with the host file it was made of.

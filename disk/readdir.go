@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"slices"
@@ -48,6 +49,9 @@ func ReadDir(ctx context.Context, img, part, name string) ([]File, error) {
 		files, err = extReadDir(ctx, img, e.Start, name)
 	}
 	if err != nil {
+		if hint := partHint(img, part, name, err); hint != nil {
+			return nil, hint
+		}
 		return nil, fmt.Errorf("%s:%s: %w", img, name, err)
 	}
 	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
@@ -415,4 +419,17 @@ func modeString(f File) string {
 		}
 	}
 	return string(b)
+}
+
+// partHint says how to list a partition, when name, not found as a path
+// of the partition listed by default, names one (disk ls IMG 2, for
+// IMG:2); nil otherwise.
+func partHint(img, part, name string, err error) error {
+	if !errors.Is(err, fs.ErrNotExist) || part != "" || strings.Contains(name, "/") {
+		return nil
+	}
+	if _, perr := open(img, name); perr != nil {
+		return nil
+	}
+	return fmt.Errorf("%s: no file %s in the partition listed by default: partition %s is %s:%s (initkit disk ls %s:%s)", img, name, name, img, name, img, name)
 }
