@@ -200,7 +200,7 @@ func prepare(ctx context.Context, o Options) (*Run, error) {
 		return r, err
 	}
 	var err error
-	if r.Initrd, err = r.initramfs(); err != nil {
+	if r.Initrd, err = r.initramfs(ctx); err != nil {
 		return r, err
 	}
 	if o.Wrap != nil {
@@ -312,7 +312,7 @@ func (r *Run) LogPath() string {
 }
 
 // initramfs returns the image that boots, built in the run's directory.
-func (r *Run) initramfs() (string, error) {
+func (r *Run) initramfs(ctx context.Context) (string, error) {
 	o := r.o
 	initrd := o.Initrd
 	if initrd != "" {
@@ -331,7 +331,10 @@ func (r *Run) initramfs() (string, error) {
 		// Each run's image is in a directory of its own: the file sums
 		// are kept under one scope for every boot.
 		s.CacheScope = cmp.Or(s.CacheScope, "boot")
-		if err := FitKernel(&s, r.Kernel); err != nil {
+		if s.Log == nil {
+			s.Log = cmp.Or[io.Writer](r.o.Notes, os.Stderr)
+		}
+		if err := FitKernel(ctx, &s, r.Kernel); err != nil {
 			return "", err
 		}
 		res, err := s.Build(initrd, 0)
@@ -355,11 +358,15 @@ func (r *Run) initramfs() (string, error) {
 }
 
 // FitKernel makes an image spec the kernel k's that boots it: its init
-// built for k's architecture, and, when it ships modules and names
+// and its busybox built for k's architecture (guestBusybox), and, when
+// it ships modules and names
 // neither their directory nor a release, k's modules. initkit build does
 // the same.
-func FitKernel(s *initramfs.Spec, k *kernel.Choice) error {
+func FitKernel(ctx context.Context, s *initramfs.Spec, k *kernel.Choice) error {
 	s.Arch = cmp.Or(s.Arch, k.Arch)
+	if err := guestBusybox(ctx, s); err != nil {
+		return err
+	}
 	m := &s.Modules
 	if !s.NeedsModules() || m.Dir != "" || m.Kernel != "" {
 		return nil
@@ -419,7 +426,7 @@ func ForKernel(ctx context.Context, s *initramfs.Spec, req kernel.Request) error
 	if err != nil {
 		return err
 	}
-	return FitKernel(s, k)
+	return FitKernel(ctx, s, k)
 }
 
 // dumps sets up kdump, --panic-on and QEMU's memory dumps.

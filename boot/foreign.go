@@ -2,11 +2,17 @@ package boot
 
 import (
 	"bytes"
+	"context"
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
+
+	"github.com/initkit/initkit/initramfs"
+	"github.com/initkit/initkit/internal/apt"
+	"github.com/initkit/initkit/internal/cache"
 
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/internal/machine"
@@ -84,4 +90,43 @@ func elfMachine(h []byte) (elf.Machine, bool) {
 		order = binary.BigEndian
 	}
 	return elf.Machine(order.Uint16(h[18:])), true
+}
+
+// guestBusybox gives an image for a guest of another machine than its
+// busybox's (the host's /bin/busybox, which --busybox alone names, in
+// an image for an arm64 kernel) that machine's: Debian's busybox-static,
+// fetched for it as the user (internal/apt), and says so on s.Log. The
+// guest could not run the host's: the shell init would die with "error
+// -8", and every applet with it.
+func guestBusybox(ctx context.Context, s *initramfs.Spec) error {
+	bb := s.BusyboxPath()
+	want, ok := machine.Lookup(s.Arch)
+	if bb == "" || !ok || want == machine.Host() {
+		return nil
+	}
+	f, err := elf.Open(bb)
+	if err != nil {
+		return nil // not a program: the build says so
+	}
+	got := f.Machine
+	f.Close()
+	if got == want.ELF {
+		return nil
+	}
+	dir, err := cache.Dir()
+	if err != nil {
+		return err
+	}
+	a, err := apt.For(ctx, dir, want.Debian)
+	if err == nil {
+		dir, err = a.Unpacked(ctx, dir, "busybox-static")
+	}
+	if err != nil {
+		return fmt.Errorf("busybox %s is for %s and the guest is %s; Debian's busybox-static for %s could not be had: %w (give busybox = \"PATH\" of one)", bb, got, want.Name, want.Debian, err)
+	}
+	s.Busybox = filepath.Join(dir, "bin", "busybox")
+	if s.Log != nil {
+		fmt.Fprintf(s.Log, "initkit: busybox %s is for %s: the %s guest gets Debian's busybox-static for %s, %s\n", bb, got, want.Name, want.Debian, s.Busybox)
+	}
+	return nil
 }

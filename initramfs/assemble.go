@@ -373,6 +373,10 @@ func pickApplets(have, want []string) ([]string, error) {
 
 // busybox returns the busybox to use: the spec's, or the host's static one
 // when the shell init needs one and none was named.
+// BusyboxPath is the busybox the image gets: Busybox, else the host's
+// /bin/busybox for the shell init; "" for none.
+func (s *Spec) BusyboxPath() string { return s.busybox() }
+
 func (s *Spec) busybox() string {
 	if s.Busybox != "" || !s.shellInit() {
 		return s.Busybox

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/initkit/initkit/internal/apt"
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/internal/machine"
 	"github.com/initkit/initkit/internal/procgroup"
@@ -47,11 +48,11 @@ func FetchDebugInfo(ctx context.Context, k *Kernel) (string, error) {
 	}
 	defer os.RemoveAll(tmp)
 	m, _ := machine.Lookup(k.Arch)
-	a, err := aptFor(ctx, filepath.Dir(filepath.Dir(k.Dir)), m.Debian)
+	a, err := apt.For(ctx, filepath.Dir(filepath.Dir(k.Dir)), m.Debian)
 	if err != nil {
 		return "", err
 	}
-	deb, err := a.get(ctx, tmp, pkg)
+	deb, err := a.Download(ctx, tmp, pkg)
 	if err != nil {
 		return "", err
 	}

@@ -14,15 +14,13 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
+	"github.com/initkit/initkit/internal/apt"
 	"github.com/initkit/initkit/internal/cache"
 	"github.com/initkit/initkit/internal/machine"
 )
@@ -72,25 +70,20 @@ func Fetch(ctx context.Context, cacheDir, flavour, arch string) (*Kernel, error)
 			return nil, err
 		}
 	}
-	for _, tool := range []string{"apt-cache", "apt-get", "dpkg-deb"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return nil, fmt.Errorf("kernel fetch needs %s (a Debian or Ubuntu host); elsewhere pass a kernel image with --kernel or $INITKIT_KERNEL", tool)
-		}
-	}
-	if !packageName.MatchString(flavour) {
+	if !apt.PackageName.MatchString(flavour) {
 		// It goes to apt-cache's argv: "-o..." would configure apt.
 		return nil, fmt.Errorf("flavour %q is no Debian package name", flavour)
 	}
 	m, _ := machine.Lookup(arch)
-	a, err := aptFor(ctx, cacheDir, m.Debian)
+	a, err := apt.For(ctx, cacheDir, m.Debian)
+	if err != nil {
+		return nil, fmt.Errorf("kernel fetch %w; elsewhere pass a kernel image with --kernel or $INITKIT_KERNEL", err)
+	}
+	pkg, err := resolve(ctx, a, flavour)
 	if err != nil {
 		return nil, err
 	}
-	pkg, err := a.resolve(ctx, flavour)
-	if err != nil {
-		return nil, err
-	}
-	version, err := a.field(ctx, pkg, "Version")
+	version, err := a.Field(ctx, pkg, "Version")
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +91,7 @@ func Fetch(ctx context.Context, cacheDir, flavour, arch string) (*Kernel, error)
 	if k, err := open(dir, pkg, version); err == nil {
 		return k, nil
 	}
-	if err := a.download(ctx, dir, pkg); err != nil {
+	if err := a.Unpack(ctx, dir, pkg); err != nil {
 		return nil, err
 	}
 	return open(dir, pkg, version)
@@ -121,16 +114,13 @@ func fetchArch(flavour, arch string) (string, error) {
 	return "", fmt.Errorf("architecture %q: want x86_64 (amd64) or aarch64 (arm64)", arch)
 }
 
-// packageName is what Debian policy (5.6.1) allows a package's name.
-var packageName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
-
 // flavourHelp ends an error about a flavour: what one is, and where the
 // host's are listed.
 const flavourHelp = "a flavour is a meta-package such as " + DefaultFlavour + " or linux-image-amd64 (apt-cache search --names-only '^linux-image-' lists them)"
 
 // resolve returns the kernel package a meta-package depends on.
-func (a apt) resolve(ctx context.Context, meta string) (string, error) {
-	out, err := a.run(ctx, "", "apt-cache", "depends", "--no-recommends", "--no-suggests", meta)
+func resolve(ctx context.Context, a apt.Apt, meta string) (string, error) {
+	out, err := a.Run(ctx, "", "apt-cache", "depends", "--no-recommends", "--no-suggests", meta)
 	if err != nil {
 		return "", fmt.Errorf("flavour %s: apt knows no such package (%w); %s", meta, err, flavourHelp)
 	}
@@ -142,42 +132,6 @@ func (a apt) resolve(ctx context.Context, meta string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("flavour %s depends on no linux-image- package (if it is a kernel's meta-package, run apt-get update); %s", meta, flavourHelp)
-}
-
-func (a apt) field(ctx context.Context, pkg, field string) (string, error) {
-	out, err := a.run(ctx, "", "apt-cache", "show", "--no-all-versions", pkg)
-	if err != nil {
-		return "", err
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if v, ok := strings.CutPrefix(line, field+": "); ok {
-			return strings.TrimSpace(v), nil
-		}
-	}
-	return "", fmt.Errorf("apt-cache show %s: no %s field", pkg, field)
-}
-
-func (a apt) download(ctx context.Context, dir, pkg string) error {
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".fetch-*")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	deb, err := a.get(ctx, tmp, pkg)
-	if err != nil {
-		return err
-	}
-	root := filepath.Join(tmp, "root")
-	if _, err := run(ctx, "", "dpkg-deb", "-x", deb, root); err != nil {
-		return err
-	}
-	if err := os.Rename(root, dir); err != nil && !exists(dir) {
-		return err
-	}
-	return nil
 }
 
 func open(dir, pkg, version string) (*Kernel, error) {
@@ -194,22 +148,6 @@ func open(dir, pkg, version string) (*Kernel, error) {
 }
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-func run(ctx context.Context, dir, name string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return nil, fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-		}
-		return nil, err
-	}
-	return out, nil
-}
 
 // Cached returns the kernels already in the cache under cacheDir, newest
 // first, without asking apt (which takes a second or more): for commands

@@ -442,7 +442,8 @@ func TestVmcoreARM64(t *testing.T) {
 // (make kernel runs kernel fetch --arch arm64), boots where boot is asked
 // for an arm64 guest and names no kernel: the spec's image is built for
 // it, with the initkit init for arm64 (initkit-init-aarch64 beside
-// initkit) and the arm64 kernel's own modules, which the init loads. An
+// initkit), the arm64 kernel's own modules, which the init loads, and
+// for the shell init an arm64 busybox in place of the host's. An
 // image initkit build makes for that kernel holds the arm64 init too,
 // not the host's, which the kernel could not run.
 func TestDistroKernelARM64(t *testing.T) {
@@ -457,6 +458,17 @@ func TestDistroKernelARM64(t *testing.T) {
 		t.Fatalf("boot --arch aarch64: exit %d\n%s", code, out)
 	}
 	mustMatch(t, out, `Linux version \d+\.\d+\.\d+-\d+-cloud-arm64 `)
+	// The shell init with the host's busybox, as --busybox alone names
+	// it: the guest gets Debian's busybox-static for arm64, and its shell.
+	shell := filepath.Join(t.TempDir(), "initkit.toml")
+	if err := os.WriteFile(shell, []byte("[image]\ninit = \"shell\"\nbusybox = \"/bin/busybox\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out = initkitRun(t, "boot", "--arch", "aarch64", "-c", shell, "--timeout", "300s", "--expect", `BusyBox v\S+ .*built-in shell`)
+	if code != 0 {
+		t.Fatalf("boot --arch aarch64 with the shell init: exit %d\n%s", code, out)
+	}
+	mustMatch(t, out, `busybox /bin/busybox is for EM_X86_64: the aarch64 guest gets Debian's busybox-static for arm64, \S+/bin/busybox`)
 	code, out = initkitRun(t, "kernel", "fetch", "--arch", "arm64")
 	m := regexp.MustCompile(`(?m)^kernel: +(\S+)$`).FindStringSubmatch(out)
 	if code != 0 || m == nil {

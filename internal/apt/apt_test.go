@@ -1,0 +1,64 @@
+package apt
+
+import (
+	"context"
+	"debug/elf"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/initkit/initkit/internal/cache"
+)
+
+// TestForeignPackage: a package of another architecture than the host's
+// (arm64 here), downloaded and unpacked as the user from that
+// architecture's lists under the cache; the second call finds it there.
+func TestForeignPackage(t *testing.T) {
+	dir, err := cache.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a, err := For(ctx, dir, "arm64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "apt", "arm64", "updated")); err != nil || st.Mode().Perm()&0o022 != 0 {
+		t.Errorf("the lists' stamp: %v", err)
+	}
+	unpacked, err := a.Unpacked(ctx, dir, "busybox-static")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.Open(filepath.Join(unpacked, "bin", "busybox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_AARCH64 || !strings.HasSuffix(unpacked, "_arm64") {
+		t.Errorf("%s: %s", unpacked, f.Machine)
+	}
+	if again, err := a.Unpacked(ctx, dir, "busybox-static"); err != nil || again != unpacked {
+		t.Errorf("again: %s, %v", again, err)
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(dir, "debs", ".fetch-*")); len(leftovers) != 0 {
+		t.Errorf("left behind: %v", leftovers)
+	}
+}
+
+// TestRefused: what reaches apt's argv is a package or architecture name,
+// never an option.
+func TestRefused(t *testing.T) {
+	ctx := context.Background()
+	if _, err := For(ctx, t.TempDir(), "-oDir::Etc=/tmp"); err == nil || !strings.Contains(err.Error(), "no Debian architecture") {
+		t.Errorf("an option as the architecture: %v", err)
+	}
+	host, err := For(ctx, t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := host.Unpacked(ctx, t.TempDir(), "-oAPT::x=1"); err == nil || !strings.Contains(err.Error(), "no Debian package name") {
+		t.Errorf("an option as the package: %v", err)
+	}
+}
