@@ -7,11 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
 	"github.com/initkit/initkit/internal/cache"
+	"github.com/initkit/initkit/internal/machine"
 	"golang.org/x/sys/unix"
 )
 
@@ -72,7 +72,7 @@ func resolveAccel(ctx context.Context, c Config, notes io.Writer, probe bool) st
 	if c.Accel != "auto" && c.Accel != "" {
 		return c.Accel
 	}
-	if c.Arch == "aarch64" && runtime.GOARCH != "arm64" || c.Arch != "aarch64" && runtime.GOARCH != "amd64" {
+	if cmp.Or(c.Arch, "x86_64") != machine.Host().Name {
 		return "tcg" // KVM runs only the host's own architecture
 	}
 	choose := func() string {
