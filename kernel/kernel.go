@@ -87,6 +87,9 @@ func Fetch(ctx context.Context, cacheDir, flavour, arch string) (*Kernel, error)
 	if err != nil {
 		return nil, err
 	}
+	if !apt.PackageName.MatchString(pkg) || !apt.ValidVersion(version) {
+		return nil, fmt.Errorf("flavour %s: apt names %q version %q, not a Debian package", flavour, pkg, version)
+	}
 	dir := filepath.Join(cacheDir, "kernels", pkg+"_"+version)
 	if k, err := open(dir, pkg, version); err == nil {
 		return k, nil

@@ -36,6 +36,14 @@ const ListsMaxAge = 6 * time.Hour
 // name goes to apt's argv, where "-o..." would configure apt.
 var PackageName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
 
+// versionRE is what Debian policy (5.6.12) allows a version: an epoch,
+// then letters, digits and . + ~ - (and : after an epoch).
+var versionRE = regexp.MustCompile(`^([0-9]+:)?[0-9A-Za-z.+~:-]+$`)
+
+// ValidVersion says whether v is a Debian version: what apt answers
+// becomes a path of the cache, and a repository's answer is no path.
+func ValidVersion(v string) bool { return versionRE.MatchString(v) }
+
 // For returns the Apt of the Debian architecture arch ("" the host's),
 // its lists under cacheDir/apt/ARCH made or refreshed when needed.
 func For(ctx context.Context, cacheDir, arch string) (Apt, error) {
@@ -154,6 +162,9 @@ func (a Apt) Unpacked(ctx context.Context, cacheDir, pkg string) (string, error)
 	arch, err := a.Field(ctx, pkg, "Architecture")
 	if err != nil {
 		return "", err
+	}
+	if !ValidVersion(version) || !PackageName.MatchString(arch) {
+		return "", fmt.Errorf("%s: version %q, architecture %q: not Debian's", pkg, version, arch)
 	}
 	dir := filepath.Join(cacheDir, "debs", pkg+"_"+strings.ReplaceAll(version, ":", "%3a")+"_"+arch)
 	if _, err := os.Stat(dir); err == nil {

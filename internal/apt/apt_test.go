@@ -62,3 +62,16 @@ func TestRefused(t *testing.T) {
 		t.Errorf("an option as the package: %v", err)
 	}
 }
+
+// TestValidVersion: what apt answers becomes a path of the cache; a
+// version that is no Debian version (a path, a blank) is refused.
+func TestValidVersion(t *testing.T) {
+	for v, want := range map[string]bool{
+		"6.1.192-3": true, "1:1.35.0-4+deb12u1+b1": true, "2.0~rc1": true,
+		"../../etc": false, "1.0/x": false, "": false, "1.0 x": false,
+	} {
+		if got := ValidVersion(v); got != want {
+			t.Errorf("ValidVersion(%q) = %v", v, got)
+		}
+	}
+}
