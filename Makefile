@@ -9,11 +9,12 @@ GOFMT := $(GO) run cmd/gofmt
 # blkid that the superblock probes are checked against, and a kernel tree
 # (linux-source-6.1) with what its build needs; what disk create runs
 # (mtools, and lvm2 and mdadm in its VM), mmdebstrap for disk debian, and
-# ssh to log into what it makes; gdb-multiarch debugs the arm64 guest.
+# ssh to log into what it makes; gdb-multiarch debugs the arm64 guest, and
+# arm64's libc links the dynamic arm64 program exec must refuse.
 TEST_DEBS := cpio qemu-system-x86 qemu-utils busybox-static zstd pigz xz-utils lz4 bzip2 gzip findutils apt dpkg gdbserver cryptsetup-bin libc-bin kmod e2fsprogs gdb gcc libc6-dev llvm elfutils binutils \
 	xfsprogs btrfs-progs dosfstools squashfs-tools fdisk util-linux mount systemd \
 	mtools lvm2 mdadm mmdebstrap uidmap openssh-client dropbear-bin crash makedumpfile kexec-tools lava-server lava-dispatcher postgresql \
-	linux-source-6.1 bc flex bison libelf-dev libssl-dev make ccache gcc-aarch64-linux-gnu qemu-system-arm gdb-multiarch
+	linux-source-6.1 bc flex bison libelf-dev libssl-dev make ccache gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm gdb-multiarch
 BENCH_DEBS := hyperfine python3
 # A count, not a duration: a duration ends in a deadline that can fail a
 # run whose input is still being processed.

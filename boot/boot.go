@@ -364,7 +364,7 @@ func (r *Run) initramfs(ctx context.Context) (string, error) {
 // the same.
 func FitKernel(ctx context.Context, s *initramfs.Spec, k *kernel.Choice) error {
 	s.Arch = cmp.Or(s.Arch, k.Arch)
-	if err := guestBusybox(ctx, s); err != nil {
+	if err := GuestBusybox(ctx, s); err != nil {
 		return err
 	}
 	m := &s.Modules

@@ -92,13 +92,13 @@ func elfMachine(h []byte) (elf.Machine, bool) {
 	return elf.Machine(order.Uint16(h[18:])), true
 }
 
-// guestBusybox gives an image for a guest of another machine than its
+// GuestBusybox gives an image for a guest of another machine than its
 // busybox's (the host's /bin/busybox, which --busybox alone names, in
 // an image for an arm64 kernel) that machine's: Debian's busybox-static,
 // fetched for it as the user (internal/apt), and says so on s.Log. The
 // guest could not run the host's: the shell init would die with "error
 // -8", and every applet with it.
-func guestBusybox(ctx context.Context, s *initramfs.Spec) error {
+func GuestBusybox(ctx context.Context, s *initramfs.Spec) error {
 	bb := s.BusyboxPath()
 	want, ok := machine.Lookup(s.Arch)
 	if bb == "" || !ok || want == machine.Host() {

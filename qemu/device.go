@@ -24,9 +24,12 @@ type Machine struct {
 	args    []string
 	kargs   []string
 	serials int // serial ports given out, the console included
-	ids     map[string]int
-	limits  []fileLimit
-	err     error
+	// consoles are the virtio consoles given out (an aarch64 guest's
+	// ports beyond its console).
+	consoles int
+	ids      map[string]int
+	limits   []fileLimit
+	err      error
 }
 
 // fileLimit is a host file the guest writes through QEMU, and the most
@@ -55,16 +58,40 @@ func (m *Machine) KernelArgs(a ...string) { m.kargs = append(m.kargs, a...) }
 // Serial adds a serial port whose host side is backend (a -serial value:
 // "pipe:PATH", "chardev:ID", "file:PATH") and returns the name the guest
 // knows it by (ttyS1 for the first after the console).
+//
+// The virt machine of an aarch64 guest has one PL011 UART, the console:
+// its other ports are virtio consoles (hvc0 for the first), on a
+// virtio-serial-pci bus of their own. The guest needs virtio_pci and
+// virtio_console for them (VirtioConsoleModules; both are modules in
+// Debian's arm64 kernel), and they appear once those are loaded.
 func (m *Machine) Serial(backend string) string {
-	if m.Arch == "aarch64" {
-		// The virt machine has one PL011 UART: the console.
-		m.Fail(fmt.Errorf("serial port %s: an aarch64 guest has only its console", backend))
+	if m.Arch != "aarch64" {
+		m.args = append(m.args, "-serial", backend)
+		m.serials++
+		return "ttyS" + strconv.Itoa(m.serials-1)
+	}
+	kind, target, _ := strings.Cut(backend, ":")
+	id := target
+	switch kind {
+	case "chardev":
+	case "pipe", "file":
+		id = m.ID("hvc")
+		m.Args("-chardev", kind+",id="+id+",path="+Escape(target))
+	default:
+		m.Fail(fmt.Errorf("serial port %s: an aarch64 guest's ports are virtio consoles, which take a pipe, a file or a chardev", backend))
 		return ""
 	}
-	m.args = append(m.args, "-serial", backend)
-	m.serials++
-	return "ttyS" + strconv.Itoa(m.serials-1)
+	if m.consoles == 0 {
+		m.Args("-device", "virtio-serial-pci,id=hvcbus")
+	}
+	m.Args("-device", "virtconsole,bus=hvcbus.0,chardev="+id)
+	m.consoles++
+	return "hvc" + strconv.Itoa(m.consoles-1)
 }
+
+// VirtioConsoleModules are the modules an aarch64 guest's ports beyond
+// its console need (Machine.Serial), in load order.
+var VirtioConsoleModules = []string{"virtio_pci", "virtio_console"}
 
 // ID returns an id unique on this command line, kind followed by a number
 // (disk0, disk1), for -drive, -netdev and -chardev.

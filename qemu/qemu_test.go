@@ -37,6 +37,11 @@ func TestArgs(t *testing.T) {
 
 // portsDevice takes two serial ports and says which it got on the
 // command line, as exec's and gdb's devices do.
+// serialDevice adds one serial port of the backend it is.
+type serialDevice string
+
+func (s serialDevice) Add(m *Machine) { m.Serial(string(s)) }
+
 type portsDevice struct{ dir string }
 
 func (p portsDevice) Add(m *Machine) {
@@ -87,11 +92,23 @@ func TestDevices(t *testing.T) {
 	if strings.Count(two, "nvme_core.io_timeout=") != 1 || strings.Contains(args(t, Config{Kernel: "k", Devices: []Device{Disk{Path: ab}}}), "nvme_core") {
 		t.Errorf("nvme_core.io_timeout: %s", two)
 	}
+	// An aarch64 guest's ports are virtio consoles (its virt machine has
+	// one UART, the console), on one bus, numbered hvc0 on.
+	arm := args(t, Config{Kernel: "k", Arch: "aarch64", Devices: []Device{portsDevice{"/r,x"}}})
+	for _, want := range []string{
+		"-chardev pipe,id=hvc0,path=/r,,x/a -device virtio-serial-pci,id=hvcbus -device virtconsole,bus=hvcbus.0,chardev=hvc0 ",
+		"-chardev socket,id=sock0,path=/r,,x/b.sock,server=on,wait=off -device virtconsole,bus=hvcbus.0,chardev=sock0 ",
+		"ports=hvc0,hvc1",
+	} {
+		if !strings.Contains(arm+" ", want) || strings.Count(arm, "virtio-serial-pci") != 1 || strings.Contains(arm, "-serial pipe") {
+			t.Errorf("aarch64 Args lacks %q:\n%s", want, arm)
+		}
+	}
 	for _, bad := range []struct {
 		c    Config
 		want string
 	}{
-		{Config{Kernel: "k", Arch: "aarch64", Devices: []Device{portsDevice{"/r"}}}, "only its console"},
+		{Config{Kernel: "k", Arch: "aarch64", Devices: []Device{serialDevice("tcp:127.0.0.1:1")}}, "virtio consoles, which take a pipe, a file or a chardev"},
 		{Config{Kernel: "k", Devices: []Device{Disk{Path: ab, Interface: "scsi"}}}, `interface "scsi"`},
 		{Config{Kernel: "k", Devices: []Device{Disk{Path: filepath.Join(dir, "gone.img")}}}, "gone.img: no such file"},
 		{Config{Kernel: "k", Devices: []Device{Disk{}}}, "no file"},

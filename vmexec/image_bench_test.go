@@ -27,12 +27,12 @@ func BenchmarkExecImage(b *testing.B) {
 	out := filepath.Join(b.TempDir(), "exec.img")
 	argv := []string{"/usr/bin/env", "true"}
 	start := time.Now()
-	if err := buildImage(out, "", argv, "token0", o, ""); err != nil {
+	if err := buildImage(out, "", argv, "token0", o, "", ""); err != nil {
 		b.Fatal(err)
 	}
 	first := time.Since(start)
 	for b.Loop() {
-		if err := buildImage(out, "", argv, "token1", o, ""); err != nil {
+		if err := buildImage(out, "", argv, "token1", o, "", ""); err != nil {
 			b.Fatal(err)
 		}
 	}

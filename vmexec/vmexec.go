@@ -12,6 +12,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"debug/elf"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -34,6 +35,7 @@ import (
 	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/internal/atomicfile"
 	"github.com/initkit/initkit/internal/hosttool"
+	"github.com/initkit/initkit/internal/machine"
 	"github.com/initkit/initkit/kernel"
 	"github.com/initkit/initkit/probe"
 	"github.com/initkit/initkit/qemu"
@@ -236,6 +238,26 @@ func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 			return res, fmt.Errorf("output %s: files come back from exec's own root, not from a disk's (--root)", out.Path)
 		}
 	}
+	arch, err := programArch(argv[0])
+	if err != nil {
+		return res, err
+	}
+	if arch != "" {
+		// A program for another machine (GOARCH=arm64 go test -exec):
+		// a guest of that machine, its kernel the fetched one unless
+		// named, and a busybox it can run.
+		if o.Boot.Arch != "" && o.Boot.Arch != arch {
+			return res, fmt.Errorf("%s is a program for %s, not %s", argv[0], arch, o.Boot.Arch)
+		}
+		o.Boot.Arch = arch
+		if o.Busybox != "" {
+			s := initramfs.Spec{Busybox: o.Busybox, Arch: arch}
+			if err := boot.GuestBusybox(ctx, &s); err != nil {
+				return res, err
+			}
+			o.Busybox = s.Busybox
+		}
+	}
 	if o.Net && o.Busybox == "" {
 		return res, errors.New("the network needs busybox in the guest (its ifconfig and route)")
 	}
@@ -256,11 +278,11 @@ func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 	b := o.Boot
 	b.Dir, b.LogPath = dir, cmp.Or(b.LogPath, "-")
 	b.Wrap = func(r *boot.Run, base string) (string, error) {
-		if host := kernel.HostArch(); r.Arch() != host {
+		if host := kernel.HostArch(); arch == "" && r.Arch() != host {
 			return "", fmt.Errorf("exec runs host programs, built for %s, and the kernel %s is for %s", host, r.Kernel.Image, r.Arch())
 		}
 		out := filepath.Join(dir, "initrd.img")
-		return out, buildImage(out, base, argv, token, o, r.Kernel.ModulesDir)
+		return out, buildImage(out, base, argv, token, o, r.Kernel.ModulesDir, arch)
 	}
 	if b.Root != "" {
 		// The command's root is written to, as a booted system's is.
@@ -287,6 +309,36 @@ func Run(ctx context.Context, argv []string, o Options) (Result, error) {
 		return res, errors.Join(ErrNoStatus, err)
 	}
 	return res, ErrNoStatus
+}
+
+// programArch is the machine of the program argv0 names, in QEMU's
+// names, when it is not the host's: "" for the host's, and for a file
+// that is no ELF program (a script: its interpreter is the host's). A
+// program for another machine must be static: exec ships its closure
+// from the host, whose libraries are the host's machine's.
+func programArch(argv0 string) (string, error) {
+	abs, err := hosttool.Program(argv0)
+	if err != nil {
+		return "", nil // buildImage says what is wrong with it
+	}
+	f, err := elf.Open(abs)
+	if err != nil {
+		return "", nil
+	}
+	defer f.Close()
+	if f.Machine == machine.Host().ELF {
+		return "", nil
+	}
+	m, ok := machine.ByELF(f.Machine)
+	if !ok {
+		return "", fmt.Errorf("%s is a program for %s: initkit boots x86_64 and aarch64 guests", argv0, f.Machine)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return "", fmt.Errorf("%s is a dynamically linked %s program, and exec has no %s libraries to ship: build it static (Go: CGO_ENABLED=0)", argv0, m.Name, m.Name)
+		}
+	}
+	return m.Name, nil
 }
 
 // ports are the command's serial ports: FIFOs on the host, read as QEMU
@@ -367,7 +419,7 @@ func (p *ports) close() {
 // buildImage writes the image: the base if any, then a segment with the
 // initkit init, the command and its closure, busybox when there is one,
 // and the command line in guest.ExecFile, which makes the init run it.
-func buildImage(out, base string, argv []string, token string, o Options, modulesDir string) error {
+func buildImage(out, base string, argv []string, token string, o Options, modulesDir, arch string) error {
 	abs, err := hosttool.Program(argv[0])
 	if err != nil {
 		return err
@@ -378,11 +430,11 @@ func buildImage(out, base string, argv []string, token string, o Options, module
 	case st.IsDir():
 		return fmt.Errorf("%s: a directory, not a program", argv[0])
 	}
-	initBin, err := initramfs.FindInit(o.InitBinary)
+	initBin, err := initramfs.FindInitFor(o.InitBinary, arch)
 	if err != nil {
 		return fmt.Errorf("initkit exec runs the command with the initkit init, and %w", err)
 	}
-	spec := &initramfs.Spec{Output: out, Compress: o.compression(), Init: "initkit", InitBinary: initBin,
+	spec := &initramfs.Spec{Output: out, Compress: o.compression(), Init: "initkit", InitBinary: initBin, Arch: arch,
 		Busybox: o.Busybox, Applets: o.Applets, Dirs: []string{"/tmp 1777"}}
 	spec.AddFiles(abs)
 	// "localhost" resolves as on any host: a test listening on
@@ -538,6 +590,10 @@ func (o Options) compression() string {
 // filesystem's, and Modules.
 func (o Options) modules() []string {
 	var mods []string
+	if o.Boot.Arch == "aarch64" {
+		// Its stdout, stderr and status ports are virtio consoles.
+		mods = append(mods, qemu.VirtioConsoleModules...)
+	}
 	if len(o.Boot.Disks) > 0 {
 		mods = slices.Concat(DiskModules, rootModules(o.Boot))
 	}

@@ -112,7 +112,7 @@ func TestBuildImageEdges(t *testing.T) {
 	t.Setenv("INITKIT_CACHE", t.TempDir())
 	out := filepath.Join(t.TempDir(), "exec.img")
 	o := Options{InitBinary: initBin, Outputs: []guest.Output{{Path: "/result.txt"}, {Path: "/deep/dir/log"}}}
-	if err := buildImage(out, "", []string{"/bin/true"}, "tok", o, ""); err != nil {
+	if err := buildImage(out, "", []string{"/bin/true"}, "tok", o, "", ""); err != nil {
 		t.Fatalf("an output at the root: %v", err)
 	}
 	f, err := os.Open(out)
@@ -127,10 +127,10 @@ func TestBuildImageEdges(t *testing.T) {
 	if n := tree["/deep/dir"]; n == nil || n.Type() != cpio.TypeDir {
 		t.Errorf("no directory for /deep/dir/log: %+v", n)
 	}
-	if err := buildImage(out, "", []string{"/etc"}, "tok", o, ""); err == nil || err.Error() != "/etc: a directory, not a program" {
+	if err := buildImage(out, "", []string{"/etc"}, "tok", o, "", ""); err == nil || err.Error() != "/etc: a directory, not a program" {
 		t.Errorf("a directory as the command: %v", err)
 	}
-	if err := buildImage(out, "", []string{"./nope"}, "tok", o, ""); err == nil || err.Error() != "./nope: no such file or directory" {
+	if err := buildImage(out, "", []string{"./nope"}, "tok", o, "", ""); err == nil || err.Error() != "./nope: no such file or directory" {
 		t.Errorf("a command that is not there: %v", err)
 	}
 }

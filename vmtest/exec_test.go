@@ -355,3 +355,47 @@ func TestExecNet(t *testing.T) {
 		}
 	}
 }
+
+// TestExecARM64: a program built for arm64 runs in an arm64 guest of
+// Debian's arm64 kernel (fetched by make kernel), as initkit exec runs a
+// host program: its stdout and stderr apart on virtio consoles (the virt
+// machine has one UART), its exit status, its arguments; GOARCH=arm64 go
+// test -exec 'initkit exec --' runs a package's tests there. A dynamically
+// linked arm64 program is refused: exec has no arm64 libraries to ship.
+func TestExecARM64(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "main.go")
+	if err := os.WriteFile(src, []byte("package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n\t\"runtime\"\n)\n\nfunc main() {\n\tfmt.Println(runtime.GOARCH, os.Args[1])\n\tfmt.Fprintln(os.Stderr, \"to-err\")\n\tos.Exit(7)\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prog := filepath.Join(dir, "prog")
+	build := exec.Command("go", "build", "-o", prog, src)
+	build.Env = append(os.Environ(), "GOARCH=arm64", "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(initkitBinary(t), "exec", "--timeout", "300s", "--workdir-limit", "0", "--", prog, "it's an argument")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if code := exitStatus(cmd.Run()); code != 7 || stdout.String() != "arm64 it's an argument\n" || stderr.String() != "to-err\n" {
+		t.Errorf("exec of an arm64 program: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+	runner := initkitBinary(t) + " exec --timeout 300s --"
+	gotest := exec.Command("go", "test", "-count=1", "-exec", runner, "-run", "TestLookup|TestHost", "-v", "../internal/machine")
+	gotest.Env = append(os.Environ(), "GOARCH=arm64")
+	out, err := gotest.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestHost") || !strings.Contains(string(out), "ok  \tgithub.com/initkit/initkit/internal/machine") {
+		t.Errorf("GOARCH=arm64 go test -exec: %v\n%s", err, out)
+	}
+	csrc := filepath.Join(dir, "hello.c")
+	os.WriteFile(csrc, []byte("int main(void) { return 0; }\n"), 0o644)
+	dyn := filepath.Join(dir, "hello")
+	if out, err := exec.Command("aarch64-linux-gnu-gcc", "-o", dyn, csrc).CombinedOutput(); err != nil {
+		t.Fatalf("aarch64-linux-gnu-gcc: %v\n%s", err, out)
+	}
+	code, o := initkitRun(t, "exec", "--", dyn)
+	if code != 2 || !strings.Contains(o, "is a dynamically linked aarch64 program, and exec has no aarch64 libraries to ship: build it static") {
+		t.Errorf("a dynamic arm64 program: exit %d\n%s", code, o)
+	}
+}

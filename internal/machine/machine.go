@@ -32,6 +32,16 @@ func Lookup(name string) (Arch, bool) {
 	return Arch{}, false
 }
 
+// ByELF finds an architecture by its programs' ELF machine.
+func ByELF(m elf.Machine) (Arch, bool) {
+	for _, a := range Arches {
+		if a.ELF == m {
+			return a, true
+		}
+	}
+	return Arch{}, false
+}
+
 // Host is the host's architecture: what exec's programs, initkit's own
 // init and the host's crash(8) are built for.
 func Host() Arch {

@@ -320,8 +320,18 @@ func writeAll(fd int, b []byte) {
 }
 
 // openPort opens a serial port of an exec run, raw.
+// portWait is how long openPort waits for a port that is not there yet.
+const portWait = 5 * time.Second
+
 func openPort(path string) (int, error) {
 	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	// A virtio console (an aarch64 guest's ports, hvcN) appears a moment
+	// after its driver loads: the device announces its ports to a work
+	// queue of the driver. A ttyS port is there at once.
+	for wait := portWait; (err == unix.ENOENT || err == unix.ENODEV || err == unix.ENXIO) && wait > 0; wait -= 10 * time.Millisecond {
+		time.Sleep(10 * time.Millisecond)
+		fd, err = unix.Open(path, unix.O_WRONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	}
 	if err != nil {
 		return -1, &os.PathError{Op: "open", Path: path, Err: err}
 	}
