@@ -5,7 +5,9 @@
 # The peer is the hand-written command of a tutorial or script, -cpu max;
 # initkit boot runs -cpu max,pauth-impdef=on (qemu.armCPU), and the row
 # with the same hand-written command and that CPU shows what the choice
-# of CPU is worth alone. Results go to bench/results/arm64.md.
+# of CPU is worth alone; initkit exec of a static arm64 program that exits
+# at once is the round trip GOARCH=arm64 go test -exec pays for each
+# package. Results go to bench/results/arm64.md.
 source "$(dirname "$0")/common.sh"
 "$ik" kernel fetch --arch arm64 >"$work/fetch64"
 k64=$(awk '/^kernel:/ {print $2}' "$work/fetch64")
@@ -17,9 +19,14 @@ cp "$(cat "$work/bb")" "$work/root/bin/busybox"
 printf '#!/bin/busybox sh\n/bin/busybox echo boot-marker\n/bin/busybox poweroff -f\n' >"$work/root/init"
 chmod 755 "$work/root/init"
 "$ik" pack -c gzip "$work/root" -o "$work/i.img" 2>/dev/null
+# A static arm64 program that exits at once, for initkit exec's row: its
+# round trip (image, boot, virtio consoles, status) on the same kernel.
+printf 'package main\n\nfunc main() {}\n' >"$work/true.go"
+(cd "$work" && GOARCH=arm64 CGO_ENABLED=0 go build -o true64 true.go)
 hand="qemu-system-aarch64 -machine virt -accel tcg -m 1G -smp 1 -nodefaults -display none -serial stdio -no-reboot -kernel $k64 -initrd $work/i.img -append 'console=ttyAMA0 panic=-1 quiet'"
 interleaved "$here/results/arm64.md" "${RUNS:-5}" \
   "initkit boot (the arm64 kernel)" "$ik boot --kernel $k64 --initrd $work/i.img --append quiet --log $work/log" \
   "qemu-system-aarch64 -cpu max (hand-written)" "$hand -cpu max" \
-  "qemu-system-aarch64 -cpu max,pauth-impdef=on (hand-written)" "$hand -cpu max,pauth-impdef=on"
+  "qemu-system-aarch64 -cpu max,pauth-impdef=on (hand-written)" "$hand -cpu max,pauth-impdef=on" \
+  "initkit exec -- a static arm64 program" "cd $work && $ik exec --kernel $k64 --workdir-limit 0 -- ./true64"
 cat "$here/results/arm64.md"

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/initkit/initkit/internal/atomicfile"
 )
 
 // Apt runs apt-cache and apt-get for one Debian architecture.
@@ -115,16 +118,34 @@ func (a Apt) Run(ctx context.Context, dir, name string, args ...string) ([]byte,
 
 // Field is a field of the candidate version of pkg (apt-cache show).
 func (a Apt) Field(ctx context.Context, pkg, field string) (string, error) {
-	out, err := a.Run(ctx, "", "apt-cache", "show", "--no-all-versions", pkg)
+	v, err := a.Fields(ctx, pkg, field)
 	if err != nil {
 		return "", err
 	}
+	return v[0], nil
+}
+
+// Fields are fields of the candidate version of pkg, in the order asked,
+// from one apt-cache show (which takes most of a second).
+func (a Apt) Fields(ctx context.Context, pkg string, fields ...string) ([]string, error) {
+	out, err := a.Run(ctx, "", "apt-cache", "show", "--no-all-versions", pkg)
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]string, len(fields))
 	for _, line := range strings.Split(string(out), "\n") {
-		if v, ok := strings.CutPrefix(line, field+": "); ok {
-			return strings.TrimSpace(v), nil
+		for i, f := range fields {
+			if v, ok := strings.CutPrefix(line, f+": "); ok && vals[i] == "" {
+				vals[i] = strings.TrimSpace(v)
+			}
 		}
 	}
-	return "", fmt.Errorf("apt-cache show %s: no %s field", pkg, field)
+	for i, v := range vals {
+		if v == "" {
+			return nil, fmt.Errorf("apt-cache show %s: no %s field", pkg, fields[i])
+		}
+	}
+	return vals, nil
 }
 
 // Download downloads the package pkg into dir and returns its file. For a
@@ -149,29 +170,53 @@ func (a Apt) Download(ctx context.Context, dir, pkg string) (string, error) {
 
 // Unpacked returns the directory under cacheDir/debs where pkg's
 // candidate version is unpacked (dpkg-deb -x), downloading and unpacking
-// it the first time. Concurrent calls are safe: each unpacks into its own
-// directory and the first rename wins.
+// it the first time. Which version that is, apt is asked at most every
+// ListsMaxAge: a program that boots a guest each run (exec) must not pay
+// for apt-cache each time. Concurrent calls are safe: each unpacks into
+// its own directory and the first rename wins.
 func (a Apt) Unpacked(ctx context.Context, cacheDir, pkg string) (string, error) {
 	if !PackageName.MatchString(pkg) {
 		return "", fmt.Errorf("%q is no Debian package name", pkg)
 	}
-	version, err := a.Field(ctx, pkg, "Version")
+	debs := filepath.Join(cacheDir, "debs")
+	current := filepath.Join(debs, pkg+"_"+a.arch()+".current")
+	if st, err := os.Stat(current); err == nil && time.Since(st.ModTime()) < ListsMaxAge {
+		if name, err := os.ReadFile(current); err == nil && filepath.Base(string(name)) == string(name) {
+			if dir := filepath.Join(debs, string(name)); exists(dir) {
+				return dir, nil
+			}
+		}
+	}
+	v, err := a.Fields(ctx, pkg, "Version", "Architecture")
 	if err != nil {
 		return "", err
 	}
-	arch, err := a.Field(ctx, pkg, "Architecture")
-	if err != nil {
-		return "", err
-	}
+	version, arch := v[0], v[1]
 	if !ValidVersion(version) || !PackageName.MatchString(arch) {
 		return "", fmt.Errorf("%s: version %q, architecture %q: not Debian's", pkg, version, arch)
 	}
-	dir := filepath.Join(cacheDir, "debs", pkg+"_"+strings.ReplaceAll(version, ":", "%3a")+"_"+arch)
-	if _, err := os.Stat(dir); err == nil {
-		return dir, nil
+	name := pkg + "_" + strings.ReplaceAll(version, ":", "%3a") + "_" + arch
+	dir := filepath.Join(debs, name)
+	if !exists(dir) {
+		if err := a.Unpack(ctx, dir, pkg); err != nil {
+			return "", err
+		}
 	}
-	return dir, a.Unpack(ctx, dir, pkg)
+	return dir, atomicfile.Write(current, 0o644, func(w io.Writer) error {
+		_, err := io.WriteString(w, name)
+		return err
+	})
 }
+
+// arch is the architecture a names, "host" for the host's.
+func (a Apt) arch() string {
+	if a.dir == "" {
+		return "host"
+	}
+	return filepath.Base(a.dir)
+}
+
+func exists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // Unpack downloads pkg and unpacks it as dir, atomically.
 func (a Apt) Unpack(ctx context.Context, dir, pkg string) error {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/initkit/initkit/internal/cache"
 )
@@ -73,5 +74,34 @@ func TestValidVersion(t *testing.T) {
 		if got := ValidVersion(v); got != want {
 			t.Errorf("ValidVersion(%q) = %v", v, got)
 		}
+	}
+}
+
+// TestUnpackedRemembered: which version is current is asked of apt at
+// most every ListsMaxAge: a second Unpacked runs no apt-cache (exec asks
+// at every run, and apt-cache show took 0.8 s each time).
+func TestUnpackedRemembered(t *testing.T) {
+	dir, err := cache.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a, err := For(ctx, dir, "arm64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.Unpacked(ctx, dir, "busybox-static")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", t.TempDir()) // no apt-cache to run
+	again, err := a.Unpacked(ctx, dir, "busybox-static")
+	if err != nil || again != first {
+		t.Errorf("again, without apt: %s, %v", again, err)
+	}
+	old := time.Now().Add(-ListsMaxAge - time.Minute)
+	os.Chtimes(filepath.Join(dir, "debs", "busybox-static_arm64.current"), old, old)
+	if _, err := a.Unpacked(ctx, dir, "busybox-static"); err == nil {
+		t.Errorf("a stale answer was used without asking apt")
 	}
 }
