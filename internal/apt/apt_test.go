@@ -16,15 +16,8 @@ import (
 // (arm64 here), downloaded and unpacked as the user from that
 // architecture's lists under the cache; the second call finds it there.
 func TestForeignPackage(t *testing.T) {
-	dir, err := cache.Dir()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	a, err := For(ctx, dir, "arm64")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, a := arm64(t)
 	if st, err := os.Stat(filepath.Join(dir, "apt", "arm64", "updated")); err != nil || st.Mode().Perm()&0o022 != 0 {
 		t.Errorf("the lists' stamp: %v", err)
 	}
@@ -46,6 +39,20 @@ func TestForeignPackage(t *testing.T) {
 	if leftovers, _ := filepath.Glob(filepath.Join(dir, "debs", ".fetch-*")); len(leftovers) != 0 {
 		t.Errorf("left behind: %v", leftovers)
 	}
+}
+
+// arm64 returns the cache directory and the Apt of arm64 in it.
+func arm64(t *testing.T) (string, Apt) {
+	t.Helper()
+	dir, err := cache.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := For(context.Background(), dir, "arm64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, a
 }
 
 // TestRefused: what reaches apt's argv is a package or architecture name,
@@ -81,15 +88,8 @@ func TestValidVersion(t *testing.T) {
 // most every ListsMaxAge: a second Unpacked runs no apt-cache (exec asks
 // at every run, and apt-cache show took 0.8 s each time).
 func TestUnpackedRemembered(t *testing.T) {
-	dir, err := cache.Dir()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	a, err := For(ctx, dir, "arm64")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, a := arm64(t)
 	first, err := a.Unpacked(ctx, dir, "busybox-static")
 	if err != nil {
 		t.Fatal(err)
