@@ -300,8 +300,8 @@ func TestForeignInit(t *testing.T) {
 		spec initramfs.Spec
 		want string
 	}{
-		"initkit": {initramfs.Spec{Init: "initkit"}, "the initramfs's /init is a program for EM_"},
-		"shell":   {initramfs.Spec{Init: "shell", Busybox: testenv.Busybox(t)}, "the initramfs's /init's interpreter /bin/sh is a program for EM_"},
+		"initkit": {initramfs.Spec{Init: "initkit"}, "the initramfs's /init is a program for x86_64"},
+		"shell":   {initramfs.Spec{Init: "shell", Busybox: testenv.Busybox(t)}, "the initramfs's /init's interpreter /bin/sh is a program for x86_64"},
 	} {
 		img := filepath.Join(dir, name+".img")
 		c.spec.Output = img

@@ -50,7 +50,7 @@ func foreignInit(initrd, arch string) error {
 			if name != "/init" {
 				what = "/init's interpreter " + name + " is"
 			}
-			return fmt.Errorf("the initramfs's %s a program for %s, and the guest is %s: the kernel would panic with \"Failed to execute /init (error -8)\" (build the image for that kernel, initkit build --kernel KERNEL: its init is initkit-init-%s; a busybox must be for %s too)", what, got, m.Name, m.Name, m.Name)
+			return fmt.Errorf("the initramfs's %s a program for %s, and the guest is %s: the kernel would panic with \"Failed to execute /init (error -8)\" (build the image for that kernel, initkit build --kernel KERNEL: its init is initkit-init-%s; a busybox must be for %s too)", what, machine.Name(got), m.Name, m.Name, m.Name)
 		}
 		return nil
 	}
@@ -108,9 +108,9 @@ func GuestBusybox(ctx context.Context, s *initramfs.Spec) error {
 	if err != nil {
 		return nil // not a program: the build says so
 	}
-	got := f.Machine
+	got := machine.Name(f.Machine)
 	f.Close()
-	if got == want.ELF {
+	if got == want.Name {
 		return nil
 	}
 	dir, err := cache.Dir()

@@ -10,6 +10,7 @@ package elfdeps
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"debug/elf"
 	"encoding/binary"
 	"errors"
@@ -22,6 +23,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/initkit/initkit/internal/machine"
 )
 
 // Kind is the type of an Entry.
@@ -46,6 +49,14 @@ type Entry struct {
 // Resolver computes closures inside Root.
 type Resolver struct {
 	Root string // "/" or a sysroot
+	// Machine, when set, is the machine the image runs on: a program for
+	// another (the host's x86-64 dash in an arm64 image) is an error
+	// naming it, not an image whose init dies with "exec format error".
+	Machine elf.Machine
+	// Provided, when set, says whether the image holds a program at
+	// target path p of its own (a busybox applet). A script's interpreter
+	// that Root lacks, or has only for another machine, is left to it.
+	Provided func(p string) bool
 
 	searchDirs []string // ld.so.conf directories, then the defaults
 	entries    map[string]*Entry
@@ -225,7 +236,7 @@ func (r *Resolver) AddDeps(p, why string) error {
 
 // AddLibrary adds a library by soname, as for a dlopen'ed one.
 func (r *Resolver) AddLibrary(soname, why string) error {
-	p, err := r.findLib(soname, nil, "", elf.ELFCLASS64, elf.EM_X86_64)
+	p, err := r.findLib(soname, nil, "", elf.ELFCLASS64, cmp.Or(r.Machine, elf.EM_X86_64))
 	if err != nil {
 		return fmt.Errorf("library %s (%s): %w", soname, why, err)
 	}
@@ -335,6 +346,9 @@ func (r *Resolver) scan(real, asked string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", real, err)
 	}
+	if !r.runs(ef.Machine) {
+		return fmt.Errorf("%s is a program for %s, and the image is for %s", real, machine.Name(ef.Machine), machine.Name(r.Machine))
+	}
 	return r.elf(ef, real, path.Dir(asked))
 }
 
@@ -344,8 +358,10 @@ func (r *Resolver) script(f *os.File, p string) error {
 	if len(fields) == 0 {
 		return fmt.Errorf("%s: #! line without an interpreter", p)
 	}
-	if err := r.Add(fields[0], "interpreter of "+p); err != nil {
-		return err
+	if !r.leftToImage(fields[0]) {
+		if err := r.Add(fields[0], "interpreter of "+p); err != nil {
+			return fmt.Errorf("%s: #!%s: %w", p, fields[0], err)
+		}
 	}
 	if path.Base(fields[0]) != "env" {
 		return nil
@@ -371,10 +387,55 @@ func (r *Resolver) addCommand(name, why string) error {
 	for _, dir := range guestPath {
 		p := path.Join(dir, name)
 		if real, err := r.resolveTarget(p); err == nil && r.lstat(r.host(real)).mode.IsRegular() {
-			return r.Add(p, why)
+			if r.leftToImage(p) {
+				return nil
+			}
+			if err := r.Add(p, why); err != nil {
+				return fmt.Errorf("%s: %w", why, err)
+			}
+			return nil
 		}
 	}
+	if r.leftToImage("/bin/" + name) {
+		return nil
+	}
 	return fmt.Errorf("%s: no %s in %s", why, name, strings.Join(guestPath, ":"))
+}
+
+// leftToImage says whether the image's own program (Provided) serves as
+// the interpreter p: Root lacks p, or has it only for another machine
+// than the image's (an arm64 image's #!/bin/sh is busybox's, not the
+// host's dash). Otherwise Root's is shipped, as the script asked.
+func (r *Resolver) leftToImage(p string) bool {
+	if r.Provided == nil || !r.Provided(p) {
+		return false
+	}
+	real, err := r.resolveTarget(p)
+	if err != nil {
+		return true
+	}
+	r.read[r.host(real)] = true
+	f, err := elf.Open(r.host(real))
+	if err != nil {
+		return false // a script, or no program: Add says what it is
+	}
+	defer f.Close()
+	return !r.runs(f.Machine)
+}
+
+// runs says whether the image's machine runs programs for m: its own,
+// and the 32-bit ones its kernel may run (CONFIG_IA32_EMULATION,
+// CONFIG_COMPAT), for which ld.so's search finds their own libraries.
+func (r *Resolver) runs(m elf.Machine) bool {
+	switch r.Machine {
+	case 0, m:
+		return true
+	case elf.EM_X86_64:
+		return m == elf.EM_386
+	case elf.EM_AARCH64:
+		return m == elf.EM_ARM
+	}
+	return false
 }
 
 // envCommand returns the command of env's arguments on a #! line, as GNU

@@ -1,14 +1,18 @@
 package elfdeps
 
 import (
+	"debug/elf"
 	"errors"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/initkit/initkit/internal/machine"
 )
 
 func closure(t *testing.T, root string, paths ...string) (map[string]Entry, error) {
@@ -258,5 +262,74 @@ func TestEnvCommand(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "script"), []byte("#!/usr/bin/env\n"), 0o755)
 	if _, err := closure(t, root, "/script"); err != nil {
 		t.Errorf("env alone: %v", err)
+	}
+}
+
+// TestImageMachine: in an image for another machine than the host's, a
+// host program is refused by name, not shipped to die with "exec format
+// error"; a script's interpreter the image provides itself (busybox's sh)
+// is left to it when the host has it only for the host's machine, or not
+// at all. For the host's own machine, the host's interpreter is shipped,
+// as the script asks.
+func TestImageMachine(t *testing.T) {
+	host := machine.Host()
+	other := machine.Arches[0]
+	if other == host {
+		other = machine.Arches[1]
+	}
+	dir := t.TempDir()
+	script := func(line string) string {
+		p := filepath.Join(dir, "script")
+		if err := os.WriteFile(p, []byte(line+"\necho hi\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	applets := func(p string) bool {
+		return path.Base(p) == "sh" || path.Base(p) == "env" || path.Base(p) == "nosuchsh"
+	}
+	resolve := func(m elf.Machine, provided func(string) bool, p string) (map[string]Entry, error) {
+		r, err := NewResolver("/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Machine, r.Provided = m, provided
+		if err := r.Add(p, "test"); err != nil {
+			return nil, err
+		}
+		out := map[string]Entry{}
+		for _, e := range r.Entries() {
+			out[e.Path] = e
+		}
+		return out, nil
+	}
+	_, err := resolve(other.ELF, nil, "/usr/bin/dash")
+	if want := "/usr/bin/dash is a program for " + host.Name + ", and the image is for " + other.Name; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("a host program in an %s image: %v, want %q", other.Name, err, want)
+	}
+	if _, err := resolve(other.ELF, nil, script("#!/bin/sh")); err == nil || !strings.Contains(err.Error(), "#!/bin/sh") {
+		t.Errorf("#!/bin/sh, nothing provided: %v", err)
+	}
+	for _, line := range []string{"#!/bin/sh", "#!/usr/bin/env sh", "#!/bin/nosuchsh -e"} {
+		got, err := resolve(other.ELF, applets, script(line))
+		if err != nil {
+			t.Errorf("%s, busybox's applets provided: %v", line, err)
+			continue
+		}
+		for p := range got {
+			if path.Base(p) == "dash" || path.Base(p) == "env" {
+				t.Errorf("%s: the host's %s shipped in an %s image", line, p, other.Name)
+			}
+		}
+	}
+	got, err := resolve(host.ELF, applets, script("#!/bin/sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got["/usr/bin/dash"]; !ok {
+		t.Errorf("#!/bin/sh in an image for the host's machine: the host's dash not shipped")
+	}
+	if _, err := resolve(host.ELF, nil, script("#!/bin/nosuchsh")); err == nil {
+		t.Errorf("#!/bin/nosuchsh, nothing provided: no error")
 	}
 }

@@ -204,7 +204,8 @@ func (s *Spec) addClosure(t *Tree) error {
 // kept in the build's cache with every path the resolution looked at,
 // and recalled while none of them changed.
 func (s *Spec) closure() ([]elfdeps.Entry, error) {
-	key := memoKey("closure", s.Sysroot, s.Files, s.Libs, s.customInit(), s.Init)
+	bb := s.busybox()
+	key := memoKey("closure", s.Sysroot, s.Files, s.Libs, s.customInit(), s.Init, s.Arch, bb, s.Applets)
 	var entries []elfdeps.Entry
 	if s.recall("closure", key, &entries) {
 		return entries, nil
@@ -212,6 +213,12 @@ func (s *Spec) closure() ([]elfdeps.Entry, error) {
 	r, err := elfdeps.NewResolver(s.Sysroot)
 	if err != nil {
 		return nil, err
+	}
+	if a, ok := machine.Lookup(s.Arch); ok {
+		r.Machine = a.ELF
+	}
+	if applets, err := s.applets(bb); err == nil && len(applets) > 0 {
+		r.Provided = provides(applets)
 	}
 	for _, f := range s.Files {
 		src, dst, _ := strings.Cut(f, ":")
@@ -236,8 +243,20 @@ func (s *Spec) closure() ([]elfdeps.Entry, error) {
 	}
 	addLibgcc(r)
 	entries = r.Entries()
-	s.keep("closure", key, entries, r.Read())
+	read := r.Read()
+	if r.Provided != nil {
+		read = append(read, bb)
+	}
+	s.keep("closure", key, entries, read)
 	return entries, nil
+}
+
+// provides says which programs busybox's applets give the image: those
+// linked in a directory of PATH.
+func provides(applets []string) func(p string) bool {
+	return func(p string) bool {
+		return slices.Contains(pathDirs, path.Dir(p)) && slices.Contains(applets, path.Base(p))
+	}
 }
 
 // addLibgcc adds libgcc_s.so.1 when glibc is in the closure: glibc
@@ -277,31 +296,9 @@ func (s *Spec) addBusybox(t *Tree) error {
 	if bb == "" {
 		return nil
 	}
-	data, err := os.ReadFile(bb)
+	applets, err := s.applets(bb)
 	if err != nil {
-		return s.errorAt(s.Busybox, "busybox: %v", err)
-	}
-	if ef, err := elf.NewFile(bytes.NewReader(data)); err != nil {
-		return s.errorAt(s.Busybox, "busybox %s: %v", bb, err)
-	} else {
-		for _, p := range ef.Progs {
-			if p.Type == elf.PT_INTERP {
-				return s.errorAt(s.Busybox, "busybox %s is dynamically linked; use a static one (Debian: busybox-static)", bb)
-			}
-		}
-	}
-	applets := appletNames(data)
-	if len(applets) == 0 {
-		return s.errorAt(s.Busybox, "busybox %s: no applet list found in the binary", bb)
-	}
-	if len(s.Applets) > 0 {
-		want := s.Applets
-		if s.shellInit() {
-			want = append(slices.Clone(want), shellInitApplets...)
-		}
-		if applets, err = pickApplets(applets, want); err != nil {
-			return s.errorAt(s.Busybox, "busybox %s: %v", bb, err)
-		}
+		return err
 	}
 	why := "busybox " + bb
 	programs := t.programNames()
@@ -327,6 +324,38 @@ func (s *Spec) addBusybox(t *Tree) error {
 		return t.Symlink("/sbin/modprobe", "../bin/busybox", "kernel request_module runs /sbin/modprobe")
 	}
 	return nil
+}
+
+// applets returns the applets of busybox bb the image links: every one it
+// has, or the spec's applets (and the shell init's).
+func (s *Spec) applets(bb string) ([]string, error) {
+	data, err := os.ReadFile(bb)
+	if err != nil {
+		return nil, s.errorAt(s.Busybox, "busybox: %v", err)
+	}
+	if ef, err := elf.NewFile(bytes.NewReader(data)); err != nil {
+		return nil, s.errorAt(s.Busybox, "busybox %s: %v", bb, err)
+	} else {
+		for _, p := range ef.Progs {
+			if p.Type == elf.PT_INTERP {
+				return nil, s.errorAt(s.Busybox, "busybox %s is dynamically linked; use a static one (Debian: busybox-static)", bb)
+			}
+		}
+	}
+	applets := appletNames(data)
+	if len(applets) == 0 {
+		return nil, s.errorAt(s.Busybox, "busybox %s: no applet list found in the binary", bb)
+	}
+	if len(s.Applets) > 0 {
+		want := s.Applets
+		if s.shellInit() {
+			want = append(slices.Clone(want), shellInitApplets...)
+		}
+		if applets, err = pickApplets(applets, want); err != nil {
+			return nil, s.errorAt(s.Busybox, "busybox %s: %v", bb, err)
+		}
+	}
+	return applets, nil
 }
 
 // pathDirs are the directories of the PATH the inits give their programs.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/initkit/initkit/cpio"
 	"github.com/initkit/initkit/image"
+	"github.com/initkit/initkit/internal/machine"
 	"github.com/initkit/initkit/internal/testenv"
 	"github.com/pelletier/go-toml/v2"
 )
@@ -562,5 +563,49 @@ func TestAddPaths(t *testing.T) {
 	err := r.AddPaths("nonexistent:/x")
 	if err == nil || !strings.HasPrefix(err.Error(), "--add nonexistent:/x: ") {
 		t.Errorf("AddPaths of a missing file: %v", err)
+	}
+}
+
+// An image for another machine than the host's (an arm64 kernel's) runs
+// its #!/bin/sh scripts with busybox's sh, not the host's dash, which
+// its #! line names and the guest could not run; a host program is an
+// error naming it.
+func TestForeignMachineClosure(t *testing.T) {
+	other := "aarch64"
+	if machine.Host().Name == other {
+		other = "x86_64"
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "hello.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho hi\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := func(arch string) *Spec {
+		return &Spec{Init: "none", Busybox: testenv.Busybox(t), Files: []string{script + ":/bin/hello"}, Arch: arch}
+	}
+	shells := func(arch string) map[string]string {
+		tree, err := spec(arch).Assemble()
+		if err != nil {
+			t.Fatalf("%s: %v", arch, err)
+		}
+		got := map[string]string{}
+		for _, f := range tree.Files() {
+			if path.Base(f.Name) == "sh" || path.Base(f.Name) == "dash" {
+				got["/"+f.Name] = f.Linkname
+			}
+		}
+		return got
+	}
+	if _, ok := shells(machine.Host().Name)["/usr/bin/dash"]; !ok {
+		t.Errorf("the host's machine: no dash, as the script's #! asks")
+	}
+	got := shells(other)
+	if got["/bin/sh"] != "busybox" || len(got) != 1 {
+		t.Errorf("%s: want /bin/sh -> busybox alone, got %v", other, got)
+	}
+	s := spec(other)
+	s.Files = append(s.Files, "/usr/bin/dash")
+	if _, err := s.Assemble(); err == nil || !strings.Contains(err.Error(), "/usr/bin/dash is a program for") {
+		t.Errorf("a host program in an %s image: %v", other, err)
 	}
 }

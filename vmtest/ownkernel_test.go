@@ -460,15 +460,25 @@ func TestDistroKernelARM64(t *testing.T) {
 	mustMatch(t, out, `Linux version \d+\.\d+\.\d+-\d+-cloud-arm64 `)
 	// The shell init with the host's busybox, as --busybox alone names
 	// it: the guest gets Debian's busybox-static for arm64, and its shell.
-	shell := filepath.Join(t.TempDir(), "initkit.toml")
-	if err := os.WriteFile(shell, []byte("[image]\ninit = \"shell\"\nbusybox = \"/bin/busybox\"\n"), 0o644); err != nil {
+	// A #!/bin/sh script among the files runs with busybox's sh: the
+	// host's dash, which the script's #! names, is x86-64.
+	dir := t.TempDir()
+	shell := filepath.Join(dir, "initkit.toml")
+	if err := os.WriteFile(shell, []byte("[image]\ninit = \"shell\"\nbusybox = \"/bin/busybox\"\nfiles = [\"hello.sh:/bin/hello\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hello.sh"), []byte("#!/bin/sh\necho \"hello from $(uname -m)\"\nexec sh\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	code, out = initkitRun(t, "boot", "--arch", "aarch64", "-c", shell, "--timeout", "300s", "--expect", `BusyBox v\S+ .*built-in shell`)
 	if code != 0 {
 		t.Fatalf("boot --arch aarch64 with the shell init: exit %d\n%s", code, out)
 	}
-	mustMatch(t, out, `busybox /bin/busybox is for EM_X86_64: the aarch64 guest gets Debian's busybox-static for arm64, \S+/bin/busybox`)
+	mustMatch(t, out, `busybox /bin/busybox is for x86_64: the aarch64 guest gets Debian's busybox-static for arm64, \S+/bin/busybox`)
+	code, out = initkitRun(t, "boot", "--arch", "aarch64", "-c", shell, "--timeout", "300s", "--append", "rdinit=/bin/hello", "--expect", `hello from aarch64`)
+	if code != 0 {
+		t.Fatalf("boot --arch aarch64 of a #!/bin/sh script: exit %d\n%s", code, out)
+	}
 	code, out = initkitRun(t, "kernel", "fetch", "--arch", "arm64")
 	m := regexp.MustCompile(`(?m)^kernel: +(\S+)$`).FindStringSubmatch(out)
 	if code != 0 || m == nil {
@@ -486,7 +496,7 @@ func TestDistroKernelARM64(t *testing.T) {
 	// kernel, with KASLR and 48-bit addresses. vmcore, naming no kernel,
 	// takes the fetched kernel of the dump's release, not the host's,
 	// whose vmlinux it refused as "not the kernel of" the dump.
-	dir := t.TempDir()
+	dir = t.TempDir()
 	code, out = initkitRun(t, "boot", "--kernel", m[1], "--initrd", img, "--mem", "512M", "--timeout", "300s",
 		"--dump-on-crash", "--append", "rdinit=/nonexistent")
 	if code != 3 {

@@ -51,3 +51,12 @@ func Host() Arch {
 	}
 	return a
 }
+
+// Name names an ELF machine as initkit does (x86_64, aarch64), or as
+// debug/elf does one initkit does not boot.
+func Name(m elf.Machine) string {
+	if a, ok := ByELF(m); ok {
+		return a.Name
+	}
+	return m.String()
+}
