@@ -455,8 +455,8 @@ func (r *Run) dumps(ctx context.Context) error {
 	if r.Initrd == "" {
 		return fmt.Errorf("kdump: the crash kernel is loaded by the initkit init of an initramfs: give one (--initrd or --spec)")
 	}
-	if host := kernel.HostArch(); o.Arch != host {
-		return fmt.Errorf("kdump: the capture initramfs runs the host's initkit init and makedumpfile, built for %s, and the guest is %s", host, o.Arch)
+	if err := canKexecFile(r.Kernel); err != nil {
+		return err
 	}
 	k := r.Kernel
 	if o.CrashKernel != "" {
@@ -473,13 +473,25 @@ func (r *Run) dumps(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := kdump.Prepare(r.Initrd, kdump.Options{Kernel: k.Image, ModulesDir: mods, NoMakedumpfile: o.NoMakedumpfile, Dir: r.Dir, Memory: mem})
+	p, err := kdump.Prepare(r.Initrd, kdump.Options{Kernel: k.Image, ModulesDir: mods, Arch: o.Arch, NoMakedumpfile: o.NoMakedumpfile, Dir: r.Dir, Memory: mem})
 	if err != nil {
 		return err
 	}
 	r.Kdump, r.Initrd = p, p.Initrd
 	r.cfg.Devices = append(r.cfg.Devices, p.Devices()...)
 	return nil
+}
+
+// canKexecFile refuses kdump on a kernel whose config says it lacks
+// kexec_file_load, which the initkit init loads the crash kernel with
+// (Debian's arm64 kernels: KEXEC_FILE is not set, and the syscall
+// fails with ENOSYS in the guest, after a boot for nothing).
+func canKexecFile(k *kernel.Choice) error {
+	cfg, ok := k.KernelConfig()
+	if !ok || cfg.Value("KEXEC_FILE") == "y" {
+		return nil
+	}
+	return fmt.Errorf("kdump: kernel %s has no kexec_file_load (CONFIG_KEXEC_FILE is not set in %s), which the initkit init loads the crash kernel with: use --dump-on-crash (QEMU writes the guest's memory), or a kernel built with it", k.Image, k.Config)
 }
 
 // Command is the QEMU command the run starts, for a dry run: an

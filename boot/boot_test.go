@@ -88,9 +88,10 @@ func TestPrepareErrors(t *testing.T) {
 		{boot.Options{PanicOn: []string{"sneeze"}}, "--panic-on sneeze"},
 		{boot.Options{Disks: []qemu.Disk{{Path: emptyFile(t, "d.img"), Interface: "scsi"}}}, `interface "scsi"`},
 		{boot.Options{Kdump: true}, "give one (--initrd or --spec)"},
-		// The capture image runs the host's programs.
-		{boot.Options{Kdump: true, Arch: map[string]string{"x86_64": "aarch64", "aarch64": "x86_64"}[kernel.HostArch()], Initrd: emptyFile(t, "i.img"),
-			Chosen: &kernel.Choice{Image: "Image", From: "--kernel"}}, "kdump: the capture initramfs runs the host's initkit init and makedumpfile"},
+		// A kernel whose config lacks kexec_file_load (Debian's arm64),
+		// before a boot whose crash kernel would fail to load.
+		{boot.Options{Kdump: true, Initrd: emptyFile(t, "i.img"), Chosen: &kernel.Choice{Image: "Image", From: "--kernel", Config: noKexecFile(t)}},
+			"kdump: kernel Image has no kexec_file_load (CONFIG_KEXEC_FILE is not set in "},
 		// An initramfs that is not there, before QEMU says so.
 		{boot.Options{Initrd: "/nonexistent/initrd.img"}, "initramfs: stat /nonexistent/initrd.img: no such file or directory"},
 		{boot.Options{Initrd: "/"}, "initramfs /: a directory, not an image"},
@@ -113,6 +114,15 @@ func TestPrepareErrors(t *testing.T) {
 			t.Errorf("%+v: %v, want %q", c.o, err, c.want)
 		}
 	}
+}
+
+// noKexecFile writes a kernel config without kexec_file_load.
+func noKexecFile(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(p, []byte("CONFIG_KEXEC=y\n# CONFIG_KEXEC_FILE is not set\nCONFIG_CRASH_DUMP=y\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // The guest's architecture is the kernel's unless one is asked for, and

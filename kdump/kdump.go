@@ -17,6 +17,7 @@ import (
 	"github.com/initkit/initkit/image"
 	"github.com/initkit/initkit/initramfs"
 	"github.com/initkit/initkit/internal/hosttool"
+	"github.com/initkit/initkit/internal/machine"
 	"github.com/initkit/initkit/qemu"
 )
 
@@ -32,7 +33,11 @@ type Options struct {
 	NoMakedumpfile bool
 	// Dir holds the images and the dump (the run directory).
 	Dir string
-	// Console is the capture kernel's console (default ttyS0).
+	// Arch is the guest's machine, in QEMU's names ("": the host's): the
+	// capture image's init is the initkit init built for it.
+	Arch string
+	// Console is the capture kernel's console (default: the machine's,
+	// qemu.ConsoleName).
 	Console string
 	// Memory is the guest's memory, bytes: the dump is at most that and
 	// its headers, and a guest that writes more is stopped.
@@ -67,7 +72,7 @@ func Prepare(initrd string, o Options) (*Plan, error) {
 		return nil, fmt.Errorf("kdump: the crash kernel is loaded by the initkit init of an initramfs: give one (--initrd or --spec)")
 	}
 	if o.Console == "" {
-		o.Console = guest.Console
+		o.Console = qemu.ConsoleName(o.Arch)
 	}
 	if o.Memory <= 0 {
 		return nil, fmt.Errorf("kdump: the guest's memory is needed to bound its dump")
@@ -108,9 +113,9 @@ func reserve(capture, kernel int64) string {
 }
 
 func (p *Plan) buildCapture(o Options) error {
-	s := &initramfs.Spec{Output: p.Capture, Init: "initkit", Compress: "zstd",
+	s := &initramfs.Spec{Output: p.Capture, Init: "initkit", Compress: "zstd", Arch: o.Arch,
 		Modules: initramfs.Modules{Dir: o.ModulesDir, Names: []string{"virtio_pci", "virtio_console"}}}
-	if !o.NoMakedumpfile {
+	if !o.NoMakedumpfile && !foreign(o.Arch) {
 		if md, err := hosttool.Path("makedumpfile"); err == nil {
 			s.AddFiles(md + ":/usr/sbin/makedumpfile")
 			p.Filtered = true
@@ -122,6 +127,14 @@ func (p *Plan) buildCapture(o Options) error {
 	}
 	p.CaptureSize = initramfs.InputBytes(res.Tree.Files())
 	return nil
+}
+
+// foreign says whether arch is another machine than the host's: the
+// host's makedumpfile cannot run there, and the capture writes the ELF
+// core as it is.
+func foreign(arch string) bool {
+	a, ok := machine.Lookup(arch)
+	return ok && a != machine.Host()
 }
 
 // addCrashKernel appends a segment to initrd with the crash kernel, the
@@ -146,7 +159,7 @@ func (p *Plan) addCrashKernel(initrd string, o Options, cmdline string) error {
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
 	p.Initrd = filepath.Join(o.Dir, "kdump.img")
-	s := &initramfs.Spec{Output: p.Initrd, Compress: "none", Init: "initkit", Entries: entries}
+	s := &initramfs.Spec{Output: p.Initrd, Compress: "none", Init: "initkit", Entries: entries, Arch: o.Arch}
 	if _, err := s.Build(initrd, 0); err != nil {
 		return fmt.Errorf("kdump: adding the crash kernel to %s: %w", initrd, err)
 	}

@@ -57,6 +57,15 @@ func (c Config) Args() ([]string, error) {
 // DefaultMemory is the guest's memory when Config.Memory is empty.
 const DefaultMemory = "512M"
 
+// ConsoleName is the guest's console on the machine of arch (QEMU's name, ""
+// for x86_64): the 16550 UART of q35, the PL011 of virt.
+func ConsoleName(arch string) string {
+	if arch == "aarch64" {
+		return "ttyAMA0"
+	}
+	return guest.Console
+}
+
 // build returns the arguments and the machine the devices filled in.
 func (c Config) build() ([]string, *Machine, error) {
 	if err := c.Check(); err != nil {
@@ -74,13 +83,13 @@ func (c Config) build() ([]string, *Machine, error) {
 	if accel == "" || accel == "auto" {
 		accel = "tcg"
 	}
-	machine, console := []string{"-machine", "q35"}, guest.Console
+	machine, console := []string{"-machine", "q35"}, ConsoleName(c.Arch)
 	serial := "stdio"
 	if c.Interactive {
 		serial = "mon:stdio"
 	}
 	if c.Arch == "aarch64" {
-		machine, console = []string{"-machine", "virt", "-cpu", armCPU(accel)}, "ttyAMA0"
+		machine = []string{"-machine", "virt", "-cpu", armCPU(accel)}
 	}
 	args := append(machine, "-accel", accel, "-m", mem, "-smp", strconv.Itoa(smp),
 		// No default devices (no NIC, no VGA), the console on stdio, and a

@@ -277,3 +277,18 @@ func running(cmdline string) string {
 	}
 	return ""
 }
+
+// TestKdumpLoadFails: when the crash kernel cannot be loaded (too little
+// memory reserved: a later crashkernel= wins), the image's own init still
+// runs, and the console says why no dump will come; before, the initkit
+// init went on alone, to its rescue shell, and the run never happened.
+func TestKdumpLoadFails(t *testing.T) {
+	t.Parallel()
+	img := WriteImage(t, Segment(t, compress.None, BaseFiles(t, "echo the-real-init-ran")))
+	code, out := initkitRun(t, "boot", "--kernel", Kernel(t).Image, "--initrd", img, "--kdump", "--timeout", "180s",
+		"--append", "crashkernel=4M", "--expect", "the-real-init-ran")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	mustMatch(t, out, `initkit: kdump: kexec_file_load: .*: no crash kernel, no dump on a panic`)
+}

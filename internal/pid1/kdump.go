@@ -26,14 +26,21 @@ func (in *initProc) loadCrashKernel() error {
 	if b, _ := os.ReadFile("/sys/kernel/kexec_crash_loaded"); strings.TrimSpace(string(b)) == "1" {
 		return nil
 	}
-	if err := kexecOnCrash(); err != nil {
-		return err
+	err := kexecOnCrash()
+	if err == nil {
+		in.logf("kdump: crash kernel loaded (a panic boots it and the dump goes to the host)")
+	} else {
+		err = fmt.Errorf("%w: no crash kernel, no dump on a panic", err)
 	}
-	in.logf("kdump: crash kernel loaded (a panic boots it and the dump goes to the host)")
-	if _, err := os.Stat(guest.RealInit); err == nil && in.cmd.GDB == "" && !in.cmd.Trace {
+	// The image's own init runs either way: the run it was made for goes
+	// on, without a dump when the load failed (it ran the rescue shell).
+	if _, serr := os.Stat(guest.RealInit); serr == nil && in.cmd.GDB == "" && !in.cmd.Trace {
+		if err != nil {
+			in.logf("kdump: %v", err)
+		}
 		in.execReal(guest.RealInit, os.Args)
 	}
-	return nil
+	return err
 }
 
 func kexecOnCrash() error {
