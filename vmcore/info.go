@@ -75,9 +75,10 @@ func ParseInfo(b []byte) (*Info, error) {
 			in.KernelOffset, err = strconv.ParseUint(val, 16, 64)
 		case "CRASHTIME":
 			// A time no clock gives stays unknown (the raw value is in
-			// Raw): it would not even print as JSON.
+			// Raw): it would not even print as JSON. 0 is a time: a
+			// kernel without an RTC driver crashing in its first second.
 			var t int64
-			if t, err = strconv.ParseInt(val, 10, 64); err == nil && t > 0 && t <= maxTime {
+			if t, err = strconv.ParseInt(val, 10, 64); err == nil && t >= 0 && t <= maxTime {
 				in.CrashTime = time.Unix(t, 0).UTC()
 			}
 		}

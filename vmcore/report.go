@@ -85,6 +85,10 @@ func (s Summary) WriteFacts(w io.Writer) {
 	fmt.Fprintf(w, "vmcore:  %s (%s, %s, %d CPU notes)\n", s.File, s.Format, s.Arch, s.CPUs)
 	fmt.Fprintf(w, "kernel:  %s, build-id %s, KASLR offset %#x\n", printable.String(s.Release), s.BuildID, s.KernelOffset)
 	switch {
+	case s.CrashTime != nil && s.CrashTime.Year() < 2000:
+		// CRASHTIME is the kernel's wall clock, which only an RTC driver
+		// sets: a tinyconfig arm64 kernel (no PL031) crashes in 1970.
+		fmt.Fprintf(w, "crashed: yes, by its crash kernel, %v after the epoch (the guest's clock was never set: no RTC driver)\n", s.CrashTime.Sub(time.Unix(0, 0)))
 	case s.CrashTime != nil:
 		fmt.Fprintf(w, "crashed: %s\n", s.CrashTime.Format(time.RFC3339))
 	case s.Panic != "":

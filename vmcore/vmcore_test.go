@@ -25,6 +25,12 @@ func TestParseInfo(t *testing.T) {
 		in.Numbers["phys_base"] != -373293056 || in.KernelOffset != 0x31a00000 || !in.CrashTime.Equal(time.Unix(1796131888, 0)) {
 		t.Errorf("%+v", in)
 	}
+	// A kernel without an RTC that crashed in its first second: CRASHTIME
+	// 0 is still a crash kernel's time (it was read as no crash time, and
+	// vmcore said QEMU took the dump).
+	if in, err := ParseInfo([]byte("OSRELEASE=x\nCRASHTIME=0\n")); err != nil || in.CrashTime.IsZero() || in.CrashTime.Unix() != 0 {
+		t.Errorf("CRASHTIME=0: %v, %v", in.CrashTime, err)
+	}
 	for _, bad := range []string{"PAGESIZE=4096\n", "OSRELEASE=x\nSYMBOL(prb)=zz\n", "OSRELEASE=x\nSIZE(a)=1.5\n"} {
 		if _, err := ParseInfo([]byte(bad)); err == nil {
 			t.Errorf("%q: no error", bad)
@@ -195,15 +201,17 @@ func TestFactsEscaped(t *testing.T) {
 }
 
 // TestWriteFactsCrashed: whether the kernel crashed is the crash kernel's
-// time when one ran; else its log's panic (QEMU dumped a panicked kernel:
+// time when one ran (a clock never set, 1970, said as such); else its log's panic (QEMU dumped a panicked kernel:
 // boot --dump-on-crash); else it was running.
 func TestWriteFactsCrashed(t *testing.T) {
 	at := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	early := time.Unix(1, 0)
 	for _, c := range []struct {
 		s    Summary
 		want string
 	}{
 		{Summary{CrashTime: &at, Panic: "Kernel panic - not syncing: x"}, "crashed: 2026-12-04T10:00:00Z\n"},
+		{Summary{CrashTime: &early, Panic: "Kernel panic - not syncing: x"}, "crashed: yes, by its crash kernel, 1s after the epoch (the guest's clock was never set: no RTC driver)\n"},
 		{Summary{Panic: "Kernel panic - not syncing: x"}, "crashed: yes, by its log (the dump was taken by QEMU after the panic, not by a crash kernel)\n"},
 		{Summary{}, "crashed: no (a dump taken of a running kernel)\n"},
 	} {
