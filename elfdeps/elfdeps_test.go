@@ -21,6 +21,11 @@ func closure(t *testing.T, root string, paths ...string) (map[string]Entry, erro
 	if err != nil {
 		t.Fatal(err)
 	}
+	return added(r, paths...)
+}
+
+// added adds paths to r and returns its entries by path.
+func added(r *Resolver, paths ...string) (map[string]Entry, error) {
 	for _, p := range paths {
 		if err := r.Add(p, "test"); err != nil {
 			return nil, err
@@ -294,14 +299,7 @@ func TestImageMachine(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.Machine, r.Provided = m, provided
-		if err := r.Add(p, "test"); err != nil {
-			return nil, err
-		}
-		out := map[string]Entry{}
-		for _, e := range r.Entries() {
-			out[e.Path] = e
-		}
-		return out, nil
+		return added(r, p)
 	}
 	_, err := resolve(other.ELF, nil, "/usr/bin/dash")
 	if want := "/usr/bin/dash is a program for " + host.Name + ", and the image is for " + other.Name; err == nil || !strings.Contains(err.Error(), want) {
