@@ -217,8 +217,8 @@ func (s *Spec) closure() ([]elfdeps.Entry, error) {
 	if a, ok := machine.Lookup(s.Arch); ok {
 		r.Machine = a.ELF
 	}
-	if applets, err := s.applets(bb); err == nil && len(applets) > 0 {
-		r.Provided = provides(applets)
+	if bb != "" {
+		r.Provided = s.provides(bb)
 	}
 	for _, f := range s.Files {
 		src, dst, _ := strings.Cut(f, ":")
@@ -244,17 +244,24 @@ func (s *Spec) closure() ([]elfdeps.Entry, error) {
 	addLibgcc(r)
 	entries = r.Entries()
 	read := r.Read()
-	if r.Provided != nil {
+	if bb != "" {
 		read = append(read, bb)
 	}
 	s.keep("closure", key, entries, read)
 	return entries, nil
 }
 
-// provides says which programs busybox's applets give the image: those
-// linked in a directory of PATH.
-func provides(applets []string) func(p string) bool {
+// provides says which programs busybox bb's applets give the image:
+// those linked in a directory of PATH. It reads bb when first asked,
+// which only a script's interpreter does: most images have none.
+func (s *Spec) provides(bb string) func(p string) bool {
+	var applets []string
+	read := false
 	return func(p string) bool {
+		if !read {
+			applets, _ = s.applets(bb) // a bad busybox: addBusybox says why
+			read = true
+		}
 		return slices.Contains(pathDirs, path.Dir(p)) && slices.Contains(applets, path.Base(p))
 	}
 }

@@ -53,6 +53,9 @@ type Choice struct {
 	Arch       string // what Image is for, in QEMU's names (ImageArch); "" when it does not say
 	// Fetched is the cached kernel package when Image is the fetched one.
 	Fetched *Kernel
+
+	config                 kconfig.Config // KernelConfig's answer, read once
+	configRead, haveConfig bool
 }
 
 // Choose resolves the kernel one policy for every command: the image is
@@ -203,7 +206,17 @@ func (c *Choice) Lacks(arch string, images ...string) ([]kconfig.Purposed, error
 // KernelConfig is the kernel's config: its .config, else the config the
 // image carries (IKCONFIG, and c.Config then says so); false when
 // neither is found.
+// It is read once: a boot asks for it up to three times (its root, what
+// it lacks, kdump's kexec_file_load).
 func (c *Choice) KernelConfig() (kconfig.Config, bool) {
+	if !c.configRead {
+		c.config, c.haveConfig = c.readConfig()
+		c.configRead = true
+	}
+	return c.config, c.haveConfig
+}
+
+func (c *Choice) readConfig() (kconfig.Config, bool) {
 	cfg, err := kconfig.Read(c.Config)
 	if c.Config == "" || err != nil {
 		if cfg, err = embeddedConfigCached(c.Image); err != nil {
