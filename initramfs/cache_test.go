@@ -108,3 +108,35 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestAppletsCache: busybox's applet list is recalled while busybox is
+// unchanged, and read again when it changed: a dynamic program put in
+// its place is refused, not shipped with the old list.
+func TestAppletsCache(t *testing.T) {
+	t.Setenv("INITKIT_CACHE", t.TempDir())
+	dir := t.TempDir()
+	bb := filepath.Join(dir, "busybox")
+	copyFile(t, "/bin/busybox", bb)
+	time.Sleep(2100 * time.Millisecond) // the cache trusts no younger identity
+	build := func() (string, error) {
+		s := &Spec{Init: "none", Output: filepath.Join(dir, "out.img"), Busybox: bb}
+		res, err := s.Build("", 0)
+		if err != nil {
+			return "", err
+		}
+		return strings.Join(res.Cache, "\n"), nil
+	}
+	for i, want := range []string{"busybox applets: resolved, kept", "busybox applets: recalled"} {
+		explain, err := build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(explain, want) {
+			t.Errorf("build %d: want %q in:\n%s", i+1, want, explain)
+		}
+	}
+	copyFile(t, "/bin/true", bb)
+	if _, err := build(); err == nil || !strings.Contains(err.Error(), "dynamically linked") {
+		t.Errorf("busybox replaced by a dynamic program: got %v, want it refused", err)
+	}
+}

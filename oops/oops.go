@@ -14,7 +14,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -95,33 +94,33 @@ type Frame struct {
 }
 
 var (
-	ansiRE   = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]`)
-	syslogRE = regexp.MustCompile(`^(?:[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*) \S+ kernel: `)
-	stampRE  = regexp.MustCompile(`^\[\s*\d+\.\d+\]\s?`)
-	dmesgTRE = regexp.MustCompile(`^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d \d{4}\]\s?`)
-	callerRE = regexp.MustCompile(`^\[\s*[TC]\d+\]\s?`)
-	levelRE  = regexp.MustCompile(`^<\d>`)
+	ansiRE   = lazy(`\x1b\[[0-9;?]*[ -/]*[@-~]`)
+	syslogRE = lazy(`^(?:[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*) \S+ kernel: `)
+	stampRE  = lazy(`^\[\s*\d+\.\d+\]\s?`)
+	dmesgTRE = lazy(`^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d \d{4}\]\s?`)
+	callerRE = lazy(`^\[\s*[TC]\d+\]\s?`)
+	levelRE  = lazy(`^<\d>`)
 	// "? " before the address or, in kernels before 4.14, after it.
-	frameRE   = regexp.MustCompile(`^(\? )?(?:\[<([0-9a-f]+)>\] (\? )?)?([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_]+)\])?`)
-	ripRE     = regexp.MustCompile(`RIP: [0-9a-f]{4}:(?:\[<([0-9a-f]+)>\] )?([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_]+)\])?`)
-	versionRE = regexp.MustCompile(`^CPU: \d+ (?:UID: \d+ )?PID: \d+ Comm: .*? (?:Not tainted|Tainted: ([A-Z ]*?))\s+(\S+) #`)
-	offsetRE  = regexp.MustCompile(`^Kernel Offset: (?:0x([0-9a-f]+) from|disabled)`)
+	frameRE   = lazy(`^(\? )?(?:\[<([0-9a-f]+)>\] (\? )?)?([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_]+)\])?`)
+	ripRE     = lazy(`RIP: [0-9a-f]{4}:(?:\[<([0-9a-f]+)>\] )?([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_]+)\])?`)
+	versionRE = lazy(`^CPU: \d+ (?:UID: \d+ )?PID: \d+ Comm: .*? (?:Not tainted|Tainted: ([A-Z ]*?))\s+(\S+) #`)
+	offsetRE  = lazy(`^Kernel Offset: (?:0x([0-9a-f]+) from|disabled)`)
 	// Frames of a kernel without KALLSYMS, which prints bare addresses:
 	// "RIP: 0010:0xffffffff811f7c95", "? 0xffffffff810010cf",
 	// "[<ffffffff810010cf>] 0xffffffff810010cf".
 	// Only the kernel's code segment (0010): a user RIP (0033) in the
 	// registers of a syscall's entry frame is no kernel address.
-	rawRIPRE   = regexp.MustCompile(`RIP: 0010:0x([0-9a-f]+)\b`)
-	rawFrameRE = regexp.MustCompile(`^(\? )?(?:\[<([0-9a-f]+)>\] ?)?(?:0x([0-9a-f]{8,16}))?$`)
+	rawRIPRE   = lazy(`RIP: 0010:0x([0-9a-f]+)\b`)
+	rawFrameRE = lazy(`^(\? )?(?:\[<([0-9a-f]+)>\] ?)?(?:0x([0-9a-f]{8,16}))?$`)
 	// What is left of a frame cut short: a name, part of an offset.
-	fragmentRE = regexp.MustCompile(`^(?:\? )?[A-Za-z_][A-Za-z0-9_.$]*(?:\+0x[0-9a-f]*(?:/0x[0-9a-f]*)?)?$`)
+	fragmentRE = lazy(`^(?:\? )?[A-Za-z_][A-Za-z0-9_.$]*(?:\+0x[0-9a-f]*(?:/0x[0-9a-f]*)?)?$`)
 	// A symbolized log's inlined frame: "__dump_stack lib/dump_stack.c:88 [inline]".
-	inlineFrameRE = regexp.MustCompile(`^([A-Za-z0-9_.$]+) \S+\.[chS]:\d+(?::\d+)?(?: \[inline\])?$`)
+	inlineFrameRE = lazy(`^([A-Za-z0-9_.$]+) \S+\.[chS]:\d+(?::\d+)?(?: \[inline\])?$`)
 	// arm64's registers ("x29: ffff...", "x2 : 0000...", "sp : ...") and
 	// its "pc : func+off/len [mod]" lines.
-	armRegRE      = regexp.MustCompile(`\b(x\d{1,2}|sp)\s*: ([0-9a-f]{16})\b`)
-	armRegFrameRE = regexp.MustCompile(`^[pl][cr] : ([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_]+)\])?`)
-	regRE         = regexp.MustCompile(`\b(R[A-Z0-9]{1,3}|EFLAGS|CS|DS|ES|FS|GS|CR[0-4]|ORIG_RAX):\s*([0-9a-f]{4}:)?([0-9a-f]+)`)
+	armRegRE      = lazy(`\b(x\d{1,2}|sp)\s*: ([0-9a-f]{16})\b`)
+	armRegFrameRE = lazy(`^[pl][cr] : ([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_]+)\])?`)
+	regRE         = lazy(`\b(R[A-Z0-9]{1,3}|EFLAGS|CS|DS|ES|FS|GS|CR[0-4]|ORIG_RAX):\s*([0-9a-f]{4}:)?([0-9a-f]+)`)
 )
 
 // Clean strips what wraps a kernel message in a pasted log. It copies
@@ -141,7 +140,7 @@ func Clean(line string) string {
 	if strings.HasPrefix(line, "<") {
 		line = cut(levelRE, line)
 	}
-	for _, re := range []*regexp.Regexp{stampRE, dmesgTRE, callerRE, stampRE} {
+	for _, re := range []*lazyRE{stampRE, dmesgTRE, callerRE, stampRE} {
 		if !strings.HasPrefix(line, "[") {
 			break
 		}
@@ -151,7 +150,7 @@ func Clean(line string) string {
 }
 
 // cut removes what the anchored re matches at the start of line.
-func cut(re *regexp.Regexp, line string) string {
+func cut(re *lazyRE, line string) string {
 	if loc := re.FindStringIndex(line); loc != nil {
 		return line[loc[1]:]
 	}
@@ -196,7 +195,7 @@ func (r *Report) absorbs(next *kind, header string, n int) bool {
 // bottoms are the functions a whole stack ends in: where a system call,
 // a kernel thread, an interrupt or the boot entered the kernel (UML:
 // new_thread_handler, where each of its threads starts).
-var bottoms = regexp.MustCompile(`^(?:entry_SYSCALL_64\w*|entry_SYSENTER\w*|entry_INT80\w*|ret_from_fork\w*|kthread|start_kernel|secondary_startup_64\w*|x86_64_start_\w+|cpu_startup_entry|el0t_64_sync\w*|el0_svc\w*|new_thread_handler)$`)
+var bottoms = lazy(`^(?:entry_SYSCALL_64\w*|entry_SYSENTER\w*|entry_INT80\w*|ret_from_fork\w*|kthread|start_kernel|secondary_startup_64\w*|x86_64_start_\w+|cpu_startup_entry|el0t_64_sync\w*|el0_svc\w*|new_thread_handler)$`)
 
 // atBottom says a report's last frame is where its stack began: a log
 // that ends there (a kmemleak report is the last thing printed) has the

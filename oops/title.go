@@ -1,7 +1,6 @@
 package oops
 
 import (
-	"regexp"
 	"strings"
 )
 
@@ -14,19 +13,19 @@ const MaxTitle = 120
 const Corrupted = "corrupted"
 
 var (
-	accessRE  = regexp.MustCompile(`^(Read|Write) (?:of size|at addr)`)
-	kasanNull = regexp.MustCompile(`^KASAN: null-ptr-deref in range`)
+	accessRE  = lazy(`^(Read|Write) (?:of size|at addr)`)
+	kasanNull = lazy(`^KASAN: null-ptr-deref in range`)
 	// heldAtRE is a lock in lockdep's list of held locks: " #0:
 	// ffffffff826155f8 (lock_me_up){+.+.}-{2:2}, at: FUNC+0x10/0x12".
-	heldAtRE = regexp.MustCompile(`^#\d+: [0-9a-f]+ \(.*, at: ([\w.]+)\+0x`)
+	heldAtRE = lazy(`^#\d+: [0-9a-f]+ \(.*, at: ([\w.]+)\+0x`)
 	// What a title's text from the log has that differs from crash to
 	// crash of one bug (syzkaller's normalisation): source lines,
 	// addresses, numbers, the fuzzer's process numbers.
-	lineNumRE  = regexp.MustCompile(`(\.[chS]):\d+(?::\d+)?`)
-	addrRE     = regexp.MustCompile(`\b(?:0x[0-9a-fA-F]+|[0-9a-f]{8,16})\b`)
-	numRE      = regexp.MustCompile(`\b\d+\b`)
-	executorRE = regexp.MustCompile(`\bsyz-executor[.:]?\d*`)
-	spacesRE   = regexp.MustCompile(`\s{2,}`)
+	lineNumRE  = lazy(`(\.[chS]):\d+(?::\d+)?`)
+	addrRE     = lazy(`\b(?:0x[0-9a-fA-F]+|[0-9a-f]{8,16})\b`)
+	numRE      = lazy(`\b\d+\b`)
+	executorRE = lazy(`\bsyz-executor[.:]?\d*`)
+	spacesRE   = lazy(`\s{2,}`)
 )
 
 // normalize makes a piece of log text the same for every crash of one
