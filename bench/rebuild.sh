@@ -44,6 +44,10 @@ cp "$main/init" "$work/init"
   echo "names = ["; for m in $mods; do echo "  \"$m\","; done; echo "]"
 } >"$work/distro.toml"
 echo "set: $(wc -w <<<"$mods") modules, $(wc -w <<<"$progs") programs, $(find "$work/scripts" -type f | wc -l) scripts"
+# The peers are shell scripts that start thousands of processes: what one
+# costs on this machine says how its runs compare with another's.
+s=$(date +%s%N); for _ in $(seq 1000); do /bin/true; done
+echo "fork+exec of /bin/true: $((($(date +%s%N) - s) / 1000000)) us each"
 export INITKIT_CACHE=$work/cache
 b="$ik build -c $work/distro.toml"
 script=$work/scripts/init-top/udev
@@ -65,6 +69,9 @@ hf --export-markdown "$here/results/rebuild-first.md" \
   -n "dracut (generic, zstd -9)" "dracut --quiet --force --no-hostonly --compress 'zstd -q -9' $work/dr.img $rel"
 for img in ik ik9 ik19 mk dr; do echo "size $img: $(stat -c %s "$work/$img.img")"; done
 for z in c3 c9; do echo "size $z: $(stat -c %s "$work/$z.zst")"; done
+# mkinitramfs's image holds the host's microcode, stored, before its main
+# segment: the like-for-like size is that segment's.
+"$ik" ls "$work/mk.img" | awk '/^segment/ && $7 != "none," {sub(",", "", $4); sub(",", "", $6); print "size mk main segment: " $6 - $4}' | tail -1
 $b --level 3 >/dev/null 2>&1
 hf --export-markdown "$here/results/rebuild-one.md" \
   -n "initkit build after one script changed, cache warm" -p "echo \"# \$RANDOM\" >> $script" "$b --level 3" \
