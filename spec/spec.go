@@ -321,7 +321,19 @@ func typeError(de *toml.DecodeError) string {
 		want = "a " + m[2]
 	}
 	got := map[string]string{"integer": "a number", "float": "a fraction", "bool": "true or false", "array": "a list", "table": "a table"}[m[1]]
-	return fmt.Sprintf("%s: %s, not %s", strings.Join(de.Key(), "."), want, cmp.Or(got, "a "+m[1]))
+	key := strings.Join(de.Key(), ".")
+	msg := fmt.Sprintf("%s: %s, not %s", key, want, cmp.Or(got, "a "+m[1]))
+	if h := typeHints[key]; h != "" {
+		msg += " (" + h + ")"
+	}
+	return msg
+}
+
+// typeHints say what a key holds where its flag reads otherwise: build's
+// --busybox alone means /bin/busybox, and busybox = true is what a user
+// writes after it.
+var typeHints = map[string]string{
+	"image.busybox": `the path of a static busybox: busybox = "/bin/busybox"`,
 }
 
 // Apply sets what the [boot] table gives in o where the command's flag

@@ -39,6 +39,7 @@ func TestStrict(t *testing.T) {
 		{"[image]\nfiles = \"/bin/sh\"\n", ":2:9: image.files: a list of strings, not a string"},
 		{"[image]\nepoch = 1.5\n", ":2:9: image.epoch: a whole number, not a fraction"},
 		{"[boot]\nmem = 2\n", ":2:7: boot.mem: a string, not a number"},
+		{"[image]\nbusybox = true\n", `:2:11: image.busybox: a string, not a boolean (the path of a static busybox: busybox = "/bin/busybox")`},
 		{"[boot]\ntimeout = \"5 minutes\"\n", ":2:11:"},
 		{"[boot]\ntimeout = \"-5s\"\n", ":2:11: toml: negative duration"},
 	} {
